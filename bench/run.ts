@@ -1,0 +1,29 @@
+/**
+ * `npm run bench [-- name …]`: runs bench/<name>.ts for each name given (all
+ * when none), each of which prints its report and returns a flat
+ * metric → number object, written to bench/results/<name>.json.
+ */
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { join } from 'node:path'
+
+const dir = fileURLToPath(new URL('.', import.meta.url))
+const all = (await readdir(dir)).filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_')).map((f) => f.slice(0, -3)).sort()
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+if (process.argv.includes('--help')) {
+  console.log(`usage: npm run bench [-- <name> …]\nbenches: ${all.join(', ')}\nresults go to bench/results/<name>.json`)
+  process.exit(0)
+}
+const unknown = wanted.filter((w) => !all.includes(w))
+if (unknown.length > 0) {
+  console.error(`unknown bench: ${unknown.join(', ')} (have: ${all.join(', ')})`)
+  process.exit(2)
+}
+await mkdir(join(dir, 'results'), { recursive: true })
+for (const name of wanted.length > 0 ? wanted : all) {
+  console.log(`\n=== bench: ${name} ===`)
+  const mod = await import(pathToFileURL(join(dir, `${name}.ts`)).href) as { run: () => Promise<Record<string, number>> }
+  const metrics = await mod.run()
+  await writeFile(join(dir, 'results', `${name}.json`), JSON.stringify(metrics, null, 2) + '\n')
+  console.log(`wrote bench/results/${name}.json`)
+}

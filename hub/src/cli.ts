@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * The `healthchain` command. Each command group lives in its own module under
+ * cli/ and exports `register(program)`; this file only assembles them, so a
+ * new group never edits this file.
+ */
+import { readdir } from 'node:fs/promises'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { join } from 'node:path'
+import { Command } from 'commander'
+
+export async function buildProgram (): Promise<Command> {
+  const program = new Command('healthchain')
+    .description('Healthchain: private health monitoring on Userchain (PoW) and Docchain (PBFT)')
+    .version('0.1.0')
+    .showHelpAfterError()
+  const dir = fileURLToPath(new URL('./cli/', import.meta.url))
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort()
+  for (const f of files) {
+    const mod = await import(pathToFileURL(join(dir, f)).href) as { register?: (p: Command) => void }
+    mod.register?.(program)
+  }
+  return program
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const program = await buildProgram()
+  try {
+    await program.parseAsync(process.argv)
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    process.stderr.write(`healthchain: ${e.message}\n`)
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The crypto suite of the data layer (paper §IV-B1, DESIGN §2/§4).
+ * - H = SHA-256 (FIPS 180-4), from @noble/hashes.
+ * - Signatures: Ed25519 (RFC 8032) on node:crypto; ID = the 32-byte public key.
+ * - Key agreement: X25519 (RFC 7748) on node:crypto, for HPKE envelopes.
+ * - Symmetric: AES-256-GCM (NIST SP 800-38D) from @noble/ciphers, 96-bit nonce.
+ * Pure: randomness (seeds, nonces) is always passed in by the caller.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { gcm } from '@noble/ciphers/aes.js'
+import { checkBytes, concatBytes, utf8Bytes } from './codec.ts'
+import { BadSignatureError, DecryptionError, InvalidFieldError } from './errors.ts'
+
+export const HASH_BYTES = 32
+export const ID_BYTES = 32
+export const SIG_BYTES = 64
+export const SEED_BYTES = 32
+export const AES_KEY_BYTES = 32
+export const GCM_NONCE_BYTES = 12
+export const GCM_TAG_BYTES = 16
+
+export function sha256 (data: Uint8Array): Uint8Array {
+  return nobleSha256(checkBytes('data', data))
+}
+
+// DER prefixes of RFC 8410 keys: PKCS#8 private key and SPKI public key.
+const ED_PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
+const ED_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+const X_PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20])
+const X_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00])
+
+function rawPublic (key: KeyObject): Uint8Array {
+  const der = key.export({ type: 'spki', format: 'der' })
+  return new Uint8Array(der.subarray(der.length - 32))
+}
+
+/** An Ed25519 signing key. The seed is the RFC 8032 32-byte private key. */
+export interface SigningKey {
+  readonly publicKey: Uint8Array
+  readonly key: KeyObject
+}
+
+export function signingKeyFromSeed (seed: Uint8Array): SigningKey {
+  checkBytes('seed', seed, SEED_BYTES)
+  const key = createPrivateKey({ key: Buffer.from(concatBytes(ED_PKCS8, seed)), format: 'der', type: 'pkcs8' })
+  return { key, publicKey: rawPublic(key) }
+}
+
+// Verifying keys are cached: block validation checks many txs of few users.
+const verifyKeys = new Map<string, KeyObject>()
+const VERIFY_CACHE_MAX = 4096
+
+function verifyKey (publicKey: Uint8Array): KeyObject {
+  const k = Buffer.from(publicKey).toString('latin1')
+  let key = verifyKeys.get(k)
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.from(concatBytes(ED_SPKI, publicKey)), format: 'der', type: 'spki' })
+    if (verifyKeys.size >= VERIFY_CACHE_MAX) verifyKeys.delete(verifyKeys.keys().next().value!)
+    verifyKeys.set(k, key)
+  }
+  return key
+}
+
+export function sign (sk: SigningKey, message: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeSign(null, checkBytes('message', message), sk.key))
+}
+
+/** True when sig is a valid RFC 8032 signature of message under publicKey. */
+export function verify (publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
+  checkBytes('publicKey', publicKey, ID_BYTES)
+  checkBytes('signature', sig, SIG_BYTES)
+  try {
+    return nodeVerify(null, checkBytes('message', message), verifyKey(publicKey), sig)
+  } catch {
+    return false // a public key that is not a curve point
+  }
+}
+
+export function assertSignature (field: string, publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): void {
+  if (!verify(publicKey, message, sig)) throw new BadSignatureError(field)
+}
+
+/** Domain separation: every signed message starts with its own tag. */
+export function domainTag (name: string): Uint8Array {
+  return utf8Bytes(`healthchain/${name}/v1\0`)
+}
+
+// ---- X25519 (RFC 7748) ----
+
+export interface AgreementKey {
+  readonly publicKey: Uint8Array
+  readonly key: KeyObject
+}
+
+export function agreementKeyFromPrivate (sk: Uint8Array): AgreementKey {
+  checkBytes('x25519 private key', sk, 32)
+  const key = createPrivateKey({ key: Buffer.from(concatBytes(X_PKCS8, sk)), format: 'der', type: 'pkcs8' })
+  return { key, publicKey: rawPublic(key) }
+}
+
+/** X25519(sk, pk); rejects the all-zero output of a small-order point (RFC 7748 §6.1). */
+export function x25519 (sk: AgreementKey, publicKey: Uint8Array): Uint8Array {
+  checkBytes('x25519 public key', publicKey, 32)
+  let out: Uint8Array
+  try {
+    const pub = createPublicKey({ key: Buffer.from(concatBytes(X_SPKI, publicKey)), format: 'der', type: 'spki' })
+    out = new Uint8Array(diffieHellman({ privateKey: sk.key, publicKey: pub }))
+  } catch {
+    throw new InvalidFieldError('x25519 public key', 'not a usable X25519 public key')
+  }
+  if (out.every((b) => b === 0)) throw new InvalidFieldError('x25519 public key', 'small-order point')
+  return out
+}
+
+/**
+ * One identity from one 32-byte seed: the Ed25519 key signs (ID = its public
+ * key) and an X25519 key, derived by HKDF from the same seed, opens envelopes.
+ * Backing up the seed backs up both.
+ */
+export interface Identity {
+  readonly id: Uint8Array
+  readonly signing: SigningKey
+  readonly agreement: AgreementKey
+}
+
+const X25519_DERIVE_INFO = utf8Bytes('healthchain/x25519-from-seed/v1')
+
+export function identityFromSeed (seed: Uint8Array): Identity {
+  const signing = signingKeyFromSeed(seed)
+  const agreement = agreementKeyFromPrivate(hkdf(nobleSha256, seed, undefined, X25519_DERIVE_INFO, 32))
+  return { id: signing.publicKey, signing, agreement }
+}
+
+// ---- AES-256-GCM ----
+
+/** AES-256-GCM: returns ciphertext ‖ tag. The nonce must never repeat under one key. */
+export function aesGcmEncrypt (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+  checkBytes('key', key, AES_KEY_BYTES)
+  checkBytes('nonce', nonce, GCM_NONCE_BYTES)
+  return gcm(key, nonce, aad).encrypt(checkBytes('plaintext', plaintext))
+}
+
+export function aesGcmDecrypt (key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array, field = 'ciphertext'): Uint8Array {
+  checkBytes('key', key, AES_KEY_BYTES)
+  checkBytes('nonce', nonce, GCM_NONCE_BYTES)
+  checkBytes(field, ciphertext)
+  if (ciphertext.length < GCM_TAG_BYTES) throw new DecryptionError(field)
+  try {
+    return gcm(key, nonce, aad).decrypt(ciphertext)
+  } catch {
+    throw new DecryptionError(field)
+  }
+}
+
+/** A sealed box: nonce ‖ AES-256-GCM(key, nonce, aad, plaintext). */
+export function sealBox (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+  return concatBytes(nonce, aesGcmEncrypt(key, nonce, plaintext, aad))
+}
+
+export function openBox (key: Uint8Array, box: Uint8Array, aad?: Uint8Array): Uint8Array {
+  checkBytes('box', box)
+  if (box.length < GCM_NONCE_BYTES + GCM_TAG_BYTES) throw new DecryptionError('box')
+  return aesGcmDecrypt(key, box.subarray(0, GCM_NONCE_BYTES), box.subarray(GCM_NONCE_BYTES), aad, 'box')
+}
+
+/** HKDF-SHA256 (RFC 5869). */
+export function hkdfSha256 (ikm: Uint8Array, salt: Uint8Array | undefined, info: Uint8Array, length: number): Uint8Array {
+  return hkdf(nobleSha256, checkBytes('ikm', ikm), salt, info, length)
+}

@@ -1,0 +1,111 @@
+/**
+ * Typed errors of the protocol core — one class per failure, as helia does.
+ * Every error names the field it is about, so a caller (a gossip validator, a
+ * CLI, a Node-RED node) can say exactly what was wrong with the input.
+ */
+
+export class HealthchainError extends Error {
+  readonly code: string
+  readonly field: string
+  constructor (code: string, field: string, message: string) {
+    super(`${field}: ${message}`)
+    this.name = new.target.name
+    this.code = code
+    this.field = field
+  }
+}
+
+/** Input ended before a field was complete. */
+export class TruncatedError extends HealthchainError {
+  constructor (field: string, need: number, have: number) {
+    super('ERR_TRUNCATED', field, `needs ${need} more byte(s), ${have} left`)
+  }
+}
+
+/** Bytes remain after a complete value was decoded. */
+export class TrailingBytesError extends HealthchainError {
+  constructor (field: string, extra: number) {
+    super('ERR_TRAILING_BYTES', field, `${extra} trailing byte(s) after the value`)
+  }
+}
+
+/** The input has a valid meaning but is not in its one canonical form. */
+export class NonCanonicalError extends HealthchainError {
+  constructor (field: string, why: string) {
+    super('ERR_NON_CANONICAL', field, `non-canonical encoding: ${why}`)
+  }
+}
+
+/** A version or type tag this code does not know. */
+export class UnknownVersionError extends HealthchainError {
+  constructor (field: string, got: number) {
+    super('ERR_UNKNOWN_VERSION', field, `unknown value ${got}`)
+  }
+}
+
+/** A protocol limit (size, count, range) was exceeded. */
+export class LimitExceededError extends HealthchainError {
+  readonly limit: number
+  readonly actual: number
+  constructor (field: string, limit: number, actual: number) {
+    super('ERR_LIMIT', field, `${actual} exceeds the limit of ${limit}`)
+    this.limit = limit
+    this.actual = actual
+  }
+}
+
+/** A value of the wrong type, length or range was given to a constructor. */
+export class InvalidFieldError extends HealthchainError {
+  constructor (field: string, why: string) {
+    super('ERR_INVALID_FIELD', field, why)
+  }
+}
+
+/** A signature does not verify under the claimed key. */
+export class BadSignatureError extends HealthchainError {
+  constructor (field: string) {
+    super('ERR_BAD_SIGNATURE', field, 'signature does not verify')
+  }
+}
+
+/** Authenticated decryption failed: wrong key, or the ciphertext was altered. */
+export class DecryptionError extends HealthchainError {
+  constructor (field: string) {
+    super('ERR_DECRYPT', field, 'cannot decrypt: wrong key or tampered ciphertext')
+  }
+}
+
+/** A block header hash is not below its target, or the target is wrong. */
+export class InsufficientWorkError extends HealthchainError {
+  constructor (field: string, why: string) {
+    super('ERR_POW', field, why)
+  }
+}
+
+/** A timestamp is outside its window (median-time-past, future drift, expiry). */
+export class TimestampError extends HealthchainError {
+  constructor (field: string, why: string) {
+    super('ERR_TIMESTAMP', field, why)
+  }
+}
+
+/** A block's Merkle root does not match its transactions. */
+export class MerkleRootMismatchError extends HealthchainError {
+  constructor (field: string) {
+    super('ERR_MERKLE_ROOT', field, 'Merkle root does not match the transactions')
+  }
+}
+
+/** The same transaction appears twice. */
+export class DuplicateTxError extends HealthchainError {
+  constructor (field: string, id: string) {
+    super('ERR_DUPLICATE_TX', field, `duplicate transaction ${id}`)
+  }
+}
+
+/** Fewer distinct valid signers than a quorum (PBFT 2f+1) requires. */
+export class QuorumError extends HealthchainError {
+  constructor (field: string, need: number, have: number) {
+    super('ERR_QUORUM', field, `${have} valid signer(s), ${need} required`)
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * What all transaction kinds share (paper §IV-B1, Eq. 1–3): a type tag and a
+ * version byte, a body in the canonical layout of codec.ts, and (for signed
+ * kinds) an Ed25519 signature over a domain-separated message
+ *   "healthchain/<kind>/v1\0" ‖ type ‖ version ‖ body.
+ * The id (htxI, htxk, htxd) is SHA-256 of the whole encoding including the
+ * signature; it is computed, never sent.
+ */
+import { Reader, Writer } from '../codec.ts'
+import { domainTag, sign, SIG_BYTES, type SigningKey } from '../crypto.ts'
+import { UnknownVersionError } from '../errors.ts'
+
+export const TX_VERSION = 1
+
+/** Wire tags of the transaction kinds. */
+export const TX_TYPES = { iot: 1, key: 2, diag: 3, coin: 4, coinbase: 5 } as const
+export type TxKind = keyof typeof TX_TYPES
+
+/** How one transaction kind is laid out: one of these per file in tx/. */
+export interface TxCodec<T extends { kind: TxKind }> {
+  readonly kind: T['kind']
+  /** Domain tag of the signature, or null for an unsigned kind (coinbase). */
+  readonly tag: Uint8Array | null
+  /** Writes every field but the kind and the signature, validating each. */
+  writeBody: (w: Writer, tx: T) => void
+  /** Reads the body back; the result lacks only `sig`. */
+  readBody: (r: Reader) => Omit<T, 'sig'>
+  /** The public key that must have signed, or null. */
+  signer: (tx: T) => Uint8Array | null
+}
+
+export function writeHead (w: Writer, kind: TxKind): void {
+  w.u8('type', TX_TYPES[kind]).u8('version', TX_VERSION)
+}
+
+export function readVersion (r: Reader): void {
+  const v = r.u8('version')
+  if (v !== TX_VERSION) throw new UnknownVersionError('version', v)
+}
+
+/** Bytes of the transaction without its signature. */
+export function unsignedBytes<T extends { kind: TxKind }> (codec: TxCodec<T>, tx: T): Uint8Array {
+  const w = new Writer(256)
+  writeHead(w, codec.kind)
+  codec.writeBody(w, tx)
+  return w.finish()
+}
+
+export function signingMessage (tag: Uint8Array, unsigned: Uint8Array): Uint8Array {
+  const m = new Uint8Array(tag.length + unsigned.length)
+  m.set(tag)
+  m.set(unsigned, tag.length)
+  return m
+}
+
+/** Validates and signs a body: the one way every signed kind is built. */
+export function signBody<T extends { kind: TxKind, sig: Uint8Array }> (codec: TxCodec<T>, body: Omit<T, 'sig'>, key: SigningKey): T {
+  const unsigned = unsignedBytes(codec, { ...body, sig: new Uint8Array(SIG_BYTES) } as T)
+  const sig = sign(key, signingMessage(codec.tag!, unsigned))
+  return { ...body, sig } as T
+}
+
+export function defaultTag (kind: TxKind): Uint8Array { return domainTag(`tx_${kind}`) }
