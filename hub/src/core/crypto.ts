@@ -32,7 +32,7 @@ const X_PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
 const X_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00])
 
 function rawPublic (key: KeyObject): Uint8Array {
-  const der = key.export({ type: 'spki', format: 'der' })
+  const der = createPublicKey(key).export({ type: 'spki', format: 'der' })
   return new Uint8Array(der.subarray(der.length - 32))
 }
 

@@ -1,0 +1,83 @@
+import t from 'tap'
+import {
+  aesGcmDecrypt, aesGcmEncrypt, BadSignatureError, DecryptionError, fromHex, identityFromSeed, InvalidFieldError,
+  openBox, sealBox, sha256, sign, signingKeyFromSeed, toHex, utf8Bytes, verify, assertSignature, x25519, agreementKeyFromPrivate
+} from '../../hub/src/core/index.ts'
+
+const h = (s: string): Uint8Array => fromHex('vector', s)
+
+t.test('RFC 8032 §7.1 Ed25519 TEST 1–3', async (t) => {
+  const vectors = [
+    ['9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', '',
+      'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b'],
+    ['4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c', '72',
+      '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00'],
+    ['c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7', 'fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025', 'af82',
+      '6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a']
+  ] as const
+  for (const [sk, pk, msg, sig] of vectors) {
+    const key = signingKeyFromSeed(h(sk))
+    t.equal(toHex(key.publicKey), pk, 'public key')
+    t.equal(toHex(sign(key, h(msg))), sig, 'signature')
+    t.ok(verify(h(pk), h(msg), h(sig)), 'verifies')
+    const bad = h(sig); bad[5]! ^= 1
+    t.notOk(verify(h(pk), h(msg), bad), 'tampered signature rejected')
+    t.notOk(verify(h(pk), utf8Bytes('other'), h(sig)), 'other message rejected')
+  }
+  t.throws(() => assertSignature('sig', h(vectors[0][1]), utf8Bytes('x'), h(vectors[0][3])), BadSignatureError)
+  t.notOk(verify(new Uint8Array(32).fill(0xff), utf8Bytes('x'), new Uint8Array(64)), 'non-point key is just invalid')
+  t.throws(() => verify(new Uint8Array(31), utf8Bytes('x'), new Uint8Array(64)), InvalidFieldError)
+  t.throws(() => signingKeyFromSeed(new Uint8Array(31)), InvalidFieldError)
+})
+
+t.test('FIPS 180-4 SHA-256 vectors (NIST examples)', async (t) => {
+  t.equal(toHex(sha256(utf8Bytes(''))), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
+  t.equal(toHex(sha256(utf8Bytes('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  t.equal(toHex(sha256(utf8Bytes('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq'))), '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1')
+  t.equal(toHex(sha256(new Uint8Array(1_000_000).fill(0x61))), 'cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0')
+  t.throws(() => sha256('abc' as unknown as Uint8Array), InvalidFieldError)
+})
+
+t.test('AES-256-GCM: GCM spec test cases 14 and 16 (NIST SP 800-38D)', async (t) => {
+  const zero = new Uint8Array(32)
+  const ct14 = aesGcmEncrypt(zero, new Uint8Array(12), new Uint8Array(16))
+  t.equal(toHex(ct14), 'cea7403d4d606b6e074ec5d3baf39d18' + 'd0d1c8a799996bf0265b98b5d48ab919')
+  const K = h('feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308')
+  const P = h('d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39')
+  const A = h('feedfacedeadbeeffeedfacedeadbeefabaddad2')
+  const IV = h('cafebabefacedbaddecaf888')
+  const C = aesGcmEncrypt(K, IV, P, A)
+  t.equal(toHex(C), '522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662' + '76fc6ece0f4e1768cddf8853bb2d551b')
+  t.same(aesGcmDecrypt(K, IV, C, A), P)
+  for (const i of [0, 30, C.length - 1]) {
+    const bad = C.slice(); bad[i]! ^= 0x80
+    t.throws(() => aesGcmDecrypt(K, IV, bad, A), DecryptionError, `flipped byte ${i} rejected`)
+  }
+  t.throws(() => aesGcmDecrypt(K, IV, C, utf8Bytes('other aad')), DecryptionError, 'wrong AAD rejected')
+  t.throws(() => aesGcmDecrypt(zero, IV, C, A), DecryptionError, 'wrong key rejected')
+  t.throws(() => aesGcmDecrypt(K, IV, new Uint8Array(3)), DecryptionError, 'short ciphertext')
+  t.throws(() => aesGcmEncrypt(new Uint8Array(16), IV, P), InvalidFieldError, 'AES-128 key refused')
+  t.throws(() => aesGcmEncrypt(K, new Uint8Array(8), P), InvalidFieldError, 'short nonce refused')
+})
+
+t.test('sealed box round trip and tamper rejection', async (t) => {
+  const key = sha256(utf8Bytes('k'))
+  const box = sealBox(key, new Uint8Array(12).fill(7), utf8Bytes('{"hr":72}'), utf8Bytes('aad'))
+  t.equal(new TextDecoder().decode(openBox(key, box, utf8Bytes('aad'))), '{"hr":72}')
+  const bad = box.slice(); bad[bad.length - 1]! ^= 1
+  t.throws(() => openBox(key, bad, utf8Bytes('aad')), DecryptionError)
+  t.throws(() => openBox(key, box.subarray(0, 20)), DecryptionError)
+})
+
+t.test('identity from seed: X25519 agreement works both ways, small-order point refused', async (t) => {
+  const a = identityFromSeed(sha256(utf8Bytes('a')))
+  const b = identityFromSeed(sha256(utf8Bytes('b')))
+  t.same(x25519(a.agreement, b.agreement.publicKey), x25519(b.agreement, a.agreement.publicKey))
+  t.not(toHex(a.id), toHex(a.agreement.publicKey), 'signing and agreement keys differ')
+  t.throws(() => x25519(a.agreement, new Uint8Array(32)), InvalidFieldError, 'all-zero point')
+  t.throws(() => agreementKeyFromPrivate(new Uint8Array(5)), InvalidFieldError)
+  // RFC 7748 §6.1 Alice/Bob
+  const alice = agreementKeyFromPrivate(h('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'))
+  t.equal(toHex(alice.publicKey), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a')
+  t.equal(toHex(x25519(alice, h('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f'))), '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742')
+})
