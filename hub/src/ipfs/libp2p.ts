@@ -1,0 +1,66 @@
+/**
+ * A minimal libp2p node for the IPFS layer (DESIGN §6: one libp2p node per
+ * process, TCP + Noise + Yamux). Until the shared network node (hub/src/net/)
+ * exists, IPFS creates its own through this factory; IpfsNode takes any
+ * started `Libp2p`, so the shared node can be passed in instead.
+ *
+ * Nothing here reaches beyond the addresses it is given: no bootstrap list,
+ * no mDNS, no DHT, no delegated routing. Peers are dialled by explicit
+ * multiaddrs.
+ */
+import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { checkBytes } from '../core/index.ts'
+
+export interface IpfsLibp2pOptions {
+  /** Listen addresses; default loopback on an ephemeral port. */
+  listen?: string[]
+  /** The node's key; a fresh one when absent (see loadOrCreateKey). */
+  privateKey?: PrivateKey
+}
+
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
+
+/** Creates and starts a libp2p node with TCP, Noise, Yamux and identify. */
+export async function createIpfsLibp2p (opts: IpfsLibp2pOptions = {}): Promise<Libp2p> {
+  return await createLibp2p({
+    ...(opts.privateKey === undefined ? {} : { privateKey: opts.privateKey }),
+    addresses: { listen: opts.listen ?? DEFAULT_LISTEN },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: [],
+    services: { identify: identify() }
+  })
+}
+
+/** An Ed25519 libp2p key from a 32-byte seed (e.g. derived from the node's identity seed). */
+export async function keyFromSeed (seed: Uint8Array): Promise<PrivateKey> {
+  return await generateKeyPairFromSeed('Ed25519', checkBytes('seed', seed, 32))
+}
+
+/**
+ * The node key kept in `<dir>/libp2p.seed` (32 random bytes, mode 0600), so a
+ * storage node keeps its PeerId across restarts.
+ */
+export async function loadOrCreateKey (dir: string): Promise<PrivateKey> {
+  const file = join(dir, 'libp2p.seed')
+  let seed: Uint8Array
+  try {
+    seed = new Uint8Array(await readFile(file))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    await mkdir(dir, { recursive: true })
+    seed = new Uint8Array(randomBytes(32))
+    await writeFile(file, seed, { mode: 0o600, flag: 'wx' })
+  }
+  return await keyFromSeed(seed)
+}

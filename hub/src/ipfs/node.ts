@@ -1,0 +1,424 @@
+/**
+ * The IPFS node of a Healthchain process (paper §III-A storage, §IV-B2;
+ * DESIGN §6): a Helia node whose blocks live in LevelDB (`blockstore-level`)
+ * and whose pins live in a LevelDB datastore under the data dir, on the
+ * process's libp2p node (passed in, or created by ./libp2p.ts).
+ *
+ * Healthchain blocks are encrypted batches (tx_IoT's HEIoT) and encrypted
+ * diagnoses (tx_diag's HEdm): one raw block each, CIDv1 raw sha2-256, at
+ * most 1 MiB. Every byte read — from disk or from a peer — is checked
+ * against its CID before it is returned.
+ *
+ * Peers exchange blocks over the store protocol (./protocol.ts); Helia's
+ * bitswap also runs, so standard IPFS peers (Kubo) can fetch from us.
+ */
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { createHeliaLight } from 'helia'
+import type { Helia } from 'helia'
+import { withBitswap } from '@helia/bitswap'
+import type { HeliaWithLibp2p } from '@helia/libp2p'
+import { LevelBlockstore } from 'blockstore-level'
+import { LevelDatastore } from 'datastore-level'
+import { lpStream } from '@libp2p/utils'
+import type { Libp2p, PeerId, Connection, Stream } from '@libp2p/interface'
+import { multiaddr, isMultiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import { concatBytes, contentDigest, equalBytes, LimitExceededError } from '../core/index.ts'
+import { cidFromDigest, cidString, digestOfCid, toCid } from './cid.ts'
+import type { CidLike } from './cid.ts'
+import { BlockUnavailableError, CidMismatchError, NodeNotRunningError, StoreRequestError, StoreTimeoutError } from './errors.ts'
+import { createIpfsLibp2p, loadOrCreateKey } from './libp2p.ts'
+import {
+  decodeRequest, decodeResponse, encodeRequest, encodeResponse, HAVE, KIND, MAX_BATCH_BYTES, MAX_FRAME_BYTES,
+  STATUS, STATUS_NAME, STORE_PROTOCOL
+} from './protocol.ts'
+import type { Have, Kind, StoreRequest, StoreResponse } from './protocol.ts'
+
+/** Where a block may be fetched from: a multiaddr (string or object) or a PeerId already known. */
+export type Provider = string | Multiaddr | PeerId
+
+/** What a storage node does with blocks pushed or announced to it (roles/storage). */
+export interface BlockAcceptor {
+  put(block: Uint8Array, from: PeerId): Promise<void>
+  announce(digest: Uint8Array, from: PeerId): Promise<void>
+}
+
+export interface IpfsNodeOptions {
+  /** Blocks go to `<dataDir>/blocks`, pins to `<dataDir>/datastore`. */
+  dataDir: string
+  /** The process's libp2p node; when absent one is created (key in `<dataDir>/libp2p.seed`) and owned. */
+  libp2p?: Libp2p
+  /** Listen addresses of an owned libp2p node. */
+  listen?: string[]
+  /** Per-request timeout for the store protocol (default 10 s). */
+  requestTimeoutMs?: number
+  /** Unpinned bytes (fetched copies, uploads already acknowledged) kept before a GC runs (default 64 MiB). */
+  maxCacheBytes?: number
+  /** Run Helia's bitswap too (default true). */
+  bitswap?: boolean
+  /** Concurrent inbound store-protocol streams (default 64). */
+  maxInboundStreams?: number
+}
+
+export interface GetOptions {
+  /** Peers to ask, in order, before the peers we are connected to. */
+  providers?: Provider[]
+  /** Also ask the peers we are connected to (default true). */
+  askConnected?: boolean
+  /** Per-request timeout (default the node's). */
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+export interface RequestOptions {
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+export type PinMetadata = Record<string, string | number | boolean>
+
+const DEFAULT_TIMEOUT_MS = 10_000
+const DEFAULT_MAX_CACHE = 64 * 1024 * 1024
+
+export class IpfsNode {
+  readonly libp2p: Libp2p
+  readonly helia: Helia
+  readonly dataDir: string
+  readonly requestTimeoutMs: number
+  private readonly ownsLibp2p: boolean
+  private readonly blockstore: LevelBlockstore
+  private readonly datastore: LevelDatastore
+  private readonly maxCacheBytes: number
+  private acceptor: BlockAcceptor | undefined
+  private cacheBytes = 0
+  private gcRunning: Promise<void> | undefined
+  private running = true
+
+  private constructor (init: { libp2p: Libp2p, ownsLibp2p: boolean, helia: Helia, blockstore: LevelBlockstore, datastore: LevelDatastore, opts: IpfsNodeOptions }) {
+    this.libp2p = init.libp2p
+    this.ownsLibp2p = init.ownsLibp2p
+    this.helia = init.helia
+    this.blockstore = init.blockstore
+    this.datastore = init.datastore
+    this.dataDir = init.opts.dataDir
+    this.requestTimeoutMs = init.opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS
+    this.maxCacheBytes = init.opts.maxCacheBytes ?? DEFAULT_MAX_CACHE
+  }
+
+  /** Opens the stores, starts Helia (and libp2p if owned) and serves the store protocol. */
+  static async create (opts: IpfsNodeOptions): Promise<IpfsNode> {
+    await mkdir(opts.dataDir, { recursive: true })
+    const blockstore = new LevelBlockstore(join(opts.dataDir, 'blocks'))
+    const datastore = new LevelDatastore(join(opts.dataDir, 'datastore'))
+    await blockstore.open()
+    await datastore.open()
+    let libp2p = opts.libp2p
+    const ownsLibp2p = libp2p === undefined
+    try {
+      libp2p ??= await createIpfsLibp2p({ privateKey: await loadOrCreateKey(opts.dataDir), ...(opts.listen === undefined ? {} : { listen: opts.listen }) })
+      const helia = createHeliaLight({ blockstore, datastore })
+      // Helia's own libp2p mixin always creates a new node; this one shares ours.
+      Object.defineProperty(helia, 'libp2p', { value: libp2p, enumerable: true })
+      if (opts.bitswap !== false) withBitswap(helia as unknown as HeliaWithLibp2p)
+      await helia.start()
+      const node = new IpfsNode({ libp2p, ownsLibp2p, helia, blockstore, datastore, opts })
+      await libp2p.handle(STORE_PROTOCOL, (stream, conn) => { void node.serve(stream, conn) }, {
+        maxInboundStreams: opts.maxInboundStreams ?? 64
+      })
+      return node
+    } catch (err) {
+      if (ownsLibp2p) await libp2p?.stop()
+      await blockstore.close()
+      await datastore.close()
+      throw err
+    }
+  }
+
+  get peerId (): PeerId { return this.libp2p.peerId }
+  get multiaddrs (): Multiaddr[] { return this.libp2p.getMultiaddrs() }
+
+  /** Lets a storage node accept PUT / ANNOUNCE requests; without one they are refused. */
+  setAcceptor (acceptor: BlockAcceptor | undefined): void { this.acceptor = acceptor }
+
+  /**
+   * Stores an encrypted batch and returns its CID (CIDv1 raw sha2-256 of
+   * exactly these bytes). With `pin`, the block is pinned with that metadata;
+   * without, it is cache and GC may drop it.
+   */
+  async put (bytes: Uint8Array, opts: { pin?: PinMetadata } = {}): Promise<CID> {
+    this.assertRunning()
+    if (bytes.length > MAX_BATCH_BYTES) throw new LimitExceededError('batch', MAX_BATCH_BYTES, bytes.length)
+    const cid = cidFromDigest(contentDigest(bytes))
+    await this.storeVerified(cid, bytes, opts.pin)
+    return cid
+  }
+
+  /** The block if stored here and intact; a corrupt copy is deleted and reported as absent. */
+  async getLocal (cidLike: CidLike): Promise<Uint8Array | undefined> {
+    this.assertRunning()
+    const cid = toCid(cidLike)
+    if (!await this.helia.blockstore.has(cid)) return undefined
+    const chunks: Uint8Array[] = []
+    for await (const c of this.helia.blockstore.get(cid, { offline: true })) chunks.push(c)
+    const bytes = chunks.length === 1 ? chunks[0]! : concatBytes(...chunks)
+    if (!equalBytes(contentDigest(bytes), cid.multihash.digest)) {
+      await this.helia.blockstore.delete(cid)
+      return undefined
+    }
+    return bytes
+  }
+
+  /**
+   * The block named by `cid`, verified against it: from the local store, else
+   * from each provider in turn (the named ones, then connected peers). A
+   * provider that times out, lacks the block or serves other bytes is
+   * skipped; the fetched block is kept as (unpinned) cache.
+   */
+  async get (cidLike: CidLike, opts: GetOptions = {}): Promise<Uint8Array> {
+    this.assertRunning()
+    const cid = toCid(cidLike)
+    const attempts: Array<{ provider: string, error: Error }> = []
+    const local = await this.getLocalChecked(cid, attempts)
+    if (local !== undefined) return local
+    for (const provider of this.providersFor(opts)) {
+      opts.signal?.throwIfAborted()
+      try {
+        const bytes = await this.fetchFrom(provider, cid, opts)
+        await this.storeVerified(cid, bytes, undefined)
+        return bytes
+      } catch (err) {
+        if (opts.signal?.aborted === true) throw err
+        attempts.push({ provider: providerLabel(provider), error: err as Error })
+      }
+    }
+    throw new BlockUnavailableError(cid.toString(), attempts)
+  }
+
+  /** GET from one peer; the answer must hash to the CID. */
+  async fetchFrom (provider: Provider, cidLike: CidLike, opts: RequestOptions = {}): Promise<Uint8Array> {
+    const cid = toCid(cidLike)
+    const res = await this.request(provider, { kind: KIND.GET, digest: cid.multihash.digest }, opts)
+    const block = okOrThrow(provider, res).block!
+    if (!equalBytes(contentDigest(block), cid.multihash.digest)) throw new CidMismatchError(cid.toString(), providerLabel(provider))
+    return block
+  }
+
+  /** Asks a peer whether it holds (and pins) a block. */
+  async peerHas (provider: Provider, cidLike: CidLike, opts: RequestOptions = {}): Promise<Have> {
+    const res = await this.request(provider, { kind: KIND.HAS, digest: digestOfCid(toCid(cidLike)) }, opts)
+    return okOrThrow(provider, res).have ?? HAVE.ABSENT
+  }
+
+  /** One store-protocol exchange with `provider`, bounded by a timeout. */
+  async request (provider: Provider, req: StoreRequest, opts: RequestOptions = {}): Promise<StoreResponse> {
+    this.assertRunning()
+    const ms = opts.timeoutMs ?? this.requestTimeoutMs
+    const timeout = AbortSignal.timeout(ms)
+    const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal])
+    let stream: Stream | undefined
+    try {
+      stream = await this.libp2p.dialProtocol(dialTarget(provider), STORE_PROTOCOL, { signal })
+      const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+      await lp.write(encodeRequest(req), { signal })
+      const frame = await lp.read({ signal })
+      const res = decodeResponse(req.kind, frame.subarray())
+      await stream.close({ signal }).catch(() => {})
+      return res
+    } catch (err) {
+      stream?.abort(err as Error)
+      if (timeout.aborted && opts.signal?.aborted !== true) throw new StoreTimeoutError(`${kindName(req.kind)} ${providerLabel(provider)}`, ms)
+      throw err
+    }
+  }
+
+  async has (cidLike: CidLike): Promise<boolean> {
+    this.assertRunning()
+    return await this.helia.blockstore.has(toCid(cidLike))
+  }
+
+  async isPinned (cidLike: CidLike): Promise<boolean> {
+    this.assertRunning()
+    const cid = toCid(cidLike)
+    try {
+      await this.helia.pins.get(cid)
+      return true
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundError') return false
+      throw err
+    }
+  }
+
+  /** Pins a block already stored here (merging metadata if already pinned). */
+  async pin (cidLike: CidLike, metadata: PinMetadata = {}): Promise<void> {
+    this.assertRunning()
+    const cid = toCid(cidLike)
+    try {
+      const existing = await this.helia.pins.get(cid)
+      await this.helia.pins.setMetadata(cid, { ...existing.metadata, ...metadata })
+      return
+    } catch (err) {
+      if ((err as Error).name !== 'NotFoundError') throw err
+    }
+    try {
+      for await (const _ of this.helia.pins.add(cid, { metadata, depth: 0 })) { /* raw blocks have no links */ }
+    } catch (err) {
+      if ((err as Error).name !== 'AlreadyPinnedError') throw err
+    }
+  }
+
+  async unpin (cidLike: CidLike): Promise<void> {
+    this.assertRunning()
+    const cid = toCid(cidLike)
+    if (!await this.isPinned(cid)) return
+    for await (const _ of this.helia.pins.rm(cid)) { /* drain */ }
+  }
+
+  /** Every pin with its metadata. */
+  async * pins (): AsyncGenerator<{ cid: CID, metadata: PinMetadata }> {
+    this.assertRunning()
+    for await (const p of this.helia.pins.ls()) yield { cid: p.cid, metadata: p.metadata }
+  }
+
+  /** Deletes every unpinned block (Helia GC). Pinned blocks are never removed. */
+  async gc (): Promise<void> {
+    this.assertRunning()
+    if (this.gcRunning === undefined) {
+      this.gcRunning = (async () => {
+        try { await this.helia.gc() } finally { this.gcRunning = undefined }
+      })()
+      this.cacheBytes = 0
+    }
+    await this.gcRunning
+  }
+
+  /** Stops serving, stops Helia (and libp2p if owned) and closes the stores. */
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    await this.gcRunning?.catch(() => {})
+    await this.libp2p.unhandle(STORE_PROTOCOL).catch(() => {})
+    await this.helia.stop()
+    if (this.ownsLibp2p) await this.libp2p.stop()
+    await this.blockstore.close()
+    await this.datastore.close()
+  }
+
+  /** Connects to a peer (so it is asked on get and can fetch from us). */
+  async connect (provider: Provider, opts: RequestOptions = {}): Promise<void> {
+    await this.libp2p.dial(dialTarget(provider), { signal: AbortSignal.timeout(opts.timeoutMs ?? this.requestTimeoutMs) })
+  }
+
+  private async getLocalChecked (cid: CID, attempts: Array<{ provider: string, error: Error }>): Promise<Uint8Array | undefined> {
+    const had = await this.helia.blockstore.has(cid)
+    const bytes = await this.getLocal(cid)
+    if (had && bytes === undefined) attempts.push({ provider: 'local store', error: new CidMismatchError(cid.toString(), 'local store') })
+    return bytes
+  }
+
+  private async storeVerified (cid: CID, bytes: Uint8Array, pin: PinMetadata | undefined): Promise<void> {
+    await this.helia.blockstore.put(cid, bytes)
+    if (pin !== undefined) {
+      await this.pin(cid, pin)
+    } else if (!await this.isPinned(cid)) {
+      this.cacheBytes += bytes.length
+      if (this.cacheBytes > this.maxCacheBytes) void this.gc().catch(() => {})
+    }
+  }
+
+  private * providersFor (opts: GetOptions): Generator<Provider> {
+    const seen = new Set<string>([this.peerId.toString()])
+    for (const p of opts.providers ?? []) {
+      const id = providerPeerId(p)
+      if (id !== undefined && seen.has(id)) continue
+      if (id !== undefined) seen.add(id)
+      yield p
+    }
+    if (opts.askConnected === false) return
+    for (const conn of this.libp2p.getConnections()) {
+      const id = conn.remotePeer.toString()
+      if (seen.has(id) || conn.status !== 'open') continue
+      seen.add(id)
+      yield conn.remotePeer
+    }
+  }
+
+  /** Answers one inbound store-protocol stream. */
+  private async serve (stream: Stream, conn: Connection): Promise<void> {
+    const signal = AbortSignal.timeout(this.requestTimeoutMs)
+    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    let kind: Kind = KIND.GET
+    let res: StoreResponse
+    try {
+      const req = decodeRequest((await lp.read({ signal })).subarray())
+      kind = req.kind
+      res = await this.answer(req, conn.remotePeer)
+    } catch (err) {
+      const e = err as Error
+      res = e.name === 'InvalidDataLengthError' || e instanceof LimitExceededError
+        ? { status: STATUS.TOO_LARGE, reason: `a request may carry at most ${MAX_BATCH_BYTES} bytes` }
+        : { status: STATUS.INVALID, reason: e.message }
+    }
+    try {
+      await lp.write(encodeResponse(kind, res), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+
+  private async answer (req: StoreRequest, from: PeerId): Promise<StoreResponse> {
+    if (!this.running) return { status: STATUS.FAILED, reason: 'node is stopping' }
+    switch (req.kind) {
+      case KIND.GET: {
+        const block = await this.getLocal(req.digest)
+        return block === undefined ? { status: STATUS.NOT_FOUND, reason: `${cidString(req.digest)} not held here` } : { status: STATUS.OK, block }
+      }
+      case KIND.HAS: {
+        const have = await this.isPinned(req.digest) ? HAVE.PINNED : await this.getLocal(req.digest) !== undefined ? HAVE.STORED : HAVE.ABSENT
+        return { status: STATUS.OK, have }
+      }
+      case KIND.PUT:
+      case KIND.ANNOUNCE: {
+        if (this.acceptor === undefined) return { status: STATUS.REFUSED, reason: 'not a storage node' }
+        try {
+          if (req.kind === KIND.PUT) await this.acceptor.put(req.block, from)
+          else await this.acceptor.announce(req.digest, from)
+        } catch (err) {
+          return { status: STATUS.FAILED, reason: (err as Error).message }
+        }
+        return { status: STATUS.OK, digest: req.kind === KIND.PUT ? contentDigest(req.block) : req.digest }
+      }
+    }
+  }
+
+  private assertRunning (): void {
+    if (!this.running) throw new NodeNotRunningError()
+  }
+}
+
+/** The response if OK, else a StoreRequestError naming the peer and status. */
+export function okOrThrow (provider: Provider, res: StoreResponse): Extract<StoreResponse, { status: 0 }> {
+  if (res.status !== STATUS.OK) throw new StoreRequestError(providerLabel(provider), STATUS_NAME[res.status] ?? String(res.status), res.reason)
+  return res
+}
+
+export function providerLabel (p: Provider): string {
+  return typeof p === 'string' ? p : p.toString()
+}
+
+function kindName (k: Kind): string {
+  return Object.entries(KIND).find(([, v]) => v === k)?.[0] ?? String(k)
+}
+
+function dialTarget (p: Provider): PeerId | Multiaddr {
+  if (typeof p === 'string') return multiaddr(p)
+  return p
+}
+
+function providerPeerId (p: Provider): string | undefined {
+  if (typeof p === 'string') return multiaddr(p).getComponents().find((c) => c.name === 'p2p')?.value
+  if (isMultiaddr(p)) return p.getComponents().find((c) => c.name === 'p2p')?.value
+  return p.toString()
+}

@@ -1,0 +1,115 @@
+/**
+ * Upload with replication (paper Alg. 2 lines 2–3; DESIGN §6): the user
+ * node (or a doctor, Alg. 4 for EDM) stores the encrypted batch locally,
+ * then pushes — or announces — it to the consortium's storage nodes and
+ * waits until `replication` of them acknowledge that they pinned it. Only
+ * then may the caller publish tx_IoT / tx_diag. Every failed attempt and
+ * every retry is reported through `onEvent`; if too few acknowledge, a
+ * ReplicationError lists each node's last error.
+ */
+import type { CID } from 'multiformats/cid'
+import { equalBytes, InvalidFieldError } from '../core/index.ts'
+import { cidOfBytes } from './cid.ts'
+import { ReplicationError } from './errors.ts'
+import { okOrThrow, providerLabel } from './node.ts'
+import type { IpfsNode, Provider } from './node.ts'
+import { KIND } from './protocol.ts'
+
+export const DEFAULT_REPLICATION = 2
+
+export interface UploadOptions {
+  /** The consortium's storage nodes (multiaddrs or known PeerIds). */
+  storageNodes: Provider[]
+  /** Acknowledgements required (default 2). */
+  replication?: number
+  /** 'push' sends the block in the request (default); 'announce' sends the CID and the node fetches it from us. */
+  mode?: 'push' | 'announce'
+  /** Further attempts per storage node after the first fails (default 2). */
+  retries?: number
+  /** Delay before the first retry, doubled each time (default 200 ms). */
+  retryDelayMs?: number
+  /** Per-request timeout (default the node's). */
+  timeoutMs?: number
+  signal?: AbortSignal
+  onEvent?: (event: UploadEvent) => void
+}
+
+export type UploadEvent =
+  | { type: 'ack', cid: string, peer: string, attempt: number }
+  | { type: 'attempt-failed', cid: string, peer: string, attempt: number, error: Error, willRetry: boolean }
+
+export interface UploadResult {
+  cid: CID
+  /** Storage nodes that acknowledged, in order of arrival. */
+  acked: string[]
+  /** Failed attempts (including ones later retried successfully). */
+  failures: Array<{ peer: string, attempt: number, error: Error }>
+}
+
+/**
+ * Stores `bytes` locally and returns once `replication` storage nodes have
+ * acknowledged them. The local copy is pinned while the upload runs and
+ * becomes GC-able cache afterwards (unless it was pinned before).
+ */
+export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: UploadOptions): Promise<UploadResult> {
+  const replication = opts.replication ?? DEFAULT_REPLICATION
+  if (!Number.isInteger(replication) || replication < 1) throw new InvalidFieldError('replication', 'must be a positive integer')
+  if (opts.storageNodes.length < replication) {
+    throw new InvalidFieldError('storageNodes', `${opts.storageNodes.length} storage node(s) given, replication ${replication} needs at least that many`)
+  }
+  const wasPinned = await node.isPinned(cidOfBytes(bytes))
+  // pinned while in flight, so a GC cannot drop what a storage node may still fetch
+  const cid = await node.put(bytes, wasPinned ? {} : { pin: { upload: 'pending' } })
+  const cidStr = cid.toString()
+  const digest = cid.multihash.digest
+  const retries = opts.retries ?? 2
+  const baseDelay = opts.retryDelayMs ?? 200
+  const done = new AbortController()
+  const signal = opts.signal === undefined ? done.signal : AbortSignal.any([done.signal, opts.signal])
+  const acked: string[] = []
+  const failures: UploadResult['failures'] = []
+  const lastError = new Map<string, Error>()
+
+  const one = async (storage: Provider): Promise<void> => {
+    const peer = providerLabel(storage)
+    for (let attempt = 1; attempt <= retries + 1; attempt++) {
+      if (signal.aborted) return
+      try {
+        const req = opts.mode === 'announce' ? { kind: KIND.ANNOUNCE, digest } as const : { kind: KIND.PUT, block: bytes } as const
+        const res = okOrThrow(storage, await node.request(storage, req, { ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), signal }))
+        if (res.digest === undefined || !equalBytes(res.digest, digest)) throw new InvalidFieldError('ack', `${peer} acknowledged a different CID`)
+        acked.push(peer)
+        opts.onEvent?.({ type: 'ack', cid: cidStr, peer, attempt })
+        if (acked.length >= replication) done.abort()
+        return
+      } catch (err) {
+        if (signal.aborted) return
+        const willRetry = attempt <= retries
+        failures.push({ peer, attempt, error: err as Error })
+        lastError.set(peer, err as Error)
+        opts.onEvent?.({ type: 'attempt-failed', cid: cidStr, peer, attempt, error: err as Error, willRetry })
+        if (willRetry) await sleep(baseDelay * 2 ** (attempt - 1), signal)
+      }
+    }
+  }
+
+  try {
+    await Promise.all(opts.storageNodes.map(one))
+  } finally {
+    if (!wasPinned) await node.unpin(cid).catch(() => {})
+  }
+  opts.signal?.throwIfAborted()
+  if (acked.length < replication) {
+    throw new ReplicationError(cidStr, replication, acked, [...lastError].map(([peer, error]) => ({ peer, error })))
+  }
+  return { cid, acked, failures }
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done (): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

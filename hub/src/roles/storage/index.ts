@@ -1,0 +1,2 @@
+/** Storage-node role (paper §III-A): see storage-node.ts. */
+export * from './storage-node.ts'
