@@ -164,7 +164,8 @@ export class IpfsNode {
     for await (const c of this.helia.blockstore.get(cid, { offline: true })) chunks.push(c)
     const bytes = chunks.length === 1 ? chunks[0]! : concatBytes(...chunks)
     if (!equalBytes(contentDigest(bytes), cid.multihash.digest)) {
-      await this.helia.blockstore.delete(cid)
+      // below Helia's pin check on purpose: the pin stays, the bad copy goes, a re-fetch repairs it
+      await this.blockstore.delete(cid)
       return undefined
     }
     return bytes

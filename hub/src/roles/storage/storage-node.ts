@@ -122,6 +122,23 @@ export class StorageNode {
     return { pinnedBy, unreachable }
   }
 
+  /**
+   * Verifies every pinned block against its CID; a missing or altered copy
+   * is fetched again from the replicas. Returns what was found.
+   */
+  async audit (): Promise<{ checked: number, repaired: string[], failed: string[] }> {
+    const out = { checked: 0, repaired: [] as string[], failed: [] as string[] }
+    const cids: CID[] = []
+    for await (const p of this.ipfs.pins()) cids.push(p.cid)
+    for (const cid of cids) {
+      out.checked++
+      if (await this.ipfs.getLocal(cid) !== undefined) continue
+      const st = await this.pinDigest(cid.multihash.digest, 'chain', [])
+      ;(st.state === 'pinned' ? out.repaired : out.failed).push(cid.toString())
+    }
+    return out
+  }
+
   /** Tries every failed CID again. */
   async retryFailed (): Promise<CidStatus[]> {
     const failed = [...this.status.values()].filter((s) => s.state === 'failed')
