@@ -7,7 +7,7 @@
  */
 import { checkBytes, concatBytes, equalBytes } from './codec.ts'
 import { sha256 } from './crypto.ts'
-import { InvalidFieldError } from './errors.ts'
+import { InvalidFieldError, NonCanonicalError } from './errors.ts'
 
 const PREFIX = Uint8Array.of(0x01, 0x55, 0x12, 0x20)
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -48,10 +48,6 @@ export function digestFromCidString (cid: string): Uint8Array {
   }
   const bytes = Uint8Array.from(out)
   if (bytes.length !== 36 || !equalBytes(bytes.subarray(0, 4), PREFIX)) throw new InvalidFieldError('cid', 'not a CIDv1 raw sha2-256')
-  if (cidStringFromDigest(bytes.subarray(4)) !== cid) throw new NonCanonicalCid()
+  if (cidStringFromDigest(bytes.subarray(4)) !== cid) throw new NonCanonicalError('cid', 'padding bits set')
   return bytes.slice(4)
-}
-
-class NonCanonicalCid extends InvalidFieldError {
-  constructor () { super('cid', 'non-canonical base32 (padding bits set)') }
 }

@@ -6,9 +6,10 @@
  * (DESIGN §4). Userchain carries tx_IoT, tx_key, Healthcoin transfers and
  * exactly one coinbase, first, whose height equals the block index.
  */
-import { Reader, Writer } from './codec.ts'
+import { equalBytes, Reader, Writer } from './codec.ts'
 import { HASH_BYTES, sha256 } from './crypto.ts'
-import { InvalidFieldError, UnknownVersionError } from './errors.ts'
+import { InsufficientWorkError, InvalidFieldError, UnknownVersionError } from './errors.ts'
+import { assertProofOfWork, bitsToTarget, checkBlockTime, hashToBigInt } from './pow.ts'
 import { merkleRoot } from './merkle.ts'
 import { bodyTx, checkBody, readBody, writeBody, type BodyTx } from './body.ts'
 import { buildTxCoinbase, type Tx } from './tx/index.ts'
@@ -111,4 +112,43 @@ export function ublockTemplate (f: { prev: UblockHeader | null, prevHash: Uint8A
 /** The genesis Ublock of a network: deterministic, exempt from PoW (its hash is fixed). */
 export function genesisUblock (params: NetworkParams): Ublock {
   return ublockTemplate({ prev: null, prevHash: ZERO_HASH, gtime: params.genesisTime, bits: params.genesisBits, miner: ZERO_HASH, reward: 0, txs: [] })
+}
+
+/** What a header is checked against: its parent and the chain's clock view. */
+export interface HeaderContext {
+  readonly prevHash: Uint8Array
+  readonly prevIndex: number
+  /** Bits the chain requires at this height (nextBits of the parent). */
+  readonly expectedBits: number
+  /** gtimes of the previous blocks, newest last (at least the MTP window). */
+  readonly prevTimes: readonly number[]
+  /** The validator's clock, seconds. */
+  readonly now: number
+}
+
+/** Contextual header checks of paper §IV-B3: linkage, required target, PoW, gtime window. */
+export function checkUblockHeader (params: NetworkParams, h: UblockHeader, ctx: HeaderContext): void {
+  if (h.version !== UBLOCK_VERSION) throw new UnknownVersionError('version', h.version)
+  if (h.index !== ctx.prevIndex + 1) throw new InvalidFieldError('index', `${h.index} does not follow ${ctx.prevIndex}`)
+  if (!equalBytes(h.prehash, ctx.prevHash)) throw new InvalidFieldError('prehash', 'does not name the parent block')
+  if (h.bits !== ctx.expectedBits) throw new InsufficientWorkError('bits', `0x${h.bits.toString(16)} is not the required 0x${ctx.expectedBits.toString(16)}`)
+  assertProofOfWork(ublockHash(h), h.bits, params)
+  checkBlockTime(params, h.gtime, ctx.prevTimes, ctx.now)
+}
+
+/**
+ * Alg. 1 on one thread: tries nonces from `h.nonce` on, up to `maxTries`;
+ * returns the solved header or null. The miner role splits the nonce space
+ * across worker threads and calls this per slice.
+ */
+export function solveUblockHeader (h: UblockHeader, maxTries: number): UblockHeader | null {
+  const bytes = encodeUblockHeader(h)
+  const target = bitsToTarget(h.bits)
+  const dv = new DataView(bytes.buffer, bytes.byteOffset)
+  for (let i = 0, nonce = h.nonce; i < maxTries && nonce <= Number.MAX_SAFE_INTEGER; i++, nonce++) {
+    dv.setUint32(UBLOCK_NONCE_OFFSET, Math.floor(nonce / 0x100000000))
+    dv.setUint32(UBLOCK_NONCE_OFFSET + 4, nonce >>> 0)
+    if (hashToBigInt(sha256(bytes)) <= target) return { ...h, nonce }
+  }
+  return null
 }

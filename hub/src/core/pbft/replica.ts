@@ -1,0 +1,951 @@
+/**
+ * PBFT replica of an accounting node (Castro & Liskov, "Practical Byzantine
+ * Fault Tolerance", OSDI '99, §4; paper §IV-B3, Fig. 5) as a pure state
+ * machine: events in (a received message, a doctor's submission, a clock
+ * tick — time is only ever an argument), actions out (messages to send,
+ * certified Dblocks to store, log records to persist). No I/O, clock or
+ * randomness, so the simulated network of the tests can drive it.
+ *
+ * Sequence number n = Dblock index; one pre-prepare carries one Dblock of
+ * tx_diag. Normal case: pre-prepare → prepare → commit → execute → reply;
+ * 2f+1 replies (each an Ed25519 signature over the Dblock hash) form the
+ * block's certificate. Watermarks: only n in (h, h+L] is accepted, h = last
+ * stable checkpoint; checkpoints every K blocks, stable with 2f+1 matching
+ * messages, then the log below h is discarded. View change on a request
+ * timeout, an invalid or equivocating pre-prepare, or the end of the leader's
+ * period (`rotateEveryBlocks`: the paper's "one leader each time period",
+ * measured in Dblocks so every replica agrees on when it ends).
+ *
+ * Chaining rule (Dblocks link by prehash, so PBFT's null requests cannot
+ * fill gaps): a replica multicasts COMMIT for n only when n−1 is executed or
+ * stable with the matching hash, or it already multicast COMMIT for n−1 in the
+ * same view with the matching hash. Hence whenever a Dblock is committed, its
+ * whole chain of parents is prepared at f+1 correct replicas, and a new-view
+ * selects, from the stable checkpoint upwards, for each n the highest-view
+ * prepared Dblock whose prehash matches the one selected at n−1, stopping at
+ * the first n with none (selectNewView). Committed Dblocks are always selected.
+ */
+import { equalBytes, toHex } from '../codec.ts'
+import type { SigningKey } from '../crypto.ts'
+import { checkDblockStructure, dblockHash, dblockProposal, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
+import { bodyEntryBytes, bodyTx, type BodyTx } from '../body.ts'
+import { decodeTx } from '../tx/index.ts'
+import type { TxDiag } from '../tx/index.ts'
+import { MAX_BLOCK_BODY_BYTES } from '../limits.ts'
+import { signMessage, verifySigned } from './envelope.ts'
+import { decodeMessage, type PbftMessage } from './messages.ts'
+import { requestCodec, type RequestMsg } from './request.ts'
+import { prePrepareBody, prePrepareCodec, type PrePrepareMsg } from './pre-prepare.ts'
+import { prepareCodec, type PrepareMsg } from './prepare.ts'
+import { commitCodec, type CommitMsg } from './commit.ts'
+import { replyCodec, type ReplyMsg } from './reply.ts'
+import { checkpointCodec, type CheckpointMsg } from './checkpoint.ts'
+import { viewChangeCodec, type ViewChangeMsg } from './view-change.ts'
+import { newViewCodec, type NewViewMsg } from './new-view.ts'
+import { blocksCodec, fetchCodec, statusCodec, type BlocksMsg, type FetchMsg, type StatusMsg } from './fetch.ts'
+
+export interface ReplicaConfig {
+  readonly key: SigningKey
+  /** The accounting nodes, n = 3f+1, in leader order: leader(v) = members[v mod n]. */
+  readonly members: readonly Uint8Array[]
+  /** Dblock 0 (no certificate; fixed by configuration). */
+  readonly genesis: Dblock
+  /** Checkpoint every K Dblocks. */
+  readonly checkpointInterval?: number
+  /** Watermark window L (a multiple of K). */
+  readonly window?: number
+  /** Max tx_diag per Dblock. */
+  readonly maxBatch?: number
+  /** The leader waits this long for a batch to fill. */
+  readonly batchDelayMs?: number
+  /** Max proposed but unexecuted Dblocks. */
+  readonly maxInFlight?: number
+  /** A backup that waits this long for a known request starts a view change. */
+  readonly requestTimeoutMs?: number
+  /** Base view-change timeout (doubles on each consecutive failed view). */
+  readonly viewChangeTimeoutMs?: number
+  /** Leader period in Dblocks; 0 = rotate on failure only. */
+  readonly rotateEveryBlocks?: number
+  readonly fetchTimeoutMs?: number
+  readonly statusEveryMs?: number
+  /** Application validity of one tx_diag (signature, registry…): a reason, or null when valid. */
+  readonly validate?: (tx: BodyTx) => string | null
+}
+
+export type Action =
+  /** Send bytes to one member, or to every other member when `to` is null. */
+  | { readonly type: 'send', readonly to: Uint8Array | null, readonly bytes: Uint8Array }
+  /** A Dblock with its certificate, in height order: store it, reply to doctors. */
+  | { readonly type: 'commit', readonly block: Dblock }
+  /** Append this accepted message to the persisted log. */
+  | { readonly type: 'persist', readonly bytes: Uint8Array }
+  /** Replace the persisted log with this snapshot (after a checkpoint or view change). */
+  | { readonly type: 'compact', readonly snapshot: ReplicaSnapshot }
+  /** Send `to` certified Dblocks from height `from` on (makeBlocksMessage). */
+  | { readonly type: 'serve', readonly to: Uint8Array, readonly from: number }
+  /** Entered a view (informational: who leads now). */
+  | { readonly type: 'view', readonly view: number, readonly leader: Uint8Array }
+
+/** What a restarted replica needs beyond its Docchain (store/pbft-log.ts persists it). */
+export interface ReplicaSnapshot {
+  readonly view: number
+  readonly inViewChange: boolean
+  readonly viewStart: number
+  readonly stableProof: readonly Uint8Array[]
+  readonly stableSeq: number
+  readonly stableDigest: Uint8Array
+  readonly prepared: ReadonlyArray<{ readonly prePrepare: Uint8Array, readonly prepares: readonly Uint8Array[] }>
+  readonly ownViewChange: Uint8Array | null
+  readonly newView: Uint8Array | null
+  /** Current-view slot messages and checkpoints above the stable one, replayed in order. */
+  readonly messages: readonly Uint8Array[]
+}
+
+interface Slot {
+  pp?: PrePrepareMsg
+  readonly prepares: Map<string, PrepareMsg>
+  readonly commits: Map<string, CommitMsg>
+  prepared: boolean
+  sentCommit: boolean
+  committed: boolean
+}
+
+interface PreparedCert { readonly view: number, readonly pp: PrePrepareMsg, readonly prepares: readonly PrepareMsg[] }
+
+interface ParsedVC {
+  readonly msg: ViewChangeMsg
+  readonly stableSeq: number
+  readonly stableDigest: Uint8Array
+  readonly proof: readonly Uint8Array[]
+  readonly prepared: ReadonlyMap<number, PrePrepareMsg & { readonly prepView: number }>
+}
+
+export interface NewViewSelection {
+  readonly h: number
+  readonly hDigest: Uint8Array
+  readonly proof: readonly Uint8Array[]
+  readonly chain: ReadonlyArray<{ readonly seq: number, readonly block: Dblock, readonly digest: Uint8Array }>
+}
+
+const hex = toHex
+
+export class Replica {
+  readonly id: Uint8Array
+  readonly n: number
+  readonly f: number
+  readonly K: number
+  readonly L: number
+  private readonly cfg: ReplicaConfig
+  private readonly idHex: string
+  private readonly memberIndex: Map<string, number>
+  private readonly genesisHash: Uint8Array
+
+  // --- view state
+  view = 0
+  inViewChange = false
+  private viewStart = 0
+  private nextSeq = 1
+  private ownVC: ViewChangeMsg | null = null
+  private lastNV: NewViewMsg | null = null
+  private readonly vcs = new Map<number, Map<string, ParsedVC>>()
+  private vcResendAt = 0
+  private vcDeadline: number | null = null
+  private vcAttempts = 0
+  private viewTimer: number | null = null
+
+  // --- log
+  private slots = new Map<number, Slot>()
+  private readonly prepCerts = new Map<number, PreparedCert>()
+  private readonly checkpoints = new Map<number, Map<string, CheckpointMsg>>()
+  private future: PbftMessage[] = []
+  stableSeq = 0
+  private stableDigest: Uint8Array
+  private stableProof: CheckpointMsg[] = []
+
+  // --- execution
+  executedSeq = 0
+  private executedDigest: Uint8Array
+  private executedGtime: number
+  certifiedSeq = 0
+  private certifiedDigest: Uint8Array
+  private readonly uncertified = new Map<number, { block: Dblock, digest: Uint8Array }>()
+  private readonly replies = new Map<number, Map<string, ReplyMsg>>()
+  private readonly committedTx = new Set<string>()
+  private readonly pending = new Map<string, { tx: BodyTx, since: number }>()
+  private inflight = new Set<string>()
+
+  // --- catch-up
+  private hint = 0
+  private fetchAt = 0
+  private fetchPeer = 0
+  private statusAt = 0
+
+  private now = 0
+  private out: Action[] = []
+  private replaying = false
+
+  constructor (cfg: ReplicaConfig) {
+    this.cfg = cfg
+    this.id = cfg.key.publicKey
+    this.idHex = hex(this.id)
+    this.n = cfg.members.length
+    this.f = Math.floor((this.n - 1) / 3)
+    if (this.n < 1) throw new RangeError('members: at least one accounting node')
+    this.memberIndex = new Map(cfg.members.map((m, i) => [hex(m), i]))
+    if (!this.memberIndex.has(this.idHex)) throw new RangeError('key: not one of the members')
+    this.K = cfg.checkpointInterval ?? 8
+    this.L = cfg.window ?? 4 * this.K
+    if (this.L < this.K) throw new RangeError('window: must be at least the checkpoint interval')
+    this.genesisHash = dblockHash(cfg.genesis.header)
+    this.stableDigest = this.executedDigest = this.certifiedDigest = this.genesisHash
+    this.executedGtime = cfg.genesis.header.gtime
+    this.viewStart = 0
+  }
+
+  // ------------------------------------------------------------ public API
+
+  get quorum (): number { return 2 * this.f + 1 }
+  leaderOf (view: number): Uint8Array { return this.cfg.members[view % this.n]! }
+  get leader (): Uint8Array { return this.leaderOf(this.view) }
+  get isLeader (): boolean { return equalBytes(this.leader, this.id) }
+  get pendingCount (): number { return this.pending.size }
+  get viewEnd (): number { const r = this.cfg.rotateEveryBlocks ?? 0; return r > 0 ? this.viewStart + r : Infinity }
+
+  /** Restart: the persisted Docchain tip and the ids of every committed tx_diag. */
+  loadChain (tip: Dblock, committedTxIds: Iterable<string>): void {
+    const d = dblockHash(tip.header)
+    this.executedSeq = this.certifiedSeq = tip.header.index
+    this.executedDigest = this.certifiedDigest = d
+    this.executedGtime = tip.header.gtime
+    if (this.stableSeq < tip.header.index && tip.header.index === 0) this.stableDigest = d
+    for (const id of committedTxIds) this.committedTx.add(id)
+    this.nextSeq = Math.max(this.nextSeq, this.executedSeq + 1)
+    this.viewStart = Math.max(this.viewStart, this.executedSeq)
+  }
+
+  /** Restart: the snapshot and the messages appended after it (store/pbft-log.ts). */
+  restore (snap: ReplicaSnapshot, appended: readonly Uint8Array[], now: number): Action[] {
+    this.now = now
+    this.replaying = true
+    try {
+      this.view = snap.view
+      this.inViewChange = snap.inViewChange
+      this.viewStart = Math.max(snap.viewStart, this.viewStart)
+      if (snap.stableSeq > this.stableSeq) {
+        this.stableSeq = snap.stableSeq
+        this.stableDigest = snap.stableDigest
+        this.stableProof = snap.stableProof.map((b) => decodeMessage(b) as CheckpointMsg)
+      }
+      for (const p of snap.prepared) {
+        const pp = decodeMessage(p.prePrepare) as PrePrepareMsg
+        this.prepCerts.set(pp.body.seq, { view: pp.body.view, pp, prepares: p.prepares.map((b) => decodeMessage(b) as PrepareMsg) })
+      }
+      if (snap.ownViewChange !== null) {
+        this.ownVC = decodeMessage(snap.ownViewChange) as ViewChangeMsg
+        const parsed = this.parseVC(this.ownVC)
+        if (parsed !== null) this.vcMap(this.ownVC.body.view).set(this.idHex, parsed)
+      }
+      if (snap.newView !== null) this.lastNV = decodeMessage(snap.newView) as NewViewMsg
+      this.nextSeq = Math.max(this.executedSeq, this.viewStart) + 1
+      for (const b of [...snap.messages, ...appended]) this.receiveInner(b)
+      if (this.inViewChange) this.vcResendAt = now
+      else if (this.pending.size > 0) this.viewTimer = now + this.requestTimeout
+    } finally {
+      this.replaying = false
+    }
+    return this.drain()
+  }
+
+  /** A message from the network (any member, including replays of our own). */
+  receive (bytes: Uint8Array, now: number): Action[] {
+    this.now = Math.max(this.now, now)
+    this.receiveInner(bytes)
+    return this.drain()
+  }
+
+  /**
+   * A doctor's tx_diag submitted to this accounting node: validated, then
+   * forwarded to every accounting node (paper §IV-B3). Returns the reason
+   * when it is rejected.
+   */
+  submit (tx: TxDiag | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
+    this.now = Math.max(this.now, now)
+    let bt: BodyTx
+    try {
+      const decoded = tx instanceof Uint8Array ? decodeTx(tx) : tx
+      if (decoded.kind !== 'diag') return { id: '', reason: `a ${decoded.kind} transaction does not belong on Docchain`, actions: [] }
+      bt = bodyTx(decoded)
+    } catch (err) {
+      return { id: '', reason: `malformed tx_diag: ${(err as Error).message}`, actions: [] }
+    }
+    const id = hex(bt.id)
+    const reason = this.admit(bt)
+    if (reason === null) this.send(null, signMessage(requestCodec, { tx: bt.bytes }, this.cfg.key).bytes)
+    return { id, reason, actions: this.drain() }
+  }
+
+  /** Time passes: timers fire, the leader cuts batches, laggards fetch. */
+  tick (now: number): Action[] {
+    this.now = Math.max(this.now, now)
+    if (!this.inViewChange && this.viewTimer !== null && this.now >= this.viewTimer) {
+      this.startViewChange(this.view + 1)
+    } else if (this.inViewChange) {
+      if (this.vcDeadline !== null && this.now >= this.vcDeadline) {
+        this.vcAttempts++
+        this.startViewChange(this.view + 1)
+      } else if (this.now >= this.vcResendAt && this.ownVC !== null) {
+        this.send(null, this.ownVC.bytes)
+        this.vcResendAt = this.now + this.vcTimeout
+      }
+    }
+    this.tryPropose()
+    if (this.hint > this.certifiedSeq && this.now >= this.fetchAt) this.requestFetch()
+    if (this.now >= this.statusAt) {
+      this.statusAt = this.now + (this.cfg.statusEveryMs ?? 1000)
+      this.send(null, signMessage(statusCodec, { height: this.certifiedSeq }, this.cfg.key).bytes)
+    }
+    return this.drain()
+  }
+
+  /** The state a restart needs beyond the Docchain. */
+  snapshot (): ReplicaSnapshot {
+    const messages: Uint8Array[] = []
+    for (const [seq, m] of [...this.checkpoints].sort((a, b) => a[0] - b[0])) {
+      if (seq > this.stableSeq) for (const c of m.values()) messages.push(c.bytes)
+    }
+    for (const [, s] of [...this.slots].sort((a, b) => a[0] - b[0])) {
+      if (s.pp !== undefined) messages.push(s.pp.bytes)
+      for (const p of s.prepares.values()) messages.push(p.bytes)
+      for (const c of s.commits.values()) messages.push(c.bytes)
+    }
+    return {
+      view: this.view,
+      inViewChange: this.inViewChange,
+      viewStart: this.viewStart,
+      stableSeq: this.stableSeq,
+      stableDigest: this.stableDigest,
+      stableProof: this.stableProof.map((c) => c.bytes),
+      prepared: [...this.prepCerts.values()].map((c) => ({ prePrepare: c.pp.bytes, prepares: c.prepares.map((p) => p.bytes) })),
+      ownViewChange: this.ownVC?.bytes ?? null,
+      newView: this.lastNV?.bytes ?? null,
+      messages
+    }
+  }
+
+  /** A BLOCKS message answering a fetch (the host reads the blocks from its store). */
+  makeBlocksMessage (blocks: readonly Dblock[]): Uint8Array {
+    return signMessage(blocksCodec, { blocks: blocks.map(encodeDblock) }, this.cfg.key).bytes
+  }
+
+  // ------------------------------------------------------------ plumbing
+
+  private get requestTimeout (): number { return this.cfg.requestTimeoutMs ?? 1000 }
+  private get vcTimeout (): number { return (this.cfg.viewChangeTimeoutMs ?? 1000) * 2 ** Math.min(this.vcAttempts, 6) }
+
+  private drain (): Action[] {
+    const a = this.out
+    this.out = []
+    return a
+  }
+
+  private send (to: Uint8Array | null, bytes: Uint8Array): void {
+    this.out.push({ type: 'send', to, bytes })
+  }
+
+  private persist (m: PbftMessage): void {
+    if (!this.replaying) this.out.push({ type: 'persist', bytes: m.bytes })
+  }
+
+  private compact (): void {
+    if (!this.replaying) this.out.push({ type: 'compact', snapshot: this.snapshot() })
+  }
+
+  /** Multicast a message we signed, and process it ourselves. */
+  private broadcast (m: PbftMessage): void {
+    this.send(null, m.bytes)
+    this.handle(m)
+  }
+
+  private isMember (id: Uint8Array): boolean { return this.memberIndex.has(hex(id)) }
+
+  private receiveInner (bytes: Uint8Array): void {
+    let m: PbftMessage
+    try { m = decodeMessage(bytes) } catch { return }
+    if (!this.isMember(m.replica) || !verifySigned(m)) return
+    this.handle(m)
+  }
+
+  private handle (m: PbftMessage): void {
+    switch (m.kind) {
+      case 'request': return this.onRequest(m)
+      case 'pre-prepare': return this.onPrePrepare(m, false)
+      case 'prepare': return this.onPrepare(m)
+      case 'commit': return this.onCommit(m)
+      case 'reply': return this.onReply(m)
+      case 'checkpoint': return this.onCheckpoint(m)
+      case 'view-change': return this.onViewChange(m)
+      case 'new-view': return this.onNewView(m)
+      case 'fetch': return this.onFetch(m)
+      case 'blocks': return this.onBlocks(m)
+      case 'status': return this.onStatus(m)
+    }
+  }
+
+  private slot (seq: number): Slot {
+    let s = this.slots.get(seq)
+    if (s === undefined) {
+      s = { prepares: new Map(), commits: new Map(), prepared: false, sentCommit: false, committed: false }
+      this.slots.set(seq, s)
+    }
+    return s
+  }
+
+  private inWindow (seq: number): boolean { return seq > this.stableSeq && seq <= this.stableSeq + this.L }
+
+  /** Normal-case messages of a later view (or of the view being changed to) wait for its new-view. */
+  private gateView (m: PrePrepareMsg | PrepareMsg | CommitMsg): boolean {
+    const v = m.body.view
+    if (v < this.view) return false
+    if (v > this.view || this.inViewChange) {
+      if (v <= this.view + this.n + 1 && this.future.length < 64 * this.L * this.n) this.future.push(m)
+      this.noteHint(m.body.seq - 1)
+      return false
+    }
+    return this.inWindow(m.body.seq)
+  }
+
+  private noteHint (seq: number): void {
+    if (seq > this.hint) this.hint = Math.min(seq, this.certifiedSeq + 4 * this.L)
+  }
+
+  // ------------------------------------------------------------ requests
+
+  private admit (bt: BodyTx): string | null {
+    const id = hex(bt.id)
+    if (this.committedTx.has(id)) return 'already committed on Docchain'
+    if (this.pending.has(id)) return null
+    const reason = this.cfg.validate?.(bt) ?? null
+    if (reason !== null) return reason
+    this.pending.set(id, { tx: bt, since: this.now })
+    if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.requestTimeout
+    this.tryPropose()
+    return null
+  }
+
+  private onRequest (m: RequestMsg): void {
+    let bt: BodyTx
+    try {
+      const tx = decodeTx(m.body.tx)
+      if (tx.kind !== 'diag') return
+      bt = { tx, bytes: m.body.tx, id: bodyTx(tx).id }
+    } catch { return }
+    this.admit(bt)
+  }
+
+  // ------------------------------------------------------------ normal case
+
+  private prevOf (seq: number): { digest: Uint8Array, gtime: number | null } | null {
+    const p = seq - 1
+    if (p === this.executedSeq) return { digest: this.executedDigest, gtime: this.executedGtime }
+    if (p === this.stableSeq) return { digest: this.stableDigest, gtime: null }
+    const s = this.slots.get(p)
+    if (s?.pp !== undefined) return { digest: s.pp.body.digest, gtime: s.pp.body.block.header.gtime }
+    return null
+  }
+
+  private tryPropose (): void {
+    if (!this.isLeader || this.inViewChange || this.pending.size === 0) return
+    const delay = this.cfg.batchDelayMs ?? 5
+    const maxBatch = this.cfg.maxBatch ?? 500
+    const limit = Math.min(this.stableSeq + this.L, this.viewEnd)
+    while (this.nextSeq <= limit && this.nextSeq - this.executedSeq <= (this.cfg.maxInFlight ?? this.L)) {
+      const prev = this.prevOf(this.nextSeq)
+      if (prev === null) return
+      const batch: TxDiag[] = []
+      let oldest = Infinity
+      let size = 16
+      for (const [id, p] of this.pending) {
+        if (this.inflight.has(id)) continue
+        const add = bodyEntryBytes(p.tx.bytes.length)
+        if (size + add > MAX_BLOCK_BODY_BYTES) break
+        size += add
+        batch.push(p.tx.tx as TxDiag)
+        oldest = Math.min(oldest, p.since)
+        if (batch.length >= maxBatch) break
+      }
+      if (batch.length === 0) return
+      if (batch.length < maxBatch && this.now < oldest + delay) return
+      const block = dblockProposal({
+        index: this.nextSeq,
+        gtime: Math.max(prev.gtime ?? 0, Math.floor(this.now / 1000)),
+        prehash: prev.digest,
+        view: this.view,
+        leader: this.id,
+        txs: batch
+      })
+      this.nextSeq++
+      this.broadcast(signMessage(prePrepareCodec, prePrepareBody(this.view, block), this.cfg.key))
+    }
+  }
+
+  /** Why a leader's fresh proposal is invalid, or null. */
+  private checkProposal (m: PrePrepareMsg): string | null {
+    const b = m.body.block
+    if (b.header.view !== m.body.view || !equalBytes(b.header.leader, m.replica)) return 'header view/leader differ from the pre-prepare'
+    if (b.header.index > this.viewEnd) return 'beyond the leader\'s period'
+    if (b.txs.length === 0) return 'empty Dblock'
+    try { checkDblockStructure(b) } catch (err) { return (err as Error).message }
+    const prev = this.prevOf(m.body.seq)
+    if (prev !== null) {
+      if (!equalBytes(prev.digest, b.header.prehash)) return 'prehash does not extend the chain'
+      if (prev.gtime !== null && b.header.gtime < prev.gtime) return 'gtime goes backwards'
+    }
+    for (const t of b.txs) {
+      const id = hex(t.id)
+      if (this.committedTx.has(id)) return `tx ${id} already committed`
+      if (this.inflight.has(id)) return `tx ${id} already proposed`
+      const reason = this.cfg.validate?.(t) ?? null
+      if (reason !== null) return `tx ${id}: ${reason}`
+    }
+    return null
+  }
+
+  private onPrePrepare (m: PrePrepareMsg, fromNewView: boolean): void {
+    if (!fromNewView && !this.gateView(m)) return
+    if (fromNewView && !this.inWindow(m.body.seq)) return
+    if (!equalBytes(m.replica, this.leaderOf(m.body.view))) return
+    const s = this.slot(m.body.seq)
+    if (s.pp !== undefined) {
+      // A second, different proposal for (v, n) from the leader: equivocation.
+      if (!equalBytes(s.pp.body.digest, m.body.digest)) this.startViewChange(this.view + 1)
+      return
+    }
+    if (!fromNewView && !equalBytes(m.replica, this.id)) {
+      const reason = this.checkProposal(m)
+      if (reason !== null) { this.startViewChange(this.view + 1); return }
+    }
+    s.pp = m
+    this.persist(m)
+    for (const t of m.body.block.txs) this.inflight.add(hex(t.id))
+    if (!this.isLeader) {
+      this.broadcast(signMessage(prepareCodec, { view: this.view, seq: m.body.seq, digest: m.body.digest }, this.cfg.key))
+    } else {
+      this.checkPrepared(m.body.seq)
+    }
+  }
+
+  private onPrepare (m: PrepareMsg): void {
+    if (!this.gateView(m)) return
+    if (equalBytes(m.replica, this.leader)) return
+    const s = this.slot(m.body.seq)
+    const k = hex(m.replica)
+    if (s.prepares.has(k)) return
+    s.prepares.set(k, m)
+    this.persist(m)
+    this.checkPrepared(m.body.seq)
+  }
+
+  private checkPrepared (seq: number): void {
+    const s = this.slots.get(seq)
+    if (s?.pp === undefined) return
+    if (!s.prepared) {
+      const matching = [...s.prepares.values()].filter((p) => equalBytes(p.body.digest, s.pp!.body.digest))
+      if (matching.length < 2 * this.f) return
+      s.prepared = true
+      this.prepCerts.set(seq, { view: this.view, pp: s.pp, prepares: matching.slice(0, 2 * this.f) })
+    }
+    this.trySendCommits(seq)
+  }
+
+  private predecessorOk (seq: number, prehash: Uint8Array): boolean {
+    const p = seq - 1
+    if (p === this.executedSeq) return equalBytes(this.executedDigest, prehash)
+    if (p === this.stableSeq) return equalBytes(this.stableDigest, prehash)
+    const s = this.slots.get(p)
+    return s?.pp !== undefined && s.sentCommit && equalBytes(s.pp.body.digest, prehash)
+  }
+
+  /** Commit for seq and, in order, for any later slot that waited on it. */
+  private trySendCommits (seq: number): void {
+    for (let n = seq; ; n++) {
+      const s = this.slots.get(n)
+      if (s?.pp === undefined || !s.prepared) return
+      if (!s.sentCommit) {
+        if (this.inViewChange || !this.predecessorOk(n, s.pp.body.block.header.prehash)) return
+        s.sentCommit = true
+        this.broadcast(signMessage(commitCodec, { view: this.view, seq: n, digest: s.pp.body.digest }, this.cfg.key))
+      }
+    }
+  }
+
+  private onCommit (m: CommitMsg): void {
+    if (!this.gateView(m)) return
+    const s = this.slot(m.body.seq)
+    const k = hex(m.replica)
+    if (s.commits.has(k)) return
+    s.commits.set(k, m)
+    this.persist(m)
+    this.checkCommitted(m.body.seq)
+  }
+
+  private checkCommitted (seq: number): void {
+    const s = this.slots.get(seq)
+    if (s?.pp === undefined || !s.sentCommit || s.committed) return
+    let count = 0
+    for (const c of s.commits.values()) if (equalBytes(c.body.digest, s.pp.body.digest)) count++
+    if (count < this.quorum) return
+    s.committed = true
+    this.tryExecute()
+  }
+
+  private tryExecute (): void {
+    for (;;) {
+      const s = this.slots.get(this.executedSeq + 1)
+      if (s?.pp === undefined || !s.committed) break
+      if (!equalBytes(s.pp.body.block.header.prehash, this.executedDigest)) break
+      this.execute(s.pp.body.block, s.pp.body.digest, true)
+    }
+    this.tryPropose()
+  }
+
+  private execute (block: Dblock, digest: Uint8Array, sendReply: boolean): void {
+    const seq = block.header.index
+    this.executedSeq = seq
+    this.executedDigest = digest
+    this.executedGtime = block.header.gtime
+    for (const t of block.txs) {
+      const id = hex(t.id)
+      this.committedTx.add(id)
+      this.pending.delete(id)
+      this.inflight.delete(id)
+    }
+    if (this.pending.size > 0) {
+      if (!this.inViewChange) this.viewTimer = this.isLeader ? null : this.now + this.requestTimeout
+    } else {
+      this.viewTimer = null
+    }
+    if (seq > this.certifiedSeq) {
+      this.uncertified.set(seq, { block: { ...block, cert: [] }, digest })
+      if (sendReply) this.broadcast(signMessage(replyCodec, { seq, digest }, this.cfg.key))
+      this.checkCertified()
+    }
+    if (seq % this.K === 0) this.broadcast(signMessage(checkpointCodec, { seq, digest }, this.cfg.key))
+    if (seq === this.viewEnd && !this.inViewChange) this.startViewChange(this.view + 1)
+  }
+
+  // ------------------------------------------------------------ replies = certificates
+
+  private onReply (m: ReplyMsg): void {
+    const seq = m.body.seq
+    if (seq <= this.certifiedSeq || seq > this.certifiedSeq + 4 * this.L) return
+    let r = this.replies.get(seq)
+    if (r === undefined) { r = new Map(); this.replies.set(seq, r) }
+    r.set(hex(m.replica), m)
+    this.noteHint(seq)
+    this.checkCertified()
+  }
+
+  private checkCertified (): void {
+    for (;;) {
+      const seq = this.certifiedSeq + 1
+      const u = this.uncertified.get(seq)
+      if (u === undefined) return
+      const r = [...(this.replies.get(seq)?.values() ?? [])].filter((x) => equalBytes(x.body.digest, u.digest))
+      if (r.length < this.quorum) return
+      r.sort((a, b) => this.memberIndex.get(hex(a.replica))! - this.memberIndex.get(hex(b.replica))!)
+      const cert: CommitSignature[] = r.slice(0, this.quorum).map((x) => ({ replica: x.replica, sig: x.sig }))
+      this.certify({ ...u.block, cert }, u.digest)
+    }
+  }
+
+  private certify (block: Dblock, digest: Uint8Array): void {
+    const seq = block.header.index
+    this.certifiedSeq = seq
+    this.certifiedDigest = digest
+    this.uncertified.delete(seq)
+    this.replies.delete(seq)
+    this.out.push({ type: 'commit', block })
+  }
+
+  // ------------------------------------------------------------ checkpoints and GC
+
+  private onCheckpoint (m: CheckpointMsg): void {
+    const { seq, digest } = m.body
+    if (seq <= this.stableSeq || seq % this.K !== 0) return
+    this.noteHint(seq)
+    if (seq > this.stableSeq + 4 * this.L) return
+    let c = this.checkpoints.get(seq)
+    if (c === undefined) { c = new Map(); this.checkpoints.set(seq, c) }
+    const k = hex(m.replica)
+    if (c.has(k)) return
+    c.set(k, m)
+    this.persist(m)
+    const matching = [...c.values()].filter((x) => equalBytes(x.body.digest, digest))
+    if (matching.length >= this.quorum) this.makeStable(seq, digest, matching.slice(0, this.quorum))
+  }
+
+  private makeStable (seq: number, digest: Uint8Array, proof: CheckpointMsg[]): void {
+    if (seq <= this.stableSeq) return
+    this.stableSeq = seq
+    this.stableDigest = digest
+    this.stableProof = proof
+    for (const k of [...this.slots.keys()]) if (k <= seq) this.slots.delete(k)
+    for (const k of [...this.prepCerts.keys()]) if (k <= seq) this.prepCerts.delete(k)
+    for (const k of [...this.checkpoints.keys()]) if (k <= seq) this.checkpoints.delete(k)
+    if (this.executedSeq < seq) {
+      this.noteHint(seq)
+      this.inflight = new Set([...this.slots.values()].flatMap((s) => s.pp?.body.block.txs.map((t) => hex(t.id)) ?? []))
+    }
+    this.compact()
+    this.tryPropose()
+  }
+
+  // ------------------------------------------------------------ state transfer
+
+  private requestFetch (): void {
+    this.fetchAt = this.now + (this.cfg.fetchTimeoutMs ?? 500)
+    for (let i = 0; i < this.n; i++) {
+      const peer = this.cfg.members[this.fetchPeer++ % this.n]!
+      if (equalBytes(peer, this.id)) continue
+      this.send(peer, signMessage(fetchCodec, { from: this.certifiedSeq + 1 }, this.cfg.key).bytes)
+      return
+    }
+  }
+
+  private onFetch (m: FetchMsg): void {
+    if (equalBytes(m.replica, this.id) || m.body.from > this.certifiedSeq) return
+    this.out.push({ type: 'serve', to: m.replica, from: m.body.from })
+  }
+
+  private onStatus (m: StatusMsg): void { this.noteHint(m.body.height) }
+
+  /** Certified Dblocks from a peer: each must carry 2f+1 signatures and extend our chain. */
+  private onBlocks (m: BlocksMsg): void {
+    let progressed = false
+    for (const bytes of m.body.blocks) {
+      let b: Dblock
+      try {
+        b = decodeDblock(bytes)
+        if (b.header.index <= this.certifiedSeq) continue
+        if (b.header.index !== this.certifiedSeq + 1) break
+        verifyCertificate(b, this.cfg.members)
+        checkDblockStructure(b)
+      } catch { break }
+      const digest = dblockHash(b.header)
+      if (!equalBytes(b.header.prehash, this.certifiedDigest)) break
+      const seq = b.header.index
+      if (seq <= this.executedSeq) {
+        const u = this.uncertified.get(seq)
+        if (u === undefined || !equalBytes(u.digest, digest)) break // cannot happen while f or fewer are faulty
+      } else {
+        this.execute(b, digest, false)
+      }
+      this.certify(b, digest)
+      progressed = true
+    }
+    if (progressed) {
+      this.fetchAt = this.now // ask for more at the next tick if still behind
+      this.tryExecute()
+    }
+  }
+
+  // ------------------------------------------------------------ view change
+
+  private vcMap (view: number): Map<string, ParsedVC> {
+    let m = this.vcs.get(view)
+    if (m === undefined) { m = new Map(); this.vcs.set(view, m) }
+    return m
+  }
+
+  private startViewChange (view: number): void {
+    if (view <= this.view && this.inViewChange) return
+    if (view <= this.view && !this.inViewChange && view !== this.view + 1) return
+    this.view = Math.max(view, this.view)
+    this.inViewChange = true
+    this.viewTimer = null
+    this.vcDeadline = null
+    this.slots = new Map([...this.slots].filter(([seq]) => seq <= this.executedSeq && false))
+    this.inflight = new Set()
+    this.future = this.future.filter((m) => m.body.view >= this.view)
+    for (const v of [...this.vcs.keys()]) if (v < this.view) this.vcs.delete(v)
+    const prepared = [...this.prepCerts].filter(([seq]) => seq > this.stableSeq).sort((a, b) => a[0] - b[0])
+      .map(([, c]) => ({ prePrepare: c.pp.bytes, prepares: c.prepares.map((p) => p.bytes) }))
+    const vc = signMessage(viewChangeCodec, {
+      view: this.view,
+      stableSeq: this.stableSeq,
+      stableDigest: this.stableDigest,
+      checkpoints: this.stableProof.map((c) => c.bytes),
+      prepared
+    }, this.cfg.key)
+    this.ownVC = vc
+    this.vcResendAt = this.now + this.vcTimeout
+    this.compact()
+    this.broadcast(vc)
+  }
+
+  /** Validates a view-change and its proofs; null when invalid. */
+  private parseVC (m: ViewChangeMsg): ParsedVC | null {
+    const b = m.body
+    if (b.stableSeq === 0) {
+      if (!equalBytes(b.stableDigest, this.genesisHash) || b.checkpoints.length !== 0) return null
+    } else {
+      if (b.stableSeq % this.K !== 0) return null
+      const signers = new Set<string>()
+      for (const cb of b.checkpoints) {
+        let c: PbftMessage
+        try { c = decodeMessage(cb) } catch { return null }
+        if (c.kind !== 'checkpoint' || c.body.seq !== b.stableSeq || !equalBytes(c.body.digest, b.stableDigest)) return null
+        if (!this.isMember(c.replica) || !verifySigned(c)) return null
+        signers.add(hex(c.replica))
+      }
+      if (signers.size < this.quorum) return null
+    }
+    const prepared = new Map<number, PrePrepareMsg & { prepView: number }>()
+    for (const p of b.prepared) {
+      let pp: PbftMessage
+      try { pp = decodeMessage(p.prePrepare) } catch { return null }
+      if (pp.kind !== 'pre-prepare') return null
+      const { view, seq, digest } = pp.body
+      if (view >= b.view || seq <= b.stableSeq || seq > b.stableSeq + this.L || prepared.has(seq)) return null
+      const leader = this.leaderOf(view)
+      if (!equalBytes(pp.replica, leader) || !verifySigned(pp)) return null
+      const signers = new Set<string>()
+      for (const qb of p.prepares) {
+        let q: PbftMessage
+        try { q = decodeMessage(qb) } catch { return null }
+        if (q.kind !== 'prepare' || q.body.view !== view || q.body.seq !== seq || !equalBytes(q.body.digest, digest)) return null
+        if (!this.isMember(q.replica) || equalBytes(q.replica, leader) || !verifySigned(q)) return null
+        signers.add(hex(q.replica))
+      }
+      if (signers.size < 2 * this.f) return null
+      prepared.set(seq, Object.assign(pp, { prepView: view }))
+    }
+    return { msg: m, stableSeq: b.stableSeq, stableDigest: b.stableDigest, proof: b.checkpoints, prepared }
+  }
+
+  private onViewChange (m: ViewChangeMsg): void {
+    const w = m.body.view
+    const sender = hex(m.replica)
+    if (w < this.view || (w === this.view && !this.inViewChange)) {
+      // The sender missed the new-view of a view we are in: the leader resends it.
+      if (!this.inViewChange && this.isLeader && this.lastNV !== null && this.lastNV.body.view === this.view && sender !== this.idHex) {
+        this.send(m.replica, this.lastNV.bytes)
+      }
+      return
+    }
+    const vm = this.vcMap(w)
+    if (vm.has(sender)) return
+    if (w > this.view + 4 * this.n) return
+    const parsed = sender === this.idHex && m === this.ownVC ? this.parseVCTrusted(m) : this.parseVC(m)
+    if (parsed === null) return
+    vm.set(sender, parsed)
+    this.noteHint(m.body.stableSeq)
+    if (sender === this.idHex) return this.afterVC(w)
+    if (w > this.view && !this.inViewChange && m.body.stableSeq < this.certifiedSeq) {
+      this.out.push({ type: 'serve', to: m.replica, from: m.body.stableSeq + 1 })
+    }
+    // f+1 replicas want a later view: join the smallest of them (Castro–Liskov §4.5.2).
+    if (w > this.view) {
+      const later = [...this.vcs].filter(([v]) => v > this.view)
+      const senders = new Set(later.flatMap(([, s]) => [...s.keys()]))
+      if (senders.size >= this.f + 1) {
+        this.startViewChange(Math.min(...later.map(([v]) => v)))
+        return
+      }
+    }
+    this.afterVC(w)
+  }
+
+  private parseVCTrusted (m: ViewChangeMsg): ParsedVC | null { return this.parseVC(m) }
+
+  private afterVC (w: number): void {
+    if (!this.inViewChange || w !== this.view) return
+    const vm = this.vcMap(w)
+    if (vm.size < this.quorum) return
+    if (this.vcDeadline === null) this.vcDeadline = this.now + this.vcTimeout
+    if (this.isLeader && this.ownVC?.body.view === w && (this.lastNV === null || this.lastNV.body.view < w)) this.sendNewView(w)
+  }
+
+  /** The deterministic new-view choice from 2f+1 view-changes (see the header comment). */
+  selectNewView (vcs: readonly ParsedVC[]): NewViewSelection {
+    let best = vcs[0]!
+    for (const v of vcs) if (v.stableSeq > best.stableSeq) best = v
+    const chain: Array<{ seq: number, block: Dblock, digest: Uint8Array }> = []
+    let prev = best.stableDigest
+    for (let seq = best.stableSeq + 1; seq <= best.stableSeq + this.L; seq++) {
+      let pick: (PrePrepareMsg & { prepView: number }) | null = null
+      for (const v of vcs) {
+        const c = v.prepared.get(seq)
+        if (c === undefined || !equalBytes(c.body.block.header.prehash, prev)) continue
+        if (pick === null || c.prepView > pick.prepView) pick = c
+      }
+      if (pick === null) break
+      chain.push({ seq, block: pick.body.block, digest: pick.body.digest })
+      prev = pick.body.digest
+    }
+    return { h: best.stableSeq, hDigest: best.stableDigest, proof: best.proof, chain }
+  }
+
+  private sendNewView (w: number): void {
+    const vcs = [...this.vcMap(w).values()]
+      .sort((a, b) => this.memberIndex.get(hex(a.msg.replica))! - this.memberIndex.get(hex(b.msg.replica))!)
+      .slice(0, this.quorum)
+    const sel = this.selectNewView(vcs)
+    const pps = sel.chain.map((c) => signMessage(prePrepareCodec, { view: w, seq: c.seq, block: c.block, digest: c.digest }, this.cfg.key).bytes)
+    this.broadcast(signMessage(newViewCodec, { view: w, viewChanges: vcs.map((v) => v.msg.bytes), prePrepares: pps }, this.cfg.key))
+  }
+
+  private onNewView (m: NewViewMsg): void {
+    const w = m.body.view
+    if (w < this.view || (w === this.view && !this.inViewChange)) return
+    if (!equalBytes(m.replica, this.leaderOf(w))) return
+    const parsed: ParsedVC[] = []
+    const seen = new Set<string>()
+    for (const b of m.body.viewChanges) {
+      let vc: PbftMessage
+      try { vc = decodeMessage(b) } catch { return }
+      if (vc.kind !== 'view-change' || vc.body.view !== w || !this.isMember(vc.replica) || !verifySigned(vc)) return
+      const k = hex(vc.replica)
+      if (seen.has(k)) return
+      seen.add(k)
+      const p = this.parseVC(vc)
+      if (p === null) return
+      parsed.push(p)
+    }
+    if (parsed.length < this.quorum) return
+    const sel = this.selectNewView(parsed)
+    if (m.body.prePrepares.length !== sel.chain.length) return
+    const pps: PrePrepareMsg[] = []
+    for (let i = 0; i < sel.chain.length; i++) {
+      let pp: PbftMessage
+      try { pp = decodeMessage(m.body.prePrepares[i]!) } catch { return }
+      if (pp.kind !== 'pre-prepare' || pp.body.view !== w || pp.body.seq !== sel.chain[i]!.seq) return
+      if (!equalBytes(pp.body.digest, sel.chain[i]!.digest) || !equalBytes(pp.replica, m.replica) || !verifySigned(pp)) return
+      pps.push(pp)
+    }
+    // Accept: enter view w.
+    this.view = w
+    this.inViewChange = false
+    this.vcDeadline = null
+    this.vcAttempts = 0
+    this.lastNV = m
+    this.slots = new Map()
+    this.inflight = new Set()
+    for (const v of [...this.vcs.keys()]) if (v < w) this.vcs.delete(v)
+    if (sel.h > this.stableSeq) {
+      const proof = sel.proof.map((b) => decodeMessage(b) as CheckpointMsg)
+      this.makeStable(sel.h, sel.hDigest, proof)
+    }
+    this.viewStart = Math.max(sel.h, sel.chain.at(-1)?.seq ?? 0, this.executedSeq)
+    this.nextSeq = this.viewStart + 1
+    this.viewTimer = this.pending.size > 0 && !this.isLeader ? this.now + this.requestTimeout : null
+    this.compact()
+    this.persist(m)
+    this.out.push({ type: 'view', view: w, leader: this.leaderOf(w) })
+    for (const pp of pps) this.onPrePrepare(pp, true)
+    const buffered = this.future.filter((x) => x.body.view === w)
+    this.future = this.future.filter((x) => x.body.view > w)
+    for (const x of buffered) this.handle(x)
+    this.tryPropose()
+  }
+}

@@ -1,0 +1,141 @@
+import t from 'tap'
+import fc from 'fast-check'
+import {
+  buildTxDiag, buildTxIoT, buildTxKey, decodeTx, DecryptionError, deriveDiagnosisKey, encodeTx, HealthchainError,
+  InvalidFieldError, LimitExceededError, MAX_ENVELOPES, openAsDoctor, openAsUser, TrailingBytesError, txId, txSigner,
+  UnknownVersionError, verifyTx, toHex, type Tx, NonCanonicalError, TruncatedError, buildTxCoin
+} from '../../hub/src/core/index.ts'
+import { doctors, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
+
+t.test('every kind round-trips and keeps its id', async (t) => {
+  for (const tx of sampleTxs()) {
+    const bytes = encodeTx(tx)
+    const back = decodeTx(bytes)
+    t.same(back, tx, `${tx.kind} decodes to itself`)
+    t.same(encodeTx(back), bytes, `${tx.kind} re-encodes identically`)
+    t.equal(toHex(txId(back)), toHex(txId(bytes)), `${tx.kind} id from object equals id from bytes`)
+    t.ok(verifyTx(back), `${tx.kind} signature verifies`)
+  }
+})
+
+t.test('property: decode(encode(x)) = x for random fields of every kind', async (t) => {
+  const b32 = fc.uint8Array({ minLength: 32, maxLength: 32 })
+  const ts = fc.integer({ min: 0, max: 2 ** 40 })
+  const epoch = fc.integer({ min: 1, max: 2 ** 32 - 1 })
+  fc.assert(fc.property(ts, b32, epoch, (ts, heiot, epoch) => {
+    const tx = buildTxIoT(user, { ts, heiot, epoch })
+    const back = decodeTx(encodeTx(tx))
+    return toHex(encodeTx(back)) === toHex(encodeTx(tx)) && verifyTx(back)
+  }), { numRuns: 200 })
+  fc.assert(fc.property(ts, fc.uniqueArray(b32, { minLength: 1, maxLength: 8, selector: toHex }), b32, (ts, causes, hedm) => {
+    const tx = buildTxDiag(doctors[1]!, { ts, causes, hedm })
+    const back = decodeTx(encodeTx(tx)) as typeof tx
+    return back.causes.length === causes.length && toHex(txId(back)) === toHex(txId(tx)) && verifyTx(back)
+  }), { numRuns: 100 })
+  fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 50 }), fc.integer({ min: 0, max: 1e6 }), fc.nat(), (amount, fee, nonce) => {
+    const tx = buildTxCoin(user, { to: doctors[0]!.id, amount, fee, nonce })
+    const back = decodeTx(encodeTx(tx))
+    return toHex(encodeTx(back)) === toHex(encodeTx(tx)) && verifyTx(back)
+  }), { numRuns: 100 })
+  fc.assert(fc.property(ts, epoch, fc.integer({ min: 0, max: 6 }), (ts, epoch, n) => {
+    const tx = buildTxKey(user, { ts, epoch, ik: seed('ik'), epochSecret: seed('s'), doctors: doctors.slice(0, n).map((d) => ({ id: d.id, x25519: d.agreement.publicKey })), ikmE: seed(`e${ts}`) })
+    const back = decodeTx(encodeTx(tx))
+    return toHex(encodeTx(back)) === toHex(encodeTx(tx)) && verifyTx(back)
+  }), { numRuns: 30 })
+})
+
+t.test('any single flipped byte of a signed transaction is rejected', async (t) => {
+  for (const tx of sampleTxs().filter((x) => x.kind !== 'coinbase')) {
+    const bytes = encodeTx(tx)
+    let rejected = 0
+    for (let i = 0; i < bytes.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const bad = bytes.slice(); bad[i]! ^= bit
+        try {
+          if (!verifyTx(decodeTx(bad))) rejected++
+        } catch (err) {
+          if (err instanceof HealthchainError) rejected++
+          else throw err
+        }
+      }
+    }
+    t.equal(rejected, bytes.length * 2, `${tx.kind}: all ${bytes.length * 2} single-bit flips rejected`)
+  }
+})
+
+t.test('strict decoding: trailing bytes, unknown type/version, truncation, non-canonical varint', async (t) => {
+  const iot = encodeTx(sampleTxs()[0]!)
+  t.throws(() => decodeTx(Uint8Array.of(...iot, 0)), TrailingBytesError)
+  t.throws(() => decodeTx(Uint8Array.of(99, ...iot.subarray(1))), UnknownVersionError)
+  t.throws(() => decodeTx(Uint8Array.of(iot[0]!, 2, ...iot.subarray(2))), UnknownVersionError)
+  t.throws(() => decodeTx(iot.subarray(0, 50)), TruncatedError)
+  t.throws(() => decodeTx(new Uint8Array(0)), TruncatedError)
+  // ts is a varint right after the 32-byte user: pad it with a redundant 0x80 … 0x00 form
+  const tsStart = 2 + 32
+  let tsEnd = tsStart
+  while ((iot[tsEnd]! & 0x80) !== 0) tsEnd++
+  const padded = Uint8Array.of(...iot.subarray(0, tsEnd), iot[tsEnd]! | 0x80, 0x00, ...iot.subarray(tsEnd + 1))
+  t.throws(() => decodeTx(padded), NonCanonicalError)
+  t.throws(() => decodeTx(new Uint8Array(20000)), LimitExceededError)
+})
+
+t.test('constructors name the bad field and never throw a bare TypeError', async (t) => {
+  const cases: Array<[string, () => unknown]> = [
+    ['heiot', () => buildTxIoT(user, { ts: TS, heiot: new Uint8Array(31), epoch: 1 })],
+    ['epoch', () => buildTxIoT(user, { ts: TS, heiot: seed('x'), epoch: 0 })],
+    ['ts', () => buildTxIoT(user, { ts: -1, heiot: seed('x'), epoch: 1 })],
+    ['ts', () => buildTxIoT(user, { ts: 1.5, heiot: seed('x'), epoch: 1 })],
+    ['heiot', () => buildTxIoT(user, { ts: TS, heiot: 'abc' as unknown as Uint8Array, epoch: 1 })],
+    ['causes', () => buildTxDiag(doctors[0]!, { ts: TS, causes: [], hedm: seed('h') })],
+    ['causes[1]', () => buildTxDiag(doctors[0]!, { ts: TS, causes: [seed('a'), seed('a')], hedm: seed('h') })],
+    ['causes', () => buildTxDiag(doctors[0]!, { ts: TS, causes: 'x' as unknown as Uint8Array[], hedm: seed('h') })],
+    ['amount', () => buildTxCoin(user, { to: user.id, amount: 0, fee: 0, nonce: 0 })],
+    ['kind', () => encodeTx({ kind: 'nope' } as unknown as Tx)],
+    ['kind', () => encodeTx(null as unknown as Tx)]
+  ]
+  for (const [field, fn] of cases) {
+    try { fn(); t.fail(`${field}: accepted`) } catch (err) {
+      t.ok(err instanceof HealthchainError, `${field}: typed error (${(err as Error).message})`)
+      t.equal((err as HealthchainError).field, field)
+    }
+  }
+})
+
+t.test('tx_key: envelopes open for named doctors only; dk differs per doctor; user recovers all', async (t) => {
+  const key = buildTxKey(user, {
+    ts: TS, epoch: 3, ik: seed('ik3'), epochSecret: seed('s3'),
+    doctors: [doctors[2]!, doctors[0]!].map((d) => ({ id: d.id, x25519: d.agreement.publicKey })), ikmE: seed('e3')
+  })
+  const back = decodeTx(encodeTx(key)) as typeof key
+  const k0 = openAsDoctor(back, doctors[0]!)!
+  const k2 = openAsDoctor(back, doctors[2]!)!
+  t.same(k0.ik, seed('ik3'), 'D0 gets Ik')
+  t.same(k2.ik, seed('ik3'), 'D2 gets Ik')
+  t.not(toHex(k0.dk), toHex(k2.dk), 'diagnosis keys differ per doctor')
+  t.equal(openAsDoctor(back, doctors[1]!), null, 'D1 is not named')
+  const u = openAsUser(back, user)
+  t.same(u.ik, seed('ik3'))
+  t.same(deriveDiagnosisKey(u.epochSecret, user.id, 3, doctors[0]!.id), k0.dk, 'user derives D0 dk from the chain alone')
+  t.same(deriveDiagnosisKey(u.epochSecret, user.id, 3, doctors[2]!.id), k2.dk)
+  t.throws(() => openAsUser(back, doctors[0]!), InvalidFieldError, 'another identity is not the user')
+  // a doctor trying another doctor's envelope: swap the doctor IDs and re-sign is impossible, so tamper the ct
+  const swapped = { ...back, envelopes: back.envelopes.map((e, i) => ({ doctor: e.doctor, ct: back.envelopes[1 - i]!.ct })) }
+  t.throws(() => openAsDoctor(swapped, doctors[0]!), DecryptionError, "one doctor's envelope does not open as another's")
+  t.equal(toHex(txSigner(back)!), toHex(user.id))
+})
+
+t.test('tx_key limits: duplicate doctor, too many envelopes, unsorted on the wire', async (t) => {
+  const d = { id: doctors[0]!.id, x25519: doctors[0]!.agreement.publicKey }
+  const base = { ts: TS, epoch: 1, ik: seed('ik'), epochSecret: seed('s'), ikmE: seed('e') }
+  t.throws(() => buildTxKey(user, { ...base, doctors: [d, d] }), InvalidFieldError)
+  const many = Array.from({ length: MAX_ENVELOPES + 1 }, (_, i) => who(`many${i}`)).map((x) => ({ id: x.id, x25519: x.agreement.publicKey }))
+  t.throws(() => buildTxKey(user, { ...base, doctors: many }), LimitExceededError)
+  const two = buildTxKey(user, { ...base, doctors: [d, { id: doctors[1]!.id, x25519: doctors[1]!.agreement.publicKey }] })
+  const bytes = encodeTx(two)
+  // swap the two 112-byte envelopes on the wire: canonical order is violated
+  const start = 2 + 32 + 5 + 1 + 32 + 1
+  const bad = bytes.slice()
+  bad.set(bytes.subarray(start + 112, start + 224), start)
+  bad.set(bytes.subarray(start, start + 112), start + 112)
+  t.throws(() => decodeTx(bad), InvalidFieldError)
+})
