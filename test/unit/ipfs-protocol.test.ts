@@ -1,0 +1,45 @@
+/** The store protocol's encoding (hub/src/ipfs/protocol.ts): round trips and strict decoding. */
+import t from 'tap'
+import fc from 'fast-check'
+import { sha256, utf8Bytes, TrailingBytesError, TruncatedError, UnknownVersionError, LimitExceededError } from '../../hub/src/core/index.ts'
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, HAVE, KIND, MAX_BATCH_BYTES, STATUS } from '../../hub/src/ipfs/index.ts'
+import type { Kind } from '../../hub/src/ipfs/index.ts'
+
+const digest = sha256(utf8Bytes('d'))
+
+t.test('requests round-trip', async (t) => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 4096 }), (block) => {
+    const back = decodeRequest(encodeRequest({ kind: KIND.PUT, block }))
+    return back.kind === KIND.PUT && Buffer.from(back.block).equals(block)
+  }), { numRuns: 100 })
+  for (const kind of [KIND.ANNOUNCE, KIND.GET, KIND.HAS]) {
+    t.same(decodeRequest(encodeRequest({ kind, digest })), { kind, digest })
+  }
+})
+
+t.test('responses round-trip', async (t) => {
+  const block = utf8Bytes('ciphertext')
+  t.same(decodeResponse(KIND.GET, encodeResponse(KIND.GET, { status: STATUS.OK, block })), { status: STATUS.OK, block })
+  t.same(decodeResponse(KIND.PUT, encodeResponse(KIND.PUT, { status: STATUS.OK, digest })), { status: STATUS.OK, digest })
+  t.same(decodeResponse(KIND.HAS, encodeResponse(KIND.HAS, { status: STATUS.OK, have: HAVE.PINNED })), { status: STATUS.OK, have: HAVE.PINNED })
+  t.same(decodeResponse(KIND.GET, encodeResponse(KIND.GET, { status: STATUS.NOT_FOUND, reason: 'nope' })), { status: STATUS.NOT_FOUND, reason: 'nope' })
+  const long = decodeResponse(KIND.GET, encodeResponse(KIND.GET, { status: STATUS.FAILED, reason: 'x'.repeat(1000) }))
+  t.equal(long.status !== STATUS.OK && long.reason.length, 256, 'reasons are cut to 256 bytes')
+})
+
+t.test('decoding is strict', async (t) => {
+  const get = encodeRequest({ kind: KIND.GET, digest })
+  t.throws(() => decodeRequest(Uint8Array.of(...get, 0)), TrailingBytesError)
+  t.throws(() => decodeRequest(get.subarray(0, 20)), TruncatedError)
+  t.throws(() => decodeRequest(Uint8Array.of(2, ...get.subarray(1))), UnknownVersionError, 'version 2')
+  t.throws(() => decodeRequest(Uint8Array.of(1, 9, ...digest)), UnknownVersionError, 'unknown kind')
+  t.throws(() => decodeResponse(KIND.GET, Uint8Array.of(1, 77, 0)), UnknownVersionError, 'unknown status')
+  t.throws(() => decodeResponse(KIND.HAS, Uint8Array.of(1, 0, 3)), UnknownVersionError, 'unknown have state')
+  t.throws(() => encodeRequest({ kind: KIND.PUT, block: new Uint8Array(MAX_BATCH_BYTES + 1) }), LimitExceededError)
+  // a PUT whose declared length exceeds the limit is refused before the bytes are read
+  const w = [1, KIND.PUT, 0x81, 0x80, 0x40] // varint 1 MiB + 1
+  t.throws(() => decodeRequest(Uint8Array.from(w)), LimitExceededError)
+  for (const kind of [KIND.PUT, KIND.ANNOUNCE] as Kind[]) {
+    t.throws(() => decodeResponse(kind, Uint8Array.of(1, 0, ...digest.subarray(0, 31))), TruncatedError, 'short ack')
+  }
+})
