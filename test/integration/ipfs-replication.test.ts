@@ -72,7 +72,7 @@ t.test('too few storage nodes: the upload fails visibly after retries', async (t
   const user = await ipfsNode(t, join(dir, 'user'))
   const events: UploadEvent[] = []
   const err = await uploadBatch(user, utf8Bytes('lonely batch'), {
-    storageNodes: [addr(a), goneAddr], replication: 2, retries: 2, retryDelayMs: 20, timeoutMs: 3_000, onEvent: (e) => events.push(e)
+    storageNodes: [addr(a), goneAddr], mode: 'announce', replication: 2, retries: 2, retryDelayMs: 20, timeoutMs: 3_000, onEvent: (e) => events.push(e)
   }).catch((e: unknown) => e)
   t.type(err, ReplicationError)
   const re = err as ReplicationError

@@ -41,7 +41,8 @@ export type Provider = string | Multiaddr | PeerId
 
 /** What a storage node does with blocks pushed or announced to it (roles/storage). */
 export interface BlockAcceptor {
-  put(block: Uint8Array, from: PeerId): Promise<void>
+  /** Stores and pins the block; resolves with its digest (the acknowledgement). */
+  put(block: Uint8Array, from: PeerId): Promise<Uint8Array>
   announce(digest: Uint8Array, from: PeerId): Promise<void>
 }
 
@@ -67,6 +68,8 @@ export interface GetOptions {
   providers?: Provider[]
   /** Also ask the peers we are connected to (default true). */
   askConnected?: boolean
+  /** Pin a fetched block with this metadata instead of keeping it as cache. */
+  pin?: PinMetadata
   /** Per-request timeout (default the node's). */
   timeoutMs?: number
   signal?: AbortSignal
@@ -144,14 +147,15 @@ export class IpfsNode {
 
   /**
    * Stores an encrypted batch and returns its CID (CIDv1 raw sha2-256 of
-   * exactly these bytes). With `pin`, the block is pinned with that metadata;
-   * without, it is cache and GC may drop it.
+   * exactly these bytes). With `pin`, the block is pinned with that metadata
+   * (or the metadata a function of the CID returns); without, it is cache
+   * and GC may drop it.
    */
-  async put (bytes: Uint8Array, opts: { pin?: PinMetadata } = {}): Promise<CID> {
+  async put (bytes: Uint8Array, opts: { pin?: PinMetadata | ((cid: CID) => PinMetadata) } = {}): Promise<CID> {
     this.assertRunning()
     if (bytes.length > MAX_BATCH_BYTES) throw new LimitExceededError('batch', MAX_BATCH_BYTES, bytes.length)
     const cid = cidFromDigest(contentDigest(bytes))
-    await this.storeVerified(cid, bytes, opts.pin)
+    await this.storeVerified(cid, bytes, typeof opts.pin === 'function' ? opts.pin(cid) : opts.pin)
     return cid
   }
 
@@ -182,12 +186,15 @@ export class IpfsNode {
     const cid = toCid(cidLike)
     const attempts: Array<{ provider: string, error: Error }> = []
     const local = await this.getLocalChecked(cid, attempts)
-    if (local !== undefined) return local
+    if (local !== undefined) {
+      if (opts.pin !== undefined) await this.pin(cid, opts.pin)
+      return local
+    }
     for (const provider of this.providersFor(opts)) {
       opts.signal?.throwIfAborted()
       try {
         const bytes = await this.fetchFrom(provider, cid, opts)
-        await this.storeVerified(cid, bytes, undefined)
+        await this.storeVerified(cid, bytes, opts.pin)
         return bytes
       } catch (err) {
         if (opts.signal?.aborted === true) throw err
@@ -384,12 +391,12 @@ export class IpfsNode {
       case KIND.ANNOUNCE: {
         if (this.acceptor === undefined) return { status: STATUS.REFUSED, reason: 'not a storage node' }
         try {
-          if (req.kind === KIND.PUT) await this.acceptor.put(req.block, from)
-          else await this.acceptor.announce(req.digest, from)
+          if (req.kind === KIND.PUT) return { status: STATUS.OK, digest: await this.acceptor.put(req.block, from) }
+          await this.acceptor.announce(req.digest, from)
+          return { status: STATUS.OK, digest: req.digest }
         } catch (err) {
           return { status: STATUS.FAILED, reason: (err as Error).message }
         }
-        return { status: STATUS.OK, digest: req.kind === KIND.PUT ? contentDigest(req.block) : req.digest }
       }
     }
   }

@@ -48,8 +48,8 @@ export interface UploadResult {
 
 /**
  * Stores `bytes` locally and returns once `replication` storage nodes have
- * acknowledged them. The local copy is pinned while the upload runs and
- * becomes GC-able cache afterwards (unless it was pinned before).
+ * acknowledged them. The local copy is GC-able cache (in announce mode it is
+ * pinned until the upload ends, unless it was pinned before).
  */
 export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: UploadOptions): Promise<UploadResult> {
   const replication = opts.replication ?? DEFAULT_REPLICATION
@@ -57,9 +57,10 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
   if (opts.storageNodes.length < replication) {
     throw new InvalidFieldError('storageNodes', `${opts.storageNodes.length} storage node(s) given, replication ${replication} needs at least that many`)
   }
-  const wasPinned = await node.isPinned(cidOfBytes(bytes))
-  // pinned while in flight, so a GC cannot drop what a storage node may still fetch
-  const cid = await node.put(bytes, wasPinned ? {} : { pin: { upload: 'pending' } })
+  // announce: pinned while in flight, so a GC cannot drop what a storage node may
+  // still fetch from us; push: the request carries the bytes, a cached copy is enough
+  const holdPin = opts.mode === 'announce' && !await node.isPinned(cidOfBytes(bytes))
+  const cid = await node.put(bytes, holdPin ? { pin: { upload: 'pending' } } : {})
   const cidStr = cid.toString()
   const digest = cid.multihash.digest
   const retries = opts.retries ?? 2
@@ -96,7 +97,7 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
   try {
     await Promise.all(opts.storageNodes.map(one))
   } finally {
-    if (!wasPinned) await node.unpin(cid).catch(() => {})
+    if (holdPin) await node.unpin(cid).catch(() => {})
   }
   opts.signal?.throwIfAborted()
   if (acked.length < replication) {

@@ -12,13 +12,12 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { contentDigest, LimitExceededError } from '../../core/index.ts'
 import { cidFromDigest, toCid } from '../../ipfs/cid.ts'
 import type { CidLike } from '../../ipfs/cid.ts'
 import { BlockUnavailableError } from '../../ipfs/errors.ts'
 import { IpfsNode, providerLabel } from '../../ipfs/node.ts'
 import type { IpfsNodeOptions, Provider } from '../../ipfs/node.ts'
-import { HAVE, MAX_BATCH_BYTES } from '../../ipfs/protocol.ts'
+import { HAVE } from '../../ipfs/protocol.ts'
 
 export type PinState = 'pinned' | 'pending' | 'failed'
 
@@ -60,7 +59,7 @@ export class StorageNode {
     this.fetchAttempts = opts.fetchAttempts ?? 3
     this.retryDelayMs = opts.retryDelayMs ?? 200
     ipfs.setAcceptor({
-      put: async (block, from) => { await this.acceptPut(block, from) },
+      put: async (block, from) => await this.acceptPut(block, from),
       announce: async (digest, from) => {
         const st = await this.pinDigest(digest, 'upload', [from])
         if (st.state !== 'pinned') throw new Error(st.lastError ?? 'could not fetch the block')
@@ -151,14 +150,18 @@ export class StorageNode {
     await this.ipfs.stop()
   }
 
-  /** PUT: the uploader sent the bytes; store, pin, then the protocol acks. */
-  private async acceptPut (block: Uint8Array, _from: PeerId): Promise<void> {
-    if (block.length > MAX_BATCH_BYTES) throw new LimitExceededError('block', MAX_BATCH_BYTES, block.length)
-    const cid = cidFromDigest(contentDigest(block))
-    const st = this.entry(cid, 'upload')
-    await this.ipfs.put(block, { pin: { sources: st.sources.join(','), pinnedAt: Date.now() } })
-    st.state = 'pinned'
-    delete st.lastError
+  /** PUT: the uploader sent the bytes (≤ 1 MiB, checked by put); store, pin, then the protocol acks. */
+  private async acceptPut (block: Uint8Array, _from: PeerId): Promise<Uint8Array> {
+    let st: CidStatus | undefined
+    const cid = await this.ipfs.put(block, {
+      pin: (c) => {
+        st = this.entry(c, 'upload')
+        return { sources: st.sources.join(','), pinnedAt: Date.now() }
+      }
+    })
+    st!.state = 'pinned'
+    delete st!.lastError
+    return cid.multihash.digest
   }
 
   private entry (cid: CID, source: 'chain' | 'upload'): CidStatus {
@@ -190,8 +193,7 @@ export class StorageNode {
       for (let i = 0; i < this.fetchAttempts; i++) {
         st.attempts++
         try {
-          const block = await this.ipfs.get(cid, { providers: [...hints, ...this.replicas] })
-          await this.ipfs.put(block, { pin: meta() })
+          await this.ipfs.get(cid, { providers: [...hints, ...this.replicas], pin: meta() })
           st.state = 'pinned'
           delete st.lastError
           return { ...st }
