@@ -55,7 +55,7 @@ export interface IpfsNodeOptions {
   listen?: string[]
   /** Per-request timeout for the store protocol (default 10 s). */
   requestTimeoutMs?: number
-  /** Unpinned bytes (fetched copies, uploads already acknowledged) kept before a GC runs (default 64 MiB). */
+  /** Unpinned bytes (fetched copies, uploaded batches) stored before a GC runs (default 64 MiB). */
   maxCacheBytes?: number
   /** Run Helia's bitswap too (default true). */
   bitswap?: boolean
@@ -97,6 +97,8 @@ export class IpfsNode {
   private acceptor: BlockAcceptor | undefined
   private cacheBytes = 0
   private gcRunning: Promise<void> | undefined
+  private activeWrites = 0
+  private readonly writesIdle: Array<() => void> = []
   private running = true
 
   private constructor (init: { libp2p: Libp2p, ownsLibp2p: boolean, helia: Helia, blockstore: LevelBlockstore, datastore: LevelDatastore, opts: IpfsNodeOptions }) {
@@ -262,18 +264,7 @@ export class IpfsNode {
   async pin (cidLike: CidLike, metadata: PinMetadata = {}): Promise<void> {
     this.assertRunning()
     const cid = toCid(cidLike)
-    try {
-      const existing = await this.helia.pins.get(cid)
-      await this.helia.pins.setMetadata(cid, { ...existing.metadata, ...metadata })
-      return
-    } catch (err) {
-      if ((err as Error).name !== 'NotFoundError') throw err
-    }
-    try {
-      for await (const _ of this.helia.pins.add(cid, { metadata, depth: 0 })) { /* raw blocks have no links */ }
-    } catch (err) {
-      if ((err as Error).name !== 'AlreadyPinnedError') throw err
-    }
+    await this.guarded(async () => { await this.pinStored(cid, metadata) })
   }
 
   async unpin (cidLike: CidLike): Promise<void> {
@@ -289,17 +280,29 @@ export class IpfsNode {
     for await (const p of this.helia.pins.ls()) yield { cid: p.cid, metadata: p.metadata }
   }
 
-  /** Deletes every unpinned block (Helia GC). Pinned blocks are never removed. */
+  /**
+   * Deletes every unpinned block (Helia GC). Pinned blocks are never
+   * removed: a GC waits for stores-then-pins in progress, and those wait for
+   * a running GC, so no block is collected between its store and its pin.
+   */
   async gc (): Promise<void> {
     this.assertRunning()
     if (this.gcRunning === undefined) {
-      this.gcRunning = (async () => {
-        try { await this.helia.gc() } finally { this.gcRunning = undefined }
-      })()
       this.cacheBytes = 0
+      this.gcRunning = (async () => {
+        try {
+          while (this.activeWrites > 0) await new Promise<void>((resolve) => { this.writesIdle.push(resolve) })
+          await this.helia.gc()
+        } finally {
+          this.gcRunning = undefined
+        }
+      })()
     }
     await this.gcRunning
   }
+
+  /** Bytes of unpinned cache stored since the last GC. */
+  get unpinnedBytes (): number { return this.cacheBytes }
 
   /** Stops serving, stops Helia (and libp2p if owned) and closes the stores. */
   async stop (): Promise<void> {
@@ -326,12 +329,47 @@ export class IpfsNode {
   }
 
   private async storeVerified (cid: CID, bytes: Uint8Array, pin: PinMetadata | undefined): Promise<void> {
-    await this.helia.blockstore.put(cid, bytes)
     if (pin !== undefined) {
-      await this.pin(cid, pin)
-    } else if (!await this.isPinned(cid)) {
-      this.cacheBytes += bytes.length
-      if (this.cacheBytes > this.maxCacheBytes) void this.gc().catch(() => {})
+      await this.guarded(async () => {
+        await this.helia.blockstore.put(cid, bytes)
+        await this.pinStored(cid, pin)
+      })
+      return
+    }
+    await this.helia.blockstore.put(cid, bytes)
+    if (await this.isPinned(cid)) return
+    this.cacheBytes += bytes.length
+    if (this.cacheBytes > this.maxCacheBytes) await this.gc()
+  }
+
+  /** Runs a store-then-pin with no GC in between (see gc). Not re-entrant. */
+  private async guarded (fn: () => Promise<void>): Promise<void> {
+    while (this.gcRunning !== undefined) await this.gcRunning.catch(() => {})
+    this.activeWrites++
+    try {
+      await fn()
+    } finally {
+      if (--this.activeWrites === 0) for (const resolve of this.writesIdle.splice(0)) resolve()
+    }
+  }
+
+  /** Pins a stored block; call inside guarded(). */
+  private async pinStored (cid: CID, metadata: PinMetadata): Promise<void> {
+    // Helia would otherwise go to the network for a missing block and wait
+    if (!await this.helia.blockstore.has(cid)) {
+      throw new BlockUnavailableError(cid.toString(), [{ provider: 'local store', error: new Error('not stored here, cannot pin') }])
+    }
+    try {
+      const existing = await this.helia.pins.get(cid)
+      await this.helia.pins.setMetadata(cid, { ...existing.metadata, ...metadata })
+      return
+    } catch (err) {
+      if ((err as Error).name !== 'NotFoundError') throw err
+    }
+    try {
+      for await (const _ of this.helia.pins.add(cid, { metadata, depth: 0, signal: AbortSignal.timeout(this.requestTimeoutMs) })) { /* raw blocks have no links */ }
+    } catch (err) {
+      if ((err as Error).name !== 'AlreadyPinnedError') throw err
     }
   }
 

@@ -12,12 +12,20 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import type { Tx } from '../../core/index.ts'
 import { cidFromDigest, toCid } from '../../ipfs/cid.ts'
 import type { CidLike } from '../../ipfs/cid.ts'
 import { BlockUnavailableError } from '../../ipfs/errors.ts'
 import { IpfsNode, providerLabel } from '../../ipfs/node.ts'
 import type { IpfsNodeOptions, Provider } from '../../ipfs/node.ts'
 import { HAVE } from '../../ipfs/protocol.ts'
+
+/** The content digest a transaction names: HEIoT (tx_IoT, Eq. 1) or HEdm (tx_diag, Eq. 3). */
+export function contentDigestOfTx (tx: Tx): Uint8Array | undefined {
+  if (tx.kind === 'iot') return tx.heiot
+  if (tx.kind === 'diag') return tx.hedm
+  return undefined
+}
 
 export type PinState = 'pinned' | 'pending' | 'failed'
 
@@ -82,6 +90,15 @@ export class StorageNode {
    */
   async onChainCid (digest: Uint8Array, hints: Provider[] = []): Promise<CidStatus> {
     return await this.pinDigest(digest, 'chain', hints)
+  }
+
+  /**
+   * The chain follower's entry point per transaction: pins HEIoT of a tx_IoT
+   * and HEdm of a tx_diag; other kinds name no stored content (undefined).
+   */
+  async onTx (tx: Tx, hints: Provider[] = []): Promise<CidStatus | undefined> {
+    const digest = contentDigestOfTx(tx)
+    return digest === undefined ? undefined : await this.onChainCid(digest, hints)
   }
 
   /** This node's status for one CID (undefined if never told of it and not pinned). */
