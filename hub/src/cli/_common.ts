@@ -1,0 +1,32 @@
+/**
+ * Options shared by command groups: the data directory and how a passphrase
+ * is obtained (environment, file, or a hidden prompt on a terminal).
+ */
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { EmptyPassphraseError } from '../store/keystore.ts'
+
+export function dataDir (opt?: string): string {
+  return resolve(opt ?? process.env.HEALTHCHAIN_DATA ?? join(homedir(), '.healthchain'))
+}
+
+export function keystorePath (opts: { keystore?: string, dataDir?: string }): string {
+  return resolve(opts.keystore ?? join(dataDir(opts.dataDir), 'keystore.json'))
+}
+
+/** HEALTHCHAIN_PASSPHRASE, then --passphrase-file, then a hidden prompt when stdin is a terminal. */
+export async function passphrase (opts: { passphraseFile?: string }, prompt = 'Passphrase: '): Promise<string> {
+  if (opts.passphraseFile !== undefined) return (await readFile(opts.passphraseFile, 'utf8')).replace(/\r?\n$/, '')
+  const env = process.env.HEALTHCHAIN_PASSPHRASE
+  if (env !== undefined && env !== '') return env
+  if (process.stdin.isTTY !== true) throw new EmptyPassphraseError()
+  return await new Promise<string>((resolvePass) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
+    const out = rl as unknown as { _writeToOutput: (s: string) => void }
+    process.stderr.write(prompt)
+    out._writeToOutput = () => {}
+    rl.question('', (answer) => { rl.close(); process.stderr.write('\n'); resolvePass(answer) })
+  })
+}

@@ -1,0 +1,143 @@
+/**
+ * The user's key epochs (paper §IV-B5 Key management, Alg. 3; §V-C forward
+ * security). Every tx_key opens a new epoch number and names the full set of
+ * doctors authorized from then on:
+ * - grant(D): same IoT key Ik and user secret s (the new doctor reads the
+ *   current key period), one more envelope;
+ * - revoke(D): a fresh Ik and s, envelopes only for the remaining doctors, so
+ *   D cannot open anything sealed afterwards;
+ * - rotate(): a fresh Ik and s for the same doctors (the paper's periodic
+ *   update against offline attacks); rotationDue() says when.
+ * Env_U seals Ik ‖ s to the user, so fromChain() rebuilds every epoch from
+ * the user's tx_key history and the private key alone.
+ * Randomness and the clock are passed in.
+ */
+import {
+  buildTxKey, compareBytes, deriveDiagnosisKey, equalBytes, MAX_ENVELOPES, LimitExceededError, openAsUser,
+  type DoctorKey, type Identity, type TxKey
+} from '../../core/index.ts'
+import { AlreadyGrantedError, NotGrantedError, StaleEpochError, UnknownEpochError, UnregisteredDoctorError } from './errors.ts'
+
+/** Where doctors' X25519 keys come from (the Docchain registry; DESIGN §4). */
+export interface DoctorDirectory {
+  lookup: (id: Uint8Array) => DoctorKey | undefined
+}
+
+export interface EpochKeys {
+  readonly epoch: number
+  readonly ts: number
+  readonly ik: Uint8Array
+  readonly epochSecret: Uint8Array
+  /** Doctor IDs authorized in this epoch, sorted. */
+  readonly doctors: readonly Uint8Array[]
+}
+
+export interface UserKeysOptions {
+  readonly rng: (n: number) => Uint8Array
+  readonly now: () => number
+  readonly directory: DoctorDirectory
+  /** Seconds between scheduled rotations (default 7 days). */
+  readonly rotationSeconds?: number
+}
+
+export class UserKeys {
+  readonly user: Identity
+  private readonly opts: UserKeysOptions
+  private readonly epochs = new Map<number, EpochKeys>()
+  private latest: EpochKeys | null = null
+  /** When the current Ik was created (grants keep it, so they keep this too). */
+  private ikSince = 0
+
+  constructor (user: Identity, opts: UserKeysOptions) {
+    this.user = user
+    this.opts = opts
+  }
+
+  /** Rebuilds all epochs from the user's tx_keys (any order) with the private key alone. */
+  static fromChain (user: Identity, txKeys: readonly TxKey[], opts: UserKeysOptions): UserKeys {
+    const k = new UserKeys(user, opts)
+    for (const tx of [...txKeys].sort((a, b) => a.epoch - b.epoch)) k.apply(tx)
+    return k
+  }
+
+  /** Records one of the user's own tx_keys (after it is built, or when read back from the chain). */
+  apply (tx: TxKey): EpochKeys {
+    const latest = this.latest?.epoch ?? 0
+    if (tx.epoch <= latest) throw new StaleEpochError(tx.epoch, latest)
+    const { ik, epochSecret } = openAsUser(tx, this.user)
+    const e: EpochKeys = { epoch: tx.epoch, ts: tx.ts, ik, epochSecret, doctors: tx.envelopes.map((x) => x.doctor) }
+    if (this.latest === null || !equalBytes(this.latest.ik, ik)) this.ikSince = tx.ts
+    this.epochs.set(e.epoch, e)
+    this.latest = e
+    return e
+  }
+
+  get current (): EpochKeys | null { return this.latest }
+
+  epoch (n: number): EpochKeys {
+    const e = this.epochs.get(n)
+    if (e === undefined) throw new UnknownEpochError(n)
+    return e
+  }
+
+  /** All epochs, oldest first. */
+  history (): EpochKeys[] { return [...this.epochs.values()].sort((a, b) => a.epoch - b.epoch) }
+
+  doctors (): readonly Uint8Array[] { return this.latest?.doctors ?? [] }
+
+  /** dk_ij of a doctor in an epoch, as the doctor got it from Env_ij. */
+  diagnosisKey (epoch: number, doctor: Uint8Array): Uint8Array {
+    const e = this.epoch(epoch)
+    if (!e.doctors.some((d) => equalBytes(d, doctor))) throw new NotGrantedError(doctor, epoch)
+    return deriveDiagnosisKey(e.epochSecret, this.user.id, epoch, doctor)
+  }
+
+  private resolve (ids: readonly Uint8Array[]): DoctorKey[] {
+    return ids.map((id) => {
+      const d = this.opts.directory.lookup(id)
+      if (d === undefined) throw new UnregisteredDoctorError(id)
+      return d
+    })
+  }
+
+  private publish (doctorIds: readonly Uint8Array[], fresh: boolean): TxKey {
+    if (doctorIds.length > MAX_ENVELOPES) throw new LimitExceededError('envelopes', MAX_ENVELOPES, doctorIds.length)
+    const doctors = this.resolve(doctorIds)
+    const keep = !fresh && this.latest !== null
+    const tx = buildTxKey(this.user, {
+      ts: this.opts.now(),
+      epoch: (this.latest?.epoch ?? 0) + 1,
+      ik: keep ? this.latest!.ik : this.opts.rng(32),
+      epochSecret: keep ? this.latest!.epochSecret : this.opts.rng(32),
+      doctors,
+      ikmE: this.opts.rng(32)
+    })
+    this.apply(tx)
+    return tx
+  }
+
+  /** The first epoch, with no doctors yet (so the user can seal data right away). */
+  init (): TxKey {
+    if (this.latest !== null) throw new StaleEpochError(1, this.latest.epoch)
+    return this.publish([], true)
+  }
+
+  grant (doctor: Uint8Array): TxKey {
+    const current = this.doctors()
+    if (current.some((d) => equalBytes(d, doctor))) throw new AlreadyGrantedError(doctor)
+    return this.publish([...current, doctor].sort(compareBytes), false)
+  }
+
+  revoke (doctor: Uint8Array): TxKey {
+    const current = this.doctors()
+    if (!current.some((d) => equalBytes(d, doctor))) throw new NotGrantedError(doctor)
+    return this.publish(current.filter((d) => !equalBytes(d, doctor)), true)
+  }
+
+  rotate (): TxKey { return this.publish(this.doctors(), true) }
+
+  rotationDue (): boolean {
+    if (this.latest === null) return true
+    return this.opts.now() - this.ikSince >= (this.opts.rotationSeconds ?? 7 * 24 * 3600)
+  }
+}
