@@ -29,7 +29,7 @@ import { equalBytes, toHex } from '../codec.ts'
 import type { SigningKey } from '../crypto.ts'
 import { checkDblockStructure, dblockHash, dblockProposal, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
 import { bodyEntryBytes, bodyTx, type BodyTx } from '../body.ts'
-import { decodeTx } from '../tx/index.ts'
+import { decodeTx, txId } from '../tx/index.ts'
 import type { TxDiag } from '../tx/index.ts'
 import { MAX_BLOCK_BODY_BYTES } from '../limits.ts'
 import { signMessage, verifySigned } from './envelope.ts'
@@ -157,7 +157,7 @@ export class Replica {
   private slots = new Map<number, Slot>()
   private readonly prepCerts = new Map<number, PreparedCert>()
   private readonly checkpoints = new Map<number, Map<string, CheckpointMsg>>()
-  private future: PbftMessage[] = []
+  private future: Array<PrePrepareMsg | PrepareMsg | CommitMsg> = []
   stableSeq = 0
   private stableDigest: Uint8Array
   private stableProof: CheckpointMsg[] = []
@@ -171,8 +171,20 @@ export class Replica {
   private readonly uncertified = new Map<number, { block: Dblock, digest: Uint8Array }>()
   private readonly replies = new Map<number, Map<string, ReplyMsg>>()
   private readonly committedTx = new Set<string>()
-  private readonly pending = new Map<string, { tx: BodyTx, since: number }>()
+  /** Hashes of executed Dblocks above the stable checkpoint. */
+  private readonly execDigests = new Map<number, string>()
+  /** Commit votes of any view, (seq → "view:digest" → signers): 2f+1 in one view decide a Dblock. */
+  private readonly votes = new Map<number, Map<string, Set<string>>>()
+  /** Dblocks known committed (committed-local, or 2f+1 commits of some view), not yet executed. */
+  private readonly decided = new Map<number, { block: Dblock, digest: Uint8Array }>()
+  private readonly pending = new Map<string, { tx: BodyTx, since: number, request: Uint8Array }>()
   private inflight = new Set<string>()
+  /** Pending requests not in any proposal of this view, oldest first (the leader's queue). */
+  private queue = new Map<string, { tx: BodyTx, since: number, request: Uint8Array }>()
+  /** (seq → digest) of the pre-prepares of the new-view that opened this view. */
+  private nvDigests = new Map<number, string>()
+  private resendAt = 0
+  private retransmitAt = 0
 
   // --- catch-up
   private hint = 0
@@ -245,7 +257,12 @@ export class Replica {
         const parsed = this.parseVC(this.ownVC)
         if (parsed !== null) this.vcMap(this.ownVC.body.view).set(this.idHex, parsed)
       }
-      if (snap.newView !== null) this.lastNV = decodeMessage(snap.newView) as NewViewMsg
+      if (snap.newView !== null) {
+        this.lastNV = decodeMessage(snap.newView) as NewViewMsg
+        if (this.lastNV.body.view === this.view) {
+          this.nvDigests = new Map(this.lastNV.body.prePrepares.map((b) => decodeMessage(b) as PrePrepareMsg).map((p) => [p.body.seq, hex(p.body.digest)]))
+        }
+      }
       this.nextSeq = Math.max(this.executedSeq, this.viewStart) + 1
       for (const b of [...snap.messages, ...appended]) this.receiveInner(b)
       if (this.inViewChange) this.vcResendAt = now
@@ -279,8 +296,7 @@ export class Replica {
       return { id: '', reason: `malformed tx_diag: ${(err as Error).message}`, actions: [] }
     }
     const id = hex(bt.id)
-    const reason = this.admit(bt)
-    if (reason === null) this.send(null, signMessage(requestCodec, { tx: bt.bytes }, this.cfg.key).bytes)
+    const reason = this.admit(bt, null)
     return { id, reason, actions: this.drain() }
   }
 
@@ -299,6 +315,8 @@ export class Replica {
       }
     }
     this.tryPropose()
+    this.resendRequests()
+    this.retransmit()
     if (this.hint > this.certifiedSeq && this.now >= this.fetchAt) this.requestFetch()
     if (this.now >= this.statusAt) {
       this.statusAt = this.now + (this.cfg.statusEveryMs ?? 1000)
@@ -420,16 +438,59 @@ export class Replica {
 
   // ------------------------------------------------------------ requests
 
-  private admit (bt: BodyTx): string | null {
+  private admit (bt: BodyTx, request: Uint8Array | null): string | null {
     const id = hex(bt.id)
     if (this.committedTx.has(id)) return 'already committed on Docchain'
     if (this.pending.has(id)) return null
     const reason = this.cfg.validate?.(bt) ?? null
     if (reason !== null) return reason
-    this.pending.set(id, { tx: bt, since: this.now })
+    const entry = { tx: bt, since: this.now, request: request ?? signMessage(requestCodec, { tx: bt.bytes }, this.cfg.key).bytes }
+    this.pending.set(id, entry)
+    if (!this.inflight.has(id)) this.queue.set(id, entry)
+    if (request === null) this.send(null, entry.request)
     if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.requestTimeout
     this.tryPropose()
     return null
+  }
+
+  /**
+   * Our own votes for Dblocks that are not certified yet, sent again every
+   * request timeout: a peer that lost them would otherwise wait for a view change.
+   */
+  private retransmit (): void {
+    if (this.inViewChange || this.now < this.retransmitAt) return
+    this.retransmitAt = this.now + this.requestTimeout
+    for (const s of this.slots.values()) {
+      if (s.pp !== undefined && equalBytes(s.pp.replica, this.id)) this.send(null, s.pp.bytes)
+      const p = s.prepares.get(this.idHex)
+      if (p !== undefined) this.send(null, p.bytes)
+      const c = s.commits.get(this.idHex)
+      if (c !== undefined) this.send(null, c.bytes)
+    }
+    for (const [seq, r] of this.replies) {
+      const own = r.get(this.idHex)
+      if (seq > this.certifiedSeq && own !== undefined) this.send(null, own.bytes)
+    }
+  }
+
+  private rebuildQueue (): void {
+    this.queue = new Map([...this.pending].filter(([id]) => !this.inflight.has(id)))
+  }
+
+  /**
+   * Backups re-send requests the leader has not proposed yet (it may have
+   * missed them); during a view change, to everyone (the next leader needs them).
+   */
+  private resendRequests (): void {
+    if ((this.isLeader && !this.inViewChange) || this.now < this.resendAt) return
+    const half = this.requestTimeout / 2
+    this.resendAt = this.now + half
+    let sent = 0
+    for (const p of this.queue.values()) {
+      if (p.since > this.now - half || sent >= (this.cfg.maxBatch ?? 500)) break
+      this.send(this.inViewChange ? null : this.leader, p.request)
+      sent++
+    }
   }
 
   private onRequest (m: RequestMsg): void {
@@ -437,9 +498,9 @@ export class Replica {
     try {
       const tx = decodeTx(m.body.tx)
       if (tx.kind !== 'diag') return
-      bt = { tx, bytes: m.body.tx, id: bodyTx(tx).id }
+      bt = { tx, bytes: m.body.tx, id: txId(m.body.tx) }
     } catch { return }
-    this.admit(bt)
+    this.admit(bt, m.bytes)
   }
 
   // ------------------------------------------------------------ normal case
@@ -454,27 +515,25 @@ export class Replica {
   }
 
   private tryPropose (): void {
-    if (!this.isLeader || this.inViewChange || this.pending.size === 0) return
+    if (!this.isLeader || this.inViewChange || this.queue.size === 0) return
     const delay = this.cfg.batchDelayMs ?? 5
     const maxBatch = this.cfg.maxBatch ?? 500
     const limit = Math.min(this.stableSeq + this.L, this.viewEnd)
     while (this.nextSeq <= limit && this.nextSeq - this.executedSeq <= (this.cfg.maxInFlight ?? this.L)) {
       const prev = this.prevOf(this.nextSeq)
       if (prev === null) return
+      const first = this.queue.values().next()
+      if (first.done === true) return
+      if (this.queue.size < maxBatch && this.now < first.value.since + delay) return
       const batch: TxDiag[] = []
-      let oldest = Infinity
       let size = 16
-      for (const [id, p] of this.pending) {
-        if (this.inflight.has(id)) continue
+      for (const p of this.queue.values()) {
         const add = bodyEntryBytes(p.tx.bytes.length)
         if (size + add > MAX_BLOCK_BODY_BYTES) break
         size += add
         batch.push(p.tx.tx as TxDiag)
-        oldest = Math.min(oldest, p.since)
         if (batch.length >= maxBatch) break
       }
-      if (batch.length === 0) return
-      if (batch.length < maxBatch && this.now < oldest + delay) return
       const block = dblockProposal({
         index: this.nextSeq,
         gtime: Math.max(prev.gtime ?? 0, Math.floor(this.now / 1000)),
@@ -512,6 +571,7 @@ export class Replica {
 
   private onPrePrepare (m: PrePrepareMsg, fromNewView: boolean): void {
     if (!fromNewView && !this.gateView(m)) return
+    if (!fromNewView && this.lastNV?.body.view === m.body.view && this.nvDigests.get(m.body.seq) === hex(m.body.digest)) fromNewView = true
     if (fromNewView && !this.inWindow(m.body.seq)) return
     if (!equalBytes(m.replica, this.leaderOf(m.body.view))) return
     const s = this.slot(m.body.seq)
@@ -526,7 +586,9 @@ export class Replica {
     }
     s.pp = m
     this.persist(m)
-    for (const t of m.body.block.txs) this.inflight.add(hex(t.id))
+    for (const t of m.body.block.txs) { const id = hex(t.id); this.inflight.add(id); this.queue.delete(id) }
+    if (m.body.seq >= this.nextSeq) this.nextSeq = m.body.seq + 1
+    this.checkDecided(m.body.seq)
     if (!this.isLeader) {
       this.broadcast(signMessage(prepareCodec, { view: this.view, seq: m.body.seq, digest: m.body.digest }, this.cfg.key))
     } else {
@@ -561,6 +623,7 @@ export class Replica {
     const p = seq - 1
     if (p === this.executedSeq) return equalBytes(this.executedDigest, prehash)
     if (p === this.stableSeq) return equalBytes(this.stableDigest, prehash)
+    if (p < this.executedSeq) return this.execDigests.get(p) === hex(prehash)
     const s = this.slots.get(p)
     return s?.pp !== undefined && s.sentCommit && equalBytes(s.pp.body.digest, prehash)
   }
@@ -579,6 +642,7 @@ export class Replica {
   }
 
   private onCommit (m: CommitMsg): void {
+    this.recordVote(m)
     if (!this.gateView(m)) return
     const s = this.slot(m.body.seq)
     const k = hex(m.replica)
@@ -595,15 +659,46 @@ export class Replica {
     for (const c of s.commits.values()) if (equalBytes(c.body.digest, s.pp.body.digest)) count++
     if (count < this.quorum) return
     s.committed = true
+    this.decided.set(seq, { block: s.pp.body.block, digest: s.pp.body.digest })
     this.tryExecute()
+  }
+
+  /**
+   * Commits of any view count towards a decision: 2f+1 commits for (v, n, d)
+   * mean committed(m, v, n) (Castro–Liskov §4.2) whatever view we are in now,
+   * so a replica stuck in a view change can still execute what was decided.
+   */
+  private recordVote (m: CommitMsg): void {
+    const { seq, view, digest } = m.body
+    if (seq <= this.executedSeq || seq > this.executedSeq + this.L || this.decided.has(seq)) return
+    let bySeq = this.votes.get(seq)
+    if (bySeq === undefined) { bySeq = new Map(); this.votes.set(seq, bySeq) }
+    const k = `${view}:${hex(digest)}`
+    let signers = bySeq.get(k)
+    if (signers === undefined) { signers = new Set(); bySeq.set(k, signers) }
+    signers.add(hex(m.replica))
+    this.checkDecided(seq)
+  }
+
+  private checkDecided (seq: number): void {
+    const bySeq = this.votes.get(seq)
+    if (bySeq === undefined || this.decided.has(seq) || seq <= this.executedSeq) return
+    for (const [k, signers] of bySeq) {
+      if (signers.size < this.quorum) continue
+      const d = k.slice(k.indexOf(':') + 1)
+      const pp = [this.slots.get(seq)?.pp, this.prepCerts.get(seq)?.pp].find((x) => x !== undefined && hex(x.body.digest) === d)
+      if (pp === undefined) return
+      this.decided.set(seq, { block: pp.body.block, digest: pp.body.digest })
+      this.tryExecute()
+      return
+    }
   }
 
   private tryExecute (): void {
     for (;;) {
-      const s = this.slots.get(this.executedSeq + 1)
-      if (s?.pp === undefined || !s.committed) break
-      if (!equalBytes(s.pp.body.block.header.prehash, this.executedDigest)) break
-      this.execute(s.pp.body.block, s.pp.body.digest, true)
+      const d = this.decided.get(this.executedSeq + 1)
+      if (d === undefined || !equalBytes(d.block.header.prehash, this.executedDigest)) break
+      this.execute(d.block, d.digest, true)
     }
     this.tryPropose()
   }
@@ -612,11 +707,15 @@ export class Replica {
     const seq = block.header.index
     this.executedSeq = seq
     this.executedDigest = digest
+    this.execDigests.set(seq, hex(digest))
+    this.decided.delete(seq)
+    this.votes.delete(seq)
     this.executedGtime = block.header.gtime
     for (const t of block.txs) {
       const id = hex(t.id)
       this.committedTx.add(id)
       this.pending.delete(id)
+      this.queue.delete(id)
       this.inflight.delete(id)
     }
     if (this.pending.size > 0) {
@@ -692,9 +791,13 @@ export class Replica {
     for (const k of [...this.slots.keys()]) if (k <= seq) this.slots.delete(k)
     for (const k of [...this.prepCerts.keys()]) if (k <= seq) this.prepCerts.delete(k)
     for (const k of [...this.checkpoints.keys()]) if (k <= seq) this.checkpoints.delete(k)
+    for (const k of [...this.execDigests.keys()]) if (k < seq) this.execDigests.delete(k)
+    for (const k of [...this.decided.keys()]) if (k <= seq) this.decided.delete(k)
+    for (const k of [...this.votes.keys()]) if (k <= seq) this.votes.delete(k)
     if (this.executedSeq < seq) {
       this.noteHint(seq)
       this.inflight = new Set([...this.slots.values()].flatMap((s) => s.pp?.body.block.txs.map((t) => hex(t.id)) ?? []))
+      this.rebuildQueue()
     }
     this.compact()
     this.tryPropose()
@@ -740,7 +843,7 @@ export class Replica {
       } else {
         this.execute(b, digest, false)
       }
-      this.certify(b, digest)
+      if (this.certifiedSeq < seq) this.certify(b, digest)
       progressed = true
     }
     if (progressed) {
@@ -758,14 +861,15 @@ export class Replica {
   }
 
   private startViewChange (view: number): void {
-    if (view <= this.view && this.inViewChange) return
-    if (view <= this.view && !this.inViewChange && view !== this.view + 1) return
-    this.view = Math.max(view, this.view)
+    if (view <= this.view) return
+    this.view = view
     this.inViewChange = true
     this.viewTimer = null
     this.vcDeadline = null
-    this.slots = new Map([...this.slots].filter(([seq]) => seq <= this.executedSeq && false))
+    this.slots = new Map()
     this.inflight = new Set()
+    this.rebuildQueue()
+    this.nvDigests = new Map()
     this.future = this.future.filter((m) => m.body.view >= this.view)
     for (const v of [...this.vcs.keys()]) if (v < this.view) this.vcs.delete(v)
     const prepared = [...this.prepCerts].filter(([seq]) => seq > this.stableSeq).sort((a, b) => a[0] - b[0])
@@ -836,7 +940,7 @@ export class Replica {
     const vm = this.vcMap(w)
     if (vm.has(sender)) return
     if (w > this.view + 4 * this.n) return
-    const parsed = sender === this.idHex && m === this.ownVC ? this.parseVCTrusted(m) : this.parseVC(m)
+    const parsed = this.parseVC(m)
     if (parsed === null) return
     vm.set(sender, parsed)
     this.noteHint(m.body.stableSeq)
@@ -855,8 +959,6 @@ export class Replica {
     }
     this.afterVC(w)
   }
-
-  private parseVCTrusted (m: ViewChangeMsg): ParsedVC | null { return this.parseVC(m) }
 
   private afterVC (w: number): void {
     if (!this.inViewChange || w !== this.view) return
@@ -931,6 +1033,7 @@ export class Replica {
     this.lastNV = m
     this.slots = new Map()
     this.inflight = new Set()
+    this.rebuildQueue()
     for (const v of [...this.vcs.keys()]) if (v < w) this.vcs.delete(v)
     if (sel.h > this.stableSeq) {
       const proof = sel.proof.map((b) => decodeMessage(b) as CheckpointMsg)
@@ -939,13 +1042,21 @@ export class Replica {
     this.viewStart = Math.max(sel.h, sel.chain.at(-1)?.seq ?? 0, this.executedSeq)
     this.nextSeq = this.viewStart + 1
     this.viewTimer = this.pending.size > 0 && !this.isLeader ? this.now + this.requestTimeout : null
+    this.nvDigests = new Map(pps.map((p) => [p.body.seq, hex(p.body.digest)]))
     this.compact()
-    this.persist(m)
     this.out.push({ type: 'view', view: w, leader: this.leaderOf(w) })
     for (const pp of pps) this.onPrePrepare(pp, true)
     const buffered = this.future.filter((x) => x.body.view === w)
     this.future = this.future.filter((x) => x.body.view > w)
     for (const x of buffered) this.handle(x)
     this.tryPropose()
+  }
+}
+
+/** The persisted state of a replica that has never compacted its log. */
+export function emptySnapshot (genesis: Dblock): ReplicaSnapshot {
+  return {
+    view: 0, inViewChange: false, viewStart: 0, stableProof: [], stableSeq: 0, stableDigest: dblockHash(genesis.header),
+    prepared: [], ownViewChange: null, newView: null, messages: []
   }
 }

@@ -1,0 +1,425 @@
+/**
+ * Seeded simulated network for the PBFT replica (DESIGN §5, §9): virtual time,
+ * random delays, drops, duplicates, reordering and partitions until the
+ * network stabilises at `gst`, and Byzantine replicas (equivocating or
+ * malicious leader, silent/crashed replica, bad signatures, stale-view
+ * replays). Real Ed25519 signatures throughout. Checks safety on every commit
+ * (no two honest replicas hold different Dblocks at a height, every
+ * certificate has 2f+1 valid member signatures) and liveness at the end
+ * (every submitted tx_diag committed at every honest replica).
+ * Used by test/fuzz/pbft-sim-*.test.ts, test/unit/pbft-*.test.ts and bench/pbft.ts.
+ */
+import {
+  buildTxDiag, commitMessage, dblockHash, dblockProposal, equalBytes, identityFromSeed, sha256, toHex, txId,
+  utf8Bytes, verifyTx, type BodyTx, type Dblock, type Identity, type TxDiag
+} from '../../hub/src/core/index.ts'
+import { Replica, emptySnapshot, type Action, type ReplicaConfig, type ReplicaSnapshot } from '../../hub/src/core/pbft/replica.ts'
+import { decodeMessage } from '../../hub/src/core/pbft/messages.ts'
+import { signMessage, verifyCached } from '../../hub/src/core/pbft/envelope.ts'
+import { prePrepareBody, prePrepareCodec } from '../../hub/src/core/pbft/pre-prepare.ts'
+
+/** mulberry32: a tiny seeded PRNG, so any schedule replays from its seed. */
+export function rng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const cache = new Map<string, Identity>()
+export function ident (label: string): Identity {
+  let i = cache.get(label)
+  if (i === undefined) { i = identityFromSeed(sha256(utf8Bytes(`pbft-sim:${label}`))); cache.set(label, i) }
+  return i
+}
+
+export const DOCTORS = [ident('doctor-0'), ident('doctor-1'), ident('doctor-2')]
+let pool: TxDiag[] = []
+/** The first `count` tx_diag of a fixed pool (built once, reused by every schedule). */
+export function txPool (count: number): TxDiag[] {
+  while (pool.length < count) {
+    const i = pool.length
+    pool = [...pool, buildTxDiag(DOCTORS[i % DOCTORS.length]!, { ts: 1_790_000_000 + i, causes: [sha256(utf8Bytes(`iot-${i}`))], hedm: sha256(utf8Bytes(`diag-${i}`)) })]
+  }
+  return pool.slice(0, count)
+}
+
+const validMemo = new Map<string, string | null>()
+/** The sim's tx check: signature (memoized) and a registered doctor. */
+export function simValidate (t: BodyTx): string | null {
+  const k = toHex(t.id)
+  let r = validMemo.get(k)
+  if (r === undefined) {
+    r = t.tx.kind !== 'diag' ? 'not a tx_diag' : !DOCTORS.some((d) => equalBytes(d.id, (t.tx as TxDiag).doctor)) ? 'doctor not registered' : verifyTx(t.tx) ? null : 'bad signature'
+    if (validMemo.size > 100_000) validMemo.clear()
+    validMemo.set(k, r)
+  }
+  return r
+}
+
+export const GENESIS: Dblock = dblockProposal({ index: 0, gtime: 1_790_000_000, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
+
+export type Behavior = 'silent' | 'equivocate' | 'badsig' | 'stale' | 'crash-later'
+export const BEHAVIORS: readonly Behavior[] = ['silent', 'equivocate', 'badsig', 'stale', 'crash-later']
+
+export interface SimOptions {
+  readonly seed: number
+  readonly n: number
+  readonly byzantine?: ReadonlyArray<{ readonly index: number, readonly behavior: Behavior }>
+  /** Network misbehaves until this virtual ms. */
+  readonly gst?: number
+  readonly maxDelay?: number
+  readonly pDrop?: number
+  readonly pDup?: number
+  readonly partitions?: boolean
+  readonly tickMs?: number
+  readonly replica?: Partial<Omit<ReplicaConfig, 'key' | 'members' | 'genesis'>>
+}
+
+interface Ev { at: number, order: number, run: () => void }
+
+/** Binary min-heap of events by (time, insertion order): deterministic. */
+class Queue {
+  private h: Ev[] = []
+  get size (): number { return this.h.length }
+  push (e: Ev): void {
+    const h = this.h
+    h.push(e)
+    let i = h.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (less(h[p]!, h[i]!)) break
+      ;[h[p], h[i]] = [h[i]!, h[p]!]
+      i = p
+    }
+  }
+
+  pop (): Ev | undefined {
+    const h = this.h
+    if (h.length === 0) return undefined
+    const top = h[0]!
+    const last = h.pop()!
+    if (h.length > 0) {
+      h[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < h.length && less(h[l]!, h[m]!)) m = l
+        if (r < h.length && less(h[r]!, h[m]!)) m = r
+        if (m === i) break
+        ;[h[m], h[i]] = [h[i]!, h[m]!]
+        i = m
+      }
+    }
+    return top
+  }
+
+  peek (): Ev | undefined { return this.h[0] }
+}
+function less (a: Ev, b: Ev): boolean { return a.at < b.at || (a.at === b.at && a.order < b.order) }
+
+interface Node {
+  replica: Replica
+  readonly cfg: ReplicaConfig
+  readonly key: Identity
+  readonly behavior: Behavior | null
+  up: boolean
+  chain: Dblock[]
+  snapshot: ReplicaSnapshot
+  appended: Uint8Array[]
+  sent: Uint8Array[]
+}
+
+export class Sim {
+  readonly opts: SimOptions
+  readonly n: number
+  readonly f: number
+  readonly nodes: Node[]
+  readonly members: Uint8Array[]
+  private readonly rand: () => number
+  private readonly q = new Queue()
+  private order = 0
+  now = 0
+  messages = 0
+  viewChanges = 0
+  /** First safety violation seen, if any. */
+  safety: string | null = null
+  private readonly heights = new Map<number, string>()
+  private readonly committedAt = new Map<string, number>()
+  readonly submittedAt = new Map<string, number>()
+  /** Observers: every commit at every node. */
+  onCommit: ((node: number, block: Dblock, now: number) => void) | null = null
+  /** Partition: nodes in the set cannot talk to nodes outside it, until `partitionEnd`. */
+  private partition: Set<number> | null = null
+  private partitionEnd = 0
+  /** Extra per-link filter for targeted tests: return false to drop. */
+  filter: ((from: number, to: number, bytes: Uint8Array) => boolean) | null = null
+
+  constructor (opts: SimOptions) {
+    this.opts = opts
+    this.n = opts.n
+    this.f = Math.floor((opts.n - 1) / 3)
+    this.rand = rng(opts.seed)
+    const keys = Array.from({ length: opts.n }, (_, i) => ident(`replica-${i}`))
+    this.members = keys.map((k) => k.id)
+    this.nodes = keys.map((key, i) => {
+      const cfg: ReplicaConfig = {
+        key: key.signing,
+        members: this.members,
+        genesis: GENESIS,
+        checkpointInterval: 2,
+        window: 8,
+        maxBatch: 2,
+        batchDelayMs: 5,
+        requestTimeoutMs: 300,
+        viewChangeTimeoutMs: 300,
+        fetchTimeoutMs: 100,
+        statusEveryMs: 500,
+        validate: simValidate,
+        ...opts.replica
+      }
+      const behavior = opts.byzantine?.find((b) => b.index === i)?.behavior ?? null
+      return { replica: new Replica(cfg), cfg, key, behavior, up: behavior !== 'silent', chain: [GENESIS], snapshot: emptySnapshot(GENESIS), appended: [], sent: [] }
+    })
+    if (opts.partitions === true && this.rand() < 0.5) {
+      const size = 1 + Math.floor(this.rand() * (this.n - 1))
+      this.partition = new Set(Array.from({ length: size }, () => Math.floor(this.rand() * this.n)))
+      this.partitionEnd = Math.floor(this.rand() * (opts.gst ?? 0))
+    }
+    const tick = opts.tickMs ?? 10
+    for (let i = 0; i < this.n; i++) this.schedule(Math.floor(this.rand() * tick), () => this.tickLoop(i, tick))
+    for (let i = 0; i < this.n; i++) {
+      if (this.nodes[i]!.behavior === 'crash-later') this.schedule(Math.floor(this.rand() * Math.max(1, opts.gst ?? 500)), () => { this.nodes[i]!.up = false })
+    }
+  }
+
+  get honest (): number[] { return this.nodes.map((_, i) => i).filter((i) => this.nodes[i]!.behavior === null) }
+
+  schedule (delay: number, run: () => void): void { this.q.push({ at: this.now + delay, order: this.order++, run }) }
+
+  private tickLoop (i: number, every: number): void {
+    const node = this.nodes[i]!
+    if (node.up) this.apply(i, node.replica.tick(this.now))
+    this.schedule(every, () => this.tickLoop(i, every))
+  }
+
+  /** A doctor submits tx to accounting node i at virtual time `at`. */
+  submit (tx: TxDiag, i: number, at = this.now): void {
+    this.schedule(Math.max(0, at - this.now), () => {
+      const node = this.nodes[i]!
+      const id = toHex(txId(tx))
+      if (!this.submittedAt.has(id)) this.submittedAt.set(id, this.now)
+      if (!node.up) return
+      const r = node.replica.submit(tx, this.now)
+      if (r.reason !== null && !r.reason.startsWith('already')) throw new Error(`sim: valid tx rejected: ${r.reason}`)
+      this.apply(i, r.actions)
+    })
+  }
+
+  crash (i: number): void { this.nodes[i]!.up = false }
+
+  /** Restart node i from its persisted Docchain, snapshot and appended log. */
+  restart (i: number): void {
+    const node = this.nodes[i]!
+    node.replica = new Replica(node.cfg)
+    node.replica.loadChain(node.chain.at(-1)!, node.chain.flatMap((b) => b.txs.map((t) => toHex(t.id))))
+    node.up = true
+    this.apply(i, node.replica.restore(node.snapshot, node.appended, this.now))
+  }
+
+  private delay (): number {
+    const stable = this.now >= (this.opts.gst ?? 0)
+    const max = this.opts.maxDelay ?? 20
+    return stable ? 1 + Math.floor(this.rand() * Math.min(max, 5)) : Math.floor(this.rand() * max)
+  }
+
+  private deliver (from: number, to: number, bytes: Uint8Array): void {
+    if (from === to) return
+    const stable = this.now >= (this.opts.gst ?? 0)
+    if (this.filter !== null && !this.filter(from, to, bytes)) return
+    if (!stable) {
+      if (this.rand() < (this.opts.pDrop ?? 0)) return
+      if (this.partition !== null && this.now < this.partitionEnd && this.partition.has(from) !== this.partition.has(to)) return
+      if (this.rand() < (this.opts.pDup ?? 0)) this.schedule(this.delay(), () => this.arrive(to, bytes))
+    }
+    this.messages++
+    this.schedule(this.delay(), () => this.arrive(to, bytes))
+  }
+
+  private arrive (to: number, bytes: Uint8Array): void {
+    const node = this.nodes[to]!
+    if (!node.up) return
+    this.apply(to, node.replica.receive(bytes, this.now))
+  }
+
+  private apply (i: number, actions: Action[]): void {
+    const node = this.nodes[i]!
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send': {
+          if (!node.up) break
+          const targets = a.to === null ? this.members.map((_, j) => j).filter((j) => j !== i) : [this.members.findIndex((m) => equalBytes(m, a.to!))]
+          for (const j of targets) for (const b of this.misbehave(i, j, a.bytes)) this.deliver(i, j, b)
+          break
+        }
+        case 'commit': this.onCommitted(i, a.block); break
+        case 'persist': node.appended.push(a.bytes); break
+        case 'compact': node.snapshot = a.snapshot; node.appended = []; break
+        case 'serve': {
+          const j = this.members.findIndex((m) => equalBytes(m, a.to))
+          const blocks = node.chain.slice(a.from, a.from + 16)
+          if (blocks.length > 0) this.deliver(i, j, node.replica.makeBlocksMessage(blocks))
+          break
+        }
+        case 'view': if (i === this.honest[0]) this.viewChanges++; break
+      }
+    }
+  }
+
+  private onCommitted (i: number, block: Dblock): void {
+    const node = this.nodes[i]!
+    const h = block.header.index
+    if (node.behavior !== null) { node.chain.push(block); return }
+    if (h !== node.chain.length) this.fail(`node ${i} committed height ${h} after ${node.chain.length - 1}`)
+    const hash = toHex(dblockHash(block.header))
+    const prev = this.heights.get(h)
+    if (prev === undefined) this.heights.set(h, hash)
+    else if (prev !== hash) this.fail(`two Dblocks at height ${h}: ${prev.slice(0, 12)} and ${hash.slice(0, 12)} (node ${i})`)
+    if (!equalBytes(block.header.prehash, dblockHash(node.chain.at(-1)!.header))) this.fail(`node ${i}: height ${h} does not extend its chain`)
+    // Certificate: 2f+1 distinct members, each signature valid (memoized check).
+    const msg = commitMessage(dblockHash(block.header))
+    const signers = new Set<string>()
+    for (const c of block.cert) {
+      if (!this.members.some((m) => equalBytes(m, c.replica)) || !verifyCached(c.replica, msg, c.sig)) this.fail(`node ${i}: bad certificate signature at ${h}`)
+      signers.add(toHex(c.replica))
+    }
+    if (signers.size < 2 * this.f + 1) this.fail(`node ${i}: certificate at ${h} has ${signers.size} signers`)
+    node.chain.push(block)
+    for (const t of block.txs) {
+      const k = `${i}:${toHex(t.id)}`
+      if (this.committedAt.has(k)) this.fail(`node ${i}: tx committed twice`)
+      this.committedAt.set(k, this.now)
+    }
+    this.onCommit?.(i, block, this.now)
+  }
+
+  private fail (why: string): void { if (this.safety === null) this.safety = why }
+
+  /** What a Byzantine sender actually puts on the wire to one peer. */
+  private misbehave (i: number, to: number, bytes: Uint8Array): Uint8Array[] {
+    const node = this.nodes[i]!
+    switch (node.behavior) {
+      case null: return [bytes]
+      case 'silent': return []
+      case 'crash-later': return node.up ? [bytes] : []
+      case 'badsig': {
+        if (this.rand() < 0.5) return [bytes]
+        const bad = bytes.slice()
+        bad[bad.length - 1 - Math.floor(this.rand() * 64)]! ^= 1 + Math.floor(this.rand() * 255)
+        return [bad]
+      }
+      case 'stale': {
+        node.sent.push(bytes)
+        if (node.sent.length > 200) node.sent.shift()
+        const old = node.sent[Math.floor(this.rand() * node.sent.length)]!
+        return this.rand() < 0.3 ? [bytes, old] : [bytes]
+      }
+      case 'equivocate': {
+        let m
+        try { m = decodeMessage(bytes) } catch { return [bytes] }
+        if (m.kind !== 'pre-prepare' || to % 2 === 0) return [bytes]
+        const b = m.body.block
+        // A conflicting proposal for the same (v, n): a different time, or a broken prehash.
+        const alt = dblockProposal({
+          index: b.header.index,
+          gtime: b.header.gtime + 1,
+          prehash: this.rand() < 0.5 ? b.header.prehash : sha256(b.header.prehash),
+          view: b.header.view,
+          leader: b.header.leader,
+          txs: b.txs.map((t) => t.tx as TxDiag)
+        })
+        return [signMessage(prePrepareCodec, prePrepareBody(m.body.view, alt), node.key.signing).bytes]
+      }
+    }
+  }
+
+  /** Runs events until `done()` holds (checked after each event) or virtual time passes `until`. */
+  run (done: () => boolean, until: number): boolean {
+    for (;;) {
+      if (done()) return true
+      const e = this.q.peek()
+      if (e === undefined || e.at > until) { this.now = until; return done() }
+      this.q.pop()
+      this.now = e.at
+      e.run()
+      if (this.safety !== null) return false
+    }
+  }
+
+  /** Every submitted tx committed at every honest, running node. */
+  allCommitted (): boolean {
+    for (const i of this.honest) {
+      if (!this.nodes[i]!.up) continue
+      for (const id of this.submittedAt.keys()) if (!this.committedAt.has(`${i}:${id}`)) return false
+    }
+    return true
+  }
+
+  /** Commit latency of tx id at node i (virtual ms), if committed. */
+  latency (i: number, id: string): number | undefined {
+    const c = this.committedAt.get(`${i}:${id}`)
+    const s = this.submittedAt.get(id)
+    return c === undefined || s === undefined ? undefined : c - s
+  }
+
+  random (): number { return this.rand() }
+}
+
+export interface ScheduleResult { readonly seed: number, readonly ok: boolean, readonly why: string | null, readonly views: number, readonly height: number, readonly time: number }
+
+/** One random schedule: up to f Byzantine replicas, a lossy network until gst, then liveness. */
+export function randomSchedule (seed: number, n: number): ScheduleResult {
+  const { sim, txs, gst } = buildSchedule(seed, n)
+  const honest = sim.honest
+  const ok = sim.run(() => sim.submittedAt.size === txs.length && sim.allCommitted(), gst + 120_000)
+  const why = sim.safety !== null ? `safety: ${sim.safety}` : ok ? null : 'liveness: not every submitted tx_diag committed at every honest replica'
+  const height = Math.min(...honest.map((i) => sim.nodes[i]!.chain.length - 1))
+  return { seed, ok: ok && sim.safety === null, why, views: sim.viewChanges, height, time: sim.now }
+}
+
+/** The random choices of one schedule, before it runs. */
+export function buildSchedule (seed: number, n: number): { sim: Sim, txs: TxDiag[], gst: number } {
+  const r = rng(seed ^ 0x9e3779b9)
+  const f = Math.floor((n - 1) / 3)
+  const nByz = Math.floor(r() * (f + 1))
+  const byzantine: Array<{ index: number, behavior: Behavior }> = []
+  const used = new Set<number>()
+  while (byzantine.length < nByz) {
+    const index = Math.floor(r() * n)
+    if (used.has(index)) continue
+    used.add(index)
+    byzantine.push({ index, behavior: BEHAVIORS[Math.floor(r() * BEHAVIORS.length)]! })
+  }
+  const gst = Math.floor(r() * 600)
+  const sim = new Sim({
+    seed,
+    n,
+    byzantine,
+    gst,
+    maxDelay: 5 + Math.floor(r() * 40),
+    pDrop: r() * 0.3,
+    pDup: r() * 0.2,
+    partitions: true,
+    replica: { rotateEveryBlocks: r() < 0.5 ? 0 : 2 + Math.floor(r() * 3), maxBatch: 1 + Math.floor(r() * 3) }
+  })
+  const txs = txPool(2 + Math.floor(r() * 4))
+  const honest = sim.honest
+  for (const tx of txs) sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * 400))
+  return { sim, txs, gst }
+}
