@@ -101,3 +101,15 @@ t.test('the storage role pins what tx_IoT and tx_diag name', async (t) => {
   t.ok(equalBytes((await storage.ipfs.getLocal(batchCid))!, batch))
   t.ok(equalBytes((await storage.ipfs.getLocal(edmCid))!, edm))
 })
+
+t.test('standard bitswap serves our blocks to a plain Helia fetch', async (t) => {
+  const dir = await tempDir(t)
+  const holder = await ipfsNode(t, join(dir, 'holder'))
+  const asker = await ipfsNode(t, join(dir, 'asker'))
+  const data = block('bitswap')
+  const cid = await holder.put(data, { pin: {} })
+  await asker.connect(addr(holder))
+  const chunks: Uint8Array[] = []
+  for await (const c of asker.helia.blockstore.get(cid, { signal: AbortSignal.timeout(10_000) })) chunks.push(c)
+  t.ok(equalBytes(Buffer.concat(chunks), data), 'fetched over /ipfs/bitswap and verified by Helia')
+})

@@ -107,6 +107,8 @@ t.test('a plain node refuses uploads; a doctor cannot get what nobody holds', as
   const err = await uploadBatch(user, utf8Bytes('x'), { storageNodes: [addr(plain)], replication: 1, retries: 0 }).catch((e: unknown) => e)
   t.type(err, ReplicationError)
   t.match((err as ReplicationError).message, /REFUSED: not a storage node/)
+  await t.rejects(uploadBatch(user, utf8Bytes('x'), { storageNodes: [addr(plain), addr(plain)], replication: 2 }), /listed twice/, 'one node cannot count as two replicas')
+  await t.rejects(uploadBatch(user, utf8Bytes('x'), { storageNodes: [addr(plain)], replication: 2 }), /needs at least/)
   const missing = await user.get(sha256(utf8Bytes('never stored')), { providers: [addr(plain)] }).catch((e: unknown) => e)
   t.type(missing, BlockUnavailableError)
   t.match((missing as Error).message, /NOT_FOUND/)

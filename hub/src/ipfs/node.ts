@@ -463,7 +463,8 @@ function dialTarget (p: Provider): PeerId | Multiaddr {
   return p
 }
 
-function providerPeerId (p: Provider): string | undefined {
+/** The PeerId string a provider names, if it names one (a multiaddr without /p2p/ does not). */
+export function providerPeerId (p: Provider): string | undefined {
   if (typeof p === 'string') return multiaddr(p).getComponents().find((c) => c.name === 'p2p')?.value
   if (isMultiaddr(p)) return p.getComponents().find((c) => c.name === 'p2p')?.value
   return p.toString()

@@ -11,7 +11,7 @@ import type { CID } from 'multiformats/cid'
 import { equalBytes, InvalidFieldError } from '../core/index.ts'
 import { cidOfBytes } from './cid.ts'
 import { ReplicationError } from './errors.ts'
-import { okOrThrow, providerLabel } from './node.ts'
+import { okOrThrow, providerLabel, providerPeerId } from './node.ts'
 import type { IpfsNode, Provider } from './node.ts'
 import { KIND } from './protocol.ts'
 
@@ -54,6 +54,8 @@ export interface UploadResult {
 export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: UploadOptions): Promise<UploadResult> {
   const replication = opts.replication ?? DEFAULT_REPLICATION
   if (!Number.isInteger(replication) || replication < 1) throw new InvalidFieldError('replication', 'must be a positive integer')
+  const ids = opts.storageNodes.map((p) => providerPeerId(p) ?? providerLabel(p))
+  if (new Set(ids).size !== ids.length) throw new InvalidFieldError('storageNodes', 'a storage node is listed twice; each acknowledgement must come from a distinct node')
   if (opts.storageNodes.length < replication) {
     throw new InvalidFieldError('storageNodes', `${opts.storageNodes.length} storage node(s) given, replication ${replication} needs at least that many`)
   }
