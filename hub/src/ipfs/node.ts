@@ -121,9 +121,10 @@ export class IpfsNode {
     await datastore.open()
     let libp2p = opts.libp2p
     const ownsLibp2p = libp2p === undefined
+    let helia: Helia | undefined
     try {
       libp2p ??= await createIpfsLibp2p({ privateKey: await loadOrCreateKey(opts.dataDir), ...(opts.listen === undefined ? {} : { listen: opts.listen }) })
-      const helia = createHeliaLight({ blockstore, datastore })
+      helia = createHeliaLight({ blockstore, datastore })
       // Helia's own libp2p mixin always creates a new node; this one shares ours.
       Object.defineProperty(helia, 'libp2p', { value: libp2p, enumerable: true })
       if (opts.bitswap !== false) withBitswap(helia as unknown as HeliaWithLibp2p)
@@ -134,6 +135,7 @@ export class IpfsNode {
       })
       return node
     } catch (err) {
+      if (helia?.status === 'started') await helia.stop().catch(() => {})
       if (ownsLibp2p) await libp2p?.stop()
       await blockstore.close()
       await datastore.close()
