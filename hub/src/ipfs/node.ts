@@ -251,13 +251,16 @@ export class IpfsNode {
   }
 
   async isPinned (cidLike: CidLike): Promise<boolean> {
+    return await this.pinMetadata(cidLike) !== undefined
+  }
+
+  /** The metadata of a pin, or undefined if the CID is not pinned here. */
+  async pinMetadata (cidLike: CidLike): Promise<PinMetadata | undefined> {
     this.assertRunning()
-    const cid = toCid(cidLike)
     try {
-      await this.helia.pins.get(cid)
-      return true
+      return (await this.helia.pins.get(toCid(cidLike))).metadata
     } catch (err) {
-      if ((err as Error).name === 'NotFoundError') return false
+      if ((err as Error).name === 'NotFoundError') return undefined
       throw err
     }
   }

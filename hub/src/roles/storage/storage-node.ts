@@ -106,8 +106,10 @@ export class StorageNode {
     const cid = toCid(cidLike)
     const known = this.status.get(cid.toString())
     if (known !== undefined) return { ...known }
-    if (await this.ipfs.isPinned(cid)) return { cid: cid.toString(), state: 'pinned', sources: [], attempts: 0 }
-    return undefined
+    const meta = await this.ipfs.pinMetadata(cid)
+    if (meta === undefined) return undefined
+    const sources = String(meta.sources ?? '').split(',').filter((x): x is 'chain' | 'upload' => x === 'chain' || x === 'upload')
+    return { cid: cid.toString(), state: 'pinned', sources, attempts: 0 }
   }
 
   /** Counts of pinned (persisted pins, so also those from before a restart), pending and failed CIDs. */
@@ -153,6 +155,29 @@ export class StorageNode {
       ;(st.state === 'pinned' ? out.repaired : out.failed).push(cid.toString())
     }
     return out
+  }
+
+  /**
+   * Unpins uploads that no chain has named within `maxAgeMs` of their
+   * arrival (pass the network's txMaxAge: a tx_IoT older than that can no
+   * longer be mined, so its batch will never be referenced), then runs GC.
+   * Pins seen on chain, and pins this role did not make, are never touched.
+   */
+  async pruneUnconfirmed (maxAgeMs: number, now = Date.now()): Promise<string[]> {
+    const stale: CID[] = []
+    for await (const p of this.ipfs.pins()) {
+      if (p.metadata.sources !== 'upload') continue
+      const at = p.metadata.pinnedAt
+      if (typeof at === 'number' && now - at < maxAgeMs) continue
+      if (this.inflight.has(p.cid.toString())) continue
+      stale.push(p.cid)
+    }
+    for (const cid of stale) {
+      await this.ipfs.unpin(cid)
+      this.status.delete(cid.toString())
+    }
+    if (stale.length > 0) await this.ipfs.gc()
+    return stale.map((c) => c.toString())
   }
 
   /** Tries every failed CID again. */
