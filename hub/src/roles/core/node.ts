@@ -1,0 +1,160 @@
+/**
+ * The core user node (paper §III-A "core user node keeps the full Userchain,
+ * verifies user transactions, mines Ublocks and earns Healthcoin"; §IV-B3,
+ * Alg. 1): chain store + mempool + signature pool, with one entry point for
+ * transactions and one for blocks. Bad input never throws out of
+ * submitTx/submitBlock: it is rejected with a reason and counted by code.
+ *
+ * Events: 'tip' (BlockEntry) when the best chain moves — the miner restarts
+ * on it (Alg. 1 line 8); 'block' (AddResult); 'tx' (hex id) on admission;
+ * 'drop' (Dropped) when the mempool lets a transaction go.
+ */
+import { EventEmitter } from 'node:events'
+import {
+  bodyTx, decodeTx, decodeUblock, HealthchainError, MAX_BLOCK_BODY_BYTES, toHex, txId, ublockHash, ublockTemplate, medianTimePast,
+  type BodyTx, type NetworkParams, type Tx, type Ublock
+} from '../../core/index.ts'
+import { ChainStore, type AddResult, type ChainStoreOptions } from '../../store/chain.ts'
+import { Mempool, type Dropped } from '../../store/mempool.ts'
+import { checkBlock, checkSignatures, VerifiedSet } from './validation.ts'
+import { VerifyPool } from './verify-pool.ts'
+
+export interface CoreNodeOptions extends ChainStoreOptions {
+  readonly dir: string
+  readonly params: NetworkParams
+  /** Mempool bound in bytes (default 8 MiB). */
+  readonly mempoolBytes?: number
+  /** Signature worker threads (default: all cores). */
+  readonly verifyThreads?: number
+  /** The node's clock in seconds (tests pass a fixed one). */
+  readonly now?: () => number
+}
+
+export type TxOutcome = { readonly id: string, readonly accepted: true, readonly evicted: readonly Dropped[] } | { readonly id: string, readonly accepted: false, readonly code: string, readonly reason: string }
+export type BlockOutcome = (AddResult & { readonly accepted: true }) | { readonly hash: string, readonly accepted: false, readonly code: string, readonly reason: string }
+
+function codeOf (err: unknown): string {
+  return err instanceof HealthchainError ? err.code : 'ERR_INTERNAL'
+}
+
+export class CoreNode extends EventEmitter {
+  readonly store: ChainStore
+  readonly mempool: Mempool
+  readonly pool: VerifyPool
+  readonly params: NetworkParams
+  readonly verified = new VerifiedSet()
+  /** Rejections by error code, e.g. { ERR_POW: 2, ERR_NONCE: 1 }. */
+  readonly rejected: Record<string, number> = {}
+  readonly now: () => number
+  private queue: Promise<unknown> = Promise.resolve()
+
+  private constructor (store: ChainStore, opts: CoreNodeOptions) {
+    super()
+    this.store = store
+    this.params = opts.params
+    this.mempool = new Mempool(store, opts.mempoolBytes !== undefined ? { maxBytes: opts.mempoolBytes } : {})
+    this.pool = new VerifyPool(opts.verifyThreads !== undefined ? { threads: opts.verifyThreads } : {})
+    this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
+  }
+
+  static async open (opts: CoreNodeOptions): Promise<CoreNode> {
+    const store = await ChainStore.open(opts.dir, opts.params, opts)
+    const node = new CoreNode(store, opts)
+    for (const d of await node.mempool.load(node.now())) node.emit('drop', d)
+    for (const e of node.mempool.list()) node.verified.add(toHex(e.bt.id))
+    return node
+  }
+
+  async close (): Promise<void> {
+    await this.queue.catch(() => {})
+    await this.mempool.flush()
+    await this.pool.close()
+    await this.store.close()
+  }
+
+  private count (code: string): void { this.rejected[code] = (this.rejected[code] ?? 0) + 1 }
+
+  /** Serializes state changes: a block and a transaction never interleave. */
+  private async serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
+    return await run
+  }
+
+  /** Admits a user transaction (bytes from the network, or a built Tx) into the mempool. */
+  async submitTx (input: Uint8Array | Tx): Promise<TxOutcome> {
+    let bt: BodyTx
+    try {
+      bt = input instanceof Uint8Array ? { tx: decodeTx(input), bytes: input, id: txId(input) } : bodyTx(input)
+    } catch (err) {
+      this.count(codeOf(err))
+      const id = input instanceof Uint8Array ? toHex(txId(input)) : '?'
+      return { id, accepted: false, code: codeOf(err), reason: (err as Error).message }
+    }
+    const id = toHex(bt.id)
+    try {
+      await checkSignatures([bt], this.pool, this.verified, 'tx')
+      const evicted = await this.serial(async () => this.mempool.add(bt, this.now()))
+      this.emit('tx', id)
+      for (const d of evicted) this.emit('drop', d)
+      return { id, accepted: true, evicted }
+    } catch (err) {
+      this.count(codeOf(err))
+      return { id, accepted: false, code: codeOf(err), reason: (err as Error).message }
+    }
+  }
+
+  /** Validates and stores a Ublock, moving to the best chain; the mempool follows. */
+  async submitBlock (input: Uint8Array | Ublock): Promise<BlockOutcome> {
+    let block: Ublock
+    let hash = '?'
+    try {
+      block = input instanceof Uint8Array ? decodeUblock(input) : input
+      hash = toHex(ublockHash(block.header))
+    } catch (err) {
+      this.count(codeOf(err))
+      return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }
+    }
+    try {
+      const r = await this.serial(async () => {
+        const known = this.store.entry(hash)
+        if (known !== undefined) {
+          return await this.store.addBlock(block) // reports duplicate / invalid
+        }
+        checkBlock(this.store, block, this.now())
+        await checkSignatures(block.txs, this.pool, this.verified)
+        const res = await this.store.addBlock(block, input instanceof Uint8Array ? input : undefined)
+        if (res.tipChanged) {
+          const returned = res.disconnected.flatMap((b) => b.txs.slice(1))
+          for (const d of this.mempool.rebuild(returned, this.now())) this.emit('drop', d)
+        }
+        return res
+      })
+      if (r.status === 'invalid') this.count('ERR_INVALID_BLOCK')
+      this.emit('block', r)
+      if (r.tipChanged) this.emit('tip', this.store.tip)
+      return { ...r, accepted: true }
+    } catch (err) {
+      this.count(codeOf(err))
+      return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }
+    }
+  }
+
+  /** A block template on the tip (Alg. 1 lines 1–4): coinbase to `miner`, mempool txs by fee rate then arrival. */
+  template (miner: Uint8Array, now = this.now()): Ublock {
+    const tip = this.store.tip
+    const mtp = medianTimePast(this.store.recentTimes(tip))
+    const txs = this.mempool.select(MAX_BLOCK_BODY_BYTES - 256)
+    let fees = 0
+    for (const t of txs) if (t.tx.kind === 'coin') fees += t.tx.fee
+    return ublockTemplate({
+      prev: tip.header,
+      prevHash: tip.hash,
+      gtime: Math.max(now, mtp + 1),
+      bits: this.store.nextBitsAfter(tip),
+      miner,
+      reward: this.params.blockReward + fees,
+      txs: txs.map((t) => t.tx)
+    })
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Signature checks across all cores (issue: "signature checks run in worker
+ * threads across all cores"). A batch of transactions is split into one
+ * slice per worker; each answers with its first failing index. Small batches
+ * run inline, where a worker round trip would cost more than it saves.
+ */
+import { Worker } from 'node:worker_threads'
+import { availableParallelism } from 'node:os'
+import { txSigner, txSigningMessage, verify, type BodyTx } from '../../core/index.ts'
+
+export type SigItem = [pub: Uint8Array, msg: Uint8Array, sig: Uint8Array]
+
+/** The (public key, message, signature) of a transaction, or null for the unsigned coinbase. */
+export function sigItem (t: BodyTx): SigItem | null {
+  const msg = txSigningMessage(t.tx)
+  return msg === null ? null : [txSigner(t.tx)!, msg, t.tx.sig]
+}
+
+export class VerifyPool {
+  readonly threads: number
+  /** Batches smaller than this are verified on the calling thread. */
+  readonly inlineBelow: number
+  private readonly workers: Worker[] = []
+  private readonly waiting = new Map<number, (bad: number) => void>()
+  private nextId = 0
+
+  constructor (opts: { threads?: number, inlineBelow?: number } = {}) {
+    this.threads = Math.max(1, opts.threads ?? availableParallelism())
+    this.inlineBelow = opts.inlineBelow ?? 64
+  }
+
+  private ensureWorkers (): void {
+    if (this.workers.length > 0) return
+    for (let i = 0; i < this.threads; i++) {
+      const w = new Worker(new URL('./verify-worker.ts', import.meta.url))
+      w.on('message', (m: { id: number, bad: number }) => {
+        const done = this.waiting.get(m.id)
+        this.waiting.delete(m.id)
+        done?.(m.bad)
+      })
+      w.on('error', (err) => { for (const done of this.waiting.values()) done(-2); this.waiting.clear(); void err })
+      this.workers.push(w)
+    }
+  }
+
+  /** Index of the first item whose signature fails, or -1 when all verify. */
+  async firstInvalid (items: readonly SigItem[]): Promise<number> {
+    if (items.length < this.inlineBelow) {
+      for (let i = 0; i < items.length; i++) if (!verify(...items[i]!)) return i
+      return -1
+    }
+    this.ensureWorkers()
+    const per = Math.ceil(items.length / this.workers.length)
+    const jobs: Array<Promise<number>> = []
+    for (let w = 0; w < this.workers.length && w * per < items.length; w++) {
+      const slice = items.slice(w * per, (w + 1) * per)
+      const id = this.nextId++
+      jobs.push(new Promise<number>((resolve) => {
+        this.waiting.set(id, (bad) => resolve(bad < 0 ? bad : w * per + bad))
+        this.workers[w]!.postMessage({ id, items: slice })
+      }))
+    }
+    const results = await Promise.all(jobs)
+    if (results.includes(-2)) throw new Error('a signature worker failed')
+    const bad = results.filter((r) => r >= 0)
+    return bad.length === 0 ? -1 : Math.min(...bad)
+  }
+
+  async close (): Promise<void> {
+    await Promise.all(this.workers.map(async (w) => await w.terminate()))
+    this.workers.length = 0
+  }
+}

@@ -1,0 +1,552 @@
+/**
+ * The Userchain store of a core user node (paper §III-A, §IV-B3; DESIGN §3, §5)
+ * on classic-level (LevelDB).
+ *
+ * Every block is kept (side branches too) with an index entry: header,
+ * height, cumulative work (work = 2^256 / (target + 1)), first-seen order
+ * and validity. The best chain — most cumulative work, the first seen
+ * winning a tie — is "connected": its header index by height, transaction
+ * index (id → block, position), per-user index (ID → tx ids, for light
+ * nodes), Healthcoin accounts and key epochs are materialized.
+ *
+ * Each connect or disconnect of one block is ONE atomic LevelDB batch that
+ * also moves the tip and writes (or drops) the block's undo record, so a
+ * crash at any instant leaves the state of some fully connected tip. A reorg
+ * is a series of such batches; on open the store resumes toward the best
+ * known block by itself.
+ *
+ * Key layout (one-byte prefix, binary keys):
+ *   b‖hash → block bytes          e‖hash → index entry (JSON)
+ *   H‖height(u32) → hash          T‖txid → {block, height, pos}
+ *   U‖id‖height(u32)‖pos(u32) → txid
+ *   A‖id → {balance, nonce}       K‖user → latest epoch (u32)
+ *   E‖user‖epoch(u32) → tx_key id u‖hash → undo record (JSON)
+ *   m‖name → meta (tip, network)  p‖txid → mempool entry (./mempool.ts)
+ */
+import { ClassicLevel } from 'classic-level'
+import {
+  blockWork, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, nextBits,
+  toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
+} from '../core/index.ts'
+import { checkUblockStructure } from '../core/index.ts'
+import { EMPTY_ACCOUNT, LedgerOverlay, type Account, type LedgerView } from './ledger.ts'
+import {
+  KnownInvalidError, NetworkMismatchError, OrphanBlockError, StoreCorruptError, StoreLockedError
+} from './errors.ts'
+
+export type BlockStatus = 'valid' | 'invalid'
+
+/** The in-memory index entry of one stored block. */
+export interface BlockEntry {
+  readonly hash: Uint8Array
+  readonly hex: string
+  readonly header: UblockHeader
+  readonly height: number
+  /** Cumulative work from genesis up to and including this block. */
+  readonly work: bigint
+  /** First-seen order: a tie in work keeps the lower. */
+  readonly seq: number
+  status: BlockStatus
+  reason?: string
+}
+
+export interface TxLocation { readonly block: Uint8Array, readonly height: number, readonly pos: number }
+
+/** What adding a block did. */
+export interface AddResult {
+  readonly hash: string
+  /** 'connected': on the best chain now; 'side': stored on a side branch; 'invalid': marked invalid. */
+  readonly status: 'connected' | 'side' | 'invalid' | 'duplicate'
+  readonly reason?: string
+  readonly tipChanged: boolean
+  /** Blocks connected / disconnected by this call, in order. */
+  readonly connected: readonly Ublock[]
+  readonly disconnected: readonly Ublock[]
+  /** Blocks marked invalid by this call, with the reason. */
+  readonly invalidated: ReadonlyArray<{ hash: string, reason: string }>
+}
+
+interface UndoRecord {
+  /** Accounts as they were before: [idHex, balance, nonce] or [idHex] when absent. */
+  a: Array<[string, number, number] | [string]>
+  /** Latest epochs as they were: [userHex, epoch] (0 = none). */
+  k: Array<[string, number]>
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const P = {
+  block: 0x62, entry: 0x65, height: 0x48, tx: 0x54, user: 0x55, account: 0x41, latest: 0x4b, epoch: 0x45, undo: 0x75, meta: 0x6d, mempool: 0x70
+} as const
+
+function key (prefix: number, ...parts: Uint8Array[]): Uint8Array {
+  let n = 1
+  for (const p of parts) n += p.length
+  const k = new Uint8Array(n)
+  k[0] = prefix
+  let o = 1
+  for (const p of parts) { k.set(p, o); o += p.length }
+  return k
+}
+function u32 (n: number): Uint8Array { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b }
+function json (v: unknown): Uint8Array { return enc.encode(JSON.stringify(v)) }
+function parse<T> (b: Uint8Array): T { return JSON.parse(dec.decode(b)) as T }
+const META_TIP = key(P.meta, utf8Bytes('tip'))
+const META_NET = key(P.meta, utf8Bytes('network'))
+
+export const keys = { key, u32, P }
+
+type Op = { type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }
+
+export interface ChainStoreOptions {
+  /** Deepest reorg to follow (default params.maxReorgDepth). */
+  readonly maxReorgDepth?: number
+  /** Called while the index loads: done, total. */
+  readonly onProgress?: (done: number, total: number) => void
+}
+
+/** The users a transaction concerns, for the per-user index. */
+export function txUsers (t: BodyTx): Uint8Array[] {
+  const tx = t.tx
+  switch (tx.kind) {
+    case 'iot': case 'key': return [tx.user]
+    case 'coin': return equalBytes(tx.from, tx.to) ? [tx.from] : [tx.from, tx.to]
+    case 'coinbase': return [tx.to]
+    case 'diag': return [tx.doctor]
+  }
+}
+
+export class ChainStore implements LedgerView {
+  readonly params: NetworkParams
+  readonly db: ClassicLevel<Uint8Array, Uint8Array>
+  readonly dir: string
+  private readonly entries = new Map<string, BlockEntry>()
+  /** Hashes (hex) of the best chain by height. */
+  private main: string[] = []
+  private seq = 0
+  private readonly maxReorgDepth: number
+  private readonly onProgress: ((done: number, total: number) => void) | undefined
+  private lock: Promise<unknown> = Promise.resolve()
+
+  private constructor (dir: string, params: NetworkParams, opts: ChainStoreOptions) {
+    this.dir = dir
+    this.params = params
+    this.maxReorgDepth = opts.maxReorgDepth ?? params.maxReorgDepth
+    this.onProgress = opts.onProgress
+    this.db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
+  }
+
+  /** Opens (or creates, with the network's genesis) the store in `dir`, and resumes toward the best known block. */
+  static async open (dir: string, params: NetworkParams, opts: ChainStoreOptions = {}): Promise<ChainStore> {
+    const s = new ChainStore(dir, params, opts)
+    try {
+      await s.db.open()
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string, message?: string } }).cause
+      if (cause?.code === 'LEVEL_LOCKED' || /lock/i.test(cause?.message ?? '')) throw new StoreLockedError(dir)
+      throw err
+    }
+    try {
+      await s.load()
+    } catch (err) {
+      await s.db.close()
+      throw err
+    }
+    return s
+  }
+
+  async close (): Promise<void> {
+    await this.lock.catch(() => {})
+    await this.db.close()
+  }
+
+  private async load (): Promise<void> {
+    const net = this.db.getSync(META_NET)
+    if (net === undefined) {
+      const g = genesisUblock(this.params)
+      const gh = ublockHash(g.header)
+      const entry = this.makeEntry(g.header, gh, 0n)
+      this.entries.set(entry.hex, entry)
+      // Network, genesis block, its entry and its connection: one batch.
+      await this.connect(entry, g, [
+        { type: 'put', key: META_NET, value: utf8Bytes(this.params.name) },
+        { type: 'put', key: key(P.block, gh), value: encodeUblock(g) },
+        { type: 'put', key: key(P.entry, gh), value: this.entryValue(entry) }
+      ])
+      return
+    }
+    if (dec.decode(net) !== this.params.name) throw new NetworkMismatchError(this.params.name, dec.decode(net))
+    // Load every index entry; parents before children is not guaranteed by hash order, so resolve work after.
+    const raw: Array<{ hash: Uint8Array, v: { h: string, s: number, st: BlockStatus, r?: string } }> = []
+    for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(P.entry), lt: Uint8Array.of(P.entry + 1) })) {
+      raw.push({ hash: k.slice(1), v: parse(v) })
+    }
+    const byHex = new Map(raw.map((r) => [toHex(r.hash), r]))
+    const resolve = (hex: string): BlockEntry | undefined => {
+      const have = this.entries.get(hex)
+      if (have !== undefined) return have
+      const stack: string[] = []
+      let cur: string | undefined = hex
+      while (cur !== undefined && !this.entries.has(cur)) {
+        const r = byHex.get(cur)
+        if (r === undefined) return undefined
+        stack.push(cur)
+        const h = decodeUblockHeader(fromHex('header', r.v.h))
+        cur = h.index === 0 ? undefined : toHex(h.prehash)
+      }
+      let parentWork = cur === undefined ? 0n : this.entries.get(cur)!.work
+      let e: BlockEntry | undefined
+      while (stack.length > 0) {
+        const r = byHex.get(stack.pop()!)!
+        const h = decodeUblockHeader(fromHex('header', r.v.h))
+        e = { hash: r.hash, hex: toHex(r.hash), header: h, height: h.index, work: parentWork + blockWork(h.bits), seq: r.v.s, status: r.v.st, ...(r.v.r !== undefined ? { reason: r.v.r } : {}) }
+        this.entries.set(e.hex, e)
+        parentWork = e.work
+        this.seq = Math.max(this.seq, e.seq + 1)
+      }
+      return e ?? this.entries.get(hex)
+    }
+    let done = 0
+    for (const hex of byHex.keys()) {
+      resolve(hex)
+      if (++done % 1000 === 0) this.onProgress?.(done, byHex.size)
+    }
+    this.onProgress?.(byHex.size, byHex.size)
+    const tip = this.db.getSync(META_TIP)
+    if (tip === undefined) throw new StoreCorruptError('no tip')
+    let e = this.entries.get(toHex(tip))
+    if (e === undefined) throw new StoreCorruptError(`tip ${toHex(tip)} has no index entry`)
+    const main: string[] = new Array(e.height + 1)
+    for (;;) {
+      main[e.height] = e.hex
+      if (e.height === 0) break
+      const p = this.entries.get(toHex(e.header.prehash))
+      if (p === undefined) throw new StoreCorruptError(`block ${e.hex} has no parent entry`)
+      e = p
+    }
+    this.main = main
+    await this.exclusive(async () => { await this.activateBestChain() })
+  }
+
+  // ---- reads ----
+
+  get tip (): BlockEntry { return this.entries.get(this.main[this.main.length - 1]!)! }
+  get height (): number { return this.main.length - 1 }
+  get blockCount (): number { return this.entries.size }
+
+  entry (hash: Uint8Array | string): BlockEntry | undefined {
+    return this.entries.get(typeof hash === 'string' ? hash : toHex(hash))
+  }
+
+  /** Hash of the best-chain block at this height. */
+  hashAt (height: number): Uint8Array | undefined {
+    const h = this.main[height]
+    return h === undefined ? undefined : this.entries.get(h)!.hash
+  }
+
+  isOnMainChain (hash: Uint8Array | string): boolean {
+    const e = this.entry(hash)
+    return e !== undefined && this.main[e.height] === e.hex
+  }
+
+  async getBlock (hash: Uint8Array | string): Promise<Ublock | undefined> {
+    const bytes = await this.getBlockBytes(hash)
+    return bytes === undefined ? undefined : decodeUblock(bytes)
+  }
+
+  async getBlockBytes (hash: Uint8Array | string): Promise<Uint8Array | undefined> {
+    const h = typeof hash === 'string' ? fromHex('hash', hash) : hash
+    return await this.db.get(key(P.block, h))
+  }
+
+  /** Where a transaction is confirmed on the best chain. */
+  txLocation (txid: Uint8Array): TxLocation | undefined {
+    const v = this.db.getSync(key(P.tx, txid))
+    if (v === undefined) return undefined
+    const o = parse<{ b: string, h: number, p: number }>(v)
+    return { block: fromHex('block', o.b), height: o.h, pos: o.p }
+  }
+
+  /** Ids of the best-chain transactions concerning this user, oldest first. */
+  async userTxs (id: Uint8Array, limit = 10_000): Promise<Array<{ txid: Uint8Array, height: number, pos: number }>> {
+    const out: Array<{ txid: Uint8Array, height: number, pos: number }> = []
+    const lo = key(P.user, id)
+    const hi = key(P.user, id, Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+    for await (const [k, v] of this.db.iterator({ gte: lo, lt: hi, limit })) {
+      const dv = new DataView(k.buffer, k.byteOffset + 33, 8)
+      out.push({ txid: new Uint8Array(v), height: dv.getUint32(0), pos: dv.getUint32(4) })
+    }
+    return out
+  }
+
+  account (id: Uint8Array): Account {
+    const v = this.db.getSync(key(P.account, id))
+    if (v === undefined) return EMPTY_ACCOUNT
+    const [balance, nonce] = parse<[number, number]>(v)
+    return { balance, nonce }
+  }
+
+  latestEpoch (user: Uint8Array): number {
+    const v = this.db.getSync(key(P.latest, user))
+    return v === undefined ? 0 : new DataView(v.buffer, v.byteOffset, 4).getUint32(0)
+  }
+
+  hasEpoch (user: Uint8Array, epoch: number): boolean {
+    return this.db.getSync(key(P.epoch, user, u32(epoch))) !== undefined
+  }
+
+  /** Id of the tx_key that opened this epoch of this user on the best chain. */
+  epochTx (user: Uint8Array, epoch: number): Uint8Array | undefined {
+    const v = this.db.getSync(key(P.epoch, user, u32(epoch)))
+    return v === undefined ? undefined : new Uint8Array(v)
+  }
+
+  isConfirmed (txid: Uint8Array): boolean { return this.db.getSync(key(P.tx, txid)) !== undefined }
+
+  /** The ancestor of `e` at `height` (walks the in-memory index). */
+  ancestor (e: BlockEntry, height: number): BlockEntry {
+    let cur = e
+    while (cur.height > height) {
+      if (this.main[cur.height] === cur.hex) return this.entries.get(this.main[height]!)!
+      cur = this.entries.get(toHex(cur.header.prehash))!
+    }
+    return cur
+  }
+
+  /** Bits the block after `parent` must carry (paper §IV-B3 retarget). */
+  nextBitsAfter (parent: BlockEntry): number {
+    const h = parent.height + 1
+    if (h % this.params.retargetInterval !== 0) return parent.header.bits
+    const first = this.ancestor(parent, Math.max(0, h - this.params.retargetInterval))
+    return nextBits(this.params, h, parent.header.bits, first.header.gtime, parent.header.gtime)
+  }
+
+  /** gtimes of `e` and its ancestors, newest last, at most `n`. */
+  recentTimes (e: BlockEntry, n = this.params.mtpWindow): number[] {
+    const out: number[] = []
+    let cur: BlockEntry | undefined = e
+    while (cur !== undefined && out.length < n) {
+      out.push(cur.header.gtime)
+      cur = cur.height === 0 ? undefined : this.entries.get(toHex(cur.header.prehash))
+    }
+    return out.reverse()
+  }
+
+  /** What a block on top of `prevHash` is checked against (core checkUblockHeader). */
+  headerContext (prevHash: Uint8Array, now: number): HeaderContext {
+    const parent = this.entries.get(toHex(prevHash))
+    if (parent === undefined) throw new OrphanBlockError(toHex(prevHash))
+    return { prevHash: parent.hash, prevIndex: parent.height, expectedBits: this.nextBitsAfter(parent), prevTimes: this.recentTimes(parent), now }
+  }
+
+  /** Why a block or one of its ancestors is invalid, or null. */
+  invalidReason (hash: Uint8Array | string): string | null {
+    let cur = this.entry(hash)
+    while (cur !== undefined && this.main[cur.height] !== cur.hex) {
+      if (cur.status === 'invalid') return cur.reason ?? 'invalid'
+      cur = cur.height === 0 ? undefined : this.entries.get(toHex(cur.header.prehash))
+    }
+    return null
+  }
+
+  // ---- writes ----
+
+  private async exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn)
+    this.lock = run.catch(() => {})
+    return await run
+  }
+
+  private makeEntry (header: UblockHeader, hash: Uint8Array, parentWork: bigint): BlockEntry {
+    return { hash, hex: toHex(hash), header, height: header.index, work: parentWork + blockWork(header.bits), seq: this.seq++, status: 'valid' }
+  }
+
+  private entryValue (e: BlockEntry): Uint8Array {
+    return json({ h: toHex(encodeUblockHeader(e.header)), s: e.seq, st: e.status, ...(e.reason !== undefined ? { r: e.reason } : {}) })
+  }
+
+  /**
+   * Stores a block whose structure, header (PoW, target, time) and
+   * signatures the caller has checked (roles/core/validation.ts), then moves
+   * to the best chain. State rules (balances, nonces, epochs, duplicates)
+   * are checked here, when the block connects; a block failing them is
+   * marked invalid with its descendants and never retried.
+   */
+  async addBlock (block: Ublock, bytes?: Uint8Array): Promise<AddResult> {
+    return await this.exclusive(async () => {
+      const hash = ublockHash(block.header)
+      const hex = toHex(hash)
+      const empty = { connected: [], disconnected: [], invalidated: [] }
+      const have = this.entries.get(hex)
+      if (have !== undefined) {
+        return { hash: hex, status: have.status === 'invalid' ? 'invalid' : 'duplicate', ...(have.reason !== undefined ? { reason: have.reason } : {}), tipChanged: false, ...empty }
+      }
+      const parent = this.entries.get(toHex(block.header.prehash))
+      if (parent === undefined || block.header.index === 0) throw new OrphanBlockError(toHex(block.header.prehash))
+      if (block.header.index !== parent.height + 1) throw new StoreCorruptError(`index ${block.header.index} does not follow ${parent.height}`)
+      const entry = this.makeEntry(block.header, hash, parent.work)
+      const badParent = this.invalidReason(parent.hex)
+      if (badParent !== null) {
+        entry.status = 'invalid'
+        entry.reason = `descends from an invalid block (${badParent})`
+      }
+      await this.db.batch([
+        { type: 'put', key: key(P.block, hash), value: bytes ?? encodeUblock(block) },
+        { type: 'put', key: key(P.entry, hash), value: this.entryValue(entry) }
+      ])
+      this.entries.set(hex, entry)
+      if (entry.status === 'invalid') {
+        return { hash: hex, status: 'invalid', reason: entry.reason!, tipChanged: false, ...empty, invalidated: [{ hash: hex, reason: entry.reason! }] }
+      }
+      const before = this.tip.hex
+      const r = await this.activateBestChain()
+      const status = (entry.status as BlockStatus) === 'invalid' ? 'invalid' : this.isOnMainChain(hex) ? 'connected' : 'side'
+      return { hash: hex, status, ...(entry.reason !== undefined ? { reason: entry.reason } : {}), tipChanged: this.tip.hex !== before, ...r }
+    })
+  }
+
+  /** The valid block with the most work (ties: first seen), the current tip included. */
+  private bestCandidate (skip: Set<string>): BlockEntry {
+    let best = this.tip
+    for (const e of this.entries.values()) {
+      if (e.status === 'invalid' || skip.has(e.hex)) continue
+      if (e.work > best.work || (e.work === best.work && e.seq < best.seq && best !== this.tip)) best = e
+    }
+    return best
+  }
+
+  private async activateBestChain (): Promise<{ connected: Ublock[], disconnected: Ublock[], invalidated: Array<{ hash: string, reason: string }> }> {
+    const connected: Ublock[] = []
+    const disconnected: Ublock[] = []
+    const invalidated: Array<{ hash: string, reason: string }> = []
+    const skip = new Set<string>()
+    for (let round = 0; round < 10_000; round++) {
+      const best = this.bestCandidate(skip)
+      if (best === this.tip || best.work <= this.tip.work) break
+      const bad = this.invalidReason(best.hex)
+      if (bad !== null) { await this.markInvalid(best, `descends from an invalid block (${bad})`); continue }
+      // Path from the fork point to best.
+      const path: BlockEntry[] = []
+      let cur = best
+      while (this.main[cur.height] !== cur.hex) {
+        path.push(cur)
+        cur = this.entries.get(toHex(cur.header.prehash))!
+      }
+      path.reverse()
+      const fork = cur
+      const depth = this.tip.height - fork.height
+      if (depth > this.maxReorgDepth) { skip.add(best.hex); continue }
+      while (this.tip.hex !== fork.hex) disconnected.push(await this.disconnectTip())
+      for (const e of path) {
+        const bytes = await this.db.get(key(P.block, e.hash))
+        if (bytes === undefined) throw new StoreCorruptError(`block ${e.hex} has an entry but no data`)
+        const block = decodeUblock(bytes)
+        try {
+          await this.connect(e, block)
+          connected.push(block)
+        } catch (err) {
+          if (!(err instanceof Error) || (err as { code?: string }).code === undefined || err instanceof StoreCorruptError) throw err
+          await this.markInvalid(e, err.message)
+          invalidated.push({ hash: e.hex, reason: err.message })
+          break
+        }
+      }
+    }
+    return { connected, disconnected, invalidated }
+  }
+
+  private async markInvalid (e: BlockEntry, reason: string): Promise<void> {
+    e.status = 'invalid'
+    e.reason = reason
+    await this.db.put(key(P.entry, e.hash), this.entryValue(e))
+  }
+
+  /** Connects `block` on top of the tip: state rules, indexes, undo, tip — one batch. */
+  private async connect (e: BlockEntry, block: Ublock, extra: Op[] = []): Promise<void> {
+    if (e.height !== 0 && toHex(block.header.prehash) !== this.tip.hex) throw new StoreCorruptError(`${e.hex} does not extend the tip`)
+    checkUblockStructure(block)
+    const ov = new LedgerOverlay(this)
+    for (let i = 1; i < block.txs.length; i++) ov.apply(block.txs[i]!, `txs[${i}]`)
+    ov.applyCoinbase(block.txs[0]!, e.height === 0 ? 0 : this.params.blockReward)
+    const ops: Op[] = [...extra]
+    const undo: UndoRecord = { a: [], k: [] }
+    for (const { id, account } of ov.accounts.values()) {
+      const prev = this.db.getSync(key(P.account, id))
+      if (prev === undefined) undo.a.push([toHex(id)])
+      else { const [b, n] = parse<[number, number]>(prev); undo.a.push([toHex(id), b, n]) }
+      ops.push({ type: 'put', key: key(P.account, id), value: json([account.balance, account.nonce]) })
+    }
+    for (const { user, epoch } of ov.epochs.values()) {
+      undo.k.push([toHex(user), this.latestEpoch(user)])
+      ops.push({ type: 'put', key: key(P.latest, user), value: u32(epoch) })
+    }
+    for (const { user, epoch, txid } of ov.newEpochs.values()) ops.push({ type: 'put', key: key(P.epoch, user, u32(epoch)), value: txid })
+    block.txs.forEach((t, pos) => {
+      ops.push({ type: 'put', key: key(P.tx, t.id), value: json({ b: e.hex, h: e.height, p: pos }) })
+      for (const u of txUsers(t)) ops.push({ type: 'put', key: key(P.user, u, u32(e.height), u32(pos)), value: t.id })
+    })
+    ops.push({ type: 'put', key: key(P.undo, e.hash), value: json(undo) })
+    ops.push({ type: 'put', key: key(P.height, u32(e.height)), value: e.hash })
+    ops.push({ type: 'put', key: META_TIP, value: e.hash })
+    await this.db.batch(ops)
+    this.main[e.height] = e.hex
+  }
+
+  /** Disconnects the tip: restores accounts and epochs from its undo record, drops its indexes — one batch. */
+  private async disconnectTip (): Promise<Ublock> {
+    const e = this.tip
+    if (e.height === 0) throw new StoreCorruptError('cannot disconnect genesis')
+    const bytes = await this.db.get(key(P.block, e.hash))
+    const undoBytes = this.db.getSync(key(P.undo, e.hash))
+    if (bytes === undefined || undoBytes === undefined) throw new StoreCorruptError(`tip ${e.hex} lacks its block or undo record`)
+    const block = decodeUblock(bytes)
+    const undo = parse<UndoRecord>(undoBytes)
+    const ops: Op[] = []
+    for (const a of undo.a) {
+      const k = key(P.account, fromHex('id', a[0]))
+      ops.push(a.length === 1 ? { type: 'del', key: k } : { type: 'put', key: k, value: json([a[1], a[2]]) })
+    }
+    for (const [u, epoch] of undo.k) {
+      const k = key(P.latest, fromHex('user', u))
+      ops.push(epoch === 0 ? { type: 'del', key: k } : { type: 'put', key: k, value: u32(epoch) })
+    }
+    block.txs.forEach((t, pos) => {
+      ops.push({ type: 'del', key: key(P.tx, t.id) })
+      for (const u of txUsers(t)) ops.push({ type: 'del', key: key(P.user, u, u32(e.height), u32(pos)) })
+      if (t.tx.kind === 'key') ops.push({ type: 'del', key: key(P.epoch, t.tx.user, u32(t.tx.epoch)) })
+    })
+    ops.push({ type: 'del', key: key(P.undo, e.hash) })
+    ops.push({ type: 'del', key: key(P.height, u32(e.height)) })
+    ops.push({ type: 'put', key: META_TIP, value: e.header.prehash })
+    await this.db.batch(ops)
+    this.main.length = e.height
+    return block
+  }
+
+  /** Consistency audit (crash tests, `chain info --check`): returns the problems found. */
+  async audit (): Promise<string[]> {
+    const problems: string[] = []
+    const tip = this.db.getSync(META_TIP)
+    if (tip === undefined || !equalBytes(tip, this.tip.hash)) problems.push('meta tip differs from the loaded tip')
+    for (let h = 0; h < this.main.length; h++) {
+      const v = this.db.getSync(key(P.height, u32(h)))
+      if (v === undefined || toHex(v) !== this.main[h]) problems.push(`height ${h}: index does not name the best-chain block`)
+      if (this.db.getSync(key(P.block, fromHex('h', this.main[h]!))) === undefined) problems.push(`height ${h}: block data missing`)
+      if (h > 0 && this.db.getSync(key(P.undo, fromHex('h', this.main[h]!))) === undefined) problems.push(`height ${h}: undo record missing`)
+    }
+    if (this.db.getSync(key(P.height, u32(this.main.length))) !== undefined) problems.push('height index runs past the tip')
+    for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(P.tx), lt: Uint8Array.of(P.tx + 1) })) {
+      const o = parse<{ b: string, h: number, p: number }>(v)
+      if (this.main[o.h] !== o.b) { problems.push(`tx ${toHex(k.slice(1))} points to a block off the best chain`); continue }
+      const bytes = this.db.getSync(key(P.block, fromHex('b', o.b)))
+      if (bytes === undefined) { problems.push(`tx ${toHex(k.slice(1))} points to a missing block`); continue }
+      const t = decodeUblock(bytes).txs[o.p]
+      if (t === undefined || !equalBytes(t.id, k.slice(1))) problems.push(`tx ${toHex(k.slice(1))} position is wrong`)
+    }
+    for await (const [k] of this.db.iterator({ gt: Uint8Array.of(P.user), lt: Uint8Array.of(P.user + 1) })) {
+      const h = new DataView(k.buffer, k.byteOffset + 33, 4).getUint32(0)
+      if (h >= this.main.length) problems.push(`user index entry at height ${h} above the tip`)
+    }
+    return problems
+  }
+}

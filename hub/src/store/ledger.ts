@@ -1,0 +1,111 @@
+/**
+ * The Userchain state rules that need chain context (paper §IV-B1, §IV-B4):
+ * - Healthcoin is account based: a TxCoin spends amount + fee from `from`,
+ *   whose nonce must be the count of its earlier transfers; the coinbase may
+ *   pay at most the block reward plus the block's fees.
+ * - A tx_key's epoch must be strictly above the user's previous epoch; a
+ *   tx_IoT's keyRef must name an epoch of that user already on the branch
+ *   (DESIGN §4: the link points from data to key).
+ * - A transaction is confirmed once per branch.
+ * Pure: the state comes in through a LedgerView; LedgerOverlay stacks the
+ * changes of a block (or of the mempool) on top without writing anything.
+ */
+import { MAX_AMOUNT, toHex, type BodyTx, type NetworkParams, type Tx } from '../core/index.ts'
+import {
+  AlreadyConfirmedError, CoinbaseAmountError, EpochOrderError, InsufficientFundsError, NonceError, TxTimeError, UnknownEpochError
+} from './errors.ts'
+import { LimitExceededError } from '../core/index.ts'
+
+export interface Account { readonly balance: number, readonly nonce: number }
+export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0, nonce: 0 })
+
+/** What the rules read: the state at some tip. */
+export interface LedgerView {
+  account: (id: Uint8Array) => Account
+  /** The user's highest key epoch on the branch, 0 when none. */
+  latestEpoch: (user: Uint8Array) => number
+  hasEpoch: (user: Uint8Array, epoch: number) => boolean
+  isConfirmed: (txid: Uint8Array) => boolean
+}
+
+/** A transaction's ts must lie in [ref - txMaxAge, ref + maxFutureDrift] (ref = block gtime, or now). */
+export function checkTxTime (params: NetworkParams, tx: Tx, ref: number, field: string): void {
+  if (tx.kind !== 'iot' && tx.kind !== 'key') return
+  if (tx.ts < ref - params.txMaxAge) throw new TxTimeError(`${field}.ts`, `expired: ${tx.ts} is more than ${params.txMaxAge}s before ${ref}`)
+  if (tx.ts > ref + params.maxFutureDrift) throw new TxTimeError(`${field}.ts`, `${tx.ts} is more than ${params.maxFutureDrift}s after ${ref}`)
+}
+
+function addAmount (field: string, a: number, b: number): number {
+  const s = a + b
+  if (s > MAX_AMOUNT) throw new LimitExceededError(field, MAX_AMOUNT, s)
+  return s
+}
+
+/** Changes of some transactions on top of a view; itself a view. */
+export class LedgerOverlay implements LedgerView {
+  readonly accounts = new Map<string, { id: Uint8Array, account: Account }>()
+  /** user hex → latest epoch set here. */
+  readonly epochs = new Map<string, { user: Uint8Array, epoch: number }>()
+  /** `${userHex}:${epoch}` of the tx_keys applied here, → tx id. */
+  readonly newEpochs = new Map<string, { user: Uint8Array, epoch: number, txid: Uint8Array }>()
+  readonly ids = new Set<string>()
+  /** Sum of the fees of the transfers applied here. */
+  fees = 0
+  private readonly base: LedgerView
+
+  constructor (base: LedgerView) { this.base = base }
+
+  account (id: Uint8Array): Account { return this.accounts.get(toHex(id))?.account ?? this.base.account(id) }
+  latestEpoch (user: Uint8Array): number { return this.epochs.get(toHex(user))?.epoch ?? this.base.latestEpoch(user) }
+  hasEpoch (user: Uint8Array, epoch: number): boolean { return this.newEpochs.has(`${toHex(user)}:${epoch}`) || this.base.hasEpoch(user, epoch) }
+  isConfirmed (txid: Uint8Array): boolean { return this.ids.has(toHex(txid)) || this.base.isConfirmed(txid) }
+
+  private setAccount (id: Uint8Array, account: Account): void { this.accounts.set(toHex(id), { id, account }) }
+
+  credit (field: string, to: Uint8Array, amount: number): void {
+    const a = this.account(to)
+    this.setAccount(to, { balance: addAmount(field, a.balance, amount), nonce: a.nonce })
+  }
+
+  /** Applies one user transaction (iot, key, coin), or throws naming `field`. */
+  apply (t: BodyTx, field: string): void {
+    if (this.isConfirmed(t.id)) throw new AlreadyConfirmedError(field, toHex(t.id))
+    const tx = t.tx
+    switch (tx.kind) {
+      case 'coin': {
+        const a = this.account(tx.from)
+        if (tx.nonce !== a.nonce) throw new NonceError(`${field}.nonce`, a.nonce, tx.nonce)
+        const need = addAmount(`${field}.amount`, tx.amount, tx.fee)
+        if (a.balance < need) throw new InsufficientFundsError(`${field}.amount`, a.balance, need)
+        this.setAccount(tx.from, { balance: a.balance - need, nonce: a.nonce + 1 })
+        this.credit(`${field}.amount`, tx.to, tx.amount)
+        this.fees = addAmount('fees', this.fees, tx.fee)
+        break
+      }
+      case 'key': {
+        const prev = this.latestEpoch(tx.user)
+        if (tx.epoch <= prev) throw new EpochOrderError(`${field}.epoch`, prev, tx.epoch)
+        this.epochs.set(toHex(tx.user), { user: tx.user, epoch: tx.epoch })
+        this.newEpochs.set(`${toHex(tx.user)}:${tx.epoch}`, { user: tx.user, epoch: tx.epoch, txid: t.id })
+        break
+      }
+      case 'iot':
+        if (!this.hasEpoch(tx.user, tx.epoch)) throw new UnknownEpochError(`${field}.epoch`, tx.epoch)
+        break
+      default:
+        throw new AlreadyConfirmedError(field, `${toHex(t.id)} (a ${tx.kind} transaction has no place here)`)
+    }
+    this.ids.add(toHex(t.id))
+  }
+
+  /** The coinbase: pays at most reward + fees of the transactions applied before. */
+  applyCoinbase (t: BodyTx, reward: number): void {
+    const tx = t.tx
+    if (tx.kind !== 'coinbase') throw new CoinbaseAmountError(0, 0)
+    if (this.isConfirmed(t.id)) throw new AlreadyConfirmedError('txs[0]', toHex(t.id))
+    const max = addAmount('fees', reward, this.fees)
+    if (tx.amount > max) throw new CoinbaseAmountError(max, tx.amount)
+    if (tx.amount > 0) this.credit('txs[0].amount', tx.to, tx.amount)
+    this.ids.add(toHex(t.id))
+  }
+}
