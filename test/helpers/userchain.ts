@@ -12,8 +12,8 @@ export const TESTNET: NetworkParams = Object.freeze({
   ...DEVNET, powLimitBits: 0x207fffff, genesisBits: 0x207fffff, retargetInterval: 1_000_000, maxReorgDepth: 50
 })
 
-/** The clock tests run at: genesis + 1 day. Blocks step 10 s from genesis. */
-export const NOW = TESTNET.genesisTime + 86_400
+/** The clock tests run at: genesis + 3000 s, so txs stamped genesis + 5 are neither expired (txMaxAge 3600) nor early. Blocks step 10 s from genesis. */
+export const NOW = TESTNET.genesisTime + 3000
 
 export async function tempDir (t: { teardown: (fn: () => Promise<void> | void) => void }, label = 'uc'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `hc-${label}-`))

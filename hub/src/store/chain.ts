@@ -28,7 +28,7 @@ import {
   blockWork, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, nextBits,
   toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
-import { checkUblockStructure } from '../core/index.ts'
+import { checkUblockStructure, HealthchainError } from '../core/index.ts'
 import { EMPTY_ACCOUNT, LedgerOverlay, type Account, type LedgerView } from './ledger.ts'
 import {
   KnownInvalidError, NetworkMismatchError, OrphanBlockError, StoreCorruptError, StoreLockedError
@@ -379,7 +379,8 @@ export class ChainStore implements LedgerView {
       const empty = { connected: [], disconnected: [], invalidated: [] }
       const have = this.entries.get(hex)
       if (have !== undefined) {
-        return { hash: hex, status: have.status === 'invalid' ? 'invalid' : 'duplicate', ...(have.reason !== undefined ? { reason: have.reason } : {}), tipChanged: false, ...empty }
+        if (have.status === 'invalid') throw new KnownInvalidError(hex, have.reason ?? 'invalid')
+        return { hash: hex, status: 'duplicate', tipChanged: false, ...empty }
       }
       const parent = this.entries.get(toHex(block.header.prehash))
       if (parent === undefined || block.header.index === 0) throw new OrphanBlockError(toHex(block.header.prehash))
@@ -395,9 +396,7 @@ export class ChainStore implements LedgerView {
         { type: 'put', key: key(P.entry, hash), value: this.entryValue(entry) }
       ])
       this.entries.set(hex, entry)
-      if (entry.status === 'invalid') {
-        return { hash: hex, status: 'invalid', reason: entry.reason!, tipChanged: false, ...empty, invalidated: [{ hash: hex, reason: entry.reason! }] }
-      }
+      if (entry.status === 'invalid') throw new KnownInvalidError(hex, entry.reason!)
       const before = this.tip.hex
       const r = await this.activateBestChain()
       const status = (entry.status as BlockStatus) === 'invalid' ? 'invalid' : this.isOnMainChain(hex) ? 'connected' : 'side'
@@ -405,12 +404,16 @@ export class ChainStore implements LedgerView {
     })
   }
 
-  /** The valid block with the most work (ties: first seen), the current tip included. */
-  private bestCandidate (skip: Set<string>): BlockEntry {
+  /**
+   * The valid block with the most work. The tip keeps a tie (first seen
+   * wins), except after an invalid block forced us off a branch: then the
+   * first seen of the tied blocks wins.
+   */
+  private bestCandidate (skip: Set<string>, tipKeepsTie: boolean): BlockEntry {
     let best = this.tip
     for (const e of this.entries.values()) {
       if (e.status === 'invalid' || skip.has(e.hex)) continue
-      if (e.work > best.work || (e.work === best.work && e.seq < best.seq && best !== this.tip)) best = e
+      if (e.work > best.work || (e.work === best.work && e.seq < best.seq && !(tipKeepsTie && best === this.tip))) best = e
     }
     return best
   }
@@ -420,9 +423,10 @@ export class ChainStore implements LedgerView {
     const disconnected: Ublock[] = []
     const invalidated: Array<{ hash: string, reason: string }> = []
     const skip = new Set<string>()
+    let tipKeepsTie = true
     for (let round = 0; round < 10_000; round++) {
-      const best = this.bestCandidate(skip)
-      if (best === this.tip || best.work <= this.tip.work) break
+      const best = this.bestCandidate(skip, tipKeepsTie)
+      if (best === this.tip) break
       const bad = this.invalidReason(best.hex)
       if (bad !== null) { await this.markInvalid(best, `descends from an invalid block (${bad})`); continue }
       // Path from the fork point to best.
@@ -445,9 +449,10 @@ export class ChainStore implements LedgerView {
           await this.connect(e, block)
           connected.push(block)
         } catch (err) {
-          if (!(err instanceof Error) || (err as { code?: string }).code === undefined || err instanceof StoreCorruptError) throw err
+          if (!(err instanceof HealthchainError) || err instanceof StoreCorruptError) throw err
           await this.markInvalid(e, err.message)
           invalidated.push({ hash: e.hex, reason: err.message })
+          tipKeepsTie = false
           break
         }
       }
