@@ -1,0 +1,59 @@
+/**
+ * Typed errors of the ingest path (paper §III-A: devices report to their
+ * user node; DESIGN §7: corrupt, oversize or replayed lines are dropped and
+ * counted). One class per failure; `code` is what the counters key on.
+ */
+import { HealthchainError } from '../core/index.ts'
+
+/** A reading line is longer than MAX_LINE_BYTES. */
+export class LineOversizeError extends HealthchainError {
+  readonly limit: number
+  readonly actual: number
+  constructor (limit: number, actual: number) {
+    super('ERR_LINE_OVERSIZE', 'line', `${actual} bytes exceeds the limit of ${limit}`)
+    this.limit = limit
+    this.actual = actual
+  }
+}
+
+/** The `*crc` suffix is missing, malformed, or does not match the JSON text. */
+export class BadChecksumError extends HealthchainError {
+  constructor (why: string) {
+    super('ERR_LINE_CHECKSUM', 'crc', why)
+  }
+}
+
+/** The text before `*` is not a JSON object. */
+export class BadJsonError extends HealthchainError {
+  constructor (why: string) {
+    super('ERR_LINE_JSON', 'json', why)
+  }
+}
+
+/** A JSON key is missing, unknown, or has a value of the wrong type or range. */
+export class BadFieldError extends HealthchainError {
+  constructor (field: string, why: string) {
+    super('ERR_LINE_FIELD', field, why)
+  }
+}
+
+/** A reading whose (device, boot, seq) was already accepted, or is older. */
+export class ReplayError extends HealthchainError {
+  constructor (device: string, boot: number, seq: number) {
+    super('ERR_REPLAY', 's', `reading ${device}/${boot}/${seq} was already seen`)
+  }
+}
+
+/** A device that is not in the registry, or whose credentials are wrong. */
+export class UnknownDeviceError extends HealthchainError {
+  constructor (device: string) {
+    super('ERR_UNKNOWN_DEVICE', 'd', `device ${JSON.stringify(device)} is not registered`)
+  }
+}
+
+/** A device that exists already (pairing twice). */
+export class DeviceExistsError extends HealthchainError {
+  constructor (device: string) {
+    super('ERR_DEVICE_EXISTS', 'd', `device ${JSON.stringify(device)} is already registered`)
+  }
+}
