@@ -112,7 +112,7 @@ function checkValue (type: SensorType, v: unknown): number | number[] {
       if (!Array.isArray(v) || v.length !== 2 || !v.every(isFiniteNumber)) {
         throw new BadFieldError('v', 'bp needs [systolic, diastolic]')
       }
-      return [v[0], v[1]]
+      return [v[0] as number, v[1] as number]
     case 'ecg':
       if (!Array.isArray(v) || v.length < 1 || v.length > MAX_ECG_SAMPLES || !v.every(isFiniteNumber)) {
         throw new BadFieldError('v', `ecg needs 1..${MAX_ECG_SAMPLES} numeric samples`)
