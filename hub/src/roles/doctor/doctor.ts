@@ -1,0 +1,146 @@
+/**
+ * The doctor node (paper §IV-B5 "Disease diagnosis", Alg. 4). It watches
+ * Userchain for its patients' transactions:
+ * - tx_key → the key tracker updates (grants, revocations);
+ * - tx_IoT → if the patient has paid and this doctor holds the epoch's key,
+ *   fetch the sealed batch from IPFS, decrypt it with Ik, hand the readings
+ *   to the analyzer (an AI doctor) or a review queue (a human doctor), seal
+ *   the diagnosis with dk_ij, upload it, build a tx_diag naming every htxI it
+ *   used, and submit it to the accounting nodes.
+ * A revoked doctor holds no key for post-revocation epochs, so it has nothing
+ * to decrypt and cannot seal a diagnosis for that data (NotGrantedError).
+ * I/O is injected (chain feed, IPFS, PBFT client, payments, clock, rng).
+ */
+import {
+  buildTxDiag, contentDigest, openBatch, sealDiagnosis, toHex, txId,
+  type Identity, type Tx, type TxDiag, type TxIoT
+} from '../../core/index.ts'
+import { analyze, maxSeverity, type Diagnosis, type Severity, type VitalReading } from '../../ai/analyzer.ts'
+import { DoctorKeyTracker } from './keys.ts'
+
+export interface DoctorIo {
+  /** Fetches content by its digest (HEIoT), verified against it. */
+  fetch: (digest: Uint8Array) => Promise<Uint8Array>
+  /** Stores content and waits for the storage nodes' acks; returns its digest (HEdm). */
+  upload: (bytes: Uint8Array) => Promise<Uint8Array>
+  /** Sends a tx_diag to the accounting nodes; resolves when committed (or rejects with the reason). */
+  submit: (tx: TxDiag) => Promise<void>
+  /** Has this user prepaid enough Healthcoin for another diagnosis? (§IV-B4) */
+  hasPaid: (user: Uint8Array) => Promise<boolean>
+  now: () => number
+  rng: (n: number) => Uint8Array
+}
+
+export interface DoctorOptions {
+  /** 'ai': diagnose and submit automatically; 'human': queue for review. */
+  readonly mode: 'ai' | 'human'
+  /** Least severity worth a tx_diag (AI mode; default 'low'): routine batches cost the patient nothing. */
+  readonly minSeverity?: Severity
+  readonly onEvent?: (e: DoctorEvent) => void
+}
+
+export type DoctorEvent =
+  | { type: 'key', user: string, change: string }
+  | { type: 'skipped', htxI: string, reason: string }
+  | { type: 'diagnosed', htxI: string, severity: Severity }
+  | { type: 'submitted', htxd: string, causes: string[], severity: Severity }
+  | { type: 'queued', htxI: string, severity: Severity }
+  | { type: 'error', htxI: string, error: Error }
+
+export interface PendingReview { readonly causes: TxIoT[], readonly diagnosis: Diagnosis }
+
+/** A batch's plaintext: a JSON array of readings, or an object with `readings`. */
+export function parseBatch (plain: Uint8Array): VitalReading[] {
+  const j = JSON.parse(new TextDecoder().decode(plain)) as unknown
+  const arr = Array.isArray(j) ? j : (j !== null && typeof j === 'object' && Array.isArray((j as { readings?: unknown }).readings) ? (j as { readings: unknown[] }).readings : [])
+  return arr as VitalReading[]
+}
+
+export class DoctorNode {
+  readonly identity: Identity
+  readonly keys: DoctorKeyTracker
+  private readonly io: DoctorIo
+  private readonly opts: DoctorOptions
+  readonly reviewQueue: PendingReview[] = []
+
+  constructor (identity: Identity, io: DoctorIo, opts: DoctorOptions) {
+    this.identity = identity
+    this.keys = new DoctorKeyTracker(identity)
+    this.io = io
+    this.opts = opts
+  }
+
+  private emit (e: DoctorEvent): void { this.opts.onEvent?.(e) }
+
+  /** Feed every Userchain transaction (mempool or confirmed), in chain order. */
+  async onTx (tx: Tx): Promise<void> {
+    if (tx.kind === 'key') {
+      const change = this.keys.observe(tx)
+      if (change !== 'ignored') this.emit({ type: 'key', user: toHex(tx.user), change })
+      return
+    }
+    if (tx.kind !== 'iot') return
+    const id = toHex(txId(tx))
+    if (!this.keys.holds(tx.user, tx.epoch)) {
+      // not our patient, or a revoked doctor: nothing to decrypt
+      if (this.keys.status(tx.user) !== undefined) this.emit({ type: 'skipped', htxI: id, reason: `no key for epoch ${tx.epoch}` })
+      return
+    }
+    try {
+      await this.handleIoT([tx])
+    } catch (err) {
+      this.emit({ type: 'error', htxI: id, error: err as Error })
+    }
+  }
+
+  /** Decrypts the batches of one user's tx_IoTs and returns their readings. */
+  async readings (txs: readonly TxIoT[]): Promise<VitalReading[]> {
+    const out: VitalReading[] = []
+    for (const tx of txs) {
+      const { ik } = this.keys.keysFor(tx.user, tx.epoch)
+      const sealed = await this.io.fetch(tx.heiot)
+      out.push(...parseBatch(openBatch(ik, tx.user, tx.epoch, sealed)))
+    }
+    return out
+  }
+
+  private async handleIoT (txs: TxIoT[]): Promise<void> {
+    const first = txs[0]!
+    const htxI = toHex(txId(first))
+    if (!(await this.io.hasPaid(first.user))) {
+      this.emit({ type: 'skipped', htxI, reason: 'the patient has not prepaid Healthcoin' })
+      return
+    }
+    const diagnosis = analyze(await this.readings(txs))
+    this.emit({ type: 'diagnosed', htxI, severity: diagnosis.severity })
+    if (this.opts.mode === 'human') {
+      this.reviewQueue.push({ causes: txs, diagnosis })
+      this.emit({ type: 'queued', htxI, severity: diagnosis.severity })
+      return
+    }
+    const min = this.opts.minSeverity ?? 'low'
+    if (maxSeverity(diagnosis.severity, min) !== diagnosis.severity) {
+      this.emit({ type: 'skipped', htxI, reason: `severity ${diagnosis.severity} is below ${min}` })
+      return
+    }
+    await this.publish(txs, diagnosis)
+  }
+
+  /**
+   * Alg. 4: seal the diagnosis with dk_ij of the first cause's epoch, upload
+   * it, sign a tx_diag citing every cause, submit it and wait for its commit.
+   */
+  async publish (causes: readonly TxIoT[], diagnosis: Diagnosis): Promise<TxDiag> {
+    const first = causes[0]!
+    const ids = causes.map((c) => txId(c))
+    const { dk } = this.keys.keysFor(first.user, first.epoch)
+    const body = new TextEncoder().encode(JSON.stringify({ ...diagnosis, causes: ids.map(toHex) }))
+    const sealed = sealDiagnosis(dk, this.io.rng(12), this.identity.id, ids[0]!, body)
+    const hedm = await this.io.upload(sealed)
+    if (toHex(hedm) !== toHex(contentDigest(sealed))) throw new Error('upload returned a digest that is not the content\'s')
+    const tx = buildTxDiag(this.identity, { ts: this.io.now(), causes: ids, hedm })
+    await this.io.submit(tx)
+    this.emit({ type: 'submitted', htxd: toHex(txId(tx)), causes: ids.map(toHex), severity: diagnosis.severity })
+    return tx
+  }
+}
