@@ -540,13 +540,20 @@ export class ChainStore implements LedgerView {
       if (h > 0 && this.db.getSync(key(P.undo, fromHex('h', this.main[h]!))) === undefined) problems.push(`height ${h}: undo record missing`)
     }
     if (this.db.getSync(key(P.height, u32(this.main.length))) !== undefined) problems.push('height index runs past the tip')
+    const blockIds = new Map<string, Uint8Array[] | null>()
     for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(P.tx), lt: Uint8Array.of(P.tx + 1) })) {
       const o = parse<{ b: string, h: number, p: number }>(v)
       if (this.main[o.h] !== o.b) { problems.push(`tx ${toHex(k.slice(1))} points to a block off the best chain`); continue }
-      const bytes = this.db.getSync(key(P.block, fromHex('b', o.b)))
-      if (bytes === undefined) { problems.push(`tx ${toHex(k.slice(1))} points to a missing block`); continue }
-      const t = decodeUblock(bytes).txs[o.p]
-      if (t === undefined || !equalBytes(t.id, k.slice(1))) problems.push(`tx ${toHex(k.slice(1))} position is wrong`)
+      let ids = blockIds.get(o.b)
+      if (ids === undefined) {
+        const bytes = this.db.getSync(key(P.block, fromHex('b', o.b)))
+        ids = bytes === undefined ? null : decodeUblock(bytes).txs.map((t) => t.id)
+        blockIds.set(o.b, ids)
+      }
+      if (ids === null) { problems.push(`tx ${toHex(k.slice(1))} points to a missing block`); continue }
+      const t = { id: ids[o.p] }
+      if (t.id === undefined) { problems.push(`tx ${toHex(k.slice(1))} position is wrong`); continue }
+      if (!equalBytes(t.id, k.slice(1))) problems.push(`tx ${toHex(k.slice(1))} position is wrong`)
     }
     for await (const [k] of this.db.iterator({ gt: Uint8Array.of(P.user), lt: Uint8Array.of(P.user + 1) })) {
       const h = new DataView(k.buffer, k.byteOffset + 33, 4).getUint32(0)
