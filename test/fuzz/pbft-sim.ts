@@ -160,6 +160,8 @@ export class Sim {
   private partitionEnd = 0
   /** Extra per-link filter for targeted tests: return false to drop. */
   filter: ((from: number, to: number, bytes: Uint8Array) => boolean) | null = null
+  /** Targeted tests: replace what node `from` sends to `to` (a Byzantine of the test's making). */
+  tamper: ((from: number, to: number, bytes: Uint8Array) => Uint8Array[] | null) | null = null
 
   constructor (opts: SimOptions) {
     this.opts = opts
@@ -224,14 +226,25 @@ export class Sim {
 
   crash (i: number): void { this.nodes[i]!.up = false }
 
-  /** Restart node i from its persisted Docchain, snapshot and appended log. */
-  restart (i: number): void {
+  /**
+   * Restart node i from its persisted Docchain, snapshot and appended log —
+   * the sim's in-memory copy, or `state` as loaded from store/pbft-log.ts.
+   */
+  restart (i: number, state?: { tip: Dblock, txIds: string[], snapshot: ReplicaSnapshot, appended: Uint8Array[], chain: Dblock[] }): void {
     const node = this.nodes[i]!
     node.replica = new Replica(node.cfg)
-    node.replica.loadChain(node.chain.at(-1)!, node.chain.flatMap((b) => b.txs.map((t) => toHex(t.id))))
+    if (state !== undefined) {
+      node.chain = state.chain
+      node.snapshot = state.snapshot
+      node.appended = state.appended
+    }
+    node.replica.loadChain(state?.tip ?? node.chain.at(-1)!, state?.txIds ?? node.chain.flatMap((b) => b.txs.map((t) => toHex(t.id))))
     node.up = true
     this.apply(i, node.replica.restore(node.snapshot, node.appended, this.now))
   }
+
+  /** Observer of every action list a node produces (e.g. to persist it for real). */
+  onActions: ((node: number, actions: Action[]) => void) | null = null
 
   private delay (): number {
     const stable = this.now >= (this.opts.gst ?? 0)
@@ -260,12 +273,13 @@ export class Sim {
 
   private apply (i: number, actions: Action[]): void {
     const node = this.nodes[i]!
+    this.onActions?.(i, actions)
     for (const a of actions) {
       switch (a.type) {
         case 'send': {
           if (!node.up) break
           const targets = a.to === null ? this.members.map((_, j) => j).filter((j) => j !== i) : [this.members.findIndex((m) => equalBytes(m, a.to!))]
-          for (const j of targets) for (const b of this.misbehave(i, j, a.bytes)) this.deliver(i, j, b)
+          for (const j of targets) for (const b of this.tamper?.(i, j, a.bytes) ?? this.misbehave(i, j, a.bytes)) this.deliver(i, j, b)
           break
         }
         case 'commit': this.onCommitted(i, a.block); break
@@ -406,7 +420,7 @@ export function buildSchedule (seed: number, n: number): { sim: Sim, txs: TxDiag
     used.add(index)
     byzantine.push({ index, behavior: BEHAVIORS[Math.floor(r() * BEHAVIORS.length)]! })
   }
-  const gst = Math.floor(r() * 600)
+  const gst = Math.floor(r() * 400)
   const sim = new Sim({
     seed,
     n,
@@ -418,8 +432,8 @@ export function buildSchedule (seed: number, n: number): { sim: Sim, txs: TxDiag
     partitions: true,
     replica: { rotateEveryBlocks: r() < 0.5 ? 0 : 2 + Math.floor(r() * 3), maxBatch: 1 + Math.floor(r() * 3) }
   })
-  const txs = txPool(2 + Math.floor(r() * 4))
+  const txs = txPool(2 + Math.floor(r() * 3))
   const honest = sim.honest
-  for (const tx of txs) sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * 400))
+  for (const tx of txs) sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * 300))
   return { sim, txs, gst }
 }

@@ -9,7 +9,7 @@
  *
  * Key layout (one-byte prefix, binary keys):
  *   b‖height(u32) → certified Dblock     t‖txid → height(u32)
- *   m‖counter(u64) → message bytes       s → snapshot         
+ *   m‖counter(u64) → message bytes       s → first counter to replay(u64) ‖ snapshot
  */
 import { ClassicLevel } from 'classic-level'
 import { decodeDblock, encodeDblock, HASH_BYTES, Reader, toHex, Writer, type Dblock } from '../core/index.ts'
@@ -114,16 +114,22 @@ export class PbftLog {
    * Await this before sending the messages of the same step.
    */
   async apply (actions: readonly Action[]): Promise<void> {
-    const ops: Array<{ type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }> = []
+    const ops: Array<{ type: 'put', key: Uint8Array, value: Uint8Array }> = []
+    let compactFrom: number | null = null
     for (const a of actions) {
       if (a.type === 'persist') {
         ops.push({ type: 'put', key: counterKey(this.counter++), value: a.bytes })
       } else if (a.type === 'compact') {
-        // Drop every message written so far, then the new snapshot replaces the old.
-        for (const op of ops) if (op.key[0] === P.msg) op.type = 'del' as never
-        await this.db.clear({ gte: Uint8Array.of(P.msg), lt: Uint8Array.of(P.msg + 1) })
+        // The snapshot subsumes every message accepted before it: it names the
+        // first counter still to replay, so the swap is atomic; older
+        // messages are cleared after the batch.
         for (let i = 0; i < ops.length; i++) if (ops[i]!.key[0] === P.msg) ops.splice(i--, 1)
-        ops.push({ type: 'put', key: Uint8Array.of(P.snap), value: encodeSnapshot(a.snapshot) })
+        compactFrom = this.counter
+        const snap = encodeSnapshot(a.snapshot)
+        const v = new Uint8Array(8 + snap.length)
+        v.set(counterKey(this.counter).subarray(1))
+        v.set(snap, 8)
+        ops.push({ type: 'put', key: Uint8Array.of(P.snap), value: v })
       } else if (a.type === 'commit') {
         const h = a.block.header.index
         ops.push({ type: 'put', key: u32Key(P.block, h), value: encodeDblock(a.block) })
@@ -134,6 +140,7 @@ export class PbftLog {
       }
     }
     if (ops.length > 0) await this.db.batch(ops)
+    if (compactFrom !== null) await this.db.clear({ gte: Uint8Array.of(P.msg), lt: counterKey(compactFrom) })
   }
 
   async block (height: number): Promise<Dblock | undefined> {
@@ -161,9 +168,10 @@ export class PbftLog {
     const txIds: string[] = []
     for await (const [k] of this.db.iterator({ gte: Uint8Array.of(P.tx), lt: Uint8Array.of(P.tx + 1) })) txIds.push(toHex(k.subarray(1)))
     const snap = await this.db.get(Uint8Array.of(P.snap))
+    const from = snap === undefined ? Uint8Array.of(P.msg) : Uint8Array.of(P.msg, ...snap.subarray(0, 8))
     const appended: Uint8Array[] = []
-    for await (const [, v] of this.db.iterator({ gte: Uint8Array.of(P.msg), lt: Uint8Array.of(P.msg + 1) })) appended.push(v)
-    return { tip, txIds, snapshot: snap === undefined ? emptySnapshot(this.genesis) : decodeSnapshot(snap), appended }
+    for await (const [, v] of this.db.iterator({ gte: from, lt: Uint8Array.of(P.msg + 1) })) appended.push(v)
+    return { tip, txIds, snapshot: snap === undefined ? emptySnapshot(this.genesis) : decodeSnapshot(snap.subarray(8)), appended }
   }
 
   async close (): Promise<void> { await this.db.close() }

@@ -6,8 +6,8 @@
  * ‖ type ‖ version ‖ body, except where a kind says otherwise (reply signs the
  * Dblock commit message, so replies are the certificate). Pure: no I/O.
  */
-import { concatBytes, Reader, toHex, Writer } from '../codec.ts'
-import { domainTag, ID_BYTES, sha256, SIG_BYTES, sign, verify, type SigningKey } from '../crypto.ts'
+import { equalBytes, Reader, Writer } from '../codec.ts'
+import { domainTag, ID_BYTES, SIG_BYTES, sign, verify, type SigningKey } from '../crypto.ts'
 import { UnknownVersionError } from '../errors.ts'
 import { signingMessage } from '../tx/common.ts'
 
@@ -78,18 +78,20 @@ export function readSigned<K extends string, B> (codec: MsgCodec<K, B>, bytes: U
 }
 
 // Every receiver checks the same signature of a broadcast message, and a
-// new-view re-checks nested ones: a bounded memo of verified (key, msg, sig)
-// digests saves the repeats. It only ever caches successes of a pure check.
-const verified = new Set<string>()
+// new-view re-checks nested ones: a bounded memo of verified signatures,
+// keyed by (key ‖ sig) and holding the exact message they verified, saves the
+// repeats. It only ever caches successes of a pure check.
+const verified = new Map<string, Uint8Array>()
 const VERIFIED_MAX = 1 << 16
 
 export function verifyCached (publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
-  const w = new Writer(message.length + 96).fixed('k', publicKey, ID_BYTES).fixed('s', sig, SIG_BYTES)
-  const key = toHex(sha256(concatBytes(w.finish(), message)))
-  if (verified.has(key)) return true
+  if (publicKey.length !== ID_BYTES || sig.length !== SIG_BYTES) return false
+  const key = Buffer.from(publicKey).toString('latin1') + Buffer.from(sig).toString('latin1')
+  const seen = verified.get(key)
+  if (seen !== undefined && equalBytes(seen, message)) return true
   if (!verify(publicKey, message, sig)) return false
-  if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value!)
-  verified.add(key)
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!)
+  verified.set(key, message)
   return true
 }
 
