@@ -1,0 +1,105 @@
+/**
+ * The chain store on a real LevelDB (issue #4): genesis on first open, the
+ * network and lock guards, orphans, the state rules checked at connect
+ * (key epochs, tx_IoT key references, nonces, balances, coinbase amount,
+ * duplicates across blocks), the header index and the retarget context.
+ */
+import t from 'tap'
+import {
+  bodyTx, buildTxCoin, buildTxIoT, buildTxKey, genesisUblock, nextBits, sha256, toHex, ublockHash, utf8Bytes, MAINNET, type Tx
+} from '../../hub/src/core/index.ts'
+import { ChainStore } from '../../hub/src/store/chain.ts'
+import { who } from '../helpers/core.ts'
+import { makeBlock, TESTNET, tempDir } from '../helpers/userchain.ts'
+
+const alice = who('alice')
+const bob = who('bob')
+const TX_TS = TESTNET.genesisTime + 5
+function h (s: string): Uint8Array { return sha256(utf8Bytes(s)) }
+function keyTx (user: typeof alice, epoch: number, salt = ''): Tx {
+  return buildTxKey(user, { ts: TX_TS, epoch, ik: h(`ik${epoch}${salt}`), epochSecret: h(`s${epoch}`), doctors: [], ikmE: h(`e${epoch}${salt}`) })
+}
+function iot (user: typeof alice, i: number, epoch: number): Tx { return buildTxIoT(user, { ts: TX_TS, heiot: h(`b${i}`), epoch }) }
+
+t.test('first open writes genesis; reopen, network and lock guards', async (t) => {
+  const dir = await tempDir(t, 'st')
+  const s = await ChainStore.open(dir, TESTNET)
+  t.equal(s.height, 0)
+  t.equal(s.tip.hex, toHex(ublockHash(genesisUblock(TESTNET).header)), 'the tip is the network genesis')
+  t.ok(await s.getBlock(s.tip.hash), 'genesis block stored')
+  const locked = await ChainStore.open(dir, TESTNET).then(() => null, (err: { code?: string }) => err.code)
+  t.equal(locked, 'ERR_STORE_LOCKED', 'a second process cannot open a data dir in use')
+  await s.close()
+  const other = await ChainStore.open(dir, MAINNET).then(() => null, (err: { code?: string }) => err.code)
+  t.equal(other, 'ERR_NETWORK', 'a devnet data dir is not opened as mainnet')
+  const again = await ChainStore.open(dir, TESTNET)
+  t.equal(again.tip.hex, s.tip.hex)
+  t.same(await again.audit(), [])
+  await again.close()
+})
+
+t.test('state rules checked at connect', async (t) => {
+  const dir = await tempDir(t, 'st')
+  const s = await ChainStore.open(dir, TESTNET)
+  t.teardown(async () => { await s.close() })
+  const b1 = makeBlock(s, s.tip, { miner: alice.id, txs: [keyTx(alice, 1)] })
+  t.equal((await s.addBlock(b1)).status, 'connected')
+  t.equal(s.latestEpoch(alice.id), 1)
+  t.ok(s.hasEpoch(alice.id, 1))
+  t.same(s.epochTx(alice.id, 1), bodyTx(keyTx(alice, 1)).id, 'epoch → its tx_key')
+  const invalid = async (txs: Tx[], why: RegExp, msg: string, f: { reward?: number } = {}): Promise<void> => {
+    const r = await s.addBlock(makeBlock(s, b1, { miner: bob.id, txs, salt: Math.floor(Math.random() * 1000), ...f }))
+    t.equal(r.status, 'invalid', msg)
+    t.match(r.reason, why, msg)
+    t.equal(s.tip.hex, toHex(ublockHash(b1.header)), 'the tip did not move')
+  }
+  await invalid([keyTx(alice, 1, 'x')], /not above the previous epoch 1/, 'tx_key epoch must rise')
+  await invalid([keyTx(alice, 3), keyTx(alice, 2)], /epoch 2 is not above the previous epoch 3/, 'also within one block')
+  await invalid([iot(alice, 1, 2)], /no tx_key of this user with epoch 2/, 'tx_IoT naming a missing epoch')
+  await invalid([keyTx(bob, 1), iot(alice, 2, 2)], /epoch 2/, 'another user\'s epoch does not count')
+  await invalid([buildTxCoin(alice, { to: bob.id, amount: 1, fee: 0, nonce: 1 })], /nonce 1, the account expects 0/, 'nonce gap')
+  await invalid([buildTxCoin(bob, { to: alice.id, amount: 1, fee: 0, nonce: 0 })], /spends 1, the account holds 0/, 'overspend')
+  await invalid([], /exceeds reward \+ fees/, 'coinbase paying more than reward + fees', { reward: TESTNET.blockReward + 1 })
+  await invalid([keyTx(alice, 1)], /already on the chain/, 'a tx confirmed in an earlier block')
+  // Valid: tx_key of epoch 2 and a tx_IoT using it in the same block, a transfer with a fee.
+  const pay = buildTxCoin(alice, { to: bob.id, amount: 10, fee: 3, nonce: 0 })
+  const b2 = makeBlock(s, b1, { miner: bob.id, txs: [keyTx(alice, 2), iot(alice, 5, 2), pay] })
+  t.equal((await s.addBlock(b2)).status, 'connected', 'tx_key then tx_IoT of its epoch in one block')
+  t.same(s.account(alice.id), { balance: TESTNET.blockReward - 13, nonce: 1 })
+  t.same(s.account(bob.id), { balance: TESTNET.blockReward + 3 + 10, nonce: 0 }, 'coinbase = reward + fees, plus the transfer')
+  t.equal(s.latestEpoch(alice.id), 2)
+  t.same((await s.userTxs(bob.id)).map((x) => [x.height, x.pos]), [[2, 0], [2, 3]], 'per-user index: coinbase and transfer')
+  t.same(toHex(s.hashAt(2)!), toHex(ublockHash(b2.header)), 'header index by height')
+  t.same(await s.audit(), [])
+})
+
+t.test('orphans, duplicates and the header context', async (t) => {
+  const dir = await tempDir(t, 'st')
+  const s = await ChainStore.open(dir, TESTNET)
+  t.teardown(async () => { await s.close() })
+  const b1 = makeBlock(s, s.tip, { miner: alice.id })
+  const b2 = makeBlock(s, b1, { miner: alice.id })
+  const orphan = await s.addBlock(b2).then(() => null, (err: { code?: string }) => err.code)
+  t.equal(orphan, 'ERR_ORPHAN', 'a block with an unknown parent')
+  t.equal((await s.addBlock(b1)).status, 'connected')
+  t.equal((await s.addBlock(b1)).status, 'duplicate')
+  const ctx = s.headerContext(ublockHash(b1.header), 123)
+  t.equal(ctx.prevIndex, 1)
+  t.equal(ctx.expectedBits, TESTNET.genesisBits)
+  t.same(ctx.prevTimes, [TESTNET.genesisTime, b1.header.gtime])
+  t.equal(ctx.now, 123)
+  // Retarget: on a network retargeting every 4 blocks, block 4's bits follow nextBits.
+  const RT = { ...TESTNET, retargetInterval: 4, genesisBits: 0x1f7fffff }
+  const dir2 = await tempDir(t, 'st')
+  const r = await ChainStore.open(dir2, RT)
+  t.teardown(async () => { await r.close() })
+  let prev = r.tip as { hash: Uint8Array } | ReturnType<typeof makeBlock>
+  for (let i = 1; i < 4; i++) {
+    const b = makeBlock(r, prev, { miner: alice.id, bits: 0x1f7fffff })
+    t.equal((await r.addBlock(b)).status, 'connected')
+    prev = b
+  }
+  const expected = nextBits(RT, 4, 0x1f7fffff, RT.genesisTime, RT.genesisTime + 30)
+  t.equal(r.nextBitsAfter(r.tip), expected, 'retarget over the window')
+  t.not(expected, 0x1f7fffff, 'blocks 10 s apart against 3 s expected make the target easier')
+})
