@@ -33,6 +33,7 @@ t.test('Ublock round trip and context checks', async (t) => {
   t.throws(() => checkUblockHeader(NET, back.header, { ...ctxOf(parent), expectedBits: 0x1e0fffff }), InsufficientWorkError, 'wrong bits')
   t.throws(() => checkUblockHeader(NET, back.header, { ...ctxOf(parent), prevHash: seed('x') }), InvalidFieldError, 'wrong parent')
   t.doesNotThrow(() => checkUblockStructure(genesisUblock(NET)))
+  t.equal(solveUblockHeader({ ...block.header, bits: 0x1d00ffff }, 50), null, 'a hard target is not met in 50 tries')
 })
 
 t.test('any single flipped byte of a mined header is rejected', async (t) => {

@@ -30,6 +30,19 @@ t.test('RFC 8032 §7.1 Ed25519 TEST 1–3', async (t) => {
   t.throws(() => signingKeyFromSeed(new Uint8Array(31)), InvalidFieldError)
 })
 
+t.test('verifying-key cache stays correct past its bound', async (t) => {
+  const msg = utf8Bytes('cache')
+  const first = identityFromSeed(sha256(utf8Bytes('k0')))
+  const firstSig = sign(first.signing, msg)
+  let ok = 0
+  for (let i = 1; i <= 4200; i++) {
+    const k = signingKeyFromSeed(sha256(utf8Bytes(`k${i}`)))
+    if (verify(k.publicKey, msg, new Uint8Array(64))) ok++
+  }
+  t.equal(ok, 0, 'no zero signature verifies')
+  t.ok(verify(first.id, msg, firstSig), 'an evicted key verifies again')
+})
+
 t.test('FIPS 180-4 SHA-256 vectors (NIST examples)', async (t) => {
   t.equal(toHex(sha256(utf8Bytes(''))), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
   t.equal(toHex(sha256(utf8Bytes('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import {
   buildTxDiag, buildTxIoT, buildTxKey, decodeTx, DecryptionError, deriveDiagnosisKey, encodeTx, HealthchainError,
   InvalidFieldError, LimitExceededError, MAX_ENVELOPES, openAsDoctor, openAsUser, TrailingBytesError, txId, txSigner,
-  UnknownVersionError, verifyTx, toHex, type Tx, NonCanonicalError, TruncatedError, buildTxCoin
+  UnknownVersionError, verifyTx, toHex, assertTxSignature, BadSignatureError, type Tx, NonCanonicalError, TruncatedError, buildTxCoin
 } from '../../hub/src/core/index.ts'
 import { doctors, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
 
@@ -15,7 +15,10 @@ t.test('every kind round-trips and keeps its id', async (t) => {
     t.same(encodeTx(back), bytes, `${tx.kind} re-encodes identically`)
     t.equal(toHex(txId(back)), toHex(txId(bytes)), `${tx.kind} id from object equals id from bytes`)
     t.ok(verifyTx(back), `${tx.kind} signature verifies`)
+    t.doesNotThrow(() => assertTxSignature(back))
   }
+  const iot = sampleTxs()[0]!
+  t.throws(() => assertTxSignature({ ...iot, sig: new Uint8Array(64) }), BadSignatureError, 'zero signature')
 })
 
 t.test('property: decode(encode(x)) = x for random fields of every kind', async (t) => {
