@@ -1,0 +1,221 @@
+/**
+ * CLI of the core user node (paper §III-A core user node, §IV-B3 Alg. 1):
+ *   healthchain node                 run a core node on the data dir (optionally mining)
+ *   healthchain chain info|block|tx|balance   inspect the local Userchain
+ *   healthchain mine --threads N     mine blocks on the local chain, then exit
+ * The chain lives in <data-dir>/userchain/<network>. One process at a time
+ * may open it (LevelDB lock): stop the node before using `chain` or `mine`.
+ */
+import { join } from 'node:path'
+import { existsSync } from 'node:fs'
+import type { Command } from 'commander'
+import { performance } from 'node:perf_hooks'
+import { fromHex, InvalidFieldError, NETWORKS, toHex, type NetworkParams, type Tx } from '../core/index.ts'
+import { ChainStore } from '../store/chain.ts'
+import { CoreNode } from '../roles/core/node.ts'
+import { Miner } from '../roles/core/miner.ts'
+import { keystoreId } from '../store/keystore.ts'
+import { dataDir, keystorePath } from './_common.ts'
+
+interface CommonOpts { dataDir?: string, network?: string, json?: boolean }
+
+function network (name = 'devnet'): NetworkParams {
+  const p = NETWORKS[name as keyof typeof NETWORKS]
+  if (p === undefined) throw new InvalidFieldError('--network', `unknown network "${name}" (have: ${Object.keys(NETWORKS).join(', ')})`)
+  return p
+}
+
+export function chainDir (opts: CommonOpts): string {
+  return join(dataDir(opts.dataDir), 'userchain', network(opts.network).name)
+}
+
+function withCommon (c: Command): Command {
+  return c.option('--data-dir <dir>', 'data directory (default $HEALTHCHAIN_DATA or ~/.healthchain)')
+    .option('--network <name>', 'devnet or mainnet', 'devnet')
+    .option('--json', 'machine-readable output')
+}
+
+/** A one-line progress bar on stderr (only on a terminal). */
+function progress (label: string): (done: number, total: number) => void {
+  return (done, total) => {
+    if (process.stderr.isTTY !== true || total < 1000) return
+    const w = 30
+    const f = Math.round((done / total) * w)
+    process.stderr.write(`\r${label} [${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total}${done >= total ? '\n' : ''}`)
+  }
+}
+
+async function openStore (opts: CommonOpts): Promise<ChainStore> {
+  return await ChainStore.open(chainDir(opts), network(opts.network), { onProgress: progress('loading block index') })
+}
+
+/** Uint8Array → hex, bigint → string, recursively (for --json and display). */
+export function plain (v: unknown): unknown {
+  if (v instanceof Uint8Array) return toHex(v)
+  if (typeof v === 'bigint') return v.toString()
+  if (Array.isArray(v)) return v.map(plain)
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
+  return v
+}
+
+function print (opts: CommonOpts, value: unknown, text: () => string): void {
+  process.stdout.write(opts.json === true ? JSON.stringify(plain(value), null, 2) + '\n' : text() + '\n')
+}
+
+function hexArg (field: string, s: string, len: number): Uint8Array {
+  const b = fromHex(field, s.trim())
+  if (b.length !== len) throw new InvalidFieldError(field, `must be ${len} bytes (${len * 2} hex digits)`)
+  return b
+}
+
+async function minerId (opts: { miner?: string, keystore?: string, dataDir?: string }): Promise<Uint8Array> {
+  if (opts.miner !== undefined) return hexArg('--miner', opts.miner, 32)
+  const file = keystorePath(opts)
+  if (!existsSync(file)) throw new InvalidFieldError('--miner', `no miner ID: pass --miner <id hex> or create a keystore with \`healthchain keys new\` (looked for ${file})`)
+  return await keystoreId(file)
+}
+
+function txSummary (tx: Tx): string {
+  switch (tx.kind) {
+    case 'iot': return `tx_IoT user ${toHex(tx.user)} ts ${tx.ts} epoch ${tx.epoch} HEIoT ${toHex(tx.heiot)}`
+    case 'key': return `tx_key user ${toHex(tx.user)} ts ${tx.ts} epoch ${tx.epoch} doctors ${tx.envelopes.length}`
+    case 'coin': return `coin ${toHex(tx.from)} → ${toHex(tx.to)} amount ${tx.amount} fee ${tx.fee} nonce ${tx.nonce}`
+    case 'coinbase': return `coinbase height ${tx.height} → ${toHex(tx.to)} amount ${tx.amount}`
+    case 'diag': return `tx_diag doctor ${toHex(tx.doctor)}`
+  }
+}
+
+export function register (program: Command): void {
+  const chain = program.command('chain').description('inspect the local Userchain (stop the node first: one process per data dir)')
+
+  withCommon(chain.command('info'))
+    .description('tip, height, cumulative work, stored blocks; --check audits every index')
+    .option('--check', 'verify that every index points to a stored best-chain block')
+    .action(async (opts: CommonOpts & { check?: boolean }) => {
+      const s = await openStore(opts)
+      try {
+        const tip = s.tip
+        const info = {
+          network: s.params.name, dir: s.dir, height: tip.height, tip: tip.hex, gtime: tip.header.gtime, bits: `0x${tip.header.bits.toString(16)}`,
+          work: tip.work, blocks: s.blockCount, nextBits: `0x${s.nextBitsAfter(tip).toString(16)}`,
+          ...(opts.check === true ? { problems: await s.audit() } : {})
+        }
+        print(opts, info, () => [
+          `network   ${info.network}  (${info.dir})`, `height    ${info.height}`, `tip       ${info.tip}`,
+          `gtime     ${new Date(info.gtime * 1000).toISOString()}`, `bits      ${info.bits} (next ${info.nextBits})`,
+          `work      ${info.work}`, `blocks    ${info.blocks} stored (side branches included)`,
+          ...(info.problems !== undefined ? [info.problems.length === 0 ? 'check     ok: every index consistent' : `check     ${info.problems.length} problem(s):\n  ${info.problems.join('\n  ')}`] : [])
+        ].join('\n'))
+        if (info.problems !== undefined && info.problems.length > 0) process.exitCode = 1
+      } finally { await s.close() }
+    })
+
+  withCommon(chain.command('block'))
+    .description('show a Ublock by hash or best-chain height')
+    .argument('<hash|height>', 'block hash (64 hex digits) or height')
+    .action(async (ref: string, opts: CommonOpts) => {
+      const s = await openStore(opts)
+      try {
+        const hash = /^\d+$/.test(ref) ? s.hashAt(Number(ref)) : hexArg('hash', ref, 32)
+        if (hash === undefined) throw new InvalidFieldError('height', `${ref} is above the tip (${s.height})`)
+        const block = await s.getBlock(hash)
+        const e = s.entry(hash)
+        if (block === undefined || e === undefined) throw new InvalidFieldError('hash', `block ${ref} is not stored`)
+        const value = { hash: e.hex, mainChain: s.isOnMainChain(hash), status: e.status, reason: e.reason, header: block.header, txs: block.txs.map((t) => ({ id: t.id, ...t.tx })) }
+        print(opts, value, () => [
+          `block     ${e.hex} (${value.mainChain ? 'best chain' : 'side branch'}${e.status === 'invalid' ? `, INVALID: ${e.reason}` : ''})`,
+          `index     ${block.header.index}`, `prehash   ${toHex(block.header.prehash)}`, `userroot  ${toHex(block.header.userroot)}`,
+          `gtime     ${block.header.gtime}  bits 0x${block.header.bits.toString(16)}  nonce ${block.header.nonce}`,
+          `txs       ${block.txs.length}`, ...block.txs.map((t, i) => `  [${i}] ${toHex(t.id)}  ${txSummary(t.tx)}`)
+        ].join('\n'))
+      } finally { await s.close() }
+    })
+
+  withCommon(chain.command('tx'))
+    .description('show a confirmed transaction (htxI / htxk / transfer id) and where it is')
+    .argument('<id>', 'transaction id, 64 hex digits')
+    .action(async (id: string, opts: CommonOpts) => {
+      const s = await openStore(opts)
+      try {
+        const loc = s.txLocation(hexArg('id', id, 32))
+        if (loc === undefined) throw new InvalidFieldError('id', `transaction ${id} is not on the best chain`)
+        const block = (await s.getBlock(loc.block))!
+        const t = block.txs[loc.pos]!
+        print(opts, { id: t.id, block: loc.block, height: loc.height, pos: loc.pos, confirmations: s.height - loc.height + 1, tx: t.tx },
+          () => `${txSummary(t.tx)}\nblock ${toHex(loc.block)} height ${loc.height} position ${loc.pos} (${s.height - loc.height + 1} confirmations)`)
+      } finally { await s.close() }
+    })
+
+  withCommon(chain.command('balance'))
+    .description('Healthcoin balance and transfer nonce of an ID, with its key epoch')
+    .argument('<id>', 'user ID (Ed25519 public key, 64 hex digits)')
+    .action(async (id: string, opts: CommonOpts) => {
+      const s = await openStore(opts)
+      try {
+        const who = hexArg('id', id, 32)
+        const a = s.account(who)
+        const value = { id, balance: a.balance, nonce: a.nonce, keyEpoch: s.latestEpoch(who), txs: (await s.userTxs(who)).length }
+        print(opts, value, () => `balance ${a.balance}\nnonce   ${a.nonce}\nepoch   ${value.keyEpoch}\ntxs     ${value.txs} on the best chain`)
+      } finally { await s.close() }
+    })
+
+  withCommon(program.command('node'))
+    .description('run a core user node on the data dir: full Userchain, mempool, optional PoW miner (Ctrl-C stops)')
+    .option('--mine', 'mine on the tip')
+    .option('--threads <n>', 'miner threads (default: all cores)', (v) => Number.parseInt(v, 10))
+    .option('--miner <id>', 'ID the coinbase pays (default: the keystore ID)')
+    .option('--keystore <file>', 'keystore file (default <data-dir>/keystore.json)')
+    .action(async (opts: CommonOpts & { mine?: boolean, threads?: number, miner?: string, keystore?: string }) => {
+      const node = await CoreNode.open({ dir: chainDir(opts), params: network(opts.network), onProgress: progress('loading block index') })
+      const log = (s: string): void => { process.stdout.write(`${new Date().toISOString()} ${s}\n`) }
+      log(`core node ${node.params.name} at ${node.store.dir}: height ${node.store.height} tip ${node.store.tip.hex}, mempool ${node.mempool.size}`)
+      node.on('tip', (e: { height: number, hex: string }) => { log(`tip ${e.height} ${e.hex}`) })
+      node.on('drop', (d: { id: string, reason: string }) => { log(`mempool dropped ${d.id}: ${d.reason}`) })
+      let miner: Miner | null = null
+      if (opts.mine === true) {
+        miner = new Miner(node, { miner: await minerId(opts), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })
+        miner.on('error', (err: Error) => { log(`miner: ${err.message}`) })
+        miner.start()
+        log(`mining on ${miner.threads} thread(s)`)
+      }
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
+      })
+      log('stopping')
+      await miner?.close()
+      await node.close()
+    })
+
+  withCommon(program.command('mine'))
+    .description('mine blocks on the local Userchain with N worker threads, then exit')
+    .option('--threads <n>', 'worker threads (default: all cores)', (v) => Number.parseInt(v, 10))
+    .option('--blocks <n>', 'blocks to mine', (v) => Number.parseInt(v, 10), 1)
+    .option('--miner <id>', 'ID the coinbase pays (default: the keystore ID)')
+    .option('--keystore <file>', 'keystore file (default <data-dir>/keystore.json)')
+    .action(async (opts: CommonOpts & { threads?: number, blocks: number, miner?: string, keystore?: string }) => {
+      if (!Number.isInteger(opts.blocks) || opts.blocks < 1) throw new InvalidFieldError('--blocks', 'must be a positive integer')
+      if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new InvalidFieldError('--threads', 'must be a positive integer')
+      const id = await minerId(opts)
+      const node = await CoreNode.open({ dir: chainDir(opts), params: network(opts.network), onProgress: progress('loading block index') })
+      const miner = new Miner(node, { miner: id, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })
+      const mined: unknown[] = []
+      const t0 = performance.now()
+      try {
+        while (mined.length < opts.blocks) {
+          const r = await miner.mineOnce()
+          if (r === null) continue
+          if (!r.accepted) throw new Error(`mined block rejected: ${r.reason}`)
+          mined.push({ height: node.store.height, hash: r.hash, txs: r.connected.at(-1)?.txs.length ?? 0 })
+          if (opts.json !== true) process.stdout.write(`block ${node.store.height} ${r.hash} (${r.connected.at(-1)?.txs.length ?? 0} txs)\n`)
+        }
+        const secs = (performance.now() - t0) / 1000
+        const summary = { blocks: mined, threads: miner.threads, hashes: miner.hashes, seconds: secs, hashesPerSecond: miner.hashes / secs }
+        if (opts.json === true) print(opts, summary, () => '')
+        else process.stdout.write(`${mined.length} block(s) in ${secs.toFixed(2)} s on ${miner.threads} thread(s), ${(summary.hashesPerSecond / 1000).toFixed(1)} kH/s\n`)
+      } finally {
+        await miner.close()
+        await node.close()
+      }
+    })
+}
