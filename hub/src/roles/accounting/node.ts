@@ -1,0 +1,215 @@
+/**
+ * Accounting node (paper §III-A, §IV-B2, §IV-B3, Fig. 5): runs the PBFT
+ * replica of core/pbft/replica.ts over a PbftTransport, validates every
+ * tx_diag it is handed (validate.ts), persists its Docchain and PBFT log in
+ * LevelDB (store/pbft-log.ts) BEFORE sending the messages of each step, and
+ * answers the submitting doctor once the tx_diag is committed, with the
+ * Dblock and its certificate, or with the reason it was rejected.
+ *
+ * All inputs (messages, submissions, ticks) go through one serial queue, so
+ * the pure replica sees them one at a time, in order, with the time read from
+ * the injected clock.
+ */
+import { equalBytes, toHex, txId, bodyTx, type Dblock, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
+import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
+import { decodeMessage } from '../../core/pbft/messages.ts'
+import type { DoctorRegistry } from '../../core/pbft/registry.ts'
+import { PbftLog } from '../../store/pbft-log.ts'
+import type { PbftTransport } from './transport.ts'
+import { checkDiagChain, checkDiagSync, parseDiag, type PaymentLookup, type UserchainLookup } from './validate.ts'
+import { DiagRejectedError } from './errors.ts'
+
+export type DiagReceipt =
+  | { readonly ok: true, readonly id: string, readonly height: number, readonly block: Dblock }
+  | { readonly ok: false, readonly id: string, readonly code: string, readonly reason: string }
+
+export interface AccountingOptions {
+  readonly identity: Identity
+  readonly members: readonly Uint8Array[]
+  readonly genesis: Dblock
+  /** LevelDB directory of this node's Docchain and PBFT log. */
+  readonly dir: string
+  readonly transport: PbftTransport
+  readonly registry: DoctorRegistry
+  readonly userchain: UserchainLookup
+  readonly payments: PaymentLookup
+  readonly replica?: Partial<Omit<ReplicaConfig, 'key' | 'members' | 'genesis' | 'validate'>>
+  readonly tickMs?: number
+  readonly now?: () => number
+  /** Blocks per state-transfer answer. */
+  readonly serveLimit?: number
+}
+
+const MAX_VERDICTS = 200_000
+
+export class AccountingNode {
+  readonly id: Uint8Array
+  private readonly opts: AccountingOptions
+  private readonly log: PbftLog
+  private readonly replica: Replica
+  private readonly now: () => number
+  private queue: Promise<void> = Promise.resolve()
+  private timer: NodeJS.Timeout | null = null
+  private stopped = false
+  /** Per tx id: null = valid, else why not (sync and Userchain checks together). */
+  private readonly verdicts = new Map<string, HealthchainError | null>()
+  private readonly waiters = new Map<string, Array<(r: DiagReceipt) => void>>()
+  /** Every certified Dblock this node stored (for observers: tests, CLI). */
+  onCommit: ((block: Dblock) => void) | null = null
+
+  private constructor (opts: AccountingOptions, log: PbftLog) {
+    this.opts = opts
+    this.id = opts.identity.id
+    this.log = log
+    this.now = opts.now ?? Date.now
+    this.replica = new Replica({
+      ...opts.replica,
+      key: opts.identity.signing,
+      members: opts.members,
+      genesis: opts.genesis,
+      validate: (t) => this.verdictOf(t)
+    })
+  }
+
+  /** Opens the store, restores the replica from it, joins the transport and starts ticking. */
+  static async start (opts: AccountingOptions): Promise<AccountingNode> {
+    const log = await PbftLog.open(opts.dir, opts.genesis)
+    const node = new AccountingNode(opts, log)
+    const state = await log.load()
+    node.replica.loadChain(state.tip, state.txIds)
+    // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
+    for (const b of [...state.snapshot.messages, ...state.appended]) await node.prevalidate(b)
+    await node.handle(node.replica.restore(state.snapshot, state.appended, node.now()))
+    opts.transport.onMessage((bytes) => { node.enqueue(async () => { await node.prevalidate(bytes); await node.handle(node.replica.receive(bytes, node.now())) }) })
+    node.timer = setInterval(() => node.enqueue(async () => node.handle(node.replica.tick(node.now()))), opts.tickMs ?? 10)
+    return node
+  }
+
+  get view (): number { return this.replica.view }
+  get height (): number { return this.log.tipHeight }
+  get leader (): Uint8Array { return this.replica.leader }
+
+  /**
+   * A doctor submits a tx_diag (object or canonical bytes). Resolves when it
+   * is committed (with its certified Dblock) or rejected (with the reason).
+   */
+  submit (tx: TxDiag | Uint8Array): Promise<DiagReceipt> {
+    return new Promise((resolve) => {
+      this.enqueue(async () => {
+        let bt: BodyTx
+        try {
+          bt = bodyTx(tx instanceof Uint8Array ? parseDiag(tx) : tx)
+        } catch (err) {
+          const e = err as HealthchainError
+          resolve({ ok: false, id: '', code: e.code ?? 'ERR_MALFORMED_DIAG', reason: e.message })
+          return
+        }
+        const id = toHex(bt.id)
+        const height = await this.log.txHeight(bt.id)
+        if (height !== undefined) { resolve({ ok: true, id, height, block: (await this.log.block(height))! }); return }
+        const verdict = await this.check(bt)
+        if (verdict !== null) { resolve({ ok: false, id, code: verdict.code, reason: verdict.message }); return }
+        const r = this.replica.submit(bt.tx as TxDiag, this.now())
+        if (r.reason !== null) {
+          resolve({ ok: false, id, code: 'ERR_DIAG_REJECTED', reason: r.reason })
+        } else {
+          const list = this.waiters.get(id) ?? []
+          list.push(resolve)
+          this.waiters.set(id, list)
+        }
+        await this.handle(r.actions)
+      })
+    })
+  }
+
+  /** The doctor-side shape (roles/doctor): resolves on commit, throws the typed reason otherwise. */
+  async submitOrThrow (tx: TxDiag): Promise<void> {
+    const r = await this.submit(tx)
+    if (!r.ok) throw new DiagRejectedError(r.reason)
+  }
+
+  async block (height: number): Promise<Dblock | undefined> { return this.log.block(height) }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    if (this.timer !== null) clearInterval(this.timer)
+    await this.opts.transport.close()
+    await this.queue
+    await this.log.close()
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private enqueue (job: () => Promise<void>): void {
+    if (this.stopped) return
+    this.queue = this.queue.then(job).catch((err: unknown) => { console.error('accounting node:', err) })
+  }
+
+  /** The replica's synchronous hook: registry status now, the rest as prevalidated. */
+  private verdictOf (t: BodyTx): string | null {
+    if (t.tx.kind !== 'diag') return 'not a tx_diag'
+    const status = this.opts.registry.status(t.tx.doctor)
+    if (status !== 'active') return checkDiagSync(t, this.opts.registry)!.message
+    const k = toHex(t.id)
+    // prevalidate() runs before the replica sees any message, so a missing verdict means "not checked".
+    if (!this.verdicts.has(k)) return 'not validated against Userchain yet'
+    return this.verdicts.get(k)?.message ?? null
+  }
+
+  /** Full check; a valid verdict is cached, a rejection is re-checked next time (Userchain may catch up). */
+  private async check (t: BodyTx): Promise<HealthchainError | null> {
+    const k = toHex(t.id)
+    if (this.verdicts.get(k) === null) return null
+    const v = checkDiagSync(t, this.opts.registry) ?? await checkDiagChain(t.tx as TxDiag, this.opts.userchain, this.opts.payments)
+    if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!)
+    this.verdicts.set(k, v)
+    return v
+  }
+
+  /** Userchain checks of the tx_diag a request or fresh pre-prepare carries, before the replica sees it. */
+  private async prevalidate (bytes: Uint8Array): Promise<void> {
+    let m
+    try { m = decodeMessage(bytes) } catch { return }
+    if (m.kind === 'request') {
+      try { await this.check(bodyTx(parseDiag(m.body.tx))) } catch { /* the replica drops it */ }
+    } else if (m.kind === 'pre-prepare') {
+      for (const t of m.body.block.txs) if (t.tx.kind === 'diag') await this.check(t)
+    }
+  }
+
+  /** Persist first, then send: a vote is on disk before anyone can see it. */
+  private async handle (actions: readonly Action[]): Promise<void> {
+    if (actions.length === 0) return
+    await this.log.apply(actions)
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send': this.opts.transport.send(a.to, a.bytes); break
+        case 'serve': {
+          const blocks = await this.log.blocks(a.from, this.opts.serveLimit ?? 64)
+          if (blocks.length > 0) this.opts.transport.send(a.to, this.replica.makeBlocksMessage(blocks))
+          break
+        }
+        case 'commit': {
+          for (const t of a.block.txs) {
+            const id = toHex(t.id)
+            const w = this.waiters.get(id)
+            if (w !== undefined) {
+              this.waiters.delete(id)
+              for (const resolve of w) resolve({ ok: true, id, height: a.block.header.index, block: a.block })
+            }
+          }
+          this.onCommit?.(a.block)
+          break
+        }
+        default: break
+      }
+    }
+  }
+}
+
+/** Whether `block` holds the tx_diag `tx` (for receipts checked by a doctor). */
+export function blockHolds (block: Dblock, tx: TxDiag): boolean {
+  const id = txId(tx)
+  return block.txs.some((t) => equalBytes(t.id, id))
+}
