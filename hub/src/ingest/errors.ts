@@ -57,3 +57,17 @@ export class DeviceExistsError extends HealthchainError {
     super('ERR_DEVICE_EXISTS', 'd', `device ${JSON.stringify(device)} is already registered`)
   }
 }
+
+/** A device connected with an unknown id or a wrong secret. */
+export class AuthRefusedError extends HealthchainError {
+  constructor (device: string) {
+    super('ERR_AUTH', 'username', `bad credentials for device ${JSON.stringify(device)}`)
+  }
+}
+
+/** A device published (or subscribed) outside its own topic subtree. */
+export class TopicRefusedError extends HealthchainError {
+  constructor (device: string, topic: string) {
+    super('ERR_ACL', 'topic', `device ${JSON.stringify(device)} may not use ${JSON.stringify(topic)}`)
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The ingest store on LevelDB (classic-level): the device registry, every
+ * accepted reading until it is batched, the replay marks, and closed batches
+ * waiting for the user node to seal and upload them (paper Alg. 2 line 1).
+ *
+ * Keys (UTF-8, values JSON):
+ *   dev!<device>                          DeviceRecord
+ *   pend!<user>!<device>!<boot>!<seq>     PendingReading   (boot, seq: 16 hex digits)
+ *   mark!<device>!<boot>                  highest accepted seq of that boot
+ *   batch!<user>!<n>                      BatchRecord      (n: 16 hex digits)
+ *   meta!batchSeq                         last n
+ *
+ * Writes go through one group-commit queue: every write waiting while the
+ * previous LevelDB batch was in flight is committed in the next single
+ * batch, so durability (sync: true = fsync) costs one flush per group, not
+ * one per reading. A write's promise resolves only after its batch committed.
+ */
+import { ClassicLevel } from 'classic-level'
+import type { WireReading } from './line.ts'
+
+export type Op = { type: 'put', key: string, value: string } | { type: 'del', key: string }
+
+export interface PendingReading {
+  /** the reading as the device sent it */
+  w: Required<WireReading>
+  /** hub receive time, ms since epoch */
+  at: number
+}
+
+export interface BatchRecord {
+  id: string
+  user: string
+  reason: string
+  createdAt: number
+  readings: PendingReading[]
+}
+
+const hex16 = (n: number): string => n.toString(16).padStart(16, '0')
+
+export const keys = {
+  device: (id: string) => `dev!${id}`,
+  pending: (user: string, d: string, b: number, s: number) => `pend!${user}!${d}!${hex16(b)}!${hex16(s)}`,
+  mark: (d: string, b: number) => `mark!${d}!${hex16(b)}`,
+  batch: (user: string, n: number) => `batch!${user}!${hex16(n)}`,
+  batchSeq: 'meta!batchSeq'
+}
+
+interface Waiter { ops: Op[], resolve: () => void, reject: (e: Error) => void }
+
+export class IngestStore {
+  readonly db: ClassicLevel<string, string>
+  readonly sync: boolean
+  #queue: Waiter[] = []
+  #writing: Promise<void> | null = null
+  /** LevelDB batches committed (for the bench: readings per commit) */
+  commits = 0
+
+  private constructor (db: ClassicLevel<string, string>, sync: boolean) {
+    this.db = db
+    this.sync = sync
+  }
+
+  /** Open (creating) the store in `dir`. `sync` (default true) fsyncs every group commit. */
+  static async open (dir: string, opts: { sync?: boolean } = {}): Promise<IngestStore> {
+    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    await db.open()
+    return new IngestStore(db, opts.sync ?? true)
+  }
+
+  /** Commit `ops` atomically (with whatever else is queued); resolves once durable. */
+  write (ops: Op[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ops, resolve, reject })
+      if (this.#writing === null) this.#writing = this.#drain()
+    })
+  }
+
+  async #drain (): Promise<void> {
+    while (this.#queue.length > 0) {
+      const group = this.#queue
+      this.#queue = []
+      try {
+        await this.db.batch(group.flatMap((w) => w.ops), { sync: this.sync } as object)
+        this.commits++
+        for (const w of group) w.resolve()
+      } catch (err) {
+        for (const w of group) w.reject(err as Error)
+      }
+    }
+    this.#writing = null
+  }
+
+  async get<T> (key: string): Promise<T | undefined> {
+    const v = await this.db.get(key)
+    return v === undefined ? undefined : JSON.parse(v) as T
+  }
+
+  /** All [key, value] under a prefix, in key order. */
+  async * scan<T> (prefix: string): AsyncGenerator<[string, T]> {
+    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: prefix + '\xff' })) yield [k, JSON.parse(v) as T]
+  }
+
+  async close (): Promise<void> {
+    while (this.#writing !== null) await this.#writing
+    await this.db.close()
+  }
+}
