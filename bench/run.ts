@@ -11,19 +11,26 @@ const dir = fileURLToPath(new URL('.', import.meta.url))
 const all = (await readdir(dir)).filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_')).map((f) => f.slice(0, -3)).sort()
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 if (process.argv.includes('--help')) {
-  console.log(`usage: npm run bench [-- <name> …]\nbenches: ${all.join(', ')}\nresults go to bench/results/<name>.json`)
+  console.log(`usage: npm run bench [-- <name> … | report]\nbenches: ${all.join(', ')}\nresults go to bench/results/<name>.json; with no names every bench runs and bench/REPORT.md is written`)
   process.exit(0)
 }
-const unknown = wanted.filter((w) => !all.includes(w))
+const onlyReport = wanted.length === 1 && wanted[0] === 'report'
+const unknown = onlyReport ? [] : wanted.filter((w) => !all.includes(w))
 if (unknown.length > 0) {
   console.error(`unknown bench: ${unknown.join(', ')} (have: ${all.join(', ')})`)
   process.exit(2)
 }
 await mkdir(join(dir, 'results'), { recursive: true })
-for (const name of wanted.length > 0 ? wanted : all) {
+for (const name of onlyReport ? [] : wanted.length > 0 ? wanted : all) {
   console.log(`\n=== bench: ${name} ===`)
   const mod = await import(pathToFileURL(join(dir, `${name}.ts`)).href) as { run: () => Promise<Record<string, number>> }
   const metrics = await mod.run()
   await writeFile(join(dir, 'results', `${name}.json`), JSON.stringify(metrics, null, 2) + '\n')
   console.log(`wrote bench/results/${name}.json`)
+}
+
+if (wanted.length === 0 || onlyReport) {
+  const { writeReport } = await import('./_report.ts')
+  await writeReport(dir)
+  console.log('wrote bench/REPORT.md, bench/plots/*.svg and bench/results/report.json')
 }
