@@ -1,0 +1,47 @@
+/**
+ * tx iot (paper Eq. 1, Alg. 2 lines 4–7): builds tx_IoT = {ID_U, ts, HEIoT,
+ * keyRef, Sig} from msg.heiot (or msg.cid) and msg.epoch, signs it with the
+ * user's key and submits it to the core node's mempool. Output 1 at once:
+ * msg.payload = {id (htxI), user, ts, epoch, heiot, cid}, msg.tx = the
+ * transaction. Output 2 later, when a Ublock of the best chain holds it:
+ * the same message with msg.payload.height and .block.
+ */
+import { buildTxIoT, cidStringFromDigest, digestFromCidString, toHex } from '../../../hub/src/core/index.ts'
+import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
+import { defineNode, runtimeOf, status, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
+import { bytesOf, intOf } from '../../../hub/src/nodered/msg.ts'
+import { need } from '../../../hub/src/nodered/runtime.ts'
+
+export default function (RED: RedApi): void {
+  defineNode(RED, 'healthchain-tx-iot', (node, def) => {
+    const rt = runtimeOf(RED, def)
+    const txs = need(rt, 'txs')
+    let submitted = 0
+    let confirmed = 0
+    const show = (): void => { node.status(status.ok(`${submitted} submitted · ${confirmed} confirmed`)) }
+    node.status(status.idle('ready'))
+    return {
+      input: async (msg, send) => {
+        const heiot = msg.heiot !== undefined
+          ? bytesOf(msg.heiot, 'heiot', 32)
+          : typeof msg.cid === 'string' ? digestFromCidString(msg.cid) : (() => { throw new BadMessageError('heiot', 'missing: put the ipfs upload node before this one') })()
+        const epoch = intOf(msg.epoch, 'epoch')
+        const tx = buildTxIoT(rt.identity, { ts: rt.now(), heiot, epoch })
+        const { id } = await txs.submit(tx)
+        submitted++
+        show()
+        const payload = { id, user: toHex(tx.user), ts: tx.ts, epoch, heiot: toHex(heiot), cid: cidStringFromDigest(heiot) }
+        msg.payload = payload
+        msg.tx = tx
+        if (txs.confirmed !== undefined) {
+          txs.confirmed(id).then((c) => {
+            confirmed++
+            show()
+            send([null, { ...msg, payload: { ...payload, height: c.height, block: c.block } } as Msg])
+          }, (err: unknown) => { node.status(status.fail(err)); node.error(err, msg) })
+        }
+        return [msg, null]
+      }
+    }
+  }, {})
+}

@@ -1,0 +1,68 @@
+/**
+ * Node-RED editor/admin login for the hub (DESIGN §8; Node-RED's
+ * `adminAuth` "credentials" type). On first start a random password is made
+ * for user `admin`, shown to the caller once, and only its bcrypt hash is
+ * kept — with a random secret that encrypts the flows' credentials file —
+ * in `<userDir>/admin-auth.json`, created with mode 0600 and refused later
+ * if anyone but the owner may read it. bcrypt is the bcryptjs Node-RED
+ * ships (and checks logins with).
+ */
+import { randomBytes } from 'node:crypto'
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { AdminCredentialsError } from './errors.ts'
+
+interface Bcrypt { hash: (pw: string, rounds: number) => Promise<string>, compare: (pw: string, hash: string) => Promise<boolean> }
+const bcrypt = createRequire(createRequire(import.meta.url).resolve('@node-red/editor-api/package.json'))('bcryptjs') as Bcrypt
+
+export const ADMIN_AUTH_FILE = 'admin-auth.json'
+const BCRYPT_ROUNDS = 10
+
+export interface AdminAuthRecord {
+  readonly username: string
+  /** bcrypt hash of the password. */
+  readonly password: string
+  /** Node-RED credentialSecret (encrypts flows_cred.json). */
+  readonly credentialSecret: string
+}
+
+export interface AdminAuth {
+  readonly record: AdminAuthRecord
+  /** The plain password — only on the start that created it. */
+  readonly created?: { readonly username: string, readonly password: string }
+}
+
+/** Reads the admin login, creating it (0600) on first start. */
+export async function loadOrCreateAdminAuth (userDir: string, username = 'admin'): Promise<AdminAuth> {
+  const path = join(userDir, ADMIN_AUTH_FILE)
+  let text: string | undefined
+  try { text = await readFile(path, 'utf8') } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AdminCredentialsError(path, (err as Error).message)
+  }
+  if (text !== undefined) {
+    if (process.platform !== 'win32' && ((await stat(path)).mode & 0o077) !== 0) {
+      throw new AdminCredentialsError(path, 'readable by others: run chmod 600 on it (or delete it to make a new login)')
+    }
+    let rec: AdminAuthRecord
+    try { rec = JSON.parse(text) as AdminAuthRecord } catch { throw new AdminCredentialsError(path, 'not JSON') }
+    if (typeof rec.username !== 'string' || typeof rec.password !== 'string' || !rec.password.startsWith('$2') || typeof rec.credentialSecret !== 'string') {
+      throw new AdminCredentialsError(path, 'expected {username, password (bcrypt hash), credentialSecret}')
+    }
+    return { record: rec }
+  }
+  const password = randomBytes(18).toString('base64url')
+  const record: AdminAuthRecord = { username, password: await bcrypt.hash(password, BCRYPT_ROUNDS), credentialSecret: randomBytes(32).toString('hex') }
+  await writeFile(path, JSON.stringify(record, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
+  await chmod(path, 0o600) // the umask may have narrowed it further, never widened; make it exact
+  return { record, created: { username, password } }
+}
+
+/** Node-RED's adminAuth setting for the record: one user with full permissions. */
+export function adminAuthSetting (rec: AdminAuthRecord): Record<string, unknown> {
+  return { type: 'credentials', users: [{ username: rec.username, password: rec.password, permissions: '*' }] }
+}
+
+export async function checkPassword (rec: AdminAuthRecord, password: string): Promise<boolean> {
+  return await bcrypt.compare(password, rec.password)
+}

@@ -1,0 +1,102 @@
+/**
+ * Batching readings before encryption (paper Alg. 2 line 1: the user node
+ * "packages the IoT data collected in a period" into one batch; DESIGN §4:
+ * a sealed batch is at most 1 MiB). Pure logic; the batch node runs the
+ * window timer. A batch closes when it holds `size` readings, when adding
+ * one more would pass `maxBytes`, when a reading of an event type (a fall)
+ * arrives — urgent data must not wait for the window — or on flush (window
+ * elapsed, or a flush message).
+ *
+ * Plaintext of a batch: UTF-8 JSON `{"v":1,"readings":[…]}` with each reading
+ * in the wire form of the line contract (d, b, s, t, v, u, ts), in arrival
+ * order (roles/doctor's parseBatch reads it).
+ */
+import { HealthchainError, MAX_SEALED_BYTES, utf8Bytes } from '../core/index.ts'
+import { readingFromWire, readingToWire } from '../ingest/line.ts'
+import { BadMessageError } from './errors.ts'
+import type { SensorReading } from './runtime.ts'
+
+export type Trigger = 'size' | 'bytes' | 'event' | 'window' | 'flush'
+
+export interface BatchOptions {
+  /** Readings per batch; 0 = no size trigger. */
+  readonly size: number
+  /** Bytes of plaintext per batch (default and maximum: the sealed-batch limit less the AES-GCM overhead). */
+  readonly maxBytes?: number
+  /** Reading types that close the batch at once (e.g. ['fall']). */
+  readonly eventTypes?: readonly string[]
+}
+
+export interface Batch {
+  readonly readings: SensorReading[]
+  readonly trigger: Trigger
+  /** Plaintext size (encodeBatch(readings).length). */
+  readonly bytes: number
+}
+
+const OVERHEAD = 12 + 16 // nonce + tag
+export const MAX_PLAINTEXT_BYTES = MAX_SEALED_BYTES - OVERHEAD
+const ENVELOPE = '{"v":1,"readings":[]}'.length
+/** msg.payload as a reading in wire form, checked by the shared line contract (ingest/line.ts). */
+export function asReading (x: unknown, field = 'payload'): SensorReading {
+  try {
+    return readingToWire(readingFromWire(x))
+  } catch (err) {
+    if (err instanceof HealthchainError) throw new BadMessageError(`${field}.${err.field}`, err.message)
+    throw err
+  }
+}
+
+export function encodeBatch (readings: readonly SensorReading[]): Uint8Array {
+  return utf8Bytes(JSON.stringify({ v: 1, readings }))
+}
+
+/** The readings of a batch plaintext (each checked as a reading). */
+export function decodeBatch (plaintext: Uint8Array): SensorReading[] {
+  let doc: unknown
+  try { doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext)) } catch (err) {
+    throw new BadMessageError('payload', `batch is not UTF-8 JSON: ${(err as Error).message}`)
+  }
+  const d = doc as { v?: unknown, readings?: unknown }
+  if (d?.v !== 1 || !Array.isArray(d.readings)) throw new BadMessageError('payload', 'batch must be {"v":1,"readings":[…]}')
+  return d.readings.map((r, i) => asReading(r, `readings[${i}]`))
+}
+
+export class Batcher {
+  readonly size: number
+  readonly maxBytes: number
+  private readonly events: ReadonlySet<string>
+  private readings: SensorReading[] = []
+  private bytes = ENVELOPE
+
+  constructor (opts: BatchOptions) {
+    if (!Number.isSafeInteger(opts.size) || opts.size < 0) throw new BadMessageError('size', 'must be an integer ≥ 0')
+    this.size = opts.size
+    this.maxBytes = Math.min(opts.maxBytes ?? MAX_PLAINTEXT_BYTES, MAX_PLAINTEXT_BYTES)
+    this.events = new Set(opts.eventTypes ?? [])
+  }
+
+  get pending (): number { return this.readings.length }
+
+  /** Adds a reading; returns the batches it closed (none, one, or the full one before it and then itself). */
+  add (r: SensorReading): Batch[] {
+    const len = Buffer.byteLength(JSON.stringify(r))
+    if (ENVELOPE + len > this.maxBytes) throw new BadMessageError('payload', `one reading of ${len} bytes exceeds the batch limit ${this.maxBytes}`)
+    const out: Batch[] = []
+    if (this.bytes + len + (this.readings.length > 0 ? 1 : 0) > this.maxBytes) out.push(this.flush('bytes')!)
+    this.bytes += len + (this.readings.length > 0 ? 1 : 0)
+    this.readings.push(r)
+    const trigger: Trigger | null = this.events.has(r.t) ? 'event' : this.size > 0 && this.readings.length >= this.size ? 'size' : null
+    if (trigger !== null) out.push(this.flush(trigger)!)
+    return out
+  }
+
+  /** Closes the open batch (null when empty). */
+  flush (trigger: Trigger): Batch | null {
+    if (this.readings.length === 0) return null
+    const b: Batch = { readings: this.readings, trigger, bytes: this.bytes }
+    this.readings = []
+    this.bytes = ENVELOPE
+    return b
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The hub's Node-RED (DESIGN §8): the runtime and editor embedded in an
+ * express 4 app (Node-RED 5 uses express 4; hosted in express 5 its core
+ * http-in node fails to register) on an HTTP server bound to 127.0.0.1 by
+ * default. Login is on (admin-auth.ts). Our palette is flows/nodes/; the
+ * flow file lives in `<dataDir>/node-red/flows.json`, seeded on first start
+ * from the shipped flows/hub.json (flows/doctor.json on a doctor node), so
+ * edits made in the editor or through the admin API persist there and the
+ * shipped file stays as released. The Healthchain runtimes are injected
+ * through the `healthchainRuntimes` setting (runtime.ts).
+ *
+ * Node-RED is a process-wide singleton: start it once per process.
+ */
+import { copyFile, mkdir, stat } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { adminAuthSetting, loadOrCreateAdminAuth } from './admin-auth.ts'
+import { RUNTIMES_SETTING, type RuntimeTable } from './runtime.ts'
+
+const require = createRequire(import.meta.url)
+
+/** The parts of the node-red module the hub uses. */
+export interface NodeRedModule {
+  init: (server: Server, settings: Record<string, unknown>) => void
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  httpAdmin: (req: unknown, res: unknown, next: () => void) => void
+  httpNode: (req: unknown, res: unknown, next: () => void) => void
+  version: () => string
+}
+interface ExpressApp {
+  (req: unknown, res: unknown): void
+  use: (path: string, handler: unknown) => void
+}
+
+export const FLOWS_DIR = fileURLToPath(new URL('../../../flows/', import.meta.url))
+export const PALETTE_DIR = join(FLOWS_DIR, 'nodes')
+
+export interface EmbedOptions {
+  /** The node's data dir; Node-RED's userDir is `<dataDir>/node-red`. */
+  readonly dataDir: string
+  /** Runtimes by name; the shipped flows use "hub" (flows/hub.json) or "doctor" (flows/doctor.json). */
+  readonly runtimes: RuntimeTable
+  /** Which shipped flow seeds the flow file on first start (default 'hub'). */
+  readonly flow?: 'hub' | 'doctor'
+  /** Default 127.0.0.1: the editor is for the hub's owner; expose it deliberately. */
+  readonly host?: string
+  /** Default 1880; 0 picks a free port. */
+  readonly port?: number
+  /** Editor and admin API path (default '/red'). */
+  readonly adminRoot?: string
+  /** Path of flows' own HTTP endpoints (default '/red/api'). */
+  readonly nodeRoot?: string
+  /** Where the first-start login is printed (default console.log). */
+  readonly print?: (line: string) => void
+  /** Node-RED console log level (default 'warn'). */
+  readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off'
+}
+
+export interface EmbeddedNodeRed {
+  readonly RED: NodeRedModule
+  readonly server: Server
+  readonly app: ExpressApp
+  /** http://host:port */
+  readonly origin: string
+  /** The editor and admin API base URL (origin + adminRoot). */
+  readonly adminUrl: string
+  readonly userDir: string
+  readonly flowFile: string
+  /** The login, on the first start only (it was printed once; only its hash is stored). */
+  readonly created?: { readonly username: string, readonly password: string }
+  stop: () => Promise<void>
+}
+
+async function exists (path: string): Promise<boolean> {
+  try { await stat(path); return true } catch { return false }
+}
+
+export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed> {
+  const RED = require('node-red') as NodeRedModule
+  const express = require('express') as () => ExpressApp
+  const userDir = join(opts.dataDir, 'node-red')
+  await mkdir(userDir, { recursive: true, mode: 0o700 })
+  const flowFile = join(userDir, 'flows.json')
+  if (!await exists(flowFile)) await copyFile(join(FLOWS_DIR, `${opts.flow ?? 'hub'}.json`), flowFile)
+  const auth = await loadOrCreateAdminAuth(userDir)
+  const adminRoot = opts.adminRoot ?? '/red'
+  const nodeRoot = opts.nodeRoot ?? '/red/api'
+  const host = opts.host ?? '127.0.0.1'
+
+  const app = express()
+  const server = createServer(app)
+  RED.init(server, {
+    userDir,
+    flowFile: 'flows.json',
+    nodesDir: [PALETTE_DIR],
+    credentialSecret: auth.record.credentialSecret,
+    adminAuth: adminAuthSetting(auth.record),
+    httpAdminRoot: adminRoot,
+    httpNodeRoot: nodeRoot,
+    uiHost: host,
+    logging: { console: { level: opts.logLevel ?? 'warn', metrics: false, audit: false } },
+    editorTheme: { projects: { enabled: false }, palette: { editable: false }, tours: false },
+    externalModules: { autoInstall: false, palette: { allowInstall: false, allowUpload: false }, modules: { allowInstall: false } },
+    functionExternalModules: false,
+    diagnostics: { enabled: false },
+    telemetry: { enabled: false },
+    [RUNTIMES_SETTING]: opts.runtimes
+  })
+  app.use(adminRoot, RED.httpAdmin)
+  app.use(nodeRoot, RED.httpNode)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 1880, host, () => { server.off('error', reject); resolve() })
+  })
+  const { port } = server.address() as AddressInfo
+  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  try {
+    await RED.start()
+  } catch (err) {
+    server.close()
+    throw err
+  }
+  const adminUrl = origin + adminRoot
+  if (auth.created !== undefined) {
+    (opts.print ?? console.log)(`Node-RED editor: ${adminUrl}/  login: ${auth.created.username} / ${auth.created.password}\n` +
+      `  (shown this once; only a bcrypt hash is kept, in ${join(userDir, 'admin-auth.json')} — delete that file to make a new login)`)
+  }
+  let stopped: Promise<void> | undefined
+  return {
+    RED, server, app, origin, adminUrl, userDir, flowFile,
+    ...(auth.created === undefined ? {} : { created: auth.created }),
+    stop: async () => {
+      stopped ??= (async () => {
+        await RED.stop()
+        await new Promise<void>((resolve) => { server.close(() => { resolve() }); server.closeAllConnections() })
+      })()
+      await stopped
+    }
+  }
+}

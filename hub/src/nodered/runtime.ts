@@ -1,0 +1,130 @@
+/**
+ * The Healthchain runtime a hub's Node-RED flows drive (DESIGN §8; paper
+ * §III-A roles, Alg. 2 upload path, Alg. 3 keys, Alg. 4 diagnosis). Every
+ * Healthchain node type is a thin adapter over one part of this interface;
+ * the `healthchain-runtime` config node hands the flow the object injected
+ * through the Node-RED setting `healthchainRuntimes` (name → runtime), so the
+ * same nodes run on the real roles in the hub and on small real-enough
+ * parts in tests. A part a role does not host is left out; a node needing it
+ * reports MissingCapabilityError.
+ */
+import type { Identity, TxDiag, TxIoT, TxKey, Tx } from '../core/index.ts'
+import type { UserKeys } from '../roles/user/keys.ts'
+import type { DoctorKeyTracker } from '../roles/doctor/keys.ts'
+import { MissingCapabilityError } from './errors.ts'
+
+/** One verified device reading (the shared serial/MQTT line contract: d, b, s, t, v, u, ts). */
+export interface SensorReading {
+  readonly d: string
+  readonly b: number
+  readonly s: number
+  readonly t: string
+  readonly v: number | readonly number[]
+  readonly u: string
+  readonly ts: number
+}
+
+/** Verified readings from serial, MQTT and Firmata (hub/src/ingest). */
+export interface ReadingsSource {
+  /** Calls onReading per verified reading and onError per rejected line; returns the unsubscribe function. */
+  subscribe: (onReading: (r: SensorReading) => void, onError: (err: Error, raw?: string) => void) => () => void
+}
+
+export interface UploadReceipt {
+  /** CIDv1 raw sha2-256 of the stored bytes (base32). */
+  readonly cid: string
+  /** Storage nodes that acknowledged pinning it. */
+  readonly acked: readonly string[]
+}
+
+/** Encrypted blocks on IPFS (hub/src/ipfs): upload resolves only after the replication acks. */
+export interface IpfsStore {
+  upload: (bytes: Uint8Array) => Promise<UploadReceipt>
+  get: (cid: string) => Promise<Uint8Array>
+}
+
+export interface Submitted { readonly id: string }
+export interface Confirmed { readonly id: string, readonly height: number, readonly block: string }
+
+/** The Userchain mempool of a core user node (hub/src/roles/core): rejects with a typed error. */
+export interface TxSubmitter {
+  submit: (tx: Tx) => Promise<Submitted>
+  /** Resolves once the transaction is in a block of the best chain. */
+  confirmed?: (id: string) => Promise<Confirmed>
+}
+
+export interface MinerStatus {
+  readonly running: boolean
+  /** Height of the best chain's tip. */
+  readonly height: number
+  /** Blocks this miner found since the process started. */
+  readonly mined: number
+}
+
+/** The PoW miner of a core user node (paper Alg. 1). */
+export interface MinerControl {
+  start: () => void | Promise<void>
+  stop: () => void | Promise<void>
+  status: () => MinerStatus
+  /** Subscribes to status changes (a block found, start, stop); returns the unsubscribe function. */
+  watch?: (onChange: (s: MinerStatus) => void) => () => void
+}
+
+/** Docchain (hub/src/roles/accounting): resolves when the accounting nodes committed the tx_diag. */
+export interface PbftSubmitter {
+  submit: (tx: TxDiag) => Promise<Confirmed>
+}
+
+/** A tx_diag about one of this user's tx_IoT, with the key epoch of its first cause. */
+export interface DiagnosisEvent {
+  readonly tx: TxDiag
+  readonly epoch: number
+}
+
+/** Committed tx_diag naming this user's transactions (user side). */
+export interface DiagnosisSource {
+  subscribe: (onDiagnosis: (e: DiagnosisEvent) => void) => () => void
+}
+
+/** New tx_IoT of users who granted this doctor their current epoch (doctor side, from Userchain). */
+export interface IotTxSource {
+  subscribe: (onTx: (tx: TxIoT) => void) => () => void
+}
+
+/** What a doctor (human in the editor, or hub/src/ai) concludes from one batch of readings. */
+export type Analyzer = (readings: readonly SensorReading[], cause: TxIoT) => unknown | Promise<unknown>
+
+export interface HealthchainRuntime {
+  readonly role: 'user' | 'doctor'
+  /** The node's identity: ID_U on a hub, ID_D on a doctor node. */
+  readonly identity: Identity
+  /** Seconds since 1970 (transaction timestamps). */
+  readonly now: () => number
+  /** Cryptographic randomness (nonces). */
+  readonly rng: (n: number) => Uint8Array
+  readonly keys?: UserKeys
+  readonly readings?: ReadingsSource
+  readonly ipfs?: IpfsStore
+  readonly txs?: TxSubmitter
+  readonly miner?: MinerControl
+  readonly pbft?: PbftSubmitter
+  readonly diagnoses?: DiagnosisSource
+  readonly doctorKeys?: DoctorKeyTracker
+  readonly iotTxs?: IotTxSource
+  readonly analyze?: Analyzer
+}
+
+export type Capability = 'keys' | 'readings' | 'ipfs' | 'txs' | 'miner' | 'pbft' | 'diagnoses' | 'doctorKeys' | 'iotTxs' | 'analyze'
+
+/** The part `cap` of the runtime, or MissingCapabilityError. */
+export function need<K extends Capability> (rt: HealthchainRuntime, cap: K): NonNullable<HealthchainRuntime[K]> {
+  const part = rt[cap]
+  if (part === undefined || part === null) throw new MissingCapabilityError(cap, rt.role)
+  return part as NonNullable<HealthchainRuntime[K]>
+}
+
+/** The setting through which the embedding process injects runtimes into the flows. */
+export const RUNTIMES_SETTING = 'healthchainRuntimes'
+export type RuntimeTable = Record<string, HealthchainRuntime>
+
+export type { TxKey }
