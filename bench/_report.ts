@@ -74,7 +74,7 @@ export async function buildReport (results: Record<string, Metrics>, when = new 
     const plot = async (title: string, prefix: string, unit: string, axis: string): Promise<string> => await svg({
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: `${title} — ${machine()}`, width: 480, height: 260,
       data: { values: rows(prefix, unit) }, mark: { type: 'line', point: true },
-      encoding: { x: { field: 'month', type: 'ordinal', title: 'month' }, y: { field: unit, type: 'quantitative', title: axis }, color: { field: 'scheme', type: 'nominal' } }
+      encoding: { x: { field: 'month', type: 'ordinal', title: 'month', axis: { labelAngle: 0 } }, y: { field: unit, type: 'quantitative', title: axis }, color: { field: 'scheme', type: 'nominal' } }
     })
     svgs['fig6.svg'] = await plot('Fig. 6 — computation cost, one user', 'fig6', 's', 'cumulative seconds')
     svgs['fig7.svg'] = await plot('Fig. 7 — communication cost, one user', 'fig7', 'mb', 'cumulative MB')
