@@ -102,3 +102,12 @@ t.test('AI doctor diagnoses a desaturation; the patient reads it; revocation and
   await t.rejects(doctor.readings([after]), NotGrantedError, 'it cannot decrypt post-revocation data')
   await t.rejects(doctor.publish([after], d.diagnosis), NotGrantedError, 'nor seal a diagnosis for it')
 })
+
+t.test('batches in wire form or the ingest model parse the same', async (t) => {
+  const { parseBatch } = await import('../../hub/src/roles/doctor/doctor.ts')
+  const wire = parseBatch(utf8Bytes(JSON.stringify([{ t: 'spo2', v: 88, ts: 5 }])))
+  const model = parseBatch(utf8Bytes(JSON.stringify({ readings: [{ device: 'ox-1', type: 'spo2', value: 88, ts: 1, at: 5 }] })))
+  t.same(wire, [{ t: 'spo2', v: 88, ts: 5 }])
+  t.same(model, [{ t: 'spo2', v: 88, ts: 5, d: 'ox-1' }])
+  t.same(parseBatch(utf8Bytes('{"other":1}')), [], 'no readings')
+})

@@ -49,11 +49,20 @@ export type DoctorEvent =
 
 export interface PendingReview { readonly causes: TxIoT[], readonly diagnosis: Diagnosis }
 
-/** A batch's plaintext: a JSON array of readings, or an object with `readings`. */
+/**
+ * A batch's plaintext: a JSON array of readings, or an object with
+ * `readings`; each reading in wire form ({t, v, ts}) or the ingest model's
+ * ({type, value, ts}, with the hub's receive time `at` when present).
+ */
 export function parseBatch (plain: Uint8Array): VitalReading[] {
   const j = JSON.parse(new TextDecoder().decode(plain)) as unknown
-  const arr = Array.isArray(j) ? j : (j !== null && typeof j === 'object' && Array.isArray((j as { readings?: unknown }).readings) ? (j as { readings: unknown[] }).readings : [])
-  return arr as VitalReading[]
+  const arr: unknown[] = Array.isArray(j) ? j : (j !== null && typeof j === 'object' && Array.isArray((j as { readings?: unknown }).readings) ? (j as { readings: unknown[] }).readings : [])
+  return arr.map((x) => {
+    const r = (x ?? {}) as Record<string, unknown>
+    if (r.t !== undefined) return r as unknown as VitalReading
+    const at = typeof r.at === 'number' ? r.at : r.ts
+    return { t: r.type, v: r.value, ts: at, ...(typeof r.device === 'string' ? { d: r.device } : {}) } as VitalReading
+  })
 }
 
 export class DoctorNode {
