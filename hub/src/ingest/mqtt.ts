@@ -176,9 +176,11 @@ export class HubSubscriber {
 
 /**
  * One line of Mosquitto's log (log_type error/warning/notice/information) as
- * a refusal, or null. Mosquitto 2.0 writes e.g.
- *   "Client ox-1 disconnected, not authorised." (bad password or unknown user)
- *   "Denied PUBLISH from ox-1 (d0, q1, r0, m1, 'healthchain/h/devices/ox-2/readings', ... (62 bytes))"
+ * a refusal, or null. Mosquitto 2.0.11 writes (checked)
+ *   "Client <unknown> disconnected, not authorised."   (bad password or unknown user;
+ *                                                       it does not log who tried)
+ *   "Denied PUBLISH from hr-1 (d0, q1, r0, m1, 'healthchain/h/devices/ox-1/readings', ... (1 bytes))"
+ * the second only with `log_type debug` (or all).
  */
 export function parseMosquittoLog (line: string): { kind: 'auth' | 'acl', device: string, topic?: string } | null {
   let m = /Client (\S+) disconnected, not authori[sz]ed/.exec(line)
@@ -192,7 +194,7 @@ export function parseMosquittoLog (line: string): { kind: 'auth' | 'acl', device
 export function countMosquittoRefusal (ingest: Ingest, line: string): boolean {
   const r = parseMosquittoLog(line)
   if (r === null) return false
-  const known = ingest.registry.get(r.device) !== undefined ? { device: r.device } : {}
+  const known = r.device !== '<unknown>' && ingest.registry.get(r.device) !== undefined ? { device: r.device } : {}
   const err = r.kind === 'auth' ? new AuthRefusedError(r.device) : new TopicRefusedError(r.device, r.topic ?? '')
   ingest.refuse(err, { source: 'mqtt', ...known })
   return true

@@ -1,0 +1,97 @@
+/**
+ * MQTT ingest through Debian's Mosquitto, started by the test with a
+ * generated password file (mosquitto_passwd -b) and the ACL of
+ * hub/src/ingest/mosquitto.ts: the hub's mqtt client subscribes with QoS 1;
+ * a wrong password and a publish to another device's topic are refused by
+ * the broker and counted by the hub from the broker's log.
+ */
+import t from 'tap'
+import { spawn, execFileSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { userInfo } from 'node:os'
+import { createInterface } from 'node:readline'
+import mqtt from 'mqtt'
+import { HubSubscriber, countMosquittoRefusal, readingsTopic } from '../../hub/src/ingest/mqtt.ts'
+import { mosquittoAcl, mosquittoConf } from '../../hub/src/ingest/mosquitto.ts'
+import { formatLine } from '../../hub/src/ingest/line.ts'
+import type { Ingest } from '../../hub/src/ingest/pipeline.ts'
+import { addDevices, freePort, openIngest, tempDir, until } from './ingest-helpers.ts'
+
+const HUB = 'hub1'
+const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => { try { execFileSync(p, ['-h'], { stdio: 'ignore' }); return true } catch (e) { return (e as { status?: number }).status !== undefined && (e as { code?: string }).code !== 'ENOENT' } })
+let hasPasswd = true
+try { execFileSync('mosquitto_passwd', ['-h'], { stdio: 'ignore' }) } catch (e) { if ((e as { code?: string }).code === 'ENOENT') hasPasswd = false }
+
+/** Start mosquitto on a free port (it cannot take port 0): retry when the port was taken meanwhile. */
+async function startMosquitto (t: { teardown: (fn: () => unknown) => void }, dir: string, files: { passwordFile: string, aclFile: string }, onLog: (l: string) => void): Promise<{ proc: ChildProcess, port: number }> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort()
+    const conf = join(dir, 'mosquitto.conf')
+    await writeFile(conf, mosquittoConf({ port, ...files, logDebug: true, runAsUser: userInfo().username }))
+    const proc = spawn(MOSQUITTO!, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const log: string[] = []
+    const up = await new Promise<boolean>((resolve) => {
+      createInterface({ input: proc.stderr! }).on('line', (l) => {
+        log.push(l)
+        onLog(l)
+        if (/ running$/.test(l)) resolve(true)
+      })
+      proc.once('exit', () => { resolve(false) })
+    })
+    if (up) {
+      t.teardown(() => { proc.kill('SIGTERM') })
+      return { proc, port }
+    }
+    if (!log.some((l) => /in use/i.test(l))) throw new Error(`mosquitto failed to start:\n${log.join('\n')}`)
+  }
+  throw new Error('no free port for mosquitto after 5 attempts')
+}
+
+t.test('Mosquitto with password file and ACL', { skip: MOSQUITTO === undefined || !hasPasswd ? 'mosquitto / mosquitto_passwd not installed (apt-get install mosquitto)' : false }, async (t) => {
+  const dir = await tempDir(t, 'mosquitto')
+  const ing: Ingest = await openIngest(t, dir)
+  const secrets = await addDevices(ing, 'alice', [['ox-1', 'spo2'], ['hr-1', 'hr']])
+  const hubUser = `hub-${HUB}`
+  const hubPassword = randomBytes(18).toString('base64url')
+  const passwordFile = join(dir, 'passwd')
+  const aclFile = join(dir, 'acl')
+  execFileSync('mosquitto_passwd', ['-b', '-c', passwordFile, hubUser, hubPassword])
+  for (const [id, secret] of Object.entries(secrets)) execFileSync('mosquitto_passwd', ['-b', passwordFile, id, secret])
+  await writeFile(aclFile, mosquittoAcl(HUB, hubUser))
+
+  const { port } = await startMosquitto(t, dir, { passwordFile, aclFile }, (l) => { countMosquittoRefusal(ing, l) })
+  const url = `mqtt://127.0.0.1:${port}`
+  const sub = await HubSubscriber.connect(ing, { url, hubId: HUB, username: hubUser, password: hubPassword })
+  t.teardown(() => sub.close())
+
+  const device = async (username: string, password: string, protocolVersion: 4 | 5 = 4): Promise<mqtt.MqttClient> => {
+    const c = mqtt.connect(url, { username, password, clientId: username, reconnectPeriod: 0, protocolVersion })
+    t.teardown(() => c.end(true))
+    await new Promise<void>((resolve, reject) => { c.once('connect', () => { resolve() }); c.once('error', reject) })
+    return c
+  }
+
+  const ox = await device('ox-1', secrets['ox-1']!)
+  for (let s = 0; s < 5; s++) await ox.publishAsync(readingsTopic(HUB, 'ox-1'), formatLine({ d: 'ox-1', b: 3, s, t: 'spo2', v: 96, ts: s }).trimEnd(), { qos: 1 })
+  await until(() => ing.counters.accepted === 5, 20_000, '5 readings through mosquitto')
+  t.equal(ing.pendingCount('alice'), 5, 'all five readings stored for the device\'s user')
+
+  await t.rejects(device('ox-1', 'wrong'), /Not authorized/i, 'wrong secret refused by the broker')
+  await until(() => (ing.counters.dropped.ERR_AUTH ?? 0) === 1, 20_000, 'auth refusal counted')
+  t.equal(ing.counters.dropped.ERR_AUTH, 1, 'wrong credentials counted')
+
+  const hr = await device('hr-1', secrets['hr-1']!, 5)
+  await t.rejects(hr.publishAsync(readingsTopic(HUB, 'ox-1'), formatLine({ d: 'hr-1', b: 1, s: 0, t: 'hr', v: 70, ts: 0 }).trimEnd(), { qos: 1 }), /Not authorized/i,
+    'publishing to another device\'s topic refused (PUBACK reason 135)')
+  await until(() => (ing.counters.dropped.ERR_ACL ?? 0) === 1, 20_000, 'ACL refusal counted')
+  t.equal(ing.registry.get('hr-1')!.dropped.ERR_ACL, 1, 'counted against the offending device')
+
+  // its own topic works
+  await hr.publishAsync(readingsTopic(HUB, 'hr-1'), formatLine({ d: 'hr-1', b: 1, s: 0, t: 'hr', v: 70, ts: 0 }).trimEnd(), { qos: 1 })
+  await until(() => ing.counters.accepted === 6, 20_000, 'hr-1 reading')
+  t.equal(ing.registry.get('hr-1')!.accepted, 1)
+  t.equal(ing.registry.get('ox-1')!.accepted, 5, 'nothing of hr-1 landed on ox-1')
+})
