@@ -50,3 +50,26 @@ export async function until (cond: () => boolean | Promise<boolean>, ms = 20_000
     await sleep(20)
   }
 }
+
+/** A socat pseudo-terminal pair: `a` and `b` are symlinks to the two ptys. */
+export interface PtyPair { a: string, b: string, stop: () => Promise<void> }
+
+export async function hasBinary (name: string): Promise<boolean> {
+  const { execFileSync } = await import('node:child_process')
+  try { execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }); return true } catch { return false }
+}
+
+export async function ptyPair (t: Teardown, dir: string, a = 'dev', b = 'hub'): Promise<PtyPair> {
+  const { spawn } = await import('node:child_process')
+  const { existsSync } = await import('node:fs')
+  const pa = join(dir, a)
+  const pb = join(dir, b)
+  const proc = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${pa}`, `pty,raw,echo=0,link=${pb}`], { stdio: 'ignore' })
+  let exited = false
+  const exit = new Promise<void>((resolve) => proc.once('exit', () => { exited = true; resolve() }))
+  const stop = async (): Promise<void> => { if (!exited) { proc.kill('SIGTERM'); await exit } }
+  t.teardown(stop)
+  await until(() => exited || (existsSync(pa) && existsSync(pb)), 10_000, 'socat ptys')
+  if (exited) throw new Error('socat exited')
+  return { a: pa, b: pb, stop }
+}
