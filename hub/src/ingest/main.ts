@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/**
+ * Run the ingest service alone (used by the crash test and for trying
+ * devices out): `node hub/src/ingest/main.ts --data-dir D --hub ID [--port N]
+ * [--serial /dev/ttyACM0] [--window-ms N] [--max-readings N] [--no-sync]`.
+ * Prints `ready <mqtt port>` once listening; SIGTERM/SIGINT close cleanly.
+ */
+import { parseArgs } from 'node:util'
+import { startIngestService } from './hub.ts'
+
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string' },
+    hub: { type: 'string', default: 'hub' },
+    port: { type: 'string', default: '1883' },
+    serial: { type: 'string', multiple: true, default: [] },
+    'window-ms': { type: 'string' },
+    'max-readings': { type: 'string' },
+    'no-sync': { type: 'boolean', default: false }
+  }
+})
+if (values['data-dir'] === undefined) {
+  process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>]… [--window-ms <n>] [--max-readings <n>] [--no-sync]\n')
+  process.exit(2)
+}
+const svc = await startIngestService({
+  dataDir: values['data-dir'],
+  hubId: values.hub,
+  mqttPort: Number(values.port),
+  sync: !values['no-sync'],
+  serial: values.serial.map((path) => ({ path })),
+  ...(values['window-ms'] !== undefined ? { windowMs: Number(values['window-ms']) } : {}),
+  ...(values['max-readings'] !== undefined ? { maxReadings: Number(values['max-readings']) } : {})
+})
+svc.ingest.on('error', (e) => { process.stderr.write(`ingest: ${e.message}\n`) })
+process.stdout.write(`ready ${svc.broker?.port ?? 0}\n`)
+const stop = (): void => { svc.close().then(() => process.exit(0), () => process.exit(1)) }
+process.once('SIGTERM', stop)
+process.once('SIGINT', stop)
