@@ -84,8 +84,8 @@ t.test('a tx verified on mempool entry is not verified again in its block', asyn
   const txs = Array.from({ length: 100 }, (_, i) => iot(100 + i))
   for (const tx of txs) t.ok((await node.submitTx(tx)).accepted) // 100 > inline threshold on the workers as they come one by one
   let calls = 0
-  const orig = node.pool.firstInvalid.bind(node.pool)
-  node.pool.firstInvalid = async (items) => { calls += items.length; return await orig(items) }
+  const orig = node.pool.firstInvalidTx.bind(node.pool)
+  node.pool.firstInvalidTx = async (txs) => { calls += txs.length; return await orig(txs) }
   const b2 = makeBlock(node.store, b1, { miner: bob.id, txs })
   const r = await node.submitBlock(b2)
   t.ok(r.accepted && r.status === 'connected')

@@ -28,7 +28,7 @@ import {
   blockWork, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, nextBits,
   toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
-import { checkUblockStructure, HealthchainError } from '../core/index.ts'
+import { HealthchainError } from '../core/index.ts'
 import { EMPTY_ACCOUNT, LedgerOverlay, type Account, type LedgerView } from './ledger.ts'
 import {
   KnownInvalidError, NetworkMismatchError, OrphanBlockError, StoreCorruptError, StoreLockedError
@@ -91,6 +91,19 @@ function key (prefix: number, ...parts: Uint8Array[]): Uint8Array {
 function u32 (n: number): Uint8Array { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b }
 function json (v: unknown): Uint8Array { return enc.encode(JSON.stringify(v)) }
 function parse<T> (b: Uint8Array): T { return JSON.parse(dec.decode(b)) as T }
+/** Tx index value: block hash ‖ height (u32) ‖ position (u32). */
+function txLocValue (block: Uint8Array, height: number, pos: number): Uint8Array {
+  const v = new Uint8Array(40)
+  v.set(block)
+  const dv = new DataView(v.buffer)
+  dv.setUint32(32, height)
+  dv.setUint32(36, pos)
+  return v
+}
+function parseTxLoc (v: Uint8Array): TxLocation {
+  const dv = new DataView(v.buffer, v.byteOffset, 40)
+  return { block: new Uint8Array(v.subarray(0, 32)), height: dv.getUint32(32), pos: dv.getUint32(36) }
+}
 const META_TIP = key(P.meta, utf8Bytes('tip'))
 const META_NET = key(P.meta, utf8Bytes('network'))
 
@@ -127,6 +140,8 @@ export class ChainStore implements LedgerView {
   private readonly maxReorgDepth: number
   private readonly onProgress: ((done: number, total: number) => void) | undefined
   private lock: Promise<unknown> = Promise.resolve()
+  /** The block being added, so connecting it needs no read back and decode. */
+  private readonly fresh = new Map<string, Ublock>()
 
   private constructor (dir: string, params: NetworkParams, opts: ChainStoreOptions) {
     this.dir = dir
@@ -262,9 +277,7 @@ export class ChainStore implements LedgerView {
   /** Where a transaction is confirmed on the best chain. */
   txLocation (txid: Uint8Array): TxLocation | undefined {
     const v = this.db.getSync(key(P.tx, txid))
-    if (v === undefined) return undefined
-    const o = parse<{ b: string, h: number, p: number }>(v)
-    return { block: fromHex('block', o.b), height: o.h, pos: o.p }
+    return v === undefined ? undefined : parseTxLoc(v)
   }
 
   /** Ids of the best-chain transactions concerning this user, oldest first. */
@@ -366,13 +379,16 @@ export class ChainStore implements LedgerView {
   }
 
   /**
-   * Stores a block whose structure, header (PoW, target, time) and
-   * signatures the caller has checked (roles/core/validation.ts), then moves
+   * Stores a block whose structure (core checkUblockStructure), header (PoW,
+   * target, time) and signatures the caller has checked
+   * (roles/core/validation.ts), then moves
    * to the best chain. State rules (balances, nonces, epochs, duplicates)
    * are checked here, when the block connects; a block failing them is
-   * marked invalid with its descendants and never retried.
+   * marked invalid with its descendants and never retried. `gate` (the
+   * caller's pending signature check) must resolve before anything of the
+   * block is written; when it rejects, nothing is stored.
    */
-  async addBlock (block: Ublock, bytes?: Uint8Array): Promise<AddResult> {
+  async addBlock (block: Ublock, bytes?: Uint8Array, opts: { gate?: Promise<unknown> } = {}): Promise<AddResult> {
     return await this.exclusive(async () => {
       const hash = ublockHash(block.header)
       const hex = toHex(hash)
@@ -391,14 +407,48 @@ export class ChainStore implements LedgerView {
         entry.status = 'invalid'
         entry.reason = `descends from an invalid block (${badParent})`
       }
-      await this.db.batch([
+      const stored: Op[] = [
         { type: 'put', key: key(P.block, hash), value: bytes ?? encodeUblock(block) },
         { type: 'put', key: key(P.entry, hash), value: this.entryValue(entry) }
-      ])
+      ]
+      if (entry.status === 'invalid') {
+        await this.db.batch(stored)
+        this.entries.set(hex, entry)
+        throw new KnownInvalidError(hex, entry.reason!)
+      }
+      if (parent.hex === this.tip.hex) {
+        // The common case, a block on the tip: state rules run while the
+        // signatures are still being verified (`gate`); block, entry and
+        // connection then go to disk in one batch.
+        let ops: Op[]
+        try {
+          ops = this.connectOps(entry, block, stored)
+        } catch (err) {
+          if (!(err instanceof HealthchainError) || err instanceof StoreCorruptError) throw err
+          await opts.gate
+          entry.status = 'invalid'
+          entry.reason = err.message
+          await this.db.batch([stored[0]!, { type: 'put', key: key(P.entry, hash), value: this.entryValue(entry) }])
+          this.entries.set(hex, entry)
+          return { hash: hex, status: 'invalid', reason: err.message, tipChanged: false, ...empty, invalidated: [{ hash: hex, reason: err.message }] }
+        }
+        await opts.gate
+        await this.db.batch(ops)
+        this.entries.set(hex, entry)
+        this.main[entry.height] = hex
+        return { hash: hex, status: 'connected', tipChanged: true, connected: [block], disconnected: [], invalidated: [] }
+      }
+      await opts.gate
+      await this.db.batch(stored)
       this.entries.set(hex, entry)
-      if (entry.status === 'invalid') throw new KnownInvalidError(hex, entry.reason!)
       const before = this.tip.hex
-      const r = await this.activateBestChain()
+      this.fresh.set(hex, block)
+      let r
+      try {
+        r = await this.activateBestChain()
+      } finally {
+        this.fresh.delete(hex)
+      }
       const status = (entry.status as BlockStatus) === 'invalid' ? 'invalid' : this.isOnMainChain(hex) ? 'connected' : 'side'
       return { hash: hex, status, ...(entry.reason !== undefined ? { reason: entry.reason } : {}), tipChanged: this.tip.hex !== before, ...r }
     })
@@ -442,9 +492,12 @@ export class ChainStore implements LedgerView {
       if (depth > this.maxReorgDepth) { skip.add(best.hex); continue }
       while (this.tip.hex !== fork.hex) disconnected.push(await this.disconnectTip())
       for (const e of path) {
-        const bytes = await this.db.get(key(P.block, e.hash))
-        if (bytes === undefined) throw new StoreCorruptError(`block ${e.hex} has an entry but no data`)
-        const block = decodeUblock(bytes)
+        let block = this.fresh.get(e.hex)
+        if (block === undefined) {
+          const bytes = await this.db.get(key(P.block, e.hash))
+          if (bytes === undefined) throw new StoreCorruptError(`block ${e.hex} has an entry but no data`)
+          block = decodeUblock(bytes)
+        }
         try {
           await this.connect(e, block)
           connected.push(block)
@@ -468,8 +521,13 @@ export class ChainStore implements LedgerView {
 
   /** Connects `block` on top of the tip: state rules, indexes, undo, tip — one batch. */
   private async connect (e: BlockEntry, block: Ublock, extra: Op[] = []): Promise<void> {
+    await this.db.batch(this.connectOps(e, block, extra))
+    this.main[e.height] = e.hex
+  }
+
+  /** The batch connecting `block` on the tip; throws a typed error when a state rule fails. */
+  private connectOps (e: BlockEntry, block: Ublock, extra: Op[]): Op[] {
     if (e.height !== 0 && toHex(block.header.prehash) !== this.tip.hex) throw new StoreCorruptError(`${e.hex} does not extend the tip`)
-    checkUblockStructure(block)
     const ov = new LedgerOverlay(this)
     for (let i = 1; i < block.txs.length; i++) ov.apply(block.txs[i]!, `txs[${i}]`)
     ov.applyCoinbase(block.txs[0]!, e.height === 0 ? 0 : this.params.blockReward)
@@ -487,14 +545,13 @@ export class ChainStore implements LedgerView {
     }
     for (const { user, epoch, txid } of ov.newEpochs.values()) ops.push({ type: 'put', key: key(P.epoch, user, u32(epoch)), value: txid })
     block.txs.forEach((t, pos) => {
-      ops.push({ type: 'put', key: key(P.tx, t.id), value: json({ b: e.hex, h: e.height, p: pos }) })
+      ops.push({ type: 'put', key: key(P.tx, t.id), value: txLocValue(e.hash, e.height, pos) })
       for (const u of txUsers(t)) ops.push({ type: 'put', key: key(P.user, u, u32(e.height), u32(pos)), value: t.id })
     })
     ops.push({ type: 'put', key: key(P.undo, e.hash), value: json(undo) })
     ops.push({ type: 'put', key: key(P.height, u32(e.height)), value: e.hash })
     ops.push({ type: 'put', key: META_TIP, value: e.hash })
-    await this.db.batch(ops)
-    this.main[e.height] = e.hex
+    return ops
   }
 
   /** Disconnects the tip: restores accounts and epochs from its undo record, drops its indexes — one batch. */
@@ -542,7 +599,8 @@ export class ChainStore implements LedgerView {
     if (this.db.getSync(key(P.height, u32(this.main.length))) !== undefined) problems.push('height index runs past the tip')
     const blockIds = new Map<string, Uint8Array[] | null>()
     for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(P.tx), lt: Uint8Array.of(P.tx + 1) })) {
-      const o = parse<{ b: string, h: number, p: number }>(v)
+      const loc = parseTxLoc(v)
+      const o = { b: toHex(loc.block), h: loc.height, p: loc.pos }
       if (this.main[o.h] !== o.b) { problems.push(`tx ${toHex(k.slice(1))} points to a block off the best chain`); continue }
       let ids = blockIds.get(o.b)
       if (ids === undefined) {

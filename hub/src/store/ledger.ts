@@ -52,12 +52,20 @@ export class LedgerOverlay implements LedgerView {
   /** Sum of the fees of the transfers applied here. */
   fees = 0
   private readonly base: LedgerView
+  /** Epoch lookups answered by the base: many tx_IoT of one user name the same epoch. */
+  private readonly baseEpochs = new Map<string, boolean>()
 
   constructor (base: LedgerView) { this.base = base }
 
   account (id: Uint8Array): Account { return this.accounts.get(toHex(id))?.account ?? this.base.account(id) }
   latestEpoch (user: Uint8Array): number { return this.epochs.get(toHex(user))?.epoch ?? this.base.latestEpoch(user) }
-  hasEpoch (user: Uint8Array, epoch: number): boolean { return this.newEpochs.has(`${toHex(user)}:${epoch}`) || this.base.hasEpoch(user, epoch) }
+  hasEpoch (user: Uint8Array, epoch: number): boolean {
+    const k = `${toHex(user)}:${epoch}`
+    if (this.newEpochs.has(k)) return true
+    let known = this.baseEpochs.get(k)
+    if (known === undefined) { known = this.base.hasEpoch(user, epoch); this.baseEpochs.set(k, known) }
+    return known
+  }
   isConfirmed (txid: Uint8Array): boolean { return this.ids.has(toHex(txid)) || this.base.isConfirmed(txid) }
 
   private setAccount (id: Uint8Array, account: Account): void { this.accounts.set(toHex(id), { id, account }) }

@@ -137,10 +137,12 @@ export class Mempool {
   /**
    * After the tip moved: `returned` (transactions of disconnected blocks, in
    * chain order) go back in ahead of the pool; what the chain now confirms
-   * leaves quietly; what became invalid is dropped with its reason.
+   * (`confirmed`: the txs of the blocks connected, when known) leaves quietly; what became invalid is dropped with its reason.
    */
-  rebuild (returned: readonly BodyTx[], now: number): Dropped[] {
+  rebuild (returned: readonly BodyTx[], now: number, confirmed?: readonly BodyTx[]): Dropped[] {
     const old = new Map(this.entries)
+    // Txs of the blocks just connected leave at once, without a lookup each.
+    const gone = new Set((confirmed ?? []).map((t) => toHex(t.id)))
     this.entries.clear()
     this.bytesUsed = 0
     this.overlay = new LedgerOverlay(this.store)
@@ -151,7 +153,7 @@ export class Mempool {
     const candidates = [...back, ...[...old.values()].map((e) => e.bt)]
     for (const bt of candidates) {
       const hex = toHex(bt.id)
-      if (this.entries.has(hex) || this.store.isConfirmed(bt.id)) continue
+      if (gone.has(hex) || this.entries.has(hex) || this.store.isConfirmed(bt.id)) continue
       try {
         if (this.bytesUsed + bt.bytes.length > this.maxBytes) throw new MempoolFullError(this.maxBytes)
         checkTxTime(this.params, bt.tx, now, 'tx')

@@ -121,12 +121,16 @@ export class CoreNode extends EventEmitter {
         if (known !== undefined) {
           return await this.store.addBlock(block) // reports duplicate / invalid
         }
+        // Signatures verify on the worker threads while this thread checks
+        // structure, header and state rules; nothing is written before they pass.
+        const sigs = checkSignatures(block.txs, this.pool, this.verified)
+        sigs.catch(() => {})
         checkBlock(this.store, block, this.now())
-        await checkSignatures(block.txs, this.pool, this.verified)
-        const res = await this.store.addBlock(block, input instanceof Uint8Array ? input : undefined)
+        const res = await this.store.addBlock(block, input instanceof Uint8Array ? input : undefined, { gate: sigs })
         if (res.tipChanged) {
           const returned = res.disconnected.flatMap((b) => b.txs.slice(1))
-          for (const d of this.mempool.rebuild(returned, this.now())) this.emit('drop', d)
+          const confirmed = res.connected.flatMap((b) => b.txs.slice(1))
+          for (const d of this.mempool.rebuild(returned, this.now(), confirmed)) this.emit('drop', d)
         }
         return res
       })

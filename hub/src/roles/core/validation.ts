@@ -14,7 +14,7 @@
 import { BadSignatureError, checkUblockHeader, checkUblockStructure, toHex, type BodyTx, type Ublock } from '../../core/index.ts'
 import type { ChainStore } from '../../store/chain.ts'
 import { checkTxTime } from '../../store/ledger.ts'
-import { sigItem, type SigItem, type VerifyPool } from './verify-pool.ts'
+import type { VerifyPool } from './verify-pool.ts'
 
 /** Structure, header in context and transaction times; throws a typed error. */
 export function checkBlock (store: ChainStore, block: Ublock, now: number): void {
@@ -40,20 +40,19 @@ export class VerifiedSet {
 
 /** Verifies every signature not in `verified` (on the pool's workers); throws BadSignatureError naming the tx. */
 export async function checkSignatures (txs: readonly BodyTx[], pool: VerifyPool, verified: VerifiedSet, fieldPrefix = 'txs'): Promise<void> {
-  const items: SigItem[] = []
+  const todo: BodyTx[] = []
   const at: number[] = []
   const hexes: string[] = []
   txs.forEach((t, i) => {
+    if (t.tx.kind === 'coinbase') return
     const hex = toHex(t.id)
     if (verified.has(hex)) return
-    const item = sigItem(t)
-    if (item === null) return
-    items.push(item)
+    todo.push(t)
     at.push(i)
     hexes.push(hex)
   })
-  if (items.length === 0) return
-  const bad = await pool.firstInvalid(items)
+  if (todo.length === 0) return
+  const bad = await pool.firstInvalidTx(todo)
   if (bad >= 0) throw new BadSignatureError(`${fieldPrefix}[${at[bad]!}].sig`)
   for (const h of hexes) verified.add(h)
 }

@@ -49,15 +49,44 @@ export class VerifyPool {
       for (let i = 0; i < items.length; i++) if (!verify(...items[i]!)) return i
       return -1
     }
+    return await this.scatter(items.length, (from, to) => ({ items: items.slice(from, to) }))
+  }
+
+  /**
+   * Index of the first transaction whose signature fails, or -1. Big batches
+   * go to the workers as raw bytes: each worker decodes and rebuilds the
+   * signing messages of its slice, so the main thread does almost nothing.
+   */
+  async firstInvalidTx (txs: readonly BodyTx[]): Promise<number> {
+    if (txs.length < this.inlineBelow) {
+      for (let i = 0; i < txs.length; i++) {
+        const item = sigItem(txs[i]!)
+        if (item !== null && !verify(...item)) return i
+      }
+      return -1
+    }
+    return await this.scatter(txs.length, (from, to) => {
+      const slice = txs.slice(from, to)
+      const ends = new Uint32Array(slice.length)
+      let n = 0
+      slice.forEach((t, i) => { n += t.bytes.length; ends[i] = n })
+      const buf = new Uint8Array(n)
+      slice.forEach((t, i) => buf.set(t.bytes, i === 0 ? 0 : ends[i - 1]!))
+      return { txs: buf, ends }
+    })
+  }
+
+  /** Splits [0, n) into one slice per worker; returns the first failing index overall. */
+  private async scatter (n: number, job: (from: number, to: number) => object): Promise<number> {
     this.ensureWorkers()
-    const per = Math.ceil(items.length / this.workers.length)
+    const per = Math.ceil(n / this.workers.length)
     const jobs: Array<Promise<number>> = []
-    for (let w = 0; w < this.workers.length && w * per < items.length; w++) {
-      const slice = items.slice(w * per, (w + 1) * per)
+    for (let w = 0; w < this.workers.length && w * per < n; w++) {
       const id = this.nextId++
+      const msg = { id, ...job(w * per, Math.min(n, (w + 1) * per)) }
       jobs.push(new Promise<number>((resolve) => {
         this.waiting.set(id, (bad) => resolve(bad < 0 ? bad : w * per + bad))
-        this.workers[w]!.postMessage({ id, items: slice })
+        this.workers[w]!.postMessage(msg)
       }))
     }
     const results = await Promise.all(jobs)

@@ -1,17 +1,41 @@
 /**
  * Worker thread of the signature pool (./verify-pool.ts): verifies Ed25519
- * (RFC 8032) signatures of transactions, so block validation uses every core
- * (DESIGN §5). Receives {id, items: [pub, msg, sig][]}, answers {id, bad}
- * with the index of the first failing item or -1.
+ * (RFC 8032) signatures, so block validation uses every core (DESIGN §5).
+ * Two kinds of job, each answered {id, bad} with the index of the first
+ * failing item or -1:
+ * - {id, items: [pub, msg, sig][]}: prepared triples;
+ * - {id, txs, ends}: canonical transactions, concatenated (ends[i] = end
+ *   offset of tx i). The worker rebuilds each signing message itself
+ *   (core txSigningMessage), so the main thread only copies bytes.
  */
 import { parentPort } from 'node:worker_threads'
-import { verify } from '../../core/index.ts'
+import { decodeTx, txSigner, txSigningMessage, verify } from '../../core/index.ts'
 
-parentPort!.on('message', (m: { id: number, items: Array<[Uint8Array, Uint8Array, Uint8Array]> }) => {
+type Job = { id: number, items: Array<[Uint8Array, Uint8Array, Uint8Array]> } | { id: number, txs: Uint8Array, ends: Uint32Array }
+
+function checkTx (bytes: Uint8Array): boolean {
+  try {
+    const tx = decodeTx(bytes)
+    const msg = txSigningMessage(tx)
+    return msg === null || verify(txSigner(tx)!, msg, tx.sig)
+  } catch {
+    return false
+  }
+}
+
+parentPort!.on('message', (m: Job) => {
   let bad = -1
-  for (let i = 0; i < m.items.length; i++) {
-    const [pub, msg, sig] = m.items[i]!
-    if (!verify(pub, msg, sig)) { bad = i; break }
+  if ('items' in m) {
+    for (let i = 0; i < m.items.length; i++) {
+      const [pub, msg, sig] = m.items[i]!
+      if (!verify(pub, msg, sig)) { bad = i; break }
+    }
+  } else {
+    let start = 0
+    for (let i = 0; i < m.ends.length; i++) {
+      if (!checkTx(m.txs.subarray(start, m.ends[i]!))) { bad = i; break }
+      start = m.ends[i]!
+    }
   }
   parentPort!.postMessage({ id: m.id, bad })
 })
