@@ -27,11 +27,12 @@
  */
 import { equalBytes, toHex } from '../codec.ts'
 import type { SigningKey } from '../crypto.ts'
-import { checkDblockStructure, dblockHash, dblockProposal, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
+import { checkDblockStructure, DBLOCK_VERSION, dblockHash, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
 import { bodyEntryBytes, bodyTx, type BodyTx } from '../body.ts'
 import { decodeTx, txId } from '../tx/index.ts'
 import type { TxDiag } from '../tx/index.ts'
 import { MAX_BLOCK_BODY_BYTES } from '../limits.ts'
+import { merkleRoot } from '../merkle.ts'
 import { signMessage, verifySigned } from './envelope.ts'
 import { decodeMessage, type PbftMessage } from './messages.ts'
 import { requestCodec, type RequestMsg } from './request.ts'
@@ -185,6 +186,7 @@ export class Replica {
   private nvDigests = new Map<number, string>()
   private resendAt = 0
   private retransmitAt = 0
+  private leaderSeenAt = 0
 
   // --- catch-up
   private hint = 0
@@ -285,13 +287,17 @@ export class Replica {
    * forwarded to every accounting node (paper §IV-B3). Returns the reason
    * when it is rejected.
    */
-  submit (tx: TxDiag | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
+  submit (tx: TxDiag | BodyTx | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
     this.now = Math.max(this.now, now)
     let bt: BodyTx
     try {
-      const decoded = tx instanceof Uint8Array ? decodeTx(tx) : tx
-      if (decoded.kind !== 'diag') return { id: '', reason: `a ${decoded.kind} transaction does not belong on Docchain`, actions: [] }
-      bt = bodyTx(decoded)
+      if (!(tx instanceof Uint8Array) && 'bytes' in tx && 'id' in tx && 'tx' in tx) {
+        bt = tx
+      } else {
+        const decoded = tx instanceof Uint8Array ? decodeTx(tx) : tx
+        bt = bodyTx(decoded)
+      }
+      if (bt.tx.kind !== 'diag') return { id: '', reason: `a ${bt.tx.kind} transaction does not belong on Docchain`, actions: [] }
     } catch (err) {
       return { id: '', reason: `malformed tx_diag: ${(err as Error).message}`, actions: [] }
     }
@@ -389,7 +395,11 @@ export class Replica {
   private receiveInner (bytes: Uint8Array): void {
     let m: PbftMessage
     try { m = decodeMessage(bytes) } catch { return }
-    if (!this.isMember(m.replica) || !verifySigned(m)) return
+    if (!this.isMember(m.replica)) return
+    // A REQUEST only carries a tx_diag, which is self-authenticating and fully
+    // validated on admission: its forwarder's signature adds nothing, so it is
+    // not checked (that halves the signature checks per tx_diag).
+    if (m.kind !== 'request' && !verifySigned(m)) return
     this.handle(m)
   }
 
@@ -485,6 +495,7 @@ export class Replica {
     if ((this.isLeader && !this.inViewChange) || this.now < this.resendAt) return
     const half = this.requestTimeout / 2
     this.resendAt = this.now + half
+    if (!this.inViewChange && this.now - this.leaderSeenAt < half) return // the leader is proposing: it has them
     let sent = 0
     for (const p of this.queue.values()) {
       if (p.since > this.now - half || sent >= (this.cfg.maxBatch ?? 500)) break
@@ -525,23 +536,29 @@ export class Replica {
       const first = this.queue.values().next()
       if (first.done === true) return
       if (this.queue.size < maxBatch && this.now < first.value.since + delay) return
-      const batch: TxDiag[] = []
+      const batch: BodyTx[] = []
       let size = 16
       for (const p of this.queue.values()) {
         const add = bodyEntryBytes(p.tx.bytes.length)
         if (size + add > MAX_BLOCK_BODY_BYTES) break
         size += add
-        batch.push(p.tx.tx as TxDiag)
+        batch.push(p.tx)
         if (batch.length >= maxBatch) break
       }
-      const block = dblockProposal({
-        index: this.nextSeq,
-        gtime: Math.max(prev.gtime ?? 0, Math.floor(this.now / 1000)),
-        prehash: prev.digest,
-        view: this.view,
-        leader: this.id,
-        txs: batch
-      })
+      // As dblockProposal, reusing each tx's canonical bytes and id.
+      const block: Dblock = {
+        header: {
+          version: DBLOCK_VERSION,
+          index: this.nextSeq,
+          gtime: Math.max(prev.gtime ?? 0, Math.floor(this.now / 1000)),
+          prehash: prev.digest,
+          diagroot: merkleRoot(batch.map((t) => t.id)),
+          view: this.view,
+          leader: this.id
+        },
+        txs: batch,
+        cert: []
+      }
       this.nextSeq++
       this.broadcast(signMessage(prePrepareCodec, prePrepareBody(this.view, block), this.cfg.key))
     }
@@ -585,6 +602,7 @@ export class Replica {
       if (reason !== null) { this.startViewChange(this.view + 1); return }
     }
     s.pp = m
+    this.leaderSeenAt = this.now
     this.persist(m)
     for (const t of m.body.block.txs) { const id = hex(t.id); this.inflight.add(id); this.queue.delete(id) }
     if (m.body.seq >= this.nextSeq) this.nextSeq = m.body.seq + 1

@@ -8,7 +8,8 @@
  *
  * All inputs (messages, submissions, ticks) go through one serial queue, so
  * the pure replica sees them one at a time, in order, with the time read from
- * the injected clock.
+ * the injected clock; the actions of everything queued meanwhile are
+ * persisted in one LevelDB batch (group commit) before any is sent.
  */
 import { equalBytes, toHex, txId, bodyTx, type Dblock, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
@@ -42,13 +43,23 @@ export interface AccountingOptions {
 
 const MAX_VERDICTS = 200_000
 
+interface Job {
+  /** Async preparation (Userchain checks) before the replica sees the input. */
+  readonly prepare?: () => Promise<void>
+  /** The synchronous replica step. */
+  readonly run: () => Action[]
+  /** After its actions are persisted and sent. */
+  readonly after?: () => Promise<void>
+}
+
 export class AccountingNode {
   readonly id: Uint8Array
   private readonly opts: AccountingOptions
   private readonly log: PbftLog
   private readonly replica: Replica
   private readonly now: () => number
-  private queue: Promise<void> = Promise.resolve()
+  private inbox: Job[] = []
+  private pumping: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   private stopped = false
   /** Per tx id: null = valid, else why not (sync and Userchain checks together). */
@@ -80,8 +91,8 @@ export class AccountingNode {
     // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
     for (const b of [...state.snapshot.messages, ...state.appended]) await node.prevalidate(b)
     await node.handle(node.replica.restore(state.snapshot, state.appended, node.now()))
-    opts.transport.onMessage((bytes) => { node.enqueue(async () => { await node.prevalidate(bytes); await node.handle(node.replica.receive(bytes, node.now())) }) })
-    node.timer = setInterval(() => node.enqueue(async () => node.handle(node.replica.tick(node.now()))), opts.tickMs ?? 10)
+    opts.transport.onMessage((bytes) => { node.enqueue({ prepare: async () => node.prevalidate(bytes), run: () => node.replica.receive(bytes, node.now()) }) })
+    node.timer = setInterval(() => { if (node.inbox.length === 0) node.enqueue({ run: () => node.replica.tick(node.now()) }) }, opts.tickMs ?? 10)
     return node
   }
 
@@ -95,29 +106,38 @@ export class AccountingNode {
    */
   submit (tx: TxDiag | Uint8Array): Promise<DiagReceipt> {
     return new Promise((resolve) => {
-      this.enqueue(async () => {
-        let bt: BodyTx
-        try {
-          bt = bodyTx(tx instanceof Uint8Array ? parseDiag(tx) : tx)
-        } catch (err) {
-          const e = err as HealthchainError
-          resolve({ ok: false, id: '', code: e.code ?? 'ERR_MALFORMED_DIAG', reason: e.message })
-          return
+      let bt: BodyTx
+      try {
+        bt = bodyTx(tx instanceof Uint8Array ? parseDiag(tx) : tx)
+      } catch (err) {
+        const e = err as HealthchainError
+        resolve({ ok: false, id: '', code: e.code ?? 'ERR_MALFORMED_DIAG', reason: e.message })
+        return
+      }
+      const id = toHex(bt.id)
+      let verdict: HealthchainError | null = null
+      let reason: string | null = null
+      this.enqueue({
+        prepare: async () => { verdict = await this.check(bt) },
+        run: () => {
+          if (verdict !== null) return []
+          const r = this.replica.submit(bt, this.now())
+          reason = r.reason
+          if (reason === null) {
+            const list = this.waiters.get(id) ?? []
+            list.push(resolve)
+            this.waiters.set(id, list)
+          }
+          return r.actions
+        },
+        after: async () => {
+          const v = verdict as HealthchainError | null
+          if (v !== null) { resolve({ ok: false, id, code: v.code, reason: v.message }); return }
+          if (reason === null) return
+          const height = await this.log.txHeight(bt.id)
+          if (height !== undefined) resolve({ ok: true, id, height, block: (await this.log.block(height))! })
+          else resolve({ ok: false, id, code: 'ERR_DIAG_REJECTED', reason })
         }
-        const id = toHex(bt.id)
-        const height = await this.log.txHeight(bt.id)
-        if (height !== undefined) { resolve({ ok: true, id, height, block: (await this.log.block(height))! }); return }
-        const verdict = await this.check(bt)
-        if (verdict !== null) { resolve({ ok: false, id, code: verdict.code, reason: verdict.message }); return }
-        const r = this.replica.submit(bt.tx as TxDiag, this.now())
-        if (r.reason !== null) {
-          resolve({ ok: false, id, code: 'ERR_DIAG_REJECTED', reason: r.reason })
-        } else {
-          const list = this.waiters.get(id) ?? []
-          list.push(resolve)
-          this.waiters.set(id, list)
-        }
-        await this.handle(r.actions)
       })
     })
   }
@@ -135,15 +155,37 @@ export class AccountingNode {
     this.stopped = true
     if (this.timer !== null) clearInterval(this.timer)
     await this.opts.transport.close()
-    await this.queue
+    this.inbox = []
+    await this.pumping
     await this.log.close()
   }
 
   // ---------------------------------------------------------------- internals
 
-  private enqueue (job: () => Promise<void>): void {
+  private enqueue (job: Job): void {
     if (this.stopped) return
-    this.queue = this.queue.then(job).catch((err: unknown) => { console.error('accounting node:', err) })
+    this.inbox.push(job)
+    this.pumping ??= this.pump().finally(() => { this.pumping = null })
+  }
+
+  /**
+   * Group commit: takes every queued input, runs its async checks, feeds them
+   * to the replica one by one, then persists all their actions in ONE LevelDB
+   * batch before sending any message.
+   */
+  private async pump (): Promise<void> {
+    while (this.inbox.length > 0 && !this.stopped) {
+      const jobs = this.inbox.splice(0)
+      try {
+        for (const j of jobs) await j.prepare?.()
+        const actions: Action[] = []
+        for (const j of jobs) actions.push(...j.run())
+        await this.handle(actions)
+        for (const j of jobs) await j.after?.()
+      } catch (err) {
+        console.error('accounting node:', err)
+      }
+    }
   }
 
   /** The replica's synchronous hook: registry status now, the rest as prevalidated. */
