@@ -199,7 +199,6 @@ export class Ingest extends EventEmitter<IngestEvents> {
       for (const u of this.aggregator.due(this.#now())) this.#flushSoon(u, 'window')
       this.#schedule()
     }, Math.max(0, deadline - this.#now()))
-    this.#timer.unref()
   }
 
   /** Closed batches not yet taken by the user node, oldest first. */
