@@ -103,3 +103,33 @@ t.test('orphans, duplicates and the header context', async (t) => {
   t.equal(r.nextBitsAfter(r.tip), expected, 'retarget over the window')
   t.not(expected, 0x1f7fffff, 'blocks 10 s apart against 3 s expected make the target easier')
 })
+
+t.test('reorgs deeper than the configured limit are not followed; the branch is kept', async (t) => {
+  const dir = await tempDir(t, 'st')
+  const s = await ChainStore.open(dir, TESTNET, { maxReorgDepth: 2 })
+  t.teardown(async () => { await s.close() })
+  const g = s.tip
+  let main: ReturnType<typeof makeBlock> | null = null
+  for (let i = 0; i < 3; i++) {
+    main = makeBlock(s, main ?? g, { miner: alice.id })
+    await s.addBlock(main)
+  }
+  let side: ReturnType<typeof makeBlock> | null = null
+  const results: string[] = []
+  for (let i = 0; i < 4; i++) {
+    side = makeBlock(s, side ?? g, { miner: bob.id, salt: 1 })
+    results.push((await s.addBlock(side)).status)
+  }
+  t.same(results, ['side', 'side', 'side', 'side'], 'a heavier branch forking 3 blocks back stays a side branch')
+  t.equal(s.tip.hex, toHex(ublockHash(main!.header)))
+  t.equal(s.blockCount, 1 + 3 + 4, 'the side branch is stored')
+  // Within the limit it is followed: a fork 2 blocks back.
+  const m1 = s.hashAt(1)!
+  let near: ReturnType<typeof makeBlock> | { hash: Uint8Array } = { hash: m1 }
+  for (let i = 0; i < 3; i++) {
+    near = makeBlock(s, near, { miner: bob.id, salt: 2 })
+    await s.addBlock(near)
+  }
+  t.equal(s.tip.hex, toHex(ublockHash((near as ReturnType<typeof makeBlock>).header)), 'a reorg of depth 2 is followed')
+  t.same(await s.audit(), [])
+})
