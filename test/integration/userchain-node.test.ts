@@ -103,7 +103,7 @@ t.test('a tx verified on mempool entry is not verified again in its block', asyn
   t.ok(!r4.accepted && r4.code === 'ERR_BAD_SIGNATURE' && /txs\[40\]/.test(r4.reason), `the forged one is named: ${r4.accepted ? '' : r4.reason}`)
 })
 
-t.test('the miner: worker threads, coinbase to its ID, mempool txs, restart on a new tip', async (t) => {
+t.test('the miner: worker threads, coinbase to its ID, mempool txs, continuous mining', async (t) => {
   const dir = await tempDir(t, 'node')
   const node = await CoreNode.open({ dir, params: TESTNET, now: () => NOW, verifyThreads: 1 })
   const miner = new Miner(node, { miner: alice.id, threads: 2 })
@@ -141,4 +141,30 @@ t.test('hash threads drop a job when aborted', async (t) => {
   const easy = await pool.solve({ ...hard, bits: 0x207fffff })
   t.ok(easy !== null && ublockHash(easy)[0]! <= 0x7f, 'the same threads solve the next job')
   t.ok(toHex(ublockHash(easy!)).length === 64)
+})
+
+t.test('the miner drops its job and builds a new template when the node reports a new tip', async (t) => {
+  const dir = await tempDir(t, 'node')
+  // A target no test can meet: the miner only stops because it is told to.
+  const HARD = { ...TESTNET, genesisBits: 0x1d00ffff }
+  const node = await CoreNode.open({ dir, params: HARD, now: () => NOW, verifyThreads: 1 })
+  const miner = new Miner(node, { miner: alice.id, threads: 2, refreshMs: 60_000 })
+  t.teardown(async () => { await miner.close(); await node.close() })
+  let templates = 0
+  const orig = node.template.bind(node)
+  node.template = (id, now) => { templates++; return orig(id, now) }
+  miner.start()
+  const waitHashes = async (): Promise<void> => {
+    const h0 = miner.hashes
+    await new Promise<void>((resolve) => { const tick = (): void => { if (miner.hashes > h0 + 10_000) resolve(); else setTimeout(tick, 5) }; tick() })
+  }
+  await waitHashes()
+  t.equal(templates, 1, 'one job running')
+  node.emit('tip', node.store.tip)
+  await waitHashes()
+  t.equal(templates, 2, 'the job was dropped and a new template built')
+  await miner.stop()
+  const after = miner.hashes
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(miner.hashes, after, 'stop() leaves the threads idle')
 })
