@@ -6,11 +6,12 @@
  * the real CLI can talk to a virtual board or a serial bridge on a pty.
  */
 'use strict'
+const { existsSync } = require('node:fs')
 const { SerialPort } = require('serialport')
 const extra = (process.env.ESPRUINO_EXTRA_PORTS || '').split(',').filter(Boolean)
 const list = SerialPort.list.bind(SerialPort)
 SerialPort.list = async function () {
   const ports = await list().catch(() => [])
-  for (const path of extra) if (!ports.some(p => p.path === path)) ports.push({ path, manufacturer: 'pty' })
+  for (const path of extra) if (existsSync(path) && !ports.some(p => p.path === path)) ports.push({ path, manufacturer: 'pty' })
   return ports
 }

@@ -69,6 +69,7 @@ export function configPrelude (settings: Record<string, string>): string {
 export function flashFailure (output: string): string | null {
   if (/Unable to connect/i.test(output)) return 'the espruino CLI could not connect'
   if (/Port .* not found/i.test(output)) return 'no such serial port'
+  if (/cannot open/i.test(output)) return 'the serial port cannot be opened'
   const uncaught = /Uncaught [^\r\n]*/.exec(output)
   if (uncaught !== null) return `the board rejected the code: ${uncaught[0]}`
   if (!/Upload Complete/.test(output)) return 'the espruino CLI did not report "Upload Complete"'

@@ -119,5 +119,6 @@ t.test('flash: settings prelude and CLI output checks', async t => {
   t.match(flashFailure('Connecting to x\nUnable to connect!\n'), /could not connect/)
   t.match(flashFailure('serial: Port "/dev/x" not found\n'), /no such serial port/)
   t.match(flashFailure('--] Uncaught SyntaxError: Unexpected token\nUpload Complete\n'), /rejected the code: Uncaught SyntaxError/)
+  t.match(flashFailure('Error: Permission denied, cannot open /dev/ttyACM0\n'), /cannot be opened/)
   t.match(flashFailure('Connected\n'), /did not report/)
 })
