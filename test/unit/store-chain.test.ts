@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import {
-  bodyTx, buildTxCoin, buildTxIoT, buildTxKey, genesisUblock, nextBits, sha256, toHex, ublockHash, utf8Bytes, MAINNET, type Tx
+  bodyTx, buildTxCoin, buildTxIoT, buildTxKey, genesisUblock, nextBits, sha256, toHex, ublockHash, utf8Bytes, verifyMerkleProof, MAINNET, type Tx
 } from '../../hub/src/core/index.ts'
 import { ChainStore } from '../../hub/src/store/chain.ts'
 import { who } from '../helpers/core.ts'
@@ -70,6 +70,12 @@ t.test('state rules checked at connect', async (t) => {
   t.equal(s.latestEpoch(alice.id), 2)
   t.same((await s.userTxs(bob.id)).map((x) => [x.height, x.pos]), [[2, 0], [2, 3]], 'per-user index: coinbase and transfer')
   t.same(toHex(s.hashAt(2)!), toHex(ublockHash(b2.header)), 'header index by height')
+  const proofs = await s.userTxProofs(alice.id)
+  t.equal(proofs.length, 5, 'alice: coinbase + tx_key of block 1; tx_key, tx_IoT, transfer of block 2')
+  for (const p of proofs) {
+    t.ok(verifyMerkleProof(p.tx.id, p.pos, p.size, p.proof, p.header.userroot), `proof of ${p.tx.tx.kind} at ${p.header.index}/${p.pos} verifies against the header`)
+  }
+  t.notOk(verifyMerkleProof(proofs[0]!.tx.id, proofs[0]!.pos, proofs[0]!.size, proofs[0]!.proof, proofs[3]!.header.userroot), 'and not against another block')
   t.same(await s.audit(), [])
 })
 

@@ -25,7 +25,7 @@
  */
 import { ClassicLevel } from 'classic-level'
 import {
-  blockWork, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, nextBits,
+  blockWork, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, nextBits,
   toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
 import { HealthchainError } from '../core/index.ts'
@@ -48,6 +48,16 @@ export interface BlockEntry {
   readonly seq: number
   status: BlockStatus
   reason?: string
+}
+
+/** A transaction with what proves it is in a best-chain block. */
+export interface TxProof {
+  readonly tx: BodyTx
+  readonly header: UblockHeader
+  /** Position in the block and number of transactions in it (the Merkle tree size). */
+  readonly pos: number
+  readonly size: number
+  readonly proof: readonly Uint8Array[]
 }
 
 export interface TxLocation { readonly block: Uint8Array, readonly height: number, readonly pos: number }
@@ -292,6 +302,28 @@ export class ChainStore implements LedgerView {
     return out
   }
 
+  /**
+   * What a light user node asks a core node for (paper §III-A, DESIGN §6):
+   * its best-chain transactions, each with the block header and a Merkle
+   * inclusion proof against the header's userroot (core verifyMerkleProof).
+   */
+  async userTxProofs (id: Uint8Array, limit = 1000): Promise<TxProof[]> {
+    const out: TxProof[] = []
+    const blocks = new Map<number, { block: Ublock, proofs: Uint8Array[][] }>()
+    for (const { height, pos } of await this.userTxs(id, limit)) {
+      let b = blocks.get(height)
+      if (b === undefined) {
+        const block = await this.getBlock(this.hashAt(height)!)
+        if (block === undefined) throw new StoreCorruptError(`block at height ${height} missing`)
+        b = { block, proofs: merkleProofs(block.txs.map((t) => t.id)) }
+        blocks.set(height, b)
+      }
+      const t = b.block.txs[pos]!
+      out.push({ tx: t, header: b.block.header, pos, size: b.block.txs.length, proof: b.proofs[pos]! })
+    }
+    return out
+  }
+
   account (id: Uint8Array): Account {
     const v = this.db.getSync(key(P.account, id))
     if (v === undefined) return EMPTY_ACCOUNT
@@ -417,12 +449,15 @@ export class ChainStore implements LedgerView {
         throw new KnownInvalidError(hex, entry.reason!)
       }
       if (parent.hex === this.tip.hex) {
-        // The common case, a block on the tip: state rules run while the
-        // signatures are still being verified (`gate`); block, entry and
-        // connection then go to disk in one batch.
+        // The common case, a block on the tip: the block's bytes go to disk
+        // and the state rules run while the signatures are still being
+        // verified (`gate`); entry and connection then go in one batch. (If
+        // the gate fails, the bytes stay unreferenced: no entry names them.)
+        const bodyWrite = opts.gate === undefined ? Promise.resolve() : this.db.put(stored[0]!.key, (stored[0] as { value: Uint8Array }).value)
+        bodyWrite.catch(() => {})
         let ops: Op[]
         try {
-          ops = this.connectOps(entry, block, stored)
+          ops = this.connectOps(entry, block, opts.gate === undefined ? stored : stored.slice(1))
         } catch (err) {
           if (!(err instanceof HealthchainError) || err instanceof StoreCorruptError) throw err
           await opts.gate
@@ -433,6 +468,7 @@ export class ChainStore implements LedgerView {
           return { hash: hex, status: 'invalid', reason: err.message, tipChanged: false, ...empty, invalidated: [{ hash: hex, reason: err.message }] }
         }
         await opts.gate
+        await bodyWrite
         await this.db.batch(ops)
         this.entries.set(hex, entry)
         this.main[entry.height] = hex
