@@ -116,3 +116,20 @@ t.test('template order: fee rate first, nonces in order, then arrival; persisted
   t.same(third.list().map((e) => toHex(e.bt.id)), [id(txs[3]!)], 'the persisted pool follows the drops')
   t.equal(code(() => third.add(bodyTx(iot(1)), NOW)), 'ERR_ALREADY_CONFIRMED')
 })
+
+t.test('expiry: templates skip, and the pool drops, txs past txMaxAge', async (t) => {
+  const { store } = await funded(t)
+  t.teardown(async () => { await store.close() })
+  const mp = new Mempool(store)
+  const late = TX_TS + 1000
+  mp.add(bodyTx(keyTx(2)), NOW) // ts = TX_TS
+  mp.add(bodyTx(iot(1, 2, late)), NOW) // names epoch 2, stamped later
+  mp.add(bodyTx(pay(0, 1)), NOW) // transfers carry no timestamp
+  const gtime = TX_TS + TESTNET.txMaxAge + 1
+  t.same(mp.select(undefined, gtime).map((b) => b.tx.kind), ['coin'], 'a template at that gtime leaves out the expired tx_key and the tx_IoT that needs its epoch')
+  t.same(mp.expire(NOW), [], 'nothing expired yet')
+  const dropped = mp.expire(gtime)
+  t.equal(dropped.length, 2, 'the tx_key expires, and the tx_IoT naming its epoch goes with it')
+  t.ok(dropped.every((d) => /expired|epoch/.test(d.reason)), dropped.map((d) => d.reason).join('; '))
+  t.same(mp.list().map((e) => e.bt.tx.kind), ['coin'])
+})

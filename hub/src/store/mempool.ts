@@ -172,9 +172,10 @@ export class Mempool {
   /**
    * Transactions for a block template, at most `maxBytes` of body: highest
    * fee rate first (a sender's chain of transfers ranked by its lowest rate,
-   * so nonces stay in order), then arrival; each applies on top of the tip.
+   * so nonces stay in order), then arrival; each applies on top of the tip
+   * and, given the block's gtime, lies within its time window.
    */
-  select (maxBytes = MAX_BLOCK_BODY_BYTES - 256): BodyTx[] {
+  select (maxBytes = MAX_BLOCK_BODY_BYTES - 256, gtime?: number): BodyTx[] {
     const all = [...this.entries.values()]
     const minRate = new Map<string, number>()
     const rank = new Map<MempoolEntry, number>()
@@ -194,11 +195,22 @@ export class Mempool {
     for (const e of all) {
       const n = bodyEntryBytes(e.size)
       if (used + n > maxBytes) continue
-      try { ov.apply(e.bt, 'tx') } catch { continue }
+      try {
+        if (gtime !== undefined) checkTxTime(this.params, e.bt.tx, gtime, 'tx')
+        ov.apply(e.bt, 'tx')
+      } catch { continue }
       out.push(e.bt)
       used += n
     }
     return out
+  }
+
+  /** Drops what expired by `now` (and what depended on it), with the reason. */
+  expire (now: number): Dropped[] {
+    const stale = [...this.entries.values()].some((e) => {
+      try { checkTxTime(this.params, e.bt.tx, now, 'tx'); return false } catch { return true }
+    })
+    return stale ? this.rebuild([], now) : []
   }
 
   // ---- persistence ----

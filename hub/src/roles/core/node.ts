@@ -148,13 +148,15 @@ export class CoreNode extends EventEmitter {
   template (miner: Uint8Array, now = this.now()): Ublock {
     const tip = this.store.tip
     const mtp = medianTimePast(this.store.recentTimes(tip))
-    const txs = this.mempool.select(MAX_BLOCK_BODY_BYTES - 256)
+    for (const d of this.mempool.expire(now)) this.emit('drop', d)
+    const gtime = Math.max(now, mtp + 1)
+    const txs = this.mempool.select(MAX_BLOCK_BODY_BYTES - 256, gtime)
     let fees = 0
     for (const t of txs) if (t.tx.kind === 'coin') fees += t.tx.fee
     return ublockTemplate({
       prev: tip.header,
       prevHash: tip.hash,
-      gtime: Math.max(now, mtp + 1),
+      gtime,
       bits: this.store.nextBitsAfter(tip),
       miner,
       reward: this.params.blockReward + fees,
