@@ -168,3 +168,28 @@ t.test('the miner drops its job and builds a new template when the node reports 
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(miner.hashes, after, 'stop() leaves the threads idle')
 })
+
+t.test('mutated blocks and transactions never crash the node', async (t) => {
+  const dir = await tempDir(t, 'node')
+  const node = await CoreNode.open({ dir, params: TESTNET, now: () => NOW, verifyThreads: 1 })
+  t.teardown(async () => { await node.close() })
+  const b1 = makeBlock(node.store, node.store.tip, { miner: alice.id, txs: [key1] })
+  await node.submitBlock(b1)
+  const good = encodeUblock(makeBlock(node.store, b1, { miner: bob.id, txs: [iot(1), iot(2), buildTxCoin(alice, { to: bob.id, amount: 3, fee: 1, nonce: 0 })] }))
+  const goodTx = encodeTx(iot(3))
+  let seed = 42
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  const codes = new Map<string, number>()
+  for (let i = 0; i < 300; i++) {
+    const src = i % 2 === 0 ? good : goodTx
+    const m = Uint8Array.from(src)
+    for (let k = 0; k <= rnd(3); k++) m[rnd(m.length)] = rnd(256)
+    const input = rnd(10) === 0 ? m.subarray(0, rnd(m.length)) : m
+    const r = i % 2 === 0 ? await node.submitBlock(input) : await node.submitTx(input)
+    const c = r.accepted ? 'accepted' : r.code
+    codes.set(c, (codes.get(c) ?? 0) + 1)
+  }
+  t.notOk(codes.has('ERR_INTERNAL'), `every rejection has a typed reason: ${JSON.stringify(Object.fromEntries(codes))}`)
+  t.same(await node.store.audit(), [], 'the store stays consistent')
+  t.ok((await node.submitTx(goodTx)).accepted, 'and the node still works')
+})
