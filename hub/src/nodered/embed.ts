@@ -30,6 +30,7 @@ export interface NodeRedModule {
   httpAdmin: (req: unknown, res: unknown, next: () => void) => void
   httpNode: (req: unknown, res: unknown, next: () => void) => void
   version: () => string
+  events: { once: (ev: string, cb: () => void) => void, off: (ev: string, cb: () => void) => void }
 }
 interface ExpressApp {
   (req: unknown, res: unknown): void
@@ -72,6 +73,11 @@ export interface EmbeddedNodeRed {
   readonly flowFile: string
   /** The login, on the first start only (it was printed once; only its hash is stored). */
   readonly created?: { readonly username: string, readonly password: string }
+  /**
+   * Stops the flows, the editor and the server. Node-RED keeps one timer it
+   * never clears (login-session expiry, armed at the first login), so a
+   * process that logged in and wants to end must exit explicitly.
+   */
   stop: () => Promise<void>
 }
 
@@ -118,11 +124,23 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
   })
   const { port } = server.address() as AddressInfo
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  // RED.start() resolves before the flows run; callers get a hub whose flows are up
+  let onStarted = (): void => {}
+  const flowsStarted = new Promise<void>((resolve) => { onStarted = resolve; RED.events.once('flows:started', onStarted) })
+  let guard: NodeJS.Timeout | undefined
   try {
     await RED.start()
+    await Promise.race([flowsStarted, new Promise((_resolve, reject) => {
+      guard = setTimeout(() => { reject(new Error(`Node-RED flows did not start within 30 s (see the log; flow file ${flowFile})`)) }, 30_000)
+    })])
   } catch (err) {
+    RED.events.off('flows:started', onStarted)
+    await RED.stop().catch(() => {})
+    server.closeAllConnections()
     server.close()
     throw err
+  } finally {
+    clearTimeout(guard)
   }
   const adminUrl = origin + adminRoot
   if (auth.created !== undefined) {
