@@ -1,0 +1,101 @@
+/**
+ * Vitals charts for the pages, drawn on the hub with Vega-Lite (Satyanarayan
+ * et al., "Vega-Lite: A Grammar of Interactive Graphics", 2017) and sent as
+ * inline SVG: the page needs no script and nothing from the internet, and
+ * the readings never leave the hub except inside the logged-in page. One
+ * chart per device and sensor type; blood pressure draws systolic and
+ * diastolic, ECG draws the latest strip of samples.
+ */
+import * as vega from 'vega'
+import { compile, type TopLevelSpec } from 'vega-lite'
+import type { ReadingView } from './model.ts'
+
+export interface Chart {
+  readonly device: string
+  readonly type: string
+  readonly unit: string
+  readonly title: string
+  /** latest value as text */
+  readonly latest: string
+  readonly at: number
+  /** SVG markup from Vega */
+  readonly svg: string
+}
+
+const TITLES: Record<string, string> = { hr: 'Heart rate', spo2: 'SpO₂', temp: 'Temperature', bp: 'Blood pressure', rr: 'Respiratory rate', ecg: 'ECG', fall: 'Falls' }
+const UNITS: Record<string, string> = { '/min': '/min', '%': '%', Cel: '°C', 'mm[Hg]': 'mmHg', mV: 'mV', 1: '' }
+
+export function sensorTitle (type: string): string { return TITLES[type] ?? type }
+export function unitText (ucum: string): string { return UNITS[ucum] ?? ucum }
+
+export function valueText (r: Pick<ReadingView, 'type' | 'value' | 'unit'>): string {
+  const u = unitText(r.unit)
+  if (r.type === 'bp' && Array.isArray(r.value)) return `${r.value[0]}/${r.value[1]} ${u}`
+  if (r.type === 'ecg' && Array.isArray(r.value)) return `${r.value.length} samples`
+  if (r.type === 'fall') return 'fall detected'
+  return `${typeof r.value === 'number' ? r.value : JSON.stringify(r.value)}${u === '%' ? '' : ' '}${u}`.trim()
+}
+
+type Point = { at: number, v: number, series: string }
+
+function points (rs: readonly ReadingView[]): Point[] {
+  const out: Point[] = []
+  for (const r of rs) {
+    if (typeof r.value === 'number') out.push({ at: r.at, v: r.value, series: sensorTitle(r.type) })
+    else if (r.type === 'bp' && typeof r.value[0] === 'number' && typeof r.value[1] === 'number') {
+      out.push({ at: r.at, v: r.value[0], series: 'systolic' }, { at: r.at, v: r.value[1], series: 'diastolic' })
+    }
+  }
+  return out
+}
+
+function spec (description: string, values: object[], x: object, y: object, color?: object): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    description,
+    width: 320,
+    height: 90,
+    background: 'transparent',
+    data: { values },
+    mark: { type: 'line', interpolate: 'monotone', point: values.length <= 30 },
+    encoding: { x, y, ...(color === undefined ? {} : { color }) },
+    config: { axis: { labelFontSize: 10, titleFontSize: 10, grid: true }, legend: { orient: 'bottom', labelFontSize: 10, title: null }, view: { stroke: null } }
+  } as TopLevelSpec
+}
+
+async function toSvg (s: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(s).spec), { renderer: 'none' })
+  try { return await view.toSVG() } finally { view.finalize() }
+}
+
+/** One chart per (device, type), in a stable order; readings may come in any order. */
+export async function vitalsCharts (readings: readonly ReadingView[], maxPoints = 120): Promise<Chart[]> {
+  const groups = new Map<string, ReadingView[]>()
+  for (const r of readings) {
+    if (r.type === 'fall') continue
+    const k = `${r.device}\u0000${r.type}`
+    const g = groups.get(k)
+    if (g === undefined) groups.set(k, [r]); else g.push(r)
+  }
+  const charts: Chart[] = []
+  for (const k of [...groups.keys()].sort()) {
+    const g = groups.get(k)!.sort((a, b) => a.at - b.at).slice(-maxPoints)
+    const last = g[g.length - 1]!
+    const title = sensorTitle(last.type)
+    const unit = unitText(last.unit)
+    let s: TopLevelSpec
+    if (last.type === 'ecg' && Array.isArray(last.value)) {
+      const values = last.value.map((v, i) => ({ i, v }))
+      s = spec(`${title} strip from ${last.device}`, values, { field: 'i', type: 'quantitative', title: 'sample', axis: { labels: false, ticks: false } }, { field: 'v', type: 'quantitative', title: 'mV', scale: { zero: false } })
+    } else {
+      const values = points(g)
+      if (values.length === 0) continue
+      s = spec(`${title} from ${last.device}, last ${g.length} readings`, values,
+        { field: 'at', type: 'temporal', title: null, axis: { format: '%H:%M:%S', labelOverlap: true } },
+        { field: 'v', type: 'quantitative', title: unit, scale: { zero: false } },
+        last.type === 'bp' ? { field: 'series', type: 'nominal' } : undefined)
+    }
+    charts.push({ device: last.device, type: last.type, unit, title, latest: valueText(last), at: last.at, svg: await toSvg(s) })
+  }
+  return charts
+}

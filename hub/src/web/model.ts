@@ -1,0 +1,153 @@
+/**
+ * What the patient and doctor pages show and do (issue #13; paper §IV-B5:
+ * the user grants and revokes doctors and reads its diagnoses, the doctor
+ * reviews and signs diagnoses). Pages render only these views, which hold
+ * public identifiers (hex Ed25519 IDs, transaction IDs) and decrypted health
+ * data — never key material: the keys stay inside the role objects on the
+ * hub, and the views are built from them by adapt.ts.
+ */
+import type { Severity } from '../ai/analyzer.ts'
+
+export type { Severity }
+
+/** One decrypted reading (the ingest model's fields; `at` is the hub's receive time in ms). */
+export interface ReadingView {
+  readonly device: string
+  readonly type: string
+  readonly value: number | readonly number[]
+  readonly unit: string
+  readonly at: number
+}
+
+/** Something abnormal seen in the latest readings (the hub's local analysis) or reported by a device. */
+export interface AlertView {
+  readonly at: number
+  readonly severity: Severity
+  readonly code: string
+  readonly text: string
+}
+
+export interface FindingView {
+  readonly code: string
+  readonly text: string
+  readonly severity: Severity
+}
+
+/** A tx_IoT a diagnosis cites as its cause (paper §IV-B5: htxI in tx_diag). */
+export interface CauseView {
+  readonly htxI: string
+  /** tx timestamp, seconds */
+  readonly ts: number
+  readonly epoch: number
+}
+
+export interface DiagnosisView {
+  /** htxd (hex) */
+  readonly id: string
+  /** doctor ID (hex) */
+  readonly doctor: string
+  readonly doctorName?: string
+  /** the Dblock that committed it */
+  readonly dblock: number
+  readonly severity: Severity
+  readonly status: 'preliminary' | 'final'
+  readonly findings: readonly FindingView[]
+  readonly recommendation: string
+  readonly news2: number
+  readonly reviewedBy?: string
+  readonly note?: string
+  readonly causes: readonly CauseView[]
+  /** the readings the doctor read: count and ms range */
+  readonly readings: { readonly count: number, readonly from: number, readonly to: number, readonly types: readonly string[] }
+}
+
+export interface DoctorView {
+  /** hex ID */
+  readonly id: string
+  readonly name?: string
+}
+
+export interface DeviceView {
+  readonly id: string
+  readonly sensors: readonly string[]
+  readonly lastSeen: number | null
+  readonly accepted: number
+  readonly dropped: number
+}
+
+export interface PatientPage {
+  /** the user's ID (hex) */
+  readonly user: string
+  /** current key epoch (null before the first tx_key) */
+  readonly epoch: number | null
+  /** latest readings, newest first */
+  readonly readings: readonly ReadingView[]
+  readonly alerts: readonly AlertView[]
+  /** newest first */
+  readonly diagnoses: readonly DiagnosisView[]
+  /** doctors named in the current epoch */
+  readonly granted: readonly DoctorView[]
+  /** registered doctors that could be granted */
+  readonly available: readonly DoctorView[]
+  /** Healthcoin balance */
+  readonly balance: number
+  readonly devices: readonly DeviceView[]
+}
+
+export interface PatientModel {
+  page: () => Promise<PatientPage>
+  /** Publishes a tx_key naming one more doctor; resolves with the new epoch. */
+  grant: (doctor: string) => Promise<number>
+  /** Publishes a tx_key with fresh keys for the remaining doctors; resolves with the new epoch. */
+  revoke: (doctor: string) => Promise<number>
+  /** A committed diagnosis as a FHIR R4 DiagnosticReport, or undefined when there is none with that htxd. */
+  report: (htxd: string) => Promise<Record<string, unknown> | undefined>
+}
+
+export interface PatientSummary {
+  readonly user: string
+  readonly name?: string
+  /** epochs this doctor holds keys for */
+  readonly epochs: readonly number[]
+  readonly latestEpoch: number
+}
+
+export interface ReviewView {
+  /** htxI (hex) of the first cause: stable while queued */
+  readonly id: string
+  readonly user: string
+  readonly severity: Severity
+  readonly findings: readonly FindingView[]
+  readonly recommendation: string
+  readonly news2: number
+  readonly observations: Readonly<Record<string, number | boolean | string | undefined>>
+  readonly causes: readonly CauseView[]
+  readonly readings: { readonly count: number, readonly from: number, readonly to: number, readonly types: readonly string[] }
+}
+
+export interface DoctorPage {
+  /** the doctor's ID (hex) */
+  readonly doctor: string
+  readonly name: string
+  /** users whose latest tx_key names this doctor */
+  readonly patients: readonly PatientSummary[]
+  /** AI diagnoses waiting for review */
+  readonly queue: readonly ReviewView[]
+  /** diagnoses this doctor signed through the page, newest first */
+  readonly signed: readonly { readonly id: string, readonly user: string, readonly severity: Severity, readonly at: number }[]
+}
+
+export interface Amendment {
+  readonly severity?: Severity
+  readonly note?: string
+}
+
+export interface DoctorModel {
+  page: () => Promise<DoctorPage>
+  /** Signs the queued diagnosis (as is, or amended) and submits its tx_diag; resolves with htxd. */
+  sign: (id: string, amend?: Amendment) => Promise<string>
+  /** The queued diagnosis as a FHIR R4 DiagnosticReport (preliminary), or undefined. */
+  report: (id: string) => Promise<Record<string, unknown> | undefined>
+}
+
+export const SEVERITIES: readonly Severity[] = ['routine', 'low', 'urgent', 'emergency']
