@@ -649,9 +649,18 @@ export class ChainStore implements LedgerView {
       if (t.id === undefined) { problems.push(`tx ${toHex(k.slice(1))} position is wrong`); continue }
       if (!equalBytes(t.id, k.slice(1))) problems.push(`tx ${toHex(k.slice(1))} position is wrong`)
     }
-    for await (const [k] of this.db.iterator({ gt: Uint8Array.of(P.user), lt: Uint8Array.of(P.user + 1) })) {
-      const h = new DataView(k.buffer, k.byteOffset + 33, 4).getUint32(0)
-      if (h >= this.main.length) problems.push(`user index entry at height ${h} above the tip`)
+    for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(P.user), lt: Uint8Array.of(P.user + 1) })) {
+      const dv = new DataView(k.buffer, k.byteOffset + 33, 8)
+      const h = dv.getUint32(0)
+      if (h >= this.main.length) { problems.push(`user index entry at height ${h} above the tip`); continue }
+      let ids = blockIds.get(this.main[h]!)
+      if (ids === undefined) {
+        const bytes = this.db.getSync(key(P.block, fromHex('b', this.main[h]!)))
+        ids = bytes === undefined ? null : decodeUblock(bytes).txs.map((t) => t.id)
+        blockIds.set(this.main[h]!, ids)
+      }
+      const id = ids?.[dv.getUint32(4)]
+      if (id === undefined || !equalBytes(id, v)) problems.push(`user index entry at ${h}/${dv.getUint32(4)} does not name the tx there`)
     }
     return problems
   }
