@@ -109,7 +109,7 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
     httpNodeRoot: nodeRoot,
     uiHost: host,
     logging: { console: { level: opts.logLevel ?? 'warn', metrics: false, audit: false } },
-    editorTheme: { projects: { enabled: false }, palette: { editable: false }, tours: false },
+    editorTheme: { tours: false },
     externalModules: { autoInstall: false, palette: { allowInstall: false, allowUpload: false }, modules: { allowInstall: false } },
     functionExternalModules: false,
     diagnostics: { enabled: false },

@@ -3,17 +3,16 @@
  * thin adapters over roles/): the core user node's mempool and chain
  * (roles/core CoreNode), its PoW miner (roles/core Miner, Alg. 1), IPFS
  * upload with replication acks (ipfs/ uploadBatch, Alg. 2 lines 2–3), and
- * device readings arriving over MQTT in the shared line contract
- * (ingest/line.ts parseLine; topic healthchain/<hubId>/devices/<id>/readings).
+ * the verified device readings of the ingest pipeline (ingest/).
  */
 import { fromHex, toHex } from '../core/index.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { Miner } from '../roles/core/miner.ts'
 import { uploadBatch, type IpfsNode, type Provider, type UploadOptions } from '../ipfs/index.ts'
-import { BadFieldError } from '../ingest/errors.ts'
-import { parseLine, readingToWire } from '../ingest/line.ts'
+import { readingToWire, type Reading } from '../ingest/line.ts'
+import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
 import { TxRejectedError } from './errors.ts'
-import type { Confirmed, IpfsStore, MinerControl, MinerStatus, ReadingsSource, SensorReading, TxSubmitter } from './runtime.ts'
+import type { Confirmed, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
 /** Submits to the core node's mempool; confirmed() resolves once a best-chain Ublock holds the tx. */
 export function coreTxs (node: CoreNode): TxSubmitter {
@@ -67,38 +66,19 @@ export function ipfsStore (node: IpfsNode, opts: { storageNodes: Provider[] } & 
   }
 }
 
-/** The MQTT client surface mqttReadings uses (mqtt v5's MqttClient). */
-export interface MqttLike {
-  subscribe: (topic: string, opts: { qos: 0 | 1 | 2 }) => unknown
-  unsubscribe: (topic: string) => unknown
-  on: (ev: 'message', cb: (topic: string, payload: Buffer) => void) => unknown
-  off: (ev: 'message', cb: (topic: string, payload: Buffer) => void) => unknown
-}
-
 /**
- * Readings published by devices to the hub's broker. A line that fails the
- * contract (CRC, JSON, fields) or names another device than its topic is
- * reported to onError with the raw line.
+ * Verified readings from the hub's ingest pipeline (serial, MQTT, Firmata:
+ * device auth, CRC, replay guard, durable write). `user` limits them to one
+ * user's devices; lines ingest dropped are reported to onError.
  */
-export function mqttReadings (client: MqttLike, hubId: string): ReadingsSource {
-  const filter = `healthchain/${hubId}/devices/+/readings`
+export function ingestReadings (ingest: Ingest, user?: string): ReadingsSource {
   return {
-    subscribe: (onReading: (r: SensorReading) => void, onError: (err: Error, raw?: string) => void) => {
-      const onMessage = (topic: string, payload: Buffer): void => {
-        const parts = topic.split('/')
-        if (parts.length !== 5 || parts[0] !== 'healthchain' || parts[1] !== hubId || parts[2] !== 'devices' || parts[4] !== 'readings') return
-        const raw = payload.toString('utf8')
-        try {
-          const r = parseLine(raw)
-          if (r.device !== parts[3]) throw new BadFieldError('d', `device ${r.device} published on ${parts[3]}'s topic`)
-          onReading(readingToWire(r))
-        } catch (err) {
-          onError(err as Error, raw)
-        }
-      }
-      client.on('message', onMessage)
-      client.subscribe(filter, { qos: 1 })
-      return () => { client.off('message', onMessage); client.unsubscribe(filter) }
+    subscribe: (onReading, onError) => {
+      const reading = (r: Reading, owner: string): void => { if (user === undefined || owner === user) onReading(readingToWire(r)) }
+      const dropped = (err: Error, ctx: SubmitContext): void => { onError(err, ctx.device === undefined ? undefined : `${ctx.source}:${ctx.device}`) }
+      ingest.on('reading', reading)
+      ingest.on('dropped', dropped)
+      return () => { ingest.off('reading', reading); ingest.off('dropped', dropped) }
     }
   }
 }
