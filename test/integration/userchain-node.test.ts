@@ -193,3 +193,20 @@ t.test('mutated blocks and transactions never crash the node', async (t) => {
   t.same(await node.store.audit(), [], 'the store stays consistent')
   t.ok((await node.submitTx(goodTx)).accepted, 'and the node still works')
 })
+
+t.test('a burst of transactions is verified as one batch on the worker threads', async (t) => {
+  const dir = await tempDir(t, 'node')
+  const node = await CoreNode.open({ dir, params: TESTNET, now: () => NOW, verifyThreads: 2 })
+  t.teardown(async () => { await node.close() })
+  await node.submitBlock(makeBlock(node.store, node.store.tip, { miner: alice.id, txs: [key1] }))
+  const batches: number[] = []
+  const orig = node.pool.invalidTxs.bind(node.pool)
+  node.pool.invalidTxs = async (txs) => { batches.push(txs.length); return await orig(txs) }
+  const burst = Array.from({ length: 200 }, (_, i) => encodeTx(iot(1000 + i)))
+  for (const i of [7, 99, 150]) burst[i]![burst[i]!.length - 3]! ^= 0x40
+  const results = await Promise.all(burst.map(async (b) => await node.submitTx(b)))
+  t.same(batches, [200], 'one batch of 200 went to the workers')
+  t.same(results.flatMap((r, i) => r.accepted ? [] : [[i, r.code]]), [[7, 'ERR_BAD_SIGNATURE'], [99, 'ERR_BAD_SIGNATURE'], [150, 'ERR_BAD_SIGNATURE']], 'exactly the forged ones are refused')
+  t.equal(node.mempool.size, 197)
+  t.same(node.mempool.list().map((e) => toHex(e.bt.id)), results.filter((r) => r.accepted).map((r) => r.id), 'arrival order is kept')
+})

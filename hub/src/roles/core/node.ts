@@ -11,13 +11,13 @@
  */
 import { EventEmitter } from 'node:events'
 import {
-  bodyTx, decodeTx, decodeUblock, HealthchainError, MAX_BLOCK_BODY_BYTES, toHex, txId, ublockHash, ublockTemplate, medianTimePast,
+  BadSignatureError, bodyTx, decodeTx, decodeUblock, HealthchainError, MAX_BLOCK_BODY_BYTES, toHex, txId, ublockHash, ublockTemplate, medianTimePast,
   type BodyTx, type NetworkParams, type Tx, type Ublock
 } from '../../core/index.ts'
 import { ChainStore, type AddResult, type ChainStoreOptions } from '../../store/chain.ts'
 import { Mempool, type Dropped } from '../../store/mempool.ts'
 import { checkBlock, checkSignatures, VerifiedSet } from './validation.ts'
-import { VerifyPool } from './verify-pool.ts'
+import { TxVerifyQueue, VerifyPool } from './verify-pool.ts'
 
 export interface CoreNodeOptions extends ChainStoreOptions {
   readonly dir: string
@@ -41,6 +41,8 @@ export class CoreNode extends EventEmitter {
   readonly store: ChainStore
   readonly mempool: Mempool
   readonly pool: VerifyPool
+  /** Batches the signature checks of concurrently submitted transactions onto the pool. */
+  readonly sigQueue: TxVerifyQueue
   readonly params: NetworkParams
   readonly verified = new VerifiedSet()
   /** Rejections by error code, e.g. { ERR_POW: 2, ERR_NONCE: 1 }. */
@@ -54,6 +56,7 @@ export class CoreNode extends EventEmitter {
     this.params = opts.params
     this.mempool = new Mempool(store, opts.mempoolBytes !== undefined ? { maxBytes: opts.mempoolBytes } : {})
     this.pool = new VerifyPool(opts.verifyThreads !== undefined ? { threads: opts.verifyThreads } : {})
+    this.sigQueue = new TxVerifyQueue(this.pool)
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
   }
 
@@ -93,7 +96,10 @@ export class CoreNode extends EventEmitter {
     }
     const id = toHex(bt.id)
     try {
-      await checkSignatures([bt], this.pool, this.verified, 'tx')
+      if (!this.verified.has(id)) {
+        if (!await this.sigQueue.verify(bt)) throw new BadSignatureError('tx.sig')
+        this.verified.add(id)
+      }
       const evicted = await this.serial(async () => this.mempool.add(bt, this.now()))
       this.emit('tx', id)
       for (const d of evicted) this.emit('drop', d)
