@@ -16,6 +16,7 @@ import type { UserKeys } from '../roles/user/keys.ts'
 import type { PatientDiagnosis, PatientReader } from '../roles/user/diagnoses.ts'
 import type { DoctorNode, PendingReview } from '../roles/doctor/doctor.ts'
 import { ConflictError, NotFoundError } from './errors.ts'
+import { SEVERITIES } from './model.ts'
 import type {
   AlertView, Amendment, CauseView, DeviceView, DiagnosisView, DoctorModel, DoctorPage, DoctorView, PatientModel, PatientPage, ReadingView, ReviewView
 } from './model.ts'
@@ -155,7 +156,9 @@ export function doctorModel (src: DoctorSources): DoctorModel {
           const name = src.patientName?.(user)
           return { user, ...(name === undefined ? {} : { name }), epochs: st.epochs, latestEpoch: st.latestEpoch }
         }),
-        queue: node.reviewQueue.filter((r) => !signing.has(reviewId(r))).map(reviewView),
+        // most severe first, then oldest first
+        queue: node.reviewQueue.filter((r) => !signing.has(reviewId(r))).map(reviewView)
+          .sort((a, b) => SEVERITIES.indexOf(b.severity) - SEVERITIES.indexOf(a.severity) || a.readings.from - b.readings.from),
         signed: [...signed].reverse()
       }
     },

@@ -53,6 +53,7 @@ export function layout (f: Frame, title: string, main: Html): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} — Healthchain hub</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${f.base}/static/style.css">
 <script src="${f.base}/static/app.js" defer></script>
 </head>

@@ -11,7 +11,7 @@
  * - every POST (also the login) must carry the session's CSRF token, and a
  *   cross-site Origin is refused;
  * - a strict Content-Security-Policy (nothing but 'self'; no inline script),
- *   no-store caching, no framing, no referrer;
+ *   no-store caching, no framing, referrers only to the hub itself;
  * - pages show views (model.ts) that hold no key material.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express'
@@ -64,7 +64,7 @@ function securityHeaders (_req: Request, res: Response, next: NextFunction): voi
     'Content-Security-Policy': CSP,
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
+    'Referrer-Policy': 'same-origin', // not no-referrer: then browsers send "Origin: null" on form POSTs
     'Cross-Origin-Opener-Policy': 'same-origin',
     'Cross-Origin-Resource-Policy': 'same-origin',
     'Cache-Control': 'no-store'
