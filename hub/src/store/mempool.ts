@@ -49,6 +49,7 @@ export class Mempool {
   private seq = 0
   private bytesUsed = 0
   private io: Promise<unknown> = Promise.resolve()
+  private pendingOps: Array<{ type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }> = []
 
   constructor (store: ChainStore, opts: MempoolOptions = {}) {
     this.store = store
@@ -226,7 +227,16 @@ export class Mempool {
       ...del.map((e) => ({ type: 'del' as const, key: key(P.mempool, e.bt.id) }))
     ]
     if (ops.length === 0) return
-    this.io = this.io.then(async () => { if (this.store.db.status === 'open') await this.store.db.batch(ops) }).catch(() => {})
+    // Changes made in one turn of the event loop go to disk as one batch, in order.
+    const first = this.pendingOps.length === 0
+    this.pendingOps.push(...ops)
+    if (!first) return
+    this.io = this.io.then(async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      const batch = this.pendingOps
+      this.pendingOps = []
+      if (this.store.db.status === 'open') await this.store.db.batch(batch)
+    }).catch(() => {})
   }
 
   /** Waits until every change so far is on disk. */
