@@ -7,7 +7,7 @@
  * msg.batch = {count, trigger, bytes}.
  */
 import { Batcher, asReading, type Batch } from '../../../hub/src/nodered/batcher.ts'
-import { defineNode, numProp, prop, status, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
+import { defineNode, numProp, prop, status, throttledStatus, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
 
 export default function (RED: RedApi): void {
   defineNode(RED, 'healthchain-batch', (node, def) => {
@@ -20,6 +20,7 @@ export default function (RED: RedApi): void {
     })
     let timer: NodeJS.Timeout | undefined
     let batches = 0
+    const show = throttledStatus(node)
     const toMsg = (b: Batch): Msg => {
       batches++
       return { topic: 'batch', payload: b.readings, batch: { count: b.readings.length, trigger: b.trigger, bytes: b.bytes } }
@@ -29,7 +30,7 @@ export default function (RED: RedApi): void {
         timer = setTimeout(() => {
           timer = undefined
           const b = batcher.flush('window')
-          if (b !== null) { node.send(toMsg(b)); node.status(status.ok(`${batches} batches`)) }
+          if (b !== null) { node.send(toMsg(b)); show.set(status.ok(`${batches} batches`)) }
         }, windowMs)
       }
     }
@@ -44,10 +45,10 @@ export default function (RED: RedApi): void {
           out = batcher.add(asReading(msg.payload))
         }
         rearm()
-        node.status(batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${batches + out.length} batches`) : status.ok(`${batches + out.length} batches`))
+        show.set(batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${batches + out.length} batches`) : status.ok(`${batches + out.length} batches`))
         return out.length === 0 ? null : [out.map(toMsg)]
       },
-      close: () => { clearTimeout(timer) }
+      close: () => { clearTimeout(timer); show.close() }
     }
   })
 }

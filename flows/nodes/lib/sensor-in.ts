@@ -9,7 +9,7 @@
  */
 import { parseLine, readingToWire } from '../../../hub/src/ingest/line.ts'
 import { asReading } from '../../../hub/src/nodered/batcher.ts'
-import { defineNode, prop, runtimeOf, status, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
+import { defineNode, prop, runtimeOf, status, throttledStatus, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import type { SensorReading } from '../../../hub/src/nodered/runtime.ts'
 
 export default function (RED: RedApi): void {
@@ -19,12 +19,9 @@ export default function (RED: RedApi): void {
     const device = prop(def, 'device')
     let count = 0
     let rejected = 0
-    let shown = 0
+    const throttle = throttledStatus(node)
     const show = (): void => {
-      const now = Date.now()
-      if (now - shown < 500) return
-      shown = now
-      node.status(rejected > 0 ? status.warn(`${count} readings, ${rejected} rejected`) : status.ok(`${count} readings`))
+      throttle.set(rejected > 0 ? status.warn(`${count} readings, ${rejected} rejected`) : status.ok(`${count} readings`))
     }
     const wanted = (r: SensorReading): boolean => (types.size === 0 || types.has(r.t)) && (device === '' || r.d === device)
     const toMsg = (r: SensorReading, msg: Msg = {}): Msg => { count++; show(); msg.topic = `${r.d}/${r.t}`; msg.payload = r; return msg }
@@ -39,7 +36,7 @@ export default function (RED: RedApi): void {
         const r = typeof p === 'string' ? readingToWire(parseLine(p)) : asReading(p)
         return wanted(r) ? toMsg(r, msg) : null
       },
-      close: () => { unsubscribe?.() }
+      close: () => { unsubscribe?.(); throttle.close() }
     }
   })
 }

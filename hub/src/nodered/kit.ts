@@ -139,3 +139,25 @@ export function numProp (def: NodeDef, name: string, dflt: number): number {
   if (!Number.isFinite(v) || v < 0) throw new HealthchainError('ERR_BAD_CONFIG', name, `must be a number ≥ 0, got ${JSON.stringify(raw)}`)
   return v
 }
+
+/**
+ * A status setter for hot nodes: shows the first status at once, then at
+ * most one every `ms` (always ending on the latest), so a node passing
+ * tens of thousands of readings a second does not flood the editor.
+ */
+export function throttledStatus (node: RedNode, ms = 250): { set: (s: NodeStatus) => void, close: () => void } {
+  let last = 0
+  let pending: NodeStatus | undefined
+  let timer: NodeJS.Timeout | undefined
+  const flush = (): void => { timer = undefined; if (pending !== undefined) { last = Date.now(); node.status(pending); pending = undefined } }
+  return {
+    set: (s) => {
+      pending = s
+      if (timer !== undefined) return
+      const wait = last + ms - Date.now()
+      if (wait <= 0) flush()
+      else timer = setTimeout(flush, wait)
+    },
+    close: () => { clearTimeout(timer); timer = undefined }
+  }
+}
