@@ -144,10 +144,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const key = keys.pending(user, r.device, r.boot, r.seq)
     const value = JSON.stringify(p)
     try {
-      await this.store.write([
-        { type: 'put', key, value },
-        { type: 'put', key: keys.mark(r.device, r.boot), value: String(r.seq) }
-      ])
+      await this.store.write([{ type: 'put', key, value }], { device: r.device, boot: r.boot, seq: r.seq })
     } catch (err) {
       this.#guard.rollback(r.device, r.boot, r.seq, previous)
       throw err

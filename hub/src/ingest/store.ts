@@ -45,7 +45,10 @@ export const keys = {
   batchSeq: 'meta!batchSeq'
 }
 
-interface Waiter { ops: Op[], resolve: () => void, reject: (e: Error) => void }
+/** A replay mark to advance with a write: coalesced to one op per (device, boot) per commit. */
+export interface Mark { device: string, boot: number, seq: number }
+
+interface Waiter { ops: Op[], mark: Mark | undefined, resolve: () => void, reject: (e: Error) => void }
 
 export class IngestStore {
   readonly db: ClassicLevel<string, string>
@@ -67,10 +70,13 @@ export class IngestStore {
     return new IngestStore(db, opts.sync ?? true)
   }
 
-  /** Commit `ops` atomically (with whatever else is queued); resolves once durable. */
-  write (ops: Op[]): Promise<void> {
+  /**
+   * Commit `ops` atomically (with whatever else is queued) and advance `mark`
+   * in the same LevelDB batch; resolves once durable.
+   */
+  write (ops: Op[], mark?: Mark): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ ops, resolve, reject })
+      this.#queue.push({ ops, mark, resolve, reject })
       if (this.#writing === null) this.#writing = this.#drain()
     })
   }
@@ -80,7 +86,17 @@ export class IngestStore {
       const group = this.#queue
       this.#queue = []
       try {
-        await this.db.batch(group.flatMap((w) => w.ops), { sync: this.sync } as object)
+        const ops: Op[] = []
+        const marks = new Map<string, number>()
+        for (const w of group) {
+          for (const op of w.ops) ops.push(op)
+          if (w.mark !== undefined) {
+            const k = keys.mark(w.mark.device, w.mark.boot)
+            if ((marks.get(k) ?? -1) < w.mark.seq) marks.set(k, w.mark.seq)
+          }
+        }
+        for (const [key, seq] of marks) ops.push({ type: 'put', key, value: String(seq) })
+        await this.db.batch(ops, { sync: this.sync } as object)
         this.commits++
         for (const w of group) w.resolve()
       } catch (err) {
