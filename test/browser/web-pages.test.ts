@@ -18,6 +18,10 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { toHex, txId } from '../../hub/src/core/index.ts'
 import { serve, trace, T0, type Served } from './web-fixture.ts'
 
+// names the evaluate() callbacks use inside the page (this project type-checks without the DOM lib)
+declare const getComputedStyle: (e: unknown) => { backgroundColor: string, borderLeftColor: string }
+declare const document: { documentElement: { scrollWidth: number, clientWidth: number } }
+
 const CHROMIUM = '/usr/bin/chromium'
 if (!existsSync(CHROMIUM)) {
   t.comment(`skipping: ${CHROMIUM} is missing (apt-get install chromium)`)

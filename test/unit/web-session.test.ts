@@ -1,0 +1,87 @@
+/**
+ * Pure parts of the web pages (issue #13): signed session cookies, idle
+ * expiry and bounded memory; the login limiter's window; HTML escaping;
+ * Vega-Lite vitals charts for each sensor kind.
+ */
+import t from 'tap'
+import { csrfMatches, readCookie, sessionCookie, SessionStore } from '../../hub/src/web/session.ts'
+import { LoginLimiter } from '../../hub/src/web/ratelimit.ts'
+import { html, raw } from '../../hub/src/web/html.ts'
+import { valueText, vitalsCharts } from '../../hub/src/web/charts.ts'
+
+t.test('sessions: signed cookie, idle expiry, login replaces the ID, bounded', async (t) => {
+  let now = 0
+  const store = new SessionStore({ now: () => now, idleMs: 1000, max: 3 })
+  const a = store.create()
+  const cookie = store.cookieValue(a)
+  t.equal(store.fromCookie(cookie), a)
+  t.equal(new SessionStore().fromCookie(cookie), undefined, 'another server secret: no session')
+  t.equal(store.fromCookie(`${a.id}.${'A'.repeat(43)}`), undefined, 'bad signature')
+  t.equal(store.fromCookie(a.id), undefined, 'no signature')
+  t.equal(store.fromCookie(undefined), undefined)
+  const b = store.login(a, 'admin')
+  t.not(b.id, a.id)
+  t.not(b.csrf, a.csrf)
+  t.equal(store.fromCookie(cookie), undefined, 'the pre-login session is gone')
+  t.equal(store.fromCookie(store.cookieValue(b))?.user, 'admin')
+  now += 999
+  t.ok(store.fromCookie(store.cookieValue(b)), 'seen within the idle time')
+  now += 1001
+  t.equal(store.fromCookie(store.cookieValue(b)), undefined, 'idle too long')
+  const many = [store.create(), store.create(), store.create(), store.create()]
+  t.equal(store.size, 3, 'at most max sessions')
+  t.equal(store.fromCookie(store.cookieValue(many[0]!)), undefined, 'the least recently seen went first')
+  t.ok(csrfMatches(many[3]!, many[3]!.csrf))
+  t.notOk(csrfMatches(many[3]!, many[2]!.csrf))
+  t.notOk(csrfMatches(many[3]!, undefined))
+  t.notOk(csrfMatches(many[3]!, ['x']))
+})
+
+t.test('cookie header helpers', async (t) => {
+  t.equal(readCookie('a=1; hc_session=abc.def; b=2', 'hc_session'), 'abc.def')
+  t.equal(readCookie('a=1', 'hc_session'), undefined)
+  t.equal(sessionCookie('v', { path: '/web', secure: true }), 'hc_session=v; Path=/web; HttpOnly; SameSite=Strict; Secure')
+  t.match(sessionCookie('v', { path: '/', secure: false, clear: true }), /^hc_session=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0$/)
+})
+
+t.test('login limiter: window, success clears, bounded clients', async (t) => {
+  let now = 0
+  const l = new LoginLimiter({ max: 3, windowMs: 10_000, now: () => now, maxClients: 2 })
+  for (let i = 0; i < 3; i++) { t.equal(l.retryAfter('x'), 0); l.fail('x'); now += 1000 }
+  t.equal(l.retryAfter('x'), 7, 'waits until the first failure leaves the window')
+  t.equal(l.retryAfter('y'), 0, 'other clients are not affected')
+  now += 7_000
+  t.equal(l.retryAfter('x'), 0)
+  l.fail('x'); l.fail('x')
+  l.succeed('x')
+  l.fail('x'); l.fail('x')
+  t.equal(l.retryAfter('x'), 0, 'a success cleared the earlier failures')
+  for (let i = 0; i < 3; i++) { l.fail('y'); l.fail('z') }
+  t.ok(l.retryAfter('y') > 0 && l.retryAfter('z') > 0, 'the two most recently failing clients are limited')
+  t.equal(l.retryAfter('x'), 0, 'with room for 2 clients the least recent one was dropped')
+})
+
+t.test('html escapes values, not nested html', async (t) => {
+  const name = '<script>alert("x")</script>'
+  const inner = html`<b>${name}</b>`
+  t.equal(html`<p title="${'a"b'}">${inner}${raw('<i>ok</i>')}${[1, 'x&y']}${undefined}${null}${false}</p>`.text,
+    '<p title="a&quot;b"><b>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</b><i>ok</i>1x&amp;y</p>')
+})
+
+t.test('vitals charts: one SVG per device and sensor, bp with two series, ECG strip, falls as text', async (t) => {
+  const at = 1_790_000_000_000
+  const charts = await vitalsCharts([
+    ...[0, 1, 2].map((i) => ({ device: 'ox-1', type: 'spo2', value: 95 + i, unit: '%', at: at + i * 1000 })),
+    ...[0, 1].map((i) => ({ device: 'cuff', type: 'bp', value: [120 + i, 80 - i], unit: 'mm[Hg]', at: at + i * 1000 })),
+    { device: 'ecg-1', type: 'ecg', value: [0.1, 0.9, 0.2, 0.1], unit: 'mV', at },
+    { device: 'imu', type: 'fall', value: 1, unit: '1', at }
+  ])
+  t.same(charts.map((c) => `${c.device}/${c.type}`), ['cuff/bp', 'ecg-1/ecg', 'ox-1/spo2'])
+  for (const c of charts) t.match(c.svg, /^<svg[^>]*viewBox=/)
+  t.equal(charts[0]!.latest, '121/79 mmHg')
+  t.match(charts[0]!.svg, /systolic/)
+  t.match(charts[0]!.svg, /diastolic/)
+  t.equal(charts[2]!.latest, '97%')
+  t.equal(valueText({ type: 'temp', value: 37.2, unit: 'Cel' }), '37.2 °C')
+  t.equal(valueText({ type: 'fall', value: 1, unit: '1' }), 'fall detected')
+})
