@@ -1,0 +1,63 @@
+/**
+ * johnny-five on a Firmata board over our own serialport 13 (DESIGN §7:
+ * johnny-five and firmata want old native serialports; hand johnny-five a
+ * ready `firmata-io` board built on a SerialPort we opened). Neither
+ * package ships typings, so the small part we use is typed here.
+ */
+import { createRequire } from 'node:module'
+import { SerialPort } from 'serialport'
+
+export interface FiveSensor {
+  on (event: 'data' | 'change', cb: (this: { value: number }) => void): void
+  readonly value: number
+  /** ms between 'data' events; null stops the sensor's timer */
+  freq: number | null
+}
+
+export interface FiveBoard {
+  on (event: 'ready', cb: () => void): void
+  on (event: 'error', cb: (err: Error) => void): void
+  readonly isReady: boolean
+  readonly io: { firmware?: { name: string, version: { major: number, minor: number } }, version?: { major: number, minor: number } }
+}
+
+export interface Five {
+  Board: new (opts: { io: unknown, repl?: boolean, debug?: boolean, timeout?: number }) => FiveBoard
+  Sensor: new (opts: { pin: string, freq?: number, board?: FiveBoard }) => FiveSensor
+}
+
+type FirmataCtor = new (transport: unknown, opts?: { reportVersionTimeout?: number, skipCapabilities?: boolean }) => unknown
+
+const require = createRequire(import.meta.url)
+export const five = require('johnny-five') as Five
+const Firmata = (require('firmata-io') as { Firmata: FirmataCtor }).Firmata
+
+export interface FirmataConnection {
+  board: FiveBoard
+  port: SerialPort
+  close (): Promise<void>
+}
+
+/** Open `path` at 57600 baud, speak Firmata on it, and wait for johnny-five's ready. */
+export async function connectFirmata (path: string, timeoutMs = 30_000): Promise<FirmataConnection> {
+  const port = new SerialPort({ path, baudRate: 57600, autoOpen: false })
+  // firmata-io emits "connect" (which johnny-five waits for) on the port's
+  // "open": hand it the port before opening
+  const io = new Firmata(port, { reportVersionTimeout: 2000 })
+  const board = new five.Board({ io, repl: false, debug: false, timeout: timeoutMs })
+  await new Promise<void>((resolve, reject) => port.open(err => err ? reject(err) : resolve()))
+  const close = async (): Promise<void> => {
+    if (port.isOpen) await new Promise<void>(resolve => port.close(() => resolve()))
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no Firmata board ready on ${path} within ${timeoutMs} ms`)), timeoutMs)
+      board.on('ready', () => { clearTimeout(timer); resolve() })
+      board.on('error', err => { clearTimeout(timer); reject(err) })
+    })
+  } catch (err) {
+    await close()
+    throw err
+  }
+  return { board, port, close }
+}
