@@ -20,7 +20,7 @@ import { startIngestService } from '../../hub/src/ingest/hub.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { formatLine, readingToWire, parseLine, type SensorType } from '../../hub/src/ingest/line.ts'
 import { startNodeRed } from '../../hub/src/nodered/embed.ts'
-import { coreMiner, coreTxs, ingestReadings, ipfsStore } from '../../hub/src/nodered/wire.ts'
+import { hubRuntime } from '../../hub/src/nodered/wire.ts'
 import { decodeBatch } from '../../hub/src/nodered/batcher.ts'
 import type { HealthchainRuntime, SensorReading, Submitted } from '../../hub/src/nodered/runtime.ts'
 import { addr, ipfsNode, storageNode, tempDir } from '../helpers/ipfs.ts'
@@ -59,23 +59,18 @@ t.test('readings over MQTT become a confirmed tx_IoT through the shipped flow; a
     secrets[id] = (await ingest.ingest.registry.add(id, { user: USER, sensors: [sensor] })).secret
   }
 
-  const keys = new UserKeys(user, { rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup: () => undefined } })
+  const keys = new UserKeys(user, { rng, now: () => core.now(), directory: { lookup: () => undefined } })
   const first = await core.submitTx(keys.init())
   t.ok(first.accepted, 'the first tx_key is in the mempool')
-  const txs = coreTxs(core)
+  const base = hubRuntime({ identity: user, keys, core, miner, ipfs: hubIpfs, storageNodes: [addr(s1), addr(s2)], replication: 2, ingest: ingest.ingest, user: USER, rng })
+  const txs = base.txs!
+  // observe what the flow submits and how many readings subscriptions are live
   const submitted: Tx[] = []
-  const readings = ingestReadings(ingest.ingest, USER)
   let subscribers = 0
   const rt: HealthchainRuntime = {
-    role: 'user',
-    identity: user,
-    now: () => Math.floor(Date.now() / 1000),
-    rng,
-    keys,
-    readings: { subscribe: (r, e) => { subscribers++; const off = readings.subscribe(r, e); return () => { subscribers--; off() } } },
-    ipfs: ipfsStore(hubIpfs, { storageNodes: [addr(s1), addr(s2)], replication: 2 }),
-    txs: { submit: async (tx): Promise<Submitted> => { const r = await txs.submit(tx); submitted.push(tx); return r }, confirmed: txs.confirmed! },
-    miner: coreMiner(core, miner)
+    ...base,
+    readings: { subscribe: (r, e) => { subscribers++; const off = base.readings!.subscribe(r, e); return () => { subscribers--; off() } } },
+    txs: { submit: async (tx): Promise<Submitted> => { const r = await txs.submit(tx); submitted.push(tx); return r }, confirmed: txs.confirmed! }
   }
   const printed: string[] = []
   const red = await startNodeRed({ dataDir: dir, runtimes: { hub: rt }, port: 0, print: (l) => printed.push(l), logLevel: 'warn' })

@@ -5,14 +5,15 @@
  * upload with replication acks (ipfs/ uploadBatch, Alg. 2 lines 2–3), and
  * the verified device readings of the ingest pipeline (ingest/).
  */
-import { fromHex, toHex } from '../core/index.ts'
+import { fromHex, toHex, type Identity } from '../core/index.ts'
+import type { UserKeys } from '../roles/user/keys.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { Miner } from '../roles/core/miner.ts'
 import { uploadBatch, type IpfsNode, type Provider, type UploadOptions } from '../ipfs/index.ts'
 import { readingToWire, type Reading } from '../ingest/line.ts'
 import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
 import { TxRejectedError } from './errors.ts'
-import type { Confirmed, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
+import type { Confirmed, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
 /** Submits to the core node's mempool; confirmed() resolves once a best-chain Ublock holds the tx. */
 export function coreTxs (node: CoreNode): TxSubmitter {
@@ -80,5 +81,34 @@ export function ingestReadings (ingest: Ingest, user?: string): ReadingsSource {
       ingest.on('dropped', dropped)
       return () => { ingest.off('reading', reading); ingest.off('dropped', dropped) }
     }
+  }
+}
+
+export interface HubParts {
+  readonly identity: Identity
+  readonly keys: UserKeys
+  readonly core: CoreNode
+  readonly miner: Miner
+  readonly ipfs: IpfsNode
+  readonly storageNodes: Provider[]
+  readonly replication?: number
+  readonly ingest: Ingest
+  /** Only this user's devices (default: every reading the ingest accepts). */
+  readonly user?: string
+  readonly rng: (n: number) => Uint8Array
+}
+
+/** The hub's runtime (user + core user roles) over its real parts, as injected under "hub". */
+export function hubRuntime (p: HubParts): HealthchainRuntime {
+  return {
+    role: 'user',
+    identity: p.identity,
+    now: () => p.core.now(),
+    rng: p.rng,
+    keys: p.keys,
+    readings: ingestReadings(p.ingest, p.user),
+    ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, ...(p.replication === undefined ? {} : { replication: p.replication }) }),
+    txs: coreTxs(p.core),
+    miner: coreMiner(p.core, p.miner)
   }
 }
