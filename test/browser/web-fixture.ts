@@ -96,8 +96,10 @@ export function makeFixture (): Fixture {
   const io = { fetch: get, upload: put, submit, hasPaid: async () => true, now: () => clock, rng }
   const aiNode = new DoctorNode(ai, io, { mode: 'ai', onEvent: (e) => events.push(e) })
   const humanNode = new DoctorNode(human, io, { mode: 'human', onEvent: (e) => events.push(e) })
+  const seen: TxIoT[] = []
   const chain = async (tx: Tx): Promise<void> => {
     const wire = decodeTx(encodeTx(tx))
+    if (wire.kind === 'iot') seen.push(wire)
     await aiNode.onTx(wire)
     await humanNode.onTx(wire)
   }
@@ -117,7 +119,7 @@ export function makeFixture (): Fixture {
     doctors: () => registry,
     devices: () => devices
   })
-  const doctor = doctorModel({ node: humanNode, name: 'Dr. Ada Human', now: () => clock * 1000 })
+  const doctor = doctorModel({ node: humanNode, name: 'Dr. Ada Human', now: () => clock * 1000, recent: (u) => seen.filter((x) => toHex(x.user) === toHex(u)).slice(-5) })
   const publishBatch = async (rs: readonly ReadingView[]): Promise<TxIoT> => {
     const e = keys.current!
     const plain = utf8Bytes(JSON.stringify(rs.map((r) => ({ device: r.device, type: r.type, value: r.value, ts: r.at, at: r.at }))))

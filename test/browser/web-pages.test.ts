@@ -111,7 +111,9 @@ if (!existsSync(CHROMIUM)) {
     // the doctor page: review queue, amend and sign
     await page.getByRole('link', { name: 'Doctor' }).click()
     await page.waitForURL(`${s.web.url}/doctor`)
-    t.equal(await page.locator('#patients li').count(), 1, 'one patient')
+    t.equal(await page.locator('#patients > li').count(), 1, 'one patient')
+    t.ok(await page.locator('#patients figure.chart svg').count() >= 2, 'the doctor sees the patient\'s vitals, decrypted by its DoctorNode')
+    t.match(await page.locator('#patients .alerts').innerText(), /SpO2 85 % sustained/, 'and the alert')
     const review = page.locator('article.review').first()
     await review.waitFor()
     t.match(await review.innerText(), /URGENT[^]*hypoxaemia/, 'the most severe review comes first')

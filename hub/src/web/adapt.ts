@@ -11,6 +11,7 @@
  */
 import { fromHex, toHex, txId, type TxIoT, type TxKey } from '../core/index.ts'
 import { analyze, review, type Diagnosis, type VitalReading } from '../ai/analyzer.ts'
+import { SENSOR_UNITS } from '../ingest/line.ts'
 import { toDiagnosticReport } from '../ai/fhir.ts'
 import type { UserKeys } from '../roles/user/keys.ts'
 import type { PatientDiagnosis, PatientReader } from '../roles/user/diagnoses.ts'
@@ -120,6 +121,17 @@ export interface DoctorSources {
   /** Patients' display names, if known. */
   readonly patientName?: (user: string) => string | undefined
   readonly now?: () => number
+  /**
+   * A patient's recent tx_IoTs as seen on Userchain (the doctor's chain
+   * feed). The page shows the readings of those the doctor holds keys for,
+   * decrypted by the DoctorNode itself: after a revocation nothing new.
+   */
+  readonly recent?: (user: Uint8Array) => MaybePromise<readonly TxIoT[]>
+}
+
+function readingView (r: VitalReading): ReadingView {
+  const unit = (SENSOR_UNITS as Record<string, string>)[String(r.t)] ?? ''
+  return { device: r.d ?? 'device', type: String(r.t), value: r.v, unit, at: r.ts }
 }
 
 function reviewId (r: PendingReview): string { return toHex(txId(r.causes[0]!)) }
@@ -150,12 +162,14 @@ export function doctorModel (src: DoctorSources): DoctorModel {
       return {
         doctor: toHex(node.identity.id),
         name: src.name,
-        patients: node.keys.patientsGranted().map((u) => {
+        patients: await Promise.all(node.keys.patientsGranted().map(async (u) => {
           const st = node.keys.status(u)!
           const user = toHex(u)
           const name = src.patientName?.(user)
-          return { user, ...(name === undefined ? {} : { name }), epochs: st.epochs, latestEpoch: st.latestEpoch }
-        }),
+          const txs = (await src.recent?.(u) ?? []).filter((tx) => node.keys.holds(tx.user, tx.epoch))
+          const readings = (await node.readings(txs)).map(readingView).sort((a, b) => b.at - a.at)
+          return { user, ...(name === undefined ? {} : { name }), epochs: st.epochs, latestEpoch: st.latestEpoch, readings, alerts: localAlerts(readings) }
+        })),
         // most severe first, then oldest first
         queue: node.reviewQueue.filter((r) => !signing.has(reviewId(r))).map(reviewView)
           .sort((a, b) => SEVERITIES.indexOf(b.severity) - SEVERITIES.indexOf(a.severity) || a.readings.from - b.readings.from),

@@ -110,6 +110,9 @@ export interface PatientSummary {
   /** epochs this doctor holds keys for */
   readonly epochs: readonly number[]
   readonly latestEpoch: number
+  /** recent readings this doctor could decrypt (its key epochs only), newest first */
+  readonly readings: readonly ReadingView[]
+  readonly alerts: readonly AlertView[]
 }
 
 export interface ReviewView {

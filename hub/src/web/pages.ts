@@ -204,7 +204,8 @@ function reviewArticle (f: Frame, r: ReviewView): Html {
 </article>`
 }
 
-export function doctorMain (f: Frame, d: DoctorPage): Html {
+/** `patientCharts[i]` are the charts of `d.patients[i]`. */
+export function doctorMain (f: Frame, d: DoctorPage, patientCharts: readonly (readonly Chart[])[] = []): Html {
   return html`
 <h1>Doctor</h1>
 <section aria-labelledby="me-h" class="summary card">
@@ -217,7 +218,14 @@ export function doctorMain (f: Frame, d: DoctorPage): Html {
 </section>
 <section aria-labelledby="patients-h" class="card">
   <h2 id="patients-h">Patients who granted you access</h2>
-  ${d.patients.length === 0 ? html`<p>No patient has granted you access.</p>` : html`<ul id="patients">${d.patients.map((p) => html`<li data-user="${p.user}">${p.name ?? 'Patient'} <code title="${p.user}">${short(p.user)}</code> — key epoch ${p.latestEpoch} (keys for ${p.epochs.length} epoch${p.epochs.length === 1 ? '' : 's'})</li>`)}</ul>`}
+  ${d.patients.length === 0 ? html`<p>No patient has granted you access.</p>` : html`<ul id="patients">${d.patients.map((p, i) => html`<li data-user="${p.user}">
+    <h3>${p.name ?? 'Patient'} <code title="${p.user}">${short(p.user)}</code></h3>
+    <p class="meta">Key epoch ${p.latestEpoch} (keys for ${p.epochs.length} epoch${p.epochs.length === 1 ? '' : 's'}) · ${p.readings.length} recent readings</p>
+    <h4>Alerts</h4>
+    ${alerts(p.alerts)}
+    <h4 class="visually-hidden">Recent vitals</h4>
+    ${charts(patientCharts[i] ?? [])}
+  </li>`)}</ul>`}
 </section>
 <section aria-labelledby="queue-h">
   <h2 id="queue-h">Diagnoses to review</h2>

@@ -285,7 +285,7 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
       try {
         const d = await doctor.page()
         const f = frame(req, res, 'doctor')
-        const main = doctorMain(f, d)
+        const main = doctorMain(f, d, await Promise.all(d.patients.map(async (p) => await vitalsCharts(p.readings))))
         if (req.query.fragment === 'main') { res.type('html').send(main.text); return }
         send(res, 200, layout(f, 'Doctor', main))
       } catch (err) { next(err) }
