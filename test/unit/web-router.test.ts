@@ -190,6 +190,25 @@ t.test('grant and revoke reach UserKeys, the published tx_keys and the doctors',
   t.same(f.humanNode.keys.patientsGranted().map(toHex), [toHex(f.user.id)], 'granted again')
 })
 
+t.test('a JSON client: token from GET /login, login, then the x-csrf-token header', async (t) => {
+  const c = new Client(s.web.url)
+  const json = { 'content-type': 'application/json', accept: 'application/json' }
+  const first = (await c.req('GET', '/login', undefined, { accept: 'application/json' })).json() as { csrf: string }
+  const login = await c.req('POST', '/login', { username: 'admin', password: s.password }, { ...json, 'x-csrf-token': first.csrf })
+  t.equal(login.status, 200)
+  const { csrf } = login.json() as { csrf: string }
+  t.not(csrf, first.csrf, 'a new token after login')
+  const epoch = s.fixture.keys.current!.epoch
+  const spare = toHex(s.fixture.spare.id)
+  t.equal((await c.req('POST', '/patient/doctors/grant', { doctor: spare }, { ...json, 'x-csrf-token': first.csrf })).status, 403, 'the pre-login token no longer works')
+  const g = await c.req('POST', '/patient/doctors/grant', { doctor: spare }, { ...json, 'x-csrf-token': csrf })
+  t.same(g.json(), { ok: true, epoch: epoch + 1 })
+  t.ok(s.fixture.keys.doctors().some((d) => toHex(d) === spare), 'granted in UserKeys')
+  const r = await c.req('POST', '/patient/doctors/revoke', { doctor: spare }, { ...json, 'x-csrf-token': csrf })
+  t.same(r.json(), { ok: true, epoch: epoch + 2 })
+  t.notOk(s.fixture.keys.doctors().some((d) => toHex(d) === spare), 'revoked in UserKeys')
+})
+
 t.test('a human doctor amends and signs; the patient reads it from a certified Dblock', async (t) => {
   const f = s.fixture
   const c = new Client(s.web.url)

@@ -173,6 +173,7 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
     let s = session(res)
     if (s?.user !== undefined) { res.redirect(303, safeNext(base(req), req.query.next) ?? `${base(req)}/`); return }
     if (s === undefined) { s = sessions.create(); res.locals.session = s; setCookie(req, res, s) }
+    if (wantsJson(req)) { res.json({ csrf: s.csrf }); return }
     const next = safeNext(base(req), req.query.next)
     send(res, 200, loginPage(frame(req, res), next === undefined ? {} : { next }))
   })
