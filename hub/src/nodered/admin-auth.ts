@@ -7,7 +7,7 @@
  * if anyone but the owner may read it. bcrypt is the bcryptjs Node-RED
  * ships (and checks logins with).
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -65,4 +65,29 @@ export function adminAuthSetting (rec: AdminAuthRecord): Record<string, unknown>
 
 export async function checkPassword (rec: AdminAuthRecord, password: string): Promise<boolean> {
   return await bcrypt.compare(password, rec.password)
+}
+
+/**
+ * Basic auth for the flows' own HTTP endpoints (http in nodes) with the
+ * admin login — what Node-RED's launcher does for `httpNodeAuth`, which the
+ * embedded API leaves to the embedder. A header that passed bcrypt once is
+ * remembered by its SHA-256 so each request does not pay bcrypt again.
+ */
+export function basicAuth (rec: AdminAuthRecord, realm = 'Healthchain hub'): (req: { headers: Record<string, string | string[] | undefined> }, res: { statusCode: number, setHeader: (k: string, v: string) => void, end: (body?: string) => void }, next: () => void) => void {
+  const ok = new Set<string>()
+  return (req, res, next) => {
+    const header = req.headers.authorization
+    const refuse = (): void => { res.statusCode = 401; res.setHeader('WWW-Authenticate', `Basic realm="${realm}"`); res.end('Unauthorized') }
+    if (typeof header !== 'string' || !header.startsWith('Basic ')) { refuse(); return }
+    const seen = createHash('sha256').update(header).digest('hex')
+    if (ok.has(seen)) { next(); return }
+    const text = Buffer.from(header.slice(6), 'base64').toString('utf8')
+    const colon = text.indexOf(':')
+    if (colon < 0 || text.slice(0, colon) !== rec.username) { refuse(); return }
+    bcrypt.compare(text.slice(colon + 1), rec.password).then((good) => {
+      if (!good) { refuse(); return }
+      ok.add(seen)
+      next()
+    }, () => { refuse() })
+  }
 }

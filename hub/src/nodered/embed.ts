@@ -2,7 +2,8 @@
  * The hub's Node-RED (DESIGN §8): the runtime and editor embedded in an
  * express 4 app (Node-RED 5 uses express 4; hosted in express 5 its core
  * http-in node fails to register) on an HTTP server bound to 127.0.0.1 by
- * default. Login is on (admin-auth.ts). Our palette is flows/nodes/; the
+ * default. Login is on (admin-auth.ts) for the editor and admin API, and
+ * HTTP basic auth with the same login guards the flows' own endpoints. Our palette is flows/nodes/; the
  * flow file lives in `<dataDir>/node-red/flows.json`, seeded on first start
  * from the shipped flows/hub.json (flows/doctor.json on a doctor node), so
  * edits made in the editor or through the admin API persist there and the
@@ -17,7 +18,7 @@ import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { adminAuthSetting, loadOrCreateAdminAuth } from './admin-auth.ts'
+import { adminAuthSetting, basicAuth, loadOrCreateAdminAuth } from './admin-auth.ts'
 import { RUNTIMES_SETTING, type RuntimeTable } from './runtime.ts'
 
 const require = createRequire(import.meta.url)
@@ -53,7 +54,7 @@ export interface EmbedOptions {
   readonly port?: number
   /** Editor and admin API path (default '/red'). */
   readonly adminRoot?: string
-  /** Path of flows' own HTTP endpoints (default '/red/api'). */
+  /** Path of flows' own HTTP endpoints (default '/red/api'; basic auth with the admin login). */
   readonly nodeRoot?: string
   /** Where the first-start login is printed (default console.log). */
   readonly print?: (line: string) => void
@@ -117,6 +118,8 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
     [RUNTIMES_SETTING]: opts.runtimes
   })
   app.use(adminRoot, RED.httpAdmin)
+  // the flows' http-in endpoints act as this node (a doctor's POST /diagnose signs a tx_diag): same login
+  app.use(nodeRoot, basicAuth(auth.record))
   app.use(nodeRoot, RED.httpNode)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
