@@ -56,6 +56,12 @@ t.test('mine, then inspect the chain', async (t) => {
   t.equal(tx.code, 0, tx.err)
   t.match(tx.out, /height 1 position 0 \(2 confirmations\)/)
 
+  const re = await run(['chain', 'reindex', '--data-dir', dir, '--json'])
+  t.equal(re.code, 0, re.err)
+  t.match(JSON.parse(re.out), { height: 2, tip: summary.blocks[1]!.hash, problems: [] }, 'reindex rebuilds to the same tip')
+  const bal2 = await run(['chain', 'balance', MINER, '--data-dir', dir, '--json'])
+  t.match(JSON.parse(bal2.out), { balance: 100_000_000 }, 'and the same balances')
+
   const missing = await run(['chain', 'tx', '00'.repeat(32), '--data-dir', dir])
   t.not(missing.code, 0)
   t.match(missing.err, /not on the best chain/)

@@ -158,6 +158,11 @@ t.test('reorg of depth 10 to a heavier branch', async (t) => {
   t.equal(node.store.tip.hex, idOf(back), 'reorg back to the kept branch')
   t.equal(node.mempool.size, 1, 'only the side branch tx_IoT is pending now')
   node = await restartSame(t, node, dir)
+  // Rebuilding every index from the stored blocks gives the same state.
+  const before = await snapshot(node)
+  await node.store.reindex()
+  t.same(await snapshot(node), before, 'reindex rebuilds the same tip, accounts and indexes')
+  t.same(await node.store.audit(), [])
   await node.close()
 })
 

@@ -2,6 +2,7 @@
  * CLI of the core user node (paper §III-A core user node, §IV-B3 Alg. 1):
  *   healthchain node                 run a core node on the data dir (optionally mining)
  *   healthchain chain info|block|tx|balance   inspect the local Userchain
+ *   healthchain chain reindex        rebuild indexes and balances from the stored blocks
  *   healthchain mine --threads N     mine blocks on the local chain, then exit
  * The chain lives in <data-dir>/userchain/<network>. One process at a time
  * may open it (LevelDB lock): stop the node before using `chain` or `mine`.
@@ -107,6 +108,18 @@ export function register (program: Command): void {
           ...(info.problems !== undefined ? [info.problems.length === 0 ? 'check     ok: every index consistent' : `check     ${info.problems.length} problem(s):\n  ${info.problems.join('\n  ')}`] : [])
         ].join('\n'))
         if (info.problems !== undefined && info.problems.length > 0) process.exitCode = 1
+      } finally { await s.close() }
+    })
+
+  withCommon(chain.command('reindex'))
+    .description('rebuild every index and balance from the stored blocks (with a progress bar)')
+    .action(async (opts: CommonOpts) => {
+      const s = await openStore(opts)
+      try {
+        await s.reindex(progress('reindexing'))
+        const problems = await s.audit()
+        print(opts, { height: s.height, tip: s.tip.hex, problems }, () => `reindexed to height ${s.height}, tip ${s.tip.hex}; ${problems.length === 0 ? 'every index consistent' : problems.join('; ')}`)
+        if (problems.length > 0) process.exitCode = 1
       } finally { await s.close() }
     })
 

@@ -556,15 +556,15 @@ export class ChainStore implements LedgerView {
   }
 
   /** Connects `block` on top of the tip: state rules, indexes, undo, tip — one batch. */
-  private async connect (e: BlockEntry, block: Ublock, extra: Op[] = []): Promise<void> {
-    await this.db.batch(this.connectOps(e, block, extra))
+  private async connect (e: BlockEntry, block: Ublock, extra: Op[] = [], base: LedgerView = this): Promise<void> {
+    await this.db.batch(this.connectOps(e, block, extra, base))
     this.main[e.height] = e.hex
   }
 
   /** The batch connecting `block` on the tip; throws a typed error when a state rule fails. */
-  private connectOps (e: BlockEntry, block: Ublock, extra: Op[]): Op[] {
+  private connectOps (e: BlockEntry, block: Ublock, extra: Op[], base: LedgerView = this): Op[] {
     if (e.height !== 0 && toHex(block.header.prehash) !== this.tip.hex) throw new StoreCorruptError(`${e.hex} does not extend the tip`)
-    const ov = new LedgerOverlay(this)
+    const ov = new LedgerOverlay(base)
     for (let i = 1; i < block.txs.length; i++) ov.apply(block.txs[i]!, `txs[${i}]`)
     ov.applyCoinbase(block.txs[0]!, e.height === 0 ? 0 : this.params.blockReward)
     const ops: Op[] = [...extra]
@@ -619,6 +619,43 @@ export class ChainStore implements LedgerView {
     await this.db.batch(ops)
     this.main.length = e.height
     return block
+  }
+
+  /**
+   * Rebuilds every index and the Healthcoin/epoch state from the stored
+   * blocks: one batch wipes them and reconnects genesis, then each
+   * best-chain block reconnects in its own batch (so a crash midway leaves a
+   * consistent shorter chain, which the next open extends again).
+   */
+  async reindex (onProgress?: (done: number, total: number) => void): Promise<void> {
+    await this.exclusive(async () => {
+      const path = [...this.main]
+      const wipe: Op[] = []
+      for (const prefix of [P.height, P.tx, P.user, P.account, P.latest, P.epoch, P.undo]) {
+        for await (const k of this.db.keys({ gt: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) })) wipe.push({ type: 'del', key: k })
+      }
+      const genesis = this.entries.get(path[0]!)!
+      const gBlock = await this.getBlock(genesis.hash)
+      if (gBlock === undefined) throw new StoreCorruptError('genesis block missing')
+      this.main = []
+      // Genesis is checked against an empty state: the wipe is in the same batch.
+      await this.connect(genesis, gBlock, wipe, { account: () => EMPTY_ACCOUNT, latestEpoch: () => 0, hasEpoch: () => false, isConfirmed: () => false })
+      for (let h = 1; h < path.length; h++) {
+        const e = this.entries.get(path[h]!)!
+        const block = await this.getBlock(e.hash)
+        if (block === undefined) throw new StoreCorruptError(`block ${e.hex} missing`)
+        try {
+          await this.connect(e, block)
+        } catch (err) {
+          if (!(err instanceof HealthchainError) || err instanceof StoreCorruptError) throw err
+          await this.markInvalid(e, err.message)
+          break
+        }
+        if (h % 100 === 0) onProgress?.(h, path.length - 1)
+      }
+      onProgress?.(path.length - 1, path.length - 1)
+      await this.activateBestChain()
+    })
   }
 
   /** Consistency audit (crash tests, `chain info --check`): returns the problems found. */
