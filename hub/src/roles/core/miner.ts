@@ -143,7 +143,8 @@ export class Miner extends EventEmitter {
         try {
           await this.mineOnce()
         } catch (err) {
-          this.emit('error', err)
+          // An EventEmitter throws an unheard 'error': only report it to a listener.
+          if (this.listenerCount('error') > 0) this.emit('error', err)
           await new Promise((resolve) => setTimeout(resolve, 100))
         }
       }
