@@ -1,0 +1,51 @@
+/**
+ * Batching (paper Alg. 2 line 1; DESIGN §4 1 MiB sealed batches): the pure
+ * Batcher behind the batch node — byte-limit, size and event triggers, the
+ * exact plaintext size it tracks, and the batch plaintext format that the
+ * doctor role (roles/doctor parseBatch) reads back.
+ */
+import t from 'tap'
+import { Batcher, MAX_PLAINTEXT_BYTES, decodeBatch, encodeBatch } from '../../hub/src/nodered/batcher.ts'
+import { MAX_SEALED_BYTES, utf8Bytes } from '../../hub/src/core/index.ts'
+import { parseBatch } from '../../hub/src/roles/doctor/doctor.ts'
+import { reading } from '../helpers/nodered-runtime.ts'
+
+t.test('byte limit: a batch never passes maxBytes and its tracked size is exact', async (t) => {
+  const one = encodeBatch([reading('hr', 70, 1)]).length
+  const b = new Batcher({ size: 0, maxBytes: one * 3 })
+  const closed = []
+  for (let s = 1; s <= 20; s++) closed.push(...b.add(reading('hr', 70, s)))
+  const last = b.flush('flush')
+  t.ok(closed.length >= 5)
+  for (const x of [...closed, last!]) {
+    t.equal(x.bytes, encodeBatch(x.readings).length, 'tracked size = encoded size')
+    t.ok(x.bytes <= one * 3)
+  }
+  t.ok(closed.every((x) => x.trigger === 'bytes'))
+  t.same([...closed, last!].flatMap((x) => x.readings.map((r) => r.s)), Array.from({ length: 20 }, (_, i) => i + 1), 'nothing lost or reordered')
+  t.ok(MAX_PLAINTEXT_BYTES + 28 === MAX_SEALED_BYTES, 'default limit leaves room for nonce and tag')
+})
+
+t.test('an event reading that also overflows closes two batches: the full one, then itself', async (t) => {
+  const one = encodeBatch([reading('hr', 70, 1)]).length
+  const b = new Batcher({ size: 0, maxBytes: one * 2, eventTypes: ['fall'] })
+  t.same(b.add(reading('hr', 70, 1)), [])
+  const out = b.add(reading('fall', 1, 2))
+  t.same(out.map((x) => [x.trigger, x.readings.map((r) => r.s)]), [['event', [1, 2]]])
+  b.add(reading('hr', 70, 3))
+  b.add(reading('hr', 70, 4))
+  const two = b.add(reading('fall', 1, 5))
+  t.same(two.map((x) => [x.trigger, x.readings.map((r) => r.s)]), [['bytes', [3, 4]], ['event', [5]]])
+  t.equal(b.pending, 0)
+  t.throws(() => new Batcher({ size: 0, maxBytes: 10 }).add(reading('hr', 70, 1)), /exceeds the batch limit/)
+  t.throws(() => new Batcher({ size: -1 }), /size/)
+})
+
+t.test('batch plaintext: round-trips, is checked on the way back, and the doctor role reads it', async (t) => {
+  const rs = [reading('bp', [120, 80], 1), reading('ecg', [0.1, 0.4, -0.2], 2), reading('fall', 1, 3)]
+  t.same(decodeBatch(encodeBatch(rs)), rs)
+  t.same(parseBatch(encodeBatch(rs)), rs, 'roles/doctor parseBatch reads the same readings')
+  t.throws(() => decodeBatch(utf8Bytes('[1,2]')), /"v":1/)
+  t.throws(() => decodeBatch(Uint8Array.of(0xff, 0xfe)), /UTF-8 JSON/)
+  t.throws(() => decodeBatch(utf8Bytes(JSON.stringify({ v: 1, readings: [{ ...rs[0], u: 'kPa' }] }))), /readings\[0\]\.u/)
+})
