@@ -8,8 +8,9 @@ import { createRequire } from 'node:module'
 import { SerialPort } from 'serialport'
 
 export interface FiveSensor {
-  on (event: 'data' | 'change', cb: (this: { value: number }) => void): void
-  readonly value: number
+  on (event: 'data' | 'change', cb: (this: { value: number | null }) => void): void
+  /** null until the first analog report */
+  readonly value: number | null
   /** ms between 'data' events; null stops the sensor's timer */
   freq: number | null
 }
