@@ -7,31 +7,19 @@
  * readings, so flushes race with the kill too).
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { createInterface } from 'node:readline'
 import mqtt from 'mqtt'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
 import { Ingest } from '../../hub/src/ingest/pipeline.ts'
 import type { BatchRecord, PendingReading } from '../../hub/src/ingest/store.ts'
-import { freePort, sleep, tempDir, until } from './ingest-helpers.ts'
+import { freePort, killAndWait, sleep, startHubProcess, tempDir, until } from './ingest-helpers.ts'
 
 const HUB = 'crash'
-const MAIN = fileURLToPath(new URL('../../hub/src/ingest/main.ts', import.meta.url))
 const DEVICES = Array.from({ length: 10 }, (_, i) => `dev-${i}`)
 
-async function startHub (t: { teardown: (fn: () => unknown) => void }, dataDir: string, port: number): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--no-warnings', MAIN, '--data-dir', dataDir, '--hub', HUB, '--port', String(port), '--max-readings', '40'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).once('line', (l) => { if (l.startsWith('ready')) resolve(); else reject(new Error(l)) })
-    proc.once('exit', (code) => { reject(new Error(`hub exited with ${code}`)) })
-  })
-  return proc
-}
+const startHub = (t: { teardown: (fn: () => unknown) => void }, dataDir: string, port: number): ReturnType<typeof startHubProcess> =>
+  startHubProcess(t, ['--data-dir', dataDir, '--hub', HUB, '--port', String(port), '--max-readings', '40'])
 
 t.test('SIGKILL while 10 devices publish: every acked reading stored exactly once', async (t) => {
   const dir = await tempDir(t, 'crash')
@@ -67,8 +55,7 @@ t.test('SIGKILL while 10 devices publish: every acked reading stored exactly onc
   })
 
   await until(() => total >= 400, 30_000, '400 acked readings before the crash')
-  hub.kill('SIGKILL')
-  await new Promise<void>((resolve) => hub.once('exit', () => { resolve() }))
+  await killAndWait(hub)
   const beforeCrash = total
   t.ok(beforeCrash >= 400, `${beforeCrash} readings acked before SIGKILL`)
 
@@ -78,9 +65,7 @@ t.test('SIGKILL while 10 devices publish: every acked reading stored exactly onc
   // let in-flight publishes finish (acked or not), then stop the hub cleanly
   await sleep(300)
   await Promise.all(clients.map((c) => c.endAsync()))
-  const exited = new Promise<void>((resolve) => hub.once('exit', () => { resolve() }))
-  hub.kill('SIGTERM')
-  await exited
+  await killAndWait(hub, 'SIGTERM')
 
   const ing = await Ingest.open(ingestDbPath(dir))
   t.teardown(() => ing.close())

@@ -73,3 +73,26 @@ export async function ptyPair (t: Teardown, dir: string, a = 'dev', b = 'hub'): 
   if (exited) throw new Error('socat exited')
   return { a: pa, b: pb, stop }
 }
+
+/** Run hub/src/ingest/main.ts as a child process; resolves once it printed "ready". */
+export async function startHubProcess (t: Teardown, args: string[]): Promise<import('node:child_process').ChildProcess> {
+  const { spawn } = await import('node:child_process')
+  const { createInterface } = await import('node:readline')
+  const { fileURLToPath } = await import('node:url')
+  const main = fileURLToPath(new URL('../../hub/src/ingest/main.ts', import.meta.url))
+  const proc = spawn(process.execPath, ['--no-warnings', main, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).once('line', (l) => { if (l.startsWith('ready')) resolve(); else reject(new Error(l)) })
+    proc.once('exit', (code) => { reject(new Error(`hub exited with ${code}`)) })
+  })
+  return proc
+}
+
+/** SIGKILL (or another signal) and wait for the exit. */
+export async function killAndWait (proc: import('node:child_process').ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
+  proc.kill(signal)
+  await exited
+}

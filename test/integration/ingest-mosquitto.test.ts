@@ -18,7 +18,10 @@ import { HubSubscriber, countMosquittoRefusal, readingsTopic } from '../../hub/s
 import { mosquittoAcl, mosquittoConf } from '../../hub/src/ingest/mosquitto.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import type { Ingest } from '../../hub/src/ingest/pipeline.ts'
-import { addDevices, freePort, openIngest, tempDir, until } from './ingest-helpers.ts'
+import { addDevices, freePort, killAndWait, openIngest, startHubProcess, tempDir, until } from './ingest-helpers.ts'
+import { Ingest as IngestClass } from '../../hub/src/ingest/pipeline.ts'
+import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
+import type { BatchRecord, PendingReading } from '../../hub/src/ingest/store.ts'
 
 const HUB = 'hub1'
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => { try { execFileSync(p, ['-h'], { stdio: 'ignore' }); return true } catch (e) { return (e as { status?: number }).status !== undefined && (e as { code?: string }).code !== 'ENOENT' } })
@@ -50,7 +53,9 @@ async function startMosquitto (t: { teardown: (fn: () => unknown) => void }, dir
   throw new Error('no free port for mosquitto after 5 attempts')
 }
 
-t.test('Mosquitto with password file and ACL', { skip: MOSQUITTO === undefined || !hasPasswd ? 'mosquitto / mosquitto_passwd not installed (apt-get install mosquitto)' : false }, async (t) => {
+const SKIP = MOSQUITTO === undefined || !hasPasswd ? 'mosquitto / mosquitto_passwd not installed (apt-get install mosquitto)' : false
+
+t.test('Mosquitto with password file and ACL', { skip: SKIP }, async (t) => {
   const dir = await tempDir(t, 'mosquitto')
   const ing: Ingest = await openIngest(t, dir)
   const secrets = await addDevices(ing, 'alice', [['ox-1', 'spo2'], ['hr-1', 'hr']])
@@ -94,4 +99,61 @@ t.test('Mosquitto with password file and ACL', { skip: MOSQUITTO === undefined |
   await until(() => ing.counters.accepted === 6, 20_000, 'hr-1 reading')
   t.equal(ing.registry.get('hr-1')!.accepted, 1)
   t.equal(ing.registry.get('ox-1')!.accepted, 5, 'nothing of hr-1 landed on ox-1')
+})
+
+t.test('hub SIGKILLed behind Mosquitto: its persistent QoS 1 session redelivers, nothing lost or doubled', { skip: SKIP }, async (t) => {
+  const dir = await tempDir(t, 'mosquitto-crash')
+  const secrets: Record<string, string> = {}
+  {
+    const ing = await IngestClass.open(ingestDbPath(dir))
+    for (const d of ['ox-1', 'ox-2', 'ox-3']) secrets[d] = (await ing.registry.add(d, { user: 'frank', sensors: ['spo2'] })).secret
+    await ing.close()
+  }
+  const hubUser = `hub-${HUB}`
+  const passwordFile = join(dir, 'passwd')
+  const hubPasswordFile = join(dir, 'hub-password')
+  const hubPassword = randomBytes(18).toString('base64url')
+  await writeFile(hubPasswordFile, hubPassword + '\n', { mode: 0o600 })
+  execFileSync('mosquitto_passwd', ['-b', '-c', passwordFile, hubUser, hubPassword])
+  for (const [id, secret] of Object.entries(secrets)) execFileSync('mosquitto_passwd', ['-b', passwordFile, id, secret])
+  await writeFile(join(dir, 'acl'), mosquittoAcl(HUB, hubUser))
+  const { port } = await startMosquitto(t, dir, { passwordFile, aclFile: join(dir, 'acl') }, () => {})
+  const hubArgs = ['--data-dir', dir, '--hub', HUB, '--broker-url', `mqtt://127.0.0.1:${port}`, '--broker-user', hubUser, '--broker-password-file', hubPasswordFile]
+  let hub = await startHubProcess(t, hubArgs)
+
+  const PER = 150
+  const clients = await Promise.all(Object.keys(secrets).map(async (d) => {
+    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username: d, password: secrets[d]!, clientId: d, reconnectPeriod: 0 })
+    t.teardown(() => c.end(true))
+    await new Promise<void>((resolve, reject) => { c.once('connect', () => { resolve() }); c.once('error', reject) })
+    return { c, d }
+  }))
+  const publishAll = async (from: number, to: number): Promise<void> => {
+    await Promise.all(clients.map(async ({ c, d }) => {
+      for (let s = from; s < to; s++) await c.publishAsync(readingsTopic(HUB, d), formatLine({ d, b: 1, s, t: 'spo2', v: 95, ts: s }).trimEnd(), { qos: 1 })
+    }))
+  }
+  await publishAll(0, PER / 2)
+  await killAndWait(hub) // SIGKILL, wherever the hub was
+  await publishAll(PER / 2, PER) // Mosquitto acks and queues for the hub's session
+  hub = await startHubProcess(t, hubArgs)
+  // stop the hub once Mosquitto has nothing left for it: poll the store after a clean stop
+  let stored = new Map<string, number>()
+  const readStore = async (): Promise<void> => {
+    const ing = await IngestClass.open(ingestDbPath(dir))
+    stored = new Map()
+    const count = (p: PendingReading): void => { const k = `${p.w.d}/${p.w.s}`; stored.set(k, (stored.get(k) ?? 0) + 1) }
+    for await (const [, p] of ing.store.scan<PendingReading>('pend!')) count(p)
+    for (const b of await ing.batches() as BatchRecord[]) for (const p of b.readings) count(p)
+    await ing.close()
+  }
+  for (let round = 0; round < 40; round++) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    await killAndWait(hub, 'SIGTERM')
+    await readStore()
+    if (stored.size >= 3 * PER) break
+    hub = await startHubProcess(t, hubArgs)
+  }
+  t.equal(stored.size, 3 * PER, `all ${3 * PER} readings acked by Mosquitto reached the hub's store`)
+  t.equal([...stored.values()].filter((n) => n > 1).length, 0, 'none stored twice')
 })

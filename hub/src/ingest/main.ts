@@ -2,9 +2,13 @@
 /**
  * Run the ingest service alone (used by the crash test and for trying
  * devices out): `node hub/src/ingest/main.ts --data-dir D --hub ID [--port N]
- * [--serial /dev/ttyACM0] [--window-ms N] [--max-readings N] [--no-sync]`.
+ * [--serial /dev/ttyACM0] [--window-ms N] [--max-readings N] [--no-sync]
+ * [--broker-url mqtt://… --broker-user U --broker-password-file F]` (the last
+ * three: subscribe to an external broker such as Mosquitto instead of
+ * embedding aedes).
  * Prints `ready <mqtt port>` once listening; SIGTERM/SIGINT close cleanly.
  */
+import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { startIngestService } from './hub.ts'
 
@@ -16,14 +20,22 @@ const { values } = parseArgs({
     serial: { type: 'string', multiple: true, default: [] },
     'window-ms': { type: 'string' },
     'max-readings': { type: 'string' },
-    'no-sync': { type: 'boolean', default: false }
+    'no-sync': { type: 'boolean', default: false },
+    'broker-url': { type: 'string' },
+    'broker-user': { type: 'string' },
+    'broker-password-file': { type: 'string' }
   }
 })
 if (values['data-dir'] === undefined) {
   process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>]… [--window-ms <n>] [--max-readings <n>] [--no-sync]\n')
   process.exit(2)
 }
+const url = values['broker-url']
+const password = values['broker-password-file'] !== undefined ? (await readFile(values['broker-password-file'], 'utf8')).trim() : undefined
 const svc = await startIngestService({
+  ...(url !== undefined
+    ? { externalBroker: { url, ...(values['broker-user'] !== undefined ? { username: values['broker-user'] } : {}), ...(password !== undefined ? { password } : {}) } }
+    : {}),
   dataDir: values['data-dir'],
   hubId: values.hub,
   mqttPort: Number(values.port),
