@@ -141,7 +141,12 @@ export class Miner extends EventEmitter {
     this.loop = (async () => {
       while (this.running) {
         try {
-          await this.mineOnce()
+          const out = await this.mineOnce()
+          if (out !== null && !out.accepted) {
+            // E.g. the chain's median time ran ahead of the clock: wait instead of spinning.
+            if (this.listenerCount('error') > 0) this.emit('error', new Error(`mined block rejected: ${out.reason}`))
+            await new Promise((resolve) => setTimeout(resolve, 1000))
+          }
         } catch (err) {
           // An EventEmitter throws an unheard 'error': only report it to a listener.
           if (this.listenerCount('error') > 0) this.emit('error', err)
