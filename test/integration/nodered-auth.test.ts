@@ -39,6 +39,7 @@ t.test('editor and admin API refuse requests without login', async (t) => {
   const rec = JSON.parse(text) as { password: string }
   t.match(rec.password, /^\$2[aby]\$10\$/, 'bcrypt hash')
   t.equal((await stat(authPath)).mode & 0o777, 0o600)
+  t.equal((await stat(red.userDir)).mode & 0o777, 0o700, 'the userDir (sessions, flows) is private')
   const again = await loadOrCreateAdminAuth(red.userDir)
   t.equal(again.created, undefined, 'a later start does not make (or print) a new login')
   t.ok(await checkPassword(again.record, password))

@@ -12,7 +12,7 @@
  *
  * Node-RED is a process-wide singleton: start it once per process.
  */
-import { copyFile, mkdir, stat } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, stat } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
@@ -91,6 +91,7 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
   const express = require('express') as () => ExpressApp
   const userDir = join(opts.dataDir, 'node-red')
   await mkdir(userDir, { recursive: true, mode: 0o700 })
+  await chmod(userDir, 0o700) // Node-RED keeps login sessions (bearer tokens) here
   const flowFile = join(userDir, 'flows.json')
   if (!await exists(flowFile)) await copyFile(join(FLOWS_DIR, `${opts.flow ?? 'hub'}.json`), flowFile)
   const auth = await loadOrCreateAdminAuth(userDir)
