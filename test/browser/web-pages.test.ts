@@ -10,7 +10,8 @@
  * written to the test's temp dir (and to $WEB_SCREENSHOTS when set).
  */
 import t from 'tap'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -59,6 +60,14 @@ if (!existsSync(CHROMIUM)) {
     p.on('request', (r) => { if (!r.url().startsWith(s.web.url) && !r.url().startsWith('data:')) problems.push(`request off the hub: ${r.url()}`) })
   }
 
+  /** axe-core's WCAG 2.x A/AA rules on the page as it is; returns the violations as text. */
+  async function axe (page: Page): Promise<string[]> {
+    const src = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+    await page.evaluate(src)
+    const result = await page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })`) as { violations: { id: string, impact: string, nodes: { target: string[] }[] }[] }
+    return result.violations.map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`)
+  }
+
   async function shot (page: Page, name: string): Promise<string> {
     const path = join(dir, `${name}.png`)
     await page.screenshot({ path, fullPage: true })
@@ -80,6 +89,9 @@ if (!existsSync(CHROMIUM)) {
     t.equal(await page.getByRole('heading', { name: 'Diagnoses' }).count(), 0, 'no patient data shown')
     t.same(problems.filter((p) => !/status of 401/.test(p)), [], 'only the refused login logged an error')
     problems.splice(0)
+    t.same(await axe(page), [], 'login page: no WCAG 2 A/AA violations (axe-core)')
+    await page.evaluate("document.querySelector('label[for=username]').remove()")
+    t.match((await axe(page)).join('\n'), /label/, 'the checker does catch an unlabelled field')
   })
 
   t.test('patient and doctor pages in Chromium', async (t) => {
@@ -107,6 +119,7 @@ if (!existsSync(CHROMIUM)) {
     t.match(await page.locator('figure.chart').first().innerText(), /Heart rate|SpO₂/)
     t.equal(await page.locator('#granted li').count(), 2, 'two doctors with access')
     await shot(page, 'patient')
+    t.same(await axe(page), [], 'patient page: no WCAG 2 A/AA violations (axe-core)')
 
     // the doctor page: review queue, amend and sign
     await page.getByRole('link', { name: 'Doctor' }).click()
@@ -119,6 +132,7 @@ if (!existsSync(CHROMIUM)) {
     t.match(await review.innerText(), /URGENT[^]*hypoxaemia/, 'the most severe review comes first')
     const queued = await page.locator('article.review').count()
     await shot(page, 'doctor')
+    t.same(await axe(page), [], 'doctor page: no WCAG 2 A/AA violations (axe-core)')
     await review.getByLabel('Severity').selectOption('emergency')
     await review.getByLabel('Note to the patient').fill('Please call me today.')
     await review.getByRole('button', { name: 'Amend and sign' }).click()
