@@ -65,16 +65,12 @@ export class MemoryChain extends EventEmitter implements TxSubmitter, MinerContr
     return { id }
   }
 
+  private readonly waiting = new Map<string, Array<(c: Confirmed) => void>>()
+
   async confirmed (id: string): Promise<Confirmed> {
     const c = this.confirmedAt.get(id)
     if (c !== undefined) return c
-    return await new Promise((resolve) => {
-      const on = (): void => {
-        const got = this.confirmedAt.get(id)
-        if (got !== undefined) { this.off('block', on); resolve(got) }
-      }
-      this.on('block', on)
-    })
+    return await new Promise((resolve) => { this.waiting.set(id, [...(this.waiting.get(id) ?? []), resolve]) })
   }
 
   /** Confirms every pending transaction in a new block. */
@@ -83,7 +79,13 @@ export class MemoryChain extends EventEmitter implements TxSubmitter, MinerContr
     this.height++
     this.mined++
     const block = toHex(contentDigest(Uint8Array.of(...txs.flatMap((t) => [...txId(t)]), this.height & 0xff)))
-    for (const t of txs) this.confirmedAt.set(toHex(txId(t)), { id: toHex(txId(t)), height: this.height, block })
+    for (const t of txs) {
+      const id = toHex(txId(t))
+      const c = { id, height: this.height, block }
+      this.confirmedAt.set(id, c)
+      for (const resolve of this.waiting.get(id) ?? []) resolve(c)
+      this.waiting.delete(id)
+    }
     this.emit('block', txs)
     this.emit('status', this.status())
     return txs

@@ -15,12 +15,35 @@ import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
 import { TxRejectedError } from './errors.ts'
 import type { Confirmed, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
-/** Submits to the core node's mempool; confirmed() resolves once a best-chain Ublock holds the tx. */
+/**
+ * Submits to the core node's mempool. confirmed() resolves once a Ublock of
+ * the best chain holds the transaction, and rejects if the mempool drops it
+ * (evicted, invalidated by a reorg) — one 'tip' and one 'drop' listener for
+ * all waiters.
+ */
 export function coreTxs (node: CoreNode): TxSubmitter {
+  const waiters = new Map<string, Array<{ resolve: (c: Confirmed) => void, reject: (e: Error) => void }>>()
   const where = (id: string): Confirmed | undefined => {
     const loc = node.store.txLocation(fromHex('id', id))
     if (loc === undefined || !node.store.isOnMainChain(loc.block)) return undefined
     return { id, height: loc.height, block: toHex(loc.block) }
+  }
+  const settle = (id: string, fn: (w: { resolve: (c: Confirmed) => void, reject: (e: Error) => void }) => void): void => {
+    const ws = waiters.get(id)
+    if (ws === undefined) return
+    waiters.delete(id)
+    for (const w of ws) fn(w)
+    if (waiters.size === 0) { node.off('tip', onTip); node.off('drop', onDrop) }
+  }
+  const onTip = (): void => {
+    for (const id of [...waiters.keys()]) {
+      const c = where(id)
+      if (c !== undefined) settle(id, (w) => { w.resolve(c) })
+    }
+  }
+  const onDrop = (d: { id: string, reason: string }): void => {
+    if (node.store.isConfirmed(fromHex('id', d.id))) return // left the pool because a block took it
+    settle(d.id, (w) => { w.reject(new TxRejectedError(d.id, 'ERR_TX_DROPPED', d.reason)) })
   }
   return {
     submit: async (tx) => {
@@ -28,14 +51,16 @@ export function coreTxs (node: CoreNode): TxSubmitter {
       if (!out.accepted) throw new TxRejectedError(out.id, out.code, out.reason)
       return { id: out.id }
     },
-    confirmed: async (id) => await new Promise<Confirmed>((resolve) => {
-      const check = (): void => {
-        const c = where(id)
-        if (c !== undefined) { node.off('tip', check); resolve(c) }
-      }
-      node.on('tip', check)
-      check()
-    })
+    confirmed: async (id) => {
+      const now = where(id)
+      if (now !== undefined) return now
+      return await new Promise<Confirmed>((resolve, reject) => {
+        if (waiters.size === 0) { node.on('tip', onTip); node.on('drop', onDrop) }
+        const ws = waiters.get(id) ?? []
+        ws.push({ resolve, reject })
+        waiters.set(id, ws)
+      })
+    }
   }
 }
 
