@@ -273,6 +273,16 @@ t.test('login rate limit: after 5 failures even the right password waits', async
   t.equal((await c.req('POST', '/login', { _csrf: tok, username: 'admin', password: s.password })).status, 303, 'the window passed')
 })
 
+t.test('login rate limit holds against a burst of parallel guesses', async (t) => {
+  now += 61_000
+  const c = new Client(s.web.url)
+  const tok = Client.token((await c.req('GET', '/login')).text)
+  const codes = await Promise.all(Array.from({ length: 12 }, async (_, i) => (await c.req('POST', '/login', { _csrf: tok, username: 'admin', password: `burst-${i}` })).status))
+  t.equal(codes.filter((x) => x === 401).length, 5, 'only 5 passwords were checked')
+  t.equal(codes.filter((x) => x === 429).length, 7)
+  now += 61_000
+})
+
 t.test('mountable under a path of another express 4 app', async (t) => {
   const f = makeFixture()
   await story(f)

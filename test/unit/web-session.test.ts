@@ -28,9 +28,14 @@ t.test('sessions: signed cookie, idle expiry, login replaces the ID, bounded', a
   t.ok(store.fromCookie(store.cookieValue(b)), 'seen within the idle time')
   now += 1001
   t.equal(store.fromCookie(store.cookieValue(b)), undefined, 'idle too long')
+  const owner = store.create('admin')
   const many = [store.create(), store.create(), store.create(), store.create()]
   t.equal(store.size, 3, 'at most max sessions')
-  t.equal(store.fromCookie(store.cookieValue(many[0]!)), undefined, 'the least recently seen went first')
+  t.ok(store.fromCookie(store.cookieValue(owner)), 'anonymous sessions go first: a logged-in owner stays')
+  t.equal(store.fromCookie(store.cookieValue(many[0]!)), undefined, 'the least recently seen anonymous one went')
+  const others = [store.create('a'), store.create('b'), store.create('c')]
+  t.equal(store.fromCookie(store.cookieValue(owner)), undefined, 'with only logged-in sessions, the least recently seen goes')
+  t.ok(store.fromCookie(store.cookieValue(others[2]!)))
   t.ok(csrfMatches(many[3]!, many[3]!.csrf))
   t.notOk(csrfMatches(many[3]!, many[2]!.csrf))
   t.notOk(csrfMatches(many[3]!, undefined))
@@ -82,6 +87,11 @@ t.test('vitals charts: one SVG per device and sensor, bp with two series, ECG st
   t.match(charts[0]!.svg, /systolic/)
   t.match(charts[0]!.svg, /diastolic/)
   t.equal(charts[2]!.latest, '97%')
+  const line = (svg: string): string => /class="mark-line role-mark[^"]*"[^>]*>\s*<path[^>]* d="([^"]+)"/.exec(svg)?.[1] ?? ''
+  const [gap] = await vitalsCharts([0, 1, 2, 300, 301, 302].map((sec) => ({ device: 'ox-1', type: 'hr', value: 70 + sec % 3, unit: '/min', at: at + sec * 1000 })))
+  const [nogap] = await vitalsCharts([0, 1, 2, 3, 4, 5].map((sec) => ({ device: 'ox-1', type: 'hr', value: 70 + sec % 3, unit: '/min', at: at + sec * 1000 })))
+  t.equal(line(nogap!.svg).match(/M/g)?.length, 1, 'one unbroken line')
+  t.equal(line(gap!.svg).match(/M/g)?.length, 2, 'five minutes without readings break the line')
   t.equal(valueText({ type: 'temp', value: 37.2, unit: 'Cel' }), '37.2 °C')
   t.equal(valueText({ type: 'fall', value: 1, unit: '1' }), 'fall detected')
 })

@@ -36,12 +36,17 @@ export function valueText (r: Pick<ReadingView, 'type' | 'value' | 'unit'>): str
   return `${typeof r.value === 'number' ? r.value : JSON.stringify(r.value)}${u === '%' ? '' : ' '}${u}`.trim()
 }
 
-type Point = { at: number, v: number, series: string }
+type Point = { at: number, v: number | null, series: string }
 
-function points (rs: readonly ReadingView[]): Point[] {
+/** Readings as chart points; a gap of more than `gapMs` without readings breaks the line (a null point). */
+function points (rs: readonly ReadingView[], gapMs: number): Point[] {
   const out: Point[] = []
+  let prev: number | undefined
   for (const r of rs) {
-    if (typeof r.value === 'number') out.push({ at: r.at, v: r.value, series: sensorTitle(r.type) })
+    const series = r.type === 'bp' ? ['systolic', 'diastolic'] : [sensorTitle(r.type)]
+    if (prev !== undefined && r.at - prev > gapMs) for (const x of series) out.push({ at: prev + 1, v: null, series: x })
+    prev = r.at
+    if (typeof r.value === 'number') out.push({ at: r.at, v: r.value, series: series[0]! })
     else if (r.type === 'bp' && typeof r.value[0] === 'number' && typeof r.value[1] === 'number') {
       out.push({ at: r.at, v: r.value[0], series: 'systolic' }, { at: r.at, v: r.value[1], series: 'diastolic' })
     }
@@ -57,7 +62,7 @@ function spec (description: string, values: object[], x: object, y: object, colo
     height: 90,
     background: 'transparent',
     data: { values },
-    mark: { type: 'line', interpolate: 'monotone', point: values.length <= 30 },
+    mark: { type: 'line', interpolate: 'monotone', point: values.length <= 30, invalid: 'break-paths-show-domains' },
     encoding: { x, y, ...(color === undefined ? {} : { color }) },
     config: { axis: { labelFontSize: 10, titleFontSize: 10, grid: true }, legend: { orient: 'bottom', labelFontSize: 10, title: null }, view: { stroke: null } }
   } as TopLevelSpec
@@ -69,7 +74,7 @@ async function toSvg (s: TopLevelSpec): Promise<string> {
 }
 
 /** One chart per (device, type), in a stable order; readings may come in any order. */
-export async function vitalsCharts (readings: readonly ReadingView[], maxPoints = 120): Promise<Chart[]> {
+export async function vitalsCharts (readings: readonly ReadingView[], maxPoints = 120, gapMs = 60_000): Promise<Chart[]> {
   const groups = new Map<string, ReadingView[]>()
   for (const r of readings) {
     if (r.type === 'fall') continue
@@ -88,10 +93,10 @@ export async function vitalsCharts (readings: readonly ReadingView[], maxPoints 
       const values = last.value.map((v, i) => ({ i, v }))
       s = spec(`${title} strip from ${last.device}`, values, { field: 'i', type: 'quantitative', title: 'sample', axis: { labels: false, ticks: false } }, { field: 'v', type: 'quantitative', title: 'mV', scale: { zero: false } })
     } else {
-      const values = points(g)
-      if (values.length === 0) continue
+      const values = points(g, gapMs)
+      if (!values.some((p) => p.v !== null)) continue
       s = spec(`${title} from ${last.device}, last ${g.length} readings`, values,
-        { field: 'at', type: 'temporal', title: null, axis: { format: '%H:%M:%S', labelOverlap: true } },
+        { field: 'at', type: 'temporal', title: null, scale: { type: 'utc' }, axis: { format: '%H:%M', labelOverlap: true } },
         { field: 'v', type: 'quantitative', title: unit, scale: { zero: false } },
         last.type === 'bp' ? { field: 'series', type: 'nominal' } : undefined)
     }

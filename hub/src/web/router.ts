@@ -194,8 +194,9 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
         send(res, 429, loginPage(frame(req, res), { ...again, error: msg }))
         return
       }
+      // counted before the (slow) check, so a burst of parallel guesses cannot outrun the limit
+      limiter.fail(client)
       if (!(await checkLogin(credentials.record, username, password))) {
-        limiter.fail(client)
         const msg = 'Wrong user name or password.'
         if (wantsJson(req)) { res.status(401).json({ error: 'ERR_LOGIN', message: msg }); return }
         send(res, 401, loginPage(frame(req, res), { ...again, error: msg }))

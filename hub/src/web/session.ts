@@ -55,8 +55,16 @@ export class SessionStore {
     const t = this.now()
     const s: Session = { id: randomBytes(24).toString('base64url'), csrf: randomBytes(24).toString('base64url'), created: t, lastSeen: t, ...(user === undefined ? {} : { user }) }
     this.sessions.set(s.id, s)
-    while (this.sessions.size > this.max) this.sessions.delete(this.sessions.keys().next().value!)
+    if (this.sessions.size > this.max) this.evict()
     return s
+  }
+
+  /** Drops the least recently seen anonymous session (a flood of login-page visits cannot log anyone out), else the least recently seen. */
+  private evict (): void {
+    for (const [id, x] of this.sessions) {
+      if (x.user === undefined) { this.sessions.delete(id); return }
+    }
+    this.sessions.delete(this.sessions.keys().next().value!)
   }
 
   /** The live session a cookie value names, or undefined (bad signature, unknown, expired). */
