@@ -3,6 +3,7 @@
  * Run the ingest service alone (used by the crash test and for trying
  * devices out): `node hub/src/ingest/main.ts --data-dir D --hub ID [--port N]
  * [--serial /dev/ttyACM0] [--window-ms N] [--max-readings N] [--no-sync]
+ * [--threshold 'spo2<90']… (replaces the default event thresholds)
  * [--broker-url mqtt://… --broker-user U --broker-password-file F]` (the last
  * three: subscribe to an external broker such as Mosquitto instead of
  * embedding aedes).
@@ -10,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
+import { parseThreshold } from './aggregate.ts'
 import { startIngestService } from './hub.ts'
 
 const { values } = parseArgs({
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     serial: { type: 'string', multiple: true, default: [] },
     'window-ms': { type: 'string' },
     'max-readings': { type: 'string' },
+    threshold: { type: 'string', multiple: true, default: [] },
     'no-sync': { type: 'boolean', default: false },
     'broker-url': { type: 'string' },
     'broker-user': { type: 'string' },
@@ -27,7 +30,7 @@ const { values } = parseArgs({
   }
 })
 if (values['data-dir'] === undefined) {
-  process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>]… [--window-ms <n>] [--max-readings <n>] [--no-sync]\n')
+  process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>]… [--window-ms <n>] [--max-readings <n>] [--threshold 'spo2<90']… [--no-sync] [--broker-url <url> --broker-user <u> --broker-password-file <f>]\n')
   process.exit(2)
 }
 const url = values['broker-url']
@@ -42,7 +45,8 @@ const svc = await startIngestService({
   sync: !values['no-sync'],
   serial: values.serial.map((path) => ({ path })),
   ...(values['window-ms'] !== undefined ? { windowMs: Number(values['window-ms']) } : {}),
-  ...(values['max-readings'] !== undefined ? { maxReadings: Number(values['max-readings']) } : {})
+  ...(values['max-readings'] !== undefined ? { maxReadings: Number(values['max-readings']) } : {}),
+  ...(values.threshold.length > 0 ? { thresholds: values.threshold.map(parseThreshold) } : {})
 })
 svc.ingest.on('error', (e) => { process.stderr.write(`ingest: ${e.message}\n`) })
 process.stdout.write(`ready ${svc.broker?.port ?? 0}\n`)
