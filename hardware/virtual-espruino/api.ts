@@ -41,6 +41,8 @@ export interface Resources {
   timers: Map<number, NodeJS.Timeout>
   sockets: Set<Socket>
   nextTimer: number
+  /** the board was switched off: callbacks still in flight must not start new work */
+  off?: boolean
 }
 
 export function describeError (e: unknown): string {
@@ -74,6 +76,7 @@ export function espruinoGlobals (env: BoardEnv, res: Resources, hooks: { reset (
   const addTimer = (fn: () => void, ms: number, repeat: boolean): number => {
     if (typeof fn !== 'function') throw new TypeError('Function or String not supplied!')
     const id = res.nextTimer++
+    if (res.off === true) return id
     const wait = Math.max(1, Number(ms) || 0)
     const run = guard(() => {
       if (!repeat) res.timers.delete(id)
@@ -137,6 +140,7 @@ export function espruinoGlobals (env: BoardEnv, res: Resources, hooks: { reset (
 
   const net = {
     connect (opts: { host: string, port: number }, cb?: () => void) {
+      if (res.off === true) throw new Error('board is off')
       const s = netConnect({ host: opts.host, port: opts.port })
       res.sockets.add(s)
       s.setNoDelay(true)

@@ -185,6 +185,7 @@ export class VirtualEspruino {
 
   /** Stop all timers and sockets; no more output. */
   close (): void {
+    this.#res.off = true
     for (const t of this.#res.timers.values()) clearTimeout(t)
     this.#res.timers.clear()
     for (const s of this.#res.sockets) s.destroy()
