@@ -30,7 +30,7 @@ const { values } = parseArgs({
   }
 })
 if (values['data-dir'] === undefined) {
-  process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>]… [--window-ms <n>] [--max-readings <n>] [--threshold 'spo2<90']… [--no-sync] [--broker-url <url> --broker-user <u> --broker-password-file <f>]\n')
+  process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>]… [--window-ms <n>] [--max-readings <n>] [--threshold spo2<90]… [--no-sync] [--broker-url <url> --broker-user <u> --broker-password-file <f>]\n')
   process.exit(2)
 }
 const url = values['broker-url']
