@@ -13,14 +13,14 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  buildTxIoT, contentDigest, dblockHash, dblockProposal, decodeTx, encodeTx, identityFromSeed, sealBatch, sha256, signCommit, toHex, txId, utf8Bytes,
+  buildTxCoin, buildTxIoT, contentDigest, dblockHash, dblockProposal, decodeTx, encodeTx, identityFromSeed, sealBatch, sha256, signCommit, toHex, txId, utf8Bytes,
   type Dblock, type DoctorKey, type Identity, type Tx, type TxDiag, type TxIoT, type TxKey
 } from '../../hub/src/core/index.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { PatientReader, type PatientDiagnosis } from '../../hub/src/roles/user/diagnoses.ts'
 import { DoctorNode, type DoctorEvent } from '../../hub/src/roles/doctor/doctor.ts'
 import { doctorModel, patientModel } from '../../hub/src/web/adapt.ts'
-import type { DeviceView, DoctorModel, DoctorView, PatientModel, ReadingView } from '../../hub/src/web/model.ts'
+import type { DeviceView, DoctorModel, DoctorView, PatientModel, PaymentView, ReadingView } from '../../hub/src/web/model.ts'
 import { createWebServer, type WebServer, type WebServerOptions } from '../../hub/src/web/server.ts'
 
 const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
@@ -110,6 +110,9 @@ export function makeFixture (): Fixture {
     { id: 'ox-1', sensors: ['spo2', 'hr'], lastSeen: T0 + 600_000, accepted: 120, dropped: 0 },
     { id: 'bp-1', sensors: ['bp'], lastSeen: null, accepted: 0, dropped: 2 }
   ]
+  // a real signed tx_coin prepaying the AI doctor (the Userchain ledger is tested in store-*)
+  const coin = buildTxCoin(user, { to: ai.id, amount: 250, fee: 1, nonce: 0 })
+  const payments: PaymentView[] = [{ id: toHex(txId(coin)), to: toHex(coin.to), amount: coin.amount, fee: coin.fee, confirmed: true }]
   const patient = patientModel({
     keys,
     reader,
@@ -117,7 +120,8 @@ export function makeFixture (): Fixture {
     balance: () => state.balance,
     readings: () => readings,
     doctors: () => registry,
-    devices: () => devices
+    devices: () => devices,
+    payments: () => payments
   })
   const doctor = doctorModel({ node: humanNode, name: 'Dr. Ada Human', now: () => clock * 1000, recent: (u) => seen.filter((x) => toHex(x.user) === toHex(u)).slice(-5) })
   const publishBatch = async (rs: readonly ReadingView[]): Promise<TxIoT> => {

@@ -115,6 +115,7 @@ if (!existsSync(CHROMIUM)) {
     const cause = f.reader.diagnoses[0]!.causes[0]!
     t.equal(await dx.locator('.causes code').first().getAttribute('title'), toHex(txId(cause)), 'linked to its tx_IoT')
     t.equal(await page.locator('#balance').innerText(), '1250', 'Healthcoin balance')
+    t.match(await page.locator('#payments tbody tr').first().innerText(), /Dr\. AI \(NEWS2\)[^]*250[^]*confirmed/, 'the payment to the AI doctor, named from the registry')
     t.ok(await page.locator('figure.chart svg').count() >= 2, 'vitals charts drawn')
     t.match(await page.locator('figure.chart').first().innerText(), /Heart rate|SpO₂/)
     t.equal(await page.locator('#granted li').count(), 2, 'two doctors with access')

@@ -19,7 +19,7 @@ import type { DoctorNode, PendingReview } from '../roles/doctor/doctor.ts'
 import { ConflictError, NotFoundError } from './errors.ts'
 import { SEVERITIES } from './model.ts'
 import type {
-  AlertView, Amendment, CauseView, DeviceView, DiagnosisView, DoctorModel, DoctorPage, DoctorView, PatientModel, PatientPage, ReadingView, ReviewView
+  AlertView, Amendment, CauseView, DeviceView, DiagnosisView, DoctorModel, DoctorPage, DoctorView, PatientModel, PatientPage, PaymentView, ReadingView, ReviewView
 } from './model.ts'
 
 type MaybePromise<T> = T | Promise<T>
@@ -36,6 +36,8 @@ export interface PatientSources {
   /** Registered doctors (Docchain registry), for the grant buttons. */
   readonly doctors?: () => MaybePromise<readonly DoctorView[]>
   readonly devices?: () => MaybePromise<readonly DeviceView[]>
+  /** The user's Healthcoin payments, newest first. */
+  readonly payments?: () => MaybePromise<readonly PaymentView[]>
   /** How far back the local analysis looks for alerts (ms; default 10 min before the newest reading). */
   readonly alertWindowMs?: number
   /** Most readings sent to the page (newest kept; default 600). */
@@ -93,6 +95,7 @@ export function patientModel (src: PatientSources): PatientModel {
         granted: grantedIds.map((id) => ({ id, ...(name(id) === undefined ? {} : { name: name(id)! }) })),
         available: registered.filter((d) => !grantedIds.includes(d.id)),
         balance: await src.balance(),
+        payments: (await src.payments?.() ?? []).map((x) => x.toName !== undefined || name(x.to) === undefined ? x : { ...x, toName: name(x.to)! }),
         devices: [...(await src.devices?.() ?? [])]
       }
     },

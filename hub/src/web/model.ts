@@ -75,6 +75,19 @@ export interface DeviceView {
   readonly dropped: number
 }
 
+/** A Healthcoin payment from the user (tx_coin, paper §IV-B4: users prepay doctors for diagnoses). */
+export interface PaymentView {
+  /** transaction ID (hex) */
+  readonly id: string
+  /** payee ID (hex) */
+  readonly to: string
+  readonly toName?: string
+  readonly amount: number
+  readonly fee: number
+  /** false while only in the mempool */
+  readonly confirmed: boolean
+}
+
 export interface PatientPage {
   /** the user's ID (hex) */
   readonly user: string
@@ -91,6 +104,8 @@ export interface PatientPage {
   readonly available: readonly DoctorView[]
   /** Healthcoin balance */
   readonly balance: number
+  /** newest first */
+  readonly payments: readonly PaymentView[]
   readonly devices: readonly DeviceView[]
 }
 

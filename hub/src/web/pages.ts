@@ -170,6 +170,12 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
     <button type="submit" aria-label="Grant ${d.name ?? 'doctor'} ${short(d.id)}">Grant</button></form></li>`)}</ul>`}
   <p class="hint">Revoking makes fresh keys: the doctor keeps what it could already read but nothing new.</p>
 </section>
+<section aria-labelledby="payments-h" class="card">
+  <h2 id="payments-h">Healthcoin</h2>
+  <p>Balance <strong>${p.balance}</strong>. Doctors diagnose only while you have prepaid.</p>
+  ${p.payments.length === 0 ? html`<p>No payments yet.</p>` : html`<div class="scroll"><table id="payments"><caption class="visually-hidden">Payments</caption><thead><tr><th scope="col">To</th><th scope="col">Amount</th><th scope="col">Fee</th><th scope="col">Status</th><th scope="col">Transaction</th></tr></thead>
+  <tbody>${p.payments.map((x) => html`<tr><td>${x.toName ?? ''} <code title="${x.to}">${short(x.to)}</code></td><td>${x.amount}</td><td>${x.fee}</td><td>${x.confirmed ? 'confirmed' : 'pending'}</td><td><code title="${x.id}">${short(x.id)}</code></td></tr>`)}</tbody></table></div>`}
+</section>
 <section aria-labelledby="devices-h" class="card">
   <h2 id="devices-h">Devices</h2>
   ${p.devices.length === 0 ? html`<p>No devices registered.</p>` : html`<div class="scroll"><table><thead><tr><th scope="col">Device</th><th scope="col">Sensors</th><th scope="col">Last seen</th><th scope="col">Accepted</th><th scope="col">Dropped</th></tr></thead>
