@@ -21,6 +21,7 @@ import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { formatLine, readingToWire, parseLine, type SensorType } from '../../hub/src/ingest/line.ts'
 import { startNodeRed } from '../../hub/src/nodered/embed.ts'
 import { hubRuntime } from '../../hub/src/nodered/wire.ts'
+import { TxRejectedError } from '../../hub/src/nodered/errors.ts'
 import { decodeBatch } from '../../hub/src/nodered/batcher.ts'
 import type { HealthchainRuntime, SensorReading, Submitted } from '../../hub/src/nodered/runtime.ts'
 import { addr, ipfsNode, storageNode, tempDir } from '../helpers/ipfs.ts'
@@ -128,6 +129,7 @@ t.test('readings over MQTT become a confirmed tx_IoT through the shipped flow; a
   const sealed = await s1.ipfs.getLocal(cid)
   t.ok(sealed !== undefined && (await s2.ipfs.getLocal(cid)) !== undefined, 'both storage nodes hold the batch')
   t.same(digestFromCidString(cid), one.tx.heiot)
+  await t.rejects(txs.submit(one.tx), TxRejectedError, 'the mempool refuses a confirmed tx_IoT again')
   const plain = decodeBatch(openBatch(keys.epoch(1).ik, user.id, 1, sealed!))
   t.same(plain, one.sent, 'the batch decrypts to exactly the published readings')
 

@@ -28,6 +28,19 @@ t.test('healthchain-runtime without an injected runtime: a node using it reports
   t.equal(c.error.source.id, 'n')
 })
 
+t.test('a runtime without the part a node needs: ERR_MISSING_CAPABILITY reaches Catch', async (t) => {
+  const u = await userRuntime()
+  const { ipfs: _ipfs, ...noIpfs } = u.rt
+  await loadFlow(t, [ipfsUpload], [
+    { id: 'n', type: 'healthchain-ipfs-upload', z: 'f1', runtime: 'rt', wires: [['out']] }, { id: 'out', type: 'helper', z: 'f1' }, ...CATCH
+  ], { hub: noIpfs })
+  const caught = next('caught')
+  helper.getNode('n').receive({ payload: Buffer.from('x') })
+  const c = await caught as Caught
+  t.match(c.error.message, /no ipfs/)
+  t.equal(c.error.source.id, 'n')
+})
+
 t.test('sensor in: emits source readings (filtered), parses device lines, rejects bad lines to Catch', async (t) => {
   const u = await userRuntime()
   await loadFlow(t, [sensorIn], [
