@@ -35,7 +35,7 @@ if (values['data-dir'] === undefined) {
 }
 const url = values['broker-url']
 const password = values['broker-password-file'] !== undefined ? (await readFile(values['broker-password-file'], 'utf8')).trim() : undefined
-const svc = await startIngestService({
+const svc = await (async () => startIngestService({
   ...(url !== undefined
     ? { externalBroker: { url, ...(values['broker-user'] !== undefined ? { username: values['broker-user'] } : {}), ...(password !== undefined ? { password } : {}) } }
     : {}),
@@ -47,6 +47,9 @@ const svc = await startIngestService({
   ...(values['window-ms'] !== undefined ? { windowMs: Number(values['window-ms']) } : {}),
   ...(values['max-readings'] !== undefined ? { maxReadings: Number(values['max-readings']) } : {}),
   ...(values.threshold.length > 0 ? { thresholds: values.threshold.map(parseThreshold) } : {})
+}))().catch((err: Error) => {
+  process.stderr.write(`ingest: ${err.message}\n`)
+  process.exit(1)
 })
 svc.ingest.on('error', (e) => { process.stderr.write(`ingest: ${e.message}\n`) })
 process.stdout.write(`ready ${svc.broker?.port ?? 0}\n`)
