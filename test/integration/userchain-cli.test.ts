@@ -42,8 +42,9 @@ t.test('mine, then inspect the chain', async (t) => {
 
   const info = await run(['chain', 'info', '--data-dir', dir, '--check', '--json'])
   t.equal(info.code, 0, info.err)
-  const i = JSON.parse(info.out) as { height: number, tip: string, problems: string[], network: string }
+  const i = JSON.parse(info.out) as { height: number, tip: string, problems: string[], network: string, mempool: number }
   t.equal(i.height, 2)
+  t.equal(i.mempool, 0, 'no pending txs saved')
   t.equal(i.tip, summary.blocks[1]!.hash)
   t.same(i.problems, [])
   t.equal(i.network, 'devnet')

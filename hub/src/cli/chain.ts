@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
 import { performance } from 'node:perf_hooks'
 import { fromHex, InvalidFieldError, NETWORKS, toHex, type NetworkParams, type Tx } from '../core/index.ts'
-import { ChainStore } from '../store/chain.ts'
+import { ChainStore, keys } from '../store/chain.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { Miner } from '../roles/core/miner.ts'
 import { keystoreId } from '../store/keystore.ts'
@@ -96,15 +96,17 @@ export function register (program: Command): void {
       const s = await openStore(opts)
       try {
         const tip = s.tip
+        let mempool = 0
+        for await (const _ of s.db.keys({ gt: Uint8Array.of(keys.P.mempool), lt: Uint8Array.of(keys.P.mempool + 1) })) mempool++
         const info = {
           network: s.params.name, dir: s.dir, height: tip.height, tip: tip.hex, gtime: tip.header.gtime, bits: `0x${tip.header.bits.toString(16)}`,
-          work: tip.work, blocks: s.blockCount, nextBits: `0x${s.nextBitsAfter(tip).toString(16)}`,
+          work: tip.work, blocks: s.blockCount, mempool, nextBits: `0x${s.nextBitsAfter(tip).toString(16)}`,
           ...(opts.check === true ? { problems: await s.audit() } : {})
         }
         print(opts, info, () => [
           `network   ${info.network}  (${info.dir})`, `height    ${info.height}`, `tip       ${info.tip}`,
           `gtime     ${new Date(info.gtime * 1000).toISOString()}`, `bits      ${info.bits} (next ${info.nextBits})`,
-          `work      ${info.work}`, `blocks    ${info.blocks} stored (side branches included)`,
+          `work      ${info.work}`, `blocks    ${info.blocks} stored (side branches included)`, `mempool   ${info.mempool} pending tx(s) saved`,
           ...(info.problems !== undefined ? [info.problems.length === 0 ? 'check     ok: every index consistent' : `check     ${info.problems.length} problem(s):\n  ${info.problems.join('\n  ')}`] : [])
         ].join('\n'))
         if (info.problems !== undefined && info.problems.length > 0) process.exitCode = 1
