@@ -39,7 +39,7 @@ const svc = await (async () => startIngestService({
   ...(url !== undefined
     ? { externalBroker: { url, ...(values['broker-user'] !== undefined ? { username: values['broker-user'] } : {}), ...(password !== undefined ? { password } : {}) } }
     : {}),
-  dataDir: values['data-dir'],
+  dataDir: values['data-dir']!,
   hubId: values.hub,
   mqttPort: Number(values.port),
   sync: !values['no-sync'],
