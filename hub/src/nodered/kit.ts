@@ -105,18 +105,31 @@ export function defineNode (RED: RedApi, type: string, setup: (node: RedNode, de
       node.error(err)
       adapter = { input: () => { throw err } }
     }
-    let queue: Promise<void> = Promise.resolve()
+    // In arrival order: a message waits only while an earlier one is still in an async step.
+    let tail: Promise<void> | null = null
+    const fail = (err: unknown, done: Done): void => {
+      node.status(status.fail(err))
+      done(err instanceof Error ? err : new Error(String(err)))
+    }
+    const handle = (msg: Msg, send: Send, done: Done): Promise<void> | undefined => {
+      let out: Out | Promise<Out> | undefined
+      try { out = adapter.input?.(msg, send) } catch (err) { fail(err, done); return undefined }
+      if (out instanceof Promise) return out.then((o) => { if (o !== null && o !== undefined) send(o); done() }, (err: unknown) => { fail(err, done) })
+      if (out !== null && out !== undefined) send(out)
+      done()
+      return undefined
+    }
+    const chain = (p: Promise<void>): void => {
+      const t: Promise<void> = p.finally(() => { if (tail === t) tail = null })
+      tail = t
+    }
     node.on('input', (msg, send, done) => {
-      queue = queue.then(async () => {
-        try {
-          const out = await adapter.input?.(msg, send)
-          if (out !== null && out !== undefined) send(out)
-          done()
-        } catch (err) {
-          node.status(status.fail(err))
-          done(err instanceof Error ? err : new Error(String(err)))
-        }
-      })
+      if (tail === null) {
+        const p = handle(msg, send, done)
+        if (p !== undefined) chain(p)
+      } else {
+        chain(tail.then(() => handle(msg, send, done)))
+      }
     })
     node.on('close', (_removed, done) => {
       Promise.resolve(adapter.close?.()).catch((err: unknown) => { node.error(err) }).finally(done)
