@@ -86,6 +86,7 @@ if (!existsSync(CHROMIUM)) {
     await page.getByRole('button', { name: 'Log in' }).click()
     await page.getByRole('alert').filter({ hasText: 'Wrong user name or password.' }).waitFor()
     t.match(page.url(), /\/login$/, 'still on the login page')
+    await shot(page, 'login-refused')
     t.equal(await page.getByRole('heading', { name: 'Diagnoses' }).count(), 0, 'no patient data shown')
     t.same(problems.filter((p) => !/status of 401/.test(p)), [], 'only the refused login logged an error')
     problems.splice(0)
