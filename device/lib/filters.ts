@@ -35,12 +35,19 @@ function hcEmaPush (e: HcEma, x: number): number {
  * beat does not move it. Returns 0 when fewer than three beats are found.
  */
 function hcBeatsPerMinute (xs: number[], sampleHz: number, k: number, refractory: number): number {
+  var times: number[] = []
+  for (var i = 0; i < xs.length; i++) times.push(i / sampleHz)
+  return hcBeatsPerMinuteAt(xs, times, k, refractory / sampleHz)
+}
+
+/** The same with the time (s) of every sample, for timer-driven sampling that may jitter. */
+function hcBeatsPerMinuteAt (xs: number[], times: number[], k: number, refractory: number): number {
   var threshold = hcMean(xs) + k * hcAcRms(xs)
   var last = -1
   var intervals: number[] = []
   for (var i = 1; i < xs.length; i++) {
-    if (xs[i - 1]! < threshold && xs[i]! >= threshold && (last < 0 || i - last >= refractory)) {
-      if (last >= 0) intervals.push(i - last)
+    if (xs[i - 1]! < threshold && xs[i]! >= threshold && (last < 0 || times[i]! - times[last]! >= refractory)) {
+      if (last >= 0) intervals.push(times[i]! - times[last]!)
       last = i
     }
   }
@@ -48,5 +55,5 @@ function hcBeatsPerMinute (xs: number[], sampleHz: number, k: number, refractory
   intervals.sort(function (a, b) { return a - b })
   var mid = intervals.length >> 1
   var median = intervals.length % 2 === 1 ? intervals[mid]! : (intervals[mid - 1]! + intervals[mid]!) / 2
-  return 60 * sampleHz / median
+  return 60 / median
 }

@@ -40,9 +40,8 @@ function hcMain (): void {
       chunk = []
     }
     if (++n % (2 * HC_ECG_HZ) === 0 && window.length >= 3 * HC_ECG_HZ) {
-      // the sample rate actually achieved (timers may run late)
-      var hz = (times.length - 1) / (times[times.length - 1]! - times[0]!)
-      var bpm = hcBeatsPerMinute(window, hz, 1.5, Math.round(hz / 4))
+      // beat intervals from the sample times: timers may run late
+      var bpm = hcBeatsPerMinuteAt(window, times, 1.5, 0.25)
       if (bpm > 0) hcEmit(dev, 'hr', Math.round(bpm))
     }
   }, 1000 / HC_ECG_HZ)
