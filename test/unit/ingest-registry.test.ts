@@ -52,6 +52,23 @@ t.test('registry: pairing, secrets, counters, restart', async (t) => {
   await ing.close()
 })
 
+t.test('restart: a pending reading that crosses a threshold closes its batch on open', async (t) => {
+  const dir = await tempDir(t, 'reopen-event')
+  let ing = await Ingest.open(join(dir, 'db'), { sync: false, thresholds: [] })
+  await ing.registry.add('ox-1', { user: 'alice', sensors: ['spo2'] })
+  await ing.submit(line(0, 96), { source: 'api' })
+  await ing.submit(line(1, 85), { source: 'api' })
+  t.equal(ing.pendingCount('alice'), 2, 'no threshold configured: still pending')
+  await ing.close()
+  ing = await Ingest.open(join(dir, 'db'), { sync: false })
+  t.teardown(() => ing.close())
+  const batches = await ing.batches('alice')
+  t.equal(batches.length, 1, 'with the default SpO2 < 90 threshold the batch closed on open')
+  t.equal(batches[0]!.reason, 'event')
+  t.equal(batches[0]!.readings.length, 2)
+  t.equal(ing.pendingCount('alice'), 0)
+})
+
 t.test('window flush: the batch closes when its window elapses', async (t) => {
   const dir = await tempDir(t, 'window')
   const ing = await Ingest.open(join(dir, 'db'), { sync: false, windowMs: 150 })

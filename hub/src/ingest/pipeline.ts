@@ -87,12 +87,16 @@ export class Ingest extends EventEmitter<IngestEvents> {
       const [, d, b] = k.split('!')
       ing.#guard.accept(d!, parseInt(b!, 16), seq)
     }
+    const closeNow = new Map<string, FlushReason>()
     for await (const [k, p] of store.scan<PendingReading>('pend!')) {
       const user = k.split('!')[1]!
       ing.#queue(user).push({ key: k, p })
-      ing.aggregator.add(user, wireToReading(p), 0, p.at)
+      const reason = ing.aggregator.add(user, wireToReading(p), k.length + JSON.stringify(p).length, p.at)
+      if (reason !== null && !closeNow.has(user)) closeNow.set(user, reason)
     }
     ing.#batchSeq = (await store.get<number>(keys.batchSeq)) ?? 0
+    // a crash between a reading's write and its batch's flush: close those batches now
+    for (const [user, reason] of closeNow) await ing.flush(user, reason)
     ing.#schedule()
     return ing
   }
