@@ -35,10 +35,16 @@ export class ReplayGuard {
     while (boots.size > BOOTS_PER_DEVICE) boots.delete(boots.keys().next().value as number)
   }
 
-  /** Undo accept() when the durable write failed, so a retransmission is taken. */
+  /**
+   * Undo accept() when the durable write failed, so a retransmission is
+   * taken. Readings after it in the same failed commit roll back too (their
+   * rejections come later, with marks above `previous`), so lower the mark
+   * to `previous` whenever it covers `seq`.
+   */
   rollback (device: string, boot: number, seq: number, previous: number | undefined): void {
     const boots = this.#marks.get(device)
-    if (boots?.get(boot) !== seq) return
+    const mark = boots?.get(boot)
+    if (boots === undefined || mark === undefined || mark < seq) return
     if (previous === undefined) boots.delete(boot)
     else boots.set(boot, previous)
   }
