@@ -10,7 +10,8 @@
  * With "watch" on, every new tx_IoT of a user who granted this doctor
  * (the runtime's iotTxs source) is diagnosed too.
  */
-import { buildTxDiag, cidStringFromDigest, digestFromCidString, openBatch, sealDiagnosis, toHex, txId, utf8Bytes } from '../../../hub/src/core/index.ts'
+import { cidStringFromDigest, digestFromCidString, openBatch, toHex, txId } from '../../../hub/src/core/index.ts'
+import { sealDiagnosisTx } from '../../../hub/src/roles/doctor/doctor.ts'
 import { decodeBatch } from '../../../hub/src/nodered/batcher.ts'
 import { defineNode, runtimeOf, status, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import { asBuffer, txOf } from '../../../hub/src/nodered/msg.ts'
@@ -31,10 +32,10 @@ export default function (RED: RedApi): void {
       const readings = decodeBatch(openBatch(ik, cause.user, cause.epoch, sealed))
       const diagnosis = msg.diagnosis !== undefined ? msg.diagnosis : await need(rt, 'analyze')(readings, cause)
       const htxI = txId(cause)
-      const sealedDiag = sealDiagnosis(dk, rt.rng(12), rt.identity.id, htxI, utf8Bytes(JSON.stringify(diagnosis)))
       node.status(status.busy('uploading diagnosis'))
-      const { cid } = await ipfs.upload(sealedDiag)
-      const tx = buildTxDiag(rt.identity, { ts: rt.now(), causes: [htxI], hedm: digestFromCidString(cid) })
+      const upload = async (b: Uint8Array): Promise<Uint8Array> => digestFromCidString((await ipfs.upload(b)).cid)
+      const { tx, sealed: sealedDiag, hedm } = await sealDiagnosisTx(rt.identity, dk, [htxI], diagnosis, { upload, rng: rt.rng, now: rt.now })
+      const cid = cidStringFromDigest(hedm)
       node.status(status.ok(`${++done} diagnosed`))
       msg.payload = tx
       msg.diagnosis = diagnosis

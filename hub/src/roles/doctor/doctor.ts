@@ -12,7 +12,7 @@
  * I/O is injected (chain feed, IPFS, PBFT client, payments, clock, rng).
  */
 import {
-  buildTxDiag, contentDigest, openBatch, sealDiagnosis, toHex, txId,
+  buildTxDiag, contentDigest, InvalidFieldError, openBatch, sealDiagnosis, toHex, txId,
   type Identity, type Tx, type TxDiag, type TxIoT
 } from '../../core/index.ts'
 import { analyze, maxSeverity, type Diagnosis, type Severity, type VitalReading } from '../../ai/analyzer.ts'
@@ -141,15 +141,26 @@ export class DoctorNode {
    */
   async publish (causes: readonly TxIoT[], diagnosis: Diagnosis): Promise<TxDiag> {
     const first = causes[0]!
-    const ids = causes.map((c) => txId(c))
     const { dk } = this.keys.keysFor(first.user, first.epoch)
-    const body = new TextEncoder().encode(JSON.stringify({ ...diagnosis, causes: ids.map(toHex) }))
-    const sealed = sealDiagnosis(dk, this.io.rng(12), this.identity.id, ids[0]!, body)
-    const hedm = await this.io.upload(sealed)
-    if (toHex(hedm) !== toHex(contentDigest(sealed))) throw new Error('upload returned a digest that is not the content\'s')
-    const tx = buildTxDiag(this.identity, { ts: this.io.now(), causes: ids, hedm })
+    const ids = causes.map((c) => txId(c))
+    const { tx } = await sealDiagnosisTx(this.identity, dk, ids, { ...diagnosis, causes: ids.map(toHex) }, this.io)
     await this.io.submit(tx)
     this.emit({ type: 'submitted', htxd: toHex(txId(tx)), causes: ids.map(toHex), severity: diagnosis.severity })
     return tx
   }
+}
+
+/**
+ * Alg. 4 lines 1–5, shared by the doctor node and the Node-RED `diagnose`
+ * node: seal the diagnosis with dk_ij (AAD: doctor ‖ first htxI), upload it
+ * (replicated before the tx names it), and sign tx_diag = {ID_D, ts, [htxI…], HEdm}.
+ */
+export async function sealDiagnosisTx (
+  doctor: Identity, dk: Uint8Array, causes: readonly Uint8Array[], diagnosis: unknown,
+  io: Pick<DoctorIo, 'upload' | 'rng' | 'now'>
+): Promise<{ tx: TxDiag, sealed: Uint8Array, hedm: Uint8Array }> {
+  const sealed = sealDiagnosis(dk, io.rng(12), doctor.id, causes[0]!, new TextEncoder().encode(JSON.stringify(diagnosis)))
+  const hedm = await io.upload(sealed)
+  if (toHex(hedm) !== toHex(contentDigest(sealed))) throw new InvalidFieldError('hedm', 'the upload returned a digest that is not the content\'s')
+  return { tx: buildTxDiag(doctor, { ts: io.now(), causes, hedm }), sealed, hedm }
 }
