@@ -1,0 +1,175 @@
+/**
+ * Gossip of user transactions, Ublocks and Dblocks (paper §IV-B2: a new
+ * transaction or block is broadcast and every receiving node verifies it
+ * before passing it on; DESIGN §6).
+ *
+ * Each topic has a validator that answers accept (deliver and forward),
+ * ignore (drop quietly: a duplicate, an orphan, a tx that does not fit the
+ * mempool now) or reject (invalid: undecodable, bad signature, bad PoW,
+ * bad Merkle root, a block that breaks a rule). A reject costs the peer in
+ * gossipsub's P4 score and in our PeerBook; a peer that keeps sending
+ * invalid data is banned. Message sizes are checked per topic before
+ * anything is decoded; whole RPC frames above MAX_GOSSIP_RPC_BYTES are
+ * refused by gossipsub from their length prefix (./node.ts).
+ *
+ * What is done with a valid message is the handler's business: a core node
+ * submits it to its chain (`chainHandlers`), a light node checks headers
+ * only (roles/light).
+ */
+import { EventEmitter } from 'node:events'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { checkDblockStructure, decodeDblock, HealthchainError, sha256, toHex, verifyCertificate, type Dblock } from '../core/index.ts'
+import type { NetChain, Verdict } from './chain.ts'
+import type { NetNode } from './node.ts'
+import { MAX_DBLOCK_MESSAGE, MAX_TX_MESSAGE, MAX_UBLOCK_MESSAGE } from './topics.ts'
+
+export type TopicKind = 'tx' | 'ublock' | 'dblock'
+export type Handler = (data: Uint8Array, peer: string) => Promise<Verdict>
+
+/** Codes that prove the data itself is invalid: the sender is penalised. */
+const INVALID = new Set([
+  'ERR_TRUNCATED', 'ERR_TRAILING_BYTES', 'ERR_NON_CANONICAL', 'ERR_UNKNOWN_VERSION', 'ERR_LIMIT', 'ERR_INVALID_FIELD', 'ERR_BAD_SIGNATURE',
+  'ERR_WRONG_KIND', 'ERR_NET_TOO_LARGE', 'ERR_POW', 'ERR_MERKLE_ROOT', 'ERR_KNOWN_INVALID', 'ERR_INVALID_BLOCK', 'ERR_COINBASE_AMOUNT', 'ERR_QUORUM'
+])
+/** Within a block a duplicate tx or a tx outside the block's time window is invalid; for a lone tx it is not. */
+const INVALID_IN_BLOCK = new Set(['ERR_DUPLICATE_TX', 'ERR_TX_TIME'])
+
+export function classify (kind: TopicKind, v: Verdict): TopicValidatorResult {
+  if (v.accepted) return v.duplicate === true ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept
+  if (INVALID.has(v.code)) return TopicValidatorResult.Reject
+  if (kind !== 'tx' && INVALID_IN_BLOCK.has(v.code)) return TopicValidatorResult.Reject
+  return TopicValidatorResult.Ignore
+}
+
+export const MAX_MESSAGE: Record<TopicKind, number> = { tx: MAX_TX_MESSAGE, ublock: MAX_UBLOCK_MESSAGE, dblock: MAX_DBLOCK_MESSAGE }
+
+export interface GossipOptions {
+  /** Points a rejected message costs its sender (default 25: the fourth bans). */
+  readonly rejectPenalty?: number
+}
+
+export interface GossipStats { accepted: number, ignored: number, rejected: number, oversize: number }
+
+/**
+ * Events: 'verdict' ({kind, peer, result, verdict}) for every validated
+ * message; 'orphan' (peer) when a block's parent is unknown (sync asks that
+ * peer for headers).
+ */
+export class Gossip extends EventEmitter {
+  readonly net: NetNode
+  readonly stats: Record<TopicKind, GossipStats> = {
+    tx: { accepted: 0, ignored: 0, rejected: 0, oversize: 0 },
+    ublock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0 },
+    dblock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0 }
+  }
+  private readonly handlers: Partial<Record<TopicKind, Handler>>
+  private readonly rejectPenalty: number
+  /** Message ids (hex SHA-256 of the data) that came from the network: not published again. */
+  private readonly seen = new Set<string>()
+  private readonly cleanups: Array<() => void> = []
+
+  constructor (net: NetNode, handlers: Partial<Record<TopicKind, Handler>>, opts: GossipOptions = {}) {
+    super()
+    this.net = net
+    this.handlers = handlers
+    this.rejectPenalty = opts.rejectPenalty ?? 25
+  }
+
+  topic (kind: TopicKind): string { return this.net.topics[kind] }
+
+  start (): void {
+    for (const kind of Object.keys(this.handlers) as TopicKind[]) {
+      const topic = this.topic(kind)
+      this.net.pubsub.topicValidators.set(topic, async (peer: PeerId, msg: Message) => await this.validate(kind, peer.toString(), msg.data))
+      this.net.pubsub.subscribe(topic)
+      this.cleanups.push(() => {
+        this.net.pubsub.topicValidators.delete(topic)
+        this.net.pubsub.unsubscribe(topic)
+      })
+    }
+  }
+
+  stop (): void { for (const c of this.cleanups.splice(0)) c() }
+
+  private remember (data: Uint8Array): void {
+    this.seen.add(toHex(sha256(data)))
+    if (this.seen.size > 50_000) this.seen.delete(this.seen.values().next().value!)
+  }
+
+  /** Marks data as received from the network (sync does this for the blocks it fetches). */
+  markSeen (data: Uint8Array): void { this.remember(data) }
+
+  private async validate (kind: TopicKind, peer: string, data: Uint8Array): Promise<TopicValidatorResult> {
+    const s = this.stats[kind]
+    if (data.length > MAX_MESSAGE[kind]) {
+      s.oversize++
+      s.rejected++
+      this.net.peers.penalise(peer, this.rejectPenalty, `oversize ${kind} message (${data.length} bytes)`)
+      return TopicValidatorResult.Reject
+    }
+    this.remember(data)
+    let verdict: Verdict
+    try {
+      verdict = await this.handlers[kind]!(data, peer)
+    } catch (err) {
+      verdict = { accepted: false, code: 'ERR_INTERNAL', reason: (err as Error).message }
+    }
+    const result = classify(kind, verdict)
+    if (result === TopicValidatorResult.Accept) s.accepted++
+    else if (result === TopicValidatorResult.Ignore) s.ignored++
+    else {
+      s.rejected++
+      this.net.peers.penalise(peer, this.rejectPenalty, `invalid ${kind}: ${verdict.accepted ? '' : verdict.reason}`)
+    }
+    if (!verdict.accepted && verdict.code === 'ERR_ORPHAN') this.emit('orphan', peer)
+    this.emit('verdict', { kind, peer, result, verdict })
+    return result
+  }
+
+  /** Publishes unless this data came from the network (gossipsub forwards that itself). */
+  async publish (kind: TopicKind, data: Uint8Array): Promise<number> {
+    if (data.length > MAX_MESSAGE[kind]) throw new RangeError(`${kind} message of ${data.length} bytes exceeds ${MAX_MESSAGE[kind]}`)
+    if (this.seen.has(toHex(sha256(data)))) return 0
+    this.remember(data)
+    const r = await this.net.pubsub.publish(this.topic(kind), data)
+    return r.recipients.length
+  }
+
+  /** Wires a core node: received txs and blocks go to the chain; txs it admits and blocks it stores are published. */
+  attachChain (chain: NetChain): void {
+    this.cleanups.push(chain.onTx((bytes) => { void this.publish('tx', bytes).catch(() => {}) }))
+    this.cleanups.push(chain.onBlock((hash) => {
+      void (async () => {
+        const bytes = await chain.getBlockBytes(hash)
+        if (bytes !== undefined) await this.publish('ublock', bytes)
+      })().catch(() => {})
+    }))
+  }
+}
+
+/** The handlers of a core user node: every tx and Ublock is checked by the chain. */
+export function chainHandlers (chain: NetChain): Partial<Record<TopicKind, Handler>> {
+  return {
+    tx: async (data) => await chain.submitTx(data),
+    ublock: async (data) => await chain.submitBlock(data)
+  }
+}
+
+/**
+ * A Dblock handler (paper §IV-B3 Docchain): decodes, checks structure and the
+ * 2f+1 commit certificate against the current accounting members, then
+ * hands the block on. Certificate or structure failures are invalid data.
+ */
+export function dblockHandler (members: () => readonly Uint8Array[], onDblock: (block: Dblock, bytes: Uint8Array) => Promise<Verdict> | Verdict): Handler {
+  return async (data) => {
+    try {
+      const block = decodeDblock(data)
+      checkDblockStructure(block)
+      verifyCertificate(block, members())
+      return await onDblock(block, data)
+    } catch (err) {
+      return { accepted: false, code: err instanceof HealthchainError ? err.code : 'ERR_INTERNAL', reason: (err as Error).message }
+    }
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Request/response over libp2p streams (DESIGN §6: header sync, block fetch,
+ * Merkle proofs, mempool query). One stream per exchange: the request is one
+ * length-prefixed frame (unsigned varint length, as multistream and
+ * it-length-prefixed), the answer a frame [status u8 ‖ count varint ‖
+ * reason utf-8] followed by `count` frames. Every frame length is checked
+ * against the protocol's limit from its prefix, before the frame is read,
+ * so an oversize frame is refused without being allocated.
+ *
+ * The server side keeps a token bucket per peer and protocol (a peer over
+ * its rate gets RATE_LIMITED and a penalty) and bounds each exchange by a
+ * timeout; the client side bounds each exchange by a timeout too.
+ */
+import { lpStream } from '@libp2p/utils'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { HealthchainError, Reader, Writer } from '../core/index.ts'
+import { BadResponseError, FrameTooLargeError, RateLimitedError, RemoteError, RequestTimeoutError } from './errors.ts'
+
+export const STATUS = { OK: 0, ERROR: 1, RATE_LIMITED: 2, TOO_LARGE: 3, NOT_FOUND: 4 } as const
+export type Status = typeof STATUS[keyof typeof STATUS]
+const STATUS_NAME = ['OK', 'ERROR', 'RATE_LIMITED', 'TOO_LARGE', 'NOT_FOUND']
+
+export interface ProtocolSpec {
+  readonly id: string
+  readonly maxRequestBytes: number
+  /** Largest answer frame. */
+  readonly maxFrameBytes: number
+  /** Most answer frames. */
+  readonly maxFrames: number
+}
+
+export interface RateLimit { readonly perSecond: number, readonly burst: number }
+
+export interface ServeOptions {
+  readonly timeoutMs?: number
+  readonly rate?: RateLimit
+  readonly maxInboundStreams?: number
+  /** A peer misbehaved (bad request, over its rate): the node scores it down. */
+  readonly onAbuse?: (peer: string, points: number, reason: string) => void
+  readonly now?: () => number
+}
+
+/** What a handler answers: frames, or a status with a reason. */
+export type Answer = { readonly frames: readonly Uint8Array[] } | { readonly status: Exclude<Status, 0>, readonly reason: string }
+
+/** Token buckets, one per key. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  readonly rate: RateLimit
+  private readonly now: () => number
+  constructor (rate: RateLimit, now: () => number = Date.now) { this.rate = rate; this.now = now }
+  take (key: string): boolean {
+    const t = this.now()
+    const b = this.buckets.get(key) ?? { tokens: this.rate.burst, at: t }
+    b.tokens = Math.min(this.rate.burst, b.tokens + ((t - b.at) / 1000) * this.rate.perSecond)
+    b.at = t
+    const ok = b.tokens >= 1
+    if (ok) b.tokens -= 1
+    this.buckets.set(key, b)
+    if (this.buckets.size > 10_000) this.buckets.delete(this.buckets.keys().next().value!)
+    return ok
+  }
+}
+
+function head (status: Status, count: number, reason = ''): Uint8Array {
+  const w = new Writer(16 + reason.length * 3).u8('status', status).varint('count', count)
+  if (reason !== '') w.bytes('reason', new TextEncoder().encode(reason.slice(0, 200)), 1024)
+  return w.finish()
+}
+
+function isTooLong (err: unknown): boolean {
+  return (err as Error)?.name === 'InvalidDataLengthError' || (err as Error)?.name === 'InvalidDataLengthLengthError'
+}
+
+/** Registers `handler` for `spec.id`; resolves to the unregister function. */
+export async function serve (libp2p: Libp2p, spec: ProtocolSpec, handler: (req: Uint8Array, peer: string) => Promise<Answer>, opts: ServeOptions = {}): Promise<() => Promise<void>> {
+  const timeoutMs = opts.timeoutMs ?? 10_000
+  const limiter = new RateLimiter(opts.rate ?? { perSecond: 50, burst: 100 }, opts.now)
+  await libp2p.handle(spec.id, async (stream: Stream, conn) => {
+    const peer = conn.remotePeer.toString()
+    const signal = AbortSignal.timeout(timeoutMs)
+    const lp = lpStream(stream, { maxDataLength: Math.max(spec.maxRequestBytes, spec.maxFrameBytes) })
+    let answer: Answer
+    try {
+      if (!limiter.take(peer)) {
+        opts.onAbuse?.(peer, 5, `over its ${spec.id} rate`)
+        answer = { status: STATUS.RATE_LIMITED, reason: `at most ${limiter.rate.perSecond}/s` }
+      } else {
+        const req = await readFrame(lp, spec.maxRequestBytes, 'request', signal)
+        answer = await handler(req, peer)
+      }
+    } catch (err) {
+      if (signal.aborted) { stream.abort(err as Error); return }
+      if (err instanceof FrameTooLargeError) {
+        opts.onAbuse?.(peer, 20, `oversize ${spec.id} request`)
+        answer = { status: STATUS.TOO_LARGE, reason: `a request may carry at most ${spec.maxRequestBytes} bytes` }
+      } else if (err instanceof HealthchainError) {
+        opts.onAbuse?.(peer, 10, `bad ${spec.id} request: ${err.message}`)
+        answer = { status: STATUS.ERROR, reason: err.message }
+      } else {
+        answer = { status: STATUS.ERROR, reason: 'internal error' }
+      }
+    }
+    try {
+      if ('frames' in answer) await lp.writeV([head(STATUS.OK, answer.frames.length), ...answer.frames], { signal })
+      else await lp.write(head(answer.status, 0, answer.reason), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }, { maxInboundStreams: opts.maxInboundStreams ?? 32, force: true })
+  return async () => { await libp2p.unhandle(spec.id) }
+}
+
+async function readFrame (lp: ReturnType<typeof lpStream>, max: number, field: string, signal: AbortSignal): Promise<Uint8Array> {
+  let f
+  try {
+    f = await lp.read({ signal })
+  } catch (err) {
+    if (isTooLong(err)) throw new FrameTooLargeError(field, max)
+    throw err
+  }
+  if (f.byteLength > max) throw new FrameTooLargeError(field, max, f.byteLength)
+  return f.subarray()
+}
+
+export interface RequestOptions { readonly timeoutMs?: number, readonly signal?: AbortSignal }
+
+/** One exchange with `peer`: the answer frames, or a typed error (timeout, remote status, oversize frame). */
+export async function request (libp2p: Libp2p, peer: PeerId | Multiaddr, spec: ProtocolSpec, req: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array[]> {
+  const ms = opts.timeoutMs ?? 10_000
+  const timeout = AbortSignal.timeout(ms)
+  const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal])
+  const label = peer.toString()
+  let stream: Stream | undefined
+  try {
+    stream = await libp2p.dialProtocol(peer, spec.id, { signal })
+    const lp = lpStream(stream, { maxDataLength: Math.max(spec.maxRequestBytes, spec.maxFrameBytes) })
+    await lp.write(req, { signal })
+    const r = new Reader(await readFrame(lp, 2048, 'answer', signal))
+    const status = r.u8('status')
+    const count = r.varint('count', spec.maxFrames)
+    if (status !== STATUS.OK) {
+      const reason = r.remaining > 0 ? new TextDecoder().decode(r.bytes('reason', 1024)) : ''
+      if (status === STATUS.RATE_LIMITED) throw new RateLimitedError(spec.id, label)
+      throw new RemoteError(spec.id, label, STATUS_NAME[status] ?? String(status), reason)
+    }
+    const frames: Uint8Array[] = []
+    for (let i = 0; i < count; i++) frames.push(await readFrame(lp, spec.maxFrameBytes, `answer[${i}]`, signal))
+    await stream.close({ signal }).catch(() => {})
+    return frames
+  } catch (err) {
+    stream?.abort(err as Error)
+    if (timeout.aborted && opts.signal?.aborted !== true) throw new RequestTimeoutError(spec.id, label, ms)
+    if (err instanceof HealthchainError) throw err
+    throw new BadResponseError(spec.id, `${label}: ${(err as Error).message}`)
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * The light user node (paper §III-A: lightweight user nodes keep only the
+ * Userchain headers and "generate and publish transactions"; core user
+ * nodes "assist lightweight user nodes to search transactions"; DESIGN §6).
+ *
+ * - Keeps a HeaderChain (./headers.ts): headers from core nodes
+ *   (headers/1) and from gossiped Ublocks are checked for PoW and linkage;
+ *   bodies are never kept, and a gossiped block is not forwarded (its body
+ *   was not checked here).
+ * - Publishes its own transactions on the gossip topic.
+ * - Asks core nodes for its own transactions (usertxs/1) and verifies each
+ *   against its own header chain: the block must be on its best chain and
+ *   the RFC 6962 inclusion proof must lead to that header's userroot. A core
+ *   node that forges a proof fails here (ForgedProofError); one that leaves
+ *   out a transaction another core node proves on the same chain is caught
+ *   by `checkPeers` (OmittedTxError). Either costs the peer its standing.
+ */
+import { EventEmitter } from 'node:events'
+import type { PeerId } from '@libp2p/interface'
+import {
+  bodyTx, decodeUblockHeader, equalBytes, HealthchainError, toHex, ublockHash, UBLOCK_HEADER_BYTES, verifyMerkleProof,
+  type NetworkParams, type Tx
+} from '../../core/index.ts'
+import { txUsers } from '../../store/chain.ts'
+import type { ProvenTx, Verdict } from '../../net/chain.ts'
+import { ForgedProofError, OmittedTxError } from '../../net/errors.ts'
+import { Gossip } from '../../net/gossip.ts'
+import { createNetNode, type NetNode, type NetNodeOptions } from '../../net/node.ts'
+import { ChainClient, MAX_HEADERS, MAX_USER_TXS, type TipInfo } from '../../net/protocols.ts'
+import { blockLocator } from '../../net/sync.ts'
+import { HeaderChain } from './headers.ts'
+
+export interface LightNodeOptions extends Omit<NetNodeOptions, 'network'> {
+  readonly params: NetworkParams
+  /** ID_U: the user whose transactions this node follows. */
+  readonly user: Uint8Array
+  readonly now?: () => number
+  readonly timeoutMs?: number
+}
+
+/** One of our transactions, proven on our best header chain. */
+export interface ConfirmedTx { readonly proven: ProvenTx, readonly height: number, readonly block: string }
+
+export interface PeerReport { readonly peer: string, readonly tip: TipInfo, readonly txs: ConfirmedTx[] }
+
+/** Events: 'tip' (HeaderEntry) when the best header chain moves; 'liar' ({peer, error}). */
+export class LightNode extends EventEmitter {
+  readonly net: NetNode
+  readonly params: NetworkParams
+  readonly user: Uint8Array
+  readonly headers: HeaderChain
+  readonly client: ChainClient
+  readonly gossip: Gossip
+  /** Our transactions proven so far, by id (hex). */
+  readonly confirmed = new Map<string, ConfirmedTx>()
+  /** Transactions we published and have not seen proven. */
+  readonly pending = new Map<string, Uint8Array>()
+  private headerSync: Promise<unknown> = Promise.resolve()
+
+  private constructor (net: NetNode, opts: LightNodeOptions) {
+    super()
+    this.net = net
+    this.params = opts.params
+    this.user = opts.user
+    this.headers = new HeaderChain(opts.params, opts.now)
+    this.client = new ChainClient(net.libp2p, opts.params.name, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs })
+    this.gossip = new Gossip(net, { ublock: async (data, peer) => this.onGossipBlock(data, peer) })
+  }
+
+  static async start (opts: LightNodeOptions): Promise<LightNode> {
+    const net = await createNetNode({ ...opts, network: opts.params.name })
+    const node = new LightNode(net, opts)
+    node.gossip.start()
+    const onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+      if (evt.detail.protocols.includes(node.client.protocols.headers.id)) void node.syncHeaders(evt.detail.peerId.toString()).catch(() => {})
+    }
+    net.libp2p.addEventListener('peer:identify', onIdentify)
+    return node
+  }
+
+  async stop (): Promise<void> {
+    this.gossip.stop()
+    await this.headerSync.catch(() => {})
+    await this.net.stop()
+  }
+
+  /** Connected core nodes (those serving headers/1). */
+  corePeers (): PeerId[] {
+    const out = new Map<string, PeerId>()
+    for (const c of this.net.libp2p.getConnections()) {
+      if (c.status === 'open' && !this.net.peers.refuses(c.remotePeer.toString())) out.set(c.remotePeer.toString(), c.remotePeer)
+    }
+    return [...out.values()]
+  }
+
+  private peerId (peer: string | PeerId): PeerId {
+    if (typeof peer !== 'string') return peer
+    const p = this.corePeers().find((x) => x.toString() === peer)
+    if (p === undefined) throw new HealthchainError('ERR_NET_NO_PEERS', 'peer', `${peer} is not connected`)
+    return p
+  }
+
+  /** A gossiped Ublock: its header joins our chain; the block is never forwarded (Ignore), a bad header is rejected. */
+  private async onGossipBlock (data: Uint8Array, peer: string): Promise<Verdict> {
+    try {
+      const before = this.headers.tip.hex
+      this.headers.add(decodeUblockHeader(data.subarray(0, UBLOCK_HEADER_BYTES)))
+      if (this.headers.tip.hex !== before) this.emit('tip', this.headers.tip)
+      return { accepted: false, code: 'LIGHT_HEADER_ONLY', reason: 'light nodes keep headers and do not relay blocks' }
+    } catch (err) {
+      const code = err instanceof HealthchainError ? err.code : 'ERR_INTERNAL'
+      if (code === 'ERR_ORPHAN') void this.syncHeaders(peer).catch(() => {})
+      return { accepted: false, code, reason: (err as Error).message }
+    }
+  }
+
+  /** Pulls headers from `peer` (default: every core peer) until it has no more; each is checked. Returns headers added. */
+  async syncHeaders (peer?: string | PeerId): Promise<number> {
+    const run = this.headerSync.then(async () => {
+      let added = 0
+      for (const p of peer === undefined ? this.corePeers() : [this.peerId(peer)]) {
+        for (let round = 0; round < 10_000; round++) {
+          const before = this.headers.tip.hex
+          const { headers } = await this.client.headers(p, blockLocator(this.headers.height, (h) => this.headers.hashAt(h)), MAX_HEADERS)
+          try {
+            for (const h of headers) if (this.headers.add(h)) added++
+          } catch (err) {
+            this.net.peers.penalise(p.toString(), 50, `bad header: ${(err as Error).message}`)
+            throw err
+          }
+          if (this.headers.tip.hex !== before) this.emit('tip', this.headers.tip)
+          if (headers.length < MAX_HEADERS) break
+        }
+      }
+      return added
+    })
+    this.headerSync = run.catch(() => {})
+    return await run
+  }
+
+  /** Publishes one of our transactions (Tx or its canonical bytes) on the gossip topic. */
+  async publishTx (tx: Tx): Promise<string> {
+    const bt = bodyTx(tx)
+    const id = toHex(bt.id)
+    this.pending.set(id, bt.bytes)
+    await this.gossip.publish('tx', bt.bytes)
+    return id
+  }
+
+  private liar (peer: string, err: ForgedProofError | OmittedTxError): never {
+    this.net.peers.penalise(peer, 100, err.message)
+    this.emit('liar', { peer, error: err })
+    throw err
+  }
+
+  /**
+   * Our transactions as `peer` proves them, each verified against our header
+   * chain (headers synced from that peer first if its blocks are beyond our
+   * tip). Throws ForgedProofError (and penalises the peer) on any proof that
+   * fails.
+   */
+  async myTransactions (peer: string | PeerId): Promise<PeerReport> {
+    const id = this.peerId(peer)
+    const label = id.toString()
+    const { tip, txs } = await this.client.userTxs(id, this.user, MAX_USER_TXS)
+    if (txs.some((p) => p.header.index > this.headers.height) || (tip.height > this.headers.height)) await this.syncHeaders(id).catch(() => {})
+    const out: ConfirmedTx[] = []
+    const seen = new Set<string>()
+    txs.forEach((p, i) => {
+      const field = `txs[${i}]`
+      if (!txUsers(p.tx).some((u) => equalBytes(u, this.user))) this.liar(label, new ForgedProofError(label, field, 'is not a transaction of this user'))
+      const txid = toHex(p.tx.id)
+      if (seen.has(txid)) this.liar(label, new ForgedProofError(label, field, `${txid} listed twice`))
+      seen.add(txid)
+      const hash = ublockHash(p.header)
+      const mine = this.headers.hashAt(p.header.index)
+      if (mine === undefined || !equalBytes(mine, hash)) this.liar(label, new ForgedProofError(label, `${field}.header`, `block ${toHex(hash)} at ${p.header.index} is not on our best header chain`))
+      if (!verifyMerkleProof(p.tx.id, p.pos, p.size, p.proof, p.header.userroot)) this.liar(label, new ForgedProofError(label, `${field}.proof`, `inclusion proof of ${txid} does not lead to the block's userroot`))
+      out.push({ proven: p, height: p.header.index, block: toHex(hash) })
+    })
+    for (const c of out) {
+      const txid = toHex(c.proven.tx.id)
+      this.confirmed.set(txid, c)
+      this.pending.delete(txid)
+    }
+    // Ours, proven earlier on a block still on our best chain, and within the chain this peer claims to follow: leaving it out is a lie.
+    const complete = txs.length < MAX_USER_TXS
+    if (complete && this.headers.isOnMainChain(tip.hash)) {
+      for (const [txid, c] of this.confirmed) {
+        if (seen.has(txid) || c.height > tip.height || !this.headers.isOnMainChain(c.block)) continue
+        this.liar(label, new OmittedTxError(label, txid, `proven at height ${c.height}, within its tip ${tip.height}`))
+      }
+    }
+    return { peer: label, tip, txs: out }
+  }
+
+  /**
+   * Asks every core peer (or those given) and cross-checks them: what one
+   * proves, another following the same chain may not leave out. Returns the
+   * honest reports and the liars with what they did.
+   */
+  async checkPeers (peers: Array<string | PeerId> = this.corePeers()): Promise<{ reports: PeerReport[], liars: Array<{ peer: string, error: Error }> }> {
+    const reports: PeerReport[] = []
+    const liars: Array<{ peer: string, error: Error }> = []
+    const failed = new Set<string>()
+    // Two passes: the second sees every transaction any honest peer proved.
+    for (let pass = 0; pass < 2; pass++) {
+      reports.length = 0
+      for (const p of peers) {
+        const label = p.toString()
+        if (failed.has(label)) continue
+        try {
+          reports.push(await this.myTransactions(p))
+        } catch (err) {
+          if (err instanceof ForgedProofError || err instanceof OmittedTxError) { failed.add(label); liars.push({ peer: label, error: err }) } else throw err
+        }
+      }
+    }
+    return { reports, liars }
+  }
+}
