@@ -11,7 +11,7 @@
  *
  *   node device/build.ts [sketch …]       (npm run build:device)
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript59'
@@ -119,7 +119,10 @@ export function buildSketch (sketch: string, opts: BuildOptions = {}): BuiltSket
   code = header + code
   assertEs5(code, rel(outFile))
   mkdirSync(outDir, { recursive: true })
-  writeFileSync(outFile, code)
+  // write then rename: a concurrent build or flash never reads half a file
+  const tmp = `${outFile}.${process.pid}.tmp`
+  writeFileSync(tmp, code)
+  renameSync(tmp, outFile)
   return { sketch, outFile, bytes: Buffer.byteLength(code) }
 }
 

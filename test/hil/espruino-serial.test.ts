@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { haveSocat, openPtyPair } from '../../hardware/pty.ts'
-import { boardOnPty } from '../../hardware/virtual-espruino/serve.ts'
+import { boardOnPty, boardOnTcp } from '../../hardware/virtual-espruino/serve.ts'
 import { PatientModel } from '../../hardware/sensors/models.ts'
 import { flash } from '../../device/flash.ts'
 import { FlashError } from '../../device/errors.ts'
@@ -67,4 +67,12 @@ t.test('the flash wrapper reports a failed upload although the CLI exits 0', { s
   const err = await flash({ sketch: 'thermometer', port: '/dev/hc-no-such-port', board: 'VIRTUAL', listen: 0, noBuild: false }).then(() => null, (e: unknown) => e)
   t.type(err, FlashError)
   t.match((err as FlashError).message, /no such serial port|could not connect/)
+})
+
+t.test('the CLI can also flash the virtual board over TCP (-p tcp://host:port)', async t => {
+  const board = await boardOnTcp(0, new PatientModel('normal'))
+  t.teardown(() => board.close())
+  const r = await flash({ sketch: 'fall', port: `tcp://127.0.0.1:${board.port}`, board: 'VIRTUAL', listen: 0 })
+  t.match(r.output, /Upload Complete/)
+  t.equal(board.board.run('typeof hcFallStep'), 'function', 'the sketch is loaded on the board')
 })
