@@ -75,6 +75,8 @@ t.test('AI doctor diagnoses a desaturation; the patient reads it; revocation and
   t.ok(events.some((e) => e.type === 'skipped' && e.htxI === toHex(txId(normal)) && /below/.test(e.reason)), 'a normal batch costs the patient no diagnosis')
   const episode = await publishBatch(trace(85))
   t.equal(committed.length, 1, 'one tx_diag committed')
+  await chain(episode)
+  t.equal(committed.length, 1, 'the same tx_IoT seen again (mempool, then its block) is not diagnosed twice')
   const found = await patient.onDblock(committed[0]!)
   t.equal(found.length, 1)
   const d = found[0]!

@@ -71,6 +71,8 @@ export class DoctorNode {
   private readonly io: DoctorIo
   private readonly opts: DoctorOptions
   readonly reviewQueue: PendingReview[] = []
+  /** htxI already handled: a tx seen in the mempool (real-time path) is not diagnosed again when its block arrives. */
+  private readonly handled = new Set<string>()
 
   constructor (identity: Identity, io: DoctorIo, opts: DoctorOptions) {
     this.identity = identity
@@ -90,11 +92,13 @@ export class DoctorNode {
     }
     if (tx.kind !== 'iot') return
     const id = toHex(txId(tx))
+    if (this.handled.has(id)) return
     if (!this.keys.holds(tx.user, tx.epoch)) {
       // not our patient, or a revoked doctor: nothing to decrypt
       if (this.keys.status(tx.user) !== undefined) this.emit({ type: 'skipped', htxI: id, reason: `no key for epoch ${tx.epoch}` })
       return
     }
+    this.handled.add(id)
     try {
       await this.handleIoT([tx])
     } catch (err) {
