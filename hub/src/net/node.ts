@@ -59,6 +59,8 @@ export interface NetNode {
   readonly topics: Topics
   readonly peerId: PeerId
   readonly network: string
+  /** gossipsub's score of a peer (P1–P7, our PeerBook as P5). */
+  gossipScore(peer: PeerId | string): number
   /** Multiaddrs to reach this node, each with /p2p/<id>. */
   addrs(): Multiaddr[]
   connect(addr: string | Multiaddr, timeoutMs?: number): Promise<void>
@@ -165,6 +167,7 @@ export async function createNetNode (opts: NetNodeOptions): Promise<NetNode> {
     peerId: libp2p.peerId,
     network: opts.network,
     addrs: () => libp2p.getMultiaddrs(),
+    gossipScore: (peer) => (pubsub as unknown as { getScore: (p: string) => number }).getScore(peer.toString()),
     async connect (addr, timeoutMs = 10_000) {
       await libp2p.dial(typeof addr === 'string' ? multiaddr(addr) : addr, { signal: AbortSignal.timeout(timeoutMs) })
     },

@@ -105,7 +105,7 @@ export class Syncer extends EventEmitter {
       const id = evt.detail.peerId.toString()
       if (evt.detail.protocols.includes(this.client.protocols.headers.id)) {
         this.serving.add(id)
-        this.schedule(id)
+        void this.schedule(id).then(async () => { await this.pullMempool(id) }).catch(() => {})
       } else this.serving.delete(id)
     }
     this.net.libp2p.addEventListener('peer:identify', onIdentify)
@@ -153,6 +153,20 @@ export class Syncer extends EventEmitter {
       }
     })
     return this.running
+  }
+
+  /**
+   * Takes in a new peer's mempool (mempool/1), so transactions gossiped
+   * before we connected reach us too. Returns how many were admitted.
+   */
+  async pullMempool (peer: string): Promise<number> {
+    const id = this.peerId(peer)
+    if (id === undefined || this.stopped) return 0
+    let n = 0
+    for (const bytes of await this.client.mempool(id)) {
+      if ((await this.chain.submitTx(bytes)).accepted) n++
+    }
+    return n
   }
 
   /** Runs sync rounds with `peer` until it has nothing more for us. Returns blocks submitted. */
