@@ -17,6 +17,9 @@ import { Replica, emptySnapshot, type Action, type ReplicaConfig, type ReplicaSn
 import { decodeMessage } from '../../hub/src/core/pbft/messages.ts'
 import { signMessage, verifyCached } from '../../hub/src/core/pbft/envelope.ts'
 import { prePrepareBody, prePrepareCodec } from '../../hub/src/core/pbft/pre-prepare.ts'
+import { prepareCodec } from '../../hub/src/core/pbft/prepare.ts'
+import { commitCodec } from '../../hub/src/core/pbft/commit.ts'
+import { viewChangeCodec } from '../../hub/src/core/pbft/view-change.ts'
 
 /** mulberry32: a tiny seeded PRNG, so any schedule replays from its seed. */
 export function rng (seed: number): () => number {
@@ -63,8 +66,13 @@ export function simValidate (t: BodyTx): string | null {
 
 export const GENESIS: Dblock = dblockProposal({ index: 0, gtime: 1_790_000_000, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
 
-export type Behavior = 'silent' | 'equivocate' | 'badsig' | 'stale' | 'crash-later'
-export const BEHAVIORS: readonly Behavior[] = ['silent', 'equivocate', 'badsig', 'stale', 'crash-later']
+export type Behavior = 'silent' | 'equivocate' | 'badsig' | 'stale' | 'crash-later' | 'collude'
+/**
+ * collude: equivocates when leading, votes PREPARE and COMMIT for every
+ * pre-prepare it sees (conflicting ones included), and lies by omission in
+ * its view-changes (reports nothing prepared). Several colluders act together.
+ */
+export const BEHAVIORS: readonly Behavior[] = ['silent', 'equivocate', 'badsig', 'stale', 'crash-later', 'collude', 'collude']
 
 export interface SimOptions {
   readonly seed: number
@@ -155,6 +163,9 @@ export class Sim {
   readonly submittedAt = new Map<string, number>()
   /** Observers: every commit at every node. */
   onCommit: ((node: number, block: Dblock, now: number) => void) | null = null
+  private readonly split = new Map<string, boolean>()
+  private readonly forgeries = new Map<string, Uint8Array>()
+  private readonly forkTips = new Map<string, Uint8Array>()
   /** Partition: nodes in the set cannot talk to nodes outside it, until `partitionEnd`. */
   private partition: Set<number> | null = null
   private partitionEnd = 0
@@ -182,7 +193,7 @@ export class Sim {
         requestTimeoutMs: 300,
         viewChangeTimeoutMs: 300,
         fetchTimeoutMs: 100,
-        statusEveryMs: 500,
+        statusEveryMs: 1000,
         validate: simValidate,
         ...opts.replica
       }
@@ -268,7 +279,20 @@ export class Sim {
   private arrive (to: number, bytes: Uint8Array): void {
     const node = this.nodes[to]!
     if (!node.up) return
+    if (node.behavior === 'collude') this.colludeVotes(to, bytes)
     this.apply(to, node.replica.receive(bytes, this.now))
+  }
+
+  /** A colluder signs prepare and commit for whatever pre-prepare reaches it. */
+  private colludeVotes (i: number, bytes: Uint8Array): void {
+    let m
+    try { m = decodeMessage(bytes) } catch { return }
+    if (m.kind !== 'pre-prepare') return
+    const key = this.nodes[i]!.key.signing
+    const vote = { view: m.body.view, seq: m.body.seq, digest: m.body.digest }
+    for (const b of [signMessage(prepareCodec, vote, key).bytes, signMessage(commitCodec, vote, key).bytes]) {
+      for (let j = 0; j < this.n; j++) if (j !== i) this.deliver(i, j, b)
+    }
   }
 
   private apply (i: number, actions: Action[]): void {
@@ -344,21 +368,39 @@ export class Sim {
         const old = node.sent[Math.floor(this.rand() * node.sent.length)]!
         return this.rand() < 0.3 ? [bytes, old] : [bytes]
       }
-      case 'equivocate': {
+      case 'equivocate':
+      case 'collude': {
         let m
         try { m = decodeMessage(bytes) } catch { return [bytes] }
-        if (m.kind !== 'pre-prepare' || to % 2 === 0) return [bytes]
-        const b = m.body.block
-        // A conflicting proposal for the same (v, n): a different time, or a broken prehash.
-        const alt = dblockProposal({
-          index: b.header.index,
-          gtime: b.header.gtime + 1,
-          prehash: this.rand() < 0.5 ? b.header.prehash : sha256(b.header.prehash),
-          view: b.header.view,
-          leader: b.header.leader,
-          txs: b.txs.map((t) => t.tx as TxDiag)
-        })
-        return [signMessage(prePrepareCodec, prePrepareBody(m.body.view, alt), node.key.signing).bytes]
+        if (node.behavior === 'collude' && m.kind === 'view-change') {
+          return [signMessage(viewChangeCodec, { ...m.body, prepared: [] }, node.key.signing).bytes]
+        }
+        if (m.kind !== 'pre-prepare') return [bytes]
+        // A consistent equivocation: per view a forked chain of conflicting
+        // proposals, and per recipient one fixed side, so neither retransmissions
+        // nor the prehash links give it away.
+        const accomplice = this.nodes[to]!.behavior !== null
+        const k = `${m.body.view}:${m.body.seq}`
+        const choice = `${to}:${m.body.view}`
+        if (!this.split.has(choice)) this.split.set(choice, this.rand() < 0.5)
+        if (!accomplice && this.split.get(choice)!) return [bytes]
+        let forged = this.forgeries.get(k)
+        if (forged === undefined) {
+          const b = m.body.block
+          // A different time, or (sometimes) a broken prehash.
+          const alt = dblockProposal({
+            index: b.header.index,
+            gtime: b.header.gtime + 1,
+            prehash: this.forkTips.get(`${m.body.view}:${m.body.seq - 1}`) ?? (this.rand() < 0.8 ? b.header.prehash : sha256(b.header.prehash)),
+            view: b.header.view,
+            leader: b.header.leader,
+            txs: b.txs.map((t) => t.tx as TxDiag)
+          })
+          forged = signMessage(prePrepareCodec, prePrepareBody(m.body.view, alt), node.key.signing).bytes
+          this.forgeries.set(k, forged)
+          this.forkTips.set(k, dblockHash(alt.header))
+        }
+        return accomplice ? [bytes, forged] : [forged] // accomplices get both, to vote for both
       }
     }
   }
@@ -432,7 +474,7 @@ export function buildSchedule (seed: number, n: number): { sim: Sim, txs: TxDiag
     partitions: true,
     replica: { rotateEveryBlocks: r() < 0.5 ? 0 : 2 + Math.floor(r() * 3), maxBatch: 1 + Math.floor(r() * 3) }
   })
-  const txs = txPool(2 + Math.floor(r() * 3))
+  const txs = txPool(2 + Math.floor(r() * 2))
   const honest = sim.honest
   for (const tx of txs) sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * 300))
   return { sim, txs, gst }

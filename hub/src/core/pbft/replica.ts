@@ -268,7 +268,7 @@ export class Replica {
       this.nextSeq = Math.max(this.executedSeq, this.viewStart) + 1
       for (const b of [...snap.messages, ...appended]) this.receiveInner(b)
       if (this.inViewChange) this.vcResendAt = now
-      else if (this.pending.size > 0) this.viewTimer = now + this.requestTimeout
+      else this.armTimer(true)
     } finally {
       this.replaying = false
     }
@@ -481,6 +481,19 @@ export class Replica {
       const own = r.get(this.idHex)
       if (seq > this.certifiedSeq && own !== undefined) this.send(null, own.bytes)
     }
+  }
+
+  /**
+   * The view-change timer (Castro–Liskov §4.4) runs while a backup waits for
+   * something: a known request not yet executed, or an executed Dblock whose
+   * certificate has not formed (fewer than 2f+1 replicas executed it — the
+   * others may be stuck, and a new view would bring them back). Restarted on
+   * progress, stopped when nothing is waited for.
+   */
+  private armTimer (restart: boolean): void {
+    const waiting = this.pending.size > 0 || this.uncertified.size > 0
+    if (!waiting || this.inViewChange || this.isLeader) { if (!waiting || this.isLeader) this.viewTimer = null; return }
+    if (restart || this.viewTimer === null) this.viewTimer = this.now + this.requestTimeout
   }
 
   private rebuildQueue (): void {
@@ -736,16 +749,12 @@ export class Replica {
       this.queue.delete(id)
       this.inflight.delete(id)
     }
-    if (this.pending.size > 0) {
-      if (!this.inViewChange) this.viewTimer = this.isLeader ? null : this.now + this.requestTimeout
-    } else {
-      this.viewTimer = null
-    }
     if (seq > this.certifiedSeq) {
       this.uncertified.set(seq, { block: { ...block, cert: [] }, digest })
       if (sendReply) this.broadcast(signMessage(replyCodec, { seq, digest }, this.cfg.key))
       this.checkCertified()
     }
+    this.armTimer(true)
     if (seq % this.K === 0) this.broadcast(signMessage(checkpointCodec, { seq, digest }, this.cfg.key))
     if (seq === this.viewEnd && !this.inViewChange) this.startViewChange(this.view + 1)
   }
@@ -782,6 +791,7 @@ export class Replica {
     this.uncertified.delete(seq)
     this.replies.delete(seq)
     this.out.push({ type: 'commit', block })
+    this.armTimer(false)
   }
 
   // ------------------------------------------------------------ checkpoints and GC
@@ -1059,7 +1069,8 @@ export class Replica {
     }
     this.viewStart = Math.max(sel.h, sel.chain.at(-1)?.seq ?? 0, this.executedSeq)
     this.nextSeq = this.viewStart + 1
-    this.viewTimer = this.pending.size > 0 && !this.isLeader ? this.now + this.requestTimeout : null
+    this.viewTimer = null
+    this.armTimer(true)
     this.nvDigests = new Map(pps.map((p) => [p.body.seq, hex(p.body.digest)]))
     this.compact()
     this.out.push({ type: 'view', view: w, leader: this.leaderOf(w) })
