@@ -106,4 +106,17 @@ t.test('the light node catches a core node that forges or omits a transaction pr
   t.same(reports.map((r) => r.peer), [a.net.peerId.toString()], 'the honest one is kept')
   t.equal(fresh.confirmed.size, 5)
   t.ok(fresh.net.peers.isBanned(x.net.peerId.toString()), 'with the default ban score, one lie bans the liar')
+
+  // Headers only, kept across restarts in the data dir (and checked again on load).
+  const ldir = await tempDir(t, 'net-light')
+  const keeper = await LightNode.start({ params: NETTEST, user: alice.id, now: () => NOW, dataDir: ldir, bootstrap: [a.addr], redialMs: 0 })
+  await until('keeper connected', () => keeper.corePeers().length === 1)
+  await keeper.syncHeaders()
+  const tipHex = keeper.headers.tip.hex
+  await keeper.stop()
+  const again = await LightNode.start({ params: NETTEST, user: alice.id, now: () => NOW, dataDir: ldir })
+  t.teardown(async () => { await again.stop() })
+  t.equal(again.headers.tip.hex, tipHex, 'the header chain survives a restart')
+  t.equal(again.headers.height, 3)
+  t.equal(again.net.peerId.toString(), keeper.net.peerId.toString(), 'and so does the peer id')
 })

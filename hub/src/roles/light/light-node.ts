@@ -16,6 +16,8 @@
  *   by `checkPeers` (OmittedTxError). Either costs the peer its standing.
  */
 import { EventEmitter } from 'node:events'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import {
   bodyTx, decodeUblockHeader, equalBytes, HealthchainError, toHex, ublockHash, UBLOCK_HEADER_BYTES, verifyMerkleProof,
@@ -29,6 +31,8 @@ import { createNetNode, type NetNode, type NetNodeOptions } from '../../net/node
 import { ChainClient, MAX_HEADERS, MAX_USER_TXS, type TipInfo } from '../../net/protocols.ts'
 import { blockLocator } from '../../net/sync.ts'
 import { HeaderChain } from './headers.ts'
+
+export const HEADERS_FILE = 'headers.bin'
 
 export interface LightNodeOptions extends Omit<NetNodeOptions, 'network'> {
   readonly params: NetworkParams
@@ -57,19 +61,31 @@ export class LightNode extends EventEmitter {
   readonly pending = new Map<string, Uint8Array>()
   private headerSync: Promise<unknown> = Promise.resolve()
 
-  private constructor (net: NetNode, opts: LightNodeOptions) {
+  /** `<dataDir>/headers.bin`: the best header chain, restored (and re-checked) at start. */
+  readonly headersFile: string | undefined
+
+  private constructor (net: NetNode, opts: LightNodeOptions, headers: HeaderChain) {
     super()
     this.net = net
     this.params = opts.params
     this.user = opts.user
-    this.headers = new HeaderChain(opts.params, opts.now)
+    this.headers = headers
+    this.headersFile = opts.dataDir === undefined ? undefined : join(opts.dataDir, HEADERS_FILE)
     this.client = new ChainClient(net.libp2p, opts.params.name, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs })
     this.gossip = new Gossip(net, { ublock: async (data, peer) => this.onGossipBlock(data, peer) })
   }
 
   static async start (opts: LightNodeOptions): Promise<LightNode> {
+    let headers = new HeaderChain(opts.params, opts.now)
+    if (opts.dataDir !== undefined) {
+      try {
+        headers = HeaderChain.restore(opts.params, new Uint8Array(await readFile(join(opts.dataDir, HEADERS_FILE))), opts.now)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      }
+    }
     const net = await createNetNode({ ...opts, network: opts.params.name })
-    const node = new LightNode(net, opts)
+    const node = new LightNode(net, opts, headers)
     node.gossip.start()
     const onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
       if (evt.detail.protocols.includes(node.client.protocols.headers.id)) void node.syncHeaders(evt.detail.peerId.toString()).catch(() => {})
@@ -81,7 +97,15 @@ export class LightNode extends EventEmitter {
   async stop (): Promise<void> {
     this.gossip.stop()
     await this.headerSync.catch(() => {})
+    await this.saveHeaders()
     await this.net.stop()
+  }
+
+  /** Writes the best header chain to `<dataDir>/headers.bin` (atomically: temp file, then rename). */
+  async saveHeaders (): Promise<void> {
+    if (this.headersFile === undefined) return
+    await writeFile(`${this.headersFile}.tmp`, this.headers.serialize())
+    await rename(`${this.headersFile}.tmp`, this.headersFile)
   }
 
   /** Connected core nodes (those serving headers/1). */
