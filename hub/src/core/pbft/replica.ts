@@ -234,7 +234,6 @@ export class Replica {
     if (this.stableSeq < tip.header.index && tip.header.index === 0) this.stableDigest = d
     for (const id of committedTxIds) this.committedTx.add(id)
     this.nextSeq = Math.max(this.nextSeq, this.executedSeq + 1)
-    this.viewStart = Math.max(this.viewStart, this.executedSeq)
   }
 
   /** Restart: the snapshot and the messages appended after it (store/pbft-log.ts). */
@@ -244,7 +243,7 @@ export class Replica {
     try {
       this.view = snap.view
       this.inViewChange = snap.inViewChange
-      this.viewStart = Math.max(snap.viewStart, this.viewStart)
+      this.viewStart = snap.viewStart
       if (snap.stableSeq > this.stableSeq) {
         this.stableSeq = snap.stableSeq
         this.stableDigest = snap.stableDigest
@@ -485,13 +484,14 @@ export class Replica {
 
   /**
    * The view-change timer (Castro–Liskov §4.4) runs while a backup waits for
-   * something: a known request not yet executed, or an executed Dblock whose
+   * something: a known request not yet executed (received directly or inside
+   * a pre-prepare), or an executed Dblock whose
    * certificate has not formed (fewer than 2f+1 replicas executed it — the
    * others may be stuck, and a new view would bring them back). Restarted on
    * progress, stopped when nothing is waited for.
    */
   private armTimer (restart: boolean): void {
-    const waiting = this.pending.size > 0 || this.uncertified.size > 0
+    const waiting = this.pending.size > 0 || this.inflight.size > 0 || this.uncertified.size > 0
     if (!waiting || this.inViewChange || this.isLeader) { if (!waiting || this.isLeader) this.viewTimer = null; return }
     if (restart || this.viewTimer === null) this.viewTimer = this.now + this.requestTimeout
   }
@@ -619,6 +619,7 @@ export class Replica {
     this.persist(m)
     for (const t of m.body.block.txs) { const id = hex(t.id); this.inflight.add(id); this.queue.delete(id) }
     if (m.body.seq >= this.nextSeq) this.nextSeq = m.body.seq + 1
+    this.armTimer(false)
     this.checkDecided(m.body.seq)
     if (!this.isLeader) {
       this.broadcast(signMessage(prepareCodec, { view: this.view, seq: m.body.seq, digest: m.body.digest }, this.cfg.key))
