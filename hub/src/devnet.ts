@@ -164,6 +164,17 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       stoppers.push(async () => { await node.stop() })
     }
 
+    /** Committed Dblocks from a previous run count again (credit consumed, diagnoses read). */
+    const replayDocchain = async (): Promise<void> => {
+      for (let h = 1; h <= accounting[0]!.height; h++) {
+        const b = await accounting[0]!.block(h)
+        if (b === undefined) continue
+        await credit.onDblock(b, userOf)
+        stats.diagnoses += (await reader.onDblock(b)).length
+        stats.dblocks = h
+      }
+    }
+
     // ---- the patient: keys, diagnoses ----
     const directory = { lookup: (id: Uint8Array) => { const x = directoryRegistry.x25519(id); return x === undefined || directoryRegistry.status(id) !== 'active' ? undefined : { id, x25519: x } } }
     const myKeys: TxKey[] = []
@@ -216,6 +227,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     const aiDoctor = new DoctorNode(ai, doctorIo(ai), { mode: 'ai', onEvent: onDoctor('AI doctor') })
     const humanDoctor = new DoctorNode(human, doctorIo(human), { mode: 'human', onEvent: onDoctor('human doctor') })
 
+    await replayDocchain()
     // Docchain commits: the patient reads its diagnoses, credit is consumed
     accounting[0]!.onCommit = (block) => {
       void (async () => {
@@ -267,7 +279,23 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         log(`[patient] payment: ${(err as Error).message}`)
       } finally { paying = false }
     }
-    core.on('tip', () => { void topUp() })
+    // the consortium pays each doctor DIAGNOSIS_PRICE per committed diagnosis (§IV-B4)
+    const settled = new Map<string, number>()
+    let settling = false
+    const settle = async (): Promise<void> => {
+      if (settling) return
+      settling = true
+      try {
+        let nonce = core.store.account(consortium.id).nonce + core.mempool.list().filter((e) => e.bt.tx.kind === 'coin' && toHex(e.bt.tx.from) === toHex(consortium.id)).length
+        for (const d of [ai, human]) {
+          const owed = credit.earned(d.id) - (settled.get(toHex(d.id)) ?? 0)
+          if (owed <= 0 || core.store.account(consortium.id).balance < owed) continue
+          const r = await core.submitTx(buildTxCoin(consortium, { to: d.id, amount: owed, fee: 0, nonce: nonce++ }))
+          if (r.accepted) settled.set(toHex(d.id), (settled.get(toHex(d.id)) ?? 0) + owed)
+        }
+      } finally { settling = false }
+    }
+    core.on('tip', () => { void topUp(); void settle() })
 
     // ---- hub: ingest with its MQTT broker, Node-RED carrying the pipeline, web pages ----
     const ingestSvc = await startIngestService({ dataDir: join(dir, 'hub'), hubId: 'hub', mqttPort: 0, mqttHost: '127.0.0.1', windowMs: 30_000 })
