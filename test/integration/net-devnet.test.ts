@@ -78,9 +78,11 @@ t.test('3 mining core nodes + 1 light node on loopback', async (t) => {
   // Mine up to 50+ blocks, then start a late node: it syncs headers first, then bodies from several peers.
   while (a.node.store.height < 55) {
     await mine(cores[a.node.store.height % 3]!)
+    await until('each block everywhere', () => sameTip(cores))
   }
   await until('tip everywhere before the late node', () => sameTip(cores), 30_000)
   const d = await startPeer(t, 'd', { bootstrap: [a.addr, b.addr, c.addr] })
+  d.cnet.sync.on('error', (err: Error, peer: string) => { if (process.env.NET_DEBUG !== undefined) console.error(`d sync with ${peer.slice(-6)}: ${err.message}`) })
   const progress: SyncProgress[] = []
   d.cnet.sync.on('progress', (p: SyncProgress) => { progress.push(p) })
   await until('late node at the tip', () => d.node.store.tip.hex === a.node.store.tip.hex, 40_000)

@@ -23,7 +23,8 @@ import {
 } from '../core/index.ts'
 import type { NetChain } from './chain.ts'
 import { BadResponseError } from './errors.ts'
-import type { Gossip } from './gossip.ts'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { classify, type Gossip } from './gossip.ts'
 import type { NetNode } from './node.ts'
 import { ChainClient, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_LOCATOR } from './protocols.ts'
 
@@ -224,7 +225,8 @@ export class Syncer extends EventEmitter {
         this.gossip?.markSeen(bytes)
         const v = await this.chain.submitBlock(bytes)
         if (!v.accepted) {
-          if (v.code !== 'ERR_TIMESTAMP') this.net.peers.penalise(from, 50, `served an invalid block: ${v.reason}`)
+          // Only invalid data costs the peer; an orphan or a block from our future may be our own lag.
+          if (classify('ublock', v) === TopicValidatorResult.Reject) this.net.peers.penalise(from, 50, `served an invalid block: ${v.reason}`)
           throw new BadResponseError('blocks', `${from} served a block the chain refused: ${v.reason}`)
         }
         done++
