@@ -119,3 +119,20 @@ t.test('request/response: answers, remote errors, rate limits, timeouts', async 
   await t.rejects(request(client.libp2p, to, spec, Uint8Array.of(7)), RateLimitedError, 'the fifth request in the burst window is refused')
   t.ok(abuse.some((r) => /rate/.test(r)) && abuse.some((r) => /oversize/.test(r)), `abuse reported: ${abuse.join('; ')}`)
 })
+
+t.test('bootstrap peers are redialled while away, unless blocked', async (t) => {
+  const a = await createNetNode({ network: 'devnet' })
+  const b = await createNetNode({ network: 'devnet', bootstrap: [a.addrs()[0]!.toString()], redialMs: 100 })
+  t.teardown(async () => { await b.stop(); await a.stop() })
+  const linked = (): boolean => b.libp2p.getConnections().some((c) => c.remotePeer.equals(a.peerId) && c.status === 'open')
+  const wait = async (cond: () => boolean): Promise<void> => { for (let i = 0; i < 200 && !cond(); i++) await new Promise((resolve) => setTimeout(resolve, 50)) }
+  await wait(linked)
+  t.ok(linked(), 'dialled at start')
+  await Promise.all(a.libp2p.getConnections().map(async (c) => { await c.close() }))
+  await wait(() => !linked())
+  await wait(linked)
+  t.ok(linked(), 'redialled after the peer hung up')
+  await b.block(a.peerId)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.notOk(linked(), 'a blocked bootstrap peer is not redialled')
+})
