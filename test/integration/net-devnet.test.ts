@@ -120,4 +120,18 @@ t.test('3 mining core nodes + 1 light node on loopback', async (t) => {
   t.notOk(c.node.store.isOnMainChain(strayBlock), 'its own branch is off the best chain')
   t.ok(c.node.mempool.has(txHex(stray)), 'the stray tx went back to the mempool')
   for (const p of all4) t.same(await p.node.store.audit(), [], `${p.name} store consistent after the reorg`)
+
+  // A node that was offline catches up on restart, with the same peer id and its own store.
+  const dId = d.net.peerId.toString()
+  const dHeight = d.node.store.height
+  await d.close()
+  for (let i = 0; i < 5; i++) {
+    await mine(cores[i % 3]!)
+    await until('each block everywhere', () => sameTip(cores))
+  }
+  const d2 = await startPeer(t, 'd', { dir: d.dir, bootstrap: [a.addr, b.addr, c.addr] })
+  t.equal(d2.node.store.height, dHeight, 'restarted from its own store')
+  t.equal(d2.net.peerId.toString(), dId, 'with the same peer id')
+  await until('restarted node at the tip', () => d2.node.store.tip.hex === a.node.store.tip.hex)
+  t.equal(d2.cnet.sync.blocksFetched, 5, 'fetching only the 5 blocks it missed')
 })
