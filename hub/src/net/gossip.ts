@@ -21,6 +21,7 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { checkDblockStructure, decodeDblock, HealthchainError, sha256, toHex, verifyCertificate, type Dblock } from '../core/index.ts'
 import type { NetChain, Verdict } from './chain.ts'
+import { FrameTooLargeError } from './errors.ts'
 import type { NetNode } from './node.ts'
 import { MAX_DBLOCK_MESSAGE, MAX_TX_MESSAGE, MAX_UBLOCK_MESSAGE } from './topics.ts'
 
@@ -129,7 +130,7 @@ export class Gossip extends EventEmitter {
 
   /** Publishes unless this data came from the network (gossipsub forwards that itself). */
   async publish (kind: TopicKind, data: Uint8Array): Promise<number> {
-    if (data.length > MAX_MESSAGE[kind]) throw new RangeError(`${kind} message of ${data.length} bytes exceeds ${MAX_MESSAGE[kind]}`)
+    if (data.length > MAX_MESSAGE[kind]) throw new FrameTooLargeError(`${kind} message`, MAX_MESSAGE[kind], data.length)
     if (this.seen.has(toHex(sha256(data)))) return 0
     this.remember(data)
     const r = await this.net.pubsub.publish(this.topic(kind), data)

@@ -207,18 +207,28 @@ export class Syncer extends EventEmitter {
     const helpers = [origin, ...this.syncPeers().filter((p) => p !== origin)]
     let next = 0
     let inFlight = 0
+    let cancelled = false
     const launch = (): void => {
-      while (inFlight < this.parallel && next < batches.length) {
+      while (!cancelled && inFlight < this.parallel && next < batches.length) {
         const i = next++
         inFlight++
         const p = this.fetchBatch(batches[i]!, helpers[i % helpers.length]!, origin)
+        p.catch(() => {}) // awaited in order below; a round that ends early leaves it unawaited
         p.finally(() => { inFlight--; launch() }).catch(() => {})
         results[i] = p
       }
     }
     launch()
+    try {
+      return await this.submitInOrder(results, batches.length, origin, target)
+    } finally {
+      cancelled = true
+    }
+  }
+
+  private async submitInOrder (results: ReadonlyArray<Promise<Array<{ bytes: Uint8Array, from: string }>> | undefined>, n: number, origin: string, target: number): Promise<number> {
     let done = 0
-    for (let i = 0; i < batches.length; i++) {
+    for (let i = 0; i < n; i++) {
       const blocks = await results[i]!
       for (const { bytes, from } of blocks) {
         if (this.stopped) return done

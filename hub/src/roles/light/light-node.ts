@@ -25,7 +25,7 @@ import {
 } from '../../core/index.ts'
 import { txUsers } from '../../store/chain.ts'
 import type { ProvenTx, Verdict } from '../../net/chain.ts'
-import { ForgedProofError, OmittedTxError } from '../../net/errors.ts'
+import { ForgedProofError, NoPeersError, OmittedTxError } from '../../net/errors.ts'
 import { Gossip } from '../../net/gossip.ts'
 import { createNetNode, type NetNode, type NetNodeOptions } from '../../net/node.ts'
 import { ChainClient, MAX_HEADERS, MAX_USER_TXS, type TipInfo } from '../../net/protocols.ts'
@@ -120,7 +120,7 @@ export class LightNode extends EventEmitter {
   private peerId (peer: string | PeerId): PeerId {
     if (typeof peer !== 'string') return peer
     const p = this.corePeers().find((x) => x.toString() === peer)
-    if (p === undefined) throw new HealthchainError('ERR_NET_NO_PEERS', 'peer', `${peer} is not connected`)
+    if (p === undefined) throw new NoPeersError(`peer ${peer} (not connected)`)
     return p
   }
 
