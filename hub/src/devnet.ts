@@ -8,7 +8,8 @@
  *   episode after a minute);
  * - the hub: ingest (embedded MQTT broker with device auth), Node-RED running
  *   flows/hub.json (batch → AES-GCM → IPFS → tx_IoT → mining), the core user
- *   node mining Userchain, the patient web page;
+ *   node mining Userchain, the patient web page; a second core user node
+ *   mining too, connected to the hub over libp2p (gossip and sync);
  * - two consortium storage nodes (Helia), an AI doctor and a human doctor
  *   (web page with a review queue), four accounting nodes running PBFT on
  *   Docchain (in-process transport), Healthcoin prepaid credit.
@@ -25,6 +26,8 @@ import {
 } from './core/index.ts'
 import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
+import { CoreNet } from './net/service.ts'
+import { coreChain } from './net/core-chain.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from './ipfs/index.ts'
 import { StorageNode } from './roles/storage/index.ts'
 import { DoctorRegistry } from './core/pbft/registry.ts'
@@ -61,6 +64,8 @@ export interface DevnetOptions {
 
 export interface DevnetStats {
   height: number
+  /** Tip height of the second core node (it follows the hub over libp2p). */
+  height2: number
   mempool: number
   readings: number
   batches: number
@@ -110,7 +115,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
   const consortium = who('consortium')
   const members = [0, 1, 2, 3].map((i) => who(`accounting-${i}`))
   const stoppers: Array<() => Promise<unknown>> = []
-  const stats: DevnetStats = { height: 0, mempool: 0, readings: 0, batches: 0, txIoT: 0, dblocks: 0, diagnoses: 0, urgent: 0 }
+  const stats: DevnetStats = { height: 0, height2: 0, mempool: 0, readings: 0, batches: 0, txIoT: 0, dblocks: 0, diagnoses: 0, urgent: 0 }
   const stop = async (): Promise<void> => { for (const s of stoppers.splice(0).reverse()) await s().catch(() => {}) }
   try {
     // ---- storage nodes (consortium IPFS) ----
@@ -122,9 +127,19 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     // ---- Userchain: the hub is a core user node and mines ----
     const core = await CoreNode.open({ dir: join(dir, 'hub', 'chain'), params: DEVNET })
     stoppers.push(async () => { await core.close() })
+    // the hub's one libp2p node: Userchain gossip and sync, and its IPFS (DESIGN §6)
+    const hubNet = await CoreNet.start({ chain: coreChain(core), params: DEVNET, dataDir: join(dir, 'hub', 'net') })
+    stoppers.push(async () => { await hubNet.stop() })
     const miner = new Miner(core, { miner: user.id, threads: 1, refreshMs: 2000 })
     stoppers.push(async () => { await miner.stop() })
-    const hubIpfs = await IpfsNode.create({ dataDir: join(dir, 'hub', 'ipfs') })
+    // a second core user node, mining too, connected over libp2p
+    const core2 = await CoreNode.open({ dir: join(dir, 'core2', 'chain'), params: DEVNET })
+    stoppers.push(async () => { await core2.close() })
+    const net2 = await CoreNet.start({ chain: coreChain(core2), params: DEVNET, dataDir: join(dir, 'core2', 'net'), bootstrap: [hubNet.net.libp2p.getMultiaddrs()[0]!.toString()] })
+    stoppers.push(async () => { await net2.stop() })
+    const miner2 = new Miner(core2, { miner: who('miner-2').id, threads: 1, refreshMs: 2000 })
+    stoppers.push(async () => { await miner2.stop() })
+    const hubIpfs = await IpfsNode.create({ dataDir: join(dir, 'hub', 'ipfs'), libp2p: hubNet.net.libp2p })
     stoppers.push(async () => { await hubIpfs.stop() })
     const docIpfs = await IpfsNode.create({ dataDir: join(dir, 'doctors', 'ipfs') })
     stoppers.push(async () => { await docIpfs.stop() })
@@ -296,6 +311,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       } finally { settling = false }
     }
     core.on('tip', () => { void topUp(); void settle() })
+    core2.on('tip', () => { stats.height2 = core2.store.tip.height })
 
     // ---- hub: ingest with its MQTT broker, Node-RED carrying the pipeline, web pages ----
     const ingestSvc = await startIngestService({ dataDir: join(dir, 'hub'), hubId: 'hub', mqttPort: 0, mqttHost: '127.0.0.1', windowMs: 30_000 })
@@ -358,6 +374,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     stoppers.push(async () => { oxBoard.close?.(); thBoard.close?.() })
 
     miner.start()
+    miner2.start()
     const origin = nodeRed.origin
     const logins = {
       ...(patientWeb.created === undefined ? {} : { web: patientWeb.created }),
@@ -414,7 +431,7 @@ async function main (): Promise<void> {
     ? undefined
     : setInterval(() => {
       const s = net.stats
-      console.log(`blocks ${s.height}  mempool ${s.mempool}  readings ${s.readings}  tx_IoT ${s.txIoT}  Dblocks ${s.dblocks}  diagnoses ${s.diagnoses} (${s.urgent} urgent)  rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB`)
+      console.log(`blocks ${s.height} (core 2: ${s.height2})  mempool ${s.mempool}  readings ${s.readings}  tx_IoT ${s.txIoT}  Dblocks ${s.dblocks}  diagnoses ${s.diagnoses} (${s.urgent} urgent)  rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB`)
     }, 5000)
   let stopping = false
   const shutdown = async (code: number): Promise<void> => {
