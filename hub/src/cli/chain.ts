@@ -15,6 +15,9 @@ import { fromHex, InvalidFieldError, NETWORKS, toHex, type NetworkParams, type T
 import { ChainStore, keys } from '../store/chain.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { Miner } from '../roles/core/miner.ts'
+import { CoreNet } from '../net/service.ts'
+import { coreChain } from '../net/core-chain.ts'
+import type { SyncProgress } from '../net/sync.ts'
 import { keystoreId } from '../store/keystore.ts'
 import { dataDir, keystorePath } from './_common.ts'
 
@@ -180,12 +183,26 @@ export function register (program: Command): void {
     .option('--threads <n>', 'miner threads (default: all cores)', (v) => Number.parseInt(v, 10))
     .option('--miner <id>', 'ID the coinbase pays (default: the keystore ID)')
     .option('--keystore <file>', 'keystore file (default <data-dir>/keystore.json)')
-    .action(async (opts: CommonOpts & { mine?: boolean, threads?: number, miner?: string, keystore?: string }) => {
+    .option('--listen <multiaddr...>', 'libp2p listen addresses (default /ip4/127.0.0.1/tcp/0)')
+    .option('--bootstrap <multiaddr...>', 'peers to dial, each with /p2p/<peer id>')
+    .option('--offline', 'no peer-to-peer network')
+    .action(async (opts: CommonOpts & { mine?: boolean, threads?: number, miner?: string, keystore?: string, listen?: string[], bootstrap?: string[], offline?: boolean }) => {
       const node = await CoreNode.open({ dir: chainDir(opts), params: network(opts.network), onProgress: progress('loading block index') })
       const log = (s: string): void => { process.stdout.write(`${new Date().toISOString()} ${s}\n`) }
       log(`core node ${node.params.name} at ${node.store.dir}: height ${node.store.height} tip ${node.store.tip.hex}, mempool ${node.mempool.size}`)
       node.on('tip', (e: { height: number, hex: string }) => { log(`tip ${e.height} ${e.hex}`) })
       node.on('drop', (d: { id: string, reason: string }) => { log(`mempool dropped ${d.id}: ${d.reason}`) })
+      let net: CoreNet | null = null
+      if (opts.offline !== true) {
+        try {
+          net = await CoreNet.start({ chain: coreChain(node), params: node.params, dataDir: join(dataDir(opts.dataDir), 'net'), ...(opts.listen === undefined ? {} : { listen: opts.listen }), bootstrap: opts.bootstrap ?? [] })
+        } catch (err) {
+          await node.close()
+          throw err
+        }
+        log(`libp2p peer ${net.net.libp2p.peerId.toString()} listening on ${net.net.libp2p.getMultiaddrs().map(String).join(' ')}`)
+        net.sync.on('progress', (p: SyncProgress) => { log(`sync ${p.height}/${p.target} from ${p.peer}`) })
+      }
       let miner: Miner | null = null
       if (opts.mine === true) {
         miner = new Miner(node, { miner: await minerId(opts), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) })
@@ -199,6 +216,7 @@ export function register (program: Command): void {
       })
       log('stopping')
       await miner?.close()
+      await net?.stop()
       await node.close()
     })
 
