@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   buildIdentityRecord, buildTxCoin, concatBytes, dblockProposal, DEVNET, encodeIdentityRecord, identityFromSeed, sha256, toHex,
-  txId, utf8Bytes, type Dblock, type Identity, type Tx, type TxIoT, type TxKey
+  txId, utf8Bytes, type Dblock, type Identity, type Tx, type TxIoT
 } from './core/index.ts'
 import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
@@ -34,6 +34,7 @@ import { DoctorRegistry } from './core/pbft/registry.ts'
 import { AccountingNode } from './roles/accounting/node.ts'
 import { MemoryNetwork } from './roles/accounting/transport.ts'
 import { UserKeys } from './roles/user/keys.ts'
+import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DoctorNode, type DoctorEvent } from './roles/doctor/doctor.ts'
 import { CreditBook, DIAGNOSIS_PRICE } from './roles/consortium/credit.ts'
@@ -192,12 +193,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
 
     // ---- the patient: keys, diagnoses ----
     const directory = { lookup: (id: Uint8Array) => { const x = directoryRegistry.x25519(id); return x === undefined || directoryRegistry.status(id) !== 'active' ? undefined : { id, x25519: x } } }
-    const myKeys: TxKey[] = []
-    for (const { txid } of await core.store.userTxs(user.id)) {
-      const tx = await txAt(txid)
-      if (tx?.kind === 'key') myKeys.push(tx)
-    }
-    const keys = UserKeys.fromChain(user, myKeys, { rng, now, directory })
+    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), { rng, now, directory })
     const publish = async (tx: Tx): Promise<void> => {
       const r = await core.submitTx(tx)
       if (!r.accepted) throw new Error(`hub refused its own ${tx.kind}: ${r.reason}`)

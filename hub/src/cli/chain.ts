@@ -23,7 +23,7 @@ import { dataDir, keystorePath } from './_common.ts'
 
 interface CommonOpts { dataDir?: string, network?: string, json?: boolean }
 
-function network (name = 'devnet'): NetworkParams {
+export function network (name = 'devnet'): NetworkParams {
   const p = NETWORKS[name as keyof typeof NETWORKS]
   if (p === undefined) throw new InvalidFieldError('--network', `unknown network "${name}" (have: ${Object.keys(NETWORKS).join(', ')})`)
   return p
@@ -33,7 +33,7 @@ export function chainDir (opts: CommonOpts): string {
   return join(dataDir(opts.dataDir), 'userchain', network(opts.network).name)
 }
 
-function withCommon (c: Command): Command {
+export function withCommon (c: Command): Command {
   return c.option('--data-dir <dir>', 'data directory (default $HEALTHCHAIN_DATA or ~/.healthchain)')
     .option('--network <name>', 'devnet or mainnet', 'devnet')
     .option('--json', 'machine-readable output')

@@ -1,0 +1,34 @@
+/**
+ * `healthchain keys grant|revoke|doctors` on a real data dir: tx_keys go into
+ * the node's persisted mempool, are mined, and the doctor list follows the chain.
+ */
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+
+const run = promisify(execFile)
+const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
+
+t.test('grant, mine, revoke, list; errors are clear', async (t) => {
+  const dir = t.testdir({ doc: {} })
+  const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'keys cli test' }
+  const hc = async (...args: string[]): Promise<string> => (await run(process.execPath, [CLI, ...args], { env })).stdout.trim()
+  await hc('keys', 'new', '--data-dir', dir)
+  await hc('keys', 'new', '--data-dir', join(dir, 'doc'))
+  const record = await hc('keys', 'export-public', '--data-dir', join(dir, 'doc'))
+  const doctor = await hc('keys', 'show', '--no-unlock', '--data-dir', join(dir, 'doc'))
+  t.match(await hc('keys', 'grant', record, '--data-dir', dir), new RegExp(`granted ${doctor} in epoch 2`))
+  t.equal((await stat(join(dir, 'doctors.json'))).mode & 0o777, 0o600, 'the doctor book is private')
+  t.same(JSON.parse(await hc('keys', 'doctors', '--json', '--data-dir', dir)), { epoch: 2, doctors: [doctor] }, 'pending grant is listed')
+  await hc('mine', '--data-dir', dir, '--threads', '1', '--blocks', '1')
+  t.match(await hc('chain', 'info', '--data-dir', dir), /height/, 'mined')
+  t.match(await hc('keys', 'revoke', doctor, '--data-dir', dir), /epoch 3 has a fresh IoT key for 0 remaining doctor/)
+  t.same(JSON.parse(await hc('keys', 'doctors', '--json', '--data-dir', dir)), { epoch: 3, doctors: [] })
+  const again = await run(process.execPath, [CLI, 'keys', 'revoke', doctor, '--data-dir', dir], { env }).then(() => null, (e: { code: number, stderr: string }) => e)
+  t.ok(again !== null && again.code === 1 && /holds no keys/.test(again.stderr), 'revoking twice is a clear error')
+  const forged = record.slice(0, -2) + (record.endsWith('00') ? '01' : '00')
+  const bad = await run(process.execPath, [CLI, 'keys', 'grant', forged, '--data-dir', dir], { env }).then(() => null, (e: { code: number, stderr: string }) => e)
+  t.ok(bad !== null && bad.code === 1 && /signature/.test(bad.stderr), `a forged identity record is refused (${bad?.stderr.trim()})`)
+})
