@@ -193,7 +193,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
 
     // ---- the patient: keys, diagnoses ----
     const directory = { lookup: (id: Uint8Array) => { const x = directoryRegistry.x25519(id); return x === undefined || directoryRegistry.status(id) !== 'active' ? undefined : { id, x25519: x } } }
-    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), { rng, now, directory })
+    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), { rng, now, directory, rotationSeconds: 600 })
     const publish = async (tx: Tx): Promise<void> => {
       const r = await core.submitTx(tx)
       if (!r.accepted) throw new Error(`hub refused its own ${tx.kind}: ${r.reason}`)
@@ -306,6 +306,9 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         }
       } finally { settling = false }
     }
+    // scheduled IoT-key rotation against offline attacks (§IV-B5); the devnet rotates every 10 minutes
+    const rotate = setInterval(() => { if (keys.rotationDue()) void publish(keys.rotate()).then(() => { log(`[patient] rotated the IoT key (epoch ${keys.current!.epoch})`) }, () => {}) }, 30_000)
+    stoppers.push(async () => { clearInterval(rotate) })
     core.on('tip', () => { void topUp(); void settle() })
     core2.on('tip', () => { stats.height2 = core2.store.tip.height })
 
