@@ -1,12 +1,12 @@
 /**
  * The crypto suite of the data layer (paper §IV-B1, DESIGN §2/§4).
- * - H = SHA-256 (FIPS 180-4), from @noble/hashes.
+ * - H = SHA-256 (FIPS 180-4), on node:crypto (HKDF/HMAC from @noble/hashes).
  * - Signatures: Ed25519 (RFC 8032) on node:crypto; ID = the 32-byte public key.
  * - Key agreement: X25519 (RFC 7748) on node:crypto, for HPKE envelopes.
  * - Symmetric: AES-256-GCM (NIST SP 800-38D) from @noble/ciphers, 96-bit nonce.
  * Pure: randomness (seeds, nonces) is always passed in by the caller.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, diffieHellman, hash as nodeHash, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { gcm } from '@noble/ciphers/aes.js'
@@ -21,8 +21,14 @@ export const AES_KEY_BYTES = 32
 export const GCM_NONCE_BYTES = 12
 export const GCM_TAG_BYTES = 16
 
+/**
+ * SHA-256 on node:crypto's one-shot hash(): 1.8× faster than @noble/hashes
+ * for 136-byte transactions and 7× for 1 MiB batches (bench/core.ts); block
+ * validation and content digests are hash bound. Same FIPS 180-4 vectors.
+ */
 export function sha256 (data: Uint8Array): Uint8Array {
-  return nobleSha256(checkBytes('data', data))
+  // a copy: small Buffers live in a shared pool, and callers may keep or pass on .buffer
+  return new Uint8Array(nodeHash('sha256', checkBytes('data', data), 'buffer'))
 }
 
 // DER prefixes of RFC 8410 keys: PKCS#8 private key and SPKI public key.

@@ -11,10 +11,17 @@ import { sha256 } from './crypto.ts'
 import { InvalidFieldError } from './errors.ts'
 
 const LEAF = Uint8Array.of(0x00)
-const NODE = Uint8Array.of(0x01)
+// One scratch buffer for inner nodes: sha256 reads its input synchronously, and block validation hashes ~2n nodes.
+const NODE_BUF = new Uint8Array(65)
+NODE_BUF[0] = 0x01
 
 export function leafHash (leaf: Uint8Array): Uint8Array { return sha256(concatBytes(LEAF, leaf)) }
-export function nodeHash (l: Uint8Array, r: Uint8Array): Uint8Array { return sha256(concatBytes(NODE, l, r)) }
+export function nodeHash (l: Uint8Array, r: Uint8Array): Uint8Array {
+  if (l.length !== 32 || r.length !== 32) throw new InvalidFieldError('node', 'children must be 32-byte hashes')
+  NODE_BUF.set(l, 1)
+  NODE_BUF.set(r, 33)
+  return sha256(NODE_BUF)
+}
 
 function split (n: number): number {
   let k = 1
