@@ -238,6 +238,11 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     const aiDoctor = new DoctorNode(ai, doctorIo(ai), { mode: 'ai', onEvent: onDoctor('AI doctor') })
     const humanDoctor = new DoctorNode(human, doctorIo(human), { mode: 'human', onEvent: onDoctor('human doctor') })
 
+    // the patient's own confirmed tx_IoTs, so Dblocks from a previous run link to them
+    for (const { txid } of await core.store.userTxs(user.id)) {
+      const tx = await txAt(txid)
+      if (tx?.kind === 'iot' && toHex(tx.user) === toHex(user.id)) ownIoT.set(toHex(txid), tx)
+    }
     await replayDocchain()
     // Docchain commits: the patient reads its diagnoses, credit is consumed
     accounting[0]!.onCommit = (block) => {
