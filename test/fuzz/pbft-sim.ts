@@ -479,3 +479,34 @@ export function buildSchedule (seed: number, n: number): { sim: Sim, txs: TxDiag
   for (const tx of txs) sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * 300))
   return { sim, txs, gst }
 }
+
+/**
+ * A longer schedule: 10–24 tx_diag, one per Dblock or two, checkpoints every
+ * 2 with a window of 4 (so watermarks and GC move many times under faults),
+ * the network stabilising only after 0.5–2 s.
+ */
+export function longSchedule (seed: number, n: number): ScheduleResult {
+  const r = rng(seed * 7919)
+  const f = Math.floor((n - 1) / 3)
+  const byzantine: Array<{ index: number, behavior: Behavior }> = []
+  const used = new Set<number>()
+  const nb = Math.floor(r() * (f + 1))
+  while (byzantine.length < nb) {
+    const index = Math.floor(r() * n)
+    if (used.has(index)) continue
+    used.add(index)
+    byzantine.push({ index, behavior: BEHAVIORS[Math.floor(r() * BEHAVIORS.length)]! })
+  }
+  const gst = 500 + Math.floor(r() * 1500)
+  const sim = new Sim({
+    seed, n, byzantine, gst, maxDelay: 30, pDrop: r() * 0.3, pDup: 0.1, partitions: true,
+    replica: { checkpointInterval: 2, window: 4, maxBatch: 1 + Math.floor(r() * 2), rotateEveryBlocks: r() < 0.5 ? 0 : 3 }
+  })
+  const txs = txPool(10 + Math.floor(r() * 15))
+  const honest = sim.honest
+  txs.forEach((tx) => sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * (gst + 500))))
+  const ok = sim.run(() => sim.submittedAt.size === txs.length && sim.allCommitted(), gst + 120_000)
+  const why = sim.safety !== null ? `safety: ${sim.safety}` : ok ? null : 'liveness: not every submitted tx_diag committed at every honest replica'
+  const height = Math.min(...honest.map((i) => sim.nodes[i]!.chain.length - 1))
+  return { seed, ok: ok && sim.safety === null, why, views: sim.viewChanges, height, time: sim.now }
+}

@@ -41,7 +41,7 @@ const samples: Array<[MsgCodec<string, any>, unknown]> = [
   [newViewCodec, { view: 1, viewChanges: [prep.bytes], prePrepares: [pp.bytes] }],
   [fetchCodec, { from: 5 }],
   [blocksCodec, { blocks: [encodeDblock(GENESIS)] }],
-  [statusCodec, { height: 12 }]
+  [statusCodec, { height: 12, view: 3 }]
 ]
 
 t.test('every kind round-trips and verifies', async (t) => {

@@ -31,11 +31,11 @@ export const blocksCodec: MsgCodec<'blocks', BlocksBody> = {
   read (r: Reader) { return { blocks: readList(r, 'blocks') } }
 }
 
-export interface StatusBody { readonly height: number }
+export interface StatusBody { readonly height: number, readonly view: number }
 export type StatusMsg = Signed<'status', StatusBody>
 export const statusCodec: MsgCodec<'status', StatusBody> = {
   kind: 'status',
   type: 11,
-  write (w: Writer, b: StatusBody) { w.u32('height', b.height) },
-  read (r: Reader) { return { height: r.u32('height') } }
+  write (w: Writer, b: StatusBody) { w.u32('height', b.height).u32('view', b.view) },
+  read (r: Reader) { return { height: r.u32('height'), view: r.u32('view') } }
 }

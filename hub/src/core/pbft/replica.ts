@@ -187,6 +187,11 @@ export class Replica {
   private resendAt = 0
   private retransmitAt = 0
   private leaderSeenAt = 0
+  /** Highest view seen from each replica above ours (view synchronisation). */
+  private readonly ahead = new Map<string, number>()
+  /** Our view-changes for the last few views we left (resent to laggards). */
+  private readonly oldVCs = new Map<number, ViewChangeMsg>()
+  private readonly answeredAt = new Map<string, number>()
 
   // --- catch-up
   private hint = 0
@@ -231,7 +236,6 @@ export class Replica {
     this.executedSeq = this.certifiedSeq = tip.header.index
     this.executedDigest = this.certifiedDigest = d
     this.executedGtime = tip.header.gtime
-    if (this.stableSeq < tip.header.index && tip.header.index === 0) this.stableDigest = d
     for (const id of committedTxIds) this.committedTx.add(id)
     this.nextSeq = Math.max(this.nextSeq, this.executedSeq + 1)
   }
@@ -325,7 +329,7 @@ export class Replica {
     if (this.hint > this.certifiedSeq && this.now >= this.fetchAt) this.requestFetch()
     if (this.now >= this.statusAt) {
       this.statusAt = this.now + (this.cfg.statusEveryMs ?? 1000)
-      this.send(null, signMessage(statusCodec, { height: this.certifiedSeq }, this.cfg.key).bytes)
+      this.send(null, signMessage(statusCodec, { height: this.certifiedSeq, view: this.view }, this.cfg.key).bytes)
     }
     return this.drain()
   }
@@ -436,6 +440,7 @@ export class Replica {
     if (v > this.view || this.inViewChange) {
       if (v <= this.view + this.n + 1 && this.future.length < 64 * this.L * this.n) this.future.push(m)
       this.noteHint(m.body.seq - 1)
+      this.noteView(m.replica, v)
       return false
     }
     return this.inWindow(m.body.seq)
@@ -849,7 +854,27 @@ export class Replica {
     this.out.push({ type: 'serve', to: m.replica, from: m.body.from })
   }
 
-  private onStatus (m: StatusMsg): void { this.noteHint(m.body.height) }
+  private onStatus (m: StatusMsg): void {
+    this.noteHint(m.body.height)
+    this.noteView(m.replica, m.body.view)
+  }
+
+  /**
+   * View synchronisation: when f+1 replicas (so at least one correct) are seen
+   * in views above ours, we missed a view change — move to the highest view
+   * that f+1 of them reached. Our view-change message makes that view's
+   * leader resend its new-view (onViewChange), so we rejoin.
+   */
+  private noteView (replica: Uint8Array, view: number): void {
+    if (view <= this.view) return
+    const k = hex(replica)
+    if ((this.ahead.get(k) ?? -1) >= view) return
+    this.ahead.set(k, view)
+    const views = [...this.ahead.values()].filter((v) => v > this.view).sort((a, b) => b - a)
+    if (views.length < this.f + 1) return
+    this.ahead.clear()
+    this.startViewChange(views[this.f]!)
+  }
 
   /** Certified Dblocks from a peer: each must carry 2f+1 signatures and extend our chain. */
   private onBlocks (m: BlocksMsg): void {
@@ -910,6 +935,10 @@ export class Replica {
       checkpoints: this.stableProof.map((c) => c.bytes),
       prepared
     }, this.cfg.key)
+    if (this.ownVC !== null) {
+      this.oldVCs.set(this.ownVC.body.view, this.ownVC)
+      for (const v of [...this.oldVCs.keys()]) if (v < view - 4) this.oldVCs.delete(v)
+    }
     this.ownVC = vc
     this.vcResendAt = this.now + this.vcTimeout
     this.compact()
@@ -960,10 +989,17 @@ export class Replica {
     const w = m.body.view
     const sender = hex(m.replica)
     if (w < this.view || (w === this.view && !this.inViewChange)) {
+      // Answer a laggard at most once per view-change timeout (and never each other forever).
+      if (sender === this.idHex || (this.answeredAt.get(sender) ?? -Infinity) > this.now - this.vcTimeout) return
+      this.answeredAt.set(sender, this.now)
       // The sender missed the new-view of a view we are in: the leader resends it.
-      if (!this.inViewChange && this.isLeader && this.lastNV !== null && this.lastNV.body.view === this.view && sender !== this.idHex) {
+      if (!this.inViewChange && this.isLeader && this.lastNV !== null && this.lastNV.body.view === this.view) {
         this.send(m.replica, this.lastNV.bytes)
       }
+      // It is still collecting view-changes for a view we already gave up on:
+      // our own for that view may have been lost, so send it again.
+      const old = this.oldVCs.get(w)
+      if (old !== undefined) this.send(m.replica, old.bytes)
       return
     }
     const vm = this.vcMap(w)
