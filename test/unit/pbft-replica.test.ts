@@ -244,3 +244,24 @@ t.test('a replica restarted mid-view keeps its votes (no equivocation after rest
   t.ok(sim.run(() => sim.allCommitted(), sim.now + 10_000), 'and the block commits')
   t.equal(sim.safety, null)
 })
+
+t.test('a replica cut off during a view change joins it once it hears f+1 view-changes (resent)', async (t) => {
+  const sim = new Sim({ seed: 11, n: 4, replica: { maxBatch: 1 } })
+  const txs = txPool(4)
+  sim.submit(txs[0]!, 1, 0)
+  t.ok(sim.run(() => sim.submittedAt.size === 1 && sim.allCommitted(), 5000))
+  // Replica 3 hears nothing while the leader crashes; 1 and 2 cannot change view without it
+  // (2f+1 = 3), so they keep resending their view-changes until it is reachable again.
+  sim.filter = (_from, to) => to !== 3
+  sim.crash(0)
+  sim.submit(txs[1]!, 1, sim.now)
+  sim.submit(txs[1]!, 2, sim.now)
+  t.ok(sim.run(() => sim.nodes[1]!.replica.inViewChange && sim.nodes[2]!.replica.inViewChange, sim.now + 5000), '1 and 2 want view 1')
+  t.equal(sim.nodes[3]!.replica.view, 0, 'replica 3 knows nothing of it')
+  sim.filter = null
+  txs.slice(2).forEach((tx, i) => sim.submit(tx, 1 + (i % 2), sim.now + i))
+  t.ok(sim.run(() => [1, 2, 3].every((i) => sim.nodes[i]!.replica.executedSeq === 4), sim.now + 20_000), 'all three commit in the new view')
+  t.equal(sim.safety, null)
+  t.ok(sim.nodes[3]!.replica.view >= 1, `replica 3 followed to view ${sim.nodes[3]!.replica.view}`)
+  sameChains(t, sim, [1, 2, 3])
+})
