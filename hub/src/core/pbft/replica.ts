@@ -24,6 +24,22 @@
  * selects, from the stable checkpoint upwards, for each n the highest-view
  * prepared Dblock whose prehash matches the one selected at n−1, stopping at
  * the first n with none (selectNewView). Committed Dblocks are always selected.
+ *
+ * Certificates: a replica signs its REPLY (the Dblock commit signature of
+ * core dblock.ts) only after executing, i.e. after committed-local; 2f+1
+ * replies are the certificate. (COMMIT votes of different views must not be
+ * pooled into one: a block can collect 2f+1 commit votes across views without
+ * ever being committed.)
+ *
+ * Liveness aids, none of which affects safety: 2f+1 commits of any one view
+ * decide a Dblock even for a replica that has moved on (recordVote); backups
+ * re-send unproposed requests and every replica re-sends its own votes and
+ * replies until certificates form; the view timer also runs while a
+ * pre-prepared or executed-but-uncertified Dblock waits; a lagging replica
+ * fetches certified Dblocks (fetch.ts); STATUS heartbeats carry height and
+ * view, and f+1 replicas seen in higher views pull a replica along (noteView);
+ * a leader re-sends its new-view, and others their old view-change, to a
+ * replica still asking for that view.
  */
 import { equalBytes, toHex } from '../codec.ts'
 import type { SigningKey } from '../crypto.ts'
