@@ -350,7 +350,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       }),
       log
     })
-    const doctorWeb = await createWebRouter({ dataDir: join(dir, 'doctor'), doctor: doctorModel({ node: humanDoctor, name: 'Dr. Human' }), log })
+    const doctorWeb = await createWebRouter({ dataDir: join(dir, 'doctor'), doctor: doctorModel({ node: humanDoctor, name: 'Dr. Human', recent: (u) => [...ownIoT.values()].filter((tx) => toHex(tx.user) === toHex(u)).slice(-6) }), log })
     nodeRed.app.use('/doctor', doctorWeb.router)
     nodeRed.app.use('/', patientWeb.router)
 

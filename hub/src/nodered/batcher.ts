@@ -39,8 +39,13 @@ export const MAX_PLAINTEXT_BYTES = MAX_SEALED_BYTES - OVERHEAD
 const ENVELOPE = '{"v":1,"readings":[]}'.length
 /** msg.payload as a reading in wire form, checked by the shared line contract (ingest/line.ts). */
 export function asReading (x: unknown, field = 'payload'): SensorReading {
+  // `at`: the hub's receive time (ms since 1970), beside the device's own ms-since-boot `ts`
+  const at = x !== null && typeof x === 'object' ? (x as { at?: unknown }).at : undefined
+  if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at) || at < 0)) throw new BadMessageError(`${field}.at`, 'the hub receive time must be milliseconds ≥ 0')
   try {
-    return readingToWire(readingFromWire(x))
+    if (at === undefined) return readingToWire(readingFromWire(x))
+    const { at: _at, ...wire } = x as Record<string, unknown>
+    return { ...readingToWire(readingFromWire(wire)), at }
   } catch (err) {
     if (err instanceof HealthchainError) throw new BadMessageError(`${field}.${err.field}`, err.message)
     throw err

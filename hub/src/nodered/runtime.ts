@@ -22,6 +22,8 @@ export interface SensorReading {
   readonly v: number | readonly number[]
   readonly u: string
   readonly ts: number
+  /** When the hub received it (ms since 1970); `ts` is the device's ms since boot. */
+  readonly at?: number
 }
 
 /** Verified readings from serial, MQTT and Firmata (hub/src/ingest). */

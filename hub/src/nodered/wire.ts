@@ -100,7 +100,7 @@ export function ipfsStore (node: IpfsNode, opts: { storageNodes: Provider[] } & 
 export function ingestReadings (ingest: Ingest, user?: string): ReadingsSource {
   return {
     subscribe: (onReading, onError) => {
-      const reading = (r: Reading, owner: string): void => { if (user === undefined || owner === user) onReading(readingToWire(r)) }
+      const reading = (r: Reading, owner: string): void => { if (user === undefined || owner === user) onReading({ ...readingToWire(r), at: Date.now() }) }
       const dropped = (err: Error, ctx: SubmitContext): void => { onError(err, ctx.device === undefined ? undefined : `${ctx.source}:${ctx.device}`) }
       ingest.on('reading', reading)
       ingest.on('dropped', dropped)

@@ -59,8 +59,8 @@ export function parseBatch (plain: Uint8Array): VitalReading[] {
   const arr: unknown[] = Array.isArray(j) ? j : (j !== null && typeof j === 'object' && Array.isArray((j as { readings?: unknown }).readings) ? (j as { readings: unknown[] }).readings : [])
   return arr.map((x) => {
     const r = (x ?? {}) as Record<string, unknown>
-    if (r.t !== undefined) return r as unknown as VitalReading
     const at = typeof r.at === 'number' ? r.at : r.ts
+    if (r.t !== undefined) return (typeof r.at === 'number' ? { ...r, ts: r.at } : r) as unknown as VitalReading
     return { t: r.type, v: r.value, ts: at, ...(typeof r.device === 'string' ? { d: r.device } : {}) } as VitalReading
   })
 }

@@ -1,0 +1,30 @@
+/**
+ * Regenerates docs/screenshots/*.png from a fresh devnet after two committed
+ * diagnoses, in Debian's Chromium: `node docs/screenshots.ts`.
+ */
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+import { startDevnet } from '../hub/src/devnet.ts'
+import { mkdtempSync } from 'node:fs'
+const OUT = fileURLToPath(new URL('./screenshots', import.meta.url))
+const lines: string[] = []
+const net = await startDevnet({ dataDir: mkdtempSync('/tmp/shots-'), port: 0, episodeSeconds: 5, log: (l) => { lines.push(l) } })
+await net.diagnosed(2)
+await new Promise((r) => setTimeout(r, 4000))
+const docLogin = lines.find((l) => l.startsWith('doctor page login'))!.split(' / ')[1]!.trim()
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+for (const [name, url, pass] of [['patient', net.urls.patient, net.logins.web!.password], ['doctor', net.urls.doctor, docLogin]] as const) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } })
+  await page.goto(url)
+  await page.fill('input[name=username]', 'admin')
+  await page.fill('input[name=password]', pass)
+  await page.click('button[type=submit]')
+  await page.waitForLoadState('networkidle')
+  await new Promise((r) => setTimeout(r, 1500))
+  await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: false })
+  await page.setViewportSize({ width: 390, height: 844 })
+  await page.screenshot({ path: `${OUT}/${name}-phone.png` })
+}
+await browser.close()
+await net.stop()
+process.exit(0)
