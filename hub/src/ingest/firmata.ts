@@ -9,28 +9,12 @@
  * (a new boot id per connection, seq +1 per sample) and goes through the
  * same pipeline as serial and MQTT lines.
  */
-import { createRequire } from 'node:module'
-import { SerialPort } from 'serialport'
+import type { SerialPort } from 'serialport'
 import { BadFieldError } from './errors.ts'
+import { connectFirmata, five, type FiveSensor } from './firmata-board.ts'
 import { SENSOR_UNITS } from './line.ts'
 import type { Reading, SensorType } from './line.ts'
 import type { Ingest, SubmitResult } from './pipeline.ts'
-
-interface FiveSensor {
-  on: (event: 'data', cb: (this: { value: number | null }) => void) => void
-  disable: () => void
-}
-interface FiveBoard {
-  on: ((event: 'ready', cb: () => void) => void) & ((event: 'error', cb: (err: Error) => void) => void)
-  samplingInterval: (ms: number) => void
-}
-interface Five {
-  Board: new (opts: { io: unknown, repl: boolean, debug: boolean, sigint: boolean, timeout?: number }) => FiveBoard
-  Sensor: new (opts: { pin: string, freq: number, board: FiveBoard }) => FiveSensor
-}
-type FirmataCtor = new (transport: unknown, opts?: { reportVersionTimeout?: number }) => unknown
-
-const require = createRequire(import.meta.url)
 
 export interface AnalogChannel {
   /** johnny-five pin name, e.g. "A0" */
@@ -86,21 +70,13 @@ export class FirmataSource {
 
   /** Connect, wait for johnny-five's ready, and start sampling. */
   async start (): Promise<void> {
-    const five = require('johnny-five') as Five
-    const Firmata = (require('firmata-io') as { Firmata: FirmataCtor }).Firmata
-    const port = new SerialPort({ path: this.opts.path, baudRate: this.opts.baudRate ?? 57600, autoOpen: false })
-    // firmata-io emits "connect", which johnny-five waits for, on the port's
-    // "open": it must see the port before it opens
-    const io = new Firmata(port, { reportVersionTimeout: this.opts.reportVersionTimeoutMs ?? 1000 })
-    const board = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: this.opts.timeoutMs ?? 30_000 })
-    this.#port = port
-    await new Promise<void>((resolve, reject) => { port.open((e) => { if (e != null) reject(e); else resolve() }) })
-    const timeoutMs = this.opts.timeoutMs ?? 30_000
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`no Firmata board ready on ${this.opts.path} within ${timeoutMs} ms`)) }, timeoutMs)
-      board.on('ready', () => { clearTimeout(timer); resolve() })
-      board.on('error', (err) => { clearTimeout(timer); reject(err) })
-    }).catch(async (err: unknown) => { await this.stop(); throw err })
+    const conn = await connectFirmata(this.opts.path, {
+      ...(this.opts.baudRate === undefined ? {} : { baudRate: this.opts.baudRate }),
+      reportVersionTimeoutMs: this.opts.reportVersionTimeoutMs ?? 1000,
+      ...(this.opts.timeoutMs === undefined ? {} : { timeoutMs: this.opts.timeoutMs })
+    })
+    this.#port = conn.port
+    const board = conn.board
     const rate = this.opts.rateMs ?? 1000
     board.samplingInterval(Math.min(rate, 16383))
     this.#start = Date.now()
