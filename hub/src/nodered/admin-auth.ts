@@ -8,9 +8,10 @@
  * ships (and checks logins with).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { readPrivateJson } from '../store/private-file.ts'
 import { AdminCredentialsError } from './errors.ts'
 
 interface Bcrypt { hash: (pw: string, rounds: number) => Promise<string>, compare: (pw: string, hash: string) => Promise<boolean> }
@@ -36,17 +37,10 @@ export interface AdminAuth {
 /** Reads the admin login, creating it (0600) on first start. */
 export async function loadOrCreateAdminAuth (userDir: string, username = 'admin'): Promise<AdminAuth> {
   const path = join(userDir, ADMIN_AUTH_FILE)
-  let text: string | undefined
-  try { text = await readFile(path, 'utf8') } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AdminCredentialsError(path, (err as Error).message)
-  }
-  if (text !== undefined) {
-    if (process.platform !== 'win32' && ((await stat(path)).mode & 0o077) !== 0) {
-      throw new AdminCredentialsError(path, 'readable by others: run chmod 600 on it (or delete it to make a new login)')
-    }
-    let rec: AdminAuthRecord
-    try { rec = JSON.parse(text) as AdminAuthRecord } catch { throw new AdminCredentialsError(path, 'not JSON') }
-    if (typeof rec.username !== 'string' || typeof rec.password !== 'string' || !rec.password.startsWith('$2') || typeof rec.credentialSecret !== 'string') {
+  const j = await readPrivateJson(path, (why) => new AdminCredentialsError(path, why))
+  if (j !== undefined) {
+    const rec = j as AdminAuthRecord
+    if (rec === null || typeof rec !== 'object' || typeof rec.username !== 'string' || typeof rec.password !== 'string' || !rec.password.startsWith('$2') || typeof rec.credentialSecret !== 'string') {
       throw new AdminCredentialsError(path, 'expected {username, password (bcrypt hash), credentialSecret}')
     }
     return { record: rec }

@@ -6,8 +6,9 @@
  * anyone but the owner may read it. Checks compare in constant time.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto'
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readPrivateJson } from '../store/private-file.ts'
 import { WebCredentialsError } from './errors.ts'
 
 export const WEB_AUTH_FILE = 'web-auth.json'
@@ -62,16 +63,8 @@ function validate (path: string, j: unknown): WebCredentials {
 /** Reads the login from the data dir, creating it (0600) with a random password on first start. */
 export async function loadOrCreateCredentials (dataDir: string, username = 'admin', params: ScryptParams = SCRYPT_DEFAULT): Promise<LoadedCredentials> {
   const path = join(dataDir, WEB_AUTH_FILE)
-  let text: string | undefined
-  try { text = await readFile(path, 'utf8') } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new WebCredentialsError(path, (err as Error).message)
-  }
-  if (text !== undefined) {
-    if (process.platform !== 'win32' && ((await stat(path)).mode & 0o077) !== 0) {
-      throw new WebCredentialsError(path, 'readable by others: run chmod 600 on it (or delete it to make a new login)')
-    }
-    let j: unknown
-    try { j = JSON.parse(text) } catch { throw new WebCredentialsError(path, 'not JSON') }
+  const j = await readPrivateJson(path, (why) => new WebCredentialsError(path, why))
+  if (j !== undefined) {
     return { path, record: validate(path, j) }
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
