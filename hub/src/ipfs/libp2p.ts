@@ -1,16 +1,13 @@
 /**
  * A minimal libp2p node for the IPFS layer (DESIGN §6: one libp2p node per
- * process, TCP + Noise + Yamux). Until the shared network node (hub/src/net/)
- * exists, IPFS creates its own through this factory; IpfsNode takes any
- * started `Libp2p`, so the shared node can be passed in instead.
+ * process, TCP + Noise + Yamux). A process that runs the network layer passes
+ * its node (hub/src/net/) to IpfsNode; a storage node alone creates this
+ * smaller one (no gossip).
  *
  * Nothing here reaches beyond the addresses it is given: no bootstrap list,
  * no mDNS, no DHT, no delegated routing. Peers are dialled by explicit
  * multiaddrs.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -49,18 +46,7 @@ export async function keyFromSeed (seed: Uint8Array): Promise<PrivateKey> {
 
 /**
  * The node key kept in `<dir>/libp2p.seed` (32 random bytes, mode 0600), so a
- * storage node keeps its PeerId across restarts.
+ * storage node keeps its PeerId across restarts: the network layer's one
+ * implementation, so a node's IPFS and its network share a peer id file.
  */
-export async function loadOrCreateKey (dir: string): Promise<PrivateKey> {
-  const file = join(dir, 'libp2p.seed')
-  let seed: Uint8Array
-  try {
-    seed = new Uint8Array(await readFile(file))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    await mkdir(dir, { recursive: true })
-    seed = new Uint8Array(randomBytes(32))
-    await writeFile(file, seed, { mode: 0o600, flag: 'wx' })
-  }
-  return await keyFromSeed(seed)
-}
+export { loadOrCreatePeerKey as loadOrCreateKey } from '../net/node.ts'
