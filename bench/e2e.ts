@@ -72,10 +72,10 @@ export async function run (): Promise<Record<string, number>> {
       acct.push(a)
       stops.push(async () => { await a.stop() })
     }
-    let ts = Math.floor(Date.now() / 1000)
-    const keys = new UserKeys(user, { rng: rnd, now: () => ts++, directory: { lookup: (id) => (toHex(id) === toHex(ai.id) ? { id, x25519: ai.agreement.publicKey } : undefined) } })
+    const now = (): number => Math.floor(Date.now() / 1000)
+    const keys = new UserKeys(user, { rng: rnd, now, directory: { lookup: (id) => (toHex(id) === toHex(ai.id) ? { id, x25519: ai.agreement.publicKey } : undefined) } })
     const doctor = new DoctorNode(ai, {
-      fetch: fetch(docIpfs), upload: upload(docIpfs), hasPaid: async () => true, now: () => ts, rng: rnd,
+      fetch: fetch(docIpfs), upload: upload(docIpfs), hasPaid: async () => true, now, rng: rnd,
       submit: async (tx: TxDiag) => { await acct[0]!.submitOrThrow(tx) }
     }, { mode: 'ai' })
     const reader = new PatientReader(keys, { ownIoT: (h) => { const tx = ownTx.get(toHex(h)); return tx }, fetch: fetch(hubIpfs), accountingNodes: () => members.map((m) => m.id) })
@@ -100,7 +100,7 @@ export async function run (): Promise<Record<string, number>> {
       const readings = Array.from({ length: 30 }, (_, k) => ({ t: 'spo2', v: k < 20 ? 97 : 84, ts: Date.now() - (30 - k) * 2000 + i }))
       const e = keys.current!
       const sealed = sealBatch(e.ik, rnd(12), user.id, e.epoch, utf8Bytes(JSON.stringify({ v: 1, readings })))
-      const tx = buildTxIoT(user, { ts: ts++, heiot: await upload(hubIpfs)(sealed), epoch: e.epoch })
+      const tx = buildTxIoT(user, { ts: now(), heiot: await upload(hubIpfs)(sealed), epoch: e.epoch })
       ownTx.set(toHex(txId(tx)), tx)
       const done = new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => { reject(new Error(`episode ${i} (${path}) got no diagnosis in 60 s`)) }, 60_000)

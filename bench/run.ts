@@ -21,16 +21,29 @@ if (unknown.length > 0) {
   process.exit(2)
 }
 await mkdir(join(dir, 'results'), { recursive: true })
+const failed: string[] = []
 for (const name of onlyReport ? [] : wanted.length > 0 ? wanted : all) {
   console.log(`\n=== bench: ${name} ===`)
-  const mod = await import(pathToFileURL(join(dir, `${name}.ts`)).href) as { run: () => Promise<Record<string, number>> }
-  const metrics = await mod.run()
-  await writeFile(join(dir, 'results', `${name}.json`), JSON.stringify(metrics, null, 2) + '\n')
-  console.log(`wrote bench/results/${name}.json`)
+  const t0 = performance.now()
+  try {
+    const mod = await import(pathToFileURL(join(dir, `${name}.ts`)).href) as { run: () => Promise<Record<string, number>> }
+    const metrics = await mod.run()
+    await writeFile(join(dir, 'results', `${name}.json`), JSON.stringify(metrics, null, 2) + '\n')
+    console.log(`wrote bench/results/${name}.json (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
+  } catch (err) {
+    // one failing bench must not hide the others' figures
+    failed.push(name)
+    console.error(`bench ${name} failed: ${(err as Error).stack ?? String(err)}`)
+  }
 }
 
 if (wanted.length === 0 || onlyReport) {
   const { writeReport } = await import('./_report.ts')
   await writeReport(dir)
   console.log('wrote bench/REPORT.md, bench/plots/*.svg and bench/results/report.json')
+}
+
+if (failed.length > 0) {
+  console.error(`failed: ${failed.join(', ')}`)
+  process.exitCode = 1
 }

@@ -295,19 +295,21 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         log(`[patient] payment: ${(err as Error).message}`)
       } finally { paying = false }
     }
-    // the consortium pays each doctor DIAGNOSIS_PRICE per committed diagnosis (§IV-B4)
-    const settled = new Map<string, number>()
+    // the consortium pays each doctor DIAGNOSIS_PRICE per committed diagnosis (§IV-B4); what it already
+    // paid is read back from Userchain (confirmed and pending), so a restart never pays twice
     let settling = false
     const settle = async (): Promise<void> => {
       if (settling) return
       settling = true
       try {
-        let nonce = core.store.account(consortium.id).nonce + core.mempool.list().filter((e) => e.bt.tx.kind === 'coin' && toHex(e.bt.tx.from) === toHex(consortium.id)).length
+        const pending = core.mempool.list().map((e) => e.bt.tx).filter((tx) => tx.kind === 'coin' && toHex(tx.from) === toHex(consortium.id))
+        if (pending.length > 0) return // one settlement at a time: its nonce and amount must be confirmed first
+        let nonce = core.store.account(consortium.id).nonce
         for (const d of [ai, human]) {
-          const owed = credit.earned(d.id) - (settled.get(toHex(d.id)) ?? 0)
+          const owed = credit.earned(d.id) - await credit.transferred(consortium.id, d.id)
           if (owed <= 0 || core.store.account(consortium.id).balance < owed) continue
           const r = await core.submitTx(buildTxCoin(consortium, { to: d.id, amount: owed, fee: 0, nonce: nonce++ }))
-          if (r.accepted) settled.set(toHex(d.id), (settled.get(toHex(d.id)) ?? 0) + owed)
+          if (!r.accepted) nonce--
         }
       } finally { settling = false }
     }

@@ -22,7 +22,7 @@ export class CreditBook {
   readonly consortium: Uint8Array
   readonly price: number
   private readonly store: ChainStore
-  /** Per user: confirmed payments seen (txid → amount), main chain only. */
+  /** Per (from, to): confirmed transfers seen (txid → amount), main chain only. */
   private readonly payments = new Map<string, Map<string, number>>()
   private readonly consumedBy = new Map<string, number>()
   private readonly earnedBy = new Map<string, number>()
@@ -35,18 +35,20 @@ export class CreditBook {
   }
 
   /** Confirmed Healthcoin the user has transferred to the consortium (re-read from the chain, so reorgs count). */
-  async paid (user: Uint8Array): Promise<number> {
-    const k = toHex(user)
+  async paid (user: Uint8Array): Promise<number> { return await this.transferred(user, this.consortium) }
+
+  /** Confirmed Healthcoin `from` has transferred to `to` on the best chain (cached per tx, re-checked for reorgs). */
+  async transferred (from: Uint8Array, to: Uint8Array): Promise<number> {
+    const k = `${toHex(from)}>${toHex(to)}`
     const known = this.payments.get(k) ?? new Map<string, number>()
-    const cons = toHex(this.consortium)
     const seen = new Set<string>()
-    for (const { txid, height, pos } of await this.store.userTxs(user)) {
+    for (const { txid, height, pos } of await this.store.userTxs(from)) {
       const id = toHex(txid)
       seen.add(id)
       if (known.has(id)) continue
       const hash = this.store.hashAt(height)
       const tx = hash === undefined ? undefined : (await this.store.getBlock(hash))?.txs[pos]?.tx
-      known.set(id, tx?.kind === 'coin' && toHex(tx.from) === k && toHex((tx as TxCoin).to) === cons ? tx.amount : 0)
+      known.set(id, tx?.kind === 'coin' && toHex(tx.from) === toHex(from) && toHex((tx as TxCoin).to) === toHex(to) ? tx.amount : 0)
     }
     for (const id of known.keys()) if (!seen.has(id)) known.delete(id) // disconnected by a reorg
     this.payments.set(k, known)
