@@ -91,7 +91,7 @@ export async function buildReport (results: Record<string, Metrics>, when = new 
   for (const [name, m] of system) {
     L.push(`### ${name}`, '', '| metric | value |', '| --- | --- |', ...Object.entries(m).map(([k, v]) => `| ${k} | ${fmt(v)} |`), '')
   }
-  L.push('', `Hub memory with everything running (RSS, target ≤ 300 MB): ${report.hub_rss_mb === undefined ? 'not measured in this run' : `${fmt(report.hub_rss_mb)} MB`}.`, '')
+  L.push('', `Hub memory with everything running (RSS of the devnet process, which also hosts every other role: an upper bound for the hub; target for the hub ≤ 300 MB): ${report.hub_rss_mb === undefined ? 'not measured in this run' : `${fmt(report.hub_rss_mb)} MB`}.`, '')
   return { markdown: L.join('\n'), svgs, report }
 }
 

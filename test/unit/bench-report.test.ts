@@ -13,7 +13,7 @@ t.test('tables and plots come from the measurement JSON', async (t) => {
   t.match(out.markdown, /\| capacity_tx_iot_per_mib \| 5349 \| 7598 \| 1\.42× \|/)
   t.match(out.markdown, /computation, 6 months \(s\) \| 2\.82 \| 33\.18/, 'Fig. 6 totals')
   t.match(out.markdown, /pbft_n4_tx_per_s \| 3142 \|/, 'system bench rows')
-  t.match(out.markdown, /RSS, target ≤ 300 MB\): 212 MB/)
+  t.match(out.markdown, /target for the hub ≤ 300 MB\): 212 MB/)
   t.match(out.markdown, /Node v\d+/, 'the machine is stated')
   for (const f of ['fig6.svg', 'fig7.svg']) {
     t.match(out.svgs[f], /^<svg/, `${f} is an SVG`)
