@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  bitsToTarget, blockWork, checkBlockTime, DEVNET, InvalidFieldError, MAINNET, medianTimePast, nextBits, targetToBits, TimestampError
+  bitsAfter, bitsToTarget, blockWork, checkBlockTime, DEVNET, InvalidFieldError, MAINNET, medianTimePast, nextBits, targetToBits, TimestampError
 } from '../../hub/src/core/index.ts'
 
 const P = MAINNET
@@ -27,6 +27,9 @@ t.test('retarget every 2016 blocks, clamped to [1/4, 4x]', async (t) => {
   t.equal(ratio(nextBits(P, 2016, prev, 0, SPAN * 10)), 4, '10x slow: clamped to 4x')
   t.equal(ratio(nextBits(P, 2016, prev, 0, SPAN / 10)), 0.25, '10x fast: clamped to 1/4')
   t.equal(nextBits(P, 2016, P.powLimitBits, 0, SPAN * 10), P.powLimitBits, 'never easier than the network limit')
+  const parent = { height: 2015, bits: prev, gtime: SPAN * 2 }
+  t.equal(bitsAfter(P, parent, (h) => { t.equal(h, 0, 'reads the window start'); return 0 }), nextBits(P, 2016, prev, 0, SPAN * 2), 'bitsAfter on a boundary = nextBits over the window')
+  t.equal(bitsAfter(P, { ...parent, height: 100 }, () => { throw new Error('no ancestor needed off a boundary') }), prev)
   t.equal(nextBits(DEVNET, DEVNET.retargetInterval, DEVNET.genesisBits, 0, DEVNET.retargetInterval * DEVNET.blockSeconds), DEVNET.genesisBits, 'devnet has its own interval')
 })
 

@@ -89,3 +89,15 @@ export function checkBlockTime (params: NetworkParams, gtime: number, prevTimes:
   if (prevTimes.length > 0 && gtime <= mtp) throw new TimestampError('gtime', `${gtime} is not after the median time past ${mtp}`)
   if (gtime > now + params.maxFutureDrift) throw new TimestampError('gtime', `${gtime} is more than ${params.maxFutureDrift}s ahead of now (${now})`)
 }
+
+/**
+ * Bits the block after `parent` must carry: the parent's, except on a
+ * retarget boundary, where the window's first block's gtime (read through
+ * `gtimeAt`, an ancestor of the parent at that height) rescales them. One
+ * rule for full nodes and light nodes alike.
+ */
+export function bitsAfter (params: NetworkParams, parent: { readonly height: number, readonly bits: number, readonly gtime: number }, gtimeAt: (height: number) => number): number {
+  const h = parent.height + 1
+  if (h % params.retargetInterval !== 0) return parent.bits
+  return nextBits(params, h, parent.bits, gtimeAt(Math.max(0, h - params.retargetInterval)), parent.gtime)
+}

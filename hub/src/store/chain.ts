@@ -25,7 +25,7 @@
  */
 import { ClassicLevel } from 'classic-level'
 import {
-  blockWork, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, nextBits,
+  blockWork, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, bitsAfter,
   toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
 import { HealthchainError } from '../core/index.ts'
@@ -360,10 +360,7 @@ export class ChainStore implements LedgerView {
 
   /** Bits the block after `parent` must carry (paper §IV-B3 retarget). */
   nextBitsAfter (parent: BlockEntry): number {
-    const h = parent.height + 1
-    if (h % this.params.retargetInterval !== 0) return parent.header.bits
-    const first = this.ancestor(parent, Math.max(0, h - this.params.retargetInterval))
-    return nextBits(this.params, h, parent.header.bits, first.header.gtime, parent.header.gtime)
+    return bitsAfter(this.params, { height: parent.height, bits: parent.header.bits, gtime: parent.header.gtime }, (h) => this.ancestor(parent, h).header.gtime)
   }
 
   /** gtimes of `e` and its ancestors, newest last, at most `n`. */

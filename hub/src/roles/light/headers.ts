@@ -8,7 +8,7 @@
  * tie), as on core nodes. Pure: the clock is passed in.
  */
 import {
-  blockWork, checkUblockHeader, decodeUblockHeader, encodeUblockHeader, genesisUblock, nextBits, toHex, ublockHash, UBLOCK_HEADER_BYTES,
+  blockWork, checkUblockHeader, decodeUblockHeader, encodeUblockHeader, genesisUblock, bitsAfter, toHex, ublockHash, UBLOCK_HEADER_BYTES,
   type NetworkParams, type UblockHeader
 } from '../../core/index.ts'
 import { OrphanBlockError } from '../../store/errors.ts'
@@ -54,10 +54,7 @@ export class HeaderChain {
 
   /** Bits the header after `parent` must carry (as the core node's store). */
   nextBitsAfter (parent: HeaderEntry): number {
-    const h = parent.height + 1
-    if (h % this.params.retargetInterval !== 0) return parent.header.bits
-    const first = this.ancestor(parent, Math.max(0, h - this.params.retargetInterval))
-    return nextBits(this.params, h, parent.header.bits, first.header.gtime, parent.header.gtime)
+    return bitsAfter(this.params, { height: parent.height, bits: parent.header.bits, gtime: parent.header.gtime }, (h) => this.ancestor(parent, h).header.gtime)
   }
 
   private recentTimes (e: HeaderEntry): number[] {
