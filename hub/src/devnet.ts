@@ -327,7 +327,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     ingest.on('reading', () => { stats.readings++ })
     const devices: Record<string, string> = {}
     for (const [id, sensors] of [['ox-1', ['hr', 'spo2']], ['th-1', ['temp']]] as const) {
-      const have = ingest.registry.get?.(id)
+      const have = ingest.registry.get(id)
       if (have === undefined) devices[id] = (await ingest.registry.add(id, { user: userName, sensors: [...sensors], secret: toHex(sha256(concatBytes(seed, utf8Bytes(`device:${id}`)))).slice(0, 32) })).secret
       else devices[id] = toHex(sha256(concatBytes(seed, utf8Bytes(`device:${id}`)))).slice(0, 32)
     }
@@ -377,7 +377,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       }
     })
     thBoard.run(`var HC_CONFIG = ${JSON.stringify({ device: 'th-1' })};\n${await sketch('thermometer')}`)
-    stoppers.push(async () => { oxBoard.close?.(); thBoard.close?.() })
+    stoppers.push(async () => { oxBoard.close(); thBoard.close() })
 
     miner.start()
     miner2.start()

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import {
-  buildTxDiag, DecryptionError, decodeTx, encodeTx, openBatch, openDiagnosis, sealBatch, sealDiagnosis, txId, buildTxIoT,
+  DecryptionError, decodeTx, encodeTx, openBatch, openDiagnosis, sealBatch, sealDiagnosis, txId, buildTxIoT,
   utf8Bytes, type TxKey, type DoctorKey, LimitExceededError, MAX_ENVELOPES
 } from '../../hub/src/core/index.ts'
 import { UserKeys, type DoctorDirectory } from '../../hub/src/roles/user/keys.ts'

@@ -6,7 +6,7 @@
  * that reflows to a phone screen. Pure functions of their input.
  */
 import { html, raw, type Html, type Part } from './html.ts'
-import { valueText, type Chart } from './charts.ts'
+import type { Chart } from './charts.ts'
 import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorPage, type DoctorView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
 import type { Flash } from './session.ts'
 
