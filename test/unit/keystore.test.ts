@@ -32,6 +32,9 @@ t.test('round trip, 0600, wrong passphrase, refusal to overwrite, tampering', as
   await t.rejects(openKeystore(other, 'x'), KeystoreFormatError)
   await t.rejects(openKeystore(join(dir, 'missing.json'), 'x'), KeystoreFormatError)
   t.ok((await createKeystore(join(dir, 'fresh.json'), 'p', { scrypt: CHEAP })).id.length === 32)
+  const nested = join(dir, 'new', 'data', 'keystore.json')
+  await createKeystore(nested, 'p', { scrypt: CHEAP })
+  t.equal((await stat(join(dir, 'new', 'data'))).mode & 0o777, 0o700, 'a first keys new creates a private data dir')
 })
 
 t.test('the CLI never prints private key bytes', async (t) => {

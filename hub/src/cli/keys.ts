@@ -28,7 +28,7 @@ async function readRecords (dir: string): Promise<string[]> {
   }
 }
 
-async function doctorBook (dir: string): Promise<Map<string, DoctorKey>> {
+export async function doctorBook (dir: string): Promise<Map<string, DoctorKey>> {
   const book = new Map<string, DoctorKey>()
   for (const h of await readRecords(dir)) { const r = decodeIdentityRecord(fromHex('doctors.json', h)); book.set(toHex(r.id), { id: r.id, x25519: r.x25519 }) }
   return book

@@ -7,7 +7,8 @@
  * opens. Files are written atomically (temp file, fsync, rename) with mode
  * 0600. Private key bytes never reach a log line or an error message.
  */
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { scryptAsync } from '@noble/hashes/scrypt.js'
 import { aesGcmDecrypt, aesGcmEncrypt, DecryptionError, fromHex, HealthchainError, identityFromSeed, toHex, utf8Bytes, type Identity } from '../core/index.ts'
@@ -69,6 +70,7 @@ export async function saveKeystore (file: string, seed: Uint8Array, passphrase: 
   const exists = await stat(file).then(() => true, () => false)
   if (exists && opts.overwrite !== true) throw new KeystoreExistsError(file)
   const who = identityFromSeed(seed)
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 }) // a first `keys new` creates the data dir
   const params = opts.scrypt ?? DEFAULT_SCRYPT
   const salt = new Uint8Array(randomBytes(16))
   const nonce = new Uint8Array(randomBytes(12))

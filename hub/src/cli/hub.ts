@@ -1,0 +1,37 @@
+/**
+ * `healthchain hub --config <file>`: the hub on a real Raspberry Pi (see
+ * hub/hub.example.json and hub/healthchain-hub.service).
+ */
+import type { Command } from 'commander'
+import { join } from 'node:path'
+import { toHex } from '../core/index.ts'
+import { openKeystore } from '../store/keystore.ts'
+import { loadHubConfig, startHub } from '../hub.ts'
+import { doctorBook } from './keys.ts'
+import { passphrase } from './_common.ts'
+
+export function register (program: Command): void {
+  program.command('hub')
+    .description('run the hub: ingest (serial, MQTT), core node with libp2p and optional miner, IPFS, Node-RED pipeline, patient page')
+    .requiredOption('--config <file>', 'hub config (JSON; see hub/hub.example.json)')
+    .option('--passphrase-file <file>', 'read the keystore passphrase from this file (else $HEALTHCHAIN_PASSPHRASE, else a prompt)')
+    .option('--check', 'validate the config and exit')
+    .action(async (o: { config: string, passphraseFile?: string, check?: boolean }) => {
+      const cfg = await loadHubConfig(o.config)
+      if (o.check === true) { console.log(`config ok: data dir ${cfg.dataDir}, ${cfg.network}, broker ${'embedded' in cfg.broker ? `embedded on ${cfg.broker.embedded.host}:${cfg.broker.embedded.port}` : cfg.broker.url}, ${cfg.serial.length} serial port(s)`); return }
+      const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), await passphrase(o))
+      const book = await doctorBook(cfg.dataDir)
+      const hub = await startHub(cfg, user, (id) => book.get(toHex(id)))
+      console.log(`hub ready
+  user ID        ${toHex(user.id)}
+  patient page   ${hub.urls.patient}
+  Node-RED       ${hub.urls.editor}
+  libp2p         ${hub.peer}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}`)
+      if (hub.logins.web !== undefined) console.log(`  page login     ${hub.logins.web.username} / ${hub.logins.web.password}   (shown once)`)
+      if (hub.logins.editor !== undefined) console.log(`  editor login   ${hub.logins.editor.username} / ${hub.logins.editor.password}   (shown once)`)
+      await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+      console.log('stopping …')
+      await hub.stop()
+      process.exit(0) // Node-RED keeps a session timer after stop (nodered/embed.ts)
+    })
+}

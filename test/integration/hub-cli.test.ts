@@ -1,0 +1,70 @@
+/**
+ * `healthchain hub --config`: bad configs are refused naming the field; a
+ * valid one starts the whole hub (ingest with its broker, core node with
+ * libp2p, IPFS, Node-RED, patient page), which needs a login and stops on SIGTERM.
+ */
+import t from 'tap'
+import { execFile, spawn } from 'node:child_process'
+import { promisify } from 'node:util'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { StorageNode } from '../../hub/src/roles/storage/index.ts'
+
+const run = promisify(execFile)
+const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
+const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'hub cli test' }
+
+t.test('config validation names the field', async (t) => {
+  const dir = t.testdir()
+  const base = { dataDir: join(dir, 'data'), storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'] }
+  const cases: Array<[object, RegExp]> = [
+    [{ ...base, nope: 1 }, /nope: unknown setting/],
+    [{ ...base, network: 'testnet' }, /network: must be one of (devnet|mainnet), (devnet|mainnet)/],
+    [{ ...base, storageNodes: ['/ip4/127.0.0.1/tcp/1'] }, /storageNodes: each must be a multiaddr ending in \/p2p/],
+    [{ ...base, replication: 2 }, /storageNodes: 1 given, replication 2/],
+    [{ storageNodes: base.storageNodes }, /dataDir: must be a non-empty string/],
+    [{ ...base, broker: { url: 'http://x' } }, /broker.url: must start with mqtt/],
+    [{ ...base, serial: [{ baudRate: 9600 }] }, /serial\[0\].path/],
+    [{ ...base, http: { port: 70000 } }, /http.port: must be an integer/]
+  ]
+  for (const [cfg, re] of cases) {
+    const file = join(dir, 'bad.json')
+    await writeFile(file, JSON.stringify(cfg))
+    const r = await run(process.execPath, [CLI, 'hub', '--config', file, '--check'], { env }).then(() => null, (e: { code: number, stderr: string }) => e)
+    t.ok(r !== null && r.code === 1 && re.test(r.stderr), `${JSON.stringify(cfg).slice(0, 60)}… → ${r?.stderr.trim()}`)
+  }
+  const missing = await run(process.execPath, [CLI, 'hub', '--config', join(dir, 'none.json')], { env }).then(() => null, (e: { code: number, stderr: string }) => e)
+  t.match(missing?.stderr, /no such file/)
+  const ok = join(dir, 'ok.json')
+  await writeFile(ok, JSON.stringify(base))
+  t.match((await run(process.execPath, [CLI, 'hub', '--config', ok, '--check'], { env })).stdout, /config ok/)
+})
+
+t.test('a valid config starts the hub; SIGTERM stops it', { timeout: 90_000 }, async (t) => {
+  const dir = t.testdir()
+  const storage = await StorageNode.create({ dataDir: join(dir, 'storage') })
+  t.teardown(async () => { await storage.stop() })
+  const data = join(dir, 'data')
+  await run(process.execPath, [CLI, 'keys', 'new', '--data-dir', data], { env })
+  const cfg = join(dir, 'hub.json')
+  await writeFile(cfg, JSON.stringify({
+    dataDir: data, listen: ['/ip4/127.0.0.1/tcp/0'], storageNodes: [storage.ipfs.multiaddrs[0]!.toString()],
+    broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }
+  }))
+  const child = spawn(process.execPath, [CLI, 'hub', '--config', cfg], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.on('data', (b: Buffer) => { out += b.toString() })
+  child.stderr.on('data', (b: Buffer) => { out += b.toString() })
+  const t0 = Date.now()
+  while (!/page login/.test(out) && child.exitCode === null && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100))
+  t.match(out, /hub ready/, 'ready')
+  t.match(out, /MQTT broker\s+port \d+/, 'embedded broker listening')
+  const url = out.match(/patient page\s+(\S+)/)![1]!
+  const page = await fetch(url, { redirect: 'manual' })
+  t.equal(page.status, 303, 'the patient page needs a login')
+  const editor = await fetch(`${url}red/flows`)
+  t.equal(editor.status, 401, 'so does the Node-RED admin API')
+  const code = await new Promise<number | null>((resolve) => { child.once('exit', resolve); child.kill('SIGTERM') })
+  t.equal(code, 0, 'SIGTERM exits 0')
+})
