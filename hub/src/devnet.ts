@@ -5,7 +5,8 @@
  * - virtual Espruino boards running the real device sketches (device/src):
  *   an oximeter publishing over MQTT with its own credentials and a
  *   thermometer on USB serial, with physiological models (a desaturation
- *   episode after a minute);
+ *   episode after a minute); an Arduino Uno running the real StandardFirmata
+ *   firmware in avr8js on a pty (when socat is installed), read by johnny-five;
  * - the hub: ingest (embedded MQTT broker with device auth), Node-RED running
  *   flows/hub.json (batch → AES-GCM → IPFS → tx_IoT → mining), the core user
  *   node mining Userchain, the patient web page; a second core user node
@@ -40,12 +41,15 @@ import { DoctorNode, type DoctorEvent } from './roles/doctor/doctor.ts'
 import { CreditBook, DIAGNOSIS_PRICE } from './roles/consortium/credit.ts'
 import { startIngestService } from './ingest/hub.ts'
 import { LineSplitter } from './ingest/lines.ts'
+import { FirmataSource } from './ingest/firmata.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, doctorModel, patientModel } from './web/index.ts'
 import { buildSketch, DIST_DIR } from '../../device/build.ts'
 import { VirtualEspruino } from '../../hardware/virtual-espruino/board.ts'
 import { PatientModel } from '../../hardware/sensors/models.ts'
+import { unoOnPty } from '../../hardware/arduino-uno/serve.ts'
+import { haveSocat, openPtyPair } from '../../hardware/pty.ts'
 
 const HELP = `usage: npm start [-- options]
   --data-dir <dir>   where the devnet keeps its state (default .devnet)
@@ -54,12 +58,15 @@ const HELP = `usage: npm start [-- options]
   --duration <s>     stop after this many seconds (default: run until Ctrl-C)
   --episode <s>      seconds until the oximeter's desaturation episode (default 60)
   --quiet            no progress lines
+  --no-firmata       leave out the emulated StandardFirmata Uno (needs socat)
   --help`
 
 export interface DevnetOptions {
   readonly dataDir: string
   readonly port?: number
   readonly episodeSeconds?: number
+  /** Also run an Arduino Uno with the real StandardFirmata firmware (avr8js) on a socat pty, read by johnny-five (default false: it costs a quarter of a core). */
+  readonly firmata?: boolean
   readonly log?: (line: string) => void
 }
 
@@ -379,6 +386,23 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     thBoard.run(`var HC_CONFIG = ${JSON.stringify({ device: 'th-1' })};\n${await sketch('thermometer')}`)
     stoppers.push(async () => { oxBoard.close(); thBoard.close() })
 
+    // an Arduino Uno running the real StandardFirmata (avr8js), TMP36 on A0, read over a pty by johnny-five
+    if (opts.firmata === true) {
+      if (!haveSocat()) log('[devnet] socat is not installed: the StandardFirmata board is left out (apt-get install socat)')
+      else {
+        const pair = await openPtyPair()
+        stoppers.push(async () => { await pair.close() })
+        const uno = await unoOnPty(pair.board, new PatientModel('normal'))
+        stoppers.push(async () => { await uno.close() })
+        if (ingest.registry.get('uno-1') === undefined) await ingest.registry.add('uno-1', { user: userName, sensors: ['temp'] })
+        // TMP36: V = 0.5 + 0.01·T, ADC 0…1023 over 0…5 V → T from −50 to 450 °C
+        const firmata = new FirmataSource(ingest, { path: pair.host, device: 'uno-1', channels: [{ pin: 'A0', type: 'temp', range: [-50, 450], decimals: 1 }], rateMs: 5000 })
+        stoppers.push(async () => { await firmata.stop() })
+        await firmata.start()
+        log('[devnet] StandardFirmata Uno (avr8js) on a pty: temperature on A0 every 5 s')
+      }
+    }
+
     miner.start()
     miner2.start()
     const origin = nodeRed.origin
@@ -415,6 +439,7 @@ async function main (): Promise<void> {
       duration: { type: 'string' },
       episode: { type: 'string', default: '60' },
       quiet: { type: 'boolean', default: false },
+      'no-firmata': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
   })
@@ -425,7 +450,7 @@ async function main (): Promise<void> {
   if (duration !== undefined && !(duration > 0)) throw new Error(`--duration: ${values.duration} is not a positive number of seconds`)
   if (values.fresh) await rm(values['data-dir'], { recursive: true, force: true })
   console.log(`starting the Healthchain devnet in ${resolve(values['data-dir'])} …`)
-  const net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode) })
+  const net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode), firmata: !values['no-firmata'] })
   console.log(`\nHealthchain devnet is up.
   patient page   ${net.urls.patient}
   doctor page    ${net.urls.doctor}
