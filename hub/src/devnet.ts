@@ -44,7 +44,7 @@ import { LineSplitter } from './ingest/lines.ts'
 import { FirmataSource } from './ingest/firmata.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
-import { createWebRouter, doctorModel, patientModel } from './web/index.ts'
+import { createWebRouter, deviceView, doctorModel, patientModel } from './web/index.ts'
 import { buildSketch, DIST_DIR } from '../../device/build.ts'
 import { VirtualEspruino } from '../../hardware/virtual-espruino/board.ts'
 import { PatientModel } from '../../hardware/sensors/models.ts'
@@ -355,6 +355,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         publishKey: async (tx) => { await publish(tx) },
         balance: () => core.store.account(user.id).balance,
         readings: () => readingsSeen,
+        devices: () => ingest.registry.list().map(deviceView),
         doctors: () => [ai, human].map((d) => ({ id: toHex(d.id), name: d === ai ? 'AI analyzer (NEWS2)' : 'Dr. Human', status: directoryRegistry.status(d.id) }))
       }),
       log

@@ -21,7 +21,7 @@ import { PatientReader } from './roles/user/diagnoses.ts'
 import { startIngestService } from './ingest/hub.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
-import { createWebRouter, patientModel } from './web/index.ts'
+import { createWebRouter, deviceView, patientModel } from './web/index.ts'
 
 export interface HubConfig {
   readonly dataDir: string
@@ -161,7 +161,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         keys,
         reader,
         publishKey: async (tx) => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) },
-        balance: () => core.store.account(user.id).balance
+        balance: () => core.store.account(user.id).balance,
+        devices: () => ingest.ingest.registry.list().map(deviceView)
       })
     })
     red.app.use('/', web.router)

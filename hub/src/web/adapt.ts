@@ -203,3 +203,8 @@ export function doctorModel (src: DoctorSources): DoctorModel {
     }
   }
 }
+
+/** A paired device as the patient page shows it (from the ingest registry). */
+export function deviceView (d: { readonly id: string, readonly sensors: readonly string[], readonly lastSeen: number | null, readonly accepted: number, readonly dropped: Readonly<Record<string, number>> }): DeviceView {
+  return { id: d.id, sensors: d.sensors, lastSeen: d.lastSeen, accepted: d.accepted, dropped: Object.values(d.dropped).reduce((a, b) => a + b, 0) }
+}
