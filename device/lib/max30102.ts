@@ -70,3 +70,18 @@ function hcOximeterEstimate (o: HcOximeter): { hr: number, spo2: number } | null
   if (hr <= 0) return null
   return { hr: Math.round(hr), spo2: Math.round(spo2) }
 }
+
+/**
+ * The oximeter's sampling loop, shared by the serial and the Wi-Fi sketch:
+ * drain the FIFO every 200 ms and hand an estimate to `onEstimate` once a
+ * second (when the finger is on the sensor and the estimate is sound).
+ */
+function hcOximeterRun (o: HcOximeter, onEstimate: (hr: number, spo2: number) => void): void {
+  var polls = 0
+  setInterval(function () {
+    hcOximeterPoll(o)
+    if (++polls % 5 !== 0) return
+    var est = hcOximeterEstimate(o)
+    if (est !== null) onEstimate(est.hr, est.spo2)
+  }, 200)
+}

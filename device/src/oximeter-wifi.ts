@@ -37,16 +37,11 @@ function hcMain (): void {
   }
 
   I2C1.setup({ scl: hcConfPin('scl', D22), sda: hcConfPin('sda', D21), bitrate: 400000 })
-  var ox = hcOximeter(I2C1)
-  var polls = 0
-  setInterval(function () {
-    hcOximeterPoll(ox)
-    if (++polls % 5 !== 0) return
-    var est = hcOximeterEstimate(ox)
-    if (est === null || client === null) return
-    hcMqttPublish(client, topic, hcReading(dev, 'hr', est.hr))
-    hcMqttPublish(client, topic, hcReading(dev, 'spo2', est.spo2))
-  }, 200)
+  hcOximeterRun(hcOximeter(I2C1), function (hr, spo2) {
+    if (client === null) return
+    hcMqttPublish(client, topic, hcReading(dev, 'hr', hr))
+    hcMqttPublish(client, topic, hcReading(dev, 'spo2', spo2))
+  })
 }
 
 hcMain()

@@ -9,16 +9,10 @@
 function hcMain (): void {
   var dev = hcDevice(hcConf('device', 'ox-1'))
   I2C1.setup({ scl: hcConfPin('scl', B6), sda: hcConfPin('sda', B7), bitrate: 400000 })
-  var ox = hcOximeter(I2C1)
-  var polls = 0
-  setInterval(function () {
-    hcOximeterPoll(ox)
-    if (++polls % 5 !== 0) return
-    var est = hcOximeterEstimate(ox)
-    if (est === null) return
-    hcEmit(dev, 'hr', est.hr)
-    hcEmit(dev, 'spo2', est.spo2)
-  }, 200)
+  hcOximeterRun(hcOximeter(I2C1), function (hr, spo2) {
+    hcEmit(dev, 'hr', hr)
+    hcEmit(dev, 'spo2', spo2)
+  })
 }
 
 hcMain()
