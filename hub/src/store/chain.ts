@@ -29,7 +29,7 @@ import {
   toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
 import { HealthchainError } from '../core/index.ts'
-import { EMPTY_ACCOUNT, LedgerOverlay, type Account, type LedgerView } from './ledger.ts'
+import { EMPTY_ACCOUNT, LedgerOverlay, withConfirmed, type Account, type LedgerView } from './ledger.ts'
 import {
   KnownInvalidError, NetworkMismatchError, OrphanBlockError, StoreCorruptError, StoreLockedError
 } from './errors.ts'
@@ -452,9 +452,12 @@ export class ChainStore implements LedgerView {
         // the gate fails, the bytes stay unreferenced: no entry names them.)
         const bodyWrite = opts.gate === undefined ? Promise.resolve() : this.db.put(stored[0]!.key, (stored[0] as { value: Uint8Array }).value)
         bodyWrite.catch(() => {})
+        // One batched read answers "already confirmed?" for every tx (a
+        // lookup each would cost more than the rest of the state rules).
+        const found = await this.db.getMany(block.txs.map((t) => key(P.tx, t.id)))
         let ops: Op[]
         try {
-          ops = this.connectOps(entry, block, opts.gate === undefined ? stored : stored.slice(1))
+          ops = this.connectOps(entry, block, opts.gate === undefined ? stored : stored.slice(1), withConfirmed(this, block.txs, found.map((v) => v !== undefined)))
         } catch (err) {
           if (!(err instanceof HealthchainError) || err instanceof StoreCorruptError) throw err
           await opts.gate

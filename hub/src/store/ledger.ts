@@ -41,6 +41,22 @@ function addAmount (field: string, a: number, b: number): number {
   return s
 }
 
+/**
+ * `base`, except that whether the given transactions are confirmed was
+ * looked up beforehand (`found[i]` for `txs[i]`, e.g. by one batched read);
+ * matched by the identity of their id arrays, so asking costs no hashing.
+ */
+export function withConfirmed (base: LedgerView, txs: readonly BodyTx[], found: readonly boolean[]): LedgerView {
+  const known = new Map<Uint8Array, boolean>()
+  txs.forEach((t, i) => known.set(t.id, found[i] === true))
+  return {
+    account: (id) => base.account(id),
+    latestEpoch: (user) => base.latestEpoch(user),
+    hasEpoch: (user, epoch) => base.hasEpoch(user, epoch),
+    isConfirmed: (txid) => known.get(txid) ?? base.isConfirmed(txid)
+  }
+}
+
 /** Changes of some transactions on top of a view; itself a view. */
 export class LedgerOverlay implements LedgerView {
   readonly accounts = new Map<string, { id: Uint8Array, account: Account }>()

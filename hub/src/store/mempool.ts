@@ -142,8 +142,9 @@ export class Mempool {
    */
   rebuild (returned: readonly BodyTx[], now: number, confirmed?: readonly BodyTx[]): Dropped[] {
     const old = new Map(this.entries)
-    // Txs of the blocks just connected leave at once, without a lookup each.
-    const gone = new Set((confirmed ?? []).map((t) => toHex(t.id)))
+    // Txs of the blocks just connected leave at once, without a lookup each
+    // (nothing to match when the pool was empty).
+    const gone = new Set(old.size === 0 ? [] : (confirmed ?? []).map((t) => toHex(t.id)))
     this.entries.clear()
     this.bytesUsed = 0
     this.overlay = new LedgerOverlay(this.store)

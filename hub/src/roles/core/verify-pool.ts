@@ -8,6 +8,10 @@ import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { txSigner, txSigningMessage, verify, type BodyTx } from '../../core/index.ts'
 
+/** Chunks per worker in a big batch, and the smallest chunk worth a message. */
+const CHUNKS_PER_WORKER = 8
+const CHUNK_MIN = 128
+
 export type SigItem = [pub: Uint8Array, msg: Uint8Array, sig: Uint8Array]
 
 /** The (public key, message, signature) of a transaction, or null for the unsigned coinbase. */
@@ -91,7 +95,7 @@ export class VerifyPool {
       for (let i = 0; i < items.length; i++) if (!verify(...items[i]!)) return i
       return -1
     }
-    return await this.scatter(items.length, (from, to) => ({ items: items.slice(from, to) }))
+    return await this.firstOf(items.length, (from, to) => ({ items: items.slice(from, to) }))
   }
 
   /**
@@ -107,7 +111,7 @@ export class VerifyPool {
       }
       return -1
     }
-    return await this.scatter(txs.length, (from, to) => packTxs(txs.slice(from, to)))
+    return await this.firstOf(txs.length, (from, to) => packTxs(txs.slice(from, to)))
   }
 
   /** Every index whose signature fails (for independent transactions, e.g. a burst into the mempool). */
@@ -117,37 +121,48 @@ export class VerifyPool {
       txs.forEach((t, i) => { const item = sigItem(t); if (item !== null && !verify(...item)) out.push(i) })
       return out
     }
-    this.ensureWorkers()
-    const per = Math.ceil(txs.length / this.workers.length)
-    const jobs: Array<Promise<number[]>> = []
-    for (let w = 0; w < this.workers.length && w * per < txs.length; w++) {
-      const id = this.nextId++
-      const msg = { id, all: true, ...packTxs(txs.slice(w * per, (w + 1) * per)) }
-      jobs.push(new Promise<number[]>((resolve, reject) => {
-        this.waiting.set(id, (bad, all) => { if (bad === -2) reject(new Error('a signature worker failed')); else resolve((all ?? []).map((i) => w * per + i)) })
-        this.workers[w]!.postMessage(msg)
-      }))
-    }
-    return (await Promise.all(jobs)).flat()
+    const out: number[] = []
+    await this.scatter(txs.length, (from, to) => ({ all: true, ...packTxs(txs.slice(from, to)) }), (from, _bad, all) => {
+      for (const i of all ?? []) out.push(from + i)
+    })
+    return out.sort((a, b) => a - b)
   }
 
-  /** Splits [0, n) into one slice per worker; returns the first failing index overall. */
-  private async scatter (n: number, job: (from: number, to: number) => object): Promise<number> {
+  /**
+   * Splits [0, n) into chunks handed to whichever worker is free, so a core
+   * shared with other work (the main thread checking the same block) does
+   * less and no worker waits for a slower one at the end; `done` gets each
+   * chunk's answer with its start offset; no chunk starts at or after `stopAt()`.
+   */
+  private async scatter (n: number, job: (from: number, to: number) => object, done: (from: number, bad: number, all?: number[]) => void, stopAt = (): number => n): Promise<void> {
     this.ensureWorkers()
-    const per = Math.ceil(n / this.workers.length)
-    const jobs: Array<Promise<number>> = []
-    for (let w = 0; w < this.workers.length && w * per < n; w++) {
-      const id = this.nextId++
-      const msg = { id, ...job(w * per, Math.min(n, (w + 1) * per)) }
-      jobs.push(new Promise<number>((resolve) => {
-        this.waiting.set(id, (bad) => resolve(bad < 0 ? bad : w * per + bad))
-        this.workers[w]!.postMessage(msg)
-      }))
-    }
-    const results = await Promise.all(jobs)
-    if (results.includes(-2)) throw new Error('a signature worker failed')
-    const bad = results.filter((r) => r >= 0)
-    return bad.length === 0 ? -1 : Math.min(...bad)
+    const chunk = Math.max(CHUNK_MIN, Math.ceil(n / (this.workers.length * CHUNKS_PER_WORKER)))
+    let next = 0
+    let failed = false
+    await Promise.all(this.workers.map(async (w) => {
+      while (next < Math.min(n, stopAt()) && !failed) {
+        const from = next
+        const to = Math.min(n, from + chunk)
+        next = to
+        const id = this.nextId++
+        const msg = { id, ...job(from, to) }
+        const [bad, all] = await new Promise<[number, number[] | undefined]>((resolve) => {
+          this.waiting.set(id, (b, a) => resolve([b, a]))
+          w.postMessage(msg)
+        })
+        if (bad === -2) { failed = true; break }
+        done(from, bad, all)
+      }
+    }))
+    if (failed) throw new Error('a signature worker failed')
+  }
+
+  /** The first failing index of a scatter, or -1. */
+  private async firstOf (n: number, job: (from: number, to: number) => object): Promise<number> {
+    let first = -1
+    // once a failure is known, chunks after it need not run
+    await this.scatter(n, job, (from, bad) => { if (bad >= 0 && (first < 0 || from + bad < first)) first = from + bad }, () => first < 0 ? n : first)
+    return first
   }
 
   async close (): Promise<void> {
