@@ -15,8 +15,7 @@ import { fromHex, InvalidFieldError, NETWORKS, toHex, type NetworkParams, type T
 import { ChainStore, keys } from '../store/chain.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { Miner } from '../roles/core/miner.ts'
-import { CoreNet } from '../net/service.ts'
-import { coreChain } from '../net/core-chain.ts'
+import type { CoreNet } from '../net/service.ts'
 import type { SyncProgress } from '../net/sync.ts'
 import { keystoreId } from '../store/keystore.ts'
 import { dataDir, keystorePath } from './_common.ts'
@@ -195,6 +194,8 @@ export function register (program: Command): void {
       let net: CoreNet | null = null
       if (opts.offline !== true) {
         try {
+          // libp2p is loaded only by the command that uses it (the others start faster)
+          const [{ CoreNet }, { coreChain }] = await Promise.all([import('../net/service.ts'), import('../net/core-chain.ts')])
           net = await CoreNet.start({ chain: coreChain(node), params: node.params, dataDir: join(dataDir(opts.dataDir), 'net'), ...(opts.listen === undefined ? {} : { listen: opts.listen }), bootstrap: opts.bootstrap ?? [] })
         } catch (err) {
           await node.close()
