@@ -6,6 +6,7 @@ import type { Command } from 'commander'
 import { join } from 'node:path'
 import { toHex } from '../core/index.ts'
 import { openKeystore } from '../store/keystore.ts'
+import { loadHubConfig } from '../hub-config.ts'
 import { doctorBook } from './keys.ts'
 import { passphrase } from './_common.ts'
 
@@ -16,10 +17,10 @@ export function register (program: Command): void {
     .option('--passphrase-file <file>', 'read the keystore passphrase from this file (else $HEALTHCHAIN_PASSPHRASE, else a prompt)')
     .option('--check', 'validate the config and exit')
     .action(async (o: { config: string, passphraseFile?: string, check?: boolean }) => {
-      // the hub pulls in Node-RED, Helia and libp2p: loaded only when this command runs
-      const { loadHubConfig, startHub } = await import('../hub.ts')
       const cfg = await loadHubConfig(o.config)
       if (o.check === true) { console.log(`config ok: data dir ${cfg.dataDir}, ${cfg.network}, broker ${'embedded' in cfg.broker ? `embedded on ${cfg.broker.embedded.host}:${cfg.broker.embedded.port}` : cfg.broker.url}, ${cfg.serial.length} serial port(s)`); return }
+      // the hub pulls in Node-RED, Helia and libp2p: loaded only when it starts
+      const { startHub } = await import('../hub.ts')
       const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), await passphrase(o))
       const book = await doctorBook(cfg.dataDir)
       const hub = await startHub(cfg, user, (id) => book.get(toHex(id)))
