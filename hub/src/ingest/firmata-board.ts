@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module'
 import { SerialPort } from 'serialport'
+import { GuardedFirmataPort } from './firmata-guard.ts'
 
 export interface FiveSensor {
   on: (event: 'data' | 'change', cb: (this: { value: number | null }) => void) => void
@@ -38,8 +39,11 @@ const Firmata = (require('firmata-io') as { Firmata: FirmataCtor }).Firmata
 export interface FirmataConnection {
   board: FiveBoard
   port: SerialPort
+  /** Frames from the board that firmata-io could not handle (dropped, counted). */
+  readonly badFrames: () => number
   close: () => Promise<void>
 }
+
 
 export interface ConnectOptions {
   baudRate?: number
@@ -54,7 +58,9 @@ export async function connectFirmata (path: string, opts: ConnectOptions = {}): 
   const timeoutMs = opts.timeoutMs ?? 30_000
   const port = new SerialPort({ path, baudRate: opts.baudRate ?? 57600, autoOpen: false })
   // firmata-io emits "connect" (which johnny-five waits for) on the port's "open": hand it the port before opening
-  const io = new Firmata(port, { reportVersionTimeout: opts.reportVersionTimeoutMs ?? 2000 })
+  const guarded = new GuardedFirmataPort(port)
+  const io = new Firmata(guarded, { reportVersionTimeout: opts.reportVersionTimeoutMs ?? 2000 })
+  guarded.attach(io)
   const board = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: timeoutMs })
   await new Promise<void>((resolve, reject) => { port.open((err) => { if (err != null) reject(err); else resolve() }) })
   const close = async (): Promise<void> => {
@@ -70,5 +76,5 @@ export async function connectFirmata (path: string, opts: ConnectOptions = {}): 
     await close()
     throw err
   }
-  return { board, port, close }
+  return { board, port, badFrames: () => guarded.bad, close }
 }
