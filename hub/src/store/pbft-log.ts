@@ -12,7 +12,7 @@
  *   m‖counter(u64) → message bytes       s → first counter to replay(u64) ‖ snapshot
  */
 import { ClassicLevel } from 'classic-level'
-import { decodeDblock, encodeDblock, HASH_BYTES, Reader, toHex, Writer, type Dblock } from '../core/index.ts'
+import { decodeDblock, encodeDblock, HASH_BYTES, Reader, toHex, UnknownVersionError, Writer, type Dblock } from '../core/index.ts'
 import { MAX_PBFT_MESSAGE_BYTES, MAX_PROOF_ITEMS, readList, writeList } from '../core/pbft/envelope.ts'
 import { emptySnapshot, type Action, type ReplicaSnapshot } from '../core/pbft/replica.ts'
 
@@ -56,7 +56,7 @@ export function encodeSnapshot (s: ReplicaSnapshot): Uint8Array {
 export function decodeSnapshot (bytes: Uint8Array): ReplicaSnapshot {
   const r = new Reader(bytes)
   const v = r.u8('version')
-  if (v !== SNAPSHOT_VERSION) throw new RangeError(`snapshot: unknown version ${v}`)
+  if (v !== SNAPSHOT_VERSION) throw new UnknownVersionError('snapshot.version', v)
   const view = r.u32('view')
   const inViewChange = r.u8('inViewChange') === 1
   const viewStart = r.u32('viewStart')

@@ -55,7 +55,10 @@ export interface PendingReview { readonly causes: TxIoT[], readonly diagnosis: D
  * ({type, value, ts}, with the hub's receive time `at` when present).
  */
 export function parseBatch (plain: Uint8Array): VitalReading[] {
-  const j = JSON.parse(new TextDecoder().decode(plain)) as unknown
+  let j: unknown
+  try { j = JSON.parse(new TextDecoder().decode(plain)) } catch (err) {
+    throw new InvalidFieldError('batch', `not JSON: ${(err as Error).message}`)
+  }
   const arr: unknown[] = Array.isArray(j) ? j : (j !== null && typeof j === 'object' && Array.isArray((j as { readings?: unknown }).readings) ? (j as { readings: unknown[] }).readings : [])
   return arr.map((x) => {
     const r = (x ?? {}) as Record<string, unknown>
