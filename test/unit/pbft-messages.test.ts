@@ -7,42 +7,15 @@
 import t from 'tap'
 import fc from 'fast-check'
 import {
-  dblockHash, dblockProposal, HealthchainError, TrailingBytesError, TruncatedError, UnknownVersionError, verifyCertificate, InvalidFieldError,
+  dblockHash, HealthchainError, TrailingBytesError, TruncatedError, UnknownVersionError, verifyCertificate, InvalidFieldError,
   encodeDblock, Writer
 } from '../../hub/src/core/index.ts'
-import { signMessage, verifySigned, type MsgCodec } from '../../hub/src/core/pbft/envelope.ts'
+import { signMessage, verifySigned } from '../../hub/src/core/pbft/envelope.ts'
 import { decodeMessage } from '../../hub/src/core/pbft/messages.ts'
-import { requestCodec } from '../../hub/src/core/pbft/request.ts'
 import { prePrepareBody, prePrepareCodec } from '../../hub/src/core/pbft/pre-prepare.ts'
-import { prepareCodec } from '../../hub/src/core/pbft/prepare.ts'
-import { commitCodec } from '../../hub/src/core/pbft/commit.ts'
 import { replyCodec } from '../../hub/src/core/pbft/reply.ts'
-import { checkpointCodec } from '../../hub/src/core/pbft/checkpoint.ts'
-import { viewChangeCodec } from '../../hub/src/core/pbft/view-change.ts'
-import { newViewCodec } from '../../hub/src/core/pbft/new-view.ts'
-import { blocksCodec, fetchCodec, statusCodec } from '../../hub/src/core/pbft/fetch.ts'
-import { encodeTx } from '../../hub/src/core/index.ts'
-import { GENESIS, ident, txPool } from '../fuzz/pbft-sim.ts'
-
-const key = ident('replica-0').signing
-const d = dblockHash(GENESIS.header)
-const block = dblockProposal({ index: 1, gtime: 1_790_000_001, prehash: d, view: 0, leader: key.publicKey, txs: txPool(2) })
-const pp = signMessage(prePrepareCodec, prePrepareBody(0, block), key)
-const prep = signMessage(prepareCodec, { view: 0, seq: 1, digest: d }, ident('replica-1').signing)
-
-const samples: Array<[MsgCodec<string, any>, unknown]> = [
-  [requestCodec, { tx: encodeTx(txPool(1)[0]!) }],
-  [prePrepareCodec, prePrepareBody(3, block)],
-  [prepareCodec, { view: 7, seq: 9, digest: d }],
-  [commitCodec, { view: 7, seq: 9, digest: d }],
-  [replyCodec, { seq: 1, digest: d }],
-  [checkpointCodec, { seq: 8, digest: d }],
-  [viewChangeCodec, { view: 1, stableSeq: 0, stableDigest: d, checkpoints: [], prepared: [{ prePrepare: pp.bytes, prepares: [prep.bytes, prep.bytes] }] }],
-  [newViewCodec, { view: 1, viewChanges: [prep.bytes], prePrepares: [pp.bytes] }],
-  [fetchCodec, { from: 5 }],
-  [blocksCodec, { blocks: [encodeDblock(GENESIS)] }],
-  [statusCodec, { height: 12, view: 3 }]
-]
+import { block, key, prep, samples } from '../helpers/pbft-samples.ts'
+import { ident } from '../fuzz/pbft-sim.ts'
 
 t.test('every kind round-trips and verifies', async (t) => {
   for (const [codec, body] of samples) {
