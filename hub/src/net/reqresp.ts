@@ -127,6 +127,20 @@ async function readFrame (lp: ReturnType<typeof lpStream>, max: number, field: s
 
 export interface RequestOptions { readonly timeoutMs?: number, readonly signal?: AbortSignal }
 
+/**
+ * Opening a stream failed with ConnectionClosedError on a connection libp2p
+ * still holds as open: its muxer is closed underneath (seen: "the connection
+ * muxer is closed" on every later request after the peer restarted, so an
+ * accounting node never heard from it again). Abort the peer's connections,
+ * so the next request dials afresh. (Other failures, e.g. too many streams,
+ * are backpressure on a live connection and leave it alone.)
+ */
+function dropConnections (libp2p: Libp2p, peer: PeerId | Multiaddr, err: Error): void {
+  const id = 'getComponents' in peer ? peer.getComponents().find((c) => c.name === 'p2p')?.value : peer.toString()
+  if (id === undefined) return
+  for (const c of libp2p.getConnections()) if (c.remotePeer.toString() === id) c.abort(err)
+}
+
 /** One exchange with `peer`: the answer frames, or a typed error (timeout, remote status, oversize frame). */
 export async function request (libp2p: Libp2p, peer: PeerId | Multiaddr, spec: ProtocolSpec, req: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array[]> {
   const ms = opts.timeoutMs ?? 10_000
@@ -152,6 +166,7 @@ export async function request (libp2p: Libp2p, peer: PeerId | Multiaddr, spec: P
     return frames
   } catch (err) {
     stream?.abort(err as Error)
+    if (stream === undefined && (err as Error).name === 'ConnectionClosedError') dropConnections(libp2p, peer, err as Error)
     if (timeout.aborted && opts.signal?.aborted !== true) throw new RequestTimeoutError(spec.id, label, ms)
     if (err instanceof HealthchainError) throw err
     throw new BadResponseError(spec.id, `${label}: ${(err as Error).message}`)
