@@ -1,19 +1,33 @@
 /**
  * PBFT messages between accounting nodes over libp2p (paper §IV-B2 network
- * layer; DESIGN §6: request/response streams for PBFT). Each message is one
- * length-prefixed request on `/healthchain/pbft/1.0.0` (net/reqresp.ts) and
- * is answered with no frames. PBFT messages are signed end to end
+ * layer; DESIGN §6: request/response streams for PBFT). Messages to one peer
+ * are queued and sent in batches — one length-prefixed request on
+ * `/healthchain/pbft/2.0.0` (net/reqresp.ts) carries every message queued
+ * for that peer (a count, then each message), answered with no frames — with
+ * at most MAX_IN_FLIGHT requests open per peer. Sending each message on its
+ * own stream ran into libp2p's per-connection stream limit under load ("too
+ * many outbound streams"), so messages failed in storms and the replicas
+ * spent their time in view changes. PBFT messages are signed end to end
  * (core/pbft/envelope.ts) and the replica tolerates loss, duplication and
- * reordering, so the transport only moves bytes; it accepts requests only
- * from the configured accounting peers, within a rate limit.
+ * reordering, so the transport only moves bytes: a queue past MAX_QUEUED
+ * drops its oldest messages (counted), the replica's timers recover them.
+ * Requests are accepted only from the configured accounting peers, within a
+ * rate limit.
  */
 import type { Libp2p } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { toHex } from '../../core/index.ts'
+import { Reader, toHex, Writer } from '../../core/index.ts'
+import { MAX_PBFT_MESSAGE_BYTES } from '../../core/pbft/envelope.ts'
 import { request, serve, type ProtocolSpec } from '../../net/reqresp.ts'
 import type { PbftTransport } from './transport.ts'
 
-export const PBFT_PROTOCOL: ProtocolSpec = { id: '/healthchain/pbft/1.0.0', maxRequestBytes: 2 * 1024 * 1024, maxFrameBytes: 16, maxFrames: 0 }
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024
+export const PBFT_PROTOCOL: ProtocolSpec = { id: '/healthchain/pbft/2.0.0', maxRequestBytes: MAX_REQUEST_BYTES, maxFrameBytes: 16, maxFrames: 0 }
+/** Requests open at once to one peer. */
+export const MAX_IN_FLIGHT = 4
+/** Messages waiting for one peer before the oldest are dropped. */
+export const MAX_QUEUED = 50_000
+const MAX_BATCH = 10_000
 
 export interface Libp2pPbftOptions {
   readonly libp2p: Libp2p
@@ -25,25 +39,69 @@ export interface Libp2pPbftOptions {
   readonly onError?: (peer: string, err: Error) => void
 }
 
+/** Several PBFT messages as one request body: count, then each message. */
+export function encodeBatch (msgs: readonly Uint8Array[]): Uint8Array {
+  const w = new Writer(msgs.reduce((n, m) => n + m.length + 5, 8)).varint('count', msgs.length, MAX_BATCH)
+  msgs.forEach((m, i) => w.bytes(`messages[${i}]`, m, MAX_PBFT_MESSAGE_BYTES))
+  return w.finish()
+}
+
+export function decodeBatch (body: Uint8Array): Uint8Array[] {
+  const r = new Reader(body)
+  const n = r.varint('count', MAX_BATCH)
+  const out: Uint8Array[] = []
+  for (let i = 0; i < n; i++) out.push(r.bytes(`messages[${i}]`, MAX_PBFT_MESSAGE_BYTES))
+  r.end('batch')
+  return out
+}
+
+class PeerQueue {
+  private queue: Uint8Array[] = []
+  private inFlight = 0
+  dropped = 0
+  private readonly send: (body: Uint8Array) => Promise<void>
+  constructor (send: (body: Uint8Array) => Promise<void>) { this.send = send }
+
+  push (msg: Uint8Array): void {
+    this.queue.push(msg)
+    if (this.queue.length > MAX_QUEUED) { this.queue.splice(0, this.queue.length - MAX_QUEUED); this.dropped++ }
+    this.pump()
+  }
+
+  private pump (): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
+      let bytes = 16
+      let k = 0
+      while (k < this.queue.length && k < MAX_BATCH && bytes + this.queue[k]!.length + 5 <= MAX_REQUEST_BYTES) bytes += this.queue[k++]!.length + 5
+      const batch = this.queue.splice(0, Math.max(1, k))
+      this.inFlight++
+      void this.send(encodeBatch(batch)).finally(() => { this.inFlight--; this.pump() })
+    }
+  }
+}
+
 export async function libp2pPbftTransport (o: Libp2pPbftOptions): Promise<PbftTransport> {
   const addrs = new Map<string, Multiaddr>([...o.peers].map(([id, a]) => [id, multiaddr(a)]))
   const allowed = new Set([...addrs.values()].map((a) => a.getComponents().find((c) => c.name === 'p2p')?.value).filter((x): x is string => x !== undefined))
   let handler: ((bytes: Uint8Array) => void) | null = null
   const unserve = await serve(o.libp2p, PBFT_PROTOCOL, async (req, peer) => {
     if (!allowed.has(peer)) return { status: 1, reason: 'not an accounting node' }
-    handler?.(req)
+    const msgs = decodeBatch(req) // a malformed batch is a typed error: answered as invalid
+    for (const m of msgs) handler?.(m)
     return { frames: [] }
   }, { rate: { perSecond: 20_000, burst: 40_000 }, maxInboundStreams: 1024 })
   const me = toHex(o.self)
-  const sendTo = (id: string, bytes: Uint8Array): void => {
-    const a = addrs.get(id)
-    if (a === undefined) return
-    request(o.libp2p, a, PBFT_PROTOCOL, bytes, { timeoutMs: 5000 }).catch((err: Error) => { o.onError?.(id, err) })
+  const queues = new Map<string, PeerQueue>()
+  for (const [id, a] of addrs) {
+    if (id === me) continue
+    queues.set(id, new PeerQueue(async (body) => {
+      try { await request(o.libp2p, a, PBFT_PROTOCOL, body, { timeoutMs: 5000 }) } catch (err) { o.onError?.(id, err as Error) }
+    }))
   }
   return {
     send: (to, bytes) => {
-      if (to !== null) { sendTo(toHex(to), bytes); return }
-      for (const id of addrs.keys()) if (id !== me) sendTo(id, bytes)
+      if (to !== null) { queues.get(toHex(to))?.push(bytes); return }
+      for (const q of queues.values()) q.push(bytes)
     },
     onMessage: (h) => { handler = h },
     close: async () => { handler = null; await unserve() }
