@@ -6,46 +6,30 @@
  * and no index may point to a missing or off-chain block.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { TESTNET, tempDir } from '../helpers/userchain.ts'
+import { crashOnce } from '../helpers/crash.ts'
 
 const CHILD = fileURLToPath(new URL('../helpers/userchain-child.ts', import.meta.url))
 const TRIALS = 50
 
 /** Runs the child until it is ready, lets it work for `ms`, kills it; returns the last acknowledged tip. */
-async function crashOnce (dir: string, ms: number, cache: string): Promise<{ height: number, work: bigint } | null> {
-  // Node's compile cache cuts each child's start-up CPU by about 2/3 (50 starts per run).
-  const child = spawn(process.execPath, ['--no-warnings', CHILD, dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_COMPILE_CACHE: cache } })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const ready = await Promise.race([
-    new Promise<boolean>((resolve) => { const tick = (): void => { if (out.includes('ready\n')) resolve(true); else setTimeout(tick, 5) }; tick() }),
-    exited.then(() => false)
-  ])
-  if (!ready) throw new Error(`child exited before ready: ${err}`)
-  await new Promise((resolve) => setTimeout(resolve, ms))
-  child.kill('SIGKILL')
-  const code = await exited
-  if (code !== null && code !== 0) throw new Error(`child failed (${code}): ${err}`)
-  const lines = out.split('\n').filter((l) => l.startsWith('tip '))
-  const last = lines[lines.length - 1]
+async function crashAt (dir: string, ms: number): Promise<{ height: number, work: bigint } | null> {
+  const { lines } = await crashOnce(CHILD, [dir], ms)
+  const last = lines.filter((l) => l.startsWith('tip ')).at(-1)
   if (last === undefined) return null
   const [, h, w] = last.split(' ')
   return { height: Number(h), work: BigInt('0x' + w!) }
 }
 
 /** `n` kill-and-reopen trials on one data dir; returns the problems found. */
-async function lane (dir: string, n: number, cache: string): Promise<{ problems: string[], acked: number, height: number }> {
+async function lane (dir: string, n: number): Promise<{ problems: string[], acked: number, height: number }> {
   const problems: string[] = []
   let acked = 0
   let height = 0
   for (let i = 0; i < n; i++) {
-    const tip = await crashOnce(dir, Math.floor(Math.random() * 80), cache)
+    const tip = await crashAt(dir, Math.floor(Math.random() * 80))
     const node = await CoreNode.open({ dir, params: TESTNET, verifyThreads: 1, now: () => TESTNET.genesisTime + 1e6 })
     try {
       for (const p of await node.store.audit()) problems.push(`trial ${i}: ${p}`)
@@ -65,8 +49,7 @@ async function lane (dir: string, n: number, cache: string): Promise<{ problems:
 t.test(`${TRIALS} SIGKILLs while importing and mining`, async (t) => {
   // Two data dirs side by side, half the trials each: the same 50 kills in half the wall time.
   const dirs = [await tempDir(t, 'crash'), await tempDir(t, 'crash')]
-  const cache = await tempDir(t, 'crash-cc')
-  const lanes = await Promise.all(dirs.map(async (d) => await lane(d, TRIALS / 2, cache)))
+  const lanes = await Promise.all(dirs.map(async (d) => await lane(d, TRIALS / 2)))
   t.same(lanes.flatMap((l) => l.problems), [], `${TRIALS} reopens succeeded and were consistent`)
   for (const [i, l] of lanes.entries()) {
     t.ok(l.acked > 0 && l.height > 0, `lane ${i}: ${l.acked} trials had acknowledged blocks; final height ${l.height}`)
