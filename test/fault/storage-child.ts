@@ -1,0 +1,11 @@
+/**
+ * The storage node that test/fault/crash-storage.test.ts kills: a real
+ * StorageNode (Helia, LevelDB blocks and pins, key in <dataDir>/libp2p.seed)
+ * listening on the given port. Prints "ready" once it serves.
+ */
+import { StorageNode } from '../../hub/src/roles/storage/index.ts'
+
+const [dir, port] = process.argv.slice(2) as [string, string]
+await StorageNode.create({ dataDir: dir, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+process.stdout.on('error', () => process.exit(0))
+process.stdout.write('ready\n')
