@@ -12,6 +12,9 @@ import { join } from 'node:path'
 
 const DEVNET = new URL('../../hub/src/devnet.ts', import.meta.url).pathname
 
+// two whole devnet starts in one file: past tap's default 120 s per file on a busy 2-core machine
+t.setTimeout(300_000)
+
 interface Run { child: ChildProcess, out: () => string, waitFor: (re: RegExp, ms: number) => Promise<RegExpMatchArray> }
 
 function start (dir: string): Run {
