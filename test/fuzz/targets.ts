@@ -28,6 +28,7 @@ import { topicDevice } from '../../hub/src/ingest/mqtt.ts'
 import { parseThreshold } from '../../hub/src/ingest/aggregate.ts'
 import { GuardedFirmataPort } from '../../hub/src/ingest/firmata-guard.ts'
 import { parseHubConfig } from '../../hub/src/hub-config.ts'
+import { parseKeystoreFile, KEYSTORE_VERSION } from '../../hub/src/store/keystore.ts'
 import { decodeBatch, encodeBatch } from '../../hub/src/nodered/batcher.ts'
 import { parseBatch } from '../../hub/src/roles/doctor/doctor.ts'
 import { parseDiag } from '../../hub/src/roles/accounting/validate.ts'
@@ -44,6 +45,15 @@ const bytes = (s: string): Uint8Array => utf8Bytes(s)
 function binary (name: string, seeds: () => Uint8Array[], decode: (b: Uint8Array) => unknown, maxBytes?: number): FuzzTarget {
   return { name, seeds, run: (b) => { decode(b) }, clean: typed, ...(maxBytes === undefined ? {} : { maxBytes }) }
 }
+
+/** Keystore files as saveKeystore writes them (the format only: parseKeystoreFile never derives a key). */
+const KEYSTORES = (): Uint8Array[] => [1, 2 ** 15].map((N) => bytes(JSON.stringify({
+  version: KEYSTORE_VERSION,
+  kind: 'healthchain-keystore',
+  id: 'ab'.repeat(32),
+  kdf: { name: 'scrypt', N, r: 8, p: 1, salt: '01'.repeat(16) },
+  cipher: { name: 'aes-256-gcm', nonce: '02'.repeat(12), ct: '03'.repeat(48) }
+}, null, 2) + '\n'))
 
 const txs = sampleTxs()
 const diag = (): TxDiag[] => txPool(3)
@@ -158,6 +168,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   { name: 'firmata stream', seeds: FIRMATA, run: feedFirmata, clean: () => false, maxBytes: 1024 },
   // files: the hub config, aggregation thresholds
   { name: 'hub config', seeds: () => [readFileSync(new URL('../../hub/hub.example.json', import.meta.url))], run: (b) => { parseHubConfig(text(b), '/tmp') }, clean: typed, maxBytes: 4096 },
+  { name: 'keystore file', seeds: KEYSTORES, run: (b) => { parseKeystoreFile(text(b), '/tmp/fuzz.key') }, clean: typed, maxBytes: 2048 },
   { name: 'threshold', seeds: () => ['spo2<92', 'hr>120', 'temp>38.5', 'fall', 'ecg>900'].map(bytes), run: (b) => { parseThreshold(text(b)) }, clean: typed, maxBytes: 64 },
   // decrypted batches: the Node-RED batch format and the doctor's reader of it
   { name: 'node-red batch', seeds: () => [encodeBatch(LINES().map((l) => JSON.parse(text(l).trim().replace(/\*[0-9a-f]{8}$/, '')) as never))], run: (b) => { decodeBatch(b) }, clean: typed },

@@ -35,7 +35,7 @@ export class EmptyPassphraseError extends HealthchainError {
   constructor () { super('ERR_EMPTY_PASSPHRASE', 'passphrase', 'a passphrase is required (HEALTHCHAIN_PASSPHRASE, --passphrase-file, or the prompt)') }
 }
 
-interface KeystoreFile {
+export interface KeystoreFile {
   version: number
   kind: 'healthchain-keystore'
   id: string
@@ -97,6 +97,11 @@ async function readKeystoreFile (file: string): Promise<KeystoreFile> {
   try { raw = await readFile(file, 'utf8') } catch (err) {
     throw new KeystoreFormatError(file, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
   }
+  return parseKeystoreFile(raw, file)
+}
+
+/** Validate a keystore file's text (pure; `file` names it in errors). Throws KeystoreFormatError. */
+export function parseKeystoreFile (raw: string, file: string): KeystoreFile {
   let j: KeystoreFile
   try { j = JSON.parse(raw) as KeystoreFile } catch { throw new KeystoreFormatError(file, 'not JSON') }
   const hex = (s: unknown, len?: number): boolean => typeof s === 'string' && /^[0-9a-f]*$/.test(s) && s.length % 2 === 0 && (len === undefined || s.length === len * 2)
