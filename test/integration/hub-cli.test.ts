@@ -10,6 +10,9 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StorageNode } from '../../hub/src/roles/storage/index.ts'
 
+// each step runs the real CLI as a child process: past tap's default 120 s on a busy 2-core machine
+t.setTimeout(300_000)
+
 const run = promisify(execFile)
 const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
 const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'hub cli test' }

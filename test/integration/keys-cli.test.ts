@@ -8,6 +8,9 @@ import { promisify } from 'node:util'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 
+// each step runs the real CLI as a child process: past tap's default 120 s on a busy 2-core machine
+t.setTimeout(300_000)
+
 const run = promisify(execFile)
 const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
 

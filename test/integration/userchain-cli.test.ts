@@ -9,6 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { tempDir } from '../helpers/userchain.ts'
 
+// each step runs the real CLI as a child process: past tap's default 120 s on a busy 2-core machine
+t.setTimeout(300_000)
+
 const CLI = fileURLToPath(new URL('../../hub/src/cli.ts', import.meta.url))
 const MINER = 'ab'.repeat(32)
 
