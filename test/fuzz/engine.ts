@@ -15,6 +15,7 @@
  * reported as a hang instead of hanging the run.
  */
 import { Worker } from 'node:worker_threads'
+import { concatBytes as concat } from '../../hub/src/core/codec.ts'
 
 export interface FuzzTarget {
   readonly name: string
@@ -59,15 +60,6 @@ function randomBytes (r: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n)
   for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256)
   return b
-}
-
-function concat (...parts: Uint8Array[]): Uint8Array {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) { out.set(p, o); o += p.length }
-  return out
 }
 
 /** One mutation of a seed (or random bytes); never longer than `max`. */
