@@ -16,10 +16,9 @@ import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
 import { Ingest } from '../../hub/src/ingest/pipeline.ts'
-import type { BatchRecord, PendingReading } from '../../hub/src/ingest/store.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { TESTNET } from '../helpers/userchain.ts'
-import { freePort, sleep, tempDir } from '../integration/ingest-helpers.ts'
+import { freePort, sleep, storedReadings, tempDir } from '../integration/ingest-helpers.ts'
 import { crashOnce } from '../helpers/crash.ts'
 
 const CHILD = fileURLToPath(new URL('./hub-child.ts', import.meta.url))
@@ -82,11 +81,7 @@ t.test(`hub SIGKILLed ${TRIALS} times during ingest and mining: no acknowledged 
 
   const ing = await Ingest.open(ingestDbPath(dir))
   t.teardown(() => ing.close())
-  const seen = new Map<string, number>()
-  const count = (p: PendingReading): void => { const k = `${p.w.d}/${p.w.s}`; seen.set(k, (seen.get(k) ?? 0) + 1) }
-  for await (const [, p] of ing.store.scan<PendingReading>('pend!')) count(p)
-  const batches: BatchRecord[] = await ing.batches()
-  for (const b of batches) for (const p of b.readings) count(p)
+  const { seen } = await storedReadings(ing)
   let missing = 0
   let total = 0
   for (const [d, set] of acked) for (const s of set) { total++; if (!seen.has(`${d}/${s}`)) missing++ }

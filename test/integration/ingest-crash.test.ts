@@ -12,8 +12,7 @@ import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
 import { Ingest } from '../../hub/src/ingest/pipeline.ts'
-import type { BatchRecord, PendingReading } from '../../hub/src/ingest/store.ts'
-import { freePort, killAndWait, sleep, startHubProcess, tempDir, until } from './ingest-helpers.ts'
+import { freePort, killAndWait, sleep, startHubProcess, storedReadings, tempDir, until } from './ingest-helpers.ts'
 
 const HUB = 'crash'
 const DEVICES = Array.from({ length: 10 }, (_, i) => `dev-${i}`)
@@ -69,11 +68,7 @@ t.test('SIGKILL while 10 devices publish: every acked reading stored exactly onc
 
   const ing = await Ingest.open(ingestDbPath(dir))
   t.teardown(() => ing.close())
-  const seen = new Map<string, number>()
-  const count = (p: PendingReading): void => { const k = `${p.w.d}/${p.w.s}`; seen.set(k, (seen.get(k) ?? 0) + 1) }
-  for await (const [, p] of ing.store.scan<PendingReading>('pend!')) count(p)
-  const batches: BatchRecord[] = await ing.batches()
-  for (const b of batches) for (const p of b.readings) count(p)
+  const { seen, batches } = await storedReadings(ing)
   t.ok(batches.length > 0, `${batches.length} batches closed`)
 
   let missing = 0

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { Ingest } from '../../hub/src/ingest/pipeline.ts'
 import type { IngestOptions } from '../../hub/src/ingest/pipeline.ts'
 import type { SensorType } from '../../hub/src/ingest/line.ts'
+import type { BatchRecord, PendingReading } from '../../hub/src/ingest/store.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -95,4 +96,18 @@ export async function killAndWait (proc: import('node:child_process').ChildProce
   const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
   proc.kill(signal)
   await exited
+}
+
+/**
+ * How often each reading ("device/seq") is in an ingest store — pending or in
+ * a closed batch — and the closed batches: what the crash tests check every
+ * acknowledged reading against.
+ */
+export async function storedReadings (ing: Ingest): Promise<{ seen: Map<string, number>, batches: BatchRecord[] }> {
+  const seen = new Map<string, number>()
+  const count = (p: PendingReading): void => { const k = `${p.w.d}/${p.w.s}`; seen.set(k, (seen.get(k) ?? 0) + 1) }
+  for await (const [, p] of ing.store.scan<PendingReading>('pend!')) count(p)
+  const batches = await ing.batches()
+  for (const b of batches) for (const p of b.readings) count(p)
+  return { seen, batches }
 }
