@@ -23,20 +23,21 @@ export interface HubConfig {
   readonly http: { readonly host: string, readonly port: number }
 }
 
-type Json = Record<string, unknown>
-const isObj = (x: unknown): x is Json => x !== null && typeof x === 'object' && !Array.isArray(x)
+export type Json = Record<string, unknown>
+/** Field helpers, shared with the other config validators (roles/accounting/config.ts). */
+export const isObj = (x: unknown): x is Json => x !== null && typeof x === 'object' && !Array.isArray(x)
 
-function str (o: Json, k: string, path: string, fallback?: string): string {
+export function str (o: Json, k: string, path: string, fallback?: string): string {
   const v = o[k] ?? fallback
   if (typeof v !== 'string' || v === '') throw new InvalidFieldError(`${path}${k}`, 'must be a non-empty string')
   return v
 }
-function int (o: Json, k: string, path: string, min: number, max: number, fallback?: number): number {
+export function int (o: Json, k: string, path: string, min: number, max: number, fallback?: number): number {
   const v = o[k] ?? fallback
   if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) throw new InvalidFieldError(`${path}${k}`, `must be an integer in [${min}, ${max}]`)
   return v as number
 }
-function strings (o: Json, k: string, path: string): string[] {
+export function strings (o: Json, k: string, path: string): string[] {
   const v = o[k] ?? []
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x !== '')) throw new InvalidFieldError(`${path}${k}`, 'must be a list of strings')
   return v as string[]

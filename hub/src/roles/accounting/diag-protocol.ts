@@ -1,0 +1,132 @@
+/**
+ * Doctors submit tx_diag to any accounting node over libp2p (paper §IV-B2:
+ * the doctor sends its diagnosis transaction to the accounting nodes; the
+ * node forwards it to the leader, core/pbft/request.ts) and get a receipt
+ * back once it commits (§IV-B3) or is rejected (with the reason).
+ *
+ * `/healthchain/diag/1.0.0` (net/reqresp.ts): the request is a batch of
+ * tx_diag (count, then each canonical tx), answered with one frame per tx,
+ * in order. A committed receipt is compact and checkable by the doctor alone:
+ * the Dblock header, its commit certificate (2f+1 signatures over the
+ * header's hash) and the Merkle branch of the tx id under the header's
+ * diagroot — not the whole Dblock.
+ */
+import type { Libp2p } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  decodeDblockHeader, encodeDblockHeader, encodeTx, equalBytes, fromHex, HASH_BYTES, ID_BYTES, InvalidFieldError, MAX_CERT_SIGNATURES,
+  MAX_TX_BYTES, merkleProofs, Reader, SIG_BYTES, txId, utf8Bytes, verifyCertificate, verifyMerkleProof, Writer,
+  type CommitSignature, type Dblock, type DblockHeader, type TxDiag
+} from '../../core/index.ts'
+import { request, serve, type RateLimit } from '../../net/reqresp.ts'
+import type { DiagReceipt } from './node.ts'
+
+/** tx_diag per submission request. */
+export const MAX_SUBMIT_BATCH = 1000
+export const DIAG_PROTOCOL = { id: '/healthchain/diag/1.0.0', maxRequestBytes: 8 * 1024 * 1024, maxFrameBytes: 32 * 1024, maxFrames: MAX_SUBMIT_BATCH } as const
+const MAX_PROOF = 32
+
+/** What the doctor gets back for one tx_diag. */
+export type WireReceipt =
+  | { readonly ok: true, readonly id: Uint8Array, readonly height: number, readonly header: DblockHeader, readonly cert: readonly CommitSignature[], readonly index: number, readonly size: number, readonly proof: readonly Uint8Array[] }
+  | { readonly ok: false, readonly id: Uint8Array, readonly code: string, readonly reason: string }
+
+export function encodeSubmission (txs: ReadonlyArray<TxDiag | Uint8Array>): Uint8Array {
+  const w = new Writer(txs.length * 300 + 8).varint('count', txs.length, MAX_SUBMIT_BATCH)
+  txs.forEach((t, i) => w.bytes(`txs[${i}]`, t instanceof Uint8Array ? t : encodeTx(t), MAX_TX_BYTES))
+  return w.finish()
+}
+
+export function decodeSubmission (body: Uint8Array): Uint8Array[] {
+  const r = new Reader(body)
+  const n = r.varint('count', MAX_SUBMIT_BATCH)
+  const out: Uint8Array[] = []
+  for (let i = 0; i < n; i++) out.push(r.bytes(`txs[${i}]`, MAX_TX_BYTES))
+  r.end('submission')
+  return out
+}
+
+export function encodeReceipt (r: WireReceipt): Uint8Array {
+  const w = new Writer(1024).u8('ok', r.ok ? 1 : 0).fixed('id', r.id, HASH_BYTES)
+  if (!r.ok) return w.bytes('code', utf8Bytes(r.code), 64).bytes('reason', utf8Bytes(r.reason.slice(0, 1000)), 4096).finish()
+  w.u32('height', r.height).bytes('header', encodeDblockHeader(r.header), 256).varint('cert', r.cert.length, MAX_CERT_SIGNATURES)
+  r.cert.forEach((c, i) => w.fixed(`cert[${i}].replica`, c.replica, ID_BYTES).fixed(`cert[${i}].sig`, c.sig, SIG_BYTES))
+  w.varint('index', r.index).varint('size', r.size).varint('proof', r.proof.length, MAX_PROOF)
+  r.proof.forEach((p, i) => w.fixed(`proof[${i}]`, p, HASH_BYTES))
+  return w.finish()
+}
+
+export function decodeReceipt (bytes: Uint8Array): WireReceipt {
+  const r = new Reader(bytes)
+  const ok = r.u8('ok')
+  const id = r.fixed('id', HASH_BYTES)
+  let out: WireReceipt
+  if (ok === 0) {
+    const dec = new TextDecoder('utf-8', { fatal: true })
+    out = { ok: false, id, code: dec.decode(r.bytes('code', 64)), reason: dec.decode(r.bytes('reason', 4096)) }
+  } else if (ok === 1) {
+    const height = r.u32('height')
+    const header = decodeDblockHeader(r.bytes('header', 256))
+    const n = r.varint('cert', MAX_CERT_SIGNATURES)
+    const cert: CommitSignature[] = []
+    for (let i = 0; i < n; i++) cert.push({ replica: r.fixed(`cert[${i}].replica`, ID_BYTES), sig: r.fixed(`cert[${i}].sig`, SIG_BYTES) })
+    const index = r.varint('index')
+    const size = r.varint('size')
+    const k = r.varint('proof', MAX_PROOF)
+    const proof: Uint8Array[] = []
+    for (let i = 0; i < k; i++) proof.push(r.fixed(`proof[${i}]`, HASH_BYTES))
+    out = { ok: true, id, height, header, cert, index, size, proof }
+  } else throw new InvalidFieldError('ok', `must be 0 or 1, got ${ok}`)
+  r.end('receipt')
+  return out
+}
+
+/**
+ * The doctor's check of a commit receipt: it names `tx`, 2f+1 of `members`
+ * signed the header, and the Merkle branch puts `tx` under its diagroot.
+ * Throws a typed error otherwise.
+ */
+export function verifyReceipt (r: WireReceipt, tx: TxDiag | Uint8Array, members: readonly Uint8Array[]): void {
+  if (!equalBytes(r.id, txId(tx))) throw new InvalidFieldError('receipt.id', 'names another transaction')
+  if (!r.ok) throw new InvalidFieldError('receipt', `rejected: ${r.reason}`)
+  if (r.header.index !== r.height) throw new InvalidFieldError('receipt.height', `header index ${r.header.index} ≠ ${r.height}`)
+  verifyCertificate({ header: r.header, cert: r.cert, txs: [] }, members)
+  if (!verifyMerkleProof(r.id, r.index, r.size, r.proof, r.header.diagroot)) throw new InvalidFieldError('receipt.proof', 'the Merkle branch does not lead to the Dblock\'s diagroot')
+}
+
+/** Merkle branches of a committed Dblock, computed once per block for all its receipts. */
+const branches = new WeakMap<Dblock, Uint8Array[][]>()
+
+/** A node receipt (roles/accounting/node.ts) as sent to the doctor. */
+export function wireReceipt (r: DiagReceipt): WireReceipt {
+  const id = r.id === '' ? new Uint8Array(HASH_BYTES) : fromHex('id', r.id)
+  if (!r.ok) return { ok: false, id, code: r.code, reason: r.reason }
+  const b = r.block
+  const index = b.txs.findIndex((t) => equalBytes(t.id, id))
+  let proofs = branches.get(b)
+  if (proofs === undefined) { proofs = merkleProofs(b.txs.map((t) => t.id)); branches.set(b, proofs) }
+  return { ok: true, id, height: r.height, header: b.header, cert: b.cert, index, size: b.txs.length, proof: proofs[index]! }
+}
+
+export interface ServeDiagOptions {
+  /** Submission requests per second per doctor peer (token bucket). */
+  readonly rate?: RateLimit
+  /** How long one request may wait for its commits (a view change included). */
+  readonly timeoutMs?: number
+}
+
+/** Serves doctor submissions for an accounting node: each tx goes to `submit`, every receipt comes back in order. */
+export async function serveDiagSubmissions (libp2p: Libp2p, submit: (tx: Uint8Array) => Promise<DiagReceipt>, opts: ServeDiagOptions = {}): Promise<() => Promise<void>> {
+  return await serve(libp2p, DIAG_PROTOCOL, async (req) => {
+    const txs = decodeSubmission(req) // malformed: a typed error, answered as such
+    const receipts = await Promise.all(txs.map(async (t) => wireReceipt(await submit(t))))
+    return { frames: receipts.map(encodeReceipt) }
+  }, { timeoutMs: opts.timeoutMs ?? 120_000, rate: opts.rate ?? { perSecond: 50, burst: 200 }, maxInboundStreams: 256 })
+}
+
+/** A doctor's submission of up to MAX_SUBMIT_BATCH tx_diag to the accounting node at `addr`: one receipt per tx, in order. */
+export async function submitDiags (libp2p: Libp2p, addr: string, txs: ReadonlyArray<TxDiag | Uint8Array>, opts: { timeoutMs?: number } = {}): Promise<WireReceipt[]> {
+  const frames = await request(libp2p, multiaddr(addr), DIAG_PROTOCOL, encodeSubmission(txs), { timeoutMs: opts.timeoutMs ?? 120_000 })
+  if (frames.length !== txs.length) throw new InvalidFieldError('receipts', `${frames.length} receipts for ${txs.length} tx_diag`)
+  return frames.map(decodeReceipt)
+}

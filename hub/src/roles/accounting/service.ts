@@ -1,0 +1,121 @@
+/**
+ * One accounting node as a whole process (paper §III-A: each consortium
+ * accounting node on its own machine; §IV-B2, §IV-B3, §IV-B4), from its
+ * config (config.ts) and identity:
+ * - a non-mining core user node following Userchain over libp2p from the
+ *   configured core nodes (net/service.ts), for the tx_diag checks: every
+ *   cited htxI is a tx_IoT on the best chain, its user has prepaid the
+ *   consortium (roles/consortium/credit.ts, consumed by committed Dblocks);
+ * - on the same libp2p node, the PBFT transport to the other accounting
+ *   nodes (libp2p-transport.ts) and the doctors' submission protocol
+ *   (diag-protocol.ts);
+ * - the AccountingNode (node.ts) on its LevelDB Docchain and PBFT log.
+ * `healthchain accounting` (cli/accounting.ts) runs it; tests and the bench
+ * start the same thing in child processes.
+ */
+import { join } from 'node:path'
+import { dblockProposal, fromHex, NETWORKS, toHex, type Dblock, type Identity } from '../../core/index.ts'
+import { DoctorRegistry } from '../../core/pbft/registry.ts'
+import { CoreNode } from '../core/node.ts'
+import { CoreNet } from '../../net/service.ts'
+import { coreChain } from '../../net/core-chain.ts'
+import { CreditBook } from '../consortium/credit.ts'
+import { AccountingNode } from './node.ts'
+import { libp2pPbftTransport } from './libp2p-transport.ts'
+import { serveDiagSubmissions } from './diag-protocol.ts'
+import { peerAddresses, type AccountingConfig } from './config.ts'
+
+export interface AccountingServiceOptions {
+  readonly config: AccountingConfig
+  readonly identity: Identity
+  /**
+   * Addresses of the other members not in the config, asked once libp2p
+   * listens (an orchestrator starting nodes on ephemeral ports hands them out).
+   */
+  readonly peers?: (self: { readonly addrs: readonly string[], readonly peerId: string }) => Promise<ReadonlyMap<string, string>>
+  readonly log?: (line: string) => void
+}
+
+/** Dblock 0 of a consortium: fixed by configuration (its genesis time), the same on every node. */
+export function docchainGenesis (gtime: number): Dblock {
+  return dblockProposal({ index: 0, gtime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
+}
+
+export class AccountingService {
+  readonly node: AccountingNode
+  readonly core: CoreNode
+  readonly net: CoreNet
+  readonly credit: CreditBook
+  private readonly stops: Array<() => Promise<unknown>>
+
+  private constructor (node: AccountingNode, core: CoreNode, net: CoreNet, credit: CreditBook, stops: Array<() => Promise<unknown>>) {
+    this.node = node
+    this.core = core
+    this.net = net
+    this.credit = credit
+    this.stops = stops
+  }
+
+  get addrs (): string[] { return this.net.net.addrs().map(String) }
+
+  static async start (o: AccountingServiceOptions): Promise<AccountingService> {
+    const cfg = o.config
+    const log = o.log ?? (() => {})
+    const params = NETWORKS[cfg.network]
+    const stops: Array<() => Promise<unknown>> = []
+    const stopAll = async (): Promise<void> => { for (const s of stops.splice(0).reverse()) await s().catch(() => {}) }
+    try {
+      const core = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', params.name), params, verifyThreads: 1 })
+      stops.push(async () => { await core.close() })
+      const net = await CoreNet.start({ chain: coreChain(core), params, dataDir: join(cfg.dataDir, 'net'), listen: cfg.listen, bootstrap: cfg.userchain.bootstrap })
+      stops.push(async () => { await net.stop() })
+      const self = { addrs: net.net.addrs().map(String), peerId: net.net.peerId.toString() }
+      const given = o.peers === undefined ? new Map<string, string>() : await o.peers(self)
+      const peers = peerAddresses(cfg, o.identity.id, given)
+
+      // Userchain view: who signed the tx_IoT with this htxI (cached per containing block, so a reorg re-reads it)
+      const users = new Map<string, Uint8Array | null>()
+      const userOf = async (htxI: Uint8Array): Promise<Uint8Array | null> => {
+        const loc = core.store.txLocation(htxI)
+        if (loc === undefined) return null
+        const k = `${toHex(htxI)}@${toHex(loc.block)}`
+        if (users.has(k)) return users.get(k)!
+        const tx = (await core.store.getBlock(loc.block))?.txs[loc.pos]?.tx
+        const u = tx?.kind === 'iot' ? tx.user : null
+        if (users.size >= 100_000) users.delete(users.keys().next().value!)
+        users.set(k, u)
+        return u
+      }
+      const credit = new CreditBook(core.store, fromHex('consortium', cfg.consortium), cfg.diagnosisPrice)
+      const members = cfg.members.map((m) => fromHex('members', m.id))
+      const node = await AccountingNode.start({
+        identity: o.identity,
+        members,
+        genesis: docchainGenesis(cfg.genesisTime),
+        dir: join(cfg.dataDir, 'docchain'),
+        transport: await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers }),
+        registry: new DoctorRegistry({ members: cfg.registry.members.map((m) => fromHex('registry.members', m)), threshold: cfg.registry.threshold }, cfg.registry.doctors.map((d) => fromHex('registry.doctors', d))),
+        userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
+        payments: { hasPaid: async (u) => await credit.hasPaid(u) },
+        replica: cfg.pbft
+      })
+      stops.push(async () => { await node.stop() })
+      // committed diagnoses consume the users' credit: those already on disk, then each new Dblock, in order
+      let credited = Promise.resolve()
+      for (let h = 1; h <= node.height; h++) { const b = await node.block(h); if (b !== undefined) await credit.onDblock(b, userOf) }
+      const prev = node.onCommit
+      node.onCommit = (b) => { prev?.(b); credited = credited.then(async () => { await credit.onDblock(b, userOf) }).catch((err: Error) => { log(`credit: ${err.message}`) }) }
+      const unserve = await serveDiagSubmissions(net.net.libp2p, async (tx) => await node.submit(tx), { rate: { perSecond: cfg.submitRate, burst: cfg.submitRate * 2 } })
+      stops.push(async () => { await unserve() }) // stopped first: no new submissions, then the node
+      return new AccountingService(node, core, net, credit, stops)
+    } catch (err) {
+      await stopAll()
+      throw err
+    }
+  }
+
+  /** Clean shutdown: no new submissions, the replica's log closed, then Userchain and libp2p. */
+  async stop (): Promise<void> {
+    for (const s of this.stops.splice(0).reverse()) await s().catch(() => {})
+  }
+}
