@@ -85,6 +85,7 @@ function txSummary (tx: Tx): string {
     case 'coin': return `coin ${toHex(tx.from)} → ${toHex(tx.to)} amount ${tx.amount} fee ${tx.fee} nonce ${tx.nonce}`
     case 'coinbase': return `coinbase height ${tx.height} → ${toHex(tx.to)} amount ${tx.amount}`
     case 'diag': return `tx_diag doctor ${toHex(tx.doctor)}`
+    case 'reg': return `registry ${tx.action} seq ${tx.seq} (${tx.sigs.length} consortium signatures)`
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * Dblock (paper §IV-B1, Fig. 4) of Docchain: header {version, index, gtime,
- * prehash, diagroot, view, leader} and a body of tx_diag. The paper's header
+ * prehash, diagroot, view, leader} and a body of tx_diag and the
+ * consortium's doctor-registry records (TxReg, core/tx/reg.ts), in the order
+ * PBFT decided; diagroot is the Merkle root over all their ids. The paper's header
  * nonce has no role under PBFT and is dropped; view and leader record which
  * PBFT view and accounting node proposed the block (§IV-B3). A committed
  * Dblock carries a certificate of 2f+1 accounting-node signatures over its
@@ -13,7 +15,7 @@ import { MAX_CERT_SIGNATURES } from './limits.ts'
 import { merkleRoot } from './merkle.ts'
 import { bodyTx, checkBody, readBody, writeBody, type BodyTx } from './body.ts'
 import { signingMessage } from './tx/common.ts'
-import type { TxDiag } from './tx/index.ts'
+import type { DocTx } from './tx/index.ts'
 
 export const DBLOCK_VERSION = 1
 
@@ -88,11 +90,14 @@ export function decodeDblock (bytes: Uint8Array): Dblock {
   return { header, txs, cert }
 }
 
-/** Structure: body limit, root, duplicates, and only tx_diag on Docchain. */
+/** The transaction kinds a Dblock may hold. */
+export const DOC_KINDS: ReadonlySet<string> = new Set(['diag', 'reg'])
+
+/** Structure: body limit, root, duplicates, and only Docchain kinds (tx_diag, TxReg). */
 export function checkDblockStructure (b: Dblock): void {
   checkBody(b.txs, b.header.diagroot, 'diagroot')
   b.txs.forEach((t, i) => {
-    if (t.tx.kind !== 'diag') throw new InvalidFieldError(`txs[${i}]`, `a ${t.tx.kind} transaction does not belong on Docchain`)
+    if (!DOC_KINDS.has(t.tx.kind)) throw new InvalidFieldError(`txs[${i}]`, `a ${t.tx.kind} transaction does not belong on Docchain`)
   })
 }
 
@@ -124,8 +129,8 @@ export function verifyCertificate (b: Dblock, members: readonly Uint8Array[]): v
   if (seen.size < need) throw new QuorumError('cert', need, seen.size)
 }
 
-/** A Dblock proposal (no certificate yet) over the given diagnoses. */
-export function dblockProposal (f: { index: number, gtime: number, prehash: Uint8Array, view: number, leader: Uint8Array, txs: readonly TxDiag[] }): Dblock {
+/** A Dblock proposal (no certificate yet) over the given diagnoses and registry records. */
+export function dblockProposal (f: { index: number, gtime: number, prehash: Uint8Array, view: number, leader: Uint8Array, txs: readonly DocTx[] }): Dblock {
   const txs = f.txs.map(bodyTx)
   return {
     header: { version: DBLOCK_VERSION, index: f.index, gtime: f.gtime, prehash: f.prehash, diagroot: merkleRoot(txs.map((t) => t.id)), view: f.view, leader: f.leader },

@@ -10,20 +10,21 @@
  * carries the doctor's identity record (core identity.ts). Records apply in
  * a strict sequence (seq = last + 1), so none can be replayed or reordered —
  * an old REGISTER cannot undo a later SUSPEND. Pure: no I/O.
+ *
+ * The records ride on Docchain as TxReg (core/tx/reg.ts), ordered by PBFT
+ * with the tx_diag. The registry at any height is genesis + the records of
+ * Dblocks 1…height applied in order (applyDblock), so an accounting node
+ * after a restart, a doctor and a patient reader all derive the same one from
+ * the Docchain alone.
  */
-import { equalBytes, Reader, toHex, Writer } from '../codec.ts'
-import { domainTag, ID_BYTES, SIG_BYTES, sign, type SigningKey } from '../crypto.ts'
-import { InvalidFieldError, QuorumError, UnknownVersionError } from '../errors.ts'
+import { equalBytes, toHex } from '../codec.ts'
+import { InvalidFieldError, QuorumError } from '../errors.ts'
 import { decodeIdentityRecord, type IdentityRecord } from '../identity.ts'
-import { signingMessage } from '../tx/common.ts'
+import { buildTxReg, decodeTx, encodeTx, registrySigningMessage, type RegistryAction, type TxReg } from '../tx/index.ts'
+import type { BodyTx } from '../body.ts'
 import { verifyCached } from './envelope.ts'
 
-export const REGISTRY_VERSION = 1
-const TAG = domainTag('doctor_registry')
-const ACTIONS = { register: 1, suspend: 2 } as const
-export type RegistryAction = keyof typeof ACTIONS
-const MAX_IDENTITY_BYTES = 256
-const MAX_CONSORTIUM = 256
+export { REGISTRY_VERSION, registrySigningMessage, type RegistryAction } from '../tx/index.ts'
 
 export interface Consortium {
   /** Ed25519 IDs of the consortium members. */
@@ -32,71 +33,57 @@ export interface Consortium {
   readonly threshold: number
 }
 
-export interface RegistryRecord {
-  readonly action: RegistryAction
-  /** Position in the registry's history, from 1. */
-  readonly seq: number
-  /** The doctor's encoded identity record (self-signed). */
-  readonly identity: Uint8Array
-  readonly sigs: ReadonlyArray<{ readonly signer: Uint8Array, readonly sig: Uint8Array }>
-}
-
-function body (r: Omit<RegistryRecord, 'sigs'>): Uint8Array {
-  const code = ACTIONS[r.action]
-  if (code === undefined) throw new InvalidFieldError('action', 'must be register or suspend')
-  return new Writer(256).u8('version', REGISTRY_VERSION).u8('action', code).u32('seq', r.seq)
-    .bytes('identity', r.identity, MAX_IDENTITY_BYTES).finish()
-}
-
-/** The message each consortium member signs. */
-export function registrySigningMessage (r: Omit<RegistryRecord, 'sigs'>): Uint8Array { return signingMessage(TAG, body(r)) }
+/** A registry record is a Docchain transaction (core/tx/reg.ts). */
+export type RegistryRecord = TxReg
 
 /** A record signed by the given consortium keys. */
-export function signRegistryRecord (r: Omit<RegistryRecord, 'sigs'>, keys: readonly SigningKey[]): RegistryRecord {
-  const msg = registrySigningMessage(r)
-  return { ...r, sigs: keys.map((k) => ({ signer: k.publicKey, sig: sign(k, msg) })) }
+export function signRegistryRecord (r: { action: RegistryAction, seq: number, identity: Uint8Array }, keys: Parameters<typeof buildTxReg>[1]): RegistryRecord {
+  return buildTxReg(r, keys)
 }
 
-export function encodeRegistryRecord (r: RegistryRecord): Uint8Array {
-  const b = body(r)
-  const w = new Writer(b.length + 8 + r.sigs.length * 96).fixed('body', b, b.length).varint('sigs', r.sigs.length, MAX_CONSORTIUM)
-  r.sigs.forEach((s, i) => w.fixed(`sigs[${i}].signer`, s.signer, ID_BYTES).fixed(`sigs[${i}].sig`, s.sig, SIG_BYTES))
-  return w.finish()
-}
+export function encodeRegistryRecord (r: RegistryRecord): Uint8Array { return encodeTx(r) }
 
+/** Strict decode of one record (a TxReg); any other transaction kind is refused. */
 export function decodeRegistryRecord (bytes: Uint8Array): RegistryRecord {
-  const r = new Reader(bytes)
-  const v = r.u8('version')
-  if (v !== REGISTRY_VERSION) throw new UnknownVersionError('version', v)
-  const code = r.u8('action')
-  const action = (Object.keys(ACTIONS) as RegistryAction[]).find((k) => ACTIONS[k] === code)
-  if (action === undefined) throw new UnknownVersionError('action', code)
-  const seq = r.u32('seq')
-  const identity = r.bytes('identity', MAX_IDENTITY_BYTES)
-  const n = r.varint('sigs', MAX_CONSORTIUM)
-  const sigs = []
-  for (let i = 0; i < n; i++) sigs.push({ signer: r.fixed(`sigs[${i}].signer`, ID_BYTES), sig: r.fixed(`sigs[${i}].sig`, SIG_BYTES) })
-  r.end('record')
-  return { action, seq, identity, sigs }
+  const tx = decodeTx(bytes)
+  if (tx.kind !== 'reg') throw new InvalidFieldError('type', `a ${tx.kind} transaction is not a registry record`)
+  return tx
 }
 
 export type DoctorStatus = 'active' | 'suspended' | 'unknown'
 
-interface Entry { readonly record: IdentityRecord, active: boolean }
+interface Entry { readonly record: IdentityRecord, readonly active: boolean }
+
+/** Decoded identity records by encoding (a record's signature is checked once, not per clone). */
+const identities = new Map<string, IdentityRecord>()
+const IDENTITIES_MAX = 4096
+
+function identityOf (bytes: Uint8Array): IdentityRecord {
+  const k = toHex(bytes)
+  const hit = identities.get(k)
+  if (hit !== undefined) return hit
+  const rec = decodeIdentityRecord(bytes)
+  if (identities.size >= IDENTITIES_MAX) identities.delete(identities.keys().next().value!)
+  identities.set(k, rec)
+  return rec
+}
 
 export class DoctorRegistry {
-  private readonly consortium: Consortium
-  private readonly doctors = new Map<string, Entry>()
+  readonly consortium: Consortium
+  private readonly doctors: Map<string, Entry>
   private last = 0
+  /** Records of committed Dblocks that did not apply (a faulty quorum or a race; skipped alike by everyone). */
+  skipped = 0
 
   constructor (consortium: Consortium, genesisDoctors: readonly Uint8Array[]) {
     if (!Number.isInteger(consortium.threshold) || consortium.threshold < 1 || consortium.threshold > consortium.members.length) {
       throw new InvalidFieldError('threshold', `must be 1..${consortium.members.length}`)
     }
     this.consortium = consortium
+    this.doctors = new Map()
     genesisDoctors.forEach((b, i) => {
       let rec: IdentityRecord
-      try { rec = decodeIdentityRecord(b) } catch (err) { throw new InvalidFieldError(`genesisDoctors[${i}]`, (err as Error).message) }
+      try { rec = identityOf(b) } catch (err) { throw new InvalidFieldError(`genesisDoctors[${i}]`, (err as Error).message) }
       this.doctors.set(toHex(rec.id), { record: rec, active: true })
     })
   }
@@ -104,11 +91,22 @@ export class DoctorRegistry {
   /** Sequence number of the last applied record (0 = genesis only). */
   get seq (): number { return this.last }
 
+  /** An independent copy (entries are immutable, so the map copy suffices). */
+  clone (): DoctorRegistry {
+    const c = new DoctorRegistry(this.consortium, [])
+    for (const [k, e] of this.doctors) c.doctors.set(k, e)
+    c.last = this.last
+    c.skipped = this.skipped
+    return c
+  }
+
   /**
-   * Checks and applies one record: next in sequence, m distinct consortium
-   * signatures, a valid identity record; suspend needs a registered doctor.
+   * Why `r` would not apply now — next in sequence, m distinct consortium
+   * signatures, a valid identity record, suspend needs a registered doctor,
+   * register never goes back to an older identity record — thrown as a typed
+   * error; otherwise the entry it would write.
    */
-  apply (r: RegistryRecord): void {
+  private verify (r: RegistryRecord): { key: string, entry: Entry } {
     if (r.seq !== this.last + 1) throw new InvalidFieldError('seq', `expected ${this.last + 1}, got ${r.seq}`)
     const msg = registrySigningMessage(r)
     const signers = new Set<string>()
@@ -118,17 +116,50 @@ export class DoctorRegistry {
       signers.add(toHex(s.signer))
     })
     if (signers.size < this.consortium.threshold) throw new QuorumError('sigs', this.consortium.threshold, signers.size)
-    const rec = decodeIdentityRecord(r.identity)
-    const k = toHex(rec.id)
-    const cur = this.doctors.get(k)
+    const rec = identityOf(r.identity)
+    const key = toHex(rec.id)
+    const cur = this.doctors.get(key)
     if (r.action === 'suspend') {
       if (cur === undefined) throw new InvalidFieldError('identity', 'cannot suspend a doctor who is not registered')
-      cur.active = false
-    } else {
-      if (cur !== undefined && cur.record.ts > rec.ts) throw new InvalidFieldError('identity', 'older than the registered identity record')
-      this.doctors.set(k, { record: rec, active: true })
+      return { key, entry: { record: cur.record, active: false } }
     }
+    if (cur !== undefined && cur.record.ts > rec.ts) throw new InvalidFieldError('identity', 'older than the registered identity record')
+    return { key, entry: { record: rec, active: true } }
+  }
+
+  /** Checks and applies one record (throws, changing nothing, when it does not apply). */
+  apply (r: RegistryRecord): void {
+    const { key, entry } = this.verify(r)
+    this.doctors.set(key, entry)
     this.last = r.seq
+  }
+
+  /** Throws the reason `r` would not apply after the records `before` (ordered, not yet committed). */
+  check (r: RegistryRecord, before: readonly RegistryRecord[] = []): void {
+    (before.length === 0 ? this : this.after(before)).verify(r)
+  }
+
+  /** This registry with `records` applied in order on a copy (those that do not apply are skipped). */
+  after (records: readonly RegistryRecord[]): DoctorRegistry {
+    const c = this.clone()
+    for (const r of records) c.applyOrSkip(r)
+    return c
+  }
+
+  private applyOrSkip (r: RegistryRecord): boolean {
+    try { this.apply(r); return true } catch { this.skipped++; return false }
+  }
+
+  /**
+   * Folds one committed Dblock (the next one) into the registry: its TxReg in
+   * block order. A record that does not apply is skipped — deterministic, so
+   * every node folding the same Docchain ends with the same registry. Returns
+   * the records applied.
+   */
+  applyDblock (block: { readonly txs: readonly BodyTx[] }): RegistryRecord[] {
+    const applied: RegistryRecord[] = []
+    for (const t of block.txs) if (t.tx.kind === 'reg' && this.applyOrSkip(t.tx)) applied.push(t.tx)
+    return applied
   }
 
   status (id: Uint8Array): DoctorStatus {
@@ -141,4 +172,24 @@ export class DoctorRegistry {
 
   /** Active doctors' identity records. */
   active (): IdentityRecord[] { return [...this.doctors.values()].filter((e) => e.active).map((e) => e.record) }
+
+  /** Every doctor ever registered, with its status (for a doctor list page). */
+  list (): Array<{ readonly record: IdentityRecord, readonly status: DoctorStatus }> {
+    return [...this.doctors.values()].map((e) => ({ record: e.record, status: e.active ? 'active' as const : 'suspended' as const }))
+  }
+}
+
+/**
+ * The registry at the tip of a Docchain: `genesis` (not modified) with
+ * Dblocks 1…height folded in order. The one derivation for accounting nodes,
+ * doctors and patient readers (read each block from wherever it is kept).
+ */
+export async function registryFromDocchain (genesis: DoctorRegistry, height: number, block: (h: number) => Promise<{ readonly txs: readonly BodyTx[] } | undefined>): Promise<DoctorRegistry> {
+  const reg = genesis.clone()
+  for (let h = 1; h <= height; h++) {
+    const b = await block(h)
+    if (b === undefined) throw new InvalidFieldError('docchain', `Dblock ${h} missing below height ${height}`)
+    reg.applyDblock(b)
+  }
+  return reg
 }

@@ -13,13 +13,13 @@ import { UnknownVersionError } from '../errors.ts'
 export const TX_VERSION = 1
 
 /** Wire tags of the transaction kinds. */
-export const TX_TYPES = { iot: 1, key: 2, diag: 3, coin: 4, coinbase: 5 } as const
+export const TX_TYPES = { iot: 1, key: 2, diag: 3, coin: 4, coinbase: 5, reg: 6 } as const
 export type TxKind = keyof typeof TX_TYPES
 
 /** How one transaction kind is laid out: one of these per file in tx/. */
 export interface TxCodec<T extends { kind: TxKind }> {
   readonly kind: T['kind']
-  /** Domain tag of the signature, or null for an unsigned kind (coinbase). */
+  /** Domain tag of the signature, or null for a kind without its own signature (coinbase, reg). */
   readonly tag: Uint8Array | null
   /** Writes every field but the kind and the signature, validating each. */
   writeBody: (w: Writer, tx: T) => void

@@ -13,12 +13,15 @@ import { txKeyCodec, type TxKey } from './key.ts'
 import { txDiagCodec, type TxDiag } from './diag.ts'
 import { txCoinCodec, type TxCoin } from './coin.ts'
 import { txCoinbaseCodec, type TxCoinbase } from './coinbase.ts'
+import { txRegCodec, type TxReg } from './reg.ts'
 
-export type Tx = TxIoT | TxKey | TxDiag | TxCoin | TxCoinbase
+export type Tx = TxIoT | TxKey | TxDiag | TxCoin | TxCoinbase | TxReg
+/** The transactions a Dblock may hold (paper §IV-B1 tx_diag; the consortium's doctor-registry records). */
+export type DocTx = TxDiag | TxReg
 export type { TxKind }
 
 const CODECS: Record<TxKind, TxCodec<any>> = {
-  iot: txIoTCodec, key: txKeyCodec, diag: txDiagCodec, coin: txCoinCodec, coinbase: txCoinbaseCodec
+  iot: txIoTCodec, key: txKeyCodec, diag: txDiagCodec, coin: txCoinCodec, coinbase: txCoinbaseCodec, reg: txRegCodec
 }
 const BY_TYPE = new Map<number, TxCodec<any>>(Object.entries(TX_TYPES).map(([k, t]) => [t, CODECS[k as TxKind]]))
 
@@ -87,3 +90,4 @@ export * from './key.ts'
 export * from './diag.ts'
 export * from './coin.ts'
 export * from './coinbase.ts'
+export * from './reg.ts'
