@@ -40,13 +40,21 @@
  * view, and f+1 replicas seen in higher views pull a replica along (noteView);
  * a leader re-sends its new-view, and others their old view-change, to a
  * replica still asking for that view.
+ *
+ * Registry records (TxReg) are ordered with the tx_diag (paper §IV-B2: the
+ * leader checks the doctor is legitimate). What is valid depends on the
+ * records ordered before: every validity check gets the records of the
+ * proposed, unexecuted Dblocks below it (and those earlier in the same
+ * Dblock); the leader leaves a tx that is invalid after them queued; when a
+ * Dblock with records executes, the host applies them (onExecute) and pending
+ * txs they made invalid are dropped with a 'reject' action.
  */
 import { equalBytes, toHex } from '../codec.ts'
 import type { SigningKey } from '../crypto.ts'
-import { checkDblockStructure, DBLOCK_VERSION, dblockHash, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
+import { checkDblockStructure, DBLOCK_VERSION, DOC_KINDS, dblockHash, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
 import { bodyEntryBytes, bodyTx, type BodyTx } from '../body.ts'
 import { decodeTx, txId } from '../tx/index.ts'
-import type { TxDiag } from '../tx/index.ts'
+import type { DocTx } from '../tx/index.ts'
 import { MAX_BLOCK_BODY_BYTES } from '../limits.ts'
 import { merkleRoot } from '../merkle.ts'
 import { signMessage, verifySigned } from './envelope.ts'
@@ -85,8 +93,15 @@ export interface ReplicaConfig {
   readonly rotateEveryBlocks?: number
   readonly fetchTimeoutMs?: number
   readonly statusEveryMs?: number
-  /** Application validity of one tx_diag (signature, registry…): a reason, or null when valid. */
-  readonly validate?: (tx: BodyTx) => string | null
+  /**
+   * Application validity of one Docchain tx (signature, registry…): a reason,
+   * or null when valid. `before` are the registry records (TxReg) ordered
+   * ahead of it but not executed yet, oldest first: a tx_diag after a SUSPEND
+   * of its doctor, or a record out of sequence, is invalid there.
+   */
+  readonly validate?: (tx: BodyTx, before: readonly BodyTx[]) => string | null
+  /** A Dblock was executed (committed-local), in height order: apply its registry records now. */
+  readonly onExecute?: (block: Dblock) => void
 }
 
 export type Action =
@@ -102,6 +117,8 @@ export type Action =
   | { readonly type: 'serve', readonly to: Uint8Array, readonly from: number }
   /** Entered a view (informational: who leads now). */
   | { readonly type: 'view', readonly view: number, readonly leader: Uint8Array }
+  /** A pending tx became invalid when a Dblock executed (its doctor suspended, a record out of sequence): tell its submitter. */
+  | { readonly type: 'reject', readonly tx: BodyTx, readonly reason: string }
 
 /** What a restarted replica needs beyond its Docchain (store/pbft-log.ts persists it). */
 export interface ReplicaSnapshot {
@@ -145,6 +162,14 @@ export interface NewViewSelection {
 }
 
 const hex = toHex
+
+/** The registry records of a proposed Dblock (computed once per block). */
+const recordsOfBlock = new WeakMap<Dblock, BodyTx[]>()
+function recordsOf (b: Dblock): BodyTx[] {
+  let r = recordsOfBlock.get(b)
+  if (r === undefined) { r = b.txs.filter((t) => t.tx.kind === 'reg'); recordsOfBlock.set(b, r) }
+  return r
+}
 
 export class Replica {
   readonly id: Uint8Array
@@ -306,7 +331,7 @@ export class Replica {
    * forwarded to every accounting node (paper §IV-B3). Returns the reason
    * when it is rejected.
    */
-  submit (tx: TxDiag | BodyTx | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
+  submit (tx: DocTx | BodyTx | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
     this.now = Math.max(this.now, now)
     let bt: BodyTx
     try {
@@ -316,7 +341,7 @@ export class Replica {
         const decoded = tx instanceof Uint8Array ? decodeTx(tx) : tx
         bt = bodyTx(decoded)
       }
-      if (bt.tx.kind !== 'diag') return { id: '', reason: `a ${bt.tx.kind} transaction does not belong on Docchain`, actions: [] }
+      if (!DOC_KINDS.has(bt.tx.kind)) return { id: '', reason: `a ${bt.tx.kind} transaction does not belong on Docchain`, actions: [] }
     } catch (err) {
       return { id: '', reason: `malformed tx_diag: ${(err as Error).message}`, actions: [] }
     }
@@ -472,7 +497,7 @@ export class Replica {
     const id = hex(bt.id)
     if (this.committedTx.has(id)) return 'already committed on Docchain'
     if (this.pending.has(id)) return null
-    const reason = this.cfg.validate?.(bt) ?? null
+    const reason = this.cfg.validate?.(bt, this.recordsBefore(Infinity)) ?? null
     if (reason !== null) return reason
     const entry = { tx: bt, since: this.now, request: request ?? signMessage(requestCodec, { tx: bt.bytes }, this.cfg.key).bytes }
     this.pending.set(id, entry)
@@ -542,7 +567,7 @@ export class Replica {
     let bt: BodyTx
     try {
       const tx = decodeTx(m.body.tx)
-      if (tx.kind !== 'diag') return
+      if (!DOC_KINDS.has(tx.kind)) return
       bt = { tx, bytes: m.body.tx, id: txId(m.body.tx) }
     } catch { return }
     this.admit(bt, m.bytes)
@@ -572,13 +597,18 @@ export class Replica {
       if (this.queue.size < maxBatch && this.now < first.value.since + delay) return
       const batch: BodyTx[] = []
       let size = 16
+      // Registry records in flight or in this batch change what is valid after them: re-check those txs in order (left queued if invalid now).
+      const records = this.recordsBefore(this.nextSeq)
       for (const p of this.queue.values()) {
         const add = bodyEntryBytes(p.tx.bytes.length)
         if (size + add > MAX_BLOCK_BODY_BYTES) break
+        if ((records.length > 0 || p.tx.tx.kind === 'reg') && (this.cfg.validate?.(p.tx, records) ?? null) !== null) continue
+        if (p.tx.tx.kind === 'reg') records.push(p.tx)
         size += add
         batch.push(p.tx)
         if (batch.length >= maxBatch) break
       }
+      if (batch.length === 0) return
       // As dblockProposal, reusing each tx's canonical bytes and id.
       const block: Dblock = {
         header: {
@@ -610,14 +640,36 @@ export class Replica {
       if (!equalBytes(prev.digest, b.header.prehash)) return 'prehash does not extend the chain'
       if (prev.gtime !== null && b.header.gtime < prev.gtime) return 'gtime goes backwards'
     }
+    const records = this.recordsBefore(m.body.seq)
     for (const t of b.txs) {
       const id = hex(t.id)
       if (this.committedTx.has(id)) return `tx ${id} already committed`
       if (this.inflight.has(id)) return `tx ${id} already proposed`
-      const reason = this.cfg.validate?.(t) ?? null
+      const reason = this.cfg.validate?.(t, records) ?? null
       if (reason !== null) return `tx ${id}: ${reason}`
+      if (t.tx.kind === 'reg') records.push(t)
     }
     return null
+  }
+
+  /** Registry records of the proposed, not yet executed Dblocks below `seq`, in order. */
+  private recordsBefore (seq: number): BodyTx[] {
+    const seqs: number[] = []
+    for (const [k, sl] of this.slots) if (k > this.executedSeq && k < seq && sl.pp !== undefined && recordsOf(sl.pp.body.block).length > 0) seqs.push(k)
+    return seqs.sort((a, b) => a - b).flatMap((k) => recordsOf(this.slots.get(k)!.pp!.body.block))
+  }
+
+  /** After a Dblock with registry records executed: pending txs it made invalid are dropped, and their submitters told why. */
+  private revalidatePending (): void {
+    const records = this.recordsBefore(Infinity)
+    for (const [id, p] of this.pending) {
+      if (this.inflight.has(id)) continue
+      const reason = this.cfg.validate?.(p.tx, records) ?? null
+      if (reason === null) continue
+      this.pending.delete(id)
+      this.queue.delete(id)
+      this.out.push({ type: 'reject', tx: p.tx, reason })
+    }
   }
 
   private onPrePrepare (m: PrePrepareMsg, fromNewView: boolean): void {
@@ -771,6 +823,8 @@ export class Replica {
       this.queue.delete(id)
       this.inflight.delete(id)
     }
+    this.cfg.onExecute?.(block)
+    if (recordsOf(block).length > 0) this.revalidatePending()
     if (seq > this.certifiedSeq) {
       this.uncertified.set(seq, { block: { ...block, cert: [] }, digest })
       if (sendReply) this.broadcast(signMessage(replyCodec, { seq, digest }, this.cfg.key))
