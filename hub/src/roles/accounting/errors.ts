@@ -26,6 +26,10 @@ export class UnknownCauseError extends HealthchainError {
 export class UnpaidUserError extends HealthchainError {
   constructor (user: string) { super('ERR_UNPAID', 'causes', `user ${user} has not paid enough Healthcoin for a diagnosis`) }
 }
+/** A doctor-registry record (TxReg) that does not apply after the records ordered before it. */
+export class RegistryRecordError extends HealthchainError {
+  constructor (why: string) { super('ERR_REGISTRY_RECORD', 'record', `registry record refused: ${why}`) }
+}
 /** Rejected by consensus itself (e.g. already committed). */
 export class DiagRejectedError extends HealthchainError {
   constructor (why: string) { super('ERR_DIAG_REJECTED', 'tx', why) }

@@ -6,19 +6,24 @@
  * answers the submitting doctor once the tx_diag is committed, with the
  * Dblock and its certificate, or with the reason it was rejected.
  *
+ * The doctor registry is genesis + the TxReg of its Docchain (folded at start
+ * by registryFromDocchain, then each executed Dblock by applyDblock), so it
+ * is the one every reader of the same Docchain derives; consortium members
+ * submit TxReg like a tx_diag.
+ *
  * All inputs (messages, submissions, ticks) go through one serial queue, so
  * the pure replica sees them one at a time, in order, with the time read from
  * the injected clock; the actions of everything queued meanwhile are
  * persisted in one LevelDB batch (group commit) before any is sent.
  */
-import { equalBytes, toHex, txId, bodyTx, type Dblock, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
+import { equalBytes, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
 import { decodeMessage } from '../../core/pbft/messages.ts'
-import type { DoctorRegistry } from '../../core/pbft/registry.ts'
+import { registryFromDocchain, type DoctorRegistry } from '../../core/pbft/registry.ts'
 import { PbftLog } from '../../store/pbft-log.ts'
 import type { PbftTransport } from './transport.ts'
-import { checkDiagChain, checkDiagSync, parseDiag, type PaymentLookup, type UserchainLookup } from './validate.ts'
-import { DiagRejectedError } from './errors.ts'
+import { checkDiagChain, checkDiagSync, checkDoctor, checkRecord, parseDocTx, type PaymentLookup, type UserchainLookup } from './validate.ts'
+import { DiagRejectedError, DiagSignatureError } from './errors.ts'
 
 export type DiagReceipt =
   | { readonly ok: true, readonly id: string, readonly height: number, readonly block: Dblock }
@@ -31,6 +36,7 @@ export interface AccountingOptions {
   /** LevelDB directory of this node's Docchain and PBFT log. */
   readonly dir: string
   readonly transport: PbftTransport
+  /** The registry at genesis (consortium, genesis doctors); not modified — the node keeps its own, folded from its Docchain. */
   readonly registry: DoctorRegistry
   readonly userchain: UserchainLookup
   readonly payments: PaymentLookup
@@ -62,8 +68,12 @@ export class AccountingNode {
   private pumping: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   private stopped = false
-  /** Per tx id: null = valid, else why not (sync and Userchain checks together). */
+  /** Per tx_diag id: null = valid, else why not (signature and Userchain checks; the registry is checked at each use). */
   private readonly verdicts = new Map<string, HealthchainError | null>()
+  /** Genesis + the registry records of every executed Dblock. */
+  private registryNow: DoctorRegistry
+  /** The registry after the last set of in-flight records asked about (key: registry seq and record ids). */
+  private overlay: { key: string, registry: DoctorRegistry } | null = null
   private readonly waiters = new Map<string, Array<(r: DiagReceipt) => void>>()
   /** Every certified Dblock this node stored (for observers: tests, CLI). */
   onCommit: ((block: Dblock) => void) | null = null
@@ -73,12 +83,14 @@ export class AccountingNode {
     this.id = opts.identity.id
     this.log = log
     this.now = opts.now ?? Date.now
+    this.registryNow = opts.registry.clone()
     this.replica = new Replica({
       ...opts.replica,
       key: opts.identity.signing,
       members: opts.members,
       genesis: opts.genesis,
-      validate: (t) => this.verdictOf(t)
+      validate: (t, before) => this.verdictOf(t, before),
+      onExecute: (b) => { if (this.registryNow.applyDblock(b).length > 0) this.overlay = null }
     })
   }
 
@@ -87,6 +99,7 @@ export class AccountingNode {
     const log = await PbftLog.open(opts.dir, opts.genesis)
     const node = new AccountingNode(opts, log)
     const state = await log.load()
+    node.registryNow = await registryFromDocchain(opts.registry, state.tip.header.index, async (h) => await log.block(h))
     node.replica.loadChain(state.tip, state.txIds)
     // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
     for (const b of [...state.snapshot.messages, ...state.appended]) await node.prevalidate(b)
@@ -99,16 +112,19 @@ export class AccountingNode {
   get view (): number { return this.replica.view }
   get height (): number { return this.log.tipHeight }
   get leader (): Uint8Array { return this.replica.leader }
+  /** The doctor registry as of the last executed Dblock (read only). */
+  get registry (): DoctorRegistry { return this.registryNow }
 
   /**
-   * A doctor submits a tx_diag (object or canonical bytes). Resolves when it
-   * is committed (with its certified Dblock) or rejected (with the reason).
+   * A doctor submits a tx_diag, or a consortium member a registry record
+   * (object or canonical bytes). Resolves when it is committed (with its
+   * certified Dblock) or rejected (with the reason).
    */
-  submit (tx: TxDiag | Uint8Array): Promise<DiagReceipt> {
+  submit (tx: DocTx | Uint8Array): Promise<DiagReceipt> {
     return new Promise((resolve) => {
       let bt: BodyTx
       try {
-        bt = bodyTx(tx instanceof Uint8Array ? parseDiag(tx) : tx)
+        bt = bodyTx(tx instanceof Uint8Array ? parseDocTx(tx) : tx)
       } catch (err) {
         const e = err as HealthchainError
         resolve({ ok: false, id: '', code: e.code ?? 'ERR_MALFORMED_DIAG', reason: e.message })
@@ -136,7 +152,7 @@ export class AccountingNode {
           if (reason === null) return
           const height = await this.log.txHeight(bt.id)
           if (height !== undefined) resolve({ ok: true, id, height, block: (await this.log.block(height))! })
-          else resolve({ ok: false, id, code: 'ERR_DIAG_REJECTED', reason })
+          else resolve({ ok: false, id, code: this.rejectionCode(bt), reason })
         }
       })
     })
@@ -188,36 +204,61 @@ export class AccountingNode {
     }
   }
 
-  /** The replica's synchronous hook: registry status now, the rest as prevalidated. */
-  private verdictOf (t: BodyTx): string | null {
-    if (t.tx.kind !== 'diag') return 'not a tx_diag'
-    const status = this.opts.registry.status(t.tx.doctor)
-    if (status !== 'active') return checkDiagSync(t, this.opts.registry)!.message
+  /** The registry after `before` (registry records ordered ahead, not executed yet). */
+  private registryAfter (before: readonly BodyTx[]): DoctorRegistry {
+    if (before.length === 0) return this.registryNow
+    const key = `${this.registryNow.seq}:${before.map((b) => toHex(b.id)).join(',')}`
+    if (this.overlay?.key !== key) this.overlay = { key, registry: this.registryNow.after(before.map((b) => b.tx).filter((x) => x.kind === 'reg')) }
+    return this.overlay.registry
+  }
+
+  /** The replica's synchronous hook: registry standing after `before`, the rest of a tx_diag as prevalidated. */
+  private verdictOf (t: BodyTx, before: readonly BodyTx[]): string | null {
+    const reg = this.registryAfter(before)
+    if (t.tx.kind === 'reg') return checkRecord(t.tx, reg)?.message ?? null
+    if (t.tx.kind !== 'diag') return 'not a Docchain transaction'
+    const bad = checkDoctor(t.tx, reg)
+    if (bad !== null) return bad.message
     const k = toHex(t.id)
     // prevalidate() runs before the replica sees any message, so a missing verdict means "not checked".
     if (!this.verdicts.has(k)) return 'not validated against Userchain yet'
     return this.verdicts.get(k)?.message ?? null
   }
 
-  /** Full check; a valid verdict is cached, a rejection is re-checked next time (Userchain may catch up). */
+  /**
+   * A submission's check: the registry as of now (records in flight are the
+   * replica's to weigh), then the cached or fresh signature and Userchain check.
+   */
   private async check (t: BodyTx): Promise<HealthchainError | null> {
+    if (t.tx.kind === 'reg') return null // its sequence depends on the records in flight: the replica checks it on admission
+    return checkDiagSync(t, this.registryNow) ?? await this.checkChain(t)
+  }
+
+  /** Signature and Userchain checks of a tx_diag; a valid verdict is cached, a rejection is re-checked next time (Userchain may catch up). */
+  private async checkChain (t: BodyTx): Promise<HealthchainError | null> {
+    if (t.tx.kind !== 'diag') return null
     const k = toHex(t.id)
     if (this.verdicts.get(k) === null) return null
-    const v = checkDiagSync(t, this.opts.registry) ?? await checkDiagChain(t.tx as TxDiag, this.opts.userchain, this.opts.payments)
+    const v = verifyTx(t.tx) ? await checkDiagChain(t.tx, this.opts.userchain, this.opts.payments) : new DiagSignatureError()
     if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!)
     this.verdicts.set(k, v)
     return v
   }
 
-  /** Userchain checks of the tx_diag a request or fresh pre-prepare carries, before the replica sees it. */
+  /** Userchain checks of the tx_diag a request or fresh pre-prepare carries, before the replica sees it (the registry is weighed then). */
   private async prevalidate (bytes: Uint8Array): Promise<void> {
     let m
     try { m = decodeMessage(bytes) } catch { return }
     if (m.kind === 'request') {
-      try { await this.check(bodyTx(parseDiag(m.body.tx))) } catch { /* the replica drops it */ }
+      try { await this.checkChain(bodyTx(parseDocTx(m.body.tx))) } catch { /* the replica drops it */ }
     } else if (m.kind === 'pre-prepare') {
-      for (const t of m.body.block.txs) if (t.tx.kind === 'diag') await this.check(t)
+      for (const t of m.body.block.txs) await this.checkChain(t)
     }
+  }
+
+  /** The code of a rejection the replica gave as text: the typed reason when the registry now explains it. */
+  private rejectionCode (t: BodyTx): string {
+    return checkDiagSync(t, this.registryNow)?.code ?? (t.tx.kind === 'reg' ? 'ERR_REGISTRY_RECORD' : 'ERR_DIAG_REJECTED')
   }
 
   /** Persist first, then send: a vote is on disk before anyone can see it. */
@@ -244,14 +285,23 @@ export class AccountingNode {
           this.onCommit?.(a.block)
           break
         }
+        case 'reject': {
+          const id = toHex(a.tx.id)
+          const w = this.waiters.get(id)
+          if (w !== undefined) {
+            this.waiters.delete(id)
+            for (const resolve of w) resolve({ ok: false, id, code: this.rejectionCode(a.tx), reason: a.reason })
+          }
+          break
+        }
         default: break
       }
     }
   }
 }
 
-/** Whether `block` holds the tx_diag `tx` (for receipts checked by a doctor). */
-export function blockHolds (block: Dblock, tx: TxDiag): boolean {
+/** Whether `block` holds the tx_diag (or registry record) `tx` (for receipts checked by a doctor). */
+export function blockHolds (block: Dblock, tx: DocTx): boolean {
   const id = txId(tx)
   return block.txs.some((t) => equalBytes(t.id, id))
 }
