@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   buildIdentityRecord, buildTxCoin, concatBytes, dblockProposal, DEVNET, encodeIdentityRecord, identityFromSeed, sha256, toHex,
-  txId, utf8Bytes, type Dblock, type Identity, type Tx, type TxIoT
+  txId, utf8Bytes, type Dblock, type Identity, type Tx, type TxIoT, type TxReg
 } from './core/index.ts'
 import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
@@ -31,8 +31,8 @@ import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from './ipfs/index.ts'
 import { StorageNode } from './roles/storage/index.ts'
-import { DoctorRegistry } from './core/pbft/registry.ts'
-import { AccountingNode } from './roles/accounting/node.ts'
+import { DocchainRegistry, DoctorRegistry } from './core/pbft/registry.ts'
+import { AccountingNode, type DiagReceipt } from './roles/accounting/node.ts'
 import { MemoryNetwork } from './roles/accounting/transport.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { keyHistory } from './roles/user/chain.ts'
@@ -93,6 +93,10 @@ export interface Devnet {
   readonly credit: CreditBook
   readonly consortium: Identity
   readonly doctors: { readonly ai: Identity, readonly human: Identity }
+  /** The doctor registry derived from the committed Docchain (genesis + TxReg records). */
+  readonly registry: DoctorRegistry
+  /** A consortium member's registry record (TxReg) submitted to an accounting node: its receipt once committed or refused. */
+  submitRecord: (tx: TxReg | Uint8Array) => Promise<DiagReceipt>
   /** Resolves when the devnet has seen `n` committed diagnoses. */
   diagnosed: (n: number) => Promise<void>
   stop: () => Promise<void>
@@ -166,8 +170,8 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
 
     // ---- Docchain: doctor registry and four accounting nodes (PBFT) ----
     const record = (d: Identity): Uint8Array => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime))
-    const registry = (): DoctorRegistry => new DoctorRegistry({ members: [consortium.id], threshold: 1 }, [record(ai), record(human)])
-    const directoryRegistry = registry()
+    // genesis: the consortium (1 of 1 on a devnet) and the two doctors; later REGISTER/SUSPEND records ride on Docchain (TxReg)
+    const genesisRegistry = new DoctorRegistry({ members: [consortium.id], threshold: 1 }, [record(ai), record(human)])
     const credit = new CreditBook(core.store, consortium.id)
     const genesis: Dblock = dblockProposal({ index: 0, gtime: DEVNET.genesisTime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
     const net = new MemoryNetwork()
@@ -179,7 +183,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         genesis,
         dir: join(dir, `accounting-${i}`),
         transport: net.join(members[i]!.id),
-        registry: registry(),
+        registry: genesisRegistry,
         userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
         payments: { hasPaid: async (u) => await credit.hasPaid(u) }
       })
@@ -198,8 +202,11 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       }
     }
 
+    // The doctor registry as any Docchain reader derives it: genesis + the committed Dblocks (then each commit, below).
+    const docchain = await new DocchainRegistry(genesisRegistry).catchUp(accounting[0]!.height, async (h) => await accounting[0]!.block(h))
+
     // ---- the patient: keys, diagnoses ----
-    const directory = { lookup: (id: Uint8Array) => { const x = directoryRegistry.x25519(id); return x === undefined || directoryRegistry.status(id) !== 'active' ? undefined : { id, x25519: x } } }
+    const directory = { lookup: (id: Uint8Array) => docchain.registry.lookup(id) }
     const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), { rng, now, directory, rotationSeconds: 600 })
     const publish = async (tx: Tx): Promise<void> => {
       const r = await core.submitTx(tx)
@@ -253,6 +260,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     await replayDocchain()
     // Docchain commits: the patient reads its diagnoses, credit is consumed
     accounting[0]!.onCommit = (block) => {
+      docchain.onDblock(block)
       void (async () => {
         stats.dblocks = block.header.index
         await credit.onDblock(block, userOf)
@@ -356,7 +364,9 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         balance: () => core.store.account(user.id).balance,
         readings: () => readingsSeen,
         devices: () => ingest.registry.list().map(deviceView),
-        doctors: () => [ai, human].map((d) => ({ id: toHex(d.id), name: d === ai ? 'AI analyzer (NEWS2)' : 'Dr. Human', status: directoryRegistry.status(d.id) }))
+        doctors: () => docchain.registry.list().map(({ record: r, status }) => ({
+          id: toHex(r.id), name: toHex(r.id) === toHex(ai.id) ? 'AI analyzer (NEWS2)' : toHex(r.id) === toHex(human.id) ? 'Dr. Human' : `doctor ${toHex(r.id).slice(0, 12)}…`, status
+        }))
       }),
       log
     })
@@ -427,6 +437,8 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       credit,
       consortium,
       doctors: { ai, human },
+      registry: docchain.registry,
+      submitRecord: async (tx) => await accounting[0]!.submit(tx),
       diagnosed: async (n) => { if (stats.diagnoses >= n) return; await new Promise<void>((resolve) => waiters.push({ n, resolve })) },
       stop
     }

@@ -170,6 +170,12 @@ export class DoctorRegistry {
   /** The doctor's X25519 key (for tx_key envelopes), from the registered identity record. */
   x25519 (id: Uint8Array): Uint8Array | undefined { return this.doctors.get(toHex(id))?.record.x25519 }
 
+  /** An active doctor's keys (the user side's DoctorDirectory: whom a tx_key may seal to); undefined if unknown or suspended. */
+  lookup (id: Uint8Array): { readonly id: Uint8Array, readonly x25519: Uint8Array } | undefined {
+    const e = this.doctors.get(toHex(id))
+    return e === undefined || !e.active ? undefined : { id: e.record.id, x25519: e.record.x25519 }
+  }
+
   /** Active doctors' identity records. */
   active (): IdentityRecord[] { return [...this.doctors.values()].filter((e) => e.active).map((e) => e.record) }
 
@@ -179,17 +185,42 @@ export class DoctorRegistry {
   }
 }
 
+type BlockLike = { readonly header: { readonly index: number }, readonly txs: readonly BodyTx[] }
+
 /**
- * The registry at the tip of a Docchain: `genesis` (not modified) with
- * Dblocks 1…height folded in order. The one derivation for accounting nodes,
- * doctors and patient readers (read each block from wherever it is kept).
+ * A reader's registry following a Docchain: genesis (copied, not modified)
+ * with each committed Dblock folded once, in height order. The one
+ * derivation for accounting nodes, doctors and patient readers, whichever
+ * store the blocks come from.
  */
-export async function registryFromDocchain (genesis: DoctorRegistry, height: number, block: (h: number) => Promise<{ readonly txs: readonly BodyTx[] } | undefined>): Promise<DoctorRegistry> {
-  const reg = genesis.clone()
-  for (let h = 1; h <= height; h++) {
-    const b = await block(h)
-    if (b === undefined) throw new InvalidFieldError('docchain', `Dblock ${h} missing below height ${height}`)
-    reg.applyDblock(b)
+export class DocchainRegistry {
+  readonly registry: DoctorRegistry
+  /** Height of the last Dblock folded in. */
+  height = 0
+
+  constructor (genesis: DoctorRegistry) { this.registry = genesis.clone() }
+
+  /** Folds the next committed Dblock; one already folded is ignored, one beyond the next is an error. */
+  onDblock (b: BlockLike): void {
+    const i = b.header.index
+    if (i <= this.height) return
+    if (i !== this.height + 1) throw new InvalidFieldError('index', `expected Dblock ${this.height + 1}, got ${i}`)
+    this.registry.applyDblock(b)
+    this.height = i
   }
-  return reg
+
+  /** Folds Dblocks up to `height`, reading each with `block`. */
+  async catchUp (height: number, block: (h: number) => Promise<BlockLike | undefined>): Promise<this> {
+    while (this.height < height) {
+      const b = await block(this.height + 1)
+      if (b === undefined) throw new InvalidFieldError('docchain', `Dblock ${this.height + 1} missing below height ${height}`)
+      this.onDblock(b)
+    }
+    return this
+  }
+}
+
+/** The registry at height `height` of a Docchain: `genesis` (not modified) with Dblocks 1…height folded in order. */
+export async function registryFromDocchain (genesis: DoctorRegistry, height: number, block: (h: number) => Promise<BlockLike | undefined>): Promise<DoctorRegistry> {
+  return (await new DocchainRegistry(genesis).catchUp(height, block)).registry
 }
