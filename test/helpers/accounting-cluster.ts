@@ -45,6 +45,8 @@ export interface ClusterOptions {
   readonly causes?: number
   readonly pbft?: PbftSettings
   readonly log?: (line: string) => void
+  /** Extra environment of the children (e.g. NODE_OPTIONS=--cpu-prof). */
+  readonly env?: NodeJS.ProcessEnv
 }
 
 /** One accounting node process and what it printed. */
@@ -105,9 +107,11 @@ export class Cluster {
   readonly userNet: CoreNet
   readonly doctorNet: Libp2p
   private readonly log: (l: string) => void
+  private readonly env: NodeJS.ProcessEnv
   private made = 0
 
-  private constructor (dir: string, members: Identity[], causes: Uint8Array[], core: CoreNode, userNet: CoreNet, doctorNet: Libp2p, log: (l: string) => void) {
+  private constructor (dir: string, members: Identity[], causes: Uint8Array[], core: CoreNode, userNet: CoreNet, doctorNet: Libp2p, log: (l: string) => void, env: NodeJS.ProcessEnv) {
+    this.env = env
     this.dir = dir
     this.members = members
     this.procs = members.map(() => null)
@@ -127,7 +131,7 @@ export class Cluster {
     const doctorNet = await createIpfsLibp2p()
     const members: Identity[] = []
     for (let i = 0; i < n; i++) members.push(await createKeystore(join(o.dir, `a${i}`, 'keystore.json'), PASS))
-    const c = new Cluster(o.dir, members, causes, core, net, doctorNet, log)
+    const c = new Cluster(o.dir, members, causes, core, net, doctorNet, log, o.env ?? {})
     const config = {
       network: 'devnet',
       listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -150,7 +154,7 @@ export class Cluster {
   /** Starts accounting node `i` (again): the real CLI command, on its data dir, listening where it last did (port 0 the first time). */
   async spawn (i: number, listen = this.addrs[i] ?? undefined): Promise<AccountingProc> {
     const args = ['--no-warnings', CLI, 'accounting', '--config', join(this.dir, `a${i}`, 'config.json'), '--peers-stdin', ...(listen === undefined ? [] : ['--listen', listen.replace(/\/p2p\/.*$/, '')])]
-    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HEALTHCHAIN_PASSPHRASE: PASS, NODE_COMPILE_CACHE: compileCache } })
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HEALTHCHAIN_PASSPHRASE: PASS, NODE_COMPILE_CACHE: compileCache, ...this.env } })
     const p = new AccountingProc(i, child, this.log)
     this.procs[i] = p
     await p.line((l) => / peer \S+ listening /.test(l), 60_000, 'listening address')

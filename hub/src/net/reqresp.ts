@@ -125,7 +125,12 @@ async function readFrame (lp: ReturnType<typeof lpStream>, max: number, field: s
   return f.subarray()
 }
 
-export interface RequestOptions { readonly timeoutMs?: number, readonly signal?: AbortSignal }
+export interface RequestOptions {
+  readonly timeoutMs?: number
+  readonly signal?: AbortSignal
+  /** Streams of this protocol this node may have open to one peer (libp2p's default: 64). */
+  readonly maxOutboundStreams?: number
+}
 
 /**
  * Opening a stream failed with ConnectionClosedError on a connection libp2p
@@ -149,7 +154,7 @@ export async function request (libp2p: Libp2p, peer: PeerId | Multiaddr, spec: P
   const label = peer.toString()
   let stream: Stream | undefined
   try {
-    stream = await libp2p.dialProtocol(peer, spec.id, { signal })
+    stream = await libp2p.dialProtocol(peer, spec.id, { signal, ...(opts.maxOutboundStreams === undefined ? {} : { maxOutboundStreams: opts.maxOutboundStreams }) })
     const lp = lpStream(stream, { maxDataLength: Math.max(spec.maxRequestBytes, spec.maxFrameBytes) })
     await lp.write(req, { signal })
     const r = new Reader(await readFrame(lp, 2048, 'answer', signal))

@@ -193,6 +193,8 @@ export class Replica {
   private vcResendAt = 0
   private vcDeadline: number | null = null
   private vcAttempts = 0
+  /** Views in a row whose request timer expired before any Dblock executed (backs the timer off, CL §4.4). */
+  private idleViews = 0
   private viewTimer: number | null = null
 
   // --- log
@@ -354,6 +356,7 @@ export class Replica {
   tick (now: number): Action[] {
     this.now = Math.max(this.now, now)
     if (!this.inViewChange && this.viewTimer !== null && this.now >= this.viewTimer) {
+      this.idleViews++
       this.startViewChange(this.view + 1)
     } else if (this.inViewChange) {
       if (this.vcDeadline !== null && this.now >= this.vcDeadline) {
@@ -408,6 +411,13 @@ export class Replica {
   // ------------------------------------------------------------ plumbing
 
   private get requestTimeout (): number { return this.cfg.requestTimeoutMs ?? 1000 }
+  /**
+   * The view-change (request) timer: the base timeout, doubled for each view
+   * in a row that expired without executing a Dblock (Castro–Liskov §4.4:
+   * "wait 2T"), so a leader whose rounds take longer than the base timeout
+   * (a loaded machine, a slow link) still gets a view long enough to commit.
+   */
+  private get viewTimeout (): number { return this.requestTimeout * 2 ** Math.min(this.idleViews, 6) }
   private get vcTimeout (): number { return (this.cfg.viewChangeTimeoutMs ?? 1000) * 2 ** Math.min(this.vcAttempts, 6) }
 
   private drain (): Action[] {
@@ -503,7 +513,7 @@ export class Replica {
     this.pending.set(id, entry)
     if (!this.inflight.has(id)) this.queue.set(id, entry)
     if (request === null) this.send(null, entry.request)
-    if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.requestTimeout
+    if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.viewTimeout
     this.tryPropose()
     return null
   }
@@ -539,7 +549,7 @@ export class Replica {
   private armTimer (restart: boolean): void {
     const waiting = this.pending.size > 0 || this.inflight.size > 0 || this.uncertified.size > 0
     if (!waiting || this.inViewChange || this.isLeader) { if (!waiting || this.isLeader) this.viewTimer = null; return }
-    if (restart || this.viewTimer === null) this.viewTimer = this.now + this.requestTimeout
+    if (restart || this.viewTimer === null) this.viewTimer = this.now + this.viewTimeout
   }
 
   private rebuildQueue (): void {
@@ -830,6 +840,7 @@ export class Replica {
       if (sendReply) this.broadcast(signMessage(replyCodec, { seq, digest }, this.cfg.key))
       this.checkCertified()
     }
+    this.idleViews = 0
     this.armTimer(true)
     if (seq % this.K === 0) this.broadcast(signMessage(checkpointCodec, { seq, digest }, this.cfg.key))
     if (seq === this.viewEnd && !this.inViewChange) this.startViewChange(this.view + 1)

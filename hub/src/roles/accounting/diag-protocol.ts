@@ -126,7 +126,7 @@ export async function serveDiagSubmissions (libp2p: Libp2p, submit: (tx: Uint8Ar
 
 /** A doctor's submission of up to MAX_SUBMIT_BATCH tx_diag to the accounting node at `addr`: one receipt per tx, in order. */
 export async function submitDiags (libp2p: Libp2p, addr: string, txs: ReadonlyArray<TxDiag | Uint8Array>, opts: { timeoutMs?: number } = {}): Promise<WireReceipt[]> {
-  const frames = await request(libp2p, multiaddr(addr), DIAG_PROTOCOL, encodeSubmission(txs), { timeoutMs: opts.timeoutMs ?? 120_000 })
+  const frames = await request(libp2p, multiaddr(addr), DIAG_PROTOCOL, encodeSubmission(txs), { timeoutMs: opts.timeoutMs ?? 120_000, maxOutboundStreams: 256 })
   if (frames.length !== txs.length) throw new InvalidFieldError('receipts', `${frames.length} receipts for ${txs.length} tx_diag`)
   return frames.map(decodeReceipt)
 }

@@ -9,8 +9,10 @@
  * many outbound streams"), so messages failed in storms and the replicas
  * spent their time in view changes. PBFT messages are signed end to end
  * (core/pbft/envelope.ts) and the replica tolerates loss, duplication and
- * reordering, so the transport only moves bytes: a queue past MAX_QUEUED
- * drops its oldest messages (counted), the replica's timers recover them.
+ * reordering, so the transport only moves bytes: a batch that fails is
+ * sent once more ahead of newer messages, a queue past MAX_QUEUED messages
+ * or MAX_QUEUED_BYTES drops its oldest (counted); the replica's timers
+ * recover what is lost.
  * Requests are accepted only from the configured accounting peers, within a
  * rate limit.
  */
@@ -55,17 +57,38 @@ export function decodeBatch (body: Uint8Array): Uint8Array[] {
   return out
 }
 
-class PeerQueue {
+/** Bytes waiting for one peer before the oldest messages are dropped. */
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+/** Time allowed for one batch request: the base, plus a second per 256 KiB it carries (a loaded receiver reads it slowly). */
+export function batchTimeoutMs (bytes: number, baseMs = 5000): number { return baseMs + Math.ceil(bytes / (256 * 1024)) * 1000 }
+
+export class PeerQueue {
   private queue: Uint8Array[] = []
+  private bytes = 0
   private inFlight = 0
   dropped = 0
-  private readonly send: (body: Uint8Array) => Promise<void>
-  constructor (send: (body: Uint8Array) => Promise<void>) { this.send = send }
+  /** Messages sent again after their batch failed. */
+  resent = 0
+  /** Messages already sent again once: a second failure drops them (the replica's timers take over). */
+  private readonly retried = new WeakSet<Uint8Array>()
+  private readonly send: (body: Uint8Array) => Promise<boolean>
+  /** `send` resolves false when the batch did not get through. */
+  constructor (send: (body: Uint8Array) => Promise<boolean>) { this.send = send }
+
+  get size (): number { return this.queue.length }
 
   push (msg: Uint8Array): void {
     this.queue.push(msg)
-    if (this.queue.length > MAX_QUEUED) { this.queue.splice(0, this.queue.length - MAX_QUEUED); this.dropped++ }
+    this.bytes += msg.length
+    this.trim()
     this.pump()
+  }
+
+  private trim (): void {
+    let drop = 0
+    while (this.queue.length - drop > MAX_QUEUED || (this.bytes > MAX_QUEUED_BYTES && drop < this.queue.length - 1)) this.bytes -= this.queue[drop++]!.length
+    if (drop > 0) { this.queue.splice(0, drop); this.dropped += drop }
   }
 
   private pump (): void {
@@ -74,8 +97,18 @@ class PeerQueue {
       let k = 0
       while (k < this.queue.length && k < MAX_BATCH && bytes + this.queue[k]!.length + 5 <= MAX_REQUEST_BYTES) bytes += this.queue[k++]!.length + 5
       const batch = this.queue.splice(0, Math.max(1, k))
+      for (const m of batch) this.bytes -= m.length
       this.inFlight++
-      void this.send(encodeBatch(batch)).finally(() => { this.inFlight--; this.pump() })
+      void this.send(encodeBatch(batch)).then((ok) => {
+        if (ok) return
+        // A batch that failed (timed out under load, stream refused, peer restarting) is sent once more,
+        // ahead of newer messages: dropping it cost a retransmission round or a view change.
+        const again = batch.filter((m) => !this.retried.has(m))
+        for (const m of again) { this.retried.add(m); this.bytes += m.length }
+        this.resent += again.length
+        this.queue.unshift(...again)
+        this.trim()
+      }).finally(() => { this.inFlight--; this.pump() })
     }
   }
 }
@@ -95,7 +128,13 @@ export async function libp2pPbftTransport (o: Libp2pPbftOptions): Promise<PbftTr
   for (const [id, a] of addrs) {
     if (id === me) continue
     queues.set(id, new PeerQueue(async (body) => {
-      try { await request(o.libp2p, a, PBFT_PROTOCOL, body, { timeoutMs: 5000 }) } catch (err) { o.onError?.(id, err as Error) }
+      try {
+        await request(o.libp2p, a, PBFT_PROTOCOL, body, { timeoutMs: batchTimeoutMs(body.length) })
+        return true
+      } catch (err) {
+        o.onError?.(id, err as Error)
+        return false
+      }
     }))
   }
   return {

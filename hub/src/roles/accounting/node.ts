@@ -48,6 +48,8 @@ export interface AccountingOptions {
 }
 
 const MAX_VERDICTS = 200_000
+/** Inputs handled (and persisted) together in one group commit. */
+const MAX_GROUP = 256
 
 interface Job {
   /** Async preparation (Userchain checks) before the replica sees the input. */
@@ -191,7 +193,11 @@ export class AccountingNode {
    */
   private async pump (): Promise<void> {
     while (this.inbox.length > 0 && !this.stopped) {
-      const jobs = this.inbox.splice(0)
+      // At most MAX_GROUP inputs per group, then a turn of the event loop: a
+      // backlog of thousands of messages replayed in one synchronous run kept
+      // libp2p from answering for seconds, peers' requests timed out and
+      // their messages were lost (more retransmissions, more view changes).
+      const jobs = this.inbox.splice(0, MAX_GROUP)
       try {
         for (const j of jobs) await j.prepare?.()
         const actions: Action[] = []
@@ -201,6 +207,7 @@ export class AccountingNode {
       } catch (err) {
         console.error('accounting node:', err)
       }
+      if (this.inbox.length > 0) await new Promise((resolve) => setImmediate(resolve))
     }
   }
 

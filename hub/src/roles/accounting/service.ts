@@ -41,6 +41,18 @@ export function docchainGenesis (gtime: number): Dblock {
   return dblockProposal({ index: 0, gtime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
 }
 
+/** Failed PBFT sends, reported at most once a second per peer with how many failed meanwhile. */
+function throttled (log: (line: string) => void): (peer: string, err: Error) => void {
+  const last = new Map<string, { at: number, count: number }>()
+  return (peer, err) => {
+    const s = last.get(peer) ?? { at: 0, count: 0 }
+    s.count++
+    const now = Date.now()
+    if (now - s.at >= 1000) { log(`pbft send to ${peer.slice(0, 12)}… failed (${s.count}×): ${err.message}`); s.at = now; s.count = 0 }
+    last.set(peer, s)
+  }
+}
+
 export class AccountingService {
   readonly node: AccountingNode
   readonly core: CoreNode
@@ -93,7 +105,7 @@ export class AccountingService {
         members,
         genesis: docchainGenesis(cfg.genesisTime),
         dir: join(cfg.dataDir, 'docchain'),
-        transport: await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers }),
+        transport: await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers, onError: throttled(log) }),
         registry: new DoctorRegistry({ members: cfg.registry.members.map((m) => fromHex('registry.members', m)), threshold: cfg.registry.threshold }, cfg.registry.doctors.map((d) => fromHex('registry.doctors', d))),
         userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
         payments: { hasPaid: async (u) => await credit.hasPaid(u) },
