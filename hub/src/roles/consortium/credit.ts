@@ -27,6 +27,8 @@ export class CreditBook {
   private readonly consumedBy = new Map<string, number>()
   private readonly earnedBy = new Map<string, number>()
   private readonly seenDiag = new Set<string>()
+  /** Per (from, to): the sum at the tip it was computed on. */
+  private readonly sums = new Map<string, { tip: string, sum: number }>()
 
   constructor (store: ChainStore, consortium: Uint8Array, price = DIAGNOSIS_PRICE) {
     this.store = store
@@ -40,6 +42,11 @@ export class CreditBook {
   /** Confirmed Healthcoin `from` has transferred to `to` on the best chain (cached per tx, re-checked for reorgs). */
   async transferred (from: Uint8Array, to: Uint8Array): Promise<number> {
     const k = `${toHex(from)}>${toHex(to)}`
+    // Confirmed transfers change only with the tip: an accounting node asks once per tx_diag it checks,
+    // and re-reading the user's transaction index each time was its largest cost per tx_diag.
+    const tip = this.store.tip.hex
+    const memo = this.sums.get(k)
+    if (memo?.tip === tip) return memo.sum
     const known = this.payments.get(k) ?? new Map<string, number>()
     const seen = new Set<string>()
     for (const { txid, height, pos } of await this.store.userTxs(from)) {
@@ -54,6 +61,8 @@ export class CreditBook {
     this.payments.set(k, known)
     let sum = 0
     for (const v of known.values()) sum += v
+    if (this.sums.size >= 100_000) this.sums.delete(this.sums.keys().next().value!)
+    this.sums.set(k, { tip, sum })
     return sum
   }
 
