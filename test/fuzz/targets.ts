@@ -16,7 +16,7 @@ import {
 } from '../../hub/src/core/index.ts'
 import { decodeMessage } from '../../hub/src/core/pbft/messages.ts'
 import { signMessage } from '../../hub/src/core/pbft/envelope.ts'
-import { decodeRegistryRecord, encodeRegistryRecord, signRegistryRecord } from '../../hub/src/core/pbft/registry.ts'
+import { decodeRegistryRecord, encodeRegistryRecord } from '../../hub/src/core/pbft/registry.ts'
 import { decodeSnapshot, encodeSnapshot } from '../../hub/src/store/pbft-log.ts'
 import {
   decodeHashes, decodeHeaders, decodeHeadersRequest, decodeProvenTx, encodeHashes, encodeHeaders, encodeHeadersRequest, encodeProvenTx
@@ -31,8 +31,8 @@ import { parseHubConfig } from '../../hub/src/hub-config.ts'
 import { parseKeystoreFile, KEYSTORE_VERSION } from '../../hub/src/store/keystore.ts'
 import { decodeBatch, encodeBatch } from '../../hub/src/nodered/batcher.ts'
 import { parseBatch } from '../../hub/src/roles/doctor/doctor.ts'
-import { parseDiag } from '../../hub/src/roles/accounting/validate.ts'
-import { sampleTxs, user, TS, seed, doctors } from '../helpers/core.ts'
+import { parseDiag, parseDocTx } from '../../hub/src/roles/accounting/validate.ts'
+import { sampleTxReg, sampleTxs, user, TS, seed } from '../helpers/core.ts'
 import { TESTNET } from '../helpers/userchain.ts'
 import { key, pp, prep, samples } from '../helpers/pbft-samples.ts'
 import { GENESIS, txPool } from './pbft-sim.ts'
@@ -58,6 +58,8 @@ const KEYSTORES = (): Uint8Array[] => [1, 2 ** 15].map((N) => bytes(JSON.stringi
 const txs = sampleTxs()
 const diag = (): TxDiag[] => txPool(3)
 const dblock = (): Uint8Array => encodeDblock(dblockProposal({ index: 1, gtime: TS, prehash: seed('p'), view: 0, leader: user.id, txs: diag() }))
+/** A Dblock holding both Docchain kinds: registry records around a tx_diag. */
+const dblockWithRecords = (): Uint8Array => encodeDblock(dblockProposal({ index: 2, gtime: TS, prehash: seed('p'), view: 1, leader: user.id, txs: [sampleTxReg('register', 1), ...diag().slice(0, 1), sampleTxReg('suspend', 2)] }))
 const ublock = (): Uint8Array => encodeUblock(ublockTemplate({ prev: null, prevHash: new Uint8Array(32), gtime: 1, bits: DEVNET.genesisBits, miner: user.id, reward: 1, txs: txs.filter((x) => x.kind === 'iot' || x.kind === 'key') }))
 
 function netSeeds (): Record<string, Uint8Array> {
@@ -130,13 +132,14 @@ export const TARGETS: readonly FuzzTarget[] = [
   binary('tx', () => txs.map(encodeTx), decodeTx, 2048),
   binary('ublock', () => [ublock(), encodeUblock(genesisUblock(DEVNET))], decodeUblock),
   binary('ublock header', () => [encodeUblockHeader(genesisUblock(DEVNET).header)], decodeUblockHeader, 256),
-  binary('dblock', () => [dblock(), encodeDblock(GENESIS)], decodeDblock),
+  binary('dblock', () => [dblock(), dblockWithRecords(), encodeDblock(GENESIS)], decodeDblock),
   binary('dblock header', () => [encodeDblockHeader(GENESIS.header)], decodeDblockHeader, 256),
   binary('identity record', () => [encodeIdentityRecord(buildIdentityRecord(user, TS))], decodeIdentityRecord, 512),
   binary('tx_diag submission', () => diag().map(encodeTx), parseDiag, 2048),
+  binary('Docchain tx submission (tx_diag, TxReg)', () => [...diag().slice(0, 1), sampleTxReg('register', 1), sampleTxReg('suspend', 7)].map(encodeTx), parseDocTx, 2048),
   // Docchain (§IV-B3): PBFT messages, doctor registry records, the persisted PBFT log
   binary('pbft message', () => samples.map(([codec, body]) => signMessage(codec, body, key).bytes), decodeMessage),
-  binary('registry record', () => [encodeRegistryRecord(signRegistryRecord({ action: 'register', seq: 1, identity: encodeIdentityRecord(buildIdentityRecord(doctors[0]!, TS)) }, [user.signing]))], decodeRegistryRecord, 1024),
+  binary('registry record (TxReg)', () => [encodeRegistryRecord(sampleTxReg('register', 1)), encodeRegistryRecord(sampleTxReg('suspend', 2))], decodeRegistryRecord, 1024),
   binary('pbft log snapshot', () => [encodeSnapshot({
     view: 2, inViewChange: true, viewStart: 9, stableSeq: 4, stableDigest: seed('s'), stableProof: [prep.bytes],
     prepared: [{ prePrepare: pp.bytes, prepares: [prep.bytes, prep.bytes] }], ownViewChange: prep.bytes, newView: null, messages: [pp.bytes, prep.bytes]

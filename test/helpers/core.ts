@@ -1,5 +1,5 @@
 /** Shared fixtures for core tests: deterministic identities and sample transactions. */
-import { buildTxCoin, buildTxDiag, buildTxIoT, buildTxKey, buildTxCoinbase, identityFromSeed, sha256, utf8Bytes, type Identity, type Tx } from '../../hub/src/core/index.ts'
+import { buildIdentityRecord, buildTxCoin, buildTxDiag, buildTxIoT, buildTxKey, buildTxCoinbase, buildTxReg, encodeIdentityRecord, identityFromSeed, sha256, utf8Bytes, type Identity, type Tx, type TxReg } from '../../hub/src/core/index.ts'
 
 export function seed (label: string): Uint8Array { return sha256(utf8Bytes(`seed:${label}`)) }
 export function who (label: string): Identity { return identityFromSeed(seed(label)) }
@@ -17,5 +17,13 @@ export function sampleTxs (): Tx[] {
   const diag = buildTxDiag(doctors[0]!, { ts: TS, causes: [sha256(utf8Bytes('cause'))], hedm: seed('diag') })
   const coin = buildTxCoin(user, { to: doctors[0]!.id, amount: 1000, fee: 10, nonce: 0 })
   const coinbase = buildTxCoinbase({ height: 7, to: user.id, amount: 50 })
-  return [iot, key, diag, coin, coinbase]
+  return [iot, key, diag, coin, coinbase, sampleTxReg()]
+}
+
+/** The consortium of the samples: 2 of these 3 sign a registry record. */
+export const consortium = [who('consortium-0'), who('consortium-1'), who('consortium-2')]
+
+/** A REGISTER record (TxReg) of doctors[1], seq 1, signed by 2 of the 3 consortium members. */
+export function sampleTxReg (action: 'register' | 'suspend' = 'register', seq = 1): TxReg {
+  return buildTxReg({ action, seq, identity: encodeIdentityRecord(buildIdentityRecord(doctors[1]!, TS)) }, [consortium[0]!.signing, consortium[2]!.signing])
 }

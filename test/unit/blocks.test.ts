@@ -6,7 +6,7 @@ import {
   QuorumError, signCommit, TruncatedError, solveUblockHeader, TimestampError, toHex, ublockHash, ublockTemplate, verifyCertificate,
   buildTxIoT, buildTxDiag, type NetworkParams, type Ublock, BadSignatureError
 } from '../../hub/src/core/index.ts'
-import { doctors, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
+import { doctors, sampleTxReg, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
 
 // A test network whose target is ~1 in 2^12 hashes: fast to mine, still selective.
 const NET: NetworkParams = { ...DEVNET, powLimitBits: 0x1f0fffff, genesisBits: 0x1f0fffff }
@@ -94,5 +94,29 @@ t.test('Dblock round trip and commit certificate (2f+1 of 3f+1)', async (t) => {
   t.throws(() => verifyCertificate({ ...block, cert: [cert[0]!, cert[1]!, forged] }, members), BadSignatureError, 'bad signature')
   t.throws(() => verifyCertificate({ ...block, header: { ...block.header, gtime: TS + 1 } }, members), BadSignatureError, 'certificate is bound to the header')
   const iot = sampleTxs()[0]!
-  t.throws(() => checkDblockStructure({ ...p, txs: [bodyTx(iot)], header: { ...p.header, diagroot: merkleRoot([bodyTx(iot).id]) } }), InvalidFieldError, 'only tx_diag on Docchain')
+  t.throws(() => checkDblockStructure({ ...p, txs: [bodyTx(iot)], header: { ...p.header, diagroot: merkleRoot([bodyTx(iot).id]) } }), InvalidFieldError, 'only tx_diag and TxReg on Docchain')
+})
+
+t.test('Dblock with registry records: order kept, Merkle root over every id, round trip, any flipped byte of the body rejected', async (t) => {
+  const reg = sampleTxReg('register', 1)
+  const diag = buildTxDiag(doctors[1]!, { ts: TS, causes: [seed('c')], hedm: seed('h') })
+  const p = dblockProposal({ index: 2, gtime: TS, prehash: seed('prev'), view: 1, leader: who('a1').id, txs: [reg, diag, sampleTxReg('suspend', 2)] })
+  t.doesNotThrow(() => checkDblockStructure(p))
+  t.same(p.txs.map((x) => x.tx.kind), ['reg', 'diag', 'reg'], 'block order is the order PBFT decided')
+  t.equal(toHex(p.header.diagroot), toHex(merkleRoot(p.txs.map((x) => x.id))), 'diagroot covers the records too')
+  const bytes = encodeDblock(p)
+  const back = decodeDblock(bytes)
+  t.same(back.txs.map((x) => toHex(x.bytes)), p.txs.map((x) => toHex(x.bytes)), 'round trip')
+  t.doesNotThrow(() => checkDblockStructure(back))
+  t.throws(() => checkDblockStructure({ ...p, txs: [p.txs[1]!, p.txs[0]!, p.txs[2]!] }), MerkleRootMismatchError, 'reordering changes the root')
+  const headerLen = 1 + 4 + 8 + 32 + 32 + 4 + 32 + 1
+  let rejected = 0
+  for (let i = headerLen; i < bytes.length; i++) {
+    const bad = bytes.slice(); bad[i]! ^= 0x01
+    try { checkDblockStructure(decodeDblock(bad)) } catch (err) { if (err instanceof HealthchainError) { rejected++; continue } throw err }
+  }
+  t.equal(rejected, bytes.length - headerLen, 'every flipped body byte: a decode error or a root mismatch')
+  const { block } = mined()
+  const withReg = [...block.txs, bodyTx(reg)]
+  t.throws(() => checkUblockStructure({ ...block, txs: withReg, header: { ...block.header, userroot: merkleRoot(withReg.map((x) => x.id)) } }), InvalidFieldError, 'a TxReg is not a Userchain tx')
 })

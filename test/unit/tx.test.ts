@@ -3,9 +3,10 @@ import fc from 'fast-check'
 import {
   buildTxDiag, buildTxIoT, buildTxKey, decodeTx, DecryptionError, deriveDiagnosisKey, encodeTx, HealthchainError,
   InvalidFieldError, LimitExceededError, MAX_ENVELOPES, openAsDoctor, openAsUser, TrailingBytesError, txId, txSigner,
-  UnknownVersionError, verifyTx, toHex, assertTxSignature, BadSignatureError, type Tx, NonCanonicalError, TruncatedError, buildTxCoin
+  UnknownVersionError, verifyTx, toHex, assertTxSignature, BadSignatureError, type Tx, NonCanonicalError, TruncatedError, buildTxCoin, buildTxReg
 } from '../../hub/src/core/index.ts'
-import { doctors, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
+import { consortium, doctors, sampleTxReg, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
+import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
 
 t.test('every kind round-trips and keeps its id', async (t) => {
   for (const tx of sampleTxs()) {
@@ -48,7 +49,8 @@ t.test('property: decode(encode(x)) = x for random fields of every kind', async 
 })
 
 t.test('any single flipped byte of a signed transaction is rejected', async (t) => {
-  for (const tx of sampleTxs().filter((x) => x.kind !== 'coinbase')) {
+  // (a TxReg has no signature of its own: its flips are the registry's to catch, below)
+  for (const tx of sampleTxs().filter((x) => x.kind !== 'coinbase' && x.kind !== 'reg')) {
     const bytes = encodeTx(tx)
     let rejected = 0
     for (let i = 0; i < bytes.length; i++) {
@@ -64,6 +66,58 @@ t.test('any single flipped byte of a signed transaction is rejected', async (t) 
     }
     t.equal(rejected, bytes.length * 2, `${tx.kind}: all ${bytes.length * 2} single-bit flips rejected`)
   }
+})
+
+t.test('TxReg: every single flipped bit is refused by the decoder or by the consortium check', async (t) => {
+  const registry = new DoctorRegistry({ members: consortium.map((c) => c.id), threshold: 2 }, [])
+  const bytes = encodeTx(sampleTxReg())
+  t.doesNotThrow(() => registry.check(decodeTx(bytes) as ReturnType<typeof sampleTxReg>), 'the genuine record applies')
+  let rejected = 0
+  for (let i = 0; i < bytes.length; i++) {
+    for (const bit of [0x01, 0x80]) {
+      const bad = bytes.slice(); bad[i]! ^= bit
+      try {
+        const tx = decodeTx(bad)
+        if (tx.kind !== 'reg') { rejected++; continue } // another kind altogether (type byte): not a record
+        registry.check(tx)
+      } catch (err) {
+        if (err instanceof HealthchainError) { rejected++; continue }
+        throw err
+      }
+    }
+  }
+  t.equal(rejected, bytes.length * 2, `all ${bytes.length * 2} single-bit flips rejected`)
+})
+
+t.test('TxReg: strict layout — signers ascending and distinct, seq from 1, known action', async (t) => {
+  const rec = sampleTxReg()
+  t.equal(rec.sigs.length, 2)
+  t.throws(() => encodeTx({ ...rec, sigs: [...rec.sigs].reverse() }), InvalidFieldError, 'unsorted signers')
+  t.throws(() => encodeTx({ ...rec, sigs: [rec.sigs[0]!, rec.sigs[0]!] }), InvalidFieldError, 'a signer twice')
+  t.throws(() => encodeTx({ ...rec, seq: 0 }), InvalidFieldError, 'seq 0')
+  t.throws(() => encodeTx({ ...rec, action: 'revoke' as 'register' }), InvalidFieldError, 'unknown action')
+  const bytes = encodeTx(rec)
+  // layout: type, version, action, seq (u32), identity (varint length + bytes), count, signer ‖ sig…
+  const swapped = bytes.slice()
+  const tail = bytes.length - 2 * 96
+  swapped.set(bytes.subarray(tail + 96, tail + 192), tail)
+  swapped.set(bytes.subarray(tail, tail + 96), tail + 96)
+  t.throws(() => decodeTx(swapped), InvalidFieldError, 'unsorted signers on the wire')
+  const act = bytes.slice(); act[2] = 9
+  t.throws(() => decodeTx(act), UnknownVersionError, 'unknown action on the wire')
+  const seq0 = bytes.slice(); seq0.fill(0, 3, 7)
+  t.throws(() => decodeTx(seq0), InvalidFieldError, 'seq 0 on the wire')
+  t.equal(txSigner(rec), null, 'no signer of its own')
+  t.ok(verifyTx(rec), 'no signature of its own to check (the consortium signatures are the registry\'s)')
+})
+
+t.test('property: TxReg decode(encode(x)) = x for random actions, seqs and signer sets', async (t) => {
+  const signers = fc.subarray([0, 1, 2], { minLength: 0, maxLength: 3 })
+  fc.assert(fc.property(fc.constantFrom('register' as const, 'suspend' as const), fc.integer({ min: 1, max: 2 ** 32 - 1 }), signers, (action, seq, who) => {
+    const tx = buildTxReg({ action, seq, identity: seed(`id${seq}`) }, who.map((i) => consortium[i]!.signing))
+    const back = decodeTx(encodeTx(tx))
+    return back.kind === 'reg' && back.seq === seq && back.action === action && back.sigs.length === who.length && toHex(encodeTx(back)) === toHex(encodeTx(tx))
+  }), { numRuns: 100 })
 })
 
 t.test('strict decoding: trailing bytes, unknown type/version, truncation, non-canonical varint', async (t) => {
