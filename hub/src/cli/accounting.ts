@@ -59,12 +59,15 @@ export function register (program: Command): void {
         config: cfg,
         identity,
         log: out,
-        ...(o.peersStdin === true
-          ? { peers: async (self) => { out(`peer ${self.peerId} listening ${self.addrs.join(' ')}`); out('waiting for the peer list on stdin'); return await peersFromStdin() } }
-          : {})
+        // printed first, so a new member learns its peer id (for the others' configs) even before its own config is complete
+        peers: async (self) => {
+          out(`peer ${self.peerId} listening ${self.addrs.join(' ')}`)
+          if (o.peersStdin !== true) return new Map()
+          out('waiting for the peer list on stdin')
+          return await peersFromStdin()
+        }
       })
       const node = svc.node
-      if (o.peersStdin !== true) out(`peer ${svc.net.net.peerId.toString()} listening ${svc.addrs.join(' ')}`)
       out(`ready: Docchain height ${node.height}, view ${node.view}, Userchain height ${svc.core.store.height}`)
       node.onCommit = ((prev) => (b) => { prev?.(b); out(`commit ${b.header.index} ${toHex(dblockHash(b.header))} txs ${b.txs.length} view ${b.header.view}`) })(node.onCommit)
       svc.core.on('tip', (e: { height: number, hex: string }) => { out(`userchain ${e.height} ${e.hex}`) })

@@ -137,6 +137,9 @@ export async function libp2pPbftTransport (o: Libp2pPbftOptions): Promise<PbftTr
       }
     }))
   }
+  // Dial the other accounting nodes now: the first round of PBFT then does not wait for
+  // TCP + Noise + Yamux set-up to each peer (under load that alone outlasted the request timeout).
+  for (const [id, a] of addrs) if (id !== me) void o.libp2p.dial(a).catch(() => {})
   return {
     send: (to, bytes) => {
       if (to !== null) { queues.get(toHex(to))?.push(bytes); return }
