@@ -8,7 +8,7 @@
  * no mDNS, no DHT, no delegated routing. Peers are dialled by explicit
  * multiaddrs.
  */
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -22,6 +22,8 @@ export interface IpfsLibp2pOptions {
   listen?: string[]
   /** The node's key; a fresh one when absent (see loadOrCreateKey). */
   privateKey?: PrivateKey
+  /** Replaces Noise (tests wrap it to see what a node receives after decryption). */
+  connectionEncrypters?: Libp2pOptions['connectionEncrypters']
 }
 
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
@@ -32,7 +34,7 @@ export async function createIpfsLibp2p (opts: IpfsLibp2pOptions = {}): Promise<L
     ...(opts.privateKey === undefined ? {} : { privateKey: opts.privateKey }),
     addresses: { listen: opts.listen ?? DEFAULT_LISTEN },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: opts.connectionEncrypters ?? [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
     services: { identify: identify() }
