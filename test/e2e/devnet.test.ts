@@ -10,7 +10,7 @@ import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { toHex, txId } from '../../hub/src/core/index.ts'
+import { buildIdentityRecord, buildTxReg, encodeIdentityRecord, identityFromSeed, sha256, toHex, txId, utf8Bytes } from '../../hub/src/core/index.ts'
 import { startDevnet } from '../../hub/src/devnet.ts'
 import { DIAGNOSIS_PRICE } from '../../hub/src/roles/consortium/credit.ts'
 
@@ -50,4 +50,13 @@ t.test('desaturation → urgent diagnosis on Docchain → the patient reads it; 
   const balances = [net.core.store.account(net.consortium.id).balance, net.core.store.account(net.doctors.ai.id).balance, net.core.store.account(net.doctors.human.id).balance]
   t.equal(balances[0]! + balances[1]! + balances[2]!, paidNow, 'consortium holds what the user paid less what it settled with the doctors')
   t.notOk(lines.some((l) => /refused its own|ERR_|not confirmed/.test(l)), 'no errors in the devnet log')
+
+  // The doctor registry is Docchain's: a consortium REGISTER record commits, and the patient's directory then has the doctor's X25519 key.
+  const newcomer = identityFromSeed(sha256(utf8Bytes('devnet-e2e-newcomer')))
+  t.equal(net.registry.lookup(newcomer.id), undefined, 'an unregistered doctor is not in the directory')
+  const rec = buildTxReg({ action: 'register', seq: net.registry.seq + 1, identity: encodeIdentityRecord(buildIdentityRecord(newcomer, 1)) }, [net.consortium.signing])
+  const r = await net.submitRecord(rec)
+  t.ok(r.ok, `REGISTER committed on Docchain${r.ok ? ` in Dblock ${r.height}` : `: ${r.reason}`}`)
+  for (let i = 0; i < 200 && net.registry.lookup(newcomer.id) === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  t.equal(toHex(net.registry.lookup(newcomer.id)?.x25519 ?? new Uint8Array(0)), toHex(newcomer.agreement.publicKey), 'the directory\'s X25519 key comes from the committed record')
 })
