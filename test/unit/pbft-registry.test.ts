@@ -3,7 +3,7 @@
  * register/suspend records, strict codec, ordering and every rejection.
  */
 import t from 'tap'
-import { buildIdentityRecord, encodeIdentityRecord, equalBytes, InvalidFieldError, QuorumError, UnknownVersionError, TrailingBytesError } from '../../hub/src/core/index.ts'
+import { bodyTx, buildIdentityRecord, encodeIdentityRecord, equalBytes, InvalidFieldError, QuorumError, UnknownVersionError, TrailingBytesError } from '../../hub/src/core/index.ts'
 import { DoctorRegistry, decodeRegistryRecord, encodeRegistryRecord, signRegistryRecord } from '../../hub/src/core/pbft/registry.ts'
 import { ident } from '../fuzz/pbft-sim.ts'
 
@@ -60,4 +60,31 @@ t.test('strict decoding', async (t) => {
   act[1] = 7
   t.throws(() => decodeRegistryRecord(act), UnknownVersionError, 'unknown action')
   t.throws(() => decodeRegistryRecord(r.subarray(0, r.length - 3)))
+})
+
+t.test('records after the ones in flight; folding Dblocks skips what does not apply, alike everywhere', async (t) => {
+  const reg = new DoctorRegistry(cons, [rec(d0)])
+  const two = [consortium[0]!.signing, consortium[1]!.signing]
+  const r1 = signRegistryRecord({ action: 'register', seq: 1, identity: rec(d1) }, two)
+  const r2 = signRegistryRecord({ action: 'suspend', seq: 2, identity: rec(d0) }, two)
+  t.throws(() => reg.check(r2), /seq: expected 1, got 2/, 'seq 2 alone is out of sequence')
+  t.doesNotThrow(() => reg.check(r2, [r1]), 'seq 2 after seq 1 in flight')
+  t.throws(() => reg.check(signRegistryRecord({ action: 'suspend', seq: 2, identity: rec(d2) }, two), [r1]), /not registered/, 'suspending a doctor registered nowhere, even in flight')
+  const later = reg.after([r1, r2])
+  t.equal(later.status(d0!.id), 'suspended')
+  t.equal(later.lookup(d0!.id), undefined, 'a suspended doctor is no directory entry')
+  t.ok(equalBytes(later.lookup(d1!.id)!.x25519, d1!.agreement.publicKey))
+  t.equal(reg.seq, 0, 'after() works on a copy')
+  t.equal(reg.status(d0!.id), 'active')
+
+  // A committed Dblock: a valid record, a duplicate seq (skipped), the next one; txs of other kinds are ignored.
+  const dup = signRegistryRecord({ action: 'register', seq: 1, identity: rec(d2) }, [consortium[1]!.signing, consortium[2]!.signing])
+  const block = { txs: [r1, dup, r2].map(bodyTx) }
+  const a = reg.clone()
+  const b = reg.clone()
+  t.same(a.applyDblock(block).map((x) => x.seq), [1, 2], 'the records that applied')
+  b.applyDblock(block)
+  t.equal(a.skipped, 1, 'the duplicate seq was skipped')
+  t.same([a.seq, a.status(d2!.id), a.status(d0!.id)], [b.seq, b.status(d2!.id), b.status(d0!.id)], 'two folds of the same Dblock agree')
+  t.same(a.list().map((e) => e.status).sort(), ['active', 'suspended'])
 })
