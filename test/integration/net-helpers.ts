@@ -3,7 +3,7 @@ import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { Miner } from '../../hub/src/roles/core/miner.ts'
 import { CoreNet } from '../../hub/src/net/service.ts'
 import { coreChain } from '../../hub/src/net/core-chain.ts'
-import type { NetNode } from '../../hub/src/net/node.ts'
+import type { NetNode, NetNodeOptions } from '../../hub/src/net/node.ts'
 import { bodyTx, buildTxIoT, buildTxKey, sha256, toHex, utf8Bytes, type Identity, type NetworkParams, type Tx } from '../../hub/src/core/index.ts'
 import { NOW, TESTNET, tempDir } from '../helpers/userchain.ts'
 import { who } from '../helpers/core.ts'
@@ -25,10 +25,11 @@ export interface Peer {
   close(): Promise<void>
 }
 
-export async function startPeer (t: Teardown, name: string, opts: { bootstrap?: string[], dir?: string, params?: NetworkParams } = {}): Promise<Peer> {
+/** `net`: listen address, redial period, dial filter (the fault tests route every link through a proxy). */
+export async function startPeer (t: Teardown, name: string, opts: { bootstrap?: string[], dir?: string, params?: NetworkParams, net?: Pick<NetNodeOptions, 'listen' | 'redialMs' | 'denyDialMultiaddr'> } = {}): Promise<Peer> {
   const dir = opts.dir ?? await tempDir(t, `net-${name}`)
   const node = await CoreNode.open({ dir, params: opts.params ?? NETTEST, now: () => NOW, verifyThreads: 1 })
-  const cnet = await CoreNet.start({ chain: coreChain(node), params: opts.params ?? NETTEST, dataDir: dir, bootstrap: opts.bootstrap ?? [], redialMs: 0, sync: { intervalMs: 1000, timeoutMs: 15_000 } })
+  const cnet = await CoreNet.start({ chain: coreChain(node), params: opts.params ?? NETTEST, dataDir: dir, bootstrap: opts.bootstrap ?? [], redialMs: 0, sync: { intervalMs: 1000, timeoutMs: 15_000 }, ...opts.net })
   const miner = new Miner(node, { miner: who(`miner-${name}`).id, threads: 1, refreshMs: 60_000 })
   let closed = false
   const close = async (): Promise<void> => {

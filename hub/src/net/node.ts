@@ -48,6 +48,13 @@ export interface NetNodeOptions {
   readonly peerBook?: PeerBookOptions
   /** Extra gossipsub options (tests). */
   readonly gossip?: Partial<GossipsubOpts>
+  /**
+   * Addresses this node must not dial (default: none). Peers learn each
+   * other's listen addresses by identify; a node that may reach its peers
+   * only by given routes (a private network, or the fault tests' proxies)
+   * refuses the others here.
+   */
+  readonly denyDialMultiaddr?: (ma: Multiaddr) => boolean
 }
 
 export type Services = { identify: Identify, pubsub: GossipSub }
@@ -115,6 +122,7 @@ export async function createNetNode (opts: NetNodeOptions): Promise<NetNode> {
     peerDiscovery: [],
     connectionGater: {
       denyDialPeer: (p) => peers.refuses(p.toString()),
+      denyDialMultiaddr: (ma) => opts.denyDialMultiaddr?.(ma) ?? false,
       denyInboundEncryptedConnection: (p) => peers.refuses(p.toString()),
       denyOutboundEncryptedConnection: (p) => peers.refuses(p.toString())
     },
