@@ -1,16 +1,28 @@
 /**
  * Rate limits hold under a bounded flood from one peer (paper §III-B: a
- * network attacker may flood a node): over real libp2p on loopback, one peer
- * fires 400 requests at a request/response protocol served with a per-peer
- * token bucket while an honest peer keeps asking at its normal pace. The
- * flooder is refused with RATE_LIMITED and reported (counted) as abusive;
- * every request of the honest peer is answered; the node answers after the
- * flood as before.
+ * network attacker may flood a node), over real libp2p on loopback:
+ * - one peer fires 400 requests at a request/response protocol served with a
+ *   per-peer token bucket while an honest peer keeps asking at its normal
+ *   pace. The flooder is refused with RATE_LIMITED and reported (counted) as
+ *   abusive; every request of the honest peer is answered.
+ * - a peer that is no accounting node floods the PBFT transport
+ *   (roles/accounting/libp2p-transport.ts) with batches of up to 1 MiB: it is
+ *   refused before its requests are read, penalised in the node's PeerBook
+ *   and banned (hung up, refused by the gater), while the other accounting
+ *   node's PBFT messages all arrive. Regression "pbft-stranger-unread": a
+ *   stranger's request (up to 4 MiB) used to be read in full before the
+ *   membership check, and nothing reported it.
+ * Gossip floods of invalid data (scored, banned) are pinned in
+ * test/integration/net-gossip.test.ts, the web and MQTT logins in
+ * http-auth.test.ts and mqtt.test.ts.
  */
 import t from 'tap'
 import { createNetNode } from '../../hub/src/net/node.ts'
 import { request, serve } from '../../hub/src/net/reqresp.ts'
-import { RateLimitedError } from '../../hub/src/net/errors.ts'
+import { RateLimitedError, RemoteError } from '../../hub/src/net/errors.ts'
+import { libp2pPbftTransport, encodeBatch, PBFT_PROTOCOL } from '../../hub/src/roles/accounting/libp2p-transport.ts'
+import { toHex } from '../../hub/src/core/index.ts'
+import { who } from '../helpers/core.ts'
 
 t.test('one peer floods: it is limited and counted, an honest peer is served throughout', async (t) => {
   const server = await createNetNode({ network: 'devnet' })
@@ -51,4 +63,58 @@ t.test('one peer floods: it is limited and counted, an honest peer is served thr
   t.ok((abuse.get(flooder.libp2p.peerId.toString()) ?? 0) >= limited * 0.9, `and reported as abusive (${abuse.get(flooder.libp2p.peerId.toString())})`)
   t.notOk(abuse.has(honest.libp2p.peerId.toString()), 'the honest peer was never reported')
   t.same(honestAnswers, honestAnswers.map(() => true), 'every request of the honest peer was answered during the flood')
+})
+
+t.test('a stranger floods the PBFT transport: refused unread, penalised, banned; the accounting peer is heard throughout', async (t) => {
+  const a = await createNetNode({ network: 'devnet' })
+  const b = await createNetNode({ network: 'devnet' })
+  const stranger = await createNetNode({ network: 'devnet' })
+  t.teardown(async () => { for (const n of [stranger, b, a]) await n.stop() })
+  const ida = who('flood-acc-a').id
+  const idb = who('flood-acc-b').id
+  const peers = new Map([[toHex(ida), a.addrs()[0]!.toString()], [toHex(idb), b.addrs()[0]!.toString()]])
+  const abuse: string[] = []
+  const ta = await libp2pPbftTransport({
+    libp2p: a.libp2p, self: ida, peers,
+    onAbuse: (peer, points, reason) => { abuse.push(peer); a.peers.penalise(peer, points, reason) }
+  })
+  const tb = await libp2pPbftTransport({ libp2p: b.libp2p, self: idb, peers })
+  t.teardown(async () => { await ta.close(); await tb.close() })
+  const heard: string[] = []
+  ta.onMessage((m) => { heard.push(Buffer.from(m).toString()) })
+
+  const to = a.addrs()[0]!
+  const small = encodeBatch([new Uint8Array(64)])
+  const big = encodeBatch([new Uint8Array(1 << 19), new Uint8Array(1 << 19)])
+  let refused = 0
+  let cut = 0
+  for (let i = 0; i < 3; i++) {
+    const err = await request(stranger.libp2p, to, PBFT_PROTOCOL, small, { timeoutMs: 5000 }).catch((e: unknown) => e)
+    t.ok(err instanceof RemoteError && /not allowed/.test(err.message), `a lone request of the stranger gets a clear refusal: ${(err as Error).message}`)
+  }
+  const flood = (async () => {
+    for (let w = 0; w < 10; w++) {
+      await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+        try {
+          await request(stranger.libp2p, to, PBFT_PROTOCOL, i % 5 === 0 ? big : small, { timeoutMs: 5000 })
+          t.fail('a stranger\'s PBFT batch was accepted')
+        } catch (err) {
+          if (err instanceof RemoteError && /not allowed/.test(err.message)) refused++
+          else cut++
+        }
+      }))
+    }
+  })()
+  for (let i = 0; i < 50; i++) tb.send(ida, Buffer.from(`honest-${i}`))
+  await flood
+  const sid = stranger.libp2p.peerId.toString()
+  t.equal(refused + cut, 100, `100 flood requests: ${refused} refused as "not allowed", ${cut} cut off (reset when the ban hung up, or refused by the gater)`)
+  t.ok(abuse.length >= 5 && abuse.every((p) => p === sid), `reported ${abuse.length} times, only the stranger`)
+  t.ok(a.peers.isBanned(sid), `the stranger is banned (score ${a.peers.score(sid)})`)
+  t.ok(a.peers.refuses(sid), 'and refused by the connection gater')
+  for (let i = 50; i < 60; i++) tb.send(ida, Buffer.from(`honest-${i}`))
+  const deadline = Date.now() + 20_000
+  while (heard.length < 60 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same([...heard].sort(), Array.from({ length: 60 }, (_, i) => `honest-${i}`).sort(), 'every PBFT message of the accounting peer arrived, during and after the flood')
+  t.notOk(a.peers.isBanned(b.libp2p.peerId.toString()), 'the accounting peer was never penalised')
 })

@@ -36,7 +36,13 @@ export interface ServeOptions {
   readonly timeoutMs?: number
   readonly rate?: RateLimit
   readonly maxInboundStreams?: number
-  /** A peer misbehaved (bad request, over its rate): the node scores it down. */
+  /**
+   * Peers that may use the protocol at all (e.g. the accounting nodes on the
+   * PBFT protocol). Any other peer is answered ERROR without its request
+   * being read, and reported (onAbuse).
+   */
+  readonly allow?: (peer: string) => boolean
+  /** A peer misbehaved (bad request, over its rate, not allowed): the node scores it down. */
   readonly onAbuse?: (peer: string, points: number, reason: string) => void
   readonly now?: () => number
 }
@@ -83,7 +89,10 @@ export async function serve (libp2p: Libp2p, spec: ProtocolSpec, handler: (req: 
     const lp = lpStream(stream, { maxDataLength: Math.max(spec.maxRequestBytes, spec.maxFrameBytes) })
     let answer: Answer
     try {
-      if (!limiter.take(peer)) {
+      if (opts.allow !== undefined && !opts.allow(peer)) {
+        opts.onAbuse?.(peer, 20, `not allowed on ${spec.id}`)
+        answer = { status: STATUS.ERROR, reason: 'not allowed' }
+      } else if (!limiter.take(peer)) {
         opts.onAbuse?.(peer, 5, `over its ${spec.id} rate`)
         answer = { status: STATUS.RATE_LIMITED, reason: `at most ${limiter.rate.perSecond}/s` }
       } else {

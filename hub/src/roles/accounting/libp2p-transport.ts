@@ -13,8 +13,9 @@
  * sent once more ahead of newer messages, a queue past MAX_QUEUED messages
  * or MAX_QUEUED_BYTES drops its oldest (counted); the replica's timers
  * recover what is lost.
- * Requests are accepted only from the configured accounting peers, within a
- * rate limit.
+ * Requests are accepted only from the configured accounting peers (any other
+ * peer is refused before its request is read, and reported), within a rate
+ * limit.
  */
 import type { Libp2p } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
@@ -39,6 +40,12 @@ export interface Libp2pPbftOptions {
   readonly peers: ReadonlyMap<string, string>
   /** Called when a send fails (the replica's timers recover from the loss). */
   readonly onError?: (peer: string, err: Error) => void
+  /**
+   * A peer misbehaved on the PBFT protocol — not an accounting node (refused
+   * before its request is read), over its rate, a malformed batch: the node
+   * scores it down (net/peers.ts bans it at the ban score).
+   */
+  readonly onAbuse?: (peer: string, points: number, reason: string) => void
 }
 
 /** Several PBFT messages as one request body: count, then each message. */
@@ -117,12 +124,11 @@ export async function libp2pPbftTransport (o: Libp2pPbftOptions): Promise<PbftTr
   const addrs = new Map<string, Multiaddr>([...o.peers].map(([id, a]) => [id, multiaddr(a)]))
   const allowed = new Set([...addrs.values()].map((a) => a.getComponents().find((c) => c.name === 'p2p')?.value).filter((x): x is string => x !== undefined))
   let handler: ((bytes: Uint8Array) => void) | null = null
-  const unserve = await serve(o.libp2p, PBFT_PROTOCOL, async (req, peer) => {
-    if (!allowed.has(peer)) return { status: 1, reason: 'not an accounting node' }
+  const unserve = await serve(o.libp2p, PBFT_PROTOCOL, async (req) => {
     const msgs = decodeBatch(req) // a malformed batch is a typed error: answered as invalid
     for (const m of msgs) handler?.(m)
     return { frames: [] }
-  }, { rate: { perSecond: 20_000, burst: 40_000 }, maxInboundStreams: 1024 })
+  }, { rate: { perSecond: 20_000, burst: 40_000 }, maxInboundStreams: 1024, allow: (peer) => allowed.has(peer), ...(o.onAbuse === undefined ? {} : { onAbuse: o.onAbuse }) })
   const me = toHex(o.self)
   const queues = new Map<string, PeerQueue>()
   for (const [id, a] of addrs) {

@@ -105,7 +105,7 @@ export class AccountingService {
         members,
         genesis: docchainGenesis(cfg.genesisTime),
         dir: join(cfg.dataDir, 'docchain'),
-        transport: await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers, onError: throttled(log) }),
+        transport: await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers, onError: throttled(log), onAbuse: (peer, points, reason) => { net.net.peers.penalise(peer, points, reason) } }),
         registry: new DoctorRegistry({ members: cfg.registry.members.map((m) => fromHex('registry.members', m)), threshold: cfg.registry.threshold }, cfg.registry.doctors.map((d) => fromHex('registry.doctors', d))),
         userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
         payments: { hasPaid: async (u) => await credit.hasPaid(u) },
