@@ -8,7 +8,8 @@
  * mempool now) or reject (invalid: undecodable, bad signature, bad PoW,
  * bad Merkle root, a block that breaks a rule). A reject costs the peer in
  * gossipsub's P4 score and in our PeerBook; a peer that keeps sending
- * invalid data is banned. Message sizes are checked per topic before
+ * invalid data is banned, and what it still had in flight is dropped
+ * unread. Message sizes are checked per topic before
  * anything is decoded; whole RPC frames above MAX_GOSSIP_RPC_BYTES are
  * refused by gossipsub from their length prefix (./node.ts).
  *
@@ -50,7 +51,8 @@ export interface GossipOptions {
   readonly rejectPenalty?: number
 }
 
-export interface GossipStats { accepted: number, ignored: number, rejected: number, oversize: number }
+/** Per topic; `banned` counts messages from a banned peer, dropped unread (also in `rejected`). */
+export interface GossipStats { accepted: number, ignored: number, rejected: number, oversize: number, banned: number }
 
 /**
  * Events: 'verdict' ({kind, peer, result, verdict}) for every validated
@@ -60,9 +62,9 @@ export interface GossipStats { accepted: number, ignored: number, rejected: numb
 export class Gossip extends EventEmitter {
   readonly net: NetNode
   readonly stats: Record<TopicKind, GossipStats> = {
-    tx: { accepted: 0, ignored: 0, rejected: 0, oversize: 0 },
-    ublock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0 },
-    dblock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0 }
+    tx: { accepted: 0, ignored: 0, rejected: 0, oversize: 0, banned: 0 },
+    ublock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0, banned: 0 },
+    dblock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0, banned: 0 }
   }
   private readonly handlers: Partial<Record<TopicKind, Handler>>
   private readonly rejectPenalty: number
@@ -103,6 +105,12 @@ export class Gossip extends EventEmitter {
 
   private async validate (kind: TopicKind, peer: string, data: Uint8Array): Promise<TopicValidatorResult> {
     const s = this.stats[kind]
+    if (this.net.peers.isBanned(peer)) {
+      // what a peer had in flight when it was banned is not decoded or verified
+      s.banned++
+      s.rejected++
+      return TopicValidatorResult.Reject
+    }
     if (data.length > MAX_MESSAGE[kind]) {
       s.oversize++
       s.rejected++
