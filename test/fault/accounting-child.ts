@@ -5,12 +5,13 @@
  * committed in its LevelDB log (what it would tell a doctor).
  */
 import { dblockHash, toHex } from '../../hub/src/core/index.ts'
-import { peerMap, startReplica } from './accounting-setup.ts'
+import { go, say } from '../helpers/crash-child.ts'
+import { PATIENT, peerMap, startReplica } from './accounting-setup.ts'
 
 const [dir, port, index, addrs] = process.argv.slice(2) as [string, string, string, string]
-const { node } = await startReplica(Number(index), dir, Number(port), peerMap(JSON.parse(addrs) as string[]))
-process.stdout.on('error', () => process.exit(0))
-process.stdout.write('ready\n')
+await go()
+const { node } = await startReplica(Number(index), dir, Number(port), peerMap(JSON.parse(addrs) as string[]), PATIENT)
+say('ready')
 let seen = node.height
 let busy = false
 setInterval(() => {
@@ -21,7 +22,7 @@ setInterval(() => {
       const b = await node.block(seen + 1)
       if (b === undefined) break
       seen = b.header.index
-      process.stdout.write(`commit ${seen} ${toHex(dblockHash(b.header))}\n`)
+      say(`commit ${seen} ${toHex(dblockHash(b.header))}`)
     }
   })().finally(() => { busy = false })
 }, 10)

@@ -25,7 +25,8 @@ export function cause (n: number): Uint8Array { return sha256(utf8Bytes(`crash-c
 async function key (i: number): Promise<Awaited<ReturnType<typeof keyFromSeed>>> { return await keyFromSeed(sha256(utf8Bytes(`crash-libp2p-${i}`))) }
 export async function peerId (i: number): Promise<string> { return (await key(i)).publicKey.toString() }
 
-export async function startReplica (i: number, dir: string, port: number, peers: ReadonlyMap<string, string>): Promise<{ node: AccountingNode, libp2p: Libp2p }> {
+/** `timeouts`: the PBFT request and view-change timers (ms), if not the quick defaults. */
+export async function startReplica (i: number, dir: string, port: number, peers: ReadonlyMap<string, string>, timeouts: { requestTimeoutMs?: number, viewChangeTimeoutMs?: number } = {}): Promise<{ node: AccountingNode, libp2p: Libp2p }> {
   const libp2p = await createIpfsLibp2p({ privateKey: await key(i), listen: [`/ip4/127.0.0.1/tcp/${port}`] })
   const node = await AccountingNode.start({
     identity: replicas[i]!,
@@ -36,11 +37,18 @@ export async function startReplica (i: number, dir: string, port: number, peers:
     registry: new DoctorRegistry({ members: [replicas[0]!.id], threshold: 1 }, [encodeIdentityRecord(buildIdentityRecord(doctor, 1))]),
     userchain: { iotTx: async () => ({ user: user.id }) },
     payments: { hasPaid: async () => true },
-    replica: { batchDelayMs: 5, requestTimeoutMs: 1500, viewChangeTimeoutMs: 1500, statusEveryMs: 300 },
+    replica: { batchDelayMs: 5, requestTimeoutMs: 1500, viewChangeTimeoutMs: 1500, statusEveryMs: 300, ...timeouts },
     tickMs: 10
   })
   return { node, libp2p }
 }
+
+/**
+ * The crash test's timers: on a starved 2-core machine a request can take
+ * seconds, and the victim is never the leader of view 0, so a view change
+ * would only be the machine's slowness (view changes are net-docchain's subject).
+ */
+export const PATIENT = { requestTimeoutMs: 10_000, viewChangeTimeoutMs: 5000 }
 
 export function peerMap (addrs: readonly string[]): Map<string, string> {
   return new Map(replicas.map((r, i) => [toHex(r.id), addrs[i]!]))

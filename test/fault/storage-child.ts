@@ -4,8 +4,9 @@
  * listening on the given port. Prints "ready" once it serves.
  */
 import { StorageNode } from '../../hub/src/roles/storage/index.ts'
+import { go, say } from '../helpers/crash-child.ts'
 
 const [dir, port] = process.argv.slice(2) as [string, string]
+await go()
 await StorageNode.create({ dataDir: dir, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
-process.stdout.on('error', () => process.exit(0))
-process.stdout.write('ready\n')
+say('ready')

@@ -127,10 +127,12 @@ export class Cluster {
     const n = o.n ?? 4
     const log = o.log ?? (() => {})
     await mkdir(o.dir, { recursive: true })
-    const { core, net, causes } = await userchain(join(o.dir, 'userchain'), o.causes ?? 20)
-    const doctorNet = await createIpfsLibp2p()
-    const members: Identity[] = []
-    for (let i = 0; i < n; i++) members.push(await createKeystore(join(o.dir, `a${i}`, 'keystore.json'), PASS))
+    const [{ core, net, causes }, doctorNet, members] = await Promise.all([
+      userchain(join(o.dir, 'userchain'), o.causes ?? 20),
+      createIpfsLibp2p(),
+      // a test-strength KDF (the file records it): each child's unlock costs milliseconds, not a second of CPU
+      Promise.all(Array.from({ length: n }, async (_, i) => await createKeystore(join(o.dir, `a${i}`, 'keystore.json'), PASS, { scrypt: { N: 2 ** 10, r: 8, p: 1 } })))
+    ])
     const c = new Cluster(o.dir, members, causes, core, net, doctorNet, log, o.env ?? {})
     const config = {
       network: 'devnet',

@@ -1,7 +1,7 @@
 /**
  * The Userchain work of a crash-test child: imports and mines forever —
  * blocks with transfers, and every few blocks a heavier two-block side branch
- * (a reorg) — calling `ack` after each block is acknowledged. Used by
+ * (a reorg) — calling (and awaiting) `ack` after each block is acknowledged. Used by
  * userchain-child.ts and test/fault/hub-child.ts.
  */
 import { buildTxCoin, solveUblockHeader, type Ublock } from '../../hub/src/core/index.ts'
@@ -19,7 +19,7 @@ export async function openMiningNode (dir: string): Promise<CoreNode> {
   return node
 }
 
-export async function mineForever (n: CoreNode, ack: () => void): Promise<never> {
+export async function mineForever (n: CoreNode, ack: () => void | Promise<void>): Promise<never> {
   for (let i = 0; ; i++) {
     const pending = n.mempool.view.account(alice.id)
     for (let k = 0; k < 3 && pending.balance > 10_000; k++) {
@@ -29,7 +29,7 @@ export async function mineForever (n: CoreNode, ack: () => void): Promise<never>
     const header = solveUblockHeader(tpl.header, 1_000_000)!
     const r = await n.submitBlock({ header, txs: tpl.txs })
     if (!r.accepted) throw new Error(r.reason)
-    ack()
+    await ack()
     if (i % 4 === 3 && n.store.height > 2) {
       // A heavier side branch from the tip's parent: a reorg of depth 1.
       const parent = n.store.entry(n.store.tip.header.prehash)!
@@ -38,7 +38,7 @@ export async function mineForever (n: CoreNode, ack: () => void): Promise<never>
       for (const b of [s1, s2]) {
         const rs = await n.submitBlock(b)
         if (!rs.accepted) throw new Error(rs.reason)
-        ack()
+        await ack()
       }
     }
   }

@@ -5,9 +5,10 @@
  * "tip <height> <work hex>" after each block is acknowledged. The parent
  * SIGKILLs it at a random moment.
  */
+import { go, say } from './crash-child.ts'
 import { mineForever, openMiningNode } from './mining-loop.ts'
 
+await go()
 const n = await openMiningNode(process.argv[2]!)
-process.stdout.on('error', () => process.exit(0))
-process.stdout.write('ready\n')
-await mineForever(n, () => { process.stdout.write(`tip ${n.store.height} ${n.store.tip.work.toString(16)}\n`) })
+say('ready')
+await mineForever(n, () => { say(`tip ${n.store.height} ${n.store.tip.work.toString(16)}`) })
