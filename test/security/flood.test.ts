@@ -25,10 +25,13 @@ import t from 'tap'
 import { createNetNode } from '../../hub/src/net/node.ts'
 import { request, serve } from '../../hub/src/net/reqresp.ts'
 import { RateLimitedError, RemoteError } from '../../hub/src/net/errors.ts'
-import { libp2pPbftTransport, encodeBatch, PBFT_PROTOCOL } from '../../hub/src/roles/accounting/libp2p-transport.ts'
+import { libp2pPbftTransport, encodeBatch, PBFT_PROTOCOL as PBFT_ID } from '../../hub/src/roles/accounting/libp2p-transport.ts'
 import { toHex } from '../../hub/src/core/index.ts'
 import { who } from '../helpers/core.ts'
 import { aliceIot, aliceKey, NETTEST, startPeer, txHex, until } from '../integration/net-helpers.ts'
+
+/** A stranger speaks to the PBFT stream protocol as to a request protocol: it is answered (refused) like one. */
+const PBFT_PROTOCOL = { id: PBFT_ID, maxRequestBytes: 4 << 20, maxFrameBytes: 1024, maxFrames: 0 }
 
 t.test('one peer floods: it is limited and counted, an honest peer is served throughout', async (t) => {
   const server = await createNetNode({ network: 'devnet' })

@@ -41,25 +41,45 @@ t.test('regression: under sustained slow rounds the nodes changed view every oth
 t.test('regression: a PBFT batch whose libp2p request failed was dropped, not sent again', async (t) => {
   // Seen over libp2p under load: batch requests timed out ("no answer within
   // 5000 ms") and every message in them was lost, so replicas waited for
-  // retransmission timers or changed view. Now a failed batch goes out once
-  // more, ahead of newer messages; a second failure drops it (counted).
-  const { PeerQueue, decodeBatch } = await import('../../hub/src/roles/accounting/libp2p-transport.ts')
+  // retransmission timers or changed view. Now a batch whose write fails goes
+  // out once more on a new stream, ahead of newer messages; a second failure
+  // drops it (counted).
+  const { PeerLink, decodeBatch } = await import('../../hub/src/roles/accounting/libp2p-transport.ts')
   const delivered: number[] = []
-  let calls = 0
-  const q = new PeerQueue(async (body) => {
-    calls++
-    if (calls === 1) return false // the first request fails
-    for (const m of decodeBatch(body)) delivered.push(m[0]!)
-    return true
-  })
-  q.push(Uint8Array.of(1))
-  q.push(Uint8Array.of(2))
+  let opened = 0
+  let writes = 0
+  const errors: string[] = []
+  const link = new PeerLink(async () => {
+    opened++
+    let open = true
+    return {
+      writable: () => open,
+      write: async (body) => {
+        writes++
+        if (writes === 1) { open = false; throw new Error('stream reset') } // the first write fails
+        for (const m of decodeBatch(body)) delivered.push(m[0]!)
+      },
+      abort: () => { open = false }
+    }
+  }, (err) => { errors.push(err.message) })
+  link.push(Uint8Array.of(1))
+  link.push(Uint8Array.of(2))
   await new Promise((resolve) => setTimeout(resolve, 20))
-  t.same(delivered.sort(), [1, 2], 'both messages arrive although the first request failed')
-  t.ok(q.resent >= 1, `${q.resent} message(s) sent again`)
+  t.same(delivered.sort(), [1, 2], 'both messages arrive although the first write failed')
+  t.ok(link.resent >= 1, `${link.resent} message(s) sent again`)
+  t.equal(opened, 2, 'on a second stream')
+  t.same(errors, ['stream reset'], 'the failure is reported')
 
-  const never = new PeerQueue(async () => false)
+  const never = new PeerLink(async () => ({ writable: () => true, write: async () => { throw new Error('reset') }, abort: () => {} }))
   never.push(Uint8Array.of(3))
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(never.size, 0, 'a message failing twice is dropped (no endless retry to a dead peer)')
+
+  let tries = 0
+  const down = new PeerLink(async () => { tries++; throw new Error('connection refused') })
+  down.push(Uint8Array.of(4))
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.ok(tries >= 2 && tries <= 5, `a peer that cannot be reached is dialled again with backoff (${tries} tries in 400 ms)`)
+  t.equal(down.size, 1, 'its messages wait (bounded by MAX_QUEUED)')
+  down.close()
 })

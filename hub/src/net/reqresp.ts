@@ -69,6 +69,9 @@ export class RateLimiter {
   }
 }
 
+/** The answer refusing a peer (ERROR with a reason), as serve() sends it: for protocols that refuse before reading. */
+export function refusal (reason: string): Uint8Array { return head(STATUS.ERROR, 0, reason) }
+
 function head (status: Status, count: number, reason = ''): Uint8Array {
   const w = new Writer(16 + reason.length * 3).u8('status', status).varint('count', count)
   if (reason !== '') w.bytes('reason', new TextEncoder().encode(reason.slice(0, 200)), 1024)
@@ -149,7 +152,7 @@ export interface RequestOptions {
  * so the next request dials afresh. (Other failures, e.g. too many streams,
  * are backpressure on a live connection and leave it alone.)
  */
-function dropConnections (libp2p: Libp2p, peer: PeerId | Multiaddr, err: Error): void {
+export function dropConnections (libp2p: Libp2p, peer: PeerId | Multiaddr, err: Error): void {
   const id = 'getComponents' in peer ? peer.getComponents().find((c) => c.name === 'p2p')?.value : peer.toString()
   if (id === undefined) return
   for (const c of libp2p.getConnections()) if (c.remotePeer.toString() === id) c.abort(err)

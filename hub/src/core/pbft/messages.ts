@@ -33,3 +33,8 @@ export function decodeMessage (bytes: Uint8Array): PbftMessage {
   if (codec === undefined) throw new UnknownVersionError('type', type)
   return readSigned(codec, bytes, r) as PbftMessage
 }
+
+/** The kind of a message from its type byte, for logs ('?' when unknown). */
+export function messageKind (bytes: Uint8Array): string {
+  return BY_TYPE.get(bytes[0] ?? -1)?.kind ?? '?'
+}

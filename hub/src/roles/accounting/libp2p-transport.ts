@@ -1,33 +1,41 @@
 /**
  * PBFT messages between accounting nodes over libp2p (paper §IV-B2 network
- * layer; DESIGN §6: request/response streams for PBFT). Messages to one peer
- * are queued and sent in batches — one length-prefixed request on
- * `/healthchain/pbft/2.0.0` (net/reqresp.ts) carries every message queued
- * for that peer (a count, then each message), answered with no frames — with
- * at most MAX_IN_FLIGHT requests open per peer. Sending each message on its
- * own stream ran into libp2p's per-connection stream limit under load ("too
- * many outbound streams"), so messages failed in storms and the replicas
- * spent their time in view changes. PBFT messages are signed end to end
- * (core/pbft/envelope.ts) and the replica tolerates loss, duplication and
- * reordering, so the transport only moves bytes: a batch that fails is
- * sent once more ahead of newer messages, a queue past MAX_QUEUED messages
- * or MAX_QUEUED_BYTES drops its oldest (counted); the replica's timers
- * recover what is lost.
- * Requests are accepted only from the configured accounting peers (any other
- * peer is refused before its request is read, and reported), within a rate
- * limit.
+ * layer; DESIGN §6). Each node keeps ONE long-lived outbound stream on
+ * `/healthchain/pbft/3.0.0` to every other accounting node and writes
+ * length-prefixed batches on it (a count, then each message: every message
+ * queued for that peer while the last batch was being written), with no
+ * answers. Earlier versions sent each batch as a request on a fresh stream
+ * (net/reqresp.ts) and waited for its answer: opening and negotiating a
+ * stream cost about 1.2 ms of CPU per message on each side, which at a few
+ * messages per peer per Dblock was most of a node's CPU at 100 tx/s, and
+ * added a round trip to every PBFT phase.
+ *
+ * PBFT messages are signed end to end (core/pbft/envelope.ts) and the replica
+ * tolerates loss, duplication and reordering, so the transport only moves
+ * bytes: a batch whose write fails is written once more on a new stream
+ * ahead of newer messages (a second failure drops it, counted), a queue past
+ * MAX_QUEUED messages or MAX_QUEUED_BYTES drops its oldest (counted), a
+ * broken stream is opened again with backoff; the replica's timers recover
+ * what is lost.
+ * Streams are accepted only from the configured accounting peers: any other
+ * peer is answered "not allowed" (net/reqresp.ts's refusal, so a stranger's
+ * request gets a clear error) before anything it sent is read, and reported;
+ * an accounting peer's batches are rate limited, and an oversize or
+ * malformed batch ends its stream and is reported.
  */
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { Reader, toHex, Writer } from '../../core/index.ts'
+import { HealthchainError, Reader, toHex, Writer } from '../../core/index.ts'
 import { MAX_PBFT_MESSAGE_BYTES } from '../../core/pbft/envelope.ts'
-import { request, serve, type ProtocolSpec } from '../../net/reqresp.ts'
+import { dropConnections, RateLimiter, refusal, type RateLimit } from '../../net/reqresp.ts'
 import type { PbftTransport } from './transport.ts'
 
-const MAX_REQUEST_BYTES = 4 * 1024 * 1024
-export const PBFT_PROTOCOL: ProtocolSpec = { id: '/healthchain/pbft/2.0.0', maxRequestBytes: MAX_REQUEST_BYTES, maxFrameBytes: 16, maxFrames: 0 }
-/** Requests open at once to one peer. */
-export const MAX_IN_FLIGHT = 4
+/** Largest batch frame on the stream. */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024
+export const PBFT_PROTOCOL = '/healthchain/pbft/3.0.0'
+/** Batch frames per second an accounting peer may send (token bucket), beyond which they are dropped and reported. */
+const PEER_RATE: RateLimit = { perSecond: 20_000, burst: 40_000 }
 /** Messages waiting for one peer before the oldest are dropped. */
 export const MAX_QUEUED = 50_000
 const MAX_BATCH = 10_000
@@ -67,29 +75,62 @@ export function decodeBatch (body: Uint8Array): Uint8Array[] {
 /** Bytes waiting for one peer before the oldest messages are dropped. */
 export const MAX_QUEUED_BYTES = 64 * 1024 * 1024
 
-/** Time allowed for one batch request: the base, plus a second per 256 KiB it carries (a loaded receiver reads it slowly). */
+/** Time allowed to write one batch: the base, plus a second per 256 KiB it carries (a loaded receiver reads it slowly). */
 export function batchTimeoutMs (bytes: number, baseMs = 5000): number { return baseMs + Math.ceil(bytes / (256 * 1024)) * 1000 }
 
-export class PeerQueue {
+/** An open outbound stream to one peer, as PeerLink uses it. */
+export interface Pipe {
+  /** False once the stream closed (e.g. libp2p's idle timeout): the link opens a new one before writing. */
+  readonly writable: () => boolean
+  write: (body: Uint8Array) => Promise<void>
+  abort: (err: Error) => void
+}
+
+/** Reconnect backoff after a failed open or write (ms): doubles up to the max. */
+const BACKOFF_MIN_MS = 50
+const BACKOFF_MAX_MS = 2000
+
+/**
+ * The messages for one peer and the stream they go out on: queued, written
+ * in batches (one at a time, so a batch carries everything queued while the
+ * last was written), the stream opened again when it breaks.
+ */
+export class PeerLink {
   private queue: Uint8Array[] = []
   private bytes = 0
-  private inFlight = 0
+  private pipe: Pipe | null = null
+  private writing = false
+  private closed = false
+  private backoff = BACKOFF_MIN_MS
   dropped = 0
-  /** Messages sent again after their batch failed. */
+  /** Messages written again after their batch failed. */
   resent = 0
-  /** Messages already sent again once: a second failure drops them (the replica's timers take over). */
+  /** Messages already written again once: a second failure drops them (the replica's timers take over). */
   private readonly retried = new WeakSet<Uint8Array>()
-  private readonly send: (body: Uint8Array) => Promise<boolean>
-  /** `send` resolves false when the batch did not get through. */
-  constructor (send: (body: Uint8Array) => Promise<boolean>) { this.send = send }
+  private readonly open: () => Promise<Pipe>
+  private readonly onError: (err: Error) => void
+
+  constructor (open: () => Promise<Pipe>, onError: (err: Error) => void = () => {}) {
+    this.open = open
+    this.onError = onError
+  }
 
   get size (): number { return this.queue.length }
 
   push (msg: Uint8Array): void {
+    if (this.closed) return
     this.queue.push(msg)
     this.bytes += msg.length
     this.trim()
-    this.pump()
+    void this.pump()
+  }
+
+  close (): void {
+    this.closed = true
+    this.pipe?.abort(new Error('transport closed'))
+    this.pipe = null
+    this.queue = []
+    this.bytes = 0
   }
 
   private trim (): void {
@@ -98,24 +139,46 @@ export class PeerQueue {
     if (drop > 0) { this.queue.splice(0, drop); this.dropped += drop }
   }
 
-  private pump (): void {
-    while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
-      let bytes = 16
-      let k = 0
-      while (k < this.queue.length && k < MAX_BATCH && bytes + this.queue[k]!.length + 5 <= MAX_REQUEST_BYTES) bytes += this.queue[k++]!.length + 5
-      const batch = this.queue.splice(0, Math.max(1, k))
-      for (const m of batch) this.bytes -= m.length
-      this.inFlight++
-      void this.send(encodeBatch(batch)).then((ok) => {
-        if (ok) return
-        // A batch that failed (timed out under load, stream refused, peer restarting) is sent once more,
-        // ahead of newer messages: dropping it cost a retransmission round or a view change.
-        const again = batch.filter((m) => !this.retried.has(m))
-        for (const m of again) { this.retried.add(m); this.bytes += m.length }
-        this.resent += again.length
-        this.queue.unshift(...again)
-        this.trim()
-      }).finally(() => { this.inFlight--; this.pump() })
+  private async pump (): Promise<void> {
+    if (this.writing) return
+    this.writing = true
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        if (this.pipe !== null && !this.pipe.writable()) this.pipe = null
+        if (this.pipe === null) {
+          try {
+            this.pipe = await this.open()
+          } catch (err) {
+            this.onError(err as Error)
+            await new Promise((resolve) => setTimeout(resolve, this.backoff))
+            this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2)
+            continue
+          }
+          if (this.closed) { this.pipe.abort(new Error('transport closed')); this.pipe = null; return }
+        }
+        let size = 16
+        let k = 0
+        while (k < this.queue.length && k < MAX_BATCH && size + this.queue[k]!.length + 5 <= MAX_BATCH_BYTES) size += this.queue[k++]!.length + 5
+        const batch = this.queue.splice(0, Math.max(1, k))
+        for (const m of batch) this.bytes -= m.length
+        try {
+          await this.pipe.write(encodeBatch(batch))
+          this.backoff = BACKOFF_MIN_MS
+        } catch (err) {
+          // The stream broke (peer restarting, connection reset, write timed out): a new one next
+          // round, and this batch goes out once more ahead of newer messages.
+          this.pipe?.abort(err as Error)
+          this.pipe = null
+          this.onError(err as Error)
+          const again = batch.filter((m) => !this.retried.has(m))
+          for (const m of again) { this.retried.add(m); this.bytes += m.length }
+          this.resent += again.length
+          this.queue.unshift(...again)
+          this.trim()
+        }
+      }
+    } finally {
+      this.writing = false
     }
   }
 }
@@ -123,35 +186,69 @@ export class PeerQueue {
 export async function libp2pPbftTransport (o: Libp2pPbftOptions): Promise<PbftTransport> {
   const addrs = new Map<string, Multiaddr>([...o.peers].map(([id, a]) => [id, multiaddr(a)]))
   const allowed = new Set([...addrs.values()].map((a) => a.getComponents().find((c) => c.name === 'p2p')?.value).filter((x): x is string => x !== undefined))
+  const limiter = new RateLimiter(PEER_RATE)
   let handler: ((bytes: Uint8Array) => void) | null = null
-  const unserve = await serve(o.libp2p, PBFT_PROTOCOL, async (req) => {
-    const msgs = decodeBatch(req) // a malformed batch is a typed error: answered as invalid
-    for (const m of msgs) handler?.(m)
-    return { frames: [] }
-  }, { rate: { perSecond: 20_000, burst: 40_000 }, maxInboundStreams: 1024, allow: (peer) => allowed.has(peer), ...(o.onAbuse === undefined ? {} : { onAbuse: o.onAbuse }) })
+  const inbound = new Set<Stream>()
+  await o.libp2p.handle(PBFT_PROTOCOL, async (stream, conn) => {
+    const peer = conn.remotePeer.toString()
+    if (!allowed.has(peer)) {
+      // refused before anything it sent is read
+      o.onAbuse?.(peer, 20, `not allowed on ${PBFT_PROTOCOL}`)
+      try { await lpStream(stream).write(refusal('not allowed'), { signal: AbortSignal.timeout(5000) }); await stream.close() } catch (err) { stream.abort(err as Error) }
+      return
+    }
+    inbound.add(stream)
+    const lp = lpStream(stream, { maxDataLength: MAX_BATCH_BYTES })
+    try {
+      for (;;) {
+        const frame = await lp.read()
+        if (!limiter.take(peer)) { o.onAbuse?.(peer, 5, `over its ${PBFT_PROTOCOL} rate`); continue }
+        const msgs = decodeBatch(frame.subarray()) // malformed: a typed error, ends the stream
+        for (const m of msgs) handler?.(m)
+      }
+    } catch (err) {
+      const e = err as Error
+      if (e.name === 'InvalidDataLengthError' || e.name === 'InvalidDataLengthLengthError') o.onAbuse?.(peer, 20, `oversize ${PBFT_PROTOCOL} batch`)
+      else if (e instanceof HealthchainError) o.onAbuse?.(peer, 10, `bad ${PBFT_PROTOCOL} batch: ${e.message}`)
+      stream.abort(e) // (also the normal end: the peer closed or went away)
+    } finally {
+      inbound.delete(stream)
+    }
+  }, { maxInboundStreams: 8, force: true })
   const me = toHex(o.self)
-  const queues = new Map<string, PeerQueue>()
+  const links = new Map<string, PeerLink>()
   for (const [id, a] of addrs) {
     if (id === me) continue
-    queues.set(id, new PeerQueue(async (body) => {
+    links.set(id, new PeerLink(async () => {
+      let stream: Stream
       try {
-        await request(o.libp2p, a, PBFT_PROTOCOL, body, { timeoutMs: batchTimeoutMs(body.length) })
-        return true
+        stream = await o.libp2p.dialProtocol(a, PBFT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
       } catch (err) {
-        o.onError?.(id, err as Error)
-        return false
+        if ((err as Error).name === 'ConnectionClosedError') dropConnections(o.libp2p, a, err as Error)
+        throw err
       }
-    }))
+      const lp = lpStream(stream, { maxDataLength: MAX_BATCH_BYTES })
+      return {
+        writable: () => stream.status === 'open' && stream.writeStatus === 'writable',
+        write: async (body) => { await lp.write(body, { signal: AbortSignal.timeout(batchTimeoutMs(body.length)) }) },
+        abort: (err) => { stream.abort(err) }
+      }
+    }, (err) => { o.onError?.(id, err) }))
   }
   // Dial the other accounting nodes now: the first round of PBFT then does not wait for
   // TCP + Noise + Yamux set-up to each peer (under load that alone outlasted the request timeout).
   for (const [id, a] of addrs) if (id !== me) void o.libp2p.dial(a).catch(() => {})
   return {
     send: (to, bytes) => {
-      if (to !== null) { queues.get(toHex(to))?.push(bytes); return }
-      for (const q of queues.values()) q.push(bytes)
+      if (to !== null) { links.get(toHex(to))?.push(bytes); return }
+      for (const l of links.values()) l.push(bytes)
     },
     onMessage: (h) => { handler = h },
-    close: async () => { handler = null; await unserve() }
+    close: async () => {
+      handler = null
+      for (const l of links.values()) l.close()
+      await o.libp2p.unhandle(PBFT_PROTOCOL)
+      for (const s of inbound) s.abort(new Error('transport closed'))
+    }
   }
 }

@@ -22,6 +22,8 @@ import { coreChain } from '../../net/core-chain.ts'
 import { CreditBook } from '../consortium/credit.ts'
 import { AccountingNode } from './node.ts'
 import { libp2pPbftTransport } from './libp2p-transport.ts'
+import { tracedTransport, type PbftTransport } from './transport.ts'
+import { messageKind } from '../../core/pbft/messages.ts'
 import { serveDiagSubmissions } from './diag-protocol.ts'
 import { peerAddresses, type AccountingConfig } from './config.ts'
 
@@ -99,13 +101,14 @@ export class AccountingService {
         return u
       }
       const credit = new CreditBook(core.store, fromHex('consortium', cfg.consortium), cfg.diagnosisPrice)
+      const traced = (t: PbftTransport): PbftTransport => (process.env.HEALTHCHAIN_PBFT_TRACE === '1' ? tracedTransport(t, log, messageKind) : t)
       const members = cfg.members.map((m) => fromHex('members', m.id))
       const node = await AccountingNode.start({
         identity: o.identity,
         members,
         genesis: docchainGenesis(cfg.genesisTime),
         dir: join(cfg.dataDir, 'docchain'),
-        transport: await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers, onError: throttled(log), onAbuse: (peer, points, reason) => { net.net.peers.penalise(peer, points, reason) } }),
+        transport: traced(await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers, onError: throttled(log), onAbuse: (peer, points, reason) => { net.net.peers.penalise(peer, points, reason) } })),
         registry: new DoctorRegistry({ members: cfg.registry.members.map((m) => fromHex('registry.members', m)), threshold: cfg.registry.threshold }, cfg.registry.doctors.map((d) => fromHex('registry.doctors', d))),
         userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
         payments: { hasPaid: async (u) => await credit.hasPaid(u) },

@@ -43,3 +43,16 @@ export class MemoryNetwork {
     }
   }
 }
+
+/**
+ * The same transport, logging every PBFT message it moves ("pbft > kind" sent,
+ * "pbft < kind" received; `kind` names it): for tracing where a commit's time
+ * goes (`HEALTHCHAIN_PBFT_TRACE=1 healthchain accounting …`).
+ */
+export function tracedTransport (t: PbftTransport, log: (line: string) => void, kind: (bytes: Uint8Array) => string): PbftTransport {
+  return {
+    send: (to, bytes) => { log(`pbft > ${kind(bytes)} ${to === null ? 'all' : toHex(to).slice(0, 8)}`); t.send(to, bytes) },
+    onMessage: (h) => { t.onMessage((bytes) => { log(`pbft < ${kind(bytes)}`); h(bytes) }) },
+    close: async () => { await t.close() }
+  }
+}
