@@ -81,7 +81,12 @@ export interface ReplicaConfig {
   readonly window?: number
   /** Max tx_diag per Dblock. */
   readonly maxBatch?: number
-  /** The leader waits this long for a batch to fill. */
+  /**
+   * The leader waits up to this long for a batch to fill while an earlier
+   * Dblock of its is still unexecuted; with none in flight it proposes at once
+   * (a lone tx_diag is not held back; under load, batches fill while the
+   * pipeline is busy).
+   */
   readonly batchDelayMs?: number
   /** Max proposed but unexecuted Dblocks. */
   readonly maxInFlight?: number
@@ -609,7 +614,8 @@ export class Replica {
       if (prev === null) return
       const first = this.queue.values().next()
       if (first.done === true) return
-      if (this.queue.size < maxBatch && this.now < first.value.since + delay) return
+      const busy = this.nextSeq - 1 > this.executedSeq
+      if (this.queue.size < maxBatch && busy && this.now < first.value.since + delay) return
       const batch: BodyTx[] = []
       let size = 16
       // Registry records in flight or in this batch change what is valid after them: re-check those txs in order (left queued if invalid now).
