@@ -1,8 +1,11 @@
 /**
  * Signature checks across all cores (issue: "signature checks run in worker
- * threads across all cores"). A batch of transactions is split into one
- * slice per worker; each answers with its first failing index. Small batches
- * run inline, where a worker round trip would cost more than it saves.
+ * threads across all cores"). A batch of transactions is copied once into
+ * shared memory and every worker takes chunks of it from a shared counter
+ * until none is left, so the workers never wait for the calling thread (busy
+ * with the rest of block validation) and a worker sharing its core with it
+ * simply takes fewer chunks. Small batches run inline, where a worker round
+ * trip would cost more than it saves.
  */
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
@@ -11,6 +14,8 @@ import { txSigner, txSigningMessage, verify, type BodyTx } from '../../core/inde
 /** Chunks per worker in a big batch, and the smallest chunk worth a message. */
 const CHUNKS_PER_WORKER = 8
 const CHUNK_MIN = 128
+/** Transactions per take from a shared batch: an atomic add each, so small chunks keep the workers even to the end. */
+const SHARED_CHUNK = 32
 
 export type SigItem = [pub: Uint8Array, msg: Uint8Array, sig: Uint8Array]
 
@@ -20,14 +25,44 @@ export function sigItem (t: BodyTx): SigItem | null {
   return msg === null ? null : [txSigner(t.tx)!, msg, t.tx.sig]
 }
 
-/** Transactions as one buffer and their end offsets (one copy, cheap to post). */
-function packTxs (slice: readonly BodyTx[]): { txs: Uint8Array, ends: Uint32Array } {
-  const ends = new Uint32Array(slice.length)
-  let n = 0
-  slice.forEach((t, i) => { n += t.bytes.length; ends[i] = n })
-  const buf = new Uint8Array(n)
-  slice.forEach((t, i) => buf.set(t.bytes, i === 0 ? 0 : ends[i - 1]!))
-  return { txs: buf, ends }
+/** A batch of transactions in shared memory: tx i is data[starts[i], ends[i]). */
+export interface PackedTxs { readonly data: Uint8Array, readonly starts: Uint32Array, readonly ends: Uint32Array }
+
+/**
+ * Copies transactions into shared memory once, for every worker to read. A
+ * decoded block's transactions are views of its bytes in order: then the
+ * span holding them all is copied at once, not each transaction.
+ */
+export function packTxs (txs: readonly BodyTx[]): PackedTxs {
+  const n = txs.length
+  const starts = new Uint32Array(new SharedArrayBuffer(4 * n))
+  const ends = new Uint32Array(new SharedArrayBuffer(4 * n))
+  const first = txs[0]!.bytes
+  let inOrder = true
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const b = txs[i]!.bytes
+    total += b.length
+    const at = b.byteOffset - first.byteOffset
+    if (b.buffer !== first.buffer || (i > 0 && at < ends[i - 1]!)) inOrder = false
+    starts[i] = at
+    ends[i] = at + b.length
+  }
+  if (inOrder && ends[n - 1]! <= 2 * total) {
+    const data = new Uint8Array(new SharedArrayBuffer(ends[n - 1]!))
+    data.set(new Uint8Array(first.buffer, first.byteOffset, data.length))
+    return { data, starts, ends }
+  }
+  const data = new Uint8Array(new SharedArrayBuffer(total))
+  let o = 0
+  for (let i = 0; i < n; i++) {
+    const b = txs[i]!.bytes
+    data.set(b, o)
+    starts[i] = o
+    o += b.length
+    ends[i] = o
+  }
+  return { data, starts, ends }
 }
 
 /**
@@ -95,14 +130,10 @@ export class VerifyPool {
       for (let i = 0; i < items.length; i++) if (!verify(...items[i]!)) return i
       return -1
     }
-    return await this.firstOf(items.length, (from, to) => ({ items: items.slice(from, to) }))
+    return await this.firstOfItems(items)
   }
 
-  /**
-   * Index of the first transaction whose signature fails, or -1. Big batches
-   * go to the workers as raw bytes: each worker decodes and rebuilds the
-   * signing messages of its slice, so the main thread does almost nothing.
-   */
+  /** Index of the first transaction whose signature fails, or -1. */
   async firstInvalidTx (txs: readonly BodyTx[]): Promise<number> {
     if (txs.length < this.inlineBelow) {
       for (let i = 0; i < txs.length; i++) {
@@ -111,7 +142,8 @@ export class VerifyPool {
       }
       return -1
     }
-    return await this.firstOf(txs.length, (from, to) => packTxs(txs.slice(from, to)))
+    const { first } = await this.shared(txs, false)
+    return first
   }
 
   /** Every index whose signature fails (for independent transactions, e.g. a burst into the mempool). */
@@ -121,48 +153,67 @@ export class VerifyPool {
       txs.forEach((t, i) => { const item = sigItem(t); if (item !== null && !verify(...item)) out.push(i) })
       return out
     }
-    const out: number[] = []
-    await this.scatter(txs.length, (from, to) => ({ all: true, ...packTxs(txs.slice(from, to)) }), (from, _bad, all) => {
-      for (const i of all ?? []) out.push(from + i)
-    })
-    return out.sort((a, b) => a - b)
+    const { all } = await this.shared(txs, true)
+    return all.sort((a, b) => a - b)
   }
 
   /**
-   * Splits [0, n) into chunks handed to whichever worker is free, so a core
-   * shared with other work (the main thread checking the same block) does
-   * less and no worker waits for a slower one at the end; `done` gets each
-   * chunk's answer with its start offset; no chunk starts at or after `stopAt()`.
+   * Hands the whole batch to every worker as raw bytes in shared memory
+   * (./verify-worker.ts decodes and rebuilds each signing message itself);
+   * the workers take chunks from a shared counter (`ctl[0]`) and lower the
+   * first failing index (`ctl[1]`, n while none) — without `all`, no chunk
+   * starts after a known failure.
    */
-  private async scatter (n: number, job: (from: number, to: number) => object, done: (from: number, bad: number, all?: number[]) => void, stopAt = (): number => n): Promise<void> {
+  private async shared (txs: readonly BodyTx[], all: boolean): Promise<{ first: number, all: number[] }> {
     this.ensureWorkers()
-    const chunk = Math.max(CHUNK_MIN, Math.ceil(n / (this.workers.length * CHUNKS_PER_WORKER)))
-    let next = 0
+    const n = txs.length
+    const ctl = new Int32Array(new SharedArrayBuffer(8))
+    ctl[1] = n
+    const job = { ...packTxs(txs), ctl, chunk: SHARED_CHUNK, all }
+    const out: number[] = []
     let failed = false
     await Promise.all(this.workers.map(async (w) => {
-      while (next < Math.min(n, stopAt()) && !failed) {
+      const [bad, found] = await this.post(w, job)
+      if (bad === -2) failed = true
+      else out.push(...(found ?? []))
+    }))
+    if (failed) throw new Error('a signature worker failed')
+    const first = Atomics.load(ctl, 1)
+    return { first: first === n ? -1 : first, all: out }
+  }
+
+  /**
+   * Prepared triples (not laid out for sharing): chunks posted to whichever
+   * worker is free; once a failure is known, no chunk starts after it.
+   */
+  private async firstOfItems (items: readonly SigItem[]): Promise<number> {
+    this.ensureWorkers()
+    const n = items.length
+    const chunk = Math.max(CHUNK_MIN, Math.ceil(n / (this.workers.length * CHUNKS_PER_WORKER)))
+    let next = 0
+    let first = -1
+    let failed = false
+    await Promise.all(this.workers.map(async (w) => {
+      while (next < (first < 0 ? n : first) && !failed) {
         const from = next
         const to = Math.min(n, from + chunk)
         next = to
-        const id = this.nextId++
-        const msg = { id, ...job(from, to) }
-        const [bad, all] = await new Promise<[number, number[] | undefined]>((resolve) => {
-          this.waiting.set(id, (b, a) => resolve([b, a]))
-          w.postMessage(msg)
-        })
+        const [bad] = await this.post(w, { items: items.slice(from, to) })
         if (bad === -2) { failed = true; break }
-        done(from, bad, all)
+        if (bad >= 0 && (first < 0 || from + bad < first)) first = from + bad
       }
     }))
     if (failed) throw new Error('a signature worker failed')
+    return first
   }
 
-  /** The first failing index of a scatter, or -1. */
-  private async firstOf (n: number, job: (from: number, to: number) => object): Promise<number> {
-    let first = -1
-    // once a failure is known, chunks after it need not run
-    await this.scatter(n, job, (from, bad) => { if (bad >= 0 && (first < 0 || from + bad < first)) first = from + bad }, () => first < 0 ? n : first)
-    return first
+  /** One job to one worker: its first failing index (-2 when the worker died) and, if asked, all of them. */
+  private async post (w: Worker, job: object): Promise<[bad: number, all: number[] | undefined]> {
+    const id = this.nextId++
+    return await new Promise((resolve) => {
+      this.waiting.set(id, (b, a) => resolve([b, a]))
+      w.postMessage({ id, ...job })
+    })
   }
 
   async close (): Promise<void> {
