@@ -186,12 +186,9 @@ export class Reader {
   }
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-
+/** Lowercase hex; Node's native encoder (a quarter of the cost of a loop: block validation keys every tx id by its hex). */
 export function toHex (b: Uint8Array): string {
-  let s = ''
-  for (let i = 0; i < b.length; i++) s += HEX[b[i]!]
-  return s
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 }
 
 export function fromHex (field: string, s: string): Uint8Array {

@@ -82,7 +82,8 @@ export class LedgerOverlay implements LedgerView {
     if (known === undefined) { known = this.base.hasEpoch(user, epoch); this.baseEpochs.set(k, known) }
     return known
   }
-  isConfirmed (txid: Uint8Array): boolean { return this.ids.has(toHex(txid)) || this.base.isConfirmed(txid) }
+  isConfirmed (txid: Uint8Array): boolean { return this.confirmed(txid, toHex(txid)) }
+  private confirmed (txid: Uint8Array, hex: string): boolean { return this.ids.has(hex) || this.base.isConfirmed(txid) }
 
   private setAccount (id: Uint8Array, account: Account): void { this.accounts.set(toHex(id), { id, account }) }
 
@@ -93,7 +94,8 @@ export class LedgerOverlay implements LedgerView {
 
   /** Applies one user transaction (iot, key, coin), or throws naming `field`. */
   apply (t: BodyTx, field: string): void {
-    if (this.isConfirmed(t.id)) throw new AlreadyConfirmedError(field, toHex(t.id))
+    const hex = toHex(t.id)
+    if (this.confirmed(t.id, hex)) throw new AlreadyConfirmedError(field, hex)
     const tx = t.tx
     switch (tx.kind) {
       case 'coin': {
@@ -117,9 +119,9 @@ export class LedgerOverlay implements LedgerView {
         if (!this.hasEpoch(tx.user, tx.epoch)) throw new UnknownEpochError(`${field}.epoch`, tx.epoch)
         break
       default:
-        throw new AlreadyConfirmedError(field, `${toHex(t.id)} (a ${tx.kind} transaction has no place here)`)
+        throw new AlreadyConfirmedError(field, `${hex} (a ${tx.kind} transaction has no place here)`)
     }
-    this.ids.add(toHex(t.id))
+    this.ids.add(hex)
   }
 
   /** The coinbase: pays at most reward + fees of the transactions applied before. */
