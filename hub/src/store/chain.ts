@@ -23,7 +23,7 @@
  *   E‖user‖epoch(u32) → tx_key id u‖hash → undo record (JSON)
  *   m‖name → meta (tip, network)  p‖txid → mempool entry (./mempool.ts)
  */
-import { ClassicLevel } from 'classic-level'
+import { ClassicLevel, type ChainedBatch } from 'classic-level'
 import {
   blockWork, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, bitsAfter,
   toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
@@ -456,9 +456,9 @@ export class ChainStore implements LedgerView {
         // One batched read answers "already confirmed?" for every tx (a
         // lookup each would cost more than the rest of the state rules).
         const found = await this.db.getMany(block.txs.map((t) => key(P.tx, t.id)))
-        let ops: Op[]
+        let batch: ChainedBatch<ClassicLevel<Uint8Array, Uint8Array>, Uint8Array, Uint8Array>
         try {
-          ops = this.connectOps(entry, block, opts.gate === undefined ? stored : stored.slice(1), withConfirmed(this, block.txs, found.map((v) => v !== undefined)))
+          batch = this.loaded(this.connectOps(entry, block, opts.gate === undefined ? stored : stored.slice(1), withConfirmed(this, block.txs, found.map((v) => v !== undefined))))
         } catch (err) {
           if (!(err instanceof HealthchainError) || err instanceof StoreCorruptError) throw err
           await opts.gate
@@ -468,9 +468,14 @@ export class ChainStore implements LedgerView {
           this.entries.set(hex, entry)
           return { hash: hex, status: 'invalid', reason: err.message, tipChanged: false, ...empty, invalidated: [{ hash: hex, reason: err.message }] }
         }
-        await opts.gate
+        try {
+          await opts.gate
+        } catch (err) {
+          await batch.close()
+          throw err
+        }
         await bodyWrite
-        await this.db.batch(ops)
+        await batch.write()
         this.entries.set(hex, entry)
         this.main[entry.height] = hex
         return { hash: hex, status: 'connected', tipChanged: true, connected: [block], disconnected: [], invalidated: [] }
@@ -554,6 +559,19 @@ export class ChainStore implements LedgerView {
     e.status = 'invalid'
     e.reason = reason
     await this.db.put(key(P.entry, e.hash), this.entryValue(e))
+  }
+
+  /**
+   * `ops` handed to LevelDB now, as one batch to commit later: what is left
+   * after the signatures pass is the write itself.
+   */
+  private loaded (ops: readonly Op[]): ChainedBatch<ClassicLevel<Uint8Array, Uint8Array>, Uint8Array, Uint8Array> {
+    const b = this.db.batch()
+    for (const op of ops) {
+      if (op.type === 'put') b.put(op.key, op.value)
+      else b.del(op.key)
+    }
+    return b
   }
 
   /** Connects `block` on top of the tip: state rules, indexes, undo, tip — one batch. */
