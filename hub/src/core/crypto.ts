@@ -31,6 +31,14 @@ export function sha256 (data: Uint8Array): Uint8Array {
   return new Uint8Array(nodeHash('sha256', checkBytes('data', data), 'buffer'))
 }
 
+/**
+ * SHA-256 as node:crypto returns it (a Buffer), without sha256's copy: for
+ * intermediate digests that are only read and dropped (Merkle inner nodes).
+ */
+export function sha256Transient (data: Uint8Array): Uint8Array {
+  return nodeHash('sha256', data, 'buffer')
+}
+
 // DER prefixes of RFC 8410 keys: PKCS#8 private key and SPKI public key.
 const ED_PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
 const ED_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])

@@ -7,20 +7,30 @@
  * RFC 6962 §2.1.1 audit paths, verified as in RFC 9162 §2.1.3.2.
  */
 import { checkBytes, concatBytes } from './codec.ts'
-import { sha256 } from './crypto.ts'
+import { sha256, sha256Transient } from './crypto.ts'
 import { InvalidFieldError } from './errors.ts'
 
 const LEAF = Uint8Array.of(0x00)
-// One scratch buffer for inner nodes: sha256 reads its input synchronously, and block validation hashes ~2n nodes.
+// Scratch buffers for the root's ~2n hashes: the hash reads its input synchronously.
 const NODE_BUF = new Uint8Array(65)
 NODE_BUF[0] = 0x01
+const LEAF_BUF = new Uint8Array(33)
 
 export function leafHash (leaf: Uint8Array): Uint8Array { return sha256(concatBytes(LEAF, leaf)) }
-export function nodeHash (l: Uint8Array, r: Uint8Array): Uint8Array {
+export function nodeHash (l: Uint8Array, r: Uint8Array): Uint8Array { return sha256(nodeInput(l, r)) }
+
+function nodeInput (l: Uint8Array, r: Uint8Array): Uint8Array {
   if (l.length !== 32 || r.length !== 32) throw new InvalidFieldError('node', 'children must be 32-byte hashes')
   NODE_BUF.set(l, 1)
   NODE_BUF.set(r, 33)
-  return sha256(NODE_BUF)
+  return NODE_BUF
+}
+
+/** leafHash for the root only: no copies, a tx id is 32 bytes (else the general path). */
+function rootLeaf (leaf: Uint8Array): Uint8Array {
+  if (leaf.length !== 32) return leafHash(leaf)
+  LEAF_BUF.set(leaf, 1)
+  return sha256Transient(LEAF_BUF)
 }
 
 function split (n: number): number {
@@ -29,17 +39,18 @@ function split (n: number): number {
   return k
 }
 
+/** MTH(D[lo, hi)); inner digests are transient (never handed out). */
 function mth (leaves: readonly Uint8Array[], lo: number, hi: number): Uint8Array {
   const n = hi - lo
-  if (n === 1) return leafHash(leaves[lo]!)
+  if (n === 1) return rootLeaf(leaves[lo]!)
   const k = split(n)
-  return nodeHash(mth(leaves, lo, lo + k), mth(leaves, lo + k, hi))
+  return sha256Transient(nodeInput(mth(leaves, lo, lo + k), mth(leaves, lo + k, hi)))
 }
 
 /** MTH(D[n]); the empty tree's root is SHA-256 of the empty string. */
 export function merkleRoot (leaves: readonly Uint8Array[]): Uint8Array {
   if (leaves.length === 0) return sha256(new Uint8Array(0))
-  return mth(leaves, 0, leaves.length)
+  return new Uint8Array(mth(leaves, 0, leaves.length))
 }
 
 /** PATH(m, D[n]) of RFC 6962 §2.1.1: sibling hashes from the leaf up. */
@@ -53,7 +64,7 @@ export function merkleProof (leaves: readonly Uint8Array[], index: number): Uint
   const stack: Uint8Array[] = []
   while (hi - lo > 1) {
     const k = split(hi - lo)
-    if (index < lo + k) { stack.push(mth(leaves, lo + k, hi)); hi = lo + k } else { stack.push(mth(leaves, lo, lo + k)); lo = lo + k }
+    if (index < lo + k) { stack.push(new Uint8Array(mth(leaves, lo + k, hi))); hi = lo + k } else { stack.push(new Uint8Array(mth(leaves, lo, lo + k))); lo = lo + k }
   }
   for (let i = stack.length - 1; i >= 0; i--) path.push(stack[i]!)
   return path
