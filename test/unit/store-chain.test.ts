@@ -139,3 +139,29 @@ t.test('reorgs deeper than the configured limit are not followed; the branch is 
   t.equal(s.tip.hex, toHex(ublockHash((near as ReturnType<typeof makeBlock>).header)), 'a reorg of depth 2 is followed')
   t.same(await s.audit(), [])
 })
+
+t.test('per-user index: one entry per (user, block); a store of the older layout is reindexed on open', async (t) => {
+  const dir = await tempDir(t, 'st')
+  const s = await ChainStore.open(dir, TESTNET)
+  const b1 = makeBlock(s, s.tip, { miner: alice.id, txs: [keyTx(alice, 1), keyTx(bob, 1)] })
+  t.equal((await s.addBlock(b1)).status, 'connected')
+  const b2 = makeBlock(s, b1, { miner: bob.id, txs: [iot(alice, 1, 1), iot(bob, 2, 1), iot(alice, 3, 1)] })
+  t.equal((await s.addBlock(b2)).status, 'connected')
+  const want = [[1, 0], [1, 1], [2, 1], [2, 3]]
+  t.same((await s.userTxs(alice.id)).map((x) => [x.height, x.pos]), want, 'coinbase and tx_key of block 1, two tx_IoT of block 2')
+  t.same((await s.userTxs(alice.id, 3)).map((x) => [x.height, x.pos]), want.slice(0, 3), 'limit counts transactions, not entries')
+  t.same((await s.userTxs(alice.id)).map((x) => toHex(x.txid)), [b1.txs[0]!, b1.txs[1]!, b2.txs[1]!, b2.txs[3]!].map((x) => toHex(x.id)))
+  let entries = 0
+  for await (const _ of s.db.keys({ gt: Uint8Array.of(0x55), lt: Uint8Array.of(0x56) })) entries++
+  t.equal(entries, 1 + 2 + 2, 'one key per user and block: genesis coinbase; alice and bob in block 1, and in block 2')
+  // An older layout: no layout record, per-tx keys (U‖id‖height‖pos → txid).
+  await s.db.del(Uint8Array.of(0x6d, ...utf8Bytes('layout')))
+  for await (const k of s.db.keys({ gt: Uint8Array.of(0x55), lt: Uint8Array.of(0x56) })) await s.db.del(k)
+  await s.db.put(Uint8Array.of(0x55, ...alice.id, 0, 0, 0, 2, 0, 0, 0, 1), b2.txs[1]!.id)
+  await s.close()
+  const again = await ChainStore.open(dir, TESTNET)
+  t.teardown(async () => { await again.close() })
+  t.equal(again.height, 2)
+  t.same((await again.userTxs(alice.id)).map((x) => [x.height, x.pos]), want, 'rebuilt in the current layout')
+  t.same(await again.audit(), [])
+})

@@ -18,10 +18,11 @@
  * Key layout (one-byte prefix, binary keys):
  *   b‖hash → block bytes          e‖hash → index entry (JSON)
  *   H‖height(u32) → hash          T‖txid → {block, height, pos}
- *   U‖id‖height(u32)‖pos(u32) → txid
+ *   U‖id‖height(u32) → (pos(u32)‖txid)* of the block's txs of that user
  *   A‖id → {balance, nonce}       K‖user → latest epoch (u32)
  *   E‖user‖epoch(u32) → tx_key id u‖hash → undo record (JSON)
- *   m‖name → meta (tip, network)  p‖txid → mempool entry (./mempool.ts)
+ *   m‖name → meta (tip, network, layout)  p‖txid → mempool entry (./mempool.ts)
+ * A store of an older index layout (m‖layout below LAYOUT) is reindexed on open.
  */
 import { ClassicLevel, type ChainedBatch } from 'classic-level'
 import {
@@ -101,21 +102,26 @@ function key (prefix: number, ...parts: Uint8Array[]): Uint8Array {
 function u32 (n: number): Uint8Array { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b }
 function json (v: unknown): Uint8Array { return enc.encode(JSON.stringify(v)) }
 function parse<T> (b: Uint8Array): T { return JSON.parse(dec.decode(b)) as T }
-/** Tx index value: block hash ‖ height (u32) ‖ position (u32). */
-function txLocValue (block: Uint8Array, height: number, pos: number): Uint8Array {
-  const v = new Uint8Array(40)
+/** Tx index value, written into `v` (40 bytes): block hash ‖ height (u32) ‖ position (u32). */
+function txLocInto (v: Uint8Array, block: Uint8Array, height: number, pos: number): void {
   v.set(block)
-  const dv = new DataView(v.buffer)
+  const dv = new DataView(v.buffer, v.byteOffset, 40)
   dv.setUint32(32, height)
   dv.setUint32(36, pos)
-  return v
 }
+/** A tx index row: key T‖txid (33 bytes), then its value (40). */
+const TX_ROW = 73
 function parseTxLoc (v: Uint8Array): TxLocation {
   const dv = new DataView(v.buffer, v.byteOffset, 40)
   return { block: new Uint8Array(v.subarray(0, 32)), height: dv.getUint32(32), pos: dv.getUint32(36) }
 }
 const META_TIP = key(P.meta, utf8Bytes('tip'))
 const META_NET = key(P.meta, utf8Bytes('network'))
+const META_LAYOUT = key(P.meta, utf8Bytes('layout'))
+/** Index layout version: 2 = one per-user index entry per (user, block). */
+const LAYOUT = 2
+/** A per-user index entry: position (u32) ‖ tx id. */
+const USER_ENTRY = 36
 
 export const keys = { key, u32, P }
 
@@ -126,6 +132,27 @@ export interface ChainStoreOptions {
   readonly maxReorgDepth?: number
   /** Called while the index loads: done, total. */
   readonly onProgress?: (done: number, total: number) => void
+}
+
+/** The positions of each user's transactions in a block (per-user index), users in first-seen order. */
+function usersOf (txs: readonly BodyTx[]): Array<{ user: Uint8Array, at: number[] }> {
+  const by = new Map<string, { user: Uint8Array, at: number[] }>()
+  txs.forEach((t, pos) => {
+    for (const user of txUsers(t)) {
+      const k = toHex(user)
+      const g = by.get(k)
+      if (g === undefined) by.set(k, { user, at: [pos] })
+      else g.at.push(pos)
+    }
+  })
+  return [...by.values()]
+}
+
+function userEntries (txs: readonly BodyTx[], at: readonly number[]): Uint8Array {
+  const v = new Uint8Array(USER_ENTRY * at.length)
+  const dv = new DataView(v.buffer)
+  at.forEach((pos, i) => { dv.setUint32(i * USER_ENTRY, pos); v.set(txs[pos]!.id, i * USER_ENTRY + 4) })
+  return v
 }
 
 /** The users a transaction concerns, for the per-user index. */
@@ -174,6 +201,7 @@ export class ChainStore implements LedgerView {
     }
     try {
       await s.load()
+      await s.upgradeLayout()
     } catch (err) {
       await s.db.close()
       throw err
@@ -196,6 +224,7 @@ export class ChainStore implements LedgerView {
       // Network, genesis block, its entry and its connection: one batch.
       await this.connect(entry, g, [
         { type: 'put', key: META_NET, value: utf8Bytes(this.params.name) },
+        { type: 'put', key: META_LAYOUT, value: u32(LAYOUT) },
         { type: 'put', key: key(P.block, gh), value: encodeUblock(g) },
         { type: 'put', key: key(P.entry, gh), value: this.entryValue(entry) }
       ])
@@ -254,6 +283,14 @@ export class ChainStore implements LedgerView {
     await this.exclusive(async () => { await this.activateBestChain() })
   }
 
+  /** Rebuilds the indexes of a store written with an older layout (once: the layout is recorded after). */
+  private async upgradeLayout (): Promise<void> {
+    const v = this.db.getSync(META_LAYOUT)
+    if (v !== undefined && new DataView(v.buffer, v.byteOffset, 4).getUint32(0) >= LAYOUT) return
+    await this.reindex(this.onProgress)
+    await this.db.put(META_LAYOUT, u32(LAYOUT))
+  }
+
   // ---- reads ----
 
   get tip (): BlockEntry { return this.entries.get(this.main[this.main.length - 1]!)! }
@@ -296,9 +333,13 @@ export class ChainStore implements LedgerView {
     const out: Array<{ txid: Uint8Array, height: number, pos: number }> = []
     const lo = key(P.user, id)
     const hi = key(P.user, id, Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
-    for await (const [k, v] of this.db.iterator({ gte: lo, lt: hi, limit })) {
-      const dv = new DataView(k.buffer, k.byteOffset + 33, 8)
-      out.push({ txid: new Uint8Array(v), height: dv.getUint32(0), pos: dv.getUint32(4) })
+    for await (const [k, v] of this.db.iterator({ gte: lo, lt: hi })) {
+      const height = new DataView(k.buffer, k.byteOffset + 33, 4).getUint32(0)
+      const dv = new DataView(v.buffer, v.byteOffset, v.byteLength)
+      for (let o = 0; o < v.length; o += USER_ENTRY) {
+        if (out.length >= limit) return out
+        out.push({ txid: v.slice(o + 4, o + USER_ENTRY), height, pos: dv.getUint32(o) })
+      }
     }
     return out
   }
@@ -458,7 +499,7 @@ export class ChainStore implements LedgerView {
         const found = await this.db.getMany(block.txs.map((t) => key(P.tx, t.id)))
         let batch: ChainedBatch<ClassicLevel<Uint8Array, Uint8Array>, Uint8Array, Uint8Array>
         try {
-          batch = this.loaded(this.connectOps(entry, block, opts.gate === undefined ? stored : stored.slice(1), withConfirmed(this, block.txs, found.map((v) => v !== undefined))))
+          batch = this.connectBatch(entry, block, opts.gate === undefined ? stored : stored.slice(1), withConfirmed(this, block.txs, found.map((v) => v !== undefined)))
         } catch (err) {
           if (!(err instanceof HealthchainError) || err instanceof StoreCorruptError) throw err
           await opts.gate
@@ -561,52 +602,54 @@ export class ChainStore implements LedgerView {
     await this.db.put(key(P.entry, e.hash), this.entryValue(e))
   }
 
-  /**
-   * `ops` handed to LevelDB now, as one batch to commit later: what is left
-   * after the signatures pass is the write itself.
-   */
-  private loaded (ops: readonly Op[]): ChainedBatch<ClassicLevel<Uint8Array, Uint8Array>, Uint8Array, Uint8Array> {
-    const b = this.db.batch()
-    for (const op of ops) {
-      if (op.type === 'put') b.put(op.key, op.value)
-      else b.del(op.key)
-    }
-    return b
-  }
-
   /** Connects `block` on top of the tip: state rules, indexes, undo, tip — one batch. */
   private async connect (e: BlockEntry, block: Ublock, extra: Op[] = [], base: LedgerView = this): Promise<void> {
-    await this.db.batch(this.connectOps(e, block, extra, base))
+    await this.connectBatch(e, block, extra, base).write()
     this.main[e.height] = e.hex
   }
 
-  /** The batch connecting `block` on the tip; throws a typed error when a state rule fails. */
-  private connectOps (e: BlockEntry, block: Ublock, extra: Op[], base: LedgerView = this): Op[] {
+  /**
+   * The batch connecting `block` on the tip, handed to LevelDB as it is
+   * built (the caller commits it: a block on the tip after its signatures
+   * pass, with nothing left to do but the write); throws a typed error,
+   * before any op, when a state rule fails.
+   */
+  private connectBatch (e: BlockEntry, block: Ublock, extra: Op[], base: LedgerView = this): ChainedBatch<ClassicLevel<Uint8Array, Uint8Array>, Uint8Array, Uint8Array> {
     if (e.height !== 0 && toHex(block.header.prehash) !== this.tip.hex) throw new StoreCorruptError(`${e.hex} does not extend the tip`)
     const ov = new LedgerOverlay(base)
     for (let i = 1; i < block.txs.length; i++) ov.apply(block.txs[i]!, `txs[${i}]`)
     ov.applyCoinbase(block.txs[0]!, e.height === 0 ? 0 : this.params.blockReward)
-    const ops: Op[] = [...extra]
+    const b = this.db.batch()
+    for (const op of extra) {
+      if (op.type === 'put') b.put(op.key, op.value)
+      else b.del(op.key)
+    }
     const undo: UndoRecord = { a: [], k: [] }
     for (const { id, account } of ov.accounts.values()) {
       const prev = this.db.getSync(key(P.account, id))
       if (prev === undefined) undo.a.push([toHex(id)])
-      else { const [b, n] = parse<[number, number]>(prev); undo.a.push([toHex(id), b, n]) }
-      ops.push({ type: 'put', key: key(P.account, id), value: json([account.balance, account.nonce]) })
+      else { const [bal, n] = parse<[number, number]>(prev); undo.a.push([toHex(id), bal, n]) }
+      b.put(key(P.account, id), json([account.balance, account.nonce]))
     }
     for (const { user, epoch } of ov.epochs.values()) {
       undo.k.push([toHex(user), this.latestEpoch(user)])
-      ops.push({ type: 'put', key: key(P.latest, user), value: u32(epoch) })
+      b.put(key(P.latest, user), u32(epoch))
     }
-    for (const { user, epoch, txid } of ov.newEpochs.values()) ops.push({ type: 'put', key: key(P.epoch, user, u32(epoch)), value: txid })
+    for (const { user, epoch, txid } of ov.newEpochs.values()) b.put(key(P.epoch, user, u32(epoch)), txid)
+    // The tx index: all keys and values of the block in one buffer.
+    const rows = new Uint8Array(block.txs.length * TX_ROW)
     block.txs.forEach((t, pos) => {
-      ops.push({ type: 'put', key: key(P.tx, t.id), value: txLocValue(e.hash, e.height, pos) })
-      for (const u of txUsers(t)) ops.push({ type: 'put', key: key(P.user, u, u32(e.height), u32(pos)), value: t.id })
+      const o = pos * TX_ROW
+      rows[o] = P.tx
+      rows.set(t.id, o + 1)
+      txLocInto(rows.subarray(o + 33, o + TX_ROW), e.hash, e.height, pos)
+      b.put(rows.subarray(o, o + 33), rows.subarray(o + 33, o + TX_ROW))
     })
-    ops.push({ type: 'put', key: key(P.undo, e.hash), value: json(undo) })
-    ops.push({ type: 'put', key: key(P.height, u32(e.height)), value: e.hash })
-    ops.push({ type: 'put', key: META_TIP, value: e.hash })
-    return ops
+    for (const { user, at } of usersOf(block.txs)) b.put(key(P.user, user, u32(e.height)), userEntries(block.txs, at))
+    b.put(key(P.undo, e.hash), json(undo))
+    b.put(key(P.height, u32(e.height)), e.hash)
+    b.put(META_TIP, e.hash)
+    return b
   }
 
   /** Disconnects the tip: restores accounts and epochs from its undo record, drops its indexes — one batch. */
@@ -627,11 +670,11 @@ export class ChainStore implements LedgerView {
       const k = key(P.latest, fromHex('user', u))
       ops.push(epoch === 0 ? { type: 'del', key: k } : { type: 'put', key: k, value: u32(epoch) })
     }
-    block.txs.forEach((t, pos) => {
+    for (const t of block.txs) {
       ops.push({ type: 'del', key: key(P.tx, t.id) })
-      for (const u of txUsers(t)) ops.push({ type: 'del', key: key(P.user, u, u32(e.height), u32(pos)) })
       if (t.tx.kind === 'key') ops.push({ type: 'del', key: key(P.epoch, t.tx.user, u32(t.tx.epoch)) })
-    })
+    }
+    for (const { user } of usersOf(block.txs)) ops.push({ type: 'del', key: key(P.user, user, u32(e.height)) })
     ops.push({ type: 'del', key: key(P.undo, e.hash) })
     ops.push({ type: 'del', key: key(P.height, u32(e.height)) })
     ops.push({ type: 'put', key: META_TIP, value: e.header.prehash })
@@ -706,17 +749,21 @@ export class ChainStore implements LedgerView {
       if (!equalBytes(t.id, k.slice(1))) problems.push(`tx ${toHex(k.slice(1))} position is wrong`)
     }
     for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(P.user), lt: Uint8Array.of(P.user + 1) })) {
-      const dv = new DataView(k.buffer, k.byteOffset + 33, 8)
-      const h = dv.getUint32(0)
+      const h = new DataView(k.buffer, k.byteOffset + 33, 4).getUint32(0)
       if (h >= this.main.length) { problems.push(`user index entry at height ${h} above the tip`); continue }
+      if (k.length !== 37 || v.length === 0 || v.length % USER_ENTRY !== 0) { problems.push(`user index entry at height ${h} is malformed`); continue }
       let ids = blockIds.get(this.main[h]!)
       if (ids === undefined) {
         const bytes = this.db.getSync(key(P.block, fromHex('b', this.main[h]!)))
         ids = bytes === undefined ? null : decodeUblock(bytes).txs.map((t) => t.id)
         blockIds.set(this.main[h]!, ids)
       }
-      const id = ids?.[dv.getUint32(4)]
-      if (id === undefined || !equalBytes(id, v)) problems.push(`user index entry at ${h}/${dv.getUint32(4)} does not name the tx there`)
+      const dv = new DataView(v.buffer, v.byteOffset, v.byteLength)
+      for (let o = 0; o < v.length; o += USER_ENTRY) {
+        const pos = dv.getUint32(o)
+        const id = ids?.[pos]
+        if (id === undefined || !equalBytes(id, v.subarray(o + 4, o + USER_ENTRY))) problems.push(`user index entry at ${h}/${pos} does not name the tx there`)
+      }
     }
     return problems
   }
