@@ -463,8 +463,27 @@ export class Replica {
     // A REQUEST only carries a tx_diag, which is self-authenticating and fully
     // validated on admission: its forwarder's signature adds nothing, so it is
     // not checked (that halves the signature checks per tx_diag).
+    if (this.late(m)) return
     if (m.kind !== 'request' && !verifySigned(m)) return
     this.handle(m)
+  }
+
+  /**
+   * A vote that can no longer change anything here — a prepare for a Dblock
+   * already prepared in this view, a commit for one already committed or
+   * executed, a reply for one already certified, a checkpoint at or below the
+   * stable one (the (2f+1)th vote decided, the rest arrive late) — is dropped
+   * before its signature is checked and before it is persisted: with n = 4
+   * that is about one Ed25519 check in three.
+   */
+  private late (m: PbftMessage): boolean {
+    switch (m.kind) {
+      case 'prepare': return m.body.view === this.view && this.slots.get(m.body.seq)?.prepared === true
+      case 'commit': return m.body.seq <= this.executedSeq || (m.body.view === this.view && this.slots.get(m.body.seq)?.committed === true)
+      case 'reply': return m.body.seq <= this.certifiedSeq
+      case 'checkpoint': return m.body.seq <= this.stableSeq
+      default: return false
+    }
   }
 
   private handle (m: PbftMessage): void {
