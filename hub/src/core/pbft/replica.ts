@@ -340,6 +340,9 @@ export class Replica {
    * forwarded to every accounting node (paper §IV-B3). Returns the reason
    * when it is rejected.
    */
+  /** Whether this tx (id) is in an executed Dblock here (its certificate may still be forming). */
+  executed (id: Uint8Array): boolean { return this.committedTx.has(hex(id)) }
+
   submit (tx: DocTx | BodyTx | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
     this.now = Math.max(this.now, now)
     let bt: BodyTx

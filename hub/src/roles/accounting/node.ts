@@ -135,13 +135,17 @@ export class AccountingNode {
       const id = toHex(bt.id)
       let verdict: HealthchainError | null = null
       let reason: string | null = null
+      let executed = false
       this.enqueue({
         prepare: async () => { verdict = await this.check(bt) },
         run: () => {
           if (verdict !== null) return []
           const r = this.replica.submit(bt, this.now())
           reason = r.reason
-          if (reason === null) {
+          // Accepted, or already executed (a doctor resubmitting what a node that died had
+          // committed): either way the receipt comes with the certified Dblock.
+          executed = reason !== null && this.replica.executed(bt.id)
+          if (reason === null || executed) {
             const list = this.waiters.get(id) ?? []
             list.push(resolve)
             this.waiters.set(id, list)
@@ -153,11 +157,21 @@ export class AccountingNode {
           if (v !== null) { resolve({ ok: false, id, code: v.code, reason: v.message }); return }
           if (reason === null) return
           const height = await this.log.txHeight(bt.id)
-          if (height !== undefined) resolve({ ok: true, id, height, block: (await this.log.block(height))! })
-          else resolve({ ok: false, id, code: this.rejectionCode(bt), reason })
+          if (height !== undefined) {
+            this.unwait(id, resolve)
+            resolve({ ok: true, id, height, block: (await this.log.block(height))! })
+          } else if (!executed) {
+            resolve({ ok: false, id, code: this.rejectionCode(bt), reason })
+          } // else executed, not certified yet: the waiter resolves with its certificate
         }
       })
     })
+  }
+
+  private unwait (id: string, resolve: (r: DiagReceipt) => void): void {
+    const list = this.waiters.get(id)?.filter((w) => w !== resolve)
+    if (list === undefined || list.length === 0) this.waiters.delete(id)
+    else this.waiters.set(id, list)
   }
 
   /** The doctor-side shape (roles/doctor): resolves on commit, throws the typed reason otherwise. */
