@@ -7,6 +7,7 @@ import { Reader, toHex, Writer } from './codec.ts'
 import { DuplicateTxError, LimitExceededError, MerkleRootMismatchError } from './errors.ts'
 import { MAX_BLOCK_BODY_BYTES, MAX_TX_BYTES } from './limits.ts'
 import { merkleRoot } from './merkle.ts'
+import { IdMap } from './idmap.ts'
 import { decodeTx, encodeTx, txId, type Tx } from './tx/index.ts'
 import { equalBytes } from './codec.ts'
 
@@ -61,11 +62,10 @@ export function readBody (r: Reader): BodyTx[] {
 export function checkBody (txs: readonly BodyTx[], root: Uint8Array, rootField: string): void {
   const size = bodySize(txs)
   if (size > MAX_BLOCK_BODY_BYTES) throw new LimitExceededError('body', MAX_BLOCK_BODY_BYTES, size)
-  const seen = new Set<string>()
+  const seen = new IdMap<true>()
   for (const t of txs) {
-    const k = toHex(t.id)
-    if (seen.has(k)) throw new DuplicateTxError('txs', k)
-    seen.add(k)
+    if (seen.has(t.id)) throw new DuplicateTxError('txs', toHex(t.id))
+    seen.set(t.id, true)
   }
   if (!equalBytes(merkleRoot(txs.map((t) => t.id)), root)) throw new MerkleRootMismatchError(rootField)
 }

@@ -1,6 +1,7 @@
 /** The pure protocol core (DESIGN §3): import from here outside core/. */
 export * from './errors.ts'
 export * from './codec.ts'
+export * from './idmap.ts'
 export * from './crypto.ts'
 export * as hpke from './hpke.ts'
 export * from './identity.ts'

@@ -26,7 +26,7 @@
  */
 import { ClassicLevel, type ChainedBatch } from 'classic-level'
 import {
-  blockWork, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, bitsAfter,
+  blockWork, IdMap, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, bitsAfter,
   toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
 import { HealthchainError } from '../core/index.ts'
@@ -134,14 +134,13 @@ export interface ChainStoreOptions {
   readonly onProgress?: (done: number, total: number) => void
 }
 
-/** The positions of each user's transactions in a block (per-user index), users in first-seen order. */
+/** The positions of each user's transactions in a block (per-user index). */
 function usersOf (txs: readonly BodyTx[]): Array<{ user: Uint8Array, at: number[] }> {
-  const by = new Map<string, { user: Uint8Array, at: number[] }>()
+  const by = new IdMap<{ user: Uint8Array, at: number[] }>()
   txs.forEach((t, pos) => {
     for (const user of txUsers(t)) {
-      const k = toHex(user)
-      const g = by.get(k)
-      if (g === undefined) by.set(k, { user, at: [pos] })
+      const g = by.get(user)
+      if (g === undefined) by.set(user, { user, at: [pos] })
       else g.at.push(pos)
     }
   })

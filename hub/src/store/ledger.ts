@@ -10,7 +10,7 @@
  * Pure: the state comes in through a LedgerView; LedgerOverlay stacks the
  * changes of a block (or of the mempool) on top without writing anything.
  */
-import { MAX_AMOUNT, toHex, type BodyTx, type NetworkParams, type Tx } from '../core/index.ts'
+import { IdMap, MAX_AMOUNT, toHex, type BodyTx, type NetworkParams, type Tx } from '../core/index.ts'
 import {
   AlreadyConfirmedError, CoinbaseAmountError, EpochOrderError, InsufficientFundsError, NonceError, TxTimeError, UnknownEpochError
 } from './errors.ts'
@@ -64,7 +64,8 @@ export class LedgerOverlay implements LedgerView {
   readonly epochs = new Map<string, { user: Uint8Array, epoch: number }>()
   /** `${userHex}:${epoch}` of the tx_keys applied here, → tx id. */
   readonly newEpochs = new Map<string, { user: Uint8Array, epoch: number, txid: Uint8Array }>()
-  readonly ids = new Set<string>()
+  /** Ids of the transactions applied here. */
+  readonly ids = new IdMap<true>()
   /** Sum of the fees of the transfers applied here. */
   fees = 0
   private readonly base: LedgerView
@@ -82,8 +83,7 @@ export class LedgerOverlay implements LedgerView {
     if (known === undefined) { known = this.base.hasEpoch(user, epoch); this.baseEpochs.set(k, known) }
     return known
   }
-  isConfirmed (txid: Uint8Array): boolean { return this.confirmed(txid, toHex(txid)) }
-  private confirmed (txid: Uint8Array, hex: string): boolean { return this.ids.has(hex) || this.base.isConfirmed(txid) }
+  isConfirmed (txid: Uint8Array): boolean { return this.ids.has(txid) || this.base.isConfirmed(txid) }
 
   private setAccount (id: Uint8Array, account: Account): void { this.accounts.set(toHex(id), { id, account }) }
 
@@ -94,8 +94,7 @@ export class LedgerOverlay implements LedgerView {
 
   /** Applies one user transaction (iot, key, coin), or throws naming `field`. */
   apply (t: BodyTx, field: string): void {
-    const hex = toHex(t.id)
-    if (this.confirmed(t.id, hex)) throw new AlreadyConfirmedError(field, hex)
+    if (this.isConfirmed(t.id)) throw new AlreadyConfirmedError(field, toHex(t.id))
     const tx = t.tx
     switch (tx.kind) {
       case 'coin': {
@@ -119,9 +118,9 @@ export class LedgerOverlay implements LedgerView {
         if (!this.hasEpoch(tx.user, tx.epoch)) throw new UnknownEpochError(`${field}.epoch`, tx.epoch)
         break
       default:
-        throw new AlreadyConfirmedError(field, `${hex} (a ${tx.kind} transaction has no place here)`)
+        throw new AlreadyConfirmedError(field, `${toHex(t.id)} (a ${tx.kind} transaction has no place here)`)
     }
-    this.ids.add(hex)
+    this.ids.set(t.id, true)
   }
 
   /** The coinbase: pays at most reward + fees of the transactions applied before. */
@@ -132,6 +131,6 @@ export class LedgerOverlay implements LedgerView {
     const max = addAmount('fees', reward, this.fees)
     if (tx.amount > max) throw new CoinbaseAmountError(max, tx.amount)
     if (tx.amount > 0) this.credit('txs[0].amount', tx.to, tx.amount)
-    this.ids.add(toHex(t.id))
+    this.ids.set(t.id, true)
   }
 }
