@@ -69,18 +69,22 @@ export class LedgerOverlay implements LedgerView {
   /** Sum of the fees of the transfers applied here. */
   fees = 0
   private readonly base: LedgerView
-  /** Epoch lookups answered by the base: many tx_IoT of one user name the same epoch. */
-  private readonly baseEpochs = new Map<string, boolean>()
+  /** Per user, epoch → whether it exists on this branch (tx_keys here, lookups in the base): many tx_IoT of one user name the same epoch. */
+  private readonly knownEpochs = new IdMap<Map<number, boolean>>()
 
   constructor (base: LedgerView) { this.base = base }
 
   account (id: Uint8Array): Account { return this.accounts.get(toHex(id))?.account ?? this.base.account(id) }
   latestEpoch (user: Uint8Array): number { return this.epochs.get(toHex(user))?.epoch ?? this.base.latestEpoch(user) }
   hasEpoch (user: Uint8Array, epoch: number): boolean {
-    const k = `${toHex(user)}:${epoch}`
-    if (this.newEpochs.has(k)) return true
-    let known = this.baseEpochs.get(k)
-    if (known === undefined) { known = this.base.hasEpoch(user, epoch); this.baseEpochs.set(k, known) }
+    const known = this.epochsOf(user)
+    let has = known.get(epoch)
+    if (has === undefined) { has = this.base.hasEpoch(user, epoch); known.set(epoch, has) }
+    return has
+  }
+  private epochsOf (user: Uint8Array): Map<number, boolean> {
+    let known = this.knownEpochs.get(user)
+    if (known === undefined) { known = new Map(); this.knownEpochs.set(user, known) }
     return known
   }
   isConfirmed (txid: Uint8Array): boolean { return this.ids.has(txid) || this.base.isConfirmed(txid) }
@@ -112,6 +116,7 @@ export class LedgerOverlay implements LedgerView {
         if (tx.epoch <= prev) throw new EpochOrderError(`${field}.epoch`, prev, tx.epoch)
         this.epochs.set(toHex(tx.user), { user: tx.user, epoch: tx.epoch })
         this.newEpochs.set(`${toHex(tx.user)}:${tx.epoch}`, { user: tx.user, epoch: tx.epoch, txid: t.id })
+        this.epochsOf(tx.user).set(tx.epoch, true)
         break
       }
       case 'iot':
