@@ -252,7 +252,9 @@ export class AccountingNode {
    */
   private async check (t: BodyTx): Promise<HealthchainError | null> {
     if (t.tx.kind === 'reg') return null // its sequence depends on the records in flight: the replica checks it on admission
-    return checkDiagSync(t, this.registryNow) ?? await this.checkChain(t)
+    if (t.tx.kind !== 'diag') return checkDiagSync(t, this.registryNow)
+    // the doctor's standing, then signature and Userchain in checkChain (the signature checked once, its verdict cached)
+    return checkDoctor(t.tx, this.registryNow) ?? await this.checkChain(t)
   }
 
   /** Signature and Userchain checks of a tx_diag; a valid verdict is cached, a rejection is re-checked next time (Userchain may catch up). */
