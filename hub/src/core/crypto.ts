@@ -25,18 +25,23 @@ export const GCM_TAG_BYTES = 16
  * SHA-256 on node:crypto's one-shot hash(): 1.8× faster than @noble/hashes
  * for 136-byte transactions and 7× for 1 MiB batches (bench/core.ts); block
  * validation and content digests are hash bound. Same FIPS 180-4 vectors.
+ * The digest comes out as a latin1 string and is copied into a fresh array:
+ * a Buffer result would cost an external ArrayBuffer per call, about twice
+ * the hash of a transaction itself (and garbage-collector time after).
  */
 export function sha256 (data: Uint8Array): Uint8Array {
-  // a copy: small Buffers live in a shared pool, and callers may keep or pass on .buffer
-  return new Uint8Array(nodeHash('sha256', checkBytes('data', data), 'buffer'))
+  return putLatin1(new Uint8Array(HASH_BYTES), 0, sha256Latin1(checkBytes('data', data)))
 }
 
-/**
- * SHA-256 as node:crypto returns it (a Buffer), without sha256's copy: for
- * intermediate digests that are only read and dropped (Merkle inner nodes).
- */
-export function sha256Transient (data: Uint8Array): Uint8Array {
-  return nodeHash('sha256', data, 'buffer')
+/** SHA-256 as a 32-character latin1 string, for digests only hashed again (Merkle inner nodes). */
+export function sha256Latin1 (data: Uint8Array): string {
+  return nodeHash('sha256', data, 'binary') // 'binary' is Node's name for latin1
+}
+
+/** Writes the bytes of a latin1 string (e.g. a sha256Latin1 digest) into `out` at `at`; returns `out`. */
+export function putLatin1 (out: Uint8Array, at: number, s: string): Uint8Array {
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i)
+  return out
 }
 
 // DER prefixes of RFC 8410 keys: PKCS#8 private key and SPKI public key.

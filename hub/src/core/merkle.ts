@@ -7,7 +7,7 @@
  * RFC 6962 §2.1.1 audit paths, verified as in RFC 9162 §2.1.3.2.
  */
 import { checkBytes, concatBytes } from './codec.ts'
-import { sha256, sha256Transient } from './crypto.ts'
+import { HASH_BYTES, putLatin1, sha256, sha256Latin1 } from './crypto.ts'
 import { InvalidFieldError } from './errors.ts'
 
 const LEAF = Uint8Array.of(0x00)
@@ -26,12 +26,7 @@ function nodeInput (l: Uint8Array, r: Uint8Array): Uint8Array {
   return NODE_BUF
 }
 
-/** leafHash for the root only: no copies, a tx id is 32 bytes (else the general path). */
-function rootLeaf (leaf: Uint8Array): Uint8Array {
-  if (leaf.length !== 32) return leafHash(leaf)
-  LEAF_BUF.set(leaf, 1)
-  return sha256Transient(LEAF_BUF)
-}
+function bytesOf (digest: string): Uint8Array { return putLatin1(new Uint8Array(HASH_BYTES), 0, digest) }
 
 function split (n: number): number {
   let k = 1
@@ -39,18 +34,30 @@ function split (n: number): number {
   return k
 }
 
-/** MTH(D[lo, hi)); inner digests are transient (never handed out). */
-function mth (leaves: readonly Uint8Array[], lo: number, hi: number): Uint8Array {
+/**
+ * MTH(D[lo, hi)) as a latin1 digest string (crypto.ts sha256Latin1): a full
+ * Ublock's ~15k hashes allocate no array each, and no copy.
+ */
+function mth (leaves: readonly Uint8Array[], lo: number, hi: number): string {
   const n = hi - lo
-  if (n === 1) return rootLeaf(leaves[lo]!)
+  if (n === 1) {
+    const leaf = leaves[lo]!
+    if (leaf.length !== HASH_BYTES) return sha256Latin1(concatBytes(LEAF, leaf))
+    LEAF_BUF.set(leaf, 1)
+    return sha256Latin1(LEAF_BUF)
+  }
   const k = split(n)
-  return sha256Transient(nodeInput(mth(leaves, lo, lo + k), mth(leaves, lo + k, hi)))
+  const l = mth(leaves, lo, lo + k)
+  const r = mth(leaves, lo + k, hi)
+  putLatin1(NODE_BUF, 1, l)
+  putLatin1(NODE_BUF, 33, r)
+  return sha256Latin1(NODE_BUF)
 }
 
 /** MTH(D[n]); the empty tree's root is SHA-256 of the empty string. */
 export function merkleRoot (leaves: readonly Uint8Array[]): Uint8Array {
   if (leaves.length === 0) return sha256(new Uint8Array(0))
-  return new Uint8Array(mth(leaves, 0, leaves.length))
+  return bytesOf(mth(leaves, 0, leaves.length))
 }
 
 /** PATH(m, D[n]) of RFC 6962 §2.1.1: sibling hashes from the leaf up. */
@@ -64,7 +71,7 @@ export function merkleProof (leaves: readonly Uint8Array[], index: number): Uint
   const stack: Uint8Array[] = []
   while (hi - lo > 1) {
     const k = split(hi - lo)
-    if (index < lo + k) { stack.push(new Uint8Array(mth(leaves, lo + k, hi))); hi = lo + k } else { stack.push(new Uint8Array(mth(leaves, lo, lo + k))); lo = lo + k }
+    if (index < lo + k) { stack.push(bytesOf(mth(leaves, lo + k, hi))); hi = lo + k } else { stack.push(bytesOf(mth(leaves, lo, lo + k))); lo = lo + k }
   }
   for (let i = stack.length - 1; i >= 0; i--) path.push(stack[i]!)
   return path
