@@ -109,6 +109,12 @@ export class Writer {
 
   /** A copy of what was written. */
   finish (): Uint8Array { return this.buf.slice(0, this.pos) }
+
+  /** What was written, as a view of the buffer: valid until the next write or reset (a scratch writer). */
+  view (): Uint8Array { return this.buf.subarray(0, this.pos) }
+
+  /** Forgets what was written, keeping the buffer. */
+  reset (): this { this.pos = 0; return this }
 }
 
 export class Reader {

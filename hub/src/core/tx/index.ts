@@ -7,7 +7,7 @@ import { Reader, Writer } from '../codec.ts'
 import { ID_BYTES, SIG_BYTES, sha256, verify } from '../crypto.ts'
 import { BadSignatureError, LimitExceededError, UnknownVersionError } from '../errors.ts'
 import { MAX_TX_BYTES } from '../limits.ts'
-import { readVersion, signingMessage, TX_TYPES, unsignedBytes, writeHead, type TxCodec, type TxKind } from './common.ts'
+import { readVersion, signedMessage, TX_TYPES, writeHead, writeSignedMessage, type TxCodec, type TxKind } from './common.ts'
 import { txIoTCodec, type TxIoT } from './iot.ts'
 import { txKeyCodec, type TxKey } from './key.ts'
 import { txDiagCodec, type TxDiag } from './diag.ts'
@@ -69,15 +69,19 @@ export function txSigner (tx: Tx): Uint8Array | null {
 /** The exact message whose signature a tx carries (for batch verification in workers). */
 export function txSigningMessage (tx: Tx): Uint8Array | null {
   const codec = codecOf(tx)
-  return codec.tag === null ? null : signingMessage(codec.tag, unsignedBytes(codec, tx))
+  return codec.tag === null ? null : signedMessage(codec, tx)
 }
 
-/** True when the signature verifies (always true for unsigned kinds). */
+// verifyTx's message buffer: verify reads it synchronously, and a fresh one per
+// call (an external ArrayBuffer) cost 3× the encoding itself.
+const SCRATCH = new Writer(1024)
+
+/** True when the signature verifies (always true for unsigned kinds); the hot loop of the signature workers. */
 export function verifyTx (tx: Tx): boolean {
-  const msg = txSigningMessage(tx)
-  if (msg === null) return true
-  const signer = txSigner(tx)!
-  return signer.length === ID_BYTES && verify(signer, msg, tx.sig)
+  const codec = codecOf(tx)
+  if (codec.tag === null) return true
+  const signer = codec.signer(tx)!
+  return signer.length === ID_BYTES && verify(signer, writeSignedMessage(SCRATCH.reset(), codec, tx).view(), tx.sig)
 }
 
 export function assertTxSignature (tx: Tx): void {

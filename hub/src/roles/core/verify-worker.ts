@@ -10,20 +10,18 @@
  *   none is left, and lowers ctl[1] (the first failing index, n while none)
  *   on a failure; without `all` it takes no chunk after a known failure,
  *   with `all` it answers every failing index it found ({id, bad, all}).
- *   The worker rebuilds each signing message itself (core
- *   txSigningMessage), so the calling thread only copies bytes once.
+ *   The worker rebuilds each signing message itself (core verifyTx), so
+ *   the calling thread only copies bytes once.
  */
 import { parentPort } from 'node:worker_threads'
-import { decodeTx, txSigner, txSigningMessage, verify } from '../../core/index.ts'
+import { decodeTx, verify, verifyTx } from '../../core/index.ts'
 
 type Job = { id: number, items: Array<[Uint8Array, Uint8Array, Uint8Array]> }
   | { id: number, data: Uint8Array, starts: Uint32Array, ends: Uint32Array, ctl: Int32Array, chunk: number, all: boolean }
 
 function checkTx (bytes: Uint8Array): boolean {
   try {
-    const tx = decodeTx(bytes)
-    const msg = txSigningMessage(tx)
-    return msg === null || verify(txSigner(tx)!, msg, tx.sig)
+    return verifyTx(decodeTx(bytes))
   } catch {
     return false
   }
