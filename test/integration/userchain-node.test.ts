@@ -101,6 +101,14 @@ t.test('a tx verified on mempool entry is not verified again in its block', asyn
   const txs4 = [...b4.txs.slice(0, 40), forged, ...b4.txs.slice(40)]
   const r4 = await node.submitBlock(resolve({ txs: txs4, header: { ...b4.header, userroot: merkleRoot(txs4.map((x) => x.id)) } }))
   t.ok(!r4.accepted && r4.code === 'ERR_BAD_SIGNATURE' && /txs\[40\]/.test(r4.reason), `the forged one is named: ${r4.accepted ? '' : r4.reason}`)
+  // A big block goes to the workers in two batches (the first before the rest is sorted out): a forgery in the second is found too.
+  const b5 = makeBlock(node.store, b3, { miner: bob.id, txs: Array.from({ length: 699 }, (_, i) => iot(1000 + i)) })
+  const txs5 = [...b5.txs.slice(0, 600), forged, ...b5.txs.slice(600)]
+  const r5 = await node.submitBlock(resolve({ txs: txs5, header: { ...b5.header, userroot: merkleRoot(txs5.map((x) => x.id)) } }))
+  t.ok(!r5.accepted && r5.code === 'ERR_BAD_SIGNATURE' && /txs\[600\]/.test(r5.reason), `named in the second batch: ${r5.accepted ? '' : r5.reason}`)
+  const calls5 = calls
+  t.ok((await node.submitBlock(b5)).accepted, 'the same txs without the forgery connect')
+  t.equal(calls - calls5, 699, 'all 699 checked again: a rejected block marks none of its signatures verified')
 })
 
 t.test('the miner: worker threads, coinbase to its ID, mempool txs, continuous mining', async (t) => {
