@@ -7,7 +7,7 @@
  */
 import { equalBytes } from './codec.ts'
 
-interface Entry<V> { readonly id: Uint8Array, value: V, readonly next: Entry<V> | undefined }
+interface Entry<V> { readonly id: Uint8Array, value: V, next: Entry<V> | undefined }
 
 function bucketOf (id: Uint8Array): number {
   if (id.length < 6) return -1 - id.length
@@ -36,6 +36,21 @@ export class IdMap<V> {
     this.buckets.set(k, { id, value, next: this.buckets.get(k) })
     this.count++
     return this
+  }
+
+  /** Removes the id; whether it was there. */
+  delete (id: Uint8Array): boolean {
+    const k = bucketOf(id)
+    let prev: Entry<V> | undefined
+    for (let e = this.buckets.get(k); e !== undefined; prev = e, e = e.next) {
+      if (!equalBytes(e.id, id)) continue
+      if (prev !== undefined) prev.next = e.next
+      else if (e.next !== undefined) this.buckets.set(k, e.next)
+      else this.buckets.delete(k)
+      this.count--
+      return true
+    }
+    return false
   }
 
   /** Values, bucket by bucket (not insertion order). */

@@ -64,7 +64,7 @@ export class CoreNode extends EventEmitter {
     const store = await ChainStore.open(opts.dir, opts.params, opts)
     const node = new CoreNode(store, opts)
     for (const d of await node.mempool.load(node.now())) node.emit('drop', d)
-    for (const e of node.mempool.list()) node.verified.add(toHex(e.bt.id))
+    for (const e of node.mempool.list()) node.verified.add(e.bt.id)
     return node
   }
 
@@ -96,9 +96,9 @@ export class CoreNode extends EventEmitter {
     }
     const id = toHex(bt.id)
     try {
-      if (!this.verified.has(id)) {
+      if (!this.verified.has(bt.id)) {
         if (!await this.sigQueue.verify(bt)) throw new BadSignatureError('tx.sig')
-        this.verified.add(id)
+        this.verified.add(bt.id)
       }
       const evicted = await this.serial(async () => this.mempool.add(bt, this.now()))
       this.emit('tx', id)

@@ -11,7 +11,7 @@
  * balances, nonces, key epochs, duplicates on the branch — are checked by
  * the store when the block connects (store/ledger.ts).
  */
-import { BadSignatureError, checkUblockHeader, checkUblockStructure, toHex, type BodyTx, type Ublock } from '../../core/index.ts'
+import { BadSignatureError, checkUblockHeader, checkUblockStructure, IdMap, type BodyTx, type Ublock } from '../../core/index.ts'
 import type { ChainStore } from '../../store/chain.ts'
 import { checkTxTime } from '../../store/ledger.ts'
 import type { VerifyPool } from './verify-pool.ts'
@@ -23,32 +23,34 @@ export function checkBlock (store: ChainStore, block: Ublock, now: number): void
   for (let i = 1; i < block.txs.length; i++) checkTxTime(store.params, block.txs[i]!.tx, block.header.gtime, `txs[${i}]`)
 }
 
-/** Ids (hex) of transactions whose signature already verified: a bounded set, oldest forgotten first. */
+/** Ids of transactions whose signature already verified: a bounded set, oldest forgotten first. */
 export class VerifiedSet {
-  private readonly ids = new Set<string>()
+  private readonly ids = new IdMap<true>()
+  /** Ids in the order added, from `head` on (some may have been deleted since). */
+  private order: Uint8Array[] = []
+  private head = 0
   readonly max: number
   constructor (max = 200_000) { this.max = max }
-  has (id: string): boolean { return this.ids.has(id) }
-  add (id: string): void {
+  has (id: Uint8Array): boolean { return this.ids.has(id) }
+  add (id: Uint8Array): void {
     if (this.ids.has(id)) return
-    if (this.ids.size >= this.max) this.ids.delete(this.ids.values().next().value!)
-    this.ids.add(id)
+    while (this.ids.size >= this.max) this.ids.delete(this.order[this.head++]!)
+    if (this.head > this.order.length / 2) { this.order = this.order.slice(this.head); this.head = 0 }
+    this.ids.set(id, true)
+    this.order.push(id)
   }
-  delete (id: string): void { this.ids.delete(id) }
+  delete (id: Uint8Array): void { this.ids.delete(id) }
   get size (): number { return this.ids.size }
 }
 
-/** Transactions of txs[from, to) whose signature is not in `verified`, with their positions and hex ids. */
-function unverified (txs: readonly BodyTx[], from: number, to: number, verified: VerifiedSet): { todo: BodyTx[], at: number[], hexes: string[] } {
-  const out = { todo: [] as BodyTx[], at: [] as number[], hexes: [] as string[] }
+/** Transactions of txs[from, to) whose signature is not in `verified`, with their positions. */
+function unverified (txs: readonly BodyTx[], from: number, to: number, verified: VerifiedSet): { todo: BodyTx[], at: number[] } {
+  const out = { todo: [] as BodyTx[], at: [] as number[] }
   for (let i = from; i < to; i++) {
     const t = txs[i]!
-    if (t.tx.kind === 'coinbase') continue
-    const hex = toHex(t.id)
-    if (verified.has(hex)) continue
+    if (t.tx.kind === 'coinbase' || verified.has(t.id)) continue
     out.todo.push(t)
     out.at.push(i)
-    out.hexes.push(hex)
   }
   return out
 }
@@ -70,5 +72,5 @@ export async function checkSignatures (txs: readonly BodyTx[], pool: VerifyPool,
   }
   const bad = await Promise.all(checks)
   bad.forEach((b, k) => { if (b >= 0) throw new BadSignatureError(`${fieldPrefix}[${parts[k]!.at[b]!}].sig`) })
-  for (const p of parts) for (const h of p.hexes) verified.add(h)
+  for (const p of parts) for (const t of p.todo) verified.add(t.id)
 }
