@@ -20,7 +20,7 @@ import { CrashLoop, faultRandom, faultTrials } from '../helpers/crash.ts'
 const CHILD = fileURLToPath(new URL('./storage-child.ts', import.meta.url))
 const TRIALS = faultTrials('storage')
 
-t.setTimeout(240_000) // a bound, not a goal: the file took about 150 s on a loaded 2-core machine
+t.setTimeout(360_000) // a bound, not a goal: the file took about 150 s (25–30 trials) on a loaded 2-core machine
 
 const batch = (i: number): Uint8Array => {
   const out = new Uint8Array(2048 + (i % 7) * 1000)
