@@ -52,7 +52,7 @@ if (ONLY === undefined) {
         let out = ''
         p.stdout.on('data', (d: Buffer) => { out += d.toString() })
         p.on('close', (c) => {
-          for (const line of out.split('\n').filter((l) => /FAILING SEED|^not ok/.test(l.trim()))) console.log(`    ${line.trim()}`)
+          for (const line of out.split('\n').filter((l) => /FAILING (LONG )?SEED|^not ok/.test(l.trim()))) console.log(`    ${line.trim()}`)
           resolve(c ?? 1)
         })
       })

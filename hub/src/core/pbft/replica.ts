@@ -198,10 +198,8 @@ export class Replica {
   private vcResendAt = 0
   private vcDeadline: number | null = null
   private vcAttempts = 0
-  /** Views whose request timer expired, less one per stable checkpoint since (backs the timer off, CL §4.4). */
+  /** Views in a row whose request timer expired before any Dblock executed (backs the timer off, CL §4.4). */
   private idleViews = 0
-  /** When idleViews last changed. */
-  private backoffAt = 0
   private viewTimer: number | null = null
 
   // --- log
@@ -367,7 +365,6 @@ export class Replica {
     this.now = Math.max(this.now, now)
     if (!this.inViewChange && this.viewTimer !== null && this.now >= this.viewTimer) {
       this.idleViews++
-      this.backoffAt = this.now
       this.startViewChange(this.view + 1)
     } else if (this.inViewChange) {
       if (this.vcDeadline !== null && this.now >= this.vcDeadline) {
@@ -424,14 +421,12 @@ export class Replica {
   private get requestTimeout (): number { return this.cfg.requestTimeoutMs ?? 1000 }
   /**
    * The view-change (request) timer: the base timeout, doubled for each view
-   * that expired (Castro–Liskov §4.4: "wait 2T"; the view-change timeout
-   * too) and halved again by a stable checkpoint after a whole period
-   * without view change, so a leader whose rounds take longer than the base
-   * timeout (a loaded machine, a slow link) still gets a view long enough to
-   * commit, and keeps it while the load lasts.
+   * in a row that expired without executing a Dblock (Castro–Liskov §4.4:
+   * "wait 2T"), so a leader whose rounds take longer than the base timeout
+   * (a loaded machine, a slow link) still gets a view long enough to commit.
    */
   private get viewTimeout (): number { return this.requestTimeout * 2 ** Math.min(this.idleViews, 6) }
-  private get vcTimeout (): number { return (this.cfg.viewChangeTimeoutMs ?? 1000) * 2 ** Math.min(this.vcAttempts + this.idleViews, 6) }
+  private get vcTimeout (): number { return (this.cfg.viewChangeTimeoutMs ?? 1000) * 2 ** Math.min(this.vcAttempts, 6) }
 
   private drain (): Action[] {
     const a = this.out
@@ -873,6 +868,7 @@ export class Replica {
       if (sendReply) this.broadcast(signMessage(replyCodec, { seq, digest }, this.cfg.key))
       this.checkCertified()
     }
+    this.idleViews = 0
     this.armTimer(true)
     if (seq % this.K === 0) this.broadcast(signMessage(checkpointCodec, { seq, digest }, this.cfg.key))
     if (seq === this.viewEnd && !this.inViewChange) this.startViewChange(this.view + 1)
@@ -932,10 +928,6 @@ export class Replica {
 
   private makeStable (seq: number, digest: Uint8Array, proof: CheckpointMsg[]): void {
     if (seq <= this.stableSeq) return
-    // A checkpoint after a whole timer period without a view change halves a backed-off view
-    // timer (see viewTimeout): resetting it on each executed Dblock brought the short timer back
-    // while rounds still took longer, and the nodes changed view every other Dblock under load.
-    if (this.idleViews > 0 && this.now - this.backoffAt >= this.viewTimeout) { this.idleViews--; this.backoffAt = this.now }
     this.stableSeq = seq
     this.stableDigest = digest
     this.stableProof = proof
