@@ -21,11 +21,18 @@ export function espruinoCrc32 (data: string): number {
   return (c ^ 0xFFFFFFFF) >>> 0
 }
 
+/** Missed ticks an interval runs at once when the host ran it late. */
+const MAX_CATCH_UP = 50
+
 export interface BoardEnv {
   /** bytes to the host, as a byte string */
   output (s: string): void
-  /** seconds since power-on */
+  /** seconds since power-on: the board's time (inside a timer callback, the time it was due) */
   clock (): number
+  /** seconds since power-on by the host's wall clock */
+  wall (): number
+  /** runs `fn` with the board's time set to `due` (a timer callback the host ran late) */
+  at (due: number, fn: () => void): void
   i2c: Map<number, I2CChip>
   onewire: Ds18b20 | null
   /** volts on an analog pin (0..3.3) */
@@ -78,9 +85,24 @@ export function espruinoGlobals (env: BoardEnv, res: Resources, hooks: { reset (
     const id = res.nextTimer++
     if (res.off === true) return id
     const wait = Math.max(1, Number(ms) || 0)
+    // A real board's timers fire on time; the host running this one can be late (a loaded
+    // machine). Each callback runs at the board time it was due, and an interval the host
+    // held back runs the ticks it missed (up to MAX_CATCH_UP), so a sketch sampling a sensor
+    // sees every instant it would on the board — a 100 ms impact is not stepped over.
+    const created = env.clock()
+    let ticks = 0
     const run = guard(() => {
-      if (!repeat) res.timers.delete(id)
-      fn()
+      if (!repeat) {
+        res.timers.delete(id)
+        env.at(created + wait / 1000, fn)
+        return
+      }
+      const behind = Math.floor(((env.wall() - created) * 1000) / wait)
+      const upTo = Math.min(Math.max(ticks + 1, behind), ticks + MAX_CATCH_UP)
+      while (ticks < upTo && res.timers.has(id)) {
+        ticks++
+        env.at(created + (ticks * wait) / 1000, fn)
+      }
     })
     res.timers.set(id, repeat ? setInterval(run, wait) : setTimeout(run, wait))
     return id

@@ -37,6 +37,8 @@ export class VirtualEspruino {
   readonly model: PatientModel
   readonly env: BoardEnv
   readonly #start = process.hrtime.bigint()
+  /** the board time while a timer callback runs (see api.ts addTimer), else null: the wall clock */
+  #due: number | null = null
   #res: Resources = { timers: new Map(), sockets: new Set(), nextTimer: 1 }
   #ctx: vm.Context
   /** REPL state */
@@ -50,7 +52,8 @@ export class VirtualEspruino {
 
   constructor (opts: VirtualEspruinoOptions) {
     this.model = opts.model ?? new PatientModel('normal')
-    const clock = (): number => Number(process.hrtime.bigint() - this.#start) / 1e9
+    const wall = (): number => Number(process.hrtime.bigint() - this.#start) / 1e9
+    const clock = (): number => this.#due ?? wall()
     const i2c = new Map<number, I2CChip>([
       [Max30102.ADDRESS, new Max30102(this.model, clock)],
       [Mpu6050.ADDRESS, new Mpu6050(this.model, clock)]
@@ -59,6 +62,12 @@ export class VirtualEspruino {
     this.env = {
       output: (s: string) => { if (!this.#closed) opts.write(s) },
       clock,
+      wall,
+      at: (due, fn) => {
+        const outer = this.#due
+        this.#due = Math.min(due, wall())
+        try { fn() } finally { this.#due = outer }
+      },
       i2c,
       onewire: new Ds18b20(this.model, clock),
       analog: (_pin, t) => model.ad8232Volts(t),

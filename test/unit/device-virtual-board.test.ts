@@ -120,6 +120,21 @@ t.test('fall sketch reports one fall when the model falls', async t => {
   t.same(readings().map(r => [r.device, r.type, r.value, r.seq]), [['fall-7', 'fall', 1, 0]])
 })
 
+t.test('regression fall-missed-under-load: the host stalls through the impact, the sketch still reports the fall', async t => {
+  // Seen in CI on a loaded machine: the sketch's 50 Hz timer ran late past
+  // the model's 100 ms impact, so the board never "saw" the fall. A real
+  // board's timer is never late: the emulator now runs each callback at the
+  // board time it was due, and the ticks an interval missed.
+  const { b, readings, out } = board(t, 'fall')
+  runSketch(b, 'fall', { device: 'fall-8' })
+  while (b.env.clock() < 2.3) await sleep(5) // onset at 2 s: free fall until 2.35, impact 2.35–2.45
+  const stall = Date.now() + 500
+  while (Date.now() < stall) { /* the host is busy through the impact (about 2.3 s to 2.8 s of board time) */ }
+  for (let i = 0; i < 60 && readings().length < 1; i++) await sleep(50)
+  t.notMatch(out(), /Uncaught/)
+  t.same(readings().map(r => [r.device, r.type, r.value]), [['fall-8', 'fall', 1]], 'one fall, from the ticks run after the stall')
+})
+
 t.test('ECG sketch streams mV samples and the heart rate of the model', async t => {
   const { b, readings, out } = board(t, 'tachycardia')
   runSketch(b, 'ecg')
