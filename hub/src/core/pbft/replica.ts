@@ -338,6 +338,17 @@ export class Replica {
    * forwarded to every accounting node (paper §IV-B3). Returns the reason
    * when it is rejected.
    */
+  /**
+   * When the leader cuts its next batch (the oldest queued tx_diag's
+   * batchDelayMs runs out while a Dblock is in flight), or null: a host can
+   * tick then rather than at its next periodic tick.
+   */
+  batchDueAt (): number | null {
+    if (!this.isLeader || this.inViewChange) return null
+    const first = this.queue.values().next()
+    return first.done === true ? null : first.value.since + (this.cfg.batchDelayMs ?? 5)
+  }
+
   /** Whether this tx (id) is in an executed Dblock here (its certificate may still be forming). */
   executed (id: Uint8Array): boolean { return this.committedTx.has(hex(id)) }
 

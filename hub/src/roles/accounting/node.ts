@@ -69,6 +69,7 @@ export class AccountingNode {
   private inbox: Job[] = []
   private pumping: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
+  private batchTimer: NodeJS.Timeout | null = null
   private stopped = false
   /** Per tx_diag id: null = valid, else why not (signature and Userchain checks; the registry is checked at each use). */
   private readonly verdicts = new Map<string, HealthchainError | null>()
@@ -186,6 +187,7 @@ export class AccountingNode {
     if (this.stopped) return
     this.stopped = true
     if (this.timer !== null) clearInterval(this.timer)
+    if (this.batchTimer !== null) clearTimeout(this.batchTimer)
     await this.opts.transport.close()
     this.inbox = []
     await this.pumping
@@ -217,12 +219,28 @@ export class AccountingNode {
         const actions: Action[] = []
         for (const j of jobs) actions.push(...j.run())
         await this.handle(actions)
+        this.armBatchTimer()
         for (const j of jobs) await j.after?.()
       } catch (err) {
         console.error('accounting node:', err)
       }
       if (this.inbox.length > 0) await new Promise((resolve) => setImmediate(resolve))
     }
+  }
+
+  /**
+   * A tick when the leader's next batch is due (the periodic tick alone
+   * added up to tickMs to every tx_diag that waited for a batch).
+   */
+  private armBatchTimer (): void {
+    const due = this.replica.batchDueAt()
+    if (due === null || this.batchTimer !== null || this.stopped) return
+    const wait = due - this.now()
+    if (wait <= 0) return // due already: waiting on the pipeline or the window, which call the proposer when they move
+    this.batchTimer = setTimeout(() => {
+      this.batchTimer = null
+      this.enqueue({ run: () => this.replica.tick(this.now()) })
+    }, wait)
   }
 
   /** The registry after `before` (registry records ordered ahead, not executed yet). */
