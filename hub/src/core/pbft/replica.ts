@@ -334,11 +334,6 @@ export class Replica {
   }
 
   /**
-   * A doctor's tx_diag submitted to this accounting node: validated, then
-   * forwarded to every accounting node (paper §IV-B3). Returns the reason
-   * when it is rejected.
-   */
-  /**
    * When the leader cuts its next batch (the oldest queued tx_diag's
    * batchDelayMs runs out while a Dblock is in flight), or null: a host can
    * tick then rather than at its next periodic tick.
@@ -352,6 +347,11 @@ export class Replica {
   /** Whether this tx (id) is in an executed Dblock here (its certificate may still be forming). */
   executed (id: Uint8Array): boolean { return this.committedTx.has(hex(id)) }
 
+  /**
+   * A doctor's tx_diag submitted to this accounting node: validated, then
+   * forwarded to every accounting node (paper §IV-B3). Returns the reason
+   * when it is rejected.
+   */
   submit (tx: DocTx | BodyTx | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
     this.now = Math.max(this.now, now)
     let bt: BodyTx
