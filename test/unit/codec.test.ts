@@ -68,3 +68,20 @@ t.test('identity record binds the X25519 key to the ID', async (t) => {
   t.throws(() => decodeIdentityRecord(Uint8Array.of(...bytes, 0)), TrailingBytesError)
   t.equal(utf8Bytes('a').length, 1)
 })
+
+t.test('list: round trip and its bounds (count, item size, truncation)', async (t) => {
+  fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 20 }), (items) => {
+    const b = new Writer().list('xs', items, 20, 40).finish()
+    const r = new Reader(b)
+    const back = r.list('xs', 20, 40)
+    r.end('xs')
+    return back.length === items.length && back.every((x, i) => toHex(x) === toHex(items[i]!))
+  }))
+  const three = [Uint8Array.of(1), Uint8Array.of(2, 3), new Uint8Array(0)]
+  t.throws(() => new Writer().list('xs', three, 2, 40), LimitExceededError, 'writing more items than allowed')
+  t.throws(() => new Writer().list('xs', [new Uint8Array(41)], 4, 40), LimitExceededError, 'writing an item over its size')
+  const b = new Writer().list('xs', three, 3, 40).finish()
+  t.throws(() => new Reader(b).list('xs', 2, 40), LimitExceededError, 'reading a count over the limit')
+  t.throws(() => new Reader(new Writer().list('xs', [new Uint8Array(41)], 1, 41).finish()).list('xs', 1, 40), LimitExceededError, 'reading an item over its size')
+  t.throws(() => new Reader(b.subarray(0, b.length - 2)).list('xs', 3, 40), TruncatedError, 'a truncated list')
+})

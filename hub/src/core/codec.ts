@@ -107,6 +107,13 @@ export class Writer {
     return this
   }
 
+  /** A list of byte strings: varint count (≤ maxItems), then each as bytes (≤ maxBytes), named field[i]. */
+  list (field: string, items: readonly Uint8Array[], maxItems: number, maxBytes: number): this {
+    this.varint(field, items.length, maxItems)
+    items.forEach((b, i) => this.bytes(`${field}[${i}]`, b, maxBytes))
+    return this
+  }
+
   /** A copy of what was written. */
   finish (): Uint8Array { return this.buf.slice(0, this.pos) }
 
@@ -181,6 +188,14 @@ export class Reader {
   bytes (field: string, max: number): Uint8Array {
     const len = this.varint(field, max)
     return this.fixed(field, len)
+  }
+
+  /** A list written by Writer.list. */
+  list (field: string, maxItems: number, maxBytes: number): Uint8Array[] {
+    const n = this.varint(field, maxItems)
+    const out: Uint8Array[] = []
+    for (let i = 0; i < n; i++) out.push(this.bytes(`${field}[${i}]`, maxBytes))
+    return out
   }
 
   /** Subarray of everything read so far from `start`. */

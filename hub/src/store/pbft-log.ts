@@ -12,7 +12,7 @@
  *   m‖counter(u64) → message bytes       s → first counter to replay(u64) ‖ snapshot
  */
 import { ClassicLevel } from 'classic-level'
-import { decodeDblock, encodeDblock, HASH_BYTES, Reader, toHex, UnknownVersionError, Writer, type Dblock } from '../core/index.ts'
+import { decodeDblock, encodeDblock, HASH_BYTES, MAX_VARINT, Reader, toHex, UnknownVersionError, Writer, type Dblock } from '../core/index.ts'
 import { MAX_PBFT_MESSAGE_BYTES, MAX_PROOF_ITEMS, readList, writeList } from '../core/pbft/envelope.ts'
 import { emptySnapshot, type Action, type ReplicaSnapshot } from '../core/pbft/replica.ts'
 
@@ -48,8 +48,7 @@ export function encodeSnapshot (s: ReplicaSnapshot): Uint8Array {
   s.prepared.forEach((p, i) => { w.bytes(`prepared[${i}]`, p.prePrepare, MAX_PBFT_MESSAGE_BYTES); writeList(w, `prepared[${i}].prepares`, p.prepares) })
   writeList(w, 'ownViewChange', s.ownViewChange === null ? [] : [s.ownViewChange])
   writeList(w, 'newView', s.newView === null ? [] : [s.newView])
-  w.varint('messages', s.messages.length)
-  s.messages.forEach((m, i) => w.bytes(`messages[${i}]`, m, MAX_PBFT_MESSAGE_BYTES))
+  w.list('messages', s.messages, MAX_VARINT, MAX_PBFT_MESSAGE_BYTES)
   return w.finish()
 }
 
@@ -68,9 +67,7 @@ export function decodeSnapshot (bytes: Uint8Array): ReplicaSnapshot {
   for (let i = 0; i < n; i++) prepared.push({ prePrepare: r.bytes(`prepared[${i}]`, MAX_PBFT_MESSAGE_BYTES), prepares: readList(r, `prepared[${i}].prepares`) })
   const ownViewChange = readList(r, 'ownViewChange')[0] ?? null
   const newView = readList(r, 'newView')[0] ?? null
-  const m = r.varint('messages')
-  const messages: Uint8Array[] = []
-  for (let i = 0; i < m; i++) messages.push(r.bytes(`messages[${i}]`, MAX_PBFT_MESSAGE_BYTES))
+  const messages = r.list('messages', MAX_VARINT, MAX_PBFT_MESSAGE_BYTES)
   r.end('snapshot')
   return { view, inViewChange, viewStart, stableSeq, stableDigest, stableProof, prepared, ownViewChange, newView, messages }
 }

@@ -101,13 +101,9 @@ export function verifySigned (m: Signed<string, unknown>): boolean {
 
 /** A list of nested encoded messages. */
 export function writeList (w: Writer, field: string, items: readonly Uint8Array[]): void {
-  w.varint(field, items.length, MAX_PROOF_ITEMS)
-  items.forEach((b, i) => w.bytes(`${field}[${i}]`, b, MAX_PBFT_MESSAGE_BYTES))
+  w.list(field, items, MAX_PROOF_ITEMS, MAX_PBFT_MESSAGE_BYTES)
 }
 
 export function readList (r: Reader, field: string): Uint8Array[] {
-  const n = r.varint(field, MAX_PROOF_ITEMS)
-  const out: Uint8Array[] = []
-  for (let i = 0; i < n; i++) out.push(r.bytes(`${field}[${i}]`, MAX_PBFT_MESSAGE_BYTES))
-  return out
+  return r.list(field, MAX_PROOF_ITEMS, MAX_PBFT_MESSAGE_BYTES)
 }

@@ -32,16 +32,13 @@ export type WireReceipt =
   | { readonly ok: false, readonly id: Uint8Array, readonly code: string, readonly reason: string }
 
 export function encodeSubmission (txs: ReadonlyArray<TxDiag | Uint8Array>): Uint8Array {
-  const w = new Writer(txs.length * 300 + 8).varint('count', txs.length, MAX_SUBMIT_BATCH)
-  txs.forEach((t, i) => w.bytes(`txs[${i}]`, t instanceof Uint8Array ? t : encodeTx(t), MAX_TX_BYTES))
-  return w.finish()
+  const bytes = txs.map((t) => (t instanceof Uint8Array ? t : encodeTx(t)))
+  return new Writer(bytes.reduce((n, b) => n + b.length + 5, 8)).list('txs', bytes, MAX_SUBMIT_BATCH, MAX_TX_BYTES).finish()
 }
 
 export function decodeSubmission (body: Uint8Array): Uint8Array[] {
   const r = new Reader(body)
-  const n = r.varint('count', MAX_SUBMIT_BATCH)
-  const out: Uint8Array[] = []
-  for (let i = 0; i < n; i++) out.push(r.bytes(`txs[${i}]`, MAX_TX_BYTES))
+  const out = r.list('txs', MAX_SUBMIT_BATCH, MAX_TX_BYTES)
   r.end('submission')
   return out
 }

@@ -58,16 +58,12 @@ export interface Libp2pPbftOptions {
 
 /** Several PBFT messages as one request body: count, then each message. */
 export function encodeBatch (msgs: readonly Uint8Array[]): Uint8Array {
-  const w = new Writer(msgs.reduce((n, m) => n + m.length + 5, 8)).varint('count', msgs.length, MAX_BATCH)
-  msgs.forEach((m, i) => w.bytes(`messages[${i}]`, m, MAX_PBFT_MESSAGE_BYTES))
-  return w.finish()
+  return new Writer(msgs.reduce((n, m) => n + m.length + 5, 8)).list('messages', msgs, MAX_BATCH, MAX_PBFT_MESSAGE_BYTES).finish()
 }
 
 export function decodeBatch (body: Uint8Array): Uint8Array[] {
   const r = new Reader(body)
-  const n = r.varint('count', MAX_BATCH)
-  const out: Uint8Array[] = []
-  for (let i = 0; i < n; i++) out.push(r.bytes(`messages[${i}]`, MAX_PBFT_MESSAGE_BYTES))
+  const out = r.list('messages', MAX_BATCH, MAX_PBFT_MESSAGE_BYTES)
   r.end('batch')
   return out
 }
