@@ -89,19 +89,32 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
   }
 }
 
-/** A config file's text, parsed and checked; relative paths resolve against `baseDir`. */
-export function parseHubConfig (text: string, baseDir: string, name = 'config'): HubConfig {
+/**
+ * A JSON config file's text, parsed and handed to `validate` (relative paths
+ * resolve against `baseDir`): text that is no JSON is a typed error naming the file.
+ */
+export function parseConfigText<T> (text: string, baseDir: string, name: string, validate: (j: unknown, baseDir: string) => T): T {
   let j: unknown
   try { j = JSON.parse(text) } catch (err) {
     throw new InvalidFieldError('config', `${name}: ${(err as Error).message}`)
   }
-  return validateHubConfig(j, baseDir)
+  return validate(j, baseDir)
 }
 
-export async function loadHubConfig (file: string): Promise<HubConfig> {
+/** Reads a config file and parses it against its directory: a missing or unreadable file is a typed error naming it. */
+export async function loadConfigFile<T> (file: string, parse: (text: string, baseDir: string, name: string) => T): Promise<T> {
   let text: string
   try { text = await readFile(file, 'utf8') } catch (err) {
     throw new InvalidFieldError('config', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
   }
-  return parseHubConfig(text, resolve(file, '..'), file)
+  return parse(text, resolve(file, '..'), file)
+}
+
+/** A hub config file's text, parsed and checked; relative paths resolve against `baseDir`. */
+export function parseHubConfig (text: string, baseDir: string, name = 'config'): HubConfig {
+  return parseConfigText(text, baseDir, name, validateHubConfig)
+}
+
+export async function loadHubConfig (file: string): Promise<HubConfig> {
+  return await loadConfigFile(file, parseHubConfig)
 }

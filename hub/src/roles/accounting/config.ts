@@ -6,10 +6,9 @@
  * n = 3f+1 accounting nodes, in leader order; §IV-B4: the consortium account
  * users prepay). Relative paths resolve against the file's directory.
  */
-import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fromHex, InvalidFieldError, NETWORKS, toHex, decodeIdentityRecord } from '../../core/index.ts'
-import { int, isObj, str, strings, type Json } from '../../hub-config.ts'
+import { int, isObj, loadConfigFile, parseConfigText, str, strings, type Json } from '../../hub-config.ts'
 import { DIAGNOSIS_PRICE } from '../consortium/credit.ts'
 
 /** Replica timing and batching settings a config may override (core/pbft/replica.ts ReplicaConfig). */
@@ -132,15 +131,9 @@ export function peerAddresses (cfg: AccountingConfig, self: Uint8Array, given: R
 }
 
 export function parseAccountingConfig (text: string, baseDir: string, name = 'config'): AccountingConfig {
-  let j: unknown
-  try { j = JSON.parse(text) } catch (err) { throw new InvalidFieldError('config', `${name}: ${(err as Error).message}`) }
-  return validateAccountingConfig(j, baseDir)
+  return parseConfigText(text, baseDir, name, validateAccountingConfig)
 }
 
 export async function loadAccountingConfig (file: string): Promise<AccountingConfig> {
-  let text: string
-  try { text = await readFile(file, 'utf8') } catch (err) {
-    throw new InvalidFieldError('config', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
-  }
-  return parseAccountingConfig(text, resolve(file, '..'), file)
+  return await loadConfigFile(file, parseAccountingConfig)
 }
