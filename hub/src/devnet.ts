@@ -488,6 +488,11 @@ async function main (): Promise<void> {
     stopping = true
     if (progress !== undefined) clearInterval(progress)
     console.log('stopping …')
+    // Work cut short by the stop (a store closed under a pending write) may still fail: it is
+    // reported, and Ctrl-C still ends with the stop's own exit code instead of a crash.
+    const late = (err: unknown): void => { console.error(`devnet: while stopping: ${(err as Error)?.stack ?? String(err)}`) }
+    process.on('unhandledRejection', late)
+    process.on('uncaughtException', late)
     await net.stop()
     process.exit(code) // Node-RED keeps a session timer alive after stop (see nodered/embed.ts)
   }

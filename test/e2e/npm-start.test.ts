@@ -38,7 +38,7 @@ function start (dir: string): Run {
 async function stop (r: Run, t: { equal: (a: unknown, b: unknown, m: string) => void, ok: (v: unknown, m: string) => void }): Promise<void> {
   const t0 = Date.now()
   const code = await new Promise<number | null>((resolve) => { r.child.once('exit', (c) => { resolve(c) }); r.child.kill('SIGINT') })
-  t.equal(code, 0, 'SIGINT exits 0')
+  t.equal(code, 0, code === 0 ? 'SIGINT exits 0' : `SIGINT exits 0; it exited ${code}, output:\n${r.out().slice(-3000)}`)
   t.ok(Date.now() - t0 < 10_000, `… within 10 s (${Date.now() - t0} ms)`)
 }
 
