@@ -88,7 +88,7 @@ export function makeFixture (): Fixture {
   const submit = async (tx: TxDiag): Promise<void> => {
     const prev = committed[committed.length - 1]
     const p = dblockProposal({ index: committed.length + 1, gtime: clock, prehash: prev === undefined ? new Uint8Array(32) : dblockHash(prev.header), view: 0, leader: acct[0]!.id, txs: [tx] })
-    const block: Dblock = { ...p, cert: acct.slice(0, 3).map((a) => signCommit(a.signing, dblockHash(p.header))) }
+    const block: Dblock = { ...p, cert: acct.slice(0, 3).map((a) => signCommit(a.signing, p.header, 0)) }
     committed.push(block)
     found.push(...await reader.onDblock(block))
   }

@@ -9,7 +9,6 @@ import { requestCodec } from '../../hub/src/core/pbft/request.ts'
 import { prePrepareBody, prePrepareCodec } from '../../hub/src/core/pbft/pre-prepare.ts'
 import { prepareCodec } from '../../hub/src/core/pbft/prepare.ts'
 import { commitCodec } from '../../hub/src/core/pbft/commit.ts'
-import { replyCodec } from '../../hub/src/core/pbft/reply.ts'
 import { checkpointCodec } from '../../hub/src/core/pbft/checkpoint.ts'
 import { viewChangeCodec } from '../../hub/src/core/pbft/view-change.ts'
 import { newViewCodec } from '../../hub/src/core/pbft/new-view.ts'
@@ -27,7 +26,6 @@ export const samples: Array<[MsgCodec<string, any>, unknown]> = [
   [prePrepareCodec, prePrepareBody(3, block)],
   [prepareCodec, { view: 7, seq: 9, digest }],
   [commitCodec, { view: 7, seq: 9, digest }],
-  [replyCodec, { seq: 1, digest }],
   [checkpointCodec, { seq: 8, digest }],
   [viewChangeCodec, { view: 1, stableSeq: 0, stableDigest: digest, checkpoints: [], prepared: [{ prePrepare: pp.bytes, prepares: [prep.bytes, prep.bytes] }] }],
   [newViewCodec, { view: 1, viewChanges: [prep.bytes], prePrepares: [pp.bytes] }],

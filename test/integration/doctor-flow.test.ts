@@ -10,7 +10,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import {
-  buildTxIoT, dblockHash, dblockProposal, decodeTx, encodeTx, sealBatch, signCommit, toHex, txId, utf8Bytes,
+  buildTxIoT, dblockProposal, decodeTx, encodeTx, sealBatch, signCommit, toHex, txId, utf8Bytes,
   type Dblock, type DoctorKey, type TxDiag, type TxIoT, type TxKey
 } from '../../hub/src/core/index.ts'
 import { cidFromDigest, digestOfCid, uploadBatch, type IpfsNode } from '../../hub/src/ipfs/index.ts'
@@ -47,7 +47,7 @@ t.test('AI doctor diagnoses a desaturation; the patient reads it; revocation and
     // the accounting nodes: a Dblock with a certificate of 3 of the 4 (PBFT itself is tested in pbft-*)
     submit: async (tx: TxDiag) => {
       const p = dblockProposal({ index: committed.length + 1, gtime: clock, prehash: new Uint8Array(32), view: 0, leader: acct[0]!.id, txs: [tx] })
-      committed.push({ ...p, cert: acct.slice(0, 3).map((a) => signCommit(a.signing, dblockHash(p.header))) })
+      committed.push({ ...p, cert: acct.slice(0, 3).map((a) => signCommit(a.signing, p.header, 0)) })
     },
     now: () => clock,
     rng

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  bodyTx, checkDblockStructure, checkUblockHeader, checkUblockStructure, dblockHash, dblockProposal, decodeDblock, decodeUblock,
+  bodyTx, checkDblockStructure, checkUblockHeader, checkUblockStructure, dblockProposal, decodeDblock, decodeUblock,
   decodeUblockHeader, DEVNET, DuplicateTxError, encodeDblock, encodeUblock, encodeUblockHeader, genesisUblock, HealthchainError,
   InsufficientWorkError, InvalidFieldError, LimitExceededError, MAX_BLOCK_BODY_BYTES, merkleRoot, MerkleRootMismatchError,
   QuorumError, signCommit, TruncatedError, solveUblockHeader, TimestampError, toHex, ublockHash, ublockTemplate, verifyCertificate,
@@ -81,15 +81,20 @@ t.test('Dblock round trip and commit certificate (2f+1 of 3f+1)', async (t) => {
   const diag = buildTxDiag(doctors[0]!, { ts: TS, causes: [seed('c')], hedm: seed('h') })
   const p = dblockProposal({ index: 1, gtime: TS, prehash: seed('prev'), view: 0, leader: acct[0]!.id, txs: [diag] })
   t.doesNotThrow(() => checkDblockStructure(p))
-  const h = dblockHash(p.header)
   const members = acct.map((a) => a.id)
-  const cert = acct.slice(0, 3).map((a) => signCommit(a.signing, h))
+  const cert = acct.slice(0, 3).map((a) => signCommit(a.signing, p.header, 2))
   const block = decodeDblock(encodeDblock({ ...p, cert }))
   t.same(block.header, p.header)
+  t.same(block.cert, cert, 'the certificate round trips with its view')
   t.doesNotThrow(() => verifyCertificate(block, members), '3 of 4 is final')
   t.throws(() => verifyCertificate({ ...block, cert: cert.slice(0, 2) }, members), QuorumError, '2 of 4 is not')
   t.throws(() => verifyCertificate({ ...block, cert: [cert[0]!, cert[0]!, cert[1]!] }, members), InvalidFieldError, 'same signer twice')
-  t.throws(() => verifyCertificate({ ...block, cert: [...cert.slice(0, 2), signCommit(who('x').signing, h)] }, members), InvalidFieldError, 'outsider')
+  t.throws(() => verifyCertificate({ ...block, cert: [...cert.slice(0, 2), signCommit(who('x').signing, p.header, 2)] }, members), InvalidFieldError, 'outsider')
+  // Votes of different views are never pooled (a block can collect 2f+1 commits across views without being committed).
+  const mixed = [cert[0]!, cert[1]!, signCommit(acct[2]!.signing, p.header, 3)]
+  t.throws(() => verifyCertificate({ ...block, cert: mixed }, members), InvalidFieldError, 'signatures of two views')
+  t.throws(() => encodeDblock({ ...block, cert: mixed }), InvalidFieldError, 'a certificate of two views does not encode')
+  t.throws(() => verifyCertificate({ ...block, cert: cert.map((c) => ({ ...c, view: 3 })) }, members), BadSignatureError, 'the view is signed')
   const forged = { ...cert[2]!, sig: cert[1]!.sig }
   t.throws(() => verifyCertificate({ ...block, cert: [cert[0]!, cert[1]!, forged] }, members), BadSignatureError, 'bad signature')
   t.throws(() => verifyCertificate({ ...block, header: { ...block.header, gtime: TS + 1 } }, members), BadSignatureError, 'certificate is bound to the header')

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { buildTxDiag, dblockHash, dblockProposal, encodeDblock, sha256, signCommit, utf8Bytes, type Dblock } from '../../hub/src/core/index.ts'
+import { buildTxDiag, dblockProposal, encodeDblock, sha256, signCommit, utf8Bytes, type Dblock } from '../../hub/src/core/index.ts'
 import { classify, dblockHandler } from '../../hub/src/net/gossip.ts'
 import { who } from '../helpers/core.ts'
 
@@ -15,8 +15,7 @@ const doctor = who('doctor')
 function block (signers: typeof members): Dblock {
   const diag = buildTxDiag(doctor, { ts: 1000, causes: [sha256(utf8Bytes('iot'))], hedm: sha256(utf8Bytes('dm')) })
   const b = dblockProposal({ index: 1, gtime: 1000, prehash: sha256(utf8Bytes('prev')), view: 0, leader: members[0]!.id, txs: [diag] })
-  const h = dblockHash(b.header)
-  return { ...b, cert: signers.map((m) => signCommit(m.signing, h)) }
+  return { ...b, cert: signers.map((m) => signCommit(m.signing, b.header, 0)) }
 }
 
 t.test('certificates decide', async (t) => {

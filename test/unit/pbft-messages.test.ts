@@ -2,7 +2,7 @@
  * PBFT message codecs (core/pbft/*.ts): every kind round-trips, decoding is
  * strict (truncation, trailing bytes, unknown type/version, malformed nested
  * Dblock), any altered byte is caught by decoding or the signature, and a
- * REPLY's signature is exactly a Dblock certificate entry.
+ * COMMIT's signature is exactly a Dblock certificate entry.
  */
 import t from 'tap'
 import fc from 'fast-check'
@@ -13,7 +13,7 @@ import {
 import { signMessage, verifySigned } from '../../hub/src/core/pbft/envelope.ts'
 import { decodeMessage } from '../../hub/src/core/pbft/messages.ts'
 import { prePrepareBody, prePrepareCodec } from '../../hub/src/core/pbft/pre-prepare.ts'
-import { replyCodec } from '../../hub/src/core/pbft/reply.ts'
+import { commitCodec } from '../../hub/src/core/pbft/commit.ts'
 import { block, key, prep, samples } from '../helpers/pbft-samples.ts'
 import { ident } from '../fuzz/pbft-sim.ts'
 
@@ -47,14 +47,18 @@ t.test('pre-prepare: the block index is the sequence number, no certificate', as
   const w = new Writer().u8('type', 2).u8('version', 1).u32('view', 0).u32('seq', 2).bytes('block', encodeDblock(block), 1 << 26)
   w.fixed('replica', key.publicKey, 32).fixed('sig', new Uint8Array(64), 64)
   t.throws(() => decodeMessage(w.finish()), InvalidFieldError, 'seq differs from the block index')
-  t.throws(() => signMessage(prePrepareCodec, { ...prePrepareBody(0, block), block: { ...block, cert: [{ replica: key.publicKey, sig: new Uint8Array(64) }] } }, key), InvalidFieldError)
+  t.throws(() => signMessage(prePrepareCodec, { ...prePrepareBody(0, block), block: { ...block, cert: [{ replica: key.publicKey, view: 0, sig: new Uint8Array(64) }] } }, key), InvalidFieldError)
 })
 
-t.test('2f+1 replies are the Dblock certificate', async (t) => {
+t.test('2f+1 commits of one view are the Dblock certificate', async (t) => {
   const members = [0, 1, 2, 3].map((i) => ident(`replica-${i}`))
   const h = dblockHash(block.header)
-  const cert = members.slice(0, 3).map((m) => signMessage(replyCodec, { seq: 1, digest: h }, m.signing)).map((r) => ({ replica: r.replica, sig: r.sig }))
+  const commits = members.slice(0, 3).map((m) => signMessage(commitCodec, { view: 5, seq: 1, digest: h }, m.signing))
+  const cert = commits.map((c) => ({ replica: c.replica, view: c.body.view, sig: c.sig }))
   t.doesNotThrow(() => verifyCertificate({ ...block, cert }, members.map((m) => m.id)))
+  t.ok(commits.every((c) => verifySigned(decodeMessage(c.bytes))), 'and each is a valid COMMIT message')
+  const wrongSeq = signMessage(commitCodec, { view: 5, seq: 2, digest: h }, members[2]!.signing)
+  t.throws(() => verifyCertificate({ ...block, cert: [...cert.slice(0, 2), { replica: wrongSeq.replica, view: 5, sig: wrongSeq.sig }] }, members.map((m) => m.id)), 'a commit for another height does not certify this one')
 })
 
 t.test('random bytes only ever raise typed errors', async (t) => {

@@ -6,11 +6,16 @@
  * nonce has no role under PBFT and is dropped; view and leader record which
  * PBFT view and accounting node proposed the block (§IV-B3). A committed
  * Dblock carries a certificate of 2f+1 accounting-node signatures over its
- * hash (DESIGN §4), so anyone can check finality without trusting one node.
+ * hash (DESIGN §4), so anyone can check finality without trusting one node:
+ * the signatures of 2f+1 PBFT COMMIT votes of ONE view for it (Castro–Liskov
+ * §4.2: that is committed(m, v, n), so no other Dblock can be committed at its
+ * height). The view is part of what is signed and of the certificate: votes
+ * of different views must not be pooled (a block can collect 2f+1 commit
+ * votes across views without ever being committed).
  */
 import { equalBytes, Reader, toHex, Writer } from './codec.ts'
-import { assertSignature, domainTag, HASH_BYTES, ID_BYTES, SIG_BYTES, sha256, sign, type SigningKey } from './crypto.ts'
-import { InvalidFieldError, QuorumError, UnknownVersionError } from './errors.ts'
+import { domainTag, HASH_BYTES, ID_BYTES, SIG_BYTES, sha256, sign, verify, type SigningKey } from './crypto.ts'
+import { BadSignatureError, InvalidFieldError, QuorumError, UnknownVersionError } from './errors.ts'
 import { MAX_CERT_SIGNATURES } from './limits.ts'
 import { merkleRoot } from './merkle.ts'
 import { bodyTx, checkBody, readBody, writeBody, type BodyTx } from './body.ts'
@@ -29,12 +34,13 @@ export interface DblockHeader {
   readonly leader: Uint8Array
 }
 
-export interface CommitSignature { readonly replica: Uint8Array, readonly sig: Uint8Array }
+/** One COMMIT vote's signature; every signature of a certificate has the same view. */
+export interface CommitSignature { readonly replica: Uint8Array, readonly view: number, readonly sig: Uint8Array }
 
 export interface Dblock {
   readonly header: DblockHeader
   readonly txs: readonly BodyTx[]
-  /** 2f+1 commit signatures; empty while the block is only proposed. */
+  /** 2f+1 commit signatures of one view; empty while the block is only proposed. */
   readonly cert: readonly CommitSignature[]
 }
 
@@ -69,12 +75,32 @@ export function decodeDblockHeader (bytes: Uint8Array): DblockHeader {
 
 export function dblockHash (h: DblockHeader): Uint8Array { return sha256(encodeDblockHeader(h)) }
 
-/** Layout: header ‖ certificate (count, then replica ‖ sig) ‖ body. */
+/** A certificate: count, then (if any) its view, then each replica ‖ sig. The Dblock and the doctor's receipt both carry it. */
+export function writeCert (w: Writer, cert: readonly CommitSignature[]): void {
+  w.varint('cert', cert.length, MAX_CERT_SIGNATURES)
+  if (cert.length === 0) return
+  const view = cert[0]!.view
+  w.u32('cert.view', view)
+  cert.forEach((c, i) => {
+    if (c.view !== view) throw new InvalidFieldError(`cert[${i}].view`, 'signatures of one certificate are of one view')
+    w.fixed(`cert[${i}].replica`, c.replica, ID_BYTES).fixed(`cert[${i}].sig`, c.sig, SIG_BYTES)
+  })
+}
+
+export function readCert (r: Reader): CommitSignature[] {
+  const n = r.varint('cert', MAX_CERT_SIGNATURES)
+  const cert: CommitSignature[] = []
+  if (n === 0) return cert
+  const view = r.u32('cert.view')
+  for (let i = 0; i < n; i++) cert.push({ replica: r.fixed(`cert[${i}].replica`, ID_BYTES), view, sig: r.fixed(`cert[${i}].sig`, SIG_BYTES) })
+  return cert
+}
+
+/** Layout: header ‖ certificate (writeCert) ‖ body. */
 export function encodeDblock (b: Dblock): Uint8Array {
   const w = new Writer(1024)
   writeHeader(w, b.header)
-  w.varint('cert', b.cert.length, MAX_CERT_SIGNATURES)
-  b.cert.forEach((c, i) => w.fixed(`cert[${i}].replica`, c.replica, ID_BYTES).fixed(`cert[${i}].sig`, c.sig, SIG_BYTES))
+  writeCert(w, b.cert)
   writeBody(w, b.txs)
   return w.finish()
 }
@@ -82,9 +108,7 @@ export function encodeDblock (b: Dblock): Uint8Array {
 export function decodeDblock (bytes: Uint8Array): Dblock {
   const r = new Reader(bytes)
   const header = readHeader(r)
-  const n = r.varint('cert', MAX_CERT_SIGNATURES)
-  const cert: CommitSignature[] = []
-  for (let i = 0; i < n; i++) cert.push({ replica: r.fixed(`cert[${i}].replica`, ID_BYTES), sig: r.fixed(`cert[${i}].sig`, SIG_BYTES) })
+  const cert = readCert(r)
   const txs = readBody(r)
   r.end('block')
   return { header, txs, cert }
@@ -101,29 +125,37 @@ export function checkDblockStructure (b: Dblock): void {
   })
 }
 
-const COMMIT_TAG = domainTag('dblock_commit')
+const COMMIT_TAG = domainTag('pbft_commit')
 
-export function commitMessage (hash: Uint8Array): Uint8Array { return signingMessage(COMMIT_TAG, hash) }
+/**
+ * What a COMMIT vote ⟨v, n, d⟩ signs (core/pbft/commit.ts), hence what a
+ * certificate's signatures sign: tag ‖ view ‖ index ‖ dblockHash.
+ */
+export function commitMessage (view: number, index: number, hash: Uint8Array): Uint8Array {
+  return signingMessage(COMMIT_TAG, new Writer(40).u32('view', view).u32('index', index).fixed('hash', hash, HASH_BYTES).finish())
+}
 
-export function signCommit (key: SigningKey, hash: Uint8Array): CommitSignature {
-  return { replica: key.publicKey, sig: sign(key, commitMessage(hash)) }
+export function signCommit (key: SigningKey, header: DblockHeader, view: number): CommitSignature {
+  return { replica: key.publicKey, view, sig: sign(key, commitMessage(view, header.index, dblockHash(header))) }
 }
 
 /**
  * Finality check: at least 2f+1 distinct members of the accounting set
- * (n = 3f+1) signed this block's hash. Throws a typed error otherwise.
+ * (n = 3f+1) signed COMMIT for this block in one view. Throws a typed error
+ * otherwise. `verifier` lets a caller memoize repeated checks.
  */
-export function verifyCertificate (b: Dblock, members: readonly Uint8Array[]): void {
+export function verifyCertificate (b: Dblock, members: readonly Uint8Array[], verifier: (pk: Uint8Array, msg: Uint8Array, sig: Uint8Array) => boolean = verify): void {
   const f = Math.floor((members.length - 1) / 3)
   const need = 2 * f + 1
-  const hash = dblockHash(b.header)
-  const msg = commitMessage(hash)
+  const view = b.cert[0]?.view ?? 0
+  const msg = commitMessage(view, b.header.index, dblockHash(b.header))
   const seen = new Set<string>()
   b.cert.forEach((c, i) => {
     const k = toHex(c.replica)
+    if (c.view !== view) throw new InvalidFieldError(`cert[${i}].view`, 'signatures of one certificate are of one view')
     if (!members.some((m) => equalBytes(m, c.replica))) throw new InvalidFieldError(`cert[${i}].replica`, 'not an accounting node')
     if (seen.has(k)) throw new InvalidFieldError(`cert[${i}].replica`, 'signed twice')
-    assertSignature(`cert[${i}].sig`, c.replica, msg, c.sig)
+    if (!verifier(c.replica, msg, c.sig)) throw new BadSignatureError(`cert[${i}].sig`)
     seen.add(k)
   })
   if (seen.size < need) throw new QuorumError('cert', need, seen.size)

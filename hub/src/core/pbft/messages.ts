@@ -9,17 +9,17 @@ import { requestCodec, type RequestMsg } from './request.ts'
 import { prePrepareCodec, type PrePrepareMsg } from './pre-prepare.ts'
 import { prepareCodec, type PrepareMsg } from './prepare.ts'
 import { commitCodec, type CommitMsg } from './commit.ts'
-import { replyCodec, type ReplyMsg } from './reply.ts'
 import { checkpointCodec, type CheckpointMsg } from './checkpoint.ts'
 import { viewChangeCodec, type ViewChangeMsg } from './view-change.ts'
 import { newViewCodec, type NewViewMsg } from './new-view.ts'
 import { blocksCodec, fetchCodec, statusCodec, type BlocksMsg, type FetchMsg, type StatusMsg } from './fetch.ts'
 
-export type PbftMessage = RequestMsg | PrePrepareMsg | PrepareMsg | CommitMsg | ReplyMsg | CheckpointMsg |
+export type PbftMessage = RequestMsg | PrePrepareMsg | PrepareMsg | CommitMsg | CheckpointMsg |
 ViewChangeMsg | NewViewMsg | FetchMsg | BlocksMsg | StatusMsg
 
+// Type 5 was REPLY (its signature formed the certificate); since pbft/4.0.0 the COMMIT votes do, and 5 is unknown.
 const CODECS: ReadonlyArray<MsgCodec<string, any>> = [
-  requestCodec, prePrepareCodec, prepareCodec, commitCodec, replyCodec, checkpointCodec,
+  requestCodec, prePrepareCodec, prepareCodec, commitCodec, checkpointCodec,
   viewChangeCodec, newViewCodec, fetchCodec, blocksCodec, statusCodec
 ]
 const BY_TYPE = new Map(CODECS.map((c) => [c.type, c]))

@@ -7,10 +7,11 @@
  * randomness, so the simulated network of the tests can drive it.
  *
  * Sequence number n = Dblock index; one pre-prepare carries one Dblock of
- * tx_diag. Normal case: pre-prepare → prepare → commit → execute → reply;
- * 2f+1 replies (each an Ed25519 signature over the Dblock hash) form the
- * block's certificate. Watermarks: only n in (h, h+L] is accepted, h = last
- * stable checkpoint; checkpoints every K blocks, stable with 2f+1 matching
+ * tx_diag. Normal case: pre-prepare → prepare → commit → execute; the 2f+1
+ * COMMIT votes of one view that decide a Dblock (each an Ed25519 signature
+ * over view, index and Dblock hash) are its certificate. Watermarks: only n
+ * in (h, h+L] is accepted, h = last stable checkpoint; checkpoints every K
+ * blocks, stable with 2f+1 matching
  * messages, then the log below h is discarded. View change on a request
  * timeout, an invalid or equivocating pre-prepare, or the end of the leader's
  * period (`rotateEveryBlocks`: the paper's "one leader each time period",
@@ -25,17 +26,18 @@
  * prepared Dblock whose prehash matches the one selected at n−1, stopping at
  * the first n with none (selectNewView). Committed Dblocks are always selected.
  *
- * Certificates: a replica signs its REPLY (the Dblock commit signature of
- * core dblock.ts) only after executing, i.e. after committed-local; 2f+1
- * replies are the certificate. (COMMIT votes of different views must not be
- * pooled into one: a block can collect 2f+1 commit votes across views without
- * ever being committed.)
+ * Certificates: 2f+1 COMMIT votes of one view for (n, d) mean committed(m, v, n)
+ * (Castro–Liskov §4.2), so they are kept with the decision and become the
+ * certificate (core dblock.ts signs the view too: votes of different views are
+ * never pooled, as a block can collect 2f+1 commit votes across views without
+ * ever being committed). Earlier versions had a REPLY round after execution
+ * to sign the certificate: one more hop and a quarter more messages per Dblock.
  *
  * Liveness aids, none of which affects safety: 2f+1 commits of any one view
  * decide a Dblock even for a replica that has moved on (recordVote); backups
- * re-send unproposed requests and every replica re-sends its own votes and
- * replies until certificates form; the view timer also runs while a
- * pre-prepared or executed-but-uncertified Dblock waits; a lagging replica
+ * re-send unproposed requests and every replica re-sends its own votes until
+ * its Dblocks execute; the view timer also runs while a pre-prepared Dblock
+ * waits; a lagging replica
  * fetches certified Dblocks (fetch.ts); STATUS heartbeats carry height and
  * view, and f+1 replicas seen in higher views pull a replica along (noteView);
  * a leader re-sends its new-view, and others their old view-change, to a
@@ -57,13 +59,12 @@ import { decodeTx, txId } from '../tx/index.ts'
 import type { DocTx } from '../tx/index.ts'
 import { MAX_BLOCK_BODY_BYTES } from '../limits.ts'
 import { merkleRoot } from '../merkle.ts'
-import { signMessage, verifySigned } from './envelope.ts'
+import { signMessage, verifyCached, verifySigned } from './envelope.ts'
 import { decodeMessage, type PbftMessage } from './messages.ts'
 import { requestCodec, type RequestMsg } from './request.ts'
 import { prePrepareBody, prePrepareCodec, type PrePrepareMsg } from './pre-prepare.ts'
 import { prepareCodec, type PrepareMsg } from './prepare.ts'
 import { commitCodec, type CommitMsg } from './commit.ts'
-import { replyCodec, type ReplyMsg } from './reply.ts'
 import { checkpointCodec, type CheckpointMsg } from './checkpoint.ts'
 import { viewChangeCodec, type ViewChangeMsg } from './view-change.ts'
 import { newViewCodec, type NewViewMsg } from './new-view.ts'
@@ -215,17 +216,13 @@ export class Replica {
   executedSeq = 0
   private executedDigest: Uint8Array
   private executedGtime: number
-  certifiedSeq = 0
-  private certifiedDigest: Uint8Array
-  private readonly uncertified = new Map<number, { block: Dblock, digest: Uint8Array }>()
-  private readonly replies = new Map<number, Map<string, ReplyMsg>>()
   private readonly committedTx = new Set<string>()
   /** Hashes of executed Dblocks above the stable checkpoint. */
   private readonly execDigests = new Map<number, string>()
-  /** Commit votes of any view, (seq → "view:digest" → signers): 2f+1 in one view decide a Dblock. */
-  private readonly votes = new Map<number, Map<string, Set<string>>>()
-  /** Dblocks known committed (committed-local, or 2f+1 commits of some view), not yet executed. */
-  private readonly decided = new Map<number, { block: Dblock, digest: Uint8Array }>()
+  /** Commit votes of any view, (seq → "view:digest" → signer → vote): 2f+1 in one view decide a Dblock. */
+  private readonly votes = new Map<number, Map<string, Map<string, CommitMsg>>>()
+  /** Dblocks known committed (committed-local, or 2f+1 commits of some view), not yet executed, with those commits as certificate. */
+  private readonly decided = new Map<number, { block: Dblock, digest: Uint8Array, cert: CommitSignature[] }>()
   private readonly pending = new Map<string, { tx: BodyTx, since: number, request: Uint8Array }>()
   private inflight = new Set<string>()
   /** Pending requests not in any proposal of this view, oldest first (the leader's queue). */
@@ -264,7 +261,7 @@ export class Replica {
     this.L = cfg.window ?? 4 * this.K
     if (this.L < this.K) throw new RangeError('window: must be at least the checkpoint interval')
     this.genesisHash = dblockHash(cfg.genesis.header)
-    this.stableDigest = this.executedDigest = this.certifiedDigest = this.genesisHash
+    this.stableDigest = this.executedDigest = this.genesisHash
     this.executedGtime = cfg.genesis.header.gtime
     this.viewStart = 0
   }
@@ -281,8 +278,8 @@ export class Replica {
   /** Restart: the persisted Docchain tip and the ids of every committed tx_diag. */
   loadChain (tip: Dblock, committedTxIds: Iterable<string>): void {
     const d = dblockHash(tip.header)
-    this.executedSeq = this.certifiedSeq = tip.header.index
-    this.executedDigest = this.certifiedDigest = d
+    this.executedSeq = tip.header.index
+    this.executedDigest = d
     this.executedGtime = tip.header.gtime
     for (const id of committedTxIds) this.committedTx.add(id)
     this.nextSeq = Math.max(this.nextSeq, this.executedSeq + 1)
@@ -344,9 +341,6 @@ export class Replica {
     return first.done === true ? null : first.value.since + (this.cfg.batchDelayMs ?? 5)
   }
 
-  /** Whether this tx (id) is in an executed Dblock here (its certificate may still be forming). */
-  executed (id: Uint8Array): boolean { return this.committedTx.has(hex(id)) }
-
   /**
    * A doctor's tx_diag submitted to this accounting node: validated, then
    * forwarded to every accounting node (paper §IV-B3). Returns the reason
@@ -389,10 +383,10 @@ export class Replica {
     this.tryPropose()
     this.resendRequests()
     this.retransmit()
-    if (this.hint > this.certifiedSeq && this.now >= this.fetchAt) this.requestFetch()
+    if (this.hint > this.executedSeq && this.now >= this.fetchAt) this.requestFetch()
     if (this.now >= this.statusAt) {
       this.statusAt = this.now + (this.cfg.statusEveryMs ?? 1000)
-      this.send(null, signMessage(statusCodec, { height: this.certifiedSeq, view: this.view }, this.cfg.key).bytes)
+      this.send(null, signMessage(statusCodec, { height: this.executedSeq, view: this.view }, this.cfg.key).bytes)
     }
     return this.drain()
   }
@@ -480,7 +474,7 @@ export class Replica {
   /**
    * A vote that can no longer change anything here — a prepare for a Dblock
    * already prepared in this view, a commit for one already committed or
-   * executed, a reply for one already certified, a checkpoint at or below the
+   * executed, a checkpoint at or below the
    * stable one (the (2f+1)th vote decided, the rest arrive late) — is dropped
    * before its signature is checked and before it is persisted: with n = 4
    * that is about one Ed25519 check in three.
@@ -489,7 +483,6 @@ export class Replica {
     switch (m.kind) {
       case 'prepare': return m.body.view === this.view && this.slots.get(m.body.seq)?.prepared === true
       case 'commit': return m.body.seq <= this.executedSeq || (m.body.view === this.view && this.slots.get(m.body.seq)?.committed === true)
-      case 'reply': return m.body.seq <= this.certifiedSeq
       case 'checkpoint': return m.body.seq <= this.stableSeq
       default: return false
     }
@@ -501,7 +494,6 @@ export class Replica {
       case 'pre-prepare': return this.onPrePrepare(m, false)
       case 'prepare': return this.onPrepare(m)
       case 'commit': return this.onCommit(m)
-      case 'reply': return this.onReply(m)
       case 'checkpoint': return this.onCheckpoint(m)
       case 'view-change': return this.onViewChange(m)
       case 'new-view': return this.onNewView(m)
@@ -536,7 +528,7 @@ export class Replica {
   }
 
   private noteHint (seq: number): void {
-    if (seq > this.hint) this.hint = Math.min(seq, this.certifiedSeq + 4 * this.L)
+    if (seq > this.hint) this.hint = Math.min(seq, this.executedSeq + 4 * this.L)
   }
 
   // ------------------------------------------------------------ requests
@@ -557,7 +549,7 @@ export class Replica {
   }
 
   /**
-   * Our own votes for Dblocks that are not certified yet, sent again every
+   * Our own votes for Dblocks that are not executed yet, sent again every
    * request timeout: a peer that lost them would otherwise wait for a view change.
    */
   private retransmit (): void {
@@ -570,22 +562,16 @@ export class Replica {
       const c = s.commits.get(this.idHex)
       if (c !== undefined) this.send(null, c.bytes)
     }
-    for (const [seq, r] of this.replies) {
-      const own = r.get(this.idHex)
-      if (seq > this.certifiedSeq && own !== undefined) this.send(null, own.bytes)
-    }
   }
 
   /**
    * The view-change timer (Castro–Liskov §4.4) runs while a backup waits for
    * something: a known request not yet executed (received directly or inside
-   * a pre-prepare), or an executed Dblock whose
-   * certificate has not formed (fewer than 2f+1 replicas executed it — the
-   * others may be stuck, and a new view would bring them back). Restarted on
+   * a pre-prepare). Restarted on
    * progress, stopped when nothing is waited for.
    */
   private armTimer (restart: boolean): void {
-    const waiting = this.pending.size > 0 || this.inflight.size > 0 || this.uncertified.size > 0
+    const waiting = this.pending.size > 0 || this.inflight.size > 0
     if (!waiting || this.inViewChange || this.isLeader) { if (!waiting || this.isLeader) this.viewTimer = null; return }
     if (restart || this.viewTimer === null) this.viewTimer = this.now + this.viewTimeout
   }
@@ -813,7 +799,7 @@ export class Replica {
     for (const c of s.commits.values()) if (equalBytes(c.body.digest, s.pp.body.digest)) count++
     if (count < this.quorum) return
     s.committed = true
-    this.decided.set(seq, { block: s.pp.body.block, digest: s.pp.body.digest })
+    this.decided.set(seq, { block: s.pp.body.block, digest: s.pp.body.digest, cert: this.certOf([...s.commits.values()].filter((c) => equalBytes(c.body.digest, s.pp!.body.digest))) })
     this.tryExecute()
   }
 
@@ -829,8 +815,8 @@ export class Replica {
     if (bySeq === undefined) { bySeq = new Map(); this.votes.set(seq, bySeq) }
     const k = `${view}:${hex(digest)}`
     let signers = bySeq.get(k)
-    if (signers === undefined) { signers = new Set(); bySeq.set(k, signers) }
-    signers.add(hex(m.replica))
+    if (signers === undefined) { signers = new Map(); bySeq.set(k, signers) }
+    signers.set(hex(m.replica), m)
     this.checkDecided(seq)
   }
 
@@ -842,7 +828,7 @@ export class Replica {
       const d = k.slice(k.indexOf(':') + 1)
       const pp = [this.slots.get(seq)?.pp, this.prepCerts.get(seq)?.pp].find((x) => x !== undefined && hex(x.body.digest) === d)
       if (pp === undefined) return
-      this.decided.set(seq, { block: pp.body.block, digest: pp.body.digest })
+      this.decided.set(seq, { block: pp.body.block, digest: pp.body.digest, cert: this.certOf([...signers.values()]) })
       this.tryExecute()
       return
     }
@@ -852,12 +838,19 @@ export class Replica {
     for (;;) {
       const d = this.decided.get(this.executedSeq + 1)
       if (d === undefined || !equalBytes(d.block.header.prehash, this.executedDigest)) break
-      this.execute(d.block, d.digest, true)
+      this.execute({ ...d.block, cert: d.cert }, d.digest)
     }
     this.tryPropose()
   }
 
-  private execute (block: Dblock, digest: Uint8Array, sendReply: boolean): void {
+  /** The certificate of a decision: its 2f+1 commits (one view, one digest), in member order. */
+  private certOf (commits: readonly CommitMsg[]): CommitSignature[] {
+    return [...commits].sort((a, b) => this.memberIndex.get(hex(a.replica))! - this.memberIndex.get(hex(b.replica))!)
+      .slice(0, this.quorum).map((c) => ({ replica: c.replica, view: c.body.view, sig: c.sig }))
+  }
+
+  /** Executes a decided or fetched Dblock, `block.cert` its certificate: the host stores it and answers doctors. */
+  private execute (block: Dblock, digest: Uint8Array): void {
     const seq = block.header.index
     this.executedSeq = seq
     this.executedDigest = digest
@@ -874,50 +867,11 @@ export class Replica {
     }
     this.cfg.onExecute?.(block)
     if (recordsOf(block).length > 0) this.revalidatePending()
-    if (seq > this.certifiedSeq) {
-      this.uncertified.set(seq, { block: { ...block, cert: [] }, digest })
-      if (sendReply) this.broadcast(signMessage(replyCodec, { seq, digest }, this.cfg.key))
-      this.checkCertified()
-    }
+    this.out.push({ type: 'commit', block })
     this.idleViews = 0
     this.armTimer(true)
     if (seq % this.K === 0) this.broadcast(signMessage(checkpointCodec, { seq, digest }, this.cfg.key))
     if (seq === this.viewEnd && !this.inViewChange) this.startViewChange(this.view + 1)
-  }
-
-  // ------------------------------------------------------------ replies = certificates
-
-  private onReply (m: ReplyMsg): void {
-    const seq = m.body.seq
-    if (seq <= this.certifiedSeq || seq > this.certifiedSeq + 4 * this.L) return
-    let r = this.replies.get(seq)
-    if (r === undefined) { r = new Map(); this.replies.set(seq, r) }
-    r.set(hex(m.replica), m)
-    this.noteHint(seq)
-    this.checkCertified()
-  }
-
-  private checkCertified (): void {
-    for (;;) {
-      const seq = this.certifiedSeq + 1
-      const u = this.uncertified.get(seq)
-      if (u === undefined) return
-      const r = [...(this.replies.get(seq)?.values() ?? [])].filter((x) => equalBytes(x.body.digest, u.digest))
-      if (r.length < this.quorum) return
-      r.sort((a, b) => this.memberIndex.get(hex(a.replica))! - this.memberIndex.get(hex(b.replica))!)
-      const cert: CommitSignature[] = r.slice(0, this.quorum).map((x) => ({ replica: x.replica, sig: x.sig }))
-      this.certify({ ...u.block, cert }, u.digest)
-    }
-  }
-
-  private certify (block: Dblock, digest: Uint8Array): void {
-    const seq = block.header.index
-    this.certifiedSeq = seq
-    this.certifiedDigest = digest
-    this.uncertified.delete(seq)
-    this.replies.delete(seq)
-    this.out.push({ type: 'commit', block })
-    this.armTimer(false)
   }
 
   // ------------------------------------------------------------ checkpoints and GC
@@ -964,13 +918,13 @@ export class Replica {
     for (let i = 0; i < this.n; i++) {
       const peer = this.cfg.members[this.fetchPeer++ % this.n]!
       if (equalBytes(peer, this.id)) continue
-      this.send(peer, signMessage(fetchCodec, { from: this.certifiedSeq + 1 }, this.cfg.key).bytes)
+      this.send(peer, signMessage(fetchCodec, { from: this.executedSeq + 1 }, this.cfg.key).bytes)
       return
     }
   }
 
   private onFetch (m: FetchMsg): void {
-    if (equalBytes(m.replica, this.id) || m.body.from > this.certifiedSeq) return
+    if (equalBytes(m.replica, this.id) || m.body.from > this.executedSeq) return
     this.out.push({ type: 'serve', to: m.replica, from: m.body.from })
   }
 
@@ -1003,21 +957,14 @@ export class Replica {
       let b: Dblock
       try {
         b = decodeDblock(bytes)
-        if (b.header.index <= this.certifiedSeq) continue
-        if (b.header.index !== this.certifiedSeq + 1) break
-        verifyCertificate(b, this.cfg.members)
+        if (b.header.index <= this.executedSeq) continue
+        if (b.header.index !== this.executedSeq + 1) break
+        verifyCertificate(b, this.cfg.members, verifyCached)
         checkDblockStructure(b)
       } catch { break }
       const digest = dblockHash(b.header)
-      if (!equalBytes(b.header.prehash, this.certifiedDigest)) break
-      const seq = b.header.index
-      if (seq <= this.executedSeq) {
-        const u = this.uncertified.get(seq)
-        if (u === undefined || !equalBytes(u.digest, digest)) break // cannot happen while f or fewer are faulty
-      } else {
-        this.execute(b, digest, false)
-      }
-      if (this.certifiedSeq < seq) this.certify(b, digest)
+      if (!equalBytes(b.header.prehash, this.executedDigest)) break
+      this.execute(b, digest)
       progressed = true
     }
     if (progressed) {
@@ -1130,7 +1077,7 @@ export class Replica {
     vm.set(sender, parsed)
     this.noteHint(m.body.stableSeq)
     if (sender === this.idHex) return this.afterVC(w)
-    if (w > this.view && !this.inViewChange && m.body.stableSeq < this.certifiedSeq) {
+    if (w > this.view && !this.inViewChange && m.body.stableSeq < this.executedSeq) {
       this.out.push({ type: 'serve', to: m.replica, from: m.body.stableSeq + 1 })
     }
     // f+1 replicas want a later view: join the smallest of them (Castro–Liskov §4.5.2).

@@ -14,8 +14,8 @@
 import type { Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  decodeDblockHeader, encodeDblockHeader, encodeTx, equalBytes, fromHex, HASH_BYTES, ID_BYTES, InvalidFieldError, MAX_CERT_SIGNATURES,
-  MAX_TX_BYTES, merkleProofs, Reader, SIG_BYTES, txId, utf8Bytes, verifyCertificate, verifyMerkleProof, Writer,
+  decodeDblockHeader, encodeDblockHeader, encodeTx, equalBytes, fromHex, HASH_BYTES, InvalidFieldError,
+  MAX_TX_BYTES, merkleProofs, Reader, readCert, txId, utf8Bytes, verifyCertificate, verifyMerkleProof, Writer, writeCert,
   type CommitSignature, type Dblock, type DblockHeader, type TxDiag
 } from '../../core/index.ts'
 import { request, serve, type RateLimit } from '../../net/reqresp.ts'
@@ -46,8 +46,8 @@ export function decodeSubmission (body: Uint8Array): Uint8Array[] {
 export function encodeReceipt (r: WireReceipt): Uint8Array {
   const w = new Writer(1024).u8('ok', r.ok ? 1 : 0).fixed('id', r.id, HASH_BYTES)
   if (!r.ok) return w.bytes('code', utf8Bytes(r.code), 64).bytes('reason', utf8Bytes(r.reason.slice(0, 1000)), 4096).finish()
-  w.u32('height', r.height).bytes('header', encodeDblockHeader(r.header), 256).varint('cert', r.cert.length, MAX_CERT_SIGNATURES)
-  r.cert.forEach((c, i) => w.fixed(`cert[${i}].replica`, c.replica, ID_BYTES).fixed(`cert[${i}].sig`, c.sig, SIG_BYTES))
+  w.u32('height', r.height).bytes('header', encodeDblockHeader(r.header), 256)
+  writeCert(w, r.cert)
   w.varint('index', r.index).varint('size', r.size).varint('proof', r.proof.length, MAX_PROOF)
   r.proof.forEach((p, i) => w.fixed(`proof[${i}]`, p, HASH_BYTES))
   return w.finish()
@@ -64,9 +64,7 @@ export function decodeReceipt (bytes: Uint8Array): WireReceipt {
   } else if (ok === 1) {
     const height = r.u32('height')
     const header = decodeDblockHeader(r.bytes('header', 256))
-    const n = r.varint('cert', MAX_CERT_SIGNATURES)
-    const cert: CommitSignature[] = []
-    for (let i = 0; i < n; i++) cert.push({ replica: r.fixed(`cert[${i}].replica`, ID_BYTES), sig: r.fixed(`cert[${i}].sig`, SIG_BYTES) })
+    const cert = readCert(r)
     const index = r.varint('index')
     const size = r.varint('size')
     const k = r.varint('proof', MAX_PROOF)

@@ -136,17 +136,13 @@ export class AccountingNode {
       const id = toHex(bt.id)
       let verdict: HealthchainError | null = null
       let reason: string | null = null
-      let executed = false
       this.enqueue({
         prepare: async () => { verdict = await this.check(bt) },
         run: () => {
           if (verdict !== null) return []
           const r = this.replica.submit(bt, this.now())
           reason = r.reason
-          // Accepted, or already executed (a doctor resubmitting what a node that died had
-          // committed): either way the receipt comes with the certified Dblock.
-          executed = reason !== null && this.replica.executed(bt.id)
-          if (reason === null || executed) {
+          if (reason === null) {
             const list = this.waiters.get(id) ?? []
             list.push(resolve)
             this.waiters.set(id, list)
@@ -156,23 +152,15 @@ export class AccountingNode {
         after: async () => {
           const v = verdict as HealthchainError | null
           if (v !== null) { resolve({ ok: false, id, code: v.code, reason: v.message }); return }
-          if (reason === null) return
+          if (reason === null) return // the waiter resolves on commit
+          // Refused, maybe because it is on Docchain already (a doctor resubmitting what a node
+          // that died had committed): then the receipt comes with the certified Dblock.
           const height = await this.log.txHeight(bt.id)
-          if (height !== undefined) {
-            this.unwait(id, resolve)
-            resolve({ ok: true, id, height, block: (await this.log.block(height))! })
-          } else if (!executed) {
-            resolve({ ok: false, id, code: this.rejectionCode(bt), reason })
-          } // else executed, not certified yet: the waiter resolves with its certificate
+          if (height !== undefined) resolve({ ok: true, id, height, block: (await this.log.block(height))! })
+          else resolve({ ok: false, id, code: this.rejectionCode(bt), reason })
         }
       })
     })
-  }
-
-  private unwait (id: string, resolve: (r: DiagReceipt) => void): void {
-    const list = this.waiters.get(id)?.filter((w) => w !== resolve)
-    if (list === undefined || list.length === 0) this.waiters.delete(id)
-    else this.waiters.set(id, list)
   }
 
   /** The doctor-side shape (roles/doctor): resolves on commit, throws the typed reason otherwise. */
