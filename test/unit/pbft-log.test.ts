@@ -7,6 +7,7 @@ import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
 import { dblockHash, toHex, verifyCertificate, type Dblock } from '../../hub/src/core/index.ts'
 import { decodeSnapshot, encodeSnapshot, PbftLog } from '../../hub/src/store/pbft-log.ts'
 import type { Action } from '../../hub/src/core/pbft/replica.ts'
@@ -62,4 +63,20 @@ t.test('restart from LevelDB: the log survives reopen, the replica rejoins and c
   t.ok(sim.run(() => sim.submittedAt.size === 9 && sim.allCommitted(), sim.now + 10_000), 'restarted from LevelDB, caught up, commits again')
   t.equal(sim.safety, null)
   t.equal(sim.nodes[3]!.chain.length - 1, 9)
+})
+
+t.test('a Docchain store of the older format (pbft/3.0.0, no format key) is refused with a clear error; a fresh one reopens', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pbft-log-format-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const fresh = await PbftLog.open(join(dir, 'fresh'), GENESIS)
+  await fresh.close()
+  const again = await PbftLog.open(join(dir, 'fresh'), GENESIS)
+  t.equal(again.tipHeight, 0, 'a store this version wrote reopens')
+  await again.close()
+  // What 3.0.0 left: a certified Dblock at height 1, no format key.
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dir, 'old'), { keyEncoding: 'view', valueEncoding: 'view' })
+  await db.put(Uint8Array.of(0x62, 0, 0, 0, 1), new Uint8Array(200))
+  await db.close()
+  await t.rejects(PbftLog.open(join(dir, 'old'), GENESIS), { name: 'StoreFormatError', code: 'ERR_STORE_FORMAT', message: /older format.*move it aside/ })
+  await t.rejects(PbftLog.open(join(dir, 'old'), GENESIS), { code: 'ERR_STORE_FORMAT' }, 'and again: the refused store was closed, not left locked')
 })

@@ -80,3 +80,8 @@ export class StoreLockedError extends HealthchainError {
 export class NetworkMismatchError extends HealthchainError {
   constructor (want: string, got: string) { super('ERR_NETWORK', 'datadir', `holds a ${got} chain, not ${want}`) }
 }
+
+/** The data dir was written by an older, incompatible store format. */
+export class StoreFormatError extends HealthchainError {
+  constructor (dir: string, why: string) { super('ERR_STORE_FORMAT', 'datadir', `${dir} ${why}`) }
+}

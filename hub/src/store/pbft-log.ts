@@ -10,13 +10,17 @@
  * Key layout (one-byte prefix, binary keys):
  *   b‖height(u32) → certified Dblock     t‖txid → height(u32)
  *   m‖counter(u64) → message bytes       s → first counter to replay(u64) ‖ snapshot
+ *   f → store format (u8): 2 since pbft/4.0.0, whose certificates name their view;
+ *       a store without it that holds any Dblock or message is refused (StoreFormatError)
  */
 import { ClassicLevel } from 'classic-level'
 import { decodeDblock, encodeDblock, HASH_BYTES, MAX_VARINT, Reader, toHex, UnknownVersionError, Writer, type Dblock } from '../core/index.ts'
 import { MAX_PBFT_MESSAGE_BYTES, MAX_PROOF_ITEMS, readList, writeList } from '../core/pbft/envelope.ts'
 import { emptySnapshot, type Action, type ReplicaSnapshot } from '../core/pbft/replica.ts'
+import { StoreFormatError } from './errors.ts'
 
-const P = { block: 0x62, tx: 0x74, msg: 0x6d, snap: 0x73 } as const
+const P = { block: 0x62, tx: 0x74, msg: 0x6d, snap: 0x73, format: 0x66 } as const
+const STORE_FORMAT = 2
 const SNAPSHOT_VERSION = 1
 
 function u32Key (prefix: number, n: number): Uint8Array {
@@ -100,6 +104,14 @@ export class PbftLog {
     for await (const [k] of log.db.iterator({ gte: Uint8Array.of(P.block), lt: Uint8Array.of(P.block + 1), reverse: true, limit: 1 })) {
       log.height = new DataView(k.buffer, k.byteOffset).getUint32(1)
     }
+    const format = (await log.db.get(Uint8Array.of(P.format)))?.[0]
+    let refused: string | null = null
+    if (format === undefined) {
+      if (log.height > 0 || log.counter > 0 || (await log.db.get(Uint8Array.of(P.snap))) !== undefined) {
+        refused = 'holds a Docchain of an older format (pbft/3.0.0: certificates without a view); move it aside and this node syncs Docchain from its peers'
+      } else await log.db.put(Uint8Array.of(P.format), Uint8Array.of(STORE_FORMAT))
+    } else if (format !== STORE_FORMAT) refused = `has Docchain store format ${format}; this version reads ${STORE_FORMAT}`
+    if (refused !== null) { await log.db.close(); throw new StoreFormatError(dir, refused) }
     return log
   }
 
