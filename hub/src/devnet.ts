@@ -408,14 +408,17 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         if (ingest.registry.get('uno-1') === undefined) await ingest.registry.add('uno-1', { user: userName, sensors: ['temp'] })
         // TMP36: V = 0.5 + 0.01·T, ADC 0…1023 over 0…5 V → T from −50 to 450 °C
         const firmata = new FirmataSource(ingest, { path: pair.host, device: 'uno-1', channels: [{ pin: 'A0', type: 'temp', range: [-50, 450], decimals: 1 }], rateMs: 5000, timeoutMs: 60_000 })
-        stoppers.push(async () => { await firmata.stop() })
-        try {
-          await firmata.start()
-          log('[devnet] StandardFirmata Uno (avr8js) on a pty: temperature on A0 every 5 s')
-        } catch (err) {
-          // an optional board: the emulator can be too slow on a loaded machine; the rest of the devnet goes on
-          log(`[devnet] the StandardFirmata Uno did not come up (${(err as Error).message.split('\n')[0]}): left out`)
-        }
+        // An optional board, brought up in the background: on a loaded machine the emulated
+        // Uno can take most of its 60 s handshake timeout, and the devnet's pages must not wait
+        // for it (a CI run saw `npm start` print no URL within 60 s of a resume).
+        let stopped = false
+        const up = firmata.start().then(() => {
+          if (!stopped) log('[devnet] StandardFirmata Uno (avr8js) on a pty: temperature on A0 every 5 s')
+        }, (err: Error) => {
+          if (!stopped) log(`[devnet] the StandardFirmata Uno did not come up (${err.message.split('\n')[0]}): left out`)
+        })
+        // (the pty and the board close after this, so a handshake still pending fails at once)
+        stoppers.push(async () => { stopped = true; await firmata.stop(); void up.then(async () => { await firmata.stop() }) })
       }
     }
 
