@@ -104,15 +104,7 @@ export async function serve (libp2p: Libp2p, spec: ProtocolSpec, handler: (req: 
       }
     } catch (err) {
       if (signal.aborted) { stream.abort(err as Error); return }
-      if (err instanceof FrameTooLargeError) {
-        opts.onAbuse?.(peer, 20, `oversize ${spec.id} request`)
-        answer = { status: STATUS.TOO_LARGE, reason: `a request may carry at most ${spec.maxRequestBytes} bytes` }
-      } else if (err instanceof HealthchainError) {
-        opts.onAbuse?.(peer, 10, `bad ${spec.id} request: ${err.message}`)
-        answer = { status: STATUS.ERROR, reason: err.message }
-      } else {
-        answer = { status: STATUS.ERROR, reason: 'internal error' }
-      }
+      answer = failureAnswer(spec, peer, err, opts)
     }
     try {
       if ('frames' in answer) await lp.writeV([head(STATUS.OK, answer.frames.length), ...answer.frames], { signal })
@@ -125,10 +117,29 @@ export async function serve (libp2p: Libp2p, spec: ProtocolSpec, handler: (req: 
   return async () => { await libp2p.unhandle(spec.id) }
 }
 
-async function readFrame (lp: ReturnType<typeof lpStream>, max: number, field: string, signal: AbortSignal): Promise<Uint8Array> {
+/** The answer to a request that failed: too large or malformed (the peer is reported), or an internal error. */
+export function failureAnswer (spec: ProtocolSpec, peer: string, err: unknown, opts: Pick<ServeOptions, 'onAbuse'>): Answer {
+  if (err instanceof FrameTooLargeError) {
+    opts.onAbuse?.(peer, 20, `oversize ${spec.id} request`)
+    return { status: STATUS.TOO_LARGE, reason: `a request may carry at most ${spec.maxRequestBytes} bytes` }
+  }
+  if (err instanceof HealthchainError) {
+    opts.onAbuse?.(peer, 10, `bad ${spec.id} request: ${err.message}`)
+    return { status: STATUS.ERROR, reason: err.message }
+  }
+  return { status: STATUS.ERROR, reason: 'internal error' }
+}
+
+/** The typed error of an answer whose status is not OK. */
+export function statusError (spec: ProtocolSpec, label: string, status: number, reason: string): HealthchainError {
+  if (status === STATUS.RATE_LIMITED) return new RateLimitedError(spec.id, label)
+  return new RemoteError(spec.id, label, STATUS_NAME[status] ?? String(status), reason)
+}
+
+export async function readFrame (lp: ReturnType<typeof lpStream>, max: number, field: string, signal?: AbortSignal): Promise<Uint8Array> {
   let f
   try {
-    f = await lp.read({ signal })
+    f = await lp.read(signal === undefined ? {} : { signal })
   } catch (err) {
     if (isTooLong(err)) throw new FrameTooLargeError(field, max)
     throw err
@@ -163,7 +174,7 @@ function peerIdOf (peer: PeerId | Multiaddr): string | undefined {
 }
 
 /** An open connection to `peer` (a multiaddr names it by its /p2p/ part), if there is one. */
-function openConnection (libp2p: Libp2p, peer: PeerId | Multiaddr): Connection | undefined {
+export function openConnection (libp2p: Libp2p, peer: PeerId | Multiaddr): Connection | undefined {
   const id = peerIdOf(peer)
   if (id === undefined) return undefined
   return libp2p.getConnections().find((c) => c.status === 'open' && c.remotePeer.toString() === id)
@@ -187,11 +198,7 @@ export async function request (libp2p: Libp2p, peer: PeerId | Multiaddr, spec: P
     const r = new Reader(await readFrame(lp, 2048, 'answer', signal))
     const status = r.u8('status')
     const count = r.varint('count', spec.maxFrames)
-    if (status !== STATUS.OK) {
-      const reason = r.remaining > 0 ? new TextDecoder().decode(r.bytes('reason', 1024)) : ''
-      if (status === STATUS.RATE_LIMITED) throw new RateLimitedError(spec.id, label)
-      throw new RemoteError(spec.id, label, STATUS_NAME[status] ?? String(status), reason)
-    }
+    if (status !== STATUS.OK) throw statusError(spec, label, status, r.remaining > 0 ? new TextDecoder().decode(r.bytes('reason', 1024)) : '')
     const frames: Uint8Array[] = []
     for (let i = 0; i < count; i++) frames.push(await readFrame(lp, spec.maxFrameBytes, `answer[${i}]`, signal))
     await stream.close({ signal }).catch(() => {})
