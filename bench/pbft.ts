@@ -9,7 +9,7 @@
  * each with its keystore, its libp2p node on 127.0.0.1 (TCP + Noise + Yamux),
  * its LevelDB Docchain and PBFT log and a Userchain view synced over libp2p
  * from the bench's core node (htxI and Healthcoin credit really checked). A
- * doctor submits over libp2p (/healthchain/diag/1.0.0) to all four and waits
+ * doctor submits over libp2p (/healthchain/diag/2.0.0) to all four and waits
  * for each receipt. The four processes share this machine's cores with the
  * bench process and whatever else runs (the load average is printed).
  * PBFT_BENCH_PROF=<dir> writes a CPU profile of each accounting process.

@@ -6,7 +6,7 @@
  * libp2p; each accounting node is `healthchain accounting --config … --peers-stdin`
  * in its own child process (keystore, libp2p on port 0, LevelDB), which
  * prints its address; the parent hands every child the peer list. A doctor
- * (the parent's own libp2p node) submits tx_diag over /healthchain/diag/1.0.0.
+ * (the parent's own libp2p node) submits tx_diag over /healthchain/diag/2.0.0.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'

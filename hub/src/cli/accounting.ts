@@ -4,7 +4,7 @@
  * encrypted keystore, libp2p on the configured address, PBFT with the
  * configured accounting nodes, its LevelDB Docchain and PBFT log, a Userchain
  * view synced from the configured core nodes, and doctors' submissions
- * (`/healthchain/diag/1.0.0`). hub/accounting.example.json documents the
+ * (`/healthchain/diag/2.0.0`). hub/accounting.example.json documents the
  * config. It prints progress; SIGTERM or Ctrl-C stops it cleanly, and after
  * a crash it restarts from its log and catches up by state transfer.
  */
