@@ -11,14 +11,20 @@
  * is the one every reader of the same Docchain derives; consortium members
  * submit TxReg like a tx_diag.
  *
- * All inputs (messages, submissions, ticks) go through one serial queue, so
- * the pure replica sees them one at a time, in order, with the time read from
- * the injected clock; the actions of everything queued meanwhile are
- * persisted in one LevelDB batch (group commit) before any is sent.
+ * All inputs (messages, submissions, ticks) go through one serial pump, so
+ * the pure replica sees them one at a time, with the time read from the
+ * injected clock; the actions of everything queued meanwhile are persisted
+ * in one LevelDB batch (group commit) before any is sent. New work (REQUESTs,
+ * doctors' submissions: a signature and Userchain check each) waits behind
+ * the ordering of what is already proposed (every other PBFT message, ticks):
+ * with thousands of requests queued, a pre-prepare behind them waited for all
+ * their checks, the first Dblock took over the request timeout and the
+ * backups changed view (the replica tolerates reordering; each queue keeps
+ * its own order).
  */
 import { equalBytes, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
-import { decodeMessage } from '../../core/pbft/messages.ts'
+import { decodeMessage, messageKind } from '../../core/pbft/messages.ts'
 import { registryFromDocchain, type DoctorRegistry } from '../../core/pbft/registry.ts'
 import { PbftLog } from '../../store/pbft-log.ts'
 import type { PbftTransport } from './transport.ts'
@@ -66,7 +72,10 @@ export class AccountingNode {
   private readonly log: PbftLog
   private readonly replica: Replica
   private readonly now: () => number
+  /** New work: requests and submissions. */
   private inbox: Job[] = []
+  /** Work on what is being ordered (pre-prepares, votes, checkpoints, view changes, state transfer) and ticks: first. */
+  private ordering: Job[] = []
   private pumping: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   private batchTimer: NodeJS.Timeout | null = null
@@ -107,8 +116,10 @@ export class AccountingNode {
     // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
     for (const b of [...state.snapshot.messages, ...state.appended]) await node.prevalidate(b)
     await node.handle(node.replica.restore(state.snapshot, state.appended, node.now()))
-    opts.transport.onMessage((bytes) => { node.enqueue({ prepare: async () => node.prevalidate(bytes), run: () => node.replica.receive(bytes, node.now()) }) })
-    node.timer = setInterval(() => { if (node.inbox.length === 0) node.enqueue({ run: () => node.replica.tick(node.now()) }) }, opts.tickMs ?? 10)
+    opts.transport.onMessage((bytes) => {
+      node.enqueue({ prepare: async () => node.prevalidate(bytes), run: () => node.replica.receive(bytes, node.now()) }, messageKind(bytes) !== 'request')
+    })
+    node.timer = setInterval(() => { if (node.queued === 0) node.enqueue({ run: () => node.replica.tick(node.now()) }, true) }, opts.tickMs ?? 10)
     return node
   }
 
@@ -178,15 +189,19 @@ export class AccountingNode {
     if (this.batchTimer !== null) clearTimeout(this.batchTimer)
     await this.opts.transport.close()
     this.inbox = []
+    this.ordering = []
     await this.pumping
     await this.log.close()
   }
 
   // ---------------------------------------------------------------- internals
 
-  private enqueue (job: Job): void {
+  private get queued (): number { return this.inbox.length + this.ordering.length }
+
+  private enqueue (job: Job, ordering = false): void {
     if (this.stopped) return
-    this.inbox.push(job)
+    if (ordering) this.ordering.push(job)
+    else this.inbox.push(job)
     this.pumping ??= this.pump().finally(() => { this.pumping = null })
   }
 
@@ -196,12 +211,13 @@ export class AccountingNode {
    * batch before sending any message.
    */
   private async pump (): Promise<void> {
-    while (this.inbox.length > 0 && !this.stopped) {
+    while (this.queued > 0 && !this.stopped) {
       // At most MAX_GROUP inputs per group, then a turn of the event loop: a
       // backlog of thousands of messages replayed in one synchronous run kept
       // libp2p from answering for seconds, peers' requests timed out and
       // their messages were lost (more retransmissions, more view changes).
-      const jobs = this.inbox.splice(0, MAX_GROUP)
+      const jobs = this.ordering.splice(0, MAX_GROUP)
+      jobs.push(...this.inbox.splice(0, MAX_GROUP - jobs.length))
       try {
         for (const j of jobs) await j.prepare?.()
         const actions: Action[] = []
@@ -212,7 +228,7 @@ export class AccountingNode {
       } catch (err) {
         console.error('accounting node:', err)
       }
-      if (this.inbox.length > 0) await new Promise((resolve) => setImmediate(resolve))
+      if (this.queued > 0) await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
@@ -227,7 +243,7 @@ export class AccountingNode {
     if (wait <= 0) return // due already: waiting on the pipeline or the window, which call the proposer when they move
     this.batchTimer = setTimeout(() => {
       this.batchTimer = null
-      this.enqueue({ run: () => this.replica.tick(this.now()) })
+      this.enqueue({ run: () => this.replica.tick(this.now()) }, true)
     }, wait)
   }
 
