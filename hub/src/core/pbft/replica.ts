@@ -55,13 +55,13 @@ import { equalBytes, toHex } from '../codec.ts'
 import type { SigningKey } from '../crypto.ts'
 import { checkDblockStructure, DBLOCK_VERSION, DOC_KINDS, dblockHash, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
 import { bodyEntryBytes, bodyTx, type BodyTx } from '../body.ts'
-import { decodeTx, txId } from '../tx/index.ts'
+import { decodeTx } from '../tx/index.ts'
 import type { DocTx } from '../tx/index.ts'
 import { MAX_BLOCK_BODY_BYTES } from '../limits.ts'
 import { merkleRoot } from '../merkle.ts'
 import { signMessage, verifyCached, verifySigned } from './envelope.ts'
 import { decodeMessage, type PbftMessage } from './messages.ts'
-import { requestCodec, type RequestMsg } from './request.ts'
+import { requestCodec, requestTx, type RequestMsg } from './request.ts'
 import { prePrepareBody, prePrepareCodec, type PrePrepareMsg } from './pre-prepare.ts'
 import { prepareCodec, type PrepareMsg } from './prepare.ts'
 import { commitCodec, type CommitMsg } from './commit.ts'
@@ -325,8 +325,15 @@ export class Replica {
 
   /** A message from the network (any member, including replays of our own). */
   receive (bytes: Uint8Array, now: number): Action[] {
+    let m: PbftMessage
+    try { m = decodeMessage(bytes) } catch { return [] }
+    return this.receiveMessage(m, now)
+  }
+
+  /** The same, already decoded (decodeMessage) by a host that looked into it first. */
+  receiveMessage (m: PbftMessage, now: number): Action[] {
     this.now = Math.max(this.now, now)
-    this.receiveInner(bytes)
+    this.receiveDecoded(m)
     return this.drain()
   }
 
@@ -462,6 +469,10 @@ export class Replica {
   private receiveInner (bytes: Uint8Array): void {
     let m: PbftMessage
     try { m = decodeMessage(bytes) } catch { return }
+    this.receiveDecoded(m)
+  }
+
+  private receiveDecoded (m: PbftMessage): void {
     if (!this.isMember(m.replica)) return
     // A REQUEST only carries a tx_diag, which is self-authenticating and fully
     // validated on admission: its forwarder's signature adds nothing, so it is
@@ -598,13 +609,8 @@ export class Replica {
   }
 
   private onRequest (m: RequestMsg): void {
-    let bt: BodyTx
-    try {
-      const tx = decodeTx(m.body.tx)
-      if (!DOC_KINDS.has(tx.kind)) return
-      bt = { tx, bytes: m.body.tx, id: txId(m.body.tx) }
-    } catch { return }
-    this.admit(bt, m.bytes)
+    const bt = requestTx(m)
+    if (bt !== null) this.admit(bt, m.bytes)
   }
 
   // ------------------------------------------------------------ normal case

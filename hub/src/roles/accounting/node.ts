@@ -24,7 +24,8 @@
  */
 import { equalBytes, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
-import { decodeMessage, messageKind } from '../../core/pbft/messages.ts'
+import { decodeMessage, type PbftMessage } from '../../core/pbft/messages.ts'
+import { requestTx } from '../../core/pbft/request.ts'
 import { registryFromDocchain, type DoctorRegistry } from '../../core/pbft/registry.ts'
 import { PbftLog } from '../../store/pbft-log.ts'
 import type { PbftTransport } from './transport.ts'
@@ -114,10 +115,11 @@ export class AccountingNode {
     node.registryNow = await registryFromDocchain(opts.registry, state.tip.header.index, async (h) => await log.block(h))
     node.replica.loadChain(state.tip, state.txIds)
     // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
-    for (const b of [...state.snapshot.messages, ...state.appended]) await node.prevalidate(b)
+    for (const b of [...state.snapshot.messages, ...state.appended]) { const m = decodedOrNull(b); if (m !== null) await node.prevalidate(m) }
     await node.handle(node.replica.restore(state.snapshot, state.appended, node.now()))
     opts.transport.onMessage((bytes) => {
-      node.enqueue({ prepare: async () => node.prevalidate(bytes), run: () => node.replica.receive(bytes, node.now()) }, messageKind(bytes) !== 'request')
+      const m = decodedOrNull(bytes) // once: the checks below and the replica both look into it
+      if (m !== null) node.enqueue({ prepare: async () => node.prevalidate(m), run: () => node.replica.receiveMessage(m, node.now()) }, m.kind !== 'request')
     })
     node.timer = setInterval(() => { if (node.queued === 0) node.enqueue({ run: () => node.replica.tick(node.now()) }, true) }, opts.tickMs ?? 10)
     return node
@@ -291,11 +293,10 @@ export class AccountingNode {
   }
 
   /** Userchain checks of the tx_diag a request or fresh pre-prepare carries, before the replica sees it (the registry is weighed then). */
-  private async prevalidate (bytes: Uint8Array): Promise<void> {
-    let m
-    try { m = decodeMessage(bytes) } catch { return }
+  private async prevalidate (m: PbftMessage): Promise<void> {
     if (m.kind === 'request') {
-      try { await this.checkChain(bodyTx(parseDocTx(m.body.tx))) } catch { /* the replica drops it */ }
+      const t = requestTx(m)
+      if (t !== null) await this.checkChain(t) // (else the replica drops it)
     } else if (m.kind === 'pre-prepare') {
       for (const t of m.body.block.txs) await this.checkChain(t)
     }
@@ -343,6 +344,11 @@ export class AccountingNode {
       }
     }
   }
+}
+
+/** A PBFT message from the network, strictly decoded, or null (the replica would drop it). */
+function decodedOrNull (bytes: Uint8Array): PbftMessage | null {
+  try { return decodeMessage(bytes) } catch { return null }
 }
 
 /** Whether `block` holds the tx_diag (or registry record) `tx` (for receipts checked by a doctor). */
