@@ -39,6 +39,9 @@ function registry (): DoctorRegistry {
   return reg
 }
 
+// A cause whose Userchain lookup fails (the store unreadable) rather than answering.
+const poisoned = sha256(utf8Bytes('iot-unreadable'))
+
 async function startNode (i: number, net: MemoryNetwork, dir: string): Promise<AccountingNode> {
   return AccountingNode.start({
     identity: replicas[i]!,
@@ -47,7 +50,13 @@ async function startNode (i: number, net: MemoryNetwork, dir: string): Promise<A
     dir: join(dir, `n${i}`),
     transport: net.join(replicas[i]!.id),
     registry: registry(),
-    userchain: { iotTx: async (h) => { const u = iot.get(toHex(h)); return u === undefined ? null : { user: u } } },
+    userchain: {
+      iotTx: async (h) => {
+        if (toHex(h) === toHex(poisoned)) throw new Error('Userchain store unreadable')
+        const u = iot.get(toHex(h))
+        return u === undefined ? null : { user: u }
+      }
+    },
     payments: { hasPaid: async (u) => toHex(u) === toHex(users.paid.id) },
     replica: { batchDelayMs: 2, requestTimeoutMs: 500, viewChangeTimeoutMs: 500, statusEveryMs: 200 },
     tickMs: 5
@@ -130,4 +139,19 @@ t.test('regression resubmit-executed: a tx_diag resubmitted to a node that alrea
     t.ok(r.ok && r.height === height && blockHolds(r.block, tx), `node ${i} answers with the certified Dblock (${r.ok ? `height ${r.height}` : r.reason})`)
     if (r.ok) t.doesNotThrow(() => verifyCertificate(r.block, replicas.map((x) => x.id)), 'whose certificate checks')
   }
+})
+
+t.test('regression check-throws-hangs-group: a tx_diag whose Userchain check throws is answered with the reason, and the submissions checked with it still commit', async (t) => {
+  // A check that threw used to abort the node's whole group of inputs: every
+  // submission in it waited for its answer until the doctor's timeout, and
+  // the PBFT messages in it were dropped.
+  const dir = await mkdtemp(join(tmpdir(), 'pbft-acc-throws-'))
+  const net = new MemoryNetwork()
+  const nodes = await Promise.all([0, 1, 2, 3].map((i) => startNode(i, net, dir)))
+  t.teardown(async () => { for (const x of nodes) await x.stop(); await rm(dir, { recursive: true, force: true }) })
+  const good = [diag(doctors.ok, causes.paid), diag(doctors.late, causes.paid2)]
+  const [a, bad, b] = await Promise.all([nodes[1]!.submit(good[0]!), nodes[1]!.submit(diag(doctors.ok, poisoned)), nodes[1]!.submit(good[1]!)])
+  t.notOk(bad!.ok, 'the unreadable one is refused')
+  if (!bad!.ok) { t.equal(bad!.code, 'ERR_CHECK_FAILED'); t.match(bad!.reason, /could not check .* Userchain store unreadable/) }
+  t.ok(a!.ok && b!.ok, 'the others of the same group commit')
 })

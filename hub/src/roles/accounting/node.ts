@@ -61,6 +61,8 @@ const MAX_GROUP = 256
 interface Job {
   /** Async preparation (Userchain checks) before the replica sees the input. */
   readonly prepare?: () => Promise<void>
+  /** The preparation threw (e.g. Userchain unreadable): the input is not run; a submission is answered with this. */
+  readonly failed?: (err: Error) => void
   /** The synchronous replica step. */
   readonly run: () => Action[]
   /** After its actions are persisted and sent. */
@@ -151,6 +153,7 @@ export class AccountingNode {
       let reason: string | null = null
       this.enqueue({
         prepare: async () => { verdict = await this.check(bt) },
+        failed: (err) => { resolve({ ok: false, id, code: 'ERR_CHECK_FAILED', reason: `could not check the tx_diag against Userchain: ${err.message}` }) },
         run: () => {
           if (verdict !== null) return []
           const r = this.replica.submit(bt, this.now())
@@ -221,12 +224,23 @@ export class AccountingNode {
       const jobs = this.ordering.splice(0, MAX_GROUP)
       jobs.push(...this.inbox.splice(0, MAX_GROUP - jobs.length))
       try {
-        for (const j of jobs) await j.prepare?.()
+        // A check that throws drops its own input only (a PBFT message is as good as lost,
+        // which the replica tolerates; a submission is answered): the rest of the group goes on.
+        const ready: Job[] = []
+        for (const j of jobs) {
+          try {
+            await j.prepare?.()
+            ready.push(j)
+          } catch (err) {
+            console.error('accounting node: check failed:', (err as Error).message)
+            j.failed?.(err as Error)
+          }
+        }
         const actions: Action[] = []
-        for (const j of jobs) actions.push(...j.run())
+        for (const j of ready) actions.push(...j.run())
         await this.handle(actions)
         this.armBatchTimer()
-        for (const j of jobs) await j.after?.()
+        for (const j of ready) await j.after?.()
       } catch (err) {
         console.error('accounting node:', err)
       }
