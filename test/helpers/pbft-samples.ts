@@ -22,7 +22,7 @@ export const pp = signMessage(prePrepareCodec, prePrepareBody(0, block), key)
 export const prep = signMessage(prepareCodec, { view: 0, seq: 1, digest }, ident('replica-1').signing)
 
 export const samples: Array<[MsgCodec<string, any>, unknown]> = [
-  [requestCodec, { tx: encodeTx(txPool(1)[0]!) }],
+  [requestCodec, { txs: txPool(2).map(encodeTx) }],
   [prePrepareCodec, prePrepareBody(3, block)],
   [prepareCodec, { view: 7, seq: 9, digest }],
   [commitCodec, { view: 7, seq: 9, digest }],

@@ -1,7 +1,7 @@
 /**
  * Docchain over real libp2p on loopback (issue "Docchain: PBFT …"): four
  * accounting nodes, each with its own libp2p node and LevelDB, exchange PBFT
- * messages over `/healthchain/pbft/4.0.0`; doctors submit tx_diag to any
+ * messages over `/healthchain/pbft/5.0.0`; doctors submit tx_diag to any
  * node; the leader is stopped mid-run; the three honest nodes change view,
  * commit every submitted tx_diag and end with identical Docchains.
  */

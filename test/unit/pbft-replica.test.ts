@@ -15,7 +15,9 @@ import { signMessage } from '../../hub/src/core/pbft/envelope.ts'
 import { prePrepareBody, prePrepareCodec } from '../../hub/src/core/pbft/pre-prepare.ts'
 import { checkpointCodec } from '../../hub/src/core/pbft/checkpoint.ts'
 import { prepareCodec } from '../../hub/src/core/pbft/prepare.ts'
-import { DOCTORS, ident, Sim, txPool } from '../fuzz/pbft-sim.ts'
+import { DOCTORS, GENESIS, ident, Sim, txPool } from '../fuzz/pbft-sim.ts'
+import { Replica } from '../../hub/src/core/pbft/replica.ts'
+import { requestTxs } from '../../hub/src/core/pbft/request.ts'
 
 const kindOf = (b: Uint8Array): string => { try { return decodeMessage(b).kind } catch { return 'garbage' } }
 
@@ -271,4 +273,22 @@ t.test('a replica cut off during a view change joins it once it hears f+1 view-c
   t.equal(sim.safety, null)
   t.ok(sim.nodes[3]!.replica.view >= 1, `replica 3 followed to view ${sim.nodes[3]!.replica.view}`)
   sameChains(t, sim, [1, 2, 3])
+})
+
+t.test('submissions admitted together are forwarded as one REQUEST; a backup that lost it gets it again', async (t) => {
+  const members = [0, 1, 2, 3].map((i) => ident(`replica-${i}`))
+  const backup = new Replica({ key: members[1]!.signing, members: members.map((m) => m.id), genesis: GENESIS, requestTimeoutMs: 100 })
+  const txs = txPool(5)
+  const { results, actions } = backup.submitMany([...txs, txs[0]!], 0)
+  t.same(results.map((r) => r.reason), [null, null, null, null, null, null], 'each admitted (the repeat too: it is pending)')
+  const sends = actions.filter((a) => a.type === 'send')
+  t.equal(sends.length, 1, 'one message')
+  const m = decodeMessage(sends[0]!.bytes)
+  t.equal(m.kind, 'request')
+  t.equal(sends[0]!.to, null, 'to every other member')
+  if (m.kind === 'request') t.same(requestTxs(m).map((x) => toHex(x.id)), txs.map((x) => toHex(txId(x))), 'carrying every tx once, in order')
+  // No pre-prepare comes: after half a request timeout the backup re-sends what the leader has not proposed.
+  const again = backup.tick(60).filter((a) => a.type === 'send' && kindOf(a.bytes) === 'request')
+  t.equal(again.length, 1, 're-sent as one REQUEST')
+  t.ok(again[0]!.type === 'send' && equalBytes(again[0]!.to!, members[0]!.id), 'to the leader')
 })

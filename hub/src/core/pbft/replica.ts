@@ -61,7 +61,7 @@ import { MAX_BLOCK_BODY_BYTES } from '../limits.ts'
 import { merkleRoot } from '../merkle.ts'
 import { signMessage, verifyCached, verifySigned } from './envelope.ts'
 import { decodeMessage, type PbftMessage } from './messages.ts'
-import { requestCodec, requestTx, type RequestMsg } from './request.ts'
+import { requestBodies, requestCodec, requestTxs, type RequestMsg } from './request.ts'
 import { prePrepareBody, prePrepareCodec, type PrePrepareMsg } from './pre-prepare.ts'
 import { prepareCodec, type PrepareMsg } from './prepare.ts'
 import { commitCodec, type CommitMsg } from './commit.ts'
@@ -150,6 +150,8 @@ interface Slot {
   committed: boolean
 }
 
+interface Pending { readonly tx: BodyTx, readonly since: number }
+
 interface PreparedCert { readonly view: number, readonly pp: PrePrepareMsg, readonly prepares: readonly PrepareMsg[] }
 
 interface ParsedVC {
@@ -223,10 +225,12 @@ export class Replica {
   private readonly votes = new Map<number, Map<string, Map<string, CommitMsg>>>()
   /** Dblocks known committed (committed-local, or 2f+1 commits of some view), not yet executed, with those commits as certificate. */
   private readonly decided = new Map<number, { block: Dblock, digest: Uint8Array, cert: CommitSignature[] }>()
-  private readonly pending = new Map<string, { tx: BodyTx, since: number, request: Uint8Array }>()
+  private readonly pending = new Map<string, Pending>()
   private inflight = new Set<string>()
   /** Pending requests not in any proposal of this view, oldest first (the leader's queue). */
-  private queue = new Map<string, { tx: BodyTx, since: number, request: Uint8Array }>()
+  private queue = new Map<string, Pending>()
+  /** Txs submitted here since the last drain: forwarded to every other member as one REQUEST. */
+  private outgoing: BodyTx[] = []
   /** (seq → digest) of the pre-prepares of the new-view that opened this view. */
   private nvDigests = new Map<number, string>()
   private resendAt = 0
@@ -354,22 +358,32 @@ export class Replica {
    * when it is rejected.
    */
   submit (tx: DocTx | BodyTx | Uint8Array, now: number): { id: string, reason: string | null, actions: Action[] } {
+    const { results: [r], actions } = this.submitMany([tx], now)
+    return { ...r!, actions }
+  }
+
+  /**
+   * Several submissions at once (as submit, each with its own verdict): those
+   * admitted are forwarded together, in one REQUEST.
+   */
+  submitMany (txs: ReadonlyArray<DocTx | BodyTx | Uint8Array>, now: number): { results: Array<{ id: string, reason: string | null }>, actions: Action[] } {
     this.now = Math.max(this.now, now)
-    let bt: BodyTx
-    try {
-      if (!(tx instanceof Uint8Array) && 'bytes' in tx && 'id' in tx && 'tx' in tx) {
-        bt = tx
-      } else {
-        const decoded = tx instanceof Uint8Array ? decodeTx(tx) : tx
-        bt = bodyTx(decoded)
+    const results = txs.map((tx) => {
+      let bt: BodyTx
+      try {
+        if (!(tx instanceof Uint8Array) && 'bytes' in tx && 'id' in tx && 'tx' in tx) {
+          bt = tx
+        } else {
+          const decoded = tx instanceof Uint8Array ? decodeTx(tx) : tx
+          bt = bodyTx(decoded)
+        }
+        if (!DOC_KINDS.has(bt.tx.kind)) return { id: '', reason: `a ${bt.tx.kind} transaction does not belong on Docchain` }
+      } catch (err) {
+        return { id: '', reason: `malformed tx_diag: ${(err as Error).message}` }
       }
-      if (!DOC_KINDS.has(bt.tx.kind)) return { id: '', reason: `a ${bt.tx.kind} transaction does not belong on Docchain`, actions: [] }
-    } catch (err) {
-      return { id: '', reason: `malformed tx_diag: ${(err as Error).message}`, actions: [] }
-    }
-    const id = hex(bt.id)
-    const reason = this.admit(bt, null)
-    return { id, reason, actions: this.drain() }
+      return { id: hex(bt.id), reason: this.admit(bt, true) }
+    })
+    return { results, actions: this.drain() }
   }
 
   /** Time passes: timers fire, the leader cuts batches, laggards fetch. */
@@ -441,6 +455,10 @@ export class Replica {
   private get vcTimeout (): number { return (this.cfg.viewChangeTimeoutMs ?? 1000) * 2 ** Math.min(this.vcAttempts, 6) }
 
   private drain (): Action[] {
+    if (this.outgoing.length > 0) {
+      for (const m of this.requestMessages(this.outgoing)) this.send(null, m)
+      this.outgoing = []
+    }
     const a = this.out
     this.out = []
     return a
@@ -474,9 +492,9 @@ export class Replica {
 
   private receiveDecoded (m: PbftMessage): void {
     if (!this.isMember(m.replica)) return
-    // A REQUEST only carries a tx_diag, which is self-authenticating and fully
+    // A REQUEST only carries txs that are self-authenticating and fully
     // validated on admission: its forwarder's signature adds nothing, so it is
-    // not checked (that halves the signature checks per tx_diag).
+    // not checked.
     if (this.late(m)) return
     if (m.kind !== 'request' && !verifySigned(m)) return
     this.handle(m)
@@ -544,16 +562,17 @@ export class Replica {
 
   // ------------------------------------------------------------ requests
 
-  private admit (bt: BodyTx, request: Uint8Array | null): string | null {
+  /** A tx submitted here (`local`: forwarded to the others at the next drain) or received in a REQUEST. */
+  private admit (bt: BodyTx, local: boolean): string | null {
     const id = hex(bt.id)
     if (this.committedTx.has(id)) return 'already committed on Docchain'
     if (this.pending.has(id)) return null
     const reason = this.cfg.validate?.(bt, this.recordsBefore(Infinity)) ?? null
     if (reason !== null) return reason
-    const entry = { tx: bt, since: this.now, request: request ?? signMessage(requestCodec, { tx: bt.bytes }, this.cfg.key).bytes }
+    const entry = { tx: bt, since: this.now }
     this.pending.set(id, entry)
     if (!this.inflight.has(id)) this.queue.set(id, entry)
-    if (request === null) this.send(null, entry.request)
+    if (local) this.outgoing.push(bt)
     if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.viewTimeout
     this.tryPropose()
     return null
@@ -600,17 +619,21 @@ export class Replica {
     const half = this.requestTimeout / 2
     this.resendAt = this.now + half
     if (!this.inViewChange && this.now - this.leaderSeenAt < half) return // the leader is proposing: it has them
-    let sent = 0
+    const again: BodyTx[] = []
     for (const p of this.queue.values()) {
-      if (p.since > this.now - half || sent >= (this.cfg.maxBatch ?? 500)) break
-      this.send(this.inViewChange ? null : this.leader, p.request)
-      sent++
+      if (p.since > this.now - half || again.length >= (this.cfg.maxBatch ?? 500)) break
+      again.push(p.tx)
     }
+    for (const m of this.requestMessages(again)) this.send(this.inViewChange ? null : this.leader, m)
+  }
+
+  /** REQUEST messages (signed by us) carrying `txs`, as few as the limits allow. */
+  private requestMessages (txs: readonly BodyTx[]): Uint8Array[] {
+    return requestBodies(txs).map((b) => signMessage(requestCodec, b, this.cfg.key).bytes)
   }
 
   private onRequest (m: RequestMsg): void {
-    const bt = requestTx(m)
-    if (bt !== null) this.admit(bt, m.bytes)
+    for (const bt of requestTxs(m)) this.admit(bt, false)
   }
 
   // ------------------------------------------------------------ normal case

@@ -1,7 +1,7 @@
 /**
  * PBFT messages between accounting nodes over libp2p (paper §IV-B2 network
  * layer; DESIGN §6). Each node keeps ONE long-lived outbound stream on
- * `/healthchain/pbft/4.0.0` to every other accounting node and writes
+ * `/healthchain/pbft/5.0.0` to every other accounting node and writes
  * length-prefixed batches on it (a count, then each message: every message
  * queued for that peer while the last batch was being written), with no
  * answers. Earlier versions sent each batch as a request on a fresh stream
@@ -33,8 +33,12 @@ import type { PbftTransport } from './transport.ts'
 
 /** Largest batch frame on the stream. */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024
-/** 4.0.0: COMMIT signs the certificate message (core dblock.ts commitMessage) and REPLY is gone; 3.0.0 nodes do not interoperate. */
-export const PBFT_PROTOCOL = '/healthchain/pbft/4.0.0'
+/**
+ * 5.0.0: a REQUEST carries a batch of txs (core/pbft/request.ts). 4.0.0:
+ * COMMIT signs the certificate message (core dblock.ts commitMessage) and
+ * REPLY is gone. Older nodes do not interoperate.
+ */
+export const PBFT_PROTOCOL = '/healthchain/pbft/5.0.0'
 /** Batch frames per second an accounting peer may send (token bucket), beyond which they are dropped and reported. */
 const PEER_RATE: RateLimit = { perSecond: 20_000, burst: 40_000 }
 /** Messages waiting for one peer before the oldest are dropped. */

@@ -25,7 +25,7 @@
 import { equalBytes, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
 import { decodeMessage, type PbftMessage } from '../../core/pbft/messages.ts'
-import { requestTx } from '../../core/pbft/request.ts'
+import { requestTxs } from '../../core/pbft/request.ts'
 import { registryFromDocchain, type DoctorRegistry } from '../../core/pbft/registry.ts'
 import { PbftLog } from '../../store/pbft-log.ts'
 import type { PbftTransport } from './transport.ts'
@@ -64,7 +64,13 @@ interface Job {
   /** The preparation threw (e.g. Userchain unreadable): the input is not run; a submission is answered with this. */
   readonly failed?: (err: Error) => void
   /** The synchronous replica step. */
-  readonly run: () => Action[]
+  readonly run?: () => Action[]
+  /**
+   * Or a doctor's submission: its tx goes to the replica with the other
+   * submissions of the group, so they are forwarded as one REQUEST (unless
+   * its check refused it: `refused()`); `admitted` gets the replica's verdict.
+   */
+  readonly submission?: { readonly tx: BodyTx, readonly refused: () => boolean, readonly admitted: (reason: string | null) => void }
   /** After its actions are persisted and sent. */
   readonly after?: () => Promise<void>
 }
@@ -154,16 +160,17 @@ export class AccountingNode {
       this.enqueue({
         prepare: async () => { verdict = await this.check(bt) },
         failed: (err) => { resolve({ ok: false, id, code: 'ERR_CHECK_FAILED', reason: `could not check the tx_diag against Userchain: ${err.message}` }) },
-        run: () => {
-          if (verdict !== null) return []
-          const r = this.replica.submit(bt, this.now())
-          reason = r.reason
-          if (reason === null) {
-            const list = this.waiters.get(id) ?? []
-            list.push(resolve)
-            this.waiters.set(id, list)
+        submission: {
+          tx: bt,
+          refused: () => verdict !== null,
+          admitted: (r) => {
+            reason = r
+            if (reason === null) {
+              const list = this.waiters.get(id) ?? []
+              list.push(resolve)
+              this.waiters.set(id, list)
+            }
           }
-          return r.actions
         },
         after: async () => {
           const v = verdict as HealthchainError | null
@@ -237,7 +244,16 @@ export class AccountingNode {
           }
         }
         const actions: Action[] = []
-        for (const j of ready) actions.push(...j.run())
+        const subs: Array<NonNullable<Job['submission']>> = []
+        for (const j of ready) {
+          if (j.run !== undefined) actions.push(...j.run())
+          if (j.submission !== undefined && !j.submission.refused()) subs.push(j.submission)
+        }
+        if (subs.length > 0) {
+          const r = this.replica.submitMany(subs.map((x) => x.tx), this.now())
+          r.results.forEach((res, i) => { subs[i]!.admitted(res.reason) })
+          actions.push(...r.actions)
+        }
         await this.handle(actions)
         this.armBatchTimer()
         for (const j of ready) await j.after?.()
@@ -309,8 +325,7 @@ export class AccountingNode {
   /** Userchain checks of the tx_diag a request or fresh pre-prepare carries, before the replica sees it (the registry is weighed then). */
   private async prevalidate (m: PbftMessage): Promise<void> {
     if (m.kind === 'request') {
-      const t = requestTx(m)
-      if (t !== null) await this.checkChain(t) // (else the replica drops it)
+      for (const t of requestTxs(m)) await this.checkChain(t)
     } else if (m.kind === 'pre-prepare') {
       for (const t of m.body.block.txs) await this.checkChain(t)
     }
