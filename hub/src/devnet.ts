@@ -34,6 +34,7 @@ import { StorageNode } from './roles/storage/index.ts'
 import { DocchainRegistry, DoctorRegistry } from './core/pbft/registry.ts'
 import { AccountingNode, type DiagReceipt } from './roles/accounting/node.ts'
 import { MemoryNetwork } from './roles/accounting/transport.ts'
+import { UserchainView } from './roles/accounting/userchain-view.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
@@ -163,10 +164,8 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       if (loc === undefined) return undefined
       return (await core.store.getBlock(loc.block))?.txs[loc.pos]?.tx
     }
-    const userOf = async (htxI: Uint8Array): Promise<Uint8Array | null> => {
-      const tx = await txAt(htxI)
-      return tx?.kind === 'iot' ? tx.user : null
-    }
+    const view = new UserchainView(core.store)
+    const userOf = async (htxI: Uint8Array): Promise<Uint8Array | null> => await view.userOf(htxI)
 
     // ---- Docchain: doctor registry and four accounting nodes (PBFT) ----
     const record = (d: Identity): Uint8Array => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime))

@@ -14,12 +14,13 @@
  * start the same thing in child processes.
  */
 import { join } from 'node:path'
-import { dblockProposal, fromHex, NETWORKS, toHex, type Dblock, type Identity } from '../../core/index.ts'
+import { dblockProposal, fromHex, NETWORKS, type Dblock, type Identity } from '../../core/index.ts'
 import { DoctorRegistry } from '../../core/pbft/registry.ts'
 import { CoreNode } from '../core/node.ts'
 import { CoreNet } from '../../net/service.ts'
 import { coreChain } from '../../net/core-chain.ts'
 import { CreditBook } from '../consortium/credit.ts'
+import { UserchainView } from './userchain-view.ts'
 import { AccountingNode } from './node.ts'
 import { libp2pPbftTransport } from './libp2p-transport.ts'
 import { tracedTransport, type PbftTransport } from './transport.ts'
@@ -87,19 +88,8 @@ export class AccountingService {
       const given = o.peers === undefined ? new Map<string, string>() : await o.peers(self)
       const peers = peerAddresses(cfg, o.identity.id, given)
 
-      // Userchain view: who signed the tx_IoT with this htxI (cached per containing block, so a reorg re-reads it)
-      const users = new Map<string, Uint8Array | null>()
-      const userOf = async (htxI: Uint8Array): Promise<Uint8Array | null> => {
-        const loc = core.store.txLocation(htxI)
-        if (loc === undefined) return null
-        const k = `${toHex(htxI)}@${toHex(loc.block)}`
-        if (users.has(k)) return users.get(k)!
-        const tx = (await core.store.getBlock(loc.block))?.txs[loc.pos]?.tx
-        const u = tx?.kind === 'iot' ? tx.user : null
-        if (users.size >= 100_000) users.delete(users.keys().next().value!)
-        users.set(k, u)
-        return u
-      }
+      const view = new UserchainView(core.store)
+      const userOf = async (htxI: Uint8Array): Promise<Uint8Array | null> => await view.userOf(htxI)
       const credit = new CreditBook(core.store, fromHex('consortium', cfg.consortium), cfg.diagnosisPrice)
       const traced = (t: PbftTransport): PbftTransport => (process.env.HEALTHCHAIN_PBFT_TRACE === '1' ? tracedTransport(t, log, messageKind) : t)
       const members = cfg.members.map((m) => fromHex('members', m.id))

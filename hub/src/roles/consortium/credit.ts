@@ -6,7 +6,7 @@
  * Userchain. The accounting nodes ask `hasPaid` before admitting a tx_diag;
  * the doctor asks it before diagnosing.
  */
-import { toHex, type Dblock, type TxCoin } from '../../core/index.ts'
+import { equalBytes, toHex, type Dblock, type TxCoin } from '../../core/index.ts'
 import type { ChainStore } from '../../store/chain.ts'
 
 /** Healthcoin (smallest unit) one committed diagnosis costs the user. */
@@ -22,26 +22,31 @@ export class CreditBook {
   readonly consortium: Uint8Array
   readonly price: number
   private readonly store: ChainStore
+  private readonly consortiumHex: string
   /** Per (from, to): confirmed transfers seen (txid → amount), main chain only. */
   private readonly payments = new Map<string, Map<string, number>>()
   private readonly consumedBy = new Map<string, number>()
   private readonly earnedBy = new Map<string, number>()
-  private readonly seenDiag = new Set<string>()
+  /** Index of the last Dblock fed. */
+  private fed = 0
   /** Per (from, to): the sum at the tip it was computed on. */
   private readonly sums = new Map<string, { tip: string, sum: number }>()
 
   constructor (store: ChainStore, consortium: Uint8Array, price = DIAGNOSIS_PRICE) {
     this.store = store
     this.consortium = consortium
+    this.consortiumHex = toHex(consortium)
     this.price = price
   }
 
   /** Confirmed Healthcoin the user has transferred to the consortium (re-read from the chain, so reorgs count). */
-  async paid (user: Uint8Array): Promise<number> { return await this.transferred(user, this.consortium) }
+  async paid (user: Uint8Array): Promise<number> { return await this.sum(user, toHex(user), this.consortium, this.consortiumHex) }
 
   /** Confirmed Healthcoin `from` has transferred to `to` on the best chain (cached per tx, re-checked for reorgs). */
-  async transferred (from: Uint8Array, to: Uint8Array): Promise<number> {
-    const k = `${toHex(from)}>${toHex(to)}`
+  async transferred (from: Uint8Array, to: Uint8Array): Promise<number> { return await this.sum(from, toHex(from), to, toHex(to)) }
+
+  private async sum (from: Uint8Array, fromHex: string, to: Uint8Array, toHexed: string): Promise<number> {
+    const k = `${fromHex}>${toHexed}`
     // Confirmed transfers change only with the tip: an accounting node asks once per tx_diag it checks,
     // and re-reading the user's transaction index each time was its largest cost per tx_diag.
     const tip = this.store.tip.hex
@@ -55,7 +60,7 @@ export class CreditBook {
       if (known.has(id)) continue
       const hash = this.store.hashAt(height)
       const tx = hash === undefined ? undefined : (await this.store.getBlock(hash))?.txs[pos]?.tx
-      known.set(id, tx?.kind === 'coin' && toHex(tx.from) === toHex(from) && toHex((tx as TxCoin).to) === toHex(to) ? tx.amount : 0)
+      known.set(id, tx?.kind === 'coin' && equalBytes(tx.from, from) && equalBytes((tx as TxCoin).to, to) ? tx.amount : 0)
     }
     for (const id of known.keys()) if (!seen.has(id)) known.delete(id) // disconnected by a reorg
     this.payments.set(k, known)
@@ -67,8 +72,9 @@ export class CreditBook {
   }
 
   async state (user: Uint8Array): Promise<CreditState> {
-    const paid = await this.paid(user)
-    const consumed = (this.consumedBy.get(toHex(user)) ?? 0) * this.price
+    const hex = toHex(user)
+    const paid = await this.sum(user, hex, this.consortium, this.consortiumHex)
+    const consumed = (this.consumedBy.get(hex) ?? 0) * this.price
     return { paid, consumed, credit: paid - consumed }
   }
 
@@ -77,17 +83,23 @@ export class CreditBook {
     return (await this.state(user)).credit >= this.price
   }
 
-  /** Feed each committed Dblock once; `userOf` names the user of a cause (htxI). */
+  /**
+   * Feed each committed Dblock, in order; `userOf` names the user of a cause
+   * (htxI). A Dblock at or below the last one fed is ignored (fed again on a
+   * replay), and Docchain holds each tx_diag once (the replicas refuse one
+   * already committed), so each is charged once.
+   */
   async onDblock (block: Dblock, userOf: (htxI: Uint8Array) => Promise<Uint8Array | null>): Promise<void> {
+    if (block.header.index <= this.fed) return
+    this.fed = block.header.index
     for (const t of block.txs) {
       if (t.tx.kind !== 'diag') continue
-      const id = toHex(t.id)
-      if (this.seenDiag.has(id)) continue
-      this.seenDiag.add(id)
       const user = await userOf(t.tx.causes[0]!)
       if (user === null) continue
-      this.consumedBy.set(toHex(user), (this.consumedBy.get(toHex(user)) ?? 0) + 1)
-      this.earnedBy.set(toHex(t.tx.doctor), (this.earnedBy.get(toHex(t.tx.doctor)) ?? 0) + this.price)
+      const u = toHex(user)
+      this.consumedBy.set(u, (this.consumedBy.get(u) ?? 0) + 1)
+      const d = toHex(t.tx.doctor)
+      this.earnedBy.set(d, (this.earnedBy.get(d) ?? 0) + this.price)
     }
   }
 
