@@ -17,7 +17,7 @@ import type { Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   decodeDblockHeader, encodeDblockHeader, encodeTx, equalBytes, fromHex, HASH_BYTES, InvalidFieldError,
-  MAX_TX_BYTES, merkleProofs, Reader, readCert, txId, utf8Bytes, verifyCertificate, verifyMerkleProof, Writer, writeCert,
+  MAX_TX_BYTES, merkleProofs, Reader, readCert, toHex, txId, utf8Bytes, verifyCertificate, verifyMerkleProof, Writer, writeCert,
   type CommitSignature, type Dblock, type DblockHeader, type TxDiag
 } from '../../core/index.ts'
 import type { RateLimit } from '../../net/reqresp.ts'
@@ -92,18 +92,21 @@ export function verifyReceipt (r: WireReceipt, tx: TxDiag | Uint8Array, members:
   if (!verifyMerkleProof(r.id, r.index, r.size, r.proof, r.header.diagroot)) throw new InvalidFieldError('receipt.proof', 'the Merkle branch does not lead to the Dblock\'s diagroot')
 }
 
-/** Merkle branches of a committed Dblock, computed once per block for all its receipts. */
-const branches = new WeakMap<Dblock, Uint8Array[][]>()
+/** Per committed Dblock, computed once for all its receipts: each tx's position (by hex id) and Merkle branch. */
+const branches = new WeakMap<Dblock, { readonly at: ReadonlyMap<string, number>, readonly proofs: Uint8Array[][] }>()
 
 /** A node receipt (roles/accounting/node.ts) as sent to the doctor. */
 export function wireReceipt (r: DiagReceipt): WireReceipt {
-  const id = r.id === '' ? new Uint8Array(HASH_BYTES) : fromHex('id', r.id)
-  if (!r.ok) return { ok: false, id, code: r.code, reason: r.reason }
+  if (!r.ok) return { ok: false, id: r.id === '' ? new Uint8Array(HASH_BYTES) : fromHex('id', r.id), code: r.code, reason: r.reason }
   const b = r.block
-  const index = b.txs.findIndex((t) => equalBytes(t.id, id))
-  let proofs = branches.get(b)
-  if (proofs === undefined) { proofs = merkleProofs(b.txs.map((t) => t.id)); branches.set(b, proofs) }
-  return { ok: true, id, height: r.height, header: b.header, cert: b.cert, index, size: b.txs.length, proof: proofs[index]! }
+  let memo = branches.get(b)
+  if (memo === undefined) {
+    memo = { at: new Map(b.txs.map((t, i) => [toHex(t.id), i])), proofs: merkleProofs(b.txs.map((t) => t.id)) }
+    branches.set(b, memo)
+  }
+  const index = memo.at.get(r.id)
+  if (index === undefined) throw new InvalidFieldError('receipt.id', `tx ${r.id} is not in Dblock ${r.height}`)
+  return { ok: true, id: b.txs[index]!.id, height: r.height, header: b.header, cert: b.cert, index, size: b.txs.length, proof: memo.proofs[index]! }
 }
 
 export interface ServeDiagOptions {
