@@ -11,6 +11,7 @@
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
 import { dblockHash, InvalidFieldError, toHex } from '../core/index.ts'
+import { ed25519Backend } from '../core/ed25519.ts'
 import { openKeystore } from '../store/keystore.ts'
 import { loadAccountingConfig, type AccountingConfig } from '../roles/accounting/config.ts'
 import { passphrase } from './_common.ts'
@@ -52,7 +53,7 @@ export function register (program: Command): void {
       const me = toHex(identity.id)
       const index = cfg.members.findIndex((m) => m.id === me)
       if (index < 0) throw new InvalidFieldError('members', `this node's ID ${me} (from ${cfg.keystore}) is not one of the members`)
-      out(`accounting node ${me}: member ${index} of ${n} (f = ${f}), ${cfg.network}, data in ${cfg.dataDir}`)
+      out(`accounting node ${me}: member ${index} of ${n} (f = ${f}), ${cfg.network}, data in ${cfg.dataDir}, Ed25519 on ${ed25519Backend}`)
       // libp2p is loaded only by the commands that use it
       const { AccountingService } = await import('../roles/accounting/service.ts')
       const svc = await AccountingService.start({

@@ -1,17 +1,18 @@
 /**
  * The crypto suite of the data layer (paper §IV-B1, DESIGN §2/§4).
  * - H = SHA-256 (FIPS 180-4), on node:crypto (HKDF/HMAC from @noble/hashes).
- * - Signatures: Ed25519 (RFC 8032) on node:crypto; ID = the 32-byte public key.
+ * - Signatures: Ed25519 (RFC 8032) on libsodium or node:crypto (./ed25519.ts); ID = the 32-byte public key.
  * - Key agreement: X25519 (RFC 7748) on node:crypto, for HPKE envelopes.
  * - Symmetric: AES-256-GCM (NIST SP 800-38D) from @noble/ciphers, 96-bit nonce.
  * Pure: randomness (seeds, nonces) is always passed in by the caller.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, hash as nodeHash, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, diffieHellman, hash as nodeHash, type KeyObject } from 'node:crypto'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { gcm } from '@noble/ciphers/aes.js'
 import { checkBytes, concatBytes, utf8Bytes } from './codec.ts'
 import { BadSignatureError, DecryptionError, InvalidFieldError } from './errors.ts'
+import { ed25519Key, ed25519Sign, ed25519Verify, type Ed25519Key } from './ed25519.ts'
 
 export const HASH_BYTES = 32
 export const ID_BYTES = 32
@@ -44,9 +45,7 @@ export function putLatin1 (out: Uint8Array, at: number, s: string): Uint8Array {
   return out
 }
 
-// DER prefixes of RFC 8410 keys: PKCS#8 private key and SPKI public key.
-const ED_PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
-const ED_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+// DER prefixes of RFC 8410 X25519 keys: PKCS#8 private key and SPKI public key.
 const X_PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20])
 const X_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00])
 
@@ -56,45 +55,21 @@ function rawPublic (key: KeyObject): Uint8Array {
 }
 
 /** An Ed25519 signing key. The seed is the RFC 8032 32-byte private key. */
-export interface SigningKey {
-  readonly publicKey: Uint8Array
-  readonly key: KeyObject
-}
+export type SigningKey = Ed25519Key
 
 export function signingKeyFromSeed (seed: Uint8Array): SigningKey {
-  checkBytes('seed', seed, SEED_BYTES)
-  const key = createPrivateKey({ key: Buffer.from(concatBytes(ED_PKCS8, seed)), format: 'der', type: 'pkcs8' })
-  return { key, publicKey: rawPublic(key) }
-}
-
-// Verifying keys are cached: block validation checks many txs of few users.
-const verifyKeys = new Map<string, KeyObject>()
-const VERIFY_CACHE_MAX = 4096
-
-function verifyKey (publicKey: Uint8Array): KeyObject {
-  const k = Buffer.from(publicKey).toString('latin1')
-  let key = verifyKeys.get(k)
-  if (key === undefined) {
-    key = createPublicKey({ key: Buffer.from(concatBytes(ED_SPKI, publicKey)), format: 'der', type: 'spki' })
-    if (verifyKeys.size >= VERIFY_CACHE_MAX) verifyKeys.delete(verifyKeys.keys().next().value!)
-    verifyKeys.set(k, key)
-  }
-  return key
+  return ed25519Key(checkBytes('seed', seed, SEED_BYTES))
 }
 
 export function sign (sk: SigningKey, message: Uint8Array): Uint8Array {
-  return new Uint8Array(nodeSign(null, checkBytes('message', message), sk.key))
+  return ed25519Sign(sk, checkBytes('message', message))
 }
 
-/** True when sig is a valid RFC 8032 signature of message under publicKey. */
+/** True when sig is a valid RFC 8032 signature of message under publicKey (./ed25519.ts: the acceptance rules). */
 export function verify (publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   checkBytes('publicKey', publicKey, ID_BYTES)
   checkBytes('signature', sig, SIG_BYTES)
-  try {
-    return nodeVerify(null, checkBytes('message', message), verifyKey(publicKey), sig)
-  } catch {
-    return false // a public key that is not a curve point
-  }
+  return ed25519Verify(publicKey, checkBytes('message', message), sig)
 }
 
 export function assertSignature (field: string, publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): void {
