@@ -16,6 +16,7 @@ t.test('every kind round-trips and keeps its id', async (t) => {
     t.same(encodeTx(back), bytes, `${tx.kind} re-encodes identically`)
     t.equal(toHex(txId(back)), toHex(txId(bytes)), `${tx.kind} id from object equals id from bytes`)
     t.ok(verifyTx(back), `${tx.kind} signature verifies`)
+    t.ok(verifyTx(back, bytes), `${tx.kind} signature verifies from its bytes`)
     t.doesNotThrow(() => assertTxSignature(back))
   }
   const iot = sampleTxs()[0]!
@@ -57,7 +58,10 @@ t.test('any single flipped byte of a signed transaction is rejected', async (t) 
       for (const bit of [0x01, 0x80]) {
         const bad = bytes.slice(); bad[i]! ^= bit
         try {
-          if (!verifyTx(decodeTx(bad))) rejected++
+          const back = decodeTx(bad)
+          const [a, b] = [verifyTx(back), verifyTx(back, bad)]
+          if (a !== b) t.fail(`${tx.kind}: byte ${i} flipped, verifyTx from the object (${a}) and from the bytes (${b}) differ`)
+          if (!a) rejected++
         } catch (err) {
           if (err instanceof HealthchainError) rejected++
           else throw err

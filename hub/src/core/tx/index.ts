@@ -76,12 +76,26 @@ export function txSigningMessage (tx: Tx): Uint8Array | null {
 // call (an external ArrayBuffer) cost 3× the encoding itself.
 const SCRATCH = new Writer(1024)
 
-/** True when the signature verifies (always true for unsigned kinds); the hot loop of the signature workers. */
-export function verifyTx (tx: Tx): boolean {
+/**
+ * True when the signature verifies (always true for unsigned kinds); the hot
+ * loop of the signature workers. `bytes`, when given, must be the tx's
+ * canonical encoding (what it was strictly decoded from, or encodeTx of it):
+ * the signed message is then its tag and those bytes less the trailing
+ * signature, copied rather than encoded again.
+ */
+export function verifyTx (tx: Tx, bytes?: Uint8Array): boolean {
   const codec = codecOf(tx)
   if (codec.tag === null) return true
   const signer = codec.signer(tx)!
-  return signer.length === ID_BYTES && verify(signer, writeSignedMessage(SCRATCH.reset(), codec, tx).view(), tx.sig)
+  if (signer.length !== ID_BYTES) return false
+  let w: Writer
+  if (bytes === undefined) w = writeSignedMessage(SCRATCH.reset(), codec, tx)
+  else {
+    if (bytes.length < SIG_BYTES) return false
+    const unsigned = bytes.subarray(0, bytes.length - SIG_BYTES)
+    w = SCRATCH.reset().fixed('tag', codec.tag, codec.tag.length).fixed('tx', unsigned, unsigned.length)
+  }
+  return verify(signer, w.view(), tx.sig)
 }
 
 export function assertTxSignature (tx: Tx): void {

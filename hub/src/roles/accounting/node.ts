@@ -316,7 +316,7 @@ export class AccountingNode {
     if (t.tx.kind !== 'diag') return null
     const k = toHex(t.id)
     if (this.verdicts.get(k) === null) return null
-    const v = verifyTx(t.tx) ? await checkDiagChain(t.tx, this.opts.userchain, this.opts.payments) : new DiagSignatureError()
+    const v = verifyTx(t.tx, t.bytes) ? await checkDiagChain(t.tx, this.opts.userchain, this.opts.payments) : new DiagSignatureError()
     if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!)
     this.verdicts.set(k, v)
     return v

@@ -21,7 +21,7 @@ type Job = { id: number, items: Array<[Uint8Array, Uint8Array, Uint8Array]> }
 
 function checkTx (bytes: Uint8Array): boolean {
   try {
-    return verifyTx(decodeTx(bytes))
+    return verifyTx(decodeTx(bytes), bytes)
   } catch {
     return false
   }
