@@ -137,4 +137,8 @@ t.test('non-canonical S (S + L) and A (y ≥ p) are refused', async (t) => {
   const y2 = le32((1n << 255n) - 19n + 2n)
   t.notOk(acceptable(y2, sig), 'A with y ≥ p')
   t.notOk(agreed(t, y2, m, sig, 'non-canonical A'))
+  for (const be of BACKENDS) {
+    t.notOk(ed25519Verify(key.publicKey.subarray(0, 31), m, sig, be), `${be}: a 31-byte key is refused, not read past`)
+    t.notOk(ed25519Verify(key.publicKey, m, cat(sig, Uint8Array.of(0)), be), `${be}: a 65-byte signature is refused`)
+  }
 })

@@ -103,8 +103,8 @@ function nodeKey (publicKey: Uint8Array): KeyObject {
 
 /**
  * Whether `sig` is a valid signature of `message` under `publicKey`
- * (RFC 8032 §5.1.7 under the rules above). Lengths (32, 64) are the caller's
- * to check.
+ * (RFC 8032 §5.1.7 under the rules above); false for a key of other than
+ * 32 bytes or a signature of other than 64 (core verify throws on those).
  */
 export function ed25519Verify (publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array, backend: Ed25519Backend = ed25519Backend): boolean {
   if (!acceptable(publicKey, sig)) return false
@@ -135,10 +135,11 @@ export const SMALL_ORDER_ENCODINGS: readonly Uint8Array[] = [
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f' // y = p + 1 ≡ 1
 ].map((h) => Uint8Array.from(Buffer.from(h, 'hex')))
 
-function smallOrder (p: Uint8Array, at: number): boolean {
+/** Whether the 32 bytes from p[0] encode a small-order point (any sign bit). */
+function smallOrder (p: Uint8Array): boolean {
   next: for (const s of SMALL_ORDER_ENCODINGS) {
-    for (let i = 0; i < 31; i++) if (p[at + i] !== s[i]) continue next
-    if ((p[at + 31]! & 0x7f) === s[31]) return true
+    for (let i = 0; i < 31; i++) if (p[i] !== s[i]) continue next
+    if ((p[31]! & 0x7f) === s[31]) return true
   }
   return false
 }
@@ -159,7 +160,8 @@ function canonicalScalar (sig: Uint8Array): boolean {
   return false // S = L
 }
 
-/** The rules both backends share (see the module comment). */
+/** The rules both backends share (see the module comment); a key of other than 32 bytes or a signature of other than 64 fails them. */
 export function acceptable (publicKey: Uint8Array, sig: Uint8Array): boolean {
-  return canonicalScalar(sig) && canonicalPoint(publicKey) && !smallOrder(publicKey, 0) && !smallOrder(sig, 0)
+  if (publicKey.length !== 32 || sig.length !== 64) return false
+  return canonicalScalar(sig) && canonicalPoint(publicKey) && !smallOrder(publicKey) && !smallOrder(sig)
 }
