@@ -229,8 +229,6 @@ export class Replica {
   private inflight = new Set<string>()
   /** Pending requests not in any proposal of this view, oldest first (the leader's queue). */
   private queue = new Map<string, Pending>()
-  /** Txs submitted here since the last drain: forwarded to every other member as one REQUEST. */
-  private outgoing: BodyTx[] = []
   /** (seq → digest) of the pre-prepares of the new-view that opened this view. */
   private nvDigests = new Map<number, string>()
   private resendAt = 0
@@ -368,6 +366,7 @@ export class Replica {
    */
   submitMany (txs: ReadonlyArray<DocTx | BodyTx | Uint8Array>, now: number): { results: Array<{ id: string, reason: string | null }>, actions: Action[] } {
     this.now = Math.max(this.now, now)
+    const fresh: BodyTx[] = [] // admitted here for the first time: forwarded to every member, as one REQUEST
     const results = txs.map((tx) => {
       let bt: BodyTx
       try {
@@ -381,8 +380,13 @@ export class Replica {
       } catch (err) {
         return { id: '', reason: `malformed tx_diag: ${(err as Error).message}` }
       }
-      return { id: hex(bt.id), reason: this.admit(bt, true) }
+      const id = hex(bt.id)
+      const had = this.pending.has(id)
+      const reason = this.admit(bt)
+      if (reason === null && !had) fresh.push(bt)
+      return { id, reason }
     })
+    for (const m of this.requestMessages(fresh)) this.send(null, m)
     return { results, actions: this.drain() }
   }
 
@@ -455,10 +459,6 @@ export class Replica {
   private get vcTimeout (): number { return (this.cfg.viewChangeTimeoutMs ?? 1000) * 2 ** Math.min(this.vcAttempts, 6) }
 
   private drain (): Action[] {
-    if (this.outgoing.length > 0) {
-      for (const m of this.requestMessages(this.outgoing)) this.send(null, m)
-      this.outgoing = []
-    }
     const a = this.out
     this.out = []
     return a
@@ -562,8 +562,8 @@ export class Replica {
 
   // ------------------------------------------------------------ requests
 
-  /** A tx submitted here (`local`: forwarded to the others at the next drain) or received in a REQUEST. */
-  private admit (bt: BodyTx, local: boolean): string | null {
+  /** A tx submitted here or received in a REQUEST: validated, then pending (null), or the reason it is refused. */
+  private admit (bt: BodyTx): string | null {
     const id = hex(bt.id)
     if (this.committedTx.has(id)) return 'already committed on Docchain'
     if (this.pending.has(id)) return null
@@ -572,7 +572,6 @@ export class Replica {
     const entry = { tx: bt, since: this.now }
     this.pending.set(id, entry)
     if (!this.inflight.has(id)) this.queue.set(id, entry)
-    if (local) this.outgoing.push(bt)
     if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.viewTimeout
     this.tryPropose()
     return null
@@ -633,7 +632,7 @@ export class Replica {
   }
 
   private onRequest (m: RequestMsg): void {
-    for (const bt of requestTxs(m)) this.admit(bt, false)
+    for (const bt of requestTxs(m)) this.admit(bt)
   }
 
   // ------------------------------------------------------------ normal case
