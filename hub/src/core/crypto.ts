@@ -6,13 +6,14 @@
  * - Symmetric: AES-256-GCM (NIST SP 800-38D) from @noble/ciphers, 96-bit nonce.
  * Pure: randomness (seeds, nonces) is always passed in by the caller.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, hash as nodeHash, type KeyObject } from 'node:crypto'
+import { diffieHellman, hash as nodeHash, type KeyObject } from 'node:crypto'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { gcm } from '@noble/ciphers/aes.js'
 import { checkBytes, concatBytes, utf8Bytes } from './codec.ts'
 import { BadSignatureError, DecryptionError, InvalidFieldError } from './errors.ts'
 import { ed25519Key, ed25519Sign, ed25519Verify, type Ed25519Key } from './ed25519.ts'
+import { privateKeyObject, publicKeyObject, rawPublicKey } from './rfc8410.ts'
 
 export const HASH_BYTES = 32
 export const ID_BYTES = 32
@@ -43,15 +44,6 @@ export function sha256Latin1 (data: Uint8Array): string {
 export function putLatin1 (out: Uint8Array, at: number, s: string): Uint8Array {
   for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i)
   return out
-}
-
-// DER prefixes of RFC 8410 X25519 keys: PKCS#8 private key and SPKI public key.
-const X_PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20])
-const X_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00])
-
-function rawPublic (key: KeyObject): Uint8Array {
-  const der = createPublicKey(key).export({ type: 'spki', format: 'der' })
-  return new Uint8Array(der.subarray(der.length - 32))
 }
 
 /** An Ed25519 signing key. The seed is the RFC 8032 32-byte private key. */
@@ -90,8 +82,8 @@ export interface AgreementKey {
 
 export function agreementKeyFromPrivate (sk: Uint8Array): AgreementKey {
   checkBytes('x25519 private key', sk, 32)
-  const key = createPrivateKey({ key: Buffer.from(concatBytes(X_PKCS8, sk)), format: 'der', type: 'pkcs8' })
-  return { key, publicKey: rawPublic(key) }
+  const key = privateKeyObject('x25519', sk)
+  return { key, publicKey: rawPublicKey(key) }
 }
 
 /** X25519(sk, pk); rejects the all-zero output of a small-order point (RFC 7748 §6.1). */
@@ -99,7 +91,7 @@ export function x25519 (sk: AgreementKey, publicKey: Uint8Array): Uint8Array {
   checkBytes('x25519 public key', publicKey, 32)
   let out: Uint8Array
   try {
-    const pub = createPublicKey({ key: Buffer.from(concatBytes(X_SPKI, publicKey)), format: 'der', type: 'spki' })
+    const pub = publicKeyObject('x25519', publicKey)
     out = new Uint8Array(diffieHellman({ privateKey: sk.key, publicKey: pub }))
   } catch {
     throw new InvalidFieldError('x25519 public key', 'not a usable X25519 public key')

@@ -18,7 +18,8 @@
  * HEALTHCHAIN_ED25519=node forces node:crypto (tests compare the two).
  */
 import { createRequire } from 'node:module'
-import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { privateKeyObject, publicKeyObject, rawPublicKey } from './rfc8410.ts'
 
 export type Ed25519Backend = 'libsodium' | 'node'
 
@@ -51,22 +52,10 @@ export interface Ed25519Key {
   readonly secret: Uint8Array | null
 }
 
-// DER prefixes of RFC 8410 keys: PKCS#8 private key and SPKI public key.
-const PKCS8 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
-const SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
-
-function withPrefix (prefix: Uint8Array, b: Uint8Array): Buffer {
-  const out = Buffer.alloc(prefix.length + b.length)
-  out.set(prefix)
-  out.set(b, prefix.length)
-  return out
-}
-
 /** The key of a 32-byte seed (RFC 8032 §5.1.5); the caller checks the length. */
 export function ed25519Key (seed: Uint8Array): Ed25519Key {
-  const key = createPrivateKey({ key: withPrefix(PKCS8, seed), format: 'der', type: 'pkcs8' })
-  const der = createPublicKey(key).export({ type: 'spki', format: 'der' })
-  const publicKey = new Uint8Array(der.subarray(der.length - 32))
+  const key = privateKeyObject('ed25519', seed)
+  const publicKey = rawPublicKey(key)
   let secret: Uint8Array | null = null
   if (sodium !== null) {
     const pk = new Uint8Array(32)
@@ -94,7 +83,7 @@ function nodeKey (publicKey: Uint8Array): KeyObject {
   const k = Buffer.from(publicKey).toString('latin1')
   let key = verifyKeys.get(k)
   if (key === undefined) {
-    key = createPublicKey({ key: withPrefix(SPKI, publicKey), format: 'der', type: 'spki' })
+    key = publicKeyObject('ed25519', publicKey)
     if (verifyKeys.size >= VERIFY_CACHE_MAX) verifyKeys.delete(verifyKeys.keys().next().value!)
     verifyKeys.set(k, key)
   }
