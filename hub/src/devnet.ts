@@ -159,11 +159,6 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     const fetchVia = (node: IpfsNode) => async (d: Uint8Array): Promise<Uint8Array> => await node.get(cidFromDigest(d), { providers: storageAddrs })
     const uploadVia = (node: IpfsNode) => async (b: Uint8Array): Promise<Uint8Array> => digestOfCid((await uploadBatch(node, b, { storageNodes: storageAddrs, replication: 2 })).cid)
 
-    const txAt = async (htxI: Uint8Array): Promise<Tx | undefined> => {
-      const loc = core.store.txLocation(htxI)
-      if (loc === undefined) return undefined
-      return (await core.store.getBlock(loc.block))?.txs[loc.pos]?.tx
-    }
     const view = new UserchainView(core.store)
     const userOf = async (htxI: Uint8Array): Promise<Uint8Array | null> => await view.userOf(htxI)
 
@@ -253,7 +248,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
 
     // the patient's own confirmed tx_IoTs, so Dblocks from a previous run link to them
     for (const { txid } of await core.store.userTxs(user.id)) {
-      const tx = await txAt(txid)
+      const tx = await core.store.confirmedTx(txid)
       if (tx?.kind === 'iot' && toHex(tx.user) === toHex(user.id)) ownIoT.set(toHex(txid), tx)
     }
     await replayDocchain()

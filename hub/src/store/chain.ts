@@ -27,7 +27,7 @@
 import { ClassicLevel, type ChainedBatch } from 'classic-level'
 import {
   blockWork, IdMap, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, bitsAfter,
-  toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Ublock, type UblockHeader, type HeaderContext
+  toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Tx, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
 import { HealthchainError } from '../core/index.ts'
 import { EMPTY_ACCOUNT, LedgerOverlay, withConfirmed, type Account, type LedgerView } from './ledger.ts'
@@ -325,6 +325,12 @@ export class ChainStore implements LedgerView {
   txLocation (txid: Uint8Array): TxLocation | undefined {
     const v = this.db.getSync(key(P.tx, txid))
     return v === undefined ? undefined : parseTxLoc(v)
+  }
+
+  /** The transaction confirmed on the best chain with this id, if any. */
+  async confirmedTx (txid: Uint8Array): Promise<Tx | undefined> {
+    const loc = this.txLocation(txid)
+    return loc === undefined ? undefined : (await this.getBlock(loc.block))?.txs[loc.pos]?.tx
   }
 
   /** Ids of the best-chain transactions concerning this user, oldest first. */

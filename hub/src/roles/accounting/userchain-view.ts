@@ -24,8 +24,7 @@ export class UserchainView {
     const tip = this.fresh()
     const had = this.users.get(htxI)
     if (had !== undefined) return had
-    const loc = this.store.txLocation(htxI)
-    const tx = loc === undefined ? undefined : (await this.store.getBlock(loc.block))?.txs[loc.pos]?.tx
+    const tx = await this.store.confirmedTx(htxI)
     const user = tx?.kind === 'iot' ? tx.user : null
     if (this.fresh() === tip) { // (not when a block connected while the block was read)
       if (this.users.size >= MAX_KEPT) this.users = new IdMap()
