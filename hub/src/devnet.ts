@@ -296,8 +296,12 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         if (s.credit < 5 * DIAGNOSIS_PRICE && account.balance >= 20 * DIAGNOSIS_PRICE) {
           const pending = core.mempool.list().some((e) => e.bt.tx.kind === 'coin' && toHex(e.bt.tx.from) === toHex(user.id))
           if (!pending) {
-            await publish(buildTxCoin(user, { to: consortium.id, amount: 20 * DIAGNOSIS_PRICE, fee: 0, nonce: account.nonce }))
-            log(`[patient] prepaid ${20 * DIAGNOSIS_PRICE} Healthcoin to the consortium`)
+            const tip = core.store.tip.hex
+            const r = await core.submitTx(buildTxCoin(user, { to: consortium.id, amount: 20 * DIAGNOSIS_PRICE, fee: 0, nonce: account.nonce }))
+            if (r.accepted) log(`[patient] prepaid ${20 * DIAGNOSIS_PRICE} Healthcoin to the consortium`)
+            // the second miner's branch can take the block that paid the patient while the transfer is checked: the next tip retries
+            else if (core.store.tip.hex !== tip) log(`[patient] payment deferred: Userchain moved to another tip while it was checked (${r.reason})`)
+            else throw new Error(`hub refused its own coin: ${r.reason}`)
           }
         }
       } catch (err) {
