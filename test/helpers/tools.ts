@@ -1,0 +1,56 @@
+/**
+ * External tools a test needs (Debian's socat, mosquitto, chromium, strace):
+ * one place decides whether a missing tool skips the test or fails the run.
+ * With HEALTHCHAIN_REQUIRE_TOOLS=1 (set by .ci/run) a missing tool is a
+ * failure naming the tool and its Debian package, so CI cannot go green by
+ * skipping; elsewhere the test is skipped with the same message.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+
+/** Debian package that provides each tool, for the message. */
+const PACKAGE: Record<string, string> = {
+  socat: 'socat',
+  mosquitto: 'mosquitto',
+  mosquitto_passwd: 'mosquitto',
+  mosquitto_pub: 'mosquitto-clients',
+  chromium: 'chromium',
+  strace: 'strace',
+  openssl: 'openssl'
+}
+
+/** True when HEALTHCHAIN_REQUIRE_TOOLS asks for every tool to be present. */
+export function toolsRequired (env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.HEALTHCHAIN_REQUIRE_TOOLS
+  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false'
+}
+
+/** The path of `name` (an absolute path is checked as is), or undefined. */
+export function findTool (name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (name.startsWith('/')) return existsSync(name) ? name : undefined
+  try {
+    const out = execFileSync('sh', ['-c', 'command -v "$1"', 'sh', name], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    return out === '' ? undefined : out
+  } catch { return undefined }
+}
+
+export class MissingToolError extends Error {
+  readonly tools: string[]
+  constructor (tools: string[]) {
+    super(`required tool${tools.length > 1 ? 's' : ''} missing: ${tools.map((n) => `${n} (apt-get install ${PACKAGE[n.replace(/^.*\//, '')] ?? n})`).join(', ')}; HEALTHCHAIN_REQUIRE_TOOLS is set, so this fails instead of skipping`)
+    this.name = 'MissingToolError'
+    this.tools = tools
+  }
+}
+
+/**
+ * The tap `skip` option for a test that needs `names`: false when all are
+ * present; a skip reason when one is missing; throws MissingToolError (so the
+ * test file fails) when one is missing and tools are required.
+ */
+export function skipUnlessTools (...names: string[]): false | string {
+  const missing = names.filter((n) => findTool(n) === undefined)
+  if (missing.length === 0) return false
+  if (toolsRequired()) throw new MissingToolError(missing)
+  return `${missing.join(', ')} not installed (apt-get install ${[...new Set(missing.map((n) => PACKAGE[n.replace(/^.*\//, '')] ?? n))].join(' ')})`
+}
