@@ -23,7 +23,7 @@ t.test('config validation names the field', async (t) => {
   const cases: Array<[object, RegExp]> = [
     [{ ...base, nope: 1 }, /nope: unknown setting/],
     [{ ...base, network: 'testnet' }, /network: must be one of (devnet|mainnet), (devnet|mainnet)/],
-    [{ ...base, storageNodes: ['/ip4/127.0.0.1/tcp/1'] }, /storageNodes: each must be a multiaddr ending in \/p2p/],
+    [{ ...base, storageNodes: ['/ip4/127.0.0.1/tcp/1'] }, /storageNodes\[0\]: must be a multiaddr ending in \/p2p/],
     [{ ...base, replication: 2 }, /storageNodes: 1 given, replication 2/],
     [{ storageNodes: base.storageNodes }, /dataDir: must be a non-empty string/],
     [{ ...base, broker: { url: 'http://x' } }, /broker.url: must start with mqtt/],

@@ -8,12 +8,53 @@
  */
 import { join, resolve } from 'node:path'
 import { fromHex, InvalidFieldError, NETWORKS, toHex, decodeIdentityRecord } from '../../core/index.ts'
-import { int, isObj, loadConfigFile, parseConfigText, str, strings, type Json } from '../../hub-config.ts'
+import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, schemaRef, strings, z } from '../../config/schema.ts'
 import { DIAGNOSIS_PRICE } from '../consortium/credit.ts'
 
 /** Replica timing and batching settings a config may override (core/pbft/replica.ts ReplicaConfig). */
 export const PBFT_SETTINGS = ['checkpointInterval', 'window', 'maxBatch', 'batchDelayMs', 'maxInFlight', 'requestTimeoutMs', 'viewChangeTimeoutMs', 'rotateEveryBlocks', 'fetchTimeoutMs', 'statusEveryMs'] as const
 export type PbftSettings = Partial<Record<typeof PBFT_SETTINGS[number], number>>
+
+const NETWORK_NAMES = Object.keys(NETWORKS) as ['devnet', 'mainnet']
+
+/** A genesis doctor's identity record (hex of `healthchain keys export-public`). */
+const identityRecord = z.string({ error: 'must be an identity record in hex (from `healthchain keys export-public`)' }).check((ctx) => {
+  try { decodeIdentityRecord(fromHex('record', ctx.value)) } catch (err) {
+    ctx.issues.push({ code: 'custom', input: ctx.value, message: `not an identity record (from \`healthchain keys export-public\`): ${(err as Error).message}` })
+  }
+}).transform((x) => x.toLowerCase())
+
+/** The accounting node's config file as written (the JSON Schema is generated from this). */
+export const AccountingConfigFile = z.strictObject({
+  $schema: schemaRef,
+  dataDir: nonEmpty().describe('where this node keeps Docchain, its PBFT log, its Userchain copy and its libp2p key'),
+  network: oneOf(NETWORK_NAMES).default('devnet').describe('the Userchain network followed for the tx_diag checks'),
+  keystore: nonEmpty().optional().describe('this member\'s keystore (default: dataDir/keystore.json)'),
+  listen: strings('multiaddrs').optional().describe('libp2p listen multiaddrs (default: /ip4/127.0.0.1/tcp/0)'),
+  members: z.array(z.strictObject({
+    id: hexId().describe('the member\'s ID (Ed25519 public key, hex)'),
+    addr: p2pAddr().optional().describe('its libp2p multiaddr with /p2p/<peer id>; may be left out for this node itself')
+  }, { error: 'must be {"id", "addr"}' }), { error: 'must be a non-empty list of {"id", "addr"} in leader order' })
+    .min(1, { error: 'must be a non-empty list of {"id", "addr"} in leader order' })
+    .max(100, { error: 'at most 100 accounting nodes' })
+    .refine((ms) => new Set(ms.map((m) => m.id)).size === ms.length, { error: 'an ID is listed twice' })
+    .describe('the accounting nodes in leader order, n = 3f+1 (paper §IV-B3)'),
+  genesisTime: intIn(0, 2 ** 32 - 1).optional().describe('gtime of Dblock 0 (default: the network\'s genesis time)'),
+  registry: z.strictObject({
+    members: z.array(hexId(), { error: 'must be a list of strings' }).min(1, { error: 'at least one consortium signer' }).describe('consortium signers of doctor register/suspend records'),
+    threshold: intIn(1, 100).default(1).describe('signatures a record needs (m of n)'),
+    doctors: z.array(identityRecord, { error: 'must be a list of strings' }).default([]).describe('the genesis doctors\' identity records')
+  }, { error: 'must be {"members", "threshold", "doctors"}' })
+    .refine((r) => r.threshold <= r.members.length, { error: 'must be an integer in [1, the number of registry.members]', path: ['threshold'] }),
+  consortium: hexId().describe('the consortium\'s Healthcoin account users prepay (paper §IV-B4)'),
+  diagnosisPrice: intIn(0, Number.MAX_SAFE_INTEGER).default(DIAGNOSIS_PRICE).describe('Healthcoin one diagnosis costs'),
+  userchain: z.strictObject({
+    bootstrap: z.array(p2pAddr(), { error: 'must be a list of strings' }).default([]).describe('core user nodes to sync Userchain from')
+  }, { error: 'must be {"bootstrap": [multiaddr, …]}' }).default({ bootstrap: [] }),
+  submitRate: intIn(1, 1_000_000).default(5_000).describe('doctor submissions accepted per second per doctor peer'),
+  pbft: z.strictObject(Object.fromEntries(PBFT_SETTINGS.map((k) => [k, intIn(k === 'rotateEveryBlocks' ? 0 : 1, 3_600_000).optional()])) as Record<typeof PBFT_SETTINGS[number], z.ZodOptional<z.ZodInt>>,
+    { error: `must be an object of ${PBFT_SETTINGS.join(', ')}` }).default({}).describe('replica tuning (core/pbft/replica.ts)')
+}, { error: 'must be a JSON object' })
 
 export interface AccountingMember {
   /** Accounting node ID (Ed25519 public key, hex). */
@@ -43,76 +84,24 @@ export interface AccountingConfig {
   readonly pbft: PbftSettings
 }
 
-function hexId (v: unknown, field: string): string {
-  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/i.test(v)) throw new InvalidFieldError(field, 'must be an ID: 64 hex digits')
-  return v.toLowerCase()
-}
-
-function p2pAddr (v: unknown, field: string): string {
-  if (typeof v !== 'string' || !v.startsWith('/') || !/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(v)) throw new InvalidFieldError(field, 'must be a multiaddr ending in /p2p/<peer id>')
-  return v
-}
-
-function only (o: Json, path: string, known: readonly string[]): void {
-  for (const k of Object.keys(o)) if (!known.includes(k)) throw new InvalidFieldError(`${path}${k}`, `unknown setting (have: ${known.join(', ')})`)
-}
-
 /** Checks a parsed config, naming the first bad field; fills the defaults. */
 export function validateAccountingConfig (j: unknown, baseDir = '.'): AccountingConfig {
-  if (!isObj(j)) throw new InvalidFieldError('config', 'must be a JSON object')
-  only(j, '', ['dataDir', 'network', 'keystore', 'listen', 'members', 'genesisTime', 'registry', 'consortium', 'diagnosisPrice', 'userchain', 'submitRate', 'pbft'])
-  const network = str(j, 'network', '', 'devnet')
-  if (!(network in NETWORKS)) throw new InvalidFieldError('network', `must be one of ${Object.keys(NETWORKS).join(', ')}`)
-  const params = NETWORKS[network as keyof typeof NETWORKS]
-  const dataDir = resolve(baseDir, str(j, 'dataDir', ''))
-
-  if (!Array.isArray(j.members) || j.members.length === 0) throw new InvalidFieldError('members', 'must be a non-empty list of {"id", "addr"} in leader order')
-  if (j.members.length > 100) throw new InvalidFieldError('members', 'at most 100 accounting nodes')
-  const members = j.members.map((m, i): AccountingMember => {
-    if (!isObj(m)) throw new InvalidFieldError(`members[${i}]`, 'must be {"id", "addr"}')
-    only(m, `members[${i}].`, ['id', 'addr'])
-    const id = hexId(m.id, `members[${i}].id`)
-    return m.addr === undefined ? { id } : { id, addr: p2pAddr(m.addr, `members[${i}].addr`) }
-  })
-  const ids = new Set(members.map((m) => m.id))
-  if (ids.size !== members.length) throw new InvalidFieldError('members', 'an ID is listed twice')
-
-  const r = j.registry
-  if (!isObj(r)) throw new InvalidFieldError('registry', 'must be {"members", "threshold", "doctors"}')
-  only(r, 'registry.', ['members', 'threshold', 'doctors'])
-  const rMembers = strings(r, 'members', 'registry.').map((x, i) => hexId(x, `registry.members[${i}]`))
-  if (rMembers.length === 0) throw new InvalidFieldError('registry.members', 'at least one consortium signer')
-  const threshold = int(r, 'threshold', 'registry.', 1, rMembers.length, 1)
-  const doctors = strings(r, 'doctors', 'registry.').map((x, i) => {
-    try { decodeIdentityRecord(fromHex(`registry.doctors[${i}]`, x)) } catch (err) {
-      throw new InvalidFieldError(`registry.doctors[${i}]`, `not an identity record (from \`healthchain keys export-public\`): ${(err as Error).message}`)
-    }
-    return x.toLowerCase()
-  })
-
-  const u = j.userchain ?? {}
-  if (!isObj(u)) throw new InvalidFieldError('userchain', 'must be {"bootstrap": [multiaddr, …]}')
-  only(u, 'userchain.', ['bootstrap'])
-  const bootstrap = strings(u, 'bootstrap', 'userchain.').map((a, i) => p2pAddr(a, `userchain.bootstrap[${i}]`))
-
-  const p = j.pbft ?? {}
-  if (!isObj(p)) throw new InvalidFieldError('pbft', `must be an object of ${PBFT_SETTINGS.join(', ')}`)
-  only(p, 'pbft.', PBFT_SETTINGS)
+  const f = parseWith(AccountingConfigFile, j)
+  const dataDir = resolve(baseDir, f.dataDir)
   const pbft: PbftSettings = {}
-  for (const k of PBFT_SETTINGS) if (p[k] !== undefined) pbft[k] = int(p, k, 'pbft.', k === 'rotateEveryBlocks' ? 0 : 1, 3_600_000)
-
+  for (const k of PBFT_SETTINGS) if (f.pbft[k] !== undefined) pbft[k] = f.pbft[k]
   return {
     dataDir,
-    network: network as AccountingConfig['network'],
-    keystore: resolve(baseDir, str(j, 'keystore', '', join(dataDir, 'keystore.json'))),
-    listen: j.listen === undefined ? ['/ip4/127.0.0.1/tcp/0'] : strings(j, 'listen', ''),
-    members,
-    genesisTime: int(j, 'genesisTime', '', 0, 2 ** 32 - 1, params.genesisTime),
-    registry: { members: rMembers, threshold, doctors },
-    consortium: hexId(j.consortium, 'consortium'),
-    diagnosisPrice: int(j, 'diagnosisPrice', '', 0, Number.MAX_SAFE_INTEGER, DIAGNOSIS_PRICE),
-    userchain: { bootstrap },
-    submitRate: int(j, 'submitRate', '', 1, 1_000_000, 5_000),
+    network: f.network,
+    keystore: resolve(baseDir, f.keystore ?? join(dataDir, 'keystore.json')),
+    listen: f.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    members: f.members.map((m) => m.addr === undefined ? { id: m.id } : { id: m.id, addr: m.addr }),
+    genesisTime: f.genesisTime ?? NETWORKS[f.network].genesisTime,
+    registry: f.registry,
+    consortium: f.consortium,
+    diagnosisPrice: f.diagnosisPrice,
+    userchain: f.userchain,
+    submitRate: f.submitRate,
     pbft
   }
 }
@@ -124,7 +113,10 @@ export function peerAddresses (cfg: AccountingConfig, self: Uint8Array, given: R
   const out = new Map<string, string>()
   cfg.members.forEach((m, i) => {
     const a = given.get(m.id) ?? m.addr
-    if (a !== undefined) out.set(m.id, p2pAddr(a, `members[${i}].addr`))
+    if (a !== undefined) {
+      if (!p2pAddr().safeParse(a).success) throw new InvalidFieldError(`members[${i}].addr`, 'must be a multiaddr ending in /p2p/<peer id>')
+      out.set(m.id, a)
+    }
     else if (m.id !== me) throw new InvalidFieldError(`members[${i}].addr`, `no address for accounting node ${m.id}`)
   })
   return out

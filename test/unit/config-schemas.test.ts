@@ -1,0 +1,102 @@
+/**
+ * Every daemon's config: one zod schema validates it, refuses a bad one
+ * naming the field, and generates the JSON Schema shipped in hub/schemas/
+ * (checked here with ajv, as an editor would use it). In-process: no daemon
+ * is started.
+ */
+import t, { type Test } from 'tap'
+import { readFile } from 'node:fs/promises'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import { generateSchemas, SCHEMA_DIR } from '../../hub/src/config/json-schemas.ts'
+import { validateHubConfig } from '../../hub/src/hub-config.ts'
+import { validateAccountingConfig } from '../../hub/src/roles/accounting/config.ts'
+import { buildIdentityRecord, encodeIdentityRecord, identityFromSeed } from '../../hub/src/core/index.ts'
+import { toHex } from '../../hub/src/core/codec.ts'
+
+const example = async (name: string): Promise<Record<string, unknown>> =>
+  JSON.parse(await readFile(new URL(`../../hub/${name}.example.json`, import.meta.url), 'utf8')) as Record<string, unknown>
+
+t.test('the committed JSON Schemas are the ones the zod schemas generate (run `npm run schemas`)', async (t) => {
+  for (const [file, text] of Object.entries(generateSchemas())) {
+    t.equal(await readFile(SCHEMA_DIR + file, 'utf8'), text, file)
+  }
+})
+
+t.test('the example configs pass both the validator and their JSON Schema', async (t) => {
+  const ajv = new Ajv2020({ strict: false })
+  for (const [role, validate] of [['hub', validateHubConfig], ['accounting', validateAccountingConfig]] as const) {
+    const ex = await example(role)
+    t.doesNotThrow(() => validate(ex, '/etc/healthchain'), `${role}.example.json is valid`)
+    const check = ajv.compile(JSON.parse(await readFile(SCHEMA_DIR + `${role}.schema.json`, 'utf8')) as object)
+    t.ok(check(ex), `${role}.example.json matches ${role}.schema.json ${JSON.stringify(check.errors)}`)
+    t.notOk(check({ ...ex, nope: 1 }), `the JSON Schema refuses an unknown ${role} setting, as the validator does`)
+    t.throws(() => validate({ ...ex, nope: 1 }), /^nope: unknown setting \(have: dataDir, network/, `${role}: an unknown setting is named with the known ones`)
+  }
+})
+
+/** Each case: a change to the example, and the field the refusal must name. */
+function refusals (t: Test, role: string, validate: (j: unknown, base?: string) => unknown, base: Record<string, unknown>, cases: Array<[Record<string, unknown>, RegExp]>): void {
+  for (const [change, re] of cases) {
+    const cfg = { ...base, ...change }
+    for (const [k, v] of Object.entries(change)) if (v === undefined) delete cfg[k]
+    t.throws(() => validate(cfg), re, `${role}: ${JSON.stringify(change).slice(0, 70)}`)
+  }
+}
+
+t.test('bad hub configs are refused naming the field', async (t) => {
+  refusals(t, 'hub', validateHubConfig, await example('hub'), [
+    [{ dataDir: undefined }, /^dataDir: must be a non-empty string/],
+    [{ dataDir: '' }, /^dataDir: must be a non-empty string/],
+    [{ network: 'testnet' }, /^network: must be one of/],
+    [{ hubId: 'Hub One' }, /^hubId: must match/],
+    [{ mine: 'yes' }, /^mine: must be true or false/],
+    [{ threads: 0 }, /^threads: must be an integer in \[1, 256\]/],
+    [{ storageNodes: ['/ip4/10.0.0.1/tcp/1'] }, /^storageNodes\[0\]: must be a multiaddr ending in \/p2p/],
+    [{ replication: 3 }, /^storageNodes: 1 given, replication 3/],
+    [{ broker: { url: 'http://x' } }, /^broker\.url: must start with mqtt/],
+    [{ broker: {} }, /^broker: must be \{"embedded"/],
+    [{ broker: { embedded: { port: 65536 } } }, /^broker\.embedded\.port: must be an integer in \[0, 65535\]/],
+    [{ serial: [{ baudRate: 9600 }] }, /^serial\[0\]\.path: must be a non-empty string/],
+    [{ serial: [{ path: '/dev/x', baud: 9600 }] }, /^serial\[0\]\.baud: unknown setting \(have: path, baudRate\)/],
+    [{ http: { port: 70000 } }, /^http\.port: must be an integer/],
+    [{ listen: '/ip4/0.0.0.0/tcp/1' }, /^listen: must be a list of multiaddrs/]
+  ])
+  t.throws(() => validateHubConfig([]), /^config: must be a JSON object/)
+})
+
+t.test('bad accounting configs are refused naming the field', async (t) => {
+  const ex = await example('accounting')
+  const members = ex.members as Array<{ id: string, addr: string }>
+  const registry = ex.registry as Record<string, unknown>
+  const doctor = toHex(encodeIdentityRecord(buildIdentityRecord(identityFromSeed(new Uint8Array(32).fill(7)), 1_700_000_000)))
+  t.doesNotThrow(() => validateAccountingConfig({ ...ex, registry: { ...registry, doctors: [doctor] } }), 'a real identity record is accepted')
+  refusals(t, 'accounting', validateAccountingConfig, ex, [
+    [{ members: [] }, /^members: must be a non-empty list/],
+    [{ members: [{ id: 'abc' }] }, /^members\[0\]\.id: must be an ID: 64 hex digits/],
+    [{ members: [members[0], { ...members[1], addr: '/ip4/1.2.3.4/tcp/1' }] }, /^members\[1\]\.addr: must be a multiaddr ending in \/p2p/],
+    [{ members: [members[0], members[0]] }, /^members: an ID is listed twice/],
+    [{ registry: { ...registry, members: [] } }, /^registry\.members: at least one consortium signer/],
+    [{ registry: { ...registry, threshold: 2 } }, /^registry\.threshold: must be an integer in \[1, the number of registry\.members\]/],
+    [{ registry: { ...registry, doctors: ['00ff'] } }, /^registry\.doctors\[0\]: not an identity record/],
+    [{ registry: { ...registry, extra: 1 } }, /^registry\.extra: unknown setting \(have: members, threshold, doctors\)/],
+    [{ consortium: 'me' }, /^consortium: must be an ID/],
+    [{ consortium: undefined }, /^consortium: must be an ID/],
+    [{ diagnosisPrice: -1 }, /^diagnosisPrice: must be an integer/],
+    [{ userchain: { bootstrap: ['/dns4/x/tcp/1'] } }, /^userchain\.bootstrap\[0\]: must be a multiaddr ending in \/p2p/],
+    [{ pbft: { window: 0 } }, /^pbft\.window: must be an integer in \[1, 3600000\]/],
+    [{ pbft: { windows: 8 } }, /^pbft\.windows: unknown setting \(have: checkpointInterval, window/],
+    [{ submitRate: 1.5 }, /^submitRate: must be an integer/]
+  ])
+})
+
+t.test('defaults and paths are filled as documented', async (t) => {
+  t.throws(() => validateHubConfig({ dataDir: 'data' }), /^storageNodes: 0 given, replication 1 needs at least that many/, 'a hub needs a storage node')
+  const hub = validateHubConfig({ dataDir: 'data', storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'] }, '/etc/hc')
+  t.same({ dataDir: hub.dataDir, network: hub.network, mine: hub.mine, replication: hub.replication, broker: hub.broker, http: hub.http },
+    { dataDir: '/etc/hc/data', network: 'devnet', mine: false, replication: 1, broker: { embedded: { host: '127.0.0.1', port: 1883 } }, http: { host: '127.0.0.1', port: 1880 } })
+  const ex = await example('accounting')
+  const acc = validateAccountingConfig({ ...ex, dataDir: 'acc', keystore: undefined, listen: undefined }, '/srv')
+  t.equal(acc.keystore, '/srv/acc/keystore.json')
+  t.same(acc.listen, ['/ip4/127.0.0.1/tcp/0'])
+  t.equal(acc.members[0]!.id, (ex.members as Array<{ id: string }>)[0]!.id.toLowerCase())
+})
