@@ -1,12 +1,14 @@
 /**
  * A Docchain consortium of real processes on loopback, shared by
  * test/integration/pbft-processes.test.ts and bench/pbft.ts: the parent runs
- * a core user node with a short Userchain (a user's tx_key, the tx_IoT the
- * diagnoses cite, a Healthcoin payment to the consortium) and serves it over
- * libp2p; each accounting node is `healthchain accounting --config … --peers-stdin`
+ * a core user node with a short Userchain (each patient's tx_key granting
+ * every doctor, its Healthcoin payment to the consortium, the tx_IoT the
+ * diagnoses cite) and serves it over libp2p; the doctors are the registry's
+ * genesis doctors; each accounting node is `healthchain accounting --config … --peers-stdin`
  * in its own child process (keystore, libp2p on port 0, LevelDB), which
- * prints its address; the parent hands every child the peer list. A doctor
- * (the parent's own libp2p node) submits tx_diag over /healthchain/diag/2.0.0.
+ * prints its address; the parent hands every child the peer list. The
+ * doctors' tx_diag (signed by each doctor's own key) are submitted over
+ * /healthchain/diag/2.0.0 from the parent's one libp2p node.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -36,13 +38,21 @@ const PRICE = 1000
 
 export const doctor = who('cluster-doctor')
 export const user = who('cluster-user')
+/** Doctor `k` (the first is `doctor`). */
+export const doctorNo = (k: number): Identity => (k === 0 ? doctor : who(`cluster-doctor-${k}`))
+/** Patient `k` (the first is `user`). */
+export const patientNo = (k: number): Identity => (k === 0 ? user : who(`cluster-user-${k}`))
 export const consortium = who('cluster-consortium')
 
 export interface ClusterOptions {
   readonly dir: string
   readonly n?: number
-  /** tx_IoT on Userchain the diagnoses cite. */
+  /** tx_IoT on Userchain the diagnoses cite (in all; cause i is a tx_IoT of patient i mod patients). */
   readonly causes?: number
+  /** Registered doctors signing the diagnoses, in turn (default 1). */
+  readonly doctors?: number
+  /** Patients on Userchain, each granting every doctor and prepaying an equal share of the credit (default 1). */
+  readonly patients?: number
   readonly pbft?: PbftSettings
   readonly log?: (line: string) => void
   /** Extra environment of the children (e.g. NODE_OPTIONS=--cpu-prof). */
@@ -103,6 +113,8 @@ export class Cluster {
   /** Each node's address as it last listened (kept while it is down: a restart listens there again). */
   readonly addrs: Array<string | null>
   readonly causes: Uint8Array[]
+  /** The doctors signing `diags()`, in turn. */
+  readonly doctors: Identity[]
   readonly core: CoreNode
   readonly userNet: CoreNet
   readonly doctorNet: Libp2p
@@ -110,8 +122,9 @@ export class Cluster {
   private readonly env: NodeJS.ProcessEnv
   private made = 0
 
-  private constructor (dir: string, members: Identity[], causes: Uint8Array[], core: CoreNode, userNet: CoreNet, doctorNet: Libp2p, log: (l: string) => void, env: NodeJS.ProcessEnv) {
+  private constructor (dir: string, members: Identity[], causes: Uint8Array[], doctors: Identity[], core: CoreNode, userNet: CoreNet, doctorNet: Libp2p, log: (l: string) => void, env: NodeJS.ProcessEnv) {
     this.env = env
+    this.doctors = doctors
     this.dir = dir
     this.members = members
     this.procs = members.map(() => null)
@@ -126,19 +139,21 @@ export class Cluster {
   static async start (o: ClusterOptions): Promise<Cluster> {
     const n = o.n ?? 4
     const log = o.log ?? (() => {})
+    const doctors = Array.from({ length: o.doctors ?? 1 }, (_, k) => doctorNo(k))
+    const patients = Array.from({ length: o.patients ?? 1 }, (_, k) => patientNo(k))
     await mkdir(o.dir, { recursive: true })
     const [{ core, net, causes }, doctorNet, members] = await Promise.all([
-      userchain(join(o.dir, 'userchain'), o.causes ?? 20),
+      userchain(join(o.dir, 'userchain'), o.causes ?? 20, doctors, patients),
       createIpfsLibp2p(),
       // a test-strength KDF (the file records it): each child's unlock costs milliseconds, not a second of CPU
       Promise.all(Array.from({ length: n }, async (_, i) => await createKeystore(join(o.dir, `a${i}`, 'keystore.json'), PASS, { scrypt: { N: 2 ** 10, r: 8, p: 1 } })))
     ])
-    const c = new Cluster(o.dir, members, causes, core, net, doctorNet, log, o.env ?? {})
+    const c = new Cluster(o.dir, members, causes, doctors, core, net, doctorNet, log, o.env ?? {})
     const config = {
       network: 'devnet',
       listen: ['/ip4/127.0.0.1/tcp/0'],
       members: members.map((m) => ({ id: toHex(m.id) })),
-      registry: { members: [toHex(consortium.id)], threshold: 1, doctors: [toHex(encodeIdentityRecord(buildIdentityRecord(doctor, DEVNET.genesisTime)))] },
+      registry: { members: [toHex(consortium.id)], threshold: 1, doctors: doctors.map((d) => toHex(encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime)))) },
       consortium: toHex(consortium.id),
       diagnosisPrice: PRICE,
       userchain: { bootstrap: [net.net.addrs()[0]!.toString()] },
@@ -171,11 +186,17 @@ export class Cluster {
     await Promise.all(which.map(async (i) => await this.procs[i]!.line((l) => l.includes(' ready: '), 60_000, 'ready')))
   }
 
-  /** `count` fresh tx_diag of the cluster's doctor, each citing one of the Userchain's tx_IoT. */
+  /**
+   * `count` fresh tx_diag, each citing one of the Userchain's tx_IoT: the
+   * doctors sign in turn, and each round of doctors cites the next tx_IoT, so
+   * every doctor comes to cite every patient.
+   */
   diags (count: number): TxDiag[] {
     const out: TxDiag[] = []
+    const d = this.doctors.length
     for (let k = 0; k < count; k++, this.made++) {
-      out.push(buildTxDiag(doctor, { ts: 1_790_000_000 + this.made, causes: [this.causes[this.made % this.causes.length]!], hedm: sha256(utf8Bytes(`cluster-dm-${this.made}`)) }))
+      const cause = this.causes[Math.floor(this.made / d) % this.causes.length]!
+      out.push(buildTxDiag(this.doctors[this.made % d]!, { ts: 1_790_000_000 + this.made, causes: [cause], hedm: sha256(utf8Bytes(`cluster-dm-${this.made}`)) }))
     }
     return out
   }
@@ -230,23 +251,37 @@ async function mine (core: CoreNode, to: Uint8Array): Promise<void> {
   if (!r.accepted) throw new Error(`mined block rejected: ${r.reason}`)
 }
 
-/** A devnet Userchain served over libp2p: the user's reward, its key epoch and payment, then `count` tx_IoT. */
-async function userchain (dir: string, count: number): Promise<{ core: CoreNode, net: CoreNet, causes: Uint8Array[] }> {
+/**
+ * A devnet Userchain served over libp2p: the first patient's block reward;
+ * every patient's key epoch granting every doctor; the first patient's
+ * payment to the consortium and transfers funding the others, who then pay
+ * their share (40,000 diagnoses' worth in all); then `count` tx_IoT, cause i
+ * of patient i mod patients.
+ */
+async function userchain (dir: string, count: number, doctors: readonly Identity[], patients: readonly Identity[]): Promise<{ core: CoreNode, net: CoreNet, causes: Uint8Array[] }> {
   const core = await CoreNode.open({ dir, params: DEVNET, verifyThreads: 1 })
   const net = await CoreNet.start({ chain: coreChain(core), params: DEVNET, listen: ['/ip4/127.0.0.1/tcp/0'] })
   const now = (): number => Math.floor(Date.now() / 1000) - 5
-  await mine(core, user.id)
+  const payer = patients[0]!
+  await mine(core, payer.id)
   const seed = (s: string): Uint8Array => sha256(utf8Bytes(`cluster-${s}`))
   const ok = async (tx: Tx): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new Error(`Userchain refused a ${tx.kind}: ${r.reason}`) }
-  await ok(buildTxKey(user, { ts: now(), epoch: 1, ik: seed('ik'), epochSecret: seed('s'), doctors: [{ id: doctor.id, x25519: doctor.agreement.publicKey }], ikmE: seed('e') }))
-  await ok(buildTxCoin(user, { to: consortium.id, amount: 40_000_000, fee: 10, nonce: 0 }))
-  await mine(core, user.id)
+  const grants = doctors.map((d) => ({ id: d.id, x25519: d.agreement.publicKey }))
+  const tag = (k: number, s: string): string => (k === 0 ? s : `${s}-${k}`)
+  for (const [k, p] of patients.entries()) await ok(buildTxKey(p, { ts: now(), epoch: 1, ik: seed(tag(k, 'ik')), epochSecret: seed(tag(k, 's')), doctors: grants, ikmE: seed(tag(k, 'e')) }))
+  const share = Math.floor(40_000_000 / patients.length)
+  const fee = 10
+  await ok(buildTxCoin(payer, { to: consortium.id, amount: share, fee, nonce: 0 }))
+  for (let k = 1; k < patients.length; k++) await ok(buildTxCoin(payer, { to: patients[k]!.id, amount: share + fee, fee, nonce: k }))
+  await mine(core, payer.id)
+  for (let k = 1; k < patients.length; k++) await ok(buildTxCoin(patients[k]!, { to: consortium.id, amount: share, fee, nonce: 0 }))
   const causes: Uint8Array[] = []
   for (let i = 0; i < count; i++) {
-    const tx = buildTxIoT(user, { ts: now(), heiot: seed(`iot-${i}`), epoch: 1 })
+    const k = i % patients.length
+    const tx = buildTxIoT(patients[k]!, { ts: now(), heiot: seed(k === 0 ? `iot-${i}` : `iot-${k}-${i}`), epoch: 1 })
     await ok(tx)
     causes.push(txId(tx))
   }
-  await mine(core, user.id)
+  await mine(core, payer.id)
   return { core, net, causes }
 }
