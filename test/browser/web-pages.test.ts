@@ -1,16 +1,17 @@
 /**
- * The patient and doctor pages in a real Chromium (Debian's /usr/bin/chromium
- * driven by playwright-core; no browser is downloaded), over the real roles
- * of web-fixture.ts: a wrong password is refused; after login the patient
- * sees vitals charts, the committed AI diagnosis with its severity colour
- * and causes, and the Healthcoin balance; the human doctor amends and signs
- * the queued diagnosis and the patient sees it; revoking the doctor removes
- * it from the list and from the doctor's patients; a new abnormal episode
- * shows up live (alert and diagnosis) without reloading. Screenshots are
- * written to the test's temp dir (and to $WEB_SCREENSHOTS when set).
+ * The patient and doctor pages in a real Chromium (Debian's chromium found on
+ * PATH, or the file CHROMIUM_PATH names, driven by playwright-core; no
+ * browser is downloaded), over the real roles of web-fixture.ts: a wrong
+ * password is refused; after login the patient sees vitals charts, the
+ * committed AI diagnosis with its severity colour and causes, and the
+ * Healthcoin balance; the human doctor amends and signs the queued diagnosis
+ * and the patient sees it; revoking the doctor removes it from the list and
+ * from the doctor's patients; a new abnormal episode shows up live (alert and
+ * diagnosis) without reloading. Screenshots are written to the test's temp
+ * dir (and to $WEB_SCREENSHOTS when set).
  */
 import t from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,16 +19,18 @@ import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { toHex, txId } from '../../hub/src/core/index.ts'
 import { serve, trace, T0, type Served } from './web-fixture.ts'
+import { findTool, skipUnlessTools } from '../helpers/tools.ts'
 
 // names the evaluate() callbacks use inside the page (this project type-checks without the DOM lib)
 declare const getComputedStyle: (e: unknown) => { backgroundColor: string, borderLeftColor: string }
 declare const document: { documentElement: { scrollWidth: number, clientWidth: number } }
 
-const CHROMIUM = '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) {
-  t.comment(`skipping: ${CHROMIUM} is missing (apt-get install chromium)`)
-  t.pass('skipped: no chromium')
+const skip = skipUnlessTools('chromium')
+if (skip !== false) {
+  // the whole file is reported as skipped (1..0 # SKIP), never as a pass
+  t.plan(0, skip)
 } else {
+  const CHROMIUM = findTool('chromium')!
   let s: Served
   let ctx: BrowserContext
   let dir: string

@@ -25,11 +25,30 @@ export function toolsRequired (env: NodeJS.ProcessEnv = process.env): boolean {
   return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false'
 }
 
-/** The path of `name` (an absolute path is checked as is), or undefined. */
+/** An environment variable that names a tool's path instead of PATH (playwright needs Chromium's file, not a command). */
+const OVERRIDE: Record<string, string> = {
+  chromium: 'CHROMIUM_PATH'
+}
+
+/**
+ * Directories searched after PATH: Debian installs daemons such as mosquitto
+ * in /usr/sbin, which a non-root user's PATH does not list.
+ */
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin']
+
+/**
+ * The path of `name`, or undefined: an absolute path is checked as is; a
+ * name with an override variable set (CHROMIUM_PATH) is that file; otherwise
+ * the first match on PATH, then in the sbin directories.
+ */
 export function findTool (name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (name.startsWith('/')) return existsSync(name) ? name : undefined
+  const key = OVERRIDE[name]
+  const override = key === undefined ? undefined : env[key]
+  if (override !== undefined && override !== '') return existsSync(override) ? override : undefined
+  const path = [...(env.PATH ?? '').split(':').filter((d) => d !== ''), ...SBIN].join(':')
   try {
-    const out = execFileSync('sh', ['-c', 'command -v "$1"', 'sh', name], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const out = execFileSync('/bin/sh', ['-c', 'command -v "$1"', 'sh', name], { env: { ...env, PATH: path }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
     return out === '' ? undefined : out
   } catch { return undefined }
 }

@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { haveSocat, openPtyPair } from '../../hardware/pty.ts'
+import { openPtyPair } from '../../hardware/pty.ts'
+import { skipUnlessTools } from '../helpers/tools.ts'
 import { boardOnPty } from '../../hardware/virtual-espruino/serve.ts'
 import { VirtualEspruino } from '../../hardware/virtual-espruino/board.ts'
 import { PatientModel } from '../../hardware/sensors/models.ts'
@@ -41,7 +42,8 @@ async function until (what: string, cond: () => boolean, ms = 25_000): Promise<v
   }
 }
 
-const skip = haveSocat() ? false : 'socat is not installed (apt-get install socat): no pty pair for the virtual board'
+// socat makes the pty pair for the virtual board
+const skip = skipUnlessTools('socat')
 
 t.test('flashed with the espruino CLI, the Wi-Fi sketch publishes with its credentials', { skip }, async t => {
   const { ingest, secret, readings } = await hub(t, 'ox-8')

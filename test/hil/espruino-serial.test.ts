@@ -6,7 +6,8 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { haveSocat, openPtyPair } from '../../hardware/pty.ts'
+import { openPtyPair } from '../../hardware/pty.ts'
+import { skipUnlessTools } from '../helpers/tools.ts'
 import { boardOnPty, boardOnTcp } from '../../hardware/virtual-espruino/serve.ts'
 import { PatientModel } from '../../hardware/sensors/models.ts'
 import { flash } from '../../device/flash.ts'
@@ -15,7 +16,8 @@ import { Ingest } from '../../hub/src/ingest/pipeline.ts'
 import { SerialSource } from '../../hub/src/ingest/serial.ts'
 import type { Reading } from '../../hub/src/ingest/line.ts'
 
-const skip = haveSocat() ? false : 'socat is not installed (apt-get install socat): no pty pair for the virtual board'
+// socat makes the pty pair for the virtual board
+const skip = skipUnlessTools('socat')
 
 t.test('flash over a pty with the espruino CLI, hub ingests the serial readings', { skip }, async t => {
   const dir = mkdtempSync(join(tmpdir(), 'hc-hil-espruino-'))

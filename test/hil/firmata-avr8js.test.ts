@@ -2,7 +2,8 @@
 // StandardFirmata firmware running in avr8js behind a pty; the values follow
 // the patient model within ADC resolution (10 bits, 5 V: 4.9 mV a count).
 import t from 'tap'
-import { haveSocat, openPtyPair } from '../../hardware/pty.ts'
+import { openPtyPair } from '../../hardware/pty.ts'
+import { skipUnlessTools } from '../helpers/tools.ts'
 import { unoOnPty } from '../../hardware/arduino-uno/serve.ts'
 import { adcCounts, analogVolts, parseIntelHex, FIRMATA_HEX } from '../../hardware/arduino-uno/uno.ts'
 import { connectFirmata, five } from '../../hardware/arduino-uno/johnny.ts'
@@ -16,7 +17,8 @@ t.test('the shipped firmware image is a complete Intel HEX file', async t => {
   t.throws(() => parseIntelHex(':10000000FF\n'))
 })
 
-const skip = haveSocat() ? false : 'socat is not installed (apt-get install socat): no pty pair for the emulated Uno'
+// socat makes the pty pair for the emulated Uno
+const skip = skipUnlessTools('socat')
 
 t.test('johnny-five reads A0 (TMP36) and A1 (ECG) from StandardFirmata in avr8js', { skip }, async t => {
   const model = new PatientModel('fever')

@@ -7,7 +7,8 @@
 import t from 'tap'
 import { FirmataEmulator } from '../../hardware/firmata-emulator.ts'
 import { FirmataSource, scaleAdc } from '../../hub/src/ingest/firmata.ts'
-import { addDevices, hasBinary, openIngest, ptyPair, tempDir, until } from './ingest-helpers.ts'
+import { addDevices, openIngest, ptyPair, tempDir, until } from './ingest-helpers.ts'
+import { skipUnlessTools } from '../helpers/tools.ts'
 
 t.test('scaleAdc maps the 10-bit range linearly', async (t) => {
   t.equal(scaleAdc(0, [30, 45]), 30)
@@ -15,7 +16,7 @@ t.test('scaleAdc maps the 10-bit range linearly', async (t) => {
   t.equal(scaleAdc(512, [0, 100], 2), 50.05)
 })
 
-t.test('johnny-five reads a Firmata board on a pty', { skip: (await hasBinary('socat')) ? false : 'socat not installed' }, async (t) => {
+t.test('johnny-five reads a Firmata board on a pty', { skip: skipUnlessTools('socat') }, async (t) => {
   const dir = await tempDir(t, 'firmata')
   const ing = await openIngest(t, dir)
   await addDevices(ing, 'erin', [['uno-1', 'temp']])

@@ -55,11 +55,6 @@ export async function until (cond: () => boolean | Promise<boolean>, ms = 20_000
 /** A socat pseudo-terminal pair: `a` and `b` are symlinks to the two ptys. */
 export interface PtyPair { a: string, b: string, stop: () => Promise<void> }
 
-export async function hasBinary (name: string): Promise<boolean> {
-  const { execFileSync } = await import('node:child_process')
-  try { execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }); return true } catch { return false }
-}
-
 export async function ptyPair (t: Teardown, dir: string, a = 'dev', b = 'hub'): Promise<PtyPair> {
   const { spawn } = await import('node:child_process')
   const { existsSync } = await import('node:fs')

@@ -22,11 +22,12 @@ import { addDevices, freePort, killAndWait, openIngest, startHubProcess, tempDir
 import { Ingest as IngestClass } from '../../hub/src/ingest/pipeline.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
 import type { BatchRecord, PendingReading } from '../../hub/src/ingest/store.ts'
+import { findTool, skipUnlessTools } from '../helpers/tools.ts'
 
 const HUB = 'hub1'
-const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => { try { execFileSync(p, ['-h'], { stdio: 'ignore' }); return true } catch (e) { return (e as { status?: number }).status !== undefined && (e as { code?: string }).code !== 'ENOENT' } })
-let hasPasswd = true
-try { execFileSync('mosquitto_passwd', ['-h'], { stdio: 'ignore' }) } catch (e) { if ((e as { code?: string }).code === 'ENOENT') hasPasswd = false }
+const SKIP = skipUnlessTools('mosquitto', 'mosquitto_passwd')
+const MOSQUITTO = findTool('mosquitto')
+const MOSQUITTO_PASSWD = findTool('mosquitto_passwd')
 
 /** Start mosquitto on a free port (it cannot take port 0): retry when the port was taken meanwhile. */
 async function startMosquitto (t: { teardown: (fn: () => unknown) => void }, dir: string, files: { passwordFile: string, aclFile: string }, onLog: (l: string) => void): Promise<{ proc: ChildProcess, port: number }> {
@@ -53,8 +54,6 @@ async function startMosquitto (t: { teardown: (fn: () => unknown) => void }, dir
   throw new Error('no free port for mosquitto after 5 attempts')
 }
 
-const SKIP = MOSQUITTO === undefined || !hasPasswd ? 'mosquitto / mosquitto_passwd not installed (apt-get install mosquitto)' : false
-
 t.test('Mosquitto with password file and ACL', { skip: SKIP }, async (t) => {
   const dir = await tempDir(t, 'mosquitto')
   const ing: Ingest = await openIngest(t, dir)
@@ -63,8 +62,8 @@ t.test('Mosquitto with password file and ACL', { skip: SKIP }, async (t) => {
   const hubPassword = randomBytes(18).toString('base64url')
   const passwordFile = join(dir, 'passwd')
   const aclFile = join(dir, 'acl')
-  execFileSync('mosquitto_passwd', ['-b', '-c', passwordFile, hubUser, hubPassword])
-  for (const [id, secret] of Object.entries(secrets)) execFileSync('mosquitto_passwd', ['-b', passwordFile, id, secret])
+  execFileSync(MOSQUITTO_PASSWD!, ['-b', '-c', passwordFile, hubUser, hubPassword])
+  for (const [id, secret] of Object.entries(secrets)) execFileSync(MOSQUITTO_PASSWD!, ['-b', passwordFile, id, secret])
   await writeFile(aclFile, mosquittoAcl(HUB, hubUser))
 
   const { port } = await startMosquitto(t, dir, { passwordFile, aclFile }, (l) => { countMosquittoRefusal(ing, l) })
@@ -114,8 +113,8 @@ t.test('hub SIGKILLed behind Mosquitto: its persistent QoS 1 session redelivers,
   const hubPasswordFile = join(dir, 'hub-password')
   const hubPassword = randomBytes(18).toString('base64url')
   await writeFile(hubPasswordFile, hubPassword + '\n', { mode: 0o600 })
-  execFileSync('mosquitto_passwd', ['-b', '-c', passwordFile, hubUser, hubPassword])
-  for (const [id, secret] of Object.entries(secrets)) execFileSync('mosquitto_passwd', ['-b', passwordFile, id, secret])
+  execFileSync(MOSQUITTO_PASSWD!, ['-b', '-c', passwordFile, hubUser, hubPassword])
+  for (const [id, secret] of Object.entries(secrets)) execFileSync(MOSQUITTO_PASSWD!, ['-b', passwordFile, id, secret])
   await writeFile(join(dir, 'acl'), mosquittoAcl(HUB, hubUser))
   const { port } = await startMosquitto(t, dir, { passwordFile, aclFile: join(dir, 'acl') }, () => {})
   const hubArgs = ['--data-dir', dir, '--hub', HUB, '--broker-url', `mqtt://127.0.0.1:${port}`, '--broker-user', hubUser, '--broker-password-file', hubPasswordFile]

@@ -8,7 +8,8 @@ import t from 'tap'
 import { SerialPort } from 'serialport'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import { SerialSource } from '../../hub/src/ingest/serial.ts'
-import { addDevices, hasBinary, openIngest, ptyPair, tempDir, until } from './ingest-helpers.ts'
+import { addDevices, openIngest, ptyPair, tempDir, until } from './ingest-helpers.ts'
+import { skipUnlessTools } from '../helpers/tools.ts'
 
 const board = async (path: string): Promise<SerialPort> => {
   const p = new SerialPort({ path, baudRate: 115200, autoOpen: false })
@@ -21,7 +22,7 @@ const send = async (p: SerialPort, text: string): Promise<void> => {
 const close = async (p: SerialPort): Promise<void> => { if (p.isOpen) await new Promise<void>((resolve) => { p.close(() => { resolve() }) }) }
 const temp = (s: number, v = 36.8): string => formatLine({ d: 'th-1', b: 5, s, t: 'temp', v, ts: s * 500 })
 
-t.test('serial lines over a pty pair, with unplug and replug', { skip: (await hasBinary('socat')) ? false : 'socat not installed' }, async (t) => {
+t.test('serial lines over a pty pair, with unplug and replug', { skip: skipUnlessTools('socat') }, async (t) => {
   const dir = await tempDir(t, 'serial')
   const ing = await openIngest(t, dir)
   await addDevices(ing, 'bob', [['th-1', 'temp']])
