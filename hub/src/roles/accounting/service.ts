@@ -9,12 +9,15 @@
  * - on the same libp2p node, the PBFT transport to the other accounting
  *   nodes (libp2p-transport.ts) and the doctors' submission protocol
  *   (diag-protocol.ts);
- * - the AccountingNode (node.ts) on its LevelDB Docchain and PBFT log.
+ * - the AccountingNode (node.ts) on its LevelDB Docchain and PBFT log;
+ * - Docchain for anyone (§IV-B3: users and doctors read it): each committed
+ *   Dblock with its 2f+1 certificate published on the `dblock` gossip topic,
+ *   and the catch-up protocol (net/docchain.ts) served to any peer.
  * `healthchain accounting` (cli/accounting.ts) runs it; tests and the bench
  * start the same thing in child processes.
  */
 import { join } from 'node:path'
-import { dblockProposal, fromHex, NETWORKS, type Dblock, type Identity } from '../../core/index.ts'
+import { fromHex, NETWORKS, type Identity } from '../../core/index.ts'
 import { DoctorRegistry } from '../../core/pbft/registry.ts'
 import { CoreNode } from '../core/node.ts'
 import { CoreNet } from '../../net/service.ts'
@@ -27,6 +30,7 @@ import { tracedTransport, type PbftTransport } from './transport.ts'
 import { messageKind } from '../../core/pbft/messages.ts'
 import { serveDiagSubmissions } from './diag-protocol.ts'
 import { peerAddresses, type AccountingConfig } from './config.ts'
+import { docchainGenesis, publishDocchain } from '../../net/docchain.ts'
 
 export interface AccountingServiceOptions {
   readonly config: AccountingConfig
@@ -39,10 +43,7 @@ export interface AccountingServiceOptions {
   readonly log?: (line: string) => void
 }
 
-/** Dblock 0 of a consortium: fixed by configuration (its genesis time), the same on every node. */
-export function docchainGenesis (gtime: number): Dblock {
-  return dblockProposal({ index: 0, gtime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
-}
+export { docchainGenesis } from '../../net/docchain.ts'
 
 /** Failed PBFT sends, reported at most once a second per peer with how many failed meanwhile. */
 function throttled (log: (line: string) => void): (peer: string, err: Error) => void {
@@ -108,8 +109,14 @@ export class AccountingService {
       // committed diagnoses consume the users' credit: those already on disk, then each new Dblock, in order
       let credited = Promise.resolve()
       for (let h = 1; h <= node.height; h++) { const b = await node.block(h); if (b !== undefined) await credit.onDblock(b, userOf) }
+      const docchain = await publishDocchain(net.net, members, node)
+      stops.push(async () => { await docchain.stop() })
       const prev = node.onCommit
-      node.onCommit = (b) => { prev?.(b); credited = credited.then(async () => { await credit.onDblock(b, userOf) }).catch((err: Error) => { log(`credit: ${err.message}`) }) }
+      node.onCommit = (b) => {
+        prev?.(b)
+        credited = credited.then(async () => { await credit.onDblock(b, userOf) }).catch((err: Error) => { log(`credit: ${err.message}`) })
+        docchain.publish(b)
+      }
       const unserve = await serveDiagSubmissions(net.net.libp2p, async (tx) => await node.submit(tx), { rate: { perSecond: cfg.submitRate, burst: cfg.submitRate * 2 } })
       stops.push(async () => { await unserve() }) // stopped first: no new submissions, then the node
       return new AccountingService(node, core, net, credit, stops)
