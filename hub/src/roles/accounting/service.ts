@@ -3,7 +3,7 @@
  * accounting node on its own machine; §IV-B2, §IV-B3, §IV-B4), from its
  * config (config.ts) and identity:
  * - a non-mining core user node following Userchain over libp2p from the
- *   configured core nodes (net/service.ts), for the tx_diag checks: every
+ *   configured core nodes (roles/core/follow.ts), for the tx_diag checks: every
  *   cited htxI is a tx_IoT on the best chain, its user has prepaid the
  *   consortium (roles/consortium/credit.ts, consumed by committed Dblocks);
  * - on the same libp2p node, the PBFT transport to the other accounting
@@ -19,9 +19,9 @@
 import { join } from 'node:path'
 import { fromHex, NETWORKS, type Identity } from '../../core/index.ts'
 import { DoctorRegistry } from '../../core/pbft/registry.ts'
-import { CoreNode } from '../core/node.ts'
-import { CoreNet } from '../../net/service.ts'
-import { coreChain } from '../../net/core-chain.ts'
+import type { CoreNode } from '../core/node.ts'
+import { followUserchain } from '../core/follow.ts'
+import type { CoreNet } from '../../net/service.ts'
 import { CreditBook } from '../consortium/credit.ts'
 import { UserchainView } from './userchain-view.ts'
 import { AccountingNode } from './node.ts'
@@ -81,10 +81,8 @@ export class AccountingService {
     const stops: Array<() => Promise<unknown>> = []
     const stopAll = async (): Promise<void> => { for (const s of stops.splice(0).reverse()) await s().catch(() => {}) }
     try {
-      const core = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', params.name), params, verifyThreads: 1 })
-      stops.push(async () => { await core.close() })
-      const net = await CoreNet.start({ chain: coreChain(core), params, dataDir: join(cfg.dataDir, 'net'), listen: cfg.listen, bootstrap: cfg.userchain.bootstrap })
-      stops.push(async () => { await net.stop() })
+      const { core, net, stop } = await followUserchain({ params, chainDir: join(cfg.dataDir, 'userchain', params.name), netDir: join(cfg.dataDir, 'net'), listen: cfg.listen, bootstrap: cfg.userchain.bootstrap })
+      stops.push(stop)
       const self = { addrs: net.net.addrs().map(String), peerId: net.net.peerId.toString() }
       const given = o.peers === undefined ? new Map<string, string>() : await o.peers(self)
       const peers = peerAddresses(cfg, o.identity.id, given)
