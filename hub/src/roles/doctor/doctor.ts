@@ -105,6 +105,8 @@ export class DoctorNode {
     try {
       await this.handleIoT([tx])
     } catch (err) {
+      // not handled after all: seen again (its block, a retry, a restart) it is tried again
+      this.handled.delete(id)
       this.emit({ type: 'error', htxI: id, error: err as Error })
     }
   }
