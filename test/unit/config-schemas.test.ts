@@ -10,6 +10,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import { generateSchemas, SCHEMA_DIR } from '../../hub/src/config/json-schemas.ts'
 import { validateHubConfig } from '../../hub/src/hub-config.ts'
 import { validateAccountingConfig } from '../../hub/src/roles/accounting/config.ts'
+import { validateStorageConfig } from '../../hub/src/config/storage.ts'
 import { buildIdentityRecord, encodeIdentityRecord, identityFromSeed } from '../../hub/src/core/index.ts'
 import { toHex } from '../../hub/src/core/codec.ts'
 
@@ -24,7 +25,7 @@ t.test('the committed JSON Schemas are the ones the zod schemas generate (run `n
 
 t.test('the example configs pass both the validator and their JSON Schema', async (t) => {
   const ajv = new Ajv2020({ strict: false })
-  for (const [role, validate] of [['hub', validateHubConfig], ['accounting', validateAccountingConfig]] as const) {
+  for (const [role, validate] of [['hub', validateHubConfig], ['accounting', validateAccountingConfig], ['storage', validateStorageConfig]] as const) {
     const ex = await example(role)
     t.doesNotThrow(() => validate(ex, '/etc/healthchain'), `${role}.example.json is valid`)
     const check = ajv.compile(JSON.parse(await readFile(SCHEMA_DIR + `${role}.schema.json`, 'utf8')) as object)
@@ -87,6 +88,27 @@ t.test('bad accounting configs are refused naming the field', async (t) => {
     [{ pbft: { windows: 8 } }, /^pbft\.windows: unknown setting \(have: checkpointInterval, window/],
     [{ submitRate: 1.5 }, /^submitRate: must be an integer/]
   ])
+})
+
+t.test('bad storage configs are refused naming the field', async (t) => {
+  const ex = await example('storage')
+  const replica = (ex.replicas as string[])[0]!
+  refusals(t, 'storage', validateStorageConfig, ex, [
+    [{ dataDir: undefined }, /^dataDir: must be a non-empty string/],
+    [{ network: 'testnet' }, /^network: must be one of/],
+    [{ listen: [] }, /^listen: must be a list of multiaddrs/],
+    [{ listen: '/ip4/0.0.0.0/tcp/1' }, /^listen: must be a list of multiaddrs/],
+    [{ replicas: ['/ip4/10.0.0.1/tcp/1'] }, /^replicas\[0\]: must be a multiaddr ending in \/p2p/],
+    [{ replicas: [replica, replica] }, /^replicas: a replica is listed twice/],
+    [{ userchain: { bootstrap: ['/dns4/x/tcp/1'] } }, /^userchain\.bootstrap\[0\]: must be a multiaddr ending in \/p2p/],
+    [{ userchain: { peers: [] } }, /^userchain\.peers: unknown setting \(have: bootstrap\)/],
+    [{ fetchAttempts: 0 }, /^fetchAttempts: must be an integer in \[1, 100\]/],
+    [{ retryDelayMs: -5 }, /^retryDelayMs: must be an integer in \[0, 600000\]/],
+    [{ retryFailedEveryMs: 1.5 }, /^retryFailedEveryMs: must be an integer/],
+    [{ replica: [] }, /^replica: unknown setting \(have: dataDir, network, listen, replicas/]
+  ])
+  const d = validateStorageConfig({ dataDir: 'store' }, '/srv')
+  t.same(d, { dataDir: '/srv/store', network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], replicas: [], userchain: { bootstrap: [] }, fetchAttempts: 3, retryDelayMs: 200, retryFailedEveryMs: 60_000 }, 'defaults of a minimal storage config')
 })
 
 t.test('defaults and paths are filled as documented', async (t) => {
