@@ -1,108 +1,404 @@
 /**
- * The evaluation report (issue "Evaluation"): reads every bench's
- * bench/results/<name>.json and writes bench/REPORT.md with SVG plots in
- * bench/plots/, plus bench/results/report.json (all metrics, flat) and
- * bench/results/<date>.json. Every number comes from the measurement files;
- * the paper's figures are the only constants here, each cited.
+ * The evaluation report, generated only: bench/REPORT.md, bench/plots/*.svg
+ * and bench/runs/report.json are written from the archived runs in
+ * bench/runs/ and nothing else (never edit them by hand; `npm run bench --
+ * report` rewrites them).
+ *
+ * Archive: every `npm run bench -- <name>` writes
+ * bench/runs/<name>/<UTC time>-<short commit>.json, a RunRecord: the bench,
+ * date, full commit, whether the code it measures had uncommitted changes
+ * (dirty), the machine, the load averages at start and end, the seconds it
+ * took and its flat metric → number object (the same object as
+ * bench/results/<name>.json).
+ *
+ * Which runs a section shows: the newest run of the bench, with every older
+ * run of the same bench on the same machine (CPU model and cores) whose
+ * measured code is the same — `git diff` between the two commits shows no
+ * change to the bench's paths (MEASURES) — at most KEEP runs. A run with
+ * uncommitted changes to those paths (dirty) is never grouped: it is shown
+ * alone when it is the newest, and left out otherwise. One run prints
+ * its value; several print `min–max (n runs)`, or one value when every run
+ * gave it. Each section states the dates, commits, machine and load averages
+ * of its runs, and says when the code it measures changed between its newest
+ * run and HEAD (then it is stale) or when a run had uncommitted changes.
+ *
+ * Numbers: every number in REPORT.md is fmt() or plain() of
+ *  (a) a number in one of the run records the section cites (metrics, load
+ *      averages, cores, memory, seconds),
+ *  (b) a constant below: PAPER (the paper's figures, each cited; the Doctor
+ *      column of Table III also as milliseconds) or TARGETS, or
+ *  (c) a derived value listed in report.json's `derived` with its operation
+ *      and operands: `div` (a measured value over a paper figure, the "ours ÷
+ *      paper" columns) or `codec` (a size the protocol codec fixes, not a
+ *      measurement). test/unit/bench-report.test.ts recomputes each derived
+ *      value from the committed runs, so none can be made up.
+ * Dates, commits, the CPU model and the Node version are the records' own
+ * strings; citations (Table I, Fig. 6, §VI-A) and counts of runs or commits
+ * are text, not measurements.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
-import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 import { UBLOCK_HEADER_BYTES, encodeDblockHeader, DBLOCK_VERSION } from '../hub/src/core/index.ts'
 
-type Metrics = Record<string, number>
+export type Metrics = Record<string, number>
 
-/** The paper's figures (Table I–III, §VI-A, §VI-B). */
-const PAPER = {
-  table3: { sha256_1k_ms: [0.012, 7.6e-6], aes_gcm_1k_ms: [0.134, 7.3e-5], envelope_seal_ms: [0.209, 4.3e-4], sign_ms: [3.556, 0.021] },
+/** One archived run: bench/runs/<bench>/<date>-<commit>.json. */
+export interface RunRecord {
+  bench: string
+  /** ISO 8601, UTC, when the run started. */
+  date: string
+  /** `git rev-parse HEAD` when the run started. */
+  commit: string
+  /** The bench's measured paths had uncommitted changes. */
+  dirty: boolean
+  machine: { cpu: string, cores: number, memGiB: number, node: string }
+  /** os.loadavg() (1, 5, 15 minutes) before and after the run. */
+  loadavg: { start: number[], end: number[] }
+  seconds: number
+  metrics: Metrics
+}
+
+/** A record with the path it was read from, relative to bench/runs. */
+export interface LoadedRun extends RunRecord { file: string }
+
+/** What the report asks of git; tests pass their own. */
+export interface Git {
+  head: () => string
+  /**
+   * 0 when the paths are the same at both commits; otherwise the number of
+   * commits in from..to touching them (at least 1); null when either commit
+   * is unknown to the repository.
+   */
+  codeChanges: (from: string, to: string, paths: readonly string[]) => number | null
+}
+
+/** The paper's figures (§VI-A Tables I–II, §VI-B Table III, §VI-C Fig. 6–7). */
+export const PAPER = {
+  /**
+   * Table III as printed: "User" (an Android phone) and "Doctor" (a PC, i7-4790),
+   * both labelled ms. The Doctor column is plausible only as seconds: 7.6×10⁻⁶ ms
+   * would be 7.6 ns for a SHA-256, less than one compression round on any CPU.
+   * So doctor_ms reads it as seconds. The paper does not state the input sizes.
+   */
+  table3: {
+    sha256: { op: 'SHA-256', user_ms: 0.012, doctor_printed: '7.6×10⁻⁶', doctor_ms: 7.6e-6 * 1e3 },
+    aes: { op: 'AES-128 encryption (mode not stated)', user_ms: 0.134, doctor_printed: '7.3×10⁻⁵', doctor_ms: 7.3e-5 * 1e3 },
+    rsa_enc: { op: 'RSA-1024 encryption', user_ms: 0.209, doctor_printed: '4.3×10⁻⁴', doctor_ms: 4.3e-4 * 1e3 },
+    rsa_sign: { op: 'RSA-1024 signing', user_ms: 3.556, doctor_printed: '0.021', doctor_ms: 0.021 * 1e3 }
+  },
+  /** §VI-B: generation time of each transaction, Android, mean of 10000 runs. */
   gen: { tx_iot_gen_ms_p50: 3.735, tx_key5_gen_ms_p50: 4.809, tx_diag_gen_ms_p50: 0.021 },
+  /** §VI-A: transaction sizes (bytes). */
   bytes: { tx_iot_bytes: 132, tx_key5_bytes: 1188, tx_diag_bytes: 164 },
+  /** §VI-A: transactions per 1 MB block, and per second at one block a minute. */
   capacity: { capacity_tx_iot_per_mib: 5349, capacity_tx_key5_per_mib: 837, capacity_tx_diag_per_mib: 4599 },
   tps: { tx_iot_per_s_at_1_block_per_min: 89, tx_key5_per_s_at_1_block_per_min: 13, tx_diag_per_s_at_1_block_per_min: 76 },
-  header: 32 + 32 + 4 + 4 + 32 // Table I: prehash, index, gtime, nonce, Merkle root
+  /** Table I: prehash, index, gtime, nonce, Merkle root. */
+  header: 32 + 32 + 4 + 4 + 32,
+  /** §VI-C: after six months, "about 96 seconds" against "about 130", "3MB" against "26MB". */
+  fig67: { healthchain_s: 96, traditional_s: 130, healthchain_mb: 3, traditional_mb: 26 }
 } as const
 
-export interface ReportOutput { markdown: string, svgs: Record<string, string>, report: Metrics }
+/** The project's targets for these figures, as the benches print them (fig67.ts; hub.ts). */
+export const TARGETS = { fig6_healthchain_s: 10, fig7_healthchain_mb: 3.8, hub_rss_mb: 300 } as const
 
-const fmt = (x: number | undefined): string => x === undefined || !Number.isFinite(x) ? '—' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3)
-const ratio = (ours: number | undefined, paper: number): string => ours === undefined ? '—' : `${fmt(ours / paper)}×`
+/**
+ * The paths whose code each bench measures; a change to them between a run's
+ * commit and HEAD makes the run stale. Default: hub/src, the bench itself, its
+ * timing helpers and the locked dependencies.
+ */
+const COMMON = ['hub/src', 'bench/_stats.ts', 'package-lock.json']
+export const MEASURES: Record<string, readonly string[]> = {
+  ingest: ['bench/_ingest-publisher.ts'],
+  flow: ['flows', 'test/helpers/nodered-runtime.ts'],
+  hub: ['flows'],
+  e2e: ['flows']
+}
+export function measuredPaths (bench: string): string[] {
+  return [...COMMON, `bench/${bench}.ts`, ...(MEASURES[bench] ?? [])]
+}
+
+/** At most this many runs of the same code per section. */
+export const KEEP = 10
+
+/** How derived numbers were computed (report.json `derived`). */
+export type Operand = { run: string, metric: string } | { paper: string }
+export type Derived =
+  | { op: 'div', value: number, a: Operand, b: Operand }
+  | { op: 'codec', value: number, name: 'ublock_header_bytes' | 'dblock_header_bytes' }
+
+export interface ReportOutput {
+  markdown: string
+  svgs: Record<string, string>
+  /** report.json: which runs each section used, and every derived number. */
+  report: { runs: Record<string, string[]>, derived: Derived[] }
+}
+
+export const fmt = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x)
+    ? '—'
+    : Number.isInteger(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3)
+
+/** A constant or a machine fact as written: up to six significant digits, no padding. */
+export const plain = (x: number): string => String(Number(x.toPrecision(6)))
+
+/** The sizes the codec fixes (Table I): recomputed by the report test. */
+export function codecFacts (): Record<'ublock_header_bytes' | 'dblock_header_bytes', number> {
+  return {
+    ublock_header_bytes: UBLOCK_HEADER_BYTES,
+    dblock_header_bytes: encodeDblockHeader({ version: DBLOCK_VERSION, index: 0, gtime: 0, prehash: new Uint8Array(32), diagroot: new Uint8Array(32), view: 0, leader: new Uint8Array(32) }).length
+  }
+}
+
+/** A paper figure by its path in PAPER, e.g. "gen.tx_iot_gen_ms_p50". */
+export function paperValue (path: string): number {
+  let v: unknown = PAPER
+  for (const k of path.split('.')) v = (v as Record<string, unknown>)?.[k]
+  if (typeof v !== 'number') throw new Error(`no paper figure ${path}`)
+  return v
+}
+
+/** git in the repository holding `dir`; paths are from its top level. */
+export function gitIn (dir: string): Git {
+  const run = (cwd: string, args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  const top = run(dir, ['rev-parse', '--show-toplevel'])
+  const git = (args: string[]): string => run(top, args)
+  return {
+    head: () => git(['rev-parse', 'HEAD']),
+    codeChanges (from, to, paths) {
+      try {
+        git(['cat-file', '-e', `${from}^{commit}`])
+        git(['cat-file', '-e', `${to}^{commit}`])
+      } catch { return null }
+      try {
+        git(['diff', '--quiet', from, to, '--', ...paths])
+        return 0
+      } catch {
+        return Math.max(1, Number(git(['rev-list', '--count', `${from}..${to}`, '--', ...paths])))
+      }
+    }
+  }
+}
+
+/** Every archived run, by bench, newest first. */
+export async function loadRuns (runsDir: string): Promise<Record<string, LoadedRun[]>> {
+  const out: Record<string, LoadedRun[]> = {}
+  let benches: string[]
+  try { benches = (await readdir(runsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort() } catch { return out }
+  for (const bench of benches) {
+    const runs: LoadedRun[] = []
+    for (const f of (await readdir(join(runsDir, bench))).filter((f) => f.endsWith('.json'))) {
+      const rec = JSON.parse(await readFile(join(runsDir, bench, f), 'utf8')) as RunRecord
+      runs.push({ ...rec, file: `${bench}/${f}` })
+    }
+    out[bench] = runs.sort((a, b) => b.date.localeCompare(a.date) || b.file.localeCompare(a.file))
+  }
+  return out
+}
+
+/** The runs a section shows: the newest, and older runs of the same code on the same machine (see the header). */
+export function selectRuns (runs: readonly LoadedRun[], git: Git, paths: readonly string[]): LoadedRun[] {
+  const newest = runs[0]
+  if (newest === undefined) return []
+  // a run with uncommitted changes measured code no commit holds: it is shown only alone, as the newest
+  if (newest.dirty) return [newest]
+  return runs.filter((r) => r === newest || (!r.dirty && r.machine.cpu === newest.machine.cpu && r.machine.cores === newest.machine.cores &&
+    (r.commit === newest.commit || git.codeChanges(r.commit, newest.commit, paths) === 0))).slice(0, KEEP)
+}
+
+/** The data of one section, with what its numbers came from. */
+class Section {
+  readonly bench: string
+  readonly runs: readonly LoadedRun[]
+  private readonly derived: Derived[]
+  constructor (bench: string, runs: readonly LoadedRun[], derived: Derived[]) {
+    this.bench = bench
+    this.runs = runs
+    this.derived = derived
+  }
+
+  get measured (): boolean { return this.runs.length > 0 }
+  values (metric: string): Array<{ run: LoadedRun, v: number }> {
+    return this.runs.flatMap((run) => typeof run.metrics[metric] === 'number' ? [{ run, v: run.metrics[metric] }] : [])
+  }
+
+  has (metric: string): boolean { return this.values(metric).length > 0 }
+
+  /** One value, or min–max (n runs). */
+  cell (metric: string): string {
+    return range(this.values(metric).map((x) => x.v))
+  }
+
+  /** ours ÷ a paper figure, recorded in report.json for every run. */
+  ratio (metric: string, paper: string): string {
+    const p = paperValue(paper)
+    const rs = this.values(metric).map(({ run, v }) => {
+      const value = v / p
+      this.derived.push({ op: 'div', value, a: { run: run.file, metric }, b: { paper } })
+      return value
+    })
+    return rs.length === 0 ? '—' : `${range(rs)}×`
+  }
+
+  /** The latest value, for plots (from the newest run). */
+  latest (metric: string): number | undefined { return this.values(metric)[0]?.v }
+}
+
+function range (vs: number[]): string {
+  if (vs.length === 0) return '—'
+  const lo = Math.min(...vs); const hi = Math.max(...vs)
+  if (fmt(lo) === fmt(hi)) return fmt(lo)
+  return `${fmt(lo)}–${fmt(hi)} (${vs.length} runs)`
+}
+
+function machineText (m: RunRecord['machine']): string {
+  return `${m.cpu}, ${plain(m.cores)} cores, ${plain(m.memGiB)} GiB, Node ${m.node}`
+}
+
+/** Where a section's numbers come from, and whether they still describe the code. */
+function provenance (s: Section, git: Git, head: string): string[] {
+  if (!s.measured) return [`Not measured yet: run \`npm run bench -- ${s.bench}\`.`, '']
+  const L: string[] = []
+  const newest = s.runs[0]!
+  L.push(`${s.runs.length === 1 ? 'One run' : `${s.runs.length} runs of the same code`} on ${machineText(newest.machine)}:`, '')
+  for (const r of s.runs) {
+    L.push(`- ${r.date}, commit ${r.commit.slice(0, 12)}${r.dirty ? ' with uncommitted changes' : ''}, load average ${r.loadavg.start.map(plain).join(' ')} → ${r.loadavg.end.map(plain).join(' ')}, ${plain(r.seconds)} s`)
+  }
+  L.push('')
+  const changes = git.codeChanges(newest.commit, head, measuredPaths(s.bench))
+  if (changes === null) {
+    L.push(`> **Stale:** measured at ${newest.commit.slice(0, 12)} on ${newest.date}, a commit this repository does not have: re-run \`npm run bench -- ${s.bench}\`.`, '')
+  } else if (changes > 0) {
+    L.push(`> **Stale:** measured at ${newest.commit.slice(0, 12)} on ${newest.date}; the code it measures changed since (${changes} commit${changes === 1 ? '' : 's'}): re-run \`npm run bench -- ${s.bench}\`.`, '')
+  }
+  const dirty = s.runs.filter((r) => r.dirty)
+  if (dirty.length > 0) {
+    L.push(`> **Uncommitted code:** ${dirty.map((r) => r.date).join(', ')} ran with uncommitted changes to the code it measures: those figures are of ${dirty.length === 1 ? 'its' : 'their'} commit plus those changes.`, '')
+  }
+  return L
+}
 
 async function svg (spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' })
   return await view.toSVG()
 }
 
-function machine (): string {
-  const c = cpus()
-  return `${c[0]?.model ?? 'unknown CPU'}, ${c.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
-}
-
-export async function loadResults (dir: string): Promise<Record<string, Metrics>> {
-  const out: Record<string, Metrics> = {}
-  for (const f of (await readdir(dir)).filter((f) => f.endsWith('.json') && f !== 'report.json' && !/^\d{4}-\d\d-\d\d/.test(f)).sort()) {
-    out[f.slice(0, -5)] = JSON.parse(await readFile(join(dir, f), 'utf8')) as Metrics
-  }
-  return out
-}
-
-export async function buildReport (results: Record<string, Metrics>, when = new Date()): Promise<ReportOutput> {
-  const core = results.core ?? {}
-  const fig = results.fig67 ?? {}
-  const report: Metrics = {}
-  for (const m of Object.values(results)) Object.assign(report, m)
+/**
+ * Builds the report from archived runs (by bench, newest first). `benches`
+ * names every bench that exists, so one without a run says so.
+ */
+export async function buildReport (all: Record<string, LoadedRun[]>, git: Git, benches: readonly string[] = Object.keys(all)): Promise<ReportOutput> {
+  const derived: Derived[] = []
+  const head = git.head()
+  const names = [...new Set([...benches, ...Object.keys(all)])].sort()
+  const sections: Record<string, Section> = {}
+  for (const name of names) sections[name] = new Section(name, selectRuns(all[name] ?? [], git, measuredPaths(name)), derived)
+  const none = new Section('', [], derived)
+  const core = sections.core ?? none
+  const fig = sections.fig67 ?? none
+  const codec = codecFacts()
   const L: string[] = []
-  L.push('# Healthchain evaluation', '', `Measured ${when.toISOString()} on ${machine()}.`, '',
-    'Each row: the paper\'s figure (RSA-1024 / AES-128 on a PC or an Android phone, §VI), ours, and ours ÷ paper.', '')
-  L.push('## Table I/II — sizes (bytes)', '', '| item | paper | ours |', '| --- | --- | --- |',
-    `| block header | ${PAPER.header} | Ublock ${UBLOCK_HEADER_BYTES}, Dblock ${encodeDblockHeader({ version: DBLOCK_VERSION, index: 0, gtime: 0, prehash: new Uint8Array(32), diagroot: new Uint8Array(32), view: 0, leader: new Uint8Array(32) }).length} |`)
-  for (const [k, p] of Object.entries(PAPER.bytes)) L.push(`| ${k.replace(/_bytes$/, '')} | ${p} | ${fmt(core[k])} |`)
-  L.push('', '## Table III — cryptographic operations (ms)', '', '| operation | paper Android | paper PC | ours | ours ÷ PC |', '| --- | --- | --- | --- | --- |')
-  for (const [k, [android, pc]] of Object.entries(PAPER.table3)) L.push(`| ${k} | ${android} | ${pc} | ${fmt(core[k])} | ${ratio(core[k], pc)} |`)
-  L.push('', '## §VI-B — transaction generation (ms)', '', '| tx | paper | ours p50 | ratio |', '| --- | --- | --- | --- |')
-  for (const [k, p] of Object.entries(PAPER.gen)) L.push(`| ${k} | ${p} | ${fmt(core[k])} | ${ratio(core[k], p)} |`)
-  L.push('', '## §VI-A — block capacity and throughput at one block a minute', '', '| metric | paper | ours | ratio |', '| --- | --- | --- | --- |')
-  for (const [k, p] of [...Object.entries(PAPER.capacity), ...Object.entries(PAPER.tps)]) L.push(`| ${k} | ${p} | ${fmt(core[k])} | ${ratio(core[k], p)} |`)
+  L.push('# Healthchain evaluation', '',
+    'Generated by `npm run bench -- report` from the archived runs in [runs/](runs/); do not edit. ' +
+    'A value is one run\'s; `a–b (n runs)` is the range over runs of the same code. ' +
+    'The paper measured RSA-1024 / AES-128 in Java on an Android phone and in Python on a PC (§VI); ours is TypeScript on Node, with Ed25519, X25519 HPKE and AES-256-GCM.', '')
+
+  L.push('## Core (Tables I–III, §VI-A, §VI-B)', '', ...provenance(core, git, head))
+  if (core.measured) {
+    derived.push({ op: 'codec', name: 'ublock_header_bytes', value: codec.ublock_header_bytes }, { op: 'codec', name: 'dblock_header_bytes', value: codec.dblock_header_bytes })
+    L.push('### Table I/II — sizes (bytes)', '', '| item | paper | ours |', '| --- | --- | --- |',
+      `| block header | ${plain(PAPER.header)} | Ublock ${plain(codec.ublock_header_bytes)}, Dblock ${plain(codec.dblock_header_bytes)} (fixed by the codec) |`)
+    for (const [k, p] of Object.entries(PAPER.bytes)) L.push(`| ${k.replace(/_bytes$/, '')} | ${plain(p)} | ${core.cell(k)} |`)
+
+    const t3 = PAPER.table3
+    L.push('', '### Table III — cryptographic operations', '',
+      'The paper prints both columns in ms; its Doctor (PC) column is read here as seconds, the only plausible unit (see PAPER in bench/_report.ts), and shown in ms. ' +
+      'The operations differ: the paper uses RSA-1024 and AES-128, we use Ed25519, X25519 HPKE and AES-256-GCM. ' +
+      'Only rows with the same operation are compared; an Ed25519 signature is not a faster RSA signature.', '',
+      '| paper operation | paper User (Android), as printed (ms) | paper Doctor (PC), as printed | paper Doctor (PC), ms | our operation | ours (ms) | ours ÷ paper PC |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+      `| ${t3.sha256.op} | ${plain(t3.sha256.user_ms)} | ${t3.sha256.doctor_printed} | ${plain(t3.sha256.doctor_ms)} | SHA-256 of a KiB | ${core.cell('sha256_1k_ms')} | ${core.ratio('sha256_1k_ms', 'table3.sha256.doctor_ms')} |`,
+      `| ${t3.aes.op} | ${plain(t3.aes.user_ms)} | ${t3.aes.doctor_printed} | ${plain(t3.aes.doctor_ms)} | AES-256-GCM of a KiB | ${core.cell('aes_gcm_1k_ms')} | ${core.ratio('aes_gcm_1k_ms', 'table3.aes.doctor_ms')} (key size and mode differ) |`,
+      `| ${t3.rsa_enc.op} | ${plain(t3.rsa_enc.user_ms)} | ${t3.rsa_enc.doctor_printed} | ${plain(t3.rsa_enc.doctor_ms)} | X25519 HPKE seal of two keys | ${core.cell('envelope_seal_ms')} | different operation |`,
+      `| ${t3.rsa_sign.op} | ${plain(t3.rsa_sign.user_ms)} | ${t3.rsa_sign.doctor_printed} | ${plain(t3.rsa_sign.doctor_ms)} | Ed25519 signing | ${core.cell('sign_ms')} | different operation |`)
+    if (core.has('verify_ms')) L.push(`| — | — | — | — | Ed25519 verification | ${core.cell('verify_ms')} | — |`)
+
+    L.push('', '### §VI-B — transaction generation (ms)', '',
+      'The paper\'s figures are means on the Android phone with RSA-1024; ours are medians on the machine above with Ed25519: different machines and algorithms, so no ratio.', '',
+      '| tx | paper (Android) | ours p50 |', '| --- | --- | --- |')
+    for (const [k, p] of Object.entries(PAPER.gen)) L.push(`| ${k} | ${plain(p)} | ${core.cell(k)} |`)
+    L.push('', '### §VI-A — block capacity and throughput at one block a minute', '',
+      'Counted by filling a real block of the same size as the paper\'s.', '',
+      '| metric | paper | ours | ours ÷ paper |', '| --- | --- | --- | --- |')
+    for (const [group, entries] of [['capacity', PAPER.capacity], ['tps', PAPER.tps]] as const) {
+      for (const [k, p] of Object.entries(entries)) L.push(`| ${k} | ${plain(p)} | ${core.cell(k)} | ${core.ratio(k, `${group}.${k}`)} |`)
+    }
+  }
+  L.push('')
 
   const svgs: Record<string, string> = {}
-  const months = [1, 2, 3, 4, 5, 6].filter((m) => fig[`fig6_healthchain_s_m${m}`] !== undefined)
-  if (months.length > 0) {
-    const rows = (prefix: string, unit: string): Array<Record<string, unknown>> => months.flatMap((m) => [
-      { month: m, scheme: 'Healthchain', [unit]: fig[`${prefix}_healthchain_${unit}_m${m}`] },
-      { month: m, scheme: 'digital envelope per upload', [unit]: fig[`${prefix}_traditional_${unit}_m${m}`] }])
-    const plot = async (title: string, prefix: string, unit: string, axis: string): Promise<string> => await svg({
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: `${title} — ${machine()}`, width: 480, height: 260,
-      data: { values: rows(prefix, unit) }, mark: { type: 'line', point: true },
-      encoding: { x: { field: 'month', type: 'ordinal', title: 'month', axis: { labelAngle: 0 } }, y: { field: unit, type: 'quantitative', title: axis }, color: { field: 'scheme', type: 'nominal' } }
-    })
-    svgs['fig6.svg'] = await plot('Fig. 6 — computation cost, one user', 'fig6', 's', 'cumulative seconds')
-    svgs['fig7.svg'] = await plot('Fig. 7 — communication cost, one user', 'fig7', 'mb', 'cumulative MB')
-    L.push('', '## Fig. 6 and Fig. 7 — six months of one user\'s transactions', '',
-      '1 tx_IoT every 10 minutes, 1 tx_key a month to 5 doctors, against a fresh key sealed to every doctor with every upload. Targets: ≤ 10 s and ≤ 3.8 MB for ours.', '',
-      '| | Healthchain | digital envelope |', '| --- | --- | --- |',
-      `| computation, 6 months (s) | ${fmt(fig.fig6_healthchain_s)} | ${fmt(fig.fig6_traditional_s)} |`,
-      `| communication, 6 months (MB) | ${fmt(fig.fig7_healthchain_mb)} | ${fmt(fig.fig7_traditional_mb)} |`, '',
-      '![Fig. 6](plots/fig6.svg)', '', '![Fig. 7](plots/fig7.svg)')
+  L.push('## Fig. 6 and Fig. 7 — six months of one user\'s transactions (§VI-C)', '', ...provenance(fig, git, head))
+  if (fig.measured) {
+    L.push('One tx_IoT every ten minutes and one tx_key a month to five doctors, against a fresh key sealed to every doctor with every upload: ' +
+      '"traditional" sends a tx_IoT and a full tx_key per upload; "traditional lean" one signed envelope transaction per upload ' +
+      `(the data's hash and the key sealed to each doctor, ${fig.cell('fig7_traditional_lean_tx_bytes')} bytes). ` +
+      `The paper's Fig. 6–7 were measured on the Android phone. Targets for ours: ≤ ${plain(TARGETS.fig6_healthchain_s)} s and ≤ ${plain(TARGETS.fig7_healthchain_mb)} MB.`, '',
+      '| six months | paper Healthchain | paper traditional | Healthchain | traditional | traditional lean |', '| --- | --- | --- | --- | --- | --- |',
+      `| computation (s) | ${plain(PAPER.fig67.healthchain_s)} | ${plain(PAPER.fig67.traditional_s)} | ${fig.cell('fig6_healthchain_s')} | ${fig.cell('fig6_traditional_s')} | ${fig.cell('fig6_traditional_lean_s')} |`,
+      `| communication (MB) | ${plain(PAPER.fig67.healthchain_mb)} | ${plain(PAPER.fig67.traditional_mb)} | ${fig.cell('fig7_healthchain_mb')} | ${fig.cell('fig7_traditional_mb')} | ${fig.cell('fig7_traditional_lean_mb')} |`)
+    const months = [1, 2, 3, 4, 5, 6].filter((m) => fig.latest(`fig6_healthchain_s_m${m}`) !== undefined)
+    if (months.length > 0) {
+      const schemes = [['Healthchain', 'healthchain'], ['traditional (tx_IoT + tx_key per upload)', 'traditional'], ['traditional lean (one envelope tx per upload)', 'traditional_lean']] as const
+      const rows = (prefix: string, unit: string): Array<Record<string, unknown>> => months.flatMap((m) => schemes.flatMap(([label, key]) => {
+        const v = fig.latest(`${prefix}_${key}_${unit}_m${m}`)
+        return v === undefined ? [] : [{ month: m, scheme: label, [unit]: v }]
+      }))
+      const newest = fig.runs[0]!
+      const plot = async (title: string, prefix: string, unit: string, axis: string): Promise<string> => await svg({
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: { text: title, subtitle: `${newest.date}, ${machineText(newest.machine)}` }, width: 480, height: 260,
+        data: { values: rows(prefix, unit) }, mark: { type: 'line', point: true },
+        encoding: { x: { field: 'month', type: 'ordinal', title: 'month', axis: { labelAngle: 0 } }, y: { field: unit, type: 'quantitative', title: axis }, color: { field: 'scheme', type: 'nominal', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0, title: null } } }
+      })
+      svgs['fig6.svg'] = await plot('Fig. 6 — computation cost, one user', 'fig6', 's', 'cumulative seconds')
+      svgs['fig7.svg'] = await plot('Fig. 7 — communication cost, one user', 'fig7', 'mb', 'cumulative MB')
+      L.push('', 'The plots show the newest run.', '', '![Fig. 6](plots/fig6.svg)', '', '![Fig. 7](plots/fig7.svg)')
+    }
   }
-  const system = Object.entries(results).filter(([name]) => !['core', 'fig67'].includes(name))
-  L.push('', '## System benchmarks', '')
-  if (system.length === 0) L.push('No system bench results were found.')
-  for (const [name, m] of system) {
-    L.push(`### ${name}`, '', '| metric | value |', '| --- | --- |', ...Object.entries(m).map(([k, v]) => `| ${k} | ${fmt(v)} |`), '')
+  L.push('')
+
+  L.push('## System benchmarks', '')
+  for (const name of names.filter((n) => n !== 'core' && n !== 'fig67')) {
+    const s = sections[name]!
+    L.push(`### ${name}`, '', ...provenance(s, git, head))
+    if (!s.measured) continue
+    const metrics = [...new Set(s.runs.flatMap((r) => Object.keys(r.metrics)))]
+    L.push('| metric | value |', '| --- | --- |', ...metrics.map((k) => `| ${k} | ${s.cell(k)} |`), '')
   }
-  L.push('', `Hub memory with everything running (RSS of the devnet process, which also hosts every other role: an upper bound for the hub; target for the hub ≤ 300 MB): ${report.hub_rss_mb === undefined ? 'not measured in this run' : `${fmt(report.hub_rss_mb)} MB`}.`, '')
-  return { markdown: L.join('\n'), svgs, report }
+  const hub = sections.hub ?? none
+  L.push(`Hub memory with everything running (RSS of the devnet process, which also hosts every other role: an upper bound for the hub; target for the hub ≤ ${plain(TARGETS.hub_rss_mb)} MB): ` +
+    `${hub.has('hub_rss_mb') ? `${hub.cell('hub_rss_mb')} MB` : 'not measured yet'}.`, '')
+
+  const runs: Record<string, string[]> = {}
+  for (const [name, s] of Object.entries(sections)) if (s.measured) runs[name] = s.runs.map((r) => r.file)
+  return { markdown: L.join('\n'), svgs, report: { runs, derived } }
 }
 
-/** Reads bench/results, writes REPORT.md, plots/*.svg, results/report.json and results/<date>.json. */
-export async function writeReport (benchDir: string, when = new Date()): Promise<ReportOutput> {
-  const resultsDir = join(benchDir, 'results')
-  const out = await buildReport(await loadResults(resultsDir), when)
+/** The bench names: bench/<name>.ts except run.ts and the _helpers. */
+export async function benchNames (benchDir: string): Promise<string[]> {
+  return (await readdir(benchDir)).filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_')).map((f) => f.slice(0, -3)).sort()
+}
+
+/** Reads bench/runs, writes REPORT.md, plots/*.svg and runs/report.json. */
+export async function writeReport (benchDir: string, git: Git = gitIn(benchDir), benches?: readonly string[]): Promise<ReportOutput> {
+  const runsDir = join(benchDir, 'runs')
+  const out = await buildReport(await loadRuns(runsDir), git, benches ?? await benchNames(benchDir))
   await mkdir(join(benchDir, 'plots'), { recursive: true })
   for (const [f, s] of Object.entries(out.svgs)) await writeFile(join(benchDir, 'plots', f), s)
   await writeFile(join(benchDir, 'REPORT.md'), out.markdown)
-  await writeFile(join(resultsDir, 'report.json'), JSON.stringify(out.report, null, 2) + '\n')
-  await writeFile(join(resultsDir, `${when.toISOString().slice(0, 10)}.json`), JSON.stringify(out.report, null, 2) + '\n')
+  await mkdir(runsDir, { recursive: true })
+  await writeFile(join(runsDir, 'report.json'), JSON.stringify(out.report, null, 2) + '\n')
   return out
 }

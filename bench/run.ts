@@ -1,17 +1,30 @@
 /**
- * `npm run bench [-- name …]`: runs bench/<name>.ts for each name given (all
- * when none), each of which prints its report and returns a flat
- * metric → number object, written to bench/results/<name>.json.
+ * `npm run bench [-- name … | report]`: runs bench/<name>.ts for each name
+ * given (all when none), each of which prints its report and returns a flat
+ * metric → number object. Each run writes
+ *  - bench/results/<name>.json: that flat object (ignored by git; read by
+ *    outside checks), and
+ *  - bench/runs/<name>/<UTC time>-<short commit>.json: the archived run
+ *    (RunRecord in _report.ts: date, commit, dirty, machine, load averages,
+ *    seconds, metrics), committed.
+ * With no names, or with `report` alone, bench/REPORT.md is regenerated from
+ * bench/runs (_report.ts).
  */
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { join } from 'node:path'
+import { benchNames, measuredPaths, type RunRecord } from './_report.ts'
 
 const dir = fileURLToPath(new URL('.', import.meta.url))
-const all = (await readdir(dir)).filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_')).map((f) => f.slice(0, -3)).sort()
+const repo = join(dir, '..')
+const all = await benchNames(dir)
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 if (process.argv.includes('--help')) {
-  console.log(`usage: npm run bench [-- <name> … | report]\nbenches: ${all.join(', ')}\nresults go to bench/results/<name>.json; with no names every bench runs and bench/REPORT.md is written`)
+  console.log(`usage: npm run bench [-- <name> … | report]\nbenches: ${all.join(', ')}\n` +
+    'each run writes bench/results/<name>.json and archives bench/runs/<name>/<time>-<commit>.json; ' +
+    'with no names every bench runs and bench/REPORT.md is regenerated; `report` only regenerates it from bench/runs')
   process.exit(0)
 }
 const onlyReport = wanted.length === 1 && wanted[0] === 'report'
@@ -20,16 +33,40 @@ if (unknown.length > 0) {
   console.error(`unknown bench: ${unknown.join(', ')} (have: ${all.join(', ')})`)
   process.exit(2)
 }
+
+const git = (args: string[]): string => execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim()
+const round2 = (x: number): number => Math.round(x * 100) / 100
+
+/** The record of a run that starts now, but for its metrics and duration. */
+function startRecord (bench: string): Omit<RunRecord, 'metrics' | 'seconds'> {
+  const c = cpus()
+  return {
+    bench,
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    commit: git(['rev-parse', 'HEAD']),
+    // uncommitted changes to tracked files the bench measures (untracked files are not code it runs)
+    dirty: git(['status', '--porcelain', '--untracked-files=no', '--', ...measuredPaths(bench)]) !== '',
+    machine: { cpu: c[0]?.model.trim() ?? 'unknown CPU', cores: c.length, memGiB: Math.round(totalmem() / 2 ** 30 * 10) / 10, node: process.version },
+    loadavg: { start: loadavg().map(round2), end: [] }
+  }
+}
+
 await mkdir(join(dir, 'results'), { recursive: true })
 const failed: string[] = []
 for (const name of onlyReport ? [] : wanted.length > 0 ? wanted : all) {
   console.log(`\n=== bench: ${name} ===`)
+  const rec = startRecord(name)
   const t0 = performance.now()
   try {
     const mod = await import(pathToFileURL(join(dir, `${name}.ts`)).href) as { run: () => Promise<Record<string, number>> }
     const metrics = await mod.run()
+    const seconds = Math.round((performance.now() - t0) / 100) / 10
     await writeFile(join(dir, 'results', `${name}.json`), JSON.stringify(metrics, null, 2) + '\n')
-    console.log(`wrote bench/results/${name}.json (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
+    const record: RunRecord = { ...rec, loadavg: { start: rec.loadavg.start, end: loadavg().map(round2) }, seconds, metrics }
+    const file = join('runs', name, `${rec.date.replace(/:/g, '')}-${rec.commit.slice(0, 10)}.json`)
+    await mkdir(join(dir, 'runs', name), { recursive: true })
+    await writeFile(join(dir, file), JSON.stringify(record, null, 2) + '\n')
+    console.log(`wrote bench/results/${name}.json and bench/${file} (${seconds} s${rec.dirty ? ', code with uncommitted changes' : ''})`)
   } catch (err) {
     // one failing bench must not hide the others' figures
     failed.push(name)
@@ -40,7 +77,9 @@ for (const name of onlyReport ? [] : wanted.length > 0 ? wanted : all) {
 if (wanted.length === 0 || onlyReport) {
   const { writeReport } = await import('./_report.ts')
   await writeReport(dir)
-  console.log('wrote bench/REPORT.md, bench/plots/*.svg and bench/results/report.json')
+  console.log('wrote bench/REPORT.md, bench/plots/*.svg and bench/runs/report.json from bench/runs')
+} else {
+  console.log('archived; `npm run bench -- report` regenerates bench/REPORT.md from bench/runs')
 }
 
 if (failed.length > 0) {
