@@ -11,6 +11,7 @@ import { generateSchemas, SCHEMA_DIR } from '../../hub/src/config/json-schemas.t
 import { validateHubConfig } from '../../hub/src/hub-config.ts'
 import { validateAccountingConfig } from '../../hub/src/roles/accounting/config.ts'
 import { validateStorageConfig } from '../../hub/src/config/storage.ts'
+import { validateDoctorConfig } from '../../hub/src/config/doctor.ts'
 import { buildIdentityRecord, encodeIdentityRecord, identityFromSeed } from '../../hub/src/core/index.ts'
 import { toHex } from '../../hub/src/core/codec.ts'
 
@@ -25,7 +26,7 @@ t.test('the committed JSON Schemas are the ones the zod schemas generate (run `n
 
 t.test('the example configs pass both the validator and their JSON Schema', async (t) => {
   const ajv = new Ajv2020({ strict: false })
-  for (const [role, validate] of [['hub', validateHubConfig], ['accounting', validateAccountingConfig], ['storage', validateStorageConfig]] as const) {
+  for (const [role, validate] of [['hub', validateHubConfig], ['accounting', validateAccountingConfig], ['storage', validateStorageConfig], ['doctor', validateDoctorConfig]] as const) {
     const ex = await example(role)
     t.doesNotThrow(() => validate(ex, '/etc/healthchain'), `${role}.example.json is valid`)
     const check = ajv.compile(JSON.parse(await readFile(SCHEMA_DIR + `${role}.schema.json`, 'utf8')) as object)
@@ -109,6 +110,46 @@ t.test('bad storage configs are refused naming the field', async (t) => {
   ])
   const d = validateStorageConfig({ dataDir: 'store' }, '/srv')
   t.same(d, { dataDir: '/srv/store', network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], replicas: [], userchain: { bootstrap: [] }, fetchAttempts: 3, retryDelayMs: 200, retryFailedEveryMs: 60_000 }, 'defaults of a minimal storage config')
+})
+
+t.test('bad doctor configs are refused naming the field', async (t) => {
+  const ex = await example('doctor')
+  const acc = ex.accounting as { members: Array<{ id: string, addr: string }> }
+  const m = acc.members
+  const storage = (ex.storageNodes as string[])[0]!
+  refusals(t, 'doctor', validateDoctorConfig, ex, [
+    [{ dataDir: undefined }, /^dataDir: must be a non-empty string/],
+    [{ mode: undefined }, /^mode: must be one of ai, human/],
+    [{ mode: 'robot' }, /^mode: must be one of ai, human/],
+    [{ network: 'testnet' }, /^network: must be one of/],
+    [{ name: '' }, /^name: must be a non-empty string/],
+    [{ listen: '/ip4/0.0.0.0/tcp/1' }, /^listen: must be a list of multiaddrs/],
+    [{ userchain: undefined }, /^userchain: must be \{"bootstrap"/],
+    [{ userchain: { bootstrap: [] } }, /^userchain\.bootstrap: at least one core user node/],
+    [{ userchain: { bootstrap: ['/dns4/x/tcp/1'] } }, /^userchain\.bootstrap\[0\]: must be a multiaddr ending in \/p2p/],
+    [{ storageNodes: [] }, /^storageNodes: at least one storage node/],
+    [{ storageNodes: ['/ip4/10.0.0.1/tcp/1'] }, /^storageNodes\[0\]: must be a multiaddr ending in \/p2p/],
+    [{ storageNodes: [storage], replication: 2 }, /^replication: 2 needs at least that many storageNodes \(1 given\)/],
+    [{ replication: 0 }, /^replication: must be an integer in \[1, 16\]/],
+    [{ accounting: { members: [] } }, /^accounting\.members: must be a non-empty list/],
+    [{ accounting: { members: [{ id: 'abc', addr: m[0]!.addr }] } }, /^accounting\.members\[0\]\.id: must be an ID: 64 hex digits/],
+    [{ accounting: { members: [m[0], { ...m[1], addr: '/ip4/1.2.3.4/tcp/1' }] } }, /^accounting\.members\[1\]\.addr: must be a multiaddr ending in \/p2p/],
+    [{ accounting: { members: [m[0], m[0]] } }, /^accounting\.members: an ID is listed twice/],
+    [{ accounting: { members: m.map((x) => ({ id: x.id })) } }, /^accounting\.members: at least one member needs an "addr"/],
+    [{ accounting: { ...acc, retrySeconds: 0 } }, /^accounting\.retrySeconds: must be an integer in \[1, 86400\]/],
+    [{ accounting: { ...acc, timeout: 5 } }, /^accounting\.timeout: unknown setting \(have: members, timeoutSeconds, retrySeconds\)/],
+    [{ consortium: 'me' }, /^consortium: must be an ID/],
+    [{ diagnosisPrice: -1 }, /^diagnosisPrice: must be an integer/],
+    [{ minSeverity: 'high' }, /^minSeverity: must be one of routine, low, urgent, emergency/],
+    [{ http: { port: 70000 } }, /^http\.port: must be an integer in \[0, 65535\]/],
+    [{ keystore: 7 }, /^keystore: must be a non-empty string/]
+  ])
+  const d = validateDoctorConfig({ dataDir: 'doc', mode: 'human', userchain: ex.userchain, storageNodes: [storage], accounting: { members: [m[0]] } }, '/srv')
+  t.same(d, {
+    dataDir: '/srv/doc', network: 'devnet', mode: 'human', name: 'Doctor', keystore: '/srv/doc/keystore.json', listen: ['/ip4/127.0.0.1/tcp/0'],
+    userchain: ex.userchain, storageNodes: [storage], replication: 1, accounting: { members: [m[0]], timeoutSeconds: 120, retrySeconds: 30 },
+    diagnosisPrice: 100_000, minSeverity: 'low', http: { host: '127.0.0.1', port: 1881 }
+  }, 'defaults of a minimal doctor config')
 })
 
 t.test('defaults and paths are filled as documented', async (t) => {

@@ -10,13 +10,15 @@ import { fileURLToPath } from 'node:url'
 import { HubConfigFile } from '../hub-config.ts'
 import { AccountingConfigFile } from '../roles/accounting/config.ts'
 import { StorageConfigFile } from './storage.ts'
+import { DoctorConfigFile } from './doctor.ts'
 import { jsonSchemaOf, type z } from './schema.ts'
 
 /** Each role's config schema, by the file name of its JSON Schema. */
 export const CONFIG_SCHEMAS: Record<string, { schema: z.ZodType, title: string }> = {
   'hub.schema.json': { schema: HubConfigFile, title: 'healthchain hub --config' },
   'accounting.schema.json': { schema: AccountingConfigFile, title: 'healthchain accounting --config' },
-  'storage.schema.json': { schema: StorageConfigFile, title: 'healthchain storage --config' }
+  'storage.schema.json': { schema: StorageConfigFile, title: 'healthchain storage --config' },
+  'doctor.schema.json': { schema: DoctorConfigFile, title: 'healthchain doctor --config' }
 }
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/', import.meta.url))
