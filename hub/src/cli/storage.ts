@@ -1,0 +1,46 @@
+/**
+ * `healthchain storage --config <file>`: one of the consortium's storage
+ * nodes (paper §III-A, §IV-B2; DESIGN §6) as its own process — Helia with
+ * LevelDB blocks and pins under `dataDir`, uploads acknowledged once pinned,
+ * blocks served to any peer, and every CID Userchain names pinned
+ * (app/storage.ts). hub/storage.example.json documents the config.
+ * Output: a `ready` block with one `peer <multiaddr>` line per address
+ * (what hubs, doctors and the other replicas put in their configs), then
+ * timestamped progress lines; SIGTERM or Ctrl-C stops it cleanly.
+ */
+import type { Command } from 'commander'
+import { loadStorageConfig } from '../config/storage.ts'
+
+export function register (program: Command): void {
+  program.command('storage')
+    .description('run a consortium storage node: pins and serves the encrypted batches, pins every CID named on Userchain (SIGTERM stops)')
+    .requiredOption('--config <file>', 'storage node config (see hub/storage.example.json)')
+    .option('--check', 'check the config and exit')
+    .action(async (o: { config: string, check?: boolean }) => {
+      const cfg = await loadStorageConfig(o.config)
+      if (o.check === true) {
+        process.stdout.write(`config ok: ${cfg.network}, data in ${cfg.dataDir}, ${cfg.replicas.length} replica(s), ${cfg.userchain.bootstrap.length} Userchain bootstrap peer(s)\n`)
+        return
+      }
+      const out = (s: string): void => { process.stdout.write(`${new Date().toISOString()} ${s}\n`) }
+      // Helia and libp2p are loaded only by the commands that use them
+      const { startStorage } = await import('../app/storage.ts')
+      const daemon = await startStorage(cfg, { log: out })
+      const st = await daemon.status()
+      process.stdout.write([
+        'storage ready',
+        `  peer id          ${st.peerId}`,
+        ...st.multiaddrs.map((a) => `  peer ${a}`),
+        `  pinned           ${st.pinned} (pending ${st.pending}, failed ${st.failed})`,
+        `  userchain        ${cfg.network} height ${st.userchainHeight}`,
+        `  data             ${cfg.dataDir}`
+      ].join('\n') + '\n')
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
+      })
+      out('stopping')
+      await daemon.stop()
+      out('stopped')
+    })
+}
