@@ -6,17 +6,18 @@
  *
  * Archive: every `npm run bench -- <name>` writes
  * bench/runs/<name>/<UTC time>-<short commit>.json, a RunRecord: the bench,
- * date, full commit, whether the code it measures had uncommitted changes
- * (dirty), the machine, the load averages at start and end, the seconds it
+ * date, full commit, whether the files it measures differed from that commit
+ * (dirty, with a digest of the difference), the machine, the load averages at start and end, the seconds it
  * took and its flat metric → number object (the same object as
  * bench/results/<name>.json).
  *
  * Which runs a section shows: the newest run of the bench, with every older
  * run of the same bench on the same machine (CPU model and cores) whose
  * measured code is the same — `git diff` between the two commits shows no
- * change to the bench's paths (MEASURES) — at most KEEP runs. A run with
- * uncommitted changes to those paths (dirty) is never grouped: it is shown
- * alone when it is the newest, and left out otherwise. One run prints
+ * change to the bench's paths (MEASURES) — at most KEEP runs. A run whose
+ * measured files differed from its commit (dirty) groups only with runs of
+ * the same commit and the same difference (dirtyDigest); a clean newest run
+ * never groups with dirty ones. One run prints
  * its value; several print `min–max (n runs)`, or one value when every run
  * gave it. Each section states the dates, commits, machine and load averages
  * of its runs, and says when the code it measures changed between its newest
@@ -52,8 +53,10 @@ export interface RunRecord {
   date: string
   /** `git rev-parse HEAD` when the run started. */
   commit: string
-  /** The bench's measured paths had uncommitted changes. */
+  /** The files the bench measures (MEASURES) differed from the commit: modified, staged or new. */
   dirty: boolean
+  /** When dirty: SHA-256 of that difference, so runs of the same uncommitted code can be grouped. */
+  dirtyDigest?: string
   machine: { cpu: string, cores: number, memGiB: number, node: string }
   /** os.loadavg() (1, 5, 15 minutes) before and after the run. */
   loadavg: { start: number[], end: number[] }
@@ -203,10 +206,12 @@ export async function loadRuns (runsDir: string): Promise<Record<string, LoadedR
 export function selectRuns (runs: readonly LoadedRun[], git: Git, paths: readonly string[]): LoadedRun[] {
   const newest = runs[0]
   if (newest === undefined) return []
-  // a run with uncommitted changes measured code no commit holds: it is shown only alone, as the newest
-  if (newest.dirty) return [newest]
-  return runs.filter((r) => r === newest || (!r.dirty && r.machine.cpu === newest.machine.cpu && r.machine.cores === newest.machine.cores &&
-    (r.commit === newest.commit || git.codeChanges(r.commit, newest.commit, paths) === 0))).slice(0, KEEP)
+  const sameMachine = (r: LoadedRun): boolean => r.machine.cpu === newest.machine.cpu && r.machine.cores === newest.machine.cores
+  // a run with uncommitted changes measured code no commit holds: it groups only with runs of the same commit and the same changes
+  const sameCode = newest.dirty
+    ? (r: LoadedRun): boolean => r.dirty && r.commit === newest.commit && r.dirtyDigest !== undefined && r.dirtyDigest === newest.dirtyDigest
+    : (r: LoadedRun): boolean => !r.dirty && (r.commit === newest.commit || git.codeChanges(r.commit, newest.commit, paths) === 0)
+  return runs.filter((r) => r === newest || (sameMachine(r) && sameCode(r))).slice(0, KEEP)
 }
 
 /** The data of one section, with what its numbers came from. */

@@ -11,6 +11,8 @@
  * bench/runs (_report.ts).
  */
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -37,6 +39,22 @@ if (unknown.length > 0) {
 const git = (args: string[]): string => execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim()
 const round2 = (x: number): number => Math.round(x * 100) / 100
 
+/**
+ * Whether the files the bench measures differ from the commit (modified,
+ * staged or new files under its paths), and if so a digest of that
+ * difference: runs with the same commit and digest ran the same code.
+ */
+function dirtyState (bench: string): Pick<RunRecord, 'dirty' | 'dirtyDigest'> {
+  const paths = measuredPaths(bench)
+  const status = git(['status', '--porcelain', '--untracked-files=all', '--', ...paths])
+  if (status === '') return { dirty: false }
+  const h = createHash('sha256').update(execFileSync('git', ['diff', 'HEAD', '--binary', '--', ...paths], { cwd: repo }))
+  for (const f of git(['ls-files', '--others', '--exclude-standard', '--', ...paths]).split('\n').filter(Boolean).sort()) {
+    h.update(f).update(readFileSync(join(repo, f)))
+  }
+  return { dirty: true, dirtyDigest: h.digest('hex') }
+}
+
 /** The record of a run that starts now, but for its metrics and duration. */
 function startRecord (bench: string): Omit<RunRecord, 'metrics' | 'seconds'> {
   const c = cpus()
@@ -44,8 +62,7 @@ function startRecord (bench: string): Omit<RunRecord, 'metrics' | 'seconds'> {
     bench,
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     commit: git(['rev-parse', 'HEAD']),
-    // uncommitted changes to tracked files the bench measures (untracked files are not code it runs)
-    dirty: git(['status', '--porcelain', '--untracked-files=no', '--', ...measuredPaths(bench)]) !== '',
+    ...dirtyState(bench),
     machine: { cpu: c[0]?.model.trim() ?? 'unknown CPU', cores: c.length, memGiB: Math.round(totalmem() / 2 ** 30 * 10) / 10, node: process.version },
     loadavg: { start: loadavg().map(round2), end: [] }
   }
