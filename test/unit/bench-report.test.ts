@@ -29,11 +29,12 @@ function walk (v: unknown, nums: number[], strs: string[]): void {
  * The numbers of a report that no source explains. Allowed: fmt() or plain() of a number
  * in the runs report.json cites, of a PAPER or TARGETS constant, or of a
  * derived value recomputed here from those runs (ratios) or from the codec
- * (header sizes). The records' strings (dates, commits, CPU, Node), commit
- * prefixes, citations (Fig. 6) and counts of runs or commits are text.
+ * (header sizes). The records' strings (dates, commits, CPU, Node), prefixes
+ * of their commits and of the HEAD the report was judged against, citations
+ * (Fig. 6) and counts of runs or commits are text.
  */
 async function unexplainedNumbers (markdown: string, report: ReportOutput['report'], readRun: (file: string) => Promise<RunRecord>): Promise<string[]> {
-  const nums: number[] = []; const strs: string[] = []; const commits: string[] = []
+  const nums: number[] = []; const strs: string[] = []; const commits: string[] = [report.head]
   const records = new Map<string, RunRecord>()
   for (const files of Object.values(report.runs)) {
     for (const f of files) {
@@ -83,6 +84,8 @@ t.test('one run: its values beside the paper\'s, and where they come from', asyn
   t.match(md, /### net\n\nNot measured yet: run `npm run bench -- net`\./, 'a bench without runs says so')
   t.match(md, /target for the hub ≤ 300 MB\): 212 MB\./, 'hub memory line')
   t.same(out.report.runs.core, ['core/2026-11-25T033414Z-aaaaaaaaaa.json'], 'report.json names the runs used')
+  t.match(md, /judged against commit cccccccccccc, the HEAD when this report was generated/)
+  t.equal(out.report.head, HEAD)
 })
 
 t.test('Table III: the paper as printed and in ms; only the same operations compared', async (t) => {
