@@ -4,8 +4,11 @@
  * the certified Docchain, a tx index, and the replica's write-ahead log — a
  * snapshot (core/pbft/replica.ts ReplicaSnapshot, replaced at each stable
  * checkpoint or view change) plus every accepted message since, in order.
- * The host applies a replica's actions here BEFORE sending its messages, so
- * a restarted replica never contradicts a vote it already cast.
+ * The host applies a replica's actions here BEFORE sending its messages, and
+ * each batch is synced (fdatasync of LevelDB's log) before `apply`
+ * resolves, so neither a restart nor a power cut makes a replica contradict
+ * a vote it already cast (PBFT's safety assumes a replica keeps what it
+ * sent, paper §IV-B3).
  *
  * Key layout (one-byte prefix, binary keys):
  *   b‖height(u32) → certified Dblock     t‖txid → height(u32)
@@ -119,8 +122,9 @@ export class PbftLog {
   get tipHeight (): number { return this.height }
 
   /**
-   * Applies a replica's persist/compact/commit actions in one atomic batch.
-   * Await this before sending the messages of the same step.
+   * Applies a replica's persist/compact/commit actions in one atomic batch,
+   * synced to disk before it resolves (one fdatasync per group commit of
+   * the node). Await this before sending the messages of the same step.
    */
   async apply (actions: readonly Action[]): Promise<void> {
     const ops: Array<{ type: 'put', key: Uint8Array, value: Uint8Array }> = []
@@ -148,7 +152,9 @@ export class PbftLog {
         this.height = Math.max(this.height, h)
       }
     }
-    if (ops.length > 0) await this.db.batch(ops)
+    if (ops.length > 0) await this.db.batch(ops, { sync: true })
+    // Not synced: if a power cut drops the clear, the messages it would
+    // remove lie before the snapshot's first counter and are never replayed.
     if (compactFrom !== null) await this.db.clear({ gte: Uint8Array.of(P.msg), lt: counterKey(compactFrom) })
   }
 
