@@ -13,7 +13,14 @@
  * also moves the tip and writes (or drops) the block's undo record, so a
  * crash at any instant leaves the state of some fully connected tip. A reorg
  * is a series of such batches; on open the store resumes toward the best
- * known block by itself.
+ * known block by itself. Every write a connect depends on is synced
+ * (fdatasync) before the connect resolves, so a power cut cannot take back
+ * a tip the node already announced or answered with: the connect batch is
+ * synced, and so is the block's body when it is written ahead of it (a
+ * sync of LevelDB's log covers only the log file it is in, and the connect
+ * may be the write that switches to a new log file, so an earlier unsynced
+ * body could be lost while the connect naming it survives). Disconnects
+ * are not synced: losing one leaves the older, fully connected tip.
  *
  * Key layout (one-byte prefix, binary keys):
  *   b‖hash → block bytes          e‖hash → index entry (JSON)
@@ -115,6 +122,8 @@ function parseTxLoc (v: Uint8Array): TxLocation {
   const dv = new DataView(v.buffer, v.byteOffset, 40)
   return { block: new Uint8Array(v.subarray(0, 32)), height: dv.getUint32(32), pos: dv.getUint32(36) }
 }
+/** LevelDB write option of every write a connect depends on: fdatasync before it resolves. */
+const SYNC = { sync: true } as const
 const META_TIP = key(P.meta, utf8Bytes('tip'))
 const META_NET = key(P.meta, utf8Bytes('network'))
 const META_LAYOUT = key(P.meta, utf8Bytes('layout'))
@@ -497,7 +506,7 @@ export class ChainStore implements LedgerView {
         // and the state rules run while the signatures are still being
         // verified (`gate`); entry and connection then go in one batch. (If
         // the gate fails, the bytes stay unreferenced: no entry names them.)
-        const bodyWrite = opts.gate === undefined ? Promise.resolve() : this.db.put(stored[0]!.key, (stored[0] as { value: Uint8Array }).value)
+        const bodyWrite = opts.gate === undefined ? Promise.resolve() : this.db.put(stored[0]!.key, (stored[0] as { value: Uint8Array }).value, SYNC)
         bodyWrite.catch(() => {})
         // One batched read answers "already confirmed?" for every tx (a
         // lookup each would cost more than the rest of the state rules).
@@ -521,13 +530,13 @@ export class ChainStore implements LedgerView {
           throw err
         }
         await bodyWrite
-        await batch.write()
+        await batch.write(SYNC)
         this.entries.set(hex, entry)
         this.main[entry.height] = hex
         return { hash: hex, status: 'connected', tipChanged: true, connected: [block], disconnected: [], invalidated: [] }
       }
       await opts.gate
-      await this.db.batch(stored)
+      await this.db.batch(stored, SYNC) // connects below may name it
       this.entries.set(hex, entry)
       const before = this.tip.hex
       this.fresh.set(hex, block)
@@ -609,7 +618,7 @@ export class ChainStore implements LedgerView {
 
   /** Connects `block` on top of the tip: state rules, indexes, undo, tip — one batch. */
   private async connect (e: BlockEntry, block: Ublock, extra: Op[] = [], base: LedgerView = this): Promise<void> {
-    await this.connectBatch(e, block, extra, base).write()
+    await this.connectBatch(e, block, extra, base).write(SYNC)
     this.main[e.height] = e.hex
   }
 
