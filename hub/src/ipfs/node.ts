@@ -11,6 +11,10 @@
  *
  * Peers exchange blocks over the store protocol (./protocol.ts); Helia's
  * bitswap also runs, so standard IPFS peers (Kubo) can fetch from us.
+ *
+ * Both LevelDBs sync every put and batch (fdatasync before it resolves), so
+ * a block and its pin are on disk before a storage node acknowledges an
+ * upload: a power cut cannot lose what an uploader was told is stored.
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
@@ -18,6 +22,7 @@ import { createHeliaLight } from 'helia'
 import type { Helia } from 'helia'
 import { withBitswap } from '@helia/bitswap'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
+import { ClassicLevel } from 'classic-level'
 import { LevelBlockstore } from 'blockstore-level'
 import { LevelDatastore } from 'datastore-level'
 import { lpStream } from '@libp2p/utils'
@@ -115,8 +120,8 @@ export class IpfsNode {
   /** Opens the stores, starts Helia (and libp2p if owned) and serves the store protocol. */
   static async create (opts: IpfsNodeOptions): Promise<IpfsNode> {
     await mkdir(opts.dataDir, { recursive: true })
-    const blockstore = new LevelBlockstore(join(opts.dataDir, 'blocks'))
-    const datastore = new LevelDatastore(join(opts.dataDir, 'datastore'))
+    const blockstore = new LevelBlockstore(syncedLevel(join(opts.dataDir, 'blocks')) as LevelOf<typeof LevelBlockstore>)
+    const datastore = new LevelDatastore(syncedLevel(join(opts.dataDir, 'datastore')) as LevelOf<typeof LevelDatastore>)
     await blockstore.open()
     await datastore.open()
     let libp2p = opts.libp2p
@@ -447,6 +452,33 @@ export class IpfsNode {
   private assertRunning (): void {
     if (!this.running) throw new NodeNotRunningError()
   }
+}
+
+/** classic-level's write hooks, which its typings leave out. */
+interface LevelWriteHooks {
+  _put: (this: object, key: string, value: Uint8Array, options: object) => Promise<void>
+  _batch: (this: object, ops: unknown[], options: object) => Promise<void>
+}
+const hooks = ClassicLevel.prototype as unknown as LevelWriteHooks
+/** The Level type a store's constructor takes: `level`'s, which is classic-level at run time but typed apart. */
+type LevelOf<S extends new (db: never) => unknown> = Exclude<ConstructorParameters<S>[0], string>
+
+/**
+ * The LevelDB of blockstore-level / datastore-level (they take a Level
+ * instance and use only its put, batch and del), with every put and batch
+ * synced: neither store passes write options through, and syncing the
+ * write itself, not a later marker, is what makes it durable (a synced
+ * write flushes only the LevelDB log file it lands in, and an earlier write
+ * may sit in the previous one). Deletes (GC, unpin) stay unsynced: a lost
+ * one leaves a block or pin that the next GC or prune removes again. The
+ * encodings are the ones those packages give the Level they create.
+ */
+function syncedLevel (dir: string): unknown {
+  class SyncedLevel extends ClassicLevel<string, Uint8Array> {
+    async _put (key: string, value: Uint8Array, options: object): Promise<void> { await hooks._put.call(this, key, value, { ...options, sync: true }) }
+    async _batch (ops: unknown[], options: object): Promise<void> { await hooks._batch.call(this, ops, { ...options, sync: true }) }
+  }
+  return new SyncedLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
 }
 
 /** The response if OK, else a StoreRequestError naming the peer and status. */
