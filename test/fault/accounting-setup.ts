@@ -25,15 +25,23 @@ export function cause (n: number): Uint8Array { return sha256(utf8Bytes(`crash-c
 async function key (i: number): Promise<Awaited<ReturnType<typeof keyFromSeed>>> { return await keyFromSeed(sha256(utf8Bytes(`crash-libp2p-${i}`))) }
 export async function peerId (i: number): Promise<string> { return (await key(i)).publicKey.toString() }
 
-/** `timeouts`: the PBFT request and view-change timers (ms), if not the quick defaults. */
-export async function startReplica (i: number, dir: string, port: number, peers: ReadonlyMap<string, string>, timeouts: { requestTimeoutMs?: number, viewChangeTimeoutMs?: number } = {}): Promise<{ node: AccountingNode, libp2p: Libp2p }> {
+/**
+ * `timeouts`: the PBFT request and view-change timers (ms), if not the quick
+ * defaults. `tap` sees every message the node receives, before the node does.
+ */
+export async function startReplica (i: number, dir: string, port: number, peers: ReadonlyMap<string, string>, timeouts: { requestTimeoutMs?: number, viewChangeTimeoutMs?: number } = {}, tap?: (bytes: Uint8Array) => void): Promise<{ node: AccountingNode, libp2p: Libp2p }> {
   const libp2p = await createIpfsLibp2p({ privateKey: await key(i), listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+  const transport = await libp2pPbftTransport({ libp2p, self: replicas[i]!.id, peers, ...(process.env.DEBUG_PBFT === undefined ? {} : { onError: (p: string, e: Error) => { console.error(`replica ${i} → ${p.slice(0, 8)}: ${e.message}`) } }) })
+  if (tap !== undefined) {
+    const onMessage = transport.onMessage
+    transport.onMessage = (handler) => { onMessage((bytes) => { tap(bytes); handler(bytes) }) }
+  }
   const node = await AccountingNode.start({
     identity: replicas[i]!,
     members: replicas.map((r) => r.id),
     genesis: GENESIS,
     dir,
-    transport: await libp2pPbftTransport({ libp2p, self: replicas[i]!.id, peers, ...(process.env.DEBUG_PBFT === undefined ? {} : { onError: (p: string, e: Error) => { console.error(`replica ${i} → ${p.slice(0, 8)}: ${e.message}`) } }) }),
+    transport,
     registry: new DoctorRegistry({ members: [replicas[0]!.id], threshold: 1 }, [encodeIdentityRecord(buildIdentityRecord(doctor, 1))]),
     userchain: { iotTx: async () => ({ user: user.id }) },
     payments: { hasPaid: async () => true },
