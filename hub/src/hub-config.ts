@@ -8,6 +8,7 @@
 import { resolve } from 'node:path'
 import { NETWORKS } from './core/index.ts'
 import { InvalidFieldError } from './core/errors.ts'
+import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './config/docchain.ts'
 import { intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, strings, z } from './config/schema.ts'
 
 const NETWORK_NAMES = Object.keys(NETWORKS) as ['devnet', 'mainnet']
@@ -43,7 +44,8 @@ export const HubConfigFile = z.strictObject({
   http: z.strictObject({
     host: nonEmpty().default('127.0.0.1'),
     port: port().default(1880)
-  }, { error: 'must be {"host", "port"}' }).default({ host: '127.0.0.1', port: 1880 }).describe('the patient page and Node-RED editor')
+  }, { error: 'must be {"host", "port"}' }).default({ host: '127.0.0.1', port: 1880 }).describe('the patient page and Node-RED editor'),
+  docchain: DocchainSection.optional().describe('the Docchain this hub follows for its user\'s certified diagnoses (paper §IV-B3); without it the page shows none')
 }, { error: 'must be a JSON object' })
 
 export interface HubConfig {
@@ -59,6 +61,8 @@ export interface HubConfig {
   readonly broker: { readonly embedded: { readonly host: string, readonly port: number } } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
   readonly serial: ReadonlyArray<{ readonly path: string, readonly baudRate?: number }>
   readonly http: { readonly host: string, readonly port: number }
+  /** The accounting nodes (leader order), genesis time and genesis registry of the Docchain followed, if any. */
+  readonly docchain?: DocchainReaderConfig
 }
 
 /** Checks a parsed config, naming the first bad field; fills the defaults and resolves paths against `baseDir`. */
@@ -82,7 +86,8 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     replication,
     broker,
     serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path } : { path: s.path, baudRate: s.baudRate }),
-    http: f.http
+    http: f.http,
+    ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) })
   }
 }
 

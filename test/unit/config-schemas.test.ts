@@ -61,7 +61,14 @@ t.test('bad hub configs are refused naming the field', async (t) => {
     [{ serial: [{ baudRate: 9600 }] }, /^serial\[0\]\.path: must be a non-empty string/],
     [{ serial: [{ path: '/dev/x', baud: 9600 }] }, /^serial\[0\]\.baud: unknown setting \(have: path, baudRate\)/],
     [{ http: { port: 70000 } }, /^http\.port: must be an integer/],
-    [{ listen: '/ip4/0.0.0.0/tcp/1' }, /^listen: must be a list of multiaddrs/]
+    [{ listen: '/ip4/0.0.0.0/tcp/1' }, /^listen: must be a list of multiaddrs/],
+    [{ docchain: { members: [] } }, /^docchain\.members: must be a non-empty list of \{"id", "addr"\} in leader order/],
+    [{ docchain: { members: [{ id: 'ab' }], registry: { members: ['ab'] } } }, /^docchain\.members\[0\]\.id: must be an ID/],
+    [{ docchain: { members: [{ id: '3b'.repeat(32) }], registry: { members: ['3b'.repeat(32)] } } }, /^docchain\.members: at least one member needs an "addr"/],
+    [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1' }], registry: { members: ['3b'.repeat(32)] } } }, /^docchain\.members\[0\]\.addr: must be a multiaddr ending in \/p2p/],
+    [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino' }], registry: { members: ['3b'.repeat(32)], threshold: 2 } } }, /^docchain\.registry\.threshold: must be an integer in \[1, the number of registry\.members\]/],
+    [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino' }], registry: { members: ['3b'.repeat(32)], doctors: ['00'] } } }, /^docchain\.registry\.doctors\[0\]: not an identity record/],
+    [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino' }], registry: { members: ['3b'.repeat(32)] }, pollSeconds: -1 } }, /^docchain\.pollSeconds: must be an integer/]
   ])
   t.throws(() => validateHubConfig([]), /^config: must be a JSON object/)
 })

@@ -7,8 +7,9 @@
  * users prepay). Relative paths resolve against the file's directory.
  */
 import { join, resolve } from 'node:path'
-import { fromHex, InvalidFieldError, NETWORKS, toHex, decodeIdentityRecord } from '../../core/index.ts'
+import { InvalidFieldError, NETWORKS, toHex } from '../../core/index.ts'
 import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, schemaRef, strings, z } from '../../config/schema.ts'
+import { accountingMembers, genesisRegistry } from '../../config/docchain.ts'
 import { DIAGNOSIS_PRICE } from '../consortium/credit.ts'
 
 /** Replica timing and batching settings a config may override (core/pbft/replica.ts ReplicaConfig). */
@@ -17,13 +18,6 @@ export type PbftSettings = Partial<Record<typeof PBFT_SETTINGS[number], number>>
 
 const NETWORK_NAMES = Object.keys(NETWORKS) as ['devnet', 'mainnet']
 
-/** A genesis doctor's identity record (hex of `healthchain keys export-public`). */
-const identityRecord = z.string({ error: 'must be an identity record in hex (from `healthchain keys export-public`)' }).check((ctx) => {
-  try { decodeIdentityRecord(fromHex('record', ctx.value)) } catch (err) {
-    ctx.issues.push({ code: 'custom', input: ctx.value, message: `not an identity record (from \`healthchain keys export-public\`): ${(err as Error).message}` })
-  }
-}).transform((x) => x.toLowerCase())
-
 /** The accounting node's config file as written (the JSON Schema is generated from this). */
 export const AccountingConfigFile = z.strictObject({
   $schema: schemaRef,
@@ -31,21 +25,10 @@ export const AccountingConfigFile = z.strictObject({
   network: oneOf(NETWORK_NAMES).default('devnet').describe('the Userchain network followed for the tx_diag checks'),
   keystore: nonEmpty().optional().describe('this member\'s keystore (default: dataDir/keystore.json)'),
   listen: strings('multiaddrs').optional().describe('libp2p listen multiaddrs (default: /ip4/127.0.0.1/tcp/0)'),
-  members: z.array(z.strictObject({
-    id: hexId().describe('the member\'s ID (Ed25519 public key, hex)'),
-    addr: p2pAddr().optional().describe('its libp2p multiaddr with /p2p/<peer id>; may be left out for this node itself')
-  }, { error: 'must be {"id", "addr"}' }), { error: 'must be a non-empty list of {"id", "addr"} in leader order' })
-    .min(1, { error: 'must be a non-empty list of {"id", "addr"} in leader order' })
-    .max(100, { error: 'at most 100 accounting nodes' })
-    .refine((ms) => new Set(ms.map((m) => m.id)).size === ms.length, { error: 'an ID is listed twice' })
+  members: accountingMembers('its libp2p multiaddr with /p2p/<peer id>; may be left out for this node itself')
     .describe('the accounting nodes in leader order, n = 3f+1 (paper §IV-B3)'),
   genesisTime: intIn(0, 2 ** 32 - 1).optional().describe('gtime of Dblock 0 (default: the network\'s genesis time)'),
-  registry: z.strictObject({
-    members: z.array(hexId(), { error: 'must be a list of strings' }).min(1, { error: 'at least one consortium signer' }).describe('consortium signers of doctor register/suspend records'),
-    threshold: intIn(1, 100).default(1).describe('signatures a record needs (m of n)'),
-    doctors: z.array(identityRecord, { error: 'must be a list of strings' }).default([]).describe('the genesis doctors\' identity records')
-  }, { error: 'must be {"members", "threshold", "doctors"}' })
-    .refine((r) => r.threshold <= r.members.length, { error: 'must be an integer in [1, the number of registry.members]', path: ['threshold'] }),
+  registry: genesisRegistry,
   consortium: hexId().describe('the consortium\'s Healthcoin account users prepay (paper §IV-B4)'),
   diagnosisPrice: intIn(0, Number.MAX_SAFE_INTEGER).default(DIAGNOSIS_PRICE).describe('Healthcoin one diagnosis costs'),
   userchain: z.strictObject({
