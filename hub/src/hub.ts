@@ -3,21 +3,28 @@
  * core user node. One process runs ingest (real serial ports, embedded or
  * external MQTT broker), the core node on Userchain with libp2p (and,
  * optionally, the miner), IPFS on the same libp2p node, Node-RED carrying the
- * pipeline (flows/hub.json), and the patient page. `healthchain hub --config
- * <file>` starts it; hub/hub.example.json documents every field.
+ * pipeline (flows/hub.json), and the patient page. With a `docchain`
+ * section it follows Docchain (paper §IV-B3, roles/docchain/follower.ts):
+ * every committed Dblock verified against the accounting members, its
+ * user's diagnoses opened (§IV-B5) and listed on the patient page; only the
+ * Dblocks holding them are kept, so after a restart the page shows them
+ * again and Docchain is followed on from where it was. `healthchain hub
+ * --config <file>` starts it; hub/hub.example.json documents every field.
  */
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { InvalidFieldError, NETWORKS, toHex, type DoctorKey, type Identity, type NetworkParams } from './core/index.ts'
+import { equalBytes, fromHex, InvalidFieldError, NETWORKS, toHex, type DoctorKey, type Identity, type NetworkParams, type TxIoT } from './core/index.ts'
 import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
-import { IpfsNode } from './ipfs/index.ts'
+import { cidFromDigest, IpfsNode } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
+import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/follower.ts'
+import { registryOf } from './config/docchain.ts'
 import { startIngestService } from './ingest/hub.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
@@ -31,11 +38,26 @@ export interface Hub {
   readonly logins: { readonly web?: { username: string, password: string }, readonly editor?: { username: string, password: string } }
   readonly peer: string
   readonly mqttPort: number | null
+  /** Where this hub is on Docchain (null without a `docchain` section) and how many diagnoses its page lists. */
+  docchain: () => DocchainStatus | null
   stop: () => Promise<void>
 }
 
+export interface DocchainStatus extends DocchainFollowerStats {
+  /** Height of the last Dblock verified and read. */
+  readonly height: number
+  /** The user's certified diagnoses read so far. */
+  readonly diagnoses: number
+}
+
+export interface HubOptions {
+  /** Docchain warnings (refused Dblocks, unreachable members); default stderr. */
+  readonly log?: (line: string) => void
+}
+
 /** Starts every part of the hub for `user`; `doctors` resolves doctors' X25519 keys (the doctor book). */
-export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Uint8Array) => DoctorKey | undefined): Promise<Hub> {
+export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Uint8Array) => DoctorKey | undefined, opts: HubOptions = {}): Promise<Hub> {
+  const log = opts.log ?? ((line: string) => { process.stderr.write(`${line}\n`) })
   const params: NetworkParams = NETWORKS[cfg.network]
   const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
   const stops: Array<() => Promise<unknown>> = []
@@ -59,7 +81,10 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       serial: cfg.serial.map((s) => ({ ...s }))
     })
     stops.push(async () => { await ingest.close() })
-    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), { rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup: doctors } })
+    // doctors this user may grant: the doctor book, else the registry folded from Docchain
+    let follower: DocchainFollower | null = null
+    const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? follower?.registry.lookup(id)
+    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), { rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup } })
     const red = await startNodeRed({
       dataDir: cfg.dataDir,
       host: cfg.http.host,
@@ -68,8 +93,37 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       print: () => {}
     })
     stops.push(async () => { await red.stop() })
-    // Docchain diagnoses reach the page once this hub follows Docchain (the patient reader is fed by it)
-    const reader = new PatientReader(keys, { ownIoT: () => undefined, fetch: async (d) => await ipfs.get(d), accountingNodes: () => [] })
+    // the user's own tx_IoT, confirmed or still in the mempool: the causes a diagnosis of theirs cites
+    const ownIoT = async (htxI: Uint8Array): Promise<TxIoT | undefined> => {
+      const tx = await core.store.confirmedTx(htxI) ?? core.mempool.get(htxI)?.bt.tx
+      return tx?.kind === 'iot' && equalBytes(tx.user, user.id) ? tx : undefined
+    }
+    const members = (cfg.docchain?.members ?? []).map((m, i) => fromHex(`docchain.members[${i}].id`, m.id))
+    const reader = new PatientReader(keys, {
+      ownIoT,
+      fetch: async (d) => await ipfs.get(cidFromDigest(d), { providers: [...cfg.storageNodes] }),
+      accountingNodes: () => members
+    })
+    if (cfg.docchain !== undefined) {
+      const dc = cfg.docchain
+      const f = await DocchainFollower.open({
+        net: net.net,
+        members,
+        genesisTime: dc.genesisTime,
+        registry: registryOf(dc.registry),
+        peers: dc.members.flatMap((m) => (m.addr === undefined ? [] : [m.addr])),
+        dir: join(cfg.dataDir, 'docchain'),
+        // a Dblock holding a diagnosis of this user is kept; the rest of Docchain is not
+        onDblock: async (b) => (await reader.onDblock(b)).length > 0,
+        log,
+        pollMs: dc.pollSeconds * 1000
+      })
+      follower = f
+      stops.push(async () => { await f.stop() })
+      // the diagnoses read before a restart, from the Dblocks kept for them (certificates checked again)
+      for (const b of await f.kept()) await reader.onDblock(b).catch((err: Error) => { log(`docchain: kept Dblock ${b.header.index}: ${err.message}`) })
+      f.start()
+    }
     const web = await createWebRouter({
       dataDir: cfg.dataDir,
       patient: patientModel({
@@ -88,6 +142,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       logins: { ...(web.created === undefined ? {} : { web: web.created }), ...(red.created === undefined ? {} : { editor: red.created }) },
       peer: net.net.libp2p.getMultiaddrs().map(String)[0] ?? '',
       mqttPort,
+      docchain: () => follower === null ? null : { height: follower.height, ...follower.stats, diagnoses: reader.diagnoses.length },
       stop
     }
   } catch (err) {

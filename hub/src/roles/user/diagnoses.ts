@@ -4,15 +4,19 @@
  * user node checks the commit certificate (2f+1 accounting signatures), and
  * for each tx_diag whose first cause is one of its own tx_IoT it fetches
  * HEdm, opens it with dk_ij (derived from Env_U alone) and links it to the
- * readings that caused it.
+ * readings that caused it. A Dblock fed twice (a reader resuming after a
+ * restart) adds nothing twice. A HEdm that cannot be fetched throws (the
+ * Dblock is fed again later); one that does not open under dk_ij, or is no
+ * diagnosis, is the doctor's fault and counted in `unreadable`, so it does
+ * not hold back the diagnoses after it.
  */
-import { openDiagnosis, toHex, txId, verifyCertificate, type Dblock, type TxDiag, type TxIoT } from '../../core/index.ts'
+import { HealthchainError, openDiagnosis, toHex, txId, verifyCertificate, type Dblock, type TxDiag, type TxIoT } from '../../core/index.ts'
 import type { Diagnosis } from '../../ai/analyzer.ts'
 import type { UserKeys } from './keys.ts'
 
 export interface PatientIo {
   /** The user's own tx_IoT by htxI, if it is one of theirs. */
-  ownIoT: (htxI: Uint8Array) => TxIoT | undefined
+  ownIoT: (htxI: Uint8Array) => TxIoT | undefined | Promise<TxIoT | undefined>
   fetch: (digest: Uint8Array) => Promise<Uint8Array>
   /** The accounting set whose certificates are trusted. */
   accountingNodes: () => readonly Uint8Array[]
@@ -30,6 +34,9 @@ export class PatientReader {
   private readonly keys: UserKeys
   private readonly io: PatientIo
   readonly diagnoses: PatientDiagnosis[] = []
+  /** tx_diag of this user whose HEdm did not open or held no diagnosis. */
+  unreadable = 0
+  private readonly seen = new Set<string>()
 
   constructor (keys: UserKeys, io: PatientIo) {
     this.keys = keys
@@ -41,19 +48,27 @@ export class PatientReader {
     verifyCertificate(block, this.io.accountingNodes())
     const found: PatientDiagnosis[] = []
     for (const { tx } of block.txs) {
-      if (tx.kind !== 'diag') continue
+      if (tx.kind !== 'diag' || this.seen.has(toHex(txId(tx)))) continue
       const d = await this.read(tx, block.header.index)
-      if (d !== undefined) { this.diagnoses.push(d); found.push(d) }
+      if (d !== undefined) { this.seen.add(d.htxd); this.diagnoses.push(d); found.push(d) }
     }
     return found
   }
 
   async read (tx: TxDiag, dblock: number): Promise<PatientDiagnosis | undefined> {
-    const first = this.io.ownIoT(tx.causes[0]!)
+    const first = await this.io.ownIoT(tx.causes[0]!)
     if (first === undefined) return undefined
-    const dk = this.keys.diagnosisKey(first.epoch, tx.doctor)
-    const plain = openDiagnosis(dk, tx.doctor, txId(first), await this.io.fetch(tx.hedm))
-    const causes = tx.causes.map((c) => this.io.ownIoT(c)).filter((c): c is TxIoT => c !== undefined)
-    return { htxd: toHex(txId(tx)), doctor: toHex(tx.doctor), dblock, causes, diagnosis: JSON.parse(new TextDecoder().decode(plain)) as Diagnosis }
+    const hedm = await this.io.fetch(tx.hedm)
+    let diagnosis: Diagnosis
+    try {
+      const dk = this.keys.diagnosisKey(first.epoch, tx.doctor)
+      diagnosis = JSON.parse(new TextDecoder().decode(openDiagnosis(dk, tx.doctor, txId(first), hedm))) as Diagnosis
+    } catch (err) {
+      if (!(err instanceof HealthchainError) && !(err instanceof SyntaxError)) throw err
+      this.unreadable++
+      return undefined
+    }
+    const causes = (await Promise.all(tx.causes.map(async (c) => await this.io.ownIoT(c)))).filter((c): c is TxIoT => c !== undefined)
+    return { htxd: toHex(txId(tx)), doctor: toHex(tx.doctor), dblock, causes, diagnosis }
   }
 }
