@@ -1,0 +1,83 @@
+/**
+ * Four accounting nodes in this process, each on its own libp2p node
+ * (net/node.ts) and LevelDB, running PBFT over libp2p and publishing
+ * Docchain to readers (net/docchain.ts) as roles/accounting/service.ts
+ * does; their Userchain and payment checks accept the causes `diag()` made.
+ * In-process to keep CPU low; test/helpers/accounting-cluster.ts spawns the
+ * real daemons.
+ */
+import { join } from 'node:path'
+import { buildIdentityRecord, buildTxDiag, encodeIdentityRecord, sha256, toHex, utf8Bytes, type Identity, type TxDiag } from '../../hub/src/core/index.ts'
+import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
+import { AccountingNode } from '../../hub/src/roles/accounting/node.ts'
+import { libp2pPbftTransport } from '../../hub/src/roles/accounting/libp2p-transport.ts'
+import { docchainGenesis, publishDocchain } from '../../hub/src/net/docchain.ts'
+import { createNetNode, type NetNode } from '../../hub/src/net/node.ts'
+import { ident } from '../fuzz/pbft-sim.ts'
+
+export const GTIME = 1_790_000_000
+
+export interface DocchainMembers {
+  readonly replicas: readonly Identity[]
+  readonly ids: readonly Uint8Array[]
+  readonly doctor: Identity
+  readonly nodes: readonly AccountingNode[]
+  readonly nets: readonly NetNode[]
+  /** Each member's multiaddr with /p2p/, in member order. */
+  readonly addrs: readonly string[]
+  /** The registry every member starts from: consortium = member 0, the doctor registered. */
+  registry: () => DoctorRegistry
+  /** A fresh tx_diag by the doctor, citing a cause the members accept. */
+  diag: () => TxDiag
+  stop: () => Promise<void>
+}
+
+export async function startDocchainMembers (dir: string, label: string): Promise<DocchainMembers> {
+  const replicas = [0, 1, 2, 3].map((i) => ident(`${label}-replica-${i}`))
+  const ids = replicas.map((r) => r.id)
+  const doctor = ident(`${label}-doctor`)
+  const user = ident(`${label}-user`)
+  const causes = new Set<string>()
+  let n = 0
+  const diag = (): TxDiag => {
+    const cause = sha256(utf8Bytes(`${label}-cause-${n}`))
+    causes.add(toHex(cause))
+    return buildTxDiag(doctor, { ts: GTIME + n++, causes: [cause], hedm: sha256(utf8Bytes(`${label}-dm-${n}`)) })
+  }
+  const registry = (): DoctorRegistry => new DoctorRegistry({ members: [replicas[0]!.id], threshold: 1 }, [encodeIdentityRecord(buildIdentityRecord(doctor, 1))])
+  const nets: NetNode[] = []
+  const nodes: AccountingNode[] = []
+  const stops: Array<() => Promise<void>> = []
+  const stop = async (): Promise<void> => {
+    for (const s of stops.splice(0).reverse()) await s().catch(() => {})
+    for (const x of nets.splice(0)) await x.stop()
+  }
+  try {
+    for (let i = 0; i < 4; i++) nets.push(await createNetNode({ network: 'devnet' }))
+    const addrs = nets.map((x) => x.addrs()[0]!.toString())
+    const peers = new Map(replicas.map((r, i) => [toHex(r.id), addrs[i]!]))
+    for (let i = 0; i < 4; i++) {
+      const node = await AccountingNode.start({
+        identity: replicas[i]!,
+        members: ids,
+        genesis: docchainGenesis(GTIME),
+        dir: join(dir, `${label}-n${i}`),
+        transport: await libp2pPbftTransport({ libp2p: nets[i]!.libp2p, self: replicas[i]!.id, peers }),
+        registry: registry(),
+        userchain: { iotTx: async (h) => (causes.has(toHex(h)) ? { user: user.id } : null) },
+        payments: { hasPaid: async () => true },
+        replica: { batchDelayMs: 5, requestTimeoutMs: 1500, viewChangeTimeoutMs: 1500, statusEveryMs: 300 },
+        tickMs: 10
+      })
+      stops.push(async () => { await node.stop() })
+      const pub = await publishDocchain(nets[i]!, ids, node)
+      stops.push(pub.stop)
+      node.onCommit = (b) => { pub.publish(b) }
+      nodes.push(node)
+    }
+    return { replicas, ids, doctor, nodes, nets, addrs, registry, diag, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
