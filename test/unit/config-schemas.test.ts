@@ -121,8 +121,8 @@ t.test('bad storage configs are refused naming the field', async (t) => {
 
 t.test('bad doctor configs are refused naming the field', async (t) => {
   const ex = await example('doctor')
-  const acc = ex.accounting as { members: Array<{ id: string, addr: string }> }
-  const m = acc.members
+  const dc = ex.docchain as { members: Array<{ id: string, addr: string }>, registry: Record<string, unknown> }
+  const m = dc.members
   const storage = (ex.storageNodes as string[])[0]!
   refusals(t, 'doctor', validateDoctorConfig, ex, [
     [{ dataDir: undefined }, /^dataDir: must be a non-empty string/],
@@ -130,6 +130,7 @@ t.test('bad doctor configs are refused naming the field', async (t) => {
     [{ mode: 'robot' }, /^mode: must be one of ai, human/],
     [{ network: 'testnet' }, /^network: must be one of/],
     [{ name: '' }, /^name: must be a non-empty string/],
+    [{ keystore: 7 }, /^keystore: must be a non-empty string/],
     [{ listen: '/ip4/0.0.0.0/tcp/1' }, /^listen: must be a list of multiaddrs/],
     [{ userchain: undefined }, /^userchain: must be \{"bootstrap"/],
     [{ userchain: { bootstrap: [] } }, /^userchain\.bootstrap: at least one core user node/],
@@ -138,23 +139,25 @@ t.test('bad doctor configs are refused naming the field', async (t) => {
     [{ storageNodes: ['/ip4/10.0.0.1/tcp/1'] }, /^storageNodes\[0\]: must be a multiaddr ending in \/p2p/],
     [{ storageNodes: [storage], replication: 2 }, /^replication: 2 needs at least that many storageNodes \(1 given\)/],
     [{ replication: 0 }, /^replication: must be an integer in \[1, 16\]/],
-    [{ accounting: { members: [] } }, /^accounting\.members: must be a non-empty list/],
-    [{ accounting: { members: [{ id: 'abc', addr: m[0]!.addr }] } }, /^accounting\.members\[0\]\.id: must be an ID: 64 hex digits/],
-    [{ accounting: { members: [m[0], { ...m[1], addr: '/ip4/1.2.3.4/tcp/1' }] } }, /^accounting\.members\[1\]\.addr: must be a multiaddr ending in \/p2p/],
-    [{ accounting: { members: [m[0], m[0]] } }, /^accounting\.members: an ID is listed twice/],
-    [{ accounting: { members: m.map((x) => ({ id: x.id })) } }, /^accounting\.members: at least one member needs an "addr"/],
-    [{ accounting: { ...acc, retrySeconds: 0 } }, /^accounting\.retrySeconds: must be an integer in \[1, 86400\]/],
-    [{ accounting: { ...acc, timeout: 5 } }, /^accounting\.timeout: unknown setting \(have: members, timeoutSeconds, retrySeconds\)/],
+    [{ docchain: undefined }, /^docchain: must be \{"members"/],
+    [{ docchain: { ...dc, members: [] } }, /^docchain\.members: must be a non-empty list/],
+    [{ docchain: { ...dc, members: [{ id: 'abc', addr: m[0]!.addr }] } }, /^docchain\.members\[0\]\.id: must be an ID: 64 hex digits/],
+    [{ docchain: { ...dc, members: [m[0], { ...m[1], addr: '/ip4/1.2.3.4/tcp/1' }] } }, /^docchain\.members\[1\]\.addr: must be a multiaddr ending in \/p2p/],
+    [{ docchain: { ...dc, members: [m[0], m[0]] } }, /^docchain\.members: an ID is listed twice/],
+    [{ docchain: { ...dc, members: m.map((x) => ({ id: x.id })) } }, /^docchain\.members: at least one member needs an "addr"/],
+    [{ docchain: { ...dc, registry: { ...dc.registry, doctors: ['00ff'] } } }, /^docchain\.registry\.doctors\[0\]: not an identity record/],
+    [{ submit: { retrySeconds: 0 } }, /^submit\.retrySeconds: must be an integer in \[1, 86400\]/],
+    [{ submit: { timeout: 5 } }, /^submit\.timeout: unknown setting \(have: timeoutSeconds, retrySeconds\)/],
     [{ consortium: 'me' }, /^consortium: must be an ID/],
     [{ diagnosisPrice: -1 }, /^diagnosisPrice: must be an integer/],
     [{ minSeverity: 'high' }, /^minSeverity: must be one of routine, low, urgent, emergency/],
-    [{ http: { port: 70000 } }, /^http\.port: must be an integer in \[0, 65535\]/],
-    [{ keystore: 7 }, /^keystore: must be a non-empty string/]
+    [{ http: { port: 70000 } }, /^http\.port: must be an integer in \[0, 65535\]/]
   ])
-  const d = validateDoctorConfig({ dataDir: 'doc', mode: 'human', userchain: ex.userchain, storageNodes: [storage], accounting: { members: [m[0]] } }, '/srv')
+  const d = validateDoctorConfig({ dataDir: 'doc', mode: 'human', userchain: ex.userchain, storageNodes: [storage], docchain: { members: [m[0]], registry: dc.registry } }, '/srv')
   t.same(d, {
     dataDir: '/srv/doc', network: 'devnet', mode: 'human', name: 'Doctor', keystore: '/srv/doc/keystore.json', listen: ['/ip4/127.0.0.1/tcp/0'],
-    userchain: ex.userchain, storageNodes: [storage], replication: 1, accounting: { members: [m[0]], timeoutSeconds: 120, retrySeconds: 30 },
+    userchain: ex.userchain, storageNodes: [storage], replication: 1,
+    docchain: { members: [m[0]], genesisTime: 1_767_225_600, registry: dc.registry, pollSeconds: 30 }, submit: { timeoutSeconds: 120, retrySeconds: 30 },
     diagnosisPrice: 100_000, minSeverity: 'low', http: { host: '127.0.0.1', port: 1881 }
   }, 'defaults of a minimal doctor config')
 })

@@ -16,6 +16,10 @@
  *   (roles/accounting/diag-protocol.ts); the doctor keeps the receipt once it
  *   has checked it (Dblock header, 2f+1 commit signatures of the configured
  *   members, Merkle branch under diagroot).
+ * - it follows Docchain (roles/docchain/follower.ts: gossip and catch-up
+ *   from the members, every certificate verified): a Dblock holding one of
+ *   its tx_diag is a receipt too, when the answer was lost with the node
+ *   that committed it; the registry folded from it gives its standing.
  * What it did is journalled (store/doctor-journal.ts, synced before a batch
  * counts as done), so a restart analyses no batch twice and sends a tx_diag
  * still without a receipt again with the same bytes; it replays its Userchain
@@ -34,9 +38,11 @@ import type { Diagnosis, Severity } from '../ai/analyzer.ts'
 import { followUserchain, onUserchainTxs } from '../roles/core/follow.ts'
 import { DoctorNode, type DoctorEvent } from '../roles/doctor/doctor.ts'
 import { CreditBook } from '../roles/consortium/credit.ts'
-import { submitDiags, verifyReceipt } from '../roles/accounting/diag-protocol.ts'
+import { submitDiags, verifyReceipt, wireReceipt, type WireReceipt } from '../roles/accounting/diag-protocol.ts'
+import { DocchainFollower } from '../roles/docchain/follower.ts'
+import { registryOf } from '../config/docchain.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../ipfs/index.ts'
-import { DoctorJournal, type DiagRecord, type QueuedRecord } from '../store/doctor-journal.ts'
+import { DoctorJournal, type DiagRecord, type QueuedRecord, type ReceiptRecord } from '../store/doctor-journal.ts'
 import { createWebServer, doctorModel, type Amendment } from '../web/index.ts'
 import type { DoctorConfig } from '../config/doctor.ts'
 
@@ -61,6 +67,8 @@ export interface DoctorStatus {
   readonly peer: readonly string[]
   readonly page: string
   readonly userchain: { readonly height: number, readonly tip: string, readonly peers: number }
+  /** Docchain height followed, Dblocks refused, and this doctor's standing in the registry folded from it. */
+  readonly docchain: { readonly height: number, readonly refused: number, readonly standing: string }
   readonly patients: number
   readonly queue: number
   readonly batches: { readonly done: number, readonly inProgress: number }
@@ -120,8 +128,8 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
   const log = deps.log ?? (() => {})
   const params = NETWORKS[cfg.network]
   const me = toHex(deps.identity.id)
-  const members = cfg.accounting.members.map((m) => fromHex('accounting.members', m.id))
-  const targets = cfg.accounting.members.filter((m): m is { id: string, addr: string } => m.addr !== undefined)
+  const members = cfg.docchain.members.map((m) => fromHex('docchain.members', m.id))
+  const targets = cfg.docchain.members.filter((m): m is { id: string, addr: string } => m.addr !== undefined)
   const stops: Array<() => Promise<unknown>> = []
   const stopAll = async (): Promise<void> => { for (const s of stops.splice(0).reverse()) await s().catch(() => {}) }
   try {
@@ -137,6 +145,19 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
     const credit = cfg.consortium === undefined ? undefined : new CreditBook(core.store, fromHex('consortium', cfg.consortium), cfg.diagnosisPrice)
 
     let stopping = false
+    /** A commit receipt for a journalled tx_diag, checked (header, 2f+1 signatures of the members, Merkle branch) before it is kept. */
+    const committed = async (htxd: string, r: WireReceipt, from: string): Promise<void> => {
+      const d = journal.diags.get(htxd)
+      if (d === undefined || d.status === 'committed') return
+      verifyReceipt(r, fromHex('tx', d.tx), members)
+      if (!r.ok) return
+      const receipt: ReceiptRecord = {
+        height: r.height, dblock: toHex(dblockHash(r.header)), view: r.cert[0]?.view ?? 0, index: r.index, size: r.size,
+        proof: r.proof.map(toHex), signatures: r.cert.length, from, at: Date.now()
+      }
+      await journal.updateDiag(htxd, { status: 'committed', receipt })
+      log(`tx_diag ${htxd.slice(0, 12)}… committed in Dblock ${r.height} (receipt ${from === 'docchain' ? 'from Docchain' : `from ${from.slice(0, 12)}…`} verified: ${r.cert.length} signatures, Merkle branch)`)
+    }
     const inflight = new Set<string>() // htxd being sent
     const sending = new Set<Promise<unknown>>()
 
@@ -154,7 +175,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
           let r
           try {
             await journal.updateDiag(htxd, { sent: journal.diags.get(htxd)!.sent + 1 })
-            r = (await submitDiags(libp2p, m.addr, [bytes], { timeoutMs: cfg.accounting.timeoutSeconds * 1000 }))[0]!
+            r = (await submitDiags(libp2p, m.addr, [bytes], { timeoutMs: cfg.submit.timeoutSeconds * 1000 }))[0]!
           } catch (err) {
             if (!stopping) log(`tx_diag ${htxd.slice(0, 12)}… to accounting node ${m.id.slice(0, 12)}…: ${(err as Error).message}`)
             continue
@@ -164,16 +185,10 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
             if (FINAL_REFUSALS.has(r.code)) { await journal.updateDiag(htxd, { status: 'rejected', code: r.code, reason: r.reason }); return }
             continue
           }
-          try { verifyReceipt(r, bytes, members) } catch (err) {
+          try { await committed(htxd, r, m.id) } catch (err) {
             log(`tx_diag ${htxd.slice(0, 12)}…: receipt from ${m.id.slice(0, 12)}… refused: ${(err as Error).message}`)
             continue
           }
-          const receipt = {
-            height: r.height, dblock: toHex(dblockHash(r.header)), view: r.cert[0]?.view ?? 0, index: r.index, size: r.size,
-            proof: r.proof.map(toHex), signatures: r.cert.length, from: m.id, at: Date.now()
-          }
-          await journal.updateDiag(htxd, { status: 'committed', receipt })
-          log(`tx_diag ${htxd.slice(0, 12)}… committed in Dblock ${r.height} (receipt verified: ${r.cert.length} signatures, Merkle branch)`)
           return
         }
       } finally { inflight.delete(htxd) }
@@ -249,7 +264,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
             const n = (attempts.get(htxI) ?? 0) + 1
             attempts.set(htxI, n)
             if (n < MAX_BATCH_ATTEMPTS) {
-              const timer = setTimeout(() => { retryTimers.delete(timer); feed(tx) }, cfg.accounting.retrySeconds * 1000 * 2 ** (n - 1))
+              const timer = setTimeout(() => { retryTimers.delete(timer); feed(tx) }, cfg.submit.retrySeconds * 1000 * 2 ** (n - 1))
               retryTimers.add(timer)
             }
           }
@@ -283,11 +298,35 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
     for (const tx of live) feed(tx)
     live = null
 
+    // Docchain (§IV-B3): a Dblock holding one of its tx_diag is a receipt too (an answer lost with
+    // the accounting node that committed it); the registry folded from it gives this doctor's standing
+    const docchain = await DocchainFollower.open({
+      net: net.net,
+      members,
+      genesisTime: cfg.docchain.genesisTime,
+      registry: registryOf(cfg.docchain.registry),
+      peers: targets.map((m) => m.addr),
+      dir: join(cfg.dataDir, 'docchain'),
+      onDblock: async (b) => {
+        for (const t of b.txs) {
+          const htxd = toHex(t.id)
+          if (journal.diags.get(htxd)?.status === 'pending' || journal.diags.get(htxd)?.status === 'rejected') {
+            await committed(htxd, wireReceipt({ ok: true, id: htxd, height: b.header.index, block: b }), 'docchain')
+          }
+        }
+        return false
+      },
+      log,
+      pollMs: cfg.docchain.pollSeconds * 1000
+    })
+    stops.push(async () => { await docchain.stop() })
+    docchain.start()
+
     // tx_diag without a receipt: sent again now (same bytes), on each new tip (causes confirmed) and periodically
     sendPending()
     const onTip = (): void => { sendPending() }
     core.on('tip', onTip)
-    const retry = setInterval(sendPending, cfg.accounting.retrySeconds * 1000)
+    const retry = setInterval(sendPending, cfg.submit.retrySeconds * 1000)
     stops.push(async () => {
       stopping = true
       core.off('tip', onTip)
@@ -323,6 +362,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
           peer,
           page: `${web.url}/`,
           userchain: { height: core.store.tip.height, tip: core.store.tip.hex, peers: libp2p.getPeers().length },
+          docchain: { height: docchain.height, refused: docchain.stats.refused, standing: docchain.registry.status(deps.identity.id) },
           patients: node.keys.patientsGranted().length,
           queue: journal.queued.size,
           batches: { done: journal.batches.size, inProgress: outcomes.size },

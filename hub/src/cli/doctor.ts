@@ -23,7 +23,7 @@ export function register (program: Command): void {
     .action(async (o: { config: string, passphraseFile?: string, check?: boolean }) => {
       const cfg = await loadDoctorConfig(o.config)
       if (o.check === true) {
-        process.stdout.write(`config ok: ${cfg.mode} doctor "${cfg.name}", ${cfg.network}, data in ${cfg.dataDir}, ${cfg.storageNodes.length} storage node(s), ${cfg.accounting.members.length} accounting node(s), ${cfg.userchain.bootstrap.length} Userchain bootstrap peer(s)\n`)
+        process.stdout.write(`config ok: ${cfg.mode} doctor "${cfg.name}", ${cfg.network}, data in ${cfg.dataDir}, ${cfg.storageNodes.length} storage node(s), ${cfg.docchain.members.length} accounting node(s), ${cfg.userchain.bootstrap.length} Userchain bootstrap peer(s)\n`)
         return
       }
       const out = (s: string): void => { process.stdout.write(`${new Date().toISOString()} ${s}\n`) }
@@ -40,6 +40,7 @@ export function register (program: Command): void {
         `  doctor page    ${daemon.pageUrl}`,
         ...(daemon.login === undefined ? [] : [`  page login     ${daemon.login.username} / ${daemon.login.password}   (shown once; stored hashed)`]),
         `  userchain      ${cfg.network} height ${st.userchain.height}`,
+        `  docchain       height ${st.docchain.height}, this doctor ${st.docchain.standing}`,
         `  journal        ${st.batches.done} batch(es) done, ${st.queue} queued, ${st.diagnoses.pending} tx_diag pending, ${st.diagnoses.committed} committed`
       ].join('\n') + '\n')
       await new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@
 import { join, resolve } from 'node:path'
 import { InvalidFieldError, NETWORKS } from '../core/index.ts'
 import { DIAGNOSIS_PRICE } from '../roles/consortium/credit.ts'
+import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './docchain.ts'
 import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, strings, z } from './schema.ts'
 
 const NETWORK_NAMES = Object.keys(NETWORKS) as ['devnet', 'mainnet']
@@ -31,19 +32,11 @@ export const DoctorConfigFile = z.strictObject({
     .min(1, { error: 'at least one storage node (batches are fetched from them, diagnoses uploaded to them)' })
     .describe('the consortium\'s IPFS storage nodes (multiaddrs ending in /p2p/<peer id>)'),
   replication: intIn(1, 16).optional().describe('storage nodes that must acknowledge a sealed diagnosis before its tx_diag names it (default: min(2, storage nodes))'),
-  accounting: z.strictObject({
-    members: z.array(z.strictObject({
-      id: hexId().describe('the accounting node\'s ID (Ed25519 public key, hex)'),
-      addr: p2pAddr().optional().describe('its libp2p multiaddr with /p2p/<peer id>; a member without one is only counted in receipts')
-    }, { error: 'must be {"id", "addr"}' }), { error: 'must be a non-empty list of {"id", "addr"}' })
-      .min(1, { error: 'must be a non-empty list of {"id", "addr"}' })
-      .max(100, { error: 'at most 100 accounting nodes' })
-      .refine((ms) => new Set(ms.map((m) => m.id)).size === ms.length, { error: 'an ID is listed twice' })
-      .refine((ms) => ms.some((m) => m.addr !== undefined), { error: 'at least one member needs an "addr" to submit to' })
-      .describe('every accounting node (receipts need 2f+1 of their signatures); tx_diag go to those with an address'),
+  docchain: DocchainSection.describe('the Docchain this doctor submits to and follows, as in the accounting config: members with an "addr" get its tx_diag over /healthchain/diag/2.0.0 and serve catch-up; 2f+1 of the members\' signatures certify a receipt or a Dblock'),
+  submit: z.strictObject({
     timeoutSeconds: intIn(1, 3600).default(120).describe('how long one submission may wait for its commit'),
     retrySeconds: intIn(1, 86_400).default(30).describe('how often a tx_diag still without a receipt is sent again (same bytes)')
-  }, { error: 'must be {"members", "timeoutSeconds", "retrySeconds"}' }).describe('the consortium\'s accounting nodes (paper §IV-B3), submitted to over /healthchain/diag/2.0.0'),
+  }, { error: 'must be {"timeoutSeconds", "retrySeconds"}' }).default({ timeoutSeconds: 120, retrySeconds: 30 }).describe('sending tx_diag to the accounting nodes'),
   consortium: hexId().optional().describe('the consortium\'s Healthcoin account: when set, batches of patients who have not prepaid it are not analysed (paper §IV-B4)'),
   diagnosisPrice: intIn(0, Number.MAX_SAFE_INTEGER).default(DIAGNOSIS_PRICE).describe('Healthcoin one diagnosis costs'),
   minSeverity: oneOf(SEVERITY_NAMES).default('low').describe('least severity worth a tx_diag in mode "ai" (routine batches cost the patient nothing)'),
@@ -63,8 +56,10 @@ export interface DoctorConfig {
   readonly userchain: { readonly bootstrap: readonly string[] }
   readonly storageNodes: readonly string[]
   readonly replication: number
-  /** Every accounting node (ID hex, optional multiaddr), the submission timeout and the retry period (seconds). */
-  readonly accounting: { readonly members: ReadonlyArray<{ readonly id: string, readonly addr?: string }>, readonly timeoutSeconds: number, readonly retrySeconds: number }
+  /** The accounting nodes (leader order; those with a multiaddr are submitted to and caught up from), genesis time and genesis registry. */
+  readonly docchain: DocchainReaderConfig
+  /** Submission timeout and retry period (seconds). */
+  readonly submit: { readonly timeoutSeconds: number, readonly retrySeconds: number }
   readonly consortium?: string
   readonly diagnosisPrice: number
   readonly minSeverity: typeof SEVERITY_NAMES[number]
@@ -87,11 +82,8 @@ export function validateDoctorConfig (j: unknown, baseDir = '.'): DoctorConfig {
     userchain: f.userchain,
     storageNodes: f.storageNodes,
     replication,
-    accounting: {
-      members: f.accounting.members.map((m) => m.addr === undefined ? { id: m.id } : { id: m.id, addr: m.addr }),
-      timeoutSeconds: f.accounting.timeoutSeconds,
-      retrySeconds: f.accounting.retrySeconds
-    },
+    docchain: docchainReaderConfig(f.docchain, f.network),
+    submit: f.submit,
     ...(f.consortium === undefined ? {} : { consortium: f.consortium }),
     diagnosisPrice: f.diagnosisPrice,
     minSeverity: f.minSeverity,
