@@ -32,14 +32,16 @@
  * at the start and the end: other work on the machine shows in the spread.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { loadavg, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { buildTxIoT, cidStringFromDigest, contentDigest, openBatch, sealBatch, type TxIoT } from '../hub/src/core/index.ts'
 import { Batcher, asReading, decodeBatch, encodeBatch } from '../hub/src/nodered/batcher.ts'
+import { median } from '../hub/src/ai/signals.ts'
 import { startNodeRed } from '../hub/src/nodered/embed.ts'
 import type { HealthchainRuntime, SensorReading } from '../hub/src/nodered/runtime.ts'
 import { table } from './_stats.ts'
+import { loadAverage } from './_load.ts'
 import { userRuntime, type UserParts } from '../test/helpers/nodered-runtime.ts'
 
 const N = Number(process.env.FLOW_READINGS ?? 100_000)
@@ -116,17 +118,9 @@ async function direct (readings: SensorReading[]): Promise<Sample> {
 
 interface Sample { readonly ms: number, readonly batches: number, readonly sealed: number }
 
-function load (): string { return loadavg().map((x) => x.toFixed(2)).join(' ') }
-
-function median (xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
 export async function run (): Promise<Record<string, number>> {
   if (!(SAMPLES >= 1)) throw new Error(`FLOW_SAMPLES must be at least 1, got ${process.env.FLOW_SAMPLES}`)
-  console.log(`load average at start: ${load()}`)
+  console.log(`load average at start: ${loadAverage()}`)
   const readings = readingsFor(N)
   const check = (what: string, r: Sample): Sample => {
     if (r.sealed !== N) throw new Error(`${what}: sealed ${r.sealed} of ${N} readings`)
@@ -159,7 +153,7 @@ export async function run (): Promise<Record<string, number>> {
   const ratio = directMed / flowMed
   const ratios = flows.map((f, i) => f.ms / directs[i]!.ms)
   console.log(`overhead ratio (direct readings/s ÷ flow readings/s, medians): ${ratio.toFixed(2)}; per sample pair ${ratios.map((r) => r.toFixed(2)).join(', ')}`)
-  console.log(`load average at end: ${load()}`)
+  console.log(`load average at end: ${loadAverage()}`)
   return {
     flow_readings_per_s_inmemory: Math.round(flowMed),
     flow_overhead_ratio: Math.round(ratio * 100) / 100,

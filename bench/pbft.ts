@@ -33,9 +33,12 @@
  * doctors signing and patients cited in the throughput run.
  *
  * The four processes share this machine's cores with the bench process and
- * whatever else runs (the load average is printed).
+ * whatever else runs (the load average is printed). Their CPU time during
+ * the throughput run (Linux /proc, user + system) per committed tx_diag,
+ * pbft_node_cpu_ms_per_tx, depends less on that other load than tx/s does.
  * PBFT_BENCH_PROF=<dir> writes a CPU profile of each accounting process.
  */
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -44,6 +47,7 @@ import { toHex, txSigner, txSigningMessage, verify, type TxDiag } from '../hub/s
 import { verifyReceipt, type WireReceipt } from '../hub/src/roles/accounting/diag-protocol.ts'
 import { Cluster } from '../test/helpers/accounting-cluster.ts'
 import { table, timeIt } from './_stats.ts'
+import { loadAverage } from './_load.ts'
 
 const N = 4
 const TOTAL = Number(process.env.PBFT_BENCH_TX ?? 10_000)
@@ -61,8 +65,6 @@ function pct (xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(s.length * p))]!
 }
-
-function load (): string { return loadavg().map((x) => x.toFixed(2)).join(' ') }
 
 /** Committed receipts with the tx_diag each answers, kept for verification once the clocks have stopped. */
 class Receipts {
@@ -91,6 +93,23 @@ function viewOf (c: Cluster): number {
   return v
 }
 
+/**
+ * CPU time (user + system, ms) the running accounting processes have used,
+ * from /proc/<pid>/stat (fields 14 and 15, in USER_HZ = 100 ticks/s on
+ * Linux); null where there is no /proc.
+ */
+function nodesCpuMs (c: Cluster): number | null {
+  let ticks = 0
+  for (const p of c.procs) {
+    if (p?.child.pid === undefined) continue
+    let stat: string
+    try { stat = readFileSync(`/proc/${p.child.pid}/stat`, 'utf8') } catch { return null }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields from 3 on (the command name may hold spaces)
+    ticks += Number(f[11]) + Number(f[12])
+  }
+  return ticks * 10
+}
+
 /** Distinct doctors signing, and distinct patients cited by, the throughput run's tx_diag (patients read from Userchain). */
 async function workloadOf (c: Cluster, txs: readonly TxDiag[]): Promise<{ doctors: number, patients: number }> {
   const doctors = new Set(txs.map((t) => toHex(t.doctor)))
@@ -109,7 +128,7 @@ export async function run (): Promise<Record<string, number>> {
   console.log(`PBFT n=${N}: four \`healthchain accounting\` processes over libp2p on 127.0.0.1 (TCP+Noise+Yamux), real Ed25519, LevelDB log each,`)
   console.log(`tx_diag of ${DOCTORS} doctors citing tx_IoT of ${PATIENTS} patients, checked against a real Userchain synced over libp2p;`)
   console.log(`${cpus().length} cores shared with the bench process and other load. Every committed receipt is verified after the timed runs.`)
-  console.log(`load average before: ${load()}\n`)
+  console.log(`load average before: ${loadAverage()}\n`)
 
   // Ed25519 verify capacity of this machine (one core), on tx_diag signatures.
   const dir = await mkdtemp(join(tmpdir(), 'bench-pbft-'))
@@ -140,6 +159,7 @@ export async function run (): Promise<Record<string, number>> {
     const workload = await workloadOf(c, txs)
     const viewBefore = viewOf(c)
     let next = 0
+    const cpu0 = nodesCpuMs(c)
     const t0 = performance.now()
     await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
       while (next * BATCH < txs.length) {
@@ -148,9 +168,11 @@ export async function run (): Promise<Record<string, number>> {
       }
     }))
     const secs = (performance.now() - t0) / 1000
+    const cpu1 = nodesCpuMs(c)
+    const cpuPerTx = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / TOTAL
     const tps = TOTAL / secs
     const viewsDuring = viewOf(c) - viewBefore
-    const loadThroughput = load()
+    const loadThroughput = loadAverage()
 
     // Latency at 100 tx/s for 5 s: each tx its own request to the next node.
     const lat: number[] = []
@@ -194,9 +216,10 @@ export async function run (): Promise<Record<string, number>> {
       ['p99 commit latency @100 tx/s (ms)', pct(lat, 0.99), ''],
       ['offered load achieved (tx/s)', achieved, '100'],
       [`view change after leader SIGKILL (ms, request timeout ${REQUEST_TIMEOUT_MS} ms)`, viewChangeMs, `view ${v0} → ${v1}`],
+      ...(cpuPerTx === null ? [] : [['accounting processes\' CPU per committed tx_diag in the throughput run (ms, four nodes together)', cpuPerTx, '']]),
       ['Ed25519 verify capacity, one core (/s)', verifyPerS, `${cpus().length} cores; each tx costs every node 1 verify (its signature) plus ~10 per Dblock (votes)`]
     ])
-    console.log(`\nload average during the throughput run: ${loadThroughput}; after: ${load()} (other sessions share this machine)`)
+    console.log(`\nload average during the throughput run: ${loadThroughput}; after: ${loadAverage()} (other sessions share this machine)`)
     console.log('The paper gives no PBFT throughput figure (§VI measures Ublock/Dblock sizes only).')
     return {
       pbft_n4_tx_per_s: tps,
@@ -209,6 +232,7 @@ export async function run (): Promise<Record<string, number>> {
       pbft_request_timeout_ms: REQUEST_TIMEOUT_MS,
       pbft_doctors: workload.doctors,
       pbft_patients: workload.patients,
+      ...(cpuPerTx === null ? {} : { pbft_node_cpu_ms_per_tx: cpuPerTx }),
       pbft_diags_committed: committed,
       pbft_receipts_verified: verified,
       load_avg_1m: loadavg()[0]!
