@@ -29,6 +29,8 @@ export interface DocchainMembers {
   registry: () => DoctorRegistry
   /** A fresh tx_diag by the doctor, citing a cause the members accept. */
   diag: () => TxDiag
+  /** Makes the members take `htxI` as a tx_IoT on Userchain (a tx_diag citing it may commit). */
+  accept: (htxI: Uint8Array) => void
   stop: () => Promise<void>
 }
 
@@ -75,7 +77,7 @@ export async function startDocchainMembers (dir: string, label: string): Promise
       node.onCommit = (b) => { pub.publish(b) }
       nodes.push(node)
     }
-    return { replicas, ids, doctor, nodes, nets, addrs, registry, diag, stop }
+    return { replicas, ids, doctor, nodes, nets, addrs, registry, diag, accept: (h) => { causes.add(toHex(h)) }, stop }
   } catch (err) {
     await stop()
     throw err
