@@ -8,7 +8,7 @@
  * position, with the Dblocks it kept.
  */
 import t from 'tap'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -116,6 +116,13 @@ t.test('follower: catch-up, gap, refused certificates, registry, restart', { tim
   f = await open()
   t.equal(f.height, 5, 'the restarted reader resumes at its position')
   t.same((await f.kept()).map((b) => b.header.index), [2, 4], 'the Dblocks it asked to keep')
+  const file = join(dir, 'reader', 'kept', '0000000002.dblock')
+  const bytes = await readFile(file)
+  bytes[bytes.length - 1]! ^= 1
+  await writeFile(file, bytes)
+  const refusedBeforeKept = f.stats.refused
+  t.same((await f.kept()).map((b) => b.header.index), [4], 'a kept Dblock altered on disk is left out')
+  t.equal(f.stats.refused, refusedBeforeKept + 1, 'and counted')
   good.height = 6
   f.start()
   t.equal(await f.catchUp(), 6, 'resumed from 6')

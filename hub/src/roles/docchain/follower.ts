@@ -132,6 +132,8 @@ export class DocchainFollower {
     const verify = dblockHandler(() => this.o.members, (block) => this.onGossip(block))
     this.gossip = new Gossip(this.o.net, {
       dblock: async (data, peer) => {
+        // each member publishes its own copy of a Dblock: one already held is dropped before its signatures are checked
+        if (this.held(data)) return { accepted: true, duplicate: true }
         const v = await verify(data, peer)
         if (!v.accepted) { this.stats.refused++; this.o.log?.(`docchain: refused a Dblock from ${peer.slice(0, 12)}…: ${v.reason}`) }
         return v
@@ -140,7 +142,7 @@ export class DocchainFollower {
     this.gossip.start()
     this.requestCatchUp()
     const poll = this.o.pollMs ?? 30_000
-    if (poll > 0) this.timer = setInterval(() => { this.requestCatchUp() }, poll)
+    if (poll > 0) this.timer = setInterval(() => { this.requestCatchUp() }, poll).unref()
   }
 
   /** Catches up now; resolves once the work queued so far is done (the height reached). */
@@ -150,14 +152,25 @@ export class DocchainFollower {
     return this.pos.height
   }
 
-  /** The Dblocks `onDblock` asked to keep, in height order (each verified again: the file may have been altered). */
+  /**
+   * The Dblocks `onDblock` asked to keep, in height order. Each is verified
+   * again (the file may have been altered); one that does not verify is
+   * left out, counted in `refused` and logged.
+   */
   async kept (): Promise<Dblock[]> {
     const names = (await readdir(join(this.o.dir, KEPT_DIR))).filter((n) => n.endsWith('.dblock')).sort()
     const out: Dblock[] = []
     for (const n of names) {
-      const b = decodeDblock(await readFile(join(this.o.dir, KEPT_DIR, n)))
-      verifyCertificate(b, this.o.members)
-      if (b.header.index <= this.pos.height) out.push(b)
+      try {
+        const b = decodeDblock(await readFile(join(this.o.dir, KEPT_DIR, n)))
+        checkDblockStructure(b)
+        verifyCertificate(b, this.o.members)
+        if (b.header.index <= this.pos.height) out.push(b)
+      } catch (err) {
+        if (!(err instanceof HealthchainError)) throw err
+        this.stats.refused++
+        this.o.log?.(`docchain: kept ${n} left out: ${err.message}`)
+      }
     }
     return out
   }
@@ -168,6 +181,14 @@ export class DocchainFollower {
     this.gossip?.stop()
     this.gossip = null
     while (this.working !== null) await this.working
+  }
+
+  /** Whether `data` decodes as a Dblock this reader already has or holds pending (undecodable data is left to the handler). */
+  private held (data: Uint8Array): boolean {
+    try {
+      const i = decodeDblock(data).header.index
+      return i <= this.pos.height || this.pending.has(i)
+    } catch { return false }
   }
 
   /** A gossiped Dblock whose certificate verified: the next one is applied, one further on marks a gap. */
