@@ -15,133 +15,21 @@
  * the queue is back without a new analysis, and the doctor signs one.
  */
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import {
-  buildIdentityRecord, buildTxCoin, buildTxIoT, dblockProposal, DEVNET, encodeIdentityRecord, sealBatch, solveUblockHeader, toHex, txId, utf8Bytes,
-  type DoctorKey, type Tx, type TxIoT
-} from '../../hub/src/core/index.ts'
-import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
-import { CoreNode } from '../../hub/src/roles/core/node.ts'
-import { CoreNet } from '../../hub/src/net/service.ts'
-import { coreChain } from '../../hub/src/net/core-chain.ts'
-import { AccountingNode } from '../../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
-import { UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
-import { serveDiagSubmissions } from '../../hub/src/roles/accounting/diag-protocol.ts'
-import { serveDocchain } from '../../hub/src/net/docchain.ts'
-import { CreditBook, DIAGNOSIS_PRICE } from '../../hub/src/roles/consortium/credit.ts'
-import { UserKeys } from '../../hub/src/roles/user/keys.ts'
-import { createIpfsLibp2p, digestOfCid, uploadBatch } from '../../hub/src/ipfs/index.ts'
+import { toHex, txId } from '../../hub/src/core/index.ts'
 import { startDoctor, type DoctorDaemon } from '../../hub/src/app/doctor.ts'
 import { validateDoctorConfig } from '../../hub/src/config/doctor.ts'
 import type { DoctorEvent } from '../../hub/src/roles/doctor/doctor.ts'
-import { addr, ipfsNode, storageNode, tempDir } from '../helpers/ipfs.ts'
-import { who } from '../helpers/core.ts'
-
-const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
-const now = (): number => Math.floor(Date.now() / 1000) - 5
-
-async function mine (core: CoreNode, to: Uint8Array): Promise<void> {
-  const tpl = core.template(to)
-  let header = null
-  for (let nonce = 0; header === null; nonce += 1_000_000) header = solveUblockHeader({ ...tpl.header, nonce }, 1_000_000)
-  const r = await core.submitBlock({ header, txs: tpl.txs })
-  if (!r.accepted) throw new Error(`mined block rejected: ${r.reason}`)
-}
-
-async function until<T> (what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe()
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+import { tempDir } from '../helpers/ipfs.ts'
+import { aiDoctor as doctor, doctorWorld, humanDoctor as human, patient, until } from '../helpers/doctor-world.ts'
 
 t.test('a doctor daemon that restarts analyses no batch twice, sends its pending tx_diag once and keeps its review queue', { timeout: 110_000 }, async (t) => {
   const dir = await tempDir(t, 'doctor-daemon')
-  const patient = who('daemon-patient')
-  const doctor = who('daemon-ai-doctor')
-  const human = who('daemon-human-doctor')
-  const consortium = who('daemon-consortium')
-  const members = [0, 1, 2, 3].map((i) => who(`daemon-accounting-${i}`))
-
-  // ---- Userchain (a core node on libp2p) and a storage node ----
-  const storage = await storageNode(t, join(dir, 'storage'))
-  const userIpfs = await ipfsNode(t, join(dir, 'user-ipfs'))
-  const core = await CoreNode.open({ dir: join(dir, 'userchain'), params: DEVNET, verifyThreads: 1 })
-  t.teardown(async () => { await core.close() })
-  const ucNet = await CoreNet.start({ chain: coreChain(core), params: DEVNET, listen: ['/ip4/127.0.0.1/tcp/0'] })
-  t.teardown(async () => { await ucNet.stop() })
-  const ok = async (tx: Tx): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new Error(`Userchain refused a ${tx.kind}: ${r.reason}`) }
-  const directory = { lookup: (id: Uint8Array): DoctorKey | undefined => [doctor, human].map((d) => ({ id: d.id, x25519: d.agreement.publicKey })).find((k) => toHex(k.id) === toHex(id)) }
-  const keys = new UserKeys(patient, { rng, now, directory })
-  await mine(core, patient.id)
-  await ok(keys.init())
-  await ok(keys.grant(doctor.id))
-  await ok(keys.grant(human.id))
-  await ok(buildTxCoin(patient, { to: consortium.id, amount: 5 * DIAGNOSIS_PRICE, fee: 10, nonce: 0 }))
-  await mine(core, patient.id)
-  /** A desaturation episode (the AI doctor finds it urgent) sealed, stored, named by a tx_IoT and mined. */
-  const batch = async (spo2: number): Promise<TxIoT> => {
-    const readings = Array.from({ length: 60 }, (_, i) => [
-      { t: 'spo2', v: spo2 + (i % 2), ts: 1_790_000_000_000 + i * 10_000 },
-      { t: 'hr', v: 96 + (i % 3), ts: 1_790_000_000_000 + i * 10_000 }
-    ]).flat()
-    const e = keys.current!
-    const sealed = sealBatch(e.ik, rng(12), patient.id, e.epoch, utf8Bytes(JSON.stringify(readings)))
-    const heiot = digestOfCid((await uploadBatch(userIpfs, sealed, { storageNodes: [addr(storage)], replication: 1 })).cid)
-    const tx = buildTxIoT(patient, { ts: now(), heiot, epoch: e.epoch })
-    await ok(tx)
-    await mine(core, patient.id)
-    return tx
-  }
-  const iot = await batch(85)
+  const world = await doctorWorld(t, dir)
+  const { accounting, received, core } = world
+  const iot = await world.batch(85)
   const htxI = toHex(txId(iot))
-
-  // ---- Docchain: four accounting nodes (PBFT on an in-process transport), node 0 reachable over libp2p ----
-  const view = new UserchainView(core.store)
-  const credit = new CreditBook(core.store, consortium.id)
-  const records = [doctor, human].map((d) => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime)))
-  const registry = new DoctorRegistry({ members: [consortium.id], threshold: 1 }, records)
-  const genesis = dblockProposal({ index: 0, gtime: DEVNET.genesisTime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
-  const mem = new MemoryNetwork()
-  const accounting: AccountingNode[] = []
-  for (let i = 0; i < 4; i++) {
-    const node = await AccountingNode.start({
-      identity: members[i]!,
-      members: members.map((m) => m.id),
-      genesis,
-      dir: join(dir, `accounting-${i}`),
-      transport: mem.join(members[i]!.id),
-      registry,
-      userchain: { iotTx: async (h) => { const u = await view.userOf(h); return u === null ? null : { user: u } } },
-      payments: { hasPaid: async (u) => await credit.hasPaid(u) }
-    })
-    accounting.push(node)
-    t.teardown(async () => { await node.stop() })
-  }
-  const acctP2p = await createIpfsLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'] })
-  t.teardown(async () => { await acctP2p.stop() })
-  const received: string[] = []
-
-  const cfgFile = {
-    dataDir: join(dir, 'doctor'),
-    mode: 'ai',
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    userchain: { bootstrap: [ucNet.net.libp2p.getMultiaddrs()[0]!.toString()] },
-    storageNodes: [addr(storage)],
-    docchain: {
-      members: members.map((m, i) => (i === 0 ? { id: toHex(m.id), addr: acctP2p.getMultiaddrs()[0]!.toString() } : { id: toHex(m.id) })),
-      registry: { members: [toHex(consortium.id)], threshold: 1, doctors: records.map(toHex) },
-      pollSeconds: 1
-    },
-    submit: { timeoutSeconds: 30, retrySeconds: 1 },
-    consortium: toHex(consortium.id),
-    http: { port: 0 }
-  }
+  const cfgFile = { ...world.cfgFile, dataDir: join(dir, 'doctor'), mode: 'ai' }
   const cfg = validateDoctorConfig(cfgFile)
   const run = async (label: string, c = cfg, identity = doctor): Promise<{ daemon: DoctorDaemon, events: DoctorEvent[] }> => {
     const events: DoctorEvent[] = []
@@ -161,15 +49,8 @@ t.test('a doctor daemon that restarts analyses no batch twice, sends its pending
   t.same((await r1.daemon.patients()).map((p) => p.user), [toHex(patient.id)], 'its patient, from the tx_key on Userchain')
   await r1.daemon.stop()
 
-  // the accounting node now serves doctors, counting what it receives, and Docchain to any reader
-  let loseAnswers = false
-  await serveDiagSubmissions(acctP2p, async (tx) => {
-    received.push(toHex(txId(tx)))
-    const r = await accounting[0]!.submit(tx)
-    if (loseAnswers) throw new Error('the answer is lost')
-    return r
-  })
-  await serveDocchain(acctP2p, DEVNET.name, accounting[0]!)
+  // the accounting node now serves doctors (counting what it receives) and Docchain to any reader
+  await world.serve()
 
   // ---- run 2: nothing analysed again; the same tx_diag sent once, its receipt verified and kept ----
   const r2 = await run('run 2')
@@ -187,8 +68,8 @@ t.test('a doctor daemon that restarts analyses no batch twice, sends its pending
   t.match(again, { ok: true, height: done.receipt!.height }, 'the same tx_diag sent to another member: its receipt, not a second commit')
 
   // ---- an answer lost after the commit: the receipt comes from Docchain ----
-  loseAnswers = true
-  const iot2 = await batch(84)
+  world.loseAnswers = true
+  const iot2 = await world.batch(84)
   const htxI2 = toHex(txId(iot2))
   const viaDocchain = await until('a receipt from Docchain', async () => (await r2.daemon.diagnoses()).find((d) => d.causes[0] === htxI2 && d.status === 'committed'))
   t.equal(viaDocchain.receipt?.from, 'docchain', 'taken from the certified Dblock the doctor followed')
@@ -213,8 +94,8 @@ t.test('a doctor daemon that restarts analyses no batch twice, sends its pending
   await r3.daemon.stop()
 
   // ---- a human doctor: its review queue survives a restart; the doctor signs through the service ----
-  loseAnswers = false
-  const cfgHuman = validateDoctorConfig({ ...JSON.parse(JSON.stringify(cfgFile)), dataDir: join(dir, 'doctor-human'), mode: 'human' })
+  world.loseAnswers = false
+  const cfgHuman = validateDoctorConfig({ ...cfgFile, dataDir: join(dir, 'doctor-human'), mode: 'human' })
   const h1 = await run('human 1', cfgHuman, human)
   await until('both batches queued', async () => ((await h1.daemon.queue()).length === 2 ? true : undefined))
   t.equal(h1.events.filter((ev) => ev.type === 'diagnosed').length, 2, 'each batch analysed once')
