@@ -18,7 +18,7 @@
  */
 import { join } from 'node:path'
 import { fromHex, NETWORKS, type Identity } from '../../core/index.ts'
-import { DoctorRegistry } from '../../core/pbft/registry.ts'
+import { registryOf } from '../../config/docchain.ts'
 import type { CoreNode } from '../core/node.ts'
 import { followUserchain } from '../core/follow.ts'
 import type { CoreNet } from '../../net/service.ts'
@@ -98,7 +98,7 @@ export class AccountingService {
         genesis: docchainGenesis(cfg.genesisTime),
         dir: join(cfg.dataDir, 'docchain'),
         transport: traced(await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers, onError: throttled(log), onAbuse: (peer, points, reason) => { net.net.peers.penalise(peer, points, reason) } })),
-        registry: new DoctorRegistry({ members: cfg.registry.members.map((m) => fromHex('registry.members', m)), threshold: cfg.registry.threshold }, cfg.registry.doctors.map((d) => fromHex('registry.doctors', d))),
+        registry: registryOf(cfg.registry),
         userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
         payments: { hasPaid: async (u) => await credit.hasPaid(u) },
         replica: cfg.pbft
