@@ -40,11 +40,12 @@ export interface Syscall {
 /**
  * strace options that trace every thread to `<prefix>.<tid>` (one file a
  * thread, so no call is split over lines) with what `parseTrace` reads, and
- * delay every fsync/fdatasync by `delayUs`.
+ * delay every fsync/fdatasync by `delayUs`. With --seccomp-bpf only the
+ * traced calls stop the child, not every syscall.
  */
 export function straceArgs (prefix: string, delayUs: number): string[] {
   return [
-    '-f', '-ff', '-o', prefix, '-ttt', '-T', '-y', '-xx', '-s', '65536',
+    '--seccomp-bpf', '-f', '-ff', '-o', prefix, '-ttt', '-T', '-y', '-xx', '-s', '65536',
     '-e', 'trace=write,pwrite64,fsync,fdatasync',
     '-e', `inject=fsync,fdatasync:delay_exit=${delayUs}`,
     '--'
