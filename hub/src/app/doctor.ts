@@ -135,7 +135,9 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
   try {
     await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 })
     const journal = await DoctorJournal.open(join(cfg.dataDir, 'journal'))
-    stops.push(async () => { await journal.close() })
+    const sending = new Set<Promise<unknown>>()
+    // closed last: sends still in flight fail fast once libp2p has stopped, and write nothing
+    stops.push(async () => { await Promise.allSettled([...sending]); await journal.close() })
     const follower = await followUserchain({ params, chainDir: join(cfg.dataDir, 'userchain', params.name), netDir: join(cfg.dataDir, 'net'), listen: cfg.listen, bootstrap: cfg.userchain.bootstrap })
     stops.push(async () => { await follower.stop() })
     const { core, net } = follower
@@ -159,7 +161,6 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
       log(`tx_diag ${htxd.slice(0, 12)}… committed in Dblock ${r.height} (receipt ${from === 'docchain' ? 'from Docchain' : `from ${from.slice(0, 12)}…`} verified: ${r.cert.length} signatures, Merkle branch)`)
     }
     const inflight = new Set<string>() // htxd being sent
-    const sending = new Set<Promise<unknown>>()
 
     /** Sends a journalled tx_diag to the accounting nodes (in random order) until one answers with a receipt that checks out. */
     const send = async (htxd: string): Promise<void> => {
@@ -332,7 +333,6 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
       core.off('tip', onTip)
       clearInterval(retry)
       for (const t of retryTimers) clearTimeout(t)
-      await Promise.allSettled([...sending])
     })
 
     const base = doctorModel({ node, name: cfg.name, recent: (u) => recent.get(toHex(u)) ?? [] })
