@@ -276,7 +276,8 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
       if (stopping) return
       if (tx.kind === 'key') { void node.onTx(tx); return }
       if (tx.kind !== 'iot' || !node.keys.holds(tx.user, tx.epoch)) {
-        if (tx.kind === 'iot') void node.onTx(tx) // reports a patient's batch it holds no key for
+        // a patient's batch it holds no key for is reported (revoked); others' batches cost nothing
+        if (tx.kind === 'iot' && node.keys.status(tx.user) !== undefined) void node.onTx(tx)
         return
       }
       const htxI = toHex(txId(tx))
