@@ -45,7 +45,7 @@ import { LineSplitter } from './ingest/lines.ts'
 import { FirmataSource } from './ingest/firmata.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
-import { createWebRouter, deviceView, doctorModel, patientModel } from './web/index.ts'
+import { createWebRouter, deviceView, doctorModel, patientModel, recentReadings, registeredDoctors, userPayments } from './web/index.ts'
 import { buildSketch, DIST_DIR } from '../../device/build.ts'
 import { VirtualEspruino } from '../../hardware/virtual-espruino/board.ts'
 import { PatientModel } from '../../hardware/sensors/models.ts'
@@ -351,8 +351,8 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       print: () => {}
     })
     stoppers.push(async () => { await nodeRed.stop() })
-    const readingsSeen: Array<{ device: string, type: string, value: number | number[], unit: string, at: number }> = []
-    ingest.on('reading', (r) => { readingsSeen.push({ device: r.device, type: r.type, value: r.value, unit: r.unit, at: Date.now() }); if (readingsSeen.length > 2000) readingsSeen.splice(0, 500) })
+    const vitals = recentReadings(ingest)
+    stoppers.push(async () => { vitals.close() })
     ingest.on('batch', () => { stats.batches++ })
     const patientWeb = await createWebRouter({
       dataDir: join(dir, 'hub'),
@@ -360,11 +360,10 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         keys, reader,
         publishKey: async (tx) => { await publish(tx) },
         balance: () => core.store.account(user.id).balance,
-        readings: () => readingsSeen,
+        readings: vitals.readings,
         devices: () => ingest.registry.list().map(deviceView),
-        doctors: () => docchain.registry.list().map(({ record: r, status }) => ({
-          id: toHex(r.id), name: toHex(r.id) === toHex(ai.id) ? 'AI analyzer (NEWS2)' : toHex(r.id) === toHex(human.id) ? 'Dr. Human' : `doctor ${toHex(r.id).slice(0, 12)}…`, status
-        }))
+        doctors: () => registeredDoctors(docchain.registry, (id) => id === toHex(ai.id) ? 'AI analyzer (NEWS2)' : id === toHex(human.id) ? 'Dr. Human' : `doctor ${id.slice(0, 12)}…`),
+        payments: userPayments(core, user.id, { to: consortium.id })
       }),
       log
     })

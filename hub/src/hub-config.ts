@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import { NETWORKS } from './core/index.ts'
 import { InvalidFieldError } from './core/errors.ts'
 import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './config/docchain.ts'
-import { intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, strings, z } from './config/schema.ts'
+import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, strings, z } from './config/schema.ts'
 
 const NETWORK_NAMES = Object.keys(NETWORKS) as ['devnet', 'mainnet']
 
@@ -45,7 +45,8 @@ export const HubConfigFile = z.strictObject({
     host: nonEmpty().default('127.0.0.1'),
     port: port().default(1880)
   }, { error: 'must be {"host", "port"}' }).default({ host: '127.0.0.1', port: 1880 }).describe('the patient page and Node-RED editor'),
-  docchain: DocchainSection.optional().describe('the Docchain this hub follows for its user\'s certified diagnoses (paper §IV-B3); without it the page shows none')
+  docchain: DocchainSection.optional().describe('the Docchain this hub follows for its user\'s certified diagnoses (paper §IV-B3); without it the page shows none'),
+  consortium: hexId().optional().describe('the consortium\'s Healthcoin account (as in the accounting config): the patient page lists the user\'s prepayments to it (paper §IV-B4); without it, every Healthcoin transfer of the user')
 }, { error: 'must be a JSON object' })
 
 export interface HubConfig {
@@ -63,6 +64,8 @@ export interface HubConfig {
   readonly http: { readonly host: string, readonly port: number }
   /** The accounting nodes (leader order), genesis time and genesis registry of the Docchain followed, if any. */
   readonly docchain?: DocchainReaderConfig
+  /** The consortium's Healthcoin account (hex ID) users prepay, if known. */
+  readonly consortium?: string
 }
 
 /** Checks a parsed config, naming the first bad field; fills the defaults and resolves paths against `baseDir`. */
@@ -87,7 +90,8 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     broker,
     serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path } : { path: s.path, baudRate: s.baudRate }),
     http: f.http,
-    ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) })
+    ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) }),
+    ...(f.consortium === undefined ? {} : { consortium: f.consortium })
   }
 }
 

@@ -28,7 +28,7 @@ import { registryOf } from './config/docchain.ts'
 import { startIngestService } from './ingest/hub.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
-import { createWebRouter, deviceView, patientModel } from './web/index.ts'
+import { createWebRouter, deviceView, patientModel, recentReadings, registeredDoctors, userPayments } from './web/index.ts'
 import type { HubConfig } from './hub-config.ts'
 
 export { loadHubConfig, parseHubConfig, validateHubConfig, type HubConfig } from './hub-config.ts'
@@ -81,6 +81,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       serial: cfg.serial.map((s) => ({ ...s }))
     })
     stops.push(async () => { await ingest.close() })
+    // the vitals the patient page shows: what ingest accepted, newest kept
+    const vitals = recentReadings(ingest.ingest)
+    stops.push(async () => { vitals.close() })
     // doctors this user may grant: the doctor book, else the registry folded from Docchain
     let follower: DocchainFollower | null = null
     const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? follower?.registry.lookup(id)
@@ -131,7 +134,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         reader,
         publishKey: async (tx) => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) },
         balance: () => core.store.account(user.id).balance,
-        devices: () => ingest.ingest.registry.list().map(deviceView)
+        readings: vitals.readings,
+        // the doctors of the registry folded from Docchain (none without a `docchain` section)
+        doctors: () => follower === null ? [] : registeredDoctors(follower.registry),
+        devices: () => ingest.ingest.registry.list().map(deviceView),
+        // the user's prepayments to the consortium (§IV-B4), pending and on Userchain
+        payments: userPayments(core, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
       })
     })
     red.app.use('/', web.router)

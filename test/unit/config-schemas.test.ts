@@ -68,7 +68,8 @@ t.test('bad hub configs are refused naming the field', async (t) => {
     [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1' }], registry: { members: ['3b'.repeat(32)] } } }, /^docchain\.members\[0\]\.addr: must be a multiaddr ending in \/p2p/],
     [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino' }], registry: { members: ['3b'.repeat(32)], threshold: 2 } } }, /^docchain\.registry\.threshold: must be an integer in \[1, the number of registry\.members\]/],
     [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino' }], registry: { members: ['3b'.repeat(32)], doctors: ['00'] } } }, /^docchain\.registry\.doctors\[0\]: not an identity record/],
-    [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino' }], registry: { members: ['3b'.repeat(32)] }, pollSeconds: -1 } }, /^docchain\.pollSeconds: must be an integer/]
+    [{ docchain: { members: [{ id: '3b'.repeat(32), addr: '/ip4/10.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino' }], registry: { members: ['3b'.repeat(32)] }, pollSeconds: -1 } }, /^docchain\.pollSeconds: must be an integer/],
+    [{ consortium: 'the consortium' }, /^consortium: must be an ID/]
   ])
   t.throws(() => validateHubConfig([]), /^config: must be a JSON object/)
 })

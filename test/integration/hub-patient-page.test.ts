@@ -1,0 +1,86 @@
+/**
+ * A real hub (startHub) feeds its patient page from its own parts (paper
+ * §III-B, §IV-B4): a paired device's readings, published over MQTT with the
+ * device's credentials, are listed as vitals (an abnormal SpO2 raises an
+ * alert), and the user's Healthcoin prepayment to the consortium account
+ * named in its config is listed from its Userchain — a transfer to anyone
+ * else is not.
+ */
+import t from 'tap'
+import mqtt from 'mqtt'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildTxCoin, NETWORKS, solveUblockHeader, toHex, txId } from '../../hub/src/core/index.ts'
+import { startHub, validateHubConfig } from '../../hub/src/hub.ts'
+import { CoreNode } from '../../hub/src/roles/core/node.ts'
+import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
+import { IngestStore } from '../../hub/src/ingest/store.ts'
+import { DeviceRegistry } from '../../hub/src/ingest/registry.ts'
+import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
+import { formatLine } from '../../hub/src/ingest/line.ts'
+import type { PatientPage } from '../../hub/src/web/model.ts'
+import { Client } from '../helpers/http-client.ts'
+import { who } from '../helpers/core.ts'
+
+// Node-RED keeps a login-session expiry timer (one week) that RED.stop() does not clear
+t.teardown(() => { setTimeout(() => { process.exit() }, 200).unref() })
+
+const FAKE_STORAGE = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'
+
+t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s prepayment', { timeout: 110_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hub-page-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const hubDir = join(dir, 'hub')
+  const user = who('hub-page-user')
+  const consortium = who('hub-page-consortium')
+  const someone = who('hub-page-someone')
+
+  // the user's Userchain as the hub finds it: a mined reward, then a prepayment to the consortium and a transfer to someone else
+  const core = await CoreNode.open({ dir: join(hubDir, 'userchain', 'devnet'), params: NETWORKS.devnet })
+  const mine = async (): Promise<void> => {
+    const tpl = core.template(user.id)
+    const r = await core.submitBlock({ header: solveUblockHeader(tpl.header, 100_000_000)!, txs: tpl.txs })
+    t.ok(r.accepted, 'a Ublock mined')
+  }
+  await mine()
+  const prepay = buildTxCoin(user, { to: consortium.id, amount: 300_000, fee: 0, nonce: 0 })
+  const other = buildTxCoin(user, { to: someone.id, amount: 5, fee: 0, nonce: 1 })
+  for (const tx of [prepay, other]) { const r = await core.submitTx(tx); t.ok(r.accepted, `coin admitted${r.accepted ? '' : `: ${r.reason}`}`) }
+  await mine()
+  await core.close()
+
+  // a device paired as `healthchain devices add` does
+  const store = await IngestStore.open(ingestDbPath(hubDir))
+  const { secret } = await (await DeviceRegistry.load(store)).add('ox-1', { user: toHex(user.id).slice(0, 16), sensors: ['spo2', 'hr'] })
+  await store.close()
+
+  const cfg = validateHubConfig({
+    dataDir: hubDir, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false, hubId: 'hub-page',
+    storageNodes: [FAKE_STORAGE], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 },
+    consortium: toHex(consortium.id)
+  }, dir)
+  const hub = await startHub(cfg, user, () => undefined, { log: () => {} })
+  t.teardown(hub.stop)
+  const c = new Client(hub.urls.patient.replace(/\/$/, ''))
+  await c.login(hub.logins.web!.username, hub.logins.web!.password)
+  const page = async (): Promise<PatientPage> => {
+    const r = await c.req('GET', '/api/patient')
+    t.equal(r.status, 200)
+    return r.json() as PatientPage
+  }
+  const before = await page()
+  t.same(before.readings, [], 'no vitals before the device publishes')
+
+  const ox = await mqtt.connectAsync(`mqtt://127.0.0.1:${hub.mqttPort}`, { username: 'ox-1', password: secret, clientId: 'ox-1', reconnectPeriod: 0 })
+  t.teardown(async () => { await ox.endAsync() })
+  const ts = Date.now()
+  for (let s = 0; s < 6; s++) await ox.publishAsync(readingsTopic('hub-page', 'ox-1'), formatLine({ d: 'ox-1', b: 1, s, t: 'spo2', v: 85, ts: ts + s * 1000 }).trimEnd(), { qos: 1 })
+
+  const p = await page()
+  t.equal(p.readings.length, 6, 'the six readings acknowledged over MQTT are listed')
+  t.match(p.readings[0], { device: 'ox-1', type: 'spo2', value: 85, unit: '%' }, 'as the device sent them')
+  t.ok(p.alerts.some((a) => a.severity !== 'routine'), `an SpO2 of 85 % raises an alert (${JSON.stringify(p.alerts)})`)
+  t.same(p.payments, [{ id: toHex(txId(prepay)), to: toHex(consortium.id), amount: 300_000, fee: 0, confirmed: true }], 'the prepayment to the consortium, confirmed; not the other transfer')
+  t.same(p.available, [], 'no registered doctors without a Docchain to fold them from')
+})
