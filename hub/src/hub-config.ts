@@ -26,6 +26,7 @@ export const HubConfigFile = z.strictObject({
   storageNodes: z.array(p2pAddr(), { error: 'must be a list of multiaddrs ending in /p2p/<peer id>' })
     .default([]).describe('the consortium\'s IPFS storage nodes (multiaddrs ending in /p2p/<peer id>)'),
   replication: intIn(1, 16).optional().describe('storage nodes that must acknowledge an upload (default: min(2, storage nodes))'),
+  keyRotationDays: intIn(0, 3650).default(7).describe('days between scheduled renewals of the user\'s IoT key (paper §IV-B5 periodic update); 0 turns them off'),
   broker: z.strictObject({
     embedded: z.strictObject({
       host: nonEmpty().default('127.0.0.1'),
@@ -59,6 +60,8 @@ export interface HubConfig {
   readonly threads?: number
   readonly storageNodes: readonly string[]
   readonly replication: number
+  /** Days between scheduled IoT-key rotations (paper §IV-B5); 0: none. */
+  readonly keyRotationDays: number
   readonly broker: { readonly embedded: { readonly host: string, readonly port: number } } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
   readonly serial: ReadonlyArray<{ readonly path: string, readonly baudRate?: number }>
   readonly http: { readonly host: string, readonly port: number }
@@ -87,6 +90,7 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     ...(f.threads === undefined ? {} : { threads: f.threads }),
     storageNodes: f.storageNodes,
     replication,
+    keyRotationDays: f.keyRotationDays,
     broker,
     serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path } : { path: s.path, baudRate: s.baudRate }),
     http: f.http,

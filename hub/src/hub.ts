@@ -14,13 +14,14 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { equalBytes, fromHex, InvalidFieldError, NETWORKS, toHex, type DoctorKey, type Identity, type NetworkParams, type TxIoT } from './core/index.ts'
+import { equalBytes, fromHex, InvalidFieldError, NETWORKS, toHex, type DoctorKey, type Identity, type NetworkParams, type TxIoT, type TxKey } from './core/index.ts'
 import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
 import { cidFromDigest, IpfsNode } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
+import { scheduleRotation } from './roles/user/rotation.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/follower.ts'
@@ -87,7 +88,16 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // doctors this user may grant: the doctor book, else the registry folded from Docchain
     let follower: DocchainFollower | null = null
     const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? follower?.registry.lookup(id)
-    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), { rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup } })
+    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), {
+      rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
+    })
+    // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
+    const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
+    // the paper's periodic key update (§IV-B5), checked every 10 minutes
+    if (cfg.keyRotationDays > 0) {
+      const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
+      stops.push(async () => { rotation.stop() })
+    }
     const red = await startNodeRed({
       dataDir: cfg.dataDir,
       host: cfg.http.host,
@@ -132,7 +142,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       patient: patientModel({
         keys,
         reader,
-        publishKey: async (tx) => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) },
+        publishKey,
+        keyRotation: cfg.keyRotationDays > 0,
         balance: () => core.store.account(user.id).balance,
         readings: vitals.readings,
         // the doctors of the registry folded from Docchain (none without a `docchain` section)

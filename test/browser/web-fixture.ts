@@ -121,7 +121,8 @@ export function makeFixture (): Fixture {
     readings: () => readings,
     doctors: () => registry,
     devices: () => devices,
-    payments: () => payments
+    payments: () => payments,
+    keyRotation: true
   })
   const doctor = doctorModel({ node: humanNode, name: 'Dr. Ada Human', now: () => clock * 1000, recent: (u) => seen.filter((x) => toHex(x.user) === toHex(u)).slice(-5) })
   const publishBatch = async (rs: readonly ReadingView[]): Promise<TxIoT> => {

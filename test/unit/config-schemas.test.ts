@@ -55,6 +55,8 @@ t.test('bad hub configs are refused naming the field', async (t) => {
     [{ threads: 0 }, /^threads: must be an integer in \[1, 256\]/],
     [{ storageNodes: ['/ip4/10.0.0.1/tcp/1'] }, /^storageNodes\[0\]: must be a multiaddr ending in \/p2p/],
     [{ replication: 3 }, /^storageNodes: 1 given, replication 3/],
+    [{ keyRotationDays: -1 }, /^keyRotationDays: must be an integer in \[0, 3650\]/],
+    [{ keyRotationDays: 1.5 }, /^keyRotationDays: must be an integer/],
     [{ broker: { url: 'http://x' } }, /^broker\.url: must start with mqtt/],
     [{ broker: {} }, /^broker: must be \{"embedded"/],
     [{ broker: { embedded: { port: 65536 } } }, /^broker\.embedded\.port: must be an integer in \[0, 65535\]/],
@@ -166,8 +168,8 @@ t.test('bad doctor configs are refused naming the field', async (t) => {
 t.test('defaults and paths are filled as documented', async (t) => {
   t.throws(() => validateHubConfig({ dataDir: 'data' }), /^storageNodes: 0 given, replication 1 needs at least that many/, 'a hub needs a storage node')
   const hub = validateHubConfig({ dataDir: 'data', storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'] }, '/etc/hc')
-  t.same({ dataDir: hub.dataDir, network: hub.network, mine: hub.mine, replication: hub.replication, broker: hub.broker, http: hub.http },
-    { dataDir: '/etc/hc/data', network: 'devnet', mine: false, replication: 1, broker: { embedded: { host: '127.0.0.1', port: 1883 } }, http: { host: '127.0.0.1', port: 1880 } })
+  t.same({ dataDir: hub.dataDir, network: hub.network, mine: hub.mine, replication: hub.replication, keyRotationDays: hub.keyRotationDays, broker: hub.broker, http: hub.http },
+    { dataDir: '/etc/hc/data', network: 'devnet', mine: false, replication: 1, keyRotationDays: 7, broker: { embedded: { host: '127.0.0.1', port: 1883 } }, http: { host: '127.0.0.1', port: 1880 } })
   const ex = await example('accounting')
   const acc = validateAccountingConfig({ ...ex, dataDir: 'acc', keystore: undefined, listen: undefined }, '/srv')
   t.equal(acc.keystore, '/srv/acc/keystore.json')

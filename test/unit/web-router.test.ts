@@ -156,6 +156,19 @@ t.test('grant and revoke reach UserKeys, the published tx_keys and the doctors',
   t.same(f.humanNode.keys.patientsGranted().map(toHex), [toHex(f.user.id)], 'granted again')
 })
 
+t.test('the patient page says when the data key was last renewed and when it is renewed next', async (t) => {
+  const c = new Client(s.web.url)
+  await c.login('admin', s.password)
+  const renewal = s.fixture.keys.renewal()!
+  const api = (await c.req('GET', '/api/patient')).json() as { keyRenewal: { last: number, next: number } }
+  t.same(api.keyRenewal, { last: renewal.since * 1000, next: renewal.due * 1000 }, 'from UserKeys: the last fresh IoT key and the scheduled rotation')
+  t.equal(api.keyRenewal.next - api.keyRenewal.last, 7 * 24 * 3600 * 1000, 'the default period, 7 days')
+  const page = await c.req('GET', '/patient')
+  const iso = (ms: number): string => new Date(ms).toISOString()
+  t.match(page.text, new RegExp(`Data key last renewed</dt><dd id="key-renewed"><time datetime="${iso(api.keyRenewal.last)}"`))
+  t.match(page.text, new RegExp(`Next renewal</dt><dd id="key-next"><time datetime="${iso(api.keyRenewal.next)}"`))
+})
+
 t.test('a JSON client: token from GET /login, login, then the x-csrf-token header', async (t) => {
   const c = new Client(s.web.url)
   const json = { 'content-type': 'application/json', accept: 'application/json' }

@@ -42,6 +42,8 @@ export interface PatientSources {
   readonly alertWindowMs?: number
   /** Most readings sent to the page (newest kept; default 600). */
   readonly maxReadings?: number
+  /** Is scheduled key rotation on (roles/user/rotation.ts)? Without it the page shows no next renewal. */
+  readonly keyRotation?: boolean
 }
 
 export function causeView (tx: TxIoT): CauseView { return { htxI: toHex(txId(tx)), ts: tx.ts, epoch: tx.epoch } }
@@ -86,9 +88,11 @@ export function patientModel (src: PatientSources): PatientModel {
       const name = nameOf(registered)
       const grantedIds = src.keys.doctors().map(toHex)
       const all = [...(await src.readings?.() ?? [])].sort((a, b) => b.at - a.at).slice(0, src.maxReadings ?? 600)
+      const renewal = src.keys.renewal()
       return {
         user: toHex(src.keys.user.id),
         epoch: src.keys.current?.epoch ?? null,
+        keyRenewal: { last: renewal === null ? null : renewal.since * 1000, next: renewal === null || src.keyRotation !== true ? null : renewal.due * 1000 },
         readings: all,
         alerts: localAlerts(all, src.alertWindowMs),
         diagnoses: src.reader.diagnoses.map((d) => diagnosisView(d, name)).reverse(),

@@ -93,6 +93,8 @@ export interface PatientPage {
   readonly user: string
   /** current key epoch (null before the first tx_key) */
   readonly epoch: number | null
+  /** When the data key was last renewed and the next scheduled renewal (ms; null: none yet / not scheduled; paper §IV-B5) */
+  readonly keyRenewal: { readonly last: number | null, readonly next: number | null }
   /** latest readings, newest first */
   readonly readings: readonly ReadingView[]
   readonly alerts: readonly AlertView[]

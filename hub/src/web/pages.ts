@@ -142,6 +142,8 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
   <dl>
     <div><dt>User</dt><dd><code title="${p.user}">${short(p.user)}</code></dd></div>
     <div><dt>Key epoch</dt><dd>${p.epoch ?? 'none yet'}</dd></div>
+    <div><dt>Data key last renewed</dt><dd id="key-renewed">${p.keyRenewal.last === null ? 'not yet' : time(p.keyRenewal.last)}</dd></div>
+    <div><dt>Next renewal</dt><dd id="key-next">${p.keyRenewal.next === null ? 'not scheduled' : time(p.keyRenewal.next)}</dd></div>
     <div><dt>Healthcoin balance</dt><dd id="balance">${p.balance}</dd></div>
     <div><dt>Doctors with access</dt><dd>${p.granted.length}</dd></div>
   </dl>

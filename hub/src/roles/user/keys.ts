@@ -138,6 +138,13 @@ export class UserKeys {
 
   rotationDue (): boolean {
     if (this.latest === null) return true
-    return this.opts.now() - this.ikSince >= (this.opts.rotationSeconds ?? 7 * 24 * 3600)
+    return this.opts.now() - this.ikSince >= this.rotationSeconds
   }
+
+  /** When the current Ik was made and when rotationDue() turns true (seconds); null before the first tx_key. */
+  renewal (): { readonly since: number, readonly due: number } | null {
+    return this.latest === null ? null : { since: this.ikSince, due: this.ikSince + this.rotationSeconds }
+  }
+
+  private get rotationSeconds (): number { return this.opts.rotationSeconds ?? 7 * 24 * 3600 }
 }
