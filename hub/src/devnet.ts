@@ -36,6 +36,8 @@ import { AccountingNode, type DiagReceipt } from './roles/accounting/node.ts'
 import { MemoryNetwork } from './roles/accounting/transport.ts'
 import { UserchainView } from './roles/accounting/userchain-view.ts'
 import { UserKeys } from './roles/user/keys.ts'
+import { scheduleRotation } from './roles/user/rotation.ts'
+import { settler } from './roles/consortium/settlement.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DoctorNode, type DoctorEvent } from './roles/doctor/doctor.ts'
@@ -308,27 +310,11 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         log(`[patient] payment: ${(err as Error).message}`)
       } finally { paying = false }
     }
-    // the consortium pays each doctor DIAGNOSIS_PRICE per committed diagnosis (§IV-B4); what it already
-    // paid is read back from Userchain (confirmed and pending), so a restart never pays twice
-    let settling = false
-    const settle = async (): Promise<void> => {
-      if (settling) return
-      settling = true
-      try {
-        const pending = core.mempool.list().map((e) => e.bt.tx).filter((tx) => tx.kind === 'coin' && toHex(tx.from) === toHex(consortium.id))
-        if (pending.length > 0) return // one settlement at a time: its nonce and amount must be confirmed first
-        let nonce = core.store.account(consortium.id).nonce
-        for (const d of [ai, human]) {
-          const owed = credit.earned(d.id) - await credit.transferred(consortium.id, d.id)
-          if (owed <= 0 || core.store.account(consortium.id).balance < owed) continue
-          const r = await core.submitTx(buildTxCoin(consortium, { to: d.id, amount: owed, fee: 0, nonce: nonce++ }))
-          if (!r.accepted) nonce--
-        }
-      } finally { settling = false }
-    }
+    // the consortium pays each doctor what it earned per committed diagnosis (§IV-B4, roles/consortium/settlement.ts)
+    const settle = settler(core, consortium, credit, () => [ai.id, human.id])
     // scheduled IoT-key rotation against offline attacks (§IV-B5); the devnet rotates every 10 minutes
-    const rotate = setInterval(() => { if (keys.rotationDue()) void publish(keys.rotate()).then(() => { log(`[patient] rotated the IoT key (epoch ${keys.current!.epoch})`) }, () => {}) }, 30_000)
-    stoppers.push(async () => { clearInterval(rotate) })
+    const rotation = scheduleRotation({ keys, publish, checkEveryMs: 30_000, log: (line) => { log(`[patient] ${line}`) } })
+    stoppers.push(async () => { rotation.stop() })
     core.on('tip', () => { void topUp(); void settle() })
     core2.on('tip', () => { stats.height2 = core2.store.tip.height })
 
@@ -359,6 +345,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       patient: patientModel({
         keys, reader,
         publishKey: async (tx) => { await publish(tx) },
+        keyRotation: true,
         balance: () => core.store.account(user.id).balance,
         readings: vitals.readings,
         devices: () => ingest.registry.list().map(deviceView),

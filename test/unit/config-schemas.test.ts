@@ -94,6 +94,8 @@ t.test('bad accounting configs are refused naming the field', async (t) => {
     [{ consortium: 'me' }, /^consortium: must be an ID/],
     [{ consortium: undefined }, /^consortium: must be an ID/],
     [{ diagnosisPrice: -1 }, /^diagnosisPrice: must be an integer/],
+    [{ settlement: {} }, /^settlement\.keystore: must be a non-empty string/],
+    [{ settlement: { keystore: 'k.json', passphrase: 'x' } }, /^settlement\.passphrase: unknown setting \(have: keystore, passphraseFile\)/],
     [{ userchain: { bootstrap: ['/dns4/x/tcp/1'] } }, /^userchain\.bootstrap\[0\]: must be a multiaddr ending in \/p2p/],
     [{ pbft: { window: 0 } }, /^pbft\.window: must be an integer in \[1, 3600000\]/],
     [{ pbft: { windows: 8 } }, /^pbft\.windows: unknown setting \(have: checkpointInterval, window/],
@@ -173,6 +175,8 @@ t.test('defaults and paths are filled as documented', async (t) => {
   const ex = await example('accounting')
   const acc = validateAccountingConfig({ ...ex, dataDir: 'acc', keystore: undefined, listen: undefined }, '/srv')
   t.equal(acc.keystore, '/srv/acc/keystore.json')
+  t.notOk('settlement' in validateAccountingConfig({ ...ex, settlement: undefined }), 'no settlement without the consortium\'s keystore')
+  t.same(validateAccountingConfig({ ...ex, settlement: { keystore: 'consortium.json' } }, '/srv').settlement, { keystore: '/srv/consortium.json' }, 'its keystore path resolved; the passphrase is the node\'s own')
   t.same(acc.listen, ['/ip4/127.0.0.1/tcp/0'])
   t.equal(acc.members[0]!.id, (ex.members as Array<{ id: string }>)[0]!.id.toLowerCase())
 })

@@ -49,7 +49,10 @@ export function register (program: Command): void {
       const f = Math.floor((n - 1) / 3)
       if (o.check === true) { process.stdout.write(`config ok: ${n} accounting nodes (f = ${f}), data in ${cfg.dataDir}\n`); return }
       const out = (s: string): void => { process.stdout.write(`${new Date().toISOString()} ${s}\n`) }
-      const identity = await openKeystore(cfg.keystore, await passphrase(o))
+      const secret = await passphrase(o)
+      const identity = await openKeystore(cfg.keystore, secret)
+      // the member holding the consortium's key settles doctors' earnings (§IV-B4); its passphrase: its own file, else this node's
+      const consortium = cfg.settlement === undefined ? undefined : await openKeystore(cfg.settlement.keystore, cfg.settlement.passphraseFile === undefined ? secret : await passphrase({ passphraseFile: cfg.settlement.passphraseFile }))
       const me = toHex(identity.id)
       const index = cfg.members.findIndex((m) => m.id === me)
       if (index < 0) throw new InvalidFieldError('members', `this node's ID ${me} (from ${cfg.keystore}) is not one of the members`)
@@ -59,6 +62,7 @@ export function register (program: Command): void {
       const svc = await AccountingService.start({
         config: cfg,
         identity,
+        ...(consortium === undefined ? {} : { consortium }),
         log: out,
         // printed first, so a new member learns its peer id (for the others' configs) even before its own config is complete
         peers: async (self) => {
@@ -70,6 +74,7 @@ export function register (program: Command): void {
       })
       const node = svc.node
       out(`ready: Docchain height ${node.height}, view ${node.view}, Userchain height ${svc.core.store.height}`)
+      if (consortium !== undefined) out(`settling doctors' earnings from the consortium account ${toHex(consortium.id)}`)
       node.onCommit = ((prev) => (b) => { prev?.(b); out(`commit ${b.header.index} ${toHex(dblockHash(b.header))} txs ${b.txs.length} view ${b.header.view}`) })(node.onCommit)
       svc.core.on('tip', (e: { height: number, hex: string }) => { out(`userchain ${e.height} ${e.hex}`) })
       let lastView = node.view

@@ -31,6 +31,11 @@ export const AccountingConfigFile = z.strictObject({
   registry: genesisRegistry,
   consortium: hexId().describe('the consortium\'s Healthcoin account users prepay (paper §IV-B4)'),
   diagnosisPrice: intIn(0, Number.MAX_SAFE_INTEGER).default(DIAGNOSIS_PRICE).describe('Healthcoin one diagnosis costs'),
+  settlement: z.strictObject({
+    keystore: nonEmpty().describe('the consortium account\'s keystore'),
+    passphraseFile: nonEmpty().optional().describe('file holding its passphrase (default: the same passphrase as this node\'s keystore)')
+  }, { error: 'must be {"keystore", "passphraseFile"}' }).optional()
+    .describe('only on the member holding the consortium\'s key: it pays doctors on Userchain for their committed diagnoses (paper §IV-B4)'),
   userchain: z.strictObject({
     bootstrap: z.array(p2pAddr(), { error: 'must be a list of strings' }).default([]).describe('core user nodes to sync Userchain from')
   }, { error: 'must be {"bootstrap": [multiaddr, …]}' }).default({ bootstrap: [] }),
@@ -60,6 +65,8 @@ export interface AccountingConfig {
   /** The consortium's Healthcoin account users prepay, and the price of one diagnosis. */
   readonly consortium: string
   readonly diagnosisPrice: number
+  /** The consortium account's keystore, on the member that settles doctors' earnings (paths resolved). */
+  readonly settlement?: { readonly keystore: string, readonly passphraseFile?: string }
   /** Core user nodes to sync Userchain from (for the htxI and payment checks). */
   readonly userchain: { readonly bootstrap: readonly string[] }
   /** Doctor submissions accepted per second per doctor peer. */
@@ -83,6 +90,9 @@ export function validateAccountingConfig (j: unknown, baseDir = '.'): Accounting
     registry: f.registry,
     consortium: f.consortium,
     diagnosisPrice: f.diagnosisPrice,
+    ...(f.settlement === undefined
+      ? {}
+      : { settlement: { keystore: resolve(baseDir, f.settlement.keystore), ...(f.settlement.passphraseFile === undefined ? {} : { passphraseFile: resolve(baseDir, f.settlement.passphraseFile) }) } }),
     userchain: f.userchain,
     submitRate: f.submitRate,
     pbft

@@ -17,12 +17,13 @@
  * start the same thing in child processes.
  */
 import { join } from 'node:path'
-import { fromHex, NETWORKS, type Identity } from '../../core/index.ts'
+import { equalBytes, fromHex, InvalidFieldError, NETWORKS, toHex, type Identity } from '../../core/index.ts'
 import { registryOf } from '../../config/docchain.ts'
 import type { CoreNode } from '../core/node.ts'
 import { followUserchain } from '../core/follow.ts'
 import type { CoreNet } from '../../net/service.ts'
 import { CreditBook } from '../consortium/credit.ts'
+import { settler, type Payout } from '../consortium/settlement.ts'
 import { UserchainView } from './userchain-view.ts'
 import { AccountingNode } from './node.ts'
 import { libp2pPbftTransport } from './libp2p-transport.ts'
@@ -41,6 +42,11 @@ export interface AccountingServiceOptions {
    */
   readonly peers?: (self: { readonly addrs: readonly string[], readonly peerId: string }) => Promise<ReadonlyMap<string, string>>
   readonly log?: (line: string) => void
+  /**
+   * The consortium account's identity (config `settlement`), on the member
+   * that pays doctors for their committed diagnoses (paper §IV-B4).
+   */
+  readonly consortium?: Identity
 }
 
 export { docchainGenesis } from '../../net/docchain.ts'
@@ -63,14 +69,23 @@ export class AccountingService {
   readonly net: CoreNet
   readonly credit: CreditBook
   private readonly stops: Array<() => Promise<unknown>>
+  private readonly settler: (() => Promise<Payout[]>) | null
 
-  private constructor (node: AccountingNode, core: CoreNode, net: CoreNet, credit: CreditBook, stops: Array<() => Promise<unknown>>) {
+  private constructor (node: AccountingNode, core: CoreNode, net: CoreNet, credit: CreditBook, settle: (() => Promise<Payout[]>) | null, stops: Array<() => Promise<unknown>>) {
     this.node = node
     this.core = core
     this.net = net
     this.credit = credit
+    this.settler = settle
     this.stops = stops
   }
+
+  /**
+   * One settlement pass on the member holding the consortium's key (none
+   * elsewhere): pays doctors what they earned and were not yet paid, unless
+   * an earlier transfer is still pending; resolves with the transfers sent.
+   */
+  async settle (): Promise<Payout[]> { return this.settler === null ? [] : await this.settler() }
 
   get addrs (): string[] { return this.net.net.addrs().map(String) }
 
@@ -90,6 +105,9 @@ export class AccountingService {
       const view = new UserchainView(core.store)
       const userOf = async (htxI: Uint8Array): Promise<Uint8Array | null> => await view.userOf(htxI)
       const credit = new CreditBook(core.store, fromHex('consortium', cfg.consortium), cfg.diagnosisPrice)
+      if (o.consortium !== undefined && !equalBytes(o.consortium.id, credit.consortium)) {
+        throw new InvalidFieldError('settlement.keystore', `holds account ${toHex(o.consortium.id)}, not the consortium ${cfg.consortium}`)
+      }
       const traced = (t: PbftTransport): PbftTransport => (process.env.HEALTHCHAIN_PBFT_TRACE === '1' ? tracedTransport(t, log, messageKind) : t)
       const members = cfg.members.map((m) => fromHex('members', m.id))
       const node = await AccountingNode.start({
@@ -109,15 +127,33 @@ export class AccountingService {
       for (let h = 1; h <= node.height; h++) { const b = await node.block(h); if (b !== undefined) await credit.onDblock(b, userOf) }
       const docchain = await publishDocchain(net.net, members, node)
       stops.push(async () => { await docchain.stop() })
+      // the consortium's settlement (§IV-B4): after each credited Dblock and each new Userchain tip (which
+      // confirms the last transfer), queued behind the crediting; tips arriving meanwhile (a sync) share one pass
+      const settleOnce = o.consortium === undefined ? null : settler(core, o.consortium, credit)
+      let queued = false
+      const settle = (): void => {
+        if (settleOnce === null || queued) return
+        queued = true
+        credited = credited.then(async () => {
+          queued = false
+          for (const p of await settleOnce()) log(`settlement: paid doctor ${p.doctor} ${p.amount} Healthcoin (tx ${p.txid})`)
+        }).catch((err: Error) => { log(`settlement: ${err.message}`) })
+      }
       const prev = node.onCommit
       node.onCommit = (b) => {
         prev?.(b)
         credited = credited.then(async () => { await credit.onDblock(b, userOf) }).catch((err: Error) => { log(`credit: ${err.message}`) })
         docchain.publish(b)
+        settle()
+      }
+      if (settleOnce !== null) {
+        core.on('tip', settle)
+        stops.push(async () => { core.off('tip', settle); await credited })
+        settle()
       }
       const unserve = await serveDiagSubmissions(net.net.libp2p, async (tx) => await node.submit(tx), { rate: { perSecond: cfg.submitRate, burst: cfg.submitRate * 2 } })
       stops.push(async () => { await unserve() }) // stopped first: no new submissions, then the node
-      return new AccountingService(node, core, net, credit, stops)
+      return new AccountingService(node, core, net, credit, settleOnce, stops)
     } catch (err) {
       await stopAll()
       throw err

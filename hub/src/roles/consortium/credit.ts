@@ -6,7 +6,7 @@
  * Userchain. The accounting nodes ask `hasPaid` before admitting a tx_diag;
  * the doctor asks it before diagnosing.
  */
-import { equalBytes, toHex, type Dblock, type TxCoin } from '../../core/index.ts'
+import { equalBytes, fromHex, toHex, type Dblock, type TxCoin } from '../../core/index.ts'
 import type { ChainStore } from '../../store/chain.ts'
 
 /** Healthcoin (smallest unit) one committed diagnosis costs the user. */
@@ -103,6 +103,9 @@ export class CreditBook {
     }
   }
 
-  /** Healthcoin the consortium owes a doctor for committed diagnoses. */
+  /** Healthcoin a doctor has earned for committed diagnoses (what the consortium pays, settlement.ts). */
   earned (doctor: Uint8Array): number { return this.earnedBy.get(toHex(doctor)) ?? 0 }
+
+  /** The doctors who earned anything so far, in the order they first did. */
+  earners (): Uint8Array[] { return [...this.earnedBy.keys()].map((d) => fromHex('doctor', d)) }
 }
