@@ -22,14 +22,14 @@ import {
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { CoreNet } from '../../hub/src/net/service.ts'
 import { coreChain } from '../../hub/src/net/core-chain.ts'
-import { createKeystore } from '../../hub/src/store/keystore.ts'
+import { createKeystore, saveKeystore } from '../../hub/src/store/keystore.ts'
 import { PbftLog } from '../../hub/src/store/pbft-log.ts'
 import { createIpfsLibp2p } from '../../hub/src/ipfs/libp2p.ts'
 import { docchainGenesis } from '../../hub/src/roles/accounting/service.ts'
 import { submitDiags, type WireReceipt } from '../../hub/src/roles/accounting/diag-protocol.ts'
 import type { PbftSettings } from '../../hub/src/roles/accounting/config.ts'
 import { compileCache } from './crash.ts'
-import { who } from './core.ts'
+import { seed as seedOf, who } from './core.ts'
 
 const CLI = fileURLToPath(new URL('../../hub/src/cli.ts', import.meta.url))
 const PASS = 'accounting-cluster-pass'
@@ -57,6 +57,8 @@ export interface ClusterOptions {
   readonly log?: (line: string) => void
   /** Extra environment of the children (e.g. NODE_OPTIONS=--cpu-prof). */
   readonly env?: NodeJS.ProcessEnv
+  /** The member holding the consortium's key (config `settlement`), which pays the doctors; default none. */
+  readonly settlement?: number
 }
 
 /** One accounting node process and what it printed. */
@@ -160,7 +162,11 @@ export class Cluster {
       submitRate: 10_000,
       pbft: { batchDelayMs: 5, maxBatch: 500, checkpointInterval: 8, window: 64, requestTimeoutMs: 2000, viewChangeTimeoutMs: 2000, statusEveryMs: 300, ...o.pbft }
     }
-    for (let i = 0; i < n; i++) await writeFile(join(o.dir, `a${i}`, 'config.json'), JSON.stringify({ ...config, dataDir: '.' }, null, 2))
+    if (o.settlement !== undefined) await saveKeystore(join(o.dir, `a${o.settlement}`, 'consortium.json'), seedOf('cluster-consortium'), PASS, { scrypt: { N: 2 ** 10, r: 8, p: 1 } })
+    for (let i = 0; i < n; i++) {
+      const settlement = i === o.settlement ? { settlement: { keystore: 'consortium.json' } } : {}
+      await writeFile(join(o.dir, `a${i}`, 'config.json'), JSON.stringify({ ...config, ...settlement, dataDir: '.' }, null, 2))
+    }
     await Promise.all(members.map(async (_, i) => { await c.spawn(i) }))
     await c.distributePeers(members.map((_, i) => i))
     const height = core.store.height
@@ -243,7 +249,7 @@ export class Cluster {
 export function tipHash (chain: readonly Dblock[]): string { return chain.length === 0 ? 'genesis' : toHex(dblockHash(chain.at(-1)!.header)) }
 
 /** Mines one block on the tip paying `to` (devnet PoW: about a thousand hashes). */
-async function mine (core: CoreNode, to: Uint8Array): Promise<void> {
+export async function mine (core: CoreNode, to: Uint8Array): Promise<void> {
   const tpl = core.template(to)
   let header = null
   for (let nonce = 0; header === null; nonce += 1_000_000) header = solveUblockHeader({ ...tpl.header, nonce }, 1_000_000)
