@@ -61,13 +61,20 @@ t.test('rotates through the core node once due, one at a time, and stops', async
   t.same(onNode.map((x) => x.epoch), [1, 2], 'the core node holds the rotation (pending): it gossips it')
   t.match(lines, [/renewed the IoT key \(epoch 2\)/])
   t.equal(await rotation.check(), false, 'not due again right after')
+  // a refused rotation is withdrawn: the keys and the renewal time stay those of epoch 2
+  const refusing = scheduleRotation({ keys, publish: async () => { throw new Error('refused') }, checkEveryMs: 1000, timers: manualTimers() })
+  clock.t = NOW + 1200
+  t.equal(await refusing.check(), false)
+  refusing.stop()
+  t.equal(keys.current!.epoch, 2, 'the refused epoch is withdrawn')
+  t.same(keys.renewal(), { since: NOW + 600, due: NOW + 1200 }, 'renewal time as before')
 
   // the timer drives the same check
   clock.t = NOW + 1200
   timers.fire()
   await new Promise((resolve) => setTimeout(resolve, 50))
   for (let i = 0; i < 100 && keys.current!.epoch < 3; i++) await new Promise((resolve) => setTimeout(resolve, 20))
-  t.equal(keys.current!.epoch, 3, 'the timer rotated once the period passed')
+  t.equal(keys.current!.epoch, 3, 'the timer rotated once the period passed (epoch 3 free again after the withdrawal)')
   t.same((await keyHistory(core.store, core.mempool, user.id)).map((x) => x.epoch), [1, 2, 3])
 
   rotation.stop()
@@ -89,4 +96,6 @@ t.test('a tx_key the node refuses is reported, not thrown', async (t) => {
   t.equal(await rotation.check(), false, 'no rotation published')
   t.match(lines, [/^key rotation refused: /])
   t.same(await keyHistory(core.store, core.mempool, user.id), [], 'nothing reached the node')
+  t.equal(keys.current, null, 'and the user\'s keys do not move past what Userchain holds')
+  t.ok(keys.rotationDue(), 'still due: the next check tries again')
 })

@@ -74,6 +74,22 @@ export class UserKeys {
 
   get current (): EpochKeys | null { return this.latest }
 
+  /**
+   * Forgets the latest epoch when its tx_key never reached Userchain (the
+   * node refused it), so the keys stay those the chain knows; a later
+   * epoch number is then free again.
+   */
+  withdraw (epoch: number): void {
+    if (this.latest?.epoch !== epoch) throw new StaleEpochError(epoch, this.latest?.epoch ?? 0)
+    this.epochs.delete(epoch)
+    const rest = this.history()
+    this.latest = rest.at(-1) ?? null
+    // the current Ik dates from the first epoch of its run
+    let since = 0
+    for (let i = rest.length - 1; i >= 0; i--) { since = rest[i]!.ts; if (i > 0 && !equalBytes(rest[i - 1]!.ik, rest[i]!.ik)) break }
+    this.ikSince = since
+  }
+
   epoch (n: number): EpochKeys {
     const e = this.epochs.get(n)
     if (e === undefined) throw new UnknownEpochError(n)

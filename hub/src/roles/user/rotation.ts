@@ -39,11 +39,14 @@ export function scheduleRotation (o: RotationOptions): RotationSchedule {
   const check = async (): Promise<boolean> => {
     if (stopped || inFlight || !o.keys.rotationDue()) return false
     inFlight = true
+    const tx = o.keys.rotate()
     try {
-      await o.publish(o.keys.rotate())
-      log(`renewed the IoT key (epoch ${o.keys.current!.epoch})`)
+      await o.publish(tx)
+      log(`renewed the IoT key (epoch ${tx.epoch})`)
       return true
     } catch (err) {
+      // the node refused it: the keys stay those on Userchain, and the next check tries again
+      o.keys.withdraw(tx.epoch)
       log(`key rotation refused: ${(err as Error).message}`)
       return false
     } finally { inFlight = false }
