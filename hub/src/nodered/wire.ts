@@ -95,12 +95,14 @@ export function ipfsStore (node: IpfsNode, opts: { storageNodes: Provider[] } & 
 /**
  * Verified readings from the hub's ingest pipeline (serial, MQTT, Firmata:
  * device auth, CRC, replay guard, durable write). `user` limits them to one
- * user's devices; lines ingest dropped are reported to onError.
+ * user's devices (a device's user as paired: any of the names given); lines
+ * ingest dropped are reported to onError.
  */
-export function ingestReadings (ingest: Ingest, user?: string): ReadingsSource {
+export function ingestReadings (ingest: Ingest, user?: string | readonly string[]): ReadingsSource {
+  const owners = user === undefined ? undefined : new Set(typeof user === 'string' ? [user] : user)
   return {
     subscribe: (onReading, onError) => {
-      const reading = (r: Reading, owner: string): void => { if (user === undefined || owner === user) onReading({ ...readingToWire(r), at: Date.now() }) }
+      const reading = (r: Reading, owner: string): void => { if (owners === undefined || owners.has(owner)) onReading({ ...readingToWire(r), at: Date.now() }) }
       const dropped = (err: Error, ctx: SubmitContext): void => { onError(err, ctx.device === undefined ? undefined : `${ctx.source}:${ctx.device}`) }
       ingest.on('reading', reading)
       ingest.on('dropped', dropped)
@@ -118,7 +120,11 @@ export interface HubParts {
   readonly storageNodes: Provider[]
   readonly replication?: number
   readonly ingest: Ingest
-  /** Only this user's devices (default: every reading the ingest accepts). */
+  /**
+   * Only this user's devices (default: every reading the ingest accepts):
+   * those paired with this name or with the identity's full hex ID, as
+   * `healthchain devices add --user <ID>` pairs them.
+   */
   readonly user?: string
   readonly rng: (n: number) => Uint8Array
 }
@@ -131,7 +137,7 @@ export function hubRuntime (p: HubParts): HealthchainRuntime {
     now: () => p.core.now(),
     rng: p.rng,
     keys: p.keys,
-    readings: ingestReadings(p.ingest, p.user),
+    readings: ingestReadings(p.ingest, p.user === undefined ? undefined : [p.user, toHex(p.identity.id)]),
     ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, ...(p.replication === undefined ? {} : { replication: p.replication }) }),
     txs: coreTxs(p.core),
     miner: coreMiner(p.core, p.miner)
