@@ -164,6 +164,9 @@ export async function daemon (): Promise<Record<string, number>> {
     const idleRss = rssMb(hub.pid)!
     const idleCpu = await cpuPercentOver(hub.pid, IDLE_S * 1000)
     await stop(hub)
+    const height = async (): Promise<number> => (JSON.parse((await exec(process.execPath, [CLI, 'chain', 'info', '--json', '--data-dir', data], { env })).stdout) as { height: number }).height
+    // blocks found with `mine: false` mean a miner ran anyway: then the idle figure includes it
+    const idleHeight = await height()
 
     // load: one mining thread, RATE readings/s
     hub = await start(['hub', '--config', await config(true)], /MQTT broker\s+port \d+/)
@@ -177,7 +180,7 @@ export async function daemon (): Promise<Record<string, number>> {
     clearInterval(sampler)
     const sent = await pub.stop()
     await stop(hub)
-    const chain = JSON.parse((await exec(process.execPath, [CLI, 'chain', 'info', '--json', '--data-dir', data], { env })).stdout) as { height: number }
+    const loadHeight = await height()
     if (rss.length === 0) throw new Error(`no RSS sample of the hub daemon:\n${hub.out().slice(-2000)}`)
     const m = {
       hub_daemon_rss_mb: Math.round(median(rss)),
@@ -185,12 +188,14 @@ export async function daemon (): Promise<Record<string, number>> {
       hub_daemon_rss_mb_idle: Math.round(idleRss),
       hub_daemon_cpu_percent_idle: Math.round(idleCpu * 10) / 10,
       hub_daemon_cpu_percent_load: Math.round(loadCpu * 10) / 10,
-      hub_daemon_readings_per_s: Math.round(sent.acked / sent.seconds)
+      hub_daemon_readings_per_s: Math.round(sent.acked / sent.seconds),
+      hub_daemon_idle_userchain_height: idleHeight
     }
     console.log(`\nThe hub daemon alone (healthchain hub --config, child process; /proc/<pid>), load average ${loadAverage()}`)
-    console.log(`  idle: mining off, no readings, ${SETTLE_S} s after ready, CPU over ${IDLE_S} s`)
+    console.log(`  idle: \`mine: false\`, no readings, ${SETTLE_S} s after ready, CPU over ${IDLE_S} s`)
     console.log(`  load: mine with threads 1, ${RATE} readings/s over MQTT from ${DEVICES} devices (${sent.acked} of ${sent.sent} acknowledged in ${sent.seconds.toFixed(0)} s); ` +
-      `RSS every 1 s and CPU over ${SAMPLE_S} s, from ${WARM_S} s after the first reading; Userchain height ${chain.height} after it`)
+      `RSS every 1 s and CPU over ${SAMPLE_S} s, from ${WARM_S} s after the first reading; Userchain height ${loadHeight} after it`)
+    if (idleHeight > 0) console.log(`  WARNING: Userchain height ${idleHeight} after the idle run with \`mine: false\`: a miner ran in it, so its CPU figure is not idle`)
     table([
       ['metric', 'value', 'unit'],
       ['RSS under load (median)', m.hub_daemon_rss_mb, 'MB'],
