@@ -83,4 +83,11 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
   t.ok(p.alerts.some((a) => a.severity !== 'routine'), `an SpO2 of 85 % raises an alert (${JSON.stringify(p.alerts)})`)
   t.same(p.payments, [{ id: toHex(txId(prepay)), to: toHex(consortium.id), amount: 300_000, fee: 0, confirmed: true }], 'the prepayment to the consortium, confirmed; not the other transfer')
   t.same(p.available, [], 'no registered doctors without a Docchain to fold them from')
+
+  // regression hub-mines-with-mine-false: the shipped flow's boot-time "start mining" inject started the
+  // miner whatever the config said; a hub configured not to mine must leave Userchain where it found it
+  await hub.stop()
+  const after = await CoreNode.open({ dir: join(hubDir, 'userchain', 'devnet'), params: NETWORKS.devnet })
+  t.equal(after.store.height, 2, 'a hub with "mine": false mined no block')
+  await after.close()
 })
