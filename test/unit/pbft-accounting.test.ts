@@ -42,7 +42,7 @@ function registry (): DoctorRegistry {
 // A cause whose Userchain lookup fails (the store unreadable) rather than answering.
 const poisoned = sha256(utf8Bytes('iot-unreadable'))
 
-async function startNode (i: number, net: MemoryNetwork, dir: string): Promise<AccountingNode> {
+async function startNode (i: number, net: MemoryNetwork, dir: string, hasPaid = async (u: Uint8Array): Promise<boolean> => toHex(u) === toHex(users.paid.id)): Promise<AccountingNode> {
   return AccountingNode.start({
     identity: replicas[i]!,
     members,
@@ -57,7 +57,7 @@ async function startNode (i: number, net: MemoryNetwork, dir: string): Promise<A
         return u === undefined ? null : { user: u }
       }
     },
-    payments: { hasPaid: async (u) => toHex(u) === toHex(users.paid.id) },
+    payments: { hasPaid },
     replica: { batchDelayMs: 2, requestTimeoutMs: 500, viewChangeTimeoutMs: 500, statusEveryMs: 200 },
     tickMs: 5
   })
@@ -139,6 +139,31 @@ t.test('regression resubmit-executed: a tx_diag resubmitted to a node that alrea
     t.ok(r.ok && r.height === height && blockHolds(r.block, tx), `node ${i} answers with the certified Dblock (${r.ok ? `height ${r.height}` : r.reason})`)
     if (r.ok) t.doesNotThrow(() => verifyCertificate(r.block, replicas.map((x) => x.id)), 'whose certificate checks')
   }
+})
+
+t.test('regression resubmit-committed-unpaid: a restarted node answers a resubmitted tx_diag that used up the user\'s credit with its receipt, not ERR_UNPAID', async (t) => {
+  // Seen with the doctor daemon: its answer was lost, it resubmitted the same
+  // bytes to a member that had restarted since; that commit had consumed the
+  // patient's last credit, so the payment check (its cached verdict gone with
+  // the restart) refused it as unpaid before the node looked in its log.
+  const dir = await mkdtemp(join(tmpdir(), 'pbft-acc-unpaid-'))
+  const net = new MemoryNetwork()
+  let credit = true
+  const hasPaid = async (u: Uint8Array): Promise<boolean> => credit && toHex(u) === toHex(users.paid.id)
+  const nodes = await Promise.all([0, 1, 2, 3].map((i) => startNode(i, net, dir, hasPaid)))
+  t.teardown(async () => { for (const x of nodes) await x.stop(); await rm(dir, { recursive: true, force: true }) })
+  const tx = diag(doctors.ok, causes.paid)
+  const first = await nodes[0]!.submit(tx)
+  t.ok(first.ok, 'committed through node 0')
+  const height = first.ok ? first.height : -1
+  for (let i = 0; i < 500 && nodes.some((n) => n.height < height); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  credit = false // that diagnosis was the user's last prepaid one
+  await nodes[3]!.stop()
+  nodes[3] = await startNode(3, net, dir, hasPaid)
+  const again = await nodes[3].submit(tx)
+  t.ok(again.ok && again.height === height && blockHolds(again.block, tx), `the restarted node answers with the certified Dblock (${again.ok ? `height ${again.height}` : `${again.code}: ${again.reason}`})`)
+  const fresh = await nodes[3].submit(diag(doctors.ok, causes.paid2))
+  t.ok(!fresh.ok && fresh.code === 'ERR_UNPAID', 'a new tx_diag of that user is still refused as unpaid')
 })
 
 t.test('regression check-throws-hangs-group: a tx_diag whose Userchain check throws is answered with the reason, and the submissions checked with it still commit', async (t) => {

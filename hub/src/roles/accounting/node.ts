@@ -174,13 +174,15 @@ export class AccountingNode {
         },
         after: async () => {
           const v = verdict as HealthchainError | null
-          if (v !== null) { resolve({ ok: false, id, code: v.code, reason: v.message }); return }
-          if (reason === null) return // the waiter resolves on commit
-          // Refused, maybe because it is on Docchain already (a doctor resubmitting what a node
-          // that died had committed): then the receipt comes with the certified Dblock.
+          if (v === null && reason === null) return // the waiter resolves on commit
+          // Refused, by the checks or the replica, maybe because it is on Docchain already (a
+          // doctor resubmitting what a node that died had committed, whose commit may have
+          // consumed the credit the payment check now misses): then the receipt comes with
+          // the certified Dblock. Only a refusal pays for this lookup.
           const height = await this.log.txHeight(bt.id)
           if (height !== undefined) resolve({ ok: true, id, height, block: (await this.log.block(height))! })
-          else resolve({ ok: false, id, code: this.rejectionCode(bt), reason })
+          else if (v !== null) resolve({ ok: false, id, code: v.code, reason: v.message })
+          else resolve({ ok: false, id, code: this.rejectionCode(bt), reason: reason! })
         }
       })
     })
