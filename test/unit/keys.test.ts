@@ -8,7 +8,8 @@ import {
   DecryptionError, decodeTx, encodeTx, openBatch, openDiagnosis, sealBatch, sealDiagnosis, txId, buildTxIoT,
   utf8Bytes, type TxKey, type DoctorKey, LimitExceededError, MAX_ENVELOPES
 } from '../../hub/src/core/index.ts'
-import { UserKeys, type DoctorDirectory } from '../../hub/src/roles/user/keys.ts'
+import { toHex } from '../../hub/src/core/codec.ts'
+import { publishEpoch, UserKeys, type DoctorDirectory } from '../../hub/src/roles/user/keys.ts'
 import { DoctorKeyTracker } from '../../hub/src/roles/doctor/keys.ts'
 import { AlreadyGrantedError, NotGrantedError, StaleEpochError, UnregisteredDoctorError } from '../../hub/src/roles/user/errors.ts'
 import { user, who } from '../helpers/core.ts'
@@ -130,4 +131,26 @@ t.test('scheduled rotation and envelope limit', async (t) => {
   many.init()
   for (let i = 0; i < MAX_ENVELOPES; i++) many.grant(who(`m${i}`).id)
   t.throws(() => many.grant(who('one-too-many').id), LimitExceededError, 'more envelopes than the limit')
+})
+
+t.test('regression grant-applied-before-accepted: a tx_key the node refuses leaves the keys as Userchain knows them', async (t) => {
+  // The page's grant and revoke (and the Node-RED keys node) built the epoch,
+  // applied it, then submitted it: a refused tx_key left the page showing a
+  // doctor granted or revoked who was not, and batches sealed under an epoch
+  // no node accepted.
+  const keys = new UserKeys(user, { rng, now: () => 1_790_000_000, directory })
+  await publishEpoch(keys, keys.init(), () => {})
+  await publishEpoch(keys, keys.grant(D1!.id), () => {})
+  const before = keys.current!
+  const refuse = (): never => { throw new Error('mempool full') }
+  await t.rejects(publishEpoch(keys, keys.grant(D2!.id), refuse), /mempool full/, 'the refusal reaches the caller')
+  t.equal(keys.current, before, 'the current epoch is the accepted one')
+  t.same(keys.doctors().map(toHex), [toHex(D1!.id)], 'the refused grant is not shown')
+  await t.rejects(publishEpoch(keys, keys.revoke(D1!.id), async () => { throw new Error('stale') }), /stale/)
+  t.same(keys.doctors().map(toHex), [toHex(D1!.id)], 'nor a refused revocation')
+  t.equal(keys.current!.ik, before.ik, 'and new batches keep the accepted IoT key')
+  const ok = keys.grant(D2!.id)
+  t.equal(ok.epoch, before.epoch + 1, 'the next tx_key takes the epoch number the refused one had')
+  t.same(await publishEpoch(keys, ok, () => 'accepted'), 'accepted', 'an accepted one returns what publish returned')
+  t.equal(keys.current!.epoch, ok.epoch)
 })

@@ -11,6 +11,7 @@ import { fromHex, toHex, type TxKey } from '../../../hub/src/core/index.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, prop, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import { need } from '../../../hub/src/nodered/runtime.ts'
+import { publishEpoch } from '../../../hub/src/roles/user/keys.ts'
 
 const ACTIONS = ['init', 'grant', 'revoke', 'rotate'] as const
 type Action = typeof ACTIONS[number]
@@ -44,7 +45,7 @@ export default function (RED: RedApi): void {
           case 'revoke': tx = keys.revoke(doctorId(obj.doctor)); break
           default: tx = keys.rotate()
         }
-        const { id } = await txs.submit(tx)
+        const { id } = await publishEpoch(keys, tx, async (x) => await txs.submit(x))
         show()
         msg.payload = { action, epoch: tx.epoch, id, doctors: tx.envelopes.map((e) => toHex(e.doctor)) }
         msg.tx = tx

@@ -13,7 +13,7 @@ import { fromHex, toHex, txId, type TxIoT, type TxKey } from '../core/index.ts'
 import { analyze, review, type Diagnosis, type VitalReading } from '../ai/analyzer.ts'
 import { SENSOR_UNITS } from '../ingest/line.ts'
 import { toDiagnosticReport } from '../ai/fhir.ts'
-import type { UserKeys } from '../roles/user/keys.ts'
+import { publishEpoch, type UserKeys } from '../roles/user/keys.ts'
 import type { PatientDiagnosis, PatientReader } from '../roles/user/diagnoses.ts'
 import type { DoctorNode, PendingReview } from '../roles/doctor/doctor.ts'
 import { ConflictError, NotFoundError } from './errors.ts'
@@ -105,12 +105,12 @@ export function patientModel (src: PatientSources): PatientModel {
     },
     async grant (doctor: string): Promise<number> {
       const tx = src.keys.grant(fromHex('doctor', doctor))
-      await src.publishKey(tx)
+      await publishEpoch(src.keys, tx, async (x) => { await src.publishKey(x) })
       return tx.epoch
     },
     async revoke (doctor: string): Promise<number> {
       const tx = src.keys.revoke(fromHex('doctor', doctor))
-      await src.publishKey(tx)
+      await publishEpoch(src.keys, tx, async (x) => { await src.publishKey(x) })
       return tx.epoch
     },
     async report (htxd: string): Promise<Record<string, unknown> | undefined> {

@@ -164,3 +164,18 @@ export class UserKeys {
 
   private get rotationSeconds (): number { return this.opts.rotationSeconds ?? 7 * 24 * 3600 }
 }
+
+/**
+ * Publishes a tx_key `keys` has just built (init, grant, revoke, rotate) and
+ * keeps its epoch only if `publish` (the user's core node) accepted it: on a
+ * refusal the epoch is withdrawn, so the keys, the page and the batches
+ * sealed next stay with the epoch Userchain knows, and the error is rethrown.
+ */
+export async function publishEpoch<T> (keys: UserKeys, tx: TxKey, publish: (tx: TxKey) => T | Promise<T>): Promise<T> {
+  try {
+    return await publish(tx)
+  } catch (err) {
+    keys.withdraw(tx.epoch)
+    throw err
+  }
+}

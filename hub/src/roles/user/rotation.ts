@@ -8,7 +8,7 @@
  * config, the devnet with a 10-minute period.
  */
 import type { TxKey } from '../../core/index.ts'
-import type { UserKeys } from './keys.ts'
+import { publishEpoch, type UserKeys } from './keys.ts'
 
 export interface Timers {
   setInterval: (fn: () => void, ms: number) => unknown
@@ -41,12 +41,11 @@ export function scheduleRotation (o: RotationOptions): RotationSchedule {
     inFlight = true
     const tx = o.keys.rotate()
     try {
-      await o.publish(tx)
+      await publishEpoch(o.keys, tx, o.publish)
       log(`renewed the IoT key (epoch ${tx.epoch})`)
       return true
     } catch (err) {
-      // the node refused it: the keys stay those on Userchain, and the next check tries again
-      o.keys.withdraw(tx.epoch)
+      // the node refused it: publishEpoch left the keys those on Userchain, and the next check tries again
       log(`key rotation refused: ${(err as Error).message}`)
       return false
     } finally { inFlight = false }
