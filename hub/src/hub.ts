@@ -29,12 +29,34 @@ import { registryOf } from './config/docchain.ts'
 import { startIngestService } from './ingest/hub.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
-import { createWebRouter, deviceView, patientModel, recentReadings, registeredDoctors, userPayments } from './web/index.ts'
+import { createWebRouter, deviceView, patientModel, recentReadings, registeredDoctors, userPayments, type PatientModel } from './web/index.ts'
 import type { HubConfig } from './hub-config.ts'
 
 export { loadHubConfig, parseHubConfig, validateHubConfig, type HubConfig } from './hub-config.ts'
 
+/**
+ * The hub's service layer: what its pages call, and what a local control
+ * API exposes as it is (DESIGN §3.1). Plain async methods returning plain
+ * JSON-able data; every state change of the hub goes through one of them.
+ */
+export interface HubService {
+  /** Where the hub is: Userchain tip and peers, the miner, Docchain, paired devices. */
+  status: () => Promise<HubStatus>
+  /** The patient's view and actions: the page's data, grant and revoke (tx_key published once the node accepts it), FHIR reports. */
+  readonly patient: PatientModel
+}
+
+export interface HubStatus {
+  readonly user: string
+  readonly network: string
+  readonly userchain: { readonly height: number, readonly tip: string, readonly mempool: number, readonly peers: number }
+  readonly mining: boolean
+  readonly docchain: DocchainStatus | null
+  readonly devices: number
+}
+
 export interface Hub {
+  readonly service: HubService
   readonly urls: { readonly patient: string, readonly editor: string }
   readonly logins: { readonly web?: { username: string, password: string }, readonly editor?: { username: string, password: string } }
   readonly peer: string
@@ -137,9 +159,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       for (const b of await f.kept()) await reader.onDblock(b).catch((err: Error) => { log(`docchain: kept Dblock ${b.header.index}: ${err.message}`) })
       f.start()
     }
-    const web = await createWebRouter({
-      dataDir: cfg.dataDir,
-      patient: patientModel({
+    const patient = patientModel({
         keys,
         reader,
         publishKey,
@@ -151,8 +171,20 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         devices: () => ingest.ingest.registry.list().map(deviceView),
         // the user's prepayments to the consortium (§IV-B4), pending and on Userchain
         payments: userPayments(core, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
-      })
     })
+    const docchain = (): DocchainStatus | null => follower === null ? null : { height: follower.height, ...follower.stats, diagnoses: reader.diagnoses.length }
+    const service: HubService = {
+      patient,
+      status: async () => ({
+        user: toHex(user.id),
+        network: params.name,
+        userchain: { height: core.store.tip.height, tip: core.store.tip.hex, mempool: core.mempool.size, peers: net.net.libp2p.getPeers().length },
+        mining: miner.mining,
+        docchain: docchain(),
+        devices: ingest.ingest.registry.list().length
+      })
+    }
+    const web = await createWebRouter({ dataDir: cfg.dataDir, patient: service.patient })
     red.app.use('/', web.router)
     if (cfg.mine) miner.start()
     const mqttPort = ingest.broker === null ? null : (ingest.broker.server.address() as { port: number }).port
@@ -161,7 +193,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       logins: { ...(web.created === undefined ? {} : { web: web.created }), ...(red.created === undefined ? {} : { editor: red.created }) },
       peer: net.net.libp2p.getMultiaddrs().map(String)[0] ?? '',
       mqttPort,
-      docchain: () => follower === null ? null : { height: follower.height, ...follower.stats, diagnoses: reader.diagnoses.length },
+      docchain,
+      service,
       stop
     }
   } catch (err) {

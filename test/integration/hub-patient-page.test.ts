@@ -84,6 +84,11 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
   t.same(p.payments, [{ id: toHex(txId(prepay)), to: toHex(consortium.id), amount: 300_000, fee: 0, confirmed: true }], 'the prepayment to the consortium, confirmed; not the other transfer')
   t.same(p.available, [], 'no registered doctors without a Docchain to fold them from')
 
+  // the service layer the page is built on (and a control API exposes as it is)
+  const st = await hub.service.status()
+  t.match(st, { user: toHex(user.id), network: 'devnet', mining: false, docchain: null, devices: 1, userchain: { height: 2 } }, 'the hub\'s status from its service layer')
+  t.same((await hub.service.patient.page()).payments, p.payments, 'the page shows what the service answers')
+
   // regression hub-mines-with-mine-false: the shipped flow's boot-time "start mining" inject started the
   // miner whatever the config said; a hub configured not to mine must leave Userchain where it found it
   await hub.stop()

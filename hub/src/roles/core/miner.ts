@@ -112,6 +112,8 @@ export class Miner extends EventEmitter {
   }
 
   get threads (): number { return this.hashPool.threads }
+  /** True between start() and stop(). */
+  get mining (): boolean { return this.running }
   get hashes (): number { return this.hashPool.hashes }
 
   /** Mines one block on the current tip and submits it. Null when aborted (a new tip came first). */
