@@ -30,3 +30,17 @@ export async function passphrase (opts: { passphraseFile?: string }, prompt = 'P
     rl.question('', (answer) => { rl.close(); process.stderr.write('\n'); resolvePass(answer) })
   })
 }
+
+/** A daemon's log line on stdout, stamped with the time. */
+export function stamped (line: string): void { process.stdout.write(`${new Date().toISOString()} ${line}\n`) }
+
+/** Runs a daemon until SIGINT or SIGTERM, then stops it, saying so on `out`. */
+export async function untilSignal (stop: () => Promise<void>, out: (line: string) => void = stamped): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  out('stopping')
+  await stop()
+  out('stopped')
+}

@@ -12,7 +12,7 @@ import type { Command } from 'commander'
 import { toHex } from '../core/index.ts'
 import { openKeystore } from '../store/keystore.ts'
 import { loadDoctorConfig } from '../config/doctor.ts'
-import { passphrase } from './_common.ts'
+import { passphrase, stamped, untilSignal } from './_common.ts'
 
 export function register (program: Command): void {
   program.command('doctor')
@@ -26,7 +26,7 @@ export function register (program: Command): void {
         process.stdout.write(`config ok: ${cfg.mode} doctor "${cfg.name}", ${cfg.network}, data in ${cfg.dataDir}, ${cfg.storageNodes.length} storage node(s), ${cfg.docchain.members.length} accounting node(s), ${cfg.userchain.bootstrap.length} Userchain bootstrap peer(s)\n`)
         return
       }
-      const out = (s: string): void => { process.stdout.write(`${new Date().toISOString()} ${s}\n`) }
+      const out = stamped
       const identity = await openKeystore(cfg.keystore, await passphrase(o))
       // Helia and libp2p are loaded only by the commands that use them
       const { startDoctor } = await import('../app/doctor.ts')
@@ -43,12 +43,6 @@ export function register (program: Command): void {
         `  docchain       height ${st.docchain.height}, this doctor ${st.docchain.standing}`,
         `  journal        ${st.batches.done} batch(es) done, ${st.queue} queued, ${st.diagnoses.pending} tx_diag pending, ${st.diagnoses.committed} committed`
       ].join('\n') + '\n')
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve)
-        process.once('SIGTERM', resolve)
-      })
-      out('stopping')
-      await daemon.stop()
-      out('stopped')
+      await untilSignal(async () => { await daemon.stop() }, out)
     })
 }

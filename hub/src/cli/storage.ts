@@ -10,6 +10,7 @@
  */
 import type { Command } from 'commander'
 import { loadStorageConfig } from '../config/storage.ts'
+import { stamped, untilSignal } from './_common.ts'
 
 export function register (program: Command): void {
   program.command('storage')
@@ -22,7 +23,7 @@ export function register (program: Command): void {
         process.stdout.write(`config ok: ${cfg.network}, data in ${cfg.dataDir}, ${cfg.replicas.length} replica(s), ${cfg.userchain.bootstrap.length} Userchain bootstrap peer(s)\n`)
         return
       }
-      const out = (s: string): void => { process.stdout.write(`${new Date().toISOString()} ${s}\n`) }
+      const out = stamped
       // Helia and libp2p are loaded only by the commands that use them
       const { startStorage } = await import('../app/storage.ts')
       const daemon = await startStorage(cfg, { log: out })
@@ -35,12 +36,6 @@ export function register (program: Command): void {
         `  userchain        ${cfg.network} height ${st.userchainHeight}`,
         `  data             ${cfg.dataDir}`
       ].join('\n') + '\n')
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve)
-        process.once('SIGTERM', resolve)
-      })
-      out('stopping')
-      await daemon.stop()
-      out('stopped')
+      await untilSignal(async () => { await daemon.stop() }, out)
     })
 }
