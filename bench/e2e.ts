@@ -64,8 +64,8 @@ export async function run (): Promise<Record<string, number>> {
     for (let i = 0; i < 4; i++) {
       const a = await AccountingNode.start({
         identity: members[i]!, members: members.map((m) => m.id), genesis, dir: join(dir, `acct${i}`), transport: net.join(members[i]!.id), registry: registry(),
-        userchain: { iotTx: async (h) => { const u = known.get(toHex(h)); return u === undefined ? null : { user: u } } },
-        payments: { hasPaid: async () => true },
+        userchain: { iotTx: async (h) => { const u = known.get(toHex(h)); return u === undefined ? null : { user: u, epoch: 1 } }, epochReaders: async () => ({ envelopes: [ai.id] }) },
+        payments: { paid: async () => Infinity, price: 1 },
         replica: { batchDelayMs: 2 },
         tickMs: 5
       })

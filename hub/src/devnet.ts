@@ -34,7 +34,7 @@ import { StorageNode } from './roles/storage/index.ts'
 import { DocchainRegistry, DoctorRegistry } from './core/pbft/registry.ts'
 import { AccountingNode, type DiagReceipt } from './roles/accounting/node.ts'
 import { MemoryNetwork } from './roles/accounting/transport.ts'
-import { UserchainView } from './roles/accounting/userchain-view.ts'
+import { accountingLookups, UserchainView } from './roles/accounting/userchain-view.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { settler } from './roles/consortium/settlement.ts'
@@ -180,8 +180,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         dir: join(dir, `accounting-${i}`),
         transport: net.join(members[i]!.id),
         registry: genesisRegistry,
-        userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
-        payments: { hasPaid: async (u) => await credit.hasPaid(u) }
+        ...accountingLookups(view, credit)
       })
       accounting.push(node)
       stoppers.push(async () => { await node.stop() })

@@ -43,8 +43,8 @@ export async function startReplica (i: number, dir: string, port: number, peers:
     dir,
     transport,
     registry: new DoctorRegistry({ members: [replicas[0]!.id], threshold: 1 }, [encodeIdentityRecord(buildIdentityRecord(doctor, 1))]),
-    userchain: { iotTx: async () => ({ user: user.id }) },
-    payments: { hasPaid: async () => true },
+    userchain: { iotTx: async () => ({ user: user.id, epoch: 1 }), epochReaders: async () => ({ envelopes: [doctor.id] }) },
+    payments: { paid: async () => Infinity, price: 1 },
     replica: { batchDelayMs: 5, requestTimeoutMs: 1500, viewChangeTimeoutMs: 1500, statusEveryMs: 300, ...timeouts },
     tickMs: 10
   })

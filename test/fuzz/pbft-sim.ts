@@ -64,6 +64,29 @@ export function simValidate (t: BodyTx): string | null {
   return r
 }
 
+/**
+ * The sim's Userchain for charges (paper §IV-B4, roles/accounting/validate.ts
+ * checkCredit): the user each cause belongs to (default: one user for the
+ * whole pool) and each user's prepaid credit in diagnoses (default: plenty).
+ */
+export const SIM_USER_OF = new Map<string, string>()
+export const SIM_CREDIT = new Map<string, number>()
+const POOL_USER = 'pool-user'
+
+/** The account a tx_diag draws on: the user of its first cause. */
+export function simAccount (t: BodyTx): string | null {
+  return t.tx.kind === 'diag' ? SIM_USER_OF.get(toHex(t.tx.causes[0]!)) ?? POOL_USER : null
+}
+
+/** The sim's whole admission rule: simValidate, then the user's credit after `charged` diagnoses. */
+export function simAdmit (t: BodyTx, charged: number): string | null {
+  const bad = simValidate(t)
+  if (bad !== null) return bad
+  const user = simAccount(t)
+  const credit = user === null ? Infinity : SIM_CREDIT.get(user) ?? 1_000_000
+  return charged + 1 <= credit ? null : `user ${user} has not paid enough for a diagnosis (${charged} ahead, credit ${credit})`
+}
+
 export const GENESIS: Dblock = dblockProposal({ index: 0, gtime: 1_790_000_000, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
 
 export type Behavior = 'silent' | 'equivocate' | 'badsig' | 'stale' | 'crash-later' | 'collude'
@@ -86,6 +109,8 @@ export interface SimOptions {
   readonly partitions?: boolean
   readonly tickMs?: number
   readonly replica?: Partial<Omit<ReplicaConfig, 'key' | 'members' | 'genesis'>>
+  /** Per-node overrides (e.g. a Byzantine replica that skips a rule). */
+  readonly replicaOf?: (i: number) => Partial<Omit<ReplicaConfig, 'key' | 'members' | 'genesis'>>
 }
 
 interface Ev { at: number, order: number, run: () => void }
@@ -142,6 +167,8 @@ interface Node {
   snapshot: ReplicaSnapshot
   appended: Uint8Array[]
   sent: Uint8Array[]
+  /** Diagnoses executed per user (the host's part of the credit rule). */
+  charged: Map<string, number>
 }
 
 export class Sim {
@@ -182,6 +209,7 @@ export class Sim {
     const keys = Array.from({ length: opts.n }, (_, i) => ident(`replica-${i}`))
     this.members = keys.map((k) => k.id)
     this.nodes = keys.map((key, i) => {
+      const charged = new Map<string, number>()
       const cfg: ReplicaConfig = {
         key: key.signing,
         members: this.members,
@@ -194,11 +222,14 @@ export class Sim {
         viewChangeTimeoutMs: 300,
         fetchTimeoutMs: 100,
         statusEveryMs: 1000,
-        validate: simValidate,
-        ...opts.replica
+        validate: (t, _before, spent) => simAdmit(t, (charged.get(simAccount(t) ?? '') ?? 0) + spent),
+        costOf: simAccount,
+        onExecute: (b) => { chargeBlock(charged, b) },
+        ...opts.replica,
+        ...opts.replicaOf?.(i)
       }
       const behavior = opts.byzantine?.find((b) => b.index === i)?.behavior ?? null
-      return { replica: new Replica(cfg), cfg, key, behavior, up: behavior !== 'silent', chain: [GENESIS], snapshot: emptySnapshot(GENESIS), appended: [], sent: [] }
+      return { replica: new Replica(cfg), cfg, key, behavior, up: behavior !== 'silent', chain: [GENESIS], snapshot: emptySnapshot(GENESIS), appended: [], sent: [], charged }
     })
     if (opts.partitions === true && this.rand() < 0.5) {
       const size = 1 + Math.floor(this.rand() * (this.n - 1))
@@ -222,15 +253,19 @@ export class Sim {
     this.schedule(every, () => this.tickLoop(i, every))
   }
 
-  /** A doctor submits tx to accounting node i at virtual time `at`. */
-  submit (tx: TxDiag, i: number, at = this.now): void {
+  /** Submissions refused (tx id → reason) when submitted with mayRefuse. */
+  readonly refused = new Map<string, string>()
+
+  /** A doctor submits tx to accounting node i at virtual time `at` (a refusal throws, unless mayRefuse: then it is recorded). */
+  submit (tx: TxDiag, i: number, at = this.now, mayRefuse = false): void {
     this.schedule(Math.max(0, at - this.now), () => {
       const node = this.nodes[i]!
       const id = toHex(txId(tx))
       if (!this.submittedAt.has(id)) this.submittedAt.set(id, this.now)
       if (!node.up) return
       const r = node.replica.submit(tx, this.now)
-      if (r.reason !== null && !r.reason.startsWith('already')) throw new Error(`sim: valid tx rejected: ${r.reason}`)
+      if (r.reason !== null && mayRefuse) { this.submittedAt.delete(id); this.refused.set(id, r.reason) }
+      else if (r.reason !== null && !r.reason.startsWith('already')) throw new Error(`sim: valid tx rejected: ${r.reason}`)
       this.apply(i, r.actions)
     })
   }
@@ -250,6 +285,8 @@ export class Sim {
       node.appended = state.appended
     }
     node.replica.loadChain(state?.tip ?? node.chain.at(-1)!, state?.txIds ?? node.chain.flatMap((b) => b.txs.map((t) => toHex(t.id))))
+    node.charged.clear()
+    for (const b of node.chain) chargeBlock(node.charged, b)
     node.up = true
     this.apply(i, node.replica.restore(node.snapshot, node.appended, this.now))
   }
@@ -429,6 +466,10 @@ export class Sim {
   }
 
   random (): number { return this.rand() }
+}
+
+function chargeBlock (charged: Map<string, number>, b: Dblock): void {
+  for (const t of b.txs) { const u = simAccount(t); if (u !== null) charged.set(u, (charged.get(u) ?? 0) + 1) }
 }
 
 export interface ScheduleResult { readonly seed: number, readonly ok: boolean, readonly why: string | null, readonly views: number, readonly height: number, readonly time: number }

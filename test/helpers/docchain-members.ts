@@ -66,8 +66,8 @@ export async function startDocchainMembers (dir: string, label: string): Promise
         dir: join(dir, `${label}-n${i}`),
         transport: await libp2pPbftTransport({ libp2p: nets[i]!.libp2p, self: replicas[i]!.id, peers }),
         registry: registry(),
-        userchain: { iotTx: async (h) => (causes.has(toHex(h)) ? { user: user.id } : null) },
-        payments: { hasPaid: async () => true },
+        userchain: { iotTx: async (h) => (causes.has(toHex(h)) ? { user: user.id, epoch: 1 } : null), epochReaders: async () => ({ envelopes: [doctor.id] }) },
+        payments: { paid: async () => Infinity, price: 1 },
         replica: { batchDelayMs: 5, requestTimeoutMs: 1500, viewChangeTimeoutMs: 1500, statusEveryMs: 300 },
         tickMs: 10
       })

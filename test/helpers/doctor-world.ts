@@ -23,7 +23,7 @@ import { coreChain } from '../../hub/src/net/core-chain.ts'
 import { serveDocchain } from '../../hub/src/net/docchain.ts'
 import { AccountingNode } from '../../hub/src/roles/accounting/node.ts'
 import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
-import { UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
+import { accountingLookups, UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
 import { serveDiagSubmissions } from '../../hub/src/roles/accounting/diag-protocol.ts'
 import { CreditBook, DIAGNOSIS_PRICE } from '../../hub/src/roles/consortium/credit.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
@@ -110,8 +110,7 @@ export async function doctorWorld (t: Teardown, dir: string): Promise<DoctorWorl
       dir: join(dir, `accounting-${i}`),
       transport: mem.join(members[i]!.id),
       registry,
-      userchain: { iotTx: async (h) => { const u = await view.userOf(h); return u === null ? null : { user: u } } },
-      payments: { hasPaid: async (u) => await credit.hasPaid(u) }
+      ...accountingLookups(view, credit)
     })
     accounting.push(node)
     t.teardown(async () => { await node.stop() })

@@ -49,8 +49,8 @@ t.test('4 accounting nodes over libp2p: commit, leader stopped, identical Doccha
       dir: join(dir, `n${i}`),
       transport: await libp2pPbftTransport({ libp2p: libp2ps[i]!, self: replicas[i]!.id, peers }),
       registry: new DoctorRegistry({ members: [replicas[0]!.id], threshold: 1 }, [encodeIdentityRecord(buildIdentityRecord(doctor, 1))]),
-      userchain: { iotTx: async (h) => (causes.has(toHex(h)) ? { user: user.id } : null) },
-      payments: { hasPaid: async () => true },
+      userchain: { iotTx: async (h) => (causes.has(toHex(h)) ? { user: user.id, epoch: 1 } : null), epochReaders: async () => ({ envelopes: [doctor.id] }) },
+      payments: { paid: async () => Infinity, price: 1 },
       replica: { batchDelayMs: 5, requestTimeoutMs: 1500, viewChangeTimeoutMs: 1500, statusEveryMs: 300 },
       tickMs: 10
     }))

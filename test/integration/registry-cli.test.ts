@@ -50,8 +50,8 @@ t.test('two members sign a REGISTER in turn, submit it over libp2p, the doctor i
     dir: join(dir, 'acc', `n${i}`),
     transport: net.join(r.id),
     registry,
-    userchain: { iotTx: async () => null },
-    payments: { hasPaid: async () => true },
+    userchain: { iotTx: async () => null, epochReaders: async () => null },
+    payments: { paid: async () => Infinity, price: 1 },
     replica: { batchDelayMs: 5, requestTimeoutMs: 1000, viewChangeTimeoutMs: 1000 },
     tickMs: 5
   })))

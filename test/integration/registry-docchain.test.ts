@@ -55,8 +55,8 @@ async function startNode (i: number, net: MemoryNetwork, dir: string): Promise<A
     dir: join(dir, `n${i}`),
     transport: net.join(replicas[i]!.id),
     registry: genesisRegistry,
-    userchain: { iotTx: async (h) => (causes.has(toHex(h)) ? { user: user.id } : null) },
-    payments: { hasPaid: async () => true },
+    userchain: { iotTx: async (h) => (causes.has(toHex(h)) ? { user: user.id, epoch: 1 } : null), epochReaders: async () => ({ envelopes: Object.values(doctors).map((d) => d.id) }) },
+    payments: { paid: async () => Infinity, price: 1 },
     replica: { batchDelayMs: 20, requestTimeoutMs: 1000, viewChangeTimeoutMs: 1000, statusEveryMs: 200 },
     tickMs: 5
   })

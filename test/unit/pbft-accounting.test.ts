@@ -42,7 +42,7 @@ function registry (): DoctorRegistry {
 // A cause whose Userchain lookup fails (the store unreadable) rather than answering.
 const poisoned = sha256(utf8Bytes('iot-unreadable'))
 
-async function startNode (i: number, net: MemoryNetwork, dir: string, hasPaid = async (u: Uint8Array): Promise<boolean> => toHex(u) === toHex(users.paid.id)): Promise<AccountingNode> {
+async function startNode (i: number, net: MemoryNetwork, dir: string, paid = async (u: Uint8Array): Promise<number> => toHex(u) === toHex(users.paid.id) ? Infinity : 0): Promise<AccountingNode> {
   return AccountingNode.start({
     identity: replicas[i]!,
     members,
@@ -54,10 +54,11 @@ async function startNode (i: number, net: MemoryNetwork, dir: string, hasPaid = 
       iotTx: async (h) => {
         if (toHex(h) === toHex(poisoned)) throw new Error('Userchain store unreadable')
         const u = iot.get(toHex(h))
-        return u === undefined ? null : { user: u }
-      }
+        return u === undefined ? null : { user: u, epoch: 1 }
+      },
+      epochReaders: async () => ({ envelopes: Object.values(doctors).map((d) => d.id) })
     },
-    payments: { hasPaid },
+    payments: { paid, price: 1 },
     replica: { batchDelayMs: 2, requestTimeoutMs: 500, viewChangeTimeoutMs: 500, statusEveryMs: 200 },
     tickMs: 5
   })
@@ -149,8 +150,8 @@ t.test('regression resubmit-committed-unpaid: a restarted node answers a resubmi
   const dir = await mkdtemp(join(tmpdir(), 'pbft-acc-unpaid-'))
   const net = new MemoryNetwork()
   let credit = true
-  const hasPaid = async (u: Uint8Array): Promise<boolean> => credit && toHex(u) === toHex(users.paid.id)
-  const nodes = await Promise.all([0, 1, 2, 3].map((i) => startNode(i, net, dir, hasPaid)))
+  const paid = async (u: Uint8Array): Promise<number> => credit && toHex(u) === toHex(users.paid.id) ? Infinity : 0
+  const nodes = await Promise.all([0, 1, 2, 3].map((i) => startNode(i, net, dir, paid)))
   t.teardown(async () => { for (const x of nodes) await x.stop(); await rm(dir, { recursive: true, force: true }) })
   const tx = diag(doctors.ok, causes.paid)
   const first = await nodes[0]!.submit(tx)
@@ -159,7 +160,7 @@ t.test('regression resubmit-committed-unpaid: a restarted node answers a resubmi
   for (let i = 0; i < 500 && nodes.some((n) => n.height < height); i++) await new Promise((resolve) => setTimeout(resolve, 10))
   credit = false // that diagnosis was the user's last prepaid one
   await nodes[3]!.stop()
-  nodes[3] = await startNode(3, net, dir, hasPaid)
+  nodes[3] = await startNode(3, net, dir, paid)
   const again = await nodes[3].submit(tx)
   t.ok(again.ok && again.height === height && blockHolds(again.block, tx), `the restarted node answers with the certified Dblock (${again.ok ? `height ${again.height}` : `${again.code}: ${again.reason}`})`)
   const fresh = await nodes[3].submit(diag(doctors.ok, causes.paid2))

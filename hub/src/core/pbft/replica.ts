@@ -50,6 +50,16 @@
  * Dblock); the leader leaves a tx that is invalid after them queued; when a
  * Dblock with records executes, the host applies them (onExecute) and pending
  * txs they made invalid are dropped with a 'reject' action.
+ *
+ * Charges (paper §IV-B4: a diagnosis consumes its user's prepaid credit): a
+ * tx may draw one unit from an account (costOf), and validate learns how many
+ * units of that account are already drawn by txs ordered ahead of it — every
+ * proposed, unexecuted Dblock of the view (those above it too: a backup may
+ * get them out of order, and an honest leader counted this one when it built
+ * them) and those earlier in its Dblock; on admission, also the txs admitted
+ * and not yet proposed. The host adds what is executed. So every replica
+ * checks a proposal against the same total before it prepares, and a
+ * Byzantine leader cannot spread an overdraft over several Dblocks.
  */
 import { equalBytes, toHex } from '../codec.ts'
 import type { SigningKey } from '../crypto.ts'
@@ -105,7 +115,13 @@ export interface ReplicaConfig {
    * ahead of it but not executed yet, oldest first: a tx_diag after a SUSPEND
    * of its doctor, or a record out of sequence, is invalid there.
    */
-  readonly validate?: (tx: BodyTx, before: readonly BodyTx[]) => string | null
+  readonly validate?: (tx: BodyTx, before: readonly BodyTx[], spent: number) => string | null
+  /**
+   * The account a tx draws one unit from (a tx_diag: its user's credit), or
+   * null; `spent` passed to validate counts that account's units drawn by the
+   * txs ordered (or, on admission, admitted) ahead of it and not executed.
+   */
+  readonly costOf?: (tx: BodyTx) => string | null
   /** A Dblock was executed (committed-local), in height order: apply its registry records now. */
   readonly onExecute?: (block: Dblock) => void
 }
@@ -143,6 +159,8 @@ export interface ReplicaSnapshot {
 
 interface Slot {
   pp?: PrePrepareMsg
+  /** Units drawn per account by the proposal's txs (costOf), set with pp. */
+  costs?: Map<string, number>
   readonly prepares: Map<string, PrepareMsg>
   readonly commits: Map<string, CommitMsg>
   prepared: boolean
@@ -226,6 +244,8 @@ export class Replica {
   /** Dblocks known committed (committed-local, or 2f+1 commits of some view), not yet executed, with those commits as certificate. */
   private readonly decided = new Map<number, { block: Dblock, digest: Uint8Array, cert: CommitSignature[] }>()
   private readonly pending = new Map<string, Pending>()
+  /** Ids of pending txs per account they draw on (costOf). */
+  private readonly pendingByAccount = new Map<string, Set<string>>()
   private inflight = new Set<string>()
   /** Pending requests not in any proposal of this view, oldest first (the leader's queue). */
   private queue = new Map<string, Pending>()
@@ -567,14 +587,55 @@ export class Replica {
     const id = hex(bt.id)
     if (this.committedTx.has(id)) return 'already committed on Docchain'
     if (this.pending.has(id)) return null
-    const reason = this.cfg.validate?.(bt, this.recordsBefore(Infinity)) ?? null
+    const account = this.cfg.costOf?.(bt) ?? null
+    const reason = this.cfg.validate?.(bt, this.recordsBefore(Infinity), account === null ? 0 : this.spentAhead(account, -1) + this.queuedOf(account)) ?? null
     if (reason !== null) return reason
     const entry = { tx: bt, since: this.now }
     this.pending.set(id, entry)
+    if (account !== null) {
+      let ids = this.pendingByAccount.get(account)
+      if (ids === undefined) { ids = new Set(); this.pendingByAccount.set(account, ids) }
+      ids.add(id)
+    }
     if (!this.inflight.has(id)) this.queue.set(id, entry)
     if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.viewTimeout
     this.tryPropose()
     return null
+  }
+
+  /** Units of `account` drawn by the proposed, unexecuted Dblocks of this view but the one at `except`. */
+  private spentAhead (account: string, except: number): number {
+    let n = 0
+    for (const [k, s] of this.slots) if (k > this.executedSeq && k !== except && s.costs !== undefined) n += s.costs.get(account) ?? 0
+    return n
+  }
+
+  /** Admitted txs drawing on `account` that no proposal of this view holds yet. */
+  private queuedOf (account: string): number {
+    let n = 0
+    for (const id of this.pendingByAccount.get(account) ?? []) if (!this.inflight.has(id)) n++
+    return n
+  }
+
+  /** A pending tx leaves (executed, or invalid now). */
+  private dropPending (id: string): void {
+    const p = this.pending.get(id)
+    if (p === undefined) return
+    this.pending.delete(id)
+    this.queue.delete(id)
+    const account = this.cfg.costOf?.(p.tx) ?? null
+    if (account === null) return
+    const ids = this.pendingByAccount.get(account)
+    ids?.delete(id)
+    if (ids?.size === 0) this.pendingByAccount.delete(account)
+  }
+
+  /** Units drawn per account by `txs`. */
+  private costsOf (txs: readonly BodyTx[]): Map<string, number> {
+    const m = new Map<string, number>()
+    if (this.cfg.costOf === undefined) return m
+    for (const t of txs) { const a = this.cfg.costOf(t); if (a !== null) m.set(a, (m.get(a) ?? 0) + 1) }
+    return m
   }
 
   /**
@@ -661,11 +722,16 @@ export class Replica {
       const batch: BodyTx[] = []
       let size = 16
       // Registry records in flight or in this batch change what is valid after them: re-check those txs in order (left queued if invalid now).
+      // So do charges: a tx whose account the Dblocks in flight and this batch exhaust waits too (dropped once they execute).
       const records = this.recordsBefore(this.nextSeq)
+      const drawn = new Map<string, number>()
       for (const p of this.queue.values()) {
         const add = bodyEntryBytes(p.tx.bytes.length)
         if (size + add > MAX_BLOCK_BODY_BYTES) break
-        if ((records.length > 0 || p.tx.tx.kind === 'reg') && (this.cfg.validate?.(p.tx, records) ?? null) !== null) continue
+        const account = this.cfg.costOf?.(p.tx) ?? null
+        if ((records.length > 0 || p.tx.tx.kind === 'reg' || account !== null) &&
+          (this.cfg.validate?.(p.tx, records, account === null ? 0 : this.spentAhead(account, -1) + (drawn.get(account) ?? 0)) ?? null) !== null) continue
+        if (account !== null) drawn.set(account, (drawn.get(account) ?? 0) + 1)
         if (p.tx.tx.kind === 'reg') records.push(p.tx)
         size += add
         batch.push(p.tx)
@@ -704,11 +770,15 @@ export class Replica {
       if (prev.gtime !== null && b.header.gtime < prev.gtime) return 'gtime goes backwards'
     }
     const records = this.recordsBefore(m.body.seq)
+    const drawn = new Map<string, number>()
     for (const t of b.txs) {
       const id = hex(t.id)
       if (this.committedTx.has(id)) return `tx ${id} already committed`
       if (this.inflight.has(id)) return `tx ${id} already proposed`
-      const reason = this.cfg.validate?.(t, records) ?? null
+      const account = this.cfg.costOf?.(t) ?? null
+      const spent = account === null ? 0 : this.spentAhead(account, m.body.seq) + (drawn.get(account) ?? 0)
+      if (account !== null) drawn.set(account, (drawn.get(account) ?? 0) + 1)
+      const reason = this.cfg.validate?.(t, records, spent) ?? null
       if (reason !== null) return `tx ${id}: ${reason}`
       if (t.tx.kind === 'reg') records.push(t)
     }
@@ -722,15 +792,23 @@ export class Replica {
     return seqs.sort((a, b) => a - b).flatMap((k) => recordsOf(this.slots.get(k)!.pp!.body.block))
   }
 
-  /** After a Dblock with registry records executed: pending txs it made invalid are dropped, and their submitters told why. */
-  private revalidatePending (): void {
+  /**
+   * After a Dblock with registry records executed (`accounts` null), or one
+   * drawing on `accounts`: pending txs it made invalid are dropped, and their
+   * submitters told why (each counted after the earlier ones that stay).
+   */
+  private revalidatePending (accounts: ReadonlyMap<string, number> | null): void {
     const records = this.recordsBefore(Infinity)
-    for (const [id, p] of this.pending) {
-      if (this.inflight.has(id)) continue
-      const reason = this.cfg.validate?.(p.tx, records) ?? null
-      if (reason === null) continue
-      this.pending.delete(id)
-      this.queue.delete(id)
+    const drawn = new Map<string, number>()
+    const ids = accounts === null ? [...this.pending.keys()] : [...accounts.keys()].flatMap((a) => [...this.pendingByAccount.get(a) ?? []])
+    for (const id of ids) {
+      const p = this.pending.get(id)
+      if (p === undefined || this.inflight.has(id)) continue
+      const account = this.cfg.costOf?.(p.tx) ?? null
+      const spent = account === null ? 0 : this.spentAhead(account, -1) + (drawn.get(account) ?? 0)
+      const reason = this.cfg.validate?.(p.tx, records, spent) ?? null
+      if (reason === null) { if (account !== null) drawn.set(account, (drawn.get(account) ?? 0) + 1); continue }
+      this.dropPending(id)
       this.out.push({ type: 'reject', tx: p.tx, reason })
     }
   }
@@ -751,6 +829,7 @@ export class Replica {
       if (reason !== null) { this.startViewChange(this.view + 1); return }
     }
     s.pp = m
+    if (this.cfg.costOf !== undefined) s.costs = this.costsOf(m.body.block.txs)
     this.leaderSeenAt = this.now
     this.persist(m)
     for (const t of m.body.block.txs) { const id = hex(t.id); this.inflight.add(id); this.queue.delete(id) }
@@ -889,12 +968,12 @@ export class Replica {
     for (const t of block.txs) {
       const id = hex(t.id)
       this.committedTx.add(id)
-      this.pending.delete(id)
-      this.queue.delete(id)
+      this.dropPending(id)
       this.inflight.delete(id)
     }
     this.cfg.onExecute?.(block)
-    if (recordsOf(block).length > 0) this.revalidatePending()
+    if (recordsOf(block).length > 0) this.revalidatePending(null)
+    else if (this.cfg.costOf !== undefined) { const drawn = this.costsOf(block.txs); if (drawn.size > 0) this.revalidatePending(drawn) }
     this.out.push({ type: 'commit', block })
     this.idleViews = 0
     this.armTimer(true)

@@ -24,7 +24,21 @@ export class UnknownCauseError extends HealthchainError {
   constructor (i: number, id: string) { super('ERR_UNKNOWN_CAUSE', `causes[${i}]`, `no IoT transaction ${id} on Userchain`) }
 }
 export class UnpaidUserError extends HealthchainError {
-  constructor (user: string) { super('ERR_UNPAID', 'causes', `user ${user} has not paid enough Healthcoin for a diagnosis`) }
+  /** `charged`: diagnoses committed, in flight or admitted ahead of this one, which the credit must also cover. */
+  constructor (user: string, detail?: { paid: number, charged: number, price: number }) {
+    super('ERR_UNPAID', 'causes', `user ${user} has not paid enough Healthcoin for a diagnosis` +
+      (detail === undefined ? '' : ` (paid ${detail.paid}, ${detail.charged} diagnoses at ${detail.price} committed or in flight ahead of this one)`))
+  }
+}
+/** A cause's key epoch was never granted to the doctor (no envelope for it in that epoch's tx_key, nor a grant or release that covers it). */
+export class NotGrantedError extends HealthchainError {
+  constructor (i: number, doctor: string, user: string, epoch: number) {
+    super('ERR_NOT_GRANTED', `causes[${i}]`, `doctor ${doctor} holds no key of user ${user}'s epoch ${epoch}, which causes[${i}] is sealed under`)
+  }
+}
+/** The causes of one tx_diag belong to more than one user (each diagnosis is charged to one user). */
+export class MixedCausesError extends HealthchainError {
+  constructor (i: number) { super('ERR_MIXED_CAUSES', `causes[${i}]`, `causes[${i}] belongs to another user than causes[0]: all causes of a diagnosis belong to one user`) }
 }
 /** A doctor-registry record (TxReg) that does not apply after the records ordered before it. */
 export class RegistryRecordError extends HealthchainError {

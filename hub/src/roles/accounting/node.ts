@@ -22,14 +22,14 @@
  * backups changed view (the replica tolerates reordering; each queue keeps
  * its own order).
  */
-import { equalBytes, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
+import { equalBytes, fromHex, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
 import { decodeMessage, type PbftMessage } from '../../core/pbft/messages.ts'
 import { requestTxs } from '../../core/pbft/request.ts'
 import { registryFromDocchain, type DoctorRegistry } from '../../core/pbft/registry.ts'
 import { PbftLog } from '../../store/pbft-log.ts'
 import type { PbftTransport } from './transport.ts'
-import { checkDiagChain, checkDiagSync, checkDoctor, checkRecord, parseDocTx, type PaymentLookup, type UserchainLookup } from './validate.ts'
+import { checkCredit, checkDiagChain, checkDiagSync, checkDoctor, checkRecord, parseDocTx, type PaymentLookup, type UserchainLookup } from './validate.ts'
 import { DiagRejectedError, DiagSignatureError } from './errors.ts'
 
 export type DiagReceipt =
@@ -89,8 +89,20 @@ export class AccountingNode {
   private timer: NodeJS.Timeout | null = null
   private batchTimer: NodeJS.Timeout | null = null
   private stopped = false
-  /** Per tx_diag id: null = valid, else why not (signature and Userchain checks; the registry is checked at each use). */
-  private readonly verdicts = new Map<string, HealthchainError | null>()
+  /**
+   * Per tx_diag id: the user it is charged to when valid, else why not
+   * (signature and Userchain checks; the registry and the credit are weighed
+   * at each use).
+   */
+  private readonly verdicts = new Map<string, { readonly user: string } | HealthchainError>()
+  /** Per user (hex): Healthcoin prepaid, as last read from Userchain. */
+  private readonly paid = new Map<string, number>()
+  /** Per user (hex): diagnoses on this node's Docchain (executed Dblocks). */
+  private readonly charged = new Map<string, number>()
+  /** tx_diag executed before this node knew their user (fetched Dblocks): charged at the next pump. */
+  private unresolved: TxDiag[] = []
+  /** Per tx id: the code of the last reason verdictOf refused it with (the replica passes reasons on as text). */
+  private readonly refusals = new Map<string, string>()
   /** Genesis + the registry records of every executed Dblock. */
   private registryNow: DoctorRegistry
   /** The registry after the last set of in-flight records asked about (key: registry seq and record ids). */
@@ -110,8 +122,9 @@ export class AccountingNode {
       key: opts.identity.signing,
       members: opts.members,
       genesis: opts.genesis,
-      validate: (t, before) => this.verdictOf(t, before),
-      onExecute: (b) => { if (this.registryNow.applyDblock(b).length > 0) this.overlay = null }
+      validate: (t, before, spent) => this.verdictOf(t, before, spent),
+      costOf: (t) => this.userOf(t),
+      onExecute: (b) => { if (this.registryNow.applyDblock(b).length > 0) this.overlay = null; this.charge(b) }
     })
   }
 
@@ -121,6 +134,9 @@ export class AccountingNode {
     const node = new AccountingNode(opts, log)
     const state = await log.load()
     node.registryNow = await registryFromDocchain(opts.registry, state.tip.header.index, async (h) => await log.block(h))
+    // the diagnoses already on Docchain consume their users' credit (paper §IV-B4)
+    for (let h = 1; h <= state.tip.header.index; h++) { const b = await log.block(h); if (b !== undefined) node.charge(b) }
+    await node.resolveCharges()
     node.replica.loadChain(state.tip, state.txIds)
     // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
     for (const b of [...state.snapshot.messages, ...state.appended]) { const m = decodedOrNull(b); if (m !== null) await node.prevalidate(m) }
@@ -230,6 +246,7 @@ export class AccountingNode {
       // backlog of thousands of messages replayed in one synchronous run kept
       // libp2p from answering for seconds, peers' requests timed out and
       // their messages were lost (more retransmissions, more view changes).
+      await this.resolveCharges().catch((err: Error) => { console.error('accounting node: charging a fetched Dblock:', err.message) })
       const jobs = this.ordering.splice(0, MAX_GROUP)
       jobs.push(...this.inbox.splice(0, MAX_GROUP - jobs.length))
       try {
@@ -289,8 +306,12 @@ export class AccountingNode {
     return this.overlay.registry
   }
 
-  /** The replica's synchronous hook: registry standing after `before`, the rest of a tx_diag as prevalidated. */
-  private verdictOf (t: BodyTx, before: readonly BodyTx[]): string | null {
+  /**
+   * The replica's synchronous hook: registry standing after `before`, the
+   * rest of a tx_diag as prevalidated, and its user's credit net of the
+   * diagnoses on Docchain and the `spent` ones ordered or admitted ahead.
+   */
+  private verdictOf (t: BodyTx, before: readonly BodyTx[], spent: number): string | null {
     const reg = this.registryAfter(before)
     if (t.tx.kind === 'reg') return checkRecord(t.tx, reg)?.message ?? null
     if (t.tx.kind !== 'diag') return 'not a Docchain transaction'
@@ -298,8 +319,47 @@ export class AccountingNode {
     if (bad !== null) return bad.message
     const k = toHex(t.id)
     // prevalidate() runs before the replica sees any message, so a missing verdict means "not checked".
-    if (!this.verdicts.has(k)) return 'not validated against Userchain yet'
-    return this.verdicts.get(k)?.message ?? null
+    const v = this.verdicts.get(k)
+    if (v === undefined) return 'not validated against Userchain yet'
+    const refused = v instanceof Error ? v : this.creditVerdict(v.user, spent)
+    if (refused === null) return null
+    if (this.refusals.size >= MAX_VERDICTS) this.refusals.delete(this.refusals.keys().next().value!)
+    this.refusals.set(k, refused.code)
+    return refused.message
+  }
+
+  /** Whether the user's credit covers one more diagnosis after the committed ones and `spent` more. */
+  private creditVerdict (user: string, spent: number): HealthchainError | null {
+    return checkCredit(user, this.paid.get(user) ?? 0, (this.charged.get(user) ?? 0) + spent, this.opts.payments.price)
+  }
+
+  /** The user a validated tx_diag is charged to (hex), if this node checked it. */
+  private userOf (t: BodyTx): string | null {
+    if (t.tx.kind !== 'diag') return null
+    const v = this.verdicts.get(toHex(t.id))
+    return v === undefined || v instanceof Error ? null : v.user
+  }
+
+  /** An executed Dblock's diagnoses consume their users' credit; those of unknown user wait for resolveCharges. */
+  private charge (b: Dblock): void {
+    for (const t of b.txs) {
+      if (t.tx.kind !== 'diag') continue
+      const user = this.userOf(t)
+      if (user === null) { this.unresolved.push(t.tx); continue }
+      this.charged.set(user, (this.charged.get(user) ?? 0) + 1)
+    }
+  }
+
+  /** Charges the executed diagnoses whose user was unknown (read from Userchain: the user of the first cause). */
+  private async resolveCharges (): Promise<void> {
+    while (this.unresolved.length > 0) {
+      const tx = this.unresolved[0]!
+      const iot = await this.opts.userchain.iotTx(tx.causes[0]!)
+      this.unresolved.shift()
+      if (iot === null) continue // not on our Userchain (yet): nothing of its user to charge here
+      const user = toHex(iot.user)
+      this.charged.set(user, (this.charged.get(user) ?? 0) + 1)
+    }
   }
 
   /**
@@ -310,18 +370,32 @@ export class AccountingNode {
     if (t.tx.kind === 'reg') return null // its sequence depends on the records in flight: the replica checks it on admission
     if (t.tx.kind !== 'diag') return checkDiagSync(t, this.registryNow)
     // the doctor's standing, then signature and Userchain in checkChain (the signature checked once, its verdict cached)
+    // the credit: weighed by the replica on admission, against what is ordered and admitted ahead
     return checkDoctor(t.tx, this.registryNow) ?? await this.checkChain(t)
   }
 
-  /** Signature and Userchain checks of a tx_diag; a valid verdict is cached, a rejection is re-checked next time (Userchain may catch up). */
+  /**
+   * Signature and Userchain checks of a tx_diag; a valid verdict is cached, a
+   * rejection is re-checked next time (Userchain may catch up). The user's
+   * prepayments are read afresh each time (memoised per Userchain tip by the
+   * lookup), for the replica to weigh the credit against what is ordered.
+   */
   private async checkChain (t: BodyTx): Promise<HealthchainError | null> {
     if (t.tx.kind !== 'diag') return null
     const k = toHex(t.id)
-    if (this.verdicts.get(k) === null) return null
-    const v = verifyTx(t.tx, t.bytes) ? await checkDiagChain(t.tx, this.opts.userchain, this.opts.payments) : new DiagSignatureError()
-    if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!)
-    this.verdicts.set(k, v)
-    return v
+    let v = this.verdicts.get(k)
+    if (v === undefined || v instanceof Error) {
+      if (!verifyTx(t.tx, t.bytes)) v = new DiagSignatureError()
+      else {
+        const r = await checkDiagChain(t.tx, this.opts.userchain)
+        v = r instanceof Error ? r : { user: toHex(r.user) }
+      }
+      if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!)
+      this.verdicts.set(k, v)
+    }
+    if (v instanceof Error) return v
+    this.paid.set(v.user, await this.opts.payments.paid(fromHex('user', v.user)))
+    return null
   }
 
   /** Userchain checks of the tx_diag a request or fresh pre-prepare carries, before the replica sees it (the registry is weighed then). */
@@ -335,7 +409,7 @@ export class AccountingNode {
 
   /** The code of a rejection the replica gave as text: the typed reason when the registry now explains it. */
   private rejectionCode (t: BodyTx): string {
-    return checkDiagSync(t, this.registryNow)?.code ?? (t.tx.kind === 'reg' ? 'ERR_REGISTRY_RECORD' : 'ERR_DIAG_REJECTED')
+    return checkDiagSync(t, this.registryNow)?.code ?? this.refusals.get(toHex(t.id)) ?? (t.tx.kind === 'reg' ? 'ERR_REGISTRY_RECORD' : 'ERR_DIAG_REJECTED')
   }
 
   /** Persist first, then send: a vote is on disk before anyone can see it. */

@@ -24,7 +24,7 @@ import { followUserchain } from '../core/follow.ts'
 import type { CoreNet } from '../../net/service.ts'
 import { CreditBook } from '../consortium/credit.ts'
 import { settler, type Payout } from '../consortium/settlement.ts'
-import { UserchainView } from './userchain-view.ts'
+import { accountingLookups, UserchainView } from './userchain-view.ts'
 import { AccountingNode } from './node.ts'
 import { libp2pPbftTransport } from './libp2p-transport.ts'
 import { tracedTransport, type PbftTransport } from './transport.ts'
@@ -117,8 +117,7 @@ export class AccountingService {
         dir: join(cfg.dataDir, 'docchain'),
         transport: traced(await libp2pPbftTransport({ libp2p: net.net.libp2p, self: o.identity.id, peers, onError: throttled(log), onAbuse: (peer, points, reason) => { net.net.peers.penalise(peer, points, reason) } })),
         registry: registryOf(cfg.registry),
-        userchain: { iotTx: async (h) => { const u = await userOf(h); return u === null ? null : { user: u } } },
-        payments: { hasPaid: async (u) => await credit.hasPaid(u) },
+        ...accountingLookups(view, credit),
         replica: cfg.pbft
       })
       stops.push(async () => { await node.stop() })

@@ -1,13 +1,20 @@
 /**
- * Who signed the tx_IoT with a given htxI on the best Userchain — what an
- * accounting node asks of every cause of a tx_diag it admits (paper §IV-B2:
- * the referenced htxI must exist on Userchain) and of every committed one it
- * charges to the user's credit (§IV-B4). Answers (a miss included) are kept
+ * Who signed the tx_IoT with a given htxI on the best Userchain, and under
+ * which key epoch — what an accounting node asks of every cause of a tx_diag
+ * it admits (paper §IV-B2: the referenced htxI must exist on Userchain) and
+ * of every committed one it charges to the user's credit (§IV-B4) — and who
+ * holds the key of that epoch (grant.ts). Answers (a miss included) are kept
  * while the tip stays where it was: any new block or reorg clears them, so a
  * cause confirmed later, or disconnected, is read afresh.
  */
+import { toHex } from '../../core/index.ts'
 import { IdMap } from '../../core/idmap.ts'
 import type { ChainStore } from '../../store/chain.ts'
+import type { CreditBook } from '../consortium/credit.ts'
+import type { ReadEvidence } from './grant.ts'
+import type { PaymentLookup, UserchainLookup } from './validate.ts'
+
+interface IotInfo { readonly user: Uint8Array, readonly epoch: number }
 
 /** Answers kept at most (per tip). */
 const MAX_KEPT = 100_000
@@ -15,28 +22,56 @@ const MAX_KEPT = 100_000
 export class UserchainView {
   private readonly store: ChainStore
   private tip = ''
-  private users = new IdMap<Uint8Array | null>()
+  private users = new IdMap<IotInfo | null>()
+  private readers = new Map<string, ReadEvidence | null>()
 
   constructor (store: ChainStore) { this.store = store }
 
   /** The user of the tx_IoT confirmed on the best chain with this id, or null (none, or not a tx_IoT). */
-  async userOf (htxI: Uint8Array): Promise<Uint8Array | null> {
+  async userOf (htxI: Uint8Array): Promise<Uint8Array | null> { return (await this.iotOf(htxI))?.user ?? null }
+
+  /** User and key epoch (keyRef) of the tx_IoT confirmed on the best chain with this id, or null. */
+  async iotOf (htxI: Uint8Array): Promise<IotInfo | null> {
     const tip = this.fresh()
     const had = this.users.get(htxI)
     if (had !== undefined) return had
     const tx = await this.store.confirmedTx(htxI)
-    const user = tx?.kind === 'iot' ? tx.user : null
+    const info = tx?.kind === 'iot' ? { user: tx.user, epoch: tx.epoch } : null
     if (this.fresh() === tip) { // (not when a block connected while the block was read)
       if (this.users.size >= MAX_KEPT) this.users = new IdMap()
-      this.users.set(htxI.slice(), user)
+      this.users.set(htxI.slice(), info)
     }
-    return user
+    return info
+  }
+
+  /** Who holds the key of the user's epoch: the doctors of the tx_key that opened it on the best chain; null if none did. */
+  async epochReaders (user: Uint8Array, epoch: number): Promise<ReadEvidence | null> {
+    const tip = this.fresh()
+    const k = `${toHex(user)}:${epoch}`
+    const had = this.readers.get(k)
+    if (had !== undefined) return had
+    const id = this.store.epochTx(user, epoch)
+    const tx = id === undefined ? undefined : await this.store.confirmedTx(id)
+    const evidence = tx?.kind === 'key' ? { envelopes: tx.envelopes.map((e) => e.doctor) } : null
+    if (this.fresh() === tip) {
+      if (this.readers.size >= MAX_KEPT) this.readers = new Map()
+      this.readers.set(k, evidence)
+    }
+    return evidence
   }
 
   /** The tip now; the answers kept are dropped when it moved. */
   private fresh (): string {
     const tip = this.store.tip.hex
-    if (tip !== this.tip) { this.tip = tip; this.users = new IdMap() }
+    if (tip !== this.tip) { this.tip = tip; this.users = new IdMap(); this.readers = new Map() }
     return tip
+  }
+}
+
+/** What an accounting node reads off Userchain and the Healthcoin ledger, from a view of the chain and the credit book over it. */
+export function accountingLookups (view: UserchainView, credit: CreditBook): { userchain: UserchainLookup, payments: PaymentLookup } {
+  return {
+    userchain: { iotTx: async (h) => await view.iotOf(h), epochReaders: async (u, e) => await view.epochReaders(u, e) },
+    payments: { paid: async (u) => await credit.paid(u), price: credit.price }
   }
 }

@@ -2,29 +2,38 @@
  * Admission on an accounting node (paper §IV-B2, §IV-B4; DESIGN §5).
  * tx_diag: structure and size (strict decode, MAX_TX_BYTES), the doctor's
  * signature, doctor registered and not suspended (core/pbft/registry.ts),
- * every cited htxI known on Userchain and every user concerned paid up.
+ * every cited htxI a tx_IoT on Userchain, all of one user, each sealed under
+ * a key epoch the doctor holds (grant.ts), and that user's prepaid credit
+ * covering this diagnosis on top of those committed, in flight or admitted
+ * ahead of it (checkCredit: the replica counts the last two, so a burst of
+ * tx_diag cannot overdraw it).
  * TxReg (the consortium's registry record): next in sequence, m of n
  * consortium signatures, a self-signed identity record — checked against the
  * registry after the records already ordered (the caller passes that view).
  * Userchain and the Healthcoin ledger are reached through injected lookups,
  * so this role does not depend on how (or where) Userchain is stored.
  */
-import { decodeTx, DOC_KINDS, MAX_TX_BYTES, toHex, verifyTx, type BodyTx, type DocTx, type HealthchainError, type TxDiag, type TxReg } from '../../core/index.ts'
+import { decodeTx, DOC_KINDS, equalBytes, MAX_TX_BYTES, toHex, verifyTx, type BodyTx, type DocTx, type HealthchainError, type TxDiag, type TxReg } from '../../core/index.ts'
 import type { DoctorRegistry } from '../../core/pbft/registry.ts'
 import {
-  DiagSignatureError, MalformedDiagError, RegistryRecordError, SuspendedDoctorError, UnknownCauseError, UnpaidUserError, UnregisteredDoctorError
+  DiagSignatureError, MalformedDiagError, MixedCausesError, NotGrantedError, RegistryRecordError, SuspendedDoctorError, UnknownCauseError, UnpaidUserError, UnregisteredDoctorError
 } from './errors.ts'
+import { doctorMayRead, type ReadEvidence } from './grant.ts'
 
 /** Userchain as the accounting role needs it. */
 export interface UserchainLookup {
-  /** The IoT transaction with this htxI, if it is on Userchain: who signed it. */
-  iotTx: (htxI: Uint8Array) => Promise<{ readonly user: Uint8Array } | null>
+  /** The IoT transaction with this htxI, if it is on Userchain: who signed it, and its keyRef (key epoch). */
+  iotTx: (htxI: Uint8Array) => Promise<{ readonly user: Uint8Array, readonly epoch: number } | null>
+  /** Who holds the key of the user's epoch as Userchain decides it, or null when no tx_key opened that epoch there. */
+  epochReaders: (user: Uint8Array, epoch: number) => Promise<ReadEvidence | null>
 }
 
 /** The consortium's Healthcoin ledger as the accounting role needs it. */
 export interface PaymentLookup {
-  /** Whether `user` has prepaid enough Healthcoin for one more diagnosis. */
-  hasPaid: (user: Uint8Array) => Promise<boolean>
+  /** Healthcoin `user` has prepaid the consortium, confirmed on Userchain (diagnoses not deducted). */
+  paid: (user: Uint8Array) => Promise<number>
+  /** What one diagnosis costs the user. */
+  readonly price: number
 }
 
 /** Decodes submitted bytes as a Docchain transaction (tx_diag or TxReg), strictly. */
@@ -70,14 +79,32 @@ export function checkDiagSync (t: BodyTx, registry: DoctorRegistry): Healthchain
   return null
 }
 
-/** The Userchain checks: every cause exists, every user concerned has paid. */
-export async function checkDiagChain (tx: TxDiag, userchain: UserchainLookup, payments: PaymentLookup): Promise<HealthchainError | null> {
-  const users = new Map<string, Uint8Array>()
+/**
+ * The Userchain checks of a tx_diag: every cause is a tx_IoT on Userchain,
+ * all of one user, and the doctor holds the key of each cause's epoch
+ * (doctorMayRead). Returns the user the diagnosis is charged to, or why not.
+ */
+export async function checkDiagChain (tx: TxDiag, userchain: UserchainLookup): Promise<{ readonly user: Uint8Array } | HealthchainError> {
+  let user: Uint8Array | null = null
+  const granted = new Set<number>()
   for (let i = 0; i < tx.causes.length; i++) {
     const iot = await userchain.iotTx(tx.causes[i]!)
     if (iot === null) return new UnknownCauseError(i, toHex(tx.causes[i]!))
-    users.set(toHex(iot.user), iot.user)
+    if (user === null) user = iot.user
+    else if (!equalBytes(user, iot.user)) return new MixedCausesError(i)
+    if (granted.has(iot.epoch)) continue
+    const readers = await userchain.epochReaders(iot.user, iot.epoch)
+    if (readers === null || !doctorMayRead(tx.doctor, readers)) return new NotGrantedError(i, toHex(tx.doctor), toHex(iot.user), iot.epoch)
+    granted.add(iot.epoch)
   }
-  for (const [k, u] of users) if (!(await payments.hasPaid(u))) return new UnpaidUserError(k)
-  return null
+  return { user: user! }
+}
+
+/**
+ * Whether the user's (hex ID) credit covers one more diagnosis (paper §IV-B4): `paid`
+ * confirmed prepayments, `charged` the user's diagnoses committed on Docchain
+ * plus those ordered or admitted ahead of this one.
+ */
+export function checkCredit (user: string, paid: number, charged: number, price: number): HealthchainError | null {
+  return paid - charged * price >= price ? null : new UnpaidUserError(user, { paid, charged, price })
 }
