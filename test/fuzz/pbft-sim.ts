@@ -169,6 +169,8 @@ interface Node {
   sent: Uint8Array[]
   /** Diagnoses executed per user (the host's part of the credit rule). */
   charged: Map<string, number>
+  /** Ids of every tx this node executed (its store, as the host's `isCommitted` reads it). */
+  committed: Set<string>
 }
 
 export class Sim {
@@ -210,6 +212,7 @@ export class Sim {
     this.members = keys.map((k) => k.id)
     this.nodes = keys.map((key, i) => {
       const charged = new Map<string, number>()
+      const committed = new Set<string>()
       const cfg: ReplicaConfig = {
         key: key.signing,
         members: this.members,
@@ -224,12 +227,13 @@ export class Sim {
         statusEveryMs: 1000,
         validate: (t, _before, spent) => simAdmit(t, (charged.get(simAccount(t) ?? '') ?? 0) + spent),
         costOf: simAccount,
-        onExecute: (b) => { chargeBlock(charged, b) },
+        onExecute: (b) => { chargeBlock(charged, b); for (const t of b.txs) committed.add(toHex(t.id)) },
+        isCommitted: (id) => committed.has(toHex(id)),
         ...opts.replica,
         ...opts.replicaOf?.(i)
       }
       const behavior = opts.byzantine?.find((b) => b.index === i)?.behavior ?? null
-      return { replica: new Replica(cfg), cfg, key, behavior, up: behavior !== 'silent', chain: [GENESIS], snapshot: emptySnapshot(GENESIS), appended: [], sent: [], charged }
+      return { replica: new Replica(cfg), cfg, key, behavior, up: behavior !== 'silent', chain: [GENESIS], snapshot: emptySnapshot(GENESIS), appended: [], sent: [], charged, committed }
     })
     if (opts.partitions === true && this.rand() < 0.5) {
       const size = 1 + Math.floor(this.rand() * (this.n - 1))
@@ -286,7 +290,8 @@ export class Sim {
     }
     node.replica.loadChain(state?.tip ?? node.chain.at(-1)!, state?.txIds ?? node.chain.flatMap((b) => b.txs.map((t) => toHex(t.id))))
     node.charged.clear()
-    for (const b of node.chain) chargeBlock(node.charged, b)
+    node.committed.clear()
+    for (const b of node.chain) { chargeBlock(node.charged, b); for (const t of b.txs) node.committed.add(toHex(t.id)) }
     node.up = true
     this.apply(i, node.replica.restore(node.snapshot, node.appended, this.now))
   }

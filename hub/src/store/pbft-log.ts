@@ -171,6 +171,9 @@ export class PbftLog {
     return out
   }
 
+  /** Whether tx id is on the stored Docchain (a synchronous read: the replica asks while it checks). */
+  hasTx (id: Uint8Array): boolean { return this.db.getSync(txKey(id)) !== undefined }
+
   /** Height of the Dblock holding tx id, if committed. */
   async txHeight (id: Uint8Array): Promise<number | undefined> {
     const v = await this.db.get(txKey(id))

@@ -122,6 +122,13 @@ export interface ReplicaConfig {
    * txs ordered (or, on admission, admitted) ahead of it and not executed.
    */
   readonly costOf?: (tx: BodyTx) => string | null
+  /**
+   * Whether a tx is on Docchain below what this replica still remembers: it
+   * keeps the ids of the Dblocks of the last watermark window only (memory
+   * stays bounded however long Docchain grows); the host answers for older
+   * ones from its store. Without it, every id is kept.
+   */
+  readonly isCommitted?: (id: Uint8Array) => boolean
   /** A Dblock was executed (committed-local), in height order: apply its registry records now. */
   readonly onExecute?: (block: Dblock) => void
 }
@@ -189,6 +196,9 @@ export interface NewViewSelection {
 
 const hex = toHex
 
+/** Votes of views further ahead than this are not kept (view changes move one view at a time, or to what f+1 replicas reached). */
+const VIEWS_AHEAD = 4
+
 /** The registry records of a proposed Dblock (computed once per block). */
 const recordsOfBlock = new WeakMap<Dblock, BodyTx[]>()
 function recordsOf (b: Dblock): BodyTx[] {
@@ -236,11 +246,19 @@ export class Replica {
   executedSeq = 0
   private executedDigest: Uint8Array
   private executedGtime: number
-  private readonly committedTx = new Set<string>()
+  /** Ids of the txs of recently executed Dblocks (and, after a restart, of those loaded, until the next stable checkpoint). */
+  private committedTx = new Set<string>()
+  /** Per executed Dblock above the stable checkpoint − L: its tx ids (what committedTx forgets when the checkpoint moves). */
+  private readonly committedAt = new Map<number, string[]>()
+  private restoredTx = false
   /** Hashes of executed Dblocks above the stable checkpoint. */
   private readonly execDigests = new Map<number, string>()
-  /** Commit votes of any view, (seq → "view:digest" → signer → vote): 2f+1 in one view decide a Dblock. */
-  private readonly votes = new Map<number, Map<string, Map<string, CommitMsg>>>()
+  /**
+   * Commit votes of any view, seq → signer → its vote of the latest view (a
+   * correct replica votes for a seq again only in a later view): 2f+1 of one
+   * view for one digest decide a Dblock. At most n votes per seq in the window.
+   */
+  private readonly votes = new Map<number, Map<string, CommitMsg>>()
   /** Dblocks known committed (committed-local, or 2f+1 commits of some view), not yet executed, with those commits as certificate. */
   private readonly decided = new Map<number, { block: Dblock, digest: Uint8Array, cert: CommitSignature[] }>()
   private readonly pending = new Map<string, Pending>()
@@ -304,6 +322,7 @@ export class Replica {
     this.executedDigest = d
     this.executedGtime = tip.header.gtime
     for (const id of committedTxIds) this.committedTx.add(id)
+    this.restoredTx = true
     this.nextSeq = Math.max(this.nextSeq, this.executedSeq + 1)
   }
 
@@ -434,6 +453,19 @@ export class Replica {
       this.send(null, signMessage(statusCodec, { height: this.executedSeq, view: this.view }, this.cfg.key).bytes)
     }
     return this.drain()
+  }
+
+  /** How much the replica holds, in entries (what a flood of messages could grow): for operators and tests. */
+  footprint (): { votes: number, slots: number, slotVotes: number, future: number, checkpoints: number, viewChanges: number, committedTx: number, pending: number, ahead: number } {
+    let votes = 0
+    for (const m of this.votes.values()) votes += m.size
+    let slotVotes = 0
+    for (const sl of this.slots.values()) slotVotes += sl.prepares.size + sl.commits.size
+    let checkpoints = 0
+    for (const m of this.checkpoints.values()) checkpoints += m.size
+    let viewChanges = 0
+    for (const m of this.vcs.values()) viewChanges += m.size
+    return { votes, slots: this.slots.size, slotVotes, future: this.future.length, checkpoints, viewChanges, committedTx: this.committedTx.size, pending: this.pending.size, ahead: this.ahead.size + this.answeredAt.size }
   }
 
   /** The state a restart needs beyond the Docchain. */
@@ -585,7 +617,7 @@ export class Replica {
   /** A tx submitted here or received in a REQUEST: validated, then pending (null), or the reason it is refused. */
   private admit (bt: BodyTx): string | null {
     const id = hex(bt.id)
-    if (this.committedTx.has(id)) return 'already committed on Docchain'
+    if (this.isCommitted(bt.id, id)) return 'already committed on Docchain'
     if (this.pending.has(id)) return null
     const account = this.cfg.costOf?.(bt) ?? null
     const reason = this.cfg.validate?.(bt, this.recordsBefore(Infinity), account === null ? 0 : this.spentAhead(account, -1) + this.queuedOf(account)) ?? null
@@ -601,6 +633,10 @@ export class Replica {
     if (!this.isLeader && !this.inViewChange && this.viewTimer === null) this.viewTimer = this.now + this.viewTimeout
     this.tryPropose()
     return null
+  }
+
+  private isCommitted (id: Uint8Array, hexId: string): boolean {
+    return this.committedTx.has(hexId) || (this.cfg.isCommitted?.(id) ?? false)
   }
 
   /** Units of `account` drawn by the proposed, unexecuted Dblocks of this view but the one at `except`. */
@@ -773,7 +809,7 @@ export class Replica {
     const drawn = new Map<string, number>()
     for (const t of b.txs) {
       const id = hex(t.id)
-      if (this.committedTx.has(id)) return `tx ${id} already committed`
+      if (this.isCommitted(t.id, id)) return `tx ${id} already committed`
       if (this.inflight.has(id)) return `tx ${id} already proposed`
       const account = this.cfg.costOf?.(t) ?? null
       const spent = account === null ? 0 : this.spentAhead(account, m.body.seq) + (drawn.get(account) ?? 0)
@@ -916,26 +952,34 @@ export class Replica {
    * so a replica stuck in a view change can still execute what was decided.
    */
   private recordVote (m: CommitMsg): void {
-    const { seq, view, digest } = m.body
-    if (seq <= this.executedSeq || seq > this.executedSeq + this.L || this.decided.has(seq)) return
+    const { seq, view } = m.body
+    // Bounded: the watermark window, and views at most a few ahead (a Byzantine member's votes for far views are dropped).
+    if (seq <= this.executedSeq || seq > this.executedSeq + this.L || this.decided.has(seq) || view > this.view + VIEWS_AHEAD) return
     let bySeq = this.votes.get(seq)
     if (bySeq === undefined) { bySeq = new Map(); this.votes.set(seq, bySeq) }
-    const k = `${view}:${hex(digest)}`
-    let signers = bySeq.get(k)
-    if (signers === undefined) { signers = new Map(); bySeq.set(k, signers) }
-    signers.set(hex(m.replica), m)
+    const k = hex(m.replica)
+    const had = bySeq.get(k)
+    if (had !== undefined && had.body.view >= view) return
+    bySeq.set(k, m)
     this.checkDecided(seq)
   }
 
   private checkDecided (seq: number): void {
     const bySeq = this.votes.get(seq)
     if (bySeq === undefined || this.decided.has(seq) || seq <= this.executedSeq) return
-    for (const [k, signers] of bySeq) {
-      if (signers.size < this.quorum) continue
+    const groups = new Map<string, CommitMsg[]>()
+    for (const c of bySeq.values()) {
+      const k = `${c.body.view}:${hex(c.body.digest)}`
+      const g = groups.get(k)
+      if (g === undefined) groups.set(k, [c])
+      else g.push(c)
+    }
+    for (const [k, signers] of groups) {
+      if (signers.length < this.quorum) continue
       const d = k.slice(k.indexOf(':') + 1)
       const pp = [this.slots.get(seq)?.pp, this.prepCerts.get(seq)?.pp].find((x) => x !== undefined && hex(x.body.digest) === d)
       if (pp === undefined) return
-      this.decided.set(seq, { block: pp.body.block, digest: pp.body.digest, cert: this.certOf([...signers.values()]) })
+      this.decided.set(seq, { block: pp.body.block, digest: pp.body.digest, cert: this.certOf(signers) })
       this.tryExecute()
       return
     }
@@ -965,12 +1009,15 @@ export class Replica {
     this.decided.delete(seq)
     this.votes.delete(seq)
     this.executedGtime = block.header.gtime
+    const ids: string[] = []
     for (const t of block.txs) {
       const id = hex(t.id)
+      ids.push(id)
       this.committedTx.add(id)
       this.dropPending(id)
       this.inflight.delete(id)
     }
+    if (this.cfg.isCommitted !== undefined) this.committedAt.set(seq, ids)
     this.cfg.onExecute?.(block)
     if (recordsOf(block).length > 0) this.revalidatePending(null)
     else if (this.cfg.costOf !== undefined) { const drawn = this.costsOf(block.txs); if (drawn.size > 0) this.revalidatePending(drawn) }
@@ -1009,6 +1056,11 @@ export class Replica {
     for (const k of [...this.execDigests.keys()]) if (k < seq) this.execDigests.delete(k)
     for (const k of [...this.decided.keys()]) if (k <= seq) this.decided.delete(k)
     for (const k of [...this.votes.keys()]) if (k <= seq) this.votes.delete(k)
+    if (this.cfg.isCommitted !== undefined) {
+      // The host's store answers for these from now on (it persisted them long before: a window ago).
+      if (this.restoredTx) { this.committedTx = new Set([...this.committedAt.values()].flat()); this.restoredTx = false }
+      for (const [k, ids] of this.committedAt) if (k <= seq - this.L) { this.committedAt.delete(k); for (const id of ids) this.committedTx.delete(id) }
+    }
     if (this.executedSeq < seq) {
       this.noteHint(seq)
       this.inflight = new Set([...this.slots.values()].flatMap((s) => s.pp?.body.block.txs.map((t) => hex(t.id)) ?? []))

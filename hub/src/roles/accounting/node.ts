@@ -124,6 +124,7 @@ export class AccountingNode {
       genesis: opts.genesis,
       validate: (t, before, spent) => this.verdictOf(t, before, spent),
       costOf: (t) => this.userOf(t),
+      isCommitted: (id) => this.log.hasTx(id),
       onExecute: (b) => { if (this.registryNow.applyDblock(b).length > 0) this.overlay = null; this.charge(b) }
     })
   }
@@ -137,7 +138,7 @@ export class AccountingNode {
     // the diagnoses already on Docchain consume their users' credit (paper §IV-B4)
     for (let h = 1; h <= state.tip.header.index; h++) { const b = await log.block(h); if (b !== undefined) node.charge(b) }
     await node.resolveCharges()
-    node.replica.loadChain(state.tip, state.txIds)
+    node.replica.loadChain(state.tip, []) // the ids of committed txs: read from the store when asked (isCommitted)
     // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
     for (const b of [...state.snapshot.messages, ...state.appended]) { const m = decodedOrNull(b); if (m !== null) await node.prevalidate(m) }
     await node.handle(node.replica.restore(state.snapshot, state.appended, node.now()))
@@ -152,6 +153,8 @@ export class AccountingNode {
   get view (): number { return this.replica.view }
   get height (): number { return this.log.tipHeight }
   get leader (): Uint8Array { return this.replica.leader }
+  /** What the replica holds, in entries (Replica.footprint). */
+  footprint (): ReturnType<Replica['footprint']> & { verdicts: number } { return { ...this.replica.footprint(), verdicts: this.verdicts.size } }
   /** The doctor registry as of the last executed Dblock (read only). */
   get registry (): DoctorRegistry { return this.registryNow }
 
