@@ -67,24 +67,25 @@ t.test('invalid txs and blocks are rejected, their sender penalised, then banned
   t.notOk(a.node.mempool.has(txHex(aliceIot(alice, 1))), 'forged tx not in the mempool')
   t.equal(a.node.mempool.size, 1)
 
-  // 3. a block whose header misses its target
+  // 3. a block whose Merkle root does not match its transactions
+  const good = makeBlock(a.node.store, a.node.store.tip, { miner: alice.id })
+  const badRoot: Ublock = { header: { ...good.header, userroot: new Uint8Array(32).fill(7) }, txs: good.txs }
+  await e.pubsub.publish(e.topics.ublock, encodeUblock(badRoot))
+  await until('bad Merkle root rejected', () => stats.ublock.rejected === 1)
+  t.equal(a.net.peers.score(eid), -75, 'three invalid messages cost 25 points each')
+  t.notOk(a.net.peers.isBanned(eid))
+
+  // 4. a block whose header misses its target: it cost its sender nothing to make, so it bans at once
   let block: Ublock = makeBlock(a.node.store, a.node.store.tip, { miner: alice.id })
   let nonce = 0
   while (meetsTarget(ublockHash({ ...block.header, nonce }), block.header.bits)) nonce++
   block = { header: { ...block.header, nonce }, txs: block.txs }
   await e.pubsub.publish(e.topics.ublock, encodeUblock(block))
-  await until('bad PoW rejected', () => stats.ublock.rejected === 1)
-
-  // 4. a block whose Merkle root does not match its transactions
-  const good = makeBlock(a.node.store, a.node.store.tip, { miner: alice.id })
-  const badRoot: Ublock = { header: { ...good.header, userroot: new Uint8Array(32).fill(7) }, txs: good.txs }
-  await e.pubsub.publish(e.topics.ublock, encodeUblock(badRoot))
-  await until('bad Merkle root rejected', () => stats.ublock.rejected === 2)
+  await until('bad PoW rejected', () => stats.ublock.rejected === 2)
   t.equal(a.node.store.height, height, 'no invalid block stored')
   t.equal(a.node.store.entry(ublockHash(block.header)), undefined)
   t.same(a.net.peers.penalties(eid).map((p) => p.reason.split(':')[0]), ['invalid tx', 'invalid tx', 'invalid ublock', 'invalid ublock'])
 
-  // Four rejects reach the ban score: hung up and refused.
   t.ok(a.net.peers.isBanned(eid), `banned at score ${a.net.peers.score(eid)}`)
   await until('evil peer disconnected', () => a.net.libp2p.getConnections().every((c) => !c.remotePeer.equals(e.peerId)))
   await e.connect(a.addr, 5000).catch(() => {})

@@ -44,6 +44,16 @@ export function classify (kind: TopicKind, v: Verdict): TopicValidatorResult {
   return TopicValidatorResult.Ignore
 }
 
+/**
+ * Points a refused message costs its sender: `base`, but a block whose proof
+ * of work fails bans it at once (`banScore`'s magnitude): checking it cost us
+ * one hash, making it cost the sender nothing, and an honest node never
+ * relays one (Bitcoin Core likewise punishes an invalid header PoW the most).
+ */
+export function penaltyOf (v: Verdict, base: number, banScore: number): number {
+  return !v.accepted && v.code === 'ERR_POW' ? Math.max(base, Math.abs(banScore)) : base
+}
+
 export const MAX_MESSAGE: Record<TopicKind, number> = { tx: MAX_TX_MESSAGE, ublock: MAX_UBLOCK_MESSAGE, dblock: MAX_DBLOCK_MESSAGE }
 
 export interface GossipOptions {
@@ -129,7 +139,7 @@ export class Gossip extends EventEmitter {
     else if (result === TopicValidatorResult.Ignore) s.ignored++
     else {
       s.rejected++
-      this.net.peers.penalise(peer, this.rejectPenalty, `invalid ${kind}: ${verdict.accepted ? '' : verdict.reason}`)
+      this.net.peers.penalise(peer, penaltyOf(verdict, this.rejectPenalty, this.net.peers.banScore), `invalid ${kind}: ${verdict.accepted ? '' : verdict.reason}`)
     }
     if (!verdict.accepted && verdict.code === 'ERR_ORPHAN') this.emit('orphan', peer)
     this.emit('verdict', { kind, peer, result, verdict })

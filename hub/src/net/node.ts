@@ -26,7 +26,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { checkBytes, sha256 } from '../core/index.ts'
-import { PeerBook, type PeerBookOptions } from './peers.ts'
+import { ipOf, PeerBook, peerGater, type PeerBookOptions } from './peers.ts'
 import { MAX_GOSSIP_RPC_BYTES, topicsFor, type Topics } from './topics.ts'
 
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
@@ -120,12 +120,7 @@ export async function createNetNode (opts: NetNodeOptions): Promise<NetNode> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
-    connectionGater: {
-      denyDialPeer: (p) => peers.refuses(p.toString()),
-      denyDialMultiaddr: (ma) => opts.denyDialMultiaddr?.(ma) ?? false,
-      denyInboundEncryptedConnection: (p) => peers.refuses(p.toString()),
-      denyOutboundEncryptedConnection: (p) => peers.refuses(p.toString())
-    },
+    connectionGater: peerGater(peers, opts.denyDialMultiaddr),
     services: {
       identify: identify(),
       pubsub: gossipsub({
@@ -150,7 +145,12 @@ export async function createNetNode (opts: NetNodeOptions): Promise<NetNode> {
   const hangUp = async (peer: string): Promise<void> => {
     await Promise.all(libp2p.getConnections().filter((c) => c.remotePeer.toString() === peer).map(async (c) => { await c.close().catch(() => { c.abort(new Error('hung up')) }) }))
   }
-  peers.onBan = (peer) => { void hangUp(peer) }
+  peers.onBan = (peer) => {
+    void hangUp(peer)
+    // and every other peer behind the address now banned
+    for (const c of libp2p.getConnections()) { const ip = ipOf(c.remoteAddr); if (ip !== undefined && peers.isBannedAddress(ip)) void hangUp(c.remotePeer.toString()) }
+  }
+  libp2p.addEventListener('connection:open', (evt) => { peers.noteAddress(evt.detail.remotePeer.toString(), ipOf(evt.detail.remoteAddr)) })
 
   let stopped = false
   const bootstrap = (opts.bootstrap ?? []).map((a) => multiaddr(a))

@@ -24,7 +24,7 @@ import {
 import type { NetChain } from './chain.ts'
 import { BadResponseError } from './errors.ts'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { classify, type Gossip } from './gossip.ts'
+import { classify, penaltyOf, type Gossip } from './gossip.ts'
 import type { NetNode } from './node.ts'
 import { ChainClient, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_LOCATOR } from './protocols.ts'
 
@@ -236,7 +236,7 @@ export class Syncer extends EventEmitter {
         const v = await this.chain.submitBlock(bytes)
         if (!v.accepted) {
           // Only invalid data costs the peer; an orphan or a block from our future may be our own lag.
-          if (classify('ublock', v) === TopicValidatorResult.Reject) this.net.peers.penalise(from, 50, `served an invalid block: ${v.reason}`)
+          if (classify('ublock', v) === TopicValidatorResult.Reject) this.net.peers.penalise(from, penaltyOf(v, 50, this.net.peers.banScore), `served an invalid block: ${v.reason}`)
           throw new BadResponseError('blocks', `${from} served a block the chain refused: ${v.reason}`)
         }
         done++

@@ -11,8 +11,9 @@
  */
 import { EventEmitter } from 'node:events'
 import {
-  BadSignatureError, bodyTx, decodeTx, decodeUblock, HealthchainError, MAX_BLOCK_BODY_BYTES, toHex, txId, ublockHash, ublockTemplate, medianTimePast,
-  type BodyTx, type NetworkParams, type Tx, type Ublock
+  assertProofOfWork, BadSignatureError, bodyTx, checkUblockHeader, decodeTx, decodeUblock, decodeUblockHeader, HealthchainError, LimitExceededError, MAX_BLOCK_BODY_BYTES,
+  toHex, TruncatedError, txId, UBLOCK_HEADER_BYTES, ublockHash, ublockTemplate, medianTimePast,
+  type BodyTx, type NetworkParams, type Tx, type Ublock, type UblockHeader
 } from '../../core/index.ts'
 import { ChainStore, type AddResult, type ChainStoreOptions } from '../../store/chain.ts'
 import { Mempool, type Dropped } from '../../store/mempool.ts'
@@ -110,13 +111,20 @@ export class CoreNode extends EventEmitter {
     }
   }
 
-  /** Validates and stores a Ublock, moving to the best chain; the mempool follows. */
+  /**
+   * Validates and stores a Ublock, moving to the best chain; the mempool
+   * follows. Cheapest first, so a block costs a sender work before it costs
+   * us any (DESIGN §6): size, then the header alone — its proof of work
+   * against its own target, then linkage, required target and timestamp
+   * against its parent — before the body is decoded or a signature checked.
+   */
   async submitBlock (input: Uint8Array | Ublock): Promise<BlockOutcome> {
     let block: Ublock
     let hash = '?'
     try {
+      const header = input instanceof Uint8Array ? this.checkHeaderFirst(input) : input.header
+      hash = toHex(ublockHash(header))
       block = input instanceof Uint8Array ? decodeUblock(input) : input
-      hash = toHex(ublockHash(block.header))
     } catch (err) {
       this.count(codeOf(err))
       return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }
@@ -148,6 +156,25 @@ export class CoreNode extends EventEmitter {
       this.count(codeOf(err))
       return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }
     }
+  }
+
+  /**
+   * Size and header of an encoded Ublock, checked before anything else is
+   * decoded: proof of work (context-free), then — unless the block is known
+   * or an orphan, which the store reports — the header in its parent's
+   * context (index, prehash, required target, gtime window).
+   */
+  private checkHeaderFirst (bytes: Uint8Array): UblockHeader {
+    if (bytes.length > UBLOCK_HEADER_BYTES + MAX_BLOCK_BODY_BYTES) throw new LimitExceededError('block', UBLOCK_HEADER_BYTES + MAX_BLOCK_BODY_BYTES, bytes.length)
+    if (bytes.length < UBLOCK_HEADER_BYTES) throw new TruncatedError('header', UBLOCK_HEADER_BYTES - bytes.length, bytes.length)
+    const raw = bytes.subarray(0, UBLOCK_HEADER_BYTES)
+    const header = decodeUblockHeader(raw)
+    const hash = ublockHash(raw)
+    assertProofOfWork(hash, header.bits, this.params)
+    if (this.store.entry(hash) === undefined && this.store.entry(header.prehash) !== undefined) {
+      checkUblockHeader(this.params, header, this.store.headerContext(header.prehash, this.now()))
+    }
+    return header
   }
 
   /** A block template on the tip (Alg. 1 lines 1–4): coinbase to `miner`, mempool txs by fee rate then arrival. */

@@ -104,6 +104,8 @@ export class VerifyPool {
   private readonly workers: Worker[] = []
   private readonly waiting = new Map<number, (bad: number, all?: number[]) => void>()
   private nextId = 0
+  /** Signatures handed to this pool to check (the cost a peer can make us pay: counted for tests and operators). */
+  requested = 0
 
   constructor (opts: { threads?: number, inlineBelow?: number } = {}) {
     this.threads = Math.max(1, opts.threads ?? availableParallelism())
@@ -126,6 +128,7 @@ export class VerifyPool {
 
   /** Index of the first item whose signature fails, or -1 when all verify. */
   async firstInvalid (items: readonly SigItem[]): Promise<number> {
+    this.requested += items.length
     if (items.length < this.inlineBelow) {
       for (let i = 0; i < items.length; i++) if (!verify(...items[i]!)) return i
       return -1
@@ -135,6 +138,7 @@ export class VerifyPool {
 
   /** Index of the first transaction whose signature fails, or -1. */
   async firstInvalidTx (txs: readonly BodyTx[]): Promise<number> {
+    this.requested += txs.length
     if (txs.length < this.inlineBelow) {
       for (let i = 0; i < txs.length; i++) {
         const item = sigItem(txs[i]!)
@@ -148,6 +152,7 @@ export class VerifyPool {
 
   /** Every index whose signature fails (for independent transactions, e.g. a burst into the mempool). */
   async invalidTxs (txs: readonly BodyTx[]): Promise<number[]> {
+    this.requested += txs.length
     if (txs.length < this.inlineBelow) {
       const out: number[] = []
       txs.forEach((t, i) => { const item = sigItem(t); if (item !== null && !verify(...item)) out.push(i) })
