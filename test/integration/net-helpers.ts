@@ -1,5 +1,5 @@
 /** Fixtures for the network tests: core user nodes on loopback (real LevelDB, real libp2p, real miners). */
-import { CoreNode } from '../../hub/src/roles/core/node.ts'
+import { CoreNode, type CoreNodeOptions } from '../../hub/src/roles/core/node.ts'
 import { Miner } from '../../hub/src/roles/core/miner.ts'
 import { CoreNet } from '../../hub/src/net/service.ts'
 import { coreChain } from '../../hub/src/net/core-chain.ts'
@@ -25,10 +25,10 @@ export interface Peer {
   close(): Promise<void>
 }
 
-/** `net`: listen address, redial period, dial filter (the fault tests route every link through a proxy). */
-export async function startPeer (t: Teardown, name: string, opts: { bootstrap?: string[], dir?: string, params?: NetworkParams, net?: Pick<NetNodeOptions, 'listen' | 'redialMs' | 'denyDialMultiaddr'> } = {}): Promise<Peer> {
+/** `net`: listen address, redial period, dial filter (the fault tests route every link through a proxy); `core`: relay policy, mempool bound. */
+export async function startPeer (t: Teardown, name: string, opts: { bootstrap?: string[], dir?: string, params?: NetworkParams, net?: Pick<NetNodeOptions, 'listen' | 'redialMs' | 'denyDialMultiaddr'>, core?: Pick<CoreNodeOptions, 'relay' | 'mempoolBytes'> } = {}): Promise<Peer> {
   const dir = opts.dir ?? await tempDir(t, `net-${name}`)
-  const node = await CoreNode.open({ dir, params: opts.params ?? NETTEST, now: () => NOW, verifyThreads: 1 })
+  const node = await CoreNode.open({ dir, params: opts.params ?? NETTEST, now: () => NOW, verifyThreads: 1, ...opts.core })
   const cnet = await CoreNet.start({ chain: coreChain(node), params: opts.params ?? NETTEST, dataDir: dir, bootstrap: opts.bootstrap ?? [], redialMs: 0, sync: { intervalMs: 1000, timeoutMs: 15_000 }, ...opts.net })
   const miner = new Miner(node, { miner: who(`miner-${name}`).id, threads: 1, refreshMs: 60_000 })
   let closed = false

@@ -31,7 +31,8 @@ export interface NetChain {
   header(hash: Uint8Array): { readonly header: UblockHeader, readonly height: number } | undefined
   isOnMainChain(hash: Uint8Array): boolean
   getBlockBytes(hash: Uint8Array): Promise<Uint8Array | undefined>
-  submitTx(bytes: Uint8Array): Promise<Verdict>
+  /** A transaction from the network; `peer` the one that relayed it (relay policy), none for a local submission. */
+  submitTx(bytes: Uint8Array, peer?: string): Promise<Verdict>
   submitBlock(bytes: Uint8Array): Promise<Verdict>
   /** The user's best-chain transactions with Merkle proofs, oldest first. */
   userTxProofs(user: Uint8Array, limit: number): Promise<ProvenTx[]>

@@ -23,8 +23,8 @@ export function coreChain (node: CoreNode): NetChain {
     },
     isOnMainChain: (hash) => node.store.isOnMainChain(hash),
     getBlockBytes: async (hash) => await node.store.getBlockBytes(hash),
-    async submitTx (bytes): Promise<Verdict> {
-      const r = await node.submitTx(bytes)
+    async submitTx (bytes, peer): Promise<Verdict> {
+      const r = await node.submitTx(bytes, peer)
       return r.accepted ? { accepted: true } : { accepted: false, code: r.code, reason: r.reason }
     },
     async submitBlock (bytes): Promise<Verdict> {

@@ -34,12 +34,14 @@ const INVALID = new Set([
   'ERR_TRUNCATED', 'ERR_TRAILING_BYTES', 'ERR_NON_CANONICAL', 'ERR_UNKNOWN_VERSION', 'ERR_LIMIT', 'ERR_INVALID_FIELD', 'ERR_BAD_SIGNATURE',
   'ERR_WRONG_KIND', 'ERR_NET_TOO_LARGE', 'ERR_POW', 'ERR_MERKLE_ROOT', 'ERR_KNOWN_INVALID', 'ERR_INVALID_BLOCK', 'ERR_COINBASE_AMOUNT', 'ERR_QUORUM'
 ])
+/** Codes of txs refused by relay policy: not forwarded, and their sender penalised (penaltyOf). */
+const POLICY = new Set(['ERR_POLICY'])
 /** Within a block a duplicate tx or a tx outside the block's time window is invalid; for a lone tx it is not. */
 const INVALID_IN_BLOCK = new Set(['ERR_DUPLICATE_TX', 'ERR_TX_TIME'])
 
 export function classify (kind: TopicKind, v: Verdict): TopicValidatorResult {
   if (v.accepted) return v.duplicate === true ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept
-  if (INVALID.has(v.code)) return TopicValidatorResult.Reject
+  if (INVALID.has(v.code) || POLICY.has(v.code)) return TopicValidatorResult.Reject
   if (kind !== 'tx' && INVALID_IN_BLOCK.has(v.code)) return TopicValidatorResult.Reject
   return TopicValidatorResult.Ignore
 }
@@ -51,8 +53,19 @@ export function classify (kind: TopicKind, v: Verdict): TopicValidatorResult {
  * relays one (Bitcoin Core likewise punishes an invalid header PoW the most).
  */
 export function penaltyOf (v: Verdict, base: number, banScore: number): number {
-  return !v.accepted && v.code === 'ERR_POW' ? Math.max(base, Math.abs(banScore)) : base
+  if (v.accepted) return base
+  if (v.code === 'ERR_POW') return Math.max(base, Math.abs(banScore))
+  if (v.code === 'ERR_POLICY') return POLICY_PENALTY
+  return base
 }
+
+/**
+ * A tx refused by relay policy (over its peer's rate, a first tx_key without
+ * its stamp, over a user's quota): not invalid, but an honest peer relays
+ * only what it admitted under the same policy, so it costs a little — twenty
+ * such refusals ban.
+ */
+const POLICY_PENALTY = 5
 
 export const MAX_MESSAGE: Record<TopicKind, number> = { tx: MAX_TX_MESSAGE, ublock: MAX_UBLOCK_MESSAGE, dblock: MAX_DBLOCK_MESSAGE }
 
@@ -170,7 +183,7 @@ export class Gossip extends EventEmitter {
 /** The handlers of a core user node: every tx and Ublock is checked by the chain. */
 export function chainHandlers (chain: NetChain): Partial<Record<TopicKind, Handler>> {
   return {
-    tx: async (data) => await chain.submitTx(data),
+    tx: async (data, peer) => await chain.submitTx(data, peer),
     ublock: async (data) => await chain.submitBlock(data)
   }
 }

@@ -7,8 +7,12 @@
  *   so nonces, balances and key epochs chain within the pool.
  * - Bounded in bytes. When full, an incoming transaction evicts entries
  *   paying a lower fee per byte (tx_IoT and the last transfer of a sender,
- *   never a tx_key others may depend on); otherwise it is refused with
- *   MempoolFullError. Every drop is reported with its reason.
+ *   never a tx_key others may depend on); the node's own (local) one
+ *   evicts relayed entries, newest first, and what depended on them; otherwise
+ *   it is refused with MempoolFullError. Every drop is reported with its reason.
+ * - Knows which entries came from peers (`origin`) and when: the relay
+ *   policy (roles/core/relay-policy.ts) caps their share and their age, and
+ *   counts each user's pending tx_key.
  * - Block templates take the highest fee rate first (a sender's transfers
  *   ranked by the lowest rate among them, keeping nonce order), then arrival.
  * - `rebuild` after a tip change drops what the new branch confirmed or
@@ -27,6 +31,10 @@ export interface MempoolEntry {
   readonly seq: number
   readonly size: number
   readonly fee: number
+  /** The peer it was relayed by; none for the node's own (and for entries reloaded after a restart). */
+  readonly origin?: string
+  /** When it entered the pool, seconds. */
+  readonly at?: number
 }
 
 export interface Dropped { readonly id: string, readonly reason: string }
@@ -39,6 +47,7 @@ export interface MempoolOptions {
 const { key, P } = keys
 
 function feeOf (bt: BodyTx): number { return bt.tx.kind === 'coin' ? bt.tx.fee : 0 }
+function latin1 (id: Uint8Array): string { return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1') }
 
 export class Mempool {
   readonly maxBytes: number
@@ -48,6 +57,9 @@ export class Mempool {
   private overlay: LedgerOverlay
   private seq = 0
   private bytesUsed = 0
+  private relayed = 0
+  /** Pending tx_key per user (latin1 of the ID). */
+  private readonly keysOf = new Map<string, number>()
   private io: Promise<unknown> = Promise.resolve()
   private pendingOps: Array<{ type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }> = []
 
@@ -60,6 +72,10 @@ export class Mempool {
 
   get size (): number { return this.entries.size }
   get bytes (): number { return this.bytesUsed }
+  /** Bytes of entries relayed by peers. */
+  get relayBytes (): number { return this.relayed }
+  /** tx_key of `user` pending. */
+  pendingKeys (user: Uint8Array): number { return this.keysOf.get(latin1(user)) ?? 0 }
   has (id: Uint8Array | string): boolean { return this.entries.has(typeof id === 'string' ? id : toHex(id)) }
   get (id: Uint8Array | string): MempoolEntry | undefined { return this.entries.get(typeof id === 'string' ? id : toHex(id)) }
   /** Entries in arrival order. */
@@ -71,7 +87,7 @@ export class Mempool {
    * Admits a transaction whose signature was verified, or throws a typed
    * error saying why not. Returns the entries it evicted.
    */
-  add (bt: BodyTx, now: number): Dropped[] {
+  add (bt: BodyTx, now: number, origin?: string): Dropped[] {
     const tx = bt.tx
     if (tx.kind !== 'iot' && tx.kind !== 'key' && tx.kind !== 'coin') throw new WrongKindError(tx.kind)
     const hex = toHex(bt.id)
@@ -79,13 +95,14 @@ export class Mempool {
     checkTxTime(this.params, tx, now, 'tx')
     const size = bt.bytes.length
     const fee = feeOf(bt)
-    const victims = this.bytesUsed + size > this.maxBytes ? this.victims(size, fee / size) : []
+    const victims = this.bytesUsed + size > this.maxBytes ? this.victims(size, fee / size, origin === undefined) : []
     // Applying mutates the overlay: check on a scratch copy first.
     new LedgerOverlay(this.overlay).apply(bt, 'tx')
     this.overlay.apply(bt, 'tx')
-    const entry = { bt, seq: this.seq++, size, fee }
+    const entry = { bt, seq: this.seq++, size, fee, ...(origin === undefined ? {} : { origin }), at: now }
     this.entries.set(hex, entry)
     this.bytesUsed += size
+    this.count(entry, 1)
     this.persist([entry], [])
     if (victims.length === 0) return []
     for (const v of victims) this.remove(toHex(v.bt.id))
@@ -93,14 +110,20 @@ export class Mempool {
     return [...dropped, ...this.reapply()]
   }
 
-  /** Entries to evict so `size` bytes at `rate` fit, or MempoolFullError. */
-  private victims (size: number, rate: number): MempoolEntry[] {
+  /**
+   * Entries to evict so `size` bytes at `rate` fit, or MempoolFullError; for
+   * a local transaction, relayed entries first (newest first: later ones may
+   * depend on earlier ones, which reapply drops with them).
+   */
+  private victims (size: number, rate: number, local: boolean): MempoolEntry[] {
     const lastNonce = new Map<string, MempoolEntry>()
     for (const e of this.entries.values()) if (e.bt.tx.kind === 'coin') lastNonce.set(toHex(e.bt.tx.from), e)
-    const evictable = [...this.entries.values()]
+    const relayed = local ? [...this.entries.values()].filter((e) => e.origin !== undefined).sort((a, b) => b.seq - a.seq) : []
+    const evictable = [...relayed, ...[...this.entries.values()]
+      .filter((e) => e.origin === undefined || !local)
       .filter((e) => e.bt.tx.kind === 'iot' || (e.bt.tx.kind === 'coin' && lastNonce.get(toHex(e.bt.tx.from)) === e))
       .filter((e) => e.fee / e.size < rate)
-      .sort((a, b) => a.fee / a.size - b.fee / b.size || b.seq - a.seq)
+      .sort((a, b) => a.fee / a.size - b.fee / b.size || b.seq - a.seq)]
     const out: MempoolEntry[] = []
     let free = this.maxBytes - this.bytesUsed
     for (const e of evictable) {
@@ -117,7 +140,26 @@ export class Mempool {
     if (e === undefined) return
     this.entries.delete(hex)
     this.bytesUsed -= e.size
+    this.count(e, -1)
     this.persist([], [e])
+  }
+
+  /** Keeps the relayed bytes and the pending tx_key per user in step with the entries. */
+  private count (e: MempoolEntry, sign: 1 | -1): void {
+    if (e.origin !== undefined) this.relayed += sign * e.size
+    if (e.bt.tx.kind !== 'key') return
+    const k = latin1(e.bt.tx.user)
+    const n = (this.keysOf.get(k) ?? 0) + sign
+    if (n > 0) this.keysOf.set(k, n)
+    else this.keysOf.delete(k)
+  }
+
+  /** Evicts relayed entries that entered before `before` (seconds), and what depended on them. */
+  evictRelayed (before: number): Dropped[] {
+    const old = [...this.entries.values()].filter((e) => e.origin !== undefined && (e.at ?? Infinity) < before)
+    if (old.length === 0) return []
+    for (const e of old) this.remove(toHex(e.bt.id))
+    return [...old.map((e) => ({ id: toHex(e.bt.id), reason: 'evicted: relayed and unmined for too long' })), ...this.reapply()]
   }
 
   /** Re-applies every entry in arrival order on a fresh overlay; drops those no longer valid. */
@@ -161,13 +203,16 @@ export class Mempool {
         checkTxTime(this.params, bt.tx, now, 'tx')
         this.overlay.apply(bt, 'tx')
         const prev = old.get(hex)
-        this.entries.set(hex, prev ?? { bt, seq: seq++, size: bt.bytes.length, fee: feeOf(bt) })
+        this.entries.set(hex, prev ?? { bt, seq: seq++, size: bt.bytes.length, fee: feeOf(bt), at: now })
         this.bytesUsed += bt.bytes.length
       } catch (err) {
         dropped.push({ id: hex, reason: (err as Error).message })
       }
     }
     this.persist([...this.entries.values()].filter((e) => !old.has(toHex(e.bt.id))), [...old.values()].filter((e) => !this.entries.has(toHex(e.bt.id))))
+    this.relayed = 0
+    this.keysOf.clear()
+    for (const e of this.entries.values()) this.count(e, 1)
     return dropped
   }
 

@@ -19,6 +19,7 @@ import { ChainStore, type AddResult, type ChainStoreOptions } from '../../store/
 import { Mempool, type Dropped } from '../../store/mempool.ts'
 import { checkBlock, checkSignatures, VerifiedSet } from './validation.ts'
 import { TxVerifyQueue, VerifyPool } from './verify-pool.ts'
+import { RelayPolicy, type RelayPolicyOptions } from './relay-policy.ts'
 
 export interface CoreNodeOptions extends ChainStoreOptions {
   readonly dir: string
@@ -29,6 +30,8 @@ export interface CoreNodeOptions extends ChainStoreOptions {
   readonly verifyThreads?: number
   /** The node's clock in seconds (tests pass a fixed one). */
   readonly now?: () => number
+  /** What the node takes from peers (relay-policy.ts; defaults per network). */
+  readonly relay?: RelayPolicyOptions
 }
 
 export type TxOutcome = { readonly id: string, readonly accepted: true, readonly evicted: readonly Dropped[] } | { readonly id: string, readonly accepted: false, readonly code: string, readonly reason: string }
@@ -49,7 +52,9 @@ export class CoreNode extends EventEmitter {
   /** Rejections by error code, e.g. { ERR_POW: 2, ERR_NONCE: 1 }. */
   readonly rejected: Record<string, number> = {}
   readonly now: () => number
+  readonly relay: RelayPolicy
   private queue: Promise<unknown> = Promise.resolve()
+  private evictedAt = 0
 
   private constructor (store: ChainStore, opts: CoreNodeOptions) {
     super()
@@ -59,6 +64,7 @@ export class CoreNode extends EventEmitter {
     this.pool = new VerifyPool(opts.verifyThreads !== undefined ? { threads: opts.verifyThreads } : {})
     this.sigQueue = new TxVerifyQueue(this.pool)
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
+    this.relay = new RelayPolicy(opts.relay, opts.params.name)
   }
 
   static async open (opts: CoreNodeOptions): Promise<CoreNode> {
@@ -85,29 +91,44 @@ export class CoreNode extends EventEmitter {
     return await run
   }
 
-  /** Admits a user transaction (bytes from the network, or a built Tx) into the mempool. */
-  async submitTx (input: Uint8Array | Tx): Promise<TxOutcome> {
+  /**
+   * Admits a user transaction (bytes from the network, or a built Tx) into
+   * the mempool. `peer`: the peer that relayed it — the relay policy applies
+   * (its rate before anything is decoded, then stamp, quotas and share
+   * before the signature); without one it is the node's own.
+   */
+  async submitTx (input: Uint8Array | Tx, peer?: string): Promise<TxOutcome> {
     let bt: BodyTx
     try {
+      if (peer !== undefined) { const limited = this.relay.checkPeer(peer, Date.now()); if (limited !== null) throw limited }
       bt = input instanceof Uint8Array ? { tx: decodeTx(input), bytes: input, id: txId(input) } : bodyTx(input)
+      if (peer !== undefined) {
+        this.evictOld()
+        const refused = this.relay.check(bt, { latestEpoch: (u) => this.mempool.view.latestEpoch(u), pendingKeys: (u) => this.mempool.pendingKeys(u), relayBytes: this.mempool.relayBytes, maxBytes: this.mempool.maxBytes }, this.now())
+        if (refused !== null) throw refused
+      }
     } catch (err) {
       this.count(codeOf(err))
       const id = input instanceof Uint8Array ? toHex(txId(input)) : '?'
       return { id, accepted: false, code: codeOf(err), reason: (err as Error).message }
     }
     const id = toHex(bt.id)
+    let taken = false
     try {
       if (!this.verified.has(bt.id)) {
         if (!await this.sigQueue.verify(bt)) throw new BadSignatureError('tx.sig')
         this.verified.add(bt.id)
       }
-      const evicted = await this.serial(async () => this.mempool.add(bt, this.now()))
+      const evicted = await this.serial(async () => this.mempool.add(bt, this.now(), peer))
+      taken = true
       this.emit('tx', id)
       for (const d of evicted) this.emit('drop', d)
       return { id, accepted: true, evicted }
     } catch (err) {
       this.count(codeOf(err))
       return { id, accepted: false, code: codeOf(err), reason: (err as Error).message }
+    } finally {
+      if (peer !== undefined) this.relay.settle(bt, taken)
     }
   }
 
@@ -156,6 +177,14 @@ export class CoreNode extends EventEmitter {
       this.count(codeOf(err))
       return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }
     }
+  }
+
+  /** Relayed entries past the policy's age leave the pool (looked at once a minute at most). */
+  private evictOld (): void {
+    const now = this.now()
+    if (now - this.evictedAt < 60 && this.evictedAt !== 0) return
+    this.evictedAt = now
+    for (const d of this.mempool.evictRelayed(now - this.relay.maxAgeSeconds)) this.emit('drop', d)
   }
 
   /**
