@@ -13,31 +13,10 @@
  * measured by `npm run bench -- hardening` (invalid_pow_reject_ms).
  */
 import t from 'tap'
-import { buildTxIoT, encodeUblock, meetsTarget, sha256, solveUblockHeader, ublockHash, ublockTemplate, utf8Bytes, MAX_BLOCK_BODY_BYTES, type Ublock, type UblockHeader } from '../../hub/src/core/index.ts'
+import { encodeUblock, solveUblockHeader } from '../../hub/src/core/index.ts'
+import { bigBlock, withoutPow } from '../helpers/big-block.ts'
 import { createNetNode } from '../../hub/src/net/node.ts'
-import { who } from '../helpers/core.ts'
 import { NETTEST, NOW, startPeer, until } from '../integration/net-helpers.ts'
-
-/** A Ublock on `tip` filling about 1 MiB with signed tx_IoT, its header left unsolved unless `solve`. */
-export function bigBlock (tip: { header: UblockHeader, hash: Uint8Array }, bits: number, salt: string): Ublock {
-  const users = Array.from({ length: 16 }, (_, i) => who(`bad-pow-user-${i}`))
-  const txs = []
-  let size = 0
-  for (let i = 0; size < MAX_BLOCK_BODY_BYTES - 4096; i++) {
-    const tx = buildTxIoT(users[i % users.length]!, { ts: NOW - 10, heiot: sha256(utf8Bytes(`${salt}-${i}`)), epoch: 1 })
-    txs.push(tx)
-    size += 140
-  }
-  return ublockTemplate({ prev: tip.header, prevHash: tip.hash, gtime: NOW, bits, miner: who('bad-pow-miner').id, reward: NETTEST.blockReward, txs })
-}
-
-/** The same block with a nonce whose header hash misses the target. */
-export function withoutPow (b: Ublock): Ublock {
-  for (let nonce = 0; ; nonce++) {
-    const header = { ...b.header, nonce }
-    if (!meetsTarget(ublockHash(header), header.bits)) return { ...b, header }
-  }
-}
 
 t.test('bad-pow-block: 100 blocks of 1 MiB without proof of work from one peer — no signature checked, the peer banned', async (t) => {
   const victim = await startPeer(t, 'bad-pow-victim')
