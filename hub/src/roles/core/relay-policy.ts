@@ -21,7 +21,8 @@
  * - Relayed entries older than `maxAgeSeconds` are evicted (CoreNode).
  * Every refusal here is a PolicyError: the sender is penalised a little
  * (net/gossip.ts), since an honest peer relays only what it admitted under
- * the same policy. Pure: the clock is passed in.
+ * the same policy — and a rate refusal (RateLimitedTxError) less, since an
+ * honest relay may burst. Pure: the clock is passed in.
  */
 import { HealthchainError, type BodyTx } from '../../core/index.ts'
 
@@ -34,7 +35,7 @@ export interface RelayPolicyOptions {
   readonly iotPerWindow?: number
   /** The quota window, seconds (default 600). */
   readonly windowSeconds?: number
-  /** Transactions per second per peer, and burst (default 100, 400). */
+  /** Transactions per second per peer, and burst (default 500, 2,000: a core node relays all its hubs' traffic). */
   readonly peerRate?: { readonly perSecond: number, readonly burst: number }
   /** Share of the mempool relayed transactions may fill (default 0.75). */
   readonly relayShare?: number
@@ -45,6 +46,10 @@ export interface RelayPolicyOptions {
 /** A transaction refused by relay policy (not invalid: a node may still mine it if it gets it otherwise). */
 export class PolicyError extends HealthchainError {
   constructor (what: string, why: string) { super('ERR_POLICY', what, why) }
+}
+/** A peer over its transaction rate (its txs dropped unread; a smaller penalty: an honest relay may burst). */
+export class RateLimitedTxError extends HealthchainError {
+  constructor (peer: string, perSecond: number) { super('ERR_POLICY_RATE', 'peer', `peer ${peer.slice(0, 16)}… sends transactions faster than ${perSecond}/s`) }
 }
 
 /** What the mempool knows of a user and of relayed transactions. */
@@ -87,21 +92,21 @@ export class RelayPolicy {
     this.maxPendingKeys = opts.maxPendingKeys ?? 4
     this.iotPerWindow = opts.iotPerWindow ?? 600
     this.windowSeconds = opts.windowSeconds ?? 600
-    this.perSecond = opts.peerRate?.perSecond ?? 100
-    this.burst = opts.peerRate?.burst ?? 400
+    this.perSecond = opts.peerRate?.perSecond ?? 500
+    this.burst = opts.peerRate?.burst ?? 2000
     this.relayShare = opts.relayShare ?? 0.75
     this.maxAgeSeconds = opts.maxAgeSeconds ?? 3 * 3600
   }
 
   /** The peer's token bucket: refuses once it sends faster than its rate (ms clock). Checked before anything is decoded. */
-  checkPeer (peer: string, nowMs: number): PolicyError | null {
+  checkPeer (peer: string, nowMs: number): RateLimitedTxError | null {
     const b = this.buckets.get(peer) ?? { tokens: this.burst, at: nowMs }
     b.tokens = Math.min(this.burst, b.tokens + (nowMs - b.at) * this.perSecond / 1000)
     b.at = nowMs
     this.buckets.delete(peer)
     this.buckets.set(peer, b)
     if (this.buckets.size > 10_000) this.buckets.delete(this.buckets.keys().next().value!) // the least recently heard
-    if (b.tokens < 1) return new PolicyError('peer', `peer ${peer.slice(0, 16)}… sends transactions faster than ${this.perSecond}/s`)
+    if (b.tokens < 1) return new RateLimitedTxError(peer, this.perSecond)
     b.tokens -= 1
     return null
   }
