@@ -1,8 +1,9 @@
 /**
  * `healthchain storage --config`: the storage daemon as its own process
  * (DESIGN §3.1, §6). An uploader in the test — a core user node on devnet
- * with IPFS on its libp2p node, as a hub runs them — pushes one batch and
- * gets the daemon's acknowledgement; another batch it only keeps itself and
+ * with IPFS on its libp2p node, as a hub runs them — pushes one batch signed
+ * by its user, whose tx_key is confirmed, and gets the daemon's
+ * acknowledgement; another batch it only keeps itself and
  * names in a tx_IoT: the daemon, following Userchain from the uploader,
  * fetches and pins it. After SIGTERM and a restart on the same data dir the
  * daemon has the same peer id and serves both batches to a node that never
@@ -87,9 +88,9 @@ t.test('the storage daemon acknowledges uploads, pins what Userchain names, and 
 
   // pushed: the daemon pins it and acknowledges (the uploader may then publish its tx_IoT)
   const pushed = new Uint8Array(randomBytes(3000))
-  const up = await uploadBatch(ipfs, pushed, { storageNodes: [first.addr], replication: 1 })
+  const up = await uploadBatch(ipfs, pushed, { storageNodes: [first.addr], replication: 1, signer: alice })
   t.same(up.acked, [first.addr], 'the daemon acknowledged the pushed batch')
-  t.equal(await ipfs.peerHas(first.addr, up.cid), HAVE.PINNED, 'and holds it pinned')
+  t.equal(await ipfs.peerHas(first.addr, up.cid), HAVE.PINNED, 'and holds it pinned (unconfirmed until a transaction names it)')
 
   // only named on Userchain: the daemon fetches it from the uploader and pins it
   const named = new Uint8Array(randomBytes(5000))

@@ -74,3 +74,16 @@ export class NodeNotRunningError extends HealthchainError {
     super('ERR_NOT_RUNNING', 'node', 'the IPFS node is not running')
   }
 }
+
+/**
+ * A storage node refused an upload (DESIGN §6): unsigned, a bad or stale
+ * signature, a signer without an established identity on chain, or over
+ * the signer's quota. `reason` is a stable word for machines.
+ */
+export class UploadRefusedError extends HealthchainError {
+  readonly reason: 'unsigned' | 'bad-signature' | 'not-established' | 'quota'
+  constructor (reason: UploadRefusedError['reason'], message: string) {
+    super('ERR_UPLOAD_REFUSED', 'upload', message)
+    this.reason = reason
+  }
+}

@@ -8,7 +8,7 @@
  * ReplicationError lists each node's last error.
  */
 import type { CID } from 'multiformats/cid'
-import { equalBytes, InvalidFieldError } from '../core/index.ts'
+import { encodeUploadAuth, equalBytes, InvalidFieldError, signUploadAuth, storeUploadContext, type Identity } from '../core/index.ts'
 import { cidOfBytes } from './cid.ts'
 import { ReplicationError } from './errors.ts'
 import { okOrThrow, providerLabel, providerPeerId } from './node.ts'
@@ -22,6 +22,13 @@ export interface UploadOptions {
   storageNodes: Provider[]
   /** Acknowledgements required (default 2). */
   replication?: number
+  /**
+   * The uploader's identity (a user with a confirmed tx_key, or a registered
+   * doctor): each request carries its UploadAuth for that block and that
+   * storage node, which the consortium's storage nodes require (DESIGN §6).
+   * Storage nodes must then be named with their /p2p/ peer id.
+   */
+  signer?: Identity
   /** 'push' sends the block in the request (default); 'announce' sends the CID and the node fetches it from us. */
   mode?: 'push' | 'announce'
   /** Further attempts per storage node after the first fails (default 2). */
@@ -56,6 +63,10 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
   if (!Number.isInteger(replication) || replication < 1) throw new InvalidFieldError('replication', 'must be a positive integer')
   const ids = opts.storageNodes.map((p) => providerPeerId(p) ?? providerLabel(p))
   if (new Set(ids).size !== ids.length) throw new InvalidFieldError('storageNodes', 'a storage node is listed twice; each acknowledgement must come from a distinct node')
+  if (opts.signer !== undefined) {
+    const bare = opts.storageNodes.find((p) => providerPeerId(p) === undefined)
+    if (bare !== undefined) throw new InvalidFieldError('storageNodes', `${providerLabel(bare)} has no /p2p/<peer id>: a signed upload names the storage node it is for`)
+  }
   if (opts.storageNodes.length < replication) {
     throw new InvalidFieldError('storageNodes', `${opts.storageNodes.length} storage node(s) given, replication ${replication} needs at least that many`)
   }
@@ -78,7 +89,11 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
       if (signal.aborted) return
       try {
-        const req = opts.mode === 'announce' ? { kind: KIND.ANNOUNCE, digest } as const : { kind: KIND.PUT, block: bytes } as const
+        const auth = opts.signer === undefined
+          ? undefined
+          : encodeUploadAuth(signUploadAuth(opts.signer, 'store-upload', Math.floor(Date.now() / 1000), storeUploadContext(digest, providerPeerId(storage)!)))
+        const signed = auth === undefined ? {} : { auth }
+        const req = opts.mode === 'announce' ? { kind: KIND.ANNOUNCE, digest, ...signed } as const : { kind: KIND.PUT, block: bytes, ...signed } as const
         const res = okOrThrow(storage, await node.request(storage, req, { ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), signal }))
         if (res.digest === undefined || !equalBytes(res.digest, digest)) throw new InvalidFieldError('ack', `${peer} acknowledged a different CID`)
         acked.push(peer)

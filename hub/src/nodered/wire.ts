@@ -138,7 +138,8 @@ export function hubRuntime (p: HubParts): HealthchainRuntime {
     rng: p.rng,
     keys: p.keys,
     readings: ingestReadings(p.ingest, p.user === undefined ? undefined : [p.user, toHex(p.identity.id)]),
-    ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, ...(p.replication === undefined ? {} : { replication: p.replication }) }),
+    // signed: the consortium's storage nodes admit only established identities (DESIGN §6)
+    ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, signer: p.identity, ...(p.replication === undefined ? {} : { replication: p.replication }) }),
     txs: coreTxs(p.core),
     miner: coreMiner(p.core, p.miner)
   }
