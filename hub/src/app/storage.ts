@@ -28,7 +28,8 @@ import type { StorageConfig } from '../config/storage.ts'
 import { registryOf } from '../config/docchain.ts'
 import { followUserchain, onUserchainTxs } from '../roles/core/follow.ts'
 import { DocchainFollower } from '../roles/docchain/follower.ts'
-import { chainAdmission, contentDigestOfTx, StorageNode, type CidStatus, type QuotaUse } from '../roles/storage/index.ts'
+import { chainAdmission, contentDigestOfTx, StorageNode, type CidStatus, type EstablishedAs, type QuotaUse } from '../roles/storage/index.ts'
+import { startPinningApi, type PinningApi } from './pinning-api.ts'
 
 export interface StorageDeps {
   /** Progress lines (Userchain tips, fetch failures, retries); default: none. */
@@ -51,6 +52,8 @@ export interface StorageStatus {
   readonly refused: Readonly<Record<'unsigned' | 'bad-signature' | 'not-established' | 'quota', number>>
   /** Docchain height read, when this node follows Docchain. */
   readonly docchainHeight: number | null
+  /** The Pinning Service API's base URL, when served. */
+  readonly pinningApi: string | null
   readonly userchainHeight: number
   /** libp2p peers connected. */
   readonly peers: number
@@ -93,7 +96,11 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
   })
   let created: StorageNode | undefined
   let docchain: DocchainFollower | undefined
+  let pinning: PinningApi | undefined
   const peerId = follower.net.net.peerId.toString()
+  // a user with a confirmed tx_key; a doctor active in the registry folded from Docchain
+  const established = (id: Uint8Array): EstablishedAs | null =>
+    follower.core.store.latestEpoch(id) > 0 ? 'user' : docchain?.registry.status(id) === 'active' ? 'doctor' : null
   try {
     created = await StorageNode.create({
       dataDir: cfg.dataDir,
@@ -105,8 +112,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
       admission: chainAdmission({
         peerId,
         maxSkewSeconds: cfg.uploads.maxSkewSeconds,
-        // a user with a confirmed tx_key; a doctor active in the registry folded from Docchain
-        established: (id) => follower.core.store.latestEpoch(id) > 0 ? 'user' : docchain?.registry.status(id) === 'active' ? 'doctor' : null,
+        established,
         catchUp: async (from) => { await Promise.race([follower.net.sync.schedule(from.toString()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]) }
       })
     })
@@ -133,6 +139,17 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
         pollMs: dc.pollSeconds * 1000
       })
       docchain.start()
+    }
+    if (cfg.pinningApi !== undefined) {
+      pinning = await startPinningApi({
+        ...cfg.pinningApi,
+        node: created,
+        dataDir: cfg.dataDir,
+        established,
+        maxSkewSeconds: cfg.uploads.maxSkewSeconds,
+        deadlineSeconds: cfg.uploads.deadlineSeconds,
+        log
+      })
     }
   } catch (err) {
     unsubscribe()
@@ -178,6 +195,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
         unconfirmed: r.unconfirmed,
         refused: { ...node.refused },
         docchainHeight: docchain?.height ?? null,
+        pinningApi: pinning?.url ?? null,
         userchainHeight: follower.core.store.height,
         peers: follower.net.net.libp2p.getPeers().length
       }
@@ -195,6 +213,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
         clearInterval(pruneTimer)
         unsubscribe()
         follower.core.off('tip', onTip)
+        await pinning?.close().catch(() => {})
         await retrying
         await pruning
         await docchain?.stop().catch(() => {})

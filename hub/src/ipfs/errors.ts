@@ -87,3 +87,23 @@ export class UploadRefusedError extends HealthchainError {
     this.reason = reason
   }
 }
+
+/** A pinning service (IPFS Pinning Service API) answered a request with an error (spec `Failure`). */
+export class PinningServiceError extends HealthchainError {
+  readonly status: number
+  readonly reason: string
+  constructor (endpoint: string, status: number, reason: string, details: string | undefined) {
+    super('ERR_PINNING_SERVICE', 'pinning', `${endpoint} answered ${status} ${reason}${details === undefined ? '' : `: ${details}`}`)
+    this.status = status
+    this.reason = reason
+  }
+}
+
+/** A pinning service reported a pin request `failed`. */
+export class PinFailedError extends HealthchainError {
+  readonly requestid: string
+  constructor (endpoint: string, cid: string, requestid: string, details: string | undefined) {
+    super('ERR_PIN_FAILED', 'pinning', `${endpoint} failed to pin ${cid} (request ${requestid})${details === undefined ? '' : `: ${details}`}`)
+    this.requestid = requestid
+  }
+}

@@ -39,6 +39,9 @@ export function contentDigestOfTx (tx: Tx): Uint8Array | undefined {
  */
 export type PinState = 'pinned' | 'unconfirmed' | 'pending' | 'failed'
 
+export type PinSource = 'chain' | 'upload' | 'pinning'
+const SOURCES: readonly string[] = ['chain', 'upload', 'pinning']
+
 /**
  * Who may upload (DESIGN §6). `admit` resolves with the identity (hex ID)
  * an upload is held for — unconfirmed, under that identity's quota — or
@@ -69,8 +72,8 @@ export interface QuotaUse { bytes: number, uploads: number }
 export interface CidStatus {
   cid: string
   state: PinState
-  /** Why the node pins it: seen on chain, pushed by an uploader, or both. */
-  sources: Array<'chain' | 'upload'>
+  /** Why the node pins it: seen on chain, pushed by an uploader, asked by an operator through the Pinning Service API. */
+  sources: PinSource[]
   attempts: number
   lastError?: string
 }
@@ -174,7 +177,7 @@ export class StorageNode {
     if (known !== undefined) return { ...known }
     const meta = await this.ipfs.pinMetadata(cid)
     if (meta === undefined) return undefined
-    const sources = String(meta.sources ?? '').split(',').filter((x): x is 'chain' | 'upload' => x === 'chain' || x === 'upload')
+    const sources = String(meta.sources ?? '').split(',').filter((x): x is PinSource => SOURCES.includes(x))
     return { cid: cid.toString(), state: this.held.get(cid.toString())?.owner != null ? 'unconfirmed' : 'pinned', sources, attempts: 0 }
   }
 
@@ -346,22 +349,64 @@ export class StorageNode {
   /** ANNOUNCE: admit, fetch the block from the announcer (then connected peers and replicas), hold it. */
   private async acceptAnnounce (digest: Uint8Array, from: PeerId, auth: Uint8Array | undefined): Promise<void> {
     const owner = await this.admission.admit({ digest, from, auth })
+    if (owner !== null) { await this.pinFor(digest, [from], owner); return }
+    const st = await this.pinDigest(digest, 'upload', [from])
+    if (st.state !== 'pinned') throw new Error(st.lastError ?? 'could not fetch the block')
+    this.held.set(cidFromDigest(digest).toString(), { owner: null, bytes: 0, pinnedAt: Date.now() })
+  }
+
+  /**
+   * Refuses (UploadRefusedError 'quota') when `owner` could not hold one
+   * more upload; the size is checked again once the block is here.
+   */
+  checkQuota (owner: string): void {
+    const u = this.use.get(owner) ?? { bytes: 0, uploads: 0 }
+    if (u.uploads + 1 > this.quota.uploads || u.bytes >= this.quota.bytes) this.reserve(owner, 0)
+  }
+
+  /**
+   * Fetches a block from `providers` (then the replicas) and holds it: for
+   * an identity, unconfirmed under its quota, as an upload; for an operator
+   * (`owner` null), pinned for good. Used by ANNOUNCE and by the Pinning
+   * Service API.
+   */
+  async pinFor (digest: Uint8Array, providers: Provider[], owner: string | null): Promise<void> {
     const cid = cidFromDigest(digest)
     if (owner === null) {
-      const st = await this.pinDigest(digest, 'upload', [from])
+      const st = await this.pinDigest(digest, 'pinning', providers)
       if (st.state !== 'pinned') throw new Error(st.lastError ?? 'could not fetch the block')
-      this.held.set(cid.toString(), { owner: null, bytes: 0, pinnedAt: Date.now() })
       return
     }
     if (this.held.has(cid.toString()) || await this.ipfs.isPinned(cid)) return
-    // the quota is checked before the fetch (uploads) and again with the size
-    const u = this.use.get(owner) ?? { bytes: 0, uploads: 0 }
-    if (u.uploads + 1 > this.quota.uploads || u.bytes >= this.quota.bytes) this.reserve(owner, 0)
-    const bytes = await this.ipfs.get(cid, { providers: [from, ...this.replicas] })
+    this.checkQuota(owner)
+    const bytes = await this.ipfs.get(cid, { providers: [...providers, ...this.replicas] })
     await this.hold(cid, bytes, owner)
   }
 
-  private entry (cid: CID, source: 'chain' | 'upload'): CidStatus {
+  /** True while the CID is held unconfirmed for an identity (pruned unless a transaction names it). */
+  isUnconfirmed (cidLike: CidLike): boolean { return this.held.get(toCid(cidLike).toString())?.owner != null }
+
+  /**
+   * Gives up a pin asked through the Pinning Service API: an unconfirmed
+   * upload is unpinned and its quota returned; an operator's pin is
+   * unpinned unless something else (a chain, an upload) also keeps it.
+   */
+  async unpinRequested (cidLike: CidLike): Promise<void> {
+    const cid = toCid(cidLike)
+    const key = cid.toString()
+    if (this.isUnconfirmed(cid) && !this.inflight.has(key)) {
+      await this.ipfs.unpin(cid)
+      this.release(key)
+      this.status.delete(key)
+      return
+    }
+    if ((await this.ipfs.pinMetadata(cid))?.sources === 'pinning') {
+      await this.ipfs.unpin(cid)
+      this.status.delete(key)
+    }
+  }
+
+  private entry (cid: CID, source: PinSource): CidStatus {
     const key = cid.toString()
     let st = this.status.get(key)
     if (st === undefined) {
@@ -373,7 +418,7 @@ export class StorageNode {
   }
 
   /** Pins a CID, fetching it if needed; concurrent calls for one CID share the work. */
-  private async pinDigest (digest: Uint8Array, source: 'chain' | 'upload', hints: Provider[]): Promise<CidStatus> {
+  private async pinDigest (digest: Uint8Array, source: PinSource, hints: Provider[]): Promise<CidStatus> {
     const cid = cidFromDigest(digest)
     const key = cid.toString()
     const st = this.entry(cid, source)
