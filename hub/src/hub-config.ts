@@ -83,7 +83,7 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
   const f = parseWith(HubConfigFile, j)
   const targets = f.storageNodes.length + f.pinningServices.length
   const replication = f.replication ?? Math.min(2, Math.max(1, targets))
-  if (targets < replication) throw new InvalidFieldError('storageNodes', `${targets} given (with pinningServices), replication ${replication} needs at least that many`)
+  if (targets < replication) throw new InvalidFieldError('storageNodes', `${targets} given, replication ${replication} needs at least that many (storage nodes and pinningServices together)`)
   const b = f.broker ?? { embedded: { host: '127.0.0.1', port: 1883 } }
   const broker: HubConfig['broker'] = b.embedded !== undefined
     ? { embedded: b.embedded }
