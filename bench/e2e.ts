@@ -20,7 +20,7 @@ import {
 } from '../hub/src/core/index.ts'
 import { CoreNode } from '../hub/src/roles/core/node.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../hub/src/ipfs/index.ts'
-import { StorageNode } from '../hub/src/roles/storage/index.ts'
+import { openAdmission, StorageNode } from '../hub/src/roles/storage/index.ts'
 import { DoctorRegistry } from '../hub/src/core/pbft/registry.ts'
 import { AccountingNode } from '../hub/src/roles/accounting/node.ts'
 import { MemoryNetwork } from '../hub/src/roles/accounting/transport.ts'
@@ -45,7 +45,7 @@ export async function run (): Promise<Record<string, number>> {
     const user = identityFromSeed(rnd(32))
     const ai = identityFromSeed(rnd(32))
     const members = [0, 1, 2, 3].map(() => identityFromSeed(rnd(32)))
-    const storage = [await StorageNode.create({ dataDir: join(dir, 's0') }), await StorageNode.create({ dataDir: join(dir, 's1') })]
+    const storage = [await StorageNode.create({ dataDir: join(dir, 's0'), admission: openAdmission }), await StorageNode.create({ dataDir: join(dir, 's1'), admission: openAdmission })]
     for (const s of storage) stops.push(async () => { await s.stop() })
     const S = storage.map((s) => s.ipfs.multiaddrs[0]!.toString())
     const hubIpfs = await IpfsNode.create({ dataDir: join(dir, 'hub-ipfs') })

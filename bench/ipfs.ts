@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { IpfsNode, uploadBatch } from '../hub/src/ipfs/index.ts'
-import { StorageNode } from '../hub/src/roles/storage/index.ts'
+import { openAdmission, StorageNode } from '../hub/src/roles/storage/index.ts'
 import { table } from './_stats.ts'
 
 const SIZES = [
@@ -26,8 +26,8 @@ function pct (sorted: number[], p: number): number { return sorted[Math.min(sort
 export async function run (): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), 'hc-bench-ipfs-'))
   const metrics: Record<string, number> = {}
-  const a = await StorageNode.create({ dataDir: join(dir, 'a') })
-  const b = await StorageNode.create({ dataDir: join(dir, 'b') })
+  const a = await StorageNode.create({ dataDir: join(dir, 'a'), admission: openAdmission })
+  const b = await StorageNode.create({ dataDir: join(dir, 'b'), admission: openAdmission })
   const user = await IpfsNode.create({ dataDir: join(dir, 'user') })
   const doctor = await IpfsNode.create({ dataDir: join(dir, 'doctor') })
   const storage = [a.ipfs.multiaddrs[0]!, b.ipfs.multiaddrs[0]!]

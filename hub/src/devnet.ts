@@ -30,7 +30,7 @@ import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from './ipfs/index.ts'
-import { StorageNode } from './roles/storage/index.ts'
+import { openAdmission, StorageNode } from './roles/storage/index.ts'
 import { DocchainRegistry, DoctorRegistry } from './core/pbft/registry.ts'
 import { AccountingNode, type DiagReceipt } from './roles/accounting/node.ts'
 import { MemoryNetwork } from './roles/accounting/transport.ts'
@@ -134,8 +134,8 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
   const stop = async (): Promise<void> => { for (const s of stoppers.splice(0).reverse()) await s().catch(() => {}) }
   try {
     // ---- storage nodes (consortium IPFS) ----
-    const storage = [await StorageNode.create({ dataDir: join(dir, 'storage-0') })]
-    storage.push(await StorageNode.create({ dataDir: join(dir, 'storage-1'), replicas: [storage[0]!.ipfs.multiaddrs[0]!.toString()] }))
+    const storage = [await StorageNode.create({ dataDir: join(dir, 'storage-0'), admission: openAdmission })]
+    storage.push(await StorageNode.create({ dataDir: join(dir, 'storage-1'), admission: openAdmission, replicas: [storage[0]!.ipfs.multiaddrs[0]!.toString()] }))
     for (const s of storage) stoppers.push(async () => { await s.stop() })
     const storageAddrs = storage.map((s) => s.ipfs.multiaddrs[0]!.toString())
 

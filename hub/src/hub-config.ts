@@ -25,7 +25,12 @@ export const HubConfigFile = z.strictObject({
   threads: intIn(1, 256).optional().describe('mining threads (default: every core)'),
   storageNodes: z.array(p2pAddr(), { error: 'must be a list of multiaddrs ending in /p2p/<peer id>' })
     .default([]).describe('the consortium\'s IPFS storage nodes (multiaddrs ending in /p2p/<peer id>)'),
-  replication: intIn(1, 16).optional().describe('storage nodes that must acknowledge an upload (default: min(2, storage nodes))'),
+  pinningServices: z.array(z.strictObject({
+    endpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }).describe('the IPFS Pinning Service API base URL (its /pins is appended): IPFS Cluster, a commercial service, or a storage node\'s pinningApi'),
+    tokenFile: nonEmpty().optional().describe('file holding the service\'s bearer token; without it the hub signs an identity token with its user\'s key (what the consortium\'s storage nodes accept)')
+  }, { error: 'must be {"endpoint", "tokenFile"}' }), { error: 'must be a list of {"endpoint", "tokenFile"}' }).default([])
+    .describe('IPFS Pinning Service API endpoints used as storage targets beside storageNodes: each pin it reports counts as an acknowledgement'),
+  replication: intIn(1, 16).optional().describe('storage nodes and pinning services that must acknowledge an upload (default: min(2, their number))'),
   keyRotationDays: intIn(0, 3650).default(7).describe('days between scheduled renewals of the user\'s IoT key (paper §IV-B5 periodic update); 0 turns them off'),
   broker: z.strictObject({
     embedded: z.strictObject({
@@ -59,6 +64,8 @@ export interface HubConfig {
   readonly mine: boolean
   readonly threads?: number
   readonly storageNodes: readonly string[]
+  /** Pinning Service API endpoints used as storage targets (token file, or an identity token when absent). */
+  readonly pinningServices: ReadonlyArray<{ readonly endpoint: string, readonly tokenFile?: string }>
   readonly replication: number
   /** Days between scheduled IoT-key rotations (paper §IV-B5); 0: none. */
   readonly keyRotationDays: number
@@ -74,8 +81,9 @@ export interface HubConfig {
 /** Checks a parsed config, naming the first bad field; fills the defaults and resolves paths against `baseDir`. */
 export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
   const f = parseWith(HubConfigFile, j)
-  const replication = f.replication ?? Math.min(2, Math.max(1, f.storageNodes.length))
-  if (f.storageNodes.length < replication) throw new InvalidFieldError('storageNodes', `${f.storageNodes.length} given, replication ${replication} needs at least that many`)
+  const targets = f.storageNodes.length + f.pinningServices.length
+  const replication = f.replication ?? Math.min(2, Math.max(1, targets))
+  if (targets < replication) throw new InvalidFieldError('storageNodes', `${targets} given, replication ${replication} needs at least that many (storage nodes and pinningServices together)`)
   const b = f.broker ?? { embedded: { host: '127.0.0.1', port: 1883 } }
   const broker: HubConfig['broker'] = b.embedded !== undefined
     ? { embedded: b.embedded }
@@ -89,6 +97,7 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     mine: f.mine,
     ...(f.threads === undefined ? {} : { threads: f.threads }),
     storageNodes: f.storageNodes,
+    pinningServices: f.pinningServices.map((p) => p.tokenFile === undefined ? { endpoint: p.endpoint } : { endpoint: p.endpoint, tokenFile: resolve(baseDir, p.tokenFile) }),
     replication,
     keyRotationDays: f.keyRotationDays,
     broker,

@@ -19,7 +19,7 @@ import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
-import { cidFromDigest, IpfsNode } from './ipfs/index.ts'
+import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { keyHistory } from './roles/user/chain.ts'
@@ -124,7 +124,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       dataDir: cfg.dataDir,
       host: cfg.http.host,
       port: cfg.http.port,
-      runtimes: { hub: hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng }) },
+      runtimes: { hub: hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng }) },
       print: () => {}
     })
     stops.push(async () => { await red.stop() })
@@ -201,4 +201,11 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     await stop()
     throw err
   }
+}
+
+/** The hub's Pinning Service API targets (DESIGN §6): each with its token file's token, or the user's identity token. */
+async function pinningClients (cfg: HubConfig, user: Identity): Promise<PinningClient[]> {
+  return await Promise.all(cfg.pinningServices.map(async (p) => p.tokenFile === undefined
+    ? new PinningClient({ endpoint: p.endpoint, identity: user })
+    : new PinningClient({ endpoint: p.endpoint, token: (await readFile(p.tokenFile, 'utf8')).trim() })))
 }

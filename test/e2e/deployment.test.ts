@@ -130,8 +130,8 @@ t.test('the deployment walkthrough: a device\'s desaturation diagnosed by the AI
 
   // 2. the storage node
   step('step 2')
-  const storage = new Daemon(t, 'storage', ['storage', '--config', await configFrom('storage', at('storage', 'config.json'), {
-    dataDir: at('storage'), listen: [LOCAL], replicas: [], userchain: { bootstrap: [] }
+  let storage = new Daemon(t, 'storage', ['storage', '--config', await configFrom('storage', at('storage', 'config.json'), {
+    dataDir: at('storage'), listen: [LOCAL], replicas: [], userchain: { bootstrap: [] }, docchain: undefined, pinningApi: undefined
   })])
   const storageAddr = (await storage.match(/\n {2}peer (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+)\n/, 'storage ready'))[1]!
 
@@ -172,6 +172,13 @@ t.test('the deployment walkthrough: a device\'s desaturation diagnosed by the AI
   for (const a of accounting) a.child.stdin!.write(JSON.stringify(peers) + '\n')
   await Promise.all(accounting.map(async (a) => await a.match(/ ready: Docchain height 0/, 'ready', 60_000)))
   const docchain = { members: members.map((id, i) => ({ id, addr: acctAddrs[i] })), registry, pollSeconds: 1 }
+
+  // the storage node follows Docchain too (the registered doctors may upload; it keeps each committed HEdm): restarted on its port
+  t.equal(await storage.stop(), 0, 'the storage node stops cleanly')
+  storage = new Daemon(t, 'storage', ['storage', '--config', await configFrom('storage', at('storage', 'config.json'), {
+    dataDir: at('storage'), listen: [`/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(storageAddr)![1]!}`], replicas: [], userchain: { bootstrap: [hubAddr] }, docchain, pinningApi: undefined
+  })])
+  t.equal((await storage.match(/\n {2}peer (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+)\n/, 'storage ready again'))[1], storageAddr, 'the storage node listens where hub and doctor reach it')
 
   // the hub has mined some Healthcoin for its user (the page shows the balance)
   await until('the hub to mine a block', async () => ((await patientPage(r1[2]!)).balance > 0 ? true : undefined), 90_000)

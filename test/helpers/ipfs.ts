@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IpfsNode } from '../../hub/src/ipfs/index.ts'
 import type { IpfsNodeOptions } from '../../hub/src/ipfs/index.ts'
-import { StorageNode } from '../../hub/src/roles/storage/index.ts'
+import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 import type { StorageNodeOptions } from '../../hub/src/roles/storage/index.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -24,7 +24,7 @@ export async function ipfsNode (t: Teardown, dataDir: string, opts: Partial<Ipfs
 }
 
 export async function storageNode (t: Teardown, dataDir: string, opts: Partial<StorageNodeOptions> = {}): Promise<StorageNode> {
-  const node = await StorageNode.create({ dataDir, ...opts })
+  const node = await StorageNode.create({ dataDir, ...opts, admission: opts.admission ?? openAdmission })
   t.teardown(async () => { await node.stop() })
   return node
 }

@@ -73,3 +73,24 @@ export function skipUnlessTools (...names: string[]): false | string {
   if (toolsRequired()) throw new MissingToolError(missing)
   return `${missing.join(', ')} not installed (apt-get install ${[...new Set(missing.map((n) => PACKAGE[n.replace(/^.*\//, '')] ?? n))].join(' ')})`
 }
+
+/**
+ * A specification kept beside the repository in ../shared/specs/ (not copied
+ * into it): its path, whether it is there or not.
+ */
+export function sharedSpec (name: string): string {
+  return new URL(`../../../shared/specs/${name}`, import.meta.url).pathname
+}
+
+/**
+ * The tap `skip` option for a test that reads `sharedSpec(name)`: false when
+ * the file is there; a skip reason when it is not; throws (the test file
+ * fails) when it is not and HEALTHCHAIN_REQUIRE_TOOLS is set.
+ */
+export function skipUnlessSpec (name: string): false | string {
+  const path = sharedSpec(name)
+  if (existsSync(path)) return false
+  const why = `${path} is absent (the specs are kept beside the repository in ../shared/specs/)`
+  if (toolsRequired()) throw new Error(`${why}; HEALTHCHAIN_REQUIRE_TOOLS is set, so this fails instead of skipping`)
+  return why
+}

@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { StorageNode } from '../../hub/src/roles/storage/index.ts'
+import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 
 // each step runs the real CLI as a child process: past tap's default 120 s on a busy 2-core machine
 t.setTimeout(300_000)
@@ -45,7 +45,7 @@ t.test('config validation names the field', async (t) => {
 
 t.test('a valid config starts the hub; SIGTERM stops it', { timeout: 90_000 }, async (t) => {
   const dir = t.testdir()
-  const storage = await StorageNode.create({ dataDir: join(dir, 'storage') })
+  const storage = await StorageNode.create({ dataDir: join(dir, 'storage'), admission: openAdmission })
   t.teardown(async () => { await storage.stop() })
   const data = join(dir, 'data')
   await run(process.execPath, [CLI, 'keys', 'new', '--data-dir', data], { env })

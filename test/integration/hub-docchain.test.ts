@@ -18,7 +18,7 @@ import {
 import { startHub, validateHubConfig, type Hub } from '../../hub/src/hub.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
-import { StorageNode } from '../../hub/src/roles/storage/index.ts'
+import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 import { digestOfCid } from '../../hub/src/ipfs/index.ts'
 import { analyze } from '../../hub/src/ai/analyzer.ts'
 import { Client } from '../helpers/http-client.ts'
@@ -86,7 +86,7 @@ t.test('the hub\'s patient page lists its user\'s certified diagnosis, also afte
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const m = await startDocchainMembers(dir, 'hub-diag')
   t.teardown(m.stop)
-  const storage = await StorageNode.create({ dataDir: join(dir, 'storage') })
+  const storage = await StorageNode.create({ dataDir: join(dir, 'storage'), admission: openAdmission })
   t.teardown(async () => { await storage.stop() })
   const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
   const now = (): number => Math.floor(Date.now() / 1000)

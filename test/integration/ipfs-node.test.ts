@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { lpStream } from '@libp2p/utils'
 import type { CID } from 'multiformats/cid'
 import { buildTxCoin, buildTxDiag, buildTxIoT, equalBytes, sha256, utf8Bytes } from '../../hub/src/core/index.ts'
-import { createIpfsLibp2p, IpfsNode, MAX_BATCH_BYTES, MAX_FRAME_BYTES, STORE_PROTOCOL, decodeResponse, KIND, STATUS } from '../../hub/src/ipfs/index.ts'
+import { createIpfsLibp2p, IpfsNode, MAX_BATCH_BYTES, MAX_FRAME_BYTES, STORE_PROTOCOL, STORE_VERSION, decodeResponse, KIND, STATUS } from '../../hub/src/ipfs/index.ts'
 import { contentDigestOfTx } from '../../hub/src/roles/storage/index.ts'
 import { addr, ipfsNode, storageNode, tempDir } from '../helpers/ipfs.ts'
 import { doctors, TS, user as userId } from '../helpers/core.ts'
@@ -75,7 +75,7 @@ t.test('an oversized PUT is answered TOO_LARGE without being stored', async (t) 
   const stream = await client.dialProtocol(storage.ipfs.multiaddrs[0]!, STORE_PROTOCOL)
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES * 2 })
   const huge = new Uint8Array(MAX_BATCH_BYTES + 1024)
-  huge.set([1, KIND.PUT, 0x80, 0x88, 0x40])
+  huge.set([STORE_VERSION, KIND.PUT, 0, 0x80, 0x88, 0x40])
   await lp.write(huge)
   const res = decodeResponse(KIND.PUT, (await lp.read()).subarray())
   t.equal(res.status, STATUS.TOO_LARGE)

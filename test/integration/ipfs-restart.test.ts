@@ -98,3 +98,29 @@ t.test('uploads no chain ever names are unpinned after the tx age limit; chain-n
   t.ok(await s.ipfs.isPinned(named.cid), 'the chain-named batch stays pinned')
   t.ok(await s.ipfs.has(named.cid))
 })
+
+t.test('unconfirmed uploads and each identity\'s quota use survive a restart; a chain naming one frees it', async (t) => {
+  const dir = await tempDir(t)
+  const owner = 'ab'.repeat(32)
+  // admits every upload for one identity, as chainAdmission does for an established signer
+  const opts = { admission: { admit: async () => owner }, quota: { bytes: 10_000, uploads: 5 } }
+  const user = await ipfsNode(t, join(dir, 'user'))
+  let s = await storageNode(t, join(dir, 's'), opts)
+  const a = await uploadBatch(user, batch(3), { storageNodes: [addr(s)], replication: 1 })
+  const b = await uploadBatch(user, batch(4), { storageNodes: [addr(s)], replication: 1 })
+  const used = { bytes: batch(3).length + batch(4).length, uploads: 2 }
+  t.same(s.usage(owner), used, 'two uploads held for their signer')
+  t.equal((await s.statusOf(a.cid))?.state, 'unconfirmed')
+  await s.stop()
+  s = await storageNode(t, join(dir, 's'), opts)
+  t.same(s.usage(owner), used, 'the same use after a restart (read from the pins\' metadata)')
+  t.ok(s.isUnconfirmed(a.cid) && s.isUnconfirmed(b.cid), 'both still unconfirmed')
+  t.equal((await s.onChainCid(a.cid.multihash.digest)).state, 'pinned', 'a transaction names one')
+  t.same(s.usage(owner), { bytes: batch(4).length, uploads: 1 }, 'it no longer counts')
+  await s.stop()
+  s = await storageNode(t, join(dir, 's'), opts)
+  t.notOk(s.isUnconfirmed(a.cid), 'and stays confirmed after another restart')
+  t.same(s.usage(owner), { bytes: batch(4).length, uploads: 1 })
+  t.same(await s.pruneUnconfirmed(0), [b.cid.toString()], 'the prune takes only the unnamed one')
+  t.same(s.usage(owner), { bytes: 0, uploads: 0 }, 'and returns its quota')
+})

@@ -1,50 +1,26 @@
 /**
  * `healthchain storage --config`: the storage daemon as its own process
  * (DESIGN §3.1, §6). An uploader in the test — a core user node on devnet
- * with IPFS on its libp2p node, as a hub runs them — pushes one batch and
- * gets the daemon's acknowledgement; another batch it only keeps itself and
+ * with IPFS on its libp2p node, as a hub runs them — pushes one batch signed
+ * by its user, whose tx_key is confirmed, and gets the daemon's
+ * acknowledgement; another batch it only keeps itself and
  * names in a tx_IoT: the daemon, following Userchain from the uploader,
  * fetches and pins it. After SIGTERM and a restart on the same data dir the
  * daemon has the same peer id and serves both batches to a node that never
  * held them.
  */
-import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { buildTxIoT, buildTxKey, DEVNET, equalBytes, sha256, utf8Bytes, type Tx } from '../../hub/src/core/index.ts'
-import { CoreNode } from '../../hub/src/roles/core/node.ts'
-import { Miner } from '../../hub/src/roles/core/miner.ts'
-import { CoreNet } from '../../hub/src/net/service.ts'
-import { coreChain } from '../../hub/src/net/core-chain.ts'
-import { HAVE, IpfsNode, uploadBatch } from '../../hub/src/ipfs/index.ts'
+import { buildTxIoT, buildTxKey, equalBytes, sha256, utf8Bytes } from '../../hub/src/core/index.ts'
+import { HAVE, uploadBatch } from '../../hub/src/ipfs/index.ts'
 import { who } from '../helpers/core.ts'
 import { ipfsNode, tempDir } from '../helpers/ipfs.ts'
+import { sigterm, startStorageDaemon as startDaemon, startUploader } from '../helpers/storage-daemon.ts'
 import { until } from './net-helpers.ts'
 
 t.setTimeout(120_000) // a bound, not a goal: two daemon starts and a few devnet blocks
-
-const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
-
-interface Daemon { child: ChildProcess, out: () => string, addr: string, peerId: string, pinned: number }
-
-/** Starts `healthchain storage --config <file>` and waits for its ready block. */
-async function startDaemon (t: Test, config: string): Promise<Daemon> {
-  const child = spawn(process.execPath, [CLI, 'storage', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  let out = ''
-  child.stdout!.on('data', (b: Buffer) => { out += b.toString() })
-  child.stderr!.on('data', (b: Buffer) => { out += b.toString() })
-  await until('the storage ready block', () => /\n {2}data /.test(out) || child.exitCode !== null, 60_000)
-  const ready = /storage ready\n {2}peer id\s+(\S+)\n {2}peer (\/ip4\/127\.0\.0\.1\/\S+)\n(?:.*\n)*? {2}pinned\s+(\d+)/.exec(out)
-  if (ready === null) throw new Error(`no ready block:\n${out}`)
-  return { child, out: () => out, peerId: ready[1]!, addr: ready[2]!, pinned: Number(ready[3]) }
-}
-
-async function sigterm (d: Daemon): Promise<number | null> {
-  return await new Promise<number | null>((resolve) => { d.child.once('exit', resolve); d.child.kill('SIGTERM') })
-}
 
 t.test('the storage daemon acknowledges uploads, pins what Userchain names, and keeps serving after a restart', async (t) => {
   const dir = await tempDir(t, 'storage-daemon')
@@ -52,19 +28,7 @@ t.test('the storage daemon acknowledges uploads, pins what Userchain names, and 
   const doctor = who('storage-daemon-doctor')
 
   // the uploader: a core user node on devnet, its IPFS on the same libp2p node
-  const core = await CoreNode.open({ dir: join(dir, 'uploader', 'chain'), params: DEVNET, verifyThreads: 1 })
-  const cnet = await CoreNet.start({ chain: coreChain(core), params: DEVNET, dataDir: join(dir, 'uploader'), listen: ['/ip4/127.0.0.1/tcp/0'] })
-  const ipfs = await IpfsNode.create({ dataDir: join(dir, 'uploader', 'ipfs'), libp2p: cnet.net.libp2p, bitswap: false })
-  const miner = new Miner(core, { miner: alice.id, threads: 1, refreshMs: 60_000 })
-  t.teardown(async () => { await miner.close(); await ipfs.stop(); await cnet.stop(); await core.close() })
-  const mine = async (): Promise<void> => {
-    const h = core.store.height
-    while (core.store.height === h) await miner.mineOnce()
-  }
-  const submit = async (tx: Tx): Promise<void> => {
-    const r = await core.submitTx(tx)
-    if (!r.accepted) throw new Error(`uploader refused its own ${tx.kind}: ${r.reason}`)
-  }
+  const { core, cnet, ipfs, mine, submit } = await startUploader(t, join(dir, 'uploader'), alice.id)
   const ts = (): number => Math.floor(Date.now() / 1000) - 5
   const h = (s: string): Uint8Array => sha256(utf8Bytes(`storage-daemon ${s}`))
   await mine()
@@ -87,9 +51,9 @@ t.test('the storage daemon acknowledges uploads, pins what Userchain names, and 
 
   // pushed: the daemon pins it and acknowledges (the uploader may then publish its tx_IoT)
   const pushed = new Uint8Array(randomBytes(3000))
-  const up = await uploadBatch(ipfs, pushed, { storageNodes: [first.addr], replication: 1 })
+  const up = await uploadBatch(ipfs, pushed, { storageNodes: [first.addr], replication: 1, signer: alice })
   t.same(up.acked, [first.addr], 'the daemon acknowledged the pushed batch')
-  t.equal(await ipfs.peerHas(first.addr, up.cid), HAVE.PINNED, 'and holds it pinned')
+  t.equal(await ipfs.peerHas(first.addr, up.cid), HAVE.PINNED, 'and holds it pinned (unconfirmed until a transaction names it)')
 
   // only named on Userchain: the daemon fetches it from the uploader and pins it
   const named = new Uint8Array(randomBytes(5000))

@@ -118,10 +118,21 @@ t.test('bad storage configs are refused naming the field', async (t) => {
     [{ fetchAttempts: 0 }, /^fetchAttempts: must be an integer in \[1, 100\]/],
     [{ retryDelayMs: -5 }, /^retryDelayMs: must be an integer in \[0, 600000\]/],
     [{ retryFailedEveryMs: 1.5 }, /^retryFailedEveryMs: must be an integer/],
-    [{ replica: [] }, /^replica: unknown setting \(have: dataDir, network, listen, replicas/]
+    [{ replica: [] }, /^replica: unknown setting \(have: dataDir, network, listen, replicas/],
+    [{ uploads: { quotaBytes: -1 } }, /^uploads\.quotaBytes: must be an integer in \[0, /],
+    [{ uploads: { deadlineSeconds: 0 } }, /^uploads\.deadlineSeconds: must be an integer in \[1, /],
+    [{ uploads: { quota: 1 } }, /^uploads\.quota: unknown setting/],
+    [{ pinningApi: { tokens: [{ name: 'x', sha256: 'secret' }] } }, /^pinningApi\.tokens\[0\]\.sha256: must be the SHA-256 of the token/],
+    [{ pinningApi: { port: 70_000 } }, /^pinningApi\.port: must be an integer in \[0, 65535\]/],
+    [{ pinningApi: { tls: { cert: 'c.pem' } } }, /^pinningApi\.tls\.key: must be a non-empty string/]
   ])
   const d = validateStorageConfig({ dataDir: 'store' }, '/srv')
-  t.same(d, { dataDir: '/srv/store', network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], replicas: [], userchain: { bootstrap: [] }, fetchAttempts: 3, retryDelayMs: 200, retryFailedEveryMs: 60_000 }, 'defaults of a minimal storage config')
+  t.same(d, {
+    dataDir: '/srv/store', network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], replicas: [], userchain: { bootstrap: [] }, fetchAttempts: 3, retryDelayMs: 200, retryFailedEveryMs: 60_000,
+    uploads: { quotaBytes: 64 * 1024 * 1024, quotaUploads: 256, deadlineSeconds: 3600, pruneEverySeconds: 60, maxSkewSeconds: 600 }
+  }, 'defaults of a minimal storage config: uploads held one devnet txMaxAge, no Docchain, no pinning API')
+  const api = validateStorageConfig({ dataDir: 'store', pinningApi: { tls: { cert: 'c.pem', key: 'k.pem' } } }, '/srv').pinningApi
+  t.same(api, { host: '127.0.0.1', port: 4202, tokens: [], tls: { cert: '/srv/c.pem', key: '/srv/k.pem' } }, 'the pinning API on loopback by default, its TLS files resolved')
 })
 
 t.test('bad doctor configs are refused naming the field', async (t) => {
@@ -172,6 +183,10 @@ t.test('defaults and paths are filled as documented', async (t) => {
   const hub = validateHubConfig({ dataDir: 'data', storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'] }, '/etc/hc')
   t.same({ dataDir: hub.dataDir, network: hub.network, mine: hub.mine, replication: hub.replication, keyRotationDays: hub.keyRotationDays, broker: hub.broker, http: hub.http },
     { dataDir: '/etc/hc/data', network: 'devnet', mine: false, replication: 1, keyRotationDays: 7, broker: { embedded: { host: '127.0.0.1', port: 1883 } }, http: { host: '127.0.0.1', port: 1880 } })
+  const viaApi = validateHubConfig({ dataDir: 'data', pinningServices: [{ endpoint: 'https://pinning.example/psa', tokenFile: 'psa.token' }, { endpoint: 'http://127.0.0.1:4202' }] }, '/etc/hc')
+  t.same([viaApi.pinningServices, viaApi.replication], [[{ endpoint: 'https://pinning.example/psa', tokenFile: '/etc/hc/psa.token' }, { endpoint: 'http://127.0.0.1:4202' }], 2],
+    'pinning services are storage targets: they count towards replication, token files resolved')
+  t.throws(() => validateHubConfig({ dataDir: 'data', pinningServices: [{ endpoint: 'ftp://x' }] }), /^pinningServices\[0\]\.endpoint: must be an http\(s\):\/\/ URL/, 'an endpoint is an http(s) URL')
   const ex = await example('accounting')
   const acc = validateAccountingConfig({ ...ex, dataDir: 'acc', keystore: undefined, listen: undefined }, '/srv')
   t.equal(acc.keystore, '/srv/acc/keystore.json')

@@ -1,7 +1,11 @@
 /** The store protocol's encoding (hub/src/ipfs/protocol.ts): round trips and strict decoding. */
 import t from 'tap'
 import fc from 'fast-check'
-import { sha256, utf8Bytes, TrailingBytesError, TruncatedError, UnknownVersionError, LimitExceededError } from '../../hub/src/core/index.ts'
+import {
+  encodeUploadAuth, LimitExceededError, MAX_UPLOAD_AUTH_BYTES, sha256, signUploadAuth, storeUploadContext, TrailingBytesError, TruncatedError,
+  UnknownVersionError, utf8Bytes
+} from '../../hub/src/core/index.ts'
+import { user, TS } from '../helpers/core.ts'
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, HAVE, KIND, MAX_BATCH_BYTES, STATUS } from '../../hub/src/ipfs/index.ts'
 import type { Kind } from '../../hub/src/ipfs/index.ts'
 
@@ -15,6 +19,12 @@ t.test('requests round-trip', async (t) => {
   for (const kind of [KIND.ANNOUNCE, KIND.GET, KIND.HAS]) {
     t.same(decodeRequest(encodeRequest({ kind, digest })), { kind, digest })
   }
+  // uploads carry the uploader's UploadAuth (core/upload-auth.ts) when signed
+  const auth = encodeUploadAuth(signUploadAuth(user, 'store-upload', TS, storeUploadContext(digest, '12D3KooWStorage')))
+  t.same(decodeRequest(encodeRequest({ kind: KIND.ANNOUNCE, digest, auth })), { kind: KIND.ANNOUNCE, digest, auth })
+  const block = utf8Bytes('sealed batch')
+  t.same(decodeRequest(encodeRequest({ kind: KIND.PUT, block, auth })), { kind: KIND.PUT, block, auth })
+  t.throws(() => encodeRequest({ kind: KIND.PUT, block, auth: new Uint8Array(MAX_UPLOAD_AUTH_BYTES + 1) }), LimitExceededError, 'an auth is bounded')
 })
 
 t.test('responses round-trip', async (t) => {
@@ -31,15 +41,15 @@ t.test('decoding is strict', async (t) => {
   const get = encodeRequest({ kind: KIND.GET, digest })
   t.throws(() => decodeRequest(Uint8Array.of(...get, 0)), TrailingBytesError)
   t.throws(() => decodeRequest(get.subarray(0, 20)), TruncatedError)
-  t.throws(() => decodeRequest(Uint8Array.of(2, ...get.subarray(1))), UnknownVersionError, 'version 2')
-  t.throws(() => decodeRequest(Uint8Array.of(1, 9, ...digest)), UnknownVersionError, 'unknown kind')
-  t.throws(() => decodeResponse(KIND.GET, Uint8Array.of(1, 77, 0)), UnknownVersionError, 'unknown status')
-  t.throws(() => decodeResponse(KIND.HAS, Uint8Array.of(1, 0, 3)), UnknownVersionError, 'unknown have state')
+  t.throws(() => decodeRequest(Uint8Array.of(1, ...get.subarray(1))), UnknownVersionError, 'version 1 (unsigned uploads) is gone')
+  t.throws(() => decodeRequest(Uint8Array.of(2, 9, ...digest)), UnknownVersionError, 'unknown kind')
+  t.throws(() => decodeResponse(KIND.GET, Uint8Array.of(2, 77, 0)), UnknownVersionError, 'unknown status')
+  t.throws(() => decodeResponse(KIND.HAS, Uint8Array.of(2, 0, 3)), UnknownVersionError, 'unknown have state')
   t.throws(() => encodeRequest({ kind: KIND.PUT, block: new Uint8Array(MAX_BATCH_BYTES + 1) }), LimitExceededError)
   // a PUT whose declared length exceeds the limit is refused before the bytes are read
-  const w = [1, KIND.PUT, 0x81, 0x80, 0x40] // varint 1 MiB + 1
+  const w = [2, KIND.PUT, 0, 0x81, 0x80, 0x40] // no auth, varint 1 MiB + 1
   t.throws(() => decodeRequest(Uint8Array.from(w)), LimitExceededError)
   for (const kind of [KIND.PUT, KIND.ANNOUNCE] as Kind[]) {
-    t.throws(() => decodeResponse(kind, Uint8Array.of(1, 0, ...digest.subarray(0, 31))), TruncatedError, 'short ack')
+    t.throws(() => decodeResponse(kind, Uint8Array.of(2, 0, ...digest.subarray(0, 31))), TruncatedError, 'short ack')
   }
 })

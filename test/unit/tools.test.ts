@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { findTool, MissingToolError, skipUnlessTools, toolsRequired } from '../helpers/tools.ts'
+import { findTool, MissingToolError, sharedSpec, skipUnlessSpec, skipUnlessTools, toolsRequired } from '../helpers/tools.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'hc-tools-'))
 t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -47,6 +47,16 @@ t.test('skipUnlessTools: false, a skip reason, or a MissingToolError naming the 
   t.throws(() => skipUnlessTools('socat'), { message: /socat \(apt-get install socat\)/ }, 'the message names the tool and its Debian package')
   process.env.PATH = bin
   t.equal(skipUnlessTools(FAKE), false, 'present and required: run')
+})
+
+t.test('skipUnlessSpec: a spec kept in ../shared/specs/ runs, skips, or fails when required', async (t) => {
+  const saved = process.env.HEALTHCHAIN_REQUIRE_TOOLS
+  t.teardown(() => { if (saved === undefined) delete process.env.HEALTHCHAIN_REQUIRE_TOOLS; else process.env.HEALTHCHAIN_REQUIRE_TOOLS = saved })
+  t.match(sharedSpec('ipfs-pinning-service.yaml'), /\/shared\/specs\/ipfs-pinning-service\.yaml$/, 'beside the repository, not in it')
+  delete process.env.HEALTHCHAIN_REQUIRE_TOOLS
+  t.match(skipUnlessSpec('no-such-spec.yaml'), /no-such-spec\.yaml is absent/, 'absent: skipped with the reason')
+  process.env.HEALTHCHAIN_REQUIRE_TOOLS = '1'
+  t.throws(() => skipUnlessSpec('no-such-spec.yaml'), { message: /no-such-spec\.yaml is absent.*HEALTHCHAIN_REQUIRE_TOOLS is set, so this fails/ }, 'absent and required: throws')
 })
 
 t.test('a test file that needs socat, run without socat on PATH', async (t) => {

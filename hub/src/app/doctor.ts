@@ -203,7 +203,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
 
     const io = {
       fetch: async (digest: Uint8Array) => await ipfs.get(cidFromDigest(digest), { providers: [...cfg.storageNodes] }),
-      upload: async (bytes: Uint8Array) => digestOfCid((await uploadBatch(ipfs, bytes, { storageNodes: [...cfg.storageNodes], replication: cfg.replication })).cid),
+      upload: async (bytes: Uint8Array) => digestOfCid((await uploadBatch(ipfs, bytes, { storageNodes: [...cfg.storageNodes], replication: cfg.replication, signer: deps.identity })).cid),
       // journalled (synced) before it is first sent; the receipt arrives later (send)
       submit: async (tx: TxDiag) => {
         const htxd = toHex(txId(tx))

@@ -11,18 +11,25 @@
  *   mempool or in a connected block is pinned (fetched if needed), so every
  *   CID Userchain names stays stored even if its uploader never pushed it
  *   here.
- * HEdm of a tx_diag is named on Docchain, which this daemon does not follow
- * yet: until it does, an EDM is stored here only when its doctor uploads it
- * (the doctors upload with replication, Alg. 4).
+ * - with a `docchain` section, a Docchain reader (roles/docchain/follower.ts):
+ *   the HEdm of every committed tx_diag is pinned, and the registry folded
+ *   from it says which doctors may upload.
+ * Uploads are admitted by roles/storage/admission.ts (signed by a user with a
+ * confirmed tx_key or an active doctor), held unconfirmed under the signer's
+ * quota until a transaction names them, and pruned every
+ * `uploads.pruneEverySeconds` once `uploads.deadlineSeconds` passed.
  *
  * `startStorage` returns the daemon's service layer: plain async methods
  * with JSON-able answers. `healthchain storage` (cli/storage.ts) runs it.
  */
 import { join } from 'node:path'
-import { NETWORKS } from '../core/index.ts'
+import { fromHex, NETWORKS } from '../core/index.ts'
 import type { StorageConfig } from '../config/storage.ts'
+import { registryOf } from '../config/docchain.ts'
 import { followUserchain, onUserchainTxs } from '../roles/core/follow.ts'
-import { StorageNode, type CidStatus } from '../roles/storage/index.ts'
+import { DocchainFollower } from '../roles/docchain/follower.ts'
+import { chainAdmission, contentDigestOfTx, StorageNode, type CidStatus, type EstablishedAs, type QuotaUse } from '../roles/storage/index.ts'
+import { startPinningApi, type PinningApi } from './pinning-api.ts'
 
 export interface StorageDeps {
   /** Progress lines (Userchain tips, fetch failures, retries); default: none. */
@@ -39,6 +46,14 @@ export interface StorageStatus {
   readonly pending: number
   /** CIDs named on chain whose every fetch attempt failed (tried again every retryFailedEveryMs). */
   readonly failed: number
+  /** Uploads held until a transaction names them (pruned after uploads.deadlineSeconds). */
+  readonly unconfirmed: number
+  /** Uploads refused since start, by reason. */
+  readonly refused: Readonly<Record<'unsigned' | 'bad-signature' | 'not-established' | 'quota', number>>
+  /** Docchain height read, when this node follows Docchain. */
+  readonly docchainHeight: number | null
+  /** The Pinning Service API's base URL, when served. */
+  readonly pinningApi: string | null
   readonly userchainHeight: number
   /** libp2p peers connected. */
   readonly peers: number
@@ -54,6 +69,12 @@ export interface StorageDaemon {
   retryFailed(): Promise<CidStatus[]>
   /** Verifies every pinned block against its CID, fetching a damaged or missing one again. */
   audit(): Promise<{ checked: number, repaired: string[], failed: string[] }>
+  /** Prunes the uploads no transaction named before their deadline now (also done every uploads.pruneEverySeconds). */
+  prune(): Promise<string[]>
+  /** What an identity (hex ID) holds here unconfirmed, against its quota. */
+  usage(id: string): QuotaUse
+  /** The storage node role (the Pinning Service API is built on it). */
+  readonly node: StorageNode
   /** Stops following Userchain and serving blocks, and closes the stores. */
   stop(): Promise<void>
 }
@@ -73,22 +94,73 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
       if (st?.state === 'failed') log(`fetch failed ${st.cid}: ${st.lastError ?? 'unknown'} (retried every ${cfg.retryFailedEveryMs} ms)`)
     }).catch((err: Error) => { log(`pin: ${err.message}`) })
   })
-  let node: StorageNode
+  let created: StorageNode | undefined
+  let docchain: DocchainFollower | undefined
+  let pinning: PinningApi | undefined
+  const peerId = follower.net.net.peerId.toString()
+  // a user with a confirmed tx_key; a doctor active in the registry folded from Docchain
+  const established = (id: Uint8Array): EstablishedAs | null =>
+    follower.core.store.latestEpoch(id) > 0 ? 'user' : docchain?.registry.status(id) === 'active' ? 'doctor' : null
   try {
-    node = await StorageNode.create({
+    created = await StorageNode.create({
       dataDir: cfg.dataDir,
       libp2p: follower.net.net.libp2p,
       replicas: [...cfg.replicas],
       fetchAttempts: cfg.fetchAttempts,
-      retryDelayMs: cfg.retryDelayMs
+      retryDelayMs: cfg.retryDelayMs,
+      quota: { bytes: cfg.uploads.quotaBytes, uploads: cfg.uploads.quotaUploads },
+      admission: chainAdmission({
+        peerId,
+        maxSkewSeconds: cfg.uploads.maxSkewSeconds,
+        established,
+        catchUp: async (from) => { await Promise.race([follower.net.sync.schedule(from.toString()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]) }
+      })
     })
+    if (cfg.docchain !== undefined) {
+      const dc = cfg.docchain
+      docchain = await DocchainFollower.open({
+        net: follower.net.net,
+        members: dc.members.map((m) => fromHex('docchain.members', m.id)),
+        genesisTime: dc.genesisTime,
+        registry: registryOf(dc.registry),
+        peers: dc.members.flatMap((m) => m.addr === undefined ? [] : [m.addr]),
+        dir: join(cfg.dataDir, 'docchain'),
+        onDblock: async (b) => {
+          // the HEdm of each committed tx_diag (Eq. 3) is kept for good, like HEIoT on Userchain
+          for (const t of b.txs) {
+            const digest = contentDigestOfTx(t.tx)
+            if (digest === undefined) continue
+            const st = await created!.onChainCid(digest)
+            if (st.state === 'failed') log(`fetch failed ${st.cid}: ${st.lastError ?? 'unknown'} (retried every ${cfg.retryFailedEveryMs} ms)`)
+          }
+          return false
+        },
+        log,
+        pollMs: dc.pollSeconds * 1000
+      })
+      docchain.start()
+    }
+    if (cfg.pinningApi !== undefined) {
+      pinning = await startPinningApi({
+        ...cfg.pinningApi,
+        node: created,
+        dataDir: cfg.dataDir,
+        established,
+        maxSkewSeconds: cfg.uploads.maxSkewSeconds,
+        deadlineSeconds: cfg.uploads.deadlineSeconds,
+        log
+      })
+    }
   } catch (err) {
     unsubscribe()
     follower.core.off('tip', onTip)
     resolveNode(undefined)
+    await docchain?.stop().catch(() => {})
+    await created?.stop().catch(() => {})
     await follower.stop()
     throw err
   }
+  const node = created
   resolveNode(node)
 
   let retrying: Promise<unknown> = Promise.resolve()
@@ -99,6 +171,15 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
   }
   const timer = cfg.retryFailedEveryMs > 0
     ? setInterval(() => { retrying = retryFailed().catch((err: Error) => { log(`retry: ${err.message}`) }) }, cfg.retryFailedEveryMs)
+    : undefined
+  let pruning: Promise<unknown> = Promise.resolve()
+  const prune = async (): Promise<string[]> => {
+    const out = await node.pruneUnconfirmed(cfg.uploads.deadlineSeconds * 1000)
+    for (const cid of out) log(`pruned ${cid}: no transaction named it within ${cfg.uploads.deadlineSeconds} s`)
+    return out
+  }
+  const pruneTimer = cfg.uploads.pruneEverySeconds > 0
+    ? setInterval(() => { pruning = prune().catch((err: Error) => { log(`prune: ${err.message}`) }) }, cfg.uploads.pruneEverySeconds * 1000)
     : undefined
 
   let stopped: Promise<void> | undefined
@@ -111,6 +192,10 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
         pinned: r.pinned,
         pending: r.pending,
         failed: r.failed.length,
+        unconfirmed: r.unconfirmed,
+        refused: { ...node.refused },
+        docchainHeight: docchain?.height ?? null,
+        pinningApi: pinning?.url ?? null,
         userchainHeight: follower.core.store.height,
         peers: follower.net.net.libp2p.getPeers().length
       }
@@ -119,12 +204,19 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
     async failed () { return (await node.report()).failed },
     retryFailed,
     async audit () { return await node.audit() },
+    prune,
+    usage: (id) => node.usage(id.toLowerCase()),
+    node,
     async stop () {
       stopped ??= (async () => {
         clearInterval(timer)
+        clearInterval(pruneTimer)
         unsubscribe()
         follower.core.off('tip', onTip)
+        await pinning?.close().catch(() => {})
         await retrying
+        await pruning
+        await docchain?.stop().catch(() => {})
         try { await node.stop() } finally { await follower.stop() }
       })()
       await stopped

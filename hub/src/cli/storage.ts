@@ -20,7 +20,7 @@ export function register (program: Command): void {
     .action(async (o: { config: string, check?: boolean }) => {
       const cfg = await loadStorageConfig(o.config)
       if (o.check === true) {
-        process.stdout.write(`config ok: ${cfg.network}, data in ${cfg.dataDir}, ${cfg.replicas.length} replica(s), ${cfg.userchain.bootstrap.length} Userchain bootstrap peer(s)\n`)
+        process.stdout.write(`config ok: ${cfg.network}, data in ${cfg.dataDir}, ${cfg.replicas.length} replica(s), ${cfg.userchain.bootstrap.length} Userchain bootstrap peer(s), uploads held ${cfg.uploads.deadlineSeconds} s for a transaction (quota ${cfg.uploads.quotaUploads} uploads, ${cfg.uploads.quotaBytes} bytes per identity)${cfg.docchain === undefined ? ', no Docchain (doctors cannot upload)' : ''}${cfg.pinningApi === undefined ? '' : `, pinning API on ${cfg.pinningApi.host}:${cfg.pinningApi.port}${cfg.pinningApi.tls === undefined ? ' (plain HTTP)' : ' (HTTPS)'}`}\n`)
         return
       }
       const out = stamped
@@ -32,7 +32,9 @@ export function register (program: Command): void {
         'storage ready',
         `  peer id          ${st.peerId}`,
         ...st.multiaddrs.map((a) => `  peer ${a}`),
-        `  pinned           ${st.pinned} (pending ${st.pending}, failed ${st.failed})`,
+        `  pinned           ${st.pinned} (pending ${st.pending}, failed ${st.failed}, unconfirmed uploads ${st.unconfirmed})`,
+        ...(st.pinningApi === null ? [] : [`  pinning API      ${st.pinningApi}`]),
+        ...(st.docchainHeight === null ? [] : [`  docchain         height ${st.docchainHeight}`]),
         `  userchain        ${cfg.network} height ${st.userchainHeight}`,
         `  data             ${cfg.dataDir}`
       ].join('\n') + '\n')

@@ -74,3 +74,36 @@ export class NodeNotRunningError extends HealthchainError {
     super('ERR_NOT_RUNNING', 'node', 'the IPFS node is not running')
   }
 }
+
+/**
+ * A storage node refused an upload (DESIGN §6): unsigned, a bad or stale
+ * signature, a signer without an established identity on chain, or over
+ * the signer's quota. `reason` is a stable word for machines.
+ */
+export class UploadRefusedError extends HealthchainError {
+  readonly reason: 'unsigned' | 'bad-signature' | 'not-established' | 'quota'
+  constructor (reason: UploadRefusedError['reason'], message: string) {
+    super('ERR_UPLOAD_REFUSED', 'upload', message)
+    this.reason = reason
+  }
+}
+
+/** A pinning service (IPFS Pinning Service API) answered a request with an error (spec `Failure`). */
+export class PinningServiceError extends HealthchainError {
+  readonly status: number
+  readonly reason: string
+  constructor (endpoint: string, status: number, reason: string, details: string | undefined) {
+    super('ERR_PINNING_SERVICE', 'pinning', `${endpoint} answered ${status} ${reason}${details === undefined ? '' : `: ${details}`}`)
+    this.status = status
+    this.reason = reason
+  }
+}
+
+/** A pinning service reported a pin request `failed`. */
+export class PinFailedError extends HealthchainError {
+  readonly requestid: string
+  constructor (endpoint: string, cid: string, requestid: string, details: string | undefined) {
+    super('ERR_PIN_FAILED', 'pinning', `${endpoint} failed to pin ${cid} (request ${requestid})${details === undefined ? '' : `: ${details}`}`)
+    this.requestid = requestid
+  }
+}

@@ -33,7 +33,7 @@ import type { CID } from 'multiformats/cid'
 import { concatBytes, contentDigest, equalBytes, LimitExceededError } from '../core/index.ts'
 import { cidFromDigest, cidString, digestOfCid, toCid } from './cid.ts'
 import type { CidLike } from './cid.ts'
-import { BlockUnavailableError, CidMismatchError, NodeNotRunningError, StoreRequestError, StoreTimeoutError } from './errors.ts'
+import { BlockUnavailableError, CidMismatchError, NodeNotRunningError, StoreRequestError, StoreTimeoutError, UploadRefusedError } from './errors.ts'
 import { createIpfsLibp2p, loadOrCreateKey } from './libp2p.ts'
 import {
   decodeRequest, decodeResponse, encodeRequest, encodeResponse, HAVE, KIND, MAX_BATCH_BYTES, MAX_FRAME_BYTES,
@@ -46,9 +46,9 @@ export type Provider = string | Multiaddr | PeerId
 
 /** What a storage node does with blocks pushed or announced to it (roles/storage). */
 export interface BlockAcceptor {
-  /** Stores and pins the block; resolves with its digest (the acknowledgement). */
-  put(block: Uint8Array, from: PeerId): Promise<Uint8Array>
-  announce(digest: Uint8Array, from: PeerId): Promise<void>
+  /** Stores and holds the block; resolves with its digest (the acknowledgement). `auth` is the uploader's encoded UploadAuth, if sent. */
+  put(block: Uint8Array, from: PeerId, auth?: Uint8Array): Promise<Uint8Array>
+  announce(digest: Uint8Array, from: PeerId, auth?: Uint8Array): Promise<void>
 }
 
 export interface IpfsNodeOptions {
@@ -439,11 +439,11 @@ export class IpfsNode {
       case KIND.ANNOUNCE: {
         if (this.acceptor === undefined) return { status: STATUS.REFUSED, reason: 'not a storage node' }
         try {
-          if (req.kind === KIND.PUT) return { status: STATUS.OK, digest: await this.acceptor.put(req.block, from) }
-          await this.acceptor.announce(req.digest, from)
+          if (req.kind === KIND.PUT) return { status: STATUS.OK, digest: await this.acceptor.put(req.block, from, req.auth) }
+          await this.acceptor.announce(req.digest, from, req.auth)
           return { status: STATUS.OK, digest: req.digest }
         } catch (err) {
-          return { status: STATUS.FAILED, reason: (err as Error).message }
+          return { status: err instanceof UploadRefusedError ? STATUS.REFUSED : STATUS.FAILED, reason: (err as Error).message }
         }
       }
     }

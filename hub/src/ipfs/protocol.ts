@@ -1,5 +1,5 @@
 /**
- * The Healthchain store protocol `/healthchain/store/1.0.0` (paper §IV-B2,
+ * The Healthchain store protocol `/healthchain/store/2.0.0` (paper §IV-B2,
  * Alg. 2 lines 2–3: the user node stores the encrypted batch in IPFS before
  * it publishes tx_IoT; Alg. 4 lines 1–2: a doctor fetches it by HEIoT).
  *
@@ -7,25 +7,28 @@
  * frame (unsigned varint length, as libp2p's lpStream). Pure encoding here;
  * the I/O is in node.ts.
  *
- *   request  = u8 version(1) ‖ u8 kind ‖ body
- *     PUT      body = bytes(block)   store and pin this block, then ack
- *     ANNOUNCE body = digest[32]     fetch this block (from me or a replica), pin, ack
+ *   request  = u8 version(2) ‖ u8 kind ‖ body
+ *     PUT      body = bytes(auth) ‖ bytes(block)   store and hold this block, then ack
+ *     ANNOUNCE body = digest[32] ‖ bytes(auth)     fetch this block (from me or a replica), hold, ack
  *     GET      body = digest[32]     send me the block
  *     HAS      body = digest[32]     do you hold it, and is it pinned?
- *   response = u8 version(1) ‖ u8 status ‖ body
+ *     auth: the uploader's UploadAuth (core/upload-auth.ts) for this digest
+ *     and this storage node, or empty; a storage node admits an upload by it
+ *     (DESIGN §6: only established identities may upload).
+ *   response = u8 version(2) ‖ u8 status ‖ body
  *     OK: PUT/ANNOUNCE → digest[32] (the acknowledgement); GET → bytes(block);
  *         HAS → u8 state (0 absent, 1 stored unpinned, 2 pinned)
  *     any other status → bytes(utf-8 reason, ≤ 256)
  */
-import { Reader, Writer, UnknownVersionError, utf8Bytes, InvalidFieldError } from '../core/index.ts'
+import { Reader, Writer, UnknownVersionError, utf8Bytes, InvalidFieldError, MAX_UPLOAD_AUTH_BYTES } from '../core/index.ts'
 
-export const STORE_PROTOCOL = '/healthchain/store/1.0.0'
-export const STORE_VERSION = 1
+export const STORE_PROTOCOL = '/healthchain/store/2.0.0'
+export const STORE_VERSION = 2
 
 /** Largest encrypted batch (or diagnosis) the IPFS layer stores: 1 MiB. */
 export const MAX_BATCH_BYTES = 1024 * 1024
-/** Largest frame: a batch plus the request/response header and its length varint. */
-export const MAX_FRAME_BYTES = MAX_BATCH_BYTES + 16
+/** Largest frame: a batch plus the request/response header, the upload auth and the length varints. */
+export const MAX_FRAME_BYTES = MAX_BATCH_BYTES + 16 + MAX_UPLOAD_AUTH_BYTES
 const MAX_REASON_BYTES = 256
 
 export const KIND = { PUT: 1, ANNOUNCE: 2, GET: 3, HAS: 4 } as const
@@ -39,18 +42,22 @@ export const HAVE = { ABSENT: 0, STORED: 1, PINNED: 2 } as const
 export type Have = typeof HAVE[keyof typeof HAVE]
 
 export type StoreRequest =
-  | { kind: typeof KIND.PUT, block: Uint8Array }
-  | { kind: typeof KIND.ANNOUNCE | typeof KIND.GET | typeof KIND.HAS, digest: Uint8Array }
+  | { kind: typeof KIND.PUT, block: Uint8Array, auth?: Uint8Array }
+  | { kind: typeof KIND.ANNOUNCE, digest: Uint8Array, auth?: Uint8Array }
+  | { kind: typeof KIND.GET | typeof KIND.HAS, digest: Uint8Array }
+
+const NO_AUTH = new Uint8Array(0)
 
 export type StoreResponse =
   | { status: typeof STATUS.OK, digest?: Uint8Array, block?: Uint8Array, have?: Have }
   | { status: Exclude<Status, typeof STATUS.OK>, reason: string }
 
 export function encodeRequest (req: StoreRequest): Uint8Array {
-  const w = new Writer(req.kind === KIND.PUT ? req.block.length + 8 : 40)
+  const w = new Writer(req.kind === KIND.PUT ? req.block.length + 8 + MAX_UPLOAD_AUTH_BYTES : 40 + MAX_UPLOAD_AUTH_BYTES)
   w.u8('version', STORE_VERSION).u8('kind', req.kind)
-  if (req.kind === KIND.PUT) w.bytes('block', req.block, MAX_BATCH_BYTES)
+  if (req.kind === KIND.PUT) w.bytes('auth', req.auth ?? NO_AUTH, MAX_UPLOAD_AUTH_BYTES).bytes('block', req.block, MAX_BATCH_BYTES)
   else w.fixed('digest', req.digest, 32)
+  if (req.kind === KIND.ANNOUNCE) w.bytes('auth', req.auth ?? NO_AUTH, MAX_UPLOAD_AUTH_BYTES)
   return w.finish()
 }
 
@@ -61,8 +68,17 @@ export function decodeRequest (buf: Uint8Array): StoreRequest {
   const kind = r.u8('kind')
   let req: StoreRequest
   switch (kind) {
-    case KIND.PUT: req = { kind, block: r.bytes('block', MAX_BATCH_BYTES) }; break
-    case KIND.ANNOUNCE:
+    case KIND.PUT: {
+      const auth = r.bytes('auth', MAX_UPLOAD_AUTH_BYTES)
+      req = { kind, block: r.bytes('block', MAX_BATCH_BYTES), ...(auth.length === 0 ? {} : { auth }) }
+      break
+    }
+    case KIND.ANNOUNCE: {
+      const digest = r.fixed('digest', 32)
+      const auth = r.bytes('auth', MAX_UPLOAD_AUTH_BYTES)
+      req = { kind, digest, ...(auth.length === 0 ? {} : { auth }) }
+      break
+    }
     case KIND.GET:
     case KIND.HAS: req = { kind, digest: r.fixed('digest', 32) }; break
     default: throw new UnknownVersionError('kind', kind)

@@ -8,20 +8,34 @@
  * ReplicationError lists each node's last error.
  */
 import type { CID } from 'multiformats/cid'
-import { equalBytes, InvalidFieldError } from '../core/index.ts'
+import { encodeUploadAuth, equalBytes, InvalidFieldError, signUploadAuth, storeUploadContext, type Identity } from '../core/index.ts'
 import { cidOfBytes } from './cid.ts'
 import { ReplicationError } from './errors.ts'
 import { okOrThrow, providerLabel, providerPeerId } from './node.ts'
 import type { IpfsNode, Provider } from './node.ts'
 import { KIND } from './protocol.ts'
+import type { PinningClient } from './pinning-client.ts'
 
 export const DEFAULT_REPLICATION = 2
 
 export interface UploadOptions {
   /** The consortium's storage nodes (multiaddrs or known PeerIds). */
   storageNodes: Provider[]
+  /**
+   * IPFS Pinning Service API endpoints (IPFS Cluster, a commercial service,
+   * or our storage nodes' API): each is asked to pin the CID from this
+   * node's addresses, and its `pinned` counts as an acknowledgement.
+   */
+  pinningServices?: PinningClient[]
   /** Acknowledgements required (default 2). */
   replication?: number
+  /**
+   * The uploader's identity (a user with a confirmed tx_key, or a registered
+   * doctor): each request carries its UploadAuth for that block and that
+   * storage node, which the consortium's storage nodes require (DESIGN §6).
+   * Storage nodes must then be named with their /p2p/ peer id.
+   */
+  signer?: Identity
   /** 'push' sends the block in the request (default); 'announce' sends the CID and the node fetches it from us. */
   mode?: 'push' | 'announce'
   /** Further attempts per storage node after the first fails (default 2). */
@@ -54,14 +68,19 @@ export interface UploadResult {
 export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: UploadOptions): Promise<UploadResult> {
   const replication = opts.replication ?? DEFAULT_REPLICATION
   if (!Number.isInteger(replication) || replication < 1) throw new InvalidFieldError('replication', 'must be a positive integer')
-  const ids = opts.storageNodes.map((p) => providerPeerId(p) ?? providerLabel(p))
+  const services = opts.pinningServices ?? []
+  const ids = [...opts.storageNodes.map((p) => providerPeerId(p) ?? providerLabel(p)), ...services.map((s) => s.endpoint)]
   if (new Set(ids).size !== ids.length) throw new InvalidFieldError('storageNodes', 'a storage node is listed twice; each acknowledgement must come from a distinct node')
-  if (opts.storageNodes.length < replication) {
-    throw new InvalidFieldError('storageNodes', `${opts.storageNodes.length} storage node(s) given, replication ${replication} needs at least that many`)
+  if (opts.signer !== undefined) {
+    const bare = opts.storageNodes.find((p) => providerPeerId(p) === undefined)
+    if (bare !== undefined) throw new InvalidFieldError('storageNodes', `${providerLabel(bare)} has no /p2p/<peer id>: a signed upload names the storage node it is for`)
   }
-  // announce: pinned while in flight, so a GC cannot drop what a storage node may
-  // still fetch from us; push: the request carries the bytes, a cached copy is enough
-  const holdPin = opts.mode === 'announce' && !await node.isPinned(cidOfBytes(bytes))
+  if (ids.length < replication) {
+    throw new InvalidFieldError('storageNodes', `${ids.length} storage node(s) and pinning service(s) given, replication ${replication} needs at least that many`)
+  }
+  // announce, or a pinning service: pinned while in flight, so a GC cannot drop what a storage
+  // node or a service may still fetch from us; push: the request carries the bytes, a cached copy is enough
+  const holdPin = (opts.mode === 'announce' || services.length > 0) && !await node.isPinned(cidOfBytes(bytes))
   const cid = await node.put(bytes, holdPin ? { pin: { upload: 'pending' } } : {})
   const cidStr = cid.toString()
   const digest = cid.multihash.digest
@@ -73,14 +92,12 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
   const failures: UploadResult['failures'] = []
   const lastError = new Map<string, Error>()
 
-  const one = async (storage: Provider): Promise<void> => {
-    const peer = providerLabel(storage)
+  /** Up to retries + 1 attempts at one target; its acknowledgement, or its errors, recorded. */
+  const attempts = async (peer: string, attempt1: () => Promise<void>): Promise<void> => {
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
       if (signal.aborted) return
       try {
-        const req = opts.mode === 'announce' ? { kind: KIND.ANNOUNCE, digest } as const : { kind: KIND.PUT, block: bytes } as const
-        const res = okOrThrow(storage, await node.request(storage, req, { ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), signal }))
-        if (res.digest === undefined || !equalBytes(res.digest, digest)) throw new InvalidFieldError('ack', `${peer} acknowledged a different CID`)
+        await attempt1()
         acked.push(peer)
         opts.onEvent?.({ type: 'ack', cid: cidStr, peer, attempt })
         if (acked.length >= replication) done.abort()
@@ -95,9 +112,28 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
       }
     }
   }
+  const one = async (storage: Provider): Promise<void> => {
+    const peer = providerLabel(storage)
+    await attempts(peer, async () => {
+      const auth = opts.signer === undefined
+        ? undefined
+        : encodeUploadAuth(signUploadAuth(opts.signer, 'store-upload', Math.floor(Date.now() / 1000), storeUploadContext(digest, providerPeerId(storage)!)))
+      const signed = auth === undefined ? {} : { auth }
+      const req = opts.mode === 'announce' ? { kind: KIND.ANNOUNCE, digest, ...signed } as const : { kind: KIND.PUT, block: bytes, ...signed } as const
+      const res = okOrThrow(storage, await node.request(storage, req, { ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }), signal }))
+      if (res.digest === undefined || !equalBytes(res.digest, digest)) throw new InvalidFieldError('ack', `${peer} acknowledged a different CID`)
+    })
+  }
+  // a pinning service fetches from us: our addresses (with /p2p/) are the pin's origins
+  const origins = [...new Set(node.multiaddrs.map(String).filter((a) => a.includes('/p2p/')))].slice(0, 20)
+  const viaService = async (service: PinningClient): Promise<void> => {
+    await attempts(service.endpoint, async () => {
+      await service.pinAndWait({ cid: cidStr, origins }, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
+    })
+  }
 
   try {
-    await Promise.all(opts.storageNodes.map(one))
+    await Promise.all([...opts.storageNodes.map(one), ...services.map(viaService)])
   } finally {
     if (holdPin) await node.unpin(cid).catch(() => {})
   }

@@ -9,7 +9,7 @@ import { fromHex, toHex, type Identity } from '../core/index.ts'
 import type { UserKeys } from '../roles/user/keys.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { Miner } from '../roles/core/miner.ts'
-import { uploadBatch, type IpfsNode, type Provider, type UploadOptions } from '../ipfs/index.ts'
+import { uploadBatch, type IpfsNode, type PinningClient, type Provider, type UploadOptions } from '../ipfs/index.ts'
 import { readingToWire, type Reading } from '../ingest/line.ts'
 import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
 import { TxRejectedError } from './errors.ts'
@@ -118,6 +118,8 @@ export interface HubParts {
   readonly miner: Miner
   readonly ipfs: IpfsNode
   readonly storageNodes: Provider[]
+  /** Pinning Service API endpoints used as storage targets too (ipfs/pinning-client.ts). */
+  readonly pinningServices?: PinningClient[]
   readonly replication?: number
   readonly ingest: Ingest
   /**
@@ -138,7 +140,8 @@ export function hubRuntime (p: HubParts): HealthchainRuntime {
     rng: p.rng,
     keys: p.keys,
     readings: ingestReadings(p.ingest, p.user === undefined ? undefined : [p.user, toHex(p.identity.id)]),
-    ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, ...(p.replication === undefined ? {} : { replication: p.replication }) }),
+    // signed: the consortium's storage nodes admit only established identities (DESIGN §6)
+    ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, signer: p.identity, ...(p.pinningServices === undefined ? {} : { pinningServices: p.pinningServices }), ...(p.replication === undefined ? {} : { replication: p.replication }) }),
     txs: coreTxs(p.core),
     miner: coreMiner(p.core, p.miner)
   }

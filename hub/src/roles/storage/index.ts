@@ -1,2 +1,3 @@
 /** Storage-node role (paper §III-A): see storage-node.ts. */
 export * from './storage-node.ts'
+export * from './admission.ts'

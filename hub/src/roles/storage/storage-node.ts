@@ -3,8 +3,13 @@
  * the encrypted data; §IV-B2; DESIGN §6). A storage node
  *  - pins every CID that a tx_IoT or tx_diag names: the chain follower calls
  *    `onChainCid(digest)` on sight in the mempool and again on confirmation;
- *  - accepts uploads (store-protocol PUT / ANNOUNCE), pins them and
- *    acknowledges, so the uploader can publish its transaction;
+ *  - accepts uploads (store-protocol PUT / ANNOUNCE) that its Admission
+ *    admits (roles/storage/admission.ts: signed by an established identity),
+ *    holds them — pinned, so durable — and acknowledges, so the uploader can
+ *    publish its transaction; an upload stays unconfirmed, counted against
+ *    its signer's quota, until a transaction names it; one that no
+ *    transaction names within the deadline is pruned (pruneUnconfirmed,
+ *    which the daemon schedules);
  *  - fetches what it lacks from the uploader or the other replicas,
  *    verifying every block against its CID;
  *  - reports replication status: per CID here, and how many replicas hold it.
@@ -12,10 +17,10 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import type { Tx } from '../../core/index.ts'
+import { contentDigest, type Tx } from '../../core/index.ts'
 import { cidFromDigest, toCid } from '../../ipfs/cid.ts'
 import type { CidLike } from '../../ipfs/cid.ts'
-import { BlockUnavailableError } from '../../ipfs/errors.ts'
+import { BlockUnavailableError, UploadRefusedError } from '../../ipfs/errors.ts'
 import { IpfsNode, providerLabel } from '../../ipfs/node.ts'
 import type { IpfsNodeOptions, Provider } from '../../ipfs/node.ts'
 import { HAVE } from '../../ipfs/protocol.ts'
@@ -27,20 +32,58 @@ export function contentDigestOfTx (tx: Tx): Uint8Array | undefined {
   return undefined
 }
 
-export type PinState = 'pinned' | 'pending' | 'failed'
+/**
+ * pinned: kept for good (named on chain, or uploaded under open admission);
+ * unconfirmed: an admitted upload held until a transaction names it or its
+ * deadline passes; pending: being fetched; failed: every fetch failed.
+ */
+export type PinState = 'pinned' | 'unconfirmed' | 'pending' | 'failed'
+
+export type PinSource = 'chain' | 'upload' | 'pinning'
+const SOURCES: readonly string[] = ['chain', 'upload', 'pinning']
+
+/**
+ * Who may upload (DESIGN §6). `admit` resolves with the identity (hex ID)
+ * an upload is held for — unconfirmed, under that identity's quota — or
+ * null to pin it at once; it throws UploadRefusedError to refuse.
+ */
+export interface Admission {
+  admit(upload: { digest: Uint8Array, from: PeerId, auth: Uint8Array | undefined }): Promise<string | null>
+}
+
+/**
+ * Accepts every upload and pins it at once: for in-process nodes whose
+ * every peer is the caller's own (tests, benches, the one-process devnet).
+ * The storage daemon uses chainAdmission (./admission.ts).
+ */
+export const openAdmission: Admission = { admit: async () => null }
+
+/** Per-identity limits on unconfirmed uploads (DESIGN §6: per-identity quotas). */
+export interface UploadQuota {
+  /** Bytes an identity may have held unconfirmed at once. */
+  readonly bytes: number
+  /** Uploads an identity may have held unconfirmed at once. */
+  readonly uploads: number
+}
+
+/** What one identity holds unconfirmed here. */
+export interface QuotaUse { bytes: number, uploads: number }
 
 export interface CidStatus {
   cid: string
   state: PinState
-  /** Why the node pins it: seen on chain, pushed by an uploader, or both. */
-  sources: Array<'chain' | 'upload'>
+  /** Why the node pins it: seen on chain, pushed by an uploader, asked by an operator through the Pinning Service API. */
+  sources: PinSource[]
   attempts: number
   lastError?: string
 }
 
 export interface StorageReport {
+  /** Pins of every kind (unconfirmed uploads included). */
   pinned: number
   pending: number
+  /** Uploads held until a transaction names them. */
+  unconfirmed: number
   failed: CidStatus[]
 }
 
@@ -51,7 +94,16 @@ export interface StorageNodeOptions extends IpfsNodeOptions {
   fetchAttempts?: number
   /** Delay between fetch attempts, doubled each time (default 200 ms). */
   retryDelayMs?: number
+  /** Who may upload: required, so a node open to every peer is a choice made in code (openAdmission). */
+  admission: Admission
+  /** Limits per identity on what it holds unconfirmed (default 64 MiB and 256 uploads). */
+  quota?: UploadQuota
 }
+
+const DEFAULT_QUOTA: UploadQuota = { bytes: 64 * 1024 * 1024, uploads: 256 }
+
+/** An upload held until a transaction names it (its pin's metadata says the same, so this survives a restart). */
+interface Held { owner: string | null, bytes: number, pinnedAt: number }
 
 export class StorageNode {
   readonly ipfs: IpfsNode
@@ -60,24 +112,41 @@ export class StorageNode {
   private readonly retryDelayMs: number
   private readonly status = new Map<string, CidStatus>()
   private readonly inflight = new Map<string, Promise<CidStatus>>()
+  private readonly admission: Admission
+  readonly quota: UploadQuota
+  /** Unconfirmed uploads by CID string. */
+  private readonly held = new Map<string, Held>()
+  /** Unconfirmed bytes and uploads per identity (reserved before the block is stored). */
+  private readonly use = new Map<string, QuotaUse>()
+  /** Uploads refused, by reason (DESIGN §6: refused and counted). */
+  readonly refused: Record<UploadRefusedError['reason'], number> = { unsigned: 0, 'bad-signature': 0, 'not-established': 0, quota: 0 }
 
   private constructor (ipfs: IpfsNode, opts: StorageNodeOptions) {
     this.ipfs = ipfs
     this.replicas = [...(opts.replicas ?? [])]
     this.fetchAttempts = opts.fetchAttempts ?? 3
     this.retryDelayMs = opts.retryDelayMs ?? 200
+    this.admission = opts.admission
+    this.quota = opts.quota ?? DEFAULT_QUOTA
     ipfs.setAcceptor({
-      put: async (block, from) => await this.acceptPut(block, from),
-      announce: async (digest, from) => {
-        const st = await this.pinDigest(digest, 'upload', [from])
-        if (st.state !== 'pinned') throw new Error(st.lastError ?? 'could not fetch the block')
-      }
+      put: async (block, from, auth) => await this.counted(this.acceptPut(block, from, auth)),
+      announce: async (digest, from, auth) => { await this.counted(this.acceptAnnounce(digest, from, auth)) }
     })
   }
 
   static async create (opts: StorageNodeOptions): Promise<StorageNode> {
-    return new StorageNode(await IpfsNode.create(opts), opts)
+    const node = new StorageNode(await IpfsNode.create(opts), opts)
+    try {
+      await node.loadHeld()
+    } catch (err) {
+      await node.ipfs.stop()
+      throw err
+    }
+    return node
   }
+
+  /** What an identity (hex ID) holds unconfirmed here. */
+  usage (owner: string): QuotaUse { return { ...(this.use.get(owner) ?? { bytes: 0, uploads: 0 }) } }
 
   /** Adds a replica to fetch from (e.g. a storage node that came up later). */
   addReplica (p: Provider): void { this.replicas.push(p) }
@@ -108,8 +177,8 @@ export class StorageNode {
     if (known !== undefined) return { ...known }
     const meta = await this.ipfs.pinMetadata(cid)
     if (meta === undefined) return undefined
-    const sources = String(meta.sources ?? '').split(',').filter((x): x is 'chain' | 'upload' => x === 'chain' || x === 'upload')
-    return { cid: cid.toString(), state: 'pinned', sources, attempts: 0 }
+    const sources = String(meta.sources ?? '').split(',').filter((x): x is PinSource => SOURCES.includes(x))
+    return { cid: cid.toString(), state: this.held.get(cid.toString())?.owner != null ? 'unconfirmed' : 'pinned', sources, attempts: 0 }
   }
 
   /** Counts of pinned (persisted pins, so also those from before a restart), pending and failed CIDs. */
@@ -120,6 +189,7 @@ export class StorageNode {
     return {
       pinned,
       pending: all.filter((s) => s.state === 'pending').length,
+      unconfirmed: [...this.held.values()].filter((h) => h.owner !== null).length,
       failed: all.filter((s) => s.state === 'failed').map((s) => ({ ...s }))
     }
   }
@@ -158,26 +228,26 @@ export class StorageNode {
   }
 
   /**
-   * Unpins uploads that no chain has named within `maxAgeMs` of their
-   * arrival (pass the network's txMaxAge: a tx_IoT older than that can no
-   * longer be mined, so its batch will never be referenced), then runs GC.
-   * Pins seen on chain, and pins this role did not make, are never touched.
+   * Unpins uploads that no transaction has named within `maxAgeMs` of their
+   * arrival (the daemon passes its `pendingDeadlineSeconds`, at least the
+   * network's txMaxAge: a tx_IoT older than that can no longer be mined, so
+   * its batch will never be named), releases their signers' quota, then
+   * runs GC. Pins seen on chain, and pins this role did not make, are never
+   * touched.
    */
   async pruneUnconfirmed (maxAgeMs: number, now = Date.now()): Promise<string[]> {
-    const stale: CID[] = []
-    for await (const p of this.ipfs.pins()) {
-      if (p.metadata.sources !== 'upload') continue
-      const at = p.metadata.pinnedAt
-      if (typeof at === 'number' && now - at < maxAgeMs) continue
-      if (this.inflight.has(p.cid.toString())) continue
-      stale.push(p.cid)
+    const stale: string[] = []
+    for (const [key, h] of this.held) {
+      if (now - h.pinnedAt < maxAgeMs || this.inflight.has(key)) continue
+      stale.push(key)
     }
-    for (const cid of stale) {
-      await this.ipfs.unpin(cid)
-      this.status.delete(cid.toString())
+    for (const key of stale) {
+      await this.ipfs.unpin(key)
+      this.release(key)
+      this.status.delete(key)
     }
     if (stale.length > 0) await this.ipfs.gc()
-    return stale.map((c) => c.toString())
+    return stale
   }
 
   /** Tries every failed CID again. */
@@ -192,21 +262,151 @@ export class StorageNode {
     await this.ipfs.stop()
   }
 
-  /** PUT: the uploader sent the bytes (≤ 1 MiB, checked by put); store, pin, then the protocol acks. */
-  private async acceptPut (block: Uint8Array, _from: PeerId): Promise<Uint8Array> {
-    let st: CidStatus | undefined
-    const cid = await this.ipfs.put(block, {
-      pin: (c) => {
-        st = this.entry(c, 'upload')
-        return { sources: st.sources.join(','), pinnedAt: Date.now() }
-      }
-    })
-    st!.state = 'pinned'
-    delete st!.lastError
-    return cid.multihash.digest
+  /** Counts a refusal by its reason, then passes it on (the protocol answers REFUSED). */
+  private async counted<T> (p: Promise<T>): Promise<T> {
+    try {
+      return await p
+    } catch (err) {
+      if (err instanceof UploadRefusedError) this.refused[err.reason]++
+      throw err
+    }
   }
 
-  private entry (cid: CID, source: 'chain' | 'upload'): CidStatus {
+  /** Reserves quota for an upload by `owner`, or refuses it. */
+  private reserve (owner: string, bytes: number): void {
+    const u = this.use.get(owner) ?? { bytes: 0, uploads: 0 }
+    if (u.uploads + 1 > this.quota.uploads || u.bytes + bytes > this.quota.bytes) {
+      throw new UploadRefusedError('quota', `${owner.slice(0, 12)}… holds ${u.uploads} unconfirmed upload(s), ${u.bytes} bytes; the quota is ${this.quota.uploads} and ${this.quota.bytes} bytes until a transaction names them`)
+    }
+    this.use.set(owner, { bytes: u.bytes + bytes, uploads: u.uploads + 1 })
+  }
+
+  private unreserve (owner: string, bytes: number): void {
+    const u = this.use.get(owner)
+    if (u === undefined) return
+    const next = { bytes: Math.max(0, u.bytes - bytes), uploads: Math.max(0, u.uploads - 1) }
+    if (next.uploads === 0) this.use.delete(owner)
+    else this.use.set(owner, next)
+  }
+
+  /** Forgets an upload as unconfirmed (named on chain, or pruned), returning its quota. */
+  private release (key: string): void {
+    const h = this.held.get(key)
+    if (h === undefined) return
+    this.held.delete(key)
+    if (h.owner !== null) this.unreserve(h.owner, h.bytes)
+  }
+
+  /** Rebuilds the unconfirmed uploads and each identity's use from the pins' metadata (after a restart). */
+  private async loadHeld (): Promise<void> {
+    for await (const p of this.ipfs.pins()) {
+      if (p.metadata.sources !== 'upload') continue
+      const owner = typeof p.metadata.owner === 'string' ? p.metadata.owner : null
+      const bytes = typeof p.metadata.bytes === 'number' ? p.metadata.bytes : 0
+      this.held.set(p.cid.toString(), { owner, bytes, pinnedAt: typeof p.metadata.pinnedAt === 'number' ? p.metadata.pinnedAt : 0 })
+      if (owner !== null) {
+        const u = this.use.get(owner) ?? { bytes: 0, uploads: 0 }
+        this.use.set(owner, { bytes: u.bytes + bytes, uploads: u.uploads + 1 })
+      }
+    }
+  }
+
+  /**
+   * Stores and holds an admitted upload: pinned at once (open admission),
+   * or unconfirmed under its signer's quota. One already pinned here is
+   * acknowledged again without being counted twice.
+   */
+  private async hold (cid: CID, bytes: Uint8Array, owner: string | null): Promise<void> {
+    const key = cid.toString()
+    const st = this.entry(cid, 'upload')
+    if (this.held.has(key) || await this.ipfs.isPinned(cid)) {
+      await this.ipfs.put(bytes) // repairs a missing or damaged copy; the pin stays as it was
+      st.state = this.held.get(key)?.owner != null ? 'unconfirmed' : 'pinned'
+      delete st.lastError
+      return
+    }
+    if (owner !== null) this.reserve(owner, bytes.length)
+    const pinnedAt = Date.now()
+    try {
+      await this.ipfs.put(bytes, { pin: { sources: 'upload', pinnedAt, bytes: bytes.length, ...(owner === null ? {} : { owner }) } })
+    } catch (err) {
+      if (owner !== null) this.unreserve(owner, bytes.length)
+      throw err
+    }
+    this.held.set(key, { owner, bytes: bytes.length, pinnedAt })
+    st.state = owner === null ? 'pinned' : 'unconfirmed'
+    delete st.lastError
+  }
+
+  /** PUT: the uploader sent the bytes (≤ 1 MiB, checked by put); admit, hold, then the protocol acks. */
+  private async acceptPut (block: Uint8Array, from: PeerId, auth: Uint8Array | undefined): Promise<Uint8Array> {
+    const digest = contentDigest(block)
+    const owner = await this.admission.admit({ digest, from, auth })
+    await this.hold(cidFromDigest(digest), block, owner)
+    return digest
+  }
+
+  /** ANNOUNCE: admit, fetch the block from the announcer (then connected peers and replicas), hold it. */
+  private async acceptAnnounce (digest: Uint8Array, from: PeerId, auth: Uint8Array | undefined): Promise<void> {
+    const owner = await this.admission.admit({ digest, from, auth })
+    if (owner !== null) { await this.pinFor(digest, [from], owner); return }
+    const st = await this.pinDigest(digest, 'upload', [from])
+    if (st.state !== 'pinned') throw new Error(st.lastError ?? 'could not fetch the block')
+    this.held.set(cidFromDigest(digest).toString(), { owner: null, bytes: 0, pinnedAt: Date.now() })
+  }
+
+  /**
+   * Refuses (UploadRefusedError 'quota') when `owner` could not hold one
+   * more upload; the size is checked again once the block is here.
+   */
+  checkQuota (owner: string): void {
+    const u = this.use.get(owner) ?? { bytes: 0, uploads: 0 }
+    if (u.uploads + 1 > this.quota.uploads || u.bytes >= this.quota.bytes) this.reserve(owner, 0)
+  }
+
+  /**
+   * Fetches a block from `providers` (then the replicas) and holds it: for
+   * an identity, unconfirmed under its quota, as an upload; for an operator
+   * (`owner` null), pinned for good. Used by ANNOUNCE and by the Pinning
+   * Service API.
+   */
+  async pinFor (digest: Uint8Array, providers: Provider[], owner: string | null): Promise<void> {
+    const cid = cidFromDigest(digest)
+    if (owner === null) {
+      const st = await this.pinDigest(digest, 'pinning', providers)
+      if (st.state !== 'pinned') throw new Error(st.lastError ?? 'could not fetch the block')
+      return
+    }
+    if (this.held.has(cid.toString()) || await this.ipfs.isPinned(cid)) return
+    this.checkQuota(owner)
+    const bytes = await this.ipfs.get(cid, { providers: [...providers, ...this.replicas] })
+    await this.hold(cid, bytes, owner)
+  }
+
+  /** True while the CID is held unconfirmed for an identity (pruned unless a transaction names it). */
+  isUnconfirmed (cidLike: CidLike): boolean { return this.held.get(toCid(cidLike).toString())?.owner != null }
+
+  /**
+   * Gives up a pin asked through the Pinning Service API: an unconfirmed
+   * upload is unpinned and its quota returned; an operator's pin is
+   * unpinned unless something else (a chain, an upload) also keeps it.
+   */
+  async unpinRequested (cidLike: CidLike): Promise<void> {
+    const cid = toCid(cidLike)
+    const key = cid.toString()
+    if (this.isUnconfirmed(cid) && !this.inflight.has(key)) {
+      await this.ipfs.unpin(cid)
+      this.release(key)
+      this.status.delete(key)
+      return
+    }
+    if ((await this.ipfs.pinMetadata(cid))?.sources === 'pinning') {
+      await this.ipfs.unpin(cid)
+      this.status.delete(key)
+    }
+  }
+
+  private entry (cid: CID, source: PinSource): CidStatus {
     const key = cid.toString()
     let st = this.status.get(key)
     if (st === undefined) {
@@ -218,7 +418,7 @@ export class StorageNode {
   }
 
   /** Pins a CID, fetching it if needed; concurrent calls for one CID share the work. */
-  private async pinDigest (digest: Uint8Array, source: 'chain' | 'upload', hints: Provider[]): Promise<CidStatus> {
+  private async pinDigest (digest: Uint8Array, source: PinSource, hints: Provider[]): Promise<CidStatus> {
     const cid = cidFromDigest(digest)
     const key = cid.toString()
     const st = this.entry(cid, source)
@@ -228,6 +428,8 @@ export class StorageNode {
       const meta = (): Record<string, string | number> => ({ sources: st.sources.join(','), pinnedAt: Date.now() })
       if (await this.ipfs.getLocal(cid) !== undefined) {
         await this.ipfs.pin(cid, meta())
+        // named on chain: kept for good, and no longer on its uploader's quota
+        if (source === 'chain') this.release(key)
         st.state = 'pinned'
         return { ...st }
       }
