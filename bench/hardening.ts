@@ -85,11 +85,6 @@ async function admitRatio (dir: string): Promise<{ ratio: number, clean: number,
     }
     await mine(core, who('bench-relay-miner').id)
     const sybil = who('bench-relay-sybil')
-    // The flood, built beforehand: fresh identities' unstamped tx_keys and one identity's tx_IoT far over its quota.
-    const junk = Array.from({ length: 4000 }, (_, i) => encodeTx(i % 2 === 0
-      ? buildTxKey(who(`bench-sybil-${i}`), { ts, epoch: 1, ik: h(`x${i}`), epochSecret: h(`y${i}`), doctors: [], ikmE: h(`z${i}`) })
-      : buildTxIoT(sybil, { ts, heiot: h(`spam-${i}`), epoch: 1 })))
-    if ((await core.submitTx(buildTxKey(sybil, { ts, epoch: 1, ik: h('sy'), epochSecret: h('sy'), doctors: [], ikmE: h('sy') }))).accepted) await mine(core, who('bench-relay-miner').id)
     let round = 0
     const honestRun = async (flood: boolean): Promise<{ perS: number, floodSent: number }> => {
       round++
@@ -97,9 +92,12 @@ async function admitRatio (dir: string): Promise<{ ratio: number, clean: number,
       let stop = false
       let sent = 0
       const flooder = !flood ? Promise.resolve() : (async () => {
-        for (let i = 0; !stop; i = (i + 200) % junk.length) {
-          await Promise.all(junk.slice(i, i + 200).map(async (b) => await core.submitTx(b, 'flooder')))
-          sent += Math.min(200, junk.length - i)
+        for (let i = 0; !stop; i++) {
+          const junk = i % 2 === 0
+            ? buildTxKey(who(`bench-sybil-${round}-${i}`), { ts, epoch: 1, ik: h(`x${i}`), epochSecret: h(`y${i}`), doctors: [], ikmE: h(`z${round}-${i}`) })
+            : buildTxIoT(sybil, { ts, heiot: h(`spam-${round}-${i}`), epoch: 1 })
+          await core.submitTx(encodeTx(junk), 'flooder')
+          sent++
         }
       })()
       const t0 = performance.now()
