@@ -32,7 +32,7 @@ import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, patientModel, recentReadings, registeredDoctors, userPayments, type PatientModel } from './web/index.ts'
 import type { HubConfig } from './hub-config.ts'
 import { DoctorBook } from './app/doctor-book.ts'
-import { chainService, coinService, devicesService, keysService, minerService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService } from './app/hub-service.ts'
+import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
@@ -57,6 +57,8 @@ export interface HubService {
   readonly miner: MinerService
   /** Durable lease / acknowledge of the ingest store's closed batches. */
   readonly batches: BatchLeases
+  /** The upload path's steps (seal, upload, tx_IoT, readings) as the hub's Node-RED runtime does them. */
+  readonly pipeline: PipelineService
 }
 
 export interface HubStatus {
@@ -140,11 +142,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
+    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng })
     const red = await startNodeRed({
       dataDir: cfg.dataDir,
       host: cfg.http.host,
       port: cfg.http.port,
-      runtimes: { hub: hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng }) },
+      runtimes: { hub: runtime },
       print: () => {}
     })
     stops.push(async () => { await red.stop() })
@@ -213,8 +216,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       devices: devicesService(ingest.ingest.registry),
       coin: coinService({ store: core.store, mempool: core.mempool, identity: user, submit }),
       chain: chainService(core.store, () => core.mempool.size),
-      miner: minerService(miner),
-      batches: batchLeases(ingest.ingest)
+      miner: minerService(runtime.miner!, miner),
+      batches: batchLeases(ingest.ingest),
+      pipeline: pipelineService(runtime)
     }
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server

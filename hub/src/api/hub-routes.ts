@@ -6,6 +6,8 @@
 import { z } from '../config/schema.ts'
 import { SENSOR_TYPES } from '../ingest/line.ts'
 import type { HubService } from '../hub.ts'
+import { asReading } from '../nodered/batcher.ts'
+import { MAX_SEALED_BYTES, fromHex } from '../core/index.ts'
 import { hex32, route, units, type Route } from './route.ts'
 
 const DOCTOR = z.strictObject({
@@ -57,6 +59,41 @@ export function hubRoutes (s: HubService): Route[] {
       handler: async ({ body }) => await s.batches.lease(body)
     }),
     route({ method: 'POST', path: '/v1/batches/ack', summary: 'acknowledge leased batches (sealed, uploaded, recorded): they are deleted from the ingest store', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }), ids: z.array(z.string().min(1).max(200), { error: 'must be a list of batch ids' }).min(1, { error: 'must name at least one batch' }).max(256, { error: 'at most 256 batch ids' }) }, { error: 'must be a JSON object {"lease", "ids"}' }), handler: async ({ body }) => await s.batches.ack(body) }),
+    route({
+      method: 'GET',
+      path: '/v1/readings',
+      summary: 'verified device readings as they arrive (newline-delimited JSON: one reading, or {"error", "raw"} for a line ingest dropped, per line)',
+      stream: (_in, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
+        res.write('\n') // headers out at once: the client knows it is subscribed
+        const off = s.pipeline.readings((r) => { res.write(JSON.stringify(r) + '\n') }, (err, raw) => { res.write(JSON.stringify({ error: err.message, ...(raw === undefined ? {} : { raw }) }) + '\n') })
+        res.on('close', off)
+      }
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/pipeline/seal',
+      summary: 'seal a batch of readings under the current key epoch (AES-256-GCM, paper Alg. 2 line 2); answers the sealed bytes (base64) and the epoch',
+      body: z.strictObject({ readings: z.array(z.record(z.string(), z.unknown()), { error: 'must be a list of readings' }).min(1, { error: 'must hold at least one reading' }).max(65_536, { error: 'at most 65536 readings' }) }, { error: 'must be a JSON object {"readings"}' }),
+      maxBody: 4 << 20,
+      handler: async ({ body }) => await s.pipeline.seal(body.readings.map((r, i) => asReading(r, `body.readings[${i}]`)))
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/ipfs/upload',
+      summary: 'store sealed bytes on IPFS; answers once the storage nodes acknowledged (replication)',
+      body: z.strictObject({ bytes: z.base64({ error: 'must be base64' }).max(Math.ceil(MAX_SEALED_BYTES / 3) * 4, { error: `at most ${MAX_SEALED_BYTES} bytes` }) }, { error: 'must be a JSON object {"bytes"}' }),
+      maxBody: (Math.ceil(MAX_SEALED_BYTES / 3) * 4) + 1024,
+      handler: async ({ body }) => await s.pipeline.upload(new Uint8Array(Buffer.from(body.bytes, 'base64')))
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/pipeline/tx-iot',
+      summary: 'build, sign and submit the tx_IoT naming sealed data (paper Alg. 2 lines 4–7); answers once the mempool accepted it',
+      body: z.strictObject({ heiot: hex32('HEIoT digest'), epoch: z.int({ error: 'must be a key epoch ≥ 1' }).min(1, { error: 'must be a key epoch ≥ 1' }).max(0xffffffff, { error: 'must be a key epoch ≥ 1' }) }, { error: 'must be a JSON object {"heiot", "epoch"}' }),
+      handler: async ({ body }) => await s.pipeline.record(fromHex('heiot', body.heiot), body.epoch)
+    }),
+    route({ method: 'GET', path: '/v1/txs/{id}/confirmed', summary: 'answers once the transaction is in a block of the best chain (long poll)', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.pipeline.confirmed(params.id) }),
     route({ method: 'POST', path: '/v1/batches/release', summary: 'give a lease\'s batches back at once', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }) }, { error: 'must be a JSON object {"lease"}' }), handler: async ({ body }) => await s.batches.release(body.lease) })
   ]
 }

@@ -128,7 +128,8 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
   const send = (res: ServerResponse, status: number, body: unknown): void => {
     if (res.headersSent) { res.end(); return }
     const text = JSON.stringify(body)
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' })
+    // an oversize body is not read to its end: the connection closes after the answer
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...(status === 413 ? { Connection: 'close' } : {}) })
     res.end(text)
   }
 
@@ -170,8 +171,6 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
       stats.refused[err instanceof ApiError ? reasonOf(err) : 'refused']++
       const message = e.field !== undefined && e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message
       send(res, status, { error: e.code ?? 'ERR_REFUSED', field: e.field ?? '', message })
-      // an oversize body is not read to its end: close rather than drain it
-      if (status === 413) req.socket.destroySoon()
     }
   }
 

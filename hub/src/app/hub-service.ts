@@ -11,6 +11,8 @@ import { publishEpoch, type UserKeys } from '../roles/user/keys.ts'
 import type { ChainStore } from '../store/chain.ts'
 import type { Mempool } from '../store/mempool.ts'
 import type { Miner } from '../roles/core/miner.ts'
+import { need, type HealthchainRuntime, type MinerControl, type SensorReading } from '../nodered/runtime.ts'
+import { recorderOf, sealerOf } from '../nodered/seal.ts'
 import type { DeviceRegistry, PublicDevice } from '../ingest/registry.ts'
 import type { SensorType } from '../ingest/line.ts'
 import { TxRejectedError } from '../nodered/errors.ts'
@@ -200,16 +202,50 @@ export function devicesService (registry: DeviceRegistry): DevicesService {
 }
 
 export interface MinerService {
-  status: () => Promise<{ readonly mining: boolean, readonly threads: number, readonly hashes: number, readonly height: number }>
+  status: () => Promise<{ readonly mining: boolean, readonly threads: number, readonly hashes: number, readonly height: number, readonly mined: number }>
   start: () => Promise<{ readonly mining: boolean }>
   stop: () => Promise<{ readonly mining: boolean }>
 }
 
-export function minerService (miner: Miner): MinerService {
-  const status = async (): Promise<Awaited<ReturnType<MinerService['status']>>> => ({ mining: miner.mining, threads: miner.threads, hashes: miner.hashes, height: miner.node.store.height })
+/** Over the miner control the Node-RED miner node drives too (nodered/wire.ts coreMiner). */
+export function minerService (control: MinerControl, miner: Pick<Miner, 'threads' | 'hashes' | 'mining'>): MinerService {
+  const status = async (): Promise<Awaited<ReturnType<MinerService['status']>>> => {
+    const s = control.status()
+    return { mining: miner.mining, threads: miner.threads, hashes: miner.hashes, height: s.height, mined: s.mined }
+  }
   return {
     status,
-    start: async () => { if (!miner.mining) miner.start(); return { mining: miner.mining } },
-    stop: async () => { await miner.stop(); return { mining: miner.mining } }
+    start: async () => { if (!miner.mining) await control.start(); return { mining: miner.mining } },
+    stop: async () => { await control.stop(); return { mining: miner.mining } }
+  }
+}
+
+export interface PipelineService {
+  /** Seals readings under the current key epoch (paper Alg. 2 line 2); the sealed bytes base64. */
+  seal: (readings: readonly SensorReading[]) => Promise<{ readonly sealed: string, readonly epoch: number }>
+  /** Stores sealed bytes on IPFS; resolves after the storage nodes' replication acks. */
+  upload: (bytes: Uint8Array) => Promise<{ readonly cid: string, readonly acked: readonly string[] }>
+  /** Builds, signs and submits the tx_IoT naming them (paper Alg. 2 lines 4–7). */
+  record: (heiot: Uint8Array, epoch: number) => Promise<{ readonly id: string, readonly tx: unknown }>
+  /** Resolves once the transaction is on the best chain. */
+  confirmed: (id: string) => Promise<{ readonly id: string, readonly height: number, readonly block: string }>
+  /** Verified device readings as they arrive; returns the unsubscribe function. */
+  readings: (onReading: (r: SensorReading) => void, onError: (err: Error, raw?: string) => void) => () => void
+}
+
+/** The upload path's steps over the hub's Node-RED runtime: what the embedded flow calls, exposed to another Node-RED. */
+export function pipelineService (rt: HealthchainRuntime): PipelineService {
+  const sealer = sealerOf(rt)
+  const recorder = recorderOf(rt)
+  const txs = rt.txs
+  return {
+    seal: async (readings) => { const s = await sealer.seal(readings); return { sealed: Buffer.from(s.sealed).toString('base64'), epoch: s.epoch } },
+    upload: async (bytes) => await need(rt, 'ipfs').upload(bytes),
+    record: async (heiot, epoch) => { const r = await recorder.record(heiot, epoch); return { id: r.id, tx: plain(r.tx) } },
+    confirmed: async (id) => {
+      if (txs?.confirmed === undefined) throw new InvalidFieldError('id', 'this hub does not follow confirmations')
+      return await txs.confirmed(id)
+    },
+    readings: (onReading, onError) => need(rt, 'readings').subscribe(onReading, onError)
   }
 }
