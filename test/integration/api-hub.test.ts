@@ -155,7 +155,7 @@ t.test('refusals are answered with the field at fault, and counted', async (t) =
   t.match(await raw('/v1/chain/txs/nothex', { headers: auth }), { status: 400, body: { field: 'params.id' } }, 'a bad path parameter')
   t.match(await raw('/v1/nope', { headers: auth }), { status: 404, body: { error: 'ERR_API_NO_ROUTE' } }, 'an unknown route')
   t.match(await raw('/v1/keys/grant', { method: 'POST', headers: auth, body: Buffer.alloc(200_000, 0x20) }), { status: 413, body: { field: 'body' } }, 'an oversize body')
-  t.match(await raw('/v1/keys/grant', { method: 'POST', headers: auth, body: `{"doctor": "${doctors[1]!.id}"}` }), { status: 400, body: { message: /not registered|unknown|no identity/i } }, 'a doctor the hub does not know')
+  t.match(await raw('/v1/keys/grant', { method: 'POST', headers: auth, body: `{"doctor": "${doctors[1]!.id}"}` }), { status: 400, body: { message: /is not a registered doctor/ } }, 'a doctor the hub does not know')
 
   const after = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number>, errors: number }
   const grew = (k: string, n: number): void => { t.equal((after.refused[k] ?? 0) - (before.refused[k] ?? 0), n, `${n} refusal(s) counted as ${k}`) }
@@ -164,13 +164,15 @@ t.test('refusals are answered with the field at fault, and counted', async (t) =
 
   // another Unix user: nobody (65534) — as root the file modes would not stop us
   const nobody = { uid: 65534, gid: 65534 }
-  const probe = spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(apiSocketPath(data))}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`], { ...nobody, encoding: 'utf8' })
+  // nothing of this test runner's environment (its NODE_OPTIONS write into .tap/, which nobody may not)
+  const nobodyEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' }
+  const probe = spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(apiSocketPath(data))}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`], { ...nobody, env: nobodyEnv, encoding: 'utf8' })
   t.equal(probe.stdout.trim(), 'EACCES', 'another user cannot even connect to the socket (mode 0600)')
-  const asNobody = await cli(['chain', 'info', '--data-dir', data], noPass, nobody)
+  const asNobody = await cli(['chain', 'info', '--data-dir', data], nobodyEnv, nobody)
   t.equal(asNobody.code, 3, 'the CLI run by another user exits 3')
   t.match(asNobody.stderr, /permission denied.*run this command as that user/, `with a clear error: ${asNobody.stderr.trim()}`)
   // loopback TCP is open to every local user: without the cookie (unreadable to them) they are refused and counted
-  const tcp = spawnSync(process.execPath, ['-e', `fetch(${JSON.stringify(`${hub.apiUrl!}/v1/status`)}).then(async (r) => console.log(r.status, (await r.json()).error))`], { ...nobody, encoding: 'utf8' })
+  const tcp = spawnSync(process.execPath, ['-e', `fetch(${JSON.stringify(`${hub.apiUrl!}/v1/status`)}).then(async (r) => console.log(r.status, (await r.json()).error))`], { ...nobody, env: nobodyEnv, encoding: 'utf8' })
   t.equal(tcp.stdout.trim(), '401 ERR_API_NO_COOKIE', 'another user on loopback TCP is refused')
   const last = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number> }
   t.equal(last.refused.no_cookie! - after.refused.no_cookie!, 1, 'and counted')
@@ -198,7 +200,7 @@ t.test('mutated requests (the fuzz engine) do not crash the hub', async (t) => {
     const nl = input.indexOf('\n')
     const [m, p] = (nl < 0 ? input : input.slice(0, nl)).split(' ')
     const method = ['GET', 'POST', 'DELETE'].includes(m ?? '') ? m! : 'POST'
-    const path = (p ?? '/').startsWith('/') ? encodeURI(p!).slice(0, 2000) : '/v1/' + encodeURIComponent(p ?? '')
+    const path = p === undefined ? '/' : p.startsWith('/') ? encodeURI(p).slice(0, 2000) : '/v1/' + encodeURIComponent(p)
     const res = await raw(path, { method, headers: { authorization: `Bearer ${cookie}` }, body: nl < 0 ? '' : Buffer.from(input.slice(nl + 1), 'latin1') }).catch((err: Error) => { failures.push(`${method} ${path.slice(0, 80)}: ${err.message}`); return { status: -1, body: { message: err.message } } })
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
   }
@@ -218,7 +220,7 @@ t.test('stopped: the CLI works on the data dir; restarted: the old cookie is ref
   t.equal(needs.code, 3, 'a command that needs the running hub exits 3')
   t.match(needs.stderr, /no daemon answers/, 'saying no hub runs')
   const devs = await cli(['devices', 'list', '--data-dir', data, '--json'], noPass)
-  t.match(json(devs.stdout), [{ id: 'ox-1' }], 'devices list on the stopped data dir: the same device')
+  t.ok(json<Array<{ id: string }>>(devs.stdout).some((d) => d.id === 'ox-1'), 'devices list on the stopped data dir: the device paired through the API')
 
   hub = await startHubProcess(dir, data, env)
   const stale = new ApiClient({ socket: apiSocketPath(data), cookie: old })

@@ -5,7 +5,7 @@
  * back as the ApiError the daemon described (code, field, message).
  */
 import { Agent, request } from 'node:http'
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { ApiAccessError, ApiError, DaemonNotRunningError } from './errors.ts'
 import { apiSocketPath, cookiePath, readCookie } from './local.ts'
 
@@ -46,7 +46,12 @@ export class ApiClient {
    * itself. A socket this user may not use is an error, not "stopped".
    */
   static async running (dataDir: string): Promise<ApiClient | null> {
-    if (!existsSync(apiSocketPath(dataDir))) return null
+    const socket = apiSocketPath(dataDir)
+    try { statSync(socket) } catch (err) {
+      // a data dir this user may not even look into is another user's hub, not a stopped one
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new ApiAccessError(socket, 'permission denied')
+      return null
+    }
     let c: ApiClient
     try { c = await ApiClient.forDataDir(dataDir) } catch (err) {
       if (err instanceof DaemonNotRunningError) return null

@@ -178,7 +178,14 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
     const s = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, (req, res) => { void handle(req, res) })
     s.keepAliveTimeout = 5_000
     s.maxConnections = 256
-    s.on('clientError', (_err, sock) => { stats.requests++; stats.refused.malformed++; sock.destroy() })
+    // not even HTTP (a bad request line, oversize headers): answered 400 and closed
+    s.on('clientError', (err: NodeJS.ErrnoException, sock) => {
+      stats.requests++
+      stats.refused.malformed++
+      if (!sock.writable || err.code === 'ECONNRESET') { sock.destroy(); return }
+      const body = JSON.stringify({ error: 'ERR_API_MALFORMED', field: 'request', message: `not an HTTP request this API reads (${err.code ?? 'parse error'})` })
+      sock.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    })
     return s
   }
   const listen = async (s: Server, arg: string | { host: string, port: number }): Promise<void> => {

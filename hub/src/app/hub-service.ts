@@ -6,7 +6,7 @@
  * data dir, call the very same functions; the control API (api/hub-routes.ts)
  * exposes them as they are. Results are plain JSON-able data.
  */
-import { buildTxCoin, fromHex, InvalidFieldError, toHex, type Identity, type Tx, type TxKey } from '../core/index.ts'
+import { buildTxCoin, encodeTx, fromHex, InvalidFieldError, toHex, type Identity, type Tx, type TxKey } from '../core/index.ts'
 import { publishEpoch, type UserKeys } from '../roles/user/keys.ts'
 import type { ChainStore } from '../store/chain.ts'
 import type { Mempool } from '../store/mempool.ts'
@@ -225,8 +225,8 @@ export interface PipelineService {
   seal: (readings: readonly SensorReading[]) => Promise<{ readonly sealed: string, readonly epoch: number }>
   /** Stores sealed bytes on IPFS; resolves after the storage nodes' replication acks. */
   upload: (bytes: Uint8Array) => Promise<{ readonly cid: string, readonly acked: readonly string[] }>
-  /** Builds, signs and submits the tx_IoT naming them (paper Alg. 2 lines 4–7). */
-  record: (heiot: Uint8Array, epoch: number) => Promise<{ readonly id: string, readonly tx: unknown }>
+  /** Builds, signs and submits the tx_IoT naming them (paper Alg. 2 lines 4–7); `tx` is its encoding (hex). */
+  record: (heiot: Uint8Array, epoch: number) => Promise<{ readonly id: string, readonly tx: string }>
   /** Resolves once the transaction is on the best chain. */
   confirmed: (id: string) => Promise<{ readonly id: string, readonly height: number, readonly block: string }>
   /** Verified device readings as they arrive; returns the unsubscribe function. */
@@ -241,7 +241,7 @@ export function pipelineService (rt: HealthchainRuntime): PipelineService {
   return {
     seal: async (readings) => { const s = await sealer.seal(readings); return { sealed: Buffer.from(s.sealed).toString('base64'), epoch: s.epoch } },
     upload: async (bytes) => await need(rt, 'ipfs').upload(bytes),
-    record: async (heiot, epoch) => { const r = await recorder.record(heiot, epoch); return { id: r.id, tx: plain(r.tx) } },
+    record: async (heiot, epoch) => { const r = await recorder.record(heiot, epoch); return { id: r.id, tx: toHex(encodeTx(r.tx)) } },
     confirmed: async (id) => {
       if (txs?.confirmed === undefined) throw new InvalidFieldError('id', 'this hub does not follow confirmations')
       return await txs.confirmed(id)
