@@ -22,10 +22,13 @@ export default function (RED: RedApi): void {
     this.key = prop(def, 'key', 'hub')
     const socket = prop(def, 'socket')
     const url = prop(def, 'url')
-    const injected = RED.settings[RUNTIMES_SETTING] === undefined ? null : injectedRuntime(RED, this.key)
-    if (injected !== null && !(injected instanceof Error)) { this.runtime = injected; return }
+    const injected = injectedRuntime(RED, this.key)
+    if (!(injected instanceof Error)) { this.runtime = injected; return }
     if (socket === '' && url === '') {
-      this.runtime = injected ?? new NoRuntimeError('no hub: give the hub\'s control API socket (<hub dataDir>/api.sock) or URL, and its cookie file')
+      // neither inside the hub nor pointed at one
+      this.runtime = RED.settings[RUNTIMES_SETTING] === undefined
+        ? new NoRuntimeError(`${injected.message.replace(/^runtime: /, '')}; outside the hub, give the hub's control API socket (<hub dataDir>/api.sock) or URL and its cookie file`)
+        : injected
       this.warn((this.runtime as Error).message)
       return
     }

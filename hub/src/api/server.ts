@@ -105,6 +105,8 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
   const compiled = o.routes.map((r) => ({ r, segs: compilePath(r.path) }))
   const doc = openApiDocument(o.name, o.routes)
   let cookie = ''
+  /** Connections that carried a request already. */
+  const answered = new WeakSet<object>()
 
   const match = (method: string, path: string): { r: Route, params: Record<string, string> } | 'method' | null => {
     const parts = path.split('/').slice(1)
@@ -135,6 +137,7 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++
+    answered.add(req.socket)
     const url = new URL(req.url ?? '/', 'http://api.local')
     const method = req.method ?? 'GET'
     try {
@@ -182,7 +185,8 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
     s.on('clientError', (err: NodeJS.ErrnoException, sock) => {
       stats.requests++
       stats.refused.malformed++
-      if (!sock.writable || err.code === 'ECONNRESET') { sock.destroy(); return }
+      // junk after an answered request (a body the request did not frame) gets no second answer
+      if (!sock.writable || err.code === 'ECONNRESET' || answered.has(sock)) { sock.destroy(); return }
       const body = JSON.stringify({ error: 'ERR_API_MALFORMED', field: 'request', message: `not an HTTP request this API reads (${err.code ?? 'parse error'})` })
       sock.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     })
