@@ -9,7 +9,9 @@
  * held them.
  */
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { promisify } from 'node:util'
+import { ApiClient } from '../../hub/src/api/client.ts'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -90,6 +92,12 @@ t.test('the storage daemon acknowledges uploads, pins what Userchain names, and 
   const up = await uploadBatch(ipfs, pushed, { storageNodes: [first.addr], replication: 1 })
   t.same(up.acked, [first.addr], 'the daemon acknowledged the pushed batch')
   t.equal(await ipfs.peerHas(first.addr, up.cid), HAVE.PINNED, 'and holds it pinned')
+  // its control API (the same service the ready block is printed from)
+  const api = await ApiClient.forDataDir(join(dir, 'storage-data'))
+  t.match(await api.call('GET', `/v1/cids/${up.cid.toString()}`), { state: 'pinned' }, 'its control API knows the pin')
+  api.close()
+  const st = await promisify(execFile)(process.execPath, [CLI, 'storage-status', '--data-dir', join(dir, 'storage-data'), '--json'])
+  t.match(JSON.parse(st.stdout), { pinned: 1 }, '`healthchain storage-status` asks the running daemon')
 
   // only named on Userchain: the daemon fetches it from the uploader and pins it
   const named = new Uint8Array(randomBytes(5000))

@@ -4,15 +4,10 @@
  * any of them into `{ error, field, message }`; the client turns that back
  * into an ApiError, so the CLI prints the same message the daemon gave.
  */
-import { HealthchainError } from '../core/index.ts'
+import { WebError } from '../web/errors.ts'
 
-export class ApiError extends HealthchainError {
-  readonly status: number
-  constructor (code: string, field: string, message: string, status: number) {
-    super(code, field, message)
-    this.status = status
-  }
-}
+/** A refusal with its HTTP status, as the pages' errors carry one. */
+export class ApiError extends WebError {}
 
 /** No `Authorization: Bearer <cookie>` header. */
 export class NoCookieError extends ApiError {

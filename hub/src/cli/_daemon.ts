@@ -11,7 +11,10 @@
  * not be used (socket or cookie of another user, cookie refused, or no
  * daemon running for a command that needs one).
  */
+import type { Command } from 'commander'
 import { ApiClient } from '../api/client.ts'
+import { startApiServer, type ApiServer } from '../api/server.ts'
+import type { Route } from '../api/route.ts'
 import { ApiAccessError, ApiError, DaemonNotRunningError } from '../api/errors.ts'
 import { plain } from '../app/hub-service.ts'
 import { dataDir } from './_common.ts'
@@ -40,4 +43,21 @@ export function exitCodeOf (err: unknown): number {
   if (err instanceof ApiAccessError || err instanceof DaemonNotRunningError) return EXIT.api
   if (err instanceof ApiError && err.status === 401) return EXIT.api
   return EXIT.failed
+}
+
+/** Starts a daemon's control API on its data dir; if it cannot, stops the daemon and throws. */
+export async function startDaemonApi (dir: string, name: string, routes: Route[], stopDaemon: () => Promise<void>): Promise<ApiServer> {
+  try { return await startApiServer({ dataDir: dir, name, routes }) } catch (err) { await stopDaemon(); throw err }
+}
+
+/** `healthchain <name> --data-dir <dir>`: GET /v1/status of the daemon running there. */
+export function registerStatus (program: Command, name: string, description: string): void {
+  program.command(name)
+    .description(description)
+    .option('--data-dir <dir>', 'the daemon\'s data directory (its config\'s dataDir)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { dataDir?: string, json?: boolean }) => {
+      const st = await needDaemon(o.dataDir, async (c) => await c.call('GET', '/v1/status'))
+      output(o, st, () => JSON.stringify(st, null, 2))
+    })
 }
