@@ -25,7 +25,7 @@ import { who } from '../helpers/core.ts'
 import { ipfsNode, tempDir } from '../helpers/ipfs.ts'
 import { until } from './net-helpers.ts'
 
-t.setTimeout(120_000) // a bound, not a goal: two daemon starts and a few devnet blocks
+t.setTimeout(300_000) // a bound, not a goal: two daemon starts and a few devnet blocks (on a loaded 2-core machine)
 
 const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
 
