@@ -21,7 +21,7 @@ import { mutate, rng } from '../fuzz/engine.ts'
 import { Client } from '../helpers/http-client.ts'
 import { cli, premine, startHubProcess, type HubProcess } from '../helpers/hub-process.ts'
 
-t.setTimeout(600_000)
+t.setTimeout(1_500_000) // a bound, not a goal: two hub starts and ~100 CLI processes on a loaded 2-core machine
 
 const dir = t.testdir()
 const data = join(dir, 'data')

@@ -105,8 +105,8 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
   const compiled = o.routes.map((r) => ({ r, segs: compilePath(r.path) }))
   const doc = openApiDocument(o.name, o.routes)
   let cookie = ''
-  /** Connections that carried a request already. */
-  const answered = new WeakSet<object>()
+  /** Connections that carried a request already, with its response. */
+  const answered = new WeakMap<object, ServerResponse>()
 
   const match = (method: string, path: string): { r: Route, params: Record<string, string> } | 'method' | null => {
     const parts = path.split('/').slice(1)
@@ -137,7 +137,7 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++
-    answered.add(req.socket)
+    answered.set(req.socket, res)
     const url = new URL(req.url ?? '/', 'http://api.local')
     const method = req.method ?? 'GET'
     try {
@@ -185,8 +185,14 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
     s.on('clientError', (err: NodeJS.ErrnoException, sock) => {
       stats.requests++
       stats.refused.malformed++
-      // junk after an answered request (a body the request did not frame) gets no second answer
-      if (!sock.writable || err.code === 'ECONNRESET' || answered.has(sock)) { sock.destroy(); return }
+      if (!sock.writable || err.code === 'ECONNRESET') { sock.destroy(); return }
+      // junk after a request (a body it did not frame) gets no answer of its own: the connection closes once the request's answer is out
+      const res = answered.get(sock)
+      if (res !== undefined) {
+        if (res.writableFinished) sock.end()
+        else res.once('finish', () => { sock.end() })
+        return
+      }
       const body = JSON.stringify({ error: 'ERR_API_MALFORMED', field: 'request', message: `not an HTTP request this API reads (${err.code ?? 'parse error'})` })
       sock.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     })
