@@ -7,13 +7,16 @@
 import { readdir } from 'node:fs/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { join } from 'node:path'
-import { Command } from 'commander'
+import { Command, CommanderError } from 'commander'
+import { exitCodeOf, EXIT } from './cli/_daemon.ts'
 
 export async function buildProgram (): Promise<Command> {
   const program = new Command('healthchain')
     .description('Healthchain: private health monitoring on Userchain (PoW) and Docchain (PBFT)')
     .version('0.1.0')
     .showHelpAfterError()
+    // usage errors exit 2 (README "Exit codes"); subcommands inherit this
+    .exitOverride()
   const dir = fileURLToPath(new URL('./cli/', import.meta.url))
   const files = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort()
   for (const f of files) {
@@ -28,8 +31,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   try {
     await program.parseAsync(process.argv)
   } catch (err) {
-    const e = err as Error & { code?: string }
-    process.stderr.write(`healthchain: ${e.message}\n`)
-    process.exitCode = 1
+    if (err instanceof CommanderError) {
+      // commander printed the message (or the help / version asked for)
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage
+    } else {
+      process.stderr.write(`healthchain: ${(err as Error).message}\n`)
+      process.exitCode = exitCodeOf(err)
+    }
   }
 }

@@ -51,6 +51,12 @@ export const HubConfigFile = z.strictObject({
     host: nonEmpty().default('127.0.0.1'),
     port: port().default(1880)
   }, { error: 'must be {"host", "port"}' }).default({ host: '127.0.0.1', port: 1880 }).describe('the patient page and Node-RED editor'),
+  api: z.strictObject({
+    tcp: z.strictObject({
+      host: z.enum(['127.0.0.1', '::1'], { error: 'must be a loopback address: 127.0.0.1 or ::1' }).default('127.0.0.1'),
+      port: port()
+    }, { error: 'must be {"host", "port"}' }).optional().describe('also serve the control API on this loopback TCP address (the Unix socket <dataDir>/api.sock is always on)')
+  }, { error: 'must be {"tcp": {"host", "port"}}' }).default({}).describe('the local control API the CLI and an external Node-RED use (cookie in <dataDir>/.cookie)'),
   docchain: DocchainSection.optional().describe('the Docchain this hub follows for its user\'s certified diagnoses (paper §IV-B3); without it the page shows none'),
   consortium: hexId().optional().describe('the consortium\'s Healthcoin account (as in the accounting config): the patient page lists the user\'s prepayments to it (paper §IV-B4); without it, every Healthcoin transfer of the user')
 }, { error: 'must be a JSON object' })
@@ -72,6 +78,8 @@ export interface HubConfig {
   readonly broker: { readonly embedded: { readonly host: string, readonly port: number } } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
   readonly serial: ReadonlyArray<{ readonly path: string, readonly baudRate?: number }>
   readonly http: { readonly host: string, readonly port: number }
+  /** The control API: always on the data dir's Unix socket; also on loopback TCP when given. */
+  readonly api?: { readonly tcp?: { readonly host: string, readonly port: number } }
   /** The accounting nodes (leader order), genesis time and genesis registry of the Docchain followed, if any. */
   readonly docchain?: DocchainReaderConfig
   /** The consortium's Healthcoin account (hex ID) users prepay, if known. */
@@ -103,6 +111,7 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     broker,
     serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path } : { path: s.path, baudRate: s.baudRate }),
     http: f.http,
+    api: f.api.tcp === undefined ? {} : { tcp: f.api.tcp },
     ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) }),
     ...(f.consortium === undefined ? {} : { consortium: f.consortium })
   }

@@ -31,6 +31,11 @@ import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, patientModel, recentReadings, registeredDoctors, userPayments, type PatientModel } from './web/index.ts'
 import type { HubConfig } from './hub-config.ts'
+import { DoctorBook } from './app/doctor-book.ts'
+import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { batchLeases, type BatchLeases } from './ingest/lease.ts'
+import { startApiServer, type ApiStats } from './api/server.ts'
+import { hubRoutes } from './api/hub-routes.ts'
 
 export { loadHubConfig, parseHubConfig, validateHubConfig, type HubConfig } from './hub-config.ts'
 
@@ -44,6 +49,16 @@ export interface HubService {
   status: () => Promise<HubStatus>
   /** The patient's view and actions: the page's data, grant and revoke (tx_key published once the node accepts it), FHIR reports. */
   readonly patient: PatientModel
+  /** Key epochs: grant, revoke, rotate (the page's grant and revoke are these). */
+  readonly keys: KeysService
+  readonly devices: DevicesService
+  readonly coin: CoinService
+  readonly chain: ChainService
+  readonly miner: MinerService
+  /** Durable lease / acknowledge of the ingest store's closed batches. */
+  readonly batches: BatchLeases
+  /** The upload path's steps (seal, upload, tx_IoT, readings) as the hub's Node-RED runtime does them. */
+  readonly pipeline: PipelineService
 }
 
 export interface HubStatus {
@@ -53,6 +68,8 @@ export interface HubStatus {
   readonly mining: boolean
   readonly docchain: DocchainStatus | null
   readonly devices: number
+  /** Requests the control API answered and refused (by reason). */
+  readonly api: ApiStats | null
 }
 
 export interface Hub {
@@ -61,6 +78,8 @@ export interface Hub {
   readonly logins: { readonly web?: { username: string, password: string }, readonly editor?: { username: string, password: string } }
   readonly peer: string
   readonly mqttPort: number | null
+  /** The control API: its Unix socket, and its loopback URL when `api.tcp` is set. */
+  readonly api: { readonly socket: string, readonly url: string | null }
   /** Where this hub is on Docchain (null without a `docchain` section) and how many diagnoses its page lists. */
   docchain: () => DocchainStatus | null
   stop: () => Promise<void>
@@ -76,6 +95,8 @@ export interface DocchainStatus extends DocchainFollowerStats {
 export interface HubOptions {
   /** Docchain warnings (refused Dblocks, unreachable members); default stderr. */
   readonly log?: (line: string) => void
+  /** The doctors known by identity record (default: <dataDir>/doctors.json). */
+  readonly book?: DoctorBook
 }
 
 /** Starts every part of the hub for `user`; `doctors` resolves doctors' X25519 keys (the doctor book). */
@@ -109,7 +130,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     stops.push(async () => { vitals.close() })
     // doctors this user may grant: the doctor book, else the registry folded from Docchain
     let follower: DocchainFollower | null = null
-    const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? follower?.registry.lookup(id)
+    const book = opts.book ?? await DoctorBook.load(cfg.dataDir)
+    const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? book.lookup(id) ?? follower?.registry.lookup(id)
     const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), {
       rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
@@ -120,11 +142,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
+    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng })
     const red = await startNodeRed({
       dataDir: cfg.dataDir,
       host: cfg.http.host,
       port: cfg.http.port,
-      runtimes: { hub: hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng }) },
+      runtimes: { hub: runtime },
       print: () => {}
     })
     stops.push(async () => { await red.stop() })
@@ -159,7 +182,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       for (const b of await f.kept()) await reader.onDblock(b).catch((err: Error) => { log(`docchain: kept Dblock ${b.header.index}: ${err.message}`) })
       f.start()
     }
-    const patient = patientModel({
+    const submit = submitTo(core)
+    const keysSvc = keysService({ keys, book, submit })
+    const page = patientModel({
         keys,
         reader,
         publishKey,
@@ -172,6 +197,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         // the user's prepayments to the consortium (§IV-B4), pending and on Userchain
         payments: userPayments(core, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
     })
+    // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
+    const patient: PatientModel = { ...page, grant: async (d) => (await keysSvc.grant(d)).epoch, revoke: async (d) => (await keysSvc.revoke(d)).epoch }
+    let api: Awaited<ReturnType<typeof startApiServer>> | null = null
     const docchain = (): DocchainStatus | null => follower === null ? null : { height: follower.height, ...follower.stats, diagnoses: reader.diagnoses.length }
     const service: HubService = {
       patient,
@@ -181,9 +209,20 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         userchain: { height: core.store.tip.height, tip: core.store.tip.hex, mempool: core.mempool.size, peers: net.net.libp2p.getPeers().length },
         mining: miner.mining,
         docchain: docchain(),
-        devices: ingest.ingest.registry.list().length
-      })
+        devices: ingest.ingest.registry.list().length,
+        api: api?.stats() ?? null
+      }),
+      keys: keysSvc,
+      devices: devicesService(ingest.ingest.registry),
+      coin: coinService({ store: core.store, mempool: core.mempool, identity: user, submit }),
+      chain: chainService(core.store, () => core.mempool.size),
+      miner: minerService(runtime.miner!, miner),
+      batches: batchLeases(ingest.ingest),
+      pipeline: pipelineService(runtime)
     }
+    const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
+    api = server
+    stops.push(async () => { await server.close() })
     const web = await createWebRouter({ dataDir: cfg.dataDir, patient: service.patient })
     red.app.use('/', web.router)
     if (cfg.mine) miner.start()
@@ -193,6 +232,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       logins: { ...(web.created === undefined ? {} : { web: web.created }), ...(red.created === undefined ? {} : { editor: red.created }) },
       peer: net.net.libp2p.getMultiaddrs().map(String)[0] ?? '',
       mqttPort,
+      api: { socket: server.socket, url: server.url },
       docchain,
       service,
       stop

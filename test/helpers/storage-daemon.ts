@@ -37,7 +37,7 @@ export async function startStorageDaemon (t: Test, config: string): Promise<Stor
   let out = ''
   child.stdout!.on('data', (b: Buffer) => { out += b.toString() })
   child.stderr!.on('data', (b: Buffer) => { out += b.toString() })
-  await until('the storage ready block', () => /\n {2}data /.test(out) || child.exitCode !== null, 60_000)
+  await until('the storage ready block', () => /\n {2}data /.test(out) || child.exitCode !== null, 180_000)
   const ready = /storage ready\n {2}peer id\s+(\S+)\n {2}peer (\/ip4\/127\.0\.0\.1\/\S+)\n(?:.*\n)*? {2}pinned\s+(\d+)/.exec(out)
   if (ready === null) throw new Error(`no ready block:\n${out}`)
   const api = /\n {2}pinning API\s+(\S+)/.exec(out)

@@ -10,6 +10,9 @@
  * held them.
  */
 import t from 'tap'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { ApiClient } from '../../hub/src/api/client.ts'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -20,7 +23,9 @@ import { ipfsNode, tempDir } from '../helpers/ipfs.ts'
 import { sigterm, startStorageDaemon as startDaemon, startUploader } from '../helpers/storage-daemon.ts'
 import { until } from './net-helpers.ts'
 
-t.setTimeout(120_000) // a bound, not a goal: two daemon starts and a few devnet blocks
+t.setTimeout(300_000) // a bound, not a goal: two daemon starts and a few devnet blocks (on a loaded 2-core machine)
+
+const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
 
 t.test('the storage daemon acknowledges uploads, pins what Userchain names, and keeps serving after a restart', async (t) => {
   const dir = await tempDir(t, 'storage-daemon')
@@ -54,6 +59,12 @@ t.test('the storage daemon acknowledges uploads, pins what Userchain names, and 
   const up = await uploadBatch(ipfs, pushed, { storageNodes: [first.addr], replication: 1, signer: alice })
   t.same(up.acked, [first.addr], 'the daemon acknowledged the pushed batch')
   t.equal(await ipfs.peerHas(first.addr, up.cid), HAVE.PINNED, 'and holds it pinned (unconfirmed until a transaction names it)')
+  // its control API (the same service the ready block is printed from)
+  const api = await ApiClient.forDataDir(join(dir, 'storage-data'))
+  t.match(await api.call('GET', `/v1/cids/${up.cid.toString()}`), { state: 'pinned' }, 'its control API knows the pin')
+  api.close()
+  const st = await promisify(execFile)(process.execPath, [CLI, 'storage-status', '--data-dir', join(dir, 'storage-data'), '--json'])
+  t.match(JSON.parse(st.stdout), { pinned: 1 }, '`healthchain storage-status` asks the running daemon')
 
   // only named on Userchain: the daemon fetches it from the uploader and pins it
   const named = new Uint8Array(randomBytes(5000))

@@ -5,26 +5,25 @@
  * the sealed bytes (Buffer), msg.epoch = the key epoch (tx_IoT's keyRef),
  * msg.readings = how many readings it holds.
  */
-import { sealBatch } from '../../../hub/src/core/index.ts'
-import { asReading, encodeBatch } from '../../../hub/src/nodered/batcher.ts'
-import { BadMessageError, NoKeyEpochError } from '../../../hub/src/nodered/errors.ts'
+import { asReading } from '../../../hub/src/nodered/batcher.ts'
+import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import { asBuffer } from '../../../hub/src/nodered/msg.ts'
-import { need } from '../../../hub/src/nodered/runtime.ts'
+import { sealerOf } from '../../../hub/src/nodered/seal.ts'
 
 export default function (RED: RedApi): void {
   defineNode(RED, 'healthchain-encrypt', (node, def) => {
     const rt = runtimeOf(RED, def)
-    const keys = need(rt, 'keys')
+    const sealer = sealerOf(rt)
     let sealed = 0
-    node.status(keys.current === null ? status.warn('no key epoch') : status.idle(`epoch ${keys.current.epoch}`))
+    const keys = rt.keys
+    node.status(keys === undefined ? status.idle('ready') : keys.current === null ? status.warn('no key epoch') : status.idle(`epoch ${keys.current.epoch}`))
     return {
-      input: (msg) => {
+      input: async (msg) => {
         if (!Array.isArray(msg.payload)) throw new BadMessageError('payload', 'must be an array of readings (the batch node\'s output)')
         const readings = msg.payload.map((r, i) => asReading(r, `payload[${i}]`))
-        const e = keys.current
-        if (e === null) throw new NoKeyEpochError()
-        msg.payload = asBuffer(sealBatch(e.ik, rt.rng(12), rt.identity.id, e.epoch, encodeBatch(readings)))
+        const e = await sealer.seal(readings)
+        msg.payload = asBuffer(e.sealed)
         msg.epoch = e.epoch
         msg.readings = readings.length
         node.status(status.ok(`epoch ${e.epoch} · ${++sealed} sealed`))

@@ -6,16 +6,17 @@
  * transaction. Output 2 later, when a Ublock of the best chain holds it:
  * the same message with msg.payload.height and .block.
  */
-import { buildTxIoT, cidStringFromDigest, digestFromCidString, toHex } from '../../../hub/src/core/index.ts'
+import { cidStringFromDigest, digestFromCidString, toHex } from '../../../hub/src/core/index.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, runtimeOf, status, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import { bytesOf, intOf } from '../../../hub/src/nodered/msg.ts'
-import { need } from '../../../hub/src/nodered/runtime.ts'
+import { recorderOf } from '../../../hub/src/nodered/seal.ts'
 
 export default function (RED: RedApi): void {
   defineNode(RED, 'healthchain-tx-iot', (node, def) => {
     const rt = runtimeOf(RED, def)
-    const txs = need(rt, 'txs')
+    const recorder = recorderOf(rt)
+    const txs = rt.txs
     let submitted = 0
     let confirmed = 0
     const show = (): void => { node.status(status.ok(`${submitted} submitted · ${confirmed} confirmed`)) }
@@ -26,14 +27,13 @@ export default function (RED: RedApi): void {
           ? bytesOf(msg.heiot, 'heiot', 32)
           : typeof msg.cid === 'string' ? digestFromCidString(msg.cid) : (() => { throw new BadMessageError('heiot', 'missing: put the ipfs upload node before this one') })()
         const epoch = intOf(msg.epoch, 'epoch')
-        const tx = buildTxIoT(rt.identity, { ts: rt.now(), heiot, epoch })
-        const { id } = await txs.submit(tx)
+        const { id, tx } = await recorder.record(heiot, epoch)
         submitted++
         show()
         const payload = { id, user: toHex(tx.user), ts: tx.ts, epoch, heiot: toHex(heiot), cid: cidStringFromDigest(heiot) }
         msg.payload = payload
         msg.tx = tx
-        if (txs.confirmed !== undefined) {
+        if (txs?.confirmed !== undefined) {
           txs.confirmed(id).then((c) => {
             confirmed++
             show()

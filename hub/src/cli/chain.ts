@@ -5,19 +5,25 @@
  *   healthchain chain reindex        rebuild indexes and balances from the stored blocks
  *   healthchain mine --threads N     mine blocks on the local chain, then exit
  * The chain lives in <data-dir>/userchain/<network>. One process at a time
- * may open it (LevelDB lock): stop the node before using `chain` or `mine`.
+ * may open it (LevelDB lock): while a hub runs on the data dir, `chain
+ * info|block|tx|balance` ask it through its control API (app/hub-service.ts
+ * chainService, the same call as on a stopped data dir); `reindex` and
+ * `mine` need it stopped.
  */
 import { join } from 'node:path'
 import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
 import { performance } from 'node:perf_hooks'
-import { fromHex, InvalidFieldError, NETWORKS, toHex, type NetworkParams, type Tx } from '../core/index.ts'
+import { fromHex, InvalidFieldError, NETWORKS, type NetworkParams, type Tx } from '../core/index.ts'
 import { ChainStore, keys } from '../store/chain.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { Miner } from '../roles/core/miner.ts'
 import type { CoreNet } from '../net/service.ts'
 import type { SyncProgress } from '../net/sync.ts'
 import { keystoreId } from '../store/keystore.ts'
+import { chainService, plain as plainValue, type ChainInfo, type ChainService } from '../app/hub-service.ts'
+import type { ApiClient } from '../api/client.ts'
+import { viaDaemon } from './_daemon.ts'
 import { dataDir, keystorePath } from './_common.ts'
 
 interface CommonOpts { dataDir?: string, network?: string, json?: boolean }
@@ -53,13 +59,7 @@ async function openStore (opts: CommonOpts): Promise<ChainStore> {
 }
 
 /** Uint8Array → hex, bigint → string, recursively (for --json and display). */
-export function plain (v: unknown): unknown {
-  if (v instanceof Uint8Array) return toHex(v)
-  if (typeof v === 'bigint') return v.toString()
-  if (Array.isArray(v)) return v.map(plain)
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
-  return v
-}
+export const plain = plainValue
 
 function print (opts: CommonOpts, value: unknown, text: () => string): void {
   process.stdout.write(opts.json === true ? JSON.stringify(plain(value), null, 2) + '\n' : text() + '\n')
@@ -78,42 +78,53 @@ async function minerId (opts: { miner?: string, keystore?: string, dataDir?: str
   return await keystoreId(file)
 }
 
-function txSummary (tx: Tx): string {
+/** A transaction as the service answers it (bytes as hex, see plain()). */
+type TxPlain = { kind: Tx['kind'] } & Record<string, unknown>
+interface BlockView { hash: string, mainChain: boolean, status: string, reason?: string, header: Record<string, string | number>, txs: Array<TxPlain & { id: string }> }
+interface TxView { id: string, block: string, height: number, pos: number, confirmations: number, tx: TxPlain }
+
+function txSummary (tx: TxPlain): string {
+  const f = (k: string): string => String(tx[k])
   switch (tx.kind) {
-    case 'iot': return `tx_IoT user ${toHex(tx.user)} ts ${tx.ts} epoch ${tx.epoch} HEIoT ${toHex(tx.heiot)}`
-    case 'key': return `tx_key user ${toHex(tx.user)} ts ${tx.ts} epoch ${tx.epoch} doctors ${tx.envelopes.length}`
-    case 'coin': return `coin ${toHex(tx.from)} → ${toHex(tx.to)} amount ${tx.amount} fee ${tx.fee} nonce ${tx.nonce}`
-    case 'coinbase': return `coinbase height ${tx.height} → ${toHex(tx.to)} amount ${tx.amount}`
-    case 'diag': return `tx_diag doctor ${toHex(tx.doctor)}`
-    case 'reg': return `registry ${tx.action} seq ${tx.seq} (${tx.sigs.length} consortium signatures)`
+    case 'iot': return `tx_IoT user ${f('user')} ts ${f('ts')} epoch ${f('epoch')} HEIoT ${f('heiot')}`
+    case 'key': return `tx_key user ${f('user')} ts ${f('ts')} epoch ${f('epoch')} doctors ${(tx.envelopes as unknown[]).length}`
+    case 'coin': return `coin ${f('from')} → ${f('to')} amount ${f('amount')} fee ${f('fee')} nonce ${f('nonce')}`
+    case 'coinbase': return `coinbase height ${f('height')} → ${f('to')} amount ${f('amount')}`
+    case 'diag': return `tx_diag doctor ${f('doctor')}`
+    case 'reg': return `registry ${f('action')} seq ${f('seq')} (${(tx.sigs as unknown[]).length} consortium signatures)`
   }
 }
 
+/** Transactions a stopped node saved from its mempool. */
+async function storedMempool (s: ChainStore): Promise<number> {
+  let n = 0
+  for await (const _ of s.db.keys({ gt: Uint8Array.of(keys.P.mempool), lt: Uint8Array.of(keys.P.mempool + 1) })) n++
+  return n
+}
+
 export function register (program: Command): void {
-  const chain = program.command('chain').description('inspect the local Userchain (stop the node first: one process per data dir)')
+  const chain = program.command('chain').description('inspect the local Userchain (through the running hub, or on the data dir when it is stopped)')
+
+  /** A query through the running hub's API, else the same service call on the stopped data dir's chain store. */
+  const query = async <T>(opts: CommonOpts, api: (c: ApiClient) => Promise<T>, direct: (s: ChainService) => Promise<T>): Promise<T> =>
+    await viaDaemon(opts.dataDir, api, async () => {
+      const s = await openStore(opts)
+      try { return await direct(chainService(s, () => storedMempool(s))) } finally { await s.close() }
+    })
 
   withCommon(chain.command('info'))
     .description('tip, height, cumulative work, stored blocks; --check audits every index')
     .option('--check', 'verify that every index points to a stored best-chain block')
     .action(async (opts: CommonOpts & { check?: boolean }) => {
-      const s = await openStore(opts)
-      try {
-        const tip = s.tip
-        let mempool = 0
-        for await (const _ of s.db.keys({ gt: Uint8Array.of(keys.P.mempool), lt: Uint8Array.of(keys.P.mempool + 1) })) mempool++
-        const info = {
-          network: s.params.name, dir: s.dir, height: tip.height, tip: tip.hex, gtime: tip.header.gtime, bits: `0x${tip.header.bits.toString(16)}`,
-          work: tip.work, blocks: s.blockCount, mempool, nextBits: `0x${s.nextBitsAfter(tip).toString(16)}`,
-          ...(opts.check === true ? { problems: await s.audit() } : {})
-        }
-        print(opts, info, () => [
-          `network   ${info.network}  (${info.dir})`, `height    ${info.height}`, `tip       ${info.tip}`,
-          `gtime     ${new Date(info.gtime * 1000).toISOString()}`, `bits      ${info.bits} (next ${info.nextBits})`,
-          `work      ${info.work}`, `blocks    ${info.blocks} stored (side branches included)`, `mempool   ${info.mempool} pending tx(s) saved`,
-          ...(info.problems !== undefined ? [info.problems.length === 0 ? 'check     ok: every index consistent' : `check     ${info.problems.length} problem(s):\n  ${info.problems.join('\n  ')}`] : [])
-        ].join('\n'))
-        if (info.problems !== undefined && info.problems.length > 0) process.exitCode = 1
-      } finally { await s.close() }
+      const check = opts.check === true
+      const info = await query(opts, async (c) => await c.call<ChainInfo>('GET', `/v1/chain/info${check ? '?check=true' : ''}`), async (s) => await s.info({ check }))
+      print(opts, info, () => [
+        `network   ${info.network}`, `height    ${info.height}`, `tip       ${info.tip}`,
+        `gtime     ${new Date(info.gtime * 1000).toISOString()}`, `bits      ${info.bits} (next ${info.nextBits})`,
+        `work      ${info.work}`, `blocks    ${info.blocks} stored (side branches included)`, `mempool   ${info.mempool} pending tx(s)`,
+        ...(info.problems !== undefined ? [info.problems.length === 0 ? 'check     ok: every index consistent' : `check     ${info.problems.length} problem(s):\n  ${info.problems.join('\n  ')}`] : [])
+      ].join('\n'))
+      if (info.problems !== undefined && info.problems.length > 0) process.exitCode = 1
     })
 
   withCommon(chain.command('reindex'))
@@ -132,49 +143,29 @@ export function register (program: Command): void {
     .description('show a Ublock by hash or best-chain height')
     .argument('<hash|height>', 'block hash (64 hex digits) or height')
     .action(async (ref: string, opts: CommonOpts) => {
-      const s = await openStore(opts)
-      try {
-        const hash = /^\d+$/.test(ref) ? s.hashAt(Number(ref)) : hexArg('hash', ref, 32)
-        if (hash === undefined) throw new InvalidFieldError('height', `${ref} is above the tip (${s.height})`)
-        const block = await s.getBlock(hash)
-        const e = s.entry(hash)
-        if (block === undefined || e === undefined) throw new InvalidFieldError('hash', `block ${ref} is not stored`)
-        const value = { hash: e.hex, mainChain: s.isOnMainChain(hash), status: e.status, reason: e.reason, header: block.header, txs: block.txs.map((t) => ({ id: t.id, ...t.tx })) }
-        print(opts, value, () => [
-          `block     ${e.hex} (${value.mainChain ? 'best chain' : 'side branch'}${e.status === 'invalid' ? `, INVALID: ${e.reason}` : ''})`,
-          `index     ${block.header.index}`, `prehash   ${toHex(block.header.prehash)}`, `userroot  ${toHex(block.header.userroot)}`,
-          `gtime     ${block.header.gtime}  bits 0x${block.header.bits.toString(16)}  nonce ${block.header.nonce}`,
-          `txs       ${block.txs.length}`, ...block.txs.map((t, i) => `  [${i}] ${toHex(t.id)}  ${txSummary(t.tx)}`)
-        ].join('\n'))
-      } finally { await s.close() }
+      const v = await query(opts, async (c) => await c.call<BlockView>('GET', `/v1/chain/blocks/${encodeURIComponent(ref.trim())}`), async (s) => await s.block(ref) as unknown as BlockView)
+      print(opts, v, () => [
+        `block     ${v.hash} (${v.mainChain ? 'best chain' : 'side branch'}${v.status === 'invalid' ? `, INVALID: ${v.reason}` : ''})`,
+        `index     ${v.header.index}`, `prehash   ${v.header.prehash}`, `userroot  ${v.header.userroot}`,
+        `gtime     ${v.header.gtime}  bits 0x${Number(v.header.bits).toString(16)}  nonce ${v.header.nonce}`,
+        `txs       ${v.txs.length}`, ...v.txs.map((t, i) => `  [${i}] ${t.id}  ${txSummary(t)}`)
+      ].join('\n'))
     })
 
   withCommon(chain.command('tx'))
     .description('show a confirmed transaction (htxI / htxk / transfer id) and where it is')
     .argument('<id>', 'transaction id, 64 hex digits')
     .action(async (id: string, opts: CommonOpts) => {
-      const s = await openStore(opts)
-      try {
-        const loc = s.txLocation(hexArg('id', id, 32))
-        if (loc === undefined) throw new InvalidFieldError('id', `transaction ${id} is not on the best chain`)
-        const block = (await s.getBlock(loc.block))!
-        const t = block.txs[loc.pos]!
-        print(opts, { id: t.id, block: loc.block, height: loc.height, pos: loc.pos, confirmations: s.height - loc.height + 1, tx: t.tx },
-          () => `${txSummary(t.tx)}\nblock ${toHex(loc.block)} height ${loc.height} position ${loc.pos} (${s.height - loc.height + 1} confirmations)`)
-      } finally { await s.close() }
+      const v = await query(opts, async (c) => await c.call<TxView>('GET', `/v1/chain/txs/${encodeURIComponent(id.trim())}`), async (s) => await s.tx(id) as unknown as TxView)
+      print(opts, v, () => `${txSummary(v.tx)}\nblock ${v.block} height ${v.height} position ${v.pos} (${v.confirmations} confirmations)`)
     })
 
   withCommon(chain.command('balance'))
     .description('Healthcoin balance and transfer nonce of an ID, with its key epoch')
     .argument('<id>', 'user ID (Ed25519 public key, 64 hex digits)')
     .action(async (id: string, opts: CommonOpts) => {
-      const s = await openStore(opts)
-      try {
-        const who = hexArg('id', id, 32)
-        const a = s.account(who)
-        const value = { id, balance: a.balance, nonce: a.nonce, keyEpoch: s.latestEpoch(who), txs: (await s.userTxs(who)).length }
-        print(opts, value, () => `balance ${a.balance}\nnonce   ${a.nonce}\nepoch   ${value.keyEpoch}\ntxs     ${value.txs} on the best chain`)
-      } finally { await s.close() }
+      const v = await query(opts, async (c) => await c.call<Awaited<ReturnType<ChainService['balance']>>>('GET', `/v1/chain/balances/${encodeURIComponent(id.trim())}`), async (s) => await s.balance(id))
+      print(opts, v, () => `balance ${v.balance}\nnonce   ${v.nonce}\nepoch   ${v.keyEpoch}\ntxs     ${v.txs} on the best chain`)
     })
 
   withCommon(program.command('node'))

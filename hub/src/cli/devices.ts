@@ -2,7 +2,9 @@
  * `healthchain devices add|list|remove`: pairing IoT devices with this hub
  * (paper §III-A: each device has one user node as its manager). `add`
  * prints the device's secret once — its MQTT password; the registry keeps
- * only a salted hash. Works on <data-dir>/ingest, so stop a running hub first.
+ * only a salted hash. Through the running hub's control API, or on
+ * <data-dir>/ingest when the hub is stopped; the same service call
+ * (app/hub-service.ts devicesService) either way.
  */
 import type { Command } from 'commander'
 import { ingestDbPath } from '../ingest/hub.ts'
@@ -11,24 +13,31 @@ import type { SensorType } from '../ingest/line.ts'
 import { DeviceRegistry } from '../ingest/registry.ts'
 import type { PublicDevice } from '../ingest/registry.ts'
 import { IngestStore } from '../ingest/store.ts'
+import { devicesService, type DevicesService } from '../app/hub-service.ts'
+import type { ApiClient } from '../api/client.ts'
 import { dataDir } from './_common.ts'
+import { output, viaDaemon } from './_daemon.ts'
 
 interface Opts { dataDir?: string, json?: boolean }
 
-async function withRegistry<T> (o: Opts, fn: (r: DeviceRegistry) => Promise<T>): Promise<T> {
+async function withRegistry<T> (o: Opts, fn: (s: DevicesService) => Promise<T>): Promise<T> {
   let store: IngestStore
   try {
     store = await IngestStore.open(ingestDbPath(dataDir(o.dataDir)))
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause
-    if (cause?.code === 'LEVEL_LOCKED') throw new Error(`the device registry in ${dataDir(o.dataDir)} is in use by a running hub; stop it first`)
+    if (cause?.code === 'LEVEL_LOCKED') throw new Error(`the device registry in ${dataDir(o.dataDir)} is in use by a process whose control API does not answer; stop it first`)
     throw err
   }
   try {
-    return await fn(await DeviceRegistry.load(store))
+    return await fn(devicesService(await DeviceRegistry.load(store)))
   } finally {
     await store.close()
   }
+}
+
+async function devices<T> (o: Opts, api: (c: ApiClient) => Promise<T>, direct: (s: DevicesService) => Promise<T>): Promise<T> {
+  return await viaDaemon(o.dataDir, api, async () => await withRegistry(o, direct))
 }
 
 function row (d: PublicDevice): string {
@@ -38,36 +47,33 @@ function row (d: PublicDevice): string {
 }
 
 export function register (program: Command): void {
-  const devices = program.command('devices').description('pair IoT devices with this hub and inspect their counters')
-  const withDir = (c: Command): Command => c.option('--data-dir <dir>', 'data directory (default $HEALTHCHAIN_DATA or ~/.healthchain)')
+  const group = program.command('devices').description('pair IoT devices with this hub and inspect their counters')
+  const withDir = (c: Command): Command => c.option('--data-dir <dir>', 'data directory (default $HEALTHCHAIN_DATA or ~/.healthchain)').option('--json', 'machine-readable output')
 
-  withDir(devices.command('add <id>'))
+  withDir(group.command('add <id>'))
     .description('pair a device: prints its secret (MQTT password) once')
     .requiredOption('--user <user>', 'the user whose batches receive this device\'s readings (hex id)')
     .option('--sensor <type...>', `sensor type(s) it carries: ${SENSOR_TYPES.join(', ')}`, [])
-    .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  healthchain devices add ox-1 --user 3f2a… --sensor spo2 hr\n')
     .action(async (id: string, o: Opts & { user: string, sensor: string[] }) => {
-      const { device, secret } = await withRegistry(o, (r) => r.add(id, { user: o.user, sensors: o.sensor as SensorType[] }))
-      if (o.json === true) console.log(JSON.stringify({ ...device, secret }))
-      else console.log(`paired ${device.id} for user ${device.user} (${device.sensors.join(', ') || 'no sensors listed'})\nsecret: ${secret}\n(shown once: configure it on the device as its MQTT password)`)
+      const req = { id, user: o.user, sensors: o.sensor as SensorType[] }
+      const d = await devices(o, async (c) => await c.call<PublicDevice & { secret: string }>('POST', '/v1/devices', req), async (s) => await s.add(req))
+      output(o, d, () => `paired ${d.id} for user ${d.user} (${d.sensors.join(', ') || 'no sensors listed'})\nsecret: ${d.secret}\n(shown once: configure it on the device as its MQTT password)`)
     })
 
-  withDir(devices.command('list'))
+  withDir(group.command('list'))
     .description('list paired devices with last-seen time and accepted/dropped line counters')
-    .option('--json', 'machine-readable output')
     .action(async (o: Opts) => {
-      const list = await withRegistry(o, async (r) => r.list())
-      if (o.json === true) { console.log(JSON.stringify(list)); return }
-      if (list.length === 0) { console.log('no devices paired (healthchain devices add <id> --user <user>)'); return }
-      console.log(['ID'.padEnd(20), 'USER'.padEnd(17), 'SENSORS'.padEnd(12), 'ACCEPTED'.padStart(9), '  ', 'LAST SEEN'.padEnd(25), 'DROPPED'].join(' '))
-      for (const d of list) console.log(row(d))
+      const list = await devices(o, async (c) => await c.call<PublicDevice[]>('GET', '/v1/devices'), async (s) => await s.list())
+      output(o, list, () => list.length === 0
+        ? 'no devices paired (healthchain devices add <id> --user <user>)'
+        : [['ID'.padEnd(20), 'USER'.padEnd(17), 'SENSORS'.padEnd(12), 'ACCEPTED'.padStart(9), '  ', 'LAST SEEN'.padEnd(25), 'DROPPED'].join(' '), ...list.map(row)].join('\n'))
     })
 
-  withDir(devices.command('remove <id>'))
+  withDir(group.command('remove <id>'))
     .description('unpair a device: its credentials stop working at once')
     .action(async (id: string, o: Opts) => {
-      await withRegistry(o, (r) => r.remove(id))
-      console.log(`removed ${id}`)
+      const r = await devices(o, async (c) => await c.call<{ removed: string }>('DELETE', `/v1/devices/${encodeURIComponent(id)}`), async (s) => await s.remove(id))
+      output(o, r, () => `removed ${r.removed}`)
     })
 }

@@ -13,6 +13,8 @@ import { toHex } from '../core/index.ts'
 import { openKeystore } from '../store/keystore.ts'
 import { loadDoctorConfig } from '../config/doctor.ts'
 import { passphrase, stamped, untilSignal } from './_common.ts'
+import { doctorRoutes } from '../api/daemon-routes.ts'
+import { registerStatus, startDaemonApi } from './_daemon.ts'
 
 export function register (program: Command): void {
   program.command('doctor')
@@ -31,6 +33,7 @@ export function register (program: Command): void {
       // Helia and libp2p are loaded only by the commands that use them
       const { startDoctor } = await import('../app/doctor.ts')
       const daemon = await startDoctor(cfg, { identity, log: out })
+      const api = await startDaemonApi(cfg.dataDir, 'doctor', doctorRoutes(daemon), daemon.stop)
       const st = await daemon.status()
       process.stdout.write([
         'doctor ready',
@@ -38,11 +41,14 @@ export function register (program: Command): void {
         `  mode           ${cfg.mode} ("${cfg.name}")`,
         ...daemon.peer.map((a) => `  peer           ${a}`),
         `  doctor page    ${daemon.pageUrl}`,
+        `  control API    ${api.socket}`,
         ...(daemon.login === undefined ? [] : [`  page login     ${daemon.login.username} / ${daemon.login.password}   (shown once; stored hashed)`]),
         `  userchain      ${cfg.network} height ${st.userchain.height}`,
         `  docchain       height ${st.docchain.height}, this doctor ${st.docchain.standing}`,
         `  journal        ${st.batches.done} batch(es) done, ${st.queue} queued, ${st.diagnoses.pending} tx_diag pending, ${st.diagnoses.committed} committed`
       ].join('\n') + '\n')
-      await untilSignal(async () => { await daemon.stop() }, out)
+      await untilSignal(async () => { await api.close(); await daemon.stop() }, out)
     })
+
+  registerStatus(program, 'doctor-status', 'the running doctor node\'s status, through its control API')
 }

@@ -28,7 +28,8 @@ export function register (program: Command): void {
   user ID        ${toHex(user.id)}
   patient page   ${hub.urls.patient}
   Node-RED       ${hub.urls.editor}
-  libp2p         ${hub.peer}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}`)
+  libp2p         ${hub.peer}
+  control API    ${hub.api.socket}${hub.api.url === null ? '' : ` and ${hub.api.url}`}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}`)
       if (hub.logins.web !== undefined) console.log(`  page login     ${hub.logins.web.username} / ${hub.logins.web.password}   (shown once)`)
       if (hub.logins.editor !== undefined) console.log(`  editor login   ${hub.logins.editor.username} / ${hub.logins.editor.password}   (shown once)`)
       await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })

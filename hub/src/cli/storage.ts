@@ -11,6 +11,8 @@
 import type { Command } from 'commander'
 import { loadStorageConfig } from '../config/storage.ts'
 import { stamped, untilSignal } from './_common.ts'
+import { storageRoutes } from '../api/daemon-routes.ts'
+import { registerStatus, startDaemonApi } from './_daemon.ts'
 
 export function register (program: Command): void {
   program.command('storage')
@@ -27,6 +29,7 @@ export function register (program: Command): void {
       // Helia and libp2p are loaded only by the commands that use them
       const { startStorage } = await import('../app/storage.ts')
       const daemon = await startStorage(cfg, { log: out })
+      const api = await startDaemonApi(cfg.dataDir, 'storage', storageRoutes(daemon), async () => { await daemon.stop() })
       const st = await daemon.status()
       process.stdout.write([
         'storage ready',
@@ -36,8 +39,11 @@ export function register (program: Command): void {
         ...(st.pinningApi === null ? [] : [`  pinning API      ${st.pinningApi}`]),
         ...(st.docchainHeight === null ? [] : [`  docchain         height ${st.docchainHeight}`]),
         `  userchain        ${cfg.network} height ${st.userchainHeight}`,
-        `  data             ${cfg.dataDir}`
+        `  data             ${cfg.dataDir}`,
+        `  control API      ${api.socket}`
       ].join('\n') + '\n')
-      await untilSignal(async () => { await daemon.stop() }, out)
+      await untilSignal(async () => { await api.close(); await daemon.stop() }, out)
     })
+
+  registerStatus(program, 'storage-status', 'the running storage node\'s status, through its control API')
 }

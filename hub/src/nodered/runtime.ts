@@ -12,6 +12,7 @@ import type { Identity, TxDiag, TxIoT, TxKey, Tx } from '../core/index.ts'
 import type { UserKeys } from '../roles/user/keys.ts'
 import type { DoctorKeyTracker } from '../roles/doctor/keys.ts'
 import { MissingCapabilityError } from './errors.ts'
+import type { Recorder, Sealer } from './seal.ts'
 
 /** One verified device reading (the shared serial/MQTT line contract: d, b, s, t, v, u, ts). */
 export interface SensorReading {
@@ -114,6 +115,10 @@ export interface HealthchainRuntime {
   readonly doctorKeys?: DoctorKeyTracker
   readonly iotTxs?: IotTxSource
   readonly analyze?: Analyzer
+  /** Seals batches where the keys are (a hub reached through its control API); default: over `keys`. */
+  readonly sealer?: Sealer
+  /** Signs and submits tx_IoT where the identity is; default: over `identity` and `txs`. */
+  readonly recorder?: Recorder
 }
 
 export type Capability = 'keys' | 'readings' | 'ipfs' | 'txs' | 'miner' | 'pbft' | 'diagnoses' | 'doctorKeys' | 'iotTxs' | 'analyze'

@@ -1,0 +1,38 @@
+/**
+ * The control API of the doctor and storage daemons (v1): their service
+ * layers (app/doctor.ts, app/storage.ts) route by route, as the hub's are
+ * in hub-routes.ts, served by the same server (server.ts: socket, cookie,
+ * validation, counted refusals).
+ */
+import { z } from '../config/schema.ts'
+import type { DoctorDaemon } from '../app/doctor.ts'
+import type { StorageDaemon } from '../app/storage.ts'
+import { SEVERITIES } from '../web/model.ts'
+import { hex32, route, type Route } from './route.ts'
+
+export function doctorRoutes (d: DoctorDaemon): Route[] {
+  return [
+    route({ method: 'GET', path: '/v1/status', summary: 'Userchain, Docchain standing, patients, review queue, tx_diag counts', handler: async () => await d.status() }),
+    route({ method: 'GET', path: '/v1/patients', summary: 'users whose key epochs grant this doctor', handler: async () => await d.patients() }),
+    route({ method: 'GET', path: '/v1/queue', summary: 'analysed batches waiting for review (mode human), most severe first', handler: async () => await d.queue() }),
+    route({
+      method: 'POST',
+      path: '/v1/queue/{id}/sign',
+      summary: 'sign a queued review, as is or amended, and send its tx_diag (the doctor page\'s sign button)',
+      params: z.strictObject({ id: hex32('review id') }),
+      body: z.strictObject({ severity: z.enum(SEVERITIES as [string, ...string[]], { error: `must be one of ${SEVERITIES.join(', ')}` }).optional(), note: z.string().max(2000, { error: 'at most 2000 characters' }).optional() }, { error: 'must be a JSON object {"severity", "note"}' }),
+      handler: async ({ params, body }) => ({ htxd: await d.sign(params.id, body.severity === undefined && body.note === undefined ? undefined : body as never) })
+    }),
+    route({ method: 'GET', path: '/v1/diagnoses', summary: 'every tx_diag signed, with its receipt once committed; newest first', handler: async () => await d.diagnoses() })
+  ]
+}
+
+export function storageRoutes (s: StorageDaemon): Route[] {
+  return [
+    route({ method: 'GET', path: '/v1/status', summary: 'peer, pinned / pending / failed counts, Userchain height', handler: async () => await s.status() }),
+    route({ method: 'GET', path: '/v1/cids/{cid}', summary: 'what this node knows of one CID', params: z.strictObject({ cid: z.string().regex(/^[a-z2-7]{8,120}$/, { error: 'must be a CIDv1 (base32)' }) }), handler: async ({ params }) => await s.cid(params.cid) }),
+    route({ method: 'GET', path: '/v1/failed', summary: 'CIDs whose fetch failed', handler: async () => await s.failed() }),
+    route({ method: 'POST', path: '/v1/failed/retry', summary: 'fetch the failed CIDs again now', body: z.strictObject({}, { error: 'must be an empty JSON object' }), handler: async () => await s.retryFailed() }),
+    route({ method: 'GET', path: '/v1/audit', summary: 'check every pin against its block', handler: async () => await s.audit() })
+  ]
+}

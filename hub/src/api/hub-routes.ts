@@ -1,0 +1,99 @@
+/**
+ * The hub's control API (v1): its service layer (startHub(…).service,
+ * app/hub-service.ts) route by route, each request validated by the zod
+ * schema beside it before the service is called.
+ */
+import { z } from '../config/schema.ts'
+import { SENSOR_TYPES } from '../ingest/line.ts'
+import type { HubService } from '../hub.ts'
+import { asReading } from '../nodered/batcher.ts'
+import { MAX_SEALED_BYTES, fromHex } from '../core/index.ts'
+import { hex32, route, units, type Route } from './route.ts'
+
+const DOCTOR = z.strictObject({
+  doctor: z.string({ error: 'must be the doctor\'s identity record (hex, from `keys export-public`) or ID (64 hex digits)' })
+    .regex(/^([0-9a-fA-F]{2}){32,512}$/, { error: 'must be the doctor\'s identity record (hex, from `keys export-public`) or ID (64 hex digits)' })
+    .describe('identity record (hex) or doctor ID')
+}, { error: 'must be a JSON object {"doctor"}' })
+const REVOKE = z.strictObject({ doctor: hex32().describe('doctor ID') }, { error: 'must be a JSON object {"doctor"}' })
+const EMPTY = z.strictObject({}, { error: 'must be an empty JSON object' })
+const DEVICE_ID = z.string({ error: 'must match [a-z0-9-]{1,32}' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must match [a-z0-9-]{1,32}' })
+const SENSOR = z.enum(SENSOR_TYPES as [string, ...string[]], { error: `must be one of ${SENSOR_TYPES.join(', ')}` })
+
+export function hubRoutes (s: HubService): Route[] {
+  return [
+    route({ method: 'GET', path: '/v1/status', summary: 'Userchain tip and peers, the miner, Docchain, paired devices, API counters', handler: async () => await s.status() }),
+
+    route({ method: 'GET', path: '/v1/chain/info', summary: 'Userchain tip, height, work, stored blocks, mempool; check=true audits every index', query: z.strictObject({ check: z.enum(['true', 'false'], { error: 'must be true or false' }).optional() }), handler: async ({ query }) => await s.chain.info({ check: query.check === 'true' }) }),
+    route({ method: 'GET', path: '/v1/chain/blocks/{ref}', summary: 'a Ublock by hash or best-chain height', params: z.strictObject({ ref: z.string().regex(/^(\d{1,10}|[0-9a-fA-F]{64})$/, { error: 'must be a height or a block hash (64 hex digits)' }) }), handler: async ({ params }) => await s.chain.block(params.ref) }),
+    route({ method: 'GET', path: '/v1/chain/txs/{id}', summary: 'a confirmed transaction and where it is', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.chain.tx(params.id) }),
+    route({ method: 'GET', path: '/v1/chain/balances/{id}', summary: 'Healthcoin balance, nonce and key epoch of an ID', params: z.strictObject({ id: hex32() }), handler: async ({ params }) => await s.chain.balance(params.id) }),
+
+    route({ method: 'GET', path: '/v1/keys/doctors', summary: 'the doctors the latest key epoch grants', handler: async () => await s.keys.doctors() }),
+    route({ method: 'POST', path: '/v1/keys/grant', summary: 'grant a doctor: a tx_key sealing the IoT key and its diagnosis key to it (paper Alg. 3); answers once the mempool accepted it', body: DOCTOR, handler: async ({ body }) => await s.keys.grant(body.doctor) }),
+    route({ method: 'POST', path: '/v1/keys/revoke', summary: 'revoke a doctor: a tx_key with a fresh IoT key for the remaining doctors', body: REVOKE, handler: async ({ body }) => await s.keys.revoke(body.doctor) }),
+    route({ method: 'POST', path: '/v1/keys/rotate', summary: 'renew the IoT key for the same doctors (paper §IV-B5 periodic update)', body: EMPTY, handler: async () => await s.keys.rotate() }),
+
+    route({ method: 'GET', path: '/v1/devices', summary: 'paired devices with their counters', handler: async () => await s.devices.list() }),
+    route({
+      method: 'POST',
+      path: '/v1/devices',
+      summary: 'pair a device; the answer holds its secret (MQTT password), shown once',
+      body: z.strictObject({ id: DEVICE_ID, user: z.string({ error: 'must be the user (its hex ID)' }).regex(/^[^!]{1,128}$/, { error: 'must be the user (its hex ID)' }), sensors: z.array(SENSOR, { error: 'must be a list of sensor types' }).max(16, { error: 'at most 16 sensor types' }).default([]) }, { error: 'must be a JSON object {"id", "user", "sensors"}' }),
+      handler: async ({ body }) => await s.devices.add({ id: body.id, user: body.user, sensors: body.sensors as never })
+    }),
+    route({ method: 'DELETE', path: '/v1/devices/{id}', summary: 'unpair a device: its credentials stop working at once', params: z.strictObject({ id: DEVICE_ID }), handler: async ({ params }) => await s.devices.remove(params.id) }),
+
+    route({ method: 'GET', path: '/v1/coin/balances/{id}', summary: 'confirmed balance plus transfers pending in the mempool', params: z.strictObject({ id: hex32() }), handler: async ({ params }) => await s.coin.balance(params.id) }),
+    route({ method: 'POST', path: '/v1/coin/pay', summary: 'a transfer from the hub user\'s ID (e.g. prepaying the consortium), queued in the mempool', body: z.strictObject({ to: hex32('recipient ID'), amount: units(), fee: units().default(0) }, { error: 'must be a JSON object {"to", "amount", "fee"}' }), handler: async ({ body }) => await s.coin.pay(body) }),
+
+    route({ method: 'GET', path: '/v1/miner', summary: 'is the PoW miner running', handler: async () => await s.miner.status() }),
+    route({ method: 'POST', path: '/v1/miner/start', summary: 'start mining on the tip (paper Alg. 1)', body: EMPTY, handler: async () => await s.miner.start() }),
+    route({ method: 'POST', path: '/v1/miner/stop', summary: 'stop mining', body: EMPTY, handler: async () => await s.miner.stop() }),
+
+    route({
+      method: 'POST',
+      path: '/v1/batches/lease',
+      summary: 'lease closed batches from the durable ingest store (they stay stored until acknowledged; an unacknowledged lease expires)',
+      body: z.strictObject({ user: z.string().regex(/^[0-9a-fA-F]{1,64}$/, { error: 'must be a user (hex)' }).optional(), max: z.int({ error: 'must be an integer in [1, 256]' }).min(1, { error: 'must be an integer in [1, 256]' }).max(256, { error: 'must be an integer in [1, 256]' }).optional(), leaseMs: z.int({ error: 'must be an integer in [1000, 3600000]' }).min(1000, { error: 'must be an integer in [1000, 3600000]' }).max(3_600_000, { error: 'must be an integer in [1000, 3600000]' }).optional() }, { error: 'must be a JSON object' }),
+      handler: async ({ body }) => await s.batches.lease(body)
+    }),
+    route({ method: 'POST', path: '/v1/batches/ack', summary: 'acknowledge leased batches (sealed, uploaded, recorded): they are deleted from the ingest store', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }), ids: z.array(z.string().min(1).max(200), { error: 'must be a list of batch ids' }).min(1, { error: 'must name at least one batch' }).max(256, { error: 'at most 256 batch ids' }) }, { error: 'must be a JSON object {"lease", "ids"}' }), handler: async ({ body }) => await s.batches.ack(body) }),
+    route({
+      method: 'GET',
+      path: '/v1/readings',
+      summary: 'verified device readings as they arrive (newline-delimited JSON: one reading, or {"error", "raw"} for a line ingest dropped, per line)',
+      stream: (_in, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
+        res.write('\n') // headers out at once: the client knows it is subscribed
+        const off = s.pipeline.readings((r) => { res.write(JSON.stringify(r) + '\n') }, (err, raw) => { res.write(JSON.stringify({ error: err.message, ...(raw === undefined ? {} : { raw }) }) + '\n') })
+        res.on('close', off)
+      }
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/pipeline/seal',
+      summary: 'seal a batch of readings under the current key epoch (AES-256-GCM, paper Alg. 2 line 2); answers the sealed bytes (base64) and the epoch',
+      body: z.strictObject({ readings: z.array(z.record(z.string(), z.unknown()), { error: 'must be a list of readings' }).min(1, { error: 'must hold at least one reading' }).max(65_536, { error: 'at most 65536 readings' }) }, { error: 'must be a JSON object {"readings"}' }),
+      maxBody: 4 << 20,
+      handler: async ({ body }) => await s.pipeline.seal(body.readings.map((r, i) => asReading(r, `body.readings[${i}]`)))
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/ipfs/upload',
+      summary: 'store sealed bytes on IPFS; answers once the storage nodes acknowledged (replication)',
+      body: z.strictObject({ bytes: z.base64({ error: 'must be base64' }).max(Math.ceil(MAX_SEALED_BYTES / 3) * 4, { error: `at most ${MAX_SEALED_BYTES} bytes` }) }, { error: 'must be a JSON object {"bytes"}' }),
+      maxBody: (Math.ceil(MAX_SEALED_BYTES / 3) * 4) + 1024,
+      handler: async ({ body }) => await s.pipeline.upload(new Uint8Array(Buffer.from(body.bytes, 'base64')))
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/pipeline/tx-iot',
+      summary: 'build, sign and submit the tx_IoT naming sealed data (paper Alg. 2 lines 4–7); answers once the mempool accepted it',
+      body: z.strictObject({ heiot: hex32('HEIoT digest'), epoch: z.int({ error: 'must be a key epoch ≥ 1' }).min(1, { error: 'must be a key epoch ≥ 1' }).max(0xffffffff, { error: 'must be a key epoch ≥ 1' }) }, { error: 'must be a JSON object {"heiot", "epoch"}' }),
+      handler: async ({ body }) => await s.pipeline.record(fromHex('heiot', body.heiot), body.epoch)
+    }),
+    route({ method: 'GET', path: '/v1/txs/{id}/confirmed', summary: 'answers once the transaction is in a block of the best chain (long poll)', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.pipeline.confirmed(params.id) }),
+    route({ method: 'POST', path: '/v1/batches/release', summary: 'give a lease\'s batches back at once', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }) }, { error: 'must be a JSON object {"lease"}' }), handler: async ({ body }) => await s.batches.release(body.lease) })
+  ]
+}

@@ -1,0 +1,251 @@
+/**
+ * The hub's service layer beyond the patient page (DESIGN §3.1): key
+ * epochs (grant, revoke, rotate), device pairing, Healthcoin payments,
+ * Userchain queries and the miner. Each part is built over the role objects
+ * it drives, so the running hub (startHub), and the CLI on a stopped hub's
+ * data dir, call the very same functions; the control API (api/hub-routes.ts)
+ * exposes them as they are. Results are plain JSON-able data.
+ */
+import { buildTxCoin, encodeTx, fromHex, InvalidFieldError, toHex, type Identity, type Tx, type TxKey } from '../core/index.ts'
+import { publishEpoch, type UserKeys } from '../roles/user/keys.ts'
+import type { ChainStore } from '../store/chain.ts'
+import type { Mempool } from '../store/mempool.ts'
+import type { Miner } from '../roles/core/miner.ts'
+import { need, type HealthchainRuntime, type MinerControl, type SensorReading } from '../nodered/runtime.ts'
+import { recorderOf, sealerOf } from '../nodered/seal.ts'
+import type { DeviceRegistry, PublicDevice } from '../ingest/registry.ts'
+import type { SensorType } from '../ingest/line.ts'
+import { TxRejectedError } from '../nodered/errors.ts'
+import type { DoctorBook } from './doctor-book.ts'
+
+/** Submits a transaction to the core node's mempool; resolves with its id, or throws TxRejectedError. */
+export type SubmitTx = (tx: Tx) => Promise<string>
+
+/** Runs calls one at a time (key epochs and transfer nonces are sequences). */
+export function serial (): <T>(fn: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve()
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn)
+    tail = run.catch(() => {})
+    return await run
+  }
+}
+
+/** Uint8Array → hex, bigint → string, recursively. */
+export function plain (v: unknown): unknown {
+  if (v instanceof Uint8Array) return toHex(v)
+  if (typeof v === 'bigint') return v.toString()
+  if (Array.isArray(v)) return v.map(plain)
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
+  return v
+}
+
+export interface EpochResult {
+  /** the new key epoch */
+  readonly epoch: number
+  /** htxk of its tx_key (hex) */
+  readonly tx: string
+  /** the doctors it names (hex IDs, sorted) */
+  readonly doctors: readonly string[]
+}
+
+export interface KeysService {
+  /** A tx_key naming one more doctor (identity record hex, or ID hex) — paper Alg. 3. */
+  grant: (doctor: string) => Promise<EpochResult & { readonly doctor: string }>
+  /** A tx_key with a fresh IoT key for the remaining doctors. */
+  revoke: (doctor: string) => Promise<EpochResult & { readonly doctor: string }>
+  /** A fresh IoT key for the same doctors (§IV-B5 periodic update). */
+  rotate: () => Promise<EpochResult>
+  doctors: () => Promise<{ readonly epoch: number, readonly doctors: readonly string[] }>
+}
+
+export function keysService (p: { keys: UserKeys, book: DoctorBook, submit: SubmitTx }): KeysService {
+  const one = serial()
+  const publish = async (tx: TxKey): Promise<EpochResult> => {
+    const id = await publishEpoch(p.keys, tx, p.submit)
+    return { epoch: tx.epoch, tx: id, doctors: tx.envelopes.map((e) => toHex(e.doctor)) }
+  }
+  return {
+    grant: async (doctor) => await one(async () => {
+      const id = await p.book.learn(doctor)
+      // the first epoch names no doctor (UserKeys.init), so the user seals data before any grant
+      if (p.keys.current === null) await publish(p.keys.init())
+      return { ...await publish(p.keys.grant(id)), doctor: toHex(id) }
+    }),
+    revoke: async (doctor) => await one(async () => {
+      const id = fromHex('doctor', doctor.trim())
+      return { ...await publish(p.keys.revoke(id)), doctor: toHex(id) }
+    }),
+    rotate: async () => await one(async () => await publish(p.keys.rotate())),
+    doctors: async () => ({ epoch: p.keys.current?.epoch ?? 0, doctors: p.keys.doctors().map(toHex) })
+  }
+}
+
+/** The core node's submit, as the services use it. */
+export function submitTo (node: { submitTx: (tx: Tx) => Promise<{ id: string, accepted: boolean, code?: string, reason?: string }> }, after?: () => Promise<void>): SubmitTx {
+  return async (tx) => {
+    const r = await node.submitTx(tx)
+    if (!r.accepted) throw new TxRejectedError(r.id, r.code ?? 'ERR_TX_REJECTED', r.reason ?? 'refused')
+    await after?.()
+    return r.id
+  }
+}
+
+export interface ChainInfo {
+  readonly network: string
+  readonly height: number
+  readonly tip: string
+  readonly gtime: number
+  readonly bits: string
+  readonly work: string
+  readonly blocks: number
+  readonly mempool: number
+  readonly nextBits: string
+  readonly problems?: readonly string[]
+}
+
+export interface ChainService {
+  info: (opts?: { check?: boolean }) => Promise<ChainInfo>
+  block: (ref: string) => Promise<Record<string, unknown>>
+  tx: (id: string) => Promise<Record<string, unknown>>
+  balance: (id: string) => Promise<{ readonly id: string, readonly balance: number, readonly nonce: number, readonly keyEpoch: number, readonly txs: number }>
+}
+
+function hex32 (field: string, s: string): Uint8Array {
+  const b = fromHex(field, s.trim())
+  if (b.length !== 32) throw new InvalidFieldError(field, 'must be 32 bytes (64 hex digits)')
+  return b
+}
+
+/** Userchain queries over a chain store; `mempool` counts pending transactions. */
+export function chainService (store: ChainStore, mempool: () => number | Promise<number>): ChainService {
+  return {
+    info: async (opts = {}) => {
+      const tip = store.tip
+      return {
+        network: store.params.name,
+        height: tip.height,
+        tip: tip.hex,
+        gtime: tip.header.gtime,
+        bits: `0x${tip.header.bits.toString(16)}`,
+        work: String(tip.work),
+        blocks: store.blockCount,
+        mempool: await mempool(),
+        nextBits: `0x${store.nextBitsAfter(tip).toString(16)}`,
+        ...(opts.check === true ? { problems: await store.audit() } : {})
+      }
+    },
+    block: async (ref) => {
+      const hash = /^\d+$/.test(ref) ? store.hashAt(Number(ref)) : hex32('hash', ref)
+      if (hash === undefined) throw new InvalidFieldError('height', `${ref} is above the tip (${store.height})`)
+      const block = await store.getBlock(hash)
+      const e = store.entry(hash)
+      if (block === undefined || e === undefined) throw new InvalidFieldError('hash', `block ${ref} is not stored`)
+      return plain({ hash: e.hex, mainChain: store.isOnMainChain(hash), status: e.status, reason: e.reason, header: block.header, txs: block.txs.map((t) => ({ id: t.id, ...t.tx })) }) as Record<string, unknown>
+    },
+    tx: async (id) => {
+      const loc = store.txLocation(hex32('id', id))
+      if (loc === undefined) throw new InvalidFieldError('id', `transaction ${id} is not on the best chain`)
+      const block = (await store.getBlock(loc.block))!
+      const t = block.txs[loc.pos]!
+      return plain({ id: t.id, block: loc.block, height: loc.height, pos: loc.pos, confirmations: store.height - loc.height + 1, tx: t.tx }) as Record<string, unknown>
+    },
+    balance: async (id) => {
+      const who = hex32('id', id)
+      const a = store.account(who)
+      return { id: toHex(who), balance: a.balance, nonce: a.nonce, keyEpoch: store.latestEpoch(who), txs: (await store.userTxs(who)).length }
+    }
+  }
+}
+
+export interface CoinService {
+  balance: (id: string) => Promise<{ readonly id: string, readonly balance: number, readonly nonce: number, readonly pending: number }>
+  /** A transfer from this node's ID, queued in the mempool (paper §IV-B4 prepayment). */
+  pay: (p: { readonly to: string, readonly amount: number, readonly fee?: number }) => Promise<{ readonly id: string, readonly nonce: number }>
+}
+
+export function coinService (p: { store: ChainStore, mempool: Mempool, identity?: Identity, submit: SubmitTx }): CoinService {
+  const one = serial()
+  const mine = (id: Uint8Array): Tx[] => p.mempool.list().map((e) => e.bt.tx).filter((tx) => tx.kind === 'coin' && (toHex(tx.from) === toHex(id) || toHex(tx.to) === toHex(id)))
+  return {
+    balance: async (id) => {
+      const who = hex32('id', id)
+      const a = p.store.account(who)
+      return { id: toHex(who), balance: a.balance, nonce: a.nonce, pending: mine(who).length }
+    },
+    pay: async ({ to, amount, fee = 0 }) => await one(async () => {
+      const who = p.identity
+      if (who === undefined) throw new InvalidFieldError('keystore', 'this node has no identity to pay from')
+      const pendingFromMe = p.mempool.list().filter((e) => e.bt.tx.kind === 'coin' && toHex(e.bt.tx.from) === toHex(who.id)).length
+      const tx = buildTxCoin(who, { to: hex32('to', to), amount, fee, nonce: p.store.account(who.id).nonce + pendingFromMe })
+      return { id: await p.submit(tx), nonce: tx.nonce }
+    })
+  }
+}
+
+export interface DevicesService {
+  /** Pairs a device; its secret (MQTT password) is in the answer once. */
+  add: (p: { readonly id: string, readonly user: string, readonly sensors: readonly SensorType[] }) => Promise<PublicDevice & { readonly secret: string }>
+  list: () => Promise<PublicDevice[]>
+  remove: (id: string) => Promise<{ readonly removed: string }>
+}
+
+export function devicesService (registry: DeviceRegistry): DevicesService {
+  return {
+    add: async ({ id, user, sensors }) => {
+      const { device, secret } = await registry.add(id, { user, sensors: [...sensors] })
+      return { ...device, secret }
+    },
+    list: async () => registry.list(),
+    remove: async (id) => { await registry.remove(id); return { removed: id } }
+  }
+}
+
+export interface MinerService {
+  status: () => Promise<{ readonly mining: boolean, readonly threads: number, readonly hashes: number, readonly height: number, readonly mined: number }>
+  start: () => Promise<{ readonly mining: boolean }>
+  stop: () => Promise<{ readonly mining: boolean }>
+}
+
+/** Over the miner control the Node-RED miner node drives too (nodered/wire.ts coreMiner). */
+export function minerService (control: MinerControl, miner: Pick<Miner, 'threads' | 'hashes' | 'mining'>): MinerService {
+  const status = async (): Promise<Awaited<ReturnType<MinerService['status']>>> => {
+    const s = control.status()
+    return { mining: miner.mining, threads: miner.threads, hashes: miner.hashes, height: s.height, mined: s.mined }
+  }
+  return {
+    status,
+    start: async () => { if (!miner.mining) await control.start(); return { mining: miner.mining } },
+    stop: async () => { await control.stop(); return { mining: miner.mining } }
+  }
+}
+
+export interface PipelineService {
+  /** Seals readings under the current key epoch (paper Alg. 2 line 2); the sealed bytes base64. */
+  seal: (readings: readonly SensorReading[]) => Promise<{ readonly sealed: string, readonly epoch: number }>
+  /** Stores sealed bytes on IPFS; resolves after the storage nodes' replication acks. */
+  upload: (bytes: Uint8Array) => Promise<{ readonly cid: string, readonly acked: readonly string[] }>
+  /** Builds, signs and submits the tx_IoT naming them (paper Alg. 2 lines 4–7); `tx` is its encoding (hex). */
+  record: (heiot: Uint8Array, epoch: number) => Promise<{ readonly id: string, readonly tx: string }>
+  /** Resolves once the transaction is on the best chain. */
+  confirmed: (id: string) => Promise<{ readonly id: string, readonly height: number, readonly block: string }>
+  /** Verified device readings as they arrive; returns the unsubscribe function. */
+  readings: (onReading: (r: SensorReading) => void, onError: (err: Error, raw?: string) => void) => () => void
+}
+
+/** The upload path's steps over the hub's Node-RED runtime: what the embedded flow calls, exposed to another Node-RED. */
+export function pipelineService (rt: HealthchainRuntime): PipelineService {
+  const sealer = sealerOf(rt)
+  const recorder = recorderOf(rt)
+  const txs = rt.txs
+  return {
+    seal: async (readings) => { const s = await sealer.seal(readings); return { sealed: Buffer.from(s.sealed).toString('base64'), epoch: s.epoch } },
+    upload: async (bytes) => await need(rt, 'ipfs').upload(bytes),
+    record: async (heiot, epoch) => { const r = await recorder.record(heiot, epoch); return { id: r.id, tx: toHex(encodeTx(r.tx)) } },
+    confirmed: async (id) => {
+      if (txs?.confirmed === undefined) throw new InvalidFieldError('id', 'this hub does not follow confirmations')
+      return await txs.confirmed(id)
+    },
+    readings: (onReading, onError) => need(rt, 'readings').subscribe(onReading, onError)
+  }
+}

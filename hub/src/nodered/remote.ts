@@ -1,0 +1,102 @@
+/**
+ * The Healthchain runtime of a Node-RED that is not the hub's own: every
+ * part reaches the hub through its control API (hub/src/api, a Unix socket
+ * or loopback URL plus the cookie from the hub's data dir). Keys and the
+ * identity stay in the hub: sealing and signing tx_IoT are API calls
+ * (nodered/seal.ts runs there), so `identity` here carries only the ID.
+ * Readings arrive on a newline-delimited JSON stream, reopened when it
+ * breaks (the hub restarted: the cookie is read again).
+ */
+import { randomBytes } from 'node:crypto'
+import { decodeTx, fromHex, toHex, type Identity, type TxIoT } from '../core/index.ts'
+import { ApiClient, type ApiTarget } from '../api/client.ts'
+import { asReading } from './batcher.ts'
+import type { HealthchainRuntime, MinerStatus, SensorReading } from './runtime.ts'
+
+export interface RemoteOptions {
+  /** Reads the target afresh (the cookie is rewritten at every hub start). */
+  readonly target: () => ApiTarget
+  /** The user's ID (hex); default: asked from the hub (GET /v1/status) at once. */
+  readonly user?: string
+  /** Delay before reopening a broken readings stream (ms). */
+  readonly retryMs?: number
+}
+
+export function remoteRuntime (o: RemoteOptions): HealthchainRuntime & { close: () => void } {
+  let client = new ApiClient(o.target(), { maxSockets: 16 })
+  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+    try { return await client.call<T>(method, path, body) } catch (err) {
+      if ((err as { status?: number }).status !== 401) throw err
+      // the hub restarted since: its new cookie
+      client.close()
+      client = new ApiClient(o.target(), { maxSockets: 16 })
+      return await client.call<T>(method, path, body)
+    }
+  }
+  const id = o.user === undefined ? new Uint8Array(32) : fromHex('user', o.user)
+  if (o.user === undefined) void call<{ user: string }>('GET', '/v1/status').then((st) => { id.set(fromHex('user', st.user)) }, () => {})
+  const noKey = (): never => { throw new Error('the identity\'s keys stay in the hub: sign through its control API') }
+  const identity = { id, get signing () { return noKey() }, get agreement () { return noKey() } } as unknown as Identity
+  let miner: MinerStatus = { running: false, height: 0, mined: 0 }
+  const minerCall = async (path: string): Promise<void> => {
+    const s = await call<{ mining: boolean, height?: number, mined?: number }>(path === '' ? 'GET' : 'POST', `/v1/miner${path}`, path === '' ? undefined : {})
+    miner = { running: s.mining, height: s.height ?? miner.height, mined: s.mined ?? miner.mined }
+  }
+  const streams = new Set<() => void>()
+  return {
+    role: 'user',
+    identity,
+    now: () => Math.floor(Date.now() / 1000),
+    rng: (n) => new Uint8Array(randomBytes(n)),
+    readings: {
+      subscribe: (onReading, onError) => {
+        let stopped = false
+        let end: (() => void) | null = null
+        const open = (): void => {
+          if (stopped) return
+          end = client.stream('/v1/readings', (j) => {
+            const x = j as { error?: string, raw?: string }
+            if (typeof x.error === 'string') { onError(new Error(x.error), x.raw); return }
+            let r: SensorReading
+            try { r = asReading(j) } catch (err) { onError(err as Error); return }
+            onReading(r)
+          }, () => {
+            if (stopped) return
+            // the hub went away or restarted: reopen with its current cookie
+            setTimeout(() => { client.close(); client = new ApiClient(o.target(), { maxSockets: 16 }); open() }, o.retryMs ?? 2000).unref()
+          })
+        }
+        open()
+        const off = (): void => { stopped = true; end?.(); streams.delete(off) }
+        streams.add(off)
+        return off
+      }
+    },
+    ipfs: {
+      upload: async (bytes) => await call('POST', '/v1/ipfs/upload', { bytes: Buffer.from(bytes).toString('base64') }),
+      get: async () => { throw new Error('reading IPFS through the control API is not offered') }
+    },
+    txs: {
+      submit: async () => { throw new Error('transactions are signed in the hub: use the tx iot node') },
+      confirmed: async (txid) => await call('GET', `/v1/txs/${txid}/confirmed`)
+    },
+    sealer: {
+      seal: async (readings) => {
+        const r = await call<{ sealed: string, epoch: number }>('POST', '/v1/pipeline/seal', { readings })
+        return { sealed: new Uint8Array(Buffer.from(r.sealed, 'base64')), epoch: r.epoch }
+      }
+    },
+    recorder: {
+      record: async (heiot, epoch) => {
+        const r = await call<{ id: string, tx: string }>('POST', '/v1/pipeline/tx-iot', { heiot: toHex(heiot), epoch })
+        return { id: r.id, tx: decodeTx(fromHex('tx', r.tx)) as TxIoT }
+      }
+    },
+    miner: {
+      start: async () => { await minerCall('/start') },
+      stop: async () => { await minerCall('/stop') },
+      status: () => { void minerCall('').catch(() => {}); return miner }
+    },
+    close: () => { for (const off of [...streams]) off(); client.close() }
+  }
+}
