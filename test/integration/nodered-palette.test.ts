@@ -14,7 +14,7 @@ import { promisify } from 'node:util'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
-import { StorageNode } from '../../hub/src/roles/storage/index.ts'
+import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 import { ApiClient } from '../../hub/src/api/client.ts'
 import { apiSocketPath, cookiePath } from '../../hub/src/api/local.ts'
 import { cidStringFromDigest, fromHex } from '../../hub/src/core/index.ts'
@@ -31,7 +31,7 @@ t.test('a stock Node-RED with the palette runs flows/hub.json against a running 
   const dir = t.testdir()
   const data = join(dir, 'data')
   const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'palette test' }
-  const storage = await StorageNode.create({ dataDir: join(dir, 'storage') })
+  const storage = await StorageNode.create({ dataDir: join(dir, 'storage'), admission: openAdmission })
   t.teardown(async () => { await storage.stop() })
 
   t.equal((await cli(['keys', 'new', '--data-dir', data], env)).code, 0, 'keys new')
