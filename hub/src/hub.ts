@@ -187,7 +187,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const web = await createWebRouter({ dataDir: cfg.dataDir, patient: service.patient })
     red.app.use('/', web.router)
     if (cfg.mine) miner.start()
-    const mqttPort = ingest.broker === null ? null : (ingest.broker.server.address() as { port: number }).port
+    const mqttPort = ingest.broker === null ? null : ingest.broker.port
     return {
       urls: { patient: `${red.origin}/`, editor: `${red.origin}/red/` },
       logins: { ...(web.created === undefined ? {} : { web: web.created }), ...(red.created === undefined ? {} : { editor: red.created }) },
