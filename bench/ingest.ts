@@ -60,7 +60,7 @@ async function serialRun (dir: string, lines: number): Promise<{ rate: number, b
     for (let i = 0; i < 200 && !(existsSync(a) && existsSync(b)); i++) await sleep(25)
     const ing = await Ingest.open(join(dir, 'serial'), { sync: true })
     await ing.registry.add('th-1', { user: 'u', sensors: ['temp'] })
-    const src = new SerialSource(ing, { path: b })
+    const src = new SerialSource(ing, { path: b, device: 'th-1' })
     src.start()
     for (let i = 0; i < 400 && !src.isOpen; i++) await sleep(25)
     const text = Array.from({ length: lines }, (_, s) => formatLine({ d: 'th-1', b: 1, s, t: 'temp', v: 36.5 + (s % 10) / 10, ts: s * 1000 })).join('')

@@ -40,8 +40,10 @@ export const HubConfigFile = z.strictObject({
     .optional().describe('the MQTT broker devices publish to'),
   serial: z.array(z.strictObject({
     path: nonEmpty().describe('serial device, e.g. /dev/ttyACM0'),
+    device: z.string({ error: 'must be the id of the device paired on this port ([a-z0-9-]{1,32})' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must be the id of the device paired on this port ([a-z0-9-]{1,32})' })
+      .describe('the registered device on this port: lines of any other device are refused'),
     baudRate: intIn(300, 4_000_000).optional()
-  }, { error: 'must be {"path", "baudRate"}' }), { error: 'must be a list of {"path", "baudRate"}' }).default([]).describe('sensor boards on serial ports'),
+  }, { error: 'must be {"path", "device", "baudRate"}' }), { error: 'must be a list of {"path", "device", "baudRate"}' }).default([]).describe('sensor boards on serial ports, each bound to its paired device'),
   http: z.strictObject({
     host: nonEmpty().default('127.0.0.1'),
     port: port().default(1880)
@@ -63,7 +65,7 @@ export interface HubConfig {
   /** Days between scheduled IoT-key rotations (paper §IV-B5); 0: none. */
   readonly keyRotationDays: number
   readonly broker: { readonly embedded: { readonly host: string, readonly port: number } } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
-  readonly serial: ReadonlyArray<{ readonly path: string, readonly baudRate?: number }>
+  readonly serial: ReadonlyArray<{ readonly path: string, readonly device: string, readonly baudRate?: number }>
   readonly http: { readonly host: string, readonly port: number }
   /** The accounting nodes (leader order), genesis time and genesis registry of the Docchain followed, if any. */
   readonly docchain?: DocchainReaderConfig
@@ -92,7 +94,7 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     replication,
     keyRotationDays: f.keyRotationDays,
     broker,
-    serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path } : { path: s.path, baudRate: s.baudRate }),
+    serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path, device: s.device } : { path: s.path, device: s.device, baudRate: s.baudRate }),
     http: f.http,
     ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) }),
     ...(f.consortium === undefined ? {} : { consortium: f.consortium })
