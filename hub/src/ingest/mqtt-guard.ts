@@ -111,35 +111,3 @@ export function guardedStream (socket: Socket, limit: number, onRefuse: (why: Sc
   Object.defineProperty(d, 'remoteAddress', { get: () => socket.remoteAddress })
   return d
 }
-
-/** A token bucket per key: `rate` per second, bursts of `burst`. Bounded: at most `maxKeys` keys. Pure; clock passed in. */
-export class RateLimiter {
-  readonly rate: number
-  readonly burst: number
-  readonly #now: () => number
-  readonly #maxKeys: number
-  readonly #buckets = new Map<string, { tokens: number, at: number }>()
-
-  constructor (opts: { rate: number, burst: number, now?: () => number, maxKeys?: number }) {
-    this.rate = opts.rate
-    this.burst = opts.burst
-    this.#now = opts.now ?? Date.now
-    this.#maxKeys = opts.maxKeys ?? 10_000
-  }
-
-  /** Takes one token for `key`; false when the bucket is empty. */
-  take (key: string): boolean {
-    const t = this.#now()
-    let b = this.#buckets.get(key)
-    if (b === undefined) {
-      b = { tokens: this.burst, at: t }
-      this.#buckets.set(key, b)
-      if (this.#buckets.size > this.#maxKeys) this.#buckets.delete(this.#buckets.keys().next().value!)
-    }
-    b.tokens = Math.min(this.burst, b.tokens + (t - b.at) * this.rate / 1000)
-    b.at = t
-    if (b.tokens < 1) return false
-    b.tokens -= 1
-    return true
-  }
-}

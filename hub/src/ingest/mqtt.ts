@@ -30,7 +30,8 @@ import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
 import type { HealthchainError } from '../core/index.ts'
 import { AuthRefusedError, ClientIdRefusedError, ConnectionCapError, KeepAliveRefusedError, PacketMalformedError, PacketOversizeError, RateLimitedError, RetainRefusedError, TopicRefusedError } from './errors.ts'
-import { guardedStream, MAX_PACKET_BYTES, RateLimiter } from './mqtt-guard.ts'
+import { guardedStream, MAX_PACKET_BYTES } from './mqtt-guard.ts'
+import { RateLimiter, type RateLimit } from '../net/reqresp.ts'
 import type { Ingest, SubmitResult } from './pipeline.ts'
 
 export const TOPIC_ROOT = 'healthchain'
@@ -64,7 +65,7 @@ export interface BrokerLimits {
   /** largest keep-alive a client may ask for, s (default 300); 0 (none) is refused too */
   keepaliveLimit?: number
   /** per-device publish rate limit (default 50/s, bursts of 1000: a device's offline buffer after a reconnect); null: none */
-  publishRate?: { rate: number, burst: number } | null
+  publishRate?: RateLimit | null
 }
 
 export const BROKER_DEFAULTS = {
@@ -73,7 +74,7 @@ export const BROKER_DEFAULTS = {
   maxPending: 64,
   connectTimeoutMs: 10_000,
   keepaliveLimit: 300,
-  publishRate: { rate: 50, burst: 1000 }
+  publishRate: { perSecond: 50, burst: 1000 }
 } as const
 
 export interface EmbeddedBrokerOptions extends BrokerLimits {
@@ -155,7 +156,7 @@ export class EmbeddedBroker {
         let err: HealthchainError | null = null
         if (!mayPublish(hubId, device, packet.topic)) err = new TopicRefusedError(device, packet.topic)
         else if (packet.retain) err = new RetainRefusedError(device, packet.topic)
-        else if (limiter !== null && !limiter.take(device)) err = new RateLimitedError(device, limiter.rate)
+        else if (limiter !== null && !limiter.take(device)) err = new RateLimitedError(device, limiter.rate.perSecond)
         if (err !== null) {
           ingest.refuse(err, { source: 'mqtt', device })
           done(err)

@@ -12,7 +12,8 @@ import { chmod, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { readPrivateJson } from '../store/private-file.ts'
-import { LoginLimiter } from '../web/ratelimit.ts'
+import type { RequestHandler } from 'express'
+import { basicUser, loginLimiters, type RateLimitOptions } from '../web/ratelimit.ts'
 import { AdminCredentialsError } from './errors.ts'
 
 interface Bcrypt { hash: (pw: string, rounds: number) => Promise<string>, compare: (pw: string, hash: string) => Promise<boolean> }
@@ -67,31 +68,29 @@ export async function checkPassword (rec: AdminAuthRecord, password: string): Pr
  * admin login — what Node-RED's launcher does for `httpNodeAuth`, which the
  * embedded API leaves to the embedder. A header that passed bcrypt once is
  * remembered by its SHA-256 so each request does not pay bcrypt again.
- * Guesses are throttled per client address like the web login
- * (web/ratelimit.ts: after `max` failures in the window a client gets 429
- * with Retry-After and no bcrypt check), so the flows' endpoints are no way
- * around the editor's and the pages' login limits.
+ * Guesses are throttled like the web login (web/ratelimit.ts, per account
+ * and per client address; 429 with Retry-After and no bcrypt check over the
+ * limit), so the flows' endpoints are no way around the editor's and the
+ * pages' login limits.
  */
-export function basicAuth (rec: AdminAuthRecord, realm = 'Healthchain hub', limiter = new LoginLimiter()): (req: { headers: Record<string, string | string[] | undefined>, socket?: { remoteAddress?: string } }, res: { statusCode: number, setHeader: (k: string, v: string) => void, end: (body?: string) => void }, next: () => void) => void {
+export function basicAuth (rec: AdminAuthRecord, realm = 'Healthchain hub', limits: RateLimitOptions = {}): RequestHandler[] {
   const ok = new Set<string>()
-  return (req, res, next) => {
+  const limiters = loginLimiters(basicUser, limits)
+  const check: RequestHandler = (req, res, next) => {
     const header = req.headers.authorization
     const refuse = (): void => { res.statusCode = 401; res.setHeader('WWW-Authenticate', `Basic realm="${realm}"`); res.end('Unauthorized') }
     if (typeof header !== 'string' || !header.startsWith('Basic ')) { refuse(); return }
     const seen = createHash('sha256').update(header).digest('hex')
     if (ok.has(seen)) { next(); return }
-    const client = req.socket?.remoteAddress ?? 'unknown'
-    const wait = limiter.retryAfter(client)
-    if (wait > 0) { res.statusCode = 429; res.setHeader('Retry-After', String(wait)); res.end(`Too many failed logins: try again in ${wait} s.`); return }
-    limiter.fail(client) // counted before the (slow) check, so parallel guesses cannot outrun the limit
     const text = Buffer.from(header.slice(6), 'base64').toString('utf8')
     const colon = text.indexOf(':')
     if (colon < 0 || text.slice(0, colon) !== rec.username) { refuse(); return }
     bcrypt.compare(text.slice(colon + 1), rec.password).then((good) => {
       if (!good) { refuse(); return }
-      limiter.succeed(client)
+      limiters.succeeded(req)
       ok.add(seen)
       next()
     }, () => { refuse() })
   }
+  return [...limiters.middleware, check]
 }
