@@ -8,7 +8,7 @@
  * ships (and checks logins with).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { readPrivateJson } from '../store/private-file.ts'
@@ -52,6 +52,26 @@ export async function loadOrCreateAdminAuth (userDir: string, username = 'admin'
   await writeFile(path, JSON.stringify(record, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
   await chmod(path, 0o600) // the umask may have narrowed it further, never widened; make it exact
   return { record, created: { username, password } }
+}
+
+/**
+ * Replaces the editor's password (a lost login), keeping the user name and
+ * the credentialSecret — the flows' stored credentials stay readable.
+ * Creates the file when there is none yet. Returns the new login.
+ */
+export async function resetAdminPassword (userDir: string, username = 'admin'): Promise<{ username: string, password: string }> {
+  const path = join(userDir, ADMIN_AUTH_FILE)
+  const old = await readPrivateJson(path, (why) => new AdminCredentialsError(path, why)) as AdminAuthRecord | undefined
+  const password = randomBytes(18).toString('base64url')
+  const record: AdminAuthRecord = {
+    username: old?.username ?? username,
+    password: await bcrypt.hash(password, BCRYPT_ROUNDS),
+    credentialSecret: typeof old?.credentialSecret === 'string' ? old.credentialSecret : randomBytes(32).toString('hex')
+  }
+  await mkdir(userDir, { recursive: true, mode: 0o700 })
+  await writeFile(path, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 })
+  await chmod(path, 0o600)
+  return { username: record.username, password }
 }
 
 /** Node-RED's adminAuth setting for the record: one user with full permissions. */
