@@ -29,7 +29,7 @@ export function register (program: Command): void {
   user ID        ${toHex(user.id)}
   patient page   ${hub.urls.patient}
   Node-RED       ${hub.urls.editor}
-  libp2p         ${hub.peer}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort} (plain)`}${hub.mqttsPort === null ? '' : `\n  MQTT over TLS  port ${hub.mqttsPort}`}${hub.tls === null ? '' : `\n  certificate    SHA-256 ${hub.tls.fingerprint}${hub.tls.caFile === undefined ? '' : `\n  hub CA         ${hub.tls.caFile} (devices and browsers trust this)`}`}`)
+  libp2p         ${hub.peer}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}${hub.mqttsPort === null ? '' : `\n  MQTT over TLS  port ${hub.mqttsPort}`}${hub.tls === null ? '' : `\n  certificate    SHA-256 ${hub.tls.fingerprint}${hub.tls.caFile === undefined ? '' : `\n  hub CA         ${hub.tls.caFile} (devices and browsers trust this)`}`}`)
       // logins go to a 0600 file, never to stdout (the journal under systemd)
       if (hub.logins.web !== undefined || hub.logins.editor !== undefined) {
         const file = await writeLoginsFile(cfg.dataDir, hub.logins, hub.urls)
