@@ -75,7 +75,7 @@ t.test('the hub: every surface refuses what has no login, and keeps serving', as
     ['GET', `/patient/diagnoses/${HEX}/fhir`, [303]], ['GET', '/doctor', [303]], ['GET', '/api/doctor', [401]],
     ['POST', '/patient/doctors/grant', [403]], ['POST', '/patient/doctors/revoke', [403]], ['POST', `/doctor/reviews/${HEX}/sign`, [403]],
     ['GET', '/red/flows', [401]], ['POST', '/red/flows', [401]], ['GET', '/red/nodes', [401]], ['GET', '/red/settings/user', [401]],
-    ['GET', '/red/context/global', [401]], ['POST', '/red/inject/x', [401]], ['GET', '/red/diagnostics', [401]], ['POST', '/red/nodes', [401, 403]],
+    ['GET', '/red/context/global', [401]], ['POST', '/red/inject/x', [401]], ['GET', '/red/diagnostics', [401]], ['POST', '/red/nodes', [401, 403, 404]], // palette installs are off: no such route on the editor's own listener
     ['GET', '/red/api/diagnose', [401]], ['POST', '/red/api/diagnose', [401]]
   ]
   for (const [method, path, want] of surfaces) {

@@ -93,24 +93,28 @@ export async function checkPassword (rec: AdminAuthRecord, password: string): Pr
  * limit), so the flows' endpoints are no way around the editor's and the
  * pages' login limits.
  */
-export function basicAuth (rec: AdminAuthRecord, realm = 'Healthchain hub', limits: RateLimitOptions = {}): RequestHandler[] {
+export function basicAuth (rec: AdminAuthRecord, realm = 'Healthchain hub', limits: RateLimitOptions = {}): RequestHandler {
   const ok = new Set<string>()
   const limiters = loginLimiters(basicUser, limits)
+  const [byClient, byAccount] = limiters.middleware as [RequestHandler, RequestHandler]
   const check: RequestHandler = (req, res, next) => {
-    const header = req.headers.authorization
-    const refuse = (): void => { res.statusCode = 401; res.setHeader('WWW-Authenticate', `Basic realm="${realm}"`); res.end('Unauthorized') }
-    if (typeof header !== 'string' || !header.startsWith('Basic ')) { refuse(); return }
-    const seen = createHash('sha256').update(header).digest('hex')
-    if (ok.has(seen)) { next(); return }
+    const header = req.headers.authorization!
     const text = Buffer.from(header.slice(6), 'base64').toString('utf8')
     const colon = text.indexOf(':')
-    if (colon < 0 || text.slice(0, colon) !== rec.username) { refuse(); return }
+    if (colon < 0 || text.slice(0, colon) !== rec.username) { refuse(res); return }
     bcrypt.compare(text.slice(colon + 1), rec.password).then((good) => {
-      if (!good) { refuse(); return }
+      if (!good) { refuse(res); return }
       limiters.succeeded(req)
-      ok.add(seen)
+      ok.add(createHash('sha256').update(header).digest('hex'))
       next()
-    }, () => { refuse() })
+    }, () => { refuse(res) })
   }
-  return [...limiters.middleware, check]
+  const refuse = (res: Parameters<RequestHandler>[1]): void => { res.statusCode = 401; res.setHeader('WWW-Authenticate', `Basic realm="${realm}"`); res.end('Unauthorized') }
+  return (req, res, next) => {
+    const header = req.headers.authorization
+    if (typeof header !== 'string' || !header.startsWith('Basic ')) { refuse(res); return }
+    // a login already checked passes without bcrypt and is never throttled by others' guesses
+    if (ok.has(createHash('sha256').update(header).digest('hex'))) { next(); return }
+    byClient(req, res, (e?: unknown) => { if (e !== undefined) { next(e); return } byAccount(req, res, (e2?: unknown) => { if (e2 !== undefined) { next(e2); return } check(req, res, next) }) })
+  }
 }
