@@ -11,10 +11,11 @@ import { readingsTopic } from '../hub/src/ingest/mqtt.ts'
 
 const send = (m: unknown): void => { process.send!(m) }
 const next = (): Promise<unknown> => new Promise((resolve) => process.once('message', resolve))
-const { url, hubId, devices, perDevice, window } = await next() as { url: string, hubId: string, devices: Array<{ id: string, secret: string }>, perDevice: number, window: number }
+const { url, hubId, devices, perDevice, window, ca } = await next() as { url: string, hubId: string, devices: Array<{ id: string, secret: string }>, perDevice: number, window: number, ca?: string }
 
 const clients = await Promise.all(devices.map(async (d) => {
-  const c = mqtt.connect(url, { username: d.id, password: d.secret, clientId: d.id, reconnectPeriod: 0 })
+  // over mqtts the devices verify the broker's certificate against the hub's CA
+  const c = mqtt.connect(url, { username: d.id, password: d.secret, clientId: d.id, reconnectPeriod: 0, ...(ca === undefined ? {} : { ca, servername: 'localhost' }) })
   await new Promise<void>((resolve, reject) => { c.once('connect', () => { resolve() }); c.once('error', reject) })
   const lines = Array.from({ length: perDevice }, (_, s) => formatLine({ d: d.id, b: 1, s, t: 'hr', v: 60 + (s % 40), ts: s * 1000 }).trimEnd())
   return { c, d, lines }

@@ -152,7 +152,7 @@ export async function daemon (): Promise<Record<string, number>> {
       const file = join(dir, `hub-${mine ? 'mine' : 'idle'}.json`)
       await writeFile(file, JSON.stringify({
         dataDir: data, hubId: 'bench', listen: ['/ip4/127.0.0.1/tcp/0'], mine, threads: 1, storageNodes: [storagePeer], replication: 1,
-        broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }
+        broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 }
       }))
       return file
     }

@@ -22,18 +22,20 @@ import { formatLine, parseLine } from '../hub/src/ingest/line.ts'
 const HUB = 'bench'
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function mqttRun (dir: string, sync: boolean, devices: number, perDevice: number): Promise<{ rate: number, perCommit: number, batches: number, perCpuS: number }> {
-  const ing = await Ingest.open(join(dir, `mqtt-${String(sync)}`), { sync, maxReadings: 1000 })
+/** Publishers in a child process → the embedded broker → durable ingest; over mqtts when given the hub's TLS material. */
+export async function mqttRun (dir: string, sync: boolean, devices: number, perDevice: number, tls?: { key: string, cert: string, ca: string }): Promise<{ rate: number, perCommit: number, batches: number, perCpuS: number }> {
+  const ing = await Ingest.open(join(dir, `mqtt-${String(sync)}-${tls === undefined ? 'plain' : 'tls'}`), { sync, maxReadings: 1000 })
   const devs: Array<{ id: string, secret: string }> = []
   for (let i = 0; i < devices; i++) devs.push({ id: `b-${i}`, secret: (await ing.registry.add(`b-${i}`, { user: `u${i % 3}`, sensors: ['hr'] })).secret })
-  const broker = await EmbeddedBroker.start(ing, { hubId: HUB, port: 0 })
+  // no per-device rate limit: this measures the pipeline's own ceiling, 10 devices far above any sensor's rate
+  const broker = await EmbeddedBroker.start(ing, { hubId: HUB, port: 0, publishRate: null, ...(tls === undefined ? {} : { tls: { host: '127.0.0.1', port: 0, key: tls.key, cert: tls.cert } }) })
   const w = fork(fileURLToPath(new URL('./_ingest-publisher.ts', import.meta.url)), [], { execArgv: ['--no-warnings'] })
   const failed = new Promise<never>((_resolve, reject) => {
     w.once('error', reject)
     w.once('exit', (code) => { reject(new Error(`publisher exited with ${code}`)) })
   })
   failed.catch(() => {})
-  w.send({ url: broker.url, hubId: HUB, devices: devs, perDevice, window: 500 })
+  w.send({ url: tls === undefined ? broker.url : broker.tlsUrl, hubId: HUB, devices: devs, perDevice, window: 500, ...(tls === undefined ? {} : { ca: tls.ca }) })
   await Promise.race([new Promise((resolve) => w.once('message', resolve)), failed])
   const commits0 = ing.store.commits
   const cpu0 = process.cpuUsage()
@@ -59,7 +61,7 @@ async function serialRun (dir: string, lines: number): Promise<{ rate: number, b
     for (let i = 0; i < 200 && !(existsSync(a) && existsSync(b)); i++) await sleep(25)
     const ing = await Ingest.open(join(dir, 'serial'), { sync: true })
     await ing.registry.add('th-1', { user: 'u', sensors: ['temp'] })
-    const src = new SerialSource(ing, { path: b })
+    const src = new SerialSource(ing, { path: b, device: 'th-1' })
     src.start()
     for (let i = 0; i < 400 && !src.isOpen; i++) await sleep(25)
     const text = Array.from({ length: lines }, (_, s) => formatLine({ d: 'th-1', b: 1, s, t: 'temp', v: 36.5 + (s % 10) / 10, ts: s * 1000 })).join('')

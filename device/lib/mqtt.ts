@@ -22,6 +22,8 @@ interface HcMqttOptions {
   maxBuffer: number
   backoffMinMs: number
   backoffMaxMs: number
+  /** the hub's CA (PEM): connect with TLS (port 8883) and verify the broker; '' or absent: plain MQTT */
+  ca?: string
 }
 
 interface HcMqttMessage { id: number, topic: string, payload: string, sent: boolean }
@@ -95,7 +97,11 @@ function hcMqttPublish (c: HcMqtt, topic: string, payload: string): void {
 
 function hcMqttOpen (c: HcMqtt): void {
   if (c.closed) return
-  var sock = require('net').connect({ host: c.opts.host, port: c.opts.port }, function () {
+  // MQTT over TLS (mqtts) when the hub's CA is configured: the broker is verified, secret and readings are encrypted
+  var ca = c.opts.ca
+  var sock = ca !== undefined && ca !== '' ? require('tls').connect({ host: c.opts.host, port: c.opts.port, ca: ca }, function () {
+    sock.write(hcMqttConnectPacket(c.opts))
+  }) : require('net').connect({ host: c.opts.host, port: c.opts.port }, function () {
     sock.write(hcMqttConnectPacket(c.opts))
   })
   c.socket = sock

@@ -17,7 +17,9 @@ function hcMain (): void {
   function startMqtt (): void {
     client = hcMqtt({
       host: hcConf('mqttHost', '192.168.1.10'),
-      port: hcConfNumber('mqttPort', 1883),
+      // mqtts with the hub's CA where the board has TLS (ESP32, Espruino WiFi); see device/README.md
+      port: hcConfNumber('mqttPort', hcConf('ca', '') === '' ? 1883 : 8883),
+      ca: hcConf('ca', ''),
       clientId: id,
       username: id,
       password: hcConf('secret', ''),

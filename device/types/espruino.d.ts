@@ -53,12 +53,18 @@ interface NetModule {
   connect (options: { host: string, port: number }, cb: () => void): NetSocket
 }
 
+/** Espruino's tls (boards built with mbedTLS: Espruino WiFi, ESP32): `ca` is the PEM the server's certificate must chain to. */
+interface TlsModule {
+  connect (options: { host: string, port: number, ca: string }, cb: () => void): NetSocket
+}
+
 interface WifiModule {
   connect (ssid: string, options: { password: string }, cb: (err: unknown) => void): void
   on (event: 'disconnected', cb: () => void): void
 }
 
 declare function require (name: 'net'): NetModule
+declare function require (name: 'tls'): TlsModule
 declare function require (name: 'Wifi'): WifiModule
 
 declare const USB: SerialDevice

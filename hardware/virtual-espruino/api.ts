@@ -7,6 +7,7 @@
  * board carries on, as Espruino does.
  */
 import { connect as netConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import type { Socket } from 'node:net'
 import { randomInt } from 'node:crypto'
 import type { I2CChip, Ds18b20 } from './peripherals.ts'
@@ -160,15 +161,16 @@ export function espruinoGlobals (env: BoardEnv, res: Resources, hooks: { reset (
     }
   }
 
-  const net = {
-    connect (opts: { host: string, port: number }, cb?: () => void) {
+  /** Espruino's `net` and `tls` (boards built with mbedTLS): the same socket API, tls verifying the server against `ca` (PEM). */
+  const socketModule = (secure: boolean) => ({
+    connect (opts: { host: string, port: number, ca?: string }, cb?: () => void) {
       if (res.off === true) throw new Error('board is off')
-      const s = netConnect({ host: opts.host, port: opts.port })
+      const s = secure ? tlsConnect({ host: opts.host, port: opts.port, ...(opts.ca === undefined ? {} : { ca: opts.ca }) }) : netConnect({ host: opts.host, port: opts.port })
       res.sockets.add(s)
       s.setNoDelay(true)
       s.on('error', () => {})
       s.on('close', () => { res.sockets.delete(s) })
-      if (cb !== undefined) s.on('connect', guard(cb))
+      if (cb !== undefined) s.on(secure ? 'secureConnect' : 'connect', guard(cb))
       return {
         write (data: string) { if (!s.destroyed) s.write(Buffer.from(String(data), 'latin1')) },
         end () { s.end() },
@@ -179,7 +181,9 @@ export function espruinoGlobals (env: BoardEnv, res: Resources, hooks: { reset (
         }
       }
     }
-  }
+  })
+  const net = socketModule(false)
+  const tlsModule = socketModule(true)
   const wifi = {
     connect (_ssid: string, _opts: unknown, cb?: (err: unknown) => void) { if (cb) addTimer(() => cb(null), 10, false) },
     on () {},
@@ -226,11 +230,12 @@ export function espruinoGlobals (env: BoardEnv, res: Resources, hooks: { reset (
     },
     require (name: string) {
       if (name === 'net') return net
+      if (name === 'tls' && env.board !== 'PICO') return tlsModule
       if (name === 'Wifi') return wifi
       if (name === 'Storage') return storage
       throw new Error(`Module ${name} not found`)
     },
-    process: { env: { VERSION: env.version, BOARD: env.board, CONSOLE: 'USB', MODULES: 'net,Wifi,Storage' }, memory: () => ({ free: 4000, usage: 1000, total: 5000 }), version: env.version },
+    process: { env: { VERSION: env.version, BOARD: env.board, CONSOLE: 'USB', MODULES: env.board === 'PICO' ? 'net,Wifi,Storage' : 'net,tls,Wifi,Storage' }, memory: () => ({ free: 4000, usage: 1000, total: 5000 }), version: env.version },
     reset: () => hooks.reset(),
     save: () => hooks.save(),
     load: () => hooks.load(),

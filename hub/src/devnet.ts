@@ -358,7 +358,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     nodeRed.app.use('/', patientWeb.router)
 
     // ---- devices: the real sketches on virtual boards ----
-    const brokerPort = (ingestSvc.broker!.server.address() as { port: number }).port
+    const brokerPort = ingestSvc.broker!.port
     const episode = opts.episodeSeconds ?? 60
     const sketch = async (name: string): Promise<string> => {
       const file = join(DIST_DIR, `${name}.js`)

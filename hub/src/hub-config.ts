@@ -34,8 +34,13 @@ export const HubConfigFile = z.strictObject({
   keyRotationDays: intIn(0, 3650).default(7).describe('days between scheduled renewals of the user\'s IoT key (paper §IV-B5 periodic update); 0 turns them off'),
   broker: z.strictObject({
     embedded: z.strictObject({
-      host: nonEmpty().default('127.0.0.1'),
-      port: port().default(1883)
+      host: nonEmpty().default('127.0.0.1').describe('plain MQTT: loopback unless plainOnLan is true'),
+      port: port().default(1883),
+      tls: z.strictObject({
+        host: nonEmpty().default('0.0.0.0'),
+        port: port().default(8883)
+      }, { error: 'must be {"host", "port"}' }).optional().describe('an mqtts listener for devices on the LAN, with the hub\'s certificate (its CA in <dataDir>/tls/ca.pem)'),
+      plainOnLan: z.boolean({ error: 'must be true or false' }).default(false).describe('allow plain MQTT on a non-loopback address (device secrets and readings in clear; the page shows a warning)')
     }).optional().describe('run the embedded MQTT broker on this address'),
     url: z.string({ error: 'must start with mqtt:// or mqtts://' }).regex(/^mqtts?:\/\//, { error: 'must start with mqtt:// or mqtts://' }).optional().describe('an external broker (Mosquitto), mqtt:// or mqtts://'),
     username: nonEmpty().optional(),
@@ -45,12 +50,20 @@ export const HubConfigFile = z.strictObject({
     .optional().describe('the MQTT broker devices publish to'),
   serial: z.array(z.strictObject({
     path: nonEmpty().describe('serial device, e.g. /dev/ttyACM0'),
+    device: z.string({ error: 'must be the id of the device paired on this port ([a-z0-9-]{1,32})' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must be the id of the device paired on this port ([a-z0-9-]{1,32})' })
+      .describe('the registered device on this port: lines of any other device are refused'),
     baudRate: intIn(300, 4_000_000).optional()
-  }, { error: 'must be {"path", "baudRate"}' }), { error: 'must be a list of {"path", "baudRate"}' }).default([]).describe('sensor boards on serial ports'),
+  }, { error: 'must be {"path", "device", "baudRate"}' }), { error: 'must be a list of {"path", "device", "baudRate"}' }).default([]).describe('sensor boards on serial ports, each bound to its paired device'),
   http: z.strictObject({
     host: nonEmpty().default('127.0.0.1'),
-    port: port().default(1880)
-  }, { error: 'must be {"host", "port"}' }).default({ host: '127.0.0.1', port: 1880 }).describe('the patient page and Node-RED editor'),
+    port: port().default(1880),
+    tls: z.union([z.literal(false), z.strictObject({ cert: nonEmpty(), key: nonEmpty() })], { error: 'must be false or {"cert", "key"} (PEM files)' }).optional()
+      .describe('default: HTTPS with a certificate of the hub\'s own CA, made at first start; {"cert", "key"}: these PEM files; false: plain HTTP (loopback only)')
+  }, { error: 'must be {"host", "port", "tls"}' }).default({ host: '127.0.0.1', port: 1880 }).describe('the patient page (HTTPS; plain HTTP on the port is redirected)'),
+  editor: z.strictObject({
+    host: nonEmpty().default('127.0.0.1'),
+    port: port().default(1881)
+  }, { error: 'must be {"host", "port"}' }).default({ host: '127.0.0.1', port: 1881 }).describe('the Node-RED editor, on its own listener (HTTPS like the page): loopback by default, reach it through an SSH tunnel'),
   api: z.strictObject({
     tcp: z.strictObject({
       host: z.enum(['127.0.0.1', '::1'], { error: 'must be a loopback address: 127.0.0.1 or ::1' }).default('127.0.0.1'),
@@ -75,9 +88,10 @@ export interface HubConfig {
   readonly replication: number
   /** Days between scheduled IoT-key rotations (paper §IV-B5); 0: none. */
   readonly keyRotationDays: number
-  readonly broker: { readonly embedded: { readonly host: string, readonly port: number } } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
-  readonly serial: ReadonlyArray<{ readonly path: string, readonly baudRate?: number }>
-  readonly http: { readonly host: string, readonly port: number }
+  readonly broker: { readonly embedded: EmbeddedBrokerConfig } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
+  readonly serial: ReadonlyArray<{ readonly path: string, readonly device: string, readonly baudRate?: number }>
+  readonly http: { readonly host: string, readonly port: number, readonly tls: false | 'self-signed' | { readonly cert: string, readonly key: string } }
+  readonly editor: { readonly host: string, readonly port: number }
   /** The control API: always on the data dir's Unix socket; also on loopback TCP when given. */
   readonly api?: { readonly tcp?: { readonly host: string, readonly port: number } }
   /** The accounting nodes (leader order), genesis time and genesis registry of the Docchain followed, if any. */
@@ -86,15 +100,33 @@ export interface HubConfig {
   readonly consortium?: string
 }
 
+export interface EmbeddedBrokerConfig {
+  readonly host: string
+  readonly port: number
+  readonly tls?: { readonly host: string, readonly port: number }
+  readonly plainOnLan: boolean
+}
+
+/** The default broker: plain MQTT on loopback, mqtts for the LAN. */
+export const DEFAULT_BROKER: { embedded: EmbeddedBrokerConfig } = { embedded: { host: '127.0.0.1', port: 1883, tls: { host: '0.0.0.0', port: 8883 }, plainOnLan: false } }
+
+export function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+}
+
 /** Checks a parsed config, naming the first bad field; fills the defaults and resolves paths against `baseDir`. */
 export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
   const f = parseWith(HubConfigFile, j)
   const targets = f.storageNodes.length + f.pinningServices.length
   const replication = f.replication ?? Math.min(2, Math.max(1, targets))
   if (targets < replication) throw new InvalidFieldError('storageNodes', `${targets} given, replication ${replication} needs at least that many (storage nodes and pinningServices together)`)
-  const b = f.broker ?? { embedded: { host: '127.0.0.1', port: 1883 } }
+  const b: NonNullable<typeof f.broker> = f.broker ?? DEFAULT_BROKER
+  if (b.embedded !== undefined && !isLoopbackHost(b.embedded.host) && !b.embedded.plainOnLan) {
+    throw new InvalidFieldError('broker.embedded.host', `plain MQTT on ${b.embedded.host} sends device secrets and readings in clear: keep it on 127.0.0.1 and give devices broker.embedded.tls, or set broker.embedded.plainOnLan to true`)
+  }
+  if (f.http.tls === false && !isLoopbackHost(f.http.host)) throw new InvalidFieldError('http.tls', `plain HTTP on ${f.http.host} sends logins in clear: remove "tls": false, or listen on 127.0.0.1`)
   const broker: HubConfig['broker'] = b.embedded !== undefined
-    ? { embedded: b.embedded }
+    ? { embedded: { host: b.embedded.host, port: b.embedded.port, plainOnLan: b.embedded.plainOnLan ?? false, ...(b.embedded.tls === undefined ? {} : { tls: b.embedded.tls }) } }
     : { url: b.url!, ...(b.username === undefined ? {} : { username: b.username }), ...(b.passwordFile === undefined ? {} : { passwordFile: resolve(baseDir, b.passwordFile) }) }
   return {
     dataDir: resolve(baseDir, f.dataDir),
@@ -109,8 +141,9 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     replication,
     keyRotationDays: f.keyRotationDays,
     broker,
-    serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path } : { path: s.path, baudRate: s.baudRate }),
-    http: f.http,
+    serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path, device: s.device } : { path: s.path, device: s.device, baudRate: s.baudRate }),
+    http: { host: f.http.host, port: f.http.port, tls: f.http.tls === undefined ? 'self-signed' : f.http.tls === false ? false : { cert: resolve(baseDir, f.http.tls.cert), key: resolve(baseDir, f.http.tls.key) } },
+    editor: f.editor,
     api: f.api.tcp === undefined ? {} : { tcp: f.api.tcp },
     ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) }),
     ...(f.consortium === undefined ? {} : { consortium: f.consortium })

@@ -30,12 +30,15 @@ import { startIngestService } from './ingest/hub.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, patientModel, recentReadings, registeredDoctors, userPayments, type PatientModel } from './web/index.ts'
-import type { HubConfig } from './hub-config.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
+import express from 'express'
+import { isLoopbackHost, type HubConfig } from './hub-config.ts'
+import { loadOrCreateTls } from './store/tls.ts'
+import { webServer } from './web/listen.ts'
 
 export { loadHubConfig, parseHubConfig, validateHubConfig, type HubConfig } from './hub-config.ts'
 
@@ -75,11 +78,15 @@ export interface HubStatus {
 export interface Hub {
   readonly service: HubService
   readonly urls: { readonly patient: string, readonly editor: string }
+  /** The certificate the page, the editor and mqtts present (null with TLS off): its SHA-256 fingerprint and the CA file devices trust. */
+  readonly tls: { readonly fingerprint: string, readonly spki: string, readonly caFile?: string, readonly ca?: string } | null
   readonly logins: { readonly web?: { username: string, password: string }, readonly editor?: { username: string, password: string } }
   readonly peer: string
   readonly mqttPort: number | null
   /** The control API: its Unix socket, and its loopback URL when `api.tcp` is set. */
   readonly api: { readonly socket: string, readonly url: string | null }
+  /** the mqtts listener's port (null without one) */
+  readonly mqttsPort: number | null
   /** Where this hub is on Docchain (null without a `docchain` section) and how many diagnoses its page lists. */
   docchain: () => DocchainStatus | null
   stop: () => Promise<void>
@@ -115,12 +122,20 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     stops.push(async () => { await miner.close() })
     const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.net.libp2p })
     stops.push(async () => { await ipfs.stop() })
+    // one certificate for the page, the editor and mqtts (store/tls.ts)
+    const embedded = 'embedded' in cfg.broker ? cfg.broker.embedded : undefined
+    const needTls = cfg.http.tls !== false || embedded?.tls !== undefined
+    const tls = needTls
+      ? await loadOrCreateTls(cfg.dataDir, { hosts: [cfg.http.host, cfg.editor.host, ...(embedded?.tls === undefined ? [] : [embedded.tls.host])], ...(typeof cfg.http.tls === 'object' ? { configured: cfg.http.tls } : {}) })
+      : undefined
+    const warnings: string[] = []
+    if (embedded !== undefined && embedded.plainOnLan && !isLoopbackHost(embedded.host)) warnings.push(`devices on the LAN publish over plain MQTT (${embedded.host}:${embedded.port}): their secrets and readings cross the network in clear. Use the mqtts listener (broker.embedded.tls) and set plainOnLan to false.`)
     const password = 'passwordFile' in cfg.broker && cfg.broker.passwordFile !== undefined ? (await readFile(cfg.broker.passwordFile, 'utf8')).trim() : undefined
     const ingest = await startIngestService({
       dataDir: cfg.dataDir,
       hubId: cfg.hubId,
       ...('embedded' in cfg.broker
-        ? { mqttHost: cfg.broker.embedded.host, mqttPort: cfg.broker.embedded.port }
+        ? { mqttHost: cfg.broker.embedded.host, mqttPort: cfg.broker.embedded.port, ...(cfg.broker.embedded.tls === undefined || tls === undefined ? {} : { mqttTls: { ...cfg.broker.embedded.tls, key: tls.key, cert: tls.cert } }) }
         : { externalBroker: { url: cfg.broker.url, ...(cfg.broker.username === undefined ? {} : { username: cfg.broker.username }), ...(password === undefined ? {} : { password }) } }),
       serial: cfg.serial.map((s) => ({ ...s }))
     })
@@ -143,10 +158,13 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       stops.push(async () => { rotation.stop() })
     }
     const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng })
+    const httpsOn = cfg.http.tls !== false && tls !== undefined
     const red = await startNodeRed({
       dataDir: cfg.dataDir,
-      host: cfg.http.host,
-      port: cfg.http.port,
+      // the editor has its own listener, loopback by default (reached through an SSH tunnel)
+      host: cfg.editor.host,
+      port: cfg.editor.port,
+      ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       runtimes: { hub: runtime },
       print: () => {}
     })
@@ -223,12 +241,19 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server
     stops.push(async () => { await server.close() })
-    const web = await createWebRouter({ dataDir: cfg.dataDir, patient: service.patient })
-    red.app.use('/', web.router)
+    const web = await createWebRouter({ dataDir: cfg.dataDir, patient: service.patient, warnings })
+    const app = express()
+    app.disable('x-powered-by')
+    app.use('/', web.router)
+    const pages = await webServer(app, { host: cfg.http.host, port: cfg.http.port, ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}) }).listen()
+    stops.push(async () => { await pages.close() })
     if (cfg.mine) miner.start()
-    const mqttPort = ingest.broker === null ? null : (ingest.broker.server.address() as { port: number }).port
+    const mqttPort = ingest.broker === null ? null : ingest.broker.port
+    const mqttsPort = ingest.broker?.tlsServer == null ? null : ingest.broker.tlsPort
     return {
-      urls: { patient: `${red.origin}/`, editor: `${red.origin}/red/` },
+      urls: { patient: `${pages.origin}/`, editor: `${red.adminUrl}/` },
+      tls: tls === undefined ? null : { fingerprint: tls.fingerprint, spki: tls.spki, ...(tls.files.ca === undefined ? {} : { caFile: tls.files.ca }), ...(tls.ca === undefined ? {} : { ca: tls.ca }) },
+      mqttsPort,
       logins: { ...(web.created === undefined ? {} : { web: web.created }), ...(red.created === undefined ? {} : { editor: red.created }) },
       peer: net.net.libp2p.getMultiaddrs().map(String)[0] ?? '',
       mqttPort,

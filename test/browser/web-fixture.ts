@@ -22,6 +22,8 @@ import { DoctorNode, type DoctorEvent } from '../../hub/src/roles/doctor/doctor.
 import { doctorModel, patientModel } from '../../hub/src/web/adapt.ts'
 import type { DeviceView, DoctorModel, DoctorView, PatientModel, PaymentView, ReadingView } from '../../hub/src/web/model.ts'
 import { createWebServer, type WebServer, type WebServerOptions } from '../../hub/src/web/server.ts'
+import { loadOrCreateTls } from '../../hub/src/store/tls.ts'
+import { trustCa } from '../helpers/http-client.ts'
 
 const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
 const who = (label: string): Identity => identityFromSeed(sha256(utf8Bytes(`web-fixture:${label}`)))
@@ -169,6 +171,8 @@ export interface Served {
   readonly web: WebServer
   readonly dir: string
   readonly password: string
+  /** base64 SHA-256 of the server certificate's public key, for a browser to trust it (Chromium --ignore-certificate-errors-spki-list) */
+  readonly spki: string
   close: () => Promise<void>
 }
 
@@ -176,10 +180,13 @@ export async function serve (opts: Partial<WebServerOptions> = {}): Promise<Serv
   const fixture = makeFixture()
   await story(fixture)
   const dir = await mkdtemp(join(tmpdir(), 'hc-web-'))
-  const web = await createWebServer({ dataDir: dir, patient: fixture.patient, doctor: fixture.doctor, log: () => {}, ...opts })
+  // HTTPS as on the hub, with a certificate of a CA made for this server; the test clients trust that CA
+  const tls = await loadOrCreateTls(dir, { hosts: ['127.0.0.1'] })
+  trustCa(tls.ca!)
+  const web = await createWebServer({ dataDir: dir, patient: fixture.patient, doctor: fixture.doctor, log: () => {}, tls: { key: tls.key, cert: tls.cert }, ...opts })
   if (web.created === undefined) throw new Error('fixture: the login was not created')
   return {
-    fixture, web, dir, password: web.created.password,
+    fixture, web, dir, password: web.created.password, spki: tls.spki,
     close: async () => { await web.close(); await rm(dir, { recursive: true, force: true }) }
   }
 }

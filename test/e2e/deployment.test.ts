@@ -26,7 +26,8 @@ import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
-import { Client } from '../helpers/http-client.ts'
+import { Client, trustCa } from '../helpers/http-client.ts'
+import { LOGINS_FILE, parseLoginsFile } from '../../hub/src/web/logins.ts'
 import { compileCache } from '../helpers/crash.ts'
 import { tempDir } from '../helpers/ipfs.ts'
 import { until } from '../helpers/doctor-world.ts'
@@ -139,17 +140,22 @@ t.test('the deployment walkthrough: a device\'s desaturation diagnosed by the AI
   step('step 3')
   const hubChanges = {
     dataDir: at('hub'), listen: [LOCAL], bootstrap: [], mine: true, threads: 1, storageNodes: [storageAddr], replication: 1,
-    broker: { embedded: { host: '127.0.0.1', port: 0 } }, serial: [], http: { host: '127.0.0.1', port: 0 }
+    broker: { embedded: { host: '127.0.0.1', port: 0 } }, serial: [], http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 }
   }
   const hubConfig = at('hub', 'config.json')
   await configFrom('hub', hubConfig, { ...hubChanges, docchain: undefined }, { consortium })
-  const hubReady = /hub ready\n {2}user ID +([0-9a-f]{64})\n {2}patient page +(http:\S+)\n[^]*?\n {2}libp2p +(\S+)\n {2}MQTT broker +port (\d+)\n/
+  const hubReady = /hub ready\n {2}user ID +([0-9a-f]{64})\n {2}patient page +(https:\S+)\n[^]*?\n {2}libp2p +(\S+)\n {2}MQTT broker +port (\d+)\n/
   let hub = new Daemon(t, 'hub', ['hub', '--config', hubConfig])
   const r1 = await hub.match(hubReady, 'hub ready', 120_000)
   t.equal(r1[1], patient, 'the hub runs as the patient made in step 1')
   const hubAddr = r1[3]!
-  const [login, user, password] = await hub.match(/\n {2}page login +(\S+) \/ (\S+)/, 'the page login')
-  t.ok(login !== undefined && user !== undefined && password !== undefined, 'the page login, shown once')
+  await hub.match(/\n {2}logins +made on this start/, 'the logins made')
+  const { web: pageLogin } = parseLoginsFile(await readFile(at('hub', LOGINS_FILE), 'utf8'))
+  const user = pageLogin?.username
+  const password = pageLogin?.password
+  t.ok(user !== undefined && password !== undefined, 'the page login, in the hub\'s 0600 logins file')
+  // the page is HTTPS with the hub's own CA: trusted as a browser that imported it
+  trustCa(await readFile(at('hub', 'tls', 'ca.pem'), 'utf8'))
   const patientPage = async (url: string): Promise<{ balance: number, diagnoses: Array<Record<string, unknown>>, granted: Array<{ id: string }> }> => {
     const c = new Client(url.replace(/\/$/, ''))
     await c.login(user!, password!)

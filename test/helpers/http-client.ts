@@ -1,4 +1,5 @@
 /** HTTP clients for tests of the hub's web surfaces (pages, JSON API, Node-RED). */
+import tls from 'node:tls'
 
 /** A cookie-keeping HTTP client that never follows redirects. */
 export class Client {
@@ -34,4 +35,14 @@ export class Client {
     if (r.status !== 303) throw new Error(`login: ${r.status} ${r.text.slice(0, 200)}`)
     return Client.token((await this.req('GET', `${base}/patient`)).text)
   }
+}
+
+/**
+ * Makes this process's fetch (and every TLS client without its own `ca`)
+ * trust a hub's CA, beside the system's: the tests talk to the hub over
+ * HTTPS as a browser that imported the hub's CA would.
+ */
+export function trustCa (pem: string): void {
+  const have = tls.getCACertificates('default')
+  if (!have.includes(pem)) tls.setDefaultCACertificates([...have, pem])
 }

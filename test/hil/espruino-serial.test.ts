@@ -37,7 +37,7 @@ t.test('flash over a pty with the espruino CLI, hub ingests the serial readings'
   t.notMatch(r.output, /Uncaught/)
 
   const readings: Reading[] = []
-  const source = new SerialSource(ingest, { path: pair.host })
+  const source = new SerialSource(ingest, { path: pair.host, device: 'ox-7' })
   t.teardown(() => source.stop())
   const enough = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`only ${readings.length} readings in 25 s; dropped ${JSON.stringify(ingest.counters.dropped)}`)), 25_000)

@@ -6,7 +6,8 @@
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { trustCa } from '../helpers/http-client.ts'
 import { join } from 'node:path'
 import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 
@@ -52,7 +53,7 @@ t.test('a valid config starts the hub; SIGTERM stops it', { timeout: 90_000 }, a
   const cfg = join(dir, 'hub.json')
   await writeFile(cfg, JSON.stringify({
     dataDir: data, listen: ['/ip4/127.0.0.1/tcp/0'], storageNodes: [storage.ipfs.multiaddrs[0]!.toString()],
-    broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }
+    broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 }
   }))
   const child = spawn(process.execPath, [CLI, 'hub', '--config', cfg], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })
@@ -60,13 +61,14 @@ t.test('a valid config starts the hub; SIGTERM stops it', { timeout: 90_000 }, a
   child.stdout.on('data', (b: Buffer) => { out += b.toString() })
   child.stderr.on('data', (b: Buffer) => { out += b.toString() })
   const t0 = Date.now()
-  while (!/page login/.test(out) && child.exitCode === null && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100))
+  while (!/logins +made/.test(out) && child.exitCode === null && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100))
   t.match(out, /hub ready/, 'ready')
   t.match(out, /MQTT broker\s+port \d+/, 'embedded broker listening')
   const url = out.match(/patient page\s+(\S+)/)![1]!
+  trustCa(await readFile(join(data, 'tls', 'ca.pem'), 'utf8'))
   const page = await fetch(url, { redirect: 'manual' })
   t.equal(page.status, 303, 'the patient page needs a login')
-  const editor = await fetch(`${url}red/flows`)
+  const editor = await fetch(`${out.match(/Node-RED\s+(\S+)/)![1]!}flows`)
   t.equal(editor.status, 401, 'so does the Node-RED admin API')
   const code = await new Promise<number | null>((resolve) => { child.once('exit', resolve); child.kill('SIGTERM') })
   t.equal(code, 0, 'SIGTERM exits 0')

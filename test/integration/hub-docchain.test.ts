@@ -21,7 +21,7 @@ import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 import { digestOfCid } from '../../hub/src/ipfs/index.ts'
 import { analyze } from '../../hub/src/ai/analyzer.ts'
-import { Client } from '../helpers/http-client.ts'
+import { Client, trustCa } from '../helpers/http-client.ts'
 import { GTIME, startDocchainMembers } from '../helpers/docchain-members.ts'
 import { who } from '../helpers/core.ts'
 
@@ -49,7 +49,7 @@ t.test('the hub follows Docchain and resumes after a restart', { timeout: 110_00
 
   const cfg = validateHubConfig({
     dataDir: join(dir, 'hub'), network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false,
-    storageNodes: [FAKE_STORAGE], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 },
+    storageNodes: [FAKE_STORAGE], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
     docchain: {
       members: m.replicas.map((r, i) => ({ id: toHex(r.id), addr: m.addrs[i] })),
       genesisTime: GTIME,
@@ -119,7 +119,7 @@ t.test('the hub\'s patient page lists its user\'s certified diagnosis, also afte
 
   const cfg = validateHubConfig({
     dataDir: hubDir, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false,
-    storageNodes: [storage.ipfs.multiaddrs[0]!.toString()], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 },
+    storageNodes: [storage.ipfs.multiaddrs[0]!.toString()], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
     docchain: {
       members: m.replicas.map((r, i) => ({ id: toHex(r.id), addr: m.addrs[i] })),
       genesisTime: GTIME,
@@ -133,6 +133,7 @@ t.test('the hub\'s patient page lists its user\'s certified diagnosis, also afte
   t.teardown(async () => { if (!stopped) await hub.stop() })
   const login = hub.logins.web!
   const page = async (): Promise<Array<{ htxd?: string }>> => {
+    trustCa(hub.tls!.ca!) // over HTTPS, as a browser that imported the hub's CA
     const c = new Client(hub.urls.patient.replace(/\/$/, ''))
     await c.login(login.username, login.password)
     const r = await c.req('GET', '/api/patient')

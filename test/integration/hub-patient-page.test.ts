@@ -20,7 +20,7 @@ import { DeviceRegistry } from '../../hub/src/ingest/registry.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import type { PatientPage } from '../../hub/src/web/model.ts'
-import { Client } from '../helpers/http-client.ts'
+import { Client, trustCa } from '../helpers/http-client.ts'
 import { who } from '../helpers/core.ts'
 
 // Node-RED keeps a login-session expiry timer (one week) that RED.stop() does not clear
@@ -57,11 +57,12 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
 
   const cfg = validateHubConfig({
     dataDir: hubDir, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false, hubId: 'hub-page',
-    storageNodes: [FAKE_STORAGE], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 },
+    storageNodes: [FAKE_STORAGE], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
     consortium: toHex(consortium.id)
   }, dir)
   const hub = await startHub(cfg, user, () => undefined, { log: () => {} })
   t.teardown(hub.stop)
+  trustCa(hub.tls!.ca!) // over HTTPS, as a browser that imported the hub's CA
   const c = new Client(hub.urls.patient.replace(/\/$/, ''))
   await c.login(hub.logins.web!.username, hub.logins.web!.password)
   const page = async (): Promise<PatientPage> => {

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { FirmataEmulator } from '../../hardware/firmata-emulator.ts'
 import { FirmataSource, scaleAdc } from '../../hub/src/ingest/firmata.ts'
-import { addDevices, openIngest, ptyPair, tempDir, until } from './ingest-helpers.ts'
+import { openIngest, ptyPair, tempDir, until } from './ingest-helpers.ts'
 import { skipUnlessTools } from '../helpers/tools.ts'
 
 t.test('scaleAdc maps the 10-bit range linearly', async (t) => {
@@ -19,7 +19,7 @@ t.test('scaleAdc maps the 10-bit range linearly', async (t) => {
 t.test('johnny-five reads a Firmata board on a pty', { skip: skipUnlessTools('socat') }, async (t) => {
   const dir = await tempDir(t, 'firmata')
   const ing = await openIngest(t, dir)
-  await addDevices(ing, 'erin', [['uno-1', 'temp']])
+  await ing.registry.add('uno-1', { user: 'erin', sensors: ['temp', 'rr'] })
   const pty = await ptyPair(t, dir)
   const board = await FirmataEmulator.open(pty.a)
   t.teardown(() => board.close())

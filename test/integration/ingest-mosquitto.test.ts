@@ -6,19 +6,17 @@
  * the broker and counted by the hub from the broker's log.
  */
 import t from 'tap'
-import { spawn, execFileSync } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { userInfo } from 'node:os'
-import { createInterface } from 'node:readline'
 import mqtt from 'mqtt'
 import { HubSubscriber, countMosquittoRefusal, readingsTopic } from '../../hub/src/ingest/mqtt.ts'
-import { mosquittoAcl, mosquittoConf } from '../../hub/src/ingest/mosquitto.ts'
+import { mosquittoAcl } from '../../hub/src/ingest/mosquitto.ts'
+import { startMosquitto } from '../helpers/mosquitto.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import type { Ingest } from '../../hub/src/ingest/pipeline.ts'
-import { addDevices, freePort, killAndWait, openIngest, startHubProcess, tempDir, until } from './ingest-helpers.ts'
+import { addDevices, killAndWait, openIngest, startHubProcess, tempDir, until } from './ingest-helpers.ts'
 import { Ingest as IngestClass } from '../../hub/src/ingest/pipeline.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
 import type { BatchRecord, PendingReading } from '../../hub/src/ingest/store.ts'
@@ -26,33 +24,7 @@ import { findTool, skipUnlessTools } from '../helpers/tools.ts'
 
 const HUB = 'hub1'
 const SKIP = skipUnlessTools('mosquitto', 'mosquitto_passwd')
-const MOSQUITTO = findTool('mosquitto')
 const MOSQUITTO_PASSWD = findTool('mosquitto_passwd')
-
-/** Start mosquitto on a free port (it cannot take port 0): retry when the port was taken meanwhile. */
-async function startMosquitto (t: { teardown: (fn: () => unknown) => void }, dir: string, files: { passwordFile: string, aclFile: string }, onLog: (l: string) => void): Promise<{ proc: ChildProcess, port: number }> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    const conf = join(dir, 'mosquitto.conf')
-    await writeFile(conf, mosquittoConf({ port, ...files, logDebug: true, runAsUser: userInfo().username }))
-    const proc = spawn(MOSQUITTO!, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-    const log: string[] = []
-    const up = await new Promise<boolean>((resolve) => {
-      createInterface({ input: proc.stderr! }).on('line', (l) => {
-        log.push(l)
-        onLog(l)
-        if (/ running$/.test(l)) resolve(true)
-      })
-      proc.once('exit', () => { resolve(false) })
-    })
-    if (up) {
-      t.teardown(() => { proc.kill('SIGTERM') })
-      return { proc, port }
-    }
-    if (!log.some((l) => /in use/i.test(l))) throw new Error(`mosquitto failed to start:\n${log.join('\n')}`)
-  }
-  throw new Error('no free port for mosquitto after 5 attempts')
-}
 
 t.test('Mosquitto with password file and ACL', { skip: SKIP }, async (t) => {
   const dir = await tempDir(t, 'mosquitto')

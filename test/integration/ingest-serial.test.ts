@@ -27,7 +27,7 @@ t.test('serial lines over a pty pair, with unplug and replug', { skip: skipUnles
   const ing = await openIngest(t, dir)
   await addDevices(ing, 'bob', [['th-1', 'temp']])
   let pty = await ptyPair(t, dir)
-  const src = new SerialSource(ing, { path: pty.b, reconnectMs: 50 })
+  const src = new SerialSource(ing, { path: pty.b, device: 'th-1', reconnectMs: 50 })
   t.teardown(() => src.stop())
   src.start()
   await until(() => src.isOpen, 10_000, 'hub opens the port')

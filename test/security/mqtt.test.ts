@@ -99,7 +99,9 @@ t.test('MQTT: wrong credentials, foreign subscriptions and wills are refused and
 
   // the devices keep being served
   await served('after it all')
-  await hr.publishAsync(readingsTopic(HUB, 'hr-1'), line('hr-1', 0, 'hr', 70), { qos: 1 })
+  // the client id is the device id: the will's connection replaced hr-1's first session, so hr-1 logs in again
+  const hr2 = await connect({ username: 'hr-1', password: bob['hr-1']!, clientId: 'hr-1' })
+  await hr2.publishAsync(readingsTopic(HUB, 'hr-1'), line('hr-1', 0, 'hr', 70), { qos: 1 })
   t.equal(ing.registry.get('hr-1')!.accepted, 1, 'hr-1\'s own reading is stored')
   t.equal(ing.pendingCount('bob'), 1, 'and filed under its own user')
 })

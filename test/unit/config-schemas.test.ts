@@ -61,7 +61,7 @@ t.test('bad hub configs are refused naming the field', async (t) => {
     [{ broker: {} }, /^broker: must be \{"embedded"/],
     [{ broker: { embedded: { port: 65536 } } }, /^broker\.embedded\.port: must be an integer in \[0, 65535\]/],
     [{ serial: [{ baudRate: 9600 }] }, /^serial\[0\]\.path: must be a non-empty string/],
-    [{ serial: [{ path: '/dev/x', baud: 9600 }] }, /^serial\[0\]\.baud: unknown setting \(have: path, baudRate\)/],
+    [{ serial: [{ path: '/dev/x', device: 'th-1', baud: 9600 }] }, /^serial\[0\]\.baud: unknown setting \(have: path, device, baudRate\)/],
     [{ http: { port: 70000 } }, /^http\.port: must be an integer/],
     [{ listen: '/ip4/0.0.0.0/tcp/1' }, /^listen: must be a list of multiaddrs/],
     [{ docchain: { members: [] } }, /^docchain\.members: must be a non-empty list of \{"id", "addr"\} in leader order/],

@@ -27,7 +27,7 @@ t.before(async () => { s = await serve({ rateLimit: { max: 5, windowMs: 60_000, 
 t.teardown(async () => { await s.close() })
 
 t.test('credentials: created once, scrypt hash only, mode 0600', async (t) => {
-  t.match(s.web.url, /^http:\/\/127\.0\.0\.1:\d+$/, 'bound to loopback by default')
+  t.match(s.web.url, /^https:\/\/127\.0\.0\.1:\d+$/, 'HTTPS, bound to loopback by default')
   const path = join(s.dir, WEB_AUTH_FILE)
   t.equal((await stat(path)).mode & 0o777, 0o600)
   const text = await readFile(path, 'utf8')

@@ -5,7 +5,6 @@
  */
 import t from 'tap'
 import { csrfMatches, readCookie, sessionCookie, SessionStore } from '../../hub/src/web/session.ts'
-import { LoginLimiter } from '../../hub/src/web/ratelimit.ts'
 import { html, raw } from '../../hub/src/web/html.ts'
 import { valueText, vitalsCharts } from '../../hub/src/web/charts.ts'
 
@@ -49,21 +48,24 @@ t.test('cookie header helpers', async (t) => {
   t.match(sessionCookie('v', { path: '/', secure: false, clear: true }), /^hc_session=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0$/)
 })
 
-t.test('login limiter: window, success clears, bounded clients', async (t) => {
+t.test('absolute lifetime: a session kept busy still ends 12 h after it began', async (t) => {
   let now = 0
-  const l = new LoginLimiter({ max: 3, windowMs: 10_000, now: () => now, maxClients: 2 })
-  for (let i = 0; i < 3; i++) { t.equal(l.retryAfter('x'), 0); l.fail('x'); now += 1000 }
-  t.equal(l.retryAfter('x'), 7, 'waits until the first failure leaves the window')
-  t.equal(l.retryAfter('y'), 0, 'other clients are not affected')
-  now += 7_000
-  t.equal(l.retryAfter('x'), 0)
-  l.fail('x'); l.fail('x')
-  l.succeed('x')
-  l.fail('x'); l.fail('x')
-  t.equal(l.retryAfter('x'), 0, 'a success cleared the earlier failures')
-  for (let i = 0; i < 3; i++) { l.fail('y'); l.fail('z') }
-  t.ok(l.retryAfter('y') > 0 && l.retryAfter('z') > 0, 'the two most recently failing clients are limited')
-  t.equal(l.retryAfter('x'), 0, 'with room for 2 clients the least recent one was dropped')
+  const store = new SessionStore({ now: () => now, idleMs: 3600_000, absoluteMs: 4 * 3600_000 })
+  const s = store.login(undefined, 'admin')
+  const cookie = store.cookieValue(s)
+  let alive = 0
+  for (let i = 0; i < 4 * 6; i++) { now += 600_000; if (store.fromCookie(cookie) !== undefined) alive++ }
+  t.equal(alive, 24, 'refreshed every 10 minutes it stays for its 4 h')
+  now += 600_000
+  t.equal(store.fromCookie(cookie), undefined, 'and ends at its absolute lifetime, however busy')
+  now += 1
+  const d = new SessionStore({ now: () => now })
+  const x = d.login(undefined, 'admin')
+  now += 2 * 3600_000 + 1
+  t.equal(d.fromCookie(d.cookieValue(x)), undefined, 'by default 2 h idle ends a session')
+  const y = d.login(undefined, 'admin')
+  for (let i = 0; i < 13; i++) { now += 3600_000; if (i < 11) t.ok(d.fromCookie(d.cookieValue(y)) !== undefined, `busy after ${i + 1} h: alive`) }
+  t.equal(d.fromCookie(d.cookieValue(y)), undefined, 'and 12 h is the default absolute lifetime')
 })
 
 t.test('html escapes values, not nested html', async (t) => {

@@ -9,6 +9,7 @@ import { openKeystore } from '../store/keystore.ts'
 import { loadHubConfig } from '../hub-config.ts'
 import { doctorBook } from './keys.ts'
 import { passphrase } from './_common.ts'
+import { writeLoginsFile } from '../web/logins.ts'
 
 export function register (program: Command): void {
   program.command('hub')
@@ -29,9 +30,12 @@ export function register (program: Command): void {
   patient page   ${hub.urls.patient}
   Node-RED       ${hub.urls.editor}
   libp2p         ${hub.peer}
-  control API    ${hub.api.socket}${hub.api.url === null ? '' : ` and ${hub.api.url}`}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}`)
-      if (hub.logins.web !== undefined) console.log(`  page login     ${hub.logins.web.username} / ${hub.logins.web.password}   (shown once)`)
-      if (hub.logins.editor !== undefined) console.log(`  editor login   ${hub.logins.editor.username} / ${hub.logins.editor.password}   (shown once)`)
+  control API    ${hub.api.socket}${hub.api.url === null ? '' : ` and ${hub.api.url}`}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}${hub.mqttsPort === null ? '' : `\n  MQTT over TLS  port ${hub.mqttsPort}`}${hub.tls === null ? '' : `\n  certificate    SHA-256 ${hub.tls.fingerprint}${hub.tls.caFile === undefined ? '' : `\n  hub CA         ${hub.tls.caFile} (devices and browsers trust this)`}`}`)
+      // logins go to a 0600 file, never to stdout (the journal under systemd)
+      if (hub.logins.web !== undefined || hub.logins.editor !== undefined) {
+        const file = await writeLoginsFile(cfg.dataDir, hub.logins, hub.urls)
+        console.log(`  logins         made on this start: in ${file} (readable by you only; delete it once stored)`)
+      }
       await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
       console.log('stopping …')
       await hub.stop()

@@ -71,3 +71,66 @@ export class TopicRefusedError extends HealthchainError {
     super('ERR_ACL', 'topic', `device ${JSON.stringify(device)} may not use ${JSON.stringify(topic)}`)
   }
 }
+
+/** An MQTT packet whose fixed header declares more than the broker accepts (MQTT 3.1.1 §2.2.3); the socket is closed before its body is read. */
+export class PacketOversizeError extends HealthchainError {
+  constructor (declared: number, limit: number) {
+    super('ERR_MQTT_OVERSIZE', 'length', `a packet of ${declared} bytes declared, the limit is ${limit}`)
+  }
+}
+
+/** A malformed MQTT fixed header (a Remaining Length of more than four bytes, §2.2.3). */
+export class PacketMalformedError extends HealthchainError {
+  constructor () {
+    super('ERR_MQTT_MALFORMED', 'length', 'malformed Remaining Length in an MQTT fixed header')
+  }
+}
+
+/** A connection over the broker's caps (all connections, or those not yet logged in). */
+export class ConnectionCapError extends HealthchainError {
+  constructor (which: 'total' | 'pending', cap: number) {
+    super('ERR_MQTT_CONN_CAP', 'connection', which === 'total' ? `${cap} connections already open` : `${cap} connections already waiting to log in`)
+  }
+}
+
+/** A device publishing faster than its rate limit. */
+export class RateLimitedError extends HealthchainError {
+  constructor (device: string, rate: number) {
+    super('ERR_RATE_LIMITED', 'rate', `device ${JSON.stringify(device)} published more than ${rate} messages/s`)
+  }
+}
+
+/** A retained message: devices send readings, never state for later subscribers. */
+export class RetainRefusedError extends HealthchainError {
+  constructor (device: string, topic: string) {
+    super('ERR_RETAIN', 'retain', `device ${JSON.stringify(device)} may not retain messages (on ${JSON.stringify(topic)})`)
+  }
+}
+
+/** A client id naming another identity (another device or the hub's own session), which would take that session over. */
+export class ClientIdRefusedError extends HealthchainError {
+  constructor (device: string, clientId: string) {
+    super('ERR_CLIENT_ID', 'clientId', `device ${JSON.stringify(device)} may not connect as client id ${JSON.stringify(clientId)}`)
+  }
+}
+
+/** A CONNECT without keep-alive or with a keep-alive above the broker's limit (dead connections must be noticed). */
+export class KeepAliveRefusedError extends HealthchainError {
+  constructor (keepalive: number, limit: number) {
+    super('ERR_KEEPALIVE', 'keepalive', `keep-alive ${keepalive} s refused: it must be 1–${limit} s`)
+  }
+}
+
+/** A reading of a type its device did not register (e.g. a "temp" line from an oximeter). */
+export class SensorTypeRefusedError extends HealthchainError {
+  constructor (device: string, type: string) {
+    super('ERR_SENSOR_TYPE', 't', `device ${JSON.stringify(device)} did not register sensor type ${JSON.stringify(type)}`)
+  }
+}
+
+/** A serial or Firmata port bound to one device carried a line of another device. */
+export class PortDeviceError extends HealthchainError {
+  constructor (port: string, bound: string, device: string) {
+    super('ERR_PORT_DEVICE', 'd', `port ${port} belongs to device ${JSON.stringify(bound)}, not ${JSON.stringify(device)}`)
+  }
+}

@@ -102,7 +102,7 @@ export class FirmataSource {
       unit: SENSOR_UNITS[ch.type],
       ts: Date.now() - this.#start
     }
-    const p = this.ingest.submitReading(r, { source: 'firmata', device: this.opts.device })
+    const p = this.ingest.submitReading(r, { source: 'firmata', device: this.opts.device, port: this.opts.path })
       .then((res) => { this.results.push(res) }, () => {})
     this.#inflight.add(p)
     void p.finally(() => this.#inflight.delete(p))

@@ -18,6 +18,8 @@ export interface IngestServiceOptions extends IngestOptions {
   /** embedded broker port (default 1883; 0 = any); ignored with `externalBroker` */
   mqttPort?: number
   mqttHost?: string
+  /** an mqtts listener beside the plain one (key and certificate PEM) */
+  mqttTls?: { host?: string, port?: number, key: string, cert: string }
   /** subscribe to an external broker (e.g. Mosquitto) instead of embedding aedes */
   externalBroker?: Omit<SubscriberOptions, 'hubId'>
   serial?: SerialSourceOptions[]
@@ -41,7 +43,7 @@ export async function startIngestService (o: IngestServiceOptions): Promise<Inge
   const serial: SerialSource[] = []
   try {
     if (o.externalBroker !== undefined) subscriber = await HubSubscriber.connect(ingest, { ...o.externalBroker, hubId: o.hubId })
-    else broker = await EmbeddedBroker.start(ingest, { hubId: o.hubId, port: o.mqttPort ?? 1883, ...(o.mqttHost !== undefined ? { host: o.mqttHost } : {}) })
+    else broker = await EmbeddedBroker.start(ingest, { hubId: o.hubId, port: o.mqttPort ?? 1883, ...(o.mqttHost !== undefined ? { host: o.mqttHost } : {}), ...(o.mqttTls !== undefined ? { tls: o.mqttTls } : {}) })
     for (const s of o.serial ?? []) {
       const src = new SerialSource(ingest, s)
       src.start()

@@ -2,7 +2,7 @@
 /**
  * Run the ingest service alone (used by the crash test and for trying
  * devices out): `node hub/src/ingest/main.ts --data-dir D --hub ID [--port N]
- * [--serial /dev/ttyACM0] [--window-ms N] [--max-readings N] [--no-sync]
+ * [--serial /dev/ttyACM0=th-1] [--window-ms N] [--max-readings N] [--no-sync]
  * [--threshold 'spo2<90']… (replaces the default event thresholds)
  * [--broker-url mqtt://… --broker-user U --broker-password-file F]` (the last
  * three: subscribe to an external broker such as Mosquitto instead of
@@ -30,7 +30,7 @@ const { values } = parseArgs({
   }
 })
 if (values['data-dir'] === undefined) {
-  process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>]… [--window-ms <n>] [--max-readings <n>] [--threshold spo2<90]… [--no-sync] [--broker-url <url> --broker-user <u> --broker-password-file <f>]\n')
+  process.stderr.write('usage: main.ts --data-dir <dir> [--hub <id>] [--port <n>] [--serial <path>=<device>]… [--window-ms <n>] [--max-readings <n>] [--threshold spo2<90]… [--no-sync] [--broker-url <url> --broker-user <u> --broker-password-file <f>]\n')
   process.exit(2)
 }
 const url = values['broker-url']
@@ -43,7 +43,12 @@ const svc = await (async () => startIngestService({
   hubId: values.hub,
   mqttPort: Number(values.port),
   sync: !values['no-sync'],
-  serial: values.serial.map((path) => ({ path })),
+  serial: values.serial.map((spec) => {
+    // PATH=DEVICE: the port and the registered device plugged into it
+    const eq = spec.lastIndexOf('=')
+    if (eq <= 0) { process.stderr.write(`ingest: --serial ${spec}: give the port and its device as PATH=DEVICE (e.g. /dev/ttyACM0=th-1)\n`); process.exit(2) }
+    return { path: spec.slice(0, eq), device: spec.slice(eq + 1) }
+  }),
   ...(values['window-ms'] !== undefined ? { windowMs: Number(values['window-ms']) } : {}),
   ...(values['max-readings'] !== undefined ? { maxReadings: Number(values['max-readings']) } : {}),
   ...(values.threshold.length > 0 ? { thresholds: values.threshold.map(parseThreshold) } : {})

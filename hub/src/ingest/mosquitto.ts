@@ -5,7 +5,17 @@
  * user, and an ACL under which a device may publish only below
  * `healthchain/<hub>/devices/<its username>/` while the hub may read the
  * readings of all. The documented files are in hub/mosquitto/.
+ *
+ * The limits are the embedded broker's (mqtt.ts BROKER_DEFAULTS), stated in
+ * Mosquitto's terms: `max_packet_size` (checked from the fixed header before
+ * the body is read), `max_connections` per listener, `max_keepalive`,
+ * `retain_available false`, and `use_username_as_clientid` (the client id
+ * is the device id, so no device can take over the hub's or another
+ * device's session). Mosquitto has no per-client publish rate limit and no
+ * separate cap on connections not yet logged in: `max_inflight_messages`
+ * bounds what one client has unacknowledged instead.
  */
+import { BROKER_DEFAULTS, type BrokerLimits } from './mqtt.ts'
 
 export interface MosquittoConfigOptions {
   port: number
@@ -18,12 +28,32 @@ export interface MosquittoConfigOptions {
   logDebug?: boolean
   /** started as root, Mosquitto switches to this user (default: user mosquitto); tests pass their own */
   runAsUser?: string
+  /** limits (default: the embedded broker's) */
+  limits?: BrokerLimits
+  /** an mqtts listener (devices on the LAN) with the hub's CA, certificate and key (PEM files) */
+  tls?: { port: number, host?: string, cafile: string, certfile: string, keyfile: string }
+  /** the plain listener's address is loopback unless this is set (a LAN listener without TLS) */
+  plainOnLan?: boolean
 }
 
 export function mosquittoConf (o: MosquittoConfigOptions): string {
+  const lim = { ...BROKER_DEFAULTS, ...Object.fromEntries(Object.entries(o.limits ?? {}).filter(([, v]) => v !== undefined)) } as Required<BrokerLimits>
+  const host = o.host ?? '127.0.0.1'
+  if (!isLoopback(host) && o.plainOnLan !== true) throw new Error(`a plain MQTT listener on ${host} sends device secrets in clear: use the tls listener, or set plainOnLan`)
   const lines = [
-    `listener ${o.port} ${o.host ?? '127.0.0.1'}`,
+    // per-listener settings off: the options below hold for every listener
+    `listener ${o.port} ${host}`,
+    `max_connections ${lim.maxConnections}`,
+    ...(o.tls === undefined
+      ? []
+      : [`listener ${o.tls.port} ${o.tls.host ?? '0.0.0.0'}`, `max_connections ${lim.maxConnections}`, `cafile ${o.tls.cafile}`, `certfile ${o.tls.certfile}`, `keyfile ${o.tls.keyfile}`, 'tls_version tlsv1.2']),
     'allow_anonymous false',
+    // MQTT 3.1.1 §2.2.3: the Remaining Length is read before the body, and a packet over this closes the connection
+    `max_packet_size ${lim.maxPacketBytes}`,
+    `max_keepalive ${lim.keepaliveLimit}`,
+    'use_username_as_clientid true',
+    'retain_available false',
+    'max_inflight_messages 100',
     `password_file ${o.passwordFile}`,
     `acl_file ${o.aclFile}`,
     // the hub's session must hold QoS 1 messages while the hub is down
@@ -46,8 +76,12 @@ export function mosquittoAcl (hubId: string, hubUser: string): string {
     `user ${hubUser}`,
     `topic read healthchain/${hubId}/devices/+/readings`,
     '',
-    '# every other user (a device): only its own subtree; %u = its username',
-    `pattern write healthchain/${hubId}/devices/%u/#`,
+    '# every other user (a device): only its own readings topic; %u = its username',
+    `pattern write healthchain/${hubId}/devices/%u/readings`,
     ''
   ].join('\n')
+}
+
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }

@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events'
 import { HealthchainError } from '../core/index.ts'
 import { Aggregator } from './aggregate.ts'
 import type { AggregateOptions, FlushReason } from './aggregate.ts'
-import { BadFieldError, ReplayError, UnknownDeviceError } from './errors.ts'
+import { BadFieldError, PortDeviceError, ReplayError, SensorTypeRefusedError, UnknownDeviceError } from './errors.ts'
 import { parseLine, readingToWire } from './line.ts'
 import type { Reading } from './line.ts'
 import { DeviceRegistry } from './registry.ts'
@@ -25,8 +25,10 @@ export type Source = 'serial' | 'mqtt' | 'firmata' | 'api'
 
 export interface SubmitContext {
   source: Source
-  /** the authenticated device (MQTT username); the line's `d` must equal it */
+  /** the authenticated device (MQTT username) or the device bound to the port; the line's `d` must equal it */
   device?: string
+  /** the serial port the line came from (its device is `device`) */
+  port?: string
 }
 
 export type SubmitResult =
@@ -137,9 +139,12 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const device = this.registry.get(r.device)
     if (device === undefined) return this.#drop(new UnknownDeviceError(r.device), ctx)
     if (ctx.device !== undefined && ctx.device !== r.device) {
-      return this.#drop(new BadFieldError('d', `line of ${r.device} sent by authenticated device ${ctx.device}`), ctx)
+      const err = ctx.port !== undefined ? new PortDeviceError(ctx.port, ctx.device, r.device) : new BadFieldError('d', `line of ${r.device} sent by authenticated device ${ctx.device}`)
+      return this.#drop(err, ctx)
     }
     const dctx = { ...ctx, device: r.device }
+    // a device reports only what it was paired with (an oximeter sends no temperatures)
+    if (!device.sensors.includes(r.type)) return this.#drop(new SensorTypeRefusedError(r.device, r.type), dctx)
     if (!this.#guard.isFresh(r.device, r.boot, r.seq)) return this.#drop(new ReplayError(r.device, r.boot, r.seq), dctx)
     const previous = this.#guard.mark(r.device, r.boot)
     this.#guard.accept(r.device, r.boot, r.seq)

@@ -55,6 +55,7 @@ export class DeviceRegistry {
     if (!DEVICE_ID_RE.test(id)) throw new BadFieldError('d', 'device id must match [a-z0-9-]{1,32}')
     if (this.#devices.has(id)) throw new DeviceExistsError(id)
     if (opts.user === '' || opts.user.includes('!')) throw new BadFieldError('user', 'user must be non-empty and without "!"')
+    if (opts.sensors.length === 0) throw new BadFieldError('sensors', 'list the sensor types the device carries (readings of other types are refused)')
     for (const s of opts.sensors) if (!Object.hasOwn(SENSOR_UNITS, s)) throw new BadFieldError('t', `unknown sensor type ${JSON.stringify(s)}`)
     const secret = opts.secret ?? randomBytes(24).toString('base64url')
     const salt = randomBytes(16)

@@ -1,6 +1,8 @@
 /**
  * USB serial ingest (DESIGN §7: boards stream JSON reading lines over USB
- * serial; device/README.md documents the line). Reads with `serialport`,
+ * serial; device/README.md documents the line). A port is bound to the
+ * registered device plugged into it: a line naming another device is
+ * refused and counted (a board cannot speak for others). Reads with `serialport`,
  * splits with a size bound, submits every line to the pipeline, and keeps
  * trying to reopen the port when the board is unplugged (the device node
  * disappears, reads fail with EIO) until it is plugged back in.
@@ -13,6 +15,8 @@ import type { Ingest, SubmitResult } from './pipeline.ts'
 
 export interface SerialSourceOptions {
   path: string
+  /** the registered device on this port: lines of any other device are refused (ERR_PORT_DEVICE) */
+  device: string
   baudRate?: number
   /** delay between reopen attempts, ms (default 250) */
   reconnectMs?: number
@@ -28,6 +32,7 @@ export interface SerialSourceEvents {
 export class SerialSource extends EventEmitter<SerialSourceEvents> {
   readonly ingest: Ingest
   readonly path: string
+  readonly device: string
   readonly baudRate: number
   readonly reconnectMs: number
   readonly splitter = new LineSplitter()
@@ -43,6 +48,7 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
     super()
     this.ingest = ingest
     this.path = opts.path
+    this.device = opts.device
     this.baudRate = opts.baudRate ?? 115200
     this.reconnectMs = opts.reconnectMs ?? 250
   }
@@ -84,10 +90,10 @@ export class SerialSource extends EventEmitter<SerialSourceEvents> {
     for (const piece of this.splitter.push(chunk)) {
       this.lines++
       if (piece.kind === 'oversize') {
-        this.ingest.refuse(new LineOversizeError(this.splitter.max, piece.bytes), { source: 'serial' })
+        this.ingest.refuse(new LineOversizeError(this.splitter.max, piece.bytes), { source: 'serial', device: this.device, port: this.path })
         continue
       }
-      const p = this.ingest.submit(piece.text, { source: 'serial' })
+      const p = this.ingest.submit(piece.text, { source: 'serial', device: this.device, port: this.path })
         .then((r) => { this.emit('result', r) }, (e: Error) => { this.emit('error', e) })
       this.#inflight.add(p)
       void p.finally(() => this.#inflight.delete(p))

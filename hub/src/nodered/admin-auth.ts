@@ -8,11 +8,12 @@
  * ships (and checks logins with).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { readPrivateJson } from '../store/private-file.ts'
-import { LoginLimiter } from '../web/ratelimit.ts'
+import type { RequestHandler } from 'express'
+import { basicUser, loginLimiters, type RateLimitOptions } from '../web/ratelimit.ts'
 import { AdminCredentialsError } from './errors.ts'
 
 interface Bcrypt { hash: (pw: string, rounds: number) => Promise<string>, compare: (pw: string, hash: string) => Promise<boolean> }
@@ -53,6 +54,26 @@ export async function loadOrCreateAdminAuth (userDir: string, username = 'admin'
   return { record, created: { username, password } }
 }
 
+/**
+ * Replaces the editor's password (a lost login), keeping the user name and
+ * the credentialSecret — the flows' stored credentials stay readable.
+ * Creates the file when there is none yet. Returns the new login.
+ */
+export async function resetAdminPassword (userDir: string, username = 'admin'): Promise<{ username: string, password: string }> {
+  const path = join(userDir, ADMIN_AUTH_FILE)
+  const old = await readPrivateJson(path, (why) => new AdminCredentialsError(path, why)) as AdminAuthRecord | undefined
+  const password = randomBytes(18).toString('base64url')
+  const record: AdminAuthRecord = {
+    username: old?.username ?? username,
+    password: await bcrypt.hash(password, BCRYPT_ROUNDS),
+    credentialSecret: typeof old?.credentialSecret === 'string' ? old.credentialSecret : randomBytes(32).toString('hex')
+  }
+  await mkdir(userDir, { recursive: true, mode: 0o700 })
+  await writeFile(path, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 })
+  await chmod(path, 0o600)
+  return { username: record.username, password }
+}
+
 /** Node-RED's adminAuth setting for the record: one user with full permissions. */
 export function adminAuthSetting (rec: AdminAuthRecord): Record<string, unknown> {
   return { type: 'credentials', users: [{ username: rec.username, password: rec.password, permissions: '*' }] }
@@ -67,31 +88,33 @@ export async function checkPassword (rec: AdminAuthRecord, password: string): Pr
  * admin login — what Node-RED's launcher does for `httpNodeAuth`, which the
  * embedded API leaves to the embedder. A header that passed bcrypt once is
  * remembered by its SHA-256 so each request does not pay bcrypt again.
- * Guesses are throttled per client address like the web login
- * (web/ratelimit.ts: after `max` failures in the window a client gets 429
- * with Retry-After and no bcrypt check), so the flows' endpoints are no way
- * around the editor's and the pages' login limits.
+ * Guesses are throttled like the web login (web/ratelimit.ts, per account
+ * and per client address; 429 with Retry-After and no bcrypt check over the
+ * limit), so the flows' endpoints are no way around the editor's and the
+ * pages' login limits.
  */
-export function basicAuth (rec: AdminAuthRecord, realm = 'Healthchain hub', limiter = new LoginLimiter()): (req: { headers: Record<string, string | string[] | undefined>, socket?: { remoteAddress?: string } }, res: { statusCode: number, setHeader: (k: string, v: string) => void, end: (body?: string) => void }, next: () => void) => void {
+export function basicAuth (rec: AdminAuthRecord, realm = 'Healthchain hub', limits: RateLimitOptions = {}): RequestHandler {
   const ok = new Set<string>()
-  return (req, res, next) => {
-    const header = req.headers.authorization
-    const refuse = (): void => { res.statusCode = 401; res.setHeader('WWW-Authenticate', `Basic realm="${realm}"`); res.end('Unauthorized') }
-    if (typeof header !== 'string' || !header.startsWith('Basic ')) { refuse(); return }
-    const seen = createHash('sha256').update(header).digest('hex')
-    if (ok.has(seen)) { next(); return }
-    const client = req.socket?.remoteAddress ?? 'unknown'
-    const wait = limiter.retryAfter(client)
-    if (wait > 0) { res.statusCode = 429; res.setHeader('Retry-After', String(wait)); res.end(`Too many failed logins: try again in ${wait} s.`); return }
-    limiter.fail(client) // counted before the (slow) check, so parallel guesses cannot outrun the limit
+  const limiters = loginLimiters(basicUser, limits)
+  const [byClient, byAccount] = limiters.middleware as [RequestHandler, RequestHandler]
+  const check: RequestHandler = (req, res, next) => {
+    const header = req.headers.authorization!
     const text = Buffer.from(header.slice(6), 'base64').toString('utf8')
     const colon = text.indexOf(':')
-    if (colon < 0 || text.slice(0, colon) !== rec.username) { refuse(); return }
+    if (colon < 0 || text.slice(0, colon) !== rec.username) { refuse(res); return }
     bcrypt.compare(text.slice(colon + 1), rec.password).then((good) => {
-      if (!good) { refuse(); return }
-      limiter.succeed(client)
-      ok.add(seen)
+      if (!good) { refuse(res); return }
+      limiters.succeeded(req)
+      ok.add(createHash('sha256').update(header).digest('hex'))
       next()
-    }, () => { refuse() })
+    }, () => { refuse(res) })
+  }
+  const refuse = (res: Parameters<RequestHandler>[1]): void => { res.statusCode = 401; res.setHeader('WWW-Authenticate', `Basic realm="${realm}"`); res.end('Unauthorized') }
+  return (req, res, next) => {
+    const header = req.headers.authorization
+    if (typeof header !== 'string' || !header.startsWith('Basic ')) { refuse(res); return }
+    // a login already checked passes without bcrypt and is never throttled by others' guesses
+    if (ok.has(createHash('sha256').update(header).digest('hex'))) { next(); return }
+    byClient(req, res, (e?: unknown) => { if (e !== undefined) { next(e); return } byAccount(req, res, (e2?: unknown) => { if (e2 !== undefined) { next(e2); return } check(req, res, next) }) })
   }
 }

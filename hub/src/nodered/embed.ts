@@ -13,8 +13,8 @@
  * Node-RED is a process-wide singleton: start it once per process.
  */
 import { chmod, copyFile, mkdir, stat } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import { webServer } from '../web/listen.ts'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
@@ -52,6 +52,8 @@ export interface EmbedOptions {
   readonly host?: string
   /** Default 1880; 0 picks a free port. */
   readonly port?: number
+  /** Serve HTTPS with this certificate (plain HTTP on the port is redirected); default plain HTTP. */
+  readonly tls?: { readonly key: string, readonly cert: string }
   /** Editor and admin API path (default '/red'). */
   readonly adminRoot?: string
   /** Path of flows' own HTTP endpoints (default '/red/api'; basic auth with the admin login). */
@@ -66,7 +68,7 @@ export interface EmbeddedNodeRed {
   readonly RED: NodeRedModule
   readonly server: Server
   readonly app: ExpressApp
-  /** http://host:port */
+  /** https://host:port (http:// without `tls`) */
   readonly origin: string
   /** The editor and admin API base URL (origin + adminRoot). */
   readonly adminUrl: string
@@ -100,7 +102,8 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
   const host = opts.host ?? '127.0.0.1'
 
   const app = express()
-  const server = createServer(app)
+  const web = webServer(app, { host, port: opts.port ?? 1880, ...(opts.tls === undefined ? {} : { tls: opts.tls }) })
+  const server = web.server
   RED.init(server, {
     userDir,
     flowFile: 'flows.json',
@@ -122,12 +125,8 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
   // the flows' http-in endpoints act as this node (a doctor's POST /diagnose signs a tx_diag): same login
   app.use(nodeRoot, basicAuth(auth.record))
   app.use(nodeRoot, RED.httpNode)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 1880, host, () => { server.off('error', reject); resolve() })
-  })
-  const { port } = server.address() as AddressInfo
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const listener = await web.listen()
+  const origin = listener.origin
   // RED.start() resolves before the flows run; callers get a hub whose flows are up
   let onStarted = (): void => {}
   const flowsStarted = new Promise<void>((resolve) => { onStarted = resolve; RED.events.once('flows:started', onStarted) })
@@ -140,8 +139,7 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
   } catch (err) {
     RED.events.off('flows:started', onStarted)
     await RED.stop().catch(() => {})
-    server.closeAllConnections()
-    server.close()
+    await listener.close()
     throw err
   } finally {
     clearTimeout(guard)
@@ -158,7 +156,7 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
     stop: async () => {
       stopped ??= (async () => {
         await RED.stop()
-        await new Promise<void>((resolve) => { server.close(() => { resolve() }); server.closeAllConnections() })
+        await listener.close()
       })()
       await stopped
     }

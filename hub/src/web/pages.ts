@@ -19,6 +19,8 @@ export interface Frame {
   /** Which pages exist on this server. */
   readonly pages: { readonly patient: boolean, readonly doctor: boolean }
   readonly current?: 'patient' | 'doctor'
+  /** Standing warnings about the hub's set-up (e.g. a listener without TLS). */
+  readonly warnings?: readonly string[]
 }
 
 export function short (hex: string): string { return hex.length > 16 ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : hex }
@@ -60,6 +62,7 @@ export function layout (f: Frame, title: string, main: Html): Html {
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header><p class="brand">Healthchain hub</p>${nav}</header>
+${(f.warnings ?? []).map((w) => html`<p class="flash error" role="alert">Warning: ${w}</p>`)}
 ${flash(f.flash)}
 <main id="main" data-refresh="${f.current === undefined ? '' : `${f.base}/${f.current}?fragment=main`}">
 ${main}

@@ -5,16 +5,20 @@
  * - every page and API needs a login; pages redirect to /login, the JSON API
  *   and POSTs answer 401;
  * - the login is checked against a scrypt hash in the data dir
- *   (credentials.ts) and throttled per client (ratelimit.ts);
- * - sessions are random IDs in HttpOnly, SameSite=Strict cookies signed with
- *   a random server secret (session.ts), replaced at login;
+ *   (credentials.ts) and throttled per account and per client
+ *   (ratelimit.ts, express-rate-limit);
+ * - sessions are random IDs in HttpOnly, SameSite=Strict, Secure cookies
+ *   signed with a random server secret (session.ts), replaced at login, with
+ *   an idle and an absolute lifetime;
  * - every POST (also the login) must carry the session's CSRF token, and a
  *   cross-site Origin is refused;
- * - a strict Content-Security-Policy (nothing but 'self'; no inline script),
- *   no-store caching, no framing, referrers only to the hub itself;
+ * - the headers by helmet: a strict Content-Security-Policy (nothing but
+ *   'self'; no inline script), HSTS, no framing, referrers only to the hub
+ *   itself; and no-store caching;
  * - pages show views (model.ts) that hold no key material.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express'
+import helmet from 'helmet'
 import { readFileSync } from 'node:fs'
 import { HealthchainError } from '../core/index.ts'
 import { vitalsCharts } from './charts.ts'
@@ -23,7 +27,7 @@ import { BadRequestError, NotFoundError, WebError } from './errors.ts'
 import type { Html } from './html.ts'
 import { SEVERITIES, type Amendment, type DoctorModel, type PatientModel, type Severity } from './model.ts'
 import { doctorMain, errorPage, layout, loginPage, patientMain, type Frame } from './pages.ts'
-import { LoginLimiter, type RateLimitOptions } from './ratelimit.ts'
+import { loginLimiters, type RateLimitOptions } from './ratelimit.ts'
 import { COOKIE_NAME, csrfMatches, readCookie, sessionCookie, SessionStore, type Session, type SessionOptions } from './session.ts'
 
 export interface WebOptions {
@@ -33,8 +37,10 @@ export interface WebOptions {
   readonly doctor?: DoctorModel
   /** Login name made on first start (default 'admin'). */
   readonly username?: string
-  /** Add `Secure` to the cookie (set when served over HTTPS). */
+  /** `Secure` on the cookie (default true; browsers also keep Secure cookies of http://localhost). */
   readonly secureCookie?: boolean
+  /** Shown on every page (e.g. a listener without TLS). */
+  readonly warnings?: readonly string[]
   readonly sessions?: SessionOptions
   readonly rateLimit?: RateLimitOptions
   readonly scrypt?: ScryptParams
@@ -48,7 +54,6 @@ export interface WebRouter {
   /** The login, only on the start that created it: print it once. */
   readonly created?: { readonly username: string, readonly password: string }
   readonly sessions: SessionStore
-  readonly limiter: LoginLimiter
 }
 
 const STATIC: Record<string, { type: string, body: Buffer }> = {
@@ -56,21 +61,29 @@ const STATIC: Record<string, { type: string, body: Buffer }> = {
   'app.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('./static/app.js', import.meta.url)) }
 }
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-const HEX32 = /^[0-9a-f]{64}$/
+/** helmet with the pages' policy: nothing but 'self' (no inline script), no framing, HSTS for a year. */
+const headers = helmet({
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      'default-src': ["'none'"],
+      'script-src': ["'self'"],
+      'style-src': ["'self'"],
+      'img-src': ["'self'", 'data:'],
+      'connect-src': ["'self'"],
+      'form-action': ["'self'"],
+      'frame-ancestors': ["'none'"],
+      'base-uri': ["'none'"]
+    }
+  },
+  strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: false },
+  xFrameOptions: { action: 'deny' },
+  referrerPolicy: { policy: 'same-origin' }, // not no-referrer: then browsers send "Origin: null" on form POSTs
+  crossOriginOpenerPolicy: { policy: 'same-origin' },
+  crossOriginResourcePolicy: { policy: 'same-origin' }
+})
 
-function securityHeaders (_req: Request, res: Response, next: NextFunction): void {
-  res.set({
-    'Content-Security-Policy': CSP,
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'same-origin', // not no-referrer: then browsers send "Origin: null" on form POSTs
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Resource-Policy': 'same-origin',
-    'Cache-Control': 'no-store'
-  })
-  next()
-}
+const HEX32 = /^[0-9a-f]{64}$/
 
 function wantsJson (req: Request): boolean {
   if (req.path.startsWith('/api/')) return true
@@ -117,9 +130,8 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
   if (opts.patient === undefined && opts.doctor === undefined) throw new TypeError('createWebRouter: give a patient model, a doctor model or both')
   const credentials = await loadOrCreateCredentials(opts.dataDir, opts.username, opts.scrypt)
   const sessions = new SessionStore(opts.sessions)
-  const limiter = new LoginLimiter(opts.rateLimit)
   const log = opts.log ?? ((line: string) => console.error(line))
-  const secure = opts.secureCookie === true
+  const secure = opts.secureCookie !== false
   const pages = { patient: opts.patient !== undefined, doctor: opts.doctor !== undefined }
   const router = express.Router()
   const parseForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 })
@@ -129,7 +141,7 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
   const session = (res: Response): Session | undefined => res.locals.session as Session | undefined
   const frame = (req: Request, res: Response, current?: Frame['current']): Frame => {
     const s = session(res)
-    const f: Frame = { base: base(req), csrf: s?.csrf ?? '', pages, ...(current === undefined ? {} : { current }), ...(s?.user === undefined ? {} : { user: s.user }) }
+    const f: Frame = { base: base(req), csrf: s?.csrf ?? '', pages, ...(opts.warnings === undefined || opts.warnings.length === 0 ? {} : { warnings: opts.warnings }), ...(current === undefined ? {} : { current }), ...(s?.user === undefined ? {} : { user: s.user }) }
     if (s?.flash !== undefined) { const fl = s.flash; delete s.flash; return { ...f, flash: fl } }
     return f
   }
@@ -138,7 +150,7 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
   }
   const send = (res: Response, status: number, page: Html): void => { res.status(status).type('html').send(page.text) }
 
-  router.use(securityHeaders)
+  router.use(headers, (_req, res, next) => { res.set('Cache-Control', 'no-store'); next() })
 
   router.get('/static/:file', (req, res, next) => {
     const f = STATIC[req.params.file ?? '']
@@ -178,36 +190,34 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
     send(res, 200, loginPage(frame(req, res), next === undefined ? {} : { next }))
   })
 
-  router.post('/login', async (req, res, next) => {
+  const loginForm = (req: Request): { username: string, next?: string } => {
+    const body = req.body as Record<string, unknown>
+    const next = safeNext(base(req), body.next)
+    return { username: typeof body.username === 'string' ? body.username.slice(0, 128) : '', ...(next === undefined ? {} : { next }) }
+  }
+  const limited = loginLimiters((req) => loginForm(req).username, opts.rateLimit, (req, res, wait) => {
+    const msg = `Too many failed logins: try again in ${wait} s.`
+    if (wantsJson(req)) { res.status(429).json({ error: 'ERR_RATE_LIMITED', message: msg }); return }
+    send(res, 429, loginPage(frame(req, res), { ...loginForm(req), error: msg }))
+  })
+
+  router.post('/login', ...limited.middleware, async (req, res, next) => {
     try {
       const body = req.body as Record<string, unknown>
-      const username = typeof body.username === 'string' ? body.username.slice(0, 128) : ''
+      const again = loginForm(req)
       const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : ''
-      const nextUrl = safeNext(base(req), body.next)
-      const client = req.socket.remoteAddress ?? 'unknown'
-      const again = { ...(nextUrl === undefined ? {} : { next: nextUrl }), username }
-      const wait = limiter.retryAfter(client)
-      if (wait > 0) {
-        res.set('Retry-After', String(wait))
-        const msg = `Too many failed logins: try again in ${wait} s.`
-        if (wantsJson(req)) { res.status(429).json({ error: 'ERR_RATE_LIMITED', message: msg }); return }
-        send(res, 429, loginPage(frame(req, res), { ...again, error: msg }))
-        return
-      }
-      // counted before the (slow) check, so a burst of parallel guesses cannot outrun the limit
-      limiter.fail(client)
-      if (!(await checkLogin(credentials.record, username, password))) {
+      if (!(await checkLogin(credentials.record, again.username, password))) {
         const msg = 'Wrong user name or password.'
         if (wantsJson(req)) { res.status(401).json({ error: 'ERR_LOGIN', message: msg }); return }
         send(res, 401, loginPage(frame(req, res), { ...again, error: msg }))
         return
       }
-      limiter.succeed(client)
-      const s = sessions.login(session(res), username)
+      limited.succeeded(req)
+      const s = sessions.login(session(res), again.username)
       res.locals.session = s
       setCookie(req, res, s)
       if (wantsJson(req)) { res.json({ ok: true, csrf: s.csrf }); return }
-      res.redirect(303, nextUrl ?? `${base(req)}/`)
+      res.redirect(303, again.next ?? `${base(req)}/`)
     } catch (err) { next(err) }
   })
 
@@ -324,5 +334,5 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
     send(res, status, errorPage(frame(req, res), status, message))
   })
 
-  return { router, credentials, sessions, limiter, ...(credentials.created === undefined ? {} : { created: credentials.created }) }
+  return { router, credentials, sessions, ...(credentials.created === undefined ? {} : { created: credentials.created }) }
 }

@@ -6,8 +6,8 @@
  * from router.ts on its own app beside Node-RED.
  */
 import express from 'express'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import { webServer } from './listen.ts'
 import { createWebRouter, type WebOptions, type WebRouter } from './router.ts'
 
 export interface WebServerOptions extends WebOptions {
@@ -15,12 +15,14 @@ export interface WebServerOptions extends WebOptions {
   readonly host?: string
   /** Default 0 (a free port). */
   readonly port?: number
+  /** HTTPS with this certificate (plain HTTP on the port is redirected); default plain HTTP */
+  readonly tls?: { readonly key: string, readonly cert: string }
 }
 
 export interface WebServer {
   readonly server: Server
   readonly web: WebRouter
-  /** http://host:port */
+  /** https://host:port (http:// without `tls`) */
   readonly url: string
   /** The login, only on the start that created it. */
   readonly created?: { readonly username: string, readonly password: string }
@@ -32,22 +34,12 @@ export async function createWebServer (opts: WebServerOptions): Promise<WebServe
   const app = express()
   app.disable('x-powered-by')
   app.use('/', web.router)
-  const server = createServer(app)
-  const host = opts.host ?? '127.0.0.1'
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve() })
-  })
-  const addr = server.address() as AddressInfo
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+  const listener = await webServer(app, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, ...(opts.tls === undefined ? {} : { tls: opts.tls }) }).listen()
   return {
-    server,
+    server: listener.server,
     web,
-    url,
+    url: listener.origin,
     ...(web.created === undefined ? {} : { created: web.created }),
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    close: async () => { await listener.close() }
   }
 }

@@ -2,7 +2,9 @@
  * Sessions and CSRF tokens for the web pages (OWASP Session Management and
  * CSRF Prevention cheat sheets; RFC 6265bis SameSite). The cookie carries
  * only a random session ID and its HMAC-SHA256 under a random server
- * secret; it is HttpOnly and SameSite=Strict. Every session (also the
+ * secret; it is HttpOnly, SameSite=Strict and Secure. A session ends after
+ * an idle time and, however busy (the page refreshes itself every few
+ * seconds), at an absolute lifetime from its login. Every session (also the
  * anonymous one the login form gets) holds a synchronizer token that each
  * state-changing POST must echo. Login replaces the session ID (no fixation).
  * State lives in memory: a restart logs everyone out. Pure logic; the clock
@@ -26,8 +28,10 @@ export interface Session {
 export interface SessionOptions {
   readonly secret?: Uint8Array
   readonly now?: () => number
-  /** Idle timeout in ms (default 12 h). */
+  /** Idle timeout in ms (default 2 h). */
   readonly idleMs?: number
+  /** Absolute lifetime in ms from the session's creation (default 12 h). */
+  readonly absoluteMs?: number
   /** Most sessions kept; the least recently seen go first (default 1000). */
   readonly max?: number
 }
@@ -36,6 +40,7 @@ export class SessionStore {
   private readonly secret: Uint8Array
   private readonly now: () => number
   private readonly idleMs: number
+  private readonly absoluteMs: number
   private readonly max: number
   /** Insertion order = least recently seen first. */
   private readonly sessions = new Map<string, Session>()
@@ -43,7 +48,8 @@ export class SessionStore {
   constructor (opts: SessionOptions = {}) {
     this.secret = opts.secret ?? randomBytes(32)
     this.now = opts.now ?? Date.now
-    this.idleMs = opts.idleMs ?? 12 * 3600_000
+    this.idleMs = opts.idleMs ?? 2 * 3600_000
+    this.absoluteMs = opts.absoluteMs ?? 12 * 3600_000
     this.max = opts.max ?? 1000
   }
 
@@ -79,7 +85,7 @@ export class SessionStore {
     const s = this.sessions.get(id)
     if (s === undefined) return undefined
     const t = this.now()
-    if (t - s.lastSeen > this.idleMs) { this.sessions.delete(id); return undefined }
+    if (t - s.lastSeen > this.idleMs || t - s.created > this.absoluteMs) { this.sessions.delete(id); return undefined }
     s.lastSeen = t
     this.sessions.delete(id)
     this.sessions.set(id, s)
