@@ -4,6 +4,7 @@
  * cli/ and exports `register(program)`; this file only assembles them, so a
  * new group never edits this file.
  */
+import { realpathSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { join } from 'node:path'
@@ -23,13 +24,17 @@ export async function buildProgram (): Promise<Command> {
   return program
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/** Runs the command line `argv` (process.argv form); a failure prints one line and sets a non-zero exit code. */
+export async function main (argv: readonly string[]): Promise<void> {
   const program = await buildProgram()
   try {
-    await program.parseAsync(process.argv)
+    await program.parseAsync([...argv])
   } catch (err) {
     const e = err as Error & { code?: string }
     process.stderr.write(`healthchain: ${e.message}\n`)
     process.exitCode = 1
   }
 }
+
+// `node hub/src/cli.ts …` (bin/healthchain.js is what npm links, and calls main)
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await main(process.argv)
