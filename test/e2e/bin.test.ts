@@ -16,7 +16,7 @@ import { promisify } from 'node:util'
 t.setTimeout(300_000)
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../../', import.meta.url))
-// the Node 24 that package.json pins, with the npm and npx it ships: a user whose Node is supported
+// the Node 24 that package.json pins first on PATH (the system's npm and npx then run on it): a user whose Node is supported
 const pinnedBin = join(root, 'node_modules', 'node', 'bin')
 const supportedPath = `${pinnedBin}:/usr/local/bin:/usr/bin:/bin`
 const env = (path: string): NodeJS.ProcessEnv => {
@@ -34,14 +34,14 @@ t.test('a fresh clone: npx, npm exec, the systemd path, a global install', async
   await symlink(join(root, 'node_modules'), join(clone, 'node_modules'))
   t.equal((await run('git', ['-C', clone, 'ls-files', '-s', 'bin/healthchain.js'])).stdout.slice(0, 6), '100755', 'the bin is committed executable')
 
-  const npx = await exec(join(pinnedBin, 'npx'), ['healthchain', '--help'], clone, supportedPath)
+  const npx = await exec('npx', ['healthchain', '--help'], clone, supportedPath)
   t.equal(npx.code, 0, 'npx healthchain --help exits 0')
   t.match(npx.stdout, /Usage: healthchain/)
   t.match(npx.stdout, /\bhub \[options\]/, 'lists the hub command')
   t.equal(npx.stderr, '', `nothing on stderr (no engine warnings): ${npx.stderr}`)
   t.equal((await run('git', ['-C', clone, 'status', '--porcelain'])).stdout.replace(/^\?\? node_modules\n/m, ''), '', 'npx left the clone unchanged (no mode flip)')
 
-  const exe = await exec(join(pinnedBin, 'npm'), ['exec', '--', 'healthchain', '--version'], clone, supportedPath)
+  const exe = await exec('npm', ['exec', '--', 'healthchain', '--version'], clone, supportedPath)
   t.equal(exe.stdout.trim(), '0.1.0', 'npm exec')
   t.equal(exe.stderr, '')
 
@@ -51,7 +51,7 @@ t.test('a fresh clone: npx, npm exec, the systemd path, a global install', async
   t.equal(direct.stdout.trim(), '0.1.0', 'bin/healthchain.js from any directory, as systemd runs it')
 
   const prefix = join(dir, 'global')
-  const g = await exec(join(pinnedBin, 'npm'), ['install', '--global', '--offline', '--prefix', prefix, clone], dir, supportedPath)
+  const g = await exec('npm', ['install', '--global', '--offline', '--prefix', prefix, clone], dir, supportedPath)
   t.equal(g.code, 0, `npm install --global: ${g.stderr}`)
   const global = await exec(join(prefix, 'bin', 'healthchain'), ['keys', '--help'], dir, supportedPath)
   t.match(global.stdout, /Usage: healthchain keys/, 'the globally installed command, reached through its symlink')
