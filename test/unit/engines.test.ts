@@ -12,7 +12,7 @@ import { supported } from '../../bin/healthchain.js'
 
 const root = new URL('../../', import.meta.url)
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { engines: { node: string } }
-const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8')) as { packages: Record<string, { engines?: { node?: string }, dev?: boolean }> }
+const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8')) as { packages: Record<string, { version?: string, engines?: { node?: string }, dev?: boolean }> }
 const range = pkg.engines.node
 // the lowest version of each line the range admits, and the versions in use (the pinned devDependency, the CI's)
 const versions = ['22.19.0', '22.22.0', '24.3.0', '24.21.0', '26.0.0', lock.packages['node_modules/node']?.version ?? '24.21.0']
