@@ -24,7 +24,7 @@ export async function buildProgram (): Promise<Command> {
   return program
 }
 
-/** Runs the command line `argv` (process.argv form); a failure prints one line and sets a non-zero exit code. */
+/** Runs the command line `argv` (process.argv form); a failure prints one line and exits with status 1. */
 export async function main (argv: readonly string[]): Promise<void> {
   const program = await buildProgram()
   try {
@@ -32,7 +32,8 @@ export async function main (argv: readonly string[]): Promise<void> {
   } catch (err) {
     const e = err as Error & { code?: string }
     process.stderr.write(`healthchain: ${e.message}\n`)
-    process.exitCode = 1
+    // a daemon that failed half-way may leave handles behind (a worker, a socket): the error is final, exit now
+    process.exit(1)
   }
 }
 

@@ -11,6 +11,9 @@ import type { SensorType } from '../ingest/line.ts'
 import { DeviceRegistry } from '../ingest/registry.ts'
 import type { PublicDevice } from '../ingest/registry.ts'
 import { IngestStore } from '../ingest/store.ts'
+import { join } from 'node:path'
+import { toHex } from '../core/index.ts'
+import { keystoreId } from '../store/keystore.ts'
 import { dataDir } from './_common.ts'
 
 interface Opts { dataDir?: string, json?: boolean }
@@ -31,6 +34,25 @@ async function withRegistry<T> (o: Opts, fn: (r: DeviceRegistry) => Promise<T>):
   }
 }
 
+/**
+ * The user a device is paired to: the hub seals the readings of its own
+ * user's devices only (its keystore's full ID), so with a keystore in the
+ * data dir `--user` must be that ID; without one (`--user` naming a user
+ * of another hub setup), it is taken as given.
+ */
+async function pairedUser (o: Opts & { user?: string }): Promise<string> {
+  const file = join(dataDir(o.dataDir), 'keystore.json')
+  const own = await keystoreId(file).then(toHex, () => undefined)
+  if (own === undefined) {
+    if (o.user === undefined) throw new Error(`--user: not given, and there is no keystore in ${dataDir(o.dataDir)} to take this hub's user ID from (create it first: healthchain keys new --data-dir ${dataDir(o.dataDir)})`)
+    return o.user
+  }
+  if (o.user !== undefined && o.user.toLowerCase() !== own) {
+    throw new Error(`--user ${o.user}: this hub's user is ${own} (${file}); a device paired to another ID would have its readings accepted but never sealed. Leave --user out, or pass that ID`)
+  }
+  return own
+}
+
 function row (d: PublicDevice): string {
   const dropped = Object.entries(d.dropped).map(([k, v]) => `${k.replace(/^ERR_/, '').toLowerCase()}=${v}`).join(',') || '-'
   const seen = d.lastSeen === null ? 'never' : new Date(d.lastSeen).toISOString()
@@ -43,12 +65,13 @@ export function register (program: Command): void {
 
   withDir(devices.command('add <id>'))
     .description('pair a device: prints its secret (MQTT password) once')
-    .requiredOption('--user <user>', 'the user whose batches receive this device\'s readings (hex id)')
+    .option('--user <id>', 'the user whose batches receive this device\'s readings: this hub\'s user ID, 64 hex digits (default: the ID of the keystore in the data dir)')
     .option('--sensor <type...>', `sensor type(s) it carries: ${SENSOR_TYPES.join(', ')}`, [])
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExample:\n  healthchain devices add ox-1 --user 3f2a… --sensor spo2 hr\n')
-    .action(async (id: string, o: Opts & { user: string, sensor: string[] }) => {
-      const { device, secret } = await withRegistry(o, (r) => r.add(id, { user: o.user, sensors: o.sensor as SensorType[] }))
+    .addHelpText('after', '\nExample:\n  healthchain devices add ox-1 --sensor spo2 hr    # paired to this hub\'s user (its keystore\'s ID)\n')
+    .action(async (id: string, o: Opts & { user?: string, sensor: string[] }) => {
+      const user = await pairedUser(o)
+      const { device, secret } = await withRegistry(o, (r) => r.add(id, { user, sensors: o.sensor as SensorType[] }))
       if (o.json === true) console.log(JSON.stringify({ ...device, secret }))
       else console.log(`paired ${device.id} for user ${device.user} (${device.sensors.join(', ') || 'no sensors listed'})\nsecret: ${secret}\n(shown once: configure it on the device as its MQTT password)`)
     })

@@ -65,9 +65,26 @@ export class AuthRefusedError extends HealthchainError {
   }
 }
 
-/** A device published (or subscribed) outside its own topic subtree. */
+/** A device published (or subscribed) outside its own topic subtree; `expected` is the topic it publishes its readings to. */
 export class TopicRefusedError extends HealthchainError {
-  constructor (device: string, topic: string) {
-    super('ERR_ACL', 'topic', `device ${JSON.stringify(device)} may not use ${JSON.stringify(topic)}`)
+  constructor (device: string, topic: string, expected?: string) {
+    super('ERR_ACL', 'topic', `device ${JSON.stringify(device)} may not use ${JSON.stringify(topic)}${expected === undefined ? '' : `: its readings go to ${expected}`}`)
   }
+}
+
+/**
+ * Why a line was dropped, by error code, as the patient page and the hub's
+ * status show it (hub/src/ingest/README.md lists the same). A dropped line
+ * is never acknowledged as accepted data: over MQTT a refused publish or
+ * connection is not acknowledged at all, so a device keeps it and resends.
+ */
+export const DROP_REASONS: Readonly<Record<string, string>> = {
+  ERR_LINE_CHECKSUM: 'bad CRC: the 8 hex digits after "*" are not the CRC-32 of the JSON text',
+  ERR_LINE_OVERSIZE: 'line longer than 512 bytes',
+  ERR_LINE_JSON: 'the text before "*" is not a JSON object',
+  ERR_LINE_FIELD: 'a field is missing, unknown or out of range (or the line names another device)',
+  ERR_REPLAY: 'sequence number already seen for this boot (a resend or a replay)',
+  ERR_UNKNOWN_DEVICE: 'device not paired (healthchain devices add)',
+  ERR_AUTH: 'wrong MQTT username or password',
+  ERR_ACL: 'wrong topic (another device\'s, or another hub id)'
 }

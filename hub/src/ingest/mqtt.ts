@@ -95,7 +95,7 @@ export class EmbeddedBroker {
         if (c === null || c.hcHub === true) { done(null); return }
         const device = c.hcDevice!
         if (!mayPublish(hubId, device, packet.topic)) {
-          const err = new TopicRefusedError(device, packet.topic)
+          const err = new TopicRefusedError(device, packet.topic, `${TOPIC_ROOT}/${hubId}/devices/${device}/readings`)
           ingest.refuse(err, { source: 'mqtt', device })
           done(err)
           return
