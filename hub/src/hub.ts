@@ -102,7 +102,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     stops.push(async () => { await miner.close() })
     const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.net.libp2p })
     stops.push(async () => { await ipfs.stop() })
-    const password = 'passwordFile' in cfg.broker && cfg.broker.passwordFile !== undefined ? (await readFile(cfg.broker.passwordFile, 'utf8')).trim() : undefined
+    const pwFile = 'passwordFile' in cfg.broker ? cfg.broker.passwordFile : undefined
+    const password = pwFile === undefined ? undefined : (await readFile(pwFile, 'utf8').catch((err: NodeJS.ErrnoException) => { throw new InvalidFieldError('broker.passwordFile', `${pwFile}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`) })).trim()
     const ingest = await startIngestService({
       dataDir: cfg.dataDir,
       hubId: cfg.hubId,

@@ -10,6 +10,7 @@ import {
   type DoctorKey, type Identity, type TxKey
 } from '../core/index.ts'
 import { createKeystore, keystoreId, openKeystore, writeFileAtomic } from '../store/keystore.ts'
+import { checkNewPassphrase } from '../store/passphrase-policy.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { UserKeys } from '../roles/user/keys.ts'
 import { keyHistory } from '../roles/user/chain.ts'
@@ -74,7 +75,9 @@ export function register (program: Command): void {
     .description('create a new identity and save it encrypted (scrypt + AES-256-GCM, file mode 0600)')
     .action(async (o: KeyOpts) => {
       const file = keystorePath(o)
-      const who = await createKeystore(file, await passphrase(o, 'New passphrase: '))
+      const pass = await passphrase(o, 'New passphrase: ')
+      await checkNewPassphrase(pass)
+      const who = await createKeystore(file, pass)
       console.log(`created ${file}\nid: ${toHex(who.id)}`)
     })
 

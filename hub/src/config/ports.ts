@@ -53,3 +53,9 @@ export async function portFree (setting: string, host: string, port: number): Pr
     s.listen({ host, port, exclusive: true }, () => { s.close(() => { resolve(null) }) })
   })
 }
+
+/** The TCP port a listen multiaddr (`/ip4/…/tcp/N`, `/ip6/…/tcp/N`) names, with its host; null for other transports. */
+export function tcpListenPort (addr: string): { host: string, port: number } | null {
+  const m = /^\/(ip4|ip6)\/([^/]+)\/tcp\/(\d+)(\/|$)/.exec(addr)
+  return m === null ? null : { host: m[2]!, port: Number(m[3]) }
+}
