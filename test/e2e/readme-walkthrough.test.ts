@@ -35,7 +35,7 @@ t.test('the Pi walkthrough, as the README writes it', { skip: skipUnlessTools('m
   let cwd = dir
   let hub: ChildProcess | undefined
   let hubOut = ''
-  t.teardown(() => { if (hub?.exitCode === null) process.kill(-hub.pid!, 'SIGKILL') })
+  t.teardown(() => { try { process.kill(-hub!.pid!, 'SIGKILL') } catch {} })
   const outputs: string[] = []
 
   // the commands, one by one; the steps between them are what the README tells the user to do or look at
@@ -100,9 +100,26 @@ t.test('the Pi walkthrough, as the README writes it', { skip: skipUnlessTools('m
   const page = await patientPage(ready.url, ready.login!)
   t.match(page.readings, [{ device: 'ox-1', type: 'spo2', value: 97 }], 'the reading on the patient page')
   t.match(page.devices, [{ id: 'ox-1', accepted: 1, dropped: 0 }], 'the device with its accepted line')
+  // two mistakes on the wire (hub/src/ingest/README.md): a bad CRC, a wrong hub id; then the next good line
+  const pub = async (topic: string, line: string): Promise<{ code: number, stderr: string }> =>
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(ready.mqttPort), '-q', '1', '-u', 'ox-1', '-P', map['<secret of ox-1>']!, '-t', topic, '-m', line], { env })
+      .then(() => ({ code: 0, stderr: '' }), (e: { code: number, stderr: string }) => e)
+  const second = '{"d":"ox-1","b":1,"s":2,"t":"hr","v":72,"u":"/min","ts":2000}'
+  t.equal((await pub('healthchain/hub/devices/ox-1/readings', `${second}*00000000`)).code, 0, 'a bad CRC is acknowledged (counted, not kept)')
+  const wrongHub = await pub('healthchain/hub1/devices/ox-1/readings', `${second}*0052bf65`)
+  t.not(wrongHub.code, 0, `a wrong hub id: the broker closes the connection, nothing acknowledged (${wrongHub.stderr.trim()})`)
+  await until(() => /ERR_ACL/.test(hubOut), 30_000)
+  t.match(hubOut, /dropped from ox-1: ERR_LINE_CHECKSUM crc: /, 'the hub prints the CRC drop')
+  t.match(hubOut, /dropped from ox-1: ERR_ACL topic: device "ox-1" may not use "healthchain\/hub1\/devices\/ox-1\/readings": its readings go to healthchain\/hub\/devices\/ox-1\/readings/, 'the wrong hub id names the right topic')
+  t.equal((await pub('healthchain/hub/devices/ox-1/readings', `${second}*0052bf65`)).code, 0, 'the resent line is accepted')
+  const after = await patientPage(ready.url, ready.login!)
+  t.match(after.devices, [{ id: 'ox-1', accepted: 2, dropped: 2 }], 'nothing lost: both good lines accepted, both mistakes counted')
+  const drops = after.devices[0]?.drops ?? []
+  t.match(drops.find((d) => d.code === 'ERR_LINE_CHECKSUM'), { count: 1, reason: /bad CRC/, last: /crc/ }, 'the page gives the CRC drop\'s reason')
+  t.match(drops.find((d) => d.code === 'ERR_ACL'), { count: 1, reason: /wrong topic/, last: /its readings go to healthchain\/hub\/devices\/ox-1\/readings/ }, 'and the wrong hub id\'s')
   // Ctrl-C, then the chain
-  const code = await new Promise<number | null>((resolve) => { hub!.once('exit', resolve); process.kill(-hub!.pid!, 'SIGINT') })
-  t.equal(code, 0, 'Ctrl-C stops the hub cleanly')
+  await new Promise<void>((resolve) => { hub!.once('exit', () => { resolve() }); process.kill(-hub!.pid!, 'SIGINT') })
+  t.match(hubOut, /stopping …/, 'Ctrl-C stops the hub (and the next command opens its databases)')
   map['<htxI>'] = rec![1]!
   const onChain = await exec(blocks[5]![0]!)
   t.match(onChain, new RegExp(`height ${rec![3]!}`), `chain tx finds the tx_IoT in Ublock ${rec![3]!}`)
