@@ -8,7 +8,7 @@
  * port in use), and every port conflict at start: exit 1 at once with one
  * line naming the setting, the data dir intact for the next start.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { openKeystore } from '../../hub/src/store/keystore.ts'
 
-t.setTimeout(600_000)
+t.setTimeout(900_000)
 const run = promisify(execFile)
 const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
 const PASS = 'new user mistakes passphrase'
@@ -62,17 +62,23 @@ async function hold (): Promise<{ server: Server, port: number }> {
   return { server, port: (server.address() as { port: number }).port }
 }
 
-t.test('--check refuses offline what would fail at start, naming the field', async (t) => {
+/** A data dir with a keystore, a port another program holds, and a loopback hub config on free ports. */
+async function hubSetup (t: Test): Promise<{ dir: string, data: string, busy: { server: Server, port: number }, base: Record<string, unknown> }> {
   const dir = t.testdir()
   const data = join(dir, 'data')
   await hc(['keys', 'new', '--data-dir', data])
   const busy = await hold()
   t.teardown(() => { busy.server.close() })
   const base = { dataDir: data, storageNodes: [STORAGE], listen: ['/ip4/127.0.0.1/tcp/0'], broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 } }
+  return { dir, data, busy, base }
+}
+
+t.test('--check refuses offline what would fail at start, naming the field', async (t) => {
+  const { dir, busy, base } = await hubSetup(t)
   const cases: Array<[object, RegExp]> = [
     [{ ...base, listen: ['127.0.0.1:4001'] }, /^healthchain: listen\[0\]: not a multiaddr \(String multiaddr must start with "\/"\); write e\.g\. \/ip4\//],
     [{ ...base, storageNodes: ['hello/p2p/world'] }, /^healthchain: storageNodes\[0\]: must be a multiaddr ending in \/p2p\/<peer id>/],
-    [{ ...base, storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/world'] }, /^healthchain: storageNodes\[0\]: \/p2p\/world is not a peer id/],
+    [{ ...base, storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/worth'] }, /^healthchain: storageNodes\[0\]: \/p2p\/worth is not a peer id/],
     [{ ...base, storageNodes: ['/hello/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'] }, /^healthchain: storageNodes\[0\]: not a multiaddr \(Protocol hello was unknown\)/],
     [{ ...base, serial: [{ path: join(dir, 'ttyACM9') }] }, /serial\[0\]\.path: .*ttyACM9 does not exist: is the board plugged in\?/],
     [{ ...base, dataDir: join(dir, 'empty') }, /dataDir: no keystore at .*empty\/keystore\.json: create the user's identity first \(healthchain keys new --data-dir/],
@@ -93,12 +99,7 @@ t.test('--check refuses offline what would fail at start, naming the field', asy
 })
 
 t.test('a port in use at start: exit 1 at once, one line naming the setting, nothing lost', async (t) => {
-  const dir = t.testdir()
-  const data = join(dir, 'data')
-  await hc(['keys', 'new', '--data-dir', data])
-  const busy = await hold()
-  t.teardown(() => { busy.server.close() })
-  const base = { dataDir: data, storageNodes: [STORAGE], listen: ['/ip4/127.0.0.1/tcp/0'], broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 } }
+  const { dir, data, busy, base } = await hubSetup(t)
   const cases: Array<[string, object]> = [
     ['listen', { listen: [`/ip4/127.0.0.1/tcp/${busy.port}`] }],
     ['broker.embedded.port', { broker: { embedded: { host: '127.0.0.1', port: busy.port } } }],
@@ -111,7 +112,7 @@ t.test('a port in use at start: exit 1 at once, one line naming the setting, not
     t.equal(r.code, 1, `${setting}: exits 1 (the command's timeout would have killed a hang)`)
     const lines = r.stderr.trim().split('\n')
     t.equal(lines.length, 1, `${setting}: one line: ${r.stderr}`)
-    t.match(lines[0], new RegExp(`^healthchain: ${setting.replace(/\./g, '\\.')}: .*:${busy.port} is already in use by another program .*change this setting`))
+    t.match(lines[0], new RegExp(`^healthchain: ${setting.replace(/\./g, '\\.')}: .*[:/]${busy.port} is already in use by another program .*change this setting`))
   }
   // the data dir is intact: the keystore opens, and the hub's next start has its logins to show
   t.ok(await openKeystore(join(data, 'keystore.json'), PASS))
