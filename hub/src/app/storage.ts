@@ -23,6 +23,7 @@ import { NETWORKS } from '../core/index.ts'
 import type { StorageConfig } from '../config/storage.ts'
 import { followUserchain, onUserchainTxs } from '../roles/core/follow.ts'
 import { StorageNode, type CidStatus } from '../roles/storage/index.ts'
+import { listenError } from '../config/ports.ts'
 
 export interface StorageDeps {
   /** Progress lines (Userchain tips, fetch failures, retries); default: none. */
@@ -62,6 +63,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
   const log = deps.log ?? (() => {})
   const params = NETWORKS[cfg.network]
   const follower = await followUserchain({ params, chainDir: join(cfg.dataDir, 'userchain', params.name), netDir: cfg.dataDir, listen: cfg.listen, bootstrap: cfg.userchain.bootstrap })
+    .catch((err: unknown) => { throw listenError(err, 'listen') })
   // subscribed before anything can arrive, so no tx is missed while Helia opens
   let resolveNode!: (n: StorageNode | undefined) => void
   const nodeReady = new Promise<StorageNode | undefined>((resolve) => { resolveNode = resolve })
