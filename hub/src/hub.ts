@@ -33,7 +33,7 @@ import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import type { HubConfig } from './hub-config.ts'
-import { listenError } from './config/ports.ts'
+import { listenError, portFree } from './config/ports.ts'
 
 export { loadHubConfig, parseHubConfig, validateHubConfig, type HubConfig } from './hub-config.ts'
 
@@ -135,6 +135,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
+    // the editor's login is made (and shown once) before Node-RED listens: a port in use must stop the start before that
+    const httpBusy = await portFree('http.port', cfg.http.host, cfg.http.port)
+    if (httpBusy !== null) throw httpBusy
     const red = await startNodeRed({
       dataDir: cfg.dataDir,
       host: cfg.http.host,

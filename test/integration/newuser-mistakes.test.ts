@@ -16,6 +16,8 @@ import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { openKeystore } from '../../hub/src/store/keystore.ts'
+import { ADMIN_AUTH_FILE } from '../../hub/src/nodered/admin-auth.ts'
+import { WEB_AUTH_FILE } from '../../hub/src/web/credentials.ts'
 
 t.setTimeout(900_000)
 const run = promisify(execFile)
@@ -114,8 +116,9 @@ t.test('a port in use at start: exit 1 at once, one line naming the setting, not
     t.equal(lines.length, 1, `${setting}: one line: ${r.stderr}`)
     t.match(lines[0], new RegExp(`^healthchain: ${setting.replace(/\./g, '\\.')}: .*[:/]${busy.port} is already in use by another program .*change this setting`))
   }
-  // the data dir is intact: the keystore opens, and the hub's next start has its logins to show
+  // the data dir is intact: the keystore opens, and no login was made that nobody was shown
   t.ok(await openKeystore(join(data, 'keystore.json'), PASS))
+  t.notOk(existsSync(join(data, 'node-red', ADMIN_AUTH_FILE)) || existsSync(join(data, WEB_AUTH_FILE)), 'no login was created (and lost) by the failed starts')
   const devnet = await run(process.execPath, [new URL('../../hub/src/devnet.ts', import.meta.url).pathname, '--data-dir', join(dir, 'devnet'), '--port', String(busy.port), '--quiet'], { timeout: 180_000 })
     .then((r) => ({ code: 0, ...r }), (e: Out) => e)
   t.equal(devnet.code, 1, 'the devnet with its --port in use exits 1')
