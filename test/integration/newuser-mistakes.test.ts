@@ -19,7 +19,8 @@ import { openKeystore } from '../../hub/src/store/keystore.ts'
 import { ADMIN_AUTH_FILE } from '../../hub/src/nodered/admin-auth.ts'
 import { WEB_AUTH_FILE } from '../../hub/src/web/credentials.ts'
 
-t.setTimeout(900_000)
+// each step is a CLI process starting part of a hub; on a loaded 2-core machine that takes minutes
+t.setTimeout(1_500_000)
 const run = promisify(execFile)
 const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
 const PASS = 'new user mistakes passphrase'
@@ -119,6 +120,12 @@ t.test('a port in use at start: exit 1 at once, one line naming the setting, not
   // the data dir is intact: the keystore opens, and no login was made that nobody was shown
   t.ok(await openKeystore(join(data, 'keystore.json'), PASS))
   t.notOk(existsSync(join(data, 'node-red', ADMIN_AUTH_FILE)) || existsSync(join(data, WEB_AUTH_FILE)), 'no login was created (and lost) by the failed starts')
+})
+
+t.test('the devnet with its --port in use', async (t) => {
+  const dir = t.testdir()
+  const busy = await hold()
+  t.teardown(() => { busy.server.close() })
   const devnet = await run(process.execPath, [new URL('../../hub/src/devnet.ts', import.meta.url).pathname, '--data-dir', join(dir, 'devnet'), '--port', String(busy.port), '--quiet'], { timeout: 180_000 })
     .then((r) => ({ code: 0, ...r }), (e: Out) => e)
   t.equal(devnet.code, 1, 'the devnet with its --port in use exits 1')
