@@ -70,7 +70,7 @@ export async function devnet (): Promise<Record<string, number>> {
 }
 
 const CLI = new URL('../hub/src/cli.ts', import.meta.url).pathname
-const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'bench hub' }
+const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'bench hub passphrase' }
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 interface Daemon { readonly child: ChildProcess, readonly pid: number, readonly out: () => string }
@@ -140,8 +140,8 @@ export async function daemon (): Promise<Record<string, number>> {
     const id = /id: ([0-9a-f]{64})/.exec((await exec(process.execPath, [CLI, 'keys', 'new', '--data-dir', data], { env })).stdout)![1]!
     const devices: Array<{ id: string, secret: string }> = []
     for (let i = 0; i < DEVICES; i++) {
-      // the hub's pipeline takes the readings of devices paired to the first 16 hex digits of its user's ID (hub.ts)
-      const r = await exec(process.execPath, [CLI, 'devices', 'add', `hr-${i}`, '--user', id.slice(0, 16), '--sensor', 'hr', '--json', '--data-dir', data], { env })
+      // paired to the hub's user, its full ID (as the README pairs them)
+      const r = await exec(process.execPath, [CLI, 'devices', 'add', `hr-${i}`, '--user', id, '--sensor', 'hr', '--json', '--data-dir', data], { env })
       devices.push({ id: `hr-${i}`, secret: (JSON.parse(r.stdout) as { secret: string }).secret })
     }
     // a doctor granted, so the hub has a key epoch and seals, uploads and announces (tx_IoT) its batches

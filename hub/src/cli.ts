@@ -4,6 +4,7 @@
  * cli/ and exports `register(program)`; this file only assembles them, so a
  * new group never edits this file.
  */
+import { realpathSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { join } from 'node:path'
@@ -26,17 +27,22 @@ export async function buildProgram (): Promise<Command> {
   return program
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/** Runs the command line `argv` (process.argv form); a failure prints one line and exits with status 1. */
+export async function main (argv: readonly string[]): Promise<void> {
   const program = await buildProgram()
   try {
-    await program.parseAsync(process.argv)
+    await program.parseAsync([...argv])
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander printed the message (or the help / version asked for)
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage
     } else {
       process.stderr.write(`healthchain: ${(err as Error).message}\n`)
-      process.exitCode = exitCodeOf(err)
+      // a daemon that failed half-way may leave handles behind (a worker, a socket): the error is final, exit now
+      process.exit(exitCodeOf(err))
     }
   }
 }
+
+// `node hub/src/cli.ts …` (bin/healthchain.js is what npm links, and calls main)
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await main(process.argv)

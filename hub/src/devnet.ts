@@ -47,6 +47,7 @@ import { LineSplitter } from './ingest/lines.ts'
 import { FirmataSource } from './ingest/firmata.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
+import { listenError } from './config/ports.ts'
 import { createWebRouter, deviceView, doctorModel, patientModel, recentReadings, registeredDoctors, userPayments } from './web/index.ts'
 import { buildSketch, DIST_DIR } from '../../device/build.ts'
 import { VirtualEspruino } from '../../hardware/virtual-espruino/board.ts'
@@ -334,7 +335,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       port: opts.port ?? 1880,
       runtimes: { hub: hubRuntime({ identity: user, keys, core, miner, ipfs: hubIpfs, storageNodes: storageAddrs, replication: 2, ingest, user: userName, rng }) },
       print: () => {}
-    })
+    }).catch((err: unknown) => { throw listenError(err, '--port') })
     stoppers.push(async () => { await nodeRed.stop() })
     const vitals = recentReadings(ingest)
     stoppers.push(async () => { vitals.close() })
@@ -347,7 +348,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
         keyRotation: true,
         balance: () => core.store.account(user.id).balance,
         readings: vitals.readings,
-        devices: () => ingest.registry.list().map(deviceView),
+        devices: () => ingest.registry.list().map((d) => deviceView(d)),
         doctors: () => registeredDoctors(docchain.registry, (id) => id === toHex(ai.id) ? 'AI analyzer (NEWS2)' : id === toHex(human.id) ? 'Dr. Human' : `doctor ${id.slice(0, 12)}…`),
         payments: userPayments(core, user.id, { to: consortium.id })
       }),

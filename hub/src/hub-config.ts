@@ -5,11 +5,13 @@
  * nothing else loaded — `--check`, the tests and the fuzzer read configs
  * without starting a hub.
  */
-import { resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { NETWORKS } from './core/index.ts'
-import { InvalidFieldError } from './core/errors.ts'
+import { HealthchainError, InvalidFieldError } from './core/errors.ts'
+import { portFree, tcpListenPort } from './config/ports.ts'
 import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './config/docchain.ts'
-import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, strings, z } from './config/schema.ts'
+import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, multiaddrs, z } from './config/schema.ts'
 
 const NETWORK_NAMES = Object.keys(NETWORKS) as ['devnet', 'mainnet']
 
@@ -19,8 +21,8 @@ export const HubConfigFile = z.strictObject({
   dataDir: nonEmpty().describe('where the hub keeps its chain, keys, ingest store, IPFS blocks and Node-RED files'),
   network: oneOf(NETWORK_NAMES).default('devnet').describe('the Userchain network (consensus parameters)'),
   hubId: z.string({ error: 'must match [a-z0-9-]{1,32}' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must match [a-z0-9-]{1,32}' }).default('hub').describe('this hub\'s name in MQTT topics and logs'),
-  listen: strings('multiaddrs').default([]).describe('libp2p listen multiaddrs (e.g. /ip4/0.0.0.0/tcp/4001)'),
-  bootstrap: strings('multiaddrs').default([]).describe('core user nodes to connect to at start'),
+  listen: multiaddrs().default([]).describe('libp2p listen multiaddrs (e.g. /ip4/0.0.0.0/tcp/4001)'),
+  bootstrap: multiaddrs().default([]).describe('core user nodes to connect to at start'),
   mine: z.boolean({ error: 'must be true or false' }).default(false).describe('mine Userchain blocks (paper §IV-B3, proof of work)'),
   threads: intIn(1, 256).optional().describe('mining threads (default: every core)'),
   storageNodes: z.array(p2pAddr(), { error: 'must be a list of multiaddrs ending in /p2p/<peer id>' })
@@ -153,6 +155,25 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
 /** A hub config file's text, parsed and checked; relative paths resolve against `baseDir`. */
 export function parseHubConfig (text: string, baseDir: string, name = 'config'): HubConfig {
   return parseConfigText(text, baseDir, name, validateHubConfig)
+}
+
+/**
+ * What `--check` can check offline beyond the file itself, each problem
+ * naming its field: the keystore in the data dir, the serial devices and
+ * the broker's password file exist, and every port the hub will listen on
+ * is free now.
+ */
+export async function checkHubConfigOffline (cfg: HubConfig): Promise<HealthchainError[]> {
+  const out: HealthchainError[] = []
+  const keystore = join(cfg.dataDir, 'keystore.json')
+  if (!existsSync(keystore)) out.push(new InvalidFieldError('dataDir', `no keystore at ${keystore}: create the user's identity first (healthchain keys new --data-dir ${cfg.dataDir})`))
+  cfg.serial.forEach((s, i) => { if (!existsSync(s.path)) out.push(new InvalidFieldError(`serial[${i}].path`, `${s.path} does not exist: is the board plugged in? (ls /dev/serial/by-id/ lists the boards)`)) })
+  if ('url' in cfg.broker && cfg.broker.passwordFile !== undefined && !existsSync(cfg.broker.passwordFile)) out.push(new InvalidFieldError('broker.passwordFile', `${cfg.broker.passwordFile}: no such file`))
+  const ports: Array<[string, string, number]> = cfg.listen.flatMap((a, i) => { const p = tcpListenPort(a); return p === null ? [] : [[`listen[${i}]`, p.host, p.port] as [string, string, number]] })
+  if ('embedded' in cfg.broker) ports.push(['broker.embedded.port', cfg.broker.embedded.host, cfg.broker.embedded.port])
+  ports.push(['http.port', cfg.http.host, cfg.http.port])
+  for (const [field, host, p] of ports) { const e = await portFree(field, host, p); if (e !== null) out.push(e) }
+  return out
 }
 
 export async function loadHubConfig (file: string): Promise<HubConfig> {

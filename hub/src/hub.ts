@@ -14,22 +14,24 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { equalBytes, fromHex, InvalidFieldError, NETWORKS, toHex, type DoctorKey, type Identity, type NetworkParams, type TxIoT, type TxKey } from './core/index.ts'
+import { equalBytes, fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, type DoctorKey, type Identity, type NetworkParams, type TxIoT, type TxKey } from './core/index.ts'
 import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
-import { UserKeys } from './roles/user/keys.ts'
+import { publishEpoch, UserKeys } from './roles/user/keys.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/follower.ts'
 import { registryOf } from './config/docchain.ts'
 import { startIngestService } from './ingest/hub.ts'
+import type { SubmitContext } from './ingest/pipeline.ts'
+import type { AddResult } from './store/chain.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
-import { createWebRouter, deviceView, patientModel, recentReadings, registeredDoctors, userPayments, type PatientModel } from './web/index.ts'
+import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
@@ -39,6 +41,7 @@ import express from 'express'
 import { isLoopbackHost, type HubConfig } from './hub-config.ts'
 import { loadOrCreateTls } from './store/tls.ts'
 import { webServer } from './web/listen.ts'
+import { listenError, portFree } from './config/ports.ts'
 
 export { loadHubConfig, parseHubConfig, validateHubConfig, type HubConfig } from './hub-config.ts'
 
@@ -73,6 +76,8 @@ export interface HubStatus {
   readonly devices: number
   /** Requests the control API answered and refused (by reason). */
   readonly api: ApiStats | null
+  /** Lines accepted and dropped (by error code) since start; each paired device with its drops by reason and the last message. */
+  readonly ingest: { readonly accepted: number, readonly dropped: Readonly<Record<string, number>>, readonly devices: readonly DeviceView[] }
 }
 
 export interface Hub {
@@ -102,6 +107,8 @@ export interface DocchainStatus extends DocchainFollowerStats {
 export interface HubOptions {
   /** Docchain warnings (refused Dblocks, unreachable members); default stderr. */
   readonly log?: (line: string) => void
+  /** What the user's data goes through: each of the user's tx_IoT once a Ublock of the best chain holds it, each line ingest dropped and why. */
+  readonly activity?: (line: string) => void
   /** The doctors known by identity record (default: <dataDir>/doctors.json). */
   readonly book?: DoctorBook
 }
@@ -117,6 +124,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const core = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', params.name), params })
     stops.push(async () => { await core.close() })
     const net = await CoreNet.start({ chain: coreChain(core), params, dataDir: join(cfg.dataDir, 'net'), ...(cfg.listen.length > 0 ? { listen: cfg.listen } : {}), bootstrap: cfg.bootstrap })
+      .catch((err: unknown) => { throw listenError(err, 'listen') })
     stops.push(async () => { await net.stop() })
     const miner = new Miner(core, { miner: user.id, ...(cfg.threads === undefined ? {} : { threads: cfg.threads }) })
     stops.push(async () => { await miner.close() })
@@ -130,7 +138,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       : undefined
     const warnings: string[] = []
     if (embedded !== undefined && embedded.plainOnLan && !isLoopbackHost(embedded.host)) warnings.push(`devices on the LAN publish over plain MQTT (${embedded.host}:${embedded.port}): their secrets and readings cross the network in clear. Use the mqtts listener (broker.embedded.tls) and set plainOnLan to false.`)
-    const password = 'passwordFile' in cfg.broker && cfg.broker.passwordFile !== undefined ? (await readFile(cfg.broker.passwordFile, 'utf8')).trim() : undefined
+        const pwFile = 'passwordFile' in cfg.broker ? cfg.broker.passwordFile : undefined
+    const password = pwFile === undefined ? undefined : (await readFile(pwFile, 'utf8').catch((err: NodeJS.ErrnoException) => { throw new InvalidFieldError('broker.passwordFile', `${pwFile}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`) })).trim()
     const ingest = await startIngestService({
       dataDir: cfg.dataDir,
       hubId: cfg.hubId,
@@ -138,11 +147,15 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         ? { mqttHost: cfg.broker.embedded.host, mqttPort: cfg.broker.embedded.port, ...(cfg.broker.embedded.tls === undefined || tls === undefined ? {} : { mqttTls: { ...cfg.broker.embedded.tls, key: tls.key, cert: tls.cert } }) }
         : { externalBroker: { url: cfg.broker.url, ...(cfg.broker.username === undefined ? {} : { username: cfg.broker.username }), ...(password === undefined ? {} : { password }) } }),
       serial: cfg.serial.map((s) => ({ ...s }))
-    })
+    }).catch((err: unknown) => { throw listenError(err, 'broker.embedded.port') })
     stops.push(async () => { await ingest.close() })
     // the vitals the patient page shows: what ingest accepted, newest kept
     const vitals = recentReadings(ingest.ingest)
     stops.push(async () => { vitals.close() })
+    // why each device's lines were dropped: the page and the status show it
+    const drops = lastDrops(ingest.ingest)
+    stops.push(async () => { drops.close() })
+    const devices = (): DeviceView[] => ingest.ingest.registry.list().map((d) => deviceView(d, drops.last))
     // doctors this user may grant: the doctor book, else the registry folded from Docchain
     let follower: DocchainFollower | null = null
     const book = opts.book ?? await DoctorBook.load(cfg.dataDir)
@@ -152,13 +165,20 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
     const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
+    // the first start publishes key epoch 1, with no doctors (§IV-B5): readings are sealed from the first batch on, before any grant
+    if (keys.current === null) await publishEpoch(keys, keys.init(), publishKey)
     // the paper's periodic key update (§IV-B5), checked every 10 minutes
     if (cfg.keyRotationDays > 0) {
       const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
-    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id).slice(0, 16), rng })
+    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng })
     const httpsOn = cfg.http.tls !== false && tls !== undefined
+    // the editor's login is made (and shown once) before Node-RED listens: a port in use must stop the start before that
+    for (const [field, host, port] of [['http.port', cfg.http.host, cfg.http.port], ['editor.port', cfg.editor.host, cfg.editor.port]] as const) {
+      const busy = await portFree(field, host, port)
+      if (busy !== null) throw busy
+    }
     const red = await startNodeRed({
       dataDir: cfg.dataDir,
       // the editor has its own listener, loopback by default (reached through an SSH tunnel)
@@ -167,7 +187,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       runtimes: { hub: runtime },
       print: () => {}
-    })
+    }).catch((err: unknown) => { throw listenError(err, 'editor.port') })
     stops.push(async () => { await red.stop() })
     // the user's own tx_IoT, confirmed or still in the mempool: the causes a diagnosis of theirs cites
     const ownIoT = async (htxI: Uint8Array): Promise<TxIoT | undefined> => {
@@ -211,7 +231,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         readings: vitals.readings,
         // the doctors of the registry folded from Docchain (none without a `docchain` section)
         doctors: () => follower === null ? [] : registeredDoctors(follower.registry),
-        devices: () => ingest.ingest.registry.list().map(deviceView),
+        devices,
         // the user's prepayments to the consortium (§IV-B4), pending and on Userchain
         payments: userPayments(core, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
     })
@@ -228,7 +248,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         mining: miner.mining,
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,
-        api: api?.stats() ?? null
+        api: api?.stats() ?? null,
+        ingest: { accepted: ingest.ingest.counters.accepted, dropped: { ...ingest.ingest.counters.dropped }, devices: devices() }
       }),
       keys: keysSvc,
       devices: devicesService(ingest.ingest.registry),
@@ -245,8 +266,20 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const app = express()
     app.disable('x-powered-by')
     app.use('/', web.router)
-    const pages = await webServer(app, { host: cfg.http.host, port: cfg.http.port, ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}) }).listen()
+    const pages = await webServer(app, { host: cfg.http.host, port: cfg.http.port, ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}) }).listen().catch((err: unknown) => { throw listenError(err, 'http.port') })
     stops.push(async () => { await pages.close() })
+    const activity = opts.activity
+    if (activity !== undefined) {
+      const onBlock = (r: AddResult): void => {
+        for (const b of r.connected) {
+          for (const bt of b.txs) if (bt.tx.kind === 'iot' && equalBytes(bt.tx.user, user.id)) activity(`batch recorded: tx_IoT ${toHex(bt.id)} (key epoch ${bt.tx.epoch}) in Ublock ${b.header.index}`)
+        }
+      }
+      const onDrop = (err: HealthchainError, ctx: SubmitContext): void => { activity(`dropped from ${ctx.device ?? ctx.source}: ${err.code} ${err.message}`) }
+      core.on('block', onBlock)
+      ingest.ingest.on('dropped', onDrop)
+      stops.push(async () => { core.off('block', onBlock); ingest.ingest.off('dropped', onDrop) })
+    }
     if (cfg.mine) miner.start()
     const mqttPort = ingest.broker === null ? null : ingest.broker.port
     const mqttsPort = ingest.broker?.tlsServer == null ? null : ingest.broker.tlsPort

@@ -39,8 +39,10 @@ t.test('config validation names the field', async (t) => {
   }
   const missing = await run(process.execPath, [CLI, 'hub', '--config', join(dir, 'none.json')], { env }).then(() => null, (e: { code: number, stderr: string }) => e)
   t.match(missing?.stderr, /no such file/)
+  // --check also checks offline that the keystore exists and the ports are free
+  await run(process.execPath, [CLI, 'keys', 'new', '--data-dir', base.dataDir], { env })
   const ok = join(dir, 'ok.json')
-  await writeFile(ok, JSON.stringify(base))
+  await writeFile(ok, JSON.stringify({ ...base, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 } }))
   t.match((await run(process.execPath, [CLI, 'hub', '--config', ok, '--check'], { env })).stdout, /config ok/)
 })
 

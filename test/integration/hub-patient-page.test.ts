@@ -52,7 +52,7 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
 
   // a device paired as `healthchain devices add` does
   const store = await IngestStore.open(ingestDbPath(hubDir))
-  const { secret } = await (await DeviceRegistry.load(store)).add('ox-1', { user: toHex(user.id).slice(0, 16), sensors: ['spo2', 'hr'] })
+  const { secret } = await (await DeviceRegistry.load(store)).add('ox-1', { user: toHex(user.id), sensors: ['spo2', 'hr'] })
   await store.close()
 
   const cfg = validateHubConfig({

@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { toHex } from '../../hub/src/core/index.ts'
-import { createKeystore, KeystoreExistsError, KeystoreFormatError, openKeystore, saveKeystore, WrongPassphraseError, EmptyPassphraseError } from '../../hub/src/store/keystore.ts'
+import { createKeystore, KeystoreExistsError, KeystoreFormatError, KeystoreMissingError, openKeystore, saveKeystore, WrongPassphraseError, EmptyPassphraseError } from '../../hub/src/store/keystore.ts'
 import { seed } from '../helpers/core.ts'
 
 const run = promisify(execFile)
@@ -30,7 +30,7 @@ t.test('round trip, 0600, wrong passphrase, refusal to overwrite, tampering', as
   await t.rejects(openKeystore(other, 'correct horse'), KeystoreFormatError, 'N must be a power of two')
   await writeFile(other, 'not json')
   await t.rejects(openKeystore(other, 'x'), KeystoreFormatError)
-  await t.rejects(openKeystore(join(dir, 'missing.json'), 'x'), KeystoreFormatError)
+  await t.rejects(openKeystore(join(dir, 'missing.json'), 'x'), KeystoreMissingError, 'a missing keystore says to create it')
   t.ok((await createKeystore(join(dir, 'fresh.json'), 'p', { scrypt: CHEAP })).id.length === 32)
   const nested = join(dir, 'new', 'data', 'keystore.json')
   await createKeystore(nested, 'p', { scrypt: CHEAP })
@@ -40,7 +40,7 @@ t.test('round trip, 0600, wrong passphrase, refusal to overwrite, tampering', as
 t.test('the CLI never prints private key bytes', async (t) => {
   const dir = t.testdir()
   const ks = join(dir, 'k.json')
-  const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'cli pass' }
+  const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'cli keystore passphrase' }
   const outputs: string[] = []
   for (const args of [['keys', 'new', '--keystore', ks], ['keys', 'show', '--keystore', ks], ['keys', 'show', '--json', '--keystore', ks], ['keys', 'export-public', '--keystore', ks]]) {
     const r = await run(process.execPath, [CLI, ...args], { env })
@@ -50,7 +50,7 @@ t.test('the CLI never prints private key bytes', async (t) => {
   t.ok(bad !== null && bad.code === 1, 'wrong passphrase exits 1')
   t.match(bad!.stderr, /wrong passphrase/)
   outputs.push(bad!.stdout, bad!.stderr)
-  const who = await openKeystore(ks, 'cli pass')
+  const who = await openKeystore(ks, 'cli keystore passphrase')
   const der = who.signing.key.export({ format: 'der', type: 'pkcs8' })
   const sk = der.subarray(der.length - 32)
   const xsk = who.agreement.key.export({ format: 'der', type: 'pkcs8' }).subarray(-32)

@@ -45,6 +45,7 @@ import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../ipfs/index
 import { DoctorJournal, type DiagRecord, type QueuedRecord, type ReceiptRecord } from '../store/doctor-journal.ts'
 import { createWebServer, doctorModel, type Amendment } from '../web/index.ts'
 import type { DoctorConfig } from '../config/doctor.ts'
+import { listenError } from '../config/ports.ts'
 
 export interface DoctorDeps {
   readonly identity: Identity
@@ -139,6 +140,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
     // closed last: sends still in flight fail fast once libp2p has stopped, and write nothing
     stops.push(async () => { await Promise.allSettled([...sending]); await journal.close() })
     const follower = await followUserchain({ params, chainDir: join(cfg.dataDir, 'userchain', params.name), netDir: join(cfg.dataDir, 'net'), listen: cfg.listen, bootstrap: cfg.userchain.bootstrap })
+      .catch((err: unknown) => { throw listenError(err, 'listen') })
     stops.push(async () => { await follower.stop() })
     const { core, net } = follower
     const libp2p = net.net.libp2p
@@ -347,6 +349,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
       }
     }
     const web = await createWebServer({ dataDir: cfg.dataDir, doctor: model, host: cfg.http.host, port: cfg.http.port, log })
+      .catch((err: unknown) => { throw listenError(err, 'http.port') })
     stops.push(async () => { await web.close() })
 
     const peer = libp2p.getMultiaddrs().map(String)

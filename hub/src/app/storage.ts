@@ -30,6 +30,7 @@ import { followUserchain, onUserchainTxs } from '../roles/core/follow.ts'
 import { DocchainFollower } from '../roles/docchain/follower.ts'
 import { chainAdmission, contentDigestOfTx, StorageNode, type CidStatus, type EstablishedAs, type QuotaUse } from '../roles/storage/index.ts'
 import { startPinningApi, type PinningApi } from './pinning-api.ts'
+import { listenError } from '../config/ports.ts'
 
 export interface StorageDeps {
   /** Progress lines (Userchain tips, fetch failures, retries); default: none. */
@@ -83,6 +84,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
   const log = deps.log ?? (() => {})
   const params = NETWORKS[cfg.network]
   const follower = await followUserchain({ params, chainDir: join(cfg.dataDir, 'userchain', params.name), netDir: cfg.dataDir, listen: cfg.listen, bootstrap: cfg.userchain.bootstrap })
+    .catch((err: unknown) => { throw listenError(err, 'listen') })
   // subscribed before anything can arrive, so no tx is missed while Helia opens
   let resolveNode!: (n: StorageNode | undefined) => void
   const nodeReady = new Promise<StorageNode | undefined>((resolve) => { resolveNode = resolve })

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { InvalidFieldError } from '../core/index.ts'
 import { EmptyPassphraseError } from '../store/keystore.ts'
 
 export function dataDir (opt?: string): string {
@@ -16,9 +17,17 @@ export function keystorePath (opts: { keystore?: string, dataDir?: string }): st
   return resolve(opts.keystore ?? join(dataDir(opts.dataDir), 'keystore.json'))
 }
 
+/** A file an option names, read as text; a failure names the option (`--passphrase-file /x: no such file`). */
+export async function readOptionFile (option: string, file: string): Promise<string> {
+  try { return await readFile(file, 'utf8') } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new InvalidFieldError(option, `${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`)
+  }
+}
+
 /** HEALTHCHAIN_PASSPHRASE, then --passphrase-file, then a hidden prompt when stdin is a terminal. */
-export async function passphrase (opts: { passphraseFile?: string }, prompt = 'Passphrase: '): Promise<string> {
-  if (opts.passphraseFile !== undefined) return (await readFile(opts.passphraseFile, 'utf8')).replace(/\r?\n$/, '')
+export async function passphrase (opts: { passphraseFile?: string }, prompt = 'Passphrase: ', option = '--passphrase-file'): Promise<string> {
+  if (opts.passphraseFile !== undefined) return (await readOptionFile(option, opts.passphraseFile)).replace(/\r?\n$/, '')
   const env = process.env.HEALTHCHAIN_PASSPHRASE
   if (env !== undefined && env !== '') return env
   if (process.stdin.isTTY !== true) throw new EmptyPassphraseError()

@@ -52,7 +52,7 @@ export function register (program: Command): void {
       const secret = await passphrase(o)
       const identity = await openKeystore(cfg.keystore, secret)
       // the member holding the consortium's key settles doctors' earnings (§IV-B4); its passphrase: its own file, else this node's
-      const consortium = cfg.settlement === undefined ? undefined : await openKeystore(cfg.settlement.keystore, cfg.settlement.passphraseFile === undefined ? secret : await passphrase({ passphraseFile: cfg.settlement.passphraseFile }))
+      const consortium = cfg.settlement === undefined ? undefined : await openKeystore(cfg.settlement.keystore, cfg.settlement.passphraseFile === undefined ? secret : await passphrase({ passphraseFile: cfg.settlement.passphraseFile }, undefined, 'settlement.passphraseFile'))
       const me = toHex(identity.id)
       const index = cfg.members.findIndex((m) => m.id === me)
       if (index < 0) throw new InvalidFieldError('members', `this node's ID ${me} (from ${cfg.keystore}) is not one of the members`)

@@ -15,6 +15,9 @@ import type { PublicDevice } from '../ingest/registry.ts'
 import { IngestStore } from '../ingest/store.ts'
 import { devicesService, type DevicesService } from '../app/hub-service.ts'
 import type { ApiClient } from '../api/client.ts'
+import { join } from 'node:path'
+import { toHex } from '../core/index.ts'
+import { keystoreId } from '../store/keystore.ts'
 import { dataDir } from './_common.ts'
 import { output, viaDaemon } from './_daemon.ts'
 
@@ -40,6 +43,25 @@ async function devices<T> (o: Opts, api: (c: ApiClient) => Promise<T>, direct: (
   return await viaDaemon(o.dataDir, api, async () => await withRegistry(o, direct))
 }
 
+/**
+ * The user a device is paired to: the hub seals the readings of its own
+ * user's devices only (its keystore's full ID), so with a keystore in the
+ * data dir `--user` must be that ID; without one (`--user` naming a user
+ * of another hub setup), it is taken as given.
+ */
+async function pairedUser (o: Opts & { user?: string }): Promise<string> {
+  const file = join(dataDir(o.dataDir), 'keystore.json')
+  const own = await keystoreId(file).then(toHex, () => undefined)
+  if (own === undefined) {
+    if (o.user === undefined) throw new Error(`--user: not given, and there is no keystore in ${dataDir(o.dataDir)} to take this hub's user ID from (create it first: healthchain keys new --data-dir ${dataDir(o.dataDir)})`)
+    return o.user
+  }
+  if (o.user !== undefined && o.user.toLowerCase() !== own) {
+    throw new Error(`--user ${o.user}: this hub's user is ${own} (${file}); a device paired to another ID would have its readings accepted but never sealed. Leave --user out, or pass that ID`)
+  }
+  return own
+}
+
 function row (d: PublicDevice): string {
   const dropped = Object.entries(d.dropped).map(([k, v]) => `${k.replace(/^ERR_/, '').toLowerCase()}=${v}`).join(',') || '-'
   const seen = d.lastSeen === null ? 'never' : new Date(d.lastSeen).toISOString()
@@ -52,11 +74,11 @@ export function register (program: Command): void {
 
   withDir(group.command('add <id>'))
     .description('pair a device: prints its secret (MQTT password) once')
-    .requiredOption('--user <user>', 'the user whose batches receive this device\'s readings (hex id)')
+    .option('--user <id>', 'the user whose batches receive this device\'s readings: this hub\'s user ID, 64 hex digits (default: the ID of the keystore in the data dir)')
     .option('--sensor <type...>', `sensor type(s) it carries: ${SENSOR_TYPES.join(', ')}`, [])
-    .addHelpText('after', '\nExample:\n  healthchain devices add ox-1 --user 3f2a… --sensor spo2 hr\n')
-    .action(async (id: string, o: Opts & { user: string, sensor: string[] }) => {
-      const req = { id, user: o.user, sensors: o.sensor as SensorType[] }
+    .addHelpText('after', '\nExample:\n  healthchain devices add ox-1 --sensor spo2 hr    # paired to this hub\'s user (its keystore\'s ID)\n')
+    .action(async (id: string, o: Opts & { user?: string, sensor: string[] }) => {
+      const req = { id, user: await pairedUser(o), sensors: o.sensor as SensorType[] }
       const d = await devices(o, async (c) => await c.call<PublicDevice & { secret: string }>('POST', '/v1/devices', req), async (s) => await s.add(req))
       output(o, d, () => `paired ${d.id} for user ${d.user} (${d.sensors.join(', ') || 'no sensors listed'})\nsecret: ${d.secret}\n(shown once: configure it on the device as its MQTT password)`)
     })

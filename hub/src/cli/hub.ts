@@ -6,9 +6,9 @@ import type { Command } from 'commander'
 import { join } from 'node:path'
 import { toHex } from '../core/index.ts'
 import { openKeystore } from '../store/keystore.ts'
-import { loadHubConfig } from '../hub-config.ts'
+import { checkHubConfigOffline, loadHubConfig } from '../hub-config.ts'
 import { doctorBook } from './keys.ts'
-import { passphrase } from './_common.ts'
+import { passphrase, stamped } from './_common.ts'
 import { writeLoginsFile } from '../web/logins.ts'
 
 export function register (program: Command): void {
@@ -19,12 +19,17 @@ export function register (program: Command): void {
     .option('--check', 'validate the config and exit')
     .action(async (o: { config: string, passphraseFile?: string, check?: boolean }) => {
       const cfg = await loadHubConfig(o.config)
-      if (o.check === true) { console.log(`config ok: data dir ${cfg.dataDir}, ${cfg.network}, broker ${'embedded' in cfg.broker ? `embedded on ${cfg.broker.embedded.host}:${cfg.broker.embedded.port}` : cfg.broker.url}, ${cfg.serial.length} serial port(s)`); return }
+      if (o.check === true) {
+        const problems = await checkHubConfigOffline(cfg)
+        if (problems.length > 0) throw new Error(`${o.config}:\n${problems.map((p) => `  ${p.message}`).join('\n')}`)
+        console.log(`config ok: data dir ${cfg.dataDir}, ${cfg.network}, broker ${'embedded' in cfg.broker ? `embedded on ${cfg.broker.embedded.host}:${cfg.broker.embedded.port}` : cfg.broker.url}, ${cfg.serial.length} serial port(s)`)
+        return
+      }
       // the hub pulls in Node-RED, Helia and libp2p: loaded only when it starts
       const { startHub } = await import('../hub.ts')
       const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), await passphrase(o))
       const book = await doctorBook(cfg.dataDir)
-      const hub = await startHub(cfg, user, (id) => book.get(toHex(id)))
+      const hub = await startHub(cfg, user, (id) => book.get(toHex(id)), { activity: stamped })
       console.log(`hub ready
   user ID        ${toHex(user.id)}
   patient page   ${hub.urls.patient}

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { buildIdentityRecord, encodeIdentityRecord, fromHex, toHex, type DoctorKey } from '../core/index.ts'
 import { createKeystore, keystoreId, openKeystore } from '../store/keystore.ts'
+import { checkNewPassphrase } from '../store/passphrase-policy.ts'
 import { DoctorBook } from '../app/doctor-book.ts'
 import { keysService, submitTo, type EpochResult, type KeysService } from '../app/hub-service.ts'
 import type { ApiClient } from '../api/client.ts'
@@ -61,7 +62,9 @@ export function register (program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (o: KeyOpts) => {
       const file = keystorePath(o)
-      const who = await createKeystore(file, await passphrase(o, 'New passphrase: '))
+      const pass = await passphrase(o, 'New passphrase: ')
+      await checkNewPassphrase(pass)
+      const who = await createKeystore(file, pass)
       output(o, { keystore: file, id: toHex(who.id) }, () => `created ${file}\nid: ${toHex(who.id)}`)
     })
 

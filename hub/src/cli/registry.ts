@@ -17,14 +17,14 @@ import {
 } from '../core/index.ts'
 import { decodeRegistryRecord } from '../core/pbft/registry.ts'
 import { openKeystore, writeFileAtomic } from '../store/keystore.ts'
-import { keystorePath, passphrase } from './_common.ts'
+import { keystorePath, passphrase, readOptionFile } from './_common.ts'
 
 interface StoreOpts { keystore?: string, dataDir?: string, passphraseFile?: string }
 interface SignOpts extends StoreOpts { action?: string, doctorRecord?: string, seq?: string, addTo?: string, out?: string }
 
 /** A hex argument given inline or as @file. */
 async function hexArg (field: string, v: string): Promise<Uint8Array> {
-  const text = v.startsWith('@') ? await readFile(resolve(v.slice(1)), 'utf8') : v
+  const text = v.startsWith('@') ? await readOptionFile(`--${field}`, resolve(v.slice(1))) : v
   return fromHex(field, text.trim())
 }
 

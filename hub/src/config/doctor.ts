@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import { InvalidFieldError, NETWORKS } from '../core/index.ts'
 import { DIAGNOSIS_PRICE } from '../roles/consortium/credit.ts'
 import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './docchain.ts'
-import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, strings, z } from './schema.ts'
+import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, multiaddrs, z } from './schema.ts'
 
 const NETWORK_NAMES = Object.keys(NETWORKS) as ['devnet', 'mainnet']
 const SEVERITY_NAMES = ['routine', 'low', 'urgent', 'emergency'] as const
@@ -23,7 +23,7 @@ export const DoctorConfigFile = z.strictObject({
   mode: oneOf(['ai', 'human']).describe('"ai": analyse and submit automatically; "human": queue each analysed batch for review on the doctor page'),
   name: nonEmpty().optional().describe('the name shown on the page and written into reviewed diagnoses (default "AI analyzer" or "Doctor")'),
   keystore: nonEmpty().optional().describe('this doctor\'s keystore (default: dataDir/keystore.json); its ID must be registered on Docchain'),
-  listen: strings('multiaddrs').optional().describe('libp2p listen multiaddrs (default: /ip4/127.0.0.1/tcp/0)'),
+  listen: multiaddrs().optional().describe('libp2p listen multiaddrs (default: /ip4/127.0.0.1/tcp/0)'),
   userchain: z.strictObject({
     bootstrap: z.array(p2pAddr(), { error: 'must be a list of multiaddrs ending in /p2p/<peer id>' })
       .min(1, { error: 'at least one core user node to follow Userchain from' }).describe('core user nodes to sync Userchain from')

@@ -10,6 +10,9 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import * as z from 'zod'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { base58btc } from 'multiformats/bases/base58'
+import * as Digest from 'multiformats/hashes/digest'
 import { InvalidFieldError } from '../core/index.ts'
 
 export { z }
@@ -71,9 +74,38 @@ export const strings = (what = 'strings'): z.ZodArray<z.ZodString> => z.array(no
 export const hexId = (): z.ZodPipe<z.ZodString, z.ZodTransform<string, string>> =>
   z.string({ error: 'must be an ID: 64 hex digits' }).regex(/^[0-9a-fA-F]{64}$/, { error: 'must be an ID: 64 hex digits' }).transform((s) => s.toLowerCase())
 
+/**
+ * Why `s` is not a multiaddr libp2p can use (unknown protocol, bad address
+ * or port, a /p2p/ value that is no peer id), or null. A peer id is the
+ * base58btc multihash of the peer's public key (identity or SHA-256).
+ */
+export function multiaddrProblem (s: string): string | null {
+  let m: Multiaddr
+  try { m = multiaddr(s) } catch (err) {
+    return `not a multiaddr (${(err as Error).message}); write e.g. /ip4/192.168.1.20/tcp/4001`
+  }
+  for (const c of m.getComponents()) {
+    if (c.name !== 'p2p') continue
+    try {
+      const d = Digest.decode(base58btc.decode(`z${c.value ?? ''}`))
+      if (d.code !== 0x00 && d.code !== 0x12) return `/p2p/${c.value ?? ''} is not a peer id`
+    } catch { return `/p2p/${c.value ?? ''} is not a peer id (the 12D3KooW… a node prints)` }
+  }
+  return null
+}
+
+const checkMultiaddr = (s: string, ctx: z.core.$RefinementCtx<string>): void => {
+  const why = multiaddrProblem(s)
+  if (why !== null) ctx.addIssue({ code: 'custom', message: why, input: s })
+}
+
+/** A list of libp2p multiaddrs (listen or dial addresses), each checked offline. */
+export const multiaddrs = (): z.ZodArray<z.ZodString> => z.array(nonEmpty().check(z.superRefine(checkMultiaddr)), { error: 'must be a list of multiaddrs' })
+
 /** A libp2p multiaddr that names its peer (`…/p2p/<peer id>`). */
 export const p2pAddr = (): z.ZodString =>
   z.string({ error: 'must be a multiaddr ending in /p2p/<peer id>' }).regex(/^\/.*\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/, { error: 'must be a multiaddr ending in /p2p/<peer id>' })
+    .check(z.superRefine(checkMultiaddr))
 
 /** A network name of `names`. */
 export function oneOf<const T extends readonly [string, ...string[]]> (names: T): z.ZodEnum<{ [K in T[number]]: K }> {
@@ -108,7 +140,7 @@ export function parseConfigText<T> (text: string, baseDir: string, name: string,
 export async function loadConfigFile<T> (file: string, parse: (text: string, baseDir: string, name: string) => T): Promise<T> {
   let text: string
   try { text = await readFile(file, 'utf8') } catch (err) {
-    throw new InvalidFieldError('config', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
+    throw new InvalidFieldError('--config', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
   }
   return parse(text, resolve(file, '..'), file)
 }

@@ -9,7 +9,7 @@
 import { resolve } from 'node:path'
 import { NETWORKS } from '../core/index.ts'
 import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './docchain.ts'
-import { intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, strings, z } from './schema.ts'
+import { intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, multiaddrs, z } from './schema.ts'
 
 const MiB = 1024 * 1024
 
@@ -44,7 +44,7 @@ export const StorageConfigFile = z.strictObject({
   $schema: schemaRef,
   dataDir: nonEmpty().describe('where this node keeps its blocks and pins (LevelDB), its Userchain copy and its libp2p key (libp2p.seed)'),
   network: oneOf(NETWORK_NAMES).default('devnet').describe('the Userchain network followed for the CIDs to pin'),
-  listen: strings('multiaddrs').min(1, { error: 'must be a list of multiaddrs' }).optional().describe('libp2p listen multiaddrs, for uploads, fetches and Userchain (default: /ip4/127.0.0.1/tcp/0)'),
+  listen: multiaddrs().min(1, { error: 'must be a list of multiaddrs' }).optional().describe('libp2p listen multiaddrs, for uploads, fetches and Userchain (default: /ip4/127.0.0.1/tcp/0)'),
   replicas: z.array(p2pAddr(), { error: 'must be a list of strings' }).default([])
     .refine((rs) => new Set(rs).size === rs.length, { error: 'a replica is listed twice' })
     .describe('the other storage nodes, asked for a block this node lacks'),

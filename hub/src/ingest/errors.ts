@@ -65,10 +65,10 @@ export class AuthRefusedError extends HealthchainError {
   }
 }
 
-/** A device published (or subscribed) outside its own topic subtree. */
+/** A device published (or subscribed) outside its own topic subtree; `expected` is the topic it publishes its readings to. */
 export class TopicRefusedError extends HealthchainError {
-  constructor (device: string, topic: string) {
-    super('ERR_ACL', 'topic', `device ${JSON.stringify(device)} may not use ${JSON.stringify(topic)}`)
+  constructor (device: string, topic: string, expected?: string) {
+    super('ERR_ACL', 'topic', `device ${JSON.stringify(device)} may not use ${JSON.stringify(topic)}${expected === undefined ? '' : `: its readings go to ${expected}`}`)
   }
 }
 
@@ -133,4 +133,30 @@ export class PortDeviceError extends HealthchainError {
   constructor (port: string, bound: string, device: string) {
     super('ERR_PORT_DEVICE', 'd', `port ${port} belongs to device ${JSON.stringify(bound)}, not ${JSON.stringify(device)}`)
   }
+}
+
+/**
+ * Why a line was dropped, by error code, as the patient page and the hub's
+ * status show it (hub/src/ingest/README.md lists the same). A dropped line
+ * is never acknowledged as accepted data: over MQTT a refused publish or
+ * connection is not acknowledged at all, so a device keeps it and resends.
+ */
+export const DROP_REASONS: Readonly<Record<string, string>> = {
+  ERR_LINE_CHECKSUM: 'bad CRC: the 8 hex digits after "*" are not the CRC-32 of the JSON text',
+  ERR_LINE_OVERSIZE: 'line longer than 512 bytes',
+  ERR_LINE_JSON: 'the text before "*" is not a JSON object',
+  ERR_LINE_FIELD: 'a field is missing, unknown or out of range (or the line names another device)',
+  ERR_REPLAY: 'sequence number already seen for this boot (a resend or a replay)',
+  ERR_UNKNOWN_DEVICE: 'device not paired (healthchain devices add)',
+  ERR_AUTH: 'wrong MQTT username or password',
+  ERR_ACL: 'wrong topic (another device\'s, or another hub id)',
+  ERR_MQTT_OVERSIZE: 'an MQTT packet larger than the broker accepts (closed before it was read)',
+  ERR_MQTT_MALFORMED: 'a malformed MQTT packet header',
+  ERR_MQTT_CONN_CAP: 'too many connections open or waiting to log in',
+  ERR_RATE_LIMITED: 'the device published faster than its rate limit',
+  ERR_RETAIN: 'a retained message (devices may not retain)',
+  ERR_CLIENT_ID: 'an MQTT client id other than the device\'s own id',
+  ERR_KEEPALIVE: 'no keep-alive, or one longer than the broker allows',
+  ERR_SENSOR_TYPE: 'a reading type the device was not paired with (devices add --sensor)',
+  ERR_PORT_DEVICE: 'a line of another device on a serial or Firmata port bound to one device'
 }

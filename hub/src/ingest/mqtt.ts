@@ -154,7 +154,7 @@ export class EmbeddedBroker {
         if (c === null || c.hcHub === true) { done(null); return }
         const device = c.hcDevice!
         let err: HealthchainError | null = null
-        if (!mayPublish(hubId, device, packet.topic)) err = new TopicRefusedError(device, packet.topic)
+        if (!mayPublish(hubId, device, packet.topic)) err = new TopicRefusedError(device, packet.topic, `${TOPIC_ROOT}/${hubId}/devices/${device}/readings`)
         else if (packet.retain) err = new RetainRefusedError(device, packet.topic)
         else if (limiter !== null && !limiter.take(device)) err = new RateLimitedError(device, limiter.rate.perSecond)
         if (err !== null) {

@@ -27,6 +27,10 @@ export class KeystoreFormatError extends HealthchainError {
   constructor (file: string, why: string) { super('ERR_KEYSTORE_FORMAT', 'keystore', `${file}: ${why}`) }
 }
 
+export class KeystoreMissingError extends HealthchainError {
+  constructor (file: string) { super('ERR_NO_KEYSTORE', 'keystore', `no keystore at ${file}: create the identity first (healthchain keys new), or point --keystore / --data-dir at it`) }
+}
+
 export class KeystoreExistsError extends HealthchainError {
   constructor (file: string) { super('ERR_KEYSTORE_EXISTS', 'keystore', `${file} already exists; refusing to overwrite a key`) }
 }
@@ -95,7 +99,9 @@ export async function createKeystore (file: string, passphrase: string, opts: { 
 async function readKeystoreFile (file: string): Promise<KeystoreFile> {
   let raw: string
   try { raw = await readFile(file, 'utf8') } catch (err) {
-    throw new KeystoreFormatError(file, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new KeystoreMissingError(file)
+    throw new KeystoreFormatError(file, `cannot read: ${code ?? String(err)}`)
   }
   return parseKeystoreFile(raw, file)
 }

@@ -12,6 +12,7 @@
 import { fromHex, toHex, txId, type TxIoT, type TxKey } from '../core/index.ts'
 import { analyze, review, type Diagnosis, type VitalReading } from '../ai/analyzer.ts'
 import { SENSOR_UNITS } from '../ingest/line.ts'
+import { DROP_REASONS } from '../ingest/errors.ts'
 import { toDiagnosticReport } from '../ai/fhir.ts'
 import { publishEpoch, type UserKeys } from '../roles/user/keys.ts'
 import type { PatientDiagnosis, PatientReader } from '../roles/user/diagnoses.ts'
@@ -209,6 +210,10 @@ export function doctorModel (src: DoctorSources): DoctorModel {
 }
 
 /** A paired device as the patient page shows it (from the ingest registry). */
-export function deviceView (d: { readonly id: string, readonly sensors: readonly string[], readonly lastSeen: number | null, readonly accepted: number, readonly dropped: Readonly<Record<string, number>> }): DeviceView {
-  return { id: d.id, sensors: d.sensors, lastSeen: d.lastSeen, accepted: d.accepted, dropped: Object.values(d.dropped).reduce((a, b) => a + b, 0) }
+export function deviceView (d: { readonly id: string, readonly sensors: readonly string[], readonly lastSeen: number | null, readonly accepted: number, readonly dropped: Readonly<Record<string, number>> }, last: (device: string, code: string) => string | undefined = () => undefined): DeviceView {
+  const drops = Object.entries(d.dropped).map(([code, count]) => {
+    const msg = last(d.id, code)
+    return { code, count, reason: DROP_REASONS[code] ?? code, ...(msg === undefined ? {} : { last: msg }) }
+  })
+  return { id: d.id, sensors: d.sensors, lastSeen: d.lastSeen, accepted: d.accepted, dropped: Object.values(d.dropped).reduce((a, b) => a + b, 0), drops }
 }

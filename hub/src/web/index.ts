@@ -2,7 +2,7 @@
 export { createWebRouter, statusOf, type WebOptions, type WebRouter } from './router.ts'
 export { createWebServer, type WebServer, type WebServerOptions } from './server.ts'
 export { patientModel, doctorModel, localAlerts, deviceView, type PatientSources, type DoctorSources } from './adapt.ts'
-export { recentReadings, registeredDoctors, userPayments } from './sources.ts'
+export { lastDrops, recentReadings, registeredDoctors, userPayments } from './sources.ts'
 export { loadOrCreateCredentials, setPassword, checkLogin, WEB_AUTH_FILE, type WebCredentials, type LoadedCredentials } from './credentials.ts'
 export * from './model.ts'
 export * from './errors.ts'

@@ -73,6 +73,17 @@ export interface DeviceView {
   readonly lastSeen: number | null
   readonly accepted: number
   readonly dropped: number
+  /** The dropped lines by reason (hub/src/ingest/README.md lists each), with the last drop's own message. */
+  readonly drops?: readonly DropView[]
+}
+
+export interface DropView {
+  readonly code: string
+  readonly count: number
+  /** what the code means, in words */
+  readonly reason: string
+  /** the message of this device's last drop with this code, since the hub started */
+  readonly last?: string
 }
 
 /** A Healthcoin payment from the user (tx_coin, paper §IV-B4: users prepay doctors for diagnoses). */

@@ -184,7 +184,7 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
 <section aria-labelledby="devices-h" class="card">
   <h2 id="devices-h">Devices</h2>
   ${p.devices.length === 0 ? html`<p>No devices registered.</p>` : html`<div class="scroll"><table><thead><tr><th scope="col">Device</th><th scope="col">Sensors</th><th scope="col">Last seen</th><th scope="col">Accepted</th><th scope="col">Dropped</th></tr></thead>
-  <tbody>${p.devices.map((d) => html`<tr><th scope="row">${d.id}</th><td>${d.sensors.join(', ')}</td><td>${d.lastSeen === null ? 'never' : time(d.lastSeen)}</td><td>${d.accepted}</td><td class="${d.dropped > 0 ? 'warn' : ''}">${d.dropped}</td></tr>`)}</tbody></table></div>`}
+  <tbody>${p.devices.map((d) => html`<tr><th scope="row">${d.id}</th><td>${d.sensors.join(', ')}</td><td>${d.lastSeen === null ? 'never' : time(d.lastSeen)}</td><td>${d.accepted}</td><td class="${d.dropped > 0 ? 'warn' : ''}">${d.dropped}${(d.drops ?? []).length === 0 ? '' : html`<ul class="drops">${(d.drops ?? []).map((x) => html`<li><span title="${x.code}">${x.count} × ${x.reason}</span>${x.last === undefined ? '' : html`<br><small>last: ${x.last}</small>`}</li>`)}</ul>`}</td></tr>`)}</tbody></table></div>`}
 </section>`
 }
 

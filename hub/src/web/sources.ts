@@ -25,6 +25,14 @@ export function recentReadings (ingest: Pick<Ingest, 'on' | 'off'>, opts: { max?
   return { readings: () => seen, close: () => { ingest.off('reading', on) } }
 }
 
+/** The message of each device's last dropped line per error code (ingest's 'dropped' events since start), for the page and the hub's status. */
+export function lastDrops (ingest: Pick<Ingest, 'on' | 'off'>): { readonly last: (device: string, code: string) => string | undefined, readonly close: () => void } {
+  const seen = new Map<string, string>()
+  const on = (err: { code: string, message: string }, ctx: { device?: string, source: string }): void => { seen.set(`${ctx.device ?? ctx.source} ${err.code}`, err.message) }
+  ingest.on('dropped', on)
+  return { last: (device, code) => seen.get(`${device} ${code}`), close: () => { ingest.off('dropped', on) } }
+}
+
 /** The active doctors of a Docchain registry, for the grant buttons (a suspended one cannot be granted); `name` gives the display names known locally. */
 export function registeredDoctors (registry: Pick<DoctorRegistry, 'list'>, name: (id: string) => string | undefined = () => undefined): DoctorView[] {
   return registry.list().filter((d) => d.status === 'active').map(({ record }) => {

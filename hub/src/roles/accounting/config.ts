@@ -8,7 +8,7 @@
  */
 import { join, resolve } from 'node:path'
 import { InvalidFieldError, NETWORKS, toHex } from '../../core/index.ts'
-import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, schemaRef, strings, z } from '../../config/schema.ts'
+import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, schemaRef, multiaddrs, z } from '../../config/schema.ts'
 import { accountingMembers, genesisRegistry } from '../../config/docchain.ts'
 import { DIAGNOSIS_PRICE } from '../consortium/credit.ts'
 
@@ -24,7 +24,7 @@ export const AccountingConfigFile = z.strictObject({
   dataDir: nonEmpty().describe('where this node keeps Docchain, its PBFT log, its Userchain copy and its libp2p key'),
   network: oneOf(NETWORK_NAMES).default('devnet').describe('the Userchain network followed for the tx_diag checks'),
   keystore: nonEmpty().optional().describe('this member\'s keystore (default: dataDir/keystore.json)'),
-  listen: strings('multiaddrs').optional().describe('libp2p listen multiaddrs (default: /ip4/127.0.0.1/tcp/0)'),
+  listen: multiaddrs().optional().describe('libp2p listen multiaddrs (default: /ip4/127.0.0.1/tcp/0)'),
   members: accountingMembers('its libp2p multiaddr with /p2p/<peer id>; may be left out for this node itself')
     .describe('the accounting nodes in leader order, n = 3f+1 (paper §IV-B3)'),
   genesisTime: intIn(0, 2 ** 32 - 1).optional().describe('gtime of Dblock 0 (default: the network\'s genesis time)'),
