@@ -144,7 +144,7 @@ t.test('the deployment walkthrough: a device\'s desaturation diagnosed by the AI
   }
   const hubConfig = at('hub', 'config.json')
   await configFrom('hub', hubConfig, { ...hubChanges, docchain: undefined }, { consortium })
-  const hubReady = /hub ready\n {2}user ID +([0-9a-f]{64})\n {2}patient page +(https:\S+)\n[^]*?\n {2}libp2p +(\S+)\n {2}MQTT broker +port (\d+)\n/
+  const hubReady = /hub ready\n {2}user ID +([0-9a-f]{64})\n {2}patient page +(https:\S+)\n[^]*?\n {2}libp2p +(\S+)\n(?:.*\n)*? {2}MQTT broker +port (\d+)\n/
   let hub = new Daemon(t, 'hub', ['hub', '--config', hubConfig])
   const r1 = await hub.match(hubReady, 'hub ready', 120_000)
   t.equal(r1[1], patient, 'the hub runs as the patient made in step 1')

@@ -5,10 +5,12 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NETWORKS, solveUblockHeader, fromHex } from '../../hub/src/core/index.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
+import { LOGINS_FILE, parseLoginsFile } from '../../hub/src/web/logins.ts'
+import { trustCa } from './http-client.ts'
 
 export const CLI = new URL('../../hub/src/cli.ts', import.meta.url).pathname
 export const FAKE_STORAGE = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'
@@ -54,7 +56,7 @@ export async function startHubProcess (dir: string, dataDir: string, env: NodeJS
   const cfg = join(dir, 'hub.json')
   await writeFile(cfg, JSON.stringify({
     dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], storageNodes: [FAKE_STORAGE], mine: false, threads: 1, keyRotationDays: 0,
-    broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, api: { tcp: { host: '127.0.0.1', port: 0 } }, ...extra
+    broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 }, api: { tcp: { host: '127.0.0.1', port: 0 } }, ...extra
   }))
   const child = spawn(process.execPath, [CLI, 'hub', '--config', cfg], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
@@ -62,16 +64,18 @@ export async function startHubProcess (dir: string, dataDir: string, env: NodeJS
   child.stderr!.on('data', (b: Buffer) => { out += b.toString() })
   const t0 = Date.now()
   while (!/control API/.test(out) && child.exitCode === null && Date.now() - t0 < 240_000) await new Promise((r) => setTimeout(r, 100))
-  // the login lines follow the ready block on a first start
+  // the logins line follows the ready block on a first start
   await new Promise((r) => setTimeout(r, 300))
   if (!/hub ready/.test(out)) { child.kill('SIGKILL'); throw new Error(`hub did not start:\n${out}`) }
-  const login = /page login\s+(\S+) \/ (\S+)/.exec(out)
+  // the page is HTTPS with the hub's own CA; a first start wrote the logins to a 0600 file
+  trustCa(await readFile(join(dataDir, 'tls', 'ca.pem'), 'utf8'))
+  const login = /\n {2}logins +made on this start/.test(out) ? parseLoginsFile(await readFile(join(dataDir, LOGINS_FILE), 'utf8')).web ?? null : null
   return {
     child,
     out: () => out,
     user: /user ID\s+([0-9a-f]{64})/.exec(out)![1]!,
     page: /patient page\s+(\S+)/.exec(out)![1]!.replace(/\/$/, ''),
-    ...(login === null ? {} : { login: { username: login[1]!, password: login[2]! } }),
+    ...(login === null ? {} : { login }),
     apiUrl: /control API\s+\S+ and (http:\/\/\S+)/.exec(out)?.[1] ?? null,
     stop: async () => await new Promise<number | null>((resolve) => {
       if (child.exitCode !== null) { resolve(child.exitCode); return }

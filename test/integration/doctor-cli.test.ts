@@ -46,7 +46,7 @@ t.test('a doctor killed after signing sends its tx_diag once after the restart a
   const d1 = await startDaemon(t, config, passFile)
   t.match(d1.out(), new RegExp(`doctor ID +${toHex(aiDoctor.id)}\\n`), 'the ready block names the doctor')
   t.match(d1.out(), /\n {2}peer +\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW\w+\n/, 'its peer address')
-  t.match(d1.out(), /\n {2}doctor page +http:\/\/127\.0\.0\.1:\d+\/\n {2}page login +admin \/ \S+/, 'its page and the login, made on this first start')
+  t.match(d1.out(), /\n {2}doctor page +http:\/\/127\.0\.0\.1:\d+\/\n(?:.*\n)*? {2}page login +admin \/ \S+/, 'its page and the login, made on this first start')
   const signed = await until('a signed tx_diag', () => /diagnosis (\w+)… signed for (\w+)…/.exec(d1.out()) ?? undefined)
   t.equal(signed[2], toHex(txId(iot)).slice(0, 12), 'for the batch')
   d1.child.kill('SIGKILL')

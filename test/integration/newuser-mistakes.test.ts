@@ -83,7 +83,7 @@ t.test('--check refuses offline what would fail at start, naming the field', asy
     [{ ...base, storageNodes: ['hello/p2p/world'] }, /^healthchain: storageNodes\[0\]: must be a multiaddr ending in \/p2p\/<peer id>/],
     [{ ...base, storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/worth'] }, /^healthchain: storageNodes\[0\]: \/p2p\/worth is not a peer id/],
     [{ ...base, storageNodes: ['/hello/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'] }, /^healthchain: storageNodes\[0\]: not a multiaddr \(Protocol hello was unknown\)/],
-    [{ ...base, serial: [{ path: join(dir, 'ttyACM9') }] }, /serial\[0\]\.path: .*ttyACM9 does not exist: is the board plugged in\?/],
+    [{ ...base, serial: [{ path: join(dir, 'ttyACM9'), device: 'ox-1' }] }, /serial\[0\]\.path: .*ttyACM9 does not exist: is the board plugged in\?/],
     [{ ...base, dataDir: join(dir, 'empty') }, /dataDir: no keystore at .*empty\/keystore\.json: create the user's identity first \(healthchain keys new --data-dir/],
     [{ ...base, http: { host: '127.0.0.1', port: busy.port } }, new RegExp(`http\\.port: 127\\.0\\.0\\.1:${busy.port} is already in use`)],
     [{ ...base, broker: { embedded: { host: '127.0.0.1', port: busy.port } } }, /broker\.embedded\.port: .* is already in use/],

@@ -61,7 +61,7 @@ t.test('the storage daemon acknowledges uploads, pins what Userchain names, and 
   t.equal(await ipfs.peerHas(first.addr, up.cid), HAVE.PINNED, 'and holds it pinned (unconfirmed until a transaction names it)')
   // its control API (the same service the ready block is printed from)
   const api = await ApiClient.forDataDir(join(dir, 'storage-data'))
-  t.match(await api.call('GET', `/v1/cids/${up.cid.toString()}`), { state: 'pinned' }, 'its control API knows the pin')
+  t.match(await api.call('GET', `/v1/cids/${up.cid.toString()}`), { state: 'unconfirmed' }, 'its control API knows the upload: held, unconfirmed until a transaction names it')
   api.close()
   const st = await promisify(execFile)(process.execPath, [CLI, 'storage-status', '--data-dir', join(dir, 'storage-data'), '--json'])
   t.match(JSON.parse(st.stdout), { pinned: 1 }, '`healthchain storage-status` asks the running daemon')

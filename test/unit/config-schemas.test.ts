@@ -182,7 +182,7 @@ t.test('defaults and paths are filled as documented', async (t) => {
   t.throws(() => validateHubConfig({ dataDir: 'data' }), /^storageNodes: 0 given, replication 1 needs at least that many/, 'a hub needs a storage node')
   const hub = validateHubConfig({ dataDir: 'data', storageNodes: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWNMghTXJunhDMmtDsALrNukYYKisBMyzrcDPfW6DeTino'] }, '/etc/hc')
   t.same({ dataDir: hub.dataDir, network: hub.network, mine: hub.mine, replication: hub.replication, keyRotationDays: hub.keyRotationDays, broker: hub.broker, http: hub.http },
-    { dataDir: '/etc/hc/data', network: 'devnet', mine: false, replication: 1, keyRotationDays: 7, broker: { embedded: { host: '127.0.0.1', port: 1883 } }, http: { host: '127.0.0.1', port: 1880 } })
+    { dataDir: '/etc/hc/data', network: 'devnet', mine: false, replication: 1, keyRotationDays: 7, broker: { embedded: { host: '127.0.0.1', port: 1883, plainOnLan: false, tls: { host: '0.0.0.0', port: 8883 } } }, http: { host: '127.0.0.1', port: 1880, tls: 'self-signed' } })
   const viaApi = validateHubConfig({ dataDir: 'data', pinningServices: [{ endpoint: 'https://pinning.example/psa', tokenFile: 'psa.token' }, { endpoint: 'http://127.0.0.1:4202' }] }, '/etc/hc')
   t.same([viaApi.pinningServices, viaApi.replication], [[{ endpoint: 'https://pinning.example/psa', tokenFile: '/etc/hc/psa.token' }, { endpoint: 'http://127.0.0.1:4202' }], 2],
     'pinning services are storage targets: they count towards replication, token files resolved')
