@@ -33,6 +33,7 @@ import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
+import { createFhirRouter, hubFhirSource } from './fhir/index.ts'
 import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
@@ -265,6 +266,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const web = await createWebRouter({ dataDir: cfg.dataDir, patient: service.patient, warnings })
     const app = express()
     app.disable('x-powered-by')
+    // the FHIR API (/fhir): the user's own data, behind the page's login
+    app.use('/fhir', createFhirRouter({ source: hubFhirSource({ chain: core, keys, reader, fetch: async (d) => await ipfs.get(cidFromDigest(d), { providers: [...cfg.storageNodes] }) }), web, log }).router)
     app.use('/', web.router)
     const pages = await webServer(app, { host: cfg.http.host, port: cfg.http.port, ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}) }).listen().catch((err: unknown) => { throw listenError(err, 'http.port') })
     stops.push(async () => { await pages.close() })

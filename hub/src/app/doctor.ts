@@ -44,6 +44,7 @@ import { registryOf } from '../config/docchain.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../ipfs/index.ts'
 import { DoctorJournal, type DiagRecord, type QueuedRecord, type ReceiptRecord } from '../store/doctor-journal.ts'
 import { createWebServer, doctorModel, type Amendment } from '../web/index.ts'
+import { createFhirRouter, doctorFhirSource } from '../fhir/index.ts'
 import type { DoctorConfig } from '../config/doctor.ts'
 import { listenError } from '../config/ports.ts'
 
@@ -348,7 +349,9 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
         try { return await base.sign(id, amend) } finally { severityOf.delete(id) }
       }
     }
-    const web = await createWebServer({ dataDir: cfg.dataDir, doctor: model, host: cfg.http.host, port: cfg.http.port, log })
+    // the FHIR API (/fhir) serves what this doctor was granted, behind the page's login
+    const fhir = doctorFhirSource({ chain: core, node, diags: () => journal.diags.values(), fetch: io.fetch, log })
+    const web = await createWebServer({ dataDir: cfg.dataDir, doctor: model, host: cfg.http.host, port: cfg.http.port, log, mount: (w) => [{ path: '/fhir', router: createFhirRouter({ source: fhir, web: w, log }).router }] })
       .catch((err: unknown) => { throw listenError(err, 'http.port') })
     stops.push(async () => { await web.close() })
 

@@ -46,20 +46,34 @@ export interface ObservationContext {
   receivedAt: number
   /** ECG sampling period in ms (default 4 ms = 250 Hz) */
   ecgPeriodMs?: number
+  /** The resource id (default device-boot-seq, which may pass FHIR's 64 characters) */
+  id?: string
+  /** Provenance: the tx_IoT (htxI, hex) whose sealed batch carried the reading; becomes meta.source */
+  batch?: string
+  /** When the reading was recorded on Userchain (the tx_IoT's ts, ms): Observation.issued */
+  issued?: number
 }
+
+/**
+ * Provenance of a reading: the tx_IoT that recorded its sealed batch on
+ * Userchain (paper Alg. 2), as a URI for Observation.meta.source.
+ */
+export function batchSource (htxI: string): string { return `urn:healthchain:tx-iot:${htxI}` }
 
 /** The FHIR Observation of one reading. */
 export function toObservation (r: Reading, ctx: ObservationContext): Record<string, unknown> {
   const obs: Record<string, unknown> = {
     resourceType: 'Observation',
-    id: `${r.device}-${r.boot}-${r.seq}`,
+    id: ctx.id ?? `${r.device}-${r.boot}-${r.seq}`,
+    ...(ctx.batch === undefined ? {} : { meta: { source: batchSource(ctx.batch) } }),
     identifier: [{ system: 'urn:healthchain:reading', value: `${r.device}/${r.boot}/${r.seq}` }],
     status: 'final',
     category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: r.type === 'fall' ? 'survey' : 'vital-signs' }] }],
     code: codeable(CODES[r.type]),
-    subject: { identifier: { system: 'urn:healthchain:user', value: ctx.user } },
-    device: { identifier: { system: 'urn:healthchain:device', value: r.device } },
-    effectiveDateTime: new Date(ctx.receivedAt).toISOString()
+    subject: { reference: `Patient/${ctx.user}`, identifier: { system: 'urn:healthchain:user', value: ctx.user } },
+    effectiveDateTime: new Date(ctx.receivedAt).toISOString(),
+    ...(ctx.issued === undefined ? {} : { issued: new Date(ctx.issued).toISOString() }),
+    device: { identifier: { system: 'urn:healthchain:device', value: r.device }, display: `device ${r.device} (boot ${r.boot}, reading ${r.seq})` }
   }
   switch (r.type) {
     case 'bp': {

@@ -5,7 +5,7 @@
  * expose them deliberately, behind TLS). The hub itself mounts the router
  * from router.ts on its own app beside Node-RED.
  */
-import express from 'express'
+import express, { type Router } from 'express'
 import type { Server } from 'node:http'
 import { webServer } from './listen.ts'
 import { createWebRouter, type WebOptions, type WebRouter } from './router.ts'
@@ -17,6 +17,8 @@ export interface WebServerOptions extends WebOptions {
   readonly port?: number
   /** HTTPS with this certificate (plain HTTP on the port is redirected); default plain HTTP */
   readonly tls?: { readonly key: string, readonly cert: string }
+  /** More routers beside the pages, mounted before them, sharing their login (e.g. the FHIR API at /fhir). */
+  readonly mount?: (web: WebRouter) => ReadonlyArray<{ readonly path: string, readonly router: Router }>
 }
 
 export interface WebServer {
@@ -33,6 +35,7 @@ export async function createWebServer (opts: WebServerOptions): Promise<WebServe
   const web = await createWebRouter(opts)
   const app = express()
   app.disable('x-powered-by')
+  for (const m of opts.mount?.(web) ?? []) app.use(m.path, m.router)
   app.use('/', web.router)
   const listener = await webServer(app, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, ...(opts.tls === undefined ? {} : { tls: opts.tls }) }).listen()
   return {

@@ -79,6 +79,11 @@ export class DoctorKeyTracker {
     return [...this.patients.values()].filter((p) => p.revokedAt === undefined && p.keys.has(p.latestEpoch)).map((p) => p.user)
   }
 
+  /** Users who granted this doctor at least one epoch, revoked since or not. */
+  patientsEverGranted (): Uint8Array[] {
+    return [...this.patients.values()].filter((p) => p.keys.size > 0).map((p) => p.user)
+  }
+
   holds (user: Uint8Array, epoch: number): boolean {
     return this.patients.get(toHex(user))?.keys.has(epoch) === true
   }

@@ -26,6 +26,8 @@ export interface PatientDiagnosis {
   readonly htxd: string
   readonly doctor: string
   readonly dblock: number
+  /** the tx_diag's timestamp (seconds) */
+  readonly ts: number
   readonly causes: readonly TxIoT[]
   readonly diagnosis: Diagnosis
 }
@@ -69,6 +71,6 @@ export class PatientReader {
       return undefined
     }
     const causes = (await Promise.all(tx.causes.map(async (c) => await this.io.ownIoT(c)))).filter((c): c is TxIoT => c !== undefined)
-    return { htxd: toHex(txId(tx)), doctor: toHex(tx.doctor), dblock, causes, diagnosis }
+    return { htxd: toHex(txId(tx)), doctor: toHex(tx.doctor), dblock, ts: tx.ts, causes, diagnosis }
   }
 }

@@ -1,0 +1,7 @@
+export { createFhirRouter, type FhirRouter, type FhirRouterOptions } from './router.ts'
+export { FhirRepository } from './repository.ts'
+export { chainSource, userTxsReader, type Access, type BatchRef, type ChainView, type DiagnosisRef, type FhirSource } from './source.ts'
+export { doctorFhirSource, hubFhirSource, type SignedDiag } from './sources.ts'
+export * from './errors.ts'
+export { parseSearch, parseEverything, dateRange, dateMatches, MAX_COUNT, DEFAULT_COUNT, type Search, type DateTest } from './search.ts'
+export { capabilityStatement, observationId, FHIR_JSON, FHIR_VERSION } from './resources.ts'
