@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Libp2p } from '@libp2p/interface'
 import {
-  buildIdentityRecord, buildTxCoin, buildTxIoT, dblockProposal, DEVNET, encodeIdentityRecord, sealBatch, solveUblockHeader, toHex, txId, utf8Bytes,
+  buildIdentityRecord, buildTxCoin, buildTxIoT, dblockProposal, DEVNET, encodeIdentityRecord, sealBatch, solveUblockHeader, toHex, txId,
   type DoctorKey, type Identity, type Tx, type TxIoT
 } from '../../hub/src/core/index.ts'
 import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
@@ -28,6 +28,7 @@ import { serveDiagSubmissions } from '../../hub/src/roles/accounting/diag-protoc
 import { CreditBook, DIAGNOSIS_PRICE } from '../../hub/src/roles/consortium/credit.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { createIpfsLibp2p, digestOfCid, uploadBatch } from '../../hub/src/ipfs/index.ts'
+import { encodeBatch } from '../../hub/src/nodered/batcher.ts'
 import { addr, ipfsNode, storageNode } from './ipfs.ts'
 import { who } from './core.ts'
 
@@ -72,8 +73,18 @@ export interface DoctorWorld {
   loseAnswers: boolean
   /** Member 0 answers the diag protocol and serves Docchain from now on. */
   serve: () => Promise<void>
-  /** A desaturation episode (urgent to the AI doctor) sealed, stored, named by a tx_IoT and mined. */
-  batch: (spo2: number) => Promise<TxIoT>
+  /**
+   * A desaturation episode (urgent to the AI doctor: 60 SpO2 and 60 pulse readings of device ox-1,
+   * 10 s apart from `from`, default 10 min ago) sealed as the hub seals batches, stored, named by a tx_IoT and mined.
+   */
+  batch: (spo2: number, from?: number) => Promise<TxIoT>
+  /** The patient's key epochs (grant, revoke through `publish`). */
+  readonly keys: UserKeys
+  /** Submits a transaction of the patient's and mines it. */
+  publish: (tx: Tx) => Promise<void>
+  /** The patient's IPFS node (holds every batch it sealed) and the storage node's address. */
+  readonly userIpfs: Awaited<ReturnType<typeof ipfsNode>>
+  readonly storageAddr: string
   /** A doctor config file's content for this world (the test adds dataDir and mode). */
   readonly cfgFile: Record<string, unknown>
 }
@@ -118,6 +129,7 @@ export async function doctorWorld (t: Teardown, dir: string): Promise<DoctorWorl
   const acctP2p = await createIpfsLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'] })
   t.teardown(async () => { await acctP2p.stop() })
 
+  let seq = 0
   const world: DoctorWorld = {
     core,
     accounting,
@@ -133,13 +145,17 @@ export async function doctorWorld (t: Teardown, dir: string): Promise<DoctorWorl
       })
       await serveDocchain(acctP2p, DEVNET.name, accounting[0]!)
     },
-    batch: async (spo2) => {
+    keys,
+    userIpfs,
+    storageAddr: addr(storage),
+    publish: async (tx) => { await ok(tx); await mine(core, patient.id) },
+    batch: async (spo2, from = Date.now() - 600_000) => {
       const readings = Array.from({ length: 60 }, (_, i) => [
-        { t: 'spo2', v: spo2 + (i % 2), ts: 1_790_000_000_000 + i * 10_000 },
-        { t: 'hr', v: 96 + (i % 3), ts: 1_790_000_000_000 + i * 10_000 }
+        { d: 'ox-1', b: 1, s: seq++, t: 'spo2', v: spo2 + (i % 2), u: '%', ts: i * 10_000, at: from + i * 10_000 },
+        { d: 'ox-1', b: 1, s: seq++, t: 'hr', v: 96 + (i % 3), u: '/min', ts: i * 10_000, at: from + i * 10_000 }
       ]).flat()
       const e = keys.current!
-      const sealed = sealBatch(e.ik, rng(12), patient.id, e.epoch, utf8Bytes(JSON.stringify(readings)))
+      const sealed = sealBatch(e.ik, rng(12), patient.id, e.epoch, encodeBatch(readings))
       const heiot = digestOfCid((await uploadBatch(userIpfs, sealed, { storageNodes: [addr(storage)], replication: 1 })).cid)
       const tx = buildTxIoT(patient, { ts: now(), heiot, epoch: e.epoch })
       await ok(tx)
