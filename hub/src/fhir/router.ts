@@ -111,7 +111,8 @@ export function createFhirRouter (o: FhirRouterOptions): FhirRouter {
       : 'the bearer token is unknown or expired: get a new one from POST /fhir/token'))
   })
 
-  const entriesPage = (req: Request, res: Response, all: BundleEntry[], total: number, count: number | undefined, offset: number, issues: Issue[]): void => {
+  /** Answers a searchset: `entries` is the page already unless `slice` (then it is every match, sliced here). */
+  const entriesPage = (req: Request, res: Response, entries: BundleEntry[], total: number, count: number | undefined, offset: number, issues: Issue[], slice = false): void => {
     const url = new URL(req.originalUrl, 'http://x')
     const link = (off: number): string => {
       const q = new URLSearchParams(url.search)
@@ -121,9 +122,9 @@ export function createFhirRouter (o: FhirRouterOptions): FhirRouter {
       return `${base(req)}${req.path}${qs === '' ? '' : `?${qs}`}`
     }
     const links = [{ relation: 'self', url: link(offset) }]
-    let page = all
+    let page = entries
     if (count !== undefined) {
-      page = all.slice(offset, offset + count)
+      if (slice) page = entries.slice(offset, offset + count)
       links.push({ relation: 'first', url: link(0) })
       if (offset > 0) links.push({ relation: 'previous', url: link(Math.max(0, offset - Math.max(count, 1))) })
       if (count > 0 && offset + count < total) links.push({ relation: 'next', url: link(offset + count) })
@@ -183,7 +184,7 @@ export function createFhirRouter (o: FhirRouterOptions): FhirRouter {
       const e = parseEverything(req.query as RawQuery, { strict: strict(req) })
       const issues = ignoredIssues(e.ignored)
       const all = await repo.everything(id, e.dates, issues)
-      entriesPage(req, res, all.map((r) => ({ resource: r, mode: 'match' as const })), all.length, e.count, e.offset, issues)
+      entriesPage(req, res, all.map((r) => ({ resource: r, mode: 'match' as const })), all.length, e.count, e.offset, issues, true)
     } catch (err) { next(err) }
   })
   router.get('/Patient/:id', read('Patient', async (id) => await repo.readPatient(id)))
