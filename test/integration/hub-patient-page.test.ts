@@ -85,6 +85,13 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
   t.same(p.payments, [{ id: toHex(txId(prepay)), to: toHex(consortium.id), amount: 300_000, fee: 0, confirmed: true }], 'the prepayment to the consortium, confirmed; not the other transfer')
   t.same(p.available, [], 'no registered doctors without a Docchain to fold them from')
 
+  // the FHIR API beside the page, over the same HTTPS listener and behind the same login (here its session cookie)
+  const cap = await c.req('GET', '/fhir/metadata')
+  t.match(cap.json(), { resourceType: 'CapabilityStatement', fhirVersion: '4.0.1' }, 'the hub serves FHIR at /fhir')
+  const fhirPatient = await c.req('GET', `/fhir/Patient/${toHex(user.id)}`)
+  t.match({ status: fhirPatient.status, body: fhirPatient.json() }, { status: 200, body: { resourceType: 'Patient', id: toHex(user.id) } }, 'its user as a FHIR Patient, with the page\'s session')
+  t.equal((await fetch(`${hub.urls.patient}fhir/Patient/${toHex(user.id)}`)).status, 401, 'and nothing without a login')
+
   // the service layer the page is built on (and a control API exposes as it is)
   const st = await hub.service.status()
   t.match(st, { user: toHex(user.id), network: 'devnet', mining: false, docchain: null, devices: 1, userchain: { height: 2 } }, 'the hub\'s status from its service layer')
