@@ -12,7 +12,7 @@
  * hub serves it, the doctor refuses data after the revocation (403, with
  * the reason) and a patient that never granted it. Malformed searches get
  * an OperationOutcome with 400, never a crash, also under a small fuzz run
- * (FHIR_FUZZ_INPUTS, default 300) of mutated queries.
+ * (FHIR_HTTP_FUZZ_INPUTS, default 300) of mutated queries.
  */
 import t from 'tap'
 import { join } from 'node:path'
@@ -32,7 +32,7 @@ import { fhirErrors } from '../helpers/fhir-schema.ts'
 
 type Res = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const FUZZ = Number(process.env.FHIR_FUZZ_INPUTS ?? 300)
+const FUZZ = Number(process.env.FHIR_HTTP_FUZZ_INPUTS ?? 300)
 const me = toHex(patient.id)
 const iso = (ms: number): string => new Date(ms).toISOString()
 

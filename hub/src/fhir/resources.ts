@@ -122,7 +122,7 @@ export function capabilityStatement (base: string, kind: 'hub' | 'doctor', date:
       documentation: `Read-only. Searches return at most ${MAX_COUNT} entries per page (_count, _offset, next/previous links).`,
       security: {
         cors: false,
-        service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'Basic', display: 'Basic' }], text: 'the page login: a session cookie, or a bearer token' }],
+        service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth', display: 'OAuth' }], text: 'the page login: a bearer token from its OAuth 2.0 password grant, or the page\'s session cookie' }],
         description: `Log in as on the pages (POST ${base}/token with username and password gives a bearer token; the page's session cookie works too). Everything but /metadata needs it.`
       },
       resource: types.map((type) => ({
