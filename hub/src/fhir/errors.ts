@@ -6,7 +6,7 @@
  */
 import { HealthchainError } from '../core/index.ts'
 
-export type IssueCode = 'invalid' | 'not-supported' | 'login' | 'forbidden' | 'suppressed' | 'not-found' | 'too-costly' | 'exception' | 'throttled' | 'informational'
+export type IssueCode = 'invalid' | 'not-supported' | 'login' | 'forbidden' | 'suppressed' | 'not-found' | 'too-costly' | 'incomplete' | 'exception' | 'throttled' | 'informational'
 
 export class FhirError extends HealthchainError {
   readonly status: number

@@ -87,55 +87,72 @@ export class FhirRepository {
     }
   }
 
-  /** The Observation entries of one batch (opened once, then from the cache); [] when it does not open or decode. */
-  async entries (b: BatchRef): Promise<ObservationEntry[]> {
+  /**
+   * The Observation entries of one batch (opened once, then from the cache).
+   * A batch that does not open or decode is the sealer's fault: remembered
+   * as such ('bad') and withheld; one that cannot be fetched now (storage
+   * nodes unreachable) is withheld this time only ('unavailable').
+   */
+  async entries (b: BatchRef): Promise<{ list: ObservationEntry[], state: 'ok' | 'bad' | 'unavailable' }> {
     const hit = this.cache.get(b.id)
-    if (hit !== undefined) { this.cache.delete(b.id); this.cache.set(b.id, hit); return hit ?? [] }
-    let list: ObservationEntry[] | null
+    if (hit !== undefined) { this.cache.delete(b.id); this.cache.set(b.id, hit); return hit === null ? { list: [], state: 'bad' } : { list: hit, state: 'ok' } }
+    let plain: Uint8Array
+    try { plain = await this.source.open(b) } catch (err) {
+      if (err instanceof HealthchainError) { this.bad(b, err); return { list: [], state: 'bad' } }
+      this.log(`fhir: batch ${b.id.slice(0, 12)}… of ${b.patient.slice(0, 12)}… not fetched: ${(err as Error).message}`)
+      return { list: [], state: 'unavailable' }
+    }
+    let list: ObservationEntry[]
     try {
-      const readings = decodeBatch(await this.source.open(b))
-      list = readings.map((r) => {
+      list = decodeBatch(plain).map((r) => {
         const c = CODES[r.t as keyof typeof CODES]
         return { id: observationId(b.patient, r), patient: b.patient, at: r.at ?? b.ts, system: c?.system ?? '', code: c?.code ?? '', reading: r, batch: b.id, recorded: b.ts }
       })
     } catch (err) {
-      // a batch that does not open or decode is the sealer's fault, not the reader's: withheld and logged, the rest is served
       if (!(err instanceof HealthchainError)) throw err
-      this.log(`fhir: batch ${b.id.slice(0, 12)}… of ${b.patient.slice(0, 12)}… withheld: ${err.message}`)
-      list = null
+      this.bad(b, err)
+      return { list: [], state: 'bad' }
     }
     this.remember(b.id, list)
-    return list ?? []
+    return { list, state: 'ok' }
   }
 
-  /** Every Observation entry of a patient that may match `dates`, deduplicated, with the count of withheld batches. */
-  private async observationsOf (p: { id: string, revokedAt?: number }, dates: readonly DateTest[]): Promise<{ list: ObservationEntry[], withheld: number, undecodable: number }> {
+  private bad (b: BatchRef, err: Error): void {
+    this.log(`fhir: batch ${b.id.slice(0, 12)}… of ${b.patient.slice(0, 12)}… withheld: ${err.message}`)
+    this.remember(b.id, null)
+  }
+
+  /** Every Observation entry of a patient that may match `dates`, deduplicated, with the batches withheld and why. */
+  private async observationsOf (p: { id: string, revokedAt?: number }, dates: readonly DateTest[]): Promise<{ list: ObservationEntry[], withheld: number, undecodable: number, unavailable: number }> {
     const lo = lowerBound(dates)
     const seen = new Set<string>()
     const list: ObservationEntry[] = []
     let withheld = 0
     let undecodable = 0
+    let unavailable = 0
     for (const b of await this.source.batches(p.id)) {
       if (!b.readable) { withheld++; continue }
       if (b.ts + RECORD_SLACK_MS < lo) continue
-      const es = await this.entries(b)
-      if (this.cache.get(b.id) === null) undecodable++
-      for (const e of es) if (!seen.has(e.id)) { seen.add(e.id); list.push(e) }
+      const r = await this.entries(b)
+      if (r.state === 'bad') undecodable++
+      if (r.state === 'unavailable') unavailable++
+      for (const e of r.list) if (!seen.has(e.id)) { seen.add(e.id); list.push(e) }
     }
-    return { list, withheld, undecodable }
+    return { list, withheld, undecodable, unavailable }
   }
 
-  private withheldIssues (p: string, withheld: number, undecodable: number, issues: Issue[]): void {
-    if (withheld > 0) issues.push({ severity: 'information', code: 'suppressed', text: `patient ${p}: ${withheld} batch(es) sealed under key epochs this node holds no key for are not served` })
-    if (undecodable > 0) issues.push({ severity: 'warning', code: 'exception', text: `patient ${p}: ${undecodable} batch(es) did not open or decode and are not served` })
+  private withheldIssues (p: string, w: { withheld: number, undecodable: number, unavailable: number }, issues: Issue[]): void {
+    if (w.withheld > 0) issues.push({ severity: 'information', code: 'suppressed', text: `patient ${p}: ${w.withheld} batch(es) sealed under key epochs this node holds no key for are not served` })
+    if (w.undecodable > 0) issues.push({ severity: 'warning', code: 'exception', text: `patient ${p}: ${w.undecodable} batch(es) did not open or decode and are not served` })
+    if (w.unavailable > 0) issues.push({ severity: 'warning', code: 'incomplete', text: `patient ${p}: ${w.unavailable} batch(es) could not be fetched from storage now and are missing from this answer: try again` })
   }
 
   async searchObservations (s: Search, issues: Issue[]): Promise<ObservationEntry[]> {
     const out: ObservationEntry[] = []
     for (const p of await this.patients(s.patient, issues)) {
       this.afterRevocation(p, s.dates)
-      const { list, withheld, undecodable } = await this.observationsOf(p, s.dates)
-      this.withheldIssues(p.id, withheld, undecodable, issues)
+      const { list, ...w } = await this.observationsOf(p, s.dates)
+      this.withheldIssues(p.id, w, issues)
       for (const e of list) {
         if (s.ids !== undefined && !s.ids.includes(e.id)) continue
         if (s.codes !== undefined && !s.codes.some((t) => tokenMatches(t, e))) continue
@@ -176,7 +193,7 @@ export class FhirRepository {
     const seen = new Set<string>()
     for (const b of await this.source.batches(d.patient)) {
       if (!causes.has(b.id) || !b.readable) continue
-      for (const e of await this.entries(b)) if (!seen.has(e.id)) { seen.add(e.id); out.push(e) }
+      for (const e of (await this.entries(b)).list) if (!seen.has(e.id)) { seen.add(e.id); out.push(e) }
     }
     return out
   }
@@ -210,8 +227,8 @@ export class FhirRepository {
   async everything (id: string, dates: readonly DateTest[], issues: Issue[]): Promise<Resource[]> {
     const [p] = await this.patients(id, issues)
     this.afterRevocation(p!, dates)
-    const { list, withheld, undecodable } = await this.observationsOf(p!, dates)
-    this.withheldIssues(id, withheld, undecodable, issues)
+    const { list, ...w } = await this.observationsOf(p!, dates)
+    this.withheldIssues(id, w, issues)
     const obs = list.filter((e) => dates.every((t) => dateMatches(t, e.at, e.at))).sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1))
     const reports: Resource[] = []
     for (const d of await this.source.diagnoses(id)) {
