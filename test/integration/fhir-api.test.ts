@@ -30,7 +30,7 @@ import { tempDir } from '../helpers/ipfs.ts'
 import { aiDoctor, doctorWorld, members, patient, until } from '../helpers/doctor-world.ts'
 import { fhirErrors } from '../helpers/fhir-schema.ts'
 
-type Res = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+type Res = Record<string, any>
 
 const FUZZ = Number(process.env.FHIR_HTTP_FUZZ_INPUTS ?? 300)
 const me = toHex(patient.id)
