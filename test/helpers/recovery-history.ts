@@ -23,6 +23,7 @@ import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 import { digestOfCid } from '../../hub/src/ipfs/index.ts'
 import { saveKeystore, type ScryptParams } from '../../hub/src/store/keystore.ts'
+import { analyze } from '../../hub/src/ai/analyzer.ts'
 import { startDocchainMembers, type DocchainMembers } from './docchain-members.ts'
 
 export const CHEAP_SCRYPT: ScryptParams = { N: 1024, r: 8, p: 1 }
@@ -105,7 +106,8 @@ export async function buildHistory (dir: string, o: { hours: number, diagEvery?:
         // the doctor's dk_ij comes from its own envelope in the tx_key of this epoch
         const envelope = [...grants].reverse().find((g) => g.epoch <= e.epoch && g.envelopes.some((x) => equalBytes(x.doctor, doctor.id)))!
         const dk = openAsDoctor(envelope, doctor)!.dk
-        const text = JSON.stringify({ news2: h % 7, note: `day ${Math.floor(h / 24) + 1}` })
+        const trace = Array.from({ length: 12 }, (_, i) => [{ t: 'spo2', v: 90 + ((h + i) % 9), ts: clock * 1000 + i * 10_000 }, { t: 'hr', v: 60 + ((h + i) % 40), ts: clock * 1000 + i * 10_000 }]).flat()
+        const text = JSON.stringify(analyze(trace))
         const hedm = digestOfCid(await storage.ipfs.put(sealDiagnosis(dk, rng(12), doctor.id, txId(iot), utf8Bytes(text))))
         const diag = buildTxDiag(doctor, { ts: clock, causes: [txId(iot)], hedm })
         members.accept(txId(iot))
