@@ -15,13 +15,15 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import {
-  buildIdentityRecord, buildTxDiag, buildTxIoT, encodeIdentityRecord, equalBytes, identityFromSeed, NETWORKS, openAsDoctor, sealBatch, sealDiagnosis,
+  buildIdentityRecord, buildTxDiag, buildTxIoT, encodeIdentityRecord, equalBytes, identityFromSeed, NETWORKS, openAsDoctor, openBatch, sealBatch, sealDiagnosis,
   solveUblockHeader, toHex, txId, utf8Bytes, type DoctorKey, type Identity, type Tx, type TxKey
 } from '../../hub/src/core/index.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
-import { digestOfCid } from '../../hub/src/ipfs/index.ts'
+import { cidFromDigest, digestOfCid } from '../../hub/src/ipfs/index.ts'
+import { keyHistory } from '../../hub/src/roles/user/chain.ts'
+import { PatientReader } from '../../hub/src/roles/user/diagnoses.ts'
 import { saveKeystore, type ScryptParams } from '../../hub/src/store/keystore.ts'
 import { analyze } from '../../hub/src/ai/analyzer.ts'
 import { startDocchainMembers, type DocchainMembers } from './docchain-members.ts'
@@ -135,5 +137,36 @@ export async function syncUserchain (from: CoreNode, dir: string): Promise<void>
     }
   } finally {
     await node.close()
+  }
+}
+
+/**
+ * What the recovered identity reads from the chains alone: every key epoch
+ * from the tx_keys on the Userchain copy in `chainDir`, every batch of the
+ * history fetched from the storage node and decrypted, and every diagnosis
+ * in the accounting nodes' committed Dblocks (certificate checked, HEdm
+ * fetched and opened with dk_ij; roles/user/diagnoses.ts).
+ */
+export async function readHistory (patient: Identity, chainDir: string, h: History): Promise<{ readonly epochs: number, readonly batches: number, readonly diagnoses: number }> {
+  const core = await CoreNode.open({ dir: chainDir, params: NETWORKS.devnet, verifyThreads: 1 })
+  try {
+    const keys = UserKeys.fromChain(patient, await keyHistory(core.store, core.mempool, patient.id), { rng: (n) => new Uint8Array(randomBytes(n)), now: () => Math.floor(Date.now() / 1000), directory: { lookup: () => undefined } })
+    let batches = 0
+    for (const b of h.batches) {
+      const sealed = await h.storage.ipfs.get(cidFromDigest(b.digest))
+      if (new TextDecoder().decode(openBatch(keys.epoch(b.epoch).ik, patient.id, b.epoch, sealed)) === b.plain) batches++
+    }
+    const reader = new PatientReader(keys, {
+      ownIoT: async (htxI) => { const tx = await core.store.confirmedTx(htxI); return tx?.kind === 'iot' && equalBytes(tx.user, patient.id) ? tx : undefined },
+      fetch: async (d) => await h.storage.ipfs.get(cidFromDigest(d)),
+      accountingNodes: () => h.members.ids
+    })
+    const source = h.members.nodes[1]!
+    for (let i = 1; i <= source.height; i++) { const b = await source.block(i); if (b !== undefined) await reader.onDblock(b) }
+    const want = new Map(h.diagnoses.map((d) => [d.htxd, d.text]))
+    const diagnoses = reader.diagnoses.filter((d) => JSON.stringify(d.diagnosis) === want.get(d.htxd)).length
+    return { epochs: keys.current?.epoch ?? 0, batches, diagnoses }
+  } finally {
+    await core.close()
   }
 }
