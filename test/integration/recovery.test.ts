@@ -16,7 +16,10 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildIdentityRecord, encodeIdentityRecord, fromHex, toHex } from '../../hub/src/core/index.ts'
-import { addRecoveryShares, resealGuardianShare, startRecovery, writeGuardianShares } from '../../hub/src/app/recovery.ts'
+import { addRecoveryShares, checkRecoveredSync, resealGuardianShare, startRecovery, writeGuardianShares } from '../../hub/src/app/recovery.ts'
+import { RecoveredNotSyncedError } from '../../hub/src/app/errors.ts'
+import { CoreNode } from '../../hub/src/roles/core/node.ts'
+import { NETWORKS } from '../../hub/src/core/index.ts'
 import { NotEnoughSharesError } from '../../hub/src/roles/user/errors.ts'
 import { KeystoreMissingError, openKeystore } from '../../hub/src/store/keystore.ts'
 import { startHub, validateHubConfig } from '../../hub/src/hub.ts'
@@ -29,6 +32,11 @@ t.teardown(() => { setTimeout(() => { process.exit() }, 200).unref() })
 const HOURS = Number(process.env.HEALTHCHAIN_RECOVERY_HOURS ?? 720)
 const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
 const now = (): number => Math.floor(Date.now() / 1000)
+
+async function latestEpoch (dir: string, user: Uint8Array): Promise<number> {
+  const node = await CoreNode.open({ dir, params: NETWORKS.devnet, verifyThreads: 1 })
+  try { return node.store.latestEpoch(user) } finally { await node.close() }
+}
 
 async function until (what: string, cond: () => boolean, ms = 120_000): Promise<void> {
   const end = Date.now() + ms
@@ -80,7 +88,10 @@ t.test(`the hub's data dir is lost: 3 of 5 guardians bring back ${HOURS} hourly 
 
   // Userchain from the network, then every epoch from the chain alone; every batch opens
   const chainDir = join(fresh, 'userchain', 'devnet')
+  await t.rejects(checkRecoveredSync(fresh, async () => await latestEpoch(chainDir, patient.id)), RecoveredNotSyncedError, 'the hub may not start before Userchain holds the patient\'s epochs')
   await syncUserchain(h.network, chainDir)
+  await checkRecoveredSync(fresh, async () => await latestEpoch(chainDir, patient.id))
+  await t.rejects(stat(join(fresh, 'recovered.json')), /ENOENT/, 'synced: the hub may start, and the check is done')
   const read = await readHistory(patient, chainDir, h)
   t.equal(read.epochs, h.epochs, `all ${h.epochs} key epochs rebuilt from Userchain`)
   t.equal(read.batches, h.batches.length, `every one of the ${h.batches.length} batches decrypts`)

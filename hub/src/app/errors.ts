@@ -15,3 +15,8 @@ export class NoRecoverySessionError extends HealthchainError {
 export class RecoverySessionExistsError extends HealthchainError {
   constructor (dir: string) { super('ERR_RECOVERY_SESSION_EXISTS', 'session', `a recovery session is already open in ${dir}: add shares to it, or pass --restart to discard it (shares resealed to it are then refused)`) }
 }
+
+/** A recovered identity's hub started before its Userchain holds the patient's key epochs: it would open a new epoch 1 and seal under keys the chain does not know. */
+export class RecoveredNotSyncedError extends HealthchainError {
+  constructor (dir: string) { super('ERR_RECOVERED_NOT_SYNCED', 'userchain', `the identity in ${dir} was recovered, and this data dir's Userchain holds none of its key epochs yet: sync it first (healthchain node --data-dir ${dir} --bootstrap <peer>, until its tip matches the network's), then start the hub`) }
+}

@@ -18,7 +18,7 @@ import {
 import { KeystoreExistsError, openKeystore, openKeystoreSeed, saveKeystore, writeFileAtomic, type ScryptParams } from '../store/keystore.ts'
 import { ShareCollector, splitIdentity } from '../roles/user/recovery.ts'
 import { NotEnoughSharesError } from '../roles/user/errors.ts'
-import { NoRecoverySessionError, RecoverySessionExistsError, ShareFileError } from './errors.ts'
+import { NoRecoverySessionError, RecoveredNotSyncedError, RecoverySessionExistsError, ShareFileError } from './errors.ts'
 
 export interface Randomness {
   readonly rng: (n: number) => Uint8Array
@@ -107,6 +107,7 @@ export interface RecoveryStatus {
 export interface RecoveryPaths { readonly dataDir: string, readonly keystore: string }
 
 const sessionDir = (p: RecoveryPaths): string => join(p.dataDir, 'recovery')
+const RECOVERED = 'recovered.json'
 const exists = async (f: string): Promise<boolean> => await stat(f).then(() => true, () => false)
 
 /** `keys recover start`: a recovery session with a fresh temporary identity, encrypted with the passphrase. */
@@ -192,9 +193,25 @@ export async function addRecoveryShares (p: RecoveryPaths & { passphrase: string
   try {
     const who = identityFromSeed(seed)
     await saveKeystore(p.keystore, seed, p.passphrase, p.scrypt === undefined ? {} : { scrypt: p.scrypt })
+    // until Userchain is synced, the hub must not start (checkRecoveredSync)
+    await writeFileAtomic(join(p.dataDir, RECOVERED), JSON.stringify({ patient: toHex(who.id) }) + '\n')
     await rm(dir, { recursive: true, force: true })
     return { ...statusOf(s, c, have), added, restored: { id: toHex(who.id), keystore: p.keystore } }
   } finally {
     seed.fill(0)
   }
+}
+
+/**
+ * Before the hub's first start on a recovered data dir: a hub that finds no
+ * key epoch of its user opens epoch 1, so one started before Userchain is
+ * synced would seal under keys the chain never holds. Refuses while the
+ * data dir's chain has none of the patient's epochs (`latestEpoch` reads
+ * it); once it has, the mark is removed and later starts skip the check.
+ */
+export async function checkRecoveredSync (dataDir: string, latestEpoch: () => Promise<number>): Promise<void> {
+  const mark = join(dataDir, RECOVERED)
+  if (!await exists(mark)) return
+  if (await latestEpoch() === 0) throw new RecoveredNotSyncedError(dataDir)
+  await rm(mark, { force: true })
 }
