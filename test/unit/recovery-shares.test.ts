@@ -6,10 +6,11 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core'
 import { combine } from 'shamir-secret-sharing'
 import {
   buildIdentityRecord, buildShareSet, decodeGuardianShare, decodeRecoveryShare, decodeShareSet, DecryptionError, encodeGuardianShare,
-  encodeRecoveryShare, encodeShareSet, HealthchainError, identityFromSeed, InvalidFieldError, openGuardianShare, openRecoveryShare, resealShare,
+  concatBytes, encodeRecoveryShare, encodeShareSet, HealthchainError, hpke, type Identity, identityFromSeed, InvalidFieldError, openGuardianShare, openRecoveryShare, resealShare,
   sealGuardianShare, sha256, shareCommitment, ShareCommitmentError, StaleRecoverySessionError, toHex, utf8Bytes, WrongGuardianError, type GuardianShare
 } from '../../hub/src/core/index.ts'
 import { ShareCollector, splitIdentity } from '../../hub/src/roles/user/recovery.ts'
@@ -35,6 +36,22 @@ t.test('known answers: a share set and a guardian share encode to fixed bytes', 
   const gs = sealGuardianShare(set, 2, fixedShare(2), seed('ikmE'))
   t.equal(toHex(sha256(encodeGuardianShare(gs))), 'c4e7cd0c9730d148fc809a5d32db3495fa3d7c983d9a85aeb2cf2732417181fd', 'guardian share encoding (HPKE with a fixed ikmE)')
   t.same(openGuardianShare(guardians[1]!, decodeGuardianShare(encodeGuardianShare(gs))), fixedShare(2), 'guardian 2 opens share 2')
+})
+
+t.test('the HPKE binding, opened by the reference implementation (@hpke/core) with info and aad built by hand', async (t) => {
+  const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() })
+  const ikm = utf8Bytes('guardian X25519 input keying material, 32+ bytes')
+  const ours = hpke.deriveKeyPair(ikm)
+  const guardian: Identity = { ...guardians[0]!, agreement: ours.key }
+  const setId = sha256(utf8Bytes('interop set')).slice(0, 16)
+  const set = buildShareSet(patient, { setId, threshold: 2, ts: 1_790_000_000, guardians: [guardian, guardians[1]!].map((g, i) => ({ id: g.id, x25519: g.agreement.publicKey, commitment: shareCommitment(setId, i + 1, fixedShare(i + 1)) })) })
+  const gs = sealGuardianShare(set, 1, fixedShare(1), rng(32))
+  // info = "healthchain/guardian-share/v1\0" ‖ patient ‖ set ID ‖ m ‖ n ‖ i ‖ guardian ID; aad = the set's signature
+  const info = concatBytes(utf8Bytes('healthchain/guardian-share/v1\0'), patient.id, setId, Uint8Array.of(2, 2, 1), guardian.id)
+  const opened = await suite.open({ recipientKey: await suite.kem.deriveKeyPair(ikm), enc: gs.enc, info }, gs.ct, set.sig)
+  t.same(new Uint8Array(opened), fixedShare(1), 'share 1 opens with the documented info and aad')
+  await t.rejects(suite.open({ recipientKey: await suite.kem.deriveKeyPair(ikm), enc: gs.enc, info: concatBytes(info.slice(0, -33), Uint8Array.of(2), guardian.id) }, gs.ct, set.sig), 'the same share under index 2 does not open')
+  t.same(openGuardianShare(guardian, gs), fixedShare(1))
 })
 
 t.test('any 3 of 5 shares rebuild the seed; 2 of 5 do not, and the collector refuses to combine them', async (t) => {
