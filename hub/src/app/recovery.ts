@@ -134,8 +134,9 @@ async function loadSession (p: RecoveryPaths): Promise<SessionJson> {
   const file = join(sessionDir(p), 'session.json')
   let raw: string
   try { raw = await readFile(file, 'utf8') } catch { throw new NoRecoverySessionError(p.dataDir) }
-  const j = JSON.parse(raw) as SessionJson
-  if (j?.kind !== 'healthchain-recovery-session' || !Array.isArray(j.shares)) throw new ShareFileError(file, 'not a recovery session')
+  let j: SessionJson
+  try { j = JSON.parse(raw) as SessionJson } catch { throw new ShareFileError(file, 'not JSON: start the session again (keys recover start --restart)') }
+  if (j?.kind !== 'healthchain-recovery-session' || !Array.isArray(j.shares) || typeof j.patient !== 'string' || typeof j.record !== 'string') throw new ShareFileError(file, 'not a recovery session: start the session again (keys recover start --restart)')
   return j
 }
 
