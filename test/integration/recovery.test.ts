@@ -115,7 +115,7 @@ t.test(`the hub's data dir is lost: 3 of 5 guardians bring back ${HOURS} hourly 
   await until('every diagnosis', () => (hub.docchain()?.diagnoses ?? 0) >= h.diagnoses.length)
   const page = await hub.service.patient.page()
   const shown = new Set(page.diagnoses.map((d) => d.id))
-  t.equal(h.diagnoses.filter((d) => shown.has(d.htxd)).length, h.diagnoses.length, `the recovered hub reads all ${h.diagnoses.length} diagnoses (${lines.join('; ')})`)
+  t.equal(h.diagnoses.filter((d) => shown.has(d.htxd)).length, h.diagnoses.length, `the recovered hub reads all ${h.diagnoses.length} diagnoses${lines.length === 0 ? '' : ` (${lines.join('; ')})`}`)
   const doctors = await hub.service.keys.doctors()
   t.same(doctors, { epoch: h.epochs, doctors: [toHex(m.doctor.id)] }, 'the grants are back: the doctor of the latest epoch')
   const sealed = await hub.service.pipeline.seal([{ d: 'ox-1', b: 1, s: 1, t: 'spo2', v: 96, u: '%', ts: 1000, at: Date.now() }])
