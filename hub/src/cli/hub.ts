@@ -4,7 +4,9 @@
  */
 import type { Command } from 'commander'
 import { join } from 'node:path'
-import { toHex } from '../core/index.ts'
+import { NETWORKS, toHex } from '../core/index.ts'
+import { CoreNode } from '../roles/core/node.ts'
+import { checkRecoveredSync } from '../app/recovery.ts'
 import { openKeystore } from '../store/keystore.ts'
 import { checkHubConfigOffline, loadHubConfig } from '../hub-config.ts'
 import { doctorBook } from './keys.ts'
@@ -29,6 +31,10 @@ export function register (program: Command): void {
       const { startHub } = await import('../hub.ts')
       const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), await passphrase(o))
       const book = await doctorBook(cfg.dataDir)
+      await checkRecoveredSync(cfg.dataDir, async () => {
+        const node = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', NETWORKS[cfg.network].name), params: NETWORKS[cfg.network] })
+        try { return node.store.latestEpoch(user.id) } finally { await node.close() }
+      })
       const hub = await startHub(cfg, user, (id) => book.get(toHex(id)), { activity: stamped })
       console.log(`hub ready
   user ID        ${toHex(user.id)}

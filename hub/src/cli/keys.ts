@@ -15,6 +15,7 @@ import { UserKeys } from '../roles/user/keys.ts'
 import { keyHistory } from '../roles/user/chain.ts'
 import { chainDir, network } from './chain.ts'
 import { dataDir, keystorePath, passphrase } from './_common.ts'
+import { registerRecovery } from './recovery.ts'
 
 interface ChainKeyOpts { keystore?: string, dataDir?: string, passphraseFile?: string, network?: string, json?: boolean }
 
@@ -120,4 +121,6 @@ export function register (program: Command): void {
       const r = await keyCommand(o, async (c) => await c.call<{ epoch: number, doctors: string[] }>('GET', '/v1/keys/doctors'), async (s) => await s.doctors())
       output(o, r, () => r.epoch === 0 ? 'no key epoch yet' : `epoch ${r.epoch}: ${r.doctors.length === 0 ? 'no doctors' : r.doctors.join('\n  ')}`)
     })
+
+  registerRecovery(keys, withStoreOptions)
 }

@@ -109,3 +109,24 @@ export class QuorumError extends HealthchainError {
     super('ERR_QUORUM', field, `${have} valid signer(s), ${need} required`)
   }
 }
+
+/** A guardian share handed to, or resealed by, an identity that is not the guardian the share set names at its index. */
+export class WrongGuardianError extends HealthchainError {
+  constructor (field: string, why: string) {
+    super('ERR_WRONG_GUARDIAN', field, why)
+  }
+}
+
+/** A resealed guardian share made for another recovery session (another temporary key): a replay. */
+export class StaleRecoverySessionError extends HealthchainError {
+  constructor (got: string, want: string) {
+    super('ERR_RECOVERY_SESSION', 'session', `share resealed for recovery session ${got.slice(0, 16)}…, not this session ${want.slice(0, 16)}…: a share from an earlier recovery is refused; ask the guardian to reseal it to this session's record`)
+  }
+}
+
+/** A decrypted guardian share does not match the commitment the patient signed into the share set. */
+export class ShareCommitmentError extends HealthchainError {
+  constructor (index: number) {
+    super('ERR_SHARE_COMMITMENT', 'share', `share ${index} does not match the share set's commitment: altered or not from this set`)
+  }
+}

@@ -127,17 +127,21 @@ export async function keystoreId (file: string): Promise<Uint8Array> {
   return fromHex('id', (await readKeystoreFile(file)).id)
 }
 
-export async function openKeystore (file: string, passphrase: string): Promise<Identity> {
+/** The identity's seed itself (for `keys guardians`, which splits it); the caller wipes it after use. */
+export async function openKeystoreSeed (file: string, passphrase: string): Promise<Uint8Array> {
   const j = await readKeystoreFile(file)
   const id = fromHex('id', j.id)
   const key = await deriveKey(passphrase, fromHex('salt', j.kdf.salt), j.kdf)
-  let seed: Uint8Array
   try {
-    seed = aesGcmDecrypt(key, fromHex('nonce', j.cipher.nonce), fromHex('ct', j.cipher.ct), id)
+    return aesGcmDecrypt(key, fromHex('nonce', j.cipher.nonce), fromHex('ct', j.cipher.ct), id)
   } catch (err) {
     if (err instanceof DecryptionError) throw new WrongPassphraseError(file)
     throw err
   }
+}
+
+export async function openKeystore (file: string, passphrase: string): Promise<Identity> {
+  const seed = await openKeystoreSeed(file, passphrase)
   const who = identityFromSeed(seed)
   seed.fill(0)
   return who

@@ -1,0 +1,22 @@
+/** Errors of the hub's files beyond the stores: guardian and recovery share files, the recovery session. */
+import { HealthchainError } from '../core/index.ts'
+
+/** A share file that is not JSON of the expected kind, or whose envelope does not decode. */
+export class ShareFileError extends HealthchainError {
+  constructor (file: string, why: string) { super('ERR_SHARE_FILE', 'file', `${file}: ${why}`) }
+}
+
+/** `keys recover add|status` without `keys recover start` first (or after the recovery finished). */
+export class NoRecoverySessionError extends HealthchainError {
+  constructor (dir: string) { super('ERR_NO_RECOVERY_SESSION', 'session', `no recovery session in ${dir}: start one with \`healthchain keys recover start --patient <your ID>\``) }
+}
+
+/** `keys recover start` while a session is open: starting again would discard the shares resealed to it. */
+export class RecoverySessionExistsError extends HealthchainError {
+  constructor (dir: string) { super('ERR_RECOVERY_SESSION_EXISTS', 'session', `a recovery session is already open in ${dir}: add shares to it, or pass --restart to discard it (shares resealed to it are then refused)`) }
+}
+
+/** A recovered identity's hub started before its Userchain holds the patient's key epochs: it would open a new epoch 1 and seal under keys the chain does not know. */
+export class RecoveredNotSyncedError extends HealthchainError {
+  constructor (dir: string) { super('ERR_RECOVERED_NOT_SYNCED', 'userchain', `the identity in ${dir} was recovered, and this data dir's Userchain holds none of its key epochs yet: sync it first (healthchain node --data-dir ${dir} --bootstrap <peer>, until its tip matches the network's), then start the hub`) }
+}
