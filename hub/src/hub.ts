@@ -22,6 +22,7 @@ import { coreChain } from './net/core-chain.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { publishEpoch, UserKeys } from './roles/user/keys.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
+import { firstTxStamper } from './roles/user/stamp.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/follower.ts'
@@ -164,7 +165,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
-    const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
+    // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
+    const stampFirst = firstTxStamper(user, core, { rng, doctors: { lookup }, log })
+    const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(await stampFirst(tx)); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
     // the first start publishes key epoch 1, with no doctors (§IV-B5): readings are sealed from the first batch on, before any grant
     if (keys.current === null) await publishEpoch(keys, keys.init(), publishKey)
     // the paper's periodic key update (§IV-B5), checked every 10 minutes
@@ -220,7 +223,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       for (const b of await f.kept()) await reader.onDblock(b).catch((err: Error) => { log(`docchain: kept Dblock ${b.header.index}: ${err.message}`) })
       f.start()
     }
-    const submit = submitTo(core)
+    const submit = submitTo(core, undefined, stampFirst)
     const keysSvc = keysService({ keys, book, submit })
     const page = patientModel({
         keys,

@@ -81,10 +81,14 @@ export function keysService (p: { keys: UserKeys, book: DoctorBook, submit: Subm
   }
 }
 
-/** The core node's submit, as the services use it. */
-export function submitTo (node: { submitTx: (tx: Tx) => Promise<{ id: string, accepted: boolean, code?: string, reason?: string }> }, after?: () => Promise<void>): SubmitTx {
+/**
+ * The core node's submit, as the services use it; `prepare` first turns a
+ * tx into what is submitted (roles/user/stamp.ts firstTxStamper: the stamp
+ * on the user's first tx_key), and the id returned is the submitted one's.
+ */
+export function submitTo (node: { submitTx: (tx: Tx) => Promise<{ id: string, accepted: boolean, code?: string, reason?: string }> }, after?: () => Promise<void>, prepare?: (tx: Tx) => Promise<Tx>): SubmitTx {
   return async (tx) => {
-    const r = await node.submitTx(tx)
+    const r = await node.submitTx(prepare === undefined ? tx : await prepare(tx))
     if (!r.accepted) throw new TxRejectedError(r.id, r.code ?? 'ERR_TX_REJECTED', r.reason ?? 'refused')
     await after?.()
     return r.id
