@@ -34,7 +34,7 @@ import { startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
-import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
@@ -71,7 +71,7 @@ export interface HubService {
 export interface HubStatus {
   readonly user: string
   readonly network: string
-  readonly userchain: { readonly height: number, readonly tip: string, readonly mempool: number, readonly peers: number }
+  readonly userchain: UserchainStatus
   readonly mining: boolean
   readonly docchain: DocchainStatus | null
   readonly devices: number
@@ -247,7 +247,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       status: async () => ({
         user: toHex(user.id),
         network: params.name,
-        userchain: { height: core.store.tip.height, tip: core.store.tip.hex, mempool: core.mempool.size, peers: net.net.libp2p.getPeers().length },
+        userchain: userchainStatus(core, net),
         mining: miner.mining,
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,

@@ -11,7 +11,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { openAsUser, toHex, txId, type TxKey } from '../../hub/src/core/index.ts'
-import { submitTo } from '../../hub/src/app/hub-service.ts'
+import { submitTo, userchainStatus } from '../../hub/src/app/hub-service.ts'
 import { publishEpoch, UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { firstTxStamper, stampTxKey } from '../../hub/src/roles/user/stamp.ts'
 import { meetsStamp } from '../../hub/src/roles/core/relay-policy.ts'
@@ -76,4 +76,7 @@ t.test('the hub stamps its first tx_key: a peer enforcing the stamp relays it; u
   const charged = peer.net.peers.penalties(hubId).find((p) => p.reason.includes('stamp'))
   t.ok(charged !== undefined, `the peer charged the hub for it: "${charged?.reason}"`)
   t.notOk(peer.net.peers.isBanned(hubId), 'one refusal does not ban the hub')
+  const status = userchainStatus(peer.node, peer.cnet)
+  t.ok((status.refused.ERR_POLICY ?? 0) >= 1 && status.gossip.tx!.rejected >= 1, `the peer's status shows the refusal (refused ${JSON.stringify(status.refused)}, gossip tx ${JSON.stringify(status.gossip.tx)})`)
+  t.same(status.bans, { peers: 0, addresses: 0 }, 'and no ban in force')
 })
