@@ -152,6 +152,7 @@ t.test('per-user index: one entry per (user, block); a store of the older layout
   t.same((await s.userTxs(alice.id, 3)).map((x) => [x.height, x.pos]), want.slice(0, 3), 'limit counts transactions, not entries')
   t.same((await s.userTxs(alice.id)).map((x) => toHex(x.txid)), [b1.txs[0]!, b1.txs[1]!, b2.txs[1]!, b2.txs[3]!].map((x) => toHex(x.id)))
   t.same((await s.userTxs(alice.id, Infinity, 2)).map((x) => [x.height, x.pos]), want.slice(2), 'from a height up')
+  t.same([s.userTxsAt(alice.id, 1), s.userTxsAt(alice.id, 2), s.userTxsAt(alice.id, 3)], [[0, 1], [1, 3], []], 'positions at one height')
   t.same((await s.txsAt(2, [1, 3])).map((x) => x === undefined ? null : toHex(txId(x))), [b2.txs[1]!, b2.txs[3]!].map((x) => toHex(x.id)), 'transactions of a block by position, each decoded alone')
   t.same(await s.txsAt(2, [9]), [undefined], 'a position the block does not have')
   t.same(txId((await s.confirmedTx(b2.txs[3]!.id))!), b2.txs[3]!.id, 'a confirmed transaction by id')

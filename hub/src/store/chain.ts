@@ -384,6 +384,16 @@ export class ChainStore implements LedgerView {
     return out
   }
 
+  /** Positions of the user's transactions in the best-chain block at `height` (a synchronous read of one index entry), oldest first. */
+  userTxsAt (id: Uint8Array, height: number): number[] {
+    const v = this.db.getSync(key(P.user, id, u32(height)))
+    if (v === undefined) return []
+    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength)
+    const out: number[] = []
+    for (let o = 0; o < v.length; o += USER_ENTRY) out.push(dv.getUint32(o))
+    return out
+  }
+
   /**
    * What a light user node asks a core node for (paper §III-A, DESIGN §6):
    * its best-chain transactions, each with the block header and a Merkle

@@ -12,6 +12,9 @@ import type { ChainStore } from '../../store/chain.ts'
 /** Healthcoin (smallest unit) one committed diagnosis costs the user. */
 export const DIAGNOSIS_PRICE = 100_000
 
+/** New blocks read one index entry at a time (above this, the user's index is iterated). */
+const NEAR = 16
+
 export interface CreditState {
   readonly paid: number
   readonly consumed: number
@@ -59,11 +62,16 @@ export class CreditBook {
     let sum = extend ? had.sum : 0
     // A user's transactions are mostly tx_IoT (thousands a day): read block by block, each decoded alone.
     const byHeight = new Map<number, number[]>()
-    for (const { height, pos } of await this.store.userTxs(from, Infinity, extend ? had.height + 1 : 0)) {
-      if (height > tip.height) break // connected while reading: the next tip's
-      const at = byHeight.get(height)
-      if (at === undefined) byHeight.set(height, [pos])
-      else at.push(pos)
+    if (extend && tip.height - had.height <= NEAR) {
+      // a few blocks on: one index entry each, read synchronously (no iterator)
+      for (let height = had.height + 1; height <= tip.height; height++) { const at = this.store.userTxsAt(from, height); if (at.length > 0) byHeight.set(height, at) }
+    } else {
+      for (const { height, pos } of await this.store.userTxs(from, Infinity, extend ? had.height + 1 : 0)) {
+        if (height > tip.height) break // connected while reading: the next tip's
+        const at = byHeight.get(height)
+        if (at === undefined) byHeight.set(height, [pos])
+        else at.push(pos)
+      }
     }
     for (const [height, positions] of byHeight) {
       for (const tx of await this.store.txsAt(height, positions)) {
