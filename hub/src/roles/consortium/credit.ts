@@ -6,7 +6,7 @@
  * Userchain. The accounting nodes ask `hasPaid` before admitting a tx_diag;
  * the doctor asks it before diagnosing.
  */
-import { equalBytes, fromHex, toHex, type Dblock, type TxCoin } from '../../core/index.ts'
+import { equalBytes, fromHex, IdMap, toHex, type Dblock, type TxCoin } from '../../core/index.ts'
 import type { ChainStore } from '../../store/chain.ts'
 
 /** Healthcoin (smallest unit) one committed diagnosis costs the user. */
@@ -34,6 +34,8 @@ export class CreditBook {
    * they are all read again.
    */
   private readonly sums = new Map<string, { tip: string, height: number, sum: number }>()
+  /** Per user: paid() at the tip it was read at. */
+  private paidAt = new IdMap<{ tip: string, sum: number }>()
   private readonly consumedBy = new Map<string, number>()
   private readonly earnedBy = new Map<string, number>()
   /** Index of the last Dblock fed. */
@@ -47,7 +49,16 @@ export class CreditBook {
   }
 
   /** Confirmed Healthcoin the user has transferred to the consortium (re-read from the chain, so reorgs count). */
-  async paid (user: Uint8Array): Promise<number> { return await this.sum(user, toHex(user), this.consortium, this.consortiumHex) }
+  async paid (user: Uint8Array): Promise<number> {
+    // asked for every tx_diag a replica checks: the answer at this tip without making a hex key
+    const tip = this.store.tip.hex
+    const had = this.paidAt.get(user)
+    if (had?.tip === tip) return had.sum
+    const sum = await this.sum(user, toHex(user), this.consortium, this.consortiumHex)
+    if (this.paidAt.size >= 100_000) this.paidAt = new IdMap()
+    if (this.store.tip.hex === tip) this.paidAt.set(user.slice(), { tip, sum })
+    return sum
+  }
 
   /** Confirmed Healthcoin `from` has transferred to `to` on the best chain (cached per tx, re-checked for reorgs). */
   async transferred (from: Uint8Array, to: Uint8Array): Promise<number> { return await this.sum(from, toHex(from), to, toHex(to)) }
