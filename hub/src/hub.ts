@@ -22,6 +22,7 @@ import { coreChain } from './net/core-chain.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { publishEpoch, UserKeys } from './roles/user/keys.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
+import { firstTxStamper } from './roles/user/stamp.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/follower.ts'
@@ -34,7 +35,7 @@ import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { createFhirRouter, hubFhirSource } from './fhir/index.ts'
-import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
@@ -71,7 +72,7 @@ export interface HubService {
 export interface HubStatus {
   readonly user: string
   readonly network: string
-  readonly userchain: { readonly height: number, readonly tip: string, readonly mempool: number, readonly peers: number }
+  readonly userchain: UserchainStatus
   readonly mining: boolean
   readonly docchain: DocchainStatus | null
   readonly devices: number
@@ -165,7 +166,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
-    const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
+    // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
+    const stampFirst = firstTxStamper(user, core, { rng, doctors: { lookup }, log })
+    const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(await stampFirst(tx)); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
     // the first start publishes key epoch 1, with no doctors (§IV-B5): readings are sealed from the first batch on, before any grant
     if (keys.current === null) await publishEpoch(keys, keys.init(), publishKey)
     // the paper's periodic key update (§IV-B5), checked every 10 minutes
@@ -221,7 +224,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       for (const b of await f.kept()) await reader.onDblock(b).catch((err: Error) => { log(`docchain: kept Dblock ${b.header.index}: ${err.message}`) })
       f.start()
     }
-    const submit = submitTo(core)
+    const submit = submitTo(core, undefined, stampFirst)
     const keysSvc = keysService({ keys, book, submit })
     const page = patientModel({
         keys,
@@ -245,7 +248,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       status: async () => ({
         user: toHex(user.id),
         network: params.name,
-        userchain: { height: core.store.tip.height, tip: core.store.tip.hex, mempool: core.mempool.size, peers: net.net.libp2p.getPeers().length },
+        userchain: userchainStatus(core, net),
         mining: miner.mining,
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,

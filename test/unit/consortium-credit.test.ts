@@ -77,11 +77,20 @@ t.test('CreditBook: prepaid credit, consumed once per committed tx_diag, earned 
   t.equal((await credit.state(alice.id)).consumed, 200, 'a cause not on Userchain charges nobody')
   t.equal(credit.earned(doctor.id), 200)
 
-  // a reorg that drops the payment block takes the credit with it
+  // blocks on top: only they are read, the sum so far is kept
+  const b3 = makeBlock(s, b2, { miner: bob.id, txs: [iotTx(4), buildTxCoin(alice, { to: consortium.id, amount: 100, fee: 0, nonce: 2 })] })
+  t.equal((await s.addBlock(b3)).status, 'connected')
+  t.equal(await credit.paid(alice.id), 350, 'a payment in a newer block adds to those before it')
+  await s.addBlock(makeBlock(s, b3, { miner: bob.id, txs: [iotTx(5)] }))
+  t.equal(await credit.paid(alice.id), 350, 'a block without a payment changes nothing')
+  t.equal(await credit.transferred(alice.id, bob.id), 1000)
+
+  // a reorg that drops the payment blocks takes the credit with it
   const f2 = makeBlock(s, b1, { miner: bob.id, salt: 3 })
   await s.addBlock(f2)
-  await s.addBlock(makeBlock(s, f2, { miner: bob.id, salt: 3 }))
-  t.equal(s.height, 3)
+  let f = f2
+  for (let i = 0; i < 3; i++) { f = makeBlock(s, f, { miner: bob.id, salt: 3 }); await s.addBlock(f) }
+  t.equal(s.height, 5, 'the fork is the best chain')
   t.equal(await credit.paid(alice.id), 0, 'the payment was disconnected')
   t.equal((await credit.state(alice.id)).credit, -200)
 })

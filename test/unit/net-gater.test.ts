@@ -29,9 +29,11 @@ t.test('a banned peer\'s IP address is refused, for any peer ID, inbound and dia
   t.notOk(gater.denyInboundConnection(conn('/ip4/203.0.113.8/tcp/4001')), 'even its neighbour')
   t.ok(book.penalise('v6', 150, 'bad PoW'))
   t.ok(gater.denyInboundConnection(conn('/ip6/2001:db8::5/tcp/4001')), 'IPv6 too')
+  t.same(book.bans(), { peers: 2, addresses: 2 }, 'the bans in force, as the node\'s status shows them')
   now += 10_001
   t.notOk(gater.denyInboundConnection(conn('/ip4/203.0.113.7/tcp/4001')), 'the address ban expires with the peer\'s')
   t.notOk(gater.denyDialPeer(id('sybil-1')))
+  t.same(book.bans(), { peers: 0, addresses: 0 }, 'none once they expired')
 })
 
 t.test('loopback is exempt from address bans by configuration (peer-ID bans still apply)', async (t) => {

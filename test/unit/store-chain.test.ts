@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import {
-  bodyTx, buildTxCoin, buildTxIoT, buildTxKey, genesisUblock, nextBits, sha256, toHex, ublockHash, utf8Bytes, verifyMerkleProof, MAINNET, type Tx
+  bodyTx, buildTxCoin, buildTxIoT, buildTxKey, genesisUblock, nextBits, sha256, toHex, txId, ublockHash, utf8Bytes, verifyMerkleProof, MAINNET, type Tx
 } from '../../hub/src/core/index.ts'
 import { ChainStore } from '../../hub/src/store/chain.ts'
 import { who } from '../helpers/core.ts'
@@ -151,6 +151,12 @@ t.test('per-user index: one entry per (user, block); a store of the older layout
   t.same((await s.userTxs(alice.id)).map((x) => [x.height, x.pos]), want, 'coinbase and tx_key of block 1, two tx_IoT of block 2')
   t.same((await s.userTxs(alice.id, 3)).map((x) => [x.height, x.pos]), want.slice(0, 3), 'limit counts transactions, not entries')
   t.same((await s.userTxs(alice.id)).map((x) => toHex(x.txid)), [b1.txs[0]!, b1.txs[1]!, b2.txs[1]!, b2.txs[3]!].map((x) => toHex(x.id)))
+  t.same((await s.userTxs(alice.id, Infinity, 2)).map((x) => [x.height, x.pos]), want.slice(2), 'from a height up')
+  t.same([s.userTxsAt(alice.id, 1), s.userTxsAt(alice.id, 2), s.userTxsAt(alice.id, 3)], [[0, 1], [1, 3], []], 'positions at one height')
+  t.same((await s.txsAt(2, [1, 3])).map((x) => x === undefined ? null : toHex(txId(x))), [b2.txs[1]!, b2.txs[3]!].map((x) => toHex(x.id)), 'transactions of a block by position, each decoded alone')
+  t.same(await s.txsAt(2, [9]), [undefined], 'a position the block does not have')
+  t.same(txId((await s.confirmedTx(b2.txs[3]!.id))!), b2.txs[3]!.id, 'a confirmed transaction by id')
+  t.same(txId((await s.confirmedTx(b2.txs[3]!.id))!), b2.txs[3]!.id, 'asked again')
   let entries = 0
   for await (const _ of s.db.keys({ gt: Uint8Array.of(0x55), lt: Uint8Array.of(0x56) })) entries++
   t.equal(entries, 1 + 2 + 2, 'one key per user and block: genesis coinbase; alice and bob in block 1, and in block 2')

@@ -17,6 +17,9 @@ import type { DeviceRegistry, PublicDevice } from '../ingest/registry.ts'
 import type { SensorType } from '../ingest/line.ts'
 import { TxRejectedError } from '../nodered/errors.ts'
 import type { DoctorBook } from './doctor-book.ts'
+import type { CoreNode } from '../roles/core/node.ts'
+import type { CoreNet } from '../net/service.ts'
+import type { GossipStats } from '../net/gossip.ts'
 
 /** Submits a transaction to the core node's mempool; resolves with its id, or throws TxRejectedError. */
 export type SubmitTx = (tx: Tx) => Promise<string>
@@ -81,13 +84,43 @@ export function keysService (p: { keys: UserKeys, book: DoctorBook, submit: Subm
   }
 }
 
-/** The core node's submit, as the services use it. */
-export function submitTo (node: { submitTx: (tx: Tx) => Promise<{ id: string, accepted: boolean, code?: string, reason?: string }> }, after?: () => Promise<void>): SubmitTx {
+/**
+ * The core node's submit, as the services use it; `prepare` first turns a
+ * tx into what is submitted (roles/user/stamp.ts firstTxStamper: the stamp
+ * on the user's first tx_key), and the id returned is the submitted one's.
+ */
+export function submitTo (node: { submitTx: (tx: Tx) => Promise<{ id: string, accepted: boolean, code?: string, reason?: string }> }, after?: () => Promise<void>, prepare?: (tx: Tx) => Promise<Tx>): SubmitTx {
   return async (tx) => {
-    const r = await node.submitTx(tx)
+    const r = await node.submitTx(prepare === undefined ? tx : await prepare(tx))
     if (!r.accepted) throw new TxRejectedError(r.id, r.code ?? 'ERR_TX_REJECTED', r.reason ?? 'refused')
     await after?.()
     return r.id
+  }
+}
+
+export interface UserchainStatus {
+  readonly height: number
+  readonly tip: string
+  readonly mempool: number
+  readonly peers: number
+  /** Transactions and blocks the core node refused since start, by error code (ERR_POLICY: relay policy — stamp, quota, pool share; ERR_POLICY_RATE; ERR_POW …). */
+  readonly refused: Readonly<Record<string, number>>
+  /** Gossip messages per topic: accepted, ignored, rejected (their senders penalised), oversize, and dropped unread from banned peers. */
+  readonly gossip: Readonly<Record<string, GossipStats>>
+  /** Bans in force: peers, and the IP addresses refused with them. */
+  readonly bans: { readonly peers: number, readonly addresses: number }
+}
+
+/** What the hub's status says of its Userchain node: tip, pool, peers and what it refused and penalised. */
+export function userchainStatus (core: Pick<CoreNode, 'store' | 'mempool' | 'rejected'>, net: Pick<CoreNet, 'net' | 'gossip'>): UserchainStatus {
+  return {
+    height: core.store.tip.height,
+    tip: core.store.tip.hex,
+    mempool: core.mempool.size,
+    peers: net.net.libp2p.getPeers().length,
+    refused: { ...core.rejected },
+    gossip: Object.fromEntries(Object.entries(net.gossip.stats).map(([k, v]) => [k, { ...v }])),
+    bans: net.net.peers.bans()
   }
 }
 

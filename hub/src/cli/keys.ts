@@ -13,6 +13,7 @@ import { output, viaDaemon } from './_daemon.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { UserKeys } from '../roles/user/keys.ts'
 import { keyHistory } from '../roles/user/chain.ts'
+import { firstTxStamper } from '../roles/user/stamp.ts'
 import { chainDir, network } from './chain.ts'
 import { dataDir, keystorePath, passphrase } from './_common.ts'
 import { registerRecovery } from './recovery.ts'
@@ -30,7 +31,8 @@ async function withKeysService<T> (o: ChainKeyOpts, fn: (s: KeysService) => Prom
       now: () => Math.floor(Date.now() / 1000),
       directory: { lookup: (id) => book.lookup(id) }
     })
-    return await fn(keysService({ keys, book, submit: submitTo(node, async () => { await node.mempool.flush() }) }))
+    const stampFirst = firstTxStamper(who, node, { rng: (n) => new Uint8Array(randomBytes(n)), doctors: { lookup: (id) => book.lookup(id) }, log: (line) => { process.stderr.write(`${line}\n`) } })
+    return await fn(keysService({ keys, book, submit: submitTo(node, async () => { await node.mempool.flush() }, stampFirst) }))
   } finally {
     await node.close()
   }

@@ -11,7 +11,7 @@ import { HASH_BYTES, sha256 } from './crypto.ts'
 import { InsufficientWorkError, InvalidFieldError, UnknownVersionError } from './errors.ts'
 import { assertProofOfWork, bitsToTarget, checkBlockTime, hashToBigInt } from './pow.ts'
 import { merkleRoot } from './merkle.ts'
-import { bodyTx, checkBody, readBody, writeBody, type BodyTx } from './body.ts'
+import { bodyTx, checkBody, readBody, readBodyTxsAt, writeBody, type BodyTx } from './body.ts'
 import { buildTxCoinbase, type Tx } from './tx/index.ts'
 import type { NetworkParams } from './params.ts'
 
@@ -79,6 +79,13 @@ export function decodeUblock (bytes: Uint8Array): Ublock {
   const txs = readBody(r)
   r.end('block')
   return { header, txs }
+}
+
+/** The transactions at `positions` (ascending; 0 is the coinbase) of an encoded Ublock, without decoding the others (readBodyTxsAt). */
+export function ublockTxsAt (bytes: Uint8Array, positions: readonly number[]): Array<Tx | undefined> {
+  const r = new Reader(bytes)
+  r.fixed('header', UBLOCK_HEADER_BYTES)
+  return readBodyTxsAt(r, positions)
 }
 
 /**

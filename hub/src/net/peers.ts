@@ -65,6 +65,15 @@ export class PeerBook {
   penalties (peer: string): readonly PenaltyRecord[] { return this.entries.get(peer)?.log ?? [] }
   /** Peers remembered now (scores, logs and addresses). */
   get size (): number { return this.entries.size }
+  /** Bans in force now: peers, and IP addresses refused with them. */
+  bans (): { readonly peers: number, readonly addresses: number } {
+    const now = this.now()
+    let peers = 0
+    let addresses = 0
+    for (const until of this.banned.values()) if (until > now) peers++
+    for (const until of this.bannedIps.values()) if (until > now) addresses++
+    return { peers, addresses }
+  }
 
   /** The entry of `peer`, made the most recently active. */
   private touch (peer: string): Entry {

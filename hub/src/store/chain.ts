@@ -34,7 +34,7 @@
 import { ClassicLevel, type ChainedBatch } from 'classic-level'
 import {
   blockWork, IdMap, merkleProofs, decodeUblock, encodeUblock, encodeUblockHeader, decodeUblockHeader, equalBytes, fromHex, genesisUblock, bitsAfter,
-  toHex, ublockHash, utf8Bytes, type BodyTx, type NetworkParams, type Tx, type Ublock, type UblockHeader, type HeaderContext
+  toHex, ublockHash, ublockTxsAt, utf8Bytes, type BodyTx, type NetworkParams, type Tx, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
 import { HealthchainError } from '../core/index.ts'
 import { EMPTY_ACCOUNT, LedgerOverlay, withConfirmed, type Account, type LedgerView } from './ledger.ts'
@@ -106,6 +106,9 @@ function key (prefix: number, ...parts: Uint8Array[]): Uint8Array {
   for (const p of parts) { k.set(p, o); o += p.length }
   return k
 }
+/** Decoded transactions kept by ChainStore.confirmedTx. */
+const TX_CACHE_MAX = 16_384
+
 function u32 (n: number): Uint8Array { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b }
 function json (v: unknown): Uint8Array { return enc.encode(JSON.stringify(v)) }
 function parse<T> (b: Uint8Array): T { return JSON.parse(dec.decode(b)) as T }
@@ -188,6 +191,12 @@ export class ChainStore implements LedgerView {
   private lock: Promise<unknown> = Promise.resolve()
   /** The block being added, so connecting it needs no read back and decode. */
   private readonly fresh = new Map<string, Ublock>()
+  /**
+   * Transactions read by confirmedTx, by id. An id is the hash of the
+   * transaction's bytes, so what it names never changes; whether it is
+   * confirmed on the best chain is read from the index at every call.
+   */
+  private txCache = new IdMap<Tx>()
 
   private constructor (dir: string, params: NetworkParams, opts: ChainStoreOptions) {
     this.dir = dir
@@ -339,13 +348,30 @@ export class ChainStore implements LedgerView {
   /** The transaction confirmed on the best chain with this id, if any. */
   async confirmedTx (txid: Uint8Array): Promise<Tx | undefined> {
     const loc = this.txLocation(txid)
-    return loc === undefined ? undefined : (await this.getBlock(loc.block))?.txs[loc.pos]?.tx
+    if (loc === undefined) return undefined
+    const had = this.txCache.get(txid)
+    if (had !== undefined) return had
+    // Only the one transaction is decoded (not the ~7,400 of a full block, each hashed for its id).
+    const bytes = await this.getBlockBytes(loc.block)
+    const tx = bytes === undefined ? undefined : ublockTxsAt(bytes, [loc.pos])[0]
+    if (tx !== undefined) {
+      if (this.txCache.size >= TX_CACHE_MAX) this.txCache = new IdMap()
+      this.txCache.set(txid.slice(), tx)
+    }
+    return tx
   }
 
-  /** Ids of the best-chain transactions concerning this user, oldest first. */
-  async userTxs (id: Uint8Array, limit = 10_000): Promise<Array<{ txid: Uint8Array, height: number, pos: number }>> {
+  /** The transactions at `positions` (ascending) of the best-chain block at `height`, each decoded alone (for a scan of a user's index). */
+  async txsAt (height: number, positions: readonly number[]): Promise<Array<Tx | undefined>> {
+    const hash = this.hashAt(height)
+    const bytes = hash === undefined ? undefined : await this.getBlockBytes(hash)
+    return bytes === undefined ? positions.map(() => undefined) : ublockTxsAt(bytes, positions)
+  }
+
+  /** Ids of the best-chain transactions concerning this user, oldest first; from `fromHeight` up when given. */
+  async userTxs (id: Uint8Array, limit = 10_000, fromHeight = 0): Promise<Array<{ txid: Uint8Array, height: number, pos: number }>> {
     const out: Array<{ txid: Uint8Array, height: number, pos: number }> = []
-    const lo = key(P.user, id)
+    const lo = key(P.user, id, u32(fromHeight))
     const hi = key(P.user, id, Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
     for await (const [k, v] of this.db.iterator({ gte: lo, lt: hi })) {
       const height = new DataView(k.buffer, k.byteOffset + 33, 4).getUint32(0)
@@ -355,6 +381,16 @@ export class ChainStore implements LedgerView {
         out.push({ txid: v.slice(o + 4, o + USER_ENTRY), height, pos: dv.getUint32(o) })
       }
     }
+    return out
+  }
+
+  /** Positions of the user's transactions in the best-chain block at `height` (a synchronous read of one index entry), oldest first. */
+  userTxsAt (id: Uint8Array, height: number): number[] {
+    const v = this.db.getSync(key(P.user, id, u32(height)))
+    if (v === undefined) return []
+    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength)
+    const out: number[] = []
+    for (let o = 0; o < v.length; o += USER_ENTRY) out.push(dv.getUint32(o))
     return out
   }
 

@@ -22,7 +22,7 @@
  * backups changed view (the replica tolerates reordering; each queue keeps
  * its own order).
  */
-import { equalBytes, fromHex, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
+import { equalBytes, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
 import { decodeMessage, type PbftMessage } from '../../core/pbft/messages.ts'
 import { requestTxs } from '../../core/pbft/request.ts'
@@ -94,7 +94,7 @@ export class AccountingNode {
    * (signature and Userchain checks; the registry and the credit are weighed
    * at each use).
    */
-  private readonly verdicts = new Map<string, { readonly user: string } | HealthchainError>()
+  private readonly verdicts = new Map<string, { readonly user: string, readonly userId: Uint8Array } | HealthchainError>()
   /** Per user (hex): Healthcoin prepaid, as last read from Userchain. */
   private readonly paid = new Map<string, number>()
   /** Per user (hex): diagnoses on this node's Docchain (executed Dblocks). */
@@ -391,13 +391,13 @@ export class AccountingNode {
       if (!verifyTx(t.tx, t.bytes)) v = new DiagSignatureError()
       else {
         const r = await checkDiagChain(t.tx, this.opts.userchain)
-        v = r instanceof Error ? r : { user: toHex(r.user) }
+        v = r instanceof Error ? r : { user: toHex(r.user), userId: r.user }
       }
       if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!)
       this.verdicts.set(k, v)
     }
     if (v instanceof Error) return v
-    this.paid.set(v.user, await this.opts.payments.paid(fromHex('user', v.user)))
+    this.paid.set(v.user, await this.opts.payments.paid(v.userId))
     return null
   }
 
