@@ -7,7 +7,8 @@ import { z } from '../config/schema.ts'
 import { SENSOR_TYPES } from '../ingest/line.ts'
 import type { HubService } from '../hub.ts'
 import { asReading } from '../nodered/batcher.ts'
-import { MAX_SEALED_BYTES, fromHex } from '../core/index.ts'
+import { MAX_SEALED_BYTES, decodeTx, encodeTx, fromHex, toHex } from '../core/index.ts'
+import { MalformedRequestError } from './errors.ts'
 import { hex32, route, units, type Route } from './route.ts'
 
 const DOCTOR = z.strictObject({
@@ -94,6 +95,29 @@ export function hubRoutes (s: HubService): Route[] {
       handler: async ({ body }) => await s.pipeline.record(fromHex('heiot', body.heiot), body.epoch)
     }),
     route({ method: 'GET', path: '/v1/txs/{id}/confirmed', summary: 'answers once the transaction is in a block of the best chain (long poll)', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.pipeline.confirmed(params.id) }),
+    route({
+      method: 'GET',
+      path: '/v1/diagnoses/events',
+      summary: 'each tx_diag about the user\'s data as the hub\'s Docchain follower verifies it (newline-delimited JSON: {"tx" (its encoding, hex), "epoch" (the key epoch of its first cause)})',
+      stream: (_in, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
+        res.write('\n')
+        const off = s.diagnoses.events((e) => { res.write(JSON.stringify({ tx: toHex(encodeTx(e.tx)), epoch: e.epoch }) + '\n') })
+        res.on('close', off)
+      }
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/diagnoses/open',
+      summary: 'open a tx_diag about the user\'s data with dk_ij (paper §IV-B5): fetches HEdm from IPFS; answers the diagnosis, doctor, causes and id (htxd)',
+      body: z.strictObject({ tx: z.string({ error: 'must be a tx_diag\'s encoding (hex)' }).regex(/^([0-9a-fA-F]{2}){1,65536}$/, { error: 'must be a tx_diag\'s encoding (hex)' }), epoch: z.int({ error: 'must be a key epoch ≥ 1' }).min(1, { error: 'must be a key epoch ≥ 1' }).max(0xffffffff, { error: 'must be a key epoch ≥ 1' }) }, { error: 'must be a JSON object {"tx", "epoch"}' }),
+      maxBody: 256 * 1024,
+      handler: async ({ body }) => {
+        const tx = decodeTx(fromHex('body.tx', body.tx))
+        if (tx.kind !== 'diag') throw new MalformedRequestError('body.tx', `must be a tx_diag, got a tx_${tx.kind}`)
+        return await s.diagnoses.open({ tx, epoch: body.epoch })
+      }
+    }),
     route({ method: 'POST', path: '/v1/batches/release', summary: 'give a lease\'s batches back at once', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }) }, { error: 'must be a JSON object {"lease"}' }), handler: async ({ body }) => await s.batches.release(body.lease) })
   ]
 }
