@@ -157,25 +157,29 @@ t.test('refusals are answered with the field at fault, and counted', async (t) =
   t.match(await raw('/v1/keys/grant', { method: 'POST', headers: auth, body: Buffer.alloc(200_000, 0x20) }), { status: 413, body: { field: 'body' } }, 'an oversize body')
   t.match(await raw('/v1/keys/grant', { method: 'POST', headers: auth, body: `{"doctor": "${doctors[1]!.id}"}` }), { status: 400, body: { message: /is not a registered doctor/ } }, 'a doctor the hub does not know')
 
-  const after = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number>, errors: number }
+  const after = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number>, errors: number, peerCheck: string }
   const grew = (k: string, n: number): void => { t.equal((after.refused[k] ?? 0) - (before.refused[k] ?? 0), n, `${n} refusal(s) counted as ${k}`) }
   grew('no_cookie', 2); grew('bad_cookie', 1); grew('malformed', 5); grew('no_route', 1); grew('too_large', 1)
   t.equal(after.errors, 0, 'no request made the hub fail (500)')
 
-  // another Unix user: nobody (65534) — as root the file modes would not stop us
+  // another Unix user: nobody (65534) — as root the file modes would not stop us, so the daemon does: it reads the
+  // peer's uid (SO_PEERCRED, the addon `npm ci` builds) before a byte of the request, refuses it and counts it
+  t.equal(after.peerCheck, 'peercred', 'the hub reads its clients\' peer credentials')
   const nobody = { uid: 65534, gid: 65534 }
   // nothing of this test runner's environment (its NODE_OPTIONS write into .tap/, which nobody may not)
   const nobodyEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' }
-  const probe = spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(apiSocketPath(data))}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`], { ...nobody, env: nobodyEnv, encoding: 'utf8' })
-  t.equal(probe.stdout.trim(), 'EACCES', 'another user cannot even connect to the socket (mode 0600)')
+  const probe = spawnSync(process.execPath, ['-e', `require('http').get({ socketPath: ${JSON.stringify(apiSocketPath(data))}, path: '/v1/status', headers: { authorization: 'Bearer ${cookie}' } }, (r) => { let b = ''; r.on('data', (c) => { b += c }); r.on('end', () => { console.log(r.statusCode, JSON.parse(b).error) }) }).on('error', (e) => { console.log(e.code) })`], { ...nobody, env: nobodyEnv, encoding: 'utf8' })
+  t.equal(probe.stdout.trim(), '403 ERR_API_OTHER_USER', 'another user is refused even with the right cookie')
   const asNobody = await cli(['chain', 'info', '--data-dir', data], nobodyEnv, nobody)
   t.equal(asNobody.code, 3, 'the CLI run by another user exits 3')
   t.match(asNobody.stderr, /permission denied.*run this command as that user/, `with a clear error: ${asNobody.stderr.trim()}`)
+  const counted = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number> }
+  t.equal(counted.refused.other_user! - after.refused.other_user!, 2, 'both counted as other_user')
   // loopback TCP is open to every local user: without the cookie (unreadable to them) they are refused and counted
   const tcp = spawnSync(process.execPath, ['-e', `fetch(${JSON.stringify(`${hub.apiUrl!}/v1/status`)}).then(async (r) => console.log(r.status, (await r.json()).error))`], { ...nobody, env: nobodyEnv, encoding: 'utf8' })
   t.equal(tcp.stdout.trim(), '401 ERR_API_NO_COOKIE', 'another user on loopback TCP is refused')
   const last = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number> }
-  t.equal(last.refused.no_cookie! - after.refused.no_cookie!, 1, 'and counted')
+  t.equal(last.refused.no_cookie! - counted.refused.no_cookie!, 1, 'and counted')
 })
 
 t.test('mutated requests (the fuzz engine) do not crash the hub', async (t) => {
