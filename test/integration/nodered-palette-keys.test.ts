@@ -20,19 +20,10 @@ import { ApiClient } from '../../hub/src/api/client.ts'
 import { apiSocketPath, cookiePath } from '../../hub/src/api/local.ts'
 import { cli, startHubProcess } from '../helpers/hub-process.ts'
 import { GTIME, startDocchainMembers } from '../helpers/docchain-members.ts'
+import { until } from '../helpers/doctor-world.ts'
 import { startStockNodeRed } from '../helpers/stock-nodered.ts'
 
 t.setTimeout(900_000) // a bound, not a goal: a hub, four accounting nodes and a Node-RED on a loaded machine
-
-async function until<T> (what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 300))
-  }
-}
 
 const lines = async (file: string): Promise<Array<Record<string, unknown>>> =>
   (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -130,7 +121,7 @@ t.test('a stock Node-RED grants and revokes through the keys node and receives d
   m.accept(htxI)
   t.ok((await m.nodes[0]!.submit(diag)).ok, 'the tx_diag is committed on Docchain')
 
-  const got = await until('the diagnosis in the stock Node-RED', async () => (await lines(diagFile))[0]).catch((err: Error) => { t.fail(`${err.message}\n--- Node-RED:\n${red.log()}\n--- hub:\n${hub.out()}`); return undefined })
+  const got = await until('the diagnosis in the stock Node-RED', async () => (await lines(diagFile))[0], 120_000).catch((err: Error) => { t.fail(`${err.message}\n--- Node-RED:\n${red.log()}\n--- hub:\n${hub.out()}`); return undefined })
   if (got === undefined) return
   t.same(got, { diagnosis, doctor: doctorId, causes: [iot.id], id: toHex(txId(diag)) }, 'diagnosis in emitted it, opened, with its doctor, cause and htxd')
   t.match(await api.call('GET', '/v1/status'), { docchain: { diagnoses: 1 } }, 'the hub read the same diagnosis')

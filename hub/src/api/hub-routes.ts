@@ -3,6 +3,7 @@
  * app/hub-service.ts) route by route, each request validated by the zod
  * schema beside it before the service is called.
  */
+import type { ServerResponse } from 'node:http'
 import { z } from '../config/schema.ts'
 import { SENSOR_TYPES } from '../ingest/line.ts'
 import type { HubService } from '../hub.ts'
@@ -20,6 +21,14 @@ const REVOKE = z.strictObject({ doctor: hex32().describe('doctor ID') }, { error
 const EMPTY = z.strictObject({}, { error: 'must be an empty JSON object' })
 const DEVICE_ID = z.string({ error: 'must match [a-z0-9-]{1,32}' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must match [a-z0-9-]{1,32}' })
 const SENSOR = z.enum(SENSOR_TYPES as [string, ...string[]], { error: `must be one of ${SENSOR_TYPES.join(', ')}` })
+
+/** A newline-delimited JSON stream: one line per object `subscribe` hands over, until the client goes. */
+function ndjson (res: ServerResponse, subscribe: (line: (j: unknown) => void) => () => void): void {
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
+  res.write('\n') // headers out at once: the client knows it is subscribed
+  const off = subscribe((j) => { res.write(JSON.stringify(j) + '\n') })
+  res.on('close', off)
+}
 
 export function hubRoutes (s: HubService): Route[] {
   return [
@@ -64,12 +73,7 @@ export function hubRoutes (s: HubService): Route[] {
       method: 'GET',
       path: '/v1/readings',
       summary: 'verified device readings as they arrive (newline-delimited JSON: one reading, or {"error", "raw"} for a line ingest dropped, per line)',
-      stream: (_in, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
-        res.write('\n') // headers out at once: the client knows it is subscribed
-        const off = s.pipeline.readings((r) => { res.write(JSON.stringify(r) + '\n') }, (err, raw) => { res.write(JSON.stringify({ error: err.message, ...(raw === undefined ? {} : { raw }) }) + '\n') })
-        res.on('close', off)
-      }
+      stream: (_in, res) => { ndjson(res, (line) => s.pipeline.readings(line, (err, raw) => { line({ error: err.message, ...(raw === undefined ? {} : { raw }) }) })) }
     }),
     route({
       method: 'POST',
@@ -99,12 +103,7 @@ export function hubRoutes (s: HubService): Route[] {
       method: 'GET',
       path: '/v1/diagnoses/events',
       summary: 'each tx_diag about the user\'s data as the hub\'s Docchain follower verifies it (newline-delimited JSON: {"tx" (its encoding, hex), "epoch" (the key epoch of its first cause)})',
-      stream: (_in, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
-        res.write('\n')
-        const off = s.diagnoses.events((e) => { res.write(JSON.stringify({ tx: toHex(encodeTx(e.tx)), epoch: e.epoch }) + '\n') })
-        res.on('close', off)
-      }
+      stream: (_in, res) => { ndjson(res, (line) => s.diagnoses.events((e) => { line({ tx: toHex(encodeTx(e.tx)), epoch: e.epoch }) })) }
     }),
     route({
       method: 'POST',
