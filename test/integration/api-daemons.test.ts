@@ -9,8 +9,8 @@
  * neither daemon fail (HEALTHCHAIN_API_FUZZ sets how many; 300 each).
  */
 import t, { type Test } from 'tap'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { toHex } from '../../hub/src/core/index.ts'
 import { apiSocketPath, cookiePath } from '../../hub/src/api/local.ts'
 import { doctorRoutes } from '../../hub/src/api/daemon-routes.ts'
@@ -28,7 +28,9 @@ t.setTimeout(600_000) // a bound, not a goal: a doctor world, an accounting proc
 const json = <T>(s: string): T => JSON.parse(s) as T
 
 /** The refusals every daemon's API answers and counts, then the fuzz engine's requests. */
-async function refusalsAndFuzz (t: Test, name: string, dataDir: string, bad: { path: string, field: string }, seeds: string[]): Promise<void> {
+async function refusalsAndFuzz (t: Test, name: string, dataDir: string, bad: { method: string, path: string, field: string }, seeds: string[]): Promise<void> {
+  // a data dir other users may look into (a 0700 one would stop them in the kernel, before the daemon sees them)
+  for (const d of [dirname(dataDir), dataDir]) await chmod(d, 0o755)
   const socket = apiSocketPath(dataDir)
   const cookie = (await readFile(cookiePath(dataDir), 'utf8')).trim()
   const auth = { authorization: `Bearer ${cookie}` }
@@ -36,7 +38,7 @@ async function refusalsAndFuzz (t: Test, name: string, dataDir: string, bad: { p
   t.equal(before.peerCheck, 'peercred', `the ${name} reads its clients' peer credentials`)
   t.match(await raw(socket, '/v1/status'), { status: 401, body: { error: 'ERR_API_NO_COOKIE', field: 'authorization' } }, 'no cookie')
   t.match(await raw(socket, '/v1/status', { headers: { authorization: `Bearer ${'0'.repeat(64)}` } }), { status: 401, body: { error: 'ERR_API_BAD_COOKIE' } }, 'a wrong cookie')
-  t.match(await raw(socket, bad.path, { headers: auth }), { status: 400, body: { error: 'ERR_API_MALFORMED', field: bad.field } }, `a malformed parameter is named (${bad.field})`)
+  t.match(await raw(socket, bad.path, { method: bad.method, headers: auth, ...(bad.method === 'POST' ? { body: '{}' } : {}) }), { status: 400, body: { error: 'ERR_API_MALFORMED', field: bad.field } }, `a malformed parameter is named (${bad.field})`)
   t.match(await raw(socket, '/v1/nope', { headers: auth }), { status: 404, body: { error: 'ERR_API_NO_ROUTE' } }, 'an unknown route')
   t.equal(asNobody(socket, '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another Unix user, even with the cookie')
   const after = await counters(socket, cookie)
@@ -63,13 +65,14 @@ t.test('the doctor\'s control API', async (t) => {
   const st = await cli(['doctor-status', '--data-dir', cfg.dataDir, '--json'], process.env)
   t.equal(st.code, 0, `doctor-status exits 0 ${st.stderr}`)
   t.ok(typeof json<Record<string, unknown>>(st.stdout) === 'object', 'its status as JSON')
-  const other = await cli(['doctor-status', '--data-dir', cfg.dataDir], NOBODY_ENV, NOBODY)
-  t.equal(other.code, 3, 'run by another user it exits 3')
-  t.match(other.stderr, /permission denied.*run this command as that user/, 'saying why')
-  await refusalsAndFuzz(t, 'doctor', cfg.dataDir, { path: '/v1/queue/nothex/sign', field: 'params.id' }, [
+  await refusalsAndFuzz(t, 'doctor', cfg.dataDir, { method: 'POST', path: '/v1/queue/nothex/sign', field: 'params.id' }, [
     'GET /v1/status\n', 'GET /v1/patients\n', 'GET /v1/queue\n', 'GET /v1/diagnoses\n',
     `POST /v1/queue/${'ab'.repeat(32)}/sign\n{"severity":"urgent","note":"seen"}`, `POST /v1/queue/${'cd'.repeat(32)}/sign\n{}`
   ])
+  const other = await cli(['doctor-status', '--data-dir', cfg.dataDir], NOBODY_ENV, NOBODY)
+  t.equal(other.code, 3, 'doctor-status run by another user exits 3')
+  t.match(other.stderr, /permission denied.*run this command as that user/, `with the daemon's refusal: ${other.stderr.trim()}`)
+  t.equal((await counters(apiSocketPath(cfg.dataDir), (await readFile(cookiePath(cfg.dataDir), 'utf8')).trim())).refused.other_user, 2, 'counted too')
 })
 
 t.test('the accounting node\'s control API and `healthchain accounting status|members|block`', async (t) => {
@@ -96,5 +99,5 @@ t.test('the accounting node\'s control API and `healthchain accounting status|me
   t.match(above.stderr, /above the committed height/, 'saying so')
   const stopped = await cli(['accounting', 'status', '--data-dir', join(dir, 'nowhere')], process.env)
   t.equal(stopped.code, 3, 'no node running there: exit 3')
-  await refusalsAndFuzz(t, 'accounting', data, { path: '/v1/dblocks/x1', field: 'params.height' }, ['GET /v1/status\n', 'GET /v1/members\n', 'GET /v1/dblocks/1\n', 'GET /v1/dblocks/4294967295\n'])
+  await refusalsAndFuzz(t, 'accounting', data, { method: 'GET', path: '/v1/dblocks/x1', field: 'params.height' }, ['GET /v1/status\n', 'GET /v1/members\n', 'GET /v1/dblocks/1\n', 'GET /v1/dblocks/4294967295\n'])
 })
