@@ -12,7 +12,7 @@
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { chmod, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiClient } from '../../hub/src/api/client.ts'
 import { apiSocketPath, cookiePath } from '../../hub/src/api/local.ts'
@@ -153,6 +153,8 @@ t.test('refusals are answered with the field at fault, and counted', async (t) =
   // another Unix user: nobody (65534) — as root the file modes would not stop us, so the daemon does: it reads the
   // peer's uid (SO_PEERCRED, the addon `npm ci` builds) before a byte of the request, refuses it and counts it
   t.equal(after.peerCheck, 'peercred', 'the hub reads its clients\' peer credentials')
+  // `keys new` made the data dir 0700, which stops other users in the kernel before the socket: open it to them
+  await chmod(data, 0o755)
   t.equal(nobodyGets(apiSocketPath(data), '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another user is refused even with the right cookie')
   const asNobody = await cli(['chain', 'info', '--data-dir', data], nobodyEnv, nobody)
   t.equal(asNobody.code, 3, 'the CLI run by another user exits 3')

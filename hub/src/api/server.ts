@@ -109,7 +109,7 @@ const owner = (p: PeerCredentials): boolean => p.uid === process.getuid?.() || p
 function gated (http: Server, stats: ApiStats, allowed: (p: PeerCredentials) => boolean): NetServer {
   // the HTTP server's connection tracking (request and headers timeouts, closeAllConnections) starts on 'listening'
   http.emit('listening')
-  return createNetServer({ pauseOnConnect: true }, (sock: Socket) => {
+  const gate = createNetServer({ pauseOnConnect: true }, (sock: Socket) => {
     let who: PeerCredentials | null = null
     try { who = peerCheck!(sock) } catch { who = null }
     if (who !== null && allowed(who)) {
@@ -128,6 +128,8 @@ function gated (http: Server, stats: ApiStats, allowed: (p: PeerCredentials) => 
     sock.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     setTimeout(() => { sock.destroy() }, 2000).unref()
   })
+  gate.maxConnections = http.maxConnections
+  return gate
 }
 
 /** Is something answering on this Unix socket? (Then another daemon owns the data dir.) */
