@@ -4,9 +4,12 @@
  * not send), the same request from another Unix user (nobody, 65534), the
  * counters of GET /v1/api, and mutated requests from the fuzz engine.
  */
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { request } from 'node:http'
 import { mutate, rng } from '../fuzz/engine.ts'
+
+const run = promisify(execFile)
 
 export interface RawAnswer { status: number, body: { error?: string, field?: string, message?: string } & Record<string, unknown> }
 
@@ -34,10 +37,15 @@ export const NOBODY = { uid: 65534, gid: 65534 }
 /** nothing of the test runner's environment (its NODE_OPTIONS write into .tap/, which nobody may not) */
 export const NOBODY_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' }
 
-/** GET `path` on the socket as nobody, with `cookie`: "<status> <error code>", or the connect error's code. */
-export function asNobody (socket: string, path: string, cookie: string): string {
+/**
+ * GET `path` on the socket as nobody, with `cookie`: "<status> <error
+ * code>", or the connect error's code. (Asynchronous: the daemon may run in
+ * this very process.)
+ */
+export async function asNobody (socket: string, path: string, cookie: string): Promise<string> {
   const script = `require('http').get({ socketPath: ${JSON.stringify(socket)}, path: ${JSON.stringify(path)}, headers: { authorization: 'Bearer ${cookie}' } }, (r) => { let b = ''; r.on('data', (c) => { b += c }); r.on('end', () => { console.log(r.statusCode, JSON.parse(b).error) }) }).on('error', (e) => { console.log(e.code) })`
-  return spawnSync(process.execPath, ['-e', script], { ...NOBODY, env: NOBODY_ENV, encoding: 'utf8' }).stdout.trim()
+  const r = await run(process.execPath, ['-e', script], { ...NOBODY, env: NOBODY_ENV, encoding: 'utf8', timeout: 60_000 })
+  return r.stdout.trim()
 }
 
 /**

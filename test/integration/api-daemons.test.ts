@@ -40,7 +40,7 @@ async function refusalsAndFuzz (t: Test, name: string, dataDir: string, bad: { m
   t.match(await raw(socket, '/v1/status', { headers: { authorization: `Bearer ${'0'.repeat(64)}` } }), { status: 401, body: { error: 'ERR_API_BAD_COOKIE' } }, 'a wrong cookie')
   t.match(await raw(socket, bad.path, { method: bad.method, headers: auth, ...(bad.method === 'POST' ? { body: '{}' } : {}) }), { status: 400, body: { error: 'ERR_API_MALFORMED', field: bad.field } }, `a malformed parameter is named (${bad.field})`)
   t.match(await raw(socket, '/v1/nope', { headers: auth }), { status: 404, body: { error: 'ERR_API_NO_ROUTE' } }, 'an unknown route')
-  t.equal(asNobody(socket, '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another Unix user, even with the cookie')
+  t.equal(await asNobody(socket, '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another Unix user, even with the cookie')
   const after = await counters(socket, cookie)
   const grew = (k: string): number => (after.refused[k] ?? 0) - (before.refused[k] ?? 0)
   t.same({ no_cookie: grew('no_cookie'), bad_cookie: grew('bad_cookie'), malformed: grew('malformed'), no_route: grew('no_route'), other_user: grew('other_user') }, { no_cookie: 1, bad_cookie: 1, malformed: 1, no_route: 1, other_user: 1 }, 'each refusal counted by its reason')

@@ -155,7 +155,7 @@ t.test('refusals are answered with the field at fault, and counted', async (t) =
   t.equal(after.peerCheck, 'peercred', 'the hub reads its clients\' peer credentials')
   // `keys new` made the data dir 0700, which stops other users in the kernel before the socket: open it to them
   await chmod(data, 0o755)
-  t.equal(nobodyGets(apiSocketPath(data), '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another user is refused even with the right cookie')
+  t.equal(await nobodyGets(apiSocketPath(data), '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another user is refused even with the right cookie')
   const asNobody = await cli(['chain', 'info', '--data-dir', data], nobodyEnv, nobody)
   t.equal(asNobody.code, 3, 'the CLI run by another user exits 3')
   t.match(asNobody.stderr, /permission denied.*run this command as that user/, `with a clear error: ${asNobody.stderr.trim()}`)

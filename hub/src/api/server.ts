@@ -97,6 +97,12 @@ async function readBody (req: IncomingMessage, max: number): Promise<unknown> {
   try { return JSON.parse(text) as unknown } catch (err) { throw new MalformedRequestError('body', `not JSON: ${(err as Error).message}`) }
 }
 
+/** A refusal's answer: `{ error, field, message }`, the message without the field its error class prefixes. */
+function errorBody (e: HealthchainError): { error: string, field: string, message: string } {
+  const message = e.field !== undefined && e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message
+  return { error: e.code ?? 'ERR_REFUSED', field: e.field ?? '', message }
+}
+
 /** The daemon's own user: its clients may connect; so may root, whom file modes never stopped. */
 const owner = (p: PeerCredentials): boolean => p.uid === process.getuid?.() || p.uid === 0
 
@@ -119,8 +125,7 @@ function gated (http: Server, stats: ApiStats, allowed: (p: PeerCredentials) => 
     }
     stats.requests++
     stats.refused.other_user++
-    const e = new OtherUserError(who?.uid ?? -1)
-    const body = JSON.stringify({ error: e.code, field: e.field, message: e.message })
+    const body = JSON.stringify(errorBody(new OtherUserError(who?.uid ?? -1)))
     sock.on('error', () => {})
     // what it sends is read and dropped, so it is not reset before it reads the answer
     sock.on('data', () => {})
@@ -216,10 +221,8 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
         send(res, 500, { error: 'ERR_INTERNAL', field: '', message: `the ${o.name} could not do that; see its log` })
         return
       }
-      const e = err as HealthchainError & { message: string }
       stats.refused[err instanceof ApiError ? reasonOf(err) : 'refused']++
-      const message = e.field !== undefined && e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message
-      send(res, status, { error: e.code ?? 'ERR_REFUSED', field: e.field ?? '', message })
+      send(res, status, errorBody(err as HealthchainError))
     }
   }
 
