@@ -71,7 +71,7 @@ t.test('the doctor\'s control API', async (t) => {
   ])
   const other = await cli(['doctor-status', '--data-dir', cfg.dataDir], NOBODY_ENV, NOBODY)
   t.equal(other.code, 3, 'doctor-status run by another user exits 3')
-  t.match(other.stderr, /permission denied.*run this command as that user/, `with the daemon's refusal: ${other.stderr.trim()}`)
+  t.match(other.stderr, /permission denied.*run this command as that user/, `with the daemon's refusal: ${other.stderr.split('\n')[0]!}`)
   t.equal((await counters(apiSocketPath(cfg.dataDir), (await readFile(cookiePath(cfg.dataDir), 'utf8')).trim())).refused.other_user, 2, 'counted too')
 })
 

@@ -158,7 +158,7 @@ t.test('refusals are answered with the field at fault, and counted', async (t) =
   t.equal(await nobodyGets(apiSocketPath(data), '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another user is refused even with the right cookie')
   const asNobody = await cli(['chain', 'info', '--data-dir', data], nobodyEnv, nobody)
   t.equal(asNobody.code, 3, 'the CLI run by another user exits 3')
-  t.match(asNobody.stderr, /permission denied.*run this command as that user/, `with a clear error: ${asNobody.stderr.trim()}`)
+  t.match(asNobody.stderr, /permission denied.*run this command as that user/, `with a clear error: ${asNobody.stderr.split('\n')[0]!}`)
   const counted = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number> }
   t.equal(counted.refused.other_user! - after.refused.other_user!, 2, 'both counted as other_user')
   // loopback TCP is open to every local user: without the cookie (unreadable to them) they are refused and counted
