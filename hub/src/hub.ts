@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { equalBytes, fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, type DoctorKey, type Identity, type NetworkParams, type TxIoT, type TxKey } from './core/index.ts'
+import { equalBytes, fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type TxIoT, type TxKey } from './core/index.ts'
 import { CoreNode } from './roles/core/node.ts'
 import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
@@ -35,7 +35,8 @@ import { hubRuntime } from './nodered/wire.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { createFhirRouter, hubFhirSource } from './fhir/index.ts'
-import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { chainService, coinService, devicesService, diagnosesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type ChainService, type CoinService, type DevicesService, type DiagnosesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import type { DiagnosisEvent, HealthchainRuntime } from './nodered/runtime.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
@@ -67,6 +68,8 @@ export interface HubService {
   readonly batches: BatchLeases
   /** The upload path's steps (seal, upload, tx_IoT, readings) as the hub's Node-RED runtime does them. */
   readonly pipeline: PipelineService
+  /** The user's diagnoses as Docchain delivers them, and opening one with dk_ij (the diagnosis in node's). */
+  readonly diagnoses: DiagnosesService
 }
 
 export interface HubStatus {
@@ -176,7 +179,16 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
-    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng })
+    const submit = submitTo(core, undefined, stampFirst)
+    const keysSvc = keysService({ keys, book, submit })
+    // the user's diagnoses the Docchain follower verified and read, as they come (the diagnosis in node's source)
+    const diagnosisListeners = new Set<(e: DiagnosisEvent) => void>()
+    const runtime: HealthchainRuntime = {
+      ...hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng }),
+      // the keys node's grant and revoke are the key service's, as the CLI's and the page's
+      keyEpochs: keysSvc,
+      diagnoses: { subscribe: (cb) => { diagnosisListeners.add(cb); return () => { diagnosisListeners.delete(cb) } } }
+    }
     const httpsOn = cfg.http.tls !== false && tls !== undefined
     // the editor's login is made (and shown once) before Node-RED listens: a port in use must stop the start before that
     for (const [field, host, port] of [['http.port', cfg.http.host, cfg.http.port], ['editor.port', cfg.editor.host, cfg.editor.port]] as const) {
@@ -214,7 +226,14 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         peers: dc.members.flatMap((m) => (m.addr === undefined ? [] : [m.addr])),
         dir: join(cfg.dataDir, 'docchain'),
         // a Dblock holding a diagnosis of this user is kept; the rest of Docchain is not
-        onDblock: async (b) => (await reader.onDblock(b)).length > 0,
+        onDblock: async (b) => {
+          const found = await reader.onDblock(b)
+          for (const d of found) {
+            const tx = b.txs.find((x) => x.tx.kind === 'diag' && toHex(txId(x.tx)) === d.htxd)?.tx
+            if (tx?.kind === 'diag') for (const l of diagnosisListeners) l({ tx, epoch: d.causes[0]!.epoch })
+          }
+          return found.length > 0
+        },
         log,
         pollMs: dc.pollSeconds * 1000
       })
@@ -224,8 +243,6 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       for (const b of await f.kept()) await reader.onDblock(b).catch((err: Error) => { log(`docchain: kept Dblock ${b.header.index}: ${err.message}`) })
       f.start()
     }
-    const submit = submitTo(core, undefined, stampFirst)
-    const keysSvc = keysService({ keys, book, submit })
     const page = patientModel({
         keys,
         reader,
@@ -261,7 +278,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       chain: chainService(core.store, () => core.mempool.size),
       miner: minerService(runtime.miner!, miner),
       batches: batchLeases(ingest.ingest),
-      pipeline: pipelineService(runtime)
+      pipeline: pipelineService(runtime),
+      diagnoses: diagnosesService(runtime)
     }
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server

@@ -12,12 +12,11 @@
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
-import { request } from 'node:http'
+import { chmod, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiClient } from '../../hub/src/api/client.ts'
 import { apiSocketPath, cookiePath } from '../../hub/src/api/local.ts'
-import { mutate, rng } from '../fuzz/engine.ts'
+import { asNobody as nobodyGets, fuzzApi, NOBODY as nobody, NOBODY_ENV as nobodyEnv, raw as rawOn } from '../helpers/api-probe.ts'
 import { Client } from '../helpers/http-client.ts'
 import { cli, premine, startHubProcess, type HubProcess } from '../helpers/hub-process.ts'
 
@@ -35,18 +34,7 @@ const CONSORTIUM = 'c0'.repeat(32)
 interface Doctor { id: string, record: string }
 interface Epoch { epoch: number, tx: string, doctors: string[], doctor?: string }
 
-/** Raw HTTP on the control socket (status and parsed body), for what the client would not send. */
-async function raw (path: string, opts: { method?: string, headers?: Record<string, string>, body?: string | Buffer } = {}): Promise<{ status: number, body: { error?: string, field?: string, message?: string } & Record<string, unknown> }> {
-  return await new Promise((resolve, reject) => {
-    const req = request({ socketPath: apiSocketPath(data), path, method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => { try { resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }) } catch (err) { reject(err) } })
-    })
-    req.on('error', reject)
-    req.end(opts.body)
-  })
-}
+const raw = async (path: string, opts: Parameters<typeof rawOn>[2] = {}): ReturnType<typeof rawOn> => await rawOn(apiSocketPath(data), path, opts)
 
 let hub: HubProcess
 let user = ''
@@ -157,25 +145,27 @@ t.test('refusals are answered with the field at fault, and counted', async (t) =
   t.match(await raw('/v1/keys/grant', { method: 'POST', headers: auth, body: Buffer.alloc(200_000, 0x20) }), { status: 413, body: { field: 'body' } }, 'an oversize body')
   t.match(await raw('/v1/keys/grant', { method: 'POST', headers: auth, body: `{"doctor": "${doctors[1]!.id}"}` }), { status: 400, body: { message: /is not a registered doctor/ } }, 'a doctor the hub does not know')
 
-  const after = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number>, errors: number }
+  const after = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number>, errors: number, peerCheck: string }
   const grew = (k: string, n: number): void => { t.equal((after.refused[k] ?? 0) - (before.refused[k] ?? 0), n, `${n} refusal(s) counted as ${k}`) }
   grew('no_cookie', 2); grew('bad_cookie', 1); grew('malformed', 5); grew('no_route', 1); grew('too_large', 1)
   t.equal(after.errors, 0, 'no request made the hub fail (500)')
 
-  // another Unix user: nobody (65534) — as root the file modes would not stop us
-  const nobody = { uid: 65534, gid: 65534 }
-  // nothing of this test runner's environment (its NODE_OPTIONS write into .tap/, which nobody may not)
-  const nobodyEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' }
-  const probe = spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(apiSocketPath(data))}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`], { ...nobody, env: nobodyEnv, encoding: 'utf8' })
-  t.equal(probe.stdout.trim(), 'EACCES', 'another user cannot even connect to the socket (mode 0600)')
+  // another Unix user: nobody (65534) — as root the file modes would not stop us, so the daemon does: it reads the
+  // peer's uid (SO_PEERCRED, the addon `npm ci` builds) before a byte of the request, refuses it and counts it
+  t.equal(after.peerCheck, 'peercred', 'the hub reads its clients\' peer credentials')
+  // `keys new` made the data dir 0700, which stops other users in the kernel before the socket: open it to them
+  await chmod(data, 0o755)
+  t.equal(await nobodyGets(apiSocketPath(data), '/v1/status', cookie), '403 ERR_API_OTHER_USER', 'another user is refused even with the right cookie')
   const asNobody = await cli(['chain', 'info', '--data-dir', data], nobodyEnv, nobody)
   t.equal(asNobody.code, 3, 'the CLI run by another user exits 3')
-  t.match(asNobody.stderr, /permission denied.*run this command as that user/, `with a clear error: ${asNobody.stderr.trim()}`)
+  t.match(asNobody.stderr, /permission denied.*run this command as that user/, `with a clear error: ${asNobody.stderr.split('\n')[0]!}`)
+  const counted = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number> }
+  t.equal(counted.refused.other_user! - after.refused.other_user!, 2, 'both counted as other_user')
   // loopback TCP is open to every local user: without the cookie (unreadable to them) they are refused and counted
   const tcp = spawnSync(process.execPath, ['-e', `fetch(${JSON.stringify(`${hub.apiUrl!}/v1/status`)}).then(async (r) => console.log(r.status, (await r.json()).error))`], { ...nobody, env: nobodyEnv, encoding: 'utf8' })
   t.equal(tcp.stdout.trim(), '401 ERR_API_NO_COOKIE', 'another user on loopback TCP is refused')
   const last = (await raw('/v1/status', { headers: auth })).body.api as { refused: Record<string, number> }
-  t.equal(last.refused.no_cookie! - after.refused.no_cookie!, 1, 'and counted')
+  t.equal(last.refused.no_cookie! - counted.refused.no_cookie!, 1, 'and counted')
 })
 
 t.test('mutated requests (the fuzz engine) do not crash the hub', async (t) => {
@@ -191,19 +181,8 @@ t.test('mutated requests (the fuzz engine) do not crash the hub', async (t) => {
     `GET /v1/chain/txs/${'ab'.repeat(32)}\n`,
     'GET /v1/chain/info?check=false\n',
     'DELETE /v1/devices/ox-9\n'
-  ].map((s) => new Uint8Array(Buffer.from(s)))
-  const r = rng(25)
-  const statuses = new Map<number, number>()
-  const failures: string[] = []
-  for (let i = 0; i < 1000; i++) {
-    const input = Buffer.from(mutate(r, seeds, 4096)).toString('latin1')
-    const nl = input.indexOf('\n')
-    const [m, p] = (nl < 0 ? input : input.slice(0, nl)).split(' ')
-    const method = ['GET', 'POST', 'DELETE'].includes(m ?? '') ? m! : 'POST'
-    const path = p === undefined ? '/' : p.startsWith('/') ? encodeURI(p).slice(0, 2000) : '/v1/' + encodeURIComponent(p)
-    const res = await raw(path, { method, headers: { authorization: `Bearer ${cookie}` }, body: nl < 0 ? '' : Buffer.from(input.slice(nl + 1), 'latin1') }).catch((err: Error) => { failures.push(`${method} ${path.slice(0, 80)}: ${err.message}`); return { status: -1, body: { message: err.message } } })
-    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
-  }
+  ]
+  const { statuses, failures } = await fuzzApi(apiSocketPath(data), cookie, seeds, 1000, 25)
   t.notOk(statuses.has(500), `no request failed inside the hub (statuses: ${JSON.stringify(Object.fromEntries(statuses))})`)
   t.same(failures.slice(0, 5), [], 'every request was answered')
   t.equal(hub.child.exitCode, null, 'the hub still runs')

@@ -3,52 +3,56 @@
  * tx_key for a key-epoch change — init (first epoch, no doctors), grant
  * (a doctor reads the current key period), revoke (fresh Ik: the doctor
  * reads nothing sealed afterwards), rotate (fresh Ik, same doctors) — and
- * submits it to the mempool. Input: msg.payload = {action, doctor (hex ID)}
- * or msg.payload = doctor ID with the action set on the node.
- * Output msg.payload = {action, epoch, id (htxk), doctors[]}.
+ * submits it to the mempool. It runs where the keys are (nodered/epochs.ts):
+ * in the hub through its key service — the call the CLI and the patient
+ * page make — and in another Node-RED through the hub's control API.
+ * Input: msg.payload = {action, doctor (hex ID or identity record)} or
+ * msg.payload = the doctor with the action set on the node.
+ * Output msg.payload = {action, epoch, id (htxk), doctors[]}; msg.tx = the
+ * tx_key where it was built in this process.
  */
-import { fromHex, toHex, type TxKey } from '../../../hub/src/core/index.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, prop, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
-import { need } from '../../../hub/src/nodered/runtime.ts'
-import { publishEpoch } from '../../../hub/src/roles/user/keys.ts'
+import { keyEpochsOf } from '../../../hub/src/nodered/epochs.ts'
+import type { PublishedEpoch } from '../../../hub/src/nodered/runtime.ts'
 
 const ACTIONS = ['init', 'grant', 'revoke', 'rotate'] as const
 type Action = typeof ACTIONS[number]
 
-function doctorId (x: unknown): Uint8Array {
-  if (typeof x !== 'string' || !/^[0-9a-f]{64}$/i.test(x)) throw new BadMessageError('payload.doctor', 'must be the doctor\'s 32-byte ID in hex')
-  return fromHex('payload.doctor', x)
+function doctorOf (x: unknown): string {
+  if (typeof x !== 'string' || !/^([0-9a-f]{2}){32,512}$/i.test(x)) throw new BadMessageError('payload.doctor', 'must be the doctor\'s 32-byte ID in hex (or its identity record)')
+  return x
 }
 
 export default function (RED: RedApi): void {
   defineNode(RED, 'healthchain-keys', (node, def) => {
-    const rt = runtimeOf(RED, def)
-    const keys = need(rt, 'keys')
-    const txs = need(rt, 'txs')
+    const epochs = keyEpochsOf(runtimeOf(RED, def))
     const dflt = prop(def, 'action', 'grant')
-    const show = (): void => {
-      const e = keys.current
-      node.status(e === null ? status.warn('no key epoch') : status.ok(`epoch ${e.epoch} · ${e.doctors.length} doctor(s)`))
+    const show = (e: { epoch: number, doctors: readonly string[] }): void => {
+      node.status(e.epoch === 0 ? status.warn('no key epoch') : status.ok(`epoch ${e.epoch} · ${e.doctors.length} doctor(s)`))
     }
-    show()
+    const refresh = (): void => { epochs.doctors().then(show, (err: unknown) => { node.status(status.fail(err)) }) }
+    node.status(status.idle('…'))
+    refresh()
     return {
       input: async (msg) => {
         const p = msg.payload
         const obj = typeof p === 'object' && p !== null && !Array.isArray(p) ? p as Record<string, unknown> : { doctor: p }
         const action = (typeof obj.action === 'string' ? obj.action : dflt)
         if (!(ACTIONS as readonly string[]).includes(action)) throw new BadMessageError('payload.action', `must be one of ${ACTIONS.join(', ')}, got ${JSON.stringify(action)}`)
-        let tx: TxKey
+        node.status(status.busy(action))
+        let e: PublishedEpoch
         switch (action as Action) {
-          case 'init': tx = keys.init(); break
-          case 'grant': tx = keys.grant(doctorId(obj.doctor)); break
-          case 'revoke': tx = keys.revoke(doctorId(obj.doctor)); break
-          default: tx = keys.rotate()
+          case 'init':
+            if (epochs.init === undefined) throw new BadMessageError('payload.action', 'init: this hub published its first key epoch itself at its first start')
+            e = await epochs.init(); break
+          case 'grant': e = await epochs.grant(doctorOf(obj.doctor)); break
+          case 'revoke': e = await epochs.revoke(doctorOf(obj.doctor)); break
+          default: e = await epochs.rotate()
         }
-        const { id } = await publishEpoch(keys, tx, async (x) => await txs.submit(x))
-        show()
-        msg.payload = { action, epoch: tx.epoch, id, doctors: tx.envelopes.map((e) => toHex(e.doctor)) }
-        msg.tx = tx
+        show(e)
+        msg.payload = { action, epoch: e.epoch, id: e.tx, doctors: [...e.doctors] }
+        if (e.txKey !== undefined) msg.tx = e.txKey
         return msg
       }
     }

@@ -55,6 +55,8 @@ export class ApiClient {
     let c: ApiClient
     try { c = await ApiClient.forDataDir(dataDir) } catch (err) {
       if (err instanceof DaemonNotRunningError) return null
+      // a cookie this user may not read: the daemon itself says who it answers (and counts the refusal), where its socket lets us knock
+      if (err instanceof ApiAccessError) await ApiClient.knock(socket)
       throw err
     }
     try { await c.call('GET', '/v1/health') } catch (err) {
@@ -63,6 +65,14 @@ export class ApiClient {
       throw err
     }
     return c
+  }
+
+  /** Connects without a cookie: throws the daemon's refusal of this user (403), if it gives one. */
+  static async knock (socket: string): Promise<void> {
+    const c = new ApiClient({ socket, cookie: '-' })
+    try { await c.call('GET', '/v1/health') } catch (err) {
+      if (err instanceof ApiError && err.status === 403) throw err
+    } finally { c.close() }
   }
 
   async call<T = unknown> (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {

@@ -1,12 +1,13 @@
 /**
- * The control API of the doctor and storage daemons (v1): their service
- * layers (app/doctor.ts, app/storage.ts) route by route, as the hub's are
+ * The control API of the doctor, storage and accounting daemons (v1): their
+ * service layers (app/doctor.ts, app/storage.ts, app/accounting.ts) route by route, as the hub's are
  * in hub-routes.ts, served by the same server (server.ts: socket, cookie,
  * validation, counted refusals).
  */
 import { z } from '../config/schema.ts'
 import type { DoctorDaemon } from '../app/doctor.ts'
 import type { StorageDaemon } from '../app/storage.ts'
+import type { AccountingDaemon } from '../app/accounting.ts'
 import { SEVERITIES } from '../web/model.ts'
 import { hex32, route, type Route } from './route.ts'
 
@@ -34,5 +35,13 @@ export function storageRoutes (s: StorageDaemon): Route[] {
     route({ method: 'GET', path: '/v1/failed', summary: 'CIDs whose fetch failed', handler: async () => await s.failed() }),
     route({ method: 'POST', path: '/v1/failed/retry', summary: 'fetch the failed CIDs again now', body: z.strictObject({}, { error: 'must be an empty JSON object' }), handler: async () => await s.retryFailed() }),
     route({ method: 'GET', path: '/v1/audit', summary: 'check every pin against its block', handler: async () => await s.audit() })
+  ]
+}
+
+export function accountingRoutes (a: AccountingDaemon): Route[] {
+  return [
+    route({ method: 'GET', path: '/v1/status', summary: 'member, view and leader, committed Docchain height and tip, Userchain copy, peers, PBFT state', handler: async () => await a.status() }),
+    route({ method: 'GET', path: '/v1/members', summary: 'the accounting nodes in leader order, the current view\'s leader marked', handler: async () => await a.members() }),
+    route({ method: 'GET', path: '/v1/dblocks/{height}', summary: 'a committed Dblock: header, tx_diag ids, certificate signers', params: z.strictObject({ height: z.string().regex(/^\d{1,10}$/, { error: 'must be a Dblock height' }) }), handler: async ({ params }) => await a.block(Number(params.height)) })
   ]
 }

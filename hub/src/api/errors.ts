@@ -19,6 +19,11 @@ export class BadCookieError extends ApiError {
   constructor () { super('ERR_API_BAD_COOKIE', 'authorization', 'wrong cookie: it is not the one this daemon wrote at its start (the .cookie file is rewritten at every start: read it again)', 401) }
 }
 
+/** A client of another Unix user on the control socket (its SO_PEERCRED uid is neither the daemon's nor root's). */
+export class OtherUserError extends ApiError {
+  constructor (uid: number) { super('ERR_API_OTHER_USER', 'socket', `permission denied: the client runs as ${uid < 0 ? 'an unknown user' : `uid ${uid}`}, not as the daemon's user (the control API answers only the user the daemon runs as: run this command as that user)`, 403) }
+}
+
 /** The request body is not JSON, too large, or fails the route's schema. */
 export class MalformedRequestError extends ApiError {
   constructor (field: string, why: string, status = 400) { super('ERR_API_MALFORMED', field, why, status) }

@@ -3,11 +3,13 @@
  * app/hub-service.ts) route by route, each request validated by the zod
  * schema beside it before the service is called.
  */
+import type { ServerResponse } from 'node:http'
 import { z } from '../config/schema.ts'
 import { SENSOR_TYPES } from '../ingest/line.ts'
 import type { HubService } from '../hub.ts'
 import { asReading } from '../nodered/batcher.ts'
-import { MAX_SEALED_BYTES, fromHex } from '../core/index.ts'
+import { MAX_SEALED_BYTES, decodeTx, encodeTx, fromHex, toHex } from '../core/index.ts'
+import { MalformedRequestError } from './errors.ts'
 import { hex32, route, units, type Route } from './route.ts'
 
 const DOCTOR = z.strictObject({
@@ -19,6 +21,14 @@ const REVOKE = z.strictObject({ doctor: hex32().describe('doctor ID') }, { error
 const EMPTY = z.strictObject({}, { error: 'must be an empty JSON object' })
 const DEVICE_ID = z.string({ error: 'must match [a-z0-9-]{1,32}' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must match [a-z0-9-]{1,32}' })
 const SENSOR = z.enum(SENSOR_TYPES as [string, ...string[]], { error: `must be one of ${SENSOR_TYPES.join(', ')}` })
+
+/** A newline-delimited JSON stream: one line per object `subscribe` hands over, until the client goes. */
+function ndjson (res: ServerResponse, subscribe: (line: (j: unknown) => void) => () => void): void {
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
+  res.write('\n') // headers out at once: the client knows it is subscribed
+  const off = subscribe((j) => { res.write(JSON.stringify(j) + '\n') })
+  res.on('close', off)
+}
 
 export function hubRoutes (s: HubService): Route[] {
   return [
@@ -63,12 +73,7 @@ export function hubRoutes (s: HubService): Route[] {
       method: 'GET',
       path: '/v1/readings',
       summary: 'verified device readings as they arrive (newline-delimited JSON: one reading, or {"error", "raw"} for a line ingest dropped, per line)',
-      stream: (_in, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
-        res.write('\n') // headers out at once: the client knows it is subscribed
-        const off = s.pipeline.readings((r) => { res.write(JSON.stringify(r) + '\n') }, (err, raw) => { res.write(JSON.stringify({ error: err.message, ...(raw === undefined ? {} : { raw }) }) + '\n') })
-        res.on('close', off)
-      }
+      stream: (_in, res) => { ndjson(res, (line) => s.pipeline.readings(line, (err, raw) => { line({ error: err.message, ...(raw === undefined ? {} : { raw }) }) })) }
     }),
     route({
       method: 'POST',
@@ -94,6 +99,24 @@ export function hubRoutes (s: HubService): Route[] {
       handler: async ({ body }) => await s.pipeline.record(fromHex('heiot', body.heiot), body.epoch)
     }),
     route({ method: 'GET', path: '/v1/txs/{id}/confirmed', summary: 'answers once the transaction is in a block of the best chain (long poll)', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.pipeline.confirmed(params.id) }),
+    route({
+      method: 'GET',
+      path: '/v1/diagnoses/events',
+      summary: 'each tx_diag about the user\'s data as the hub\'s Docchain follower verifies it (newline-delimited JSON: {"tx" (its encoding, hex), "epoch" (the key epoch of its first cause)})',
+      stream: (_in, res) => { ndjson(res, (line) => s.diagnoses.events((e) => { line({ tx: toHex(encodeTx(e.tx)), epoch: e.epoch }) })) }
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/diagnoses/open',
+      summary: 'open a tx_diag about the user\'s data with dk_ij (paper §IV-B5): fetches HEdm from IPFS; answers the diagnosis, doctor, causes and id (htxd)',
+      body: z.strictObject({ tx: z.string({ error: 'must be a tx_diag\'s encoding (hex)' }).regex(/^([0-9a-fA-F]{2}){1,65536}$/, { error: 'must be a tx_diag\'s encoding (hex)' }), epoch: z.int({ error: 'must be a key epoch ≥ 1' }).min(1, { error: 'must be a key epoch ≥ 1' }).max(0xffffffff, { error: 'must be a key epoch ≥ 1' }) }, { error: 'must be a JSON object {"tx", "epoch"}' }),
+      maxBody: 256 * 1024,
+      handler: async ({ body }) => {
+        const tx = decodeTx(fromHex('body.tx', body.tx))
+        if (tx.kind !== 'diag') throw new MalformedRequestError('body.tx', `must be a tx_diag, got a tx_${tx.kind}`)
+        return await s.diagnoses.open({ tx, epoch: body.epoch })
+      }
+    }),
     route({ method: 'POST', path: '/v1/batches/release', summary: 'give a lease\'s batches back at once', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }) }, { error: 'must be a JSON object {"lease"}' }), handler: async ({ body }) => await s.batches.release(body.lease) })
   ]
 }

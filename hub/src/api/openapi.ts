@@ -47,7 +47,7 @@ export function openApiDocument (name: string, routes: readonly Route[]): Record
   }
   return {
     openapi: '3.1.0',
-    info: { title: `healthchain ${name} control API`, version: '1', description: 'Local control API: HTTP/JSON on the data dir\'s Unix socket (api.sock, mode 0600) or loopback TCP; every request carries "Authorization: Bearer <contents of <dataDir>/.cookie>", a file rewritten at every start.' },
+    info: { title: `healthchain ${name} control API`, version: '1', description: 'Local control API: HTTP/JSON on the data dir\'s Unix socket (api.sock: only the daemon\'s own user, checked by its peer credentials — clients of other users are answered 403 ERR_API_OTHER_USER and counted — or, where those cannot be read, by mode 0600) or loopback TCP; every request carries "Authorization: Bearer <contents of <dataDir>/.cookie>", a file (0600) rewritten at every start. Built in besides the routes below: GET /v1/health, GET /v1/api (request counters, refusals by reason), GET /v1/openapi.json.' },
     paths,
     components: { schemas: { Error: ERROR }, securitySchemes: { cookie: { type: 'http', scheme: 'bearer', description: 'the contents of <dataDir>/.cookie' } } },
     security: [{ cookie: [] }]

@@ -12,9 +12,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { chmod, unlink } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { HealthchainError } from '../core/index.ts'
-import { ApiError, BadCookieError, MalformedRequestError, NoCookieError, NoRouteError } from './errors.ts'
+import { ApiError, BadCookieError, MalformedRequestError, NoCookieError, NoRouteError, OtherUserError } from './errors.ts'
+import { peerCheck, type PeerCredentials } from './peer.ts'
 import { apiSocketPath, cookieMatches, removeCookie, writeCookie } from './local.ts'
 import { compilePath, parsePart, type Route } from './route.ts'
 import { openApiDocument } from './openapi.ts'
@@ -32,7 +33,7 @@ export interface ApiServerOptions {
   readonly log?: (line: string) => void
 }
 
-export type RefusalReason = 'no_cookie' | 'bad_cookie' | 'malformed' | 'no_route' | 'too_large' | 'refused'
+export type RefusalReason = 'no_cookie' | 'bad_cookie' | 'other_user' | 'malformed' | 'no_route' | 'too_large' | 'refused'
 
 export interface ApiStats {
   requests: number
@@ -41,6 +42,14 @@ export interface ApiStats {
   refused: Record<RefusalReason, number>
   /** Service calls that failed unexpectedly (500). */
   errors: number
+  /**
+   * How clients of other Unix users are kept off the socket: 'peercred' —
+   * the socket is open to connect and each connection's SO_PEERCRED uid is
+   * checked before a byte is read (refused and counted as other_user);
+   * 'file-mode' — the socket is 0600 and the kernel refuses them (not
+   * counted: the daemon never sees them).
+   */
+  peerCheck: 'peercred' | 'file-mode'
 }
 
 export interface ApiServer {
@@ -88,6 +97,46 @@ async function readBody (req: IncomingMessage, max: number): Promise<unknown> {
   try { return JSON.parse(text) as unknown } catch (err) { throw new MalformedRequestError('body', `not JSON: ${(err as Error).message}`) }
 }
 
+/** A refusal's answer: `{ error, field, message }`, the message without the field its error class prefixes. */
+function errorBody (e: HealthchainError): { error: string, field: string, message: string } {
+  const message = e.field !== undefined && e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message
+  return { error: e.code ?? 'ERR_REFUSED', field: e.field ?? '', message }
+}
+
+/** The daemon's own user: its clients may connect; so may root, whom file modes never stopped. */
+const owner = (p: PeerCredentials): boolean => p.uid === process.getuid?.() || p.uid === 0
+
+/**
+ * The Unix socket's listener when peer credentials can be read: each
+ * connection's peer uid is checked before any byte of it is read; a client
+ * of another user gets one 403 answer naming the refusal and is closed,
+ * counted as other_user. The rest go on to the HTTP server.
+ */
+function gated (http: Server, stats: ApiStats, allowed: (p: PeerCredentials) => boolean): NetServer {
+  // the HTTP server's connection tracking (request and headers timeouts, closeAllConnections) starts on 'listening'
+  http.emit('listening')
+  const gate = createNetServer({ pauseOnConnect: true }, (sock: Socket) => {
+    let who: PeerCredentials | null = null
+    try { who = peerCheck!(sock) } catch { who = null }
+    if (who !== null && allowed(who)) {
+      http.emit('connection', sock)
+      sock.resume()
+      return
+    }
+    stats.requests++
+    stats.refused.other_user++
+    const body = JSON.stringify(errorBody(new OtherUserError(who?.uid ?? -1)))
+    sock.on('error', () => {})
+    // what it sends is read and dropped, so it is not reset before it reads the answer
+    sock.on('data', () => {})
+    sock.resume()
+    sock.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    setTimeout(() => { sock.destroy() }, 2000).unref()
+  })
+  gate.maxConnections = http.maxConnections
+  return gate
+}
+
 /** Is something answering on this Unix socket? (Then another daemon owns the data dir.) */
 async function answering (path: string): Promise<boolean> {
   return await new Promise((resolve) => {
@@ -101,7 +150,7 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
   const log = o.log ?? ((line: string) => { process.stderr.write(`${line}\n`) })
   if (o.tcp !== undefined && !LOOPBACK.has(o.tcp.host)) throw new MalformedRequestError('api.tcp.host', `must be a loopback address (127.0.0.1, ::1), got ${o.tcp.host}`)
   const socketPath = o.socket ?? apiSocketPath(o.dataDir)
-  const stats: ApiStats = { requests: 0, ok: 0, refused: { no_cookie: 0, bad_cookie: 0, malformed: 0, no_route: 0, too_large: 0, refused: 0 }, errors: 0 }
+  const stats: ApiStats = { requests: 0, ok: 0, refused: { no_cookie: 0, bad_cookie: 0, other_user: 0, malformed: 0, no_route: 0, too_large: 0, refused: 0 }, errors: 0, peerCheck: peerCheck === null ? 'file-mode' : 'peercred' }
   const compiled = o.routes.map((r) => ({ r, segs: compilePath(r.path) }))
   const doc = openApiDocument(o.name, o.routes)
   let cookie = ''
@@ -148,6 +197,8 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
       if (m === null || !cookieMatches(cookie, m[1]!)) throw new BadCookieError()
       if (method === 'GET' && url.pathname === '/v1/openapi.json') { stats.ok++; send(res, 200, doc); return }
       if (method === 'GET' && url.pathname === '/v1/health') { stats.ok++; send(res, 200, { daemon: o.name, pid: process.pid }); return }
+      // every daemon's API counters, refusals by reason among them
+      if (method === 'GET' && url.pathname === '/v1/api') { stats.ok++; send(res, 200, stats); return }
       const found = match(method, url.pathname)
       if (found === null) throw new NoRouteError(method, url.pathname)
       if (found === 'method') throw new MalformedRequestError('method', `${method} is not allowed on ${url.pathname}`, 405)
@@ -170,10 +221,8 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
         send(res, 500, { error: 'ERR_INTERNAL', field: '', message: `the ${o.name} could not do that; see its log` })
         return
       }
-      const e = err as HealthchainError & { message: string }
       stats.refused[err instanceof ApiError ? reasonOf(err) : 'refused']++
-      const message = e.field !== undefined && e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message
-      send(res, status, { error: e.code ?? 'ERR_REFUSED', field: e.field ?? '', message })
+      send(res, status, errorBody(err as HealthchainError))
     }
   }
 
@@ -198,24 +247,32 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
     })
     return s
   }
-  const listen = async (s: Server, arg: string | { host: string, port: number }): Promise<void> => {
+  const listen = async (s: Server | NetServer, arg: string | { host: string, port: number }): Promise<void> => {
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject)
       if (typeof arg === 'string') s.listen(arg, () => { s.off('error', reject); resolve() })
       else s.listen(arg.port, arg.host, () => { s.off('error', reject); resolve() })
     })
   }
-  const close = async (s: Server): Promise<void> => { await new Promise<void>((resolve) => { s.close(() => { resolve() }); s.closeAllConnections() }) }
+  const close = async (s: Server | NetServer): Promise<void> => {
+    await new Promise<void>((resolve) => {
+      // (the HTTP server behind a peer gate never listens itself: its close() answers ERR_SERVER_NOT_RUNNING, after clearing its timers)
+      s.close(() => { resolve() })
+      if ('closeAllConnections' in s) s.closeAllConnections()
+    })
+  }
 
   // a socket file left by a daemon that died: nothing answers on it, so it goes
   if (await answering(socketPath)) throw new ApiError('ERR_API_IN_USE', 'socket', `another daemon answers on ${socketPath}`, 409)
   await unlink(socketPath).catch(() => {})
   cookie = await writeCookie(o.dataDir)
-  const unix = make()
+  const unixHttp = make()
+  const unix = peerCheck === null ? unixHttp : gated(unixHttp, stats, owner)
   // created 0600 (umask), so no other user can connect even for an instant
   const mask = process.umask(0o177)
   try { await listen(unix, socketPath) } finally { process.umask(mask) }
-  await chmod(socketPath, 0o600)
+  // with the peer check in front, another user may connect — and is refused and counted there (a 0600 socket would leave that to the kernel, uncounted)
+  await chmod(socketPath, peerCheck === null ? 0o600 : 0o666)
   let tcp: Server | null = null
   let url: string | null = null
   if (o.tcp !== undefined) {
@@ -229,6 +286,7 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
     url,
     stats: () => structuredClone(stats),
     close: async () => {
+      if (unix !== unixHttp) await close(unixHttp)
       await close(unix)
       if (tcp !== null) await close(tcp)
       await unlink(socketPath).catch(() => {})

@@ -11,7 +11,8 @@ import { publishEpoch, type UserKeys } from '../roles/user/keys.ts'
 import type { ChainStore } from '../store/chain.ts'
 import type { Mempool } from '../store/mempool.ts'
 import type { Miner } from '../roles/core/miner.ts'
-import { need, type HealthchainRuntime, type MinerControl, type SensorReading } from '../nodered/runtime.ts'
+import { need, type DiagnosisEvent, type HealthchainRuntime, type MinerControl, type OpenedDiagnosis, type SensorReading } from '../nodered/runtime.ts'
+import { diagnosisReaderOf } from '../nodered/diagnosis.ts'
 import { recorderOf, sealerOf } from '../nodered/seal.ts'
 import type { DeviceRegistry, PublicDevice } from '../ingest/registry.ts'
 import type { SensorType } from '../ingest/line.ts'
@@ -280,5 +281,21 @@ export function pipelineService (rt: HealthchainRuntime): PipelineService {
       return await txs.confirmed(id)
     },
     readings: (onReading, onError) => need(rt, 'readings').subscribe(onReading, onError)
+  }
+}
+
+export interface DiagnosesService {
+  /** Each tx_diag about the user's data that the hub's Docchain follower verified, with the key epoch of its first cause; returns the unsubscribe function. */
+  events: (onDiagnosis: (e: DiagnosisEvent) => void) => () => void
+  /** Opens a tx_diag with dk_ij (paper §IV-B5), in the hub: the diagnosis in node of another Node-RED calls this. */
+  open: (e: DiagnosisEvent) => Promise<OpenedDiagnosis>
+}
+
+/** The user's diagnoses over the hub's Node-RED runtime: what the embedded diagnosis in node reads, exposed to another Node-RED. */
+export function diagnosesService (rt: HealthchainRuntime): DiagnosesService {
+  const reader = diagnosisReaderOf(rt)
+  return {
+    events: (onDiagnosis) => need(rt, 'diagnoses').subscribe(onDiagnosis),
+    open: async (e) => await reader.open(e)
   }
 }

@@ -29,8 +29,8 @@ export async function viaDaemon<T> (dir: string | undefined, api: (c: ApiClient)
 }
 
 /** Runs `api` against the running daemon; without one, says so (exit 3). */
-export async function needDaemon<T> (dir: string | undefined, api: (c: ApiClient) => Promise<T>): Promise<T> {
-  return await viaDaemon(dir, api, async () => { throw new DaemonNotRunningError(`${dataDir(dir)} (start the hub first: this command acts on a running hub)`) })
+export async function needDaemon<T> (dir: string | undefined, api: (c: ApiClient) => Promise<T>, daemon = 'hub'): Promise<T> {
+  return await viaDaemon(dir, api, async () => { throw new DaemonNotRunningError(`${dataDir(dir)} (start the ${daemon} first: this command acts on a running ${daemon})`) })
 }
 
 /** Prints `value` as JSON with --json, else the text. */
@@ -41,7 +41,7 @@ export function output (o: { json?: boolean }, value: unknown, text: () => strin
 /** The exit code for an error a command threw. */
 export function exitCodeOf (err: unknown): number {
   if (err instanceof ApiAccessError || err instanceof DaemonNotRunningError) return EXIT.api
-  if (err instanceof ApiError && err.status === 401) return EXIT.api
+  if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return EXIT.api
   return EXIT.failed
 }
 
@@ -50,14 +50,24 @@ export async function startDaemonApi (dir: string, name: string, routes: Route[]
   try { return await startApiServer({ dataDir: dir, name, routes }) } catch (err) { await stopDaemon(); throw err }
 }
 
-/** `healthchain <name> --data-dir <dir>`: GET /v1/status of the daemon running there. */
-export function registerStatus (program: Command, name: string, description: string): void {
-  program.command(name)
+/**
+ * `<parent> <spec> --data-dir <dir> [--json]`: GET `path(...args)` of the
+ * daemon running on the data dir, printed as JSON with --json, else as
+ * `text` makes it; without a running daemon, exit 3.
+ */
+export function registerGet (parent: Command, spec: string, description: string, path: (...args: string[]) => string, text: (v: unknown) => string = (v) => JSON.stringify(v, null, 2), daemon = 'daemon'): Command {
+  return parent.command(spec)
     .description(description)
     .option('--data-dir <dir>', 'the daemon\'s data directory (its config\'s dataDir)')
     .option('--json', 'machine-readable output')
-    .action(async (o: { dataDir?: string, json?: boolean }) => {
-      const st = await needDaemon(o.dataDir, async (c) => await c.call('GET', '/v1/status'))
-      output(o, st, () => JSON.stringify(st, null, 2))
+    .action(async (...args: unknown[]) => {
+      const o = args[args.length - 2] as { dataDir?: string, json?: boolean }
+      const v = await needDaemon(o.dataDir, async (c) => await c.call('GET', path(...args.slice(0, -2).map(String))), daemon)
+      output(o, v, () => text(v))
     })
+}
+
+/** `healthchain <name> --data-dir <dir>`: GET /v1/status of the daemon running there. */
+export function registerStatus (program: Command, name: string, description: string): void {
+  registerGet(program, name, description, () => '/v1/status')
 }

@@ -6,7 +6,9 @@
  * view synced from the configured core nodes, and doctors' submissions
  * (`/healthchain/diag/2.0.0`). hub/accounting.example.json documents the
  * config. It prints progress; SIGTERM or Ctrl-C stops it cleanly, and after
- * a crash it restarts from its log and catches up by state transfer.
+ * a crash it restarts from its log and catches up by state transfer. Its
+ * control API (api/server.ts, routes in api/daemon-routes.ts) answers
+ * `healthchain accounting status|members|block <height> --data-dir <dir>`.
  */
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
@@ -15,8 +17,11 @@ import { ed25519Backend } from '../core/ed25519.ts'
 import { openKeystore } from '../store/keystore.ts'
 import { loadAccountingConfig, type AccountingConfig } from '../roles/accounting/config.ts'
 import { passphrase } from './_common.ts'
+import { accountingRoutes } from '../api/daemon-routes.ts'
+import { accountingDaemon, type AccountingMember, type AccountingStatus } from '../app/accounting.ts'
+import { EXIT, registerGet, startDaemonApi } from './_daemon.ts'
 
-interface Opts { config: string, passphraseFile?: string, listen?: string[], peersStdin?: boolean, check?: boolean }
+interface Opts { config?: string, passphraseFile?: string, listen?: string[], peersStdin?: boolean, check?: boolean }
 
 /** The first line of stdin: a JSON object of accounting ID (hex) → multiaddr with /p2p/<peer id>. */
 async function peersFromStdin (): Promise<Map<string, string>> {
@@ -35,15 +40,17 @@ async function peersFromStdin (): Promise<Map<string, string>> {
 }
 
 export function register (program: Command): void {
-  program.command('accounting')
-    .description('run a consortium accounting node: PBFT on Docchain with the configured accounting nodes, tx_diag checked against Userchain (SIGTERM stops)')
-    .requiredOption('--config <file>', 'accounting node config (see hub/accounting.example.json)')
+  const cmd = program.command('accounting')
+    .description('run a consortium accounting node: PBFT on Docchain with the configured accounting nodes, tx_diag checked against Userchain (SIGTERM stops); with a subcommand, ask the running one')
+    .option('--config <file>', 'accounting node config (see hub/accounting.example.json); required to run one')
     .option('--passphrase-file <file>', 'read the keystore passphrase from this file (else $HEALTHCHAIN_PASSPHRASE, else a prompt)')
     .option('--listen <multiaddr...>', 'libp2p listen addresses (overrides the config)')
     .option('--peers-stdin', 'read the other members\' addresses as one JSON line on stdin once listening (for orchestration on ephemeral ports)')
     .option('--check', 'check the config and exit')
     .action(async (o: Opts) => {
-      let cfg: AccountingConfig = await loadAccountingConfig(o.config)
+      // (not a commander requiredOption: the subcommands, which ask a running node, do not take it)
+      const file = o.config ?? cmd.error('error: required option \'--config <file>\' not specified', { exitCode: EXIT.usage, code: 'commander.missingMandatoryOptionValue' })
+      let cfg: AccountingConfig = await loadAccountingConfig(file)
       if (o.listen !== undefined) cfg = { ...cfg, listen: o.listen }
       const n = cfg.members.length
       const f = Math.floor((n - 1) / 3)
@@ -73,7 +80,8 @@ export function register (program: Command): void {
         }
       })
       const node = svc.node
-      out(`ready: Docchain height ${node.height}, view ${node.view}, Userchain height ${svc.core.store.height}`)
+      const api = await startDaemonApi(cfg.dataDir, 'accounting', accountingRoutes(accountingDaemon(svc, cfg, identity)), async () => { await svc.stop() })
+      out(`ready: Docchain height ${node.height}, view ${node.view}, Userchain height ${svc.core.store.height}, control API ${api.socket}`)
       if (consortium !== undefined) out(`settling doctors' earnings from the consortium account ${toHex(consortium.id)}`)
       node.onCommit = ((prev) => (b) => { prev?.(b); out(`commit ${b.header.index} ${toHex(dblockHash(b.header))} txs ${b.txs.length} view ${b.header.view}`) })(node.onCommit)
       svc.core.on('tip', (e: { height: number, hex: string }) => { out(`userchain ${e.height} ${e.hex}`) })
@@ -87,7 +95,24 @@ export function register (program: Command): void {
       })
       clearInterval(status)
       out('stopping')
+      await api.close()
       await svc.stop()
       out('stopped')
     })
+
+  registerGet(cmd, 'status', 'the running accounting node\'s member, view, leader, committed Docchain height, Userchain copy and peers (through its control API)', () => '/v1/status', (v) => {
+    const s = v as AccountingStatus
+    return [
+      `member      ${s.member} of ${s.members} (f = ${s.f}) ${s.id}`,
+      `view        ${s.view}, leader ${s.leader}`,
+      `docchain    height ${s.docchain.height}${s.docchain.tip === null ? '' : ` ${s.docchain.tip}`}`,
+      `userchain   height ${s.userchain.height} ${s.userchain.tip}`,
+      `peers       ${s.peers}`
+    ].join('\n')
+  }, 'accounting node')
+  registerGet(cmd, 'members', 'the accounting nodes in leader order, the current view\'s leader marked', () => '/v1/members', (v) => {
+    const m = v as { view: number, members: AccountingMember[] }
+    return [`view ${m.view}`, ...m.members.map((x) => `${x.leader ? '*' : ' '} ${x.index} ${x.id}${x.self ? ' (this node)' : ''}${x.addr === null ? '' : ` ${x.addr}`}`)].join('\n')
+  }, 'accounting node')
+  registerGet(cmd, 'block <height>', 'a committed Dblock: header, tx_diag ids, certificate signers', (h) => `/v1/dblocks/${encodeURIComponent(h ?? '')}`, undefined, 'accounting node')
 }

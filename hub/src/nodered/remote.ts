@@ -4,14 +4,16 @@
  * or loopback URL plus the cookie from the hub's data dir). Keys and the
  * identity stay in the hub: sealing and signing tx_IoT are API calls
  * (nodered/seal.ts runs there), so `identity` here carries only the ID.
- * Readings arrive on a newline-delimited JSON stream, reopened when it
- * breaks (the hub restarted: the cookie is read again).
+ * Key epochs change and diagnoses are opened in the hub too (its key service,
+ * its Docchain follower). Readings and diagnoses arrive on newline-delimited
+ * JSON streams, reopened when they break (the hub restarted: the cookie is
+ * read again).
  */
 import { randomBytes } from 'node:crypto'
-import { decodeTx, fromHex, toHex, type Identity, type TxIoT } from '../core/index.ts'
+import { decodeTx, encodeTx, fromHex, toHex, type Identity, type TxDiag, type TxIoT } from '../core/index.ts'
 import { ApiClient, type ApiTarget } from '../api/client.ts'
 import { asReading } from './batcher.ts'
-import type { HealthchainRuntime, MinerStatus, SensorReading } from './runtime.ts'
+import type { HealthchainRuntime, MinerStatus, PublishedEpoch, SensorReading } from './runtime.ts'
 
 export interface RemoteOptions {
   /** Reads the target afresh (the cookie is rewritten at every hub start). */
@@ -43,34 +45,53 @@ export function remoteRuntime (o: RemoteOptions): HealthchainRuntime & { close: 
     miner = { running: s.mining, height: s.height ?? miner.height, mined: s.mined ?? miner.mined }
   }
   const streams = new Set<() => void>()
+  /** Follows an NDJSON stream of the hub, reopened (with the cookie read again) whenever it breaks; returns its end. */
+  const follow = (path: string, onLine: (j: unknown) => void): () => void => {
+    let stopped = false
+    let end: (() => void) | null = null
+    const open = (): void => {
+      if (stopped) return
+      end = client.stream(path, onLine, () => {
+        if (stopped) return
+        // the hub went away or restarted: reopen with its current cookie
+        setTimeout(() => { client.close(); client = new ApiClient(o.target(), { maxSockets: 16 }); open() }, o.retryMs ?? 2000).unref()
+      })
+    }
+    open()
+    const off = (): void => { stopped = true; end?.(); streams.delete(off) }
+    streams.add(off)
+    return off
+  }
+  const epoch = (e: { epoch: number, tx: string, doctors: readonly string[] }): PublishedEpoch => ({ epoch: e.epoch, tx: e.tx, doctors: e.doctors })
   return {
     role: 'user',
     identity,
     now: () => Math.floor(Date.now() / 1000),
     rng: (n) => new Uint8Array(randomBytes(n)),
     readings: {
-      subscribe: (onReading, onError) => {
-        let stopped = false
-        let end: (() => void) | null = null
-        const open = (): void => {
-          if (stopped) return
-          end = client.stream('/v1/readings', (j) => {
-            const x = j as { error?: string, raw?: string }
-            if (typeof x.error === 'string') { onError(new Error(x.error), x.raw); return }
-            let r: SensorReading
-            try { r = asReading(j) } catch (err) { onError(err as Error); return }
-            onReading(r)
-          }, () => {
-            if (stopped) return
-            // the hub went away or restarted: reopen with its current cookie
-            setTimeout(() => { client.close(); client = new ApiClient(o.target(), { maxSockets: 16 }); open() }, o.retryMs ?? 2000).unref()
-          })
-        }
-        open()
-        const off = (): void => { stopped = true; end?.(); streams.delete(off) }
-        streams.add(off)
-        return off
-      }
+      subscribe: (onReading, onError) => follow('/v1/readings', (j) => {
+        const x = j as { error?: string, raw?: string }
+        if (typeof x.error === 'string') { onError(new Error(x.error), x.raw); return }
+        let r: SensorReading
+        try { r = asReading(j) } catch (err) { onError(err as Error); return }
+        onReading(r)
+      })
+    },
+    keyEpochs: {
+      grant: async (doctor) => epoch(await call('POST', '/v1/keys/grant', { doctor })),
+      revoke: async (doctor) => epoch(await call('POST', '/v1/keys/revoke', { doctor })),
+      rotate: async () => epoch(await call('POST', '/v1/keys/rotate', {})),
+      doctors: async () => await call('GET', '/v1/keys/doctors')
+    },
+    // the tx_diag the hub's Docchain follower verified; the hub opens them (dk_ij stays there)
+    diagnoses: {
+      subscribe: (onDiagnosis) => follow('/v1/diagnoses/events', (j) => {
+        const x = j as { tx: string, epoch: number }
+        onDiagnosis({ tx: decodeTx(fromHex('tx', x.tx)) as TxDiag, epoch: x.epoch })
+      })
+    },
+    diagnosisReader: {
+      open: async (e) => await call('POST', '/v1/diagnoses/open', { tx: toHex(encodeTx(e.tx)), epoch: e.epoch })
     },
     ipfs: {
       upload: async (bytes) => await call('POST', '/v1/ipfs/upload', { bytes: Buffer.from(bytes).toString('base64') }),

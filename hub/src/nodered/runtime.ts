@@ -94,6 +94,47 @@ export interface IotTxSource {
   subscribe: (onTx: (tx: TxIoT) => void) => () => void
 }
 
+/** A key epoch a tx_key published (paper Alg. 3): its number, htxk (hex) and the doctors it names (hex IDs). */
+export interface PublishedEpoch {
+  readonly epoch: number
+  readonly tx: string
+  readonly doctors: readonly string[]
+  /** The tx_key itself, where it was built in this process. */
+  readonly txKey?: TxKey
+}
+
+/**
+ * Key-epoch changes where the user's keys are (paper Alg. 3, §IV-B5): in the
+ * hub its key service (app/hub-service.ts keysService, the one the CLI, the
+ * page and the control API call), in another Node-RED the hub's control API.
+ * Doctors are named by ID or identity record (hex).
+ */
+export interface KeyEpochs {
+  /** The first epoch, naming no doctor; absent where the hub publishes it itself at its first start. */
+  init?: () => Promise<PublishedEpoch>
+  grant: (doctor: string) => Promise<PublishedEpoch>
+  revoke: (doctor: string) => Promise<PublishedEpoch>
+  rotate: () => Promise<PublishedEpoch>
+  /** The latest epoch (0: none yet) and the doctors it grants. */
+  doctors: () => Promise<{ readonly epoch: number, readonly doctors: readonly string[] }>
+}
+
+/** A diagnosis opened with dk_ij (paper §IV-B5): what the diagnosis in node emits. */
+export interface OpenedDiagnosis {
+  readonly diagnosis: unknown
+  /** ID_D (hex) */
+  readonly doctor: string
+  /** htxI of the batches it is about (hex) */
+  readonly causes: readonly string[]
+  /** htxd (hex) */
+  readonly id: string
+}
+
+/** Opens a committed tx_diag about this user where the keys are (in the hub, or through its control API). */
+export interface DiagnosisReader {
+  open: (e: DiagnosisEvent) => Promise<OpenedDiagnosis>
+}
+
 /** What a doctor (human in the editor, or hub/src/ai) concludes from one batch of readings. */
 export type Analyzer = (readings: readonly SensorReading[], cause: TxIoT) => unknown | Promise<unknown>
 
@@ -119,6 +160,10 @@ export interface HealthchainRuntime {
   readonly sealer?: Sealer
   /** Signs and submits tx_IoT where the identity is; default: over `identity` and `txs`. */
   readonly recorder?: Recorder
+  /** Changes key epochs where the keys are; default: over `keys` and `txs` (nodered/epochs.ts). */
+  readonly keyEpochs?: KeyEpochs
+  /** Opens diagnoses where the keys are; default: over `keys` and `ipfs` (nodered/diagnosis.ts). */
+  readonly diagnosisReader?: DiagnosisReader
 }
 
 export type Capability = 'keys' | 'readings' | 'ipfs' | 'txs' | 'miner' | 'pbft' | 'diagnoses' | 'doctorKeys' | 'iotTxs' | 'analyze'
