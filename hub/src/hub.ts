@@ -210,7 +210,11 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         peers: dc.members.flatMap((m) => (m.addr === undefined ? [] : [m.addr])),
         dir: join(cfg.dataDir, 'docchain'),
         // a Dblock holding a diagnosis of this user is kept; the rest of Docchain is not
-        onDblock: async (b) => (await reader.onDblock(b)).length > 0,
+        onDblock: async (b) => {
+          const found = await reader.onDblock(b)
+          for (const d of found) opts.activity?.(`certified diagnosis: tx_diag ${d.htxd} (${d.diagnosis.severity}) by doctor ${d.doctor.slice(0, 12)}… in Dblock ${d.dblock}, certificate verified`)
+          return found.length > 0
+        },
         log,
         pollMs: dc.pollSeconds * 1000
       })
