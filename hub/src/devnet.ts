@@ -92,13 +92,13 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
   try {
     for (const role of ROLES) supervisor.start({ name: role, args: plan.command(role) })
     const hub = supervisor.children.get('hub')!
-    const ready = await hub.waitFor(/^ {2}control API/, 300_000)
-    void ready
+    // bounds that turn a hung start into an error, not goals (a loaded 2-core machine takes minutes)
+    await hub.waitFor(/^ {2}control API/, 900_000)
     const text = hub.lines.join('\n')
     const page = /patient page +(\S+)/.exec(text)![1]!
     const editor = /Node-RED +(\S+)/.exec(text)![1]!
-    const ai = await supervisor.children.get('doctor-ai')!.waitFor(/doctor page +(\S+)/, 300_000)
-    const human = await supervisor.children.get('doctor-human')!.waitFor(/doctor page +(\S+)/, 300_000)
+    const ai = await supervisor.children.get('doctor-ai')!.waitFor(/doctor page +(\S+)/, 900_000)
+    const human = await supervisor.children.get('doctor-human')!.waitFor(/doctor page +(\S+)/, 900_000)
     hubApi = await ApiClient.forDataDir(plan.at('hub'))
     const api = hubApi
 

@@ -50,7 +50,7 @@ export interface SupervisorOptions {
   readonly log?: (line: string) => void
   /** Delay before a restart (default 1000 ms). */
   readonly restartDelayMs?: number
-  /** SIGTERM → SIGKILL grace on stop (default 20 s). */
+  /** SIGTERM → SIGKILL grace on stop (default 30 s). */
   readonly graceMs?: number
 }
 
@@ -66,7 +66,7 @@ export class Supervisor extends EventEmitter {
     super()
     this.log = opts.log ?? ((l) => { process.stdout.write(l + '\n') })
     this.restartDelayMs = opts.restartDelayMs ?? 1000
-    this.graceMs = opts.graceMs ?? 20_000
+    this.graceMs = opts.graceMs ?? 30_000
   }
 
   /** Starts a daemon under supervision. */
