@@ -13,8 +13,9 @@
 import type { Message } from '@libp2p/gossipsub'
 import { decodeTx, MAX_TX_BYTES, verifyTx, type TxDiag } from '../core/index.ts'
 import type { NetNode } from './node.ts'
+import { topicsFor } from './topics.ts'
 
-export function preliminaryTopic (network: string): string { return `/healthchain/${network}/prelim/1` }
+export function preliminaryTopic (network: string): string { return topicsFor(network).prelim }
 
 /** Gossips a signed tx_diag as a preliminary finding. */
 export async function publishPreliminary (net: NetNode, network: string, tx: Uint8Array): Promise<void> {
