@@ -55,8 +55,8 @@ export interface Devnet {
   readonly plan: DevnetPlan
   readonly supervisor: Supervisor
   readonly urls: { readonly patient: string, readonly doctor: string, readonly humanDoctor: string, readonly editor: string }
-  /** The hub's control API (the patient's data through the service layer). */
-  readonly hubApi: ApiClient
+  /** One call to the hub's control API (the patient's data through its service layer); a client per call, so a restarted hub's new cookie is read. */
+  hubCall: <T>(method: 'GET' | 'POST', path: string, body?: unknown) => Promise<T>
   stop: () => Promise<void>
 }
 
@@ -81,11 +81,9 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
   const supervisor = new Supervisor({ log })
   const boards: VirtualEspruino[] = []
   const timers: NodeJS.Timeout[] = []
-  let hubApi: ApiClient | undefined
   const stop = async (): Promise<void> => {
     for (const t of timers) clearInterval(t)
     for (const b of boards) b.close()
-    hubApi?.close()
     await supervisor.stop()
     await pty?.close()
   }
@@ -99,8 +97,11 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     const editor = /Node-RED +(\S+)/.exec(text)![1]!
     const ai = await supervisor.children.get('doctor-ai')!.waitFor(/doctor page +(\S+)/, 900_000)
     const human = await supervisor.children.get('doctor-human')!.waitFor(/doctor page +(\S+)/, 900_000)
-    hubApi = await ApiClient.forDataDir(plan.at('hub'))
-    const api = hubApi
+    const hubCall = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+      const c = await ApiClient.forDataDir(plan.at('hub'))
+      try { return await c.call<T>(method, path, body) } finally { c.close() }
+    }
+    const api = { call: hubCall }
 
     // the patient's first start: grant both doctors (tx_key), pair the two boards
     for (const d of [plan.ai, plan.human]) {
@@ -155,7 +156,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
       plan,
       supervisor,
       urls: { patient: page, doctor: ai[1]!, humanDoctor: human[1]!, editor },
-      hubApi: api,
+      hubCall,
       stop
     }
   } catch (err) {
@@ -220,7 +221,7 @@ async function main (): Promise<void> {
   processes      ${[...net.supervisor.children.values()].map((c) => `${c.spec.name}=${c.pid}`).join(' ')}\n`)
   if (!values.quiet) {
     const sup = net.supervisor
-    const api = net.hubApi
+    const api = { call: net.hubCall }
     setInterval(() => {
       void api.call<{ userchain: { height: number, mempool: number }, docchain: { height: number, diagnoses: number } | null, ingest: { accepted: number } }>('GET', '/v1/status').then((s) => {
         const core2 = sup.children.get('core2')!.lines.findLast((l) => / tip \d+ /.test(l))
