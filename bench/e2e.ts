@@ -172,7 +172,7 @@ async function processDevnet (): Promise<Record<string, number>> {
       const mark = run.lines.length
       const t0 = Date.now()
       await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: i, t: 'spo2', v: 86, ts: i * 2000 }).trimEnd(), { qos: 1 })
-      const pre = await run.line(/^\[hub\] (\S+) preliminary finding: tx_diag ([0-9a-f]{64}) \((urgent|emergency)\)/, `episode ${i}: the preliminary finding`, 300_000, mark)
+      const pre = await run.line(/^\[hub\] (\S+) preliminary finding: tx_diag ([0-9a-f]{64}) \((low|urgent|emergency)\)/, `episode ${i}: the preliminary finding`, 300_000, mark)
       const htxd = pre[2]!
       const signed = await run.line(new RegExp(`^\\[doctor-ai\\] \\S+ \\w+ diagnosis ${htxd.slice(0, 12)}… signed for ([0-9a-f]{12})…`), `episode ${i}: the doctor's signature`, 60_000, mark)
       const confirmed = await run.line(new RegExp(`^\\[hub\\] (\\S+) batch recorded: tx_IoT ${signed[1]!}`), `episode ${i}: the cause confirmed`, 600_000, mark)
@@ -183,6 +183,7 @@ async function processDevnet (): Promise<Record<string, number>> {
       m.commit!.push(at(committed) - at(confirmed))
       m.total!.push(at(committed) - t0)
       m.page!.push(at(page) - t0)
+      console.log(`episode ${i}: preliminary ${at(pre) - t0} ms, confirmed ${at(confirmed) - t0} ms, committed ${at(committed) - t0} ms, on the page ${at(page) - t0} ms`)
     }
     await c.endAsync()
     let kb = 0
