@@ -1,8 +1,8 @@
 /**
  * End-to-end alert latency on the process devnet (`npm start`: every role
  * its own daemon process on loopback). Every figure starts when the device
- * publishes its first abnormal reading (an SpO₂ of 86 % over MQTT with its
- * paired credentials, QoS 1) and goes through the shipped Node-RED flow
+ * publishes its first abnormal reading (an SpO₂ of 86 %, then 85 % a second
+ * later, over MQTT with its paired credentials, QoS 1) and goes through the shipped Node-RED flow
  * (its NEWS2 flush rule), the AI doctor's analysis at mempool sight, real
  * admission (accounting nodes admit causes confirmed on Userchain only) and
  * the devnet's real block times:
@@ -171,7 +171,10 @@ async function processDevnet (): Promise<Record<string, number>> {
     for (let i = 0; i < EPISODES; i++) {
       const mark = run.lines.length
       const t0 = Date.now()
-      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: i, t: 'spo2', v: 86, ts: i * 2000 }).trimEnd(), { qos: 1 })
+      // the first abnormal reading flushes the batch the normal readings of the window were in; the second, a second later, its own
+      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: 2 * i, t: 'spo2', v: 86, ts: i * 4000 }).trimEnd(), { qos: 1 })
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: 2 * i + 1, t: 'spo2', v: 85, ts: i * 4000 + 1000 }).trimEnd(), { qos: 1 })
       const pre = await run.line(/^\[hub\] (\S+) preliminary finding: tx_diag ([0-9a-f]{64}) \((low|urgent|emergency)\)/, `episode ${i}: the preliminary finding`, 300_000, mark)
       const htxd = pre[2]!
       const signed = await run.line(new RegExp(`^\\[doctor-ai\\] \\S+ \\w+ diagnosis ${htxd.slice(0, 12)}… signed for ([0-9a-f]{12})…`), `episode ${i}: the doctor's signature`, 60_000, mark)
