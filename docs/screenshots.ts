@@ -5,15 +5,19 @@
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 import { startDevnet } from '../hub/src/devnet.ts'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { LOGINS_FILE, parseLoginsFile } from '../hub/src/web/logins.ts'
 const OUT = fileURLToPath(new URL('./screenshots', import.meta.url))
 const lines: string[] = []
 const net = await startDevnet({ dataDir: mkdtempSync('/tmp/shots-'), port: 0, episodeSeconds: 5, log: (l) => { lines.push(l) } })
-await net.diagnosed(2)
+// two certified diagnoses on the hub's page (the hub logs each one it reads from Docchain)
+while (lines.filter((l) => /^\[hub\] \S+ certified diagnosis:/.test(l)).length < 2) await new Promise((r) => setTimeout(r, 500))
 await new Promise((r) => setTimeout(r, 4000))
-const docLogin = lines.find((l) => l.startsWith('doctor page login'))!.split(' / ')[1]!.trim()
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
-for (const [name, url, pass] of [['patient', net.urls.patient, net.logins.web!.password], ['doctor', net.urls.doctor, docLogin]] as const) {
+const docLogin = lines.find((l) => /^\[doctor-human\] +page login/.test(l))!.split(' / ')[1]!.split(' ')[0]!.trim()
+const webLogin = parseLoginsFile(readFileSync(join(net.plan.at('hub'), LOGINS_FILE), 'utf8')).web!.password
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors'] })
+for (const [name, url, pass] of [['patient', net.urls.patient, webLogin], ['doctor', net.urls.humanDoctor, docLogin]] as const) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } })
   await page.goto(url)
   await page.fill('input[name=username]', 'admin')

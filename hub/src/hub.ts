@@ -27,6 +27,7 @@ import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/follower.ts'
 import { registryOf } from './config/docchain.ts'
+import { onPreliminary } from './net/preliminary.ts'
 import { startIngestService } from './ingest/hub.ts'
 import type { SubmitContext } from './ingest/pipeline.ts'
 import type { AddResult } from './store/chain.ts'
@@ -232,6 +233,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
             const tx = b.txs.find((x) => x.tx.kind === 'diag' && toHex(txId(x.tx)) === d.htxd)?.tx
             if (tx?.kind === 'diag') for (const l of diagnosisListeners) l({ tx, epoch: d.causes[0]!.epoch })
           }
+          for (const d of found) opts.activity?.(`certified diagnosis: tx_diag ${d.htxd} (${d.diagnosis.severity}) by doctor ${d.doctor.slice(0, 12)}… in Dblock ${d.dblock}, certificate verified`)
           return found.length > 0
         },
         log,
@@ -242,6 +244,15 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       // the diagnoses read before a restart, from the Dblocks kept for them (certificates checked again)
       for (const b of await f.kept()) await reader.onDblock(b).catch((err: Error) => { log(`docchain: kept Dblock ${b.header.index}: ${err.message}`) })
       f.start()
+      // the real-time path: a doctor's signed finding on this user's batch, shown as preliminary until Docchain certifies it
+      stops.push(async () => { unsubscribe() })
+      const unsubscribe = onPreliminary(net.net, params.name, {
+        wanted: async (tx) => f.registry.status(tx.doctor) === 'active' && await ownIoT(tx.causes[0]!) !== undefined,
+        onFinding: async (tx) => {
+          const d = await reader.onPreliminary(tx)
+          if (d !== undefined) opts.activity?.(`preliminary finding: tx_diag ${d.htxd} (${d.diagnosis.severity}) signed by doctor ${d.doctor.slice(0, 12)}…, not yet on Docchain`)
+        }
+      })
     }
     const page = patientModel({
         keys,

@@ -9,17 +9,16 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import {
-  buildIdentityRecord, buildTxCoin, buildTxDiag, buildTxIoT, dblockProposal, DEVNET, encodeIdentityRecord, sha256, toHex, txId, utf8Bytes,
+  buildTxCoin, buildTxDiag, buildTxIoT, DEVNET, sha256, toHex, txId, utf8Bytes,
   type DoctorKey, type Identity, type Tx, type TxDiag, type TxIoT
 } from '../../hub/src/core/index.ts'
-import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { AccountingNode } from '../../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
-import { accountingLookups, UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
+import { UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
 import { CreditBook, DIAGNOSIS_PRICE } from '../../hub/src/roles/consortium/credit.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { who } from './core.ts'
+import { startMemoryConsortium } from './memory-consortium.ts'
 import { mine } from './doctor-world.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -56,26 +55,8 @@ export async function admissionWorld (t: Teardown, dir: string, label: string): 
   await mine(core, miner.id)
   const view = new UserchainView(core.store)
   const credit = new CreditBook(core.store, consortium.id)
-  const registry = new DoctorRegistry({ members: [consortium.id], threshold: 1 }, doctors.map((d) => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime))))
-  const genesis = dblockProposal({ index: 0, gtime: DEVNET.genesisTime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
   const members = [0, 1, 2, 3].map((i) => who(`${label}-accounting-${i}`))
-  const mem = new MemoryNetwork()
-  const nodes: AccountingNode[] = []
-  for (let i = 0; i < members.length; i++) {
-    const node = await AccountingNode.start({
-      identity: members[i]!,
-      members: members.map((m) => m.id),
-      genesis,
-      dir: join(dir, `accounting-${i}`),
-      transport: mem.join(members[i]!.id),
-      registry,
-      ...accountingLookups(view, credit),
-      replica: { batchDelayMs: 2, requestTimeoutMs: 1000, viewChangeTimeoutMs: 1000 },
-      tickMs: 5
-    })
-    nodes.push(node)
-    t.teardown(async () => { await node.stop() })
-  }
+  const { nodes } = await startMemoryConsortium(t, { dir, members, consortium, doctors, view, credit, tune: { replica: { batchDelayMs: 2, requestTimeoutMs: 1000, viewChangeTimeoutMs: 1000 }, tickMs: 5 } })
   // Committed Dblocks consume credit in the CreditBook too (the consortium's settlement reads it).
   let credited = Promise.resolve()
   for (const n of nodes.slice(0, 1)) n.onCommit = (b) => { credited = credited.then(async () => { await credit.onDblock(b, async (h) => await view.userOf(h)) }) }

@@ -13,17 +13,15 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Libp2p } from '@libp2p/interface'
 import {
-  buildIdentityRecord, buildTxCoin, buildTxIoT, dblockProposal, DEVNET, encodeIdentityRecord, sealBatch, solveUblockHeader, toHex, txId,
+  buildIdentityRecord, buildTxCoin, buildTxIoT, DEVNET, encodeIdentityRecord, sealBatch, solveUblockHeader, toHex, txId,
   type DoctorKey, type Identity, type Tx, type TxIoT
 } from '../../hub/src/core/index.ts'
-import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { CoreNet } from '../../hub/src/net/service.ts'
 import { coreChain } from '../../hub/src/net/core-chain.ts'
 import { serveDocchain } from '../../hub/src/net/docchain.ts'
 import { AccountingNode } from '../../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
-import { accountingLookups, UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
+import { UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
 import { serveDiagSubmissions } from '../../hub/src/roles/accounting/diag-protocol.ts'
 import { CreditBook, DIAGNOSIS_PRICE } from '../../hub/src/roles/consortium/credit.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
@@ -31,6 +29,7 @@ import { createIpfsLibp2p, digestOfCid, uploadBatch } from '../../hub/src/ipfs/i
 import { encodeBatch } from '../../hub/src/nodered/batcher.ts'
 import { addr, ipfsNode, storageNode } from './ipfs.ts'
 import { who } from './core.ts'
+import { startMemoryConsortium } from './memory-consortium.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -109,23 +108,7 @@ export async function doctorWorld (t: Teardown, dir: string): Promise<DoctorWorl
   const view = new UserchainView(core.store)
   const credit = new CreditBook(core.store, consortium.id)
   const records = doctors.map((d) => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime)))
-  const registry = new DoctorRegistry({ members: [consortium.id], threshold: 1 }, records)
-  const genesis = dblockProposal({ index: 0, gtime: DEVNET.genesisTime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
-  const mem = new MemoryNetwork()
-  const accounting: AccountingNode[] = []
-  for (let i = 0; i < members.length; i++) {
-    const node = await AccountingNode.start({
-      identity: members[i]!,
-      members: members.map((m) => m.id),
-      genesis,
-      dir: join(dir, `accounting-${i}`),
-      transport: mem.join(members[i]!.id),
-      registry,
-      ...accountingLookups(view, credit)
-    })
-    accounting.push(node)
-    t.teardown(async () => { await node.stop() })
-  }
+  const { nodes: accounting } = await startMemoryConsortium(t, { dir, members, consortium, doctors, view, credit })
   const acctP2p = await createIpfsLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'] })
   t.teardown(async () => { await acctP2p.stop() })
 

@@ -49,3 +49,25 @@ t.test('batch plaintext: round-trips, is checked on the way back, and the doctor
   t.throws(() => decodeBatch(Uint8Array.of(0xff, 0xfe)), /UTF-8 JSON/)
   t.throws(() => decodeBatch(utf8Bytes(JSON.stringify({ v: 1, readings: [{ ...rs[0], u: 'kPa' }] }))), /readings\[0\]\.u/)
 })
+
+t.test('flush rules: an abnormal vital sign by NEWS2 closes its batch at once; normal ones wait for the window', async (t) => {
+  const b = new Batcher({ size: 0, eventTypes: ['fall', 'news2>=3'] })
+  t.same(b.add(reading('spo2', 95, 1)), [], 'SpO₂ 95 % (NEWS2 1) waits')
+  t.same(b.add(reading('hr', 120, 2)), [], 'pulse 120 /min (NEWS2 2) waits')
+  const out = b.add(reading('spo2', 91, 3))
+  t.same(out.map((x) => [x.trigger, x.readings.map((r) => r.s)]), [['event', [1, 2, 3]]], 'SpO₂ 91 % (NEWS2 3) closes the batch with the readings before it')
+  for (const [type, v, what] of [['hr', 131, 'pulse 131'], ['hr', 40, 'pulse 40'], ['temp', 35, 'temperature 35.0'], ['rr', 25, 'respiration 25'], ['bp', [90, 60], 'systolic 90'], ['fall', 1, 'a fall']] as const) {
+    t.equal(b.add(reading(type, v as number | number[], 10))[0]?.trigger, 'event', `${what} closes it`)
+  }
+  t.same(new Batcher({ size: 0, eventTypes: ['fall'] }).add(reading('spo2', 80, 1)), [], 'without the news2 rule a low SpO₂ waits (the rule is what flushes)')
+  t.throws(() => new Batcher({ size: 0, eventTypes: ['news2>3'] }), /neither a sensor type nor news2>=N/, 'a rule it cannot read is refused at deploy')
+})
+
+t.test('the shipped flow flushes on NEWS2 red scores and falls', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const flow = JSON.parse(await readFile(new URL('../../flows/hub.json', import.meta.url), 'utf8')) as Array<{ type: string, events?: string }>
+  const batch = flow.find((n) => n.type === 'healthchain-batch')!
+  const b = new Batcher({ size: 0, eventTypes: batch.events!.split(',').map((s) => s.trim()) })
+  t.equal(b.add(reading('spo2', 89, 1))[0]?.trigger, 'event', 'a desaturation reading (SpO₂ 89 %) is sent at once')
+  t.equal(b.add(reading('fall', 1, 2))[0]?.trigger, 'event', 'a fall too')
+})

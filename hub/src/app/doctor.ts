@@ -41,6 +41,7 @@ import { CreditBook } from '../roles/consortium/credit.ts'
 import { submitDiags, verifyReceipt, wireReceipt, type WireReceipt } from '../roles/accounting/diag-protocol.ts'
 import { DocchainFollower } from '../roles/docchain/follower.ts'
 import { registryOf } from '../config/docchain.ts'
+import { publishPreliminary } from '../net/preliminary.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../ipfs/index.ts'
 import { DoctorJournal, type DiagRecord, type QueuedRecord, type ReceiptRecord } from '../store/doctor-journal.ts'
 import { createWebServer, doctorModel, type Amendment } from '../web/index.ts'
@@ -213,7 +214,10 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
         const causes = tx.causes.map(toHex)
         const first = journal.queued.get(causes[0]!)
         const user = first?.user ?? userOfCause.get(causes[0]!) ?? ''
-        await journal.signed({ htxd, tx: toHex(encodeTx(tx)), causes, user, severity: severityOf.get(causes[0]!) ?? first?.diagnosis.severity ?? 'routine', status: 'pending', signedAt: Date.now(), sent: 0 })
+        const bytes = encodeTx(tx)
+        await journal.signed({ htxd, tx: toHex(bytes), causes, user, severity: severityOf.get(causes[0]!) ?? first?.diagnosis.severity ?? 'routine', status: 'pending', signedAt: Date.now(), sent: 0 })
+        // the patient sees it at once, marked preliminary; Docchain certifies it once its causes are confirmed
+        void publishPreliminary(net.net, params.name, bytes).catch((err: Error) => { log(`tx_diag ${htxd.slice(0, 12)}…: preliminary finding not gossiped: ${err.message}`) })
         sendLater(htxd)
       },
       hasPaid: async (user: Uint8Array) => credit === undefined ? true : await credit.hasPaid(user),

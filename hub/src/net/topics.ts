@@ -5,13 +5,20 @@
  */
 import { MAX_BLOCK_BODY_BYTES, MAX_TX_BYTES, UBLOCK_HEADER_BYTES } from '../core/index.ts'
 
-export interface Topics { readonly tx: string, readonly ublock: string, readonly dblock: string }
+export interface Topics {
+  readonly tx: string
+  readonly ublock: string
+  readonly dblock: string
+  /** Doctors' signed findings before Docchain commits them (net/preliminary.ts). */
+  readonly prelim: string
+}
 
 export function topicsFor (network: string): Topics {
   return {
     tx: `/healthchain/${network}/utx/1`,
     ublock: `/healthchain/${network}/ublock/1`,
-    dblock: `/healthchain/${network}/dblock/1`
+    dblock: `/healthchain/${network}/dblock/1`,
+    prelim: `/healthchain/${network}/prelim/1`
   }
 }
 

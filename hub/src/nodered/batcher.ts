@@ -3,8 +3,9 @@
  * "packages the IoT data collected in a period" into one batch; DESIGN §4:
  * a sealed batch is at most 1 MiB). Pure logic; the batch node runs the
  * window timer. A batch closes when it holds `size` readings, when adding
- * one more would pass `maxBytes`, when a reading of an event type (a fall)
- * arrives — urgent data must not wait for the window — or on flush (window
+ * one more would pass `maxBytes`, when a reading matches a flush rule (a
+ * fall, an abnormal vital sign by NEWS2) — urgent data must not wait for
+ * the window — or on flush (window
  * elapsed, or a flush message).
  *
  * Plaintext of a batch: UTF-8 JSON `{"v":1,"readings":[…]}` with each reading
@@ -15,6 +16,43 @@ import { HealthchainError, MAX_SEALED_BYTES, utf8Bytes } from '../core/index.ts'
 import { readingFromWire, readingToWire } from '../ingest/line.ts'
 import { BadMessageError } from './errors.ts'
 import type { SensorReading } from './runtime.ts'
+import { scorePulse, scoreRespRate, scoreSpo2Scale1, scoreSystolic, scoreTemperature } from '../ai/news2.ts'
+
+/**
+ * One reading's NEWS2 chart-1 score for the parameter it measures (SpO₂ on
+ * Scale 1, pulse, temperature, respiration rate, systolic pressure), or
+ * null for a reading NEWS2 does not score.
+ */
+export function readingNews2 (r: Pick<SensorReading, 't' | 'v'>): number | null {
+  const v = r.v
+  switch (r.t) {
+    case 'spo2': return typeof v === 'number' ? scoreSpo2Scale1(v) : null
+    case 'hr': return typeof v === 'number' ? scorePulse(v) : null
+    case 'temp': return typeof v === 'number' ? scoreTemperature(v) : null
+    case 'rr': return typeof v === 'number' ? scoreRespRate(v) : null
+    case 'bp': return Array.isArray(v) && typeof v[0] === 'number' ? scoreSystolic(v[0]) : null
+    default: return null
+  }
+}
+
+/**
+ * The flush rules of a batch node (its `events` field, comma-separated):
+ * a sensor type (`fall`) closes the batch on any reading of that type;
+ * `news2>=N` closes it on a reading whose own NEWS2 score is at least N —
+ * `news2>=3` is chart 2's "single red score" that calls for an urgent
+ * clinical review, so an abnormal vital sign never waits for the window.
+ */
+export function flushRule (rules: readonly string[]): (r: SensorReading) => boolean {
+  const types = new Set<string>()
+  let news2: number | null = null
+  for (const rule of rules) {
+    const m = /^news2\s*>=\s*(\d+)$/.exec(rule)
+    if (m !== null) { news2 = Math.min(news2 ?? Infinity, Number(m[1])); continue }
+    if (!/^[a-z0-9]+$/.test(rule)) throw new BadMessageError('events', `"${rule}" is neither a sensor type nor news2>=N`)
+    types.add(rule)
+  }
+  return (r) => types.has(r.t) || (news2 !== null && (readingNews2(r) ?? -1) >= news2)
+}
 
 export type Trigger = 'size' | 'bytes' | 'event' | 'window' | 'flush'
 
@@ -23,7 +61,7 @@ export interface BatchOptions {
   readonly size: number
   /** Bytes of plaintext per batch (default and maximum: the sealed-batch limit less the AES-GCM overhead). */
   readonly maxBytes?: number
-  /** Reading types that close the batch at once (e.g. ['fall']). */
+  /** Flush rules that close the batch at once (flushRule: e.g. ['fall', 'news2>=3']). */
   readonly eventTypes?: readonly string[]
 }
 
@@ -70,7 +108,7 @@ export function decodeBatch (plaintext: Uint8Array): SensorReading[] {
 export class Batcher {
   readonly size: number
   readonly maxBytes: number
-  private readonly events: ReadonlySet<string>
+  private readonly event: (r: SensorReading) => boolean
   private readings: SensorReading[] = []
   private bytes = ENVELOPE
 
@@ -78,7 +116,7 @@ export class Batcher {
     if (!Number.isSafeInteger(opts.size) || opts.size < 0) throw new BadMessageError('size', 'must be an integer ≥ 0')
     this.size = opts.size
     this.maxBytes = Math.min(opts.maxBytes ?? MAX_PLAINTEXT_BYTES, MAX_PLAINTEXT_BYTES)
-    this.events = new Set(opts.eventTypes ?? [])
+    this.event = flushRule(opts.eventTypes ?? [])
   }
 
   get pending (): number { return this.readings.length }
@@ -91,7 +129,7 @@ export class Batcher {
     if (this.bytes + len + (this.readings.length > 0 ? 1 : 0) > this.maxBytes) out.push(this.flush('bytes')!)
     this.bytes += len + (this.readings.length > 0 ? 1 : 0)
     this.readings.push(r)
-    const trigger: Trigger | null = this.events.has(r.t) ? 'event' : this.size > 0 && this.readings.length >= this.size ? 'size' : null
+    const trigger: Trigger | null = this.event(r) ? 'event' : this.size > 0 && this.readings.length >= this.size ? 'size' : null
     if (trigger !== null) out.push(this.flush(trigger)!)
     return out
   }

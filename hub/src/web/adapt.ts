@@ -97,6 +97,7 @@ export function patientModel (src: PatientSources): PatientModel {
         readings: all,
         alerts: localAlerts(all, src.alertWindowMs),
         diagnoses: src.reader.diagnoses.map((d) => diagnosisView(d, name)).reverse(),
+        preliminary: [...src.reader.preliminary.values()].map((d) => diagnosisView(d, name)).reverse(),
         granted: grantedIds.map((id) => ({ id, ...(name(id) === undefined ? {} : { name: name(id)! }) })),
         available: registered.filter((d) => !grantedIds.includes(d.id)),
         balance: await src.balance(),

@@ -111,6 +111,8 @@ export interface PatientPage {
   readonly alerts: readonly AlertView[]
   /** newest first */
   readonly diagnoses: readonly DiagnosisView[]
+  /** Findings a doctor signed that Docchain has not committed yet (preliminary: not certified), newest first. */
+  readonly preliminary: readonly DiagnosisView[]
   /** doctors named in the current epoch */
   readonly granted: readonly DoctorView[]
   /** registered doctors that could be granted */

@@ -136,6 +136,16 @@ function diagnosisArticle (base: string, d: DiagnosisView): Html {
 </article>`
 }
 
+/** A finding the doctor signed that Docchain has not certified yet (net/preliminary.ts). */
+function preliminaryArticle (d: DiagnosisView): Html {
+  return html`<article class="diagnosis preliminary card sev-border-${d.severity}" aria-labelledby="pre-${d.id}">
+  <h3 id="pre-${d.id}">Preliminary: ${severity(d.severity)} ${d.findings.length === 0 ? 'No abnormal findings' : d.findings.map((x) => x.code).join(', ')}</h3>
+  <p class="meta">Signed by ${d.doctorName ?? 'doctor'} <code title="${d.doctor}">${short(d.doctor)}</code> · NEWS2 ${d.news2} · not yet certified on Docchain</p>
+  ${findings(d.findings)}
+  <p class="recommendation">${d.recommendation}</p>
+</article>`
+}
+
 export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Html {
   const urgent = p.alerts.some((a) => a.severity === 'urgent' || a.severity === 'emergency')
   return html`
@@ -161,6 +171,7 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
 </section>
 <section aria-labelledby="dx-h">
   <h2 id="dx-h">Diagnoses</h2>
+  ${p.preliminary.map((d) => preliminaryArticle(d))}
   ${p.diagnoses.length === 0 ? html`<p>No diagnoses yet.</p>` : p.diagnoses.map((d) => diagnosisArticle(f.base, d))}
 </section>
 <section aria-labelledby="doctors-h" class="card">

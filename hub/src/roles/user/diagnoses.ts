@@ -36,6 +36,12 @@ export class PatientReader {
   private readonly keys: UserKeys
   private readonly io: PatientIo
   readonly diagnoses: PatientDiagnosis[] = []
+  /**
+   * Findings a doctor signed and gossiped before Docchain committed them (the
+   * real-time path, net/preliminary.ts), by htxd; dblock 0. One leaves this
+   * list when its certified diagnosis is read from a Dblock.
+   */
+  readonly preliminary = new Map<string, PatientDiagnosis>()
   /** tx_diag of this user whose HEdm did not open or held no diagnosis. */
   unreadable = 0
   private readonly seen = new Set<string>()
@@ -52,9 +58,18 @@ export class PatientReader {
     for (const { tx } of block.txs) {
       if (tx.kind !== 'diag' || this.seen.has(toHex(txId(tx)))) continue
       const d = await this.read(tx, block.header.index)
-      if (d !== undefined) { this.seen.add(d.htxd); this.diagnoses.push(d); found.push(d) }
+      if (d !== undefined) { this.seen.add(d.htxd); this.preliminary.delete(d.htxd); this.diagnoses.push(d); found.push(d) }
     }
     return found
+  }
+
+  /** A preliminary finding (signature checked by the caller): listed unless already certified; returns it when it is new and opens. */
+  async onPreliminary (tx: TxDiag): Promise<PatientDiagnosis | undefined> {
+    const htxd = toHex(txId(tx))
+    if (this.seen.has(htxd) || this.preliminary.has(htxd)) return undefined
+    const d = await this.read(tx, 0)
+    if (d !== undefined && !this.seen.has(htxd)) this.preliminary.set(htxd, d)
+    return d
   }
 
   async read (tx: TxDiag, dblock: number): Promise<PatientDiagnosis | undefined> {
