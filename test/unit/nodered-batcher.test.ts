@@ -56,9 +56,16 @@ t.test('flush rules: an abnormal vital sign by NEWS2 closes its batch at once; n
   t.same(b.add(reading('hr', 120, 2)), [], 'pulse 120 /min (NEWS2 2) waits')
   const out = b.add(reading('spo2', 91, 3))
   t.same(out.map((x) => [x.trigger, x.readings.map((r) => r.s)]), [['event', [1, 2, 3]]], 'SpO₂ 91 % (NEWS2 3) closes the batch with the readings before it')
-  for (const [type, v, what] of [['hr', 131, 'pulse 131'], ['hr', 40, 'pulse 40'], ['temp', 35, 'temperature 35.0'], ['rr', 25, 'respiration 25'], ['bp', [90, 60], 'systolic 90'], ['fall', 1, 'a fall']] as const) {
+  for (const [type, v, what] of [['hr', 131, 'pulse 131'], ['temp', 35, 'temperature 35.0'], ['rr', 25, 'respiration 25'], ['bp', [90, 60], 'systolic 90'], ['fall', 1, 'a fall']] as const) {
     t.equal(b.add(reading(type, v as number | number[], 10))[0]?.trigger, 'event', `${what} closes it`)
   }
+  t.same(b.add(reading('spo2', 88, 11)), [], 'SpO₂ still red: the episode\'s later readings wait for the window (one flush per episode, not one batch per reading)')
+  t.same(b.add(reading('hr', 40, 12)), [], 'pulse still red (131 → 40): waits too')
+  t.same(b.add(reading('fall', 1, 13))[0]?.trigger, 'event', 'a fall always closes it')
+  t.same(b.add(reading('spo2', 96, 14)), [], 'SpO₂ recovers (NEWS2 0)')
+  t.same(b.add(reading('spo2', 90, 15))[0]?.trigger, 'event', 'and turns red again: a new episode closes the batch at once')
+  const other = { ...reading('spo2', 85, 16), d: 'another-oximeter' }
+  t.same(b.add(other)[0]?.trigger, 'event', 'another device\'s first red reading closes it: the state is per device and vital sign')
   t.same(new Batcher({ size: 0, eventTypes: ['fall'] }).add(reading('spo2', 80, 1)), [], 'without the news2 rule a low SpO₂ waits (the rule is what flushes)')
   t.throws(() => new Batcher({ size: 0, eventTypes: ['news2>3'] }), /neither a sensor type nor news2>=N/, 'a rule it cannot read is refused at deploy')
 })

@@ -38,9 +38,15 @@ export function readingNews2 (r: Pick<SensorReading, 't' | 'v'>): number | null 
 /**
  * The flush rules of a batch node (its `events` field, comma-separated):
  * a sensor type (`fall`) closes the batch on any reading of that type;
- * `news2>=N` closes it on a reading whose own NEWS2 score is at least N —
- * `news2>=3` is chart 2's "single red score" that calls for an urgent
- * clinical review, so an abnormal vital sign never waits for the window.
+ * `news2>=N` closes it on a reading whose own NEWS2 score is at least N
+ * while the reading before it from the same device and vital sign scored
+ * below N — `news2>=3` is chart 2's "single red score" that calls for an
+ * urgent clinical review, so the first abnormal reading of an episode never
+ * waits for the window. The rest of the episode travels in the window's
+ * batches: every batch is a tx_IoT and, once a doctor reads it, a diagnosis
+ * the patient pays for, so one desaturation must not become one batch per
+ * reading. A vital sign that recovers and turns red again flushes again.
+ * The returned rule keeps that per-sensor state; one rule per batch node.
  */
 export function flushRule (rules: readonly string[]): (r: SensorReading) => boolean {
   const types = new Set<string>()
@@ -51,7 +57,18 @@ export function flushRule (rules: readonly string[]): (r: SensorReading) => bool
     if (!/^[a-z0-9]+$/.test(rule)) throw new BadMessageError('events', `"${rule}" is neither a sensor type nor news2>=N`)
     types.add(rule)
   }
-  return (r) => types.has(r.t) || (news2 !== null && (readingNews2(r) ?? -1) >= news2)
+  const red = new Set<string>() // device + vital sign whose last reading scored ≥ N
+  return (r) => {
+    if (types.has(r.t)) return true
+    if (news2 === null) return false
+    const score = readingNews2(r)
+    if (score === null) return false
+    const key = `${r.d}\u0000${r.t}`
+    const wasRed = red.has(key)
+    if (score >= news2) red.add(key)
+    else red.delete(key)
+    return score >= news2 && !wasRed
+  }
 }
 
 export type Trigger = 'size' | 'bytes' | 'event' | 'window' | 'flush'
