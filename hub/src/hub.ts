@@ -30,7 +30,8 @@ import { startIngestService } from './ingest/hub.ts'
 import type { SubmitContext } from './ingest/pipeline.ts'
 import type { AddResult } from './store/chain.ts'
 import { startNodeRed } from './nodered/embed.ts'
-import { hubRuntime } from './nodered/wire.ts'
+import { coreBatchChain, hubRuntime } from './nodered/wire.ts'
+import { DurableBatches } from './ingest/batches.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
@@ -172,7 +173,11 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
-    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng })
+    // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
+    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: coreBatchChain(core), confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
+    batches.on('error', (err) => { log(`batches: ${err.message}`) })
+    stops.push(async () => { batches.stop() })
+    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches })
     const httpsOn = cfg.http.tls !== false && tls !== undefined
     // the editor's login is made (and shown once) before Node-RED listens: a port in use must stop the start before that
     for (const [field, host, port] of [['http.port', cfg.http.host, cfg.http.port], ['editor.port', cfg.editor.host, cfg.editor.port]] as const) {
