@@ -31,7 +31,7 @@ import type { SubmitContext } from './ingest/pipeline.ts'
 import type { AddResult } from './store/chain.ts'
 import { startNodeRed } from './nodered/embed.ts'
 import { coreBatchChain, hubRuntime } from './nodered/wire.ts'
-import { DurableBatches } from './ingest/batches.ts'
+import { DurableBatches, type Stage } from './ingest/batches.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
@@ -79,6 +79,8 @@ export interface HubStatus {
   readonly api: ApiStats | null
   /** Lines accepted and dropped (by error code) since start; each paired device with its drops by reason and the last message. */
   readonly ingest: { readonly accepted: number, readonly dropped: Readonly<Record<string, number>>, readonly devices: readonly DeviceView[] }
+  /** Readings acknowledged but not yet in a closed batch, and the open batches by stage (ingest/batches.ts). */
+  readonly batches: { readonly pendingReadings: number } & Readonly<Record<Stage, number>>
 }
 
 export interface Hub {
@@ -254,7 +256,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,
         api: api?.stats() ?? null,
-        ingest: { accepted: ingest.ingest.counters.accepted, dropped: { ...ingest.ingest.counters.dropped }, devices: devices() }
+        ingest: { accepted: ingest.ingest.counters.accepted, dropped: { ...ingest.ingest.counters.dropped }, devices: devices() },
+        batches: { pendingReadings: ingest.ingest.pendingCount(toHex(user.id)), ...await batches.counts() }
       }),
       keys: keysSvc,
       devices: devicesService(ingest.ingest.registry),
