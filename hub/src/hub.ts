@@ -20,7 +20,8 @@ import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
-import { publishEpoch, UserKeys } from './roles/user/keys.ts'
+import { UserKeys } from './roles/user/keys.ts'
+import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
@@ -34,7 +35,7 @@ import { coreBatchChain, hubRuntime } from './nodered/wire.ts'
 import { DurableBatches, type Stage } from './ingest/batches.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
-import { chainService, coinService, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { chainService, coinService, coreEpochChain, devicesService, keysService, minerService, pipelineService, submitTo, type ChainService, type CoinService, type DevicesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
@@ -168,11 +169,16 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
     const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
+    // key epochs are built without touching the keys, persisted, broadcast, applied once accepted, re-broadcast until mined (roles/user/commit.ts)
+    const committer = await EpochCommitter.open({ keys, chain: coreEpochChain(core), file: pendingEpochsPath(cfg.dataDir) })
+    committer.on('error', (err) => { log(`key epochs: ${err.message}`) })
+    committer.on('reissued', (p) => { log(`key epochs: the ${p.kind} tx_key expired unmined and was issued again as epoch ${p.epoch}`) })
+    stops.push(async () => { committer.stop() })
     // the first start publishes key epoch 1, with no doctors (§IV-B5): readings are sealed from the first batch on, before any grant
-    if (keys.current === null) await publishEpoch(keys, keys.init(), publishKey)
+    if (keys.current === null) await committer.commit({ kind: 'init' })
     // the paper's periodic key update (§IV-B5), checked every 10 minutes
     if (cfg.keyRotationDays > 0) {
-      const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
+      const rotation = scheduleRotation({ keys, commit: async () => (await committer.commit({ kind: 'rotate' })).tx, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
     // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
@@ -228,7 +234,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       f.start()
     }
     const submit = submitTo(core)
-    const keysSvc = keysService({ keys, book, submit })
+    const keysSvc = keysService({ committer, book })
     const page = patientModel({
         keys,
         reader,

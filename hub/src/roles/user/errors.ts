@@ -22,3 +22,17 @@ export class StaleEpochError extends HealthchainError {
 export class UnregisteredDoctorError extends HealthchainError {
   constructor (doctor: Uint8Array) { super('ERR_UNREGISTERED_DOCTOR', 'doctor', `${toHex(doctor).slice(0, 16)}… is not a registered doctor`) }
 }
+
+/** The user's core node refused a tx_key: the keys stay those Userchain has. */
+export class EpochRefusedError extends HealthchainError {
+  readonly reason: string
+  constructor (id: string, code: string, reason: string) {
+    super(code, 'tx_key', `${id} rejected: ${reason}`)
+    this.reason = reason
+  }
+}
+
+/** The pending tx_keys file is unreadable, readable by others, or not a list. */
+export class PendingFileError extends HealthchainError {
+  constructor (path: string, why: string) { super('ERR_PENDING_EPOCHS', 'pending-epochs', `${path}: ${why}`) }
+}
