@@ -239,6 +239,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         keys,
         reader,
         publishKey,
+        pendingEpochs: () => committer.pending(),
         keyRotation: cfg.keyRotationDays > 0,
         balance: () => core.store.account(user.id).balance,
         readings: vitals.readings,
