@@ -76,6 +76,8 @@ export interface DurableBatchesOptions {
 export interface DurableBatchesEvents {
   /** a batch was closed, or is due again (resumed, retried) */
   open: [OpenBatch]
+  /** the core node accepted a batch's tx_IoT (first time) */
+  accepted: [{ readonly id: string, readonly txid: string }]
   /** a batch's tx_IoT is `confirmations` deep: the batch left the store */
   confirmed: [{ readonly id: string, readonly txid: string, readonly readings: number }]
   error: [Error]
@@ -208,7 +210,10 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
         throw new BatchTxRefusedError(toHex(txid), r.code ?? 'ERR_TX_REJECTED', r.reason ?? 'refused')
       }
     }
-    if (state.stage !== 'accepted') await this.#put(id, { ...state, stage: 'accepted' })
+    if (state.stage !== 'accepted') {
+      await this.#put(id, { ...state, stage: 'accepted' })
+      this.emit('accepted', { id, txid: toHex(txid) })
+    }
     return { id: toHex(txid), tx }
   }
 
