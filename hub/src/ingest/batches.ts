@@ -26,7 +26,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { bodyTx, buildTxIoT, decodeTx, encodeTx, fromHex, toHex, type Identity, type Tx, type TxIoT } from '../core/index.ts'
-import { BatchStageError, BatchTxRefusedError, UnknownBatchError } from './errors.ts'
+import { BatchStageError, BatchTxRefusedError, UnknownBatchError } from './batch-errors.ts'
 import type { Ingest } from './pipeline.ts'
 import type { BatchRecord, Op } from './store.ts'
 

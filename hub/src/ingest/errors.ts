@@ -160,18 +160,3 @@ export const DROP_REASONS: Readonly<Record<string, string>> = {
   ERR_SENSOR_TYPE: 'a reading type the device was not paired with (devices add --sensor)',
   ERR_PORT_DEVICE: 'a line of another device on a serial or Firmata port bound to one device'
 }
-
-/** A batch id names no open batch (confirmed already, or never closed). */
-export class UnknownBatchError extends HealthchainError {
-  constructor (id: string) { super('ERR_UNKNOWN_BATCH', 'batch', `no open batch ${id} (confirmed already, or never closed)`) }
-}
-
-/** A batch step ran before the one it depends on (uploaded before sealed, tx_IoT before uploaded). */
-export class BatchStageError extends HealthchainError {
-  constructor (id: string, want: string, got: string) { super('ERR_BATCH_STAGE', 'batch', `batch ${id} is ${got}: ${want} first`) }
-}
-
-/** The core node refused a batch's tx_IoT; the batch is kept and the tx retried on the next block. */
-export class BatchTxRefusedError extends HealthchainError {
-  constructor (txid: string, code: string, reason: string) { super(code, 'tx', `${txid} rejected: ${reason} (the batch is kept and its tx_IoT retried on the next block)`) }
-}
