@@ -41,7 +41,8 @@ const TRIALS = Number(process.env.FAULT_HUB_TRIALS ?? 20)
 const DEVICES = Array.from({ length: 5 }, (_, i) => `dev-${i}`)
 const LABEL = 'crash-hub-user'
 
-t.setTimeout(Math.max(600_000, TRIALS * 15_000)) // a bound, not a goal
+// a bound, not a goal: a restart of the whole hub (libp2p, Helia, Node-RED) took 25–60 s on a 2-core machine at load average 25
+t.setTimeout(600_000 + TRIALS * 120_000)
 
 t.test(`the production hub SIGKILLed ${TRIALS} times: every acknowledged reading in exactly one confirmed tx_IoT batch`, async (t) => {
   const dir = await tempDir(t, 'crash-hub')
