@@ -185,7 +185,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: coreBatchChain(core), confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
     batches.on('error', (err) => { log(`batches: ${err.message}`) })
     stops.push(async () => { batches.stop() })
-    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches })
+    const runtime = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches, epochs: committer })
     const httpsOn = cfg.http.tls !== false && tls !== undefined
     // the editor's login is made (and shown once) before Node-RED listens: a port in use must stop the start before that
     for (const [field, host, port] of [['http.port', cfg.http.host, cfg.http.port], ['editor.port', cfg.editor.host, cfg.editor.port]] as const) {

@@ -5,13 +5,19 @@
  * reads nothing sealed afterwards), rotate (fresh Ik, same doctors) — and
  * submits it to the mempool. Input: msg.payload = {action, doctor (hex ID)}
  * or msg.payload = doctor ID with the action set on the node.
+ * A grant takes msg.payload.scope: from-now (the default, a fresh Ik) or
+ * history (the current Ik). The tx_key is built without changing the keys
+ * and applied only once the node accepted it; on a hub it goes through the
+ * hub's epoch committer (roles/user/commit.ts: persisted before broadcast,
+ * re-broadcast until mined, issued again if it expires), the same code
+ * path as the CLI and the patient page.
  * Output msg.payload = {action, epoch, id (htxk), doctors[]}.
  */
 import { fromHex, toHex, type TxKey } from '../../../hub/src/core/index.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, prop, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import { need } from '../../../hub/src/nodered/runtime.ts'
-import { publishEpoch } from '../../../hub/src/roles/user/keys.ts'
+import type { EpochChange, GrantScope } from '../../../hub/src/roles/user/keys.ts'
 
 const ACTIONS = ['init', 'grant', 'revoke', 'rotate'] as const
 type Action = typeof ACTIONS[number]
@@ -25,7 +31,13 @@ export default function (RED: RedApi): void {
   defineNode(RED, 'healthchain-keys', (node, def) => {
     const rt = runtimeOf(RED, def)
     const keys = need(rt, 'keys')
-    const txs = need(rt, 'txs')
+    // on a hub: its epoch committer; elsewhere: build, submit, apply once accepted
+    const commit = rt.epochs?.commit ?? (async (change: EpochChange): Promise<{ tx: TxKey, id: string }> => {
+      const tx = keys.prepare(change)
+      const { id } = await need(rt, 'txs').submit(tx)
+      keys.apply(tx)
+      return { tx, id }
+    })
     const dflt = prop(def, 'action', 'grant')
     const show = (): void => {
       const e = keys.current
@@ -38,14 +50,19 @@ export default function (RED: RedApi): void {
         const obj = typeof p === 'object' && p !== null && !Array.isArray(p) ? p as Record<string, unknown> : { doctor: p }
         const action = (typeof obj.action === 'string' ? obj.action : dflt)
         if (!(ACTIONS as readonly string[]).includes(action)) throw new BadMessageError('payload.action', `must be one of ${ACTIONS.join(', ')}, got ${JSON.stringify(action)}`)
-        let tx: TxKey
+        let change: EpochChange
         switch (action as Action) {
-          case 'init': tx = keys.init(); break
-          case 'grant': tx = keys.grant(doctorId(obj.doctor)); break
-          case 'revoke': tx = keys.revoke(doctorId(obj.doctor)); break
-          default: tx = keys.rotate()
+          case 'init': change = { kind: 'init' }; break
+          case 'grant': {
+            const scope = obj.scope ?? 'from-now'
+            if (scope !== 'from-now' && scope !== 'history') throw new BadMessageError('payload.scope', 'must be from-now or history')
+            change = { kind: 'grant', doctor: doctorId(obj.doctor), scope: scope as GrantScope }
+            break
+          }
+          case 'revoke': change = { kind: 'revoke', doctor: doctorId(obj.doctor) }; break
+          default: change = { kind: 'rotate' }
         }
-        const { id } = await publishEpoch(keys, tx, async (x) => await txs.submit(x))
+        const { tx, id } = await commit(change)
         show()
         msg.payload = { action, epoch: tx.epoch, id, doctors: tx.envelopes.map((e) => toHex(e.doctor)) }
         msg.tx = tx

@@ -9,7 +9,7 @@
  * reports MissingCapabilityError.
  */
 import type { Identity, TxDiag, TxIoT, TxKey, Tx } from '../core/index.ts'
-import type { UserKeys } from '../roles/user/keys.ts'
+import type { EpochChange, UserKeys } from '../roles/user/keys.ts'
 import type { DoctorKeyTracker } from '../roles/doctor/keys.ts'
 import { MissingCapabilityError } from './errors.ts'
 import type { Recorder, Sealer } from './seal.ts'
@@ -139,6 +139,8 @@ export interface HealthchainRuntime {
   /** Cryptographic randomness (nonces). */
   readonly rng: (n: number) => Uint8Array
   readonly keys?: UserKeys
+  /** The hub's epoch committer (roles/user/commit.ts): key-epoch changes applied only once accepted, persisted, re-broadcast until mined. */
+  readonly epochs?: { commit: (change: EpochChange) => Promise<{ readonly tx: TxKey, readonly id: string }> }
   readonly readings?: ReadingsSource
   readonly ipfs?: IpfsStore
   readonly txs?: TxSubmitter

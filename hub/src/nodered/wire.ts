@@ -7,6 +7,7 @@
  */
 import { fromHex, toHex, type Identity } from '../core/index.ts'
 import type { UserKeys } from '../roles/user/keys.ts'
+import type { EpochCommitter } from '../roles/user/commit.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { Miner } from '../roles/core/miner.ts'
 import { uploadBatch, type IpfsNode, type PinningClient, type Provider, type UploadOptions } from '../ipfs/index.ts'
@@ -189,6 +190,8 @@ export interface HubParts {
    */
   readonly user?: string
   readonly rng: (n: number) => Uint8Array
+  /** The hub's epoch committer: the keys node's changes go through it (one code path with the CLI and the page). */
+  readonly epochs?: EpochCommitter
   /** The hub's durable batches (ingest/batches.ts): the shipped batch node takes its batches from them. */
   readonly batches?: DurableBatches
   /** How long a batch not yet accepted may make no progress before it is handed out again (ms). */
@@ -208,6 +211,7 @@ export function hubRuntime (p: HubParts): HealthchainRuntime {
     ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, signer: p.identity, ...(p.pinningServices === undefined ? {} : { pinningServices: p.pinningServices }), ...(p.replication === undefined ? {} : { replication: p.replication }) }),
     txs: coreTxs(p.core),
     miner: coreMiner(p.core, p.miner),
+    ...(p.epochs === undefined ? {} : { epochs: p.epochs }),
     ...(p.batches === undefined ? {} : { batches: durableBatchStore(p.batches, p.batchRetryMs === undefined ? {} : { retryMs: p.batchRetryMs }) })
   }
 }
