@@ -119,6 +119,7 @@ export const MEASURES: Record<string, readonly string[]> = {
   ingest: ['bench/_ingest-publisher.ts'],
   flow: ['flows', 'test/helpers/nodered-runtime.ts'],
   hub: ['flows'],
+  hubflow: ['flows', 'bench/_ingest-publisher.ts', 'bench/ingest.ts'],
   e2e: ['flows']
 }
 export function measuredPaths (bench: string): string[] {

@@ -33,6 +33,7 @@ export const HubConfigFile = z.strictObject({
   }, { error: 'must be {"endpoint", "tokenFile"}' }), { error: 'must be a list of {"endpoint", "tokenFile"}' }).default([])
     .describe('IPFS Pinning Service API endpoints used as storage targets beside storageNodes: each pin it reports counts as an acknowledgement'),
   replication: intIn(1, 16).optional().describe('storage nodes and pinning services that must acknowledge an upload (default: min(2, their number))'),
+  batchConfirmations: intIn(1, 100).default(3).describe('blocks on top of a batch\'s tx_IoT before the hub forgets the batch and destroys its plaintext (deeper than the reorgs you expect)'),
   keyRotationDays: intIn(0, 3650).default(7).describe('days between scheduled renewals of the user\'s IoT key (paper §IV-B5 periodic update); 0 turns them off'),
   broker: z.strictObject({
     embedded: z.strictObject({
@@ -90,6 +91,7 @@ export interface HubConfig {
   readonly replication: number
   /** Days between scheduled IoT-key rotations (paper §IV-B5); 0: none. */
   readonly keyRotationDays: number
+  readonly batchConfirmations: number
   readonly broker: { readonly embedded: EmbeddedBrokerConfig } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
   readonly serial: ReadonlyArray<{ readonly path: string, readonly device: string, readonly baudRate?: number }>
   readonly http: { readonly host: string, readonly port: number, readonly tls: false | 'self-signed' | { readonly cert: string, readonly key: string } }
@@ -142,6 +144,7 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     pinningServices: f.pinningServices.map((p) => p.tokenFile === undefined ? { endpoint: p.endpoint } : { endpoint: p.endpoint, tokenFile: resolve(baseDir, p.tokenFile) }),
     replication,
     keyRotationDays: f.keyRotationDays,
+    batchConfirmations: f.batchConfirmations,
     broker,
     serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path, device: s.device } : { path: s.path, device: s.device, baudRate: s.baudRate }),
     http: { host: f.http.host, port: f.http.port, tls: f.http.tls === undefined ? 'self-signed' : f.http.tls === false ? false : { cert: resolve(baseDir, f.http.tls.cert), key: resolve(baseDir, f.http.tls.key) } },

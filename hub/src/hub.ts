@@ -20,7 +20,8 @@ import { Miner } from './roles/core/miner.ts'
 import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
-import { publishEpoch, UserKeys } from './roles/user/keys.ts'
+import { UserKeys } from './roles/user/keys.ts'
+import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { firstTxStamper } from './roles/user/stamp.ts'
 import { keyHistory } from './roles/user/chain.ts'
@@ -32,11 +33,12 @@ import { startIngestService } from './ingest/hub.ts'
 import type { SubmitContext } from './ingest/pipeline.ts'
 import type { AddResult } from './store/chain.ts'
 import { startNodeRed } from './nodered/embed.ts'
-import { hubRuntime } from './nodered/wire.ts'
+import { coreBatchChain, hubRuntime } from './nodered/wire.ts'
+import { DurableBatches, type Stage } from './ingest/batches.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { createFhirRouter, hubFhirSource } from './fhir/index.ts'
-import { chainService, coinService, devicesService, diagnosesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type ChainService, type CoinService, type DevicesService, type DiagnosesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { chainService, coinService, coreEpochChain, devicesService, diagnosesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type ChainService, type CoinService, type DevicesService, type DiagnosesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import type { DiagnosisEvent, HealthchainRuntime } from './nodered/runtime.ts'
 import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
@@ -84,6 +86,8 @@ export interface HubStatus {
   readonly api: ApiStats | null
   /** Lines accepted and dropped (by error code) since start; each paired device with its drops by reason and the last message. */
   readonly ingest: { readonly accepted: number, readonly dropped: Readonly<Record<string, number>>, readonly devices: readonly DeviceView[] }
+  /** Readings acknowledged but not yet in a closed batch, and the open batches by stage (ingest/batches.ts). */
+  readonly batches: { readonly pendingReadings: number } & Readonly<Record<Stage, number>>
 }
 
 export interface Hub {
@@ -173,19 +177,27 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
     const stampFirst = firstTxStamper(user, core, { rng, doctors: { lookup }, log })
     const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(await stampFirst(tx)); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
+    // key epochs are built without touching the keys, stamped if need be, persisted, broadcast, applied once accepted, re-broadcast until mined (roles/user/commit.ts)
+    const committer = await EpochCommitter.open({ keys, chain: coreEpochChain(core), file: pendingEpochsPath(cfg.dataDir), stamp: stampFirst })
+    committer.on('error', (err) => { log(`key epochs: ${err.message}`) })
+    committer.on('reissued', (p) => { log(`key epochs: the ${p.kind} tx_key expired unmined and was issued again as epoch ${p.epoch}`) })
+    stops.push(async () => { committer.stop() })
     // the first start publishes key epoch 1, with no doctors (§IV-B5): readings are sealed from the first batch on, before any grant
-    if (keys.current === null) await publishEpoch(keys, keys.init(), publishKey)
+    if (keys.current === null) await committer.commit({ kind: 'init' })
     // the paper's periodic key update (§IV-B5), checked every 10 minutes
     if (cfg.keyRotationDays > 0) {
-      const rotation = scheduleRotation({ keys, publish: publishKey, checkEveryMs: 600_000, log })
+      const rotation = scheduleRotation({ keys, commit: async () => (await committer.commit({ kind: 'rotate' })).tx, checkEveryMs: 600_000, log })
       stops.push(async () => { rotation.stop() })
     }
-    const submit = submitTo(core, undefined, stampFirst)
-    const keysSvc = keysService({ keys, book, submit })
+    const keysSvc = keysService({ committer, book })
+    // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
+    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: coreBatchChain(core), confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
+    batches.on('error', (err) => { log(`batches: ${err.message}`) })
+    stops.push(async () => { batches.stop() })
     // the user's diagnoses the Docchain follower verified and read, as they come (the diagnosis in node's source)
     const diagnosisListeners = new Set<(e: DiagnosisEvent) => void>()
     const runtime: HealthchainRuntime = {
-      ...hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng }),
+      ...hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches, epochs: committer }),
       // the keys node's grant and revoke are the key service's, as the CLI's and the page's
       keyEpochs: keysSvc,
       diagnoses: { subscribe: (cb) => { diagnosisListeners.add(cb); return () => { diagnosisListeners.delete(cb) } } }
@@ -254,10 +266,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         }
       })
     }
+    const submit = submitTo(core)
     const page = patientModel({
         keys,
         reader,
         publishKey,
+        pendingEpochs: () => committer.pending(),
         keyRotation: cfg.keyRotationDays > 0,
         balance: () => core.store.account(user.id).balance,
         readings: vitals.readings,
@@ -281,7 +295,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,
         api: api?.stats() ?? null,
-        ingest: { accepted: ingest.ingest.counters.accepted, dropped: { ...ingest.ingest.counters.dropped }, devices: devices() }
+        ingest: { accepted: ingest.ingest.counters.accepted, dropped: { ...ingest.ingest.counters.dropped }, devices: devices() },
+        batches: { pendingReadings: ingest.ingest.pendingCount(toHex(user.id)), ...await batches.counts() }
       }),
       keys: keysSvc,
       devices: devicesService(ingest.ingest.registry),

@@ -1,5 +1,7 @@
 /**
- * The hub that test/fault/crash-hub.test.ts kills: ingest with its embedded
+ * The ingest-and-mining process test/fault/power-loss.test.ts traces (the
+ * production hub's crash test, crash-hub.test.ts, runs hub-flow-child.ts):
+ * ingest with its embedded
  * MQTT broker (PUBACK only after the reading is durable) and a mining core
  * node on Userchain, in one process, as on the Pi. Each closed ingest batch
  * becomes a tx_IoT (paper Alg. 2: HEIoT names the batch; here its SHA-256,

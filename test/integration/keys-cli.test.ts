@@ -24,11 +24,15 @@ t.test('grant, mine, revoke, list; errors are clear', async (t) => {
   const doctor = await hc('keys', 'show', '--no-unlock', '--data-dir', join(dir, 'doc'))
   t.match(await hc('keys', 'grant', record, '--data-dir', dir), new RegExp(`granted ${doctor} in epoch 2`))
   t.equal((await stat(join(dir, 'doctors.json'))).mode & 0o777, 0o600, 'the doctor book is private')
-  t.same(JSON.parse(await hc('keys', 'doctors', '--json', '--data-dir', dir)), { epoch: 2, doctors: [doctor] }, 'pending grant is listed')
+  const listed = JSON.parse(await hc('keys', 'doctors', '--json', '--data-dir', dir)) as { epoch: number, doctors: string[], pending: Array<{ epoch: number, kind: string, doctor?: string, accepted: boolean }> }
+  t.same({ epoch: listed.epoch, doctors: listed.doctors }, { epoch: 2, doctors: [doctor] }, 'the accepted grant is in use')
+  t.same(listed.pending.map((p) => [p.epoch, p.kind, p.doctor ?? null, p.accepted]), [[1, 'init', null, true], [2, 'grant', doctor, true]], 'and listed as pending until mined')
   await hc('mine', '--data-dir', dir, '--threads', '1', '--blocks', '1')
   t.match(await hc('chain', 'info', '--data-dir', dir), /height/, 'mined')
   t.match(await hc('keys', 'revoke', doctor, '--data-dir', dir), /epoch 3 has a fresh IoT key for 0 remaining doctor/)
-  t.same(JSON.parse(await hc('keys', 'doctors', '--json', '--data-dir', dir)), { epoch: 3, doctors: [] })
+  const after = JSON.parse(await hc('keys', 'doctors', '--json', '--data-dir', dir)) as { epoch: number, doctors: string[], pending: Array<{ epoch: number, kind: string }> }
+  t.same({ epoch: after.epoch, doctors: after.doctors }, { epoch: 3, doctors: [] })
+  t.same(after.pending.map((p) => [p.epoch, p.kind]), [[3, 'revoke']], 'the mined epochs left the pending list; the revocation waits for a block')
   const again = await run(process.execPath, [CLI, 'keys', 'revoke', doctor, '--data-dir', dir], { env }).then(() => null, (e: { code: number, stderr: string }) => e)
   t.ok(again !== null && again.code === 1 && /holds no keys/.test(again.stderr), 'revoking twice is a clear error')
   // Healthcoin: the block mined above paid this node's ID; pay the doctor from it

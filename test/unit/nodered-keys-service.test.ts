@@ -12,6 +12,8 @@ import { keysService } from '../../hub/src/app/hub-service.ts'
 import { DoctorBook } from '../../hub/src/app/doctor-book.ts'
 import keysNode from '../../flows/nodes/lib/keys.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
+import { EpochCommitter } from '../../hub/src/roles/user/commit.ts'
+import { join } from 'node:path'
 import { CATCH, collect, helper, loadFlow, next, rng, userRuntime } from '../helpers/nodered.ts'
 import { who } from '../helpers/core.ts'
 
@@ -23,7 +25,19 @@ t.test('keys: through the hub\'s key service', async (t) => {
   const book = await DoctorBook.load(t.testdir())
   // as startHub makes them: the doctors' keys from the doctor book
   const keys = new UserKeys(u.rt.identity, { rng, now: u.rt.now, directory: { lookup: (id) => book.lookup(id) } })
-  const svc = keysService({ keys, book, submit: async (tx) => (await u.chain.submit(tx)).id })
+  // the hub's epoch committer over the test's chain: what it submits lands in the mempool the test reads
+  const committer = await EpochCommitter.open({
+    keys,
+    file: join(t.testdir(), 'pending-epochs.json'),
+    chain: {
+      submit: async (tx) => { await u.chain.submit(tx); return { accepted: true } },
+      mined: () => false,
+      pooled: (id) => u.chain.pending.some((x) => toHex(txId(x)) === toHex(id)),
+      onTip: () => () => {}
+    }
+  })
+  t.teardown(() => { committer.stop() })
+  const svc = keysService({ committer, book })
   await loadFlow(t, [keysNode], [
     { id: 'n', type: 'healthchain-keys', z: 'f1', runtime: 'rt', action: 'grant', wires: [['out']] }, { id: 'out', type: 'helper', z: 'f1' }, ...CATCH
   ], { hub: { ...u.rt, keys, keyEpochs: svc } })

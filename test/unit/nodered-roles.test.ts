@@ -79,7 +79,7 @@ t.test('keys: init, grant and revoke publish tx_keys into the mempool; revoking 
   t.same(u.chain.pending.map((tx) => toHex(txId(tx))), txs.map((tx) => toHex(txId(tx))), 'submitted in order')
   t.equal(u.keys.current?.epoch, 3)
   t.notSame(u.keys.epoch(3).ik, u.keys.epoch(2).ik, 'revocation made a fresh Ik')
-  t.same(u.keys.epoch(2).ik, u.keys.epoch(1).ik, 'a grant keeps Ik')
+  t.notSame(u.keys.epoch(2).ik, u.keys.epoch(1).ik, 'a grant (scope from-now, the default) seals a fresh Ik')
   const bad = next('caught')
   n.receive({ payload: { action: 'grant', doctor: 'zz' } })
   t.match((await bad as Caught).error.message, /msg\.payload\.doctor/)

@@ -4,10 +4,23 @@
  * once on an event reading (a fall), within the 1 MiB sealed-batch limit
  * (hub/src/nodered/batcher.ts). A message with `msg.flush = true` (or topic
  * "flush") closes the open batch. Output: msg.payload = readings[],
- * msg.batch = {count, trigger, bytes}.
+ * msg.batch = {id?, count, trigger, bytes?}.
+ *
+ * On a hub (a runtime with durable batches, hub/src/ingest/batches.ts) the
+ * batches come from the ingest store: the readings arriving here only decide
+ * when to close one, and what is closed is every reading the hub
+ * acknowledged so far. Each batch carries its store id (msg.batch.id), the
+ * encrypt, ipfs upload and tx iot nodes record their step under it, and a
+ * batch is handed out again after a restart or when it made no progress
+ * (storage down, a refused tx_IoT) until its tx_IoT is confirmed. A batch
+ * sealed before arrives with msg.sealed (the stored bytes) and msg.epoch.
+ * Without durable batches (a runtime without them, or no runtime) the
+ * batch lives in memory only and the node says so.
  */
 import { Batcher, asReading, type Batch } from '../../../hub/src/nodered/batcher.ts'
-import { defineNode, numProp, prop, status, throttledStatus, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
+import { defineNode, numProp, prop, runtimeOf, status, throttledStatus, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
+import { asBuffer } from '../../../hub/src/nodered/msg.ts'
+import type { BatchStore, DurableBatch } from '../../../hub/src/nodered/runtime.ts'
 
 export default function (RED: RedApi): void {
   defineNode(RED, 'healthchain-batch', (node, def) => {
@@ -18,6 +31,7 @@ export default function (RED: RedApi): void {
       eventTypes: prop(def, 'events').split(',').map((s) => s.trim()).filter((s) => s !== ''),
       ...(maxBytes > 0 ? { maxBytes } : {})
     })
+    const store: BatchStore | undefined = typeof def.runtime === 'string' && def.runtime !== '' ? runtimeOf(RED, def).batches : undefined
     let timer: NodeJS.Timeout | undefined
     let batches = 0
     const show = throttledStatus(node)
@@ -25,30 +39,56 @@ export default function (RED: RedApi): void {
       batches++
       return { topic: 'batch', payload: b.readings, batch: { count: b.readings.length, trigger: b.trigger, bytes: b.bytes } }
     }
+    const fromStore = (b: DurableBatch): Msg => {
+      batches++
+      return {
+        topic: 'batch',
+        payload: b.readings,
+        batch: { id: b.id, count: b.readings.length, trigger: b.reason },
+        ...(b.sealed === undefined ? {} : { sealed: asBuffer(b.sealed), epoch: b.epoch }),
+        ...(b.cid === undefined ? {} : { cid: b.cid })
+      }
+    }
+    const label = store === undefined ? 'in memory' : 'durable'
+    // closing a durable batch: the store closes every acknowledged reading and hands the batch out through subscribe
+    const closeDurable = (s: BatchStore): void => { s.close().catch((err: unknown) => { node.status(status.fail(err)); node.error(err) }) }
     const rearm = (): void => {
       if (batcher.pending === 0) { clearTimeout(timer); timer = undefined } else if (timer === undefined && windowMs > 0) {
         timer = setTimeout(() => {
           timer = undefined
           const b = batcher.flush('window')
-          if (b !== null) { node.send(toMsg(b)); show.set(status.ok(`${batches} batches`)) }
+          if (b === null) return
+          if (store !== undefined) { closeDurable(store); return }
+          node.send(toMsg(b))
+          show.set(status.ok(`${batches} batches · ${label}`))
         }, windowMs)
       }
     }
-    node.status(status.idle('empty'))
+    let off: (() => void) | undefined
+    if (store !== undefined) {
+      off = store.subscribe((b) => { node.send(fromStore(b)); show.set(status.ok(`${batches} batches · ${label}`)) })
+      // readings acknowledged before a restart wait no longer than the window that was open then
+      closeDurable(store)
+      node.status(status.idle('durable'))
+    } else {
+      node.status(status.warn('in memory: not durable'))
+    }
     return {
       input: (msg) => {
         let out: Batch[]
         if (msg.flush === true || msg.topic === 'flush') {
           const b = batcher.flush('flush')
           out = b === null ? [] : [b]
+          if (store !== undefined) { closeDurable(store); out = [] }
         } else {
           out = batcher.add(asReading(msg.payload))
+          if (store !== undefined && out.length > 0) { closeDurable(store); out = [] }
         }
         rearm()
-        show.set(batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${batches + out.length} batches`) : status.ok(`${batches + out.length} batches`))
+        show.set(batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${batches + out.length} batches · ${label}`) : status.ok(`${batches + out.length} batches · ${label}`))
         return out.length === 0 ? null : [out.map(toMsg)]
       },
-      close: () => { clearTimeout(timer); show.close() }
+      close: () => { clearTimeout(timer); show.close(); off?.() }
     }
   })
 }

@@ -4,11 +4,16 @@
  * sealBatch: fresh 96-bit nonce, AAD = user ‖ epoch). Output: msg.payload =
  * the sealed bytes (Buffer), msg.epoch = the key epoch (tx_IoT's keyRef),
  * msg.readings = how many readings it holds.
+ *
+ * A durable batch (msg.batch.id, from the batch node on a hub) has its
+ * sealed bytes recorded in the hub's ingest store before they go on; one
+ * sealed before (msg.sealed, a resumed batch) is passed on as it is, never
+ * sealed again — a second seal would use a second nonce for the same data.
  */
 import { asReading } from '../../../hub/src/nodered/batcher.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
-import { asBuffer } from '../../../hub/src/nodered/msg.ts'
+import { asBuffer, bytesOf, durableId, intOf } from '../../../hub/src/nodered/msg.ts'
 import { sealerOf } from '../../../hub/src/nodered/seal.ts'
 
 export default function (RED: RedApi): void {
@@ -22,7 +27,12 @@ export default function (RED: RedApi): void {
       input: async (msg) => {
         if (!Array.isArray(msg.payload)) throw new BadMessageError('payload', 'must be an array of readings (the batch node\'s output)')
         const readings = msg.payload.map((r, i) => asReading(r, `payload[${i}]`))
-        const e = await sealer.seal(readings)
+        const id = durableId(msg)
+        const store = id === undefined ? undefined : rt.batches
+        const e = store !== undefined && msg.sealed !== undefined
+          ? { sealed: bytesOf(msg.sealed, 'sealed'), epoch: intOf(msg.epoch, 'epoch') }
+          : await sealer.seal(readings).then(async (s) => store === undefined ? s : await store.sealed(id!, s.sealed, s.epoch))
+        delete msg.sealed
         msg.payload = asBuffer(e.sealed)
         msg.epoch = e.epoch
         msg.readings = readings.length

@@ -7,7 +7,12 @@
  * in the hub through its key service — the call the CLI and the patient
  * page make — and in another Node-RED through the hub's control API.
  * Input: msg.payload = {action, doctor (hex ID or identity record)} or
- * msg.payload = the doctor with the action set on the node.
+ * msg.payload = the doctor with the action set on the node. A grant takes
+ * msg.payload.scope: from-now (the default, a fresh Ik: the doctor reads
+ * from the grant on) or history (the current Ik: also since the last
+ * fresh Ik). On a hub the change goes through its epoch committer
+ * (roles/user/commit.ts): persisted before broadcast, applied once
+ * accepted, re-broadcast until mined, issued again if it expires.
  * Output msg.payload = {action, epoch, id (htxk), doctors[]}; msg.tx = the
  * tx_key where it was built in this process.
  */
@@ -15,6 +20,7 @@ import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, prop, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import { keyEpochsOf } from '../../../hub/src/nodered/epochs.ts'
 import type { PublishedEpoch } from '../../../hub/src/nodered/runtime.ts'
+import type { GrantScope } from '../../../hub/src/roles/user/keys.ts'
 
 const ACTIONS = ['init', 'grant', 'revoke', 'rotate'] as const
 type Action = typeof ACTIONS[number]
@@ -46,7 +52,11 @@ export default function (RED: RedApi): void {
           case 'init':
             if (epochs.init === undefined) throw new BadMessageError('payload.action', 'init: this hub published its first key epoch itself at its first start')
             e = await epochs.init(); break
-          case 'grant': e = await epochs.grant(doctorOf(obj.doctor)); break
+          case 'grant': {
+            const scope = obj.scope ?? 'from-now'
+            if (scope !== 'from-now' && scope !== 'history') throw new BadMessageError('payload.scope', 'must be from-now or history')
+            e = await epochs.grant(doctorOf(obj.doctor), scope as GrantScope); break
+          }
           case 'revoke': e = await epochs.revoke(doctorOf(obj.doctor)); break
           default: e = await epochs.rotate()
         }

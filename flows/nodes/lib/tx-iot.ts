@@ -5,11 +5,19 @@
  * msg.payload = {id (htxI), user, ts, epoch, heiot, cid}, msg.tx = the
  * transaction. Output 2 later, when a Ublock of the best chain holds it:
  * the same message with msg.payload.height and .block.
+ *
+ * A durable batch (msg.batch.id) gets its tx_IoT from the hub's ingest
+ * store: built and persisted before it is submitted (a resumed batch
+ * resubmits its stored tx, never a second one), resubmitted or rebuilt by
+ * the hub until mined; output 2 fires once it is deep enough for the batch
+ * to leave the store (its plaintext then gone). This node is where a flow
+ * hands a batch back: a custom flow keeps the guarantee that nothing
+ * acknowledged is lost as long as each batch ends here.
  */
 import { cidStringFromDigest, digestFromCidString, toHex } from '../../../hub/src/core/index.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, runtimeOf, status, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
-import { bytesOf, intOf } from '../../../hub/src/nodered/msg.ts'
+import { bytesOf, durableId, intOf } from '../../../hub/src/nodered/msg.ts'
 import { recorderOf } from '../../../hub/src/nodered/seal.ts'
 
 export default function (RED: RedApi): void {
@@ -27,13 +35,21 @@ export default function (RED: RedApi): void {
           ? bytesOf(msg.heiot, 'heiot', 32)
           : typeof msg.cid === 'string' ? digestFromCidString(msg.cid) : (() => { throw new BadMessageError('heiot', 'missing: put the ipfs upload node before this one') })()
         const epoch = intOf(msg.epoch, 'epoch')
-        const { id, tx } = await recorder.record(heiot, epoch)
+        const batch = durableId(msg)
+        const store = batch === undefined ? undefined : rt.batches
+        const { id, tx } = store === undefined ? await recorder.record(heiot, epoch) : await store.record(batch!, heiot, epoch)
         submitted++
         show()
         const payload = { id, user: toHex(tx.user), ts: tx.ts, epoch, heiot: toHex(heiot), cid: cidStringFromDigest(heiot) }
         msg.payload = payload
         msg.tx = tx
-        if (txs?.confirmed !== undefined) {
+        if (store !== undefined) {
+          store.confirmed(batch!).then(() => {
+            confirmed++
+            show()
+            send([null, { ...msg, payload: { ...payload, confirmed: true } } as Msg])
+          }, (err: unknown) => { node.status(status.fail(err)); node.error(err, msg) })
+        } else if (txs?.confirmed !== undefined) {
           txs.confirmed(id).then((c) => {
             confirmed++
             show()

@@ -15,8 +15,9 @@ import { hex32, route, units, type Route } from './route.ts'
 const DOCTOR = z.strictObject({
   doctor: z.string({ error: 'must be the doctor\'s identity record (hex, from `keys export-public`) or ID (64 hex digits)' })
     .regex(/^([0-9a-fA-F]{2}){32,512}$/, { error: 'must be the doctor\'s identity record (hex, from `keys export-public`) or ID (64 hex digits)' })
-    .describe('identity record (hex) or doctor ID')
-}, { error: 'must be a JSON object {"doctor"}' })
+    .describe('identity record (hex) or doctor ID'),
+  scope: z.enum(['from-now', 'history'], { error: 'must be from-now or history' }).default('from-now').describe('from-now: a fresh IoT key, the doctor reads from the grant on; history: the current IoT key, the doctor also reads what was sealed since the last fresh key')
+}, { error: 'must be a JSON object {"doctor", "scope"}' })
 const REVOKE = z.strictObject({ doctor: hex32().describe('doctor ID') }, { error: 'must be a JSON object {"doctor"}' })
 const EMPTY = z.strictObject({}, { error: 'must be an empty JSON object' })
 const DEVICE_ID = z.string({ error: 'must match [a-z0-9-]{1,32}' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must match [a-z0-9-]{1,32}' })
@@ -39,8 +40,8 @@ export function hubRoutes (s: HubService): Route[] {
     route({ method: 'GET', path: '/v1/chain/txs/{id}', summary: 'a confirmed transaction and where it is', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.chain.tx(params.id) }),
     route({ method: 'GET', path: '/v1/chain/balances/{id}', summary: 'Healthcoin balance, nonce and key epoch of an ID', params: z.strictObject({ id: hex32() }), handler: async ({ params }) => await s.chain.balance(params.id) }),
 
-    route({ method: 'GET', path: '/v1/keys/doctors', summary: 'the doctors the latest key epoch grants', handler: async () => await s.keys.doctors() }),
-    route({ method: 'POST', path: '/v1/keys/grant', summary: 'grant a doctor: a tx_key sealing the IoT key and its diagnosis key to it (paper Alg. 3); answers once the mempool accepted it', body: DOCTOR, handler: async ({ body }) => await s.keys.grant(body.doctor) }),
+    route({ method: 'GET', path: '/v1/keys/doctors', summary: 'the doctors the key epoch in use grants, and the tx_keys not yet mined (pending: accepted by the node, or waiting to be)', handler: async () => await s.keys.doctors() }),
+    route({ method: 'POST', path: '/v1/keys/grant', summary: 'grant a doctor: a tx_key sealing the IoT key and its diagnosis key to it (paper Alg. 3); answers once the mempool accepted it', body: DOCTOR, handler: async ({ body }) => await s.keys.grant(body.doctor, body.scope) }),
     route({ method: 'POST', path: '/v1/keys/revoke', summary: 'revoke a doctor: a tx_key with a fresh IoT key for the remaining doctors', body: REVOKE, handler: async ({ body }) => await s.keys.revoke(body.doctor) }),
     route({ method: 'POST', path: '/v1/keys/rotate', summary: 'renew the IoT key for the same doctors (paper §IV-B5 periodic update)', body: EMPTY, handler: async () => await s.keys.rotate() }),
 

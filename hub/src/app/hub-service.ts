@@ -7,7 +7,8 @@
  * exposes them as they are. Results are plain JSON-able data.
  */
 import { buildTxCoin, encodeTx, fromHex, InvalidFieldError, toHex, type Identity, type Tx, type TxKey } from '../core/index.ts'
-import { publishEpoch, type UserKeys } from '../roles/user/keys.ts'
+import type { GrantScope } from '../roles/user/keys.ts'
+import type { EpochChain, EpochCommitter, PendingEpoch } from '../roles/user/commit.ts'
 import type { ChainStore } from '../store/chain.ts'
 import type { Mempool } from '../store/mempool.ts'
 import type { Miner } from '../roles/core/miner.ts'
@@ -54,34 +55,48 @@ export interface EpochResult {
 }
 
 export interface KeysService {
-  /** A tx_key naming one more doctor (identity record hex, or ID hex) — paper Alg. 3. */
-  grant: (doctor: string) => Promise<EpochResult & { readonly doctor: string }>
+  /** A tx_key naming one more doctor (identity record hex, or ID hex) — paper Alg. 3; `scope` from-now (default: a fresh Ik) or history (the current Ik). */
+  grant: (doctor: string, scope?: GrantScope) => Promise<EpochResult & { readonly doctor: string, readonly scope: GrantScope }>
   /** A tx_key with a fresh IoT key for the remaining doctors. */
   revoke: (doctor: string) => Promise<EpochResult & { readonly doctor: string }>
   /** A fresh IoT key for the same doctors (§IV-B5 periodic update). */
   rotate: () => Promise<EpochResult>
-  doctors: () => Promise<{ readonly epoch: number, readonly doctors: readonly string[] }>
+  /** The epoch in use (accepted by the hub's node), its doctors, and the tx_keys not yet in a Ublock. */
+  doctors: () => Promise<{ readonly epoch: number, readonly doctors: readonly string[], readonly pending: readonly PendingEpoch[] }>
 }
 
-export function keysService (p: { keys: UserKeys, book: DoctorBook, submit: SubmitTx }): KeysService {
+/**
+ * Over the epoch committer (roles/user/commit.ts): each change is built
+ * without touching the keys, persisted, broadcast, and applied only once
+ * the hub's core node accepted it; a refusal throws and changes nothing.
+ */
+export function keysService (p: { committer: EpochCommitter, book: DoctorBook }): KeysService {
+  const keys = p.committer.keys
   const one = serial()
-  const publish = async (tx: TxKey): Promise<EpochResult> => {
-    const id = await publishEpoch(p.keys, tx, p.submit)
-    return { epoch: tx.epoch, tx: id, doctors: tx.envelopes.map((e) => toHex(e.doctor)) }
-  }
+  const result = ({ tx, id }: { tx: TxKey, id: string }): EpochResult => ({ epoch: tx.epoch, tx: id, doctors: tx.envelopes.map((e) => toHex(e.doctor)) })
   return {
-    grant: async (doctor) => await one(async () => {
+    grant: async (doctor, scope = 'from-now') => await one(async () => {
       const id = await p.book.learn(doctor)
       // the first epoch names no doctor (UserKeys.init), so the user seals data before any grant
-      if (p.keys.current === null) await publish(p.keys.init())
-      return { ...await publish(p.keys.grant(id)), doctor: toHex(id) }
+      if (keys.current === null) await p.committer.commit({ kind: 'init' })
+      return { ...result(await p.committer.commit({ kind: 'grant', doctor: id, scope })), doctor: toHex(id), scope }
     }),
     revoke: async (doctor) => await one(async () => {
       const id = fromHex('doctor', doctor.trim())
-      return { ...await publish(p.keys.revoke(id)), doctor: toHex(id) }
+      return { ...result(await p.committer.commit({ kind: 'revoke', doctor: id })), doctor: toHex(id) }
     }),
-    rotate: async () => await one(async () => await publish(p.keys.rotate())),
-    doctors: async () => ({ epoch: p.keys.current?.epoch ?? 0, doctors: p.keys.doctors().map(toHex) })
+    rotate: async () => await one(async () => result(await p.committer.commit({ kind: 'rotate' }))),
+    doctors: async () => ({ epoch: keys.current?.epoch ?? 0, doctors: keys.doctors().map(toHex), pending: p.committer.pending() })
+  }
+}
+
+/** The epoch committer's view of a core node; `after` runs after each accepted submit (the CLI flushes the mempool file). */
+export function coreEpochChain (node: { submitTx: (tx: Tx) => Promise<{ accepted: boolean, code?: string, reason?: string }>, store: ChainStore, mempool: Mempool, on: (e: 'tip', cb: () => void) => unknown, off: (e: 'tip', cb: () => void) => unknown }, after?: () => Promise<void>): EpochChain {
+  return {
+    submit: async (tx) => { const r = await node.submitTx(tx); if (r.accepted) await after?.(); return r },
+    mined: (txid) => { const loc = node.store.txLocation(txid); return loc !== undefined && node.store.isOnMainChain(loc.block) },
+    pooled: (txid) => node.mempool.has(txid),
+    onTip: (cb) => { node.on('tip', cb); return () => { node.off('tip', cb) } }
   }
 }
 

@@ -3,11 +3,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
-import { buildIdentityRecord, encodeIdentityRecord, fromHex, toHex, type DoctorKey } from '../core/index.ts'
+import { buildIdentityRecord, encodeIdentityRecord, fromHex, InvalidFieldError, toHex, type DoctorKey } from '../core/index.ts'
 import { createKeystore, keystoreId, openKeystore } from '../store/keystore.ts'
 import { checkNewPassphrase } from '../store/passphrase-policy.ts'
 import { DoctorBook } from '../app/doctor-book.ts'
-import { keysService, submitTo, type EpochResult, type KeysService } from '../app/hub-service.ts'
+import { coreEpochChain, keysService, type EpochResult, type KeysService } from '../app/hub-service.ts'
+import { EpochCommitter, pendingEpochsPath, type PendingEpoch } from '../roles/user/commit.ts'
+import type { GrantScope } from '../roles/user/keys.ts'
 import type { ApiClient } from '../api/client.ts'
 import { output, viaDaemon } from './_daemon.ts'
 import { CoreNode } from '../roles/core/node.ts'
@@ -32,7 +34,10 @@ async function withKeysService<T> (o: ChainKeyOpts, fn: (s: KeysService) => Prom
       directory: { lookup: (id) => book.lookup(id) }
     })
     const stampFirst = firstTxStamper(who, node, { rng: (n) => new Uint8Array(randomBytes(n)), doctors: { lookup: (id) => book.lookup(id) }, log: (line) => { process.stderr.write(`${line}\n`) } })
-    return await fn(keysService({ keys, book, submit: submitTo(node, async () => { await node.mempool.flush() }, stampFirst) }))
+    const committer = await EpochCommitter.open({ keys, chain: coreEpochChain(node, async () => { await node.mempool.flush() }), file: pendingEpochsPath(dataDir(o.dataDir)), stamp: stampFirst })
+    try {
+      return await fn(keysService({ committer, book }))
+    } finally { committer.stop() }
   } finally {
     await node.close()
   }
@@ -96,10 +101,13 @@ export function register (program: Command): void {
 
   chainOpts(keys.command('grant'))
     .argument('<doctor>', 'the doctor\'s identity record (hex, from `keys export-public` on the doctor node), or the ID of a doctor already known')
-    .description('grant a doctor access: a new tx_key sealing the current IoT key and the doctor\'s diagnosis key to it (paper Alg. 3); through the running hub, or on the data dir when it is stopped')
-    .action(async (doctor: string, o: ChainKeyOpts) => {
-      const r = await keyCommand(o, async (c) => await c.call<EpochResult & { doctor: string }>('POST', '/v1/keys/grant', { doctor: doctor.trim() }), async (s) => await s.grant(doctor))
-      output(o, r, () => `granted ${r.doctor} in epoch ${r.epoch} (tx_key ${r.tx} queued in the mempool; the node mines it)`)
+    .option('--scope <scope>', 'from-now: the doctor reads from the grant on (a fresh IoT key); history: also what was sealed since the last fresh key', 'from-now')
+    .description('grant a doctor access: a new tx_key sealing the IoT key and the doctor\'s diagnosis key to it (paper Alg. 3); through the running hub, or on the data dir when it is stopped')
+    .action(async (doctor: string, o: ChainKeyOpts & { scope: string }) => {
+      if (o.scope !== 'from-now' && o.scope !== 'history') throw new InvalidFieldError('scope', 'must be from-now or history')
+      const scope = o.scope as GrantScope
+      const r = await keyCommand(o, async (c) => await c.call<EpochResult & { doctor: string, scope: GrantScope }>('POST', '/v1/keys/grant', { doctor: doctor.trim(), scope }), async (s) => await s.grant(doctor, scope))
+      output(o, r, () => `granted ${r.doctor} in epoch ${r.epoch}, scope ${r.scope} (tx_key ${r.tx} accepted by the node and in use; the node mines it)`)
     })
 
   chainOpts(keys.command('revoke'))
@@ -120,8 +128,9 @@ export function register (program: Command): void {
   chainOpts(keys.command('doctors'))
     .description('list the doctors the latest key epoch grants')
     .action(async (o: ChainKeyOpts) => {
-      const r = await keyCommand(o, async (c) => await c.call<{ epoch: number, doctors: string[] }>('GET', '/v1/keys/doctors'), async (s) => await s.doctors())
-      output(o, r, () => r.epoch === 0 ? 'no key epoch yet' : `epoch ${r.epoch}: ${r.doctors.length === 0 ? 'no doctors' : r.doctors.join('\n  ')}`)
+      const r = await keyCommand(o, async (c) => await c.call<{ epoch: number, doctors: readonly string[], pending: readonly PendingEpoch[] }>('GET', '/v1/keys/doctors'), async (s) => await s.doctors())
+      const pending = r.pending.map((p) => `\n  pending: epoch ${p.epoch} ${p.kind}${p.doctor === undefined ? '' : ` ${p.doctor}`} (tx_key ${p.id}, ${p.accepted ? 'accepted, not yet mined' : 'not yet accepted'}${p.reissued > 0 ? `, issued again ${p.reissued}×` : ''})`).join('')
+      output(o, r, () => (r.epoch === 0 ? 'no key epoch yet' : `epoch ${r.epoch}: ${r.doctors.length === 0 ? 'no doctors' : r.doctors.join('\n  ')}`) + pending)
     })
 
   registerRecovery(keys, withStoreOptions)

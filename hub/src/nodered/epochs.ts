@@ -24,7 +24,7 @@ export function localKeyEpochs (keys: UserKeys, txs: TxSubmitter): KeyEpochs {
   }
   return {
     init: async () => await publish(keys.init()),
-    grant: async (d) => await publish(keys.grant(doctorId(d))),
+    grant: async (d, scope) => await publish(keys.grant(doctorId(d), scope)),
     revoke: async (d) => await publish(keys.revoke(doctorId(d))),
     rotate: async () => await publish(keys.rotate()),
     doctors: async () => ({ epoch: keys.current?.epoch ?? 0, doctors: keys.doctors().map(toHex) })

@@ -32,3 +32,13 @@ export function intOf (x: unknown, field: string): number {
   if (!Number.isSafeInteger(x) || (x as number) < 1) throw new BadMessageError(field, 'must be an integer ≥ 1')
   return x as number
 }
+
+/** The hub's durable batch id a message carries (msg.batch.id, set by the batch node on a hub), if any. */
+export function durableId (msg: Record<string, unknown>): string | undefined {
+  const b = msg['batch']
+  if (b === null || typeof b !== 'object') return undefined
+  const id = (b as { id?: unknown }).id
+  if (id === undefined) return undefined
+  if (typeof id !== 'string' || !id.startsWith('batch!') || id.length > 200) throw new BadMessageError('batch.id', 'must be a batch id of the hub\'s ingest store (batch!…)')
+  return id
+}

@@ -78,7 +78,7 @@ export function remoteRuntime (o: RemoteOptions): HealthchainRuntime & { close: 
       })
     },
     keyEpochs: {
-      grant: async (doctor) => epoch(await call('POST', '/v1/keys/grant', { doctor })),
+      grant: async (doctor, scope) => epoch(await call('POST', '/v1/keys/grant', { doctor, ...(scope === undefined ? {} : { scope }) })),
       revoke: async (doctor) => epoch(await call('POST', '/v1/keys/revoke', { doctor })),
       rotate: async () => epoch(await call('POST', '/v1/keys/rotate', {})),
       doctors: async () => await call('GET', '/v1/keys/doctors')

@@ -9,7 +9,7 @@
  * reports MissingCapabilityError.
  */
 import type { Identity, TxDiag, TxIoT, TxKey, Tx } from '../core/index.ts'
-import type { UserKeys } from '../roles/user/keys.ts'
+import type { EpochChange, GrantScope, UserKeys } from '../roles/user/keys.ts'
 import type { DoctorKeyTracker } from '../roles/doctor/keys.ts'
 import { MissingCapabilityError } from './errors.ts'
 import type { Recorder, Sealer } from './seal.ts'
@@ -64,6 +64,39 @@ export interface MinerStatus {
   readonly mined: number
 }
 
+/** A closed batch from the hub's durable ingest store, with what is already done for it. */
+export interface DurableBatch {
+  /** the ingest store's batch id */
+  readonly id: string
+  readonly readings: SensorReading[]
+  /** why ingest closed it (window, size, event, manual) */
+  readonly reason: string
+  /** set when it was sealed before (a resumed batch): upload these bytes, never seal again */
+  readonly sealed?: Uint8Array
+  readonly epoch?: number
+  readonly cid?: string
+}
+
+/**
+ * The durable batches of the hub's ingest store (hub/src/ingest/batches.ts):
+ * each batch is handed out until its tx_IoT is confirmed, each step
+ * recorded before the next (sealed bytes before the upload, the signed
+ * tx_IoT before it is submitted).
+ */
+export interface BatchStore {
+  /** Calls onBatch with every open batch now, each newly closed one, and each one due for a retry; returns the unsubscribe function. */
+  subscribe: (onBatch: (b: DurableBatch) => void) => () => void
+  /** Closes the readings acknowledged so far into batches now. */
+  close: () => Promise<number>
+  /** Records the sealed bytes (a batch sealed before keeps its first bytes: those are returned). */
+  sealed: (id: string, sealed: Uint8Array, epoch: number) => Promise<{ readonly sealed: Uint8Array, readonly epoch: number }>
+  uploaded: (id: string, cid: string) => Promise<void>
+  /** Builds, persists, then submits the batch's tx_IoT (the stored one if it has one). */
+  record: (id: string, heiot: Uint8Array, epoch: number) => Promise<{ readonly id: string, readonly tx: TxIoT }>
+  /** Resolves when the batch's tx_IoT is deep enough for the batch to leave the store. */
+  confirmed: (id: string) => Promise<{ readonly id: string }>
+}
+
 /** The PoW miner of a core user node (paper Alg. 1). */
 export interface MinerControl {
   start: () => void | Promise<void>
@@ -112,7 +145,8 @@ export interface PublishedEpoch {
 export interface KeyEpochs {
   /** The first epoch, naming no doctor; absent where the hub publishes it itself at its first start. */
   init?: () => Promise<PublishedEpoch>
-  grant: (doctor: string) => Promise<PublishedEpoch>
+  /** scope: from-now (default, a fresh Ik) or history (the current Ik) — roles/user/keys.ts GrantScope */
+  grant: (doctor: string, scope?: GrantScope) => Promise<PublishedEpoch>
   revoke: (doctor: string) => Promise<PublishedEpoch>
   rotate: () => Promise<PublishedEpoch>
   /** The latest epoch (0: none yet) and the doctors it grants. */
@@ -147,10 +181,14 @@ export interface HealthchainRuntime {
   /** Cryptographic randomness (nonces). */
   readonly rng: (n: number) => Uint8Array
   readonly keys?: UserKeys
+  /** The hub's epoch committer (roles/user/commit.ts): key-epoch changes applied only once accepted, persisted, re-broadcast until mined. */
+  readonly epochs?: { commit: (change: EpochChange) => Promise<{ readonly tx: TxKey, readonly id: string }> }
   readonly readings?: ReadingsSource
   readonly ipfs?: IpfsStore
   readonly txs?: TxSubmitter
   readonly miner?: MinerControl
+  /** The hub's durable batches (a hub only; the shipped batch node takes its batches from here). */
+  readonly batches?: BatchStore
   readonly pbft?: PbftSubmitter
   readonly diagnoses?: DiagnosisSource
   readonly doctorKeys?: DoctorKeyTracker
@@ -166,7 +204,7 @@ export interface HealthchainRuntime {
   readonly diagnosisReader?: DiagnosisReader
 }
 
-export type Capability = 'keys' | 'readings' | 'ipfs' | 'txs' | 'miner' | 'pbft' | 'diagnoses' | 'doctorKeys' | 'iotTxs' | 'analyze'
+export type Capability = 'keys' | 'readings' | 'ipfs' | 'txs' | 'miner' | 'batches' | 'pbft' | 'diagnoses' | 'doctorKeys' | 'iotTxs' | 'analyze'
 
 /** The part `cap` of the runtime, or MissingCapabilityError. */
 export function need<K extends Capability> (rt: HealthchainRuntime, cap: K): NonNullable<HealthchainRuntime[K]> {

@@ -7,13 +7,15 @@
  */
 import { fromHex, toHex, type Identity } from '../core/index.ts'
 import type { UserKeys } from '../roles/user/keys.ts'
+import type { EpochCommitter } from '../roles/user/commit.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { Miner } from '../roles/core/miner.ts'
 import { uploadBatch, type IpfsNode, type PinningClient, type Provider, type UploadOptions } from '../ipfs/index.ts'
 import { readingToWire, type Reading } from '../ingest/line.ts'
 import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
+import type { BatchChain, DurableBatches, OpenBatch } from '../ingest/batches.ts'
 import { TxRejectedError } from './errors.ts'
-import type { Confirmed, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
+import type { BatchStore, Confirmed, DurableBatch, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
 /**
  * Submits to the core node's mempool. confirmed() resolves once a Ublock of
@@ -111,6 +113,65 @@ export function ingestReadings (ingest: Ingest, user?: string | readonly string[
   }
 }
 
+/** The durable batches' view of the core node: submit, depth on the best chain, mempool, tips. */
+export function coreBatchChain (node: CoreNode): BatchChain {
+  return {
+    submit: async (tx) => await node.submitTx(tx),
+    depth: (txid) => {
+      const loc = node.store.txLocation(txid)
+      return loc === undefined || !node.store.isOnMainChain(loc.block) ? undefined : node.store.height - loc.height + 1
+    },
+    pooled: (txid) => node.mempool.has(txid),
+    now: () => node.now(),
+    onTip: (cb) => { node.on('tip', cb); return () => { node.off('tip', cb) } }
+  }
+}
+
+const durableBatch = ({ batch, state }: OpenBatch): DurableBatch => ({
+  id: batch.id,
+  readings: batch.readings.map((p) => ({ ...p.w, at: p.at })),
+  reason: batch.reason,
+  ...(state.sealed === undefined ? {} : { sealed: new Uint8Array(Buffer.from(state.sealed, 'base64')), epoch: state.epoch! }),
+  ...(state.cid === undefined ? {} : { cid: state.cid })
+})
+
+/**
+ * The batch node's view of the durable batches: every open batch at
+ * subscribe time and each newly closed one; a batch not yet accepted that
+ * made no progress for `retryMs` (storage nodes down, a refused tx_IoT) is
+ * handed out again. Batches whose tx_IoT is accepted are the durable
+ * store's own business (resubmitted and confirmed on each tip).
+ */
+export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number } = {}): BatchStore {
+  const retryMs = opts.retryMs ?? 15_000
+  return {
+    subscribe: (onBatch) => {
+      const last = new Map<string, number>()
+      const give = (o: OpenBatch): void => { last.set(o.batch.id, Date.now()); onBatch(durableBatch(o)) }
+      const due = async (all: boolean): Promise<void> => {
+        const seen = new Set<string>()
+        for (const o of await db.open()) {
+          seen.add(o.batch.id)
+          if (o.state.stage === 'accepted') continue
+          if (all || Date.now() - (last.get(o.batch.id) ?? 0) >= retryMs) give(o)
+        }
+        for (const id of last.keys()) if (!seen.has(id)) last.delete(id)
+      }
+      const onOpen = (o: OpenBatch): void => { give(o) }
+      db.on('open', onOpen)
+      void due(true).catch((e: Error) => db.emit('error', e))
+      const timer = setInterval(() => { void due(false).catch((e: Error) => db.emit('error', e)) }, Math.max(100, Math.floor(retryMs / 2)))
+      timer.unref()
+      return () => { clearInterval(timer); db.off('open', onOpen) }
+    },
+    close: async () => await db.close(),
+    sealed: async (id, sealed, epoch) => await db.sealed(id, sealed, epoch),
+    uploaded: async (id, cid) => { await db.uploaded(id, cid) },
+    record: async (id, heiot, epoch) => await db.record(id, heiot, epoch),
+    confirmed: async (id) => ({ id: await db.whenConfirmed(id) })
+  }
+}
+
 export interface HubParts {
   readonly identity: Identity
   readonly keys: UserKeys
@@ -129,6 +190,12 @@ export interface HubParts {
    */
   readonly user?: string
   readonly rng: (n: number) => Uint8Array
+  /** The hub's epoch committer: the keys node's changes go through it (one code path with the CLI and the page). */
+  readonly epochs?: EpochCommitter
+  /** The hub's durable batches (ingest/batches.ts): the shipped batch node takes its batches from them. */
+  readonly batches?: DurableBatches
+  /** How long a batch not yet accepted may make no progress before it is handed out again (ms). */
+  readonly batchRetryMs?: number
 }
 
 /** The hub's runtime (user + core user roles) over its real parts, as injected under "hub". */
@@ -143,6 +210,8 @@ export function hubRuntime (p: HubParts): HealthchainRuntime {
     // signed: the consortium's storage nodes admit only established identities (DESIGN §6)
     ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, signer: p.identity, ...(p.pinningServices === undefined ? {} : { pinningServices: p.pinningServices }), ...(p.replication === undefined ? {} : { replication: p.replication }) }),
     txs: coreTxs(p.core),
-    miner: coreMiner(p.core, p.miner)
+    miner: coreMiner(p.core, p.miner),
+    ...(p.epochs === undefined ? {} : { epochs: p.epochs }),
+    ...(p.batches === undefined ? {} : { batches: durableBatchStore(p.batches, p.batchRetryMs === undefined ? {} : { retryMs: p.batchRetryMs }) })
   }
 }

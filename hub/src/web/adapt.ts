@@ -30,6 +30,8 @@ export interface PatientSources {
   readonly reader: PatientReader
   /** Publishes the user's tx_key on Userchain (the doctors learn grants and revocations from it). */
   readonly publishKey: (tx: TxKey) => MaybePromise<void>
+  /** The user's tx_keys not yet mined (the epoch committer's pending list). */
+  readonly pendingEpochs?: () => NonNullable<PatientPage['pendingEpochs']>
   /** Healthcoin balance of the user. */
   readonly balance: () => MaybePromise<number>
   /** Latest decrypted readings (any order). */
@@ -93,6 +95,7 @@ export function patientModel (src: PatientSources): PatientModel {
       return {
         user: toHex(src.keys.user.id),
         epoch: src.keys.current?.epoch ?? null,
+        ...(src.pendingEpochs === undefined ? {} : { pendingEpochs: src.pendingEpochs() }),
         keyRenewal: { last: renewal === null ? null : renewal.since * 1000, next: renewal === null || src.keyRotation !== true ? null : renewal.due * 1000 },
         readings: all,
         alerts: localAlerts(all, src.alertWindowMs),

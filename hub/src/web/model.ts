@@ -104,6 +104,8 @@ export interface PatientPage {
   readonly user: string
   /** current key epoch (null before the first tx_key) */
   readonly epoch: number | null
+  /** tx_keys not yet in a Ublock (roles/user/commit.ts), oldest first: what a grant or revocation is still waiting for */
+  readonly pendingEpochs?: ReadonlyArray<{ readonly epoch: number, readonly kind: string, readonly doctor?: string, readonly accepted: boolean, readonly reissued: number }>
   /** When the data key was last renewed and the next scheduled renewal (ms; null: none yet / not scheduled; paper §IV-B5) */
   readonly keyRenewal: { readonly last: number | null, readonly next: number | null }
   /** latest readings, newest first */

@@ -155,6 +155,7 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
   <dl>
     <div><dt>User</dt><dd><code title="${p.user}">${short(p.user)}</code></dd></div>
     <div><dt>Key epoch</dt><dd>${p.epoch ?? 'none yet'}</dd></div>
+    ${(p.pendingEpochs ?? []).map((e) => html`<div class="pending-epoch"><dt>Pending key epoch ${e.epoch}</dt><dd>${e.kind}${e.doctor === undefined ? '' : html` <code title="${e.doctor}">${short(e.doctor)}</code>`}: ${e.accepted ? 'in use, waiting to be mined' : 'waiting for the node to accept it'}${e.reissued > 0 ? ` (issued again ${e.reissued}× after expiring)` : ''}</dd></div>`)}
     <div><dt>Data key last renewed</dt><dd id="key-renewed">${p.keyRenewal.last === null ? 'not yet' : time(p.keyRenewal.last)}</dd></div>
     <div><dt>Next renewal</dt><dd id="key-next">${p.keyRenewal.next === null ? 'not scheduled' : time(p.keyRenewal.next)}</dd></div>
     <div><dt>Healthcoin balance</dt><dd id="balance">${p.balance}</dd></div>

@@ -47,3 +47,17 @@ export class NotEnoughSharesError extends HealthchainError {
 export class RecoveredIdentityMismatchError extends HealthchainError {
   constructor (got: Uint8Array, want: Uint8Array) { super('ERR_RECOVERED_MISMATCH', 'shares', `the shares combine to ${toHex(got).slice(0, 16)}…, not the patient ${toHex(want).slice(0, 16)}…`) }
 }
+
+/** The user's core node refused a tx_key: the keys stay those Userchain has. */
+export class EpochRefusedError extends HealthchainError {
+  readonly reason: string
+  constructor (id: string, code: string, reason: string) {
+    super(code, 'tx_key', `${id} rejected: ${reason}`)
+    this.reason = reason
+  }
+}
+
+/** The pending tx_keys file is unreadable, readable by others, or not a list. */
+export class PendingFileError extends HealthchainError {
+  constructor (path: string, why: string) { super('ERR_PENDING_EPOCHS', 'pending-epochs', `${path}: ${why}`) }
+}

@@ -2,8 +2,11 @@
  * The user's key epochs (paper §IV-B5 Key management, Alg. 3; §V-C forward
  * security). Every tx_key opens a new epoch number and names the full set of
  * doctors authorized from then on:
- * - grant(D): same IoT key Ik and user secret s (the new doctor reads the
- *   current key period), one more envelope;
+ * - grant(D): one more envelope; its scope says what D may read:
+ *   `from-now` (the default) seals a fresh Ik and s, so D opens only what is
+ *   sealed from its grant on; `history` keeps the current Ik and s, so D
+ *   also opens what was sealed since the last fresh key (revocation,
+ *   rotation, or a from-now grant) and no further;
  * - revoke(D): a fresh Ik and s, envelopes only for the remaining doctors, so
  *   D cannot open anything sealed afterwards;
  * - rotate(): a fresh Ik and s for the same doctors (the paper's periodic
@@ -31,6 +34,16 @@ export interface EpochKeys {
   /** Doctor IDs authorized in this epoch, sorted. */
   readonly doctors: readonly Uint8Array[]
 }
+
+/** What a granted doctor may read: from its grant on (a fresh Ik), or also since the last fresh Ik. */
+export type GrantScope = 'from-now' | 'history'
+
+/** One change of the doctor set (paper Alg. 3), as the next tx_key makes it. */
+export type EpochChange =
+  | { readonly kind: 'init' }
+  | { readonly kind: 'grant', readonly doctor: Uint8Array, readonly scope?: GrantScope }
+  | { readonly kind: 'revoke', readonly doctor: Uint8Array }
+  | { readonly kind: 'rotate' }
 
 export interface UserKeysOptions {
   readonly rng: (n: number) => Uint8Array
@@ -116,7 +129,38 @@ export class UserKeys {
     })
   }
 
+  /**
+   * Builds the tx_key of the next epoch for `change` without recording it:
+   * the caller applies it once the user's core node accepted it (the keys,
+   * the page and the batches sealed next then never run ahead of Userchain).
+   */
+  prepare (change: EpochChange): TxKey {
+    switch (change.kind) {
+      case 'init':
+        if (this.latest !== null) throw new StaleEpochError(1, this.latest.epoch)
+        return this.build([], true)
+      case 'grant': {
+        const current = this.doctors()
+        if (current.some((d) => equalBytes(d, change.doctor))) throw new AlreadyGrantedError(change.doctor)
+        return this.build([...current, change.doctor].sort(compareBytes), (change.scope ?? 'from-now') === 'from-now')
+      }
+      case 'revoke': {
+        const current = this.doctors()
+        if (!current.some((d) => equalBytes(d, change.doctor))) throw new NotGrantedError(change.doctor)
+        return this.build(current.filter((d) => !equalBytes(d, change.doctor)), true)
+      }
+      case 'rotate':
+        return this.build(this.doctors(), true)
+    }
+  }
+
   private publish (doctorIds: readonly Uint8Array[], fresh: boolean): TxKey {
+    const tx = this.build(doctorIds, fresh)
+    this.apply(tx)
+    return tx
+  }
+
+  private build (doctorIds: readonly Uint8Array[], fresh: boolean): TxKey {
     if (doctorIds.length > MAX_ENVELOPES) throw new LimitExceededError('envelopes', MAX_ENVELOPES, doctorIds.length)
     const doctors = this.resolve(doctorIds)
     const keep = !fresh && this.latest !== null
@@ -128,7 +172,6 @@ export class UserKeys {
       doctors,
       ikmE: this.opts.rng(32)
     })
-    this.apply(tx)
     return tx
   }
 
@@ -138,10 +181,10 @@ export class UserKeys {
     return this.publish([], true)
   }
 
-  grant (doctor: Uint8Array): TxKey {
-    const current = this.doctors()
-    if (current.some((d) => equalBytes(d, doctor))) throw new AlreadyGrantedError(doctor)
-    return this.publish([...current, doctor].sort(compareBytes), false)
+  grant (doctor: Uint8Array, scope: GrantScope = 'from-now'): TxKey {
+    const tx = this.prepare({ kind: 'grant', doctor, scope })
+    this.apply(tx)
+    return tx
   }
 
   revoke (doctor: Uint8Array): TxKey {

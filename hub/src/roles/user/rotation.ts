@@ -18,7 +18,9 @@ export interface Timers {
 export interface RotationOptions {
   readonly keys: UserKeys
   /** Submits the tx_key; rejects when the node refuses it. */
-  readonly publish: (tx: TxKey) => Promise<void>
+  readonly publish?: (tx: TxKey) => Promise<void>
+  /** Commits a rotation through the epoch committer (commit.ts: applied only once the node accepted it); used instead of publish when given. */
+  readonly commit?: () => Promise<{ readonly epoch: number }>
   readonly checkEveryMs: number
   readonly log?: (line: string) => void
   /** The timer functions (default: the global ones; tests pass their own). */
@@ -39,10 +41,9 @@ export function scheduleRotation (o: RotationOptions): RotationSchedule {
   const check = async (): Promise<boolean> => {
     if (stopped || inFlight || !o.keys.rotationDue()) return false
     inFlight = true
-    const tx = o.keys.rotate()
     try {
-      await publishEpoch(o.keys, tx, o.publish)
-      log(`renewed the IoT key (epoch ${tx.epoch})`)
+      const epoch = o.commit !== undefined ? (await o.commit()).epoch : await (async () => { const tx = o.keys.rotate(); await publishEpoch(o.keys, tx, o.publish ?? (async () => {})); return tx.epoch })()
+      log(`renewed the IoT key (epoch ${epoch})`)
       return true
     } catch (err) {
       // the node refused it: publishEpoch left the keys those on Userchain, and the next check tries again

@@ -79,11 +79,11 @@ export async function stampFirstTx (user: Identity, tx: TxKey, bits: number, o: 
  * epoch of the user there, pool included) is stamped when the network's
  * relay policy asks for `bits` > 0; anything else passes unchanged.
  */
-export function firstTxStamper (user: Identity, node: { readonly relay: { readonly stampBits: number }, readonly mempool: { readonly view: { latestEpoch: (user: Uint8Array) => number } } }, o: StampOptions): (tx: Tx) => Promise<Tx> {
-  return async (tx) => {
+export function firstTxStamper (user: Identity, node: { readonly relay: { readonly stampBits: number }, readonly mempool: { readonly view: { latestEpoch: (user: Uint8Array) => number } } }, o: StampOptions): <T extends Tx>(tx: T) => Promise<T> {
+  return async <T extends Tx>(tx: T): Promise<T> => {
     const bits = node.relay.stampBits
     if (bits <= 0 || tx.kind !== 'key' || !equalBytes(tx.user, user.id)) return tx
     if (node.mempool.view.latestEpoch(tx.user) !== 0) return tx
-    return await stampFirstTx(user, tx, bits, o)
+    return await stampFirstTx(user, tx, bits, o) as T
   }
 }
