@@ -3,8 +3,12 @@
  * sends periodically or on events; §VI: batches of a 10-minute window).
  * A user's batch closes when its window has elapsed since its first
  * reading, when it reaches `maxReadings` or `maxBytes`, or at once when a
- * reading crosses an event threshold (e.g. SpO2 < 90 %) — the real-time
- * alert path must not wait for the window. Pure logic: the caller owns the
+ * device's vital sign crosses an event threshold (e.g. SpO2 < 90 %) — the
+ * real-time alert path must not wait for the window. Only the crossing
+ * fires: the readings that stay beyond the threshold travel in the window's
+ * batches, since every batch is a tx_IoT and, once a doctor reads it, a
+ * diagnosis the patient pays for; a sign that recovers and crosses again
+ * fires again, and a fall always fires. Pure logic: the caller owns the
  * clock and the timer (see pipeline.ts).
  */
 import type { Reading, SensorType } from './line.ts'
@@ -77,6 +81,8 @@ export class Aggregator {
   readonly maxBytes: number
   readonly thresholds: Threshold[]
   readonly #open = new Map<string, Open>()
+  /** user, device and sensor type whose last reading was beyond a threshold */
+  readonly #beyond = new Set<string>()
 
   constructor (opts: AggregateOptions = {}) {
     this.windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS
@@ -91,11 +97,21 @@ export class Aggregator {
     if (o === undefined) { o = { since: now, count: 0, bytes: 0 }; this.#open.set(user, o) }
     o.count++
     o.bytes += bytes + 1
-    if (this.thresholds.some((t) => crosses(t, r))) return 'event'
+    if (this.#crossesNow(user, r)) return 'event'
     if (o.count >= this.maxReadings) return 'size'
     if (o.bytes + bytes + 1 > this.maxBytes) return 'bytes'
     if (now - o.since >= this.windowMs) return 'window'
     return null
+  }
+
+  #crossesNow (user: string, r: Reading): boolean {
+    const hit = this.thresholds.filter((t) => crosses(t, r))
+    if (hit.some((t) => t.op === 'any')) return true
+    const key = `${user}\u0000${r.device}\u0000${r.type}`
+    const was = this.#beyond.has(key)
+    if (hit.length === 0) { this.#beyond.delete(key); return false }
+    this.#beyond.add(key)
+    return !was
   }
 
   /** Users whose window has elapsed at `now`. */
