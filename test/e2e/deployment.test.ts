@@ -32,7 +32,7 @@ import { compileCache } from '../helpers/crash.ts'
 import { tempDir } from '../helpers/ipfs.ts'
 import { until } from '../helpers/doctor-world.ts'
 
-t.setTimeout(240_000) // a bound, not a goal: seven daemons, two hub starts and one PBFT commit on a loaded 2-core machine
+t.setTimeout(600_000) // a bound, not a goal: seven daemons, two hub starts and one PBFT commit on a 2-core machine that may be running the process devnet test beside it
 
 const CLI = fileURLToPath(new URL('../../hub/src/cli.ts', import.meta.url))
 const HUB_DIR = fileURLToPath(new URL('../../hub/', import.meta.url))
