@@ -46,7 +46,7 @@ export async function run (): Promise<Record<string, number>> {
   console.log(`load average at start: ${loadAverage()}`)
   const dir = await mkdtemp(join(tmpdir(), 'bench-api-'))
   const data = join(dir, 'data')
-  const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'bench api' }
+  const env = { ...process.env, HEALTHCHAIN_PASSPHRASE: 'bench api copper lantern meadow' }
   try {
     if ((await cli(['keys', 'new', '--data-dir', data], env)).code !== 0) throw new Error('keys new failed')
     const user = (await cli(['keys', 'show', '--no-unlock', '--data-dir', data], env)).stdout.trim()

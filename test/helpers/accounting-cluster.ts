@@ -170,7 +170,7 @@ export class Cluster {
     await Promise.all(members.map(async (_, i) => { await c.spawn(i) }))
     await c.distributePeers(members.map((_, i) => i))
     const height = core.store.height
-    await Promise.all(c.procs.map(async (p) => await p!.line((l) => new RegExp(`(userchain ${height} |Userchain height ${height}$)`).test(l), 60_000, `Userchain height ${height}`)))
+    await Promise.all(c.procs.map(async (p) => await p!.line((l) => new RegExp(`(userchain ${height} |Userchain height ${height}(,|$))`).test(l), 60_000, `Userchain height ${height}`)))
     return c
   }
 
