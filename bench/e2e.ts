@@ -169,12 +169,14 @@ async function processDevnet (): Promise<Record<string, number>> {
     await run.line(/^\[hub\] \S+ batch recorded/, 'a first batch recorded', 300_000)
     const m: Record<string, number[]> = { analysis: [], confirmed: [], commit: [], total: [], page: [] }
     for (let i = 0; i < EPISODES; i++) {
+      // between episodes the patient recovered: a normal reading first (not timed), so the episode's first abnormal reading crosses the threshold
+      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: 3 * i, t: 'spo2', v: 97, ts: i * 6000 }).trimEnd(), { qos: 1 })
       const mark = run.lines.length
       const t0 = Date.now()
-      // the first abnormal reading flushes the batch the normal readings of the window were in; the second, a second later, its own
-      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: 2 * i, t: 'spo2', v: 86, ts: i * 4000 }).trimEnd(), { qos: 1 })
+      // the first abnormal reading crosses the flush rule and closes the batch at once; the second, a second later, stays in the window's batch
+      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: 3 * i + 1, t: 'spo2', v: 86, ts: i * 6000 + 1000 }).trimEnd(), { qos: 1 })
       await new Promise((resolve) => setTimeout(resolve, 1000))
-      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: 2 * i + 1, t: 'spo2', v: 85, ts: i * 4000 + 1000 }).trimEnd(), { qos: 1 })
+      await c.publishAsync(readingsTopic('hub', dev.id), formatLine({ d: dev.id, b: 1, s: 3 * i + 2, t: 'spo2', v: 85, ts: i * 6000 + 2000 }).trimEnd(), { qos: 1 })
       const pre = await run.line(/^\[hub\] (\S+) preliminary finding: tx_diag ([0-9a-f]{64}) \((low|urgent|emergency)\)/, `episode ${i}: the preliminary finding`, 300_000, mark)
       const htxd = pre[2]!
       const signed = await run.line(new RegExp(`^\\[doctor-ai\\] \\S+ \\w+ diagnosis ${htxd.slice(0, 12)}… signed for ([0-9a-f]{12})…`), `episode ${i}: the doctor's signature`, 60_000, mark)
