@@ -1,5 +1,5 @@
 /**
- * The web pages' login (issue #13; DESIGN §8: the hub's owner logs in). On
+ * The web pages' login (DESIGN §8: the hub's owner logs in). On
  * first start a random password is made, returned once to be printed, and
  * only its scrypt hash (RFC 7914; N=2^15, r=8, p=1, 16-byte salt) is kept in
  * `<dataDir>/web-auth.json`, created with mode 0600 and refused later if

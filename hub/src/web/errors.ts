@@ -1,4 +1,4 @@
-/** Errors of the hub's web pages (issue #13): each maps to one HTTP status. */
+/** Errors of the hub's web pages: each maps to one HTTP status. */
 import { HealthchainError } from '../core/index.ts'
 
 export class WebError extends HealthchainError {

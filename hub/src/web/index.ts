@@ -1,4 +1,4 @@
-/** The hub's patient and doctor web pages (issue #13): see README.md beside this file. */
+/** The hub's patient and doctor web pages: see README.md beside this file. */
 export { createWebRouter, statusOf, type WebOptions, type WebRouter } from './router.ts'
 export { createWebServer, type WebServer, type WebServerOptions } from './server.ts'
 export { patientModel, doctorModel, localAlerts, deviceView, type PatientSources, type DoctorSources } from './adapt.ts'

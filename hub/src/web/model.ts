@@ -1,5 +1,5 @@
 /**
- * What the patient and doctor pages show and do (issue #13; paper §IV-B5:
+ * What the patient and doctor pages show and do (paper §IV-B5:
  * the user grants and revokes doctors and reads its diagnoses, the doctor
  * reviews and signs diagnoses). Pages render only these views, which hold
  * public identifiers (hex Ed25519 IDs, transaction IDs) and decrypted health

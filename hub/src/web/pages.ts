@@ -1,5 +1,5 @@
 /**
- * The pages' HTML (issue #13), rendered on the hub from the page views of
+ * The pages' HTML, rendered on the hub from the page views of
  * model.ts. Accessible markup (WCAG 2.2: landmarks, headings, labels,
  * severity as text and colour, live region for messages), no inline script
  * or style (the Content-Security-Policy allows only 'self'), and a layout

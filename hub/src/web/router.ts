@@ -1,5 +1,5 @@
 /**
- * The hub's patient and doctor pages as an express 4 Router (issue #13),
+ * The hub's patient and doctor pages as an express 4 Router,
  * mountable at any path of any express 4 app (the hub mounts it beside the
  * embedded Node-RED). Security (OWASP ASVS 4, V2/V3/V4/V13/V14):
  * - every page and API needs a login; pages redirect to /login, the JSON API

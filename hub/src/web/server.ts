@@ -1,5 +1,5 @@
 /**
- * A stand-alone HTTP server for the pages (issue #13), for tests and the
+ * A stand-alone HTTP server for the pages, for tests and the
  * devnet: an express 4 app with only the web router at `/`, bound to
  * 127.0.0.1 unless told otherwise (the pages are for the hub's owner;
  * expose them deliberately, behind TLS). The hub itself mounts the router
