@@ -15,6 +15,9 @@ import { espruinoCrc32 } from '../../hardware/virtual-espruino/api.ts'
 import { VirtualEspruino } from '../../hardware/virtual-espruino/board.ts'
 import { parseLine } from '../../hub/src/ingest/line.ts'
 
+// A bound, not a goal: 30–50 s when the 2-core CI machine runs the multi-process tests beside it.
+t.setTimeout(300_000)
+
 const out = mkdtempSync(join(tmpdir(), 'hc-device-build-'))
 t.teardown(() => rmSync(out, { recursive: true, force: true }))
 
