@@ -33,7 +33,7 @@ import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../hub/src/ip
 import { openAdmission, StorageNode } from '../hub/src/roles/storage/index.ts'
 import { DoctorRegistry } from '../hub/src/core/pbft/registry.ts'
 import { AccountingNode } from '../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../hub/src/roles/accounting/transport.ts'
+import { MemoryNetwork } from '../test/helpers/memory-network.ts'
 import { UserKeys } from '../hub/src/roles/user/keys.ts'
 import { PatientReader } from '../hub/src/roles/user/diagnoses.ts'
 import { DoctorNode } from '../hub/src/roles/doctor/doctor.ts'
