@@ -91,7 +91,7 @@ function hex (b: Uint8Array): string { return Buffer.from(b).toString('hex') }
 
 /**
  * Runs `inputs` mutations against `target` on this thread. `onInput` sees each
- * input before it runs (the watchdog's mirror); `onProgress` every 1,000.
+ * input before it runs (the watchdog's mirror); `onProgress` every 100 (so a slow target on a loaded machine is not taken for a hang).
  */
 export function fuzz (target: FuzzTarget, inputs: number, seed: number, hooks: { onInput?: (b: Uint8Array) => void, onProgress?: (done: number) => void } = {}): FuzzStats {
   const r = rng(seed)
@@ -116,7 +116,7 @@ export function fuzz (target: FuzzTarget, inputs: number, seed: number, hooks: {
       }
     }
     stats.inputs++
-    if (stats.inputs % 1000 === 0) hooks.onProgress?.(stats.inputs)
+    if (stats.inputs % 100 === 0) hooks.onProgress?.(stats.inputs)
   }
   stats.ms = performance.now() - t0
   return stats
@@ -125,13 +125,24 @@ export function fuzz (target: FuzzTarget, inputs: number, seed: number, hooks: {
 /**
  * Runs a target (by name, from ./targets.ts) on a worker thread; a worker
  * silent for `stallMs` is terminated and its current input reported as a hang.
+ * The watch starts once the worker has loaded its target (its first message):
+ * loading the modules is not a hang, and on a loaded machine it took longer
+ * than a stall; a worker that never loads within `startMs` is an error.
  */
-export async function runInWorker (name: string, inputs: number, seed: number, stallMs = 15_000): Promise<FuzzStats> {
+export async function runInWorker (name: string, inputs: number, seed: number, stallMs = 15_000, startMs = 300_000): Promise<FuzzStats> {
   const shared = new SharedArrayBuffer(4 + 65_536)
   const w = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { name, inputs, seed, shared } })
   return await new Promise<FuzzStats>((resolve, reject) => {
     let last = Date.now()
+    let ready = false
     const timer = setInterval(() => {
+      if (!ready) {
+        if (Date.now() - last < startMs) return
+        clearInterval(timer)
+        void w.terminate()
+        reject(new Error(`fuzz worker for ${name} did not load its target within ${startMs} ms`))
+        return
+      }
       if (Date.now() - last < stallMs) return
       clearInterval(timer)
       const view = new DataView(shared)
@@ -140,7 +151,8 @@ export async function runInWorker (name: string, inputs: number, seed: number, s
       void w.terminate()
       resolve({ target: name, inputs: 0, accepted: 0, rejected: 0, crashed: 0, crashes: [], hang: { input, error: `no progress for ${stallMs} ms` }, ms: stallMs })
     }, 250)
-    w.on('message', (m: { progress?: number, done?: FuzzStats }) => {
+    w.on('message', (m: { ready?: true, progress?: number, done?: FuzzStats }) => {
+      ready = true
       last = Date.now()
       if (m.done !== undefined) { clearInterval(timer); resolve(m.done); void w.terminate() }
     })

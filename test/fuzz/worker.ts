@@ -13,6 +13,7 @@ const target = name === HANG.name ? HANG : TARGETS.find((t) => t.name === name)
 if (target === undefined) throw new Error(`no fuzz target ${name}`)
 const view = new DataView(shared)
 const bytes = new Uint8Array(shared, 4)
+parentPort!.postMessage({ ready: true }) // loaded: the watchdog's stall clock starts now
 const stats = fuzz(target, inputs, seed, {
   onInput: (b) => { const n = Math.min(b.length, bytes.length); bytes.set(b.subarray(0, n)); view.setUint32(0, n) },
   onProgress: (done) => parentPort!.postMessage({ progress: done })
