@@ -33,7 +33,7 @@ import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../hub/src/ip
 import { openAdmission, StorageNode } from '../hub/src/roles/storage/index.ts'
 import { DoctorRegistry } from '../hub/src/core/pbft/registry.ts'
 import { AccountingNode } from '../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../hub/src/roles/accounting/transport.ts'
+import { MemoryNetwork } from '../test/helpers/memory-network.ts'
 import { UserKeys } from '../hub/src/roles/user/keys.ts'
 import { PatientReader } from '../hub/src/roles/user/diagnoses.ts'
 import { DoctorNode } from '../hub/src/roles/doctor/doctor.ts'
@@ -154,8 +154,9 @@ const at = (line: RegExpExecArray): number => Date.parse(line[1]!)
 /** The figures on the process devnet. */
 async function processDevnet (): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), 'hc-bench-e2e-devnet-'))
-  // the devnet's own oximeter stays normal: the bench's device makes the abnormal readings
-  const run = new DevnetRun(dir, ['--episode', '1000000'])
+  // the bench's device is the patient's only oximeter: the devnet's own would report a normal SpO₂ beside
+  // it, and the AI doctor reads a vital sign's readings of one batch together (median windows)
+  const run = new DevnetRun(dir, ['--boards', 'thermometer'])
   try {
     await run.up()
     await run.line(/^\[devnet\] the patient prepaid/, 'the prepayment', 300_000)

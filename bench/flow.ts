@@ -4,7 +4,7 @@
  * calling the roles directly). The paper gives no figure for this; the
  * target is the project's. This is not the shipped hub: IPFS, the
  * transaction pool and the miner are the in-process stand-ins of
- * hub/src/nodered/memory.ts (CIDs, AES-256-GCM and Ed25519 signatures and
+ * test/helpers/nodered-memory.ts (CIDs, AES-256-GCM and Ed25519 signatures and
  * verification are real; no disk, no network, a miner that does nothing),
  * and batches close on 1 MiB. Hence flow_readings_per_s_inmemory; the hub
  * as shipped is measured by bench/hubflow.ts.

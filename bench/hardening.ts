@@ -62,7 +62,7 @@ import {
 import { DoctorRegistry } from '../hub/src/core/pbft/registry.ts'
 import { CoreNode } from '../hub/src/roles/core/node.ts'
 import { AccountingNode } from '../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../hub/src/roles/accounting/transport.ts'
+import { MemoryNetwork } from '../test/helpers/memory-network.ts'
 import { accountingLookups, UserchainView } from '../hub/src/roles/accounting/userchain-view.ts'
 import { checkDiagChain, type PaymentLookup, type UserchainLookup } from '../hub/src/roles/accounting/validate.ts'
 import { stampTxKey } from '../hub/src/roles/user/stamp.ts'

@@ -38,6 +38,7 @@ const HELP = `usage: npm start [-- options]
   --port <n>         HTTPS port of the hub's patient page (default 1880; 0 = any free port, kept for the next start)
   --duration <s>     stop after this many seconds (default: run until Ctrl-C)
   --episode <s>      seconds until the oximeter's desaturation episode (default 60)
+  --boards <list>    the virtual boards to run: oximeter, thermometer, both (the default) or none
   --quiet            no progress lines
   --help`
 
@@ -48,6 +49,8 @@ export interface DevnetOptions {
   readonly dataDir: string
   readonly port?: number
   readonly episodeSeconds?: number
+  /** The virtual boards to run (default both); a bench or test that brings its own device leaves one out. */
+  readonly boards?: ReadonlyArray<'oximeter' | 'thermometer'>
   readonly log?: (line: string) => void
 }
 
@@ -122,10 +125,13 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
 
     // the boards: the oximeter publishes over MQTT with its own credentials; the thermometer writes its serial port
     const episode = opts.episodeSeconds ?? 60
-    const ox = new VirtualEspruino({ model: new PatientModel('desaturation', { onset: episode, ramp: 20 }), write: () => {}, board: 'ESP32' })
-    boards.push(ox)
-    ox.run(`var HC_CONFIG = ${JSON.stringify({ device: 'ox-1', hub: 'hub', mqttHost: '127.0.0.1', mqttPort: plan.state.ports['hub-mqtt'], secret: plan.state.devices['ox-1'] })};\n${await sketch('oximeter-wifi')}`)
-    if (pty !== undefined) {
+    const run = new Set(opts.boards ?? ['oximeter', 'thermometer'])
+    if (run.has('oximeter')) {
+      const ox = new VirtualEspruino({ model: new PatientModel('desaturation', { onset: episode, ramp: 20 }), write: () => {}, board: 'ESP32' })
+      boards.push(ox)
+      ox.run(`var HC_CONFIG = ${JSON.stringify({ device: 'ox-1', hub: 'hub', mqttHost: '127.0.0.1', mqttPort: plan.state.ports['hub-mqtt'], secret: plan.state.devices['ox-1'] })};\n${await sketch('oximeter-wifi')}`)
+    }
+    if (pty !== undefined && run.has('thermometer')) {
       const { SerialPort } = await import('serialport')
       const port = new SerialPort({ path: pty.board, baudRate: 115200 })
       port.on('error', (err) => { log(`[devnet] thermometer serial port: ${err.message}`) })
@@ -183,6 +189,7 @@ async function main (): Promise<void> {
       port: { type: 'string', default: '1880' },
       duration: { type: 'string' },
       episode: { type: 'string', default: '60' },
+      boards: { type: 'string', default: 'both' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
@@ -192,6 +199,8 @@ async function main (): Promise<void> {
   const duration = values.duration === undefined ? undefined : Number(values.duration)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: ${values.port} is not a port number`)
   if (duration !== undefined && !(duration > 0)) throw new Error(`--duration: ${values.duration} is not a positive number of seconds`)
+  const boards = values.boards === 'both' ? ['oximeter', 'thermometer'] as const : values.boards === 'none' ? [] : [values.boards]
+  if (!boards.every((b) => b === 'oximeter' || b === 'thermometer')) throw new Error(`--boards: ${values.boards} is not one of oximeter, thermometer, both, none`)
   if (values.fresh) await rm(values['data-dir'], { recursive: true, force: true })
   console.log(`starting the Healthchain devnet in ${resolve(values['data-dir'])} …`)
   let stopping = false
@@ -207,7 +216,7 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', () => { void shutdown(0) })
   process.on('SIGTERM', () => { void shutdown(0) })
-  net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode) })
+  net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode), boards: boards as ReadonlyArray<'oximeter' | 'thermometer'> })
   if (stopping) return
   const p = net.plan
   const logins = existsSync(join(p.at('hub'), LOGINS_FILE)) ? `${join(p.at('hub'), LOGINS_FILE)} (made on the first start; 0600)` : 'made on the first start (see the [hub] lines)'

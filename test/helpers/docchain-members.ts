@@ -14,6 +14,7 @@ import { libp2pPbftTransport } from '../../hub/src/roles/accounting/libp2p-trans
 import { docchainGenesis, publishDocchain } from '../../hub/src/net/docchain.ts'
 import { createNetNode, type NetNode } from '../../hub/src/net/node.ts'
 import { ident } from '../fuzz/pbft-sim.ts'
+import { validateHubConfig, type HubConfig } from '../../hub/src/hub.ts'
 
 export const GTIME = 1_790_000_000
 
@@ -82,4 +83,18 @@ export async function startDocchainMembers (dir: string, label: string): Promise
     await stop()
     throw err
   }
+}
+
+/** A loopback hub's config (no mining, port 0 everywhere) that follows these members' Docchain. */
+export function hubConfigFollowing (m: DocchainMembers, dataDir: string, storageNode: string, dir: string): HubConfig {
+  return validateHubConfig({
+    dataDir, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false,
+    storageNodes: [storageNode], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
+    docchain: {
+      members: m.replicas.map((r, i) => ({ id: toHex(r.id), addr: m.addrs[i] })),
+      genesisTime: GTIME,
+      registry: { members: [toHex(m.replicas[0]!.id)], threshold: 1, doctors: [toHex(encodeIdentityRecord(buildIdentityRecord(m.doctor, 1)))] },
+      pollSeconds: 1
+    }
+  }, dir)
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { buildIdentityRecord, dblockProposal, DEVNET, encodeIdentityRecord, type Identity } from '../../hub/src/core/index.ts'
 import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
 import { AccountingNode, type AccountingOptions } from '../../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
+import { MemoryNetwork } from './memory-network.ts'
 import { accountingLookups, type UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
 import type { CreditBook } from '../../hub/src/roles/consortium/credit.ts'
 

@@ -1,13 +1,13 @@
 /**
  * Runtimes for the Node-RED tests and the flow bench: a user (hub) or
  * doctor runtime built from the core, the real UserKeys / DoctorKeyTracker
- * and the in-process parts of hub/src/nodered/memory.ts.
+ * and the in-process parts of test/helpers/nodered-memory.ts.
  */
 import { randomBytes } from 'node:crypto'
 import { toHex, type DoctorKey, type Identity } from '../../hub/src/core/index.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { DoctorKeyTracker } from '../../hub/src/roles/doctor/keys.ts'
-import { MemoryChain, MemoryDocchain, MemoryIpfs, PushReadings } from '../../hub/src/nodered/memory.ts'
+import { MemoryChain, MemoryDocchain, MemoryIpfs, PushReadings } from './nodered-memory.ts'
 import type { HealthchainRuntime, SensorReading } from '../../hub/src/nodered/runtime.ts'
 import { formatLine, readingToWire, parseLine } from '../../hub/src/ingest/line.ts'
 import { who } from './core.ts'

@@ -13,16 +13,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
-  buildIdentityRecord, buildTxDiag, buildTxIoT, encodeIdentityRecord, equalBytes, NETWORKS, openAsDoctor, sealDiagnosis, sha256, solveUblockHeader, toHex, txId, utf8Bytes
+  buildTxDiag, buildTxIoT, equalBytes, NETWORKS, openAsDoctor, sealDiagnosis, sha256, solveUblockHeader, toHex, txId, utf8Bytes
 } from '../../hub/src/core/index.ts'
-import { startHub, validateHubConfig, type Hub } from '../../hub/src/hub.ts'
+import { startHub, type Hub } from '../../hub/src/hub.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 import { digestOfCid } from '../../hub/src/ipfs/index.ts'
 import { analyze } from '../../hub/src/ai/analyzer.ts'
 import { Client, trustCa } from '../helpers/http-client.ts'
-import { GTIME, startDocchainMembers } from '../helpers/docchain-members.ts'
+import { hubConfigFollowing, startDocchainMembers } from '../helpers/docchain-members.ts'
 import { who } from '../helpers/core.ts'
 
 // Node-RED keeps a login-session expiry timer (one week) that RED.stop() does not clear
@@ -47,16 +47,7 @@ t.test('the hub follows Docchain and resumes after a restart', { timeout: 110_00
   t.ok(first.every((r) => r.ok), 'two tx_diag committed before the hub starts')
   const height = (): number => Math.max(...m.nodes.map((x) => x.height))
 
-  const cfg = validateHubConfig({
-    dataDir: join(dir, 'hub'), network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false,
-    storageNodes: [FAKE_STORAGE], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
-    docchain: {
-      members: m.replicas.map((r, i) => ({ id: toHex(r.id), addr: m.addrs[i] })),
-      genesisTime: GTIME,
-      registry: { members: [toHex(m.replicas[0]!.id)], threshold: 1, doctors: [toHex(encodeIdentityRecord(buildIdentityRecord(m.doctor, 1)))] },
-      pollSeconds: 1
-    }
-  }, dir)
+  const cfg = hubConfigFollowing(m, join(dir, 'hub'), FAKE_STORAGE, dir)
   const user = who('hub-dc-user')
   const lines: string[] = []
   let hub: Hub = await startHub(cfg, user, () => undefined, { log: (l) => lines.push(l) })
@@ -117,16 +108,7 @@ t.test('the hub\'s patient page lists its user\'s certified diagnosis, also afte
   const receipt = await m.nodes[0]!.submit(diag)
   t.ok(other.ok && receipt.ok, 'the user\'s tx_diag and another patient\'s committed')
 
-  const cfg = validateHubConfig({
-    dataDir: hubDir, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false,
-    storageNodes: [storage.ipfs.multiaddrs[0]!.toString()], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
-    docchain: {
-      members: m.replicas.map((r, i) => ({ id: toHex(r.id), addr: m.addrs[i] })),
-      genesisTime: GTIME,
-      registry: { members: [toHex(m.replicas[0]!.id)], threshold: 1, doctors: [toHex(encodeIdentityRecord(buildIdentityRecord(m.doctor, 1)))] },
-      pollSeconds: 1
-    }
-  }, dir)
+  const cfg = hubConfigFollowing(m, hubDir, storage.ipfs.multiaddrs[0]!.toString(), dir)
   const lines: string[] = []
   let hub: Hub = await startHub(cfg, user, () => undefined, { log: (l) => lines.push(l) })
   let stopped = false

@@ -15,15 +15,15 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildIdentityRecord, encodeIdentityRecord, fromHex, toHex } from '../../hub/src/core/index.ts'
+import { fromHex, toHex } from '../../hub/src/core/index.ts'
 import { addRecoveryShares, checkRecoveredSync, resealGuardianShare, startRecovery, writeGuardianShares } from '../../hub/src/app/recovery.ts'
 import { RecoveredNotSyncedError } from '../../hub/src/app/errors.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { NETWORKS } from '../../hub/src/core/index.ts'
 import { NotEnoughSharesError } from '../../hub/src/roles/user/errors.ts'
 import { KeystoreMissingError, openKeystore } from '../../hub/src/store/keystore.ts'
-import { startHub, validateHubConfig } from '../../hub/src/hub.ts'
-import { GTIME } from '../helpers/docchain-members.ts'
+import { startHub } from '../../hub/src/hub.ts'
+import { hubConfigFollowing } from '../helpers/docchain-members.ts'
 import { buildHistory, CHEAP_SCRYPT, PASSPHRASE, readHistory, syncUserchain } from '../helpers/recovery-history.ts'
 
 // Node-RED keeps a login-session expiry timer (one week) that RED.stop() does not clear
@@ -99,16 +99,7 @@ t.test(`the hub's data dir is lost: 3 of 5 guardians bring back ${HOURS} hourly 
 
   // the real hub on the recovered data dir: diagnoses from Docchain, sealing resumes
   const m = h.members
-  const cfg = validateHubConfig({
-    dataDir: fresh, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: false,
-    storageNodes: [h.storage.ipfs.multiaddrs[0]!.toString()], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
-    docchain: {
-      members: m.replicas.map((r, i) => ({ id: toHex(r.id), addr: m.addrs[i] })),
-      genesisTime: GTIME,
-      registry: { members: [toHex(m.replicas[0]!.id)], threshold: 1, doctors: [toHex(encodeIdentityRecord(buildIdentityRecord(m.doctor, 1)))] },
-      pollSeconds: 1
-    }
-  }, dir)
+  const cfg = hubConfigFollowing(m, fresh, h.storage.ipfs.multiaddrs[0]!.toString(), dir)
   const lines: string[] = []
   const hub = await startHub(cfg, patient, () => undefined, { log: (l) => lines.push(l) })
   t.teardown(async () => { await hub.stop() })

@@ -25,7 +25,7 @@ import { decodeMessage } from '../../hub/src/core/pbft/messages.ts'
 import { signMessage } from '../../hub/src/core/pbft/envelope.ts'
 import { prePrepareBody, prePrepareCodec } from '../../hub/src/core/pbft/pre-prepare.ts'
 import { AccountingNode, blockHolds, type DiagReceipt } from '../../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
+import { MemoryNetwork } from '../helpers/memory-network.ts'
 import { checkDiagSync } from '../../hub/src/roles/accounting/validate.ts'
 import { GENESIS, ident } from '../fuzz/pbft-sim.ts'
 

@@ -22,7 +22,7 @@ import { checkpointCodec } from '../../hub/src/core/pbft/checkpoint.ts'
 import { statusCodec } from '../../hub/src/core/pbft/fetch.ts'
 import { viewChangeCodec } from '../../hub/src/core/pbft/view-change.ts'
 import { AccountingNode } from '../../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
+import { MemoryNetwork } from '../helpers/memory-network.ts'
 import { GENESIS, ident, rng } from '../fuzz/pbft-sim.ts'
 
 const replicas = [0, 1, 2, 3].map((i) => ident(`flood-replica-${i}`))

@@ -14,7 +14,7 @@ import {
 } from '../../hub/src/core/index.ts'
 import { DoctorRegistry, signRegistryRecord } from '../../hub/src/core/pbft/registry.ts'
 import { AccountingNode, blockHolds, type DiagReceipt } from '../../hub/src/roles/accounting/node.ts'
-import { MemoryNetwork } from '../../hub/src/roles/accounting/transport.ts'
+import { MemoryNetwork } from '../helpers/memory-network.ts'
 import { GENESIS, ident } from '../fuzz/pbft-sim.ts'
 
 const consortium = [ident('acc-c0'), ident('acc-c1'), ident('acc-c2')]

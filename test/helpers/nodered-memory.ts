@@ -1,20 +1,20 @@
 /**
- * In-process runtime parts (DESIGN §8): content-addressed block storage with
+ * In-process runtime parts for tests and the flow bench (DESIGN §8): content-addressed block storage with
  * named replicas, a verifying transaction pool with explicit block
  * confirmation, a PBFT stand-in committing in order, and a push readings
  * source. They keep the real checks — CIDs are the sha2-256 of the bytes
  * (core contentDigest), signatures verify (core verifyTx), duplicates are
  * refused — and leave out the network, so the unit tests and the flow bench
  * exercise the node types without libp2p. The hub itself wires the real
- * roles (wire.ts).
+ * roles (hub/src/nodered/wire.ts).
  */
 import { EventEmitter } from 'node:events'
 import {
   BadSignatureError, DuplicateTxError, cidStringFromDigest, contentDigest, digestFromCidString, equalBytes, toHex, txId, verifyTx,
   type Tx, type TxDiag
-} from '../core/index.ts'
-import { ReplicationError, CidMismatchError, BlockUnavailableError } from '../ipfs/errors.ts'
-import type { Confirmed, IpfsStore, MinerControl, MinerStatus, PbftSubmitter, ReadingsSource, SensorReading, Submitted, TxSubmitter, UploadReceipt } from './runtime.ts'
+} from '../../hub/src/core/index.ts'
+import { ReplicationError, CidMismatchError, BlockUnavailableError } from '../../hub/src/ipfs/errors.ts'
+import type { Confirmed, IpfsStore, MinerControl, MinerStatus, PbftSubmitter, ReadingsSource, SensorReading, Submitted, TxSubmitter, UploadReceipt } from '../../hub/src/nodered/runtime.ts'
 
 export class MemoryIpfs implements IpfsStore {
   readonly blocks = new Map<string, Uint8Array>()
