@@ -78,6 +78,16 @@ t.test('history-grant-forged-ikfrom: a tx_key whose ikFrom is not true of the ch
   await mine(core, miner.id)
   t.same(core.store.latestKey(patient.id)?.ikFrom, 2, 'the honest history grant is mined with ikFrom 2')
 
+  // keeping the Ik is granting: it cannot take the Ik back from a doctor, nor be kept for nothing
+  const other = who('fik-other-doctor')
+  const keep = (doctors: DoctorKey[]): TxKey => buildTxKey(patient, { ts: now(), epoch: 4, ikFrom: 2, ik: keys.epoch(3).ik, epochSecret: keys.epoch(3).epochSecret, doctors, ikmE: rng(32) })
+  const drops = await core.submitTx(keep([{ id: other.id, x25519: other.agreement.publicKey }]))
+  t.notOk(drops.accepted, 'a kept Ik that drops the granted doctor: refused')
+  if (!drops.accepted) t.match(drops.reason, new RegExp(`drops doctor ${toHex(doctor.id)}`))
+  const idle = await core.submitTx(keep([dk]))
+  t.notOk(idle.accepted, 'a kept Ik that grants no one new: refused')
+  if (!idle.accepted) t.match(idle.reason, /grants no new doctor/)
+
   // a version-1 tx_key commits to no Ik: nothing may claim to extend it
   const old = who('fik-legacy')
   const legacyKeys = new UserKeys(old, { rng, now, directory })

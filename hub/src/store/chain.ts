@@ -110,20 +110,24 @@ function key (prefix: number, ...parts: Uint8Array[]): Uint8Array {
 const TX_CACHE_MAX = 16_384
 
 function u32 (n: number): Uint8Array { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b }
-/** K‖user record: epoch (u32), then for a tx_key with an Ik commitment ikFrom (u32) ‖ C(Ik) (32 bytes). */
+/** K‖user record: epoch (u32), then for a tx_key with an Ik commitment ikFrom (u32) ‖ C(Ik) (32 bytes) ‖ its doctors (32 bytes each). */
 function latestValue (k: LatestKey): Uint8Array {
   if (k.ikCommit === null) return u32(k.epoch)
-  const v = new Uint8Array(40)
+  const v = new Uint8Array(40 + 32 * k.doctors.length)
   const dv = new DataView(v.buffer)
   dv.setUint32(0, k.epoch)
   dv.setUint32(4, k.ikFrom)
   v.set(k.ikCommit, 8)
+  k.doctors.forEach((d, i) => v.set(d, 40 + 32 * i))
   return v
 }
 function parseLatest (v: Uint8Array): LatestKey {
   const dv = new DataView(v.buffer, v.byteOffset, v.byteLength)
   const epoch = dv.getUint32(0)
-  return v.length >= 40 ? { epoch, ikFrom: dv.getUint32(4), ikCommit: v.slice(8, 40) } : { epoch, ikFrom: epoch, ikCommit: null }
+  if (v.length < 40) return { epoch, ikFrom: epoch, ikCommit: null, doctors: [] }
+  const doctors: Uint8Array[] = []
+  for (let o = 40; o + 32 <= v.length; o += 32) doctors.push(v.slice(o, o + 32))
+  return { epoch, ikFrom: dv.getUint32(4), ikCommit: v.slice(8, 40), doctors }
 }
 function json (v: unknown): Uint8Array { return enc.encode(JSON.stringify(v)) }
 function parse<T> (b: Uint8Array): T { return JSON.parse(dec.decode(b)) as T }

@@ -9,7 +9,9 @@
  * - A tx_key's ikFrom (§IV-B5: from which epoch on its Ik has sealed data)
  *   must be true of the branch: its own epoch with an Ik other than the
  *   previous epoch's, or — the Ik kept by a `history` grant — the previous
- *   epoch's ikFrom with the previous epoch's Ik commitment. Accounting nodes
+ *   epoch's ikFrom with the previous epoch's Ik commitment, naming every
+ *   doctor the previous epoch named and one more (a kept Ik cannot be taken
+ *   back from a doctor, and is kept only to grant one). Accounting nodes
  *   admit diagnoses on what a granted doctor can read from this field, so a
  *   tx_key lying about it never reaches a block.
  * - A transaction is confirmed once per branch.
@@ -30,6 +32,8 @@ export interface LatestKey {
   readonly ikFrom: number
   /** C(Ik) of that epoch; null for a version-1 tx_key, which commits to none. */
   readonly ikCommit: Uint8Array | null
+  /** The doctors its tx_key names (recorded with C(Ik) only). */
+  readonly doctors: readonly Uint8Array[]
 }
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0, nonce: 0 })
 
@@ -67,6 +71,9 @@ export function checkIkFrom (tx: TxKey, prev: LatestKey | undefined, field: stri
   if (prev.ikCommit === null || tx.ikCommit === null) throw new IkFromError(f, `claims an Ik in use since epoch ${tx.ikFrom}, but epoch ${prev.epoch} commits to no Ik`)
   if (!equalBytes(tx.ikCommit, prev.ikCommit)) throw new IkFromError(f, `claims an Ik in use since epoch ${tx.ikFrom}, but its Ik is not the one of epoch ${prev.epoch} (the commitments differ)`)
   if (tx.ikFrom !== prev.ikFrom) throw new IkFromError(f, `claims an Ik in use since epoch ${tx.ikFrom}, but that Ik (epoch ${prev.epoch}'s) is in use since epoch ${prev.ikFrom}`)
+  const dropped = prev.doctors.find((d) => !tx.envelopes.some((e) => equalBytes(e.doctor, d)))
+  if (dropped !== undefined) throw new IkFromError(f, `keeps epoch ${prev.epoch}'s Ik but drops doctor ${toHex(dropped)}, who holds it (only a fresh Ik takes a doctor out)`)
+  if (tx.envelopes.length <= prev.doctors.length) throw new IkFromError(f, `keeps epoch ${prev.epoch}'s Ik but grants no new doctor (only a history grant keeps the Ik)`)
 }
 
 function addAmount (field: string, a: number, b: number): number {
@@ -151,7 +158,7 @@ export class LedgerOverlay implements LedgerView {
         const prev = this.latestEpoch(tx.user)
         if (tx.epoch <= prev) throw new EpochOrderError(`${field}.epoch`, prev, tx.epoch)
         checkIkFrom(tx, prev === 0 ? undefined : this.latestKey(tx.user), field)
-        this.epochs.set(toHex(tx.user), { user: tx.user, epoch: tx.epoch, ikFrom: tx.ikFrom, ikCommit: tx.ikCommit })
+        this.epochs.set(toHex(tx.user), { user: tx.user, epoch: tx.epoch, ikFrom: tx.ikFrom, ikCommit: tx.ikCommit, doctors: tx.envelopes.map((e) => e.doctor) })
         this.newEpochs.set(`${toHex(tx.user)}:${tx.epoch}`, { user: tx.user, epoch: tx.epoch, txid: t.id })
         this.epochsOf(tx.user).set(tx.epoch, true)
         break

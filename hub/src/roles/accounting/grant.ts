@@ -21,9 +21,9 @@ import { equalBytes, grantCovering, type KeyGrant } from '../../core/index.ts'
 
 /**
  * tx_keys after one whose Ik can reach back over an epoch that are read
- * (UserchainView.epochReaders): a kept Ik only ever gains doctors — each
- * `history` grant names one more, a revocation or rotation makes a fresh Ik —
- * so the tx_keys sharing one Ik after the first are at most MAX_ENVELOPES.
+ * (UserchainView.epochReaders): Userchain lets a tx_key keep the Ik only to
+ * name every doctor of the epoch before and one more (store/ledger.ts), so
+ * the tx_keys sharing one Ik after the first are at most MAX_ENVELOPES.
  */
 export { MAX_ENVELOPES as MAX_LATER_GRANTS } from '../../core/index.ts'
 
