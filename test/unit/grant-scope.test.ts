@@ -14,7 +14,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { DecryptionError, keyGrant, openBatch, openDiagnosis, sealBatch, sealDiagnosis, utf8Bytes, type DoctorKey, type Identity, type TxKey } from '../../hub/src/core/index.ts'
 import { doctorMayRead, type ReadEvidence } from '../../hub/src/roles/accounting/grant.ts'
-import { UserKeys, type DoctorDirectory } from '../../hub/src/roles/user/keys.ts'
+import { UserKeys, type DoctorDirectory, type EpochChange } from '../../hub/src/roles/user/keys.ts'
 import { DoctorKeyTracker } from '../../hub/src/roles/doctor/keys.ts'
 import { user, who } from '../helpers/core.ts'
 
@@ -22,7 +22,9 @@ const [A, B, C] = [who('gs-a'), who('gs-b'), who('gs-c')]
 const directory: DoctorDirectory = { lookup: (id) => [A!, B!, C!].map((d): DoctorKey => ({ id: d.id, x25519: d.agreement.publicKey })).find((d) => Buffer.compare(d.id, id) === 0) }
 const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
 
-function world (): { keys: UserKeys, chain: TxKey[], seal: (label: string) => { epoch: number, sealed: Uint8Array }, commit: (tx: TxKey) => void } {
+interface Sealed { epoch: number, sealed: Uint8Array }
+
+function world (): { keys: UserKeys, chain: TxKey[], seal: (label: string) => Sealed, commit: (tx: TxKey) => void, steps: (changes: EpochChange[]) => Sealed[] } {
   let clock = 1_790_000_000
   const keys = new UserKeys(user, { rng, now: () => clock, directory })
   const chain: TxKey[] = []
@@ -31,7 +33,9 @@ function world (): { keys: UserKeys, chain: TxKey[], seal: (label: string) => { 
     chain,
     seal: (label) => { const e = keys.current!; return { epoch: e.epoch, sealed: sealBatch(e.ik, rng(12), user.id, e.epoch, utf8Bytes(label)) } },
     // applied only once "accepted", as the epoch committer does
-    commit: (tx) => { keys.apply(tx); chain.push(tx); clock += 60 }
+    commit: (tx) => { keys.apply(tx); chain.push(tx); clock += 60 },
+    /** Commits each change and seals a batch under the epoch it opened. */
+    steps (changes) { return changes.map((c, i) => { this.commit(keys.prepare(c)); return this.seal(`step ${i}: ${c.kind}`) }) }
   }
 }
 
@@ -65,14 +69,7 @@ t.test('from-now (the default): the doctor cannot open any batch sealed before i
 
 t.test('history: the doctor opens back to the last fresh key and no further', async (t) => {
   const w = world()
-  w.commit(w.keys.prepare({ kind: 'init' }))
-  const b1 = w.seal('epoch 1')
-  w.commit(w.keys.prepare({ kind: 'rotate' }))
-  const b2 = w.seal('after the rotation')
-  w.commit(w.keys.prepare({ kind: 'grant', doctor: A!.id, scope: 'history' }))
-  const b3 = w.seal('history grant of A')
-  w.commit(w.keys.prepare({ kind: 'grant', doctor: C!.id, scope: 'history' }))
-  const b4 = w.seal('history grant of C')
+  const [b1, b2, b3, b4] = w.steps([{ kind: 'init' }, { kind: 'rotate' }, { kind: 'grant', doctor: A!.id, scope: 'history' }, { kind: 'grant', doctor: C!.id, scope: 'history' }]) as [Sealed, Sealed, Sealed, Sealed]
   t.same(opens(A, w.chain, [b1, b2, b3, b4]), [false, true, true, true], 'A opens back to the rotation, not before it')
   t.same(opens(C, w.chain, [b1, b2, b3, b4]), [false, true, true, true], 'C too: no fresh key since the rotation')
   w.commit(w.keys.prepare({ kind: 'grant', doctor: B!.id }))
@@ -113,25 +110,16 @@ function verdicts (doctor: Identity, chain: readonly TxKey[], batches: ReadonlyA
 
 t.test('the doctor node, the accounting rule and the cryptography agree for both scopes', async (t) => {
   const w = world()
-  w.commit(w.keys.prepare({ kind: 'init' }))
-  const b1 = w.seal('epoch 1')
-  w.commit(w.keys.prepare({ kind: 'rotate' }))
-  const b2 = w.seal('after the rotation')
-  w.commit(w.keys.prepare({ kind: 'grant', doctor: A!.id, scope: 'history' }))
-  const b3 = w.seal('history grant of A')
-  w.commit(w.keys.prepare({ kind: 'grant', doctor: B!.id }))
-  const b4 = w.seal('from-now grant of B')
-  w.commit(w.keys.prepare({ kind: 'grant', doctor: C!.id, scope: 'history' }))
-  const b5 = w.seal('history grant of C')
+  const all = w.steps([
+    { kind: 'init' }, { kind: 'rotate' }, { kind: 'grant', doctor: A!.id, scope: 'history' }, { kind: 'grant', doctor: B!.id }, { kind: 'grant', doctor: C!.id, scope: 'history' }
+  ])
   t.same(w.chain.map((tx) => [tx.epoch, tx.ikFrom]), [[1, 1], [2, 2], [3, 2], [4, 4], [5, 4]], 'each tx_key says from which epoch its Ik has sealed data')
-  const all = [b1, b2, b3, b4, b5]
   const agree = (v: Array<[boolean, boolean, boolean]>): boolean[] => v.map(([d, h, a]) => { if (d !== h || d !== a) t.fail(`disagree: decrypts ${d}, doctor holds ${h}, accounting admits ${a}`); return d })
   t.same(agree(verdicts(A!, w.chain, all)), [false, true, true, true, true], 'history A: back to the rotation, not before it')
   t.same(agree(verdicts(B!, w.chain, all)), [false, false, false, true, true], 'from-now B: nothing before its grant')
   t.same(agree(verdicts(C!, w.chain, all)), [false, false, false, true, true], 'history C: back to B\'s fresh Ik, no further')
-  w.commit(w.keys.prepare({ kind: 'revoke', doctor: A!.id }))
-  const b6 = w.seal('A revoked')
-  t.same(agree(verdicts(A!, w.chain, [...all, b6])), [false, true, true, true, true, false], 'revoked A keeps what it could read, not what follows')
+  const [b6] = w.steps([{ kind: 'revoke', doctor: A!.id }])
+  t.same(agree(verdicts(A!, w.chain, [...all, b6!])), [false, true, true, true, true, false], 'revoked A keeps what it could read, not what follows')
 })
 
 t.test('a history doctor\'s diagnosis of a batch sealed before its grant opens for the user', async (t) => {
