@@ -32,7 +32,7 @@ import { parseKeystoreFile, KEYSTORE_VERSION } from '../../hub/src/store/keystor
 import { decodeBatch, encodeBatch } from '../../hub/src/nodered/batcher.ts'
 import { parseBatch } from '../../hub/src/roles/doctor/doctor.ts'
 import { parseDiag, parseDocTx } from '../../hub/src/roles/accounting/validate.ts'
-import { sampleTxReg, sampleTxs, user, TS, seed } from '../helpers/core.ts'
+import { sampleKeyVariants, sampleTxReg, sampleTxs, user, TS, seed } from '../helpers/core.ts'
 import { TESTNET } from '../helpers/userchain.ts'
 import { key, pp, prep, samples } from '../helpers/pbft-samples.ts'
 import { GENESIS, txPool } from './pbft-sim.ts'
@@ -129,7 +129,7 @@ const FIRMATA = (): Uint8Array[] => [
 
 export const TARGETS: readonly FuzzTarget[] = [
   // core (paper §IV-B1): transactions, blocks, identity records
-  binary('tx', () => txs.map(encodeTx), decodeTx, 2048),
+  binary('tx', () => [...txs, ...Object.values(sampleKeyVariants())].map(encodeTx), decodeTx, 2048),
   binary('ublock', () => [ublock(), encodeUblock(genesisUblock(DEVNET))], decodeUblock),
   binary('ublock header', () => [encodeUblockHeader(genesisUblock(DEVNET).header)], decodeUblockHeader, 256),
   binary('dblock', () => [dblock(), dblockWithRecords(), encodeDblock(GENESIS)], decodeDblock),

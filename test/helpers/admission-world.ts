@@ -7,6 +7,7 @@
  * `healthchain accounting`, on the in-process transport.
  */
 import { randomBytes } from 'node:crypto'
+import type { Test } from 'tap'
 import { join } from 'node:path'
 import {
   buildTxCoin, buildTxDiag, buildTxIoT, DEVNET, sha256, toHex, txId, utf8Bytes,
@@ -15,7 +16,7 @@ import {
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { AccountingNode } from '../../hub/src/roles/accounting/node.ts'
 import { UserchainView } from '../../hub/src/roles/accounting/userchain-view.ts'
-import { CreditBook, DIAGNOSIS_PRICE } from '../../hub/src/roles/consortium/credit.ts'
+import { CreditBook, DIAGNOSIS_PRICE, type CreditState } from '../../hub/src/roles/consortium/credit.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { who } from './core.ts'
 import { startMemoryConsortium } from './memory-consortium.ts'
@@ -44,6 +45,27 @@ export interface AdmissionWorld {
   /** A fresh tx_diag by `doctor` citing `causes`. */
   readonly diag: (doctor: Identity, causes: readonly TxIoT[]) => TxDiag
 }
+
+/** One tx_diag that must be refused for want of a grant: who sends it, and the epoch the reason must name. */
+export interface Refusal { readonly who: string, readonly tx: TxDiag, readonly epoch: number }
+
+/**
+ * Submits each refusal to the accounting nodes in turn and asserts it is
+ * refused with ERR_NOT_GRANTED naming the doctor, `user` and the epoch;
+ * then that nothing reached Docchain and the user's credit is `paid` still.
+ */
+export async function assertNotGranted (t: Test, w: AdmissionWorld, user: Uint8Array, refusals: readonly Refusal[], paid: CreditState): Promise<void> {
+  for (const [i, r] of refusals.entries()) {
+    const receipt = await w.nodes[i % w.nodes.length]!.submit(r.tx)
+    t.notOk(receipt.ok, `${r.who}: refused`)
+    if (receipt.ok) continue
+    t.equal(receipt.code, 'ERR_NOT_GRANTED', `${r.who}: ${receipt.reason}`)
+    t.match(receipt.reason, new RegExp(`doctor ${toHex(r.tx.doctor)} holds no key of user ${toHex(user)}'s epoch ${r.epoch}`), 'the reason names the doctor, the user and the epoch')
+  }
+  t.equal(w.nodes[0]!.height, 0, 'nothing reached Docchain')
+  t.same(await w.credit.state(user), paid, 'the patient\'s credit is unchanged')
+}
+
 
 export async function admissionWorld (t: Teardown, dir: string, label: string): Promise<AdmissionWorld> {
   const core = await CoreNode.open({ dir: join(dir, 'userchain'), params: DEVNET, verifyThreads: 1 })

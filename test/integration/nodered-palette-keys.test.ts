@@ -32,7 +32,7 @@ const lines = async (file: string): Promise<Array<Record<string, unknown>>> =>
 function txKeyOf (j: Record<string, unknown>): TxKey {
   const b = (k: string, h: unknown): Uint8Array => fromHex(k, h as string)
   const env = j.envelopes as Array<{ doctor: string, ct: string }>
-  return { kind: 'key', user: b('user', j.user), ts: j.ts as number, epoch: j.epoch as number, enc: b('enc', j.enc), envelopes: env.map((e) => ({ doctor: b('doctor', e.doctor), ct: b('ct', e.ct) })), userEnv: b('userEnv', j.userEnv), sig: b('sig', j.sig) }
+  return { kind: 'key', user: b('user', j.user), ts: j.ts as number, epoch: j.epoch as number, ikFrom: j.ikFrom as number, ikCommit: j.ikCommit === null ? null : b('ikCommit', j.ikCommit), enc: b('enc', j.enc), envelopes: env.map((e) => ({ doctor: b('doctor', e.doctor), ct: b('ct', e.ct) })), userEnv: b('userEnv', j.userEnv), sig: b('sig', j.sig) }
 }
 
 t.test('a stock Node-RED grants and revokes through the keys node and receives diagnoses through diagnosis in', async (t) => {

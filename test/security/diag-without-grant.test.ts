@@ -12,8 +12,7 @@ import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { toHex } from '../../hub/src/core/index.ts'
-import { admissionWorld } from '../helpers/admission-world.ts'
+import { admissionWorld, assertNotGranted } from '../helpers/admission-world.ts'
 
 t.test('diag-without-grant: a doctor never granted, or revoked before the cited epoch, is refused and the credit is untouched', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'diag-without-grant-'))
@@ -37,15 +36,7 @@ t.test('diag-without-grant: a doctor never granted, or revoked before the cited 
     { who: 'a doctor revoked before the cited epoch', tx: w.diag(revoked, [after]), epoch: 4 },
     { who: 'a cause of another epoch among granted ones', tx: w.diag(revoked, [before, after]), epoch: 4 }
   ]
-  for (const [i, r] of refusals.entries()) {
-    const receipt = await w.nodes[i % 4]!.submit(r.tx)
-    t.notOk(receipt.ok, `${r.who}: refused`)
-    if (receipt.ok) continue
-    t.equal(receipt.code, 'ERR_NOT_GRANTED', `${r.who}: ${receipt.reason}`)
-    t.match(receipt.reason, new RegExp(`doctor ${toHex(r.tx.doctor)} holds no key of user ${toHex(p.id.id)}'s epoch ${r.epoch}`), 'the reason names the doctor, the user and the epoch')
-  }
-  t.equal(w.nodes[0]!.height, 0, 'nothing reached Docchain')
-  t.same(await w.credit.state(p.id.id), paid, 'the patient\'s credit is unchanged')
+  await assertNotGranted(t, w, p.id.id, refusals, paid)
 
   const ok = await w.nodes[1]!.submit(w.diag(granted, [before, after]))
   t.ok(ok.ok, `the granted doctor commits (${ok.ok ? `height ${ok.height}` : ok.reason})`)

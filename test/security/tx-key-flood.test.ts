@@ -25,7 +25,7 @@ const h = (s: string): Uint8Array => sha256(utf8Bytes(s))
 export function txKey (user: Identity, epoch: number, stamp: boolean, salt = ''): TxKey {
   for (let i = 0; ; i++) {
     const tx = buildTxKey(user, { ts: TX_TS, epoch, ik: h(`ik-${salt}-${epoch}`), epochSecret: h(`s-${salt}-${epoch}`), doctors: [], ikmE: h(`e-${salt}-${epoch}-${i}`) })
-    if (!stamp || meetsStamp(txId(tx), STAMP)) return tx
+    if (meetsStamp(txId(tx), STAMP) === stamp) return tx // an unstamped one must not carry a stamp by chance (1 in 2^STAMP)
   }
 }
 

@@ -5,11 +5,11 @@ import {
   InvalidFieldError, LimitExceededError, MAX_ENVELOPES, openAsDoctor, openAsUser, TrailingBytesError, txId, txSigner,
   UnknownVersionError, verifyTx, toHex, assertTxSignature, BadSignatureError, type Tx, NonCanonicalError, TruncatedError, buildTxCoin, buildTxReg
 } from '../../hub/src/core/index.ts'
-import { consortium, doctors, sampleTxReg, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
+import { consortium, doctors, legacyTxKey, sampleKeyVariants, sampleTxReg, sampleTxs, seed, TS, user, who } from '../helpers/core.ts'
 import { DoctorRegistry } from '../../hub/src/core/pbft/registry.ts'
 
 t.test('every kind round-trips and keeps its id', async (t) => {
-  for (const tx of sampleTxs()) {
+  for (const tx of [...sampleTxs(), ...Object.values(sampleKeyVariants())]) {
     const bytes = encodeTx(tx)
     const back = decodeTx(bytes)
     t.same(back, tx, `${tx.kind} decodes to itself`)
@@ -140,6 +140,51 @@ t.test('strict decoding: trailing bytes, unknown type/version, truncation, non-c
   t.throws(() => decodeTx(new Uint8Array(20000)), LimitExceededError)
 })
 
+t.test('tx_key versions: 2 carries ikFrom and C(Ik) with boundary checks; 1 still reads, as an Ik of its own epoch only', async (t) => {
+  const { history, legacy } = sampleKeyVariants()
+  const fresh = sampleTxs().find((x) => x.kind === 'key')!
+  const h = encodeTx(history)
+  t.equal(h[1], 2, 'a tx_key is written in version 2')
+  t.equal(encodeTx(legacy)[1], 1, 'one without an Ik commitment is written in version 1, as it was read')
+  t.equal(fresh.kind === 'key' && fresh.ikFrom, 2, 'a fresh Ik reaches back to its own epoch')
+  t.equal(history.ikFrom, 2)
+  t.same(history.ikCommit, (fresh as typeof history).ikCommit, 'the same Ik, the same commitment')
+  t.not(toHex(sampleKeyVariants().legacy.ikCommit ?? new Uint8Array(0)), toHex(history.ikCommit!))
+  // layout: type, version, user (32), ts (5-byte varint), epoch (1), ikFrom (1), C(Ik) (32)
+  const at = 2 + 32 + 5 + 1
+  t.equal(h[at], 2, 'ikFrom sits right after the epoch')
+  const zero = h.slice(); zero[at] = 0
+  t.throws(() => decodeTx(zero), InvalidFieldError, 'ikFrom 0 on the wire')
+  const ahead = h.slice(); ahead[at] = 4
+  t.throws(() => decodeTx(ahead), InvalidFieldError, 'ikFrom after the epoch on the wire')
+  t.throws(() => encodeTx({ ...history, ikFrom: 0 }), InvalidFieldError, 'ikFrom 0')
+  t.throws(() => encodeTx({ ...history, ikFrom: 4 }), InvalidFieldError, 'ikFrom after the epoch')
+  t.throws(() => encodeTx({ ...history, ikCommit: null }), InvalidFieldError, 'a version-1 tx_key cannot claim an earlier ikFrom')
+  t.throws(() => encodeTx({ ...history, ikCommit: new Uint8Array(31) }), InvalidFieldError, 'a short commitment')
+  t.throws(() => decodeTx(h.subarray(0, at + 20)), TruncatedError, 'cut inside the commitment')
+  const v3 = h.slice(); v3[1] = 3
+  t.throws(() => decodeTx(v3), UnknownVersionError, 'version 3 is unknown')
+  const asV1 = h.slice(); asV1[1] = 1
+  let refused = false
+  try { refused = !verifyTx(decodeTx(asV1)) } catch (err) { refused = err instanceof HealthchainError }
+  t.ok(refused, 'relabelled as version 1, it no longer reads or verifies (the version byte is signed)')
+  // the legacy tx_key opens as before and claims nothing
+  const back = decodeTx(encodeTx(legacy)) as typeof legacy
+  t.equal(back.ikCommit, null)
+  t.equal(back.ikFrom, back.epoch)
+  t.ok(verifyTx(back))
+  t.same(openAsUser(back, user).ik, seed('ik1'))
+  t.same(openAsDoctor(back, doctors[0]!)?.ik, seed('ik1'))
+  t.equal(legacyTxKey(history, user).ikFrom, 3, 'a legacy rewrite of a history tx_key claims its own epoch only')
+})
+
+t.test('a recipient refuses an Ik other than the one the tx_key commits to', async (t) => {
+  const lying = buildTxKey(user, { ts: TS, epoch: 4, ikFrom: 4, ik: seed('other ik'), epochSecret: seed('s'), doctors: [{ id: doctors[0]!.id, x25519: doctors[0]!.agreement.publicKey }], ikmE: seed('e4') })
+  const forged = { ...lying, ikCommit: sampleKeyVariants().history.ikCommit }
+  t.throws(() => openAsDoctor(forged, doctors[0]!), { code: 'ERR_IK_COMMITMENT' }, 'the doctor')
+  t.throws(() => openAsUser(forged, user), { code: 'ERR_IK_COMMITMENT' }, 'the user')
+})
+
 t.test('constructors name the bad field and never throw a bare TypeError', async (t) => {
   const cases: Array<[string, () => unknown]> = [
     ['heiot', () => buildTxIoT(user, { ts: TS, heiot: new Uint8Array(31), epoch: 1 })],
@@ -194,7 +239,8 @@ t.test('tx_key limits: duplicate doctor, too many envelopes, unsorted on the wir
   const two = buildTxKey(user, { ...base, doctors: [d, { id: doctors[1]!.id, x25519: doctors[1]!.agreement.publicKey }] })
   const bytes = encodeTx(two)
   // swap the two 112-byte envelopes on the wire: canonical order is violated
-  const start = 2 + 32 + 5 + 1 + 32 + 1
+  // (type, version, user, ts, epoch, ikFrom, C(Ik), enc, count)
+  const start = 2 + 32 + 5 + 1 + 1 + 32 + 32 + 1
   const bad = bytes.slice()
   bad.set(bytes.subarray(start + 112, start + 224), start)
   bad.set(bytes.subarray(start, start + 112), start + 112)

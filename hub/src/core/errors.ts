@@ -75,6 +75,13 @@ export class DecryptionError extends HealthchainError {
   }
 }
 
+/** A tx_key envelope opens to an Ik other than the one its C(Ik) commits to. */
+export class IkCommitmentError extends HealthchainError {
+  constructor (field: string) {
+    super('ERR_IK_COMMITMENT', field, 'the Ik sealed here is not the one the tx_key commits to')
+  }
+}
+
 /** A block header hash is not below its target, or the target is wrong. */
 export class InsufficientWorkError extends HealthchainError {
   constructor (field: string, why: string) {

@@ -37,7 +37,7 @@ import {
   toHex, ublockHash, ublockTxsAt, utf8Bytes, type BodyTx, type NetworkParams, type Tx, type Ublock, type UblockHeader, type HeaderContext
 } from '../core/index.ts'
 import { HealthchainError } from '../core/index.ts'
-import { EMPTY_ACCOUNT, LedgerOverlay, withConfirmed, type Account, type LedgerView } from './ledger.ts'
+import { EMPTY_ACCOUNT, LedgerOverlay, withConfirmed, type Account, type LatestKey, type LedgerView } from './ledger.ts'
 import {
   KnownInvalidError, NetworkMismatchError, OrphanBlockError, StoreCorruptError, StoreLockedError
 } from './errors.ts'
@@ -87,8 +87,8 @@ export interface AddResult {
 interface UndoRecord {
   /** Accounts as they were before: [idHex, balance, nonce] or [idHex] when absent. */
   a: Array<[string, number, number] | [string]>
-  /** Latest epochs as they were: [userHex, epoch] (0 = none). */
-  k: Array<[string, number]>
+  /** Latest epochs as they were: [userHex, epoch] (0 = none), with the raw record (hex) when it held more than the epoch. */
+  k: Array<[string, number] | [string, number, string]>
 }
 
 const enc = new TextEncoder()
@@ -110,6 +110,25 @@ function key (prefix: number, ...parts: Uint8Array[]): Uint8Array {
 const TX_CACHE_MAX = 16_384
 
 function u32 (n: number): Uint8Array { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b }
+/** K‖user record: epoch (u32), then for a tx_key with an Ik commitment ikFrom (u32) ‖ C(Ik) (32 bytes) ‖ its doctors (32 bytes each). */
+function latestValue (k: LatestKey): Uint8Array {
+  if (k.ikCommit === null) return u32(k.epoch)
+  const v = new Uint8Array(40 + 32 * k.doctors.length)
+  const dv = new DataView(v.buffer)
+  dv.setUint32(0, k.epoch)
+  dv.setUint32(4, k.ikFrom)
+  v.set(k.ikCommit, 8)
+  k.doctors.forEach((d, i) => v.set(d, 40 + 32 * i))
+  return v
+}
+function parseLatest (v: Uint8Array): LatestKey {
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength)
+  const epoch = dv.getUint32(0)
+  if (v.length < 40) return { epoch, ikFrom: epoch, ikCommit: null, doctors: [] }
+  const doctors: Uint8Array[] = []
+  for (let o = 40; o + 32 <= v.length; o += 32) doctors.push(v.slice(o, o + 32))
+  return { epoch, ikFrom: dv.getUint32(4), ikCommit: v.slice(8, 40), doctors }
+}
 function json (v: unknown): Uint8Array { return enc.encode(JSON.stringify(v)) }
 function parse<T> (b: Uint8Array): T { return JSON.parse(dec.decode(b)) as T }
 /** Tx index value, written into `v` (40 bytes): block hash ‖ height (u32) ‖ position (u32). */
@@ -428,8 +447,23 @@ export class ChainStore implements LedgerView {
     return v === undefined ? 0 : new DataView(v.buffer, v.byteOffset, 4).getUint32(0)
   }
 
+  latestKey (user: Uint8Array): LatestKey | undefined {
+    const v = this.db.getSync(key(P.latest, user))
+    return v === undefined ? undefined : parseLatest(v)
+  }
+
   hasEpoch (user: Uint8Array, epoch: number): boolean {
     return this.db.getSync(key(P.epoch, user, u32(epoch))) !== undefined
+  }
+
+  /** The user's epochs above `epoch` on the best chain with the id of the tx_key that opened each, ascending; at most `limit`. */
+  async epochTxsAfter (user: Uint8Array, epoch: number, limit: number): Promise<Array<{ epoch: number, txid: Uint8Array }>> {
+    const out: Array<{ epoch: number, txid: Uint8Array }> = []
+    if (epoch >= 0xffffffff) return out
+    for await (const [k, v] of this.db.iterator({ gt: key(P.epoch, user, u32(epoch)), lte: key(P.epoch, user, u32(0xffffffff)), limit })) {
+      out.push({ epoch: new DataView(k.buffer, k.byteOffset + 33, 4).getUint32(0), txid: new Uint8Array(v) })
+    }
+    return out
   }
 
   /** Id of the tx_key that opened this epoch of this user on the best chain. */
@@ -681,9 +715,10 @@ export class ChainStore implements LedgerView {
       else { const [bal, n] = parse<[number, number]>(prev); undo.a.push([toHex(id), bal, n]) }
       b.put(key(P.account, id), json([account.balance, account.nonce]))
     }
-    for (const { user, epoch } of ov.epochs.values()) {
-      undo.k.push([toHex(user), this.latestEpoch(user)])
-      b.put(key(P.latest, user), u32(epoch))
+    for (const k of ov.epochs.values()) {
+      const was = this.db.getSync(key(P.latest, k.user))
+      undo.k.push(was === undefined ? [toHex(k.user), 0] : was.length > 4 ? [toHex(k.user), parseLatest(was).epoch, toHex(was)] : [toHex(k.user), parseLatest(was).epoch])
+      b.put(key(P.latest, k.user), latestValue(k))
     }
     for (const { user, epoch, txid } of ov.newEpochs.values()) b.put(key(P.epoch, user, u32(epoch)), txid)
     // The tx index: all keys and values of the block in one buffer.
@@ -716,9 +751,9 @@ export class ChainStore implements LedgerView {
       const k = key(P.account, fromHex('id', a[0]))
       ops.push(a.length === 1 ? { type: 'del', key: k } : { type: 'put', key: k, value: json([a[1], a[2]]) })
     }
-    for (const [u, epoch] of undo.k) {
+    for (const [u, epoch, raw] of undo.k) {
       const k = key(P.latest, fromHex('user', u))
-      ops.push(epoch === 0 ? { type: 'del', key: k } : { type: 'put', key: k, value: u32(epoch) })
+      ops.push(epoch === 0 ? { type: 'del', key: k } : { type: 'put', key: k, value: raw === undefined ? u32(epoch) : fromHex('latest', raw) })
     }
     for (const t of block.txs) {
       ops.push({ type: 'del', key: key(P.tx, t.id) })
@@ -751,7 +786,7 @@ export class ChainStore implements LedgerView {
       if (gBlock === undefined) throw new StoreCorruptError('genesis block missing')
       this.main = []
       // Genesis is checked against an empty state: the wipe is in the same batch.
-      await this.connect(genesis, gBlock, wipe, { account: () => EMPTY_ACCOUNT, latestEpoch: () => 0, hasEpoch: () => false, isConfirmed: () => false })
+      await this.connect(genesis, gBlock, wipe, { account: () => EMPTY_ACCOUNT, latestEpoch: () => 0, latestKey: () => undefined, hasEpoch: () => false, isConfirmed: () => false })
       for (let h = 1; h < path.length; h++) {
         const e = this.entries.get(path[h]!)!
         const block = await this.getBlock(e.hash)

@@ -46,6 +46,11 @@ export class EpochOrderError extends HealthchainError {
   constructor (field: string, prev: number, got: number) { super('ERR_EPOCH_ORDER', field, `epoch ${got} is not above the previous epoch ${prev}`) }
 }
 
+/** A tx_key whose ikFrom is not true of the chain: it claims an Ik kept from epochs whose Ik it does not have, or a fresh Ik it does not have. */
+export class IkFromError extends HealthchainError {
+  constructor (field: string, why: string) { super('ERR_IK_FROM', field, why) }
+}
+
 /** A transaction timestamp outside the window (expired or from the future). */
 export class TxTimeError extends HealthchainError {
   constructor (field: string, why: string) { super('ERR_TX_TIME', field, why) }

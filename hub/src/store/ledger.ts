@@ -6,17 +6,35 @@
  * - A tx_key's epoch must be strictly above the user's previous epoch; a
  *   tx_IoT's keyRef must name an epoch of that user already on the branch
  *   (DESIGN §4: the link points from data to key).
+ * - A tx_key's ikFrom (§IV-B5: from which epoch on its Ik has sealed data)
+ *   must be true of the branch: its own epoch with an Ik other than the
+ *   previous epoch's, or — the Ik kept by a `history` grant — the previous
+ *   epoch's ikFrom with the previous epoch's Ik commitment, naming every
+ *   doctor the previous epoch named and one more (a kept Ik cannot be taken
+ *   back from a doctor, and is kept only to grant one). Accounting nodes
+ *   admit diagnoses on what a granted doctor can read from this field, so a
+ *   tx_key lying about it never reaches a block.
  * - A transaction is confirmed once per branch.
  * Pure: the state comes in through a LedgerView; LedgerOverlay stacks the
  * changes of a block (or of the mempool) on top without writing anything.
  */
 import { IdMap, MAX_AMOUNT, toHex, type BodyTx, type NetworkParams, type Tx } from '../core/index.ts'
 import {
-  AlreadyConfirmedError, CoinbaseAmountError, EpochOrderError, InsufficientFundsError, NonceError, TxTimeError, UnknownEpochError
+  AlreadyConfirmedError, CoinbaseAmountError, EpochOrderError, IkFromError, InsufficientFundsError, NonceError, TxTimeError, UnknownEpochError
 } from './errors.ts'
-import { LimitExceededError } from '../core/index.ts'
+import { equalBytes, LimitExceededError, type TxKey } from '../core/index.ts'
 
 export interface Account { readonly balance: number, readonly nonce: number }
+
+/** A user's latest key epoch on a branch: what the next tx_key's ikFrom is checked against. */
+export interface LatestKey {
+  readonly epoch: number
+  readonly ikFrom: number
+  /** C(Ik) of that epoch; null for a version-1 tx_key, which commits to none. */
+  readonly ikCommit: Uint8Array | null
+  /** The doctors its tx_key names (recorded with C(Ik) only). */
+  readonly doctors: readonly Uint8Array[]
+}
 export const EMPTY_ACCOUNT: Account = Object.freeze({ balance: 0, nonce: 0 })
 
 /** What the rules read: the state at some tip. */
@@ -24,6 +42,8 @@ export interface LedgerView {
   account: (id: Uint8Array) => Account
   /** The user's highest key epoch on the branch, 0 when none. */
   latestEpoch: (user: Uint8Array) => number
+  /** The user's latest key epoch with its Ik facts, undefined when none. */
+  latestKey: (user: Uint8Array) => LatestKey | undefined
   hasEpoch: (user: Uint8Array, epoch: number) => boolean
   isConfirmed: (txid: Uint8Array) => boolean
 }
@@ -33,6 +53,27 @@ export function checkTxTime (params: NetworkParams, tx: Tx, ref: number, field: 
   if (tx.kind !== 'iot' && tx.kind !== 'key') return
   if (tx.ts < ref - params.txMaxAge) throw new TxTimeError(`${field}.ts`, `expired: ${tx.ts} is more than ${params.txMaxAge}s before ${ref}`)
   if (tx.ts > ref + params.maxFutureDrift) throw new TxTimeError(`${field}.ts`, `${tx.ts} is more than ${params.maxFutureDrift}s after ${ref}`)
+}
+
+/**
+ * The ikFrom rule: `tx` against the user's previous tx_key on the branch
+ * (`prev`). Throws IkFromError naming what does not hold.
+ */
+export function checkIkFrom (tx: TxKey, prev: LatestKey | undefined, field: string): void {
+  const f = `${field}.ikFrom`
+  if (tx.ikFrom === tx.epoch) {
+    if (tx.ikCommit !== null && prev?.ikCommit != null && equalBytes(tx.ikCommit, prev.ikCommit)) {
+      throw new IkFromError(f, `claims a fresh Ik from epoch ${tx.epoch}, but commits to the Ik of epoch ${prev.epoch}, in use since epoch ${prev.ikFrom}`)
+    }
+    return
+  }
+  if (prev === undefined) throw new IkFromError(f, `claims an Ik in use since epoch ${tx.ikFrom}, but the user has no earlier tx_key`)
+  if (prev.ikCommit === null || tx.ikCommit === null) throw new IkFromError(f, `claims an Ik in use since epoch ${tx.ikFrom}, but epoch ${prev.epoch} commits to no Ik`)
+  if (!equalBytes(tx.ikCommit, prev.ikCommit)) throw new IkFromError(f, `claims an Ik in use since epoch ${tx.ikFrom}, but its Ik is not the one of epoch ${prev.epoch} (the commitments differ)`)
+  if (tx.ikFrom !== prev.ikFrom) throw new IkFromError(f, `claims an Ik in use since epoch ${tx.ikFrom}, but that Ik (epoch ${prev.epoch}'s) is in use since epoch ${prev.ikFrom}`)
+  const dropped = prev.doctors.find((d) => !tx.envelopes.some((e) => equalBytes(e.doctor, d)))
+  if (dropped !== undefined) throw new IkFromError(f, `keeps epoch ${prev.epoch}'s Ik but drops doctor ${toHex(dropped)}, who holds it (only a fresh Ik takes a doctor out)`)
+  if (tx.envelopes.length <= prev.doctors.length) throw new IkFromError(f, `keeps epoch ${prev.epoch}'s Ik but grants no new doctor (only a history grant keeps the Ik)`)
 }
 
 function addAmount (field: string, a: number, b: number): number {
@@ -52,6 +93,7 @@ export function withConfirmed (base: LedgerView, txs: readonly BodyTx[], found: 
   return {
     account: (id) => base.account(id),
     latestEpoch: (user) => base.latestEpoch(user),
+    latestKey: (user) => base.latestKey(user),
     hasEpoch: (user, epoch) => base.hasEpoch(user, epoch),
     isConfirmed: (txid) => known.get(txid) ?? base.isConfirmed(txid)
   }
@@ -61,7 +103,7 @@ export function withConfirmed (base: LedgerView, txs: readonly BodyTx[], found: 
 export class LedgerOverlay implements LedgerView {
   readonly accounts = new Map<string, { id: Uint8Array, account: Account }>()
   /** user hex → latest epoch set here. */
-  readonly epochs = new Map<string, { user: Uint8Array, epoch: number }>()
+  readonly epochs = new Map<string, { user: Uint8Array } & LatestKey>()
   /** `${userHex}:${epoch}` of the tx_keys applied here, → tx id. */
   readonly newEpochs = new Map<string, { user: Uint8Array, epoch: number, txid: Uint8Array }>()
   /** Ids of the transactions applied here. */
@@ -76,6 +118,7 @@ export class LedgerOverlay implements LedgerView {
 
   account (id: Uint8Array): Account { return this.accounts.get(toHex(id))?.account ?? this.base.account(id) }
   latestEpoch (user: Uint8Array): number { return this.epochs.get(toHex(user))?.epoch ?? this.base.latestEpoch(user) }
+  latestKey (user: Uint8Array): LatestKey | undefined { return this.epochs.get(toHex(user)) ?? this.base.latestKey(user) }
   hasEpoch (user: Uint8Array, epoch: number): boolean {
     const known = this.epochsOf(user)
     let has = known.get(epoch)
@@ -114,7 +157,8 @@ export class LedgerOverlay implements LedgerView {
       case 'key': {
         const prev = this.latestEpoch(tx.user)
         if (tx.epoch <= prev) throw new EpochOrderError(`${field}.epoch`, prev, tx.epoch)
-        this.epochs.set(toHex(tx.user), { user: tx.user, epoch: tx.epoch })
+        checkIkFrom(tx, prev === 0 ? undefined : this.latestKey(tx.user), field)
+        this.epochs.set(toHex(tx.user), { user: tx.user, epoch: tx.epoch, ikFrom: tx.ikFrom, ikCommit: tx.ikCommit, doctors: tx.envelopes.map((e) => e.doctor) })
         this.newEpochs.set(`${toHex(tx.user)}:${tx.epoch}`, { user: tx.user, epoch: tx.epoch, txid: t.id })
         this.epochsOf(tx.user).set(tx.epoch, true)
         break

@@ -3,6 +3,9 @@
  * version byte, a body in the canonical layout of codec.ts, and (for signed
  * kinds) an Ed25519 signature over a domain-separated message
  *   "healthchain/<kind>/v1\0" ‖ type ‖ version ‖ body.
+ * The version is per kind: a kind whose layout changed writes its newest
+ * version and still reads the older ones it lists (stored chains keep their
+ * bytes and ids); the version byte is signed, so it cannot be swapped.
  * The id (htxI, htxk, htxd) is SHA-256 of the whole encoding including the
  * signature; it is computed, never sent.
  */
@@ -23,19 +26,25 @@ export interface TxCodec<T extends { kind: TxKind }> {
   readonly tag: Uint8Array | null
   /** Writes every field but the kind and the signature, validating each. */
   writeBody: (w: Writer, tx: T) => void
-  /** Reads the body back; the result lacks only `sig`. */
-  readBody: (r: Reader) => Omit<T, 'sig'>
+  /** Reads the body (of the given version) back; the result lacks only `sig`. */
+  readBody: (r: Reader, version: number) => Omit<T, 'sig'>
   /** The public key that must have signed, or null. */
   signer: (tx: T) => Uint8Array | null
+  /** Versions this kind reads (default: TX_VERSION only); readBody gets the one read. */
+  readonly versions?: readonly number[]
+  /** The version a transaction is written in (default TX_VERSION). */
+  versionOf?: (tx: T) => number
 }
 
-export function writeHead (w: Writer, kind: TxKind): void {
-  w.u8('type', TX_TYPES[kind]).u8('version', TX_VERSION)
+export function writeHead<T extends { kind: TxKind }> (w: Writer, codec: TxCodec<T>, tx: T): void {
+  w.u8('type', TX_TYPES[codec.kind]).u8('version', codec.versionOf?.(tx) ?? TX_VERSION)
 }
 
-export function readVersion (r: Reader): void {
+/** Reads the version byte: one the kind knows, or UnknownVersionError. */
+export function readVersion (r: Reader, codec: TxCodec<any>): number {
   const v = r.u8('version')
-  if (v !== TX_VERSION) throw new UnknownVersionError('version', v)
+  if (!(codec.versions ?? [TX_VERSION]).includes(v)) throw new UnknownVersionError('version', v)
+  return v
 }
 
 /**
@@ -49,7 +58,7 @@ export function signedMessage<T extends { kind: TxKind }> (codec: TxCodec<T>, tx
 
 export function writeSignedMessage<T extends { kind: TxKind }> (w: Writer, codec: TxCodec<T>, tx: T): Writer {
   w.fixed('tag', codec.tag!, codec.tag!.length)
-  writeHead(w, codec.kind)
+  writeHead(w, codec, tx)
   codec.writeBody(w, tx)
   return w
 }

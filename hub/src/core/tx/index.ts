@@ -34,7 +34,7 @@ function codecOf (tx: Tx): TxCodec<Tx> {
 export function encodeTx (tx: Tx): Uint8Array {
   const codec = codecOf(tx)
   const w = new Writer(256)
-  writeHead(w, codec.kind)
+  writeHead(w, codec, tx)
   codec.writeBody(w, tx)
   if (codec.tag !== null) w.fixed('sig', tx.sig, SIG_BYTES)
   const out = w.finish()
@@ -49,8 +49,7 @@ export function decodeTx (bytes: Uint8Array): Tx {
   const type = r.u8('type')
   const codec = BY_TYPE.get(type)
   if (codec === undefined) throw new UnknownVersionError('type', type)
-  readVersion(r)
-  const body = codec.readBody(r)
+  const body = codec.readBody(r, readVersion(r, codec))
   const sig = codec.tag !== null ? r.fixed('sig', SIG_BYTES) : new Uint8Array(0)
   r.end('tx')
   return { ...body, sig } as Tx

@@ -1,7 +1,8 @@
 /**
- * tx_key (paper §IV-B1, Eq. 2; §IV-B5 Alg. 3) = {ID_U, ts, epoch, [Env_ij], Env_U, Sig}.
+ * tx_key (paper §IV-B1, Eq. 2; §IV-B5 Alg. 3)
+ *   = {ID_U, ts, epoch, ikFrom, C(Ik), [Env_ij], Env_U, Sig}.
  *
- * Each key epoch has a fresh IoT key Ik and a per-epoch user secret s; the
+ * Each key epoch has an IoT key Ik and a per-epoch user secret s; the
  * diagnosis key of doctor D_j is dk_ij = HKDF(s, ID_U ‖ epoch ‖ ID_D) (DESIGN
  * §4), so Env_U carries one secret instead of one key per doctor.
  *   Env_ij = {ID_D, HPKE-Seal(pk_D, Ik ‖ dk_ij)}     (RFC 9180 base mode)
@@ -11,16 +12,27 @@
  * kem_context), so the envelopes stay independent while the transaction
  * saves 32 bytes per doctor. The HPKE info binds user, epoch and recipient.
  *
- * Grants keep Ik (a new doctor reads the current epoch); a revocation is a
- * new epoch with a fresh Ik and envelopes only for the remaining doctors
- * (forward security, §V-C). Envelopes are sorted by doctor ID, which makes
- * the encoding canonical and rejects a doctor named twice.
+ * A revocation, a rotation and a `from-now` grant seal a fresh Ik (forward
+ * security, §V-C); a `history` grant keeps the Ik of the epoch before it, so
+ * its new doctor also opens what was sealed since that Ik was made. Userchain
+ * says so in the clear: `ikFrom` is the first epoch sealed under this epoch's
+ * Ik (the epoch itself when the Ik is fresh), and C(Ik) = SHA-256(domain ‖
+ * ID_U ‖ Ik) commits to the Ik, so a core node checks a claim against the
+ * previous epoch's commitment without seeing a key (store/ledger.ts), and a
+ * recipient checks the Ik it opens against it. `grantCovering` below is the
+ * one rule that turns this into "doctor D holds the key of epoch E" for the
+ * accounting nodes, the doctor node and the user alike.
+ *
+ * Version 2 carries ikFrom and C(Ik); version 1 (no such fields) is still
+ * read, as a tx_key whose Ik reaches back to its own epoch only.
+ * Envelopes are sorted by doctor ID, which makes the encoding canonical and
+ * rejects a doctor named twice.
  */
 import type { Reader, Writer } from '../codec.ts'
 import { compareBytes, concatBytes, equalBytes, utf8Bytes } from '../codec.ts'
-import { AES_KEY_BYTES, hkdfSha256, ID_BYTES, type Identity } from '../crypto.ts'
+import { AES_KEY_BYTES, HASH_BYTES, hkdfSha256, ID_BYTES, sha256, type Identity } from '../crypto.ts'
 import { deriveKeyPair, N_ENC, N_T, open, sealWith } from '../hpke.ts'
-import { InvalidFieldError, LimitExceededError } from '../errors.ts'
+import { IkCommitmentError, InvalidFieldError, LimitExceededError } from '../errors.ts'
 import { MAX_ENVELOPES, MAX_EPOCH, MAX_TIMESTAMP } from '../limits.ts'
 import { defaultTag, signBody, type TxCodec } from './common.ts'
 
@@ -38,6 +50,10 @@ export interface TxKey {
   readonly ts: number
   /** The key epoch this transaction opens (≥ 1). */
   readonly epoch: number
+  /** The first epoch sealed under this epoch's Ik: `epoch` for a fresh Ik, earlier when a `history` grant kept it. */
+  readonly ikFrom: number
+  /** C(Ik) (ikCommitment); null only in a version-1 tx_key, which predates it. */
+  readonly ikCommit: Uint8Array | null
   /** HPKE enc shared by every envelope of this transaction. */
   readonly enc: Uint8Array
   /** Env_ij, sorted by doctor ID. */
@@ -60,15 +76,28 @@ function checkEpoch (epoch: number): void {
   if (epoch < 1) throw new InvalidFieldError('epoch', 'key epochs start at 1')
 }
 
+function checkIkFrom (ikFrom: number, epoch: number, committed: boolean): void {
+  if (ikFrom < 1 || ikFrom > epoch) throw new InvalidFieldError('ikFrom', `must lie in [1, epoch ${epoch}], got ${ikFrom}`)
+  if (!committed && ikFrom !== epoch) throw new InvalidFieldError('ikFrom', 'a version-1 tx_key commits to no Ik, so its Ik reaches back to its own epoch only')
+}
+
+/** The wire version: 2 (ikFrom and C(Ik)), or 1 for a tx_key read from before them. */
+const LEGACY = 1
+const CURRENT = 2
+
 export const txKeyCodec: TxCodec<TxKey> = {
   kind: 'key',
   tag: defaultTag('key'),
+  versions: [LEGACY, CURRENT],
+  versionOf: (tx) => tx.ikCommit === null ? LEGACY : CURRENT,
   writeBody (w: Writer, tx: TxKey) {
     w.fixed('user', tx.user, ID_BYTES)
       .varint('ts', tx.ts, MAX_TIMESTAMP)
       .varint('epoch', tx.epoch, MAX_EPOCH)
-      .fixed('enc', tx.enc, N_ENC)
     checkEpoch(tx.epoch)
+    if (tx.ikCommit !== null) w.varint('ikFrom', tx.ikFrom, MAX_EPOCH).fixed('ikCommit', tx.ikCommit, HASH_BYTES)
+    checkIkFrom(tx.ikFrom, tx.epoch, tx.ikCommit !== null)
+    w.fixed('enc', tx.enc, N_ENC)
     if (!Array.isArray(tx.envelopes)) throw new InvalidFieldError('envelopes', 'must be an array')
     checkEnvelopes(tx.envelopes)
     w.varint('envelopes', tx.envelopes.length, MAX_ENVELOPES)
@@ -77,11 +106,14 @@ export const txKeyCodec: TxCodec<TxKey> = {
     })
     w.fixed('userEnv', tx.userEnv, KEY_ENVELOPE_CT_BYTES)
   },
-  readBody (r: Reader) {
+  readBody (r: Reader, version: number) {
     const user = r.fixed('user', ID_BYTES)
     const ts = r.varint('ts', MAX_TIMESTAMP)
     const epoch = r.varint('epoch', MAX_EPOCH)
     checkEpoch(epoch)
+    const ikFrom = version === LEGACY ? epoch : r.varint('ikFrom', MAX_EPOCH)
+    const ikCommit = version === LEGACY ? null : r.fixed('ikCommit', HASH_BYTES)
+    checkIkFrom(ikFrom, epoch, ikCommit !== null)
     const enc = r.fixed('enc', N_ENC)
     const n = r.varint('envelopes', MAX_ENVELOPES)
     const envelopes: KeyEnvelope[] = []
@@ -90,12 +122,13 @@ export const txKeyCodec: TxCodec<TxKey> = {
     }
     checkEnvelopes(envelopes)
     const userEnv = r.fixed('userEnv', KEY_ENVELOPE_CT_BYTES)
-    return { kind: 'key', user, ts, epoch, enc, envelopes, userEnv }
+    return { kind: 'key', user, ts, epoch, ikFrom, ikCommit, enc, envelopes, userEnv }
   },
   signer: (tx) => tx.user
 }
 
 const ENV_INFO = utf8Bytes('healthchain/tx_key/v1\0')
+const IK_COMMIT = utf8Bytes('healthchain/ik-commit/v1\0')
 const DK_INFO = utf8Bytes('healthchain/dk/v1\0')
 const NO_AAD = new Uint8Array(0)
 
@@ -113,6 +146,15 @@ export function deriveDiagnosisKey (epochSecret: Uint8Array, user: Uint8Array, e
   return hkdfSha256(epochSecret, undefined, concatBytes(DK_INFO, user, epochBytes(epoch), doctor), AES_KEY_BYTES)
 }
 
+/**
+ * C(Ik) = SHA-256("healthchain/ik-commit/v1\0" ‖ ID_U ‖ Ik): equal for two
+ * epochs exactly when they share their Ik, and (Ik being 32 random bytes)
+ * telling nothing of it.
+ */
+export function ikCommitment (user: Uint8Array, ik: Uint8Array): Uint8Array {
+  return sha256(concatBytes(IK_COMMIT, user, ik))
+}
+
 export interface DoctorKey {
   /** ID_D, the doctor's Ed25519 public key. */
   readonly id: Uint8Array
@@ -123,6 +165,8 @@ export interface DoctorKey {
 export interface TxKeyFields {
   readonly ts: number
   readonly epoch: number
+  /** The first epoch sealed under `ik` (default: `epoch`, a fresh Ik). */
+  readonly ikFrom?: number
   /** Ik: the epoch's IoT key (32 random bytes). */
   readonly ik: Uint8Array
   /** s: the epoch's user secret (32 random bytes). */
@@ -144,7 +188,9 @@ export function buildTxKey (user: Identity, f: TxKeyFields): TxKey {
     return { doctor: d.id, ct: sealWith(e, d.x25519, envelopeInfo(user.id, f.epoch, d.id), NO_AAD, concatBytes(f.ik, dk)) }
   })
   const userEnv = sealWith(e, user.agreement.publicKey, envelopeInfo(user.id, f.epoch, user.id), NO_AAD, concatBytes(f.ik, f.epochSecret))
-  return signBody(txKeyCodec, { kind: 'key', user: user.id, ts: f.ts, epoch: f.epoch, enc: e.publicKey, envelopes, userEnv }, user.signing)
+  return signBody(txKeyCodec, {
+    kind: 'key', user: user.id, ts: f.ts, epoch: f.epoch, ikFrom: f.ikFrom ?? f.epoch, ikCommit: ikCommitment(user.id, f.ik), enc: e.publicKey, envelopes, userEnv
+  }, user.signing)
 }
 
 /** What a doctor learns from a tx_key that names it. */
@@ -155,7 +201,14 @@ export function openAsDoctor (tx: TxKey, doctor: Identity): DoctorEpochKeys | nu
   const i = tx.envelopes.findIndex((e) => equalBytes(e.doctor, doctor.id))
   if (i < 0) return null
   const pt = open(doctor.agreement, tx.enc, envelopeInfo(tx.user, tx.epoch, doctor.id), NO_AAD, tx.envelopes[i]!.ct, `envelopes[${i}]`)
-  return { ik: pt.slice(0, 32), dk: pt.slice(32) }
+  const ik = pt.slice(0, 32)
+  checkCommitment(tx, ik, `envelopes[${i}]`)
+  return { ik, dk: pt.slice(32) }
+}
+
+/** The Ik a recipient opened is the one C(Ik) commits to (else the user sealed another Ik than it published). */
+function checkCommitment (tx: TxKey, ik: Uint8Array, field: string): void {
+  if (tx.ikCommit !== null && !equalBytes(ikCommitment(tx.user, ik), tx.ikCommit)) throw new IkCommitmentError(field)
 }
 
 /** What the user recovers from Env_U: everything of the epoch, from the chain alone. */
@@ -164,5 +217,40 @@ export interface UserEpochKeys { readonly ik: Uint8Array, readonly epochSecret: 
 export function openAsUser (tx: TxKey, user: Identity): UserEpochKeys {
   if (!equalBytes(tx.user, user.id)) throw new InvalidFieldError('user', 'this tx_key belongs to another user')
   const pt = open(user.agreement, tx.enc, envelopeInfo(tx.user, tx.epoch, user.id), NO_AAD, tx.userEnv, 'userEnv')
-  return { ik: pt.slice(0, 32), epochSecret: pt.slice(32) }
+  const ik = pt.slice(0, 32)
+  checkCommitment(tx, ik, 'userEnv')
+  return { ik, epochSecret: pt.slice(32) }
+}
+
+/** What the read rule needs of one tx_key: its epoch, how far back its Ik reaches, whom it names. */
+export interface KeyGrant {
+  readonly epoch: number
+  readonly ikFrom: number
+  readonly doctors: readonly Uint8Array[]
+}
+
+/** A tx_key as a KeyGrant. */
+export function keyGrant (tx: TxKey): KeyGrant {
+  return { epoch: tx.epoch, ikFrom: tx.ikFrom, doctors: tx.envelopes.map((e) => e.doctor) }
+}
+
+/**
+ * May `doctor` read what a user sealed under key epoch `epoch`? (§IV-B5
+ * Alg. 3–4, §V-C.) A tx_key of epoch G that names the doctor hands it the Ik
+ * of every epoch from its ikFrom to G — G alone for a fresh Ik, back to the
+ * last fresh Ik after `history` grants — and nothing sealed after G unless a
+ * later tx_key names it again. Returns the earliest such G among `grants`
+ * (the user's tx_keys as Userchain holds them, any order): its Env_ij gives
+ * the Ik, and its dk_ij seals a diagnosis citing data of `epoch`. Null when
+ * none covers the epoch.
+ * The accounting nodes (admitting a tx_diag), the doctor node (what it
+ * decrypts and diagnoses) and the user (which dk_ij opens a diagnosis) all
+ * decide with this function.
+ */
+export function grantCovering (doctor: Uint8Array, epoch: number, grants: Iterable<KeyGrant>): number | null {
+  let best: number | null = null
+  for (const g of grants) {
+    if (g.ikFrom <= epoch && epoch <= g.epoch && (best === null || g.epoch < best) && g.doctors.some((d) => equalBytes(d, doctor))) best = g.epoch
+  }
+  return best
 }

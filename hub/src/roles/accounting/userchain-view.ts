@@ -3,15 +3,16 @@
  * which key epoch — what an accounting node asks of every cause of a tx_diag
  * it admits (paper §IV-B2: the referenced htxI must exist on Userchain) and
  * of every committed one it charges to the user's credit (§IV-B4) — and who
- * holds the key of that epoch (grant.ts). Answers (a miss included) are kept
+ * holds the key of that epoch (grant.ts): the doctors of the tx_key that
+ * opened it, and those of the later tx_keys that kept its Ik. Answers (a miss included) are kept
  * while the tip stays where it was: any new block or reorg clears them, so a
  * cause confirmed later, or disconnected, is read afresh.
  */
-import { toHex } from '../../core/index.ts'
+import { keyGrant, toHex, type KeyGrant } from '../../core/index.ts'
 import { IdMap } from '../../core/idmap.ts'
 import type { ChainStore } from '../../store/chain.ts'
 import type { CreditBook } from '../consortium/credit.ts'
-import type { ReadEvidence } from './grant.ts'
+import { MAX_LATER_GRANTS, type ReadEvidence } from './grant.ts'
 import type { PaymentLookup, UserchainLookup } from './validate.ts'
 
 interface IotInfo { readonly user: Uint8Array, readonly epoch: number }
@@ -44,7 +45,13 @@ export class UserchainView {
     return info
   }
 
-  /** Who holds the key of the user's epoch: the doctors of the tx_key that opened it on the best chain; null if none did. */
+  /**
+   * Who holds the key of the user's epoch on the best chain: the doctors of
+   * the tx_key that opened it, and the later tx_keys whose Ik reaches back
+   * over it (their ikFrom is at most the epoch; the first that does not
+   * made a fresh Ik, and ikFrom never decreases after it); null if no
+   * tx_key opened the epoch.
+   */
   async epochReaders (user: Uint8Array, epoch: number): Promise<ReadEvidence | null> {
     const tip = this.fresh()
     const k = `${toHex(user)}:${epoch}`
@@ -52,7 +59,16 @@ export class UserchainView {
     if (had !== undefined) return had
     const id = this.store.epochTx(user, epoch)
     const tx = id === undefined ? undefined : await this.store.confirmedTx(id)
-    const evidence = tx?.kind === 'key' ? { envelopes: tx.envelopes.map((e) => e.doctor) } : null
+    let evidence: ReadEvidence | null = null
+    if (tx?.kind === 'key') {
+      const later: KeyGrant[] = []
+      for (const e of await this.store.epochTxsAfter(user, epoch, MAX_LATER_GRANTS)) {
+        const next = await this.store.confirmedTx(e.txid)
+        if (next?.kind !== 'key' || next.ikFrom > epoch) break
+        later.push(keyGrant(next))
+      }
+      evidence = { envelopes: tx.envelopes.map((e) => e.doctor), ...(later.length === 0 ? {} : { later }) }
+    }
     if (this.fresh() === tip) {
       if (this.readers.size >= MAX_KEPT) this.readers = new Map()
       this.readers.set(k, evidence)

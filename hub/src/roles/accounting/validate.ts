@@ -94,7 +94,7 @@ export async function checkDiagChain (tx: TxDiag, userchain: UserchainLookup): P
     else if (!equalBytes(user, iot.user)) return new MixedCausesError(i)
     if (granted.has(iot.epoch)) continue
     const readers = await userchain.epochReaders(iot.user, iot.epoch)
-    if (readers === null || !doctorMayRead(tx.doctor, readers)) return new NotGrantedError(i, toHex(tx.doctor), toHex(iot.user), iot.epoch)
+    if (readers === null || !doctorMayRead(tx.doctor, iot.epoch, readers)) return new NotGrantedError(i, toHex(tx.doctor), toHex(iot.user), iot.epoch)
     granted.add(iot.epoch)
   }
   return { user: user! }

@@ -3,14 +3,17 @@
  * transaction is a tx_key, the doctor updates the user key in time"). It
  * watches every tx_key on Userchain; for each user it keeps the epochs it was
  * granted (Ik to read batches, dk_ij to seal diagnoses) and notices when a
- * later tx_key no longer names it (revocation, §V-C).
+ * later tx_key no longer names it (revocation, §V-C). Which epochs' batches
+ * those keys open — a `history` grant's Ik reaches back to its ikFrom — is
+ * decided by grantCovering (core tx/key.ts), the rule the accounting nodes
+ * apply to this doctor's diagnoses.
  */
-import { openAsDoctor, toHex, type Identity, type TxKey, type DoctorEpochKeys } from '../../core/index.ts'
+import { grantCovering, openAsDoctor, toHex, type Identity, type KeyGrant, type TxKey, type DoctorEpochKeys } from '../../core/index.ts'
 import { NotGrantedError } from '../user/errors.ts'
 
 export interface PatientStatus {
   readonly user: Uint8Array
-  /** Epochs this doctor holds keys for, oldest first. */
+  /** Epochs whose tx_key names this doctor, oldest first (a `history` grant's Ik also opens earlier ones: holds()). */
   readonly epochs: number[]
   /** Latest epoch seen from this user. */
   readonly latestEpoch: number
@@ -20,9 +23,11 @@ export interface PatientStatus {
   readonly revokedAt?: number
 }
 
+interface Grant extends KeyGrant { readonly keys: DoctorEpochKeys }
+
 interface Patient {
   user: Uint8Array
-  keys: Map<number, DoctorEpochKeys>
+  keys: Map<number, Grant>
   latestEpoch: number
   revokedAt?: number
 }
@@ -50,7 +55,7 @@ export class DoctorKeyTracker {
     }
     const patient: Patient = p ?? { user: tx.user, keys: new Map(), latestEpoch: 0 }
     this.patients.set(k, patient)
-    patient.keys.set(tx.epoch, keys)
+    patient.keys.set(tx.epoch, { epoch: tx.epoch, ikFrom: tx.ikFrom, doctors: [this.doctor.id], keys })
     if (tx.epoch >= patient.latestEpoch) {
       patient.latestEpoch = tx.epoch
       const was = patient.revokedAt
@@ -60,11 +65,16 @@ export class DoctorKeyTracker {
     return 'unchanged'
   }
 
-  /** Ik and dk_ij for one of a user's epochs; NotGrantedError when this doctor holds none. */
+  /**
+   * Ik (opens the batches of `epoch`) and dk_ij (seals a diagnosis of them)
+   * from the tx_key through which this doctor holds the epoch's key
+   * (grantCovering); NotGrantedError when it holds none.
+   */
   keysFor (user: Uint8Array, epoch: number): DoctorEpochKeys {
-    const keys = this.patients.get(toHex(user))?.keys.get(epoch)
-    if (keys === undefined) throw new NotGrantedError(this.doctor.id, epoch)
-    return keys
+    const p = this.patients.get(toHex(user))
+    const g = p === undefined ? null : grantCovering(this.doctor.id, epoch, p.keys.values())
+    if (g === null) throw new NotGrantedError(this.doctor.id, epoch)
+    return p!.keys.get(g)!.keys
   }
 
   status (user: Uint8Array): PatientStatus | undefined {
@@ -84,7 +94,9 @@ export class DoctorKeyTracker {
     return [...this.patients.values()].filter((p) => p.keys.size > 0).map((p) => p.user)
   }
 
+  /** Whether this doctor holds the key of the user's epoch (grantCovering, as the accounting nodes decide it). */
   holds (user: Uint8Array, epoch: number): boolean {
-    return this.patients.get(toHex(user))?.keys.has(epoch) === true
+    const p = this.patients.get(toHex(user))
+    return p !== undefined && grantCovering(this.doctor.id, epoch, p.keys.values()) !== null
   }
 }

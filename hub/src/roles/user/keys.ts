@@ -6,7 +6,9 @@
  *   `from-now` (the default) seals a fresh Ik and s, so D opens only what is
  *   sealed from its grant on; `history` keeps the current Ik and s, so D
  *   also opens what was sealed since the last fresh key (revocation,
- *   rotation, or a from-now grant) and no further;
+ *   rotation, or a from-now grant) and no further — its tx_key says so in
+ *   `ikFrom` (core tx/key.ts), which the accounting nodes and the doctor
+ *   read through the same rule (grantCovering);
  * - revoke(D): a fresh Ik and s, envelopes only for the remaining doctors, so
  *   D cannot open anything sealed afterwards;
  * - rotate(): a fresh Ik and s for the same doctors (the paper's periodic
@@ -16,7 +18,7 @@
  * Randomness and the clock are passed in.
  */
 import {
-  buildTxKey, compareBytes, deriveDiagnosisKey, equalBytes, MAX_ENVELOPES, LimitExceededError, openAsUser,
+  buildTxKey, compareBytes, deriveDiagnosisKey, equalBytes, grantCovering, MAX_ENVELOPES, LimitExceededError, openAsUser,
   type DoctorKey, type Identity, type TxKey
 } from '../../core/index.ts'
 import { AlreadyGrantedError, NotGrantedError, StaleEpochError, UnknownEpochError, UnregisteredDoctorError } from './errors.ts'
@@ -29,6 +31,10 @@ export interface DoctorDirectory {
 export interface EpochKeys {
   readonly epoch: number
   readonly ts: number
+  /** The first epoch sealed under this epoch's Ik (tx_key ikFrom). */
+  readonly ikFrom: number
+  /** False for a version-1 tx_key, which commits to no Ik: a later epoch cannot claim to extend its Ik. */
+  readonly committed: boolean
   readonly ik: Uint8Array
   readonly epochSecret: Uint8Array
   /** Doctor IDs authorized in this epoch, sorted. */
@@ -78,7 +84,7 @@ export class UserKeys {
     const latest = this.latest?.epoch ?? 0
     if (tx.epoch <= latest) throw new StaleEpochError(tx.epoch, latest)
     const { ik, epochSecret } = openAsUser(tx, this.user)
-    const e: EpochKeys = { epoch: tx.epoch, ts: tx.ts, ik, epochSecret, doctors: tx.envelopes.map((x) => x.doctor) }
+    const e: EpochKeys = { epoch: tx.epoch, ts: tx.ts, ikFrom: tx.ikFrom, committed: tx.ikCommit !== null, ik, epochSecret, doctors: tx.envelopes.map((x) => x.doctor) }
     if (this.latest === null || !equalBytes(this.latest.ik, ik)) this.ikSince = tx.ts
     this.epochs.set(e.epoch, e)
     this.latest = e
@@ -114,11 +120,15 @@ export class UserKeys {
 
   doctors (): readonly Uint8Array[] { return this.latest?.doctors ?? [] }
 
-  /** dk_ij of a doctor in an epoch, as the doctor got it from Env_ij. */
+  /**
+   * dk_ij a doctor seals a diagnosis of data of `epoch` with, as the doctor
+   * got it from Env_ij: that of the tx_key through which it holds the
+   * epoch's Ik (grantCovering — its own grant epoch for a `history` grant).
+   */
   diagnosisKey (epoch: number, doctor: Uint8Array): Uint8Array {
-    const e = this.epoch(epoch)
-    if (!e.doctors.some((d) => equalBytes(d, doctor))) throw new NotGrantedError(doctor, epoch)
-    return deriveDiagnosisKey(e.epochSecret, this.user.id, epoch, doctor)
+    const g = grantCovering(doctor, epoch, this.epochs.values())
+    if (g === null) throw new NotGrantedError(doctor, epoch)
+    return deriveDiagnosisKey(this.epoch(g).epochSecret, this.user.id, g, doctor)
   }
 
   private resolve (ids: readonly Uint8Array[]): DoctorKey[] {
@@ -164,9 +174,12 @@ export class UserKeys {
     if (doctorIds.length > MAX_ENVELOPES) throw new LimitExceededError('envelopes', MAX_ENVELOPES, doctorIds.length)
     const doctors = this.resolve(doctorIds)
     const keep = !fresh && this.latest !== null
+    const epoch = (this.latest?.epoch ?? 0) + 1
     const tx = buildTxKey(this.user, {
       ts: this.opts.now(),
-      epoch: (this.latest?.epoch ?? 0) + 1,
+      epoch,
+      // a kept Ik reaches back to where it was made (a version-1 epoch committed to none, so the claim starts here)
+      ikFrom: keep && this.latest!.committed ? this.latest!.ikFrom : epoch,
       ik: keep ? this.latest!.ik : this.opts.rng(32),
       epochSecret: keep ? this.latest!.epochSecret : this.opts.rng(32),
       doctors,

@@ -39,7 +39,7 @@ export function stampTxKey (user: Identity, tx: TxKey, bits: number, f: { readon
   })
   for (let i = f.from; i < f.from + f.count; i++) {
     const ikmE = sha256(concatBytes(utf8Bytes('healthchain/tx-key-stamp'), f.seed, u32(i)))
-    const t = buildTxKey(user, { ts: tx.ts, epoch: tx.epoch, ik, epochSecret, doctors, ikmE })
+    const t = buildTxKey(user, { ts: tx.ts, epoch: tx.epoch, ikFrom: tx.ikFrom, ik, epochSecret, doctors, ikmE })
     if (meetsStamp(txId(t), bits)) return t
   }
   return null
