@@ -77,7 +77,7 @@ export function statusOfError (err: unknown): number {
   const s = (err as { status?: unknown }).status
   if (typeof s === 'number' && s >= 400 && s < 500) return s
   if (err instanceof HealthchainError) {
-    return /ALREADY_GRANTED|NOT_GRANTED|STALE_EPOCH|REFUSED|REJECTED|CONFLICT|EXISTS/.test(err.code) ? 409 : /NOT_FOUND|UNKNOWN/.test(err.code) ? 404 : 400
+    return /ALREADY_GRANTED|NOT_GRANTED|STALE_EPOCH|REFUSED|REJECTED|CONFLICT|EXISTS|BATCH_STAGE/.test(err.code) ? 409 : /NOT_FOUND|UNKNOWN/.test(err.code) ? 404 : 400
   }
   return 500
 }
