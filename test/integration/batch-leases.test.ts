@@ -5,12 +5,13 @@
  * its lease stream closed) leaves its batches to the others at once, with
  * what it did (a sealed batch comes back with its sealed bytes); one that
  * makes no progress loses its lease after retryMs; a batch whose tx_IoT the
- * node accepted (the acknowledgement) is offered no more.
+ * node accepted (the acknowledgement) is offered no more. Each step must
+ * name the batch's own data: its sealed bytes' CID, that CID's digest.
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { DEVNET, toHex } from '../../hub/src/core/index.ts'
+import { DEVNET, cidStringFromDigest, sha256, toHex } from '../../hub/src/core/index.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { DurableBatches } from '../../hub/src/ingest/batches.ts'
@@ -64,8 +65,12 @@ t.test('one batch node at a time; a departed one\'s batches go to the others wit
   t.equal(resumed.epoch, 1)
 
   // B makes no progress on its first batch: after retryMs it is offered again; B acknowledges the second
-  await store.uploaded(resumed.id, 'bafkreitestcid')
-  const rec = await store.record(resumed.id, rng(32), 1)
+  // each step must name the batch's own data (a custom flow that changed msg.payload between the nodes is refused)
+  const digest = sha256(sealed)
+  await t.rejects(store.uploaded(resumed.id, cidStringFromDigest(sha256(rng(80)))), { code: 'ERR_BATCH_MISMATCH', field: 'cid' }, 'a CID other than the sealed bytes\' is refused')
+  await store.uploaded(resumed.id, cidStringFromDigest(digest))
+  await t.rejects(store.record(resumed.id, rng(32), 1), { code: 'ERR_BATCH_MISMATCH', field: 'heiot' }, 'a tx_IoT naming another digest is refused')
+  const rec = await store.record(resumed.id, digest, 1)
   t.ok(core.mempool.has(Buffer.from(rec.id, 'hex')), 'the resumed batch\'s tx_IoT is accepted: its lease ends')
   const seen = got.b.length
   await until(() => got.b.slice(seen).some((b) => b.id === got.b[0]!.id), 5000, 'a lapsed lease')

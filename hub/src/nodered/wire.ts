@@ -5,7 +5,7 @@
  * upload with replication acks (ipfs/ uploadBatch, Alg. 2 lines 2–3), and
  * the verified device readings of the ingest pipeline (ingest/).
  */
-import { fromHex, toHex, type Identity } from '../core/index.ts'
+import { cidStringFromDigest, digestFromCidString, fromHex, sha256, toHex, type Identity } from '../core/index.ts'
 import type { UserKeys } from '../roles/user/keys.ts'
 import type { EpochCommitter } from '../roles/user/commit.ts'
 import type { CoreNode } from '../roles/core/node.ts'
@@ -14,7 +14,7 @@ import { uploadBatch, type IpfsNode, type PinningClient, type Provider, type Upl
 import { readingToWire, type Reading } from '../ingest/line.ts'
 import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
 import type { BatchChain, DurableBatches, OpenBatch } from '../ingest/batches.ts'
-import { TxRejectedError } from './errors.ts'
+import { BatchMismatchError, TxRejectedError } from './errors.ts'
 import type { BatchStore, Confirmed, DurableBatch, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
 /**
@@ -159,10 +159,24 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
   const held = new Map<string, { sub: Sub, at: number }>()
   let turn = 0
   let timer: NodeJS.Timeout | undefined
+  /** batch id → the CID of its stored sealed bytes, and the CID recorded for it (what each later step must name) */
+  const names = new Map<string, { sealed?: string, uploaded?: string }>()
+  const note = (o: OpenBatch): void => {
+    names.set(o.batch.id, { ...(o.state.sealed === undefined ? {} : { sealed: cidStringFromDigest(sha256(Buffer.from(o.state.sealed, 'base64'))) }), ...(o.state.cid === undefined ? {} : { uploaded: o.state.cid }) })
+  }
+  /** What the batch's stored state says its data is (read from the store when this process has not seen it yet). */
+  const named = async (id: string): Promise<{ sealed?: string, uploaded?: string }> => {
+    const known = names.get(id)
+    if (known !== undefined) return known
+    const o = (await db.open()).find((x) => x.batch.id === id)
+    if (o !== undefined) note(o)
+    return names.get(id) ?? {}
+  }
   const give = (o: OpenBatch, to?: Sub): void => {
     const sub = to ?? subs[turn++ % subs.length]
     if (sub === undefined) return
     held.set(o.batch.id, { sub, at: Date.now() })
+    note(o)
     sub.onBatch(durableBatch(o))
   }
   const renew = (id: string): void => { const l = held.get(id); if (l !== undefined) l.at = Date.now() }
@@ -177,6 +191,7 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
       else if (Date.now() - l.at >= retryMs) give(o)
     }
     for (const id of held.keys()) if (!seen.has(id)) held.delete(id)
+    for (const id of names.keys()) if (!seen.has(id)) names.delete(id)
   }
   const failed = (e: Error): void => { db.emit('error', e) }
   const onOpen = (o: OpenBatch): void => { if (!held.has(o.batch.id) || Date.now() - held.get(o.batch.id)!.at >= retryMs) give(o) }
@@ -201,10 +216,26 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
       }
     },
     close: async () => await db.close(),
-    sealed: async (id, sealed, epoch) => { renew(id); const r = await db.sealed(id, sealed, epoch); renew(id); return r },
-    uploaded: async (id, cid) => { renew(id); await db.uploaded(id, cid); renew(id) },
+    sealed: async (id, sealed, epoch) => {
+      renew(id)
+      const r = await db.sealed(id, sealed, epoch)
+      names.set(id, { ...names.get(id), sealed: cidStringFromDigest(sha256(r.sealed)) })
+      renew(id)
+      return r
+    },
+    // each step must name the batch's own data: a CID other than its sealed bytes', or a tx_IoT naming another CID, would confirm a batch whose readings no key opens
+    uploaded: async (id, cid) => {
+      renew(id)
+      const want = (await named(id)).sealed
+      if (want !== undefined && want !== cid) throw new BatchMismatchError(id, 'cid', `${cid} is not the CID of its sealed bytes (${want}): upload the sealed bytes as they are`)
+      await db.uploaded(id, cid)
+      names.set(id, { ...names.get(id), uploaded: cid })
+      renew(id)
+    },
     record: async (id, heiot, epoch) => {
       renew(id)
+      const cid = (await named(id)).uploaded
+      if (cid !== undefined && toHex(digestFromCidString(cid)) !== toHex(heiot)) throw new BatchMismatchError(id, 'heiot', `${toHex(heiot)} is not the digest of its uploaded CID ${cid}`)
       const r = await db.record(id, heiot, epoch)
       // accepted: the acknowledgement — the lease ends, the durable store carries the batch on
       held.delete(id)
