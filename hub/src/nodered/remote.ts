@@ -149,47 +149,52 @@ function leasedBatch (x: unknown): DurableBatch {
 
 /**
  * The hub's durable batches over its control API (GET /v1/batches/lease and
- * the step routes): one lease stream while a batch node subscribes or a
- * confirmation is awaited. A Node-RED that stops or crashes closes its
+ * the step routes): one lease stream while a batch node subscribes, which
+ * also carries the confirmations (listed with GET /v1/batches when no stream
+ * is open). A Node-RED that stops or crashes closes its
  * stream, and the hub hands the batches it held to the next lease — this
  * one after a restart — with what was done for them (a sealed batch comes
  * back with its sealed bytes: uploaded again it keeps its CID). Each step is
  * idempotent in the hub, so a step repeated after a crash changes nothing.
  */
-export function remoteBatchStore (call: Call, follow: Follow): BatchStore {
+export function remoteBatchStore (call: Call, follow: Follow, opts: { pollMs?: number } = {}): BatchStore {
   const subs: Array<(b: DurableBatch) => void> = []
   let turn = 0
   const waiters = new Map<string, Array<(txid: string) => void>>()
   /** batches confirmed lately (id → tx_IoT id), for a waiter that comes after the news */
   const done = new Map<string, string>()
   let end: (() => void) | null = null
+  let poll: NodeJS.Timeout | undefined
   const confirm = (id: string, txid: string): void => {
     done.set(id, txid)
     if (done.size > 4096) done.delete(done.keys().next().value!)
     for (const w of waiters.get(id) ?? []) w(txid)
     waiters.delete(id)
-    idle()
+    if (waiters.size === 0) { clearInterval(poll); poll = undefined }
+  }
+  /** The batches waited for that are no longer open were confirmed (they leave the store only then). */
+  const gone = (open: ReadonlySet<unknown>): void => { for (const id of [...waiters.keys()]) if (!open.has(id)) confirm(id, '') }
+  const check = async (): Promise<void> => {
+    const listed = await call<{ batches: Array<{ id: string }> }>('GET', '/v1/batches').catch(() => null)
+    if (listed !== null) gone(new Set(listed.batches.map((b) => b.id)))
   }
   const onLine = (j: unknown): void => {
     const x = j as { open?: unknown, confirmed?: { id?: unknown, txid?: unknown }, batch?: unknown }
-    if (Array.isArray(x.open)) {
-      // the batches waited for that left the store while the stream was down were confirmed
-      const open = new Set(x.open)
-      for (const id of [...waiters.keys()]) if (!open.has(id)) confirm(id, '')
-    } else if (x.confirmed !== undefined && typeof x.confirmed.id === 'string') {
-      confirm(x.confirmed.id, typeof x.confirmed.txid === 'string' ? x.confirmed.txid : '')
-    } else if (x.batch !== undefined && subs.length > 0) {
-      subs[turn++ % subs.length]!(leasedBatch(x.batch))
-    }
+    if (Array.isArray(x.open)) gone(new Set(x.open))
+    else if (x.confirmed !== undefined && typeof x.confirmed.id === 'string') confirm(x.confirmed.id, typeof x.confirmed.txid === 'string' ? x.confirmed.txid : '')
+    else if (x.batch !== undefined && subs.length > 0) subs[turn++ % subs.length]!(leasedBatch(x.batch))
   }
-  const open = (): void => { if (end === null) end = follow('/v1/batches/lease', onLine) }
-  function idle (): void { if (end !== null && subs.length === 0 && waiters.size === 0) { end(); end = null } }
   const at = (id: string, step: string): string => `/v1/batches/${encodeURIComponent(id)}/${step}`
   return {
+    // the lease stream is open while a batch node subscribes: the hub leases batches only to a consumer that takes them
     subscribe: (onBatch) => {
       subs.push(onBatch)
-      open()
-      return () => { const i = subs.indexOf(onBatch); if (i >= 0) subs.splice(i, 1); idle() }
+      if (end === null) end = follow('/v1/batches/lease', onLine)
+      return () => {
+        const i = subs.indexOf(onBatch)
+        if (i >= 0) subs.splice(i, 1)
+        if (subs.length === 0 && end !== null) { end(); end = null }
+      }
     },
     close: async () => (await call<{ closed: number }>('POST', '/v1/batches/close', {})).closed,
     sealed: async (id, sealed, epoch) => {
@@ -201,6 +206,7 @@ export function remoteBatchStore (call: Call, follow: Follow): BatchStore {
       const r = await call<{ id: string, tx: string }>('POST', at(id, 'record'), { heiot: toHex(heiot), epoch })
       return { id: r.id, tx: decodeTx(fromHex('tx', r.tx)) as TxIoT }
     },
+    // confirmations arrive on the lease stream; without one (or besides it, for one confirmed before the wait began) the open batches are listed
     confirmed: async (id) => {
       const known = done.get(id)
       if (known !== undefined) return { id: known }
@@ -209,10 +215,11 @@ export function remoteBatchStore (call: Call, follow: Follow): BatchStore {
         ws.push((txid) => { resolve({ id: txid }) })
         waiters.set(id, ws)
       })
-      open()
-      // confirmed before this wait began (and before the stream's snapshot): it is no longer listed
-      const listed = await call<{ batches: Array<{ id: string }> }>('GET', '/v1/batches').catch(() => null)
-      if (listed !== null && !listed.batches.some((b) => b.id === id) && waiters.has(id)) confirm(id, '')
+      await check()
+      if (waiters.size > 0 && poll === undefined) {
+        poll = setInterval(() => { if (end === null) void check() }, opts.pollMs ?? 5000)
+        poll.unref()
+      }
       return await p
     }
   }
