@@ -38,9 +38,8 @@ import { DurableBatches, type Stage } from './ingest/batches.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { createFhirRouter, hubFhirSource } from './fhir/index.ts'
-import { chainService, coinService, coreEpochChain, devicesService, diagnosesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type ChainService, type CoinService, type DevicesService, type DiagnosesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { batchesService, chainService, coinService, coreEpochChain, devicesService, diagnosesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type BatchesService, type ChainService, type CoinService, type DevicesService, type DiagnosesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import type { DiagnosisEvent, HealthchainRuntime } from './nodered/runtime.ts'
-import { batchLeases, type BatchLeases } from './ingest/lease.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
 import express from 'express'
@@ -67,8 +66,8 @@ export interface HubService {
   readonly coin: CoinService
   readonly chain: ChainService
   readonly miner: MinerService
-  /** Durable lease / acknowledge of the ingest store's closed batches. */
-  readonly batches: BatchLeases
+  /** The durable batches (closed → sealed → uploaded → tx_IoT accepted → confirmed) with the leases the batch nodes take them under. */
+  readonly batches: BatchesService
   /** The upload path's steps (seal, upload, tx_IoT, readings) as the hub's Node-RED runtime does them. */
   readonly pipeline: PipelineService
   /** The user's diagnoses as Docchain delivers them, and opening one with dk_ij (the diagnosis in node's). */
@@ -303,7 +302,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       coin: coinService({ store: core.store, mempool: core.mempool, identity: user, submit }),
       chain: chainService(core.store, () => core.mempool.size),
       miner: minerService(runtime.miner!, miner),
-      batches: batchLeases(ingest.ingest),
+      batches: batchesService(batches, runtime.batches!),
       pipeline: pipelineService(runtime),
       diagnoses: diagnosesService(runtime)
     }

@@ -25,7 +25,7 @@ import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, KIND, STA
 import { formatLine, parseLine } from '../../hub/src/ingest/line.ts'
 import { LineSplitter } from '../../hub/src/ingest/lines.ts'
 import { topicDevice } from '../../hub/src/ingest/mqtt.ts'
-import { parseThreshold } from '../../hub/src/ingest/aggregate.ts'
+import { parseFlushCondition } from '../../hub/src/ingest/flush-rule.ts'
 import { GuardedFirmataPort } from '../../hub/src/ingest/firmata-guard.ts'
 import { parseHubConfig } from '../../hub/src/hub-config.ts'
 import { parseKeystoreFile, KEYSTORE_VERSION } from '../../hub/src/store/keystore.ts'
@@ -172,7 +172,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   // files: the hub config, aggregation thresholds
   { name: 'hub config', seeds: () => [readFileSync(new URL('../../hub/hub.example.json', import.meta.url))], run: (b) => { parseHubConfig(text(b), '/tmp') }, clean: typed, maxBytes: 4096 },
   { name: 'keystore file', seeds: KEYSTORES, run: (b) => { parseKeystoreFile(text(b), '/tmp/fuzz.key') }, clean: typed, maxBytes: 2048 },
-  { name: 'threshold', seeds: () => ['spo2<92', 'hr>120', 'temp>38.5', 'fall', 'ecg>900'].map(bytes), run: (b) => { parseThreshold(text(b)) }, clean: typed, maxBytes: 64 },
+  { name: 'threshold', seeds: () => ['spo2<92', 'hr>120', 'temp>38.5', 'fall', 'ecg>900', 'news2>=3', 'bp[1]>120'].map(bytes), run: (b) => { parseFlushCondition(text(b)) }, clean: typed, maxBytes: 64 },
   // decrypted batches: the Node-RED batch format and the doctor's reader of it
   { name: 'node-red batch', seeds: () => [encodeBatch(LINES().map((l) => JSON.parse(text(l).trim().replace(/\*[0-9a-f]{8}$/, '')) as never))], run: (b) => { decodeBatch(b) }, clean: typed },
   { name: 'doctor batch reader', seeds: () => [encodeBatch(LINES().map((l) => JSON.parse(text(l).trim().replace(/\*[0-9a-f]{8}$/, '')) as never))], run: (b) => { parseBatch(b) }, clean: typed }

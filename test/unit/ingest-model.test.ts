@@ -9,7 +9,8 @@ import type { Reading } from '../../hub/src/ingest/line.ts'
 import { toObservation } from '../../hub/src/ingest/fhir.ts'
 import { BOOTS_PER_DEVICE, ReplayGuard } from '../../hub/src/ingest/replay.ts'
 import { LineSplitter } from '../../hub/src/ingest/lines.ts'
-import { Aggregator, DEFAULT_WINDOW_MS, crosses, parseThreshold } from '../../hub/src/ingest/aggregate.ts'
+import { Aggregator, DEFAULT_WINDOW_MS, crosses, parseFlushCondition, parseThreshold } from '../../hub/src/ingest/aggregate.ts'
+import { Batcher } from '../../hub/src/nodered/batcher.ts'
 import { BadFieldError } from '../../hub/src/ingest/errors.ts'
 
 const R = (t: Reading['type'], v: number | number[], s = 0): Reading => parseLine(formatLine({ d: 'dev-1', b: 1, s, t, v, ts: 0 }))
@@ -106,6 +107,16 @@ t.test('aggregation: window, size, event thresholds', async (t) => {
   const custom = new Aggregator({ thresholds: [parseThreshold('spo2<94')] })
   t.equal(custom.add('u', R('spo2', 93), 60, 0), 'event', 'configurable threshold')
   t.equal(custom.add('u', R('fall', 1), 60, 0), null, 'only the configured thresholds fire')
+  // the batch node's rules (news2>=N) and the aggregator's thresholds are one rule (ingest/flush-rule.ts)
+  const news2 = new Aggregator({ thresholds: [parseFlushCondition('news2>=3'), parseFlushCondition('fall')] })
+  t.equal(news2.add('u', R('spo2', 95), 60, 0), null, 'SpO2 95 % scores NEWS2 1: waits')
+  t.equal(news2.add('u', R('spo2', 91), 60, 1), 'event', 'SpO2 91 % scores 3: flushes')
+  t.equal(news2.add('u', R('spo2', 88), 60, 2), null, 'still red: waits')
+  t.equal(news2.add('v', R('spo2', 88), 60, 2), 'event', 'another user\'s crossing is its own')
+  t.equal(news2.add('u', R('fall', 1), 60, 3), 'event', 'a fall always flushes')
+  const batcher = new Batcher({ size: 0, eventTypes: ['spo2<90'] })
+  t.same(batcher.add({ d: 'ox-1', b: 1, s: 1, t: 'spo2', v: 89, u: '%', ts: 1 }).map((b) => b.trigger), ['event'], 'and the batch node reads the aggregator\'s threshold syntax')
+  t.same(batcher.add({ d: 'ox-1', b: 1, s: 2, t: 'spo2', v: 88, u: '%', ts: 2 }), [], 'with the same crossing rule')
 })
 
 t.test('threshold syntax', async (t) => {

@@ -67,7 +67,7 @@ t.test('flush rules: an abnormal vital sign by NEWS2 closes its batch at once; n
   const other = { ...reading('spo2', 85, 16), d: 'another-oximeter' }
   t.same(b.add(other)[0]?.trigger, 'event', 'another device\'s first red reading closes it: the state is per device and vital sign')
   t.same(new Batcher({ size: 0, eventTypes: ['fall'] }).add(reading('spo2', 80, 1)), [], 'without the news2 rule a low SpO₂ waits (the rule is what flushes)')
-  t.throws(() => new Batcher({ size: 0, eventTypes: ['news2>3'] }), /neither a sensor type nor news2>=N/, 'a rule it cannot read is refused at deploy')
+  t.throws(() => new Batcher({ size: 0, eventTypes: ['news2>3'] }), /neither a sensor type, a threshold \(spo2<90\) nor news2>=N/, 'a rule it cannot read is refused at deploy')
 })
 
 t.test('the shipped flow flushes on NEWS2 red scores and falls', async (t) => {

@@ -6,8 +6,10 @@
  * "flush") closes the open batch. Output: msg.payload = readings[],
  * msg.batch = {id?, count, trigger, bytes?}.
  *
- * On a hub (a runtime with durable batches, hub/src/ingest/batches.ts) the
- * batches come from the ingest store: the readings arriving here only decide
+ * With durable batches (hub/src/ingest/batches.ts: the hub's runtime, or
+ * the runtime of another Node-RED over the hub's control API, whose lease
+ * stream hands it the same batches: hub/src/nodered/remote.ts) the
+ * batches come from the hub's ingest store, each leased to one batch node: the readings arriving here only decide
  * when to close one, and what is closed is every reading the hub
  * acknowledged so far. Each batch carries its store id (msg.batch.id), the
  * encrypt, ipfs upload and tx iot nodes record their step under it, and a

@@ -21,6 +21,8 @@ const DOCTOR = z.strictObject({
 const REVOKE = z.strictObject({ doctor: hex32().describe('doctor ID') }, { error: 'must be a JSON object {"doctor"}' })
 const EMPTY = z.strictObject({}, { error: 'must be an empty JSON object' })
 const DEVICE_ID = z.string({ error: 'must match [a-z0-9-]{1,32}' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must match [a-z0-9-]{1,32}' })
+const EPOCH = z.int({ error: 'must be a key epoch ≥ 1' }).min(1, { error: 'must be a key epoch ≥ 1' }).max(0xffffffff, { error: 'must be a key epoch ≥ 1' })
+const BATCH = z.strictObject({ id: z.string({ error: 'must be a batch id (batch!<user>!<16 hex digits>)' }).regex(/^batch![^!/]{1,128}![0-9a-f]{16}$/, { error: 'must be a batch id (batch!<user>!<16 hex digits>)' }) })
 const SENSOR = z.enum(SENSOR_TYPES as [string, ...string[]], { error: `must be one of ${SENSOR_TYPES.join(', ')}` })
 
 /** A newline-delimited JSON stream: one line per object `subscribe` hands over, until the client goes. */
@@ -62,14 +64,33 @@ export function hubRoutes (s: HubService): Route[] {
     route({ method: 'POST', path: '/v1/miner/start', summary: 'start mining on the tip (paper Alg. 1)', body: EMPTY, handler: async () => await s.miner.start() }),
     route({ method: 'POST', path: '/v1/miner/stop', summary: 'stop mining', body: EMPTY, handler: async () => await s.miner.stop() }),
 
+    route({ method: 'GET', path: '/v1/batches', summary: 'the durable batches not yet confirmed, oldest first, with their stage (closed, sealed, uploaded, tx, accepted), key epoch, CID and tx_IoT ids', handler: async () => await s.batches.list() }),
+    route({
+      method: 'GET',
+      path: '/v1/batches/lease',
+      summary: 'a lease stream for a batch node (newline-delimited JSON): first {"open": [every open batch id]}, then {"batch": {id, reason, readings, sealed?, epoch?, cid?}} for each batch leased to this connection — it holds the batch until its tx_IoT is accepted (POST …/record), until it makes no step for a while, or until the connection closes (then the batch goes to another lease, or to the next one opened, with what was done for it: a sealed batch is never sealed again) — and {"confirmed": {id, txid}} for each batch confirmed',
+      stream: (_in, res) => { ndjson(res, (line) => s.batches.lease(line)) }
+    }),
+    route({ method: 'POST', path: '/v1/batches/close', summary: 'close the readings acknowledged so far into batches now (they are handed out on the lease streams)', body: EMPTY, handler: async () => await s.batches.close() }),
     route({
       method: 'POST',
-      path: '/v1/batches/lease',
-      summary: 'lease closed batches from the durable ingest store (they stay stored until acknowledged; an unacknowledged lease expires)',
-      body: z.strictObject({ user: z.string().regex(/^[0-9a-fA-F]{1,64}$/, { error: 'must be a user (hex)' }).optional(), max: z.int({ error: 'must be an integer in [1, 256]' }).min(1, { error: 'must be an integer in [1, 256]' }).max(256, { error: 'must be an integer in [1, 256]' }).optional(), leaseMs: z.int({ error: 'must be an integer in [1000, 3600000]' }).min(1000, { error: 'must be an integer in [1000, 3600000]' }).max(3_600_000, { error: 'must be an integer in [1000, 3600000]' }).optional() }, { error: 'must be a JSON object' }),
-      handler: async ({ body }) => await s.batches.lease(body)
+      path: '/v1/batches/{id}/sealed',
+      summary: 'record a batch\'s sealed bytes before they are uploaded; a batch sealed before keeps its first bytes, which are answered (same CID, no AES-GCM nonce used twice)',
+      params: BATCH,
+      body: z.strictObject({ sealed: z.base64({ error: 'must be base64' }).min(1, { error: 'must not be empty' }).max(Math.ceil(MAX_SEALED_BYTES / 3) * 4, { error: `at most ${MAX_SEALED_BYTES} bytes` }), epoch: EPOCH }, { error: 'must be a JSON object {"sealed", "epoch"}' }),
+      maxBody: (Math.ceil(MAX_SEALED_BYTES / 3) * 4) + 1024,
+      handler: async ({ params, body }) => await s.batches.sealed(params.id, new Uint8Array(Buffer.from(body.sealed, 'base64')), body.epoch)
     }),
-    route({ method: 'POST', path: '/v1/batches/ack', summary: 'acknowledge leased batches (sealed, uploaded, recorded): they are deleted from the ingest store', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }), ids: z.array(z.string().min(1).max(200), { error: 'must be a list of batch ids' }).min(1, { error: 'must name at least one batch' }).max(256, { error: 'at most 256 batch ids' }) }, { error: 'must be a JSON object {"lease", "ids"}' }), handler: async ({ body }) => await s.batches.ack(body) }),
+    route({ method: 'POST', path: '/v1/batches/{id}/uploaded', summary: 'record the CID the storage nodes acknowledged for a sealed batch', params: BATCH, body: z.strictObject({ cid: z.string({ error: 'must be a CIDv1 (base32)' }).regex(/^b[a-z2-7]{8,120}$/, { error: 'must be a CIDv1 (base32)' }) }, { error: 'must be a JSON object {"cid"}' }), handler: async ({ params, body }) => await s.batches.uploaded(params.id, body.cid) }),
+    route({
+      method: 'POST',
+      path: '/v1/batches/{id}/record',
+      summary: 'the acknowledgement: build, persist and submit an uploaded batch\'s tx_IoT (paper Alg. 2 lines 4–7; a batch recorded before resubmits its stored tx_IoT); answers once the mempool accepted it, and the hub then carries the batch to its confirmation',
+      params: BATCH,
+      body: z.strictObject({ heiot: hex32('HEIoT digest'), epoch: EPOCH }, { error: 'must be a JSON object {"heiot", "epoch"}' }),
+      handler: async ({ params, body }) => await s.batches.record(params.id, fromHex('heiot', body.heiot), body.epoch)
+    }),
+    route({ method: 'GET', path: '/v1/batches/{id}/confirmed', summary: 'answers once the batch\'s tx_IoT is deep enough for it to leave the store (long poll; 404 for a batch not open)', params: BATCH, handler: async ({ params }) => await s.batches.confirmed(params.id) }),
     route({
       method: 'GET',
       path: '/v1/readings',
@@ -117,7 +138,6 @@ export function hubRoutes (s: HubService): Route[] {
         if (tx.kind !== 'diag') throw new MalformedRequestError('body.tx', `must be a tx_diag, got a tx_${tx.kind}`)
         return await s.diagnoses.open({ tx, epoch: body.epoch })
       }
-    }),
-    route({ method: 'POST', path: '/v1/batches/release', summary: 'give a lease\'s batches back at once', body: z.strictObject({ lease: z.string().regex(/^[0-9a-f]{24}$/, { error: 'must be a lease id' }) }, { error: 'must be a JSON object {"lease"}' }), handler: async ({ body }) => await s.batches.release(body.lease) })
+    })
   ]
 }

@@ -77,7 +77,7 @@ export function statusOfError (err: unknown): number {
   const s = (err as { status?: unknown }).status
   if (typeof s === 'number' && s >= 400 && s < 500) return s
   if (err instanceof HealthchainError) {
-    return /ALREADY_GRANTED|NOT_GRANTED|STALE_EPOCH|REFUSED|REJECTED|CONFLICT|EXISTS/.test(err.code) ? 409 : /NOT_FOUND|UNKNOWN/.test(err.code) ? 404 : 400
+    return /ALREADY_GRANTED|NOT_GRANTED|STALE_EPOCH|REFUSED|REJECTED|CONFLICT|EXISTS|BATCH_STAGE/.test(err.code) ? 409 : /NOT_FOUND|UNKNOWN/.test(err.code) ? 404 : 400
   }
   return 500
 }
@@ -187,14 +187,17 @@ export async function startApiServer (o: ApiServerOptions): Promise<ApiServer> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++
     answered.set(req.socket, res)
-    const url = new URL(req.url ?? '/', 'http://api.local')
     const method = req.method ?? 'GET'
+    const target = req.url ?? '/'
+    let url = { pathname: target.split('?')[0]!.slice(0, 200), searchParams: new URLSearchParams() }
     try {
       // the cookie first: nothing else is looked at for a caller without it
       const auth = req.headers.authorization
       if (auth === undefined || auth === '') throw new NoCookieError()
       const m = /^Bearer ([\x21-\x7e]{1,256})$/.exec(auth)
       if (m === null || !cookieMatches(cookie, m[1]!)) throw new BadCookieError()
+      // a target the URL parser refuses ('//', an absolute form with a bad port) is a malformed request, not an exception out of the server
+      try { url = new URL(target, 'http://api.local') } catch { throw new MalformedRequestError('path', `not a request target this API reads: ${JSON.stringify(target.slice(0, 80))}`) }
       if (method === 'GET' && url.pathname === '/v1/openapi.json') { stats.ok++; send(res, 200, doc); return }
       if (method === 'GET' && url.pathname === '/v1/health') { stats.ok++; send(res, 200, { daemon: o.name, pid: process.pid }); return }
       // every daemon's API counters, refusals by reason among them

@@ -12,10 +12,11 @@ import type { EpochChain, EpochCommitter, PendingEpoch } from '../roles/user/com
 import type { ChainStore } from '../store/chain.ts'
 import type { Mempool } from '../store/mempool.ts'
 import type { Miner } from '../roles/core/miner.ts'
-import { need, type DiagnosisEvent, type HealthchainRuntime, type MinerControl, type OpenedDiagnosis, type SensorReading } from '../nodered/runtime.ts'
+import { need, type BatchStore, type DiagnosisEvent, type HealthchainRuntime, type MinerControl, type OpenedDiagnosis, type SensorReading } from '../nodered/runtime.ts'
 import { diagnosisReaderOf } from '../nodered/diagnosis.ts'
 import { recorderOf, sealerOf } from '../nodered/seal.ts'
 import type { DeviceRegistry, PublicDevice } from '../ingest/registry.ts'
+import type { DurableBatches, Stage } from '../ingest/batches.ts'
 import type { SensorType } from '../ingest/line.ts'
 import { TxRejectedError } from '../nodered/errors.ts'
 import type { DoctorBook } from './doctor-book.ts'
@@ -312,5 +313,84 @@ export function diagnosesService (rt: HealthchainRuntime): DiagnosesService {
   return {
     events: (onDiagnosis) => need(rt, 'diagnoses').subscribe(onDiagnosis),
     open: async (e) => await reader.open(e)
+  }
+}
+
+/** One open batch as the API lists it (no readings: those travel only on the lease stream). */
+export interface BatchView {
+  readonly id: string
+  readonly reason: string
+  readonly createdAt: number
+  readonly readings: number
+  readonly stage: Stage
+  readonly epoch?: number
+  readonly cid?: string
+  /** every tx_IoT id built for it (hex), oldest first */
+  readonly txids?: readonly string[]
+}
+
+/** A line of the lease stream (GET /v1/batches/lease). */
+export type BatchLeaseLine =
+  /** first: every open batch id (leased or not), so a client knows which of the batches it waits for left the store meanwhile */
+  | { readonly open: readonly string[] }
+  /** a batch leased to this stream: readings in wire form; sealed (base64), epoch and cid when done before */
+  | { readonly batch: { readonly id: string, readonly reason: string, readonly readings: readonly SensorReading[], readonly sealed?: string, readonly epoch?: number, readonly cid?: string } }
+  /** a batch whose tx_IoT is deep enough: it left the store */
+  | { readonly confirmed: { readonly id: string, readonly txid: string } }
+
+/**
+ * The durable batches (ingest/batches.ts) for a batch node outside the hub:
+ * the same store and leases the hub's own Node-RED takes its batches from
+ * (nodered/wire.ts durableBatchStore), step by step.
+ */
+export interface BatchesService {
+  list: () => Promise<{ readonly batches: readonly BatchView[] }>
+  /** A lease stream: the open batch ids, then each batch leased to it and each confirmation; returns the function that ends the lease. */
+  lease: (line: (l: BatchLeaseLine) => void) => () => void
+  /** Closes the readings acknowledged so far into batches now. */
+  close: () => Promise<{ readonly closed: number }>
+  /** Records the sealed bytes; a batch sealed before answers its first bytes (base64). */
+  sealed: (id: string, sealed: Uint8Array, epoch: number) => Promise<{ readonly sealed: string, readonly epoch: number }>
+  uploaded: (id: string, cid: string) => Promise<{ readonly id: string, readonly cid: string }>
+  /** Builds, persists and submits the batch's tx_IoT (the stored one if it has one): the acknowledgement that ends the lease. */
+  record: (id: string, heiot: Uint8Array, epoch: number) => Promise<{ readonly id: string, readonly tx: string }>
+  /** Resolves with the tx_IoT id once the batch is confirmed (it left the store). */
+  confirmed: (id: string) => Promise<{ readonly id: string }>
+}
+
+export function batchesService (db: DurableBatches, store: BatchStore): BatchesService {
+  return {
+    list: async () => ({
+      batches: (await db.open()).map(({ batch, state }) => ({
+        id: batch.id,
+        reason: batch.reason,
+        createdAt: batch.createdAt,
+        readings: batch.readings.length,
+        stage: state.stage,
+        ...(state.epoch === undefined ? {} : { epoch: state.epoch }),
+        ...(state.cid === undefined ? {} : { cid: state.cid }),
+        ...(state.txids === undefined ? {} : { txids: state.txids })
+      }))
+    }),
+    lease: (line) => {
+      let ended = false
+      const onConfirmed = (c: { id: string, txid: string }): void => { line({ confirmed: { id: c.id, txid: c.txid } }) }
+      // confirmations first, then the snapshot: a batch confirmed in between is in one or the other
+      db.on('confirmed', onConfirmed)
+      let off = (): void => {}
+      void db.open().then((open) => {
+        if (ended) return
+        line({ open: open.map((o) => o.batch.id) })
+        off = store.subscribe((b) => {
+          line({ batch: { id: b.id, reason: b.reason, readings: b.readings, ...(b.sealed === undefined ? {} : { sealed: Buffer.from(b.sealed).toString('base64'), epoch: b.epoch! }), ...(b.cid === undefined ? {} : { cid: b.cid }) } })
+        })
+      }, (err: Error) => { db.emit('error', err) })
+      return () => { ended = true; db.off('confirmed', onConfirmed); off() }
+    },
+    close: async () => ({ closed: await store.close() }),
+    sealed: async (id, sealed, epoch) => { const r = await store.sealed(id, sealed, epoch); return { sealed: Buffer.from(r.sealed).toString('base64'), epoch: r.epoch } },
+    uploaded: async (id, cid) => { await store.uploaded(id, cid); return { id, cid } },
+    record: async (id, heiot, epoch) => { const r = await store.record(id, heiot, epoch); return { id: r.id, tx: toHex(encodeTx(r.tx)) } },
+    confirmed: async (id) => await store.confirmed(id)
   }
 }

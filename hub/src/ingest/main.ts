@@ -3,7 +3,8 @@
  * Run the ingest service alone (used by the crash test and for trying
  * devices out): `node hub/src/ingest/main.ts --data-dir D --hub ID [--port N]
  * [--serial /dev/ttyACM0=th-1] [--window-ms N] [--max-readings N] [--no-sync]
- * [--threshold 'spo2<90']… (replaces the default event thresholds)
+ * [--threshold 'spo2<90']… (replaces the default event thresholds; also
+ * 'fall', 'news2>=3': ingest/flush-rule.ts)
  * [--broker-url mqtt://… --broker-user U --broker-password-file F]` (the last
  * three: subscribe to an external broker such as Mosquitto instead of
  * embedding aedes).
@@ -11,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { parseThreshold } from './aggregate.ts'
+import { parseFlushCondition } from './flush-rule.ts'
 import { startIngestService } from './hub.ts'
 
 const { values } = parseArgs({
@@ -51,7 +52,7 @@ const svc = await (async () => startIngestService({
   }),
   ...(values['window-ms'] !== undefined ? { windowMs: Number(values['window-ms']) } : {}),
   ...(values['max-readings'] !== undefined ? { maxReadings: Number(values['max-readings']) } : {}),
-  ...(values.threshold.length > 0 ? { thresholds: values.threshold.map(parseThreshold) } : {})
+  ...(values.threshold.length > 0 ? { thresholds: values.threshold.map(parseFlushCondition) } : {})
 }))().catch((err: Error) => {
   process.stderr.write(`ingest: ${err.message}\n`)
   process.exit(1)

@@ -16,59 +16,26 @@ import { HealthchainError, MAX_SEALED_BYTES, utf8Bytes } from '../core/index.ts'
 import { readingFromWire, readingToWire } from '../ingest/line.ts'
 import { BadMessageError } from './errors.ts'
 import type { SensorReading } from './runtime.ts'
-import { scorePulse, scoreRespRate, scoreSpo2Scale1, scoreSystolic, scoreTemperature } from '../ai/news2.ts'
+import { FlushRule, parseFlushCondition } from '../ingest/flush-rule.ts'
 
 /**
- * One reading's NEWS2 chart-1 score for the parameter it measures (SpO₂ on
- * Scale 1, pulse, temperature, respiration rate, systolic pressure), or
- * null for a reading NEWS2 does not score.
- */
-export function readingNews2 (r: Pick<SensorReading, 't' | 'v'>): number | null {
-  const v = r.v
-  switch (r.t) {
-    case 'spo2': return typeof v === 'number' ? scoreSpo2Scale1(v) : null
-    case 'hr': return typeof v === 'number' ? scorePulse(v) : null
-    case 'temp': return typeof v === 'number' ? scoreTemperature(v) : null
-    case 'rr': return typeof v === 'number' ? scoreRespRate(v) : null
-    case 'bp': return Array.isArray(v) && typeof v[0] === 'number' ? scoreSystolic(v[0]) : null
-    default: return null
-  }
-}
-
-/**
- * The flush rules of a batch node (its `events` field, comma-separated):
- * a sensor type (`fall`) closes the batch on any reading of that type;
- * `news2>=N` closes it on a reading whose own NEWS2 score is at least N
- * while the reading before it from the same device and vital sign scored
- * below N — `news2>=3` is chart 2's "single red score" that calls for an
- * urgent clinical review, so the first abnormal reading of an episode never
- * waits for the window. The rest of the episode travels in the window's
- * batches: every batch is a tx_IoT and, once a doctor reads it, a diagnosis
- * the patient pays for, so one desaturation must not become one batch per
- * reading. A vital sign that recovers and turns red again flushes again.
- * The returned rule keeps that per-sensor state; one rule per batch node.
+ * The flush rules of a batch node (its `events` field, comma-separated,
+ * ingest/flush-rule.ts): a sensor type (`fall`) closes the batch on any
+ * reading of that type; a threshold (`spo2<90`) or `news2>=N` closes it on
+ * the reading that crosses it — `news2>=3` is chart 2's "single red score"
+ * that calls for an urgent clinical review, so the first abnormal reading of
+ * an episode never waits for the window, while the rest of the episode
+ * travels in the window's batches. The returned rule keeps the per-device
+ * state; one rule per batch node.
  */
 export function flushRule (rules: readonly string[]): (r: SensorReading) => boolean {
-  const types = new Set<string>()
-  let news2: number | null = null
-  for (const rule of rules) {
-    const m = /^news2\s*>=\s*(\d+)$/.exec(rule)
-    if (m !== null) { news2 = Math.min(news2 ?? Infinity, Number(m[1])); continue }
-    if (!/^[a-z0-9]+$/.test(rule)) throw new BadMessageError('events', `"${rule}" is neither a sensor type nor news2>=N`)
-    types.add(rule)
-  }
-  const red = new Set<string>() // device + vital sign whose last reading scored ≥ N
-  return (r) => {
-    if (types.has(r.t)) return true
-    if (news2 === null) return false
-    const score = readingNews2(r)
-    if (score === null) return false
-    const key = `${r.d}\u0000${r.t}`
-    const wasRed = red.has(key)
-    if (score >= news2) red.add(key)
-    else red.delete(key)
-    return score >= news2 && !wasRed
-  }
+  const conditions = rules.map((rule) => {
+    try { return parseFlushCondition(rule) } catch {
+      throw new BadMessageError('events', `"${rule}" is neither a sensor type, a threshold (spo2<90) nor news2>=N`)
+    }
+  })
+  const rule = new FlushRule(conditions)
+  return (r) => rule.fires({ device: r.d, type: r.t, value: r.v })
 }
 
 export type Trigger = 'size' | 'bytes' | 'event' | 'window' | 'flush'

@@ -42,3 +42,13 @@ export class TxRejectedError extends HealthchainError {
 export class AdminCredentialsError extends HealthchainError {
   constructor (path: string, why: string) { super('ERR_ADMIN_CREDENTIALS', 'adminAuth', `${path}: ${why}`) }
 }
+
+/**
+ * A batch step names other data than the batch's own: a CID that is not the
+ * digest of its stored sealed bytes, or a tx_IoT HEIoT that is not its CID's
+ * digest (a custom flow changed msg.payload between the nodes). Recorded, the
+ * tx_IoT would name data no key opens as this batch: its readings lost.
+ */
+export class BatchMismatchError extends HealthchainError {
+  constructor (id: string, field: string, why: string) { super('ERR_BATCH_MISMATCH', field, `batch ${id}: ${why}`) }
+}

@@ -5,7 +5,7 @@
  * upload with replication acks (ipfs/ uploadBatch, Alg. 2 lines 2–3), and
  * the verified device readings of the ingest pipeline (ingest/).
  */
-import { fromHex, toHex, type Identity } from '../core/index.ts'
+import { cidStringFromDigest, digestFromCidString, fromHex, sha256, toHex, type Identity } from '../core/index.ts'
 import type { UserKeys } from '../roles/user/keys.ts'
 import type { EpochCommitter } from '../roles/user/commit.ts'
 import type { CoreNode } from '../roles/core/node.ts'
@@ -14,7 +14,7 @@ import { uploadBatch, type IpfsNode, type PinningClient, type Provider, type Upl
 import { readingToWire, type Reading } from '../ingest/line.ts'
 import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
 import type { BatchChain, DurableBatches, OpenBatch } from '../ingest/batches.ts'
-import { TxRejectedError } from './errors.ts'
+import { BatchMismatchError, TxRejectedError } from './errors.ts'
 import type { BatchStore, Confirmed, DurableBatch, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
 /**
@@ -127,7 +127,8 @@ export function coreBatchChain (node: CoreNode): BatchChain {
   }
 }
 
-const durableBatch = ({ batch, state }: OpenBatch): DurableBatch => ({
+/** A durable batch as the batch node takes it: readings in wire form, and what is already done for it. */
+export const durableBatch = ({ batch, state }: OpenBatch): DurableBatch => ({
   id: batch.id,
   readings: batch.readings.map((p) => ({ ...p.w, at: p.at })),
   reason: batch.reason,
@@ -136,38 +137,110 @@ const durableBatch = ({ batch, state }: OpenBatch): DurableBatch => ({
 })
 
 /**
- * The batch node's view of the durable batches: every open batch at
- * subscribe time and each newly closed one; a batch not yet accepted that
- * made no progress for `retryMs` (storage nodes down, a refused tx_IoT) is
- * handed out again. Batches whose tx_IoT is accepted are the durable
- * store's own business (resubmitted and confirmed on each tip).
+ * The batch nodes' view of the durable batches, with leases (DESIGN §7):
+ * each batch not yet accepted is handed to one subscriber at a time — a
+ * batch node in the hub's Node-RED, or one in another Node-RED holding a
+ * lease stream of the control API — and is that subscriber's until its
+ * tx_IoT is accepted (the acknowledgement: from then on the durable store
+ * resubmits and confirms it on its own), until it makes no progress for
+ * `retryMs` (storage nodes down, a refused tx_IoT: it is handed out again,
+ * to the next subscriber in turn), or until the subscriber leaves (a
+ * Node-RED that stopped or crashed: its batches go to the others at once,
+ * or to the next one to subscribe). Leases decide who is offered the work,
+ * not whether a step is allowed: every step is idempotent (a batch sealed
+ * before keeps its first bytes, recorded before its stored tx_IoT), so a
+ * consumer that lost its lease and carries on does no harm.
  */
 export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number } = {}): BatchStore {
   const retryMs = opts.retryMs ?? 15_000
+  interface Sub { readonly onBatch: (b: DurableBatch) => void }
+  const subs: Sub[] = []
+  /** batch id → the subscriber holding it, and when it last made progress */
+  const held = new Map<string, { sub: Sub, at: number }>()
+  let turn = 0
+  let timer: NodeJS.Timeout | undefined
+  /** batch id → the CID of its stored sealed bytes, and the CID recorded for it (what each later step must name) */
+  const names = new Map<string, { sealed?: string, uploaded?: string }>()
+  const note = (o: OpenBatch): void => {
+    names.set(o.batch.id, { ...(o.state.sealed === undefined ? {} : { sealed: cidStringFromDigest(sha256(Buffer.from(o.state.sealed, 'base64'))) }), ...(o.state.cid === undefined ? {} : { uploaded: o.state.cid }) })
+  }
+  /** What the batch's stored state says its data is (read from the store when this process has not seen it yet). */
+  const named = async (id: string): Promise<{ sealed?: string, uploaded?: string }> => {
+    const known = names.get(id)
+    if (known !== undefined) return known
+    const o = (await db.open()).find((x) => x.batch.id === id)
+    if (o !== undefined) note(o)
+    return names.get(id) ?? {}
+  }
+  const give = (o: OpenBatch, to?: Sub): void => {
+    const sub = to ?? subs[turn++ % subs.length]
+    if (sub === undefined) return
+    held.set(o.batch.id, { sub, at: Date.now() })
+    note(o)
+    sub.onBatch(durableBatch(o))
+  }
+  const renew = (id: string): void => { const l = held.get(id); if (l !== undefined) l.at = Date.now() }
+  /** Hands out every batch no live lease holds (to `to`, a new subscriber, else in turn); forgets confirmed ones. */
+  const sweep = async (to?: Sub): Promise<void> => {
+    const seen = new Set<string>()
+    for (const o of await db.open()) {
+      seen.add(o.batch.id)
+      if (o.state.stage === 'accepted') { held.delete(o.batch.id); continue }
+      const l = held.get(o.batch.id)
+      if (l === undefined || !subs.includes(l.sub)) give(o, to)
+      else if (Date.now() - l.at >= retryMs) give(o)
+    }
+    for (const id of held.keys()) if (!seen.has(id)) held.delete(id)
+    for (const id of names.keys()) if (!seen.has(id)) names.delete(id)
+  }
+  const failed = (e: Error): void => { db.emit('error', e) }
+  const onOpen = (o: OpenBatch): void => { if (!held.has(o.batch.id) || Date.now() - held.get(o.batch.id)!.at >= retryMs) give(o) }
   return {
     subscribe: (onBatch) => {
-      const last = new Map<string, number>()
-      const give = (o: OpenBatch): void => { last.set(o.batch.id, Date.now()); onBatch(durableBatch(o)) }
-      const due = async (all: boolean): Promise<void> => {
-        const seen = new Set<string>()
-        for (const o of await db.open()) {
-          seen.add(o.batch.id)
-          if (o.state.stage === 'accepted') continue
-          if (all || Date.now() - (last.get(o.batch.id) ?? 0) >= retryMs) give(o)
-        }
-        for (const id of last.keys()) if (!seen.has(id)) last.delete(id)
+      const sub: Sub = { onBatch }
+      subs.push(sub)
+      if (subs.length === 1) {
+        db.on('open', onOpen)
+        timer = setInterval(() => { void sweep().catch(failed) }, Math.max(100, Math.floor(retryMs / 2)))
+        timer.unref()
       }
-      const onOpen = (o: OpenBatch): void => { give(o) }
-      db.on('open', onOpen)
-      void due(true).catch((e: Error) => db.emit('error', e))
-      const timer = setInterval(() => { void due(false).catch((e: Error) => db.emit('error', e)) }, Math.max(100, Math.floor(retryMs / 2)))
-      timer.unref()
-      return () => { clearInterval(timer); db.off('open', onOpen) }
+      void sweep(sub).catch(failed)
+      return () => {
+        const i = subs.indexOf(sub)
+        if (i < 0) return
+        subs.splice(i, 1)
+        for (const [id, l] of held) if (l.sub === sub) held.delete(id)
+        if (subs.length === 0) { clearInterval(timer); db.off('open', onOpen); return }
+        // what it held goes to the others at once
+        void sweep().catch(failed)
+      }
     },
     close: async () => await db.close(),
-    sealed: async (id, sealed, epoch) => await db.sealed(id, sealed, epoch),
-    uploaded: async (id, cid) => { await db.uploaded(id, cid) },
-    record: async (id, heiot, epoch) => await db.record(id, heiot, epoch),
+    sealed: async (id, sealed, epoch) => {
+      renew(id)
+      const r = await db.sealed(id, sealed, epoch)
+      names.set(id, { ...names.get(id), sealed: cidStringFromDigest(sha256(r.sealed)) })
+      renew(id)
+      return r
+    },
+    // each step must name the batch's own data: a CID other than its sealed bytes', or a tx_IoT naming another CID, would confirm a batch whose readings no key opens
+    uploaded: async (id, cid) => {
+      renew(id)
+      const want = (await named(id)).sealed
+      if (want !== undefined && want !== cid) throw new BatchMismatchError(id, 'cid', `${cid} is not the CID of its sealed bytes (${want}): upload the sealed bytes as they are`)
+      await db.uploaded(id, cid)
+      names.set(id, { ...names.get(id), uploaded: cid })
+      renew(id)
+    },
+    record: async (id, heiot, epoch) => {
+      renew(id)
+      const cid = (await named(id)).uploaded
+      if (cid !== undefined && toHex(digestFromCidString(cid)) !== toHex(heiot)) throw new BatchMismatchError(id, 'heiot', `${toHex(heiot)} is not the digest of its uploaded CID ${cid}`)
+      const r = await db.record(id, heiot, epoch)
+      // accepted: the acknowledgement — the lease ends, the durable store carries the batch on
+      held.delete(id)
+      return r
+    },
     confirmed: async (id) => ({ id: await db.whenConfirmed(id) })
   }
 }
