@@ -96,9 +96,9 @@ async function invalidPow (dir: string): Promise<{ ms: number, sigs: number }> {
   } finally { await core.close() }
 }
 
-interface FloodTally { sent: number, admitted: number, stamp: number, quota: number, rate: number, share: number, other: number }
+interface FloodTally { sent: number, admitted: number, stamp: number, quota: number, rate: number, share: number, queue: number, other: number }
 
-async function admitRatio (dir: string): Promise<{ ratio: number, clean: number, flooded: number, flood: FloodTally }> {
+export async function admitRatio (dir: string): Promise<{ ratio: number, clean: number, flooded: number, flood: FloodTally }> {
   const STAMP = 8
   const core = await CoreNode.open({ dir: join(dir, 'relay'), params: DEVNET, verifyThreads: 2, relay: { firstTxStampBits: STAMP, iotPerWindow: 100 } })
   try {
@@ -134,7 +134,7 @@ async function admitRatio (dir: string): Promise<{ ratio: number, clean: number,
       }
       return out
     })
-    const tally: FloodTally = { sent: 0, admitted: 0, stamp: 0, quota: 0, rate: 0, share: 0, other: 0 }
+    const tally: FloodTally = { sent: 0, admitted: 0, stamp: 0, quota: 0, rate: 0, share: 0, queue: 0, other: 0 }
     const note = (r: { accepted: boolean, code?: string, reason?: string }): void => {
       tally.sent++
       if (r.accepted) tally.admitted++
@@ -142,8 +142,10 @@ async function admitRatio (dir: string): Promise<{ ratio: number, clean: number,
       else if (r.code === 'ERR_POLICY' && r.reason!.includes('stamp')) tally.stamp++
       else if (r.code === 'ERR_POLICY' && r.reason!.includes('quota')) tally.quota++
       else if (r.code === 'ERR_POLICY' && r.reason!.includes('mempool')) tally.share++
-      else tally.other++
+      else if (r.code === 'ERR_NET_QUEUE_FULL') tally.queue++
+      else { tally.other++; others.set(r.code!, (others.get(r.code!) ?? 0) + 1) }
     }
+    const others = new Map<string, number>()
     let round = 0
     const honestRun = async (flood: Array<{ bytes: Uint8Array, peer: string }> | null): Promise<number> => {
       round++
@@ -174,13 +176,14 @@ async function admitRatio (dir: string): Promise<{ ratio: number, clean: number,
       clean.push(await honestRun(null))
       flooded.push(await honestRun(floods[k]!))
     }
+    if (others.size > 0) console.log(`flood refused otherwise: ${[...others].map(([c, n]) => `${c} ${n}`).join(', ')}`)
     return { ratio: median(flooded) / median(clean), clean: median(clean), flooded: median(flooded), flood: tally }
   } finally { await core.close() }
 }
 
 interface World { core: CoreNode, view: UserchainView, credit: CreditBook, doctors: Identity[], causes: TxIoT[], registry: DoctorRegistry }
 
-async function pbftWorld (dir: string): Promise<World> {
+export async function pbftWorld (dir: string): Promise<World> {
   const core = await CoreNode.open({ dir: join(dir, 'userchain'), params: DEVNET, verifyThreads: 2 })
   const doctors = Array.from({ length: 16 }, (_, i) => who(`bench-hard-doctor-${i}`))
   const consortium = who('bench-hard-consortium')
@@ -210,12 +213,12 @@ function arm (w: World, grantCheck: boolean): { userchain: UserchainLookup, paym
 }
 
 /** The tx_diag of every run: each doctor in turn cites one patient's tx_IoT. */
-function diagnoses (w: World): TxDiag[] {
+export function diagnoses (w: World): TxDiag[] {
   return Array.from({ length: 2000 }, (_, i) => buildTxDiag(w.doctors[i % w.doctors.length]!, { ts: nowS() - 5, causes: [txId(w.causes[i % w.causes.length]!)], hedm: sha256(utf8Bytes(`bench-hardening-${i}`)) }))
 }
 
 /** One run on a new Userchain tip: tx/s and process CPU µs per tx from the first submission to the last receipt. */
-async function pbftRun (w: World, dir: string, txs: readonly TxDiag[], grantCheck: boolean, run: number): Promise<{ perS: number, cpuUs: number }> {
+export async function pbftRun (w: World, dir: string, txs: readonly TxDiag[], grantCheck: boolean, run: number): Promise<{ perS: number, cpuUs: number }> {
   await mine(w.core, who('bench-hard-miner').id)
   const members = [0, 1, 2, 3].map((i) => who(`bench-hard-acc-${i}`))
   const genesis = dblockProposal({ index: 0, gtime: DEVNET.genesisTime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
@@ -288,6 +291,7 @@ export async function run (): Promise<Record<string, number>> {
       flood_refused_quota: relay.flood.quota,
       flood_refused_rate: relay.flood.rate,
       flood_refused_share: relay.flood.share,
+      flood_dropped_queue_full: relay.flood.queue,
       flood_refused_other: relay.flood.other,
       pbft_n4_tx_per_s: Math.round(perS(without)),
       pbft_n4_tx_per_s_with_grant_check: Math.round(perS(withCheck)),
@@ -302,7 +306,7 @@ export async function run (): Promise<Record<string, number>> {
       ['invalid_pow_reject_ms (1 MiB block, p50 of 50)', m.invalid_pow_reject_ms, '≤ 1'],
       ['signatures checked for those 50 blocks', m.invalid_pow_sigs_checked, '0'],
       ['honest tx/s, no flood / under flood', `${m.honest_tx_per_s} / ${m.honest_tx_per_s_under_flood}`, ''],
-      ['flood: sent, admitted / refused for stamp, quota, rate, pool share, other', `${m.flood_tx_sent}, ${m.flood_tx_admitted} / ${m.flood_refused_stamp}, ${m.flood_refused_quota}, ${m.flood_refused_rate}, ${m.flood_refused_share}, ${m.flood_refused_other}`, ''],
+      ['flood: sent, admitted / refused for stamp, quota, rate, pool share, peer queue full, other', `${m.flood_tx_sent}, ${m.flood_tx_admitted} / ${m.flood_refused_stamp}, ${m.flood_refused_quota}, ${m.flood_refused_rate}, ${m.flood_refused_share}, ${m.flood_dropped_queue_full}, ${m.flood_refused_other}`, ''],
       ['honest_tx_admit_ratio_under_flood', m.honest_tx_admit_ratio_under_flood, '≥ 0.9'],
       ['pbft_n4_tx_per_s (baseline, runs: ' + without.map((x) => Math.round(x.perS)).join(', ') + ')', m.pbft_n4_tx_per_s, ''],
       ['pbft_n4_tx_per_s_with_grant_check (runs: ' + withCheck.map((x) => Math.round(x.perS)).join(', ') + ')', m.pbft_n4_tx_per_s_with_grant_check, '≥ 0.9 × baseline'],

@@ -34,8 +34,8 @@ const INVALID = new Set([
   'ERR_TRUNCATED', 'ERR_TRAILING_BYTES', 'ERR_NON_CANONICAL', 'ERR_UNKNOWN_VERSION', 'ERR_LIMIT', 'ERR_INVALID_FIELD', 'ERR_BAD_SIGNATURE',
   'ERR_WRONG_KIND', 'ERR_NET_TOO_LARGE', 'ERR_POW', 'ERR_MERKLE_ROOT', 'ERR_KNOWN_INVALID', 'ERR_INVALID_BLOCK', 'ERR_COINBASE_AMOUNT', 'ERR_QUORUM'
 ])
-/** Codes of txs refused by relay policy: not forwarded, and their sender penalised (penaltyOf). */
-const POLICY = new Set(['ERR_POLICY', 'ERR_POLICY_RATE'])
+/** Codes of txs refused by relay policy, or dropped unread from a full per-peer queue: not forwarded, and their sender penalised (penaltyOf). */
+const POLICY = new Set(['ERR_POLICY', 'ERR_POLICY_RATE', 'ERR_NET_QUEUE_FULL'])
 /** Within a block a duplicate tx or a tx outside the block's time window is invalid; for a lone tx it is not. */
 const INVALID_IN_BLOCK = new Set(['ERR_DUPLICATE_TX', 'ERR_TX_TIME'])
 
@@ -56,7 +56,7 @@ export function penaltyOf (v: Verdict, base: number, banScore: number): number {
   if (v.accepted) return base
   if (v.code === 'ERR_POW') return Math.max(base, Math.abs(banScore))
   if (v.code === 'ERR_POLICY') return POLICY_PENALTY
-  if (v.code === 'ERR_POLICY_RATE') return 1
+  if (v.code === 'ERR_POLICY_RATE' || v.code === 'ERR_NET_QUEUE_FULL') return 1
   return base
 }
 
@@ -64,7 +64,8 @@ export function penaltyOf (v: Verdict, base: number, banScore: number): number {
  * A tx refused by relay policy (a first tx_key without its stamp, over a
  * user's quota): not invalid, but an honest peer relays only what it
  * admitted under the same policy, so it costs a little — twenty such
- * refusals ban; one over its peer's rate costs a point.
+ * refusals ban; one over its peer's rate, or dropped because the peer's
+ * validation queue is full (net/fair-queue.ts), costs a point.
  */
 const POLICY_PENALTY = 5
 
