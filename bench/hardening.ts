@@ -10,11 +10,12 @@
  * honest_tx_admit_ratio_under_flood — a core node (LevelDB, devnet, the
  *   default 8 MiB mempool) whose relay policy asks a new identity's first
  *   tx_key for an 8-bit stamp and admits 100 tx_IoT per user and window
- *   (600 s). Twenty honest peers relay 2,000 tx_IoT of 200 established users (submitTx with the relaying peer's id, 100 at a time,
+ *   (600 s). Twenty honest peers relay 2,000 tx_IoT of 400 established users (submitTx with the relaying peer's id, 100 at a time,
  *   each peer within its rate); the clock starts before the first and stops
  *   when the last is answered. Honest tx/s admitted while a flood runs in
- *   parallel, ÷ honest tx/s with none (the same node, runs alternated, medians
- *   of 3 each; a block is mined after each run, emptying the pool). The flood,
+ *   parallel, ÷ honest tx/s with none (the same node; one uncounted run of
+ *   each, then 5 pairs in alternating order, medians; a block is mined after
+ *   each run, emptying the pool). The flood,
  *   built before the clock starts, ~5,600 txs a run, sent 200 at a time as fast
  *   as the node answers and cut off when the honest run ends: from Sybil peers
  *   (a fresh peer id per 50 txs, so no per-peer rate stops them) 2,000 fresh
@@ -74,6 +75,8 @@ import { bigBlock, withoutPow } from '../test/helpers/big-block.ts'
 import { table } from './_stats.ts'
 import { loadAverage } from './_load.ts'
 
+/** Counted pairs of runs (without, with) in each comparison, their order alternating. */
+const PAIRS = 5
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
 const nowS = (): number => Math.floor(Date.now() / 1000)
 
@@ -102,7 +105,7 @@ export async function admitRatio (dir: string): Promise<{ ratio: number, clean: 
   const STAMP = 8
   const core = await CoreNode.open({ dir: join(dir, 'relay'), params: DEVNET, verifyThreads: 2, relay: { firstTxStampBits: STAMP, iotPerWindow: 100 } })
   try {
-    const users = Array.from({ length: 200 }, (_, i) => who(`bench-relay-user-${i}`))
+    const users = Array.from({ length: 400 }, (_, i) => who(`bench-relay-user-${i}`)) // 5 tx_IoT each a run: 12 runs stay within the quota
     const h = (s: string): Uint8Array => sha256(utf8Bytes(s))
     const ts = nowS() - 5
     const keyOf = (u: Identity, epoch: number, salt: string): TxKey => buildTxKey(u, { ts, epoch, ik: h(`ik-${salt}`), epochSecret: h(`s-${salt}`), doctors: [], ikmE: h(`e-${salt}-${epoch}`) })
@@ -123,7 +126,7 @@ export async function admitRatio (dir: string): Promise<{ ratio: number, clean: 
       const iot = Array.from({ length: 150 }, (_, i) => buildTxIoT(u, { ts, heiot: h(`st-iot-${run}-${k}-${i}`), epoch: 1 }))
       return [first, ...chain, ...iot].map(encodeTx)
     }
-    const floods = [1, 2, 3].map((run) => {
+    const floods = Array.from({ length: 1 + PAIRS }, (_, k) => k + 1).map((run) => {
       const sybil = [...fresh, ...[0, 1, 2, 3].flatMap((k) => stamped(run, k))]
       const onePeer = Array.from({ length: 3000 }, (_, i) => encodeTx(buildTxIoT(spammer, { ts, heiot: h(`spam-${run}-${i}`), epoch: 1 })))
       // interleaved, so both sources run for the whole honest run
@@ -172,9 +175,10 @@ export async function admitRatio (dir: string): Promise<{ ratio: number, clean: 
     }
     const clean: number[] = []
     const flooded: number[] = []
-    for (let k = 0; k < 3; k++) {
-      clean.push(await honestRun(null))
-      flooded.push(await honestRun(floods[k]!))
+    await honestRun(null) // warm-up, one of each, not counted
+    await honestRun(floods[0]!)
+    for (let k = 0; k < PAIRS; k++) {
+      for (const flood of k % 2 === 0 ? [null, floods[k + 1]!] : [floods[k + 1]!, null]) (flood === null ? clean : flooded).push(await honestRun(flood))
     }
     if (others.size > 0) console.log(`flood refused otherwise: ${[...others].map(([c, n]) => `${c} ${n}`).join(', ')}`)
     return { ratio: median(flooded) / median(clean), clean: median(clean), flooded: median(flooded), flood: tally }
@@ -272,7 +276,7 @@ export async function run (): Promise<Record<string, number>> {
       let run = 0
       await pbftRun(w, dir, txs, false, run++) // warm-up, both arms, not counted
       await pbftRun(w, dir, txs, true, run++)
-      for (let k = 0; k < 5; k++) {
+      for (let k = 0; k < PAIRS; k++) {
         for (const grantCheck of k % 2 === 0 ? [false, true] : [true, false]) (grantCheck ? withCheck : without).push(await pbftRun(w, dir, txs, grantCheck, run++))
       }
       for (let k = 0; k < 5; k++) checkUs.push(await checkCpu(w, txs, true) - await checkCpu(w, txs, false))
