@@ -16,7 +16,7 @@
  *   and another peer's transaction is still admitted.
  * Ordering and counts only, never time.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,7 +27,7 @@ import { mine } from '../helpers/doctor-world.ts'
 
 const h = (s: string): Uint8Array => sha256(utf8Bytes(s))
 
-async function node (t: Tap.Test, name: string): Promise<{ core: CoreNode, users: Identity[], ts: number }> {
+async function node (t: Test, name: string): Promise<{ core: CoreNode, users: Identity[], ts: number }> {
   const dir = await mkdtemp(join(tmpdir(), `${name}-`))
   const core = await CoreNode.open({ dir, params: DEVNET, verifyThreads: 2, relay: { iotPerWindow: 2_000 } })
   t.teardown(async () => { await core.close(); await rm(dir, { recursive: true, force: true }) })
