@@ -60,7 +60,7 @@ t.test('tx-flood-fair-share: one peer\'s flood does not hold up another peer\'s 
   t.ok(h10.every((r) => r.accepted), 'every honest peer\'s tx is admitted')
   t.equal(honestRound, 1, 'all ten validated in the first round')
   // 11 peers waiting: each gets roundBytes / 11 of the first round; a 140-byte tx_IoT costs minCost
-  const share = Math.floor(core.admission.roundBytes / 11 / core.admission.minCost)
+  const share = Math.floor(core.admission.quantum(11) / core.admission.minCost)
   const lastHonest = answered.lastIndexOf('honest')
   const floodFirst = answered.slice(0, lastHonest).filter((x) => x === 'flood').length
   t.ok(floodFirst <= share, `${floodFirst} flood txs answered before the last honest one (the flooder's share of a round: ${share}; first come, first served: 400)`)

@@ -83,7 +83,7 @@ t.test('no peer starves and none takes more than its quantum of a round', async 
         const before = [...waiting].filter(([, n]) => n > 0).map(([p]) => p)
         if (!await s.step()) break
         const got = s.served[s.round - 1]!
-        const quantum = Math.max(opts.minCost, Math.floor(opts.roundBytes / before.length))
+        const quantum = s.q.quantum(before.length)
         // when no item costs more than a quantum, every peer waiting is served in every round
         for (const p of before) if (maxCost <= quantum && !got.has(p)) return false // passed over
         for (const [, cost] of got) if (cost > quantum + maxCost) return false // more than its share
@@ -103,7 +103,7 @@ t.test('a flood from one peer costs the others one round: their items go in the 
   t.same(s.served[0], new Map([['flooder', 200], ...Array.from({ length: 10 }, (_, i) => [`honest-${i}`, 100] as [string, number])]), 'first round: every honest peer served, the flooder its quantum only')
   t.same(await Promise.all(honest), Array(10).fill('served'))
   t.equal(order.filter((x) => x === 'flood').length, 2, 'two flood items answered before the last honest one')
-  while (await s.step()) { /* the flood alone now: 2,200 bytes a round */ }
+  while (await s.step()) { /* the flood alone now: 2,200 bytes a round (under maxQuantum) */ }
   await Promise.all(flood)
   t.equal(s.q.stats().served, 510)
 })

@@ -60,3 +60,8 @@ export class QueueFullError extends HealthchainError {
 export class QueueClosedError extends HealthchainError {
   constructor () { super('ERR_NET_CLOSED', 'queue', 'the node stopped before validating it') }
 }
+
+/** The peer was banned while its message waited for validation: dropped unread. */
+export class PeerBannedError extends HealthchainError {
+  constructor (peer: string) { super('ERR_NET_BANNED', 'peer', `${peer.slice(0, 16)}… was banned while its message waited`) }
+}

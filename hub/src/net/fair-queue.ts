@@ -8,14 +8,17 @@
  * Varghese, 1995), by size:
  * - Validation runs in rounds. A round takes from every peer with something
  *   waiting its quantum of bytes (`roundBytes` shared by those peers, at
- *   least `minCost`; what a peer does not use is carried while it stays
- *   backlogged), starts all of it at once — so the signatures of a round are
- *   checked in one batch — and the next round starts only when every
+ *   least `minCost`, at most `maxQuantum`; what a peer does not use is
+ *   carried while it stays backlogged), starts all of it at once — so the
+ *   signatures of a round are checked in one batch — and the next round
+ *   starts only when every
  *   verdict of this one is in, on a later turn of the event loop (what
  *   arrived meanwhile competes in it). So a peer never has more than its
  *   quantum in validation at once: one peer's flood costs each other peer at
  *   most a round of waiting, and takes at most its share of a round however
- *   cheaply its items are refused.
+ *   cheaply its items are refused; and what a peer is penalised or banned
+ *   for (by the caller, from the verdicts) takes effect by its next round,
+ *   where the caller's gate drops a banned peer's items unread.
  * - An item costs its size, but at least `minCost`: hashing, decoding and a
  *   signature cost about the same for every small item.
  * - Memory is bounded. A peer may have `maxItemsPerPeer` items and
@@ -39,6 +42,8 @@ export interface FairQueueOptions {
   readonly roundBytes?: number
   /** The least an item costs (default 512 B). */
   readonly minCost?: number
+  /** The most one peer gets of a round, even alone (default 8 KiB, 16 small txs: what it has in validation at once stays small, so its refusals and a ban take effect within a round; 16 a round is still thousands a second). */
+  readonly maxQuantum?: number
   /** Runs the next round later (default setImmediate: after the I/O and timers due). */
   readonly defer?: (next: () => void) => void
 }
@@ -69,6 +74,7 @@ export class FairQueue {
   readonly maxBytes: number
   readonly roundBytes: number
   readonly minCost: number
+  readonly maxQuantum: number
   private readonly defer: (next: () => void) => void
   /** Peers with items waiting, in the order they are visited. */
   private readonly queues = new Map<string, PeerQueue>()
@@ -87,6 +93,7 @@ export class FairQueue {
     this.maxBytes = opts.maxBytes ?? 16 * 1024 * 1024
     this.roundBytes = opts.roundBytes ?? 128 * 1024
     this.minCost = opts.minCost ?? 512
+    this.maxQuantum = opts.maxQuantum ?? 8 * 1024
     this.defer = opts.defer ?? ((next) => { setImmediate(next) })
   }
 
@@ -161,11 +168,14 @@ export class FairQueue {
     })
   }
 
+  /** The quantum of each peer in a round with `peers` peers waiting. */
+  quantum (peers: number): number { return Math.max(this.minCost, Math.min(this.maxQuantum, Math.floor(this.roundBytes / peers))) }
+
   /** One round of deficit round robin: every peer waiting gets its quantum; all of it is validated before the next round. */
   private async round (): Promise<void> {
     if (this.closed || this.queues.size === 0) return
     this.rounds++
-    const quantum = Math.max(this.minCost, Math.floor(this.roundBytes / this.queues.size))
+    const quantum = this.quantum(this.queues.size)
     const taken: Item[] = []
     for (const [peer, q] of this.queues) {
       q.deficit += quantum

@@ -27,7 +27,8 @@ import type { NetNode } from './node.ts'
 import { MAX_DBLOCK_MESSAGE, MAX_TX_MESSAGE, MAX_UBLOCK_MESSAGE } from './topics.ts'
 
 export type TopicKind = 'tx' | 'ublock' | 'dblock'
-export type Handler = (data: Uint8Array, peer: string) => Promise<Verdict>
+/** Checks and handles a message from `peer`; `banned` says whether the peer has been banned since (asked by what queues the message). */
+export type Handler = (data: Uint8Array, peer: string, banned?: () => boolean) => Promise<Verdict>
 
 /** Codes that prove the data itself is invalid: the sender is penalised. */
 const INVALID = new Set([
@@ -145,9 +146,15 @@ export class Gossip extends EventEmitter {
     this.remember(data)
     let verdict: Verdict
     try {
-      verdict = await this.handlers[kind]!(data, peer)
+      verdict = await this.handlers[kind]!(data, peer, () => this.net.peers.isBanned(peer))
     } catch (err) {
       verdict = { accepted: false, code: 'ERR_INTERNAL', reason: (err as Error).message }
+    }
+    if (!verdict.accepted && verdict.code === 'ERR_NET_BANNED') {
+      // banned while it waited its turn: dropped unread, like what arrives after the ban
+      s.banned++
+      s.rejected++
+      return TopicValidatorResult.Reject
     }
     const result = classify(kind, verdict)
     if (result === TopicValidatorResult.Accept) s.accepted++
@@ -185,7 +192,7 @@ export class Gossip extends EventEmitter {
 /** The handlers of a core user node: every tx and Ublock is checked by the chain. */
 export function chainHandlers (chain: NetChain): Partial<Record<TopicKind, Handler>> {
   return {
-    tx: async (data, peer) => await chain.submitTx(data, peer),
+    tx: async (data, peer, banned) => await chain.submitTx(data, peer, banned),
     ublock: async (data) => await chain.submitBlock(data)
   }
 }

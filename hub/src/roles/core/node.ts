@@ -21,6 +21,7 @@ import { checkBlock, checkSignatures, VerifiedSet } from './validation.ts'
 import { TxVerifyQueue, VerifyPool } from './verify-pool.ts'
 import { RelayPolicy, type RelayPolicyOptions } from './relay-policy.ts'
 import { FairQueue, type FairQueueOptions } from '../../net/fair-queue.ts'
+import { PeerBannedError } from '../../net/errors.ts'
 
 export interface CoreNodeOptions extends ChainStoreOptions {
   readonly dir: string
@@ -100,20 +101,25 @@ export class CoreNode extends EventEmitter {
 
   /**
    * Admits a user transaction (bytes from the network, or a built Tx) into
-   * the mempool. `peer`: the peer that relayed it — its size and the peer's
-   * rate are checked on arrival, then it waits its turn in the peer's queue
-   * (`admission`: one peer's flood does not hold up the others), then the
-   * relay policy applies (stamp, quotas and share before the signature);
-   * without one it is the node's own and is checked at once.
+   * the mempool. `peer`: the peer that relayed it — its size is checked on
+   * arrival, then it waits its turn in the peer's queue (`admission`: one
+   * peer's flood does not hold up the others), then the relay policy applies
+   * (the peer's rate before anything is decoded, then stamp, quotas and
+   * share before the signature); without one it is the node's own and is
+   * checked at once. `banned` (the network's verdict on the peer), asked at
+   * its turn: a banned peer's tx is dropped unread.
    */
-  async submitTx (input: Uint8Array | Tx, peer?: string): Promise<TxOutcome> {
+  async submitTx (input: Uint8Array | Tx, peer?: string, banned?: () => boolean): Promise<TxOutcome> {
     if (peer === undefined) return await this.admit(input)
     const bytes = input instanceof Uint8Array ? input : encodeTx(input)
     try {
       if (bytes.length > MAX_TX_BYTES) throw new LimitExceededError('tx', MAX_TX_BYTES, bytes.length)
-      const limited = this.relay.checkPeer(peer, Date.now())
-      if (limited !== null) throw limited
-      return await this.admission.run(peer, bytes.length, async () => await this.admit(bytes, peer))
+      return await this.admission.run(peer, bytes.length, async () => {
+        if (banned?.() === true) throw new PeerBannedError(peer)
+        const limited = this.relay.checkPeer(peer, Date.now())
+        if (limited !== null) throw limited
+        return await this.admit(bytes, peer)
+      })
     } catch (err) {
       this.count(codeOf(err))
       return { id: toHex(txId(bytes)), accepted: false, code: codeOf(err), reason: (err as Error).message }
