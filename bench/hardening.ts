@@ -44,7 +44,7 @@
  *   unlimited credit — the Userchain reads and credit limits the hardening
  *   added are skipped (each cause's tx_IoT is still looked up, and the
  *   replica still tallies in-flight charges). One uncounted run of each arm
- *   first, then 5 pairs, the order alternating (without-with, with-without,
+ *   first, then 7 pairs, the order alternating (without-with, with-without,
  *   …); medians. Target: with ≥ 0.9 × without.
  * grant_check_cpu_us_per_tx — what the hardening's Userchain part costs per
  *   tx_diag, less dependent on the machine's load than the rates above: CPU
@@ -75,8 +75,9 @@ import { bigBlock, withoutPow } from '../test/helpers/big-block.ts'
 import { table } from './_stats.ts'
 import { loadAverage } from './_load.ts'
 
-/** Counted pairs of runs (without, with) in each comparison, their order alternating. */
+/** Counted pairs of runs (without, with) in the flood comparison, and in the PBFT one (more: a run there is one Docchain, noisier on a shared machine); the order alternating. */
 const PAIRS = 5
+const PBFT_PAIRS = 7
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
 const nowS = (): number => Math.floor(Date.now() / 1000)
 
@@ -222,7 +223,7 @@ export function diagnoses (w: World): TxDiag[] {
 }
 
 /** One run on a new Userchain tip: tx/s and process CPU µs per tx from the first submission to the last receipt. */
-export async function pbftRun (w: World, dir: string, txs: readonly TxDiag[], grantCheck: boolean, run: number): Promise<{ perS: number, cpuUs: number }> {
+export async function pbftRun (w: World, dir: string, txs: readonly TxDiag[], grantCheck: boolean, run: number): Promise<{ perS: number, cpuUs: number, views: number }> {
   await mine(w.core, who('bench-hard-miner').id)
   const members = [0, 1, 2, 3].map((i) => who(`bench-hard-acc-${i}`))
   const genesis = dblockProposal({ index: 0, gtime: DEVNET.genesisTime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
@@ -243,7 +244,7 @@ export async function pbftRun (w: World, dir: string, txs: readonly TxDiag[], gr
     }
     const s = (performance.now() - t0) / 1000
     const c = process.cpuUsage(c0)
-    return { perS: txs.length / s, cpuUs: (c.user + c.system) / txs.length }
+    return { perS: txs.length / s, cpuUs: (c.user + c.system) / txs.length, views: Math.max(...nodes.map((n) => n.view)) }
   } finally { for (const n of nodes) await n.stop() }
 }
 
@@ -268,15 +269,15 @@ export async function run (): Promise<Record<string, number>> {
     const pow = await invalidPow(dir)
     const relay = await admitRatio(dir)
     const w = await pbftWorld(dir)
-    const withCheck: Array<{ perS: number, cpuUs: number }> = []
-    const without: Array<{ perS: number, cpuUs: number }> = []
+    const withCheck: Array<{ perS: number, cpuUs: number, views: number }> = []
+    const without: Array<{ perS: number, cpuUs: number, views: number }> = []
     const checkUs: number[] = []
     try {
       const txs = diagnoses(w)
       let run = 0
       await pbftRun(w, dir, txs, false, run++) // warm-up, both arms, not counted
       await pbftRun(w, dir, txs, true, run++)
-      for (let k = 0; k < PAIRS; k++) {
+      for (let k = 0; k < PBFT_PAIRS; k++) {
         for (const grantCheck of k % 2 === 0 ? [false, true] : [true, false]) (grantCheck ? withCheck : without).push(await pbftRun(w, dir, txs, grantCheck, run++))
       }
       for (let k = 0; k < 5; k++) checkUs.push(await checkCpu(w, txs, true) - await checkCpu(w, txs, false))
@@ -316,6 +317,8 @@ export async function run (): Promise<Record<string, number>> {
       ['pbft_n4_tx_per_s_with_grant_check (runs: ' + withCheck.map((x) => Math.round(x.perS)).join(', ') + ')', m.pbft_n4_tx_per_s_with_grant_check, '≥ 0.9 × baseline'],
       ['ratio', m.pbft_grant_check_ratio, '≥ 0.9'],
       ['CPU µs per tx_diag, four replicas: baseline / with grant check (ratio)', `${m.pbft_n4_cpu_us_per_tx} / ${m.pbft_n4_cpu_us_per_tx_with_grant_check} (${m.pbft_grant_check_cpu_ratio})`, ''],
+      ['  runs: CPU µs per tx (view changes), baseline', without.map((x) => `${Math.round(x.cpuUs)} (${x.views})`).join(', '), ''],
+      ['  runs: CPU µs per tx (view changes), with grant check', withCheck.map((x) => `${Math.round(x.cpuUs)} (${x.views})`).join(', '), ''],
       ['grant_check_cpu_us_per_tx (Userchain part of the check, new tip; rounds: ' + checkUs.map((x) => x.toFixed(1)).join(', ') + ')', m.grant_check_cpu_us_per_tx, '']
     ])
     return m
