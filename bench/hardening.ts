@@ -102,7 +102,7 @@ async function invalidPow (dir: string): Promise<{ ms: number, sigs: number }> {
 
 interface FloodTally { sent: number, admitted: number, stamp: number, quota: number, rate: number, share: number, queue: number, other: number }
 
-export async function admitRatio (dir: string): Promise<{ ratio: number, clean: number, flooded: number, flood: FloodTally }> {
+export async function admitRatio (dir: string): Promise<{ ratio: number, clean: number, flooded: number, flood: FloodTally, runs: { clean: number[], flooded: number[] } }> {
   const STAMP = 8
   const core = await CoreNode.open({ dir: join(dir, 'relay'), params: DEVNET, verifyThreads: 2, relay: { firstTxStampBits: STAMP, iotPerWindow: 100 } })
   try {
@@ -182,7 +182,7 @@ export async function admitRatio (dir: string): Promise<{ ratio: number, clean: 
       for (const flood of k % 2 === 0 ? [null, floods[k + 1]!] : [floods[k + 1]!, null]) (flood === null ? clean : flooded).push(await honestRun(flood))
     }
     if (others.size > 0) console.log(`flood refused otherwise: ${[...others].map(([c, n]) => `${c} ${n}`).join(', ')}`)
-    return { ratio: median(flooded) / median(clean), clean: median(clean), flooded: median(flooded), flood: tally }
+    return { ratio: median(flooded) / median(clean), clean: median(clean), flooded: median(flooded), flood: tally, runs: { clean, flooded } }
   } finally { await core.close() }
 }
 
@@ -311,6 +311,7 @@ export async function run (): Promise<Record<string, number>> {
       ['invalid_pow_reject_ms (1 MiB block, p50 of 50)', m.invalid_pow_reject_ms, '≤ 1'],
       ['signatures checked for those 50 blocks', m.invalid_pow_sigs_checked, '0'],
       ['honest tx/s, no flood / under flood', `${m.honest_tx_per_s} / ${m.honest_tx_per_s_under_flood}`, ''],
+      ['  runs: no flood / under flood', `${relay.runs.clean.map(Math.round).join(', ')} / ${relay.runs.flooded.map(Math.round).join(', ')}`, ''],
       ['flood: sent, admitted / refused for stamp, quota, rate, pool share, peer queue full, other', `${m.flood_tx_sent}, ${m.flood_tx_admitted} / ${m.flood_refused_stamp}, ${m.flood_refused_quota}, ${m.flood_refused_rate}, ${m.flood_refused_share}, ${m.flood_dropped_queue_full}, ${m.flood_refused_other}`, ''],
       ['honest_tx_admit_ratio_under_flood', m.honest_tx_admit_ratio_under_flood, '≥ 0.9'],
       ['pbft_n4_tx_per_s (baseline, runs: ' + without.map((x) => Math.round(x.perS)).join(', ') + ')', m.pbft_n4_tx_per_s, ''],

@@ -108,6 +108,24 @@ t.test('a flood from one peer costs the others one round: their items go in the 
   t.equal(s.q.stats().served, 510)
 })
 
+t.test('a peer charged for what was refused gets less of the next rounds, and is still served; a peer that emptied its queue starts afresh', async (t) => {
+  const s = stepped({ minCost: 100, roundBytes: 800 })
+  const spam = Array.from({ length: 40 }, () => s.offer('refused', 100))
+  const valid = Array.from({ length: 40 }, () => s.offer('valid', 100))
+  s.q.charge('refused', 1_200) // as if its first items had been refused
+  s.q.charge('nobody', 1_000) // no queue: nothing to charge
+  t.ok(await s.step())
+  t.same(s.served[0], new Map([['valid', 400]]), 'first round: the charged peer is still paying')
+  for (let r = 0; r < 3; r++) await s.step()
+  t.equal(s.served[3]!.get('refused'), 400, 'once paid, it gets its quantum again')
+  while (await s.step()) { /* drain */ }
+  t.same(await Promise.all([...spam, ...valid]), Array(80).fill('served'), 'nobody starves')
+  s.q.charge('refused', 10_000) // its queue is empty: forgotten
+  const later = s.offer('refused', 100)
+  t.ok(await s.step())
+  t.equal(await later, 'served', 'a peer that emptied its queue starts afresh')
+})
+
 t.test('memory: a peer over its own bound is refused; past the shared bound the heaviest peer loses its newest, a peer within its share is kept', async (t) => {
   const s = stepped({ minCost: 100, roundBytes: 1_000, maxItemsPerPeer: 30, maxBytesPerPeer: 100_000, maxBytes: 5_000 })
   const flood = Array.from({ length: 40 }, () => s.offer('flooder', 100))

@@ -20,7 +20,10 @@
  *   for (by the caller, from the verdicts) takes effect by its next round,
  *   where the caller's gate drops a banned peer's items unread.
  * - An item costs its size, but at least `minCost`: hashing, decoding and a
- *   signature cost about the same for every small item.
+ *   signature cost about the same for every small item. What the caller
+ *   refuses it may `charge` to the peer again, so a peer sending what is
+ *   refused gets less of the next rounds (the scheduler's counterpart of the
+ *   penalty scores); a peer whose queue empties starts afresh (DRR).
  * - Memory is bounded. A peer may have `maxItemsPerPeer` items and
  *   `maxBytesPerPeer` bytes waiting; what it sends beyond is dropped unread
  *   (QueueFullError, for the caller to count and penalise). All queues
@@ -125,6 +128,15 @@ export class FairQueue {
     this.waitingBytes += cost
     this.schedule()
     return await p
+  }
+
+  /**
+   * Charges `bytes` more to `peer`'s share while it has items waiting (its
+   * next rounds shrink by that much); forgotten once its queue is empty.
+   */
+  charge (peer: string, bytes: number): void {
+    const q = this.queues.get(peer)
+    if (q !== undefined) q.deficit -= bytes
   }
 
   /** Drops what waits (QueueClosedError) and resolves once the round running is done. */

@@ -41,6 +41,14 @@ export interface CoreNodeOptions extends ChainStoreOptions {
 export type TxOutcome = { readonly id: string, readonly accepted: true, readonly evicted: readonly Dropped[] } | { readonly id: string, readonly accepted: false, readonly code: string, readonly reason: string }
 export type BlockOutcome = (AddResult & { readonly accepted: true }) | { readonly hash: string, readonly accepted: false, readonly code: string, readonly reason: string }
 
+/**
+ * What a relayed tx the node refuses for its own sake (undecodable, relay
+ * policy, bad signature) costs its peer's share of the next validation
+ * rounds, on top of its size: a flood of cheap refusals gets a quarter of
+ * what a peer sending valid txs gets.
+ */
+const REFUSED_CHARGE = 3
+
 function codeOf (err: unknown): string {
   return err instanceof HealthchainError ? err.code : 'ERR_INTERNAL'
 }
@@ -117,7 +125,7 @@ export class CoreNode extends EventEmitter {
       return await this.admission.run(peer, bytes.length, async () => {
         if (banned?.() === true) throw new PeerBannedError(peer)
         const limited = this.relay.checkPeer(peer, Date.now())
-        if (limited !== null) throw limited
+        if (limited !== null) { this.chargeRefusal(peer, bytes); throw limited }
         return await this.admit(bytes, peer)
       })
     } catch (err) {
@@ -138,6 +146,7 @@ export class CoreNode extends EventEmitter {
       }
     } catch (err) {
       this.count(codeOf(err))
+      if (peer !== undefined && input instanceof Uint8Array) this.chargeRefusal(peer, input)
       const id = input instanceof Uint8Array ? toHex(txId(input)) : '?'
       return { id, accepted: false, code: codeOf(err), reason: (err as Error).message }
     }
@@ -145,7 +154,10 @@ export class CoreNode extends EventEmitter {
     let taken = false
     try {
       if (!this.verified.has(bt.id)) {
-        if (!await this.sigQueue.verify(bt)) throw new BadSignatureError('tx.sig')
+        if (!await this.sigQueue.verify(bt)) {
+          if (peer !== undefined) this.chargeRefusal(peer, bt.bytes)
+          throw new BadSignatureError('tx.sig')
+        }
         this.verified.add(bt.id)
       }
       const evicted = await this.serial(async () => this.mempool.add(bt, this.now(), peer))
@@ -206,6 +218,11 @@ export class CoreNode extends EventEmitter {
       this.count(codeOf(err))
       return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }
     }
+  }
+
+  /** A relayed tx refused for its own sake costs its peer more of the next rounds (REFUSED_CHARGE). */
+  private chargeRefusal (peer: string, bytes: Uint8Array): void {
+    this.admission.charge(peer, REFUSED_CHARGE * Math.max(this.admission.minCost, bytes.length))
   }
 
   /** Relayed entries past the policy's age leave the pool (looked at once a minute at most). */
