@@ -31,8 +31,12 @@ export interface NetChain {
   header(hash: Uint8Array): { readonly header: UblockHeader, readonly height: number } | undefined
   isOnMainChain(hash: Uint8Array): boolean
   getBlockBytes(hash: Uint8Array): Promise<Uint8Array | undefined>
-  /** A transaction from the network; `peer` the one that relayed it (relay policy), none for a local submission. */
-  submitTx(bytes: Uint8Array, peer?: string): Promise<Verdict>
+  /**
+   * A transaction from the network; `peer` the one that relayed it (relay
+   * policy, its turn in the per-peer queues), none for a local submission.
+   * `banned`, asked when its turn comes: true drops it unread (ERR_NET_BANNED).
+   */
+  submitTx(bytes: Uint8Array, peer?: string, banned?: () => boolean): Promise<Verdict>
   submitBlock(bytes: Uint8Array): Promise<Verdict>
   /** The user's best-chain transactions with Merkle proofs, oldest first. */
   userTxProofs(user: Uint8Array, limit: number): Promise<ProvenTx[]>

@@ -23,8 +23,8 @@ export function coreChain (node: CoreNode): NetChain {
     },
     isOnMainChain: (hash) => node.store.isOnMainChain(hash),
     getBlockBytes: async (hash) => await node.store.getBlockBytes(hash),
-    async submitTx (bytes, peer): Promise<Verdict> {
-      const r = await node.submitTx(bytes, peer)
+    async submitTx (bytes, peer, banned): Promise<Verdict> {
+      const r = await node.submitTx(bytes, peer, banned)
       return r.accepted ? { accepted: true } : { accepted: false, code: r.code, reason: r.reason }
     },
     async submitBlock (bytes): Promise<Verdict> {

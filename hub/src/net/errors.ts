@@ -50,3 +50,18 @@ export class OmittedTxError extends HealthchainError {
 export class NoPeersError extends HealthchainError {
   constructor (what: string) { super('ERR_NET_NO_PEERS', what, 'no connected peer can serve it') }
 }
+
+/** A peer's validation queue (fair-queue.ts) is full: what it sent is dropped unread. */
+export class QueueFullError extends HealthchainError {
+  constructor (peer: string, why: string) { super('ERR_NET_QUEUE_FULL', 'peer', `${peer.slice(0, 16)}…: ${why}`) }
+}
+
+/** The validation queue closed (its node is stopping) before this peer's message was reached. */
+export class QueueClosedError extends HealthchainError {
+  constructor () { super('ERR_NET_CLOSED', 'queue', 'the node stopped before validating it') }
+}
+
+/** The peer was banned while its message waited for validation: dropped unread. */
+export class PeerBannedError extends HealthchainError {
+  constructor (peer: string) { super('ERR_NET_BANNED', 'peer', `${peer.slice(0, 16)}… was banned while its message waited`) }
+}

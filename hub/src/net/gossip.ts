@@ -27,15 +27,16 @@ import type { NetNode } from './node.ts'
 import { MAX_DBLOCK_MESSAGE, MAX_TX_MESSAGE, MAX_UBLOCK_MESSAGE } from './topics.ts'
 
 export type TopicKind = 'tx' | 'ublock' | 'dblock'
-export type Handler = (data: Uint8Array, peer: string) => Promise<Verdict>
+/** Checks and handles a message from `peer`; `banned` says whether the peer has been banned since (asked by what queues the message). */
+export type Handler = (data: Uint8Array, peer: string, banned?: () => boolean) => Promise<Verdict>
 
 /** Codes that prove the data itself is invalid: the sender is penalised. */
 const INVALID = new Set([
   'ERR_TRUNCATED', 'ERR_TRAILING_BYTES', 'ERR_NON_CANONICAL', 'ERR_UNKNOWN_VERSION', 'ERR_LIMIT', 'ERR_INVALID_FIELD', 'ERR_BAD_SIGNATURE',
   'ERR_WRONG_KIND', 'ERR_NET_TOO_LARGE', 'ERR_POW', 'ERR_MERKLE_ROOT', 'ERR_KNOWN_INVALID', 'ERR_INVALID_BLOCK', 'ERR_COINBASE_AMOUNT', 'ERR_QUORUM'
 ])
-/** Codes of txs refused by relay policy: not forwarded, and their sender penalised (penaltyOf). */
-const POLICY = new Set(['ERR_POLICY', 'ERR_POLICY_RATE'])
+/** Codes of txs refused by relay policy, or dropped unread from a full per-peer queue: not forwarded, and their sender penalised (penaltyOf). */
+const POLICY = new Set(['ERR_POLICY', 'ERR_POLICY_RATE', 'ERR_NET_QUEUE_FULL'])
 /** Within a block a duplicate tx or a tx outside the block's time window is invalid; for a lone tx it is not. */
 const INVALID_IN_BLOCK = new Set(['ERR_DUPLICATE_TX', 'ERR_TX_TIME'])
 
@@ -56,7 +57,7 @@ export function penaltyOf (v: Verdict, base: number, banScore: number): number {
   if (v.accepted) return base
   if (v.code === 'ERR_POW') return Math.max(base, Math.abs(banScore))
   if (v.code === 'ERR_POLICY') return POLICY_PENALTY
-  if (v.code === 'ERR_POLICY_RATE') return 1
+  if (v.code === 'ERR_POLICY_RATE' || v.code === 'ERR_NET_QUEUE_FULL') return 1
   return base
 }
 
@@ -64,7 +65,8 @@ export function penaltyOf (v: Verdict, base: number, banScore: number): number {
  * A tx refused by relay policy (a first tx_key without its stamp, over a
  * user's quota): not invalid, but an honest peer relays only what it
  * admitted under the same policy, so it costs a little — twenty such
- * refusals ban; one over its peer's rate costs a point.
+ * refusals ban; one over its peer's rate, or dropped because the peer's
+ * validation queue is full (net/fair-queue.ts), costs a point.
  */
 const POLICY_PENALTY = 5
 
@@ -144,9 +146,15 @@ export class Gossip extends EventEmitter {
     this.remember(data)
     let verdict: Verdict
     try {
-      verdict = await this.handlers[kind]!(data, peer)
+      verdict = await this.handlers[kind]!(data, peer, () => this.net.peers.isBanned(peer))
     } catch (err) {
       verdict = { accepted: false, code: 'ERR_INTERNAL', reason: (err as Error).message }
+    }
+    if (!verdict.accepted && verdict.code === 'ERR_NET_BANNED') {
+      // banned while it waited its turn: dropped unread, like what arrives after the ban
+      s.banned++
+      s.rejected++
+      return TopicValidatorResult.Reject
     }
     const result = classify(kind, verdict)
     if (result === TopicValidatorResult.Accept) s.accepted++
@@ -184,7 +192,7 @@ export class Gossip extends EventEmitter {
 /** The handlers of a core user node: every tx and Ublock is checked by the chain. */
 export function chainHandlers (chain: NetChain): Partial<Record<TopicKind, Handler>> {
   return {
-    tx: async (data, peer) => await chain.submitTx(data, peer),
+    tx: async (data, peer, banned) => await chain.submitTx(data, peer, banned),
     ublock: async (data) => await chain.submitBlock(data)
   }
 }

@@ -8,7 +8,7 @@
  * while the tip stays where it was: any new block or reorg clears them, so a
  * cause confirmed later, or disconnected, is read afresh.
  */
-import { keyGrant, toHex, type KeyGrant } from '../../core/index.ts'
+import { keyGrant, type KeyGrant } from '../../core/index.ts'
 import { IdMap } from '../../core/idmap.ts'
 import type { ChainStore } from '../../store/chain.ts'
 import type { CreditBook } from '../consortium/credit.ts'
@@ -24,7 +24,9 @@ export class UserchainView {
   private readonly store: ChainStore
   private tip = ''
   private users = new IdMap<IotInfo | null>()
-  private readers = new Map<string, ReadEvidence | null>()
+  /** Per user, per epoch (keyed by the user's bytes: a hex key per lookup cost more than the rest of the check). */
+  private readers = new IdMap<Map<number, ReadEvidence | null>>()
+  private readersKept = 0
 
   constructor (store: ChainStore) { this.store = store }
 
@@ -54,8 +56,7 @@ export class UserchainView {
    */
   async epochReaders (user: Uint8Array, epoch: number): Promise<ReadEvidence | null> {
     const tip = this.fresh()
-    const k = `${toHex(user)}:${epoch}`
-    const had = this.readers.get(k)
+    const had = this.readers.get(user)?.get(epoch)
     if (had !== undefined) return had
     const id = this.store.epochTx(user, epoch)
     const tx = id === undefined ? undefined : await this.store.confirmedTx(id)
@@ -70,8 +71,11 @@ export class UserchainView {
       evidence = { envelopes: tx.envelopes.map((e) => e.doctor), ...(later.length === 0 ? {} : { later }) }
     }
     if (this.fresh() === tip) {
-      if (this.readers.size >= MAX_KEPT) this.readers = new Map()
-      this.readers.set(k, evidence)
+      if (this.readersKept >= MAX_KEPT) { this.readers = new IdMap(); this.readersKept = 0 }
+      let byEpoch = this.readers.get(user)
+      if (byEpoch === undefined) { byEpoch = new Map(); this.readers.set(user.slice(), byEpoch) }
+      byEpoch.set(epoch, evidence)
+      this.readersKept++
     }
     return evidence
   }
@@ -79,7 +83,7 @@ export class UserchainView {
   /** The tip now; the answers kept are dropped when it moved. */
   private fresh (): string {
     const tip = this.store.tip.hex
-    if (tip !== this.tip) { this.tip = tip; this.users = new IdMap(); this.readers = new Map() }
+    if (tip !== this.tip) { this.tip = tip; this.users = new IdMap(); this.readers = new IdMap(); this.readersKept = 0 }
     return tip
   }
 }

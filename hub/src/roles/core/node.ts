@@ -11,8 +11,8 @@
  */
 import { EventEmitter } from 'node:events'
 import {
-  assertProofOfWork, BadSignatureError, bodyTx, checkUblockHeader, decodeTx, decodeUblock, decodeUblockHeader, HealthchainError, LimitExceededError, MAX_BLOCK_BODY_BYTES,
-  toHex, TruncatedError, txId, UBLOCK_HEADER_BYTES, ublockHash, ublockTemplate, medianTimePast,
+  assertProofOfWork, BadSignatureError, bodyTx, checkUblockHeader, decodeTx, decodeUblock, decodeUblockHeader, encodeTx, HealthchainError, LimitExceededError, MAX_BLOCK_BODY_BYTES,
+  MAX_TX_BYTES, toHex, TruncatedError, txId, UBLOCK_HEADER_BYTES, ublockHash, ublockTemplate, medianTimePast,
   type BodyTx, type NetworkParams, type Tx, type Ublock, type UblockHeader
 } from '../../core/index.ts'
 import { ChainStore, type AddResult, type ChainStoreOptions } from '../../store/chain.ts'
@@ -20,6 +20,8 @@ import { Mempool, type Dropped } from '../../store/mempool.ts'
 import { checkBlock, checkSignatures, VerifiedSet } from './validation.ts'
 import { TxVerifyQueue, VerifyPool } from './verify-pool.ts'
 import { RelayPolicy, type RelayPolicyOptions } from './relay-policy.ts'
+import { FairQueue, type FairQueueOptions } from '../../net/fair-queue.ts'
+import { PeerBannedError } from '../../net/errors.ts'
 
 export interface CoreNodeOptions extends ChainStoreOptions {
   readonly dir: string
@@ -32,10 +34,20 @@ export interface CoreNodeOptions extends ChainStoreOptions {
   readonly now?: () => number
   /** What the node takes from peers (relay-policy.ts; defaults per network). */
   readonly relay?: RelayPolicyOptions
+  /** How relayed transactions wait for validation, per peer (net/fair-queue.ts; defaults there). */
+  readonly admission?: FairQueueOptions
 }
 
 export type TxOutcome = { readonly id: string, readonly accepted: true, readonly evicted: readonly Dropped[] } | { readonly id: string, readonly accepted: false, readonly code: string, readonly reason: string }
 export type BlockOutcome = (AddResult & { readonly accepted: true }) | { readonly hash: string, readonly accepted: false, readonly code: string, readonly reason: string }
+
+/**
+ * What a relayed tx the node refuses for its own sake (undecodable, relay
+ * policy, bad signature) costs its peer's share of the next validation
+ * rounds, on top of its size: a flood of cheap refusals gets a quarter of
+ * what a peer sending valid txs gets.
+ */
+const REFUSED_CHARGE = 3
 
 function codeOf (err: unknown): string {
   return err instanceof HealthchainError ? err.code : 'ERR_INTERNAL'
@@ -53,6 +65,8 @@ export class CoreNode extends EventEmitter {
   readonly rejected: Record<string, number> = {}
   readonly now: () => number
   readonly relay: RelayPolicy
+  /** Relayed transactions wait here, one queue per peer, served in turn (the node's own never wait). */
+  readonly admission: FairQueue
   private queue: Promise<unknown> = Promise.resolve()
   private evictedAt = 0
 
@@ -65,6 +79,7 @@ export class CoreNode extends EventEmitter {
     this.sigQueue = new TxVerifyQueue(this.pool)
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
     this.relay = new RelayPolicy(opts.relay, opts.params.name)
+    this.admission = new FairQueue(opts.admission)
   }
 
   static async open (opts: CoreNodeOptions): Promise<CoreNode> {
@@ -76,6 +91,7 @@ export class CoreNode extends EventEmitter {
   }
 
   async close (): Promise<void> {
+    await this.admission.close()
     await this.queue.catch(() => {})
     await this.mempool.flush()
     await this.pool.close()
@@ -93,14 +109,35 @@ export class CoreNode extends EventEmitter {
 
   /**
    * Admits a user transaction (bytes from the network, or a built Tx) into
-   * the mempool. `peer`: the peer that relayed it — the relay policy applies
-   * (its rate before anything is decoded, then stamp, quotas and share
-   * before the signature); without one it is the node's own.
+   * the mempool. `peer`: the peer that relayed it — its size is checked on
+   * arrival, then it waits its turn in the peer's queue (`admission`: one
+   * peer's flood does not hold up the others), then the relay policy applies
+   * (the peer's rate before anything is decoded, then stamp, quotas and
+   * share before the signature); without one it is the node's own and is
+   * checked at once. `banned` (the network's verdict on the peer), asked at
+   * its turn: a banned peer's tx is dropped unread.
    */
-  async submitTx (input: Uint8Array | Tx, peer?: string): Promise<TxOutcome> {
+  async submitTx (input: Uint8Array | Tx, peer?: string, banned?: () => boolean): Promise<TxOutcome> {
+    if (peer === undefined) return await this.admit(input)
+    const bytes = input instanceof Uint8Array ? input : encodeTx(input)
+    try {
+      if (bytes.length > MAX_TX_BYTES) throw new LimitExceededError('tx', MAX_TX_BYTES, bytes.length)
+      return await this.admission.run(peer, bytes.length, async () => {
+        if (banned?.() === true) throw new PeerBannedError(peer)
+        const limited = this.relay.checkPeer(peer, Date.now())
+        if (limited !== null) { this.chargeRefusal(peer, bytes); throw limited }
+        return await this.admit(bytes, peer)
+      })
+    } catch (err) {
+      this.count(codeOf(err))
+      return { id: toHex(txId(bytes)), accepted: false, code: codeOf(err), reason: (err as Error).message }
+    }
+  }
+
+  /** A transaction's turn: decode, relay policy (when relayed), signature, mempool. */
+  private async admit (input: Uint8Array | Tx, peer?: string): Promise<TxOutcome> {
     let bt: BodyTx
     try {
-      if (peer !== undefined) { const limited = this.relay.checkPeer(peer, Date.now()); if (limited !== null) throw limited }
       bt = input instanceof Uint8Array ? { tx: decodeTx(input), bytes: input, id: txId(input) } : bodyTx(input)
       if (peer !== undefined) {
         this.evictOld()
@@ -109,6 +146,7 @@ export class CoreNode extends EventEmitter {
       }
     } catch (err) {
       this.count(codeOf(err))
+      if (peer !== undefined && input instanceof Uint8Array) this.chargeRefusal(peer, input)
       const id = input instanceof Uint8Array ? toHex(txId(input)) : '?'
       return { id, accepted: false, code: codeOf(err), reason: (err as Error).message }
     }
@@ -116,7 +154,10 @@ export class CoreNode extends EventEmitter {
     let taken = false
     try {
       if (!this.verified.has(bt.id)) {
-        if (!await this.sigQueue.verify(bt)) throw new BadSignatureError('tx.sig')
+        if (!await this.sigQueue.verify(bt)) {
+          if (peer !== undefined) this.chargeRefusal(peer, bt.bytes)
+          throw new BadSignatureError('tx.sig')
+        }
         this.verified.add(bt.id)
       }
       const evicted = await this.serial(async () => this.mempool.add(bt, this.now(), peer))
@@ -177,6 +218,11 @@ export class CoreNode extends EventEmitter {
       this.count(codeOf(err))
       return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }
     }
+  }
+
+  /** A relayed tx refused for its own sake costs its peer more of the next rounds (REFUSED_CHARGE). */
+  private chargeRefusal (peer: string, bytes: Uint8Array): void {
+    this.admission.charge(peer, REFUSED_CHARGE * Math.max(this.admission.minCost, bytes.length))
   }
 
   /** Relayed entries past the policy's age leave the pool (looked at once a minute at most). */
