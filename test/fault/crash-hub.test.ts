@@ -8,7 +8,11 @@
  * the best chain is fetched from the storage node and decrypted under its
  * key epoch (rebuilt from Userchain): every reading whose PUBACK a device
  * received is in exactly one of them, no reading is in two, and the ingest
- * store holds no reading or batch any more.
+ * store holds no reading or batch any more. Then the bytes on disk: every
+ * file of the ingest store (LevelDB keeps deleted values until compaction)
+ * is searched for sealed rows and for plaintext readings — none of the
+ * latter, and no sealed row whose batch key is still in the key file, nor
+ * one any key left there opens: the keys of confirmed batches are gone.
  *
  * FAULT_HUB_TRIALS sets the number of kills (CI: 20; the issue's full run:
  * 100); FAULT_SEED replays the kill moments.
@@ -16,16 +20,19 @@
 import t from 'tap'
 import mqtt from 'mqtt'
 import { spawn } from 'node:child_process'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { NETWORKS, openBatch, toHex, type TxIoT } from '../../hub/src/core/index.ts'
+import { NETWORKS, openBatch, openBox, toHex, type TxIoT } from '../../hub/src/core/index.ts'
 import { cidFromDigest } from '../../hub/src/ipfs/index.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
 import { Ingest } from '../../hub/src/ingest/pipeline.ts'
+import { BatchKeys, batchKeySecret, batchKeysPath } from '../../hub/src/ingest/batch-keys.ts'
+import { ClassicLevel } from 'classic-level'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { keyHistory } from '../../hub/src/roles/user/chain.ts'
@@ -143,12 +150,31 @@ t.test(`the production hub SIGKILLed ${TRIALS} times: every acknowledged reading
   t.ok(acked.size > TRIALS * 10, `${acked.size} readings acknowledged across the crashes`)
   t.equal(lost, 0, `every acknowledged reading is in a confirmed tx_IoT batch (${batches} batches decrypted)`)
   t.equal(twice, 0, 'no reading is in two batches')
-  const ing = await Ingest.open(ingestDbPath(dataDir))
+  const db = new ClassicLevel<string, string>(ingestDbPath(dataDir), { keyEncoding: 'utf8', valueEncoding: 'utf8' })
   const left: string[] = []
-  for await (const [k] of ing.store.scan<unknown>('pend!')) left.push(k)
-  for await (const [k] of ing.store.scan<unknown>('batch!')) left.push(k)
-  for await (const [k] of ing.store.scan<unknown>('bst!')) left.push(k)
-  await ing.close()
+  for await (const k of db.keys()) if (/^(pend|batch|bst)!/.test(k)) left.push(k)
+  await db.close()
   t.same(left, [], 'the ingest store keeps no reading of a confirmed batch')
-  console.log(`# crash-hub: ${TRIALS} kills, ${acked.size} acknowledged readings in ${batches} confirmed tx_IoT, lost ${lost}, twice ${twice}`)
+
+  // the bytes LevelDB still holds: deleted rows until a compaction rewrites them
+  let raw = ''
+  for (const f of await readdir(ingestDbPath(dataDir))) raw += (await readFile(join(ingestDbPath(dataDir), f))).toString('latin1')
+  const plain = raw.match(/"d":"dev-\d"/g)?.length ?? 0
+  t.equal(plain, 0, 'no reading in clear anywhere in the ingest store\'s files')
+  const sealedRows = [...raw.matchAll(/\{"k":\[((?:"[0-9a-f]{16}",?)+)\],"c":"([A-Za-z0-9+/=]+)"\}/g)]
+  const named = new Set(sealedRows.flatMap((m) => m[1]!.split(',').map((q) => q.slice(1, -1))))
+  const keys = await BatchKeys.open(batchKeysPath(dataDir), batchKeySecret(user))
+  const live = keys.ids()
+  let opened = 0
+  for (const m of sealedRows) {
+    const box = new Uint8Array(Buffer.from(m[2]!, 'base64'))
+    for (const id of live) {
+      try { openBox(keys.key(id), box); opened++ } catch {}
+    }
+  }
+  await keys.close()
+  t.ok(sealedRows.length > 0, `${sealedRows.length} sealed rows of confirmed batches still in LevelDB's files, under ${named.size} batch keys`)
+  t.same(live.filter((id) => named.has(id)), [], `the key of every confirmed batch is gone from the key file (${live.length} spare key(s) of the next batch left)`)
+  t.equal(opened, 0, 'no leftover row opens under any key left in the key file')
+  console.log(`# crash-hub: ${TRIALS} kills, ${acked.size} acknowledged readings in ${batches} confirmed tx_IoT, lost ${lost}, twice ${twice}; ${sealedRows.length} sealed rows left on disk under ${named.size} destroyed batch keys, ${opened} open; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`)
 })

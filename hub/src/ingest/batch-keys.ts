@@ -213,12 +213,14 @@ export class BatchKeys {
   }
 
   /**
-   * A row's value sealed under the key `ids[0]`, bound to the row's LevelDB
-   * key: `{"k":[ids],"c":base64(nonce ‖ AES-256-GCM)}`. `ids` lists every
-   * batch key the row stands for (a batch row names the keys of its readings).
+   * A row's value sealed under the key `ids[0]` with a fresh random nonce:
+   * `{"k":[ids],"c":base64(nonce ‖ AES-256-GCM(row ‖ 0 ‖ plaintext))}`. The
+   * row's LevelDB key is sealed with it, so a value moved to another row
+   * does not open there. `ids` lists every batch key the row stands for (a
+   * batch row names the keys of its readings).
    */
   seal (ids: readonly string[], row: string, plaintext: string): string {
-    const box = sealBox(this.key(ids[0]!), new Uint8Array(randomBytes(NONCE)), utf8Bytes(plaintext), utf8Bytes(row))
+    const box = sealBox(this.key(ids[0]!), new Uint8Array(randomBytes(NONCE)), utf8Bytes(`${row}\0${plaintext}`))
     return JSON.stringify({ k: ids, c: Buffer.from(box).toString('base64') })
   }
 
@@ -226,12 +228,16 @@ export class BatchKeys {
   open (row: string, value: string): string {
     const env = sealedRow(row, value)
     if (env === null) throw new SealedRowError(row, 'not sealed')
+    let text: string
     try {
-      return Buffer.from(openBox(this.key(env.k[0]!), new Uint8Array(Buffer.from(env.c, 'base64')), utf8Bytes(row))).toString('utf8')
+      text = Buffer.from(openBox(this.key(env.k[0]!), new Uint8Array(Buffer.from(env.c, 'base64')))).toString('utf8')
     } catch (err) {
-      if (err instanceof DecryptionError) throw new SealedRowError(row, 'does not authenticate under its batch key (altered, or moved from another row)')
+      if (err instanceof DecryptionError) throw new SealedRowError(row, 'does not authenticate under its batch key (altered)')
       throw err
     }
+    const cut = text.indexOf('\0')
+    if (text.slice(0, cut) !== row) throw new SealedRowError(row, 'sealed for another row (moved)')
+    return text.slice(cut + 1)
   }
 
   async close (): Promise<void> {
