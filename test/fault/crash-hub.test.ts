@@ -21,24 +21,19 @@ import t from 'tap'
 import mqtt from 'mqtt'
 import { spawn } from 'node:child_process'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { NETWORKS, openBatch, openBox, toHex, type TxIoT } from '../../hub/src/core/index.ts'
-import { cidFromDigest } from '../../hub/src/ipfs/index.ts'
+import { openBox, toHex } from '../../hub/src/core/index.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
 import { Ingest } from '../../hub/src/ingest/pipeline.ts'
 import { BatchKeys, batchKeySecret, batchKeysPath } from '../../hub/src/ingest/batch-keys.ts'
 import { ClassicLevel } from 'classic-level'
-import { CoreNode } from '../../hub/src/roles/core/node.ts'
-import { UserKeys } from '../../hub/src/roles/user/keys.ts'
-import { keyHistory } from '../../hub/src/roles/user/chain.ts'
-import { decodeBatch } from '../../hub/src/nodered/batcher.ts'
 import { FLOWS_DIR } from '../../hub/src/nodered/embed.ts'
 import { who } from '../helpers/core.ts'
+import { confirmedReadings } from '../helpers/hub-batches.ts'
 import { addr, storageNode, tempDir } from '../helpers/ipfs.ts'
 import { freePort, sleep } from '../integration/ingest-helpers.ts'
 import { compileCache, CrashLoop, faultRandom } from '../helpers/crash.ts'
@@ -127,23 +122,8 @@ t.test(`the production hub SIGKILLed ${TRIALS} times: every acknowledged reading
   await exited
 
   // every tx_IoT of the user on the best chain, decrypted under its epoch's key as Userchain has it
-  const core = await CoreNode.open({ dir: join(dataDir, 'userchain', 'devnet'), params: NETWORKS.devnet, verifyThreads: 1 })
-  const count = new Map<string, number>()
-  let batches = 0
-  try {
-    t.same(await core.store.audit(), [], 'the chain store reopens without problems')
-    const keys = UserKeys.fromChain(user, await keyHistory(core.store, null, user.id), { rng: (n) => new Uint8Array(randomBytes(n)), now: () => 0, directory: { lookup: () => undefined } })
-    for (const loc of await core.store.userTxs(user.id)) {
-      const block = (await core.store.getBlock(core.store.hashAt(loc.height)!))!
-      const tx = block.txs[loc.pos]!.tx
-      if (tx.kind !== 'iot') continue
-      const iot = tx as TxIoT
-      const sealed = await store.ipfs.get(cidFromDigest(iot.heiot))
-      const readings = decodeBatch(openBatch(keys.epoch(iot.epoch).ik, user.id, iot.epoch, sealed))
-      batches++
-      for (const r of readings) count.set(`${r.d}/${r.s}`, (count.get(`${r.d}/${r.s}`) ?? 0) + 1)
-    }
-  } finally { await core.close() }
+  const { count, batches, audit } = await confirmedReadings(dataDir, user, async (cid) => await store.ipfs.get(cid))
+  t.same(audit, [], 'the chain store reopens without problems')
   let lost = 0
   for (const r of acked) if ((count.get(r) ?? 0) === 0) lost++
   const twice = [...count.values()].filter((n) => n > 1).length
