@@ -29,7 +29,7 @@ import { ReplayGuard } from './replay.ts'
 import { IngestStore, keys } from './store.ts'
 import type { BatchRecord, Op, PendingReading } from './store.ts'
 import { sealedRow, type BatchKeys } from './batch-keys.ts'
-import { IngestLockedError } from './batch-errors.ts'
+import { BatchKeyGoneError, IngestLockedError } from './batch-errors.ts'
 
 export type Source = 'serial' | 'mqtt' | 'firmata' | 'api'
 
@@ -308,7 +308,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
   /** Closed batches not yet taken by the user node, oldest first. */
   async batches (user?: string): Promise<BatchRecord[]> {
     const out: BatchRecord[] = []
-    for await (const [k, v] of this.store.scanRaw(user === undefined ? 'batch!' : `batch!${user}!`)) out.push(JSON.parse(this.#unseal(k, v)) as BatchRecord)
+    for await (const [k, v] of this.store.scanRaw(user === undefined ? 'batch!' : `batch!${user}!`)) {
+      const b = await this.#batchRow(k, v)
+      if (b !== undefined) out.push(b)
+    }
     return out
   }
 
@@ -316,7 +319,17 @@ export class Ingest extends EventEmitter<IngestEvents> {
   async batch (id: string): Promise<BatchRecord | undefined> {
     if (!id.startsWith('batch!')) return undefined
     const v = await this.store.db.get(id)
-    return v === undefined ? undefined : JSON.parse(this.#unseal(id, v)) as BatchRecord
+    return v === undefined ? undefined : await this.#batchRow(id, v)
+  }
+
+  /** A batch row read a moment ago; undefined if it was deleted (and its key destroyed) since. */
+  async #batchRow (row: string, value: string): Promise<BatchRecord | undefined> {
+    try {
+      return JSON.parse(this.#unseal(row, value)) as BatchRecord
+    } catch (err) {
+      if (err instanceof BatchKeyGoneError && await this.store.db.get(row) === undefined) return undefined
+      throw err
+    }
   }
 
   /**
