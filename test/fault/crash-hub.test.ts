@@ -112,9 +112,10 @@ t.test(`the production hub SIGKILLed ${TRIALS} times: every acknowledged reading
   child.stdin.write('go\n')
   const exited = new Promise((resolve) => child.on('exit', resolve))
   const drained = Date.now()
-  while (!/\nopen 0 0 \d+\n/.test(out)) {
+  while (!/\nopen 0 0 \d+ /.test(out)) {
     if (child.exitCode !== null) throw new Error(`hub exited: ${err}`)
-    if (Date.now() - drained > 300_000) throw new Error(`the hub did not confirm every batch: ${out.split('\n').filter((l) => l.startsWith('open')).at(-1) ?? ''} ${err}`)
+    // a bound, not a goal: dozens of batches each uploaded, recorded and mined 2 deep on a loaded machine
+    if (Date.now() - drained > 600_000) throw new Error(`the hub did not confirm every batch: ${out.split('\n').filter((l) => l.startsWith('open')).at(-1) ?? ''}; stderr: ${err.split('\n').slice(-20).join(' | ')}`)
     await sleep(100)
   }
   t.comment(`drained in ${Date.now() - drained} ms`)
