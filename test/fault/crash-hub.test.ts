@@ -20,20 +20,18 @@
 import t from 'tap'
 import mqtt from 'mqtt'
 import { spawn } from 'node:child_process'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { openBox, toHex } from '../../hub/src/core/index.ts'
+import { openBox } from '../../hub/src/core/index.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
-import { Ingest } from '../../hub/src/ingest/pipeline.ts'
 import { BatchKeys, batchKeySecret, batchKeysPath } from '../../hub/src/ingest/batch-keys.ts'
 import { ClassicLevel } from 'classic-level'
-import { FLOWS_DIR } from '../../hub/src/nodered/embed.ts'
 import { who } from '../helpers/core.ts'
-import { confirmedReadings } from '../helpers/hub-batches.ts'
+import { confirmedReadings, prepareHubDataDir, testHubConfig } from '../helpers/hub-batches.ts'
 import { addr, storageNode, tempDir } from '../helpers/ipfs.ts'
 import { freePort, sleep } from '../integration/ingest-helpers.ts'
 import { compileCache, CrashLoop, faultRandom } from '../helpers/crash.ts'
@@ -51,24 +49,11 @@ t.test(`the production hub SIGKILLed ${TRIALS} times: every acknowledged reading
   const dataDir = join(dir, 'hub')
   const user = who(LABEL)
   const store = await storageNode(t, join(dir, 'storage'))
-  const secrets: Record<string, string> = {}
-  {
-    const ing = await Ingest.open(ingestDbPath(dataDir))
-    for (const d of DEVICES) secrets[d] = (await ing.registry.add(d, { user: toHex(user.id), sensors: ['hr'] })).secret
-    await ing.close()
-  }
   // the shipped flow, its batch window shortened to 1 s so that many batches race with the kills
-  const flow = JSON.parse(await readFile(join(FLOWS_DIR, 'hub.json'), 'utf8')) as Array<Record<string, unknown>>
-  for (const n of flow) if (n.id === 'hub-batch') n.window = 1
-  await mkdir(join(dataDir, 'node-red'), { recursive: true, mode: 0o700 })
-  await writeFile(join(dataDir, 'node-red', 'flows.json'), JSON.stringify(flow))
+  const secrets = await prepareHubDataDir(dataDir, user, DEVICES)
   const port = await freePort()
   const cfgFile = join(dir, 'hub.json')
-  await writeFile(cfgFile, JSON.stringify({
-    dataDir, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: true, threads: 1, keyRotationDays: 0, batchConfirmations: 2,
-    storageNodes: [addr(store)], replication: 1,
-    broker: { embedded: { host: '127.0.0.1', port } }, http: { host: '127.0.0.1', port: 0, tls: false }, editor: { host: '127.0.0.1', port: 0 }
-  }))
+  await writeFile(cfgFile, JSON.stringify(testHubConfig(dataDir, addr(store), port)))
 
   const acked = new Set<string>()
   let running = true

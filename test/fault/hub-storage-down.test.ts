@@ -9,19 +9,14 @@
  */
 import t from 'tap'
 import mqtt from 'mqtt'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { toHex } from '../../hub/src/core/index.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
-import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
-import { Ingest } from '../../hub/src/ingest/pipeline.ts'
-import { FLOWS_DIR } from '../../hub/src/nodered/embed.ts'
 import { parseHubConfig, startHub, type HubStatus } from '../../hub/src/hub.ts'
 import { ApiClient } from '../../hub/src/api/client.ts'
 import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
 import { who } from '../helpers/core.ts'
-import { confirmedReadings } from '../helpers/hub-batches.ts'
+import { confirmedReadings, prepareHubDataDir, testHubConfig } from '../helpers/hub-batches.ts'
 import { addr, tempDir } from '../helpers/ipfs.ts'
 import { freePort, sleep, until } from '../integration/ingest-helpers.ts'
 
@@ -40,23 +35,9 @@ t.test('storage nodes down: batches wait sealed, go out once they are back; noth
   t.teardown(async () => { await store?.stop() })
   const storeAddr = addr(store)
 
-  const secrets: Record<string, string> = {}
-  {
-    const ing = await Ingest.open(ingestDbPath(dataDir))
-    for (const d of DEVICES) secrets[d] = (await ing.registry.add(d, { user: toHex(user.id), sensors: ['hr'] })).secret
-    await ing.close()
-  }
-  // the shipped flow, its batch window 1 s
-  const flow = JSON.parse(await readFile(join(FLOWS_DIR, 'hub.json'), 'utf8')) as Array<Record<string, unknown>>
-  for (const n of flow) if (n.id === 'hub-batch') n.window = 1
-  await mkdir(join(dataDir, 'node-red'), { recursive: true, mode: 0o700 })
-  await writeFile(join(dataDir, 'node-red', 'flows.json'), JSON.stringify(flow))
+  const secrets = await prepareHubDataDir(dataDir, user, DEVICES)
   const mqttPort = await freePort()
-  const cfg = parseHubConfig(JSON.stringify({
-    dataDir, network: 'devnet', listen: ['/ip4/127.0.0.1/tcp/0'], mine: true, threads: 1, keyRotationDays: 0, batchConfirmations: 2,
-    storageNodes: [storeAddr], replication: 1,
-    broker: { embedded: { host: '127.0.0.1', port: mqttPort } }, http: { host: '127.0.0.1', port: 0, tls: false }, editor: { host: '127.0.0.1', port: 0 }
-  }), dir)
+  const cfg = parseHubConfig(JSON.stringify(testHubConfig(dataDir, storeAddr, mqttPort)), dir)
   let recorded = 0
   const hub = await startHub(cfg, user, () => undefined, { log: () => {}, activity: (line) => { if (line.startsWith('batch recorded')) recorded++ } })
   let stopped = false

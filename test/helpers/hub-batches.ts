@@ -1,13 +1,18 @@
 /**
- * What a hub's user has on Userchain, read back as a doctor would: every
+ * Test hubs running the shipped pipeline, and what their user has on
+ * Userchain, read back as a doctor would: every
  * tx_IoT of the user on the best chain of the hub's chain store, its batch
  * fetched by CID and decrypted under its key epoch (rebuilt from Userchain),
  * each reading counted by device/seq. The hub must be stopped (its chain
  * store is opened here).
  */
 import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NETWORKS, openBatch, type Identity, type TxIoT } from '../../hub/src/core/index.ts'
+import { NETWORKS, openBatch, toHex, type Identity, type TxIoT } from '../../hub/src/core/index.ts'
+import { ingestDbPath } from '../../hub/src/ingest/hub.ts'
+import { Ingest } from '../../hub/src/ingest/pipeline.ts'
+import { FLOWS_DIR } from '../../hub/src/nodered/embed.ts'
 import { cidFromDigest } from '../../hub/src/ipfs/index.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { UserKeys } from '../../hub/src/roles/user/keys.ts'
@@ -42,3 +47,36 @@ export async function confirmedReadings (dataDir: string, user: Identity, fetch:
     return { count, batches, audit }
   } finally { await core.close() }
 }
+
+/**
+ * A hub data dir ready for startHub: `devices` paired with the user (their
+ * MQTT secrets returned) and the shipped flows/hub.json with its batch
+ * window shortened to 1 s, so that many batches close in a short run.
+ */
+export async function prepareHubDataDir (dataDir: string, user: Identity, devices: readonly string[]): Promise<Record<string, string>> {
+  const secrets: Record<string, string> = {}
+  const ing = await Ingest.open(ingestDbPath(dataDir))
+  for (const d of devices) secrets[d] = (await ing.registry.add(d, { user: toHex(user.id), sensors: ['hr'] })).secret
+  await ing.close()
+  const flow = JSON.parse(await readFile(join(FLOWS_DIR, 'hub.json'), 'utf8')) as Array<Record<string, unknown>>
+  for (const n of flow) if (n.id === 'hub-batch') n.window = 1
+  await mkdir(join(dataDir, 'node-red'), { recursive: true, mode: 0o700 })
+  await writeFile(join(dataDir, 'node-red', 'flows.json'), JSON.stringify(flow))
+  return secrets
+}
+
+/** The config of a test hub on loopback: mining, 2 confirmations, one storage node, the embedded broker on `mqttPort`. */
+export const testHubConfig = (dataDir: string, storageNode: string, mqttPort: number): Record<string, unknown> => ({
+  dataDir,
+  network: 'devnet',
+  listen: ['/ip4/127.0.0.1/tcp/0'],
+  mine: true,
+  threads: 1,
+  keyRotationDays: 0,
+  batchConfirmations: 2,
+  storageNodes: [storageNode],
+  replication: 1,
+  broker: { embedded: { host: '127.0.0.1', port: mqttPort } },
+  http: { host: '127.0.0.1', port: 0, tls: false },
+  editor: { host: '127.0.0.1', port: 0 }
+})
