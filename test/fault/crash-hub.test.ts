@@ -90,6 +90,7 @@ t.test(`the production hub SIGKILLed ${TRIALS} times: every acknowledged reading
 
   // the last start: it runs until nothing is pending and every batch is confirmed
   const child = spawn(process.execPath, ['--no-warnings', CHILD, cfgFile, LABEL], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_COMPILE_CACHE: compileCache } })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let out = ''
   let err = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })

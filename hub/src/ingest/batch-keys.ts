@@ -30,8 +30,8 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { aesGcmDecrypt, aesGcmEncrypt, concatBytes, DecryptionError, equalBytes, hkdfSha256, openBox, sealBox, utf8Bytes, x25519, type Identity } from '../core/index.ts'
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto'
+import { aesGcmDecrypt, aesGcmEncrypt, concatBytes, DecryptionError, equalBytes, hkdfSha256, utf8Bytes, x25519, type Identity } from '../core/index.ts'
 import { writeFileAtomic } from '../store/keystore.ts'
 import { BatchKeyDamagedError, BatchKeyGoneError, BatchKeysFormatError, BatchKeysWrongSecretError, SealedRowError } from './batch-errors.ts'
 
@@ -220,20 +220,27 @@ export class BatchKeys {
    * batch row names the keys of its readings).
    */
   seal (ids: readonly string[], row: string, plaintext: string): string {
-    const box = sealBox(this.key(ids[0]!), new Uint8Array(randomBytes(NONCE)), utf8Bytes(`${row}\0${plaintext}`))
-    return JSON.stringify({ k: ids, c: Buffer.from(box).toString('base64') })
+    // node:crypto's native AES-GCM: rows are read back on every status and retry scan; the box is core's sealBox format
+    const nonce = randomBytes(NONCE)
+    const c = createCipheriv('aes-256-gcm', this.key(ids[0]!), nonce)
+    const box = Buffer.concat([nonce, c.update(`${row}\0${plaintext}`, 'utf8'), c.final(), c.getAuthTag()])
+    return JSON.stringify({ k: ids, c: box.toString('base64') })
   }
 
   /** The plaintext of a row sealed by `seal`. */
   open (row: string, value: string): string {
     const env = sealedRow(row, value)
     if (env === null) throw new SealedRowError(row, 'not sealed')
+    const key = this.key(env.k[0]!)
+    const box = Buffer.from(env.c, 'base64')
+    if (box.length < NONCE + 16) throw new SealedRowError(row, 'too short')
     let text: string
     try {
-      text = Buffer.from(openBox(this.key(env.k[0]!), new Uint8Array(Buffer.from(env.c, 'base64')))).toString('utf8')
-    } catch (err) {
-      if (err instanceof DecryptionError) throw new SealedRowError(row, 'does not authenticate under its batch key (altered)')
-      throw err
+      const d = createDecipheriv('aes-256-gcm', key, box.subarray(0, NONCE))
+      d.setAuthTag(box.subarray(box.length - 16))
+      text = d.update(box.subarray(NONCE, box.length - 16), undefined, 'utf8') + d.final('utf8')
+    } catch {
+      throw new SealedRowError(row, 'does not authenticate under its batch key (altered)')
     }
     const cut = text.indexOf('\0')
     if (text.slice(0, cut) !== row) throw new SealedRowError(row, 'sealed for another row (moved)')

@@ -137,10 +137,20 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     return out
   }
 
+  /** Every batch not yet confirmed with its state, its readings not read (they are sealed at rest). */
+  async #states (): Promise<Array<{ readonly id: string, readonly state: BatchState }>> {
+    const out: Array<{ id: string, state: BatchState }> = []
+    for (const id of await this.ingest.batchIds()) {
+      if (!this.#mine(id.split('!')[1]!)) continue
+      out.push({ id, state: await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' } })
+    }
+    return out
+  }
+
   /** Batches by stage (status, page, API). */
   async counts (): Promise<Record<Stage, number>> {
     const n: Record<Stage, number> = { closed: 0, sealed: 0, uploaded: 0, tx: 0, accepted: 0 }
-    for (const o of await this.open()) n[o.state.stage]++
+    for (const o of await this.#states()) n[o.state.stage]++
     return n
   }
 
@@ -235,19 +245,20 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    */
   async settle (): Promise<void> {
     await this.#one(async () => {
-      for (const { batch, state } of await this.open()) {
+      for (const { id, state } of await this.#states()) {
         if (state.tx === undefined) continue
         const deep = (state.txids ?? []).find((t) => (this.#chain.depth(fromHex('txid', t)) ?? 0) >= this.confirmations)
         if (deep !== undefined) {
+          const readings = (await this.ingest.batch(id))?.readings.length ?? 0
           // the rows in one atomic write, then the batch's keys (Ingest.deleteBatch: its readings never decrypt again)
-          await this.ingest.deleteBatch(batch.id, [{ type: 'del', key: stateKey(batch.id) }])
-          this.emit('confirmed', { id: batch.id, txid: deep, readings: batch.readings.length })
-          for (const w of this.#waiters.get(batch.id) ?? []) w(deep)
-          this.#waiters.delete(batch.id)
+          await this.ingest.deleteBatch(id, [{ type: 'del', key: stateKey(id) }])
+          this.emit('confirmed', { id, txid: deep, readings })
+          for (const w of this.#waiters.get(id) ?? []) w(deep)
+          this.#waiters.delete(id)
           continue
         }
         if ((state.txids ?? []).some((t) => this.#chain.depth(fromHex('txid', t)) !== undefined)) continue
-        try { await this.#submit(batch.id, state) } catch (err) { this.emit('error', err as Error) }
+        try { await this.#submit(id, state) } catch (err) { this.emit('error', err as Error) }
       }
     })
   }

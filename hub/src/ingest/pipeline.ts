@@ -315,6 +315,14 @@ export class Ingest extends EventEmitter<IngestEvents> {
     return out
   }
 
+  /** The ids of the closed batches, oldest first, without reading them. */
+  async batchIds (user?: string): Promise<string[]> {
+    const prefix = user === undefined ? 'batch!' : `batch!${user}!`
+    const out: string[] = []
+    for await (const k of this.store.db.keys({ gte: prefix, lt: prefix + '\xff' })) out.push(k)
+    return out
+  }
+
   /** One closed batch (undefined once deleted). */
   async batch (id: string): Promise<BatchRecord | undefined> {
     if (!id.startsWith('batch!')) return undefined
