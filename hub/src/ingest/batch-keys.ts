@@ -30,7 +30,7 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { aesGcmDecrypt, aesGcmEncrypt, concatBytes, DecryptionError, equalBytes, hkdfSha256, utf8Bytes, x25519, type Identity } from '../core/index.ts'
 import { writeFileAtomic } from '../store/keystore.ts'
 import { BatchKeyDamagedError, BatchKeyGoneError, BatchKeysFormatError, BatchKeysWrongSecretError, SealedRowError } from './batch-errors.ts'
@@ -61,7 +61,8 @@ export async function openBatchKeys (dataDir: string, who: Identity, opts: { syn
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
-interface Slot { readonly index: number, readonly key: Uint8Array | null }
+/** key: null when present but not authenticating; cipher: the same key imported once for node:crypto */
+interface Slot { readonly index: number, readonly key: Uint8Array | null, readonly cipher: KeyObject | null }
 
 export class BatchKeys {
   readonly file: string
@@ -124,7 +125,7 @@ export class BatchKeys {
         try {
           key = aesGcmDecrypt(wrap, s.subarray(ID, ID + NONCE), s.subarray(ID + NONCE, ID + NONCE + WRAPPED), concatBytes(salt, id))
         } catch (err) { if (!(err instanceof DecryptionError)) throw err }
-        keys.#slots.set(hex(id), { index: i, key })
+        keys.#slots.set(hex(id), { index: i, key, cipher: key === null ? null : createSecretKey(key) })
       }
       if (scrub.length > 0) await keys.#zero(scrub)
       return keys
@@ -146,7 +147,7 @@ export class BatchKeys {
     slot.set(nonce, ID)
     slot.set(aesGcmEncrypt(this.#wrap, nonce, key, concatBytes(this.#salt, id)), ID + NONCE)
     const name = hex(id)
-    this.#slots.set(name, { index, key })
+    this.#slots.set(name, { index, key, cipher: createSecretKey(key) })
     try {
       await this.#fh.write(slot, 0, SLOT, HEADER + index * SLOT)
       await this.#datasync()
@@ -163,6 +164,13 @@ export class BatchKeys {
     if (s === undefined) throw new BatchKeyGoneError(id)
     if (s.key === null) throw new BatchKeyDamagedError(this.file, id)
     return s.key
+  }
+
+  /** The key imported for node:crypto (one import per key, not per row). */
+  #cipher (id: string): KeyObject {
+    const c = this.#slots.get(id)?.cipher
+    if (c == null) this.key(id)
+    return c!
   }
 
   has (id: string): boolean { return this.#slots.has(id) }
@@ -222,7 +230,7 @@ export class BatchKeys {
   seal (ids: readonly string[], row: string, plaintext: string): string {
     // node:crypto's native AES-GCM: rows are read back on every status and retry scan; the box is core's sealBox format
     const nonce = randomBytes(NONCE)
-    const c = createCipheriv('aes-256-gcm', this.key(ids[0]!), nonce)
+    const c = createCipheriv('aes-256-gcm', this.#cipher(ids[0]!), nonce)
     const box = Buffer.concat([nonce, c.update(`${row}\0${plaintext}`, 'utf8'), c.final(), c.getAuthTag()])
     return JSON.stringify({ k: ids, c: box.toString('base64') })
   }
@@ -231,7 +239,7 @@ export class BatchKeys {
   open (row: string, value: string): string {
     const env = sealedRow(row, value)
     if (env === null) throw new SealedRowError(row, 'not sealed')
-    const key = this.key(env.k[0]!)
+    const key = this.#cipher(env.k[0]!)
     const box = Buffer.from(env.c, 'base64')
     if (box.length < NONCE + 16) throw new SealedRowError(row, 'too short')
     let text: string
