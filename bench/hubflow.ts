@@ -5,7 +5,7 @@
  * ingest alone: bench/ingest.ts's mqttRun — publishers in a child process
  * (bench/_ingest-publisher.ts) → embedded broker → fsynced LevelDB → PUBACK.
  * hubflow: the same publishers and the same ingest, plus everything after
- * it on a hub: the durable batches (hub/src/ingest/batches.ts), the embedded
+ * it on a hub: each reading sealed at rest under its batch's key, the durable batches (hub/src/ingest/batches.ts), the embedded
  * Node-RED running flows/hub.json (its batch window set to 1 s so the run is
  * short; batches also close at 2000 readings in ingest), AES-256-GCM
  * sealing under the user's epoch, upload to a storage node over libp2p on
@@ -28,6 +28,7 @@ import { DEVNET, toHex } from '../hub/src/core/index.ts'
 import { Ingest } from '../hub/src/ingest/pipeline.ts'
 import { EmbeddedBroker } from '../hub/src/ingest/mqtt.ts'
 import { DurableBatches } from '../hub/src/ingest/batches.ts'
+import { openBatchKeys } from '../hub/src/ingest/batch-keys.ts'
 import { CoreNode } from '../hub/src/roles/core/node.ts'
 import { Miner } from '../hub/src/roles/core/miner.ts'
 import { UserKeys } from '../hub/src/roles/user/keys.ts'
@@ -49,7 +50,9 @@ async function hubflowRun (dir: string, devices: number, perDevice: number): Pro
   const ipfs = await IpfsNode.create({ dataDir: join(dir, 'ipfs') })
   const core = await CoreNode.open({ dir: join(dir, 'chain'), params: DEVNET, verifyThreads: 1 })
   const miner = new Miner(core, { miner: user.id, threads: 1 })
-  const ing = await Ingest.open(join(dir, 'ingest'), { sync: true })
+  // as on the hub: readings sealed at rest under per-batch keys (ingest/batch-keys.ts)
+  const batchKeys = await openBatchKeys(dir, user)
+  const ing = await Ingest.open(join(dir, 'ingest'), { sync: true, batchKeys })
   const devs: Array<{ id: string, secret: string }> = []
   for (let i = 0; i < devices; i++) devs.push({ id: `b-${i}`, secret: (await ing.registry.add(`b-${i}`, { user: toHex(user.id), sensors: ['hr'] })).secret })
   const keys = new UserKeys(user, { rng, now: () => core.now(), directory: { lookup: () => undefined } })
@@ -100,6 +103,7 @@ async function hubflowRun (dir: string, devices: number, perDevice: number): Pro
     batches.stop()
     await miner.close()
     await ing.close()
+    await batchKeys.close()
     await core.close()
     await ipfs.stop()
     await storage.stop()

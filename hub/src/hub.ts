@@ -30,6 +30,7 @@ import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/f
 import { registryOf } from './config/docchain.ts'
 import { onPreliminary } from './net/preliminary.ts'
 import { startIngestService } from './ingest/hub.ts'
+import { openBatchKeys } from './ingest/batch-keys.ts'
 import type { SubmitContext } from './ingest/pipeline.ts'
 import type { AddResult } from './store/chain.ts'
 import { startNodeRed } from './nodered/embed.ts'
@@ -149,8 +150,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     if (embedded !== undefined && embedded.plainOnLan && !isLoopbackHost(embedded.host)) warnings.push(`devices on the LAN publish over plain MQTT (${embedded.host}:${embedded.port}): their secrets and readings cross the network in clear. Use the mqtts listener (broker.embedded.tls) and set plainOnLan to false.`)
         const pwFile = 'passwordFile' in cfg.broker ? cfg.broker.passwordFile : undefined
     const password = pwFile === undefined ? undefined : (await readFile(pwFile, 'utf8').catch((err: NodeJS.ErrnoException) => { throw new InvalidFieldError('broker.passwordFile', `${pwFile}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`) })).trim()
+    // readings at rest are sealed under per-batch keys wrapped under the identity's secret, destroyed once their batch is confirmed (ingest/batch-keys.ts)
+    const batchKeys = await openBatchKeys(cfg.dataDir, user)
+    stops.push(async () => { await batchKeys.close() })
     const ingest = await startIngestService({
       dataDir: cfg.dataDir,
+      batchKeys,
       hubId: cfg.hubId,
       ...('embedded' in cfg.broker
         ? { mqttHost: cfg.broker.embedded.host, mqttPort: cfg.broker.embedded.port, ...(cfg.broker.embedded.tls === undefined || tls === undefined ? {} : { mqttTls: { ...cfg.broker.embedded.tls, key: tls.key, cert: tls.cert } }) }

@@ -4,7 +4,7 @@
  * Node-RED running the shipped flows/hub.json, IPFS uploads to the
  * consortium's storage node, tx_IoT into the core node's mempool, mining),
  * one process as on the Pi. Prints "ready", then every 200 ms
- * "open <readings pending> <batches not yet confirmed>".
+ * "open <readings pending> <batches not yet confirmed> <height> <by stage>".
  *
  * argv: <config file> <user label (test/helpers/core who())>
  */
@@ -19,6 +19,6 @@ say('ready')
 setInterval(() => {
   void hub.service.status().then((s) => {
     const b = s.batches
-    say(`open ${b.pendingReadings} ${b.closed + b.sealed + b.uploaded + b.tx + b.accepted} ${s.userchain.height}`)
-  }, () => {})
+    say(`open ${b.pendingReadings} ${b.closed + b.sealed + b.uploaded + b.tx + b.accepted} ${s.userchain.height} closed=${b.closed} sealed=${b.sealed} uploaded=${b.uploaded} tx=${b.tx} accepted=${b.accepted}`)
+  }, (err: Error) => { process.stderr.write(`status: ${err.message}\n`) })
 }, 200)

@@ -14,7 +14,9 @@
  *             restart resubmits that very transaction, never a second one
  *             for the same batch; `accepted` once the core node took it
  *   confirmed the tx_IoT is `confirmations` blocks deep on the best chain:
- *             the batch row and its state go in one atomic LevelDB batch
+ *             the batch row and its state go in one atomic LevelDB batch,
+ *             then the batch's keys are destroyed (its readings, sealed
+ *             under them at rest, never decrypt again: batch-keys.ts)
  *
  * A tx_IoT neither pooled nor on the best chain (evicted, dropped by a
  * reorg) is submitted again on every new tip; one the core node refuses as
@@ -28,7 +30,7 @@ import { EventEmitter } from 'node:events'
 import { bodyTx, buildTxIoT, decodeTx, encodeTx, fromHex, toHex, type Identity, type Tx, type TxIoT } from '../core/index.ts'
 import { BatchStageError, BatchTxRefusedError, UnknownBatchError } from './batch-errors.ts'
 import type { Ingest } from './pipeline.ts'
-import type { BatchRecord, Op } from './store.ts'
+import type { BatchRecord } from './store.ts'
 
 export type Stage = 'closed' | 'sealed' | 'uploaded' | 'tx' | 'accepted'
 
@@ -116,8 +118,8 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
   }
 
   async #get (id: string): Promise<OpenBatch> {
-    const batch = await this.ingest.store.get<BatchRecord>(id)
-    if (batch === undefined || !id.startsWith('batch!')) throw new UnknownBatchError(id)
+    const batch = await this.ingest.batch(id)
+    if (batch === undefined) throw new UnknownBatchError(id)
     return { batch, state: await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' } }
   }
 
@@ -135,10 +137,20 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     return out
   }
 
+  /** Every batch not yet confirmed with its state, its readings not read (they are sealed at rest). */
+  async #states (): Promise<Array<{ readonly id: string, readonly state: BatchState }>> {
+    const out: Array<{ id: string, state: BatchState }> = []
+    for (const id of await this.ingest.batchIds()) {
+      if (!this.#mine(id.split('!')[1]!)) continue
+      out.push({ id, state: await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' } })
+    }
+    return out
+  }
+
   /** Batches by stage (status, page, API). */
   async counts (): Promise<Record<Stage, number>> {
     const n: Record<Stage, number> = { closed: 0, sealed: 0, uploaded: 0, tx: 0, accepted: 0 }
-    for (const o of await this.open()) n[o.state.stage]++
+    for (const o of await this.#states()) n[o.state.stage]++
     return n
   }
 
@@ -233,19 +245,20 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    */
   async settle (): Promise<void> {
     await this.#one(async () => {
-      for (const { batch, state } of await this.open()) {
+      for (const { id, state } of await this.#states()) {
         if (state.tx === undefined) continue
         const deep = (state.txids ?? []).find((t) => (this.#chain.depth(fromHex('txid', t)) ?? 0) >= this.confirmations)
         if (deep !== undefined) {
-          const ops: Op[] = [{ type: 'del', key: batch.id }, { type: 'del', key: stateKey(batch.id) }]
-          await this.ingest.store.write(ops)
-          this.emit('confirmed', { id: batch.id, txid: deep, readings: batch.readings.length })
-          for (const w of this.#waiters.get(batch.id) ?? []) w(deep)
-          this.#waiters.delete(batch.id)
+          const readings = (await this.ingest.batch(id))?.readings.length ?? 0
+          // the rows in one atomic write, then the batch's keys (Ingest.deleteBatch: its readings never decrypt again)
+          await this.ingest.deleteBatch(id, [{ type: 'del', key: stateKey(id) }])
+          this.emit('confirmed', { id, txid: deep, readings })
+          for (const w of this.#waiters.get(id) ?? []) w(deep)
+          this.#waiters.delete(id)
           continue
         }
         if ((state.txids ?? []).some((t) => this.#chain.depth(fromHex('txid', t)) !== undefined)) continue
-        try { await this.#submit(batch.id, state) } catch (err) { this.emit('error', err as Error) }
+        try { await this.#submit(id, state) } catch (err) { this.emit('error', err as Error) }
       }
     })
   }

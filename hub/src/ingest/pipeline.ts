@@ -8,6 +8,14 @@
  * lives under `pend!` until its user's batch closes; closing writes the
  * batch and deletes its pending readings in one atomic LevelDB batch, so
  * after any crash each accepted reading is in exactly one place.
+ *
+ * With batch keys (batch-keys.ts; the hub always gives them) every reading
+ * and batch row is sealed under its batch's data key: the key of a user's
+ * open batch is made durable before the first reading under it is written
+ * (a spare is made as soon as a batch closes, so readings rarely wait for
+ * it), the batch row names the keys of its readings, and deleteBatch
+ * destroys them once the rows are gone. A crash between the two leaves a key
+ * no row names; opening the store destroys every such key.
  */
 import { EventEmitter } from 'node:events'
 import { HealthchainError } from '../core/index.ts'
@@ -20,6 +28,8 @@ import { DeviceRegistry } from './registry.ts'
 import { ReplayGuard } from './replay.ts'
 import { IngestStore, keys } from './store.ts'
 import type { BatchRecord, Op, PendingReading } from './store.ts'
+import { sealedRow, type BatchKeys } from './batch-keys.ts'
+import { BatchKeyGoneError, IngestLockedError } from './batch-errors.ts'
 
 export type Source = 'serial' | 'mqtt' | 'firmata' | 'api'
 
@@ -42,7 +52,23 @@ export interface IngestOptions extends AggregateOptions {
   now?: () => number
   /** how often device counters are written back (ms, default 1000) */
   persistEveryMs?: number
+  /** seal every reading and batch row under per-batch keys, destroyed with the batch (the hub's; without: JSON at rest) */
+  batchKeys?: BatchKeys
 }
+
+/** A user's open batch: the readings acknowledged since the last close and the keys they are sealed under. */
+interface Gathering {
+  /** the batch key new readings are sealed under, durable once it resolves (made on first use) */
+  key: Promise<string> | undefined
+  /** every key its readings were sealed under */
+  readonly keys: Set<string>
+  readonly entries: Array<{ key: string, p: PendingReading }>
+  /** readings being written */
+  inflight: number
+  readonly settled: Array<() => void>
+}
+
+const gathering = (key?: string): Gathering => ({ key: key === undefined ? undefined : Promise.resolve(key), keys: new Set(key === undefined ? [] : [key]), entries: [], inflight: 0, settled: [] })
 
 export interface IngestCounters {
   accepted: number
@@ -64,7 +90,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
   readonly aggregator: Aggregator
   readonly counters: IngestCounters = { accepted: 0, dropped: {}, batches: 0 }
   readonly #guard = new ReplayGuard()
-  readonly #pending = new Map<string, Array<{ key: string, p: PendingReading }>>()
+  readonly #open = new Map<string, Gathering>()
+  readonly #keys: BatchKeys | undefined
   readonly #now: () => number
   #batchSeq = 0
   #timer: NodeJS.Timeout | undefined
@@ -77,6 +104,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     this.registry = registry
     this.aggregator = new Aggregator(opts)
     this.#now = opts.now ?? Date.now
+    this.#keys = opts.batchKeys
     this.#persistTimer = setInterval(() => { this.registry.persist().catch((e: Error) => this.emit('error', e)) }, opts.persistEveryMs ?? 1000)
     this.#persistTimer.unref()
   }
@@ -85,28 +113,77 @@ export class Ingest extends EventEmitter<IngestEvents> {
   static async open (dir: string, opts: IngestOptions = {}): Promise<Ingest> {
     const store = await IngestStore.open(dir, { sync: opts.sync })
     const ing = new Ingest(store, await DeviceRegistry.load(store), opts)
-    for await (const [k, seq] of store.scan<number>('mark!')) {
-      const [, d, b] = k.split('!')
-      ing.#guard.accept(d!, parseInt(b!, 16), seq)
+    try {
+      await ing.#load(opts.batchKeys)
+    } catch (err) {
+      ing.#closed = true
+      clearInterval(ing.#persistTimer)
+      await store.close()
+      throw err
     }
-    const closeNow = new Map<string, FlushReason>()
-    for await (const [k, p] of store.scan<PendingReading>('pend!')) {
-      const user = k.split('!')[1]!
-      ing.#queue(user).push({ key: k, p })
-      const reason = ing.aggregator.add(user, wireToReading(p), k.length + JSON.stringify(p).length, p.at)
-      if (reason !== null && !closeNow.has(user)) closeNow.set(user, reason)
-    }
-    ing.#batchSeq = (await store.get<number>(keys.batchSeq)) ?? 0
-    // a crash between a reading's write and its batch's flush: close those batches now
-    for (const [user, reason] of closeNow) await ing.flush(user, reason)
     ing.#schedule()
     return ing
   }
 
-  #queue (user: string): Array<{ key: string, p: PendingReading }> {
-    let q = this.#pending.get(user)
-    if (q === undefined) { q = []; this.#pending.set(user, q) }
-    return q
+  /** Reloads replay marks and pending readings; destroys every batch key no stored row names. */
+  async #load (batchKeys: BatchKeys | undefined): Promise<void> {
+    const store = this.store
+    for await (const [k, seq] of store.scan<number>('mark!')) {
+      const [, d, b] = k.split('!')
+      this.#guard.accept(d!, parseInt(b!, 16), seq)
+    }
+    const closeNow = new Map<string, FlushReason>()
+    // the keys a stored row names; every other key in the key file is destroyed below
+    const named = new Set<string>()
+    for await (const [k, v] of store.scanRaw('pend!')) {
+      const user = k.split('!')[1]!
+      const text = this.#unseal(k, v, named)
+      const p = JSON.parse(text) as PendingReading
+      let g = this.#open.get(user)
+      if (g === undefined) { g = gathering(); this.#open.set(user, g) }
+      for (const id of sealedRow(k, v)?.k ?? []) { g.keys.add(id); g.key ??= Promise.resolve(id) }
+      g.entries.push({ key: k, p })
+      const reason = this.aggregator.add(user, wireToReading(p), k.length + text.length, p.at)
+      if (reason !== null && !closeNow.has(user)) closeNow.set(user, reason)
+    }
+    for await (const [k, v] of store.scanRaw('batch!')) for (const id of sealedRow(k, v)?.k ?? []) named.add(id)
+    // a key made for a batch that got no reading, or left by a crash after its batch's rows were deleted
+    await batchKeys?.retain(named)
+    this.#batchSeq = (await store.get<number>(keys.batchSeq)) ?? 0
+    // a crash between a reading's write and its batch's flush: close those batches now
+    for (const [user, reason] of closeNow) await this.flush(user, reason)
+  }
+
+  /** A row's JSON: opened under its batch key (noting the keys it names), or as stored without batch keys. */
+  #unseal (row: string, value: string, named?: Set<string>): string {
+    const env = sealedRow(row, value)
+    if (env === null) return value
+    if (this.#keys === undefined) throw new IngestLockedError(row)
+    for (const id of env.k) named?.add(id)
+    return this.#keys.open(row, value)
+  }
+
+  /** The user's open batch (a new one, its key being made, after a close). */
+  #gathering (user: string): Gathering {
+    let g = this.#open.get(user)
+    if (g === undefined) {
+      g = gathering()
+      this.#open.set(user, g)
+      this.#keyOf(g)?.catch(() => {})
+    }
+    return g
+  }
+
+  /** The key new readings of `g` are sealed under, made (durably) on first use; undefined without batch keys. */
+  #keyOf (g: Gathering): Promise<string> | undefined {
+    if (this.#keys === undefined) return undefined
+    if (g.key === undefined) {
+      const made = this.#keys.create()
+      g.key = made
+      // a failed key is made again by the next reading
+      made.then((id) => { g.keys.add(id) }, () => { if (g.key === made) g.key = undefined })
+    }
+    return g.key
   }
 
   /** Count a refusal that never reached parsing (bad credentials, topic ACL). */
@@ -152,15 +229,22 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const p: PendingReading = { w: readingToWire(r), at: this.#now() }
     const key = keys.pending(user, r.device, r.boot, r.seq)
     const value = JSON.stringify(p)
+    // the reading belongs to the open batch whose key seals it, even if that batch closes meanwhile (flush waits for it)
+    const g = this.#gathering(user)
+    g.inflight++
     try {
-      await this.store.write([{ type: 'put', key, value }], { device: r.device, boot: r.boot, seq: r.seq })
+      const kid = await this.#keyOf(g)
+      const stored = kid === undefined ? value : this.#keys!.seal([kid], key, value)
+      await this.store.write([{ type: 'put', key, value: stored }], { device: r.device, boot: r.boot, seq: r.seq })
     } catch (err) {
       this.#guard.rollback(r.device, r.boot, r.seq, previous)
       throw err
+    } finally {
+      if (--g.inflight === 0) for (const f of g.settled.splice(0)) f()
     }
     this.counters.accepted++
     this.registry.noteAccepted(r.device, p.at)
-    this.#queue(user).push({ key, p })
+    g.entries.push({ key, p })
     this.emit('reading', r, user)
     const reason = this.aggregator.add(user, r, value.length, p.at)
     if (reason !== null) this.#flushSoon(user, reason)
@@ -174,24 +258,38 @@ export class Ingest extends EventEmitter<IngestEvents> {
 
   /** Close the user's open batch now; resolves with it once it is durable (null if empty). */
   async flush (user: string, reason: FlushReason | 'manual' = 'manual'): Promise<BatchRecord | null> {
-    const q = this.#pending.get(user)
+    const g = this.#open.get(user)
     this.aggregator.reset(user)
-    if (q === undefined || q.length === 0) return null
-    this.#pending.delete(user)
+    if (g === undefined || (g.entries.length === 0 && g.inflight === 0)) return null
+    // readings from now on gather under a new key; those being written still join this batch
+    this.#open.delete(user)
+    if (g.inflight > 0) await new Promise<void>((resolve) => { g.settled.push(resolve) })
+    if (g.entries.length === 0) { this.#rejoin(user, g); return null }
     const n = ++this.#batchSeq
-    const batch: BatchRecord = { id: keys.batch(user, n), user, reason, createdAt: this.#now(), readings: q.map((e) => e.p) }
-    const ops: Op[] = q.map((e) => ({ type: 'del', key: e.key }))
-    ops.push({ type: 'put', key: batch.id, value: JSON.stringify(batch) }, { type: 'put', key: keys.batchSeq, value: String(n) })
+    const batch: BatchRecord = { id: keys.batch(user, n), user, reason, createdAt: this.#now(), readings: g.entries.map((e) => e.p) }
+    const json = JSON.stringify(batch)
+    const ops: Op[] = g.entries.map((e) => ({ type: 'del', key: e.key }))
+    ops.push({ type: 'put', key: batch.id, value: this.#keys === undefined ? json : this.#keys.seal([...g.keys], batch.id, json) }, { type: 'put', key: keys.batchSeq, value: String(n) })
     try {
       await this.store.write(ops)
     } catch (err) {
-      this.#queue(user).unshift(...q)
+      this.#rejoin(user, g)
       throw err
     }
     this.counters.batches++
+    // the next batch's key is made now, not when its first reading waits for it
+    if (this.#keys !== undefined && !this.#closed) this.#gathering(user)
     this.emit('batch', batch)
     this.#schedule()
     return batch
+  }
+
+  /** A batch that could not close: its readings and keys go back in front of the user's open batch. */
+  #rejoin (user: string, g: Gathering): void {
+    const cur = this.#open.get(user)
+    if (cur === undefined) { this.#open.set(user, g); return }
+    cur.entries.unshift(...g.entries)
+    for (const id of g.keys) cur.keys.add(id)
   }
 
   #schedule (): void {
@@ -210,20 +308,56 @@ export class Ingest extends EventEmitter<IngestEvents> {
   /** Closed batches not yet taken by the user node, oldest first. */
   async batches (user?: string): Promise<BatchRecord[]> {
     const out: BatchRecord[] = []
-    for await (const [, b] of this.store.scan<BatchRecord>(user === undefined ? 'batch!' : `batch!${user}!`)) out.push(b)
+    for await (const [k, v] of this.store.scanRaw(user === undefined ? 'batch!' : `batch!${user}!`)) {
+      const b = await this.#batchRow(k, v)
+      if (b !== undefined) out.push(b)
+    }
     return out
   }
 
-  /** The user node has sealed and uploaded a batch: forget it. */
-  async deleteBatch (id: string): Promise<void> {
-    await this.store.write([{ type: 'del', key: id }])
+  /** The ids of the closed batches, oldest first, without reading them. */
+  async batchIds (user?: string): Promise<string[]> {
+    const prefix = user === undefined ? 'batch!' : `batch!${user}!`
+    const out: string[] = []
+    for await (const k of this.store.db.keys({ gte: prefix, lt: prefix + '\xff' })) out.push(k)
+    return out
+  }
+
+  /** One closed batch (undefined once deleted). */
+  async batch (id: string): Promise<BatchRecord | undefined> {
+    if (!id.startsWith('batch!')) return undefined
+    const v = await this.store.db.get(id)
+    return v === undefined ? undefined : await this.#batchRow(id, v)
+  }
+
+  /** A batch row read a moment ago; undefined if it was deleted (and its key destroyed) since. */
+  async #batchRow (row: string, value: string): Promise<BatchRecord | undefined> {
+    try {
+      return JSON.parse(this.#unseal(row, value)) as BatchRecord
+    } catch (err) {
+      if (err instanceof BatchKeyGoneError && await this.store.db.get(row) === undefined) return undefined
+      throw err
+    }
+  }
+
+  /**
+   * The batch is done with (its tx_IoT confirmed, or acknowledged by a
+   * consumer): its row, and `also` with it, leave the store in one atomic
+   * write, then its batch keys are destroyed, so whatever LevelDB still
+   * holds of its readings never decrypts again.
+   */
+  async deleteBatch (id: string, also: readonly Op[] = []): Promise<void> {
+    const v = id.startsWith('batch!') ? await this.store.db.get(id) : undefined
+    const env = v === undefined ? null : sealedRow(id, v)
+    await this.store.write([{ type: 'del', key: id }, ...also])
+    if (env !== null) await this.#keys?.destroy(env.k)
   }
 
   /** Readings accepted but not yet in a closed batch. */
   pendingCount (user?: string): number {
-    if (user !== undefined) return this.#pending.get(user)?.length ?? 0
+    if (user !== undefined) return this.#open.get(user)?.entries.length ?? 0
     let n = 0
-    for (const q of this.#pending.values()) n += q.length
+    for (const g of this.#open.values()) n += g.entries.length
     return n
   }
 
@@ -234,6 +368,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
     clearInterval(this.#persistTimer)
     await this.registry.persist()
     await this.store.close()
+    // spare keys of open batches that got no reading
+    const spare: string[] = []
+    for (const g of this.#open.values()) if (g.entries.length === 0 && g.inflight === 0) spare.push(...(await g.key?.catch(() => undefined) === undefined ? [] : g.keys))
+    await this.#keys?.destroy(spare)
   }
 }
 

@@ -10,6 +10,10 @@
  *   batch!<user>!<n>                      BatchRecord      (n: 16 hex digits)
  *   meta!batchSeq                         last n
  *
+ * On a hub, pend! and batch! values are sealed under their batch's data key
+ * (batch-keys.ts: `{"k":[key ids],"c":…}`), destroyed once the batch is
+ * confirmed; an ingest store opened without batch keys keeps them as JSON.
+ *
  * Writes go through one group-commit queue: every write waiting while the
  * previous LevelDB batch was in flight is committed in the next single
  * batch, so durability (sync: true = fsync) costs one flush per group, not
@@ -65,7 +69,8 @@ export class IngestStore {
 
   /** Open (creating) the store in `dir`. `sync` (default true) fsyncs every group commit. */
   static async open (dir: string, opts: { sync?: boolean } = {}): Promise<IngestStore> {
-    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    // no Snappy: sealed values do not compress, and plain table blocks let an audit find every byte left on disk
+    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8', compression: false })
     await db.open()
     return new IngestStore(db, opts.sync ?? true)
   }
@@ -113,7 +118,12 @@ export class IngestStore {
 
   /** All [key, value] under a prefix, in key order. */
   async * scan<T> (prefix: string): AsyncGenerator<[string, T]> {
-    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: prefix + '\xff' })) yield [k, JSON.parse(v) as T]
+    for await (const [k, v] of this.scanRaw(prefix)) yield [k, JSON.parse(v) as T]
+  }
+
+  /** All [key, stored text] under a prefix, in key order (rows sealed under batch keys: batch-keys.ts). */
+  async * scanRaw (prefix: string): AsyncGenerator<[string, string]> {
+    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: prefix + '\xff' })) yield [k, v]
   }
 
   async close (): Promise<void> {

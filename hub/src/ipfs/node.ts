@@ -320,6 +320,8 @@ export class IpfsNode {
     this.running = false
     await this.gcRunning?.catch(() => {})
     await this.libp2p.unhandle(STORE_PROTOCOL).catch(() => {})
+    // an upload being pinned finishes before the stores close under it
+    if (this.activeWrites > 0) await new Promise<void>((resolve) => { this.writesIdle.push(resolve) })
     await this.helia.stop()
     if (this.ownsLibp2p) await this.libp2p.stop()
     await this.blockstore.close()
