@@ -378,9 +378,9 @@ export function batchesService (db: DurableBatches, store: BatchStore): BatchesS
       // confirmations first, then the snapshot: a batch confirmed in between is in one or the other
       db.on('confirmed', onConfirmed)
       let off = (): void => {}
-      void db.open().then((open) => {
+      void db.states().then((open) => {
         if (ended) return
-        line({ open: open.map((o) => o.batch.id) })
+        line({ open: open.map((o) => o.id) })
         off = store.subscribe((b) => {
           line({ batch: { id: b.id, reason: b.reason, readings: b.readings, ...(b.sealed === undefined ? {} : { sealed: Buffer.from(b.sealed).toString('base64'), epoch: b.epoch! }), ...(b.cid === undefined ? {} : { cid: b.cid }) } })
         })

@@ -229,10 +229,22 @@ export class BatchKeys {
    */
   seal (ids: readonly string[], row: string, plaintext: string): string {
     // node:crypto's native AES-GCM: rows are read back on every status and retry scan; the box is core's sealBox format
-    const nonce = randomBytes(NONCE)
+    const nonce = this.#nonce()
     const c = createCipheriv('aes-256-gcm', this.#cipher(ids[0]!), nonce)
     const box = Buffer.concat([nonce, c.update(`${row}\0${plaintext}`, 'utf8'), c.final(), c.getAuthTag()])
     return JSON.stringify({ k: ids, c: box.toString('base64') })
+  }
+
+  #pool = Buffer.alloc(0)
+  #poolAt = 0
+  /**
+   * A fresh random 96-bit nonce (NIST SP 800-38D §8.2.2: random nonces),
+   * drawn from the CSPRNG 4 KiB at a time: one draw per reading cost as much
+   * as its encryption. Nonces are public; the pool holds nothing secret.
+   */
+  #nonce (): Buffer {
+    if (this.#poolAt + NONCE > this.#pool.length) { this.#pool = randomBytes(NONCE * 341); this.#poolAt = 0 }
+    return this.#pool.subarray(this.#poolAt, (this.#poolAt += NONCE))
   }
 
   /** The plaintext of a row sealed by `seal`. */

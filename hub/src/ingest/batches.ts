@@ -117,9 +117,16 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     return await run
   }
 
-  async #get (id: string): Promise<OpenBatch> {
+  /** A batch's state, its readings not read (they are sealed at rest: a step needs only where the batch is). */
+  async #state (id: string): Promise<BatchState> {
+    if (!await this.ingest.hasBatch(id)) throw new UnknownBatchError(id)
+    return await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' }
+  }
+
+  /** One batch not yet confirmed, with its readings and state; undefined once it is gone. */
+  async get (id: string): Promise<OpenBatch | undefined> {
     const batch = await this.ingest.batch(id)
-    if (batch === undefined) throw new UnknownBatchError(id)
+    if (batch === undefined || !this.#mine(batch.user)) return undefined
     return { batch, state: await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' } }
   }
 
@@ -137,8 +144,8 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     return out
   }
 
-  /** Every batch not yet confirmed with its state, its readings not read (they are sealed at rest). */
-  async #states (): Promise<Array<{ readonly id: string, readonly state: BatchState }>> {
+  /** Every batch not yet confirmed with its state, oldest first, its readings not read (they are sealed at rest). */
+  async states (): Promise<Array<{ readonly id: string, readonly state: BatchState }>> {
     const out: Array<{ id: string, state: BatchState }> = []
     for (const id of await this.ingest.batchIds()) {
       if (!this.#mine(id.split('!')[1]!)) continue
@@ -150,7 +157,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
   /** Batches by stage (status, page, API). */
   async counts (): Promise<Record<Stage, number>> {
     const n: Record<Stage, number> = { closed: 0, sealed: 0, uploaded: 0, tx: 0, accepted: 0 }
-    for (const o of await this.#states()) n[o.state.stage]++
+    for (const o of await this.states()) n[o.state.stage]++
     return n
   }
 
@@ -168,7 +175,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    */
   async sealed (id: string, sealed: Uint8Array, epoch: number): Promise<{ readonly sealed: Uint8Array, readonly epoch: number }> {
     return await this.#one(async () => {
-      const { state } = await this.#get(id)
+      const state = await this.#state(id)
       if (state.sealed !== undefined) return { sealed: new Uint8Array(Buffer.from(state.sealed, 'base64')), epoch: state.epoch! }
       await this.#put(id, { stage: 'sealed', sealed: Buffer.from(sealed).toString('base64'), epoch })
       return { sealed, epoch }
@@ -178,7 +185,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
   /** Records the CID the storage nodes acknowledged. */
   async uploaded (id: string, cid: string): Promise<void> {
     await this.#one(async () => {
-      const { state } = await this.#get(id)
+      const state = await this.#state(id)
       if (state.stage === 'closed') throw new BatchStageError(id, 'sealing', state.stage)
       if (state.stage === 'sealed') await this.#put(id, { ...state, stage: 'uploaded', cid })
     })
@@ -190,7 +197,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    */
   async record (id: string, heiot: Uint8Array, epoch: number): Promise<{ readonly id: string, readonly tx: TxIoT }> {
     return await this.#one(async () => {
-      const { state } = await this.#get(id)
+      const state = await this.#state(id)
       if (state.stage === 'closed' || state.stage === 'sealed') throw new BatchStageError(id, 'uploading', state.stage)
       let s = state
       if (s.tx === undefined) s = await this.#build(id, s, heiot, epoch)
@@ -231,7 +238,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
 
   /** Resolves with the tx_IoT id once the batch is confirmed. */
   async whenConfirmed (id: string): Promise<string> {
-    await this.#get(id)
+    await this.#state(id)
     return await new Promise((resolve) => {
       const ws = this.#waiters.get(id) ?? []
       ws.push(resolve)
@@ -245,7 +252,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    */
   async settle (): Promise<void> {
     await this.#one(async () => {
-      for (const { id, state } of await this.#states()) {
+      for (const { id, state } of await this.states()) {
         if (state.tx === undefined) continue
         const deep = (state.txids ?? []).find((t) => (this.#chain.depth(fromHex('txid', t)) ?? 0) >= this.confirmations)
         if (deep !== undefined) {

@@ -323,6 +323,11 @@ export class Ingest extends EventEmitter<IngestEvents> {
     return out
   }
 
+  /** Whether a closed batch is still stored (its row not read, so not opened). */
+  async hasBatch (id: string): Promise<boolean> {
+    return id.startsWith('batch!') && await this.store.db.get(id) !== undefined
+  }
+
   /** One closed batch (undefined once deleted). */
   async batch (id: string): Promise<BatchRecord | undefined> {
     if (!id.startsWith('batch!')) return undefined

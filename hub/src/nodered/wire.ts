@@ -13,7 +13,7 @@ import type { Miner } from '../roles/core/miner.ts'
 import { uploadBatch, type IpfsNode, type PinningClient, type Provider, type UploadOptions } from '../ipfs/index.ts'
 import { readingToWire, type Reading } from '../ingest/line.ts'
 import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
-import type { BatchChain, DurableBatches, OpenBatch } from '../ingest/batches.ts'
+import type { BatchChain, BatchState, DurableBatches, OpenBatch } from '../ingest/batches.ts'
 import { BatchMismatchError, TxRejectedError } from './errors.ts'
 import type { BatchStore, Confirmed, DurableBatch, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
@@ -161,34 +161,37 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
   let timer: NodeJS.Timeout | undefined
   /** batch id → the CID of its stored sealed bytes, and the CID recorded for it (what each later step must name) */
   const names = new Map<string, { sealed?: string, uploaded?: string }>()
-  const note = (o: OpenBatch): void => {
-    names.set(o.batch.id, { ...(o.state.sealed === undefined ? {} : { sealed: cidStringFromDigest(sha256(Buffer.from(o.state.sealed, 'base64'))) }), ...(o.state.cid === undefined ? {} : { uploaded: o.state.cid }) })
+  const note = (id: string, state: BatchState): void => {
+    names.set(id, { ...(state.sealed === undefined ? {} : { sealed: cidStringFromDigest(sha256(Buffer.from(state.sealed, 'base64'))) }), ...(state.cid === undefined ? {} : { uploaded: state.cid }) })
   }
   /** What the batch's stored state says its data is (read from the store when this process has not seen it yet). */
   const named = async (id: string): Promise<{ sealed?: string, uploaded?: string }> => {
     const known = names.get(id)
     if (known !== undefined) return known
-    const o = (await db.open()).find((x) => x.batch.id === id)
-    if (o !== undefined) note(o)
+    const o = (await db.states()).find((x) => x.id === id)
+    if (o !== undefined) note(o.id, o.state)
     return names.get(id) ?? {}
   }
   const give = (o: OpenBatch, to?: Sub): void => {
     const sub = to ?? subs[turn++ % subs.length]
     if (sub === undefined) return
     held.set(o.batch.id, { sub, at: Date.now() })
-    note(o)
+    note(o.batch.id, o.state)
     sub.onBatch(durableBatch(o))
   }
   const renew = (id: string): void => { const l = held.get(id); if (l !== undefined) l.at = Date.now() }
   /** Hands out every batch no live lease holds (to `to`, a new subscriber, else in turn); forgets confirmed ones. */
   const sweep = async (to?: Sub): Promise<void> => {
     const seen = new Set<string>()
-    for (const o of await db.open()) {
-      seen.add(o.batch.id)
-      if (o.state.stage === 'accepted') { held.delete(o.batch.id); continue }
-      const l = held.get(o.batch.id)
-      if (l === undefined || !subs.includes(l.sub)) give(o, to)
-      else if (Date.now() - l.at >= retryMs) give(o)
+    // states only: a batch's readings are opened (sealed at rest) when it is handed out, not on every sweep
+    for (const { id, state } of await db.states()) {
+      seen.add(id)
+      if (state.stage === 'accepted') { held.delete(id); continue }
+      const l = held.get(id)
+      const free = l === undefined || !subs.includes(l.sub)
+      if (!free && Date.now() - l.at < retryMs) continue
+      const o = await db.get(id)
+      if (o !== undefined) give(o, free ? to : undefined)
     }
     for (const id of held.keys()) if (!seen.has(id)) held.delete(id)
     for (const id of names.keys()) if (!seen.has(id)) names.delete(id)
