@@ -117,17 +117,27 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     return await run
   }
 
-  /** A batch's state, its readings not read (they are sealed at rest: a step needs only where the batch is). */
-  async #state (id: string): Promise<BatchState> {
-    if (!await this.ingest.hasBatch(id)) throw new UnknownBatchError(id)
+  /** The recorded stage of a stored batch (a batch with none is closed). */
+  async #stored (id: string): Promise<BatchState> {
     return await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' }
+  }
+
+  /** A batch's state, its readings not read (they are sealed at rest: a step needs only where the batch is); undefined once it is gone. */
+  async stateOf (id: string): Promise<BatchState | undefined> {
+    return await this.ingest.hasBatch(id) ? await this.#stored(id) : undefined
+  }
+
+  async #state (id: string): Promise<BatchState> {
+    const state = await this.stateOf(id)
+    if (state === undefined) throw new UnknownBatchError(id)
+    return state
   }
 
   /** One batch not yet confirmed, with its readings and state; undefined once it is gone. */
   async get (id: string): Promise<OpenBatch | undefined> {
     const batch = await this.ingest.batch(id)
     if (batch === undefined || !this.#mine(batch.user)) return undefined
-    return { batch, state: await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' } }
+    return { batch, state: await this.#stored(id) }
   }
 
   async #put (id: string, state: BatchState): Promise<void> {
@@ -139,7 +149,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     const out: OpenBatch[] = []
     for (const b of await this.ingest.batches()) {
       if (!this.#mine(b.user)) continue
-      out.push({ batch: b, state: await this.ingest.store.get<BatchState>(stateKey(b.id)) ?? { stage: 'closed' } })
+      out.push({ batch: b, state: await this.#stored(b.id) })
     }
     return out
   }
@@ -149,7 +159,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     const out: Array<{ id: string, state: BatchState }> = []
     for (const id of await this.ingest.batchIds()) {
       if (!this.#mine(id.split('!')[1]!)) continue
-      out.push({ id, state: await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' } })
+      out.push({ id, state: await this.#stored(id) })
     }
     return out
   }

@@ -168,8 +168,8 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
   const named = async (id: string): Promise<{ sealed?: string, uploaded?: string }> => {
     const known = names.get(id)
     if (known !== undefined) return known
-    const o = (await db.states()).find((x) => x.id === id)
-    if (o !== undefined) note(o.id, o.state)
+    const state = await db.stateOf(id)
+    if (state !== undefined) note(id, state)
     return names.get(id) ?? {}
   }
   const give = (o: OpenBatch, to?: Sub): void => {
