@@ -6,7 +6,8 @@
  *    outside checks), and
  *  - bench/runs/<name>/<UTC time>-<short commit>.json: the archived run
  *    (RunRecord in _report.ts: date, commit, dirty, machine, load averages,
- *    seconds, metrics), committed.
+ *    seconds, metrics, and the notes a bench may export as `runNotes()`:
+ *    strings such as where its inputs came from), committed.
  * With no names, or with `report` alone, bench/REPORT.md is regenerated from
  * bench/runs (_report.ts).
  */
@@ -75,11 +76,12 @@ for (const name of onlyReport ? [] : wanted.length > 0 ? wanted : all) {
   const rec = startRecord(name)
   const t0 = performance.now()
   try {
-    const mod = await import(pathToFileURL(join(dir, `${name}.ts`)).href) as { run: () => Promise<Record<string, number>> }
+    const mod = await import(pathToFileURL(join(dir, `${name}.ts`)).href) as { run: () => Promise<Record<string, number>>, runNotes?: () => Record<string, string> }
     const metrics = await mod.run()
+    const notes = mod.runNotes?.()
     const seconds = Math.round((performance.now() - t0) / 100) / 10
     await writeFile(join(dir, 'results', `${name}.json`), JSON.stringify(metrics, null, 2) + '\n')
-    const record: RunRecord = { ...rec, loadavg: { start: rec.loadavg.start, end: loadavg().map(round2) }, seconds, metrics }
+    const record: RunRecord = { ...rec, loadavg: { start: rec.loadavg.start, end: loadavg().map(round2) }, seconds, metrics, ...(notes === undefined ? {} : { notes }) }
     const file = join('runs', name, `${rec.date.replace(/:/g, '')}-${rec.commit.slice(0, 10)}.json`)
     await mkdir(join(dir, 'runs', name), { recursive: true })
     await writeFile(join(dir, file), JSON.stringify(record, null, 2) + '\n')
