@@ -44,6 +44,7 @@ import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 import { UBLOCK_HEADER_BYTES, encodeDblockHeader, DBLOCK_VERSION } from '../hub/src/core/index.ts'
+import { CAPACITY_INPUTS } from './capacity-inputs.ts'
 
 export type Metrics = Record<string, number>
 
@@ -63,6 +64,8 @@ export interface RunRecord {
   loadavg: { start: number[], end: number[] }
   seconds: number
   metrics: Metrics
+  /** Strings the bench recorded with its figures (its `runNotes()`), e.g. where its inputs came from. */
+  notes?: Record<string, string>
 }
 
 /** A record with the path it was read from, relative to bench/runs. */
@@ -120,7 +123,9 @@ export const MEASURES: Record<string, readonly string[]> = {
   flow: ['flows', 'test/helpers/nodered-runtime.ts'],
   hub: ['flows'],
   hubflow: ['flows', 'bench/_ingest-publisher.ts', 'bench/ingest.ts'],
-  e2e: ['flows']
+  e2e: ['flows'],
+  // the model, its inputs, and the runs it reads its per-hop costs from
+  capacity: ['bench/_capacity-model.ts', 'bench/capacity-inputs.ts', 'bench/runs/core', 'bench/runs/userchain']
 }
 export function measuredPaths (bench: string): string[] {
   return [...COMMON, `bench/${bench}.ts`, ...(MEASURES[bench] ?? [])]
@@ -377,8 +382,10 @@ export async function buildReport (all: Record<string, LoadedRun[]>, git: Git, b
   }
   L.push('')
 
+  L.push(...capacitySection(sections.capacity ?? none, git, head))
+
   L.push('## System benchmarks', '')
-  for (const name of names.filter((n) => n !== 'core' && n !== 'fig67')) {
+  for (const name of names.filter((n) => n !== 'core' && n !== 'fig67' && n !== 'capacity')) {
     const s = sections[name]!
     L.push(`### ${name}`, '', ...provenance(s, git, head))
     if (!s.measured) continue
@@ -392,6 +399,103 @@ export async function buildReport (all: Record<string, LoadedRun[]>, git: Git, b
   const runs: Record<string, string[]> = {}
   for (const [name, s] of Object.entries(sections)) if (s.measured) runs[name] = s.runs.map((r) => r.file)
   return { markdown: L.join('\n'), svgs, report: { head, runs, derived } }
+}
+
+/**
+ * The capacity plan (bench/capacity.ts): the sweep, the best row, what the
+ * plan asks of a core node, and every input with its source. Every number
+ * and source comes from the newest capacity run's metrics and notes (the run
+ * records the inputs it used), so the table cannot drift from the model.
+ */
+function capacitySection (s: Section, git: Git, head: string): string[] {
+  const L: string[] = ['## Capacity plan — patients one Userchain carries (§III-A, §IV-B1, §VI-C)', '', ...provenance(s, git, head)]
+  if (!s.measured) return L
+  const newest = s.runs[0]!
+  const v = (k: string): number | undefined => newest.metrics[k]
+  const notes = newest.notes ?? {}
+  const c = (k: string): string => s.cell(k)
+  const list = (prefix: string): number[] => Object.keys(newest.metrics).filter((k) => k.startsWith(prefix)).sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length))).map((k) => newest.metrics[k]!)
+  const sizes = list('sweep_block_mib_'); const intervals = list('sweep_interval_s_'); const nodes = list('sweep_nodes_')
+  const key = (mib: number): string => `${String(mib).replace('.', 'p')}m`
+  const relay = (compact: number | undefined): string => compact === 1 ? 'compact' : 'full'
+  L.push('A discrete-event model ([capacity.ts](capacity.ts), [_capacity-model.ts](_capacity-model.ts); inputs and their sources in [capacity-inputs.ts](capacity-inputs.ts), listed below) ' +
+    `of ${c('nodes')} core nodes in a random peer graph (each opens ${c('input_network_outboundPeers')} connections), ${c('miners')} of them mining with equal hash power. ` +
+    'Each miner\'s block crosses the graph hop by hop: per-link latency, transfer at the lesser of the sender\'s upload and the receiver\'s download with the sender serving one peer after another, ' +
+    'and the per-hop cost measured by the userchain bench. Full relay validates the whole block (every signature) before announcing it; compact relay (BIP152) sends header and short ids, ' +
+    'rebuilds the block from the mempool, relays before validating and accepts after the cost of accepting a block whose txs are in the mempool. ' +
+    `Blocks are then mined as a Poisson process, ${c('blocks_per_cell')} per cell, each miner extending the best block it has accepted; ` +
+    'the orphan rate is the share of blocks (deeper than six below the final tip) off the final main chain. t90 is the mean over miners of the time until nine in ten nodes have accepted the block. ' +
+    `Patients: block space per second over one patient's bytes per second at the paper's rates (one tx_IoT per ${c('input_rates_txIotPeriodS')} s, one tx_key per ${c('input_rates_txKeyPeriodS')} s). ` +
+    `Seed ${c('seed')}.`, '')
+  const met = v('goal_met') === 1
+  L.push(`**Goal:** ${c('input_goal_patients')} patients at orphan rate ≤ ${c('input_goal_maxOrphanRate')}. ` +
+    (met
+      ? `**Met:** ${relay(v('best_relay_compact'))} relay, ${c('best_block_mib')} MiB blocks every ${c('best_interval_s')} s carry ${c('patients_per_network_best')} patients at orphan rate ${c('orphan_rate_at_best')}.`
+      : `**Not met by any swept parameter set.** The most patients within the orphan bound: ${c('patients_per_network_best')} (${relay(v('best_relay_compact'))} relay, ${c('best_block_mib')} MiB every ${c('best_interval_s')} s, orphan rate ${c('orphan_rate_at_best')}, t90 ${c('t90_s_at_best')} s). ` +
+        `The set that carries the goal with the fewest orphans is ${relay(v('plan_relay_compact'))} relay, ${c('plan_block_mib')} MiB every ${c('plan_interval_s')} s: ${c('plan_patients')} patients at orphan rate ${c('plan_orphan_rate')} (t90 ${c('plan_t90_s')} s). ` +
+        `Binding limit there: **${notes.binding_limit ?? '—'}** (see below).`), '')
+
+  L.push('### Sweep', '', `Block size × interval on ${c('nodes')} nodes; orphan rate as a fraction of blocks.`, '',
+    '| block MiB | interval s | patients | full relay: orphan rate | full: t90 s | compact relay: orphan rate | compact: t90 s |', '| --- | --- | --- | --- | --- | --- | --- |')
+  for (const mib of sizes) {
+    for (const sec of intervals) {
+      const mark = (mode: string): string => {
+        const o = v(`${mode}_${key(mib)}_${sec}s_orphan_rate`)
+        const limit = v('input_goal_maxOrphanRate')
+        return o !== undefined && limit !== undefined && o <= limit ? ` ✓` : ''
+      }
+      const isBest = v('best_block_mib') === mib && v('best_interval_s') === sec
+      L.push(`| ${plain(mib)} | ${plain(sec)} | ${c(`patients_${key(mib)}_${sec}s`)}${isBest ? ' **(best)**' : ''} | ${c(`full_${key(mib)}_${sec}s_orphan_rate`)}${mark('full')} | ${c(`full_${key(mib)}_t90_s`)} | ${c(`compact_${key(mib)}_${sec}s_orphan_rate`)}${mark('compact')} | ${c(`compact_${key(mib)}_t90_s`)} |`)
+    }
+  }
+  L.push('', '✓ = within the orphan bound.', '')
+
+  L.push('### Which limit binds', '',
+    `At the plan's row (${relay(v('plan_relay_compact'))} relay, ${c('plan_block_mib')} MiB every ${c('plan_interval_s')} s), the orphan rate with one cost removed at a time, and under two what-ifs:`, '',
+    '| case | orphan rate | t90 s |', '| --- | --- | --- |',
+    `| as measured | ${c('plan_orphan_rate')} | ${c('plan_t90_s')} |`,
+    `| without validation (no CPU per hop) | ${c('plan_orphan_rate_without_validation')} | — |`,
+    `| without transfer time (infinite bandwidth) | ${c('plan_orphan_rate_without_transfer')} | — |`,
+    `| without latency | ${c('plan_orphan_rate_without_latency')} | — |`,
+    `| block acceptance at ${c('input_whatIf_acceptMsPerMiB')} ms per MiB | ${c('plan_orphan_rate_accept_target')} | ${c('plan_t90_s_accept_target')} |`,
+    `| every node's bandwidth ×${c('input_whatIf_bandwidthScale')} | ${c('plan_orphan_rate_fast_links')} | ${c('plan_t90_s_fast_links')} |`,
+    `| both | ${c('plan_orphan_rate_accept_target_fast_links')} | ${c('plan_t90_s_accept_target_fast_links')} |`)
+  for (const n of nodes.filter((n) => n !== v('nodes'))) L.push(`| on ${plain(n)} nodes | ${c(`plan_orphan_rate_n${n}`)} | ${c(`plan_t90_s_n${n}`)} |`)
+  L.push('')
+
+  L.push('### What the plan asks of a core node, and why hubs must be light nodes', '',
+    `At the plan's row, with the per-tx and per-block costs measured on the userchain bench's machine (${c('input_bench_cores')} cores):`, '',
+    '| per core node | value |', '| --- | --- |',
+    `| disk, chain only (GB/day) | ${c('core_node_disk_gb_per_day')} |`,
+    `| disk (TB/year) | ${c('core_node_disk_tb_per_year')} |`,
+    `| traffic in + out (GB/day) | ${c('core_node_bandwidth_gb_per_day')} |`,
+    `| mean traffic (Mbit/s) | ${c('core_node_bandwidth_mbit_s_mean')} |`,
+    `| txs and signature checks per day | ${c('core_node_signature_checks_per_day')} |`,
+    `| CPU (core-hours/day: mempool admission + block acceptance) | ${c('core_node_cpu_core_hours_per_day')} |`,
+    `| share of the bench machine busy | ${c('core_node_cpu_busy_fraction')} |`,
+    `| mean peer degree | ${c('peer_degree_mean')} |`, '',
+    `A hub on a Raspberry Pi with ${c('input_hub_piStorageGB')} GB of storage would fill it with the full chain in ${c('pi_days_until_full_node_fills_storage')} days, ` +
+    `and a full node's mean traffic is ${c('pi_upload_share_of_core_bandwidth')}× a ${c('input_hub_piUploadMbit')} Mbit/s home uplink. ` +
+    `As a light node (the paper's lightweight user node, §III-A: block headers only) it stores ${c('light_node_headers_mb_per_year')} MB of headers a year and sends only its own transactions. ` +
+    'So at this scale hubs are light nodes and the chain is kept by a smaller set of core nodes in data centres.', '')
+
+  L.push('### Inputs', '', 'Measured by this repository\'s benches (newest archived run when the capacity bench ran; the fallback constant otherwise):', '',
+    '| input | value used | measured | from |', '| --- | --- | --- | --- |')
+  for (const [name, metric] of [['capacity_tx_iot_per_mib', 'input_capacity_tx_iot_per_mib'], ['tx_iot_bytes', 'input_tx_iot_bytes'], ['tx_key5_bytes', 'input_tx_key5_bytes'],
+    ['block_validate_ms', 'input_block_validate_ms_per_mib'], ['block_accept_ms_premempool', 'input_block_accept_ms_premempool_per_mib'],
+    ['mempool_admit_tx_per_s', 'input_mempool_admit_tx_per_s'], ['verify_capacity_per_s', 'input_verify_capacity_per_s'], ['cores', 'input_bench_cores']] as const) {
+    L.push(`| ${name} | ${c(metric)} | ${v(`input_${name}_measured`) === 1 ? 'yes' : 'no: fallback'} | ${notes[`input_${name}`] ?? '—'} |`)
+  }
+  L.push('', 'Published figures, the paper\'s, protocol constants and estimates (each says which):', '', '| input | value | source [unit] |', '| --- | --- | --- |')
+  for (const [group, entries] of Object.entries(CAPACITY_INPUTS)) {
+    for (const name of Object.keys(entries)) {
+      const k = `${group}_${name}`
+      if (notes[`source_${k}`] === undefined) continue
+      L.push(`| ${group}.${name} | ${c(`input_${k}`)} | ${notes[`source_${k}`]} |`)
+    }
+  }
+  L.push('')
+  return L
 }
 
 /** The bench names: bench/<name>.ts except run.ts and the _helpers. */
