@@ -433,7 +433,11 @@ function capacitySection (s: Section, git: Git, head: string): string[] {
       ? `**Met:** ${relay(v('best_relay_compact'))} relay, ${c('best_block_mib')} MiB blocks every ${c('best_interval_s')} s carry ${c('patients_per_network_best')} patients at orphan rate ${c('orphan_rate_at_best')}.`
       : `**Not met by any swept parameter set.** The most patients within the orphan bound: ${c('patients_per_network_best')} (${relay(v('best_relay_compact'))} relay, ${c('best_block_mib')} MiB every ${c('best_interval_s')} s, orphan rate ${c('orphan_rate_at_best')}, t90 ${c('t90_s_at_best')} s). ` +
         `The set that carries the goal with the fewest orphans is ${relay(v('plan_relay_compact'))} relay, ${c('plan_block_mib')} MiB every ${c('plan_interval_s')} s: ${c('plan_patients')} patients at orphan rate ${c('plan_orphan_rate')} (t90 ${c('plan_t90_s')} s). ` +
-        `Binding limit there: **${notes.binding_limit ?? '—'}** (see below).`), '')
+        `Binding limit there: **${notes.binding_limit ?? '—'}**, the cost whose removal lowers the orphan rate most` +
+        (['validation', 'transfer', 'latency'].some((k) => (v(`plan_orphan_rate_without_${k}`) ?? 1) <= (v('input_goal_maxOrphanRate') ?? 0))
+          ? '.'
+          : '; no single cost removed brings it within the bound (see below).')), '',
+    `An orphan rate is counted over one cell's blocks: at the bound its standard error is ${c('orphan_rate_standard_error_at_bound')}.`, '')
 
   L.push('### Sweep', '', `Block size × interval on ${c('nodes')} nodes; orphan rate as a fraction of blocks.`, '',
     '| block MiB | interval s | patients | full relay: orphan rate | full: t90 s | compact relay: orphan rate | compact: t90 s |', '| --- | --- | --- | --- | --- | --- | --- |')
@@ -461,7 +465,11 @@ function capacitySection (s: Section, git: Git, head: string): string[] {
     `| every node's bandwidth ×${c('input_whatIf_bandwidthScale')} | ${c('plan_orphan_rate_fast_links')} | ${c('plan_t90_s_fast_links')} |`,
     `| both | ${c('plan_orphan_rate_accept_target_fast_links')} | ${c('plan_t90_s_accept_target_fast_links')} |`)
   for (const n of nodes.filter((n) => n !== v('nodes'))) L.push(`| on ${plain(n)} nodes | ${c(`plan_orphan_rate_n${n}`)} | ${c(`plan_t90_s_n${n}`)} |`)
-  L.push('')
+  const ref = (k: string): string => c(`input_references_${k}`)
+  L.push('', 'Read against published figures (other networks and years, so a check of order of magnitude only): ' +
+    `Decker and Wattenhofer measured a median of ${ref('dwMedianS')} s (mean ${ref('dwMeanS')} s) for a Bitcoin block to reach a node, about ${ref('dwMsPerKb')} ms more per kB, and a fork rate of ${ref('dwForkRate')}; ` +
+    `the model's full relay, which like that Bitcoin validates before relaying, has a block of ${plain(sizes[0] ?? 0)} MiB reach half the nodes in ${c(`full_${key(sizes[0] ?? 0)}_t50_s`)} s. ` +
+    `Croman et al. found that for nine in ten Bitcoin nodes to keep their throughput, blocks should not exceed ${ref('cromanMaxBlockMB')} MB at Bitcoin's interval, nor the interval be shorter than ${ref('cromanMinIntervalS')} s.`, '')
 
   L.push('### What the plan asks of a core node, and why hubs must be light nodes', '',
     `At the plan's row, with the per-tx and per-block costs measured on the userchain bench's machine (${c('input_bench_cores')} cores):`, '',

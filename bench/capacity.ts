@@ -211,6 +211,8 @@ export async function run (): Promise<Record<string, number>> {
   // the plan's row: the best when the goal is met, else the nearest cell that carries the goal
   const plan = met ? best : reach ?? best
   Object.assign(m, {
+    // the sampling error of an orphan rate at the bound, from the blocks one cell mines
+    orphan_rate_standard_error_at_bound: Math.sqrt(maxOrphan * (1 - maxOrphan) / BLOCKS),
     goal_met: met ? 1 : 0,
     patients_per_network_best: best.patients,
     orphan_rate_at_best: best.orphan,
