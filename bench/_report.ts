@@ -481,6 +481,7 @@ function capacitySection (s: Section, git: Git, head: string): string[] {
     `| txs and signature checks per day | ${c('core_node_signature_checks_per_day')} |`,
     `| CPU (core-hours/day: mempool admission + block acceptance) | ${c('core_node_cpu_core_hours_per_day')} |`,
     `| share of the bench machine busy | ${c('core_node_cpu_busy_fraction')} |`,
+    `| of which signature checks, as a share of its Ed25519 verify capacity (all cores) | ${c('core_node_verify_capacity_share')} |`,
     `| mean peer degree | ${c('peer_degree_mean')} |`, '',
     `A hub on a Raspberry Pi with ${c('input_hub_piStorageGB')} GB of storage would fill it with the full chain in ${c('pi_days_until_full_node_fills_storage')} days, ` +
     `and a full node's mean traffic is ${c('pi_upload_share_of_core_bandwidth')}× a ${c('input_hub_piUploadMbit')} Mbit/s home uplink. ` +

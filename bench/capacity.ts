@@ -279,6 +279,7 @@ export async function run (): Promise<Record<string, number>> {
     core_node_signature_checks_per_day: txDay,
     core_node_cpu_core_hours_per_day: cpuWallS * r.benchCores / 3600,
     core_node_cpu_busy_fraction: cpuWallS / day,
+    core_node_verify_capacity_share: txDay / (r.verifyPerS * day),
     peer_degree_mean: degree,
     light_node_headers_mb_per_year: I.sizes.headerBytes.value * blocksDay * 365 / 1e6,
     pi_days_until_full_node_fills_storage: I.hub.piStorageGB.value * 1e9 / diskDay,
