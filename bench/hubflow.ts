@@ -9,7 +9,8 @@
  * Node-RED running flows/hub.json (its batch window set to 1 s so the run is
  * short; batches also close at 2000 readings in ingest), AES-256-GCM
  * sealing under the user's epoch, upload to a storage node over libp2p on
- * loopback (Helia, replication 1), the tx_IoT signed, persisted and accepted
+ * loopback (Helia, replication 1; the storage node in its own process, as
+ * the daemon it is: bench/_storage-node.ts), the tx_IoT signed, persisted and accepted
  * by the core node's mempool (no miner: the figure stops at the mempool).
  * Its clock runs from the publishers' "go" to the moment the last batch's
  * tx_IoT is accepted, so it includes the last batch's window wait (≤ 1 s).
@@ -33,7 +34,6 @@ import { CoreNode } from '../hub/src/roles/core/node.ts'
 import { Miner } from '../hub/src/roles/core/miner.ts'
 import { UserKeys } from '../hub/src/roles/user/keys.ts'
 import { IpfsNode } from '../hub/src/ipfs/index.ts'
-import { openAdmission, StorageNode } from '../hub/src/roles/storage/index.ts'
 import { FLOWS_DIR, startNodeRed } from '../hub/src/nodered/embed.ts'
 import { coreBatchChain, hubRuntime } from '../hub/src/nodered/wire.ts'
 import { median } from '../hub/src/ai/signals.ts'
@@ -46,7 +46,12 @@ const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
 
 async function hubflowRun (dir: string, devices: number, perDevice: number): Promise<{ rate: number, p50: number, batches: number }> {
   const user = identityFromSeed(new Uint8Array(32).fill(7))
-  const storage = await StorageNode.create({ dataDir: join(dir, 'storage'), admission: openAdmission })
+  // the storage node is another daemon (another machine in a deployment): its own process
+  const storage = fork(fileURLToPath(new URL('./_storage-node.ts', import.meta.url)), [join(dir, 'storage')], { execArgv: ['--no-warnings'] })
+  const storageAddr = await new Promise<string>((resolve, reject) => {
+    storage.once('message', (m) => { resolve((m as { addr: string }).addr) })
+    storage.once('exit', (code) => { reject(new Error(`storage node exited with ${code}`)) })
+  })
   const ipfs = await IpfsNode.create({ dataDir: join(dir, 'ipfs') })
   const core = await CoreNode.open({ dir: join(dir, 'chain'), params: DEVNET, verifyThreads: 1 })
   const miner = new Miner(core, { miner: user.id, threads: 1 })
@@ -79,7 +84,9 @@ async function hubflowRun (dir: string, devices: number, perDevice: number): Pro
   for (const n of flow) if (n.id === 'hub-batch') n.window = 1
   await mkdir(join(dir, 'node-red'), { recursive: true, mode: 0o700 })
   await writeFile(join(dir, 'node-red', 'flows.json'), JSON.stringify(flow))
-  const rt = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [storage.ipfs.multiaddrs[0]!.toString()], replication: 1, ingest: ing, user: toHex(user.id), rng, batches })
+  const rt = hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [storageAddr], replication: 1, ingest: ing, user: toHex(user.id), rng, batches })
+  // a running hub is connected to its storage nodes: the connection (dial, Noise handshake) is made before the clock starts
+  await rt.ipfs!.upload(rng(1024))
   const red = await startNodeRed({ dataDir: dir, runtimes: { hub: rt }, port: 0, print: () => {}, logLevel: 'error' })
   const broker = await EmbeddedBroker.start(ing, { hubId: HUB, port: 0, publishRate: null })
   const w = fork(fileURLToPath(new URL('./_ingest-publisher.ts', import.meta.url)), [], { execArgv: ['--no-warnings'] })
@@ -106,7 +113,9 @@ async function hubflowRun (dir: string, devices: number, perDevice: number): Pro
     await batchKeys.close()
     await core.close()
     await ipfs.stop()
-    await storage.stop()
+    const stopped = new Promise((resolve) => storage.once('exit', resolve))
+    storage.send('stop')
+    await stopped
   }
 }
 

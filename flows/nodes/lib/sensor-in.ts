@@ -21,7 +21,7 @@ export default function (RED: RedApi): void {
     let rejected = 0
     const throttle = throttledStatus(node)
     const show = (): void => {
-      throttle.set(rejected > 0 ? status.warn(`${count} readings, ${rejected} rejected`) : status.ok(`${count} readings`))
+      throttle.set(() => rejected > 0 ? status.warn(`${count} readings, ${rejected} rejected`) : status.ok(`${count} readings`))
     }
     const wanted = (r: SensorReading): boolean => (types.size === 0 || types.has(r.t)) && (device === '' || r.d === device)
     const toMsg = (r: SensorReading, msg: Msg = {}): Msg => { count++; show(); msg.topic = `${r.d}/${r.t}`; msg.payload = r; return msg }

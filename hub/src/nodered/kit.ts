@@ -156,13 +156,21 @@ export function numProp (def: NodeDef, name: string, dflt: number): number {
 /**
  * A status setter for hot nodes: shows the first status at once, then at
  * most one every `ms` (always ending on the latest), so a node passing
- * tens of thousands of readings a second does not flood the editor.
+ * tens of thousands of readings a second does not flood the editor. Given
+ * a function, the status is made only when it is shown (not once per
+ * reading).
  */
-export function throttledStatus (node: RedNode, ms = 250): { set: (s: NodeStatus) => void, close: () => void } {
+export function throttledStatus (node: RedNode, ms = 250): { set: (s: NodeStatus | (() => NodeStatus)) => void, close: () => void } {
   let last = 0
-  let pending: NodeStatus | undefined
+  let pending: NodeStatus | (() => NodeStatus) | undefined
   let timer: NodeJS.Timeout | undefined
-  const flush = (): void => { timer = undefined; if (pending !== undefined) { last = Date.now(); node.status(pending); pending = undefined } }
+  const flush = (): void => {
+    timer = undefined
+    if (pending === undefined) return
+    last = Date.now()
+    node.status(typeof pending === 'function' ? pending() : pending)
+    pending = undefined
+  }
   return {
     set: (s) => {
       pending = s

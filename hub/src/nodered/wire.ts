@@ -168,7 +168,7 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
   const named = async (id: string): Promise<{ sealed?: string, uploaded?: string }> => {
     const known = names.get(id)
     if (known !== undefined) return known
-    const state = await db.stateOf(id)
+    const state = await db.stateOf(id, { sealed: true })
     if (state !== undefined) note(id, state)
     return names.get(id) ?? {}
   }
