@@ -6,6 +6,7 @@
  * `done(err)` — Node-RED turns that into `node.error(err, msg)`, which is
  * what Catch nodes see.
  */
+import { randomBytes } from 'node:crypto'
 import { HealthchainError } from '../core/index.ts'
 import { NoRuntimeError } from './errors.ts'
 import { RUNTIMES_SETTING, type HealthchainRuntime, type RuntimeTable } from './runtime.ts'
@@ -181,4 +182,17 @@ export function throttledStatus (node: RedNode, ms = 250): { set: (s: NodeStatus
     },
     close: () => { clearTimeout(timer); timer = undefined }
   }
+}
+
+/**
+ * Message ids (msg._msgid) for a node that emits a message per reading:
+ * 16 hex digits, like Node-RED's own, from a random per-node prefix and a
+ * counter. Node-RED draws eight Math.random() bytes and formats each for
+ * every message it sends without one, which cost more than the rest of the
+ * send.
+ */
+export function msgIds (): () => string {
+  const prefix = randomBytes(4).toString('hex')
+  let n = 0
+  return () => prefix + ((n++) >>> 0).toString(16).padStart(8, '0')
 }
