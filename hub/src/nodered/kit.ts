@@ -86,13 +86,16 @@ export interface Adapter {
   /** Handles one message; returns what to send (null: nothing). Throw to report an error. */
   input?: (msg: Msg, send: Send) => Out | Promise<Out>
   close?: () => void | Promise<void>
+  /** Messages for which this says true are handled at once, beside the others, not in arrival order (a durable batch: its steps are serialized by the store, and no batch waits for another's). */
+  concurrent?: (msg: Msg) => boolean
 }
 
 /**
  * Registers `type`: `setup` builds the adapter for each node instance (it
  * may throw — the node then shows a red ring and reports the error on every
  * message). Messages are handled one after another in arrival order, so an
- * async step (an upload) never reorders the stream.
+ * async step (an upload) never reorders the stream — except those the
+ * adapter marks `concurrent`.
  */
 export function defineNode (RED: RedApi, type: string, setup: (node: RedNode, def: NodeDef) => Adapter, opts?: Record<string, unknown>): void {
   function HealthchainNode (this: RedNode, def: NodeDef): void {
@@ -125,6 +128,7 @@ export function defineNode (RED: RedApi, type: string, setup: (node: RedNode, de
       tail = t
     }
     node.on('input', (msg, send, done) => {
+      if (adapter.concurrent?.(msg) === true) { void handle(msg, send, done); return }
       if (tail === null) {
         const p = handle(msg, send, done)
         if (p !== undefined) chain(p)
