@@ -119,7 +119,7 @@ t.test(`the production hub SIGKILLed ${TRIALS} times: every acknowledged reading
   t.equal(twice, 0, 'no reading is in two batches')
   const db = new ClassicLevel<string, string>(ingestDbPath(dataDir), { keyEncoding: 'utf8', valueEncoding: 'utf8' })
   const left: string[] = []
-  for await (const k of db.keys()) if (/^(pend|batch|bst)!/.test(k)) left.push(k)
+  for await (const k of db.keys()) if (/^(pend|batch|bst|bsb)!/.test(k)) left.push(k)
   await db.close()
   t.same(left, [], 'the ingest store keeps no reading of a confirmed batch')
 

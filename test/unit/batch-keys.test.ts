@@ -233,3 +233,30 @@ t.test('a reading being written when its batch closes joins that batch, under th
   t.equal(keys.ids().length, 0, 'and closing destroys it')
   await keys.close()
 })
+
+t.test('readings committed together are sealed at rest as one row, and each of them reopens after a crash', async (t) => {
+  const dir = t.testdir()
+  const keys = await BatchKeys.open(join(dir, 'batch-keys'), SECRET, { sync: false })
+  let ing = await Ingest.open(join(dir, 'ingest'), { sync: false, batchKeys: keys, thresholds: [] })
+  await ing.registry.add('d-1', { user: 'u', sensors: ['hr'] })
+  await ing.registry.add('d-2', { user: 'u', sensors: ['hr'] })
+  // acknowledged together: one group commit, one sealed row (one AES-GCM, one nonce) for all of them
+  const results = await Promise.all(Array.from({ length: 60 }, (_, s) => ing.submit(line(s % 2 === 0 ? 'd-1' : 'd-2', s >> 1), { source: 'api' })))
+  t.ok(results.every((r) => r.ok), 'all 60 readings acknowledged')
+  const rows: string[] = []
+  for await (const [k, v] of ing.store.scanRaw('pend!')) { rows.push(k); t.ok(sealedRow(k, v) !== null, `${k} is sealed`) }
+  t.ok(rows.length >= 1 && rows.length < 60, `60 readings in ${rows.length} sealed row(s)`)
+  // a crash before the batch closed: every reading comes back pending, each once
+  await ing.close()
+  ing = await Ingest.open(join(dir, 'ingest'), { sync: false, batchKeys: keys, thresholds: [] })
+  t.equal(ing.pendingCount('u'), 60, 'the 60 readings reopen pending')
+  const b = (await ing.flush('u'))!
+  t.same(b.readings.map((r) => `${r.w.d}/${r.w.s}`).sort(), results.map((r) => r.ok ? `${r.reading.device}/${r.reading.seq}` : '').sort(), 'the batch holds each acknowledged reading once')
+  const left: string[] = []
+  for await (const [k] of ing.store.scanRaw('pend!')) left.push(k)
+  t.same(left, [], 'closing the batch deleted every chunk row')
+  // the replay marks were committed with them: a resent reading is refused after the restart
+  t.notOk((await ing.submit(line('d-1', 3), { source: 'api' })).ok, 'a reading sent again is a replay')
+  await ing.close()
+  await keys.close()
+})

@@ -14,6 +14,8 @@ import ipfsUpload from '../../flows/nodes/lib/ipfs-upload.ts'
 import txIot from '../../flows/nodes/lib/tx-iot.ts'
 import { CATCH, collect, helper, loadFlow, next, reading, userRuntime } from '../helpers/nodered.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
+import type { BatchStore, IpfsStore } from '../../hub/src/nodered/runtime.ts'
+import { until } from '../integration/ingest-helpers.ts'
 
 type Caught = { error: { message: string, source: { id: string, type: string } } } & Record<string, unknown>
 
@@ -194,4 +196,36 @@ t.test('each palette .js file re-exports its .ts implementation (Node-RED regist
     t.equal(typeof viaJs, 'function', f)
     t.equal(viaJs, impl, `${f} is the .ts implementation`)
   }
+})
+
+t.test('ipfs upload: durable batches go side by side (a stalled upload holds up no other batch); messages without a batch id keep their order', async (t) => {
+  const u = await userRuntime()
+  // uploads of the bytes "slow…" wait until released; the others answer at once (MemoryIpfs underneath)
+  const gates: Array<() => void> = []
+  const ipfs: IpfsStore = {
+    upload: async (bytes) => { if (Buffer.from(bytes).toString().startsWith('slow')) await new Promise<void>((resolve) => { gates.push(resolve) }); return await u.ipfs.upload(bytes) },
+    get: async (cid) => await u.ipfs.get(cid)
+  }
+  const uploaded: string[] = []
+  const batches = { uploaded: async (id: string) => { uploaded.push(id) } } as unknown as BatchStore
+  await loadFlow(t, [ipfsUpload], [
+    { id: 'n', type: 'healthchain-ipfs-upload', z: 'f1', runtime: 'rt', wires: [['out']] }, { id: 'out', type: 'helper', z: 'f1' }, ...CATCH
+  ], { hub: { ...u.rt, ipfs, batches } })
+  const out = collect('out')
+  const n = helper.getNode('n')
+  n.receive({ payload: Buffer.from('slow-1'), batch: { id: 'batch!u!0000000000000001' } })
+  n.receive({ payload: Buffer.from('fast-2'), batch: { id: 'batch!u!0000000000000002' } })
+  await until(() => out.length === 1)
+  t.same(out.map((m) => (m.batch as { id: string }).id), ['batch!u!0000000000000002'], 'the second batch is out while the first one\'s upload hangs')
+  gates.shift()!()
+  await until(() => out.length === 2)
+  t.same(uploaded, ['batch!u!0000000000000002', 'batch!u!0000000000000001'], 'each recorded as uploaded in the store')
+  // in memory (no batch id): one after another, in arrival order
+  n.receive({ payload: Buffer.from('slow-3') })
+  n.receive({ payload: Buffer.from('fast-4') })
+  await until(() => gates.length === 1)
+  t.equal(out.length, 2, 'the message behind a hanging upload waits for it')
+  gates.shift()!()
+  await until(() => out.length === 4)
+  t.same(out.slice(2).map((m) => Buffer.from(u.ipfs.blocks.get(m.cid as string) ?? []).toString()), ['slow-3', 'fast-4'], 'in arrival order')
 })

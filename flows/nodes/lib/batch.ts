@@ -87,7 +87,8 @@ export default function (RED: RedApi): void {
           if (store !== undefined && out.length > 0) { closeDurable(store); out = [] }
         }
         rearm()
-        show.set(batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${batches + out.length} batches · ${label}`) : status.ok(`${batches + out.length} batches · ${label}`))
+        const shown = batches + out.length
+        show.set(() => batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${shown} batches · ${label}`) : status.ok(`${shown} batches · ${label}`))
         return out.length === 0 ? null : [out.map(toMsg)]
       },
       close: () => { clearTimeout(timer); show.close(); off?.() }

@@ -13,7 +13,7 @@
 import { asReading } from '../../../hub/src/nodered/batcher.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
-import { asBuffer, bytesOf, durableId, intOf } from '../../../hub/src/nodered/msg.ts'
+import { asBuffer, bytesOf, durableConcurrent, durableId, intOf } from '../../../hub/src/nodered/msg.ts'
 import { sealerOf } from '../../../hub/src/nodered/seal.ts'
 
 export default function (RED: RedApi): void {
@@ -24,6 +24,7 @@ export default function (RED: RedApi): void {
     const keys = rt.keys
     node.status(keys === undefined ? status.idle('ready') : keys.current === null ? status.warn('no key epoch') : status.idle(`epoch ${keys.current.epoch}`))
     return {
+      concurrent: durableConcurrent(rt),
       input: async (msg) => {
         if (!Array.isArray(msg.payload)) throw new BadMessageError('payload', 'must be an array of readings (the batch node\'s output)')
         const readings = msg.payload.map((r, i) => asReading(r, `payload[${i}]`))

@@ -9,7 +9,7 @@
  */
 import { digestFromCidString, toHex } from '../../../hub/src/core/index.ts'
 import { defineNode, runtimeOf, status, type RedApi } from '../../../hub/src/nodered/kit.ts'
-import { bytesOf, durableId } from '../../../hub/src/nodered/msg.ts'
+import { bytesOf, durableConcurrent, durableId } from '../../../hub/src/nodered/msg.ts'
 import { need } from '../../../hub/src/nodered/runtime.ts'
 
 export default function (RED: RedApi): void {
@@ -19,6 +19,7 @@ export default function (RED: RedApi): void {
     let uploads = 0
     node.status(status.idle('ready'))
     return {
+      concurrent: durableConcurrent(rt),
       input: async (msg) => {
         const bytes = bytesOf(msg.payload, 'payload')
         node.status(status.busy('uploading'))

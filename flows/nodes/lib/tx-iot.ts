@@ -17,7 +17,7 @@
 import { cidStringFromDigest, digestFromCidString, toHex } from '../../../hub/src/core/index.ts'
 import { BadMessageError } from '../../../hub/src/nodered/errors.ts'
 import { defineNode, runtimeOf, status, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
-import { bytesOf, durableId, intOf } from '../../../hub/src/nodered/msg.ts'
+import { bytesOf, durableConcurrent, durableId, intOf } from '../../../hub/src/nodered/msg.ts'
 import { recorderOf } from '../../../hub/src/nodered/seal.ts'
 
 export default function (RED: RedApi): void {
@@ -30,6 +30,7 @@ export default function (RED: RedApi): void {
     const show = (): void => { node.status(status.ok(`${submitted} submitted · ${confirmed} confirmed`)) }
     node.status(status.idle('ready'))
     return {
+      concurrent: durableConcurrent(rt),
       input: async (msg, send) => {
         const heiot = msg.heiot !== undefined
           ? bytesOf(msg.heiot, 'heiot', 32)

@@ -3,13 +3,12 @@
  * - H = SHA-256 (FIPS 180-4), on node:crypto (HKDF/HMAC from @noble/hashes).
  * - Signatures: Ed25519 (RFC 8032) on libsodium or node:crypto (./ed25519.ts); ID = the 32-byte public key.
  * - Key agreement: X25519 (RFC 7748) on node:crypto, for HPKE envelopes.
- * - Symmetric: AES-256-GCM (NIST SP 800-38D) from @noble/ciphers, 96-bit nonce.
+ * - Symmetric: AES-256-GCM (NIST SP 800-38D) on node:crypto, 96-bit nonce.
  * Pure: randomness (seeds, nonces) is always passed in by the caller.
  */
-import { diffieHellman, hash as nodeHash, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, diffieHellman, hash as nodeHash, type KeyObject } from 'node:crypto'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
-import { gcm } from '@noble/ciphers/aes.js'
 import { checkBytes, concatBytes, utf8Bytes } from './codec.ts'
 import { BadSignatureError, DecryptionError, InvalidFieldError } from './errors.ts'
 import { ed25519Key, ed25519Sign, ed25519Verify, type Ed25519Key } from './ed25519.ts'
@@ -121,11 +120,23 @@ export function identityFromSeed (seed: Uint8Array): Identity {
 
 // ---- AES-256-GCM ----
 
-/** AES-256-GCM: returns ciphertext ‖ tag. The nonce must never repeat under one key. */
+/**
+ * AES-256-GCM: returns ciphertext ‖ tag. The nonce must never repeat under one key.
+ * On node:crypto (OpenSSL, AES-NI): a sealed batch of a few hundred KiB took
+ * milliseconds in JavaScript (@noble/ciphers), on the event loop the hub's
+ * ingest shares (bench/hubflow.ts). Same NIST SP 800-38D vectors.
+ */
 export function aesGcmEncrypt (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
   checkBytes('key', key, AES_KEY_BYTES)
   checkBytes('nonce', nonce, GCM_NONCE_BYTES)
-  return gcm(key, nonce, aad).encrypt(checkBytes('plaintext', plaintext))
+  checkBytes('plaintext', plaintext)
+  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES })
+  if (aad !== undefined) c.setAAD(aad)
+  const out = new Uint8Array(plaintext.length + GCM_TAG_BYTES)
+  out.set(c.update(plaintext), 0)
+  c.final()
+  out.set(c.getAuthTag(), plaintext.length)
+  return out
 }
 
 export function aesGcmDecrypt (key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad?: Uint8Array, field = 'ciphertext'): Uint8Array {
@@ -133,8 +144,15 @@ export function aesGcmDecrypt (key: Uint8Array, nonce: Uint8Array, ciphertext: U
   checkBytes('nonce', nonce, GCM_NONCE_BYTES)
   checkBytes(field, ciphertext)
   if (ciphertext.length < GCM_TAG_BYTES) throw new DecryptionError(field)
+  const n = ciphertext.length - GCM_TAG_BYTES
   try {
-    return gcm(key, nonce, aad).decrypt(ciphertext)
+    const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES })
+    if (aad !== undefined) d.setAAD(aad)
+    d.setAuthTag(ciphertext.subarray(n))
+    const out = new Uint8Array(n)
+    out.set(d.update(ciphertext.subarray(0, n)), 0)
+    d.final()
+    return out
   } catch {
     throw new DecryptionError(field)
   }

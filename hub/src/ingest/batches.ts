@@ -5,10 +5,13 @@
  * each batch where it was and nothing a device was acknowledged for is lost.
  *
  *   closed    the batch row (`batch!…`) — written by Ingest.flush
- *   sealed    `bst!<batch>` holds the sealed bytes and the key epoch,
- *             persisted before the upload: a resumed batch is uploaded with
- *             the same bytes (same CID), never sealed again (no AES-GCM
- *             nonce is ever used twice under one Ik)
+ *   sealed    `bsb!<batch>` holds the sealed bytes and `bst!<batch>` the
+ *             stage and key epoch, both persisted before the upload: a
+ *             resumed batch is uploaded with the same bytes (same CID),
+ *             never sealed again (no AES-GCM nonce is ever used twice under
+ *             one Ik). The bytes are written once, in their own row: each
+ *             later step rewrites only the small `bst!` row, in the commit
+ *             queue the readings' PUBACKs wait on
  *   uploaded  + the CID the storage nodes acknowledged
  *   tx        + the signed tx_IoT, persisted before it is submitted: a
  *             restart resubmits that very transaction, never a second one
@@ -23,8 +26,9 @@
  * too old (ERR_TX_TIME) is rebuilt with a fresh timestamp — every version
  * stays listed, so whichever one is mined confirms the batch.
  *
- * Every operation is idempotent and serialized, so a batch handed out
- * twice (a redeployed flow, a retry while an upload hangs) is harmless.
+ * Every operation is idempotent and the operations on one batch are
+ * serialized, so a batch handed out twice (a redeployed flow, a retry while
+ * an upload hangs) is harmless.
  */
 import { EventEmitter } from 'node:events'
 import { bodyTx, buildTxIoT, decodeTx, encodeTx, fromHex, toHex, type Identity, type Tx, type TxIoT } from '../core/index.ts'
@@ -64,6 +68,8 @@ export interface BatchChain {
 }
 
 export const stateKey = (batchId: string): string => `bst!${batchId}`
+/** The row of a batch's sealed bytes (base64). */
+export const sealedKey = (batchId: string): string => `bsb!${batchId}`
 
 export interface DurableBatchesOptions {
   readonly ingest: Ingest
@@ -91,7 +97,9 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
   readonly #identity: Identity
   readonly #chain: BatchChain
   readonly #users: ReadonlySet<string> | undefined
-  #tail: Promise<unknown> = Promise.resolve()
+  /** per batch: the tail of its queue of state changes */
+  readonly #tails = new Map<string, Promise<unknown>>()
+  #settling: Promise<unknown> = Promise.resolve()
   readonly #offs: Array<() => void> = []
   readonly #waiters = new Map<string, Array<(txid: string) => void>>()
 
@@ -110,21 +118,36 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
 
   #mine (user: string): boolean { return this.#users === undefined || this.#users.has(user) }
 
-  /** One state change at a time. */
-  async #one<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(fn, fn)
-    this.#tail = run.catch(() => {})
+  /**
+   * One state change of a batch at a time. Batches do not wait for each
+   * other: each step waits for its own durable write, and one queue for all
+   * of them made every batch wait for every other batch's writes (the group
+   * commits the readings' PUBACKs wait on too).
+   */
+  async #one<T> (id: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.#tails.get(id) ?? Promise.resolve()).then(fn, fn)
+    const tail = run.catch(() => {})
+    this.#tails.set(id, tail)
+    void tail.then(() => { if (this.#tails.get(id) === tail) this.#tails.delete(id) })
     return await run
   }
 
-  /** The recorded stage of a stored batch (a batch with none is closed). */
-  async #stored (id: string): Promise<BatchState> {
-    return await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' }
+  /** The recorded stage of a stored batch (a batch with none is closed); with `sealed`, its sealed bytes too. */
+  async #stored (id: string, sealed = false): Promise<BatchState> {
+    const state = await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' }
+    // a state recorded with its bytes inline (as a hub stored them before they had their own row) carries them already
+    if (!sealed || state.stage === 'closed' || state.sealed !== undefined) return state
+    const bytes = await this.ingest.store.get<string>(sealedKey(id))
+    return bytes === undefined ? state : { ...state, sealed: bytes }
   }
 
-  /** A batch's state, its readings not read (they are sealed at rest: a step needs only where the batch is); undefined once it is gone. */
-  async stateOf (id: string): Promise<BatchState | undefined> {
-    return await this.ingest.hasBatch(id) ? await this.#stored(id) : undefined
+  /**
+   * A batch's state, its readings not read (they are sealed at rest: a step
+   * needs only where the batch is) and, unless `sealed`, its sealed bytes
+   * not read either; undefined once it is gone.
+   */
+  async stateOf (id: string, opts: { sealed?: boolean } = {}): Promise<BatchState | undefined> {
+    return await this.ingest.hasBatch(id) ? await this.#stored(id, opts.sealed) : undefined
   }
 
   async #state (id: string): Promise<BatchState> {
@@ -133,18 +156,23 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     return state
   }
 
-  /** One batch not yet confirmed, with its readings and state; undefined once it is gone. */
+  /** One batch not yet confirmed, with its readings and state (its sealed bytes included); undefined once it is gone. */
   async get (id: string): Promise<OpenBatch | undefined> {
     const batch = await this.ingest.batch(id)
     if (batch === undefined || !this.#mine(batch.user)) return undefined
-    return { batch, state: await this.#stored(id) }
+    return { batch, state: await this.#stored(id, true) }
   }
 
+  /** Records the state; sealed bytes it carries go to their own row, in the same atomic write. */
   async #put (id: string, state: BatchState): Promise<void> {
-    await this.ingest.store.write([{ type: 'put', key: stateKey(id), value: JSON.stringify(state) }])
+    const { sealed, ...rest } = state
+    await this.ingest.store.write([
+      { type: 'put', key: stateKey(id), value: JSON.stringify(rest) },
+      ...(sealed === undefined ? [] : [{ type: 'put' as const, key: sealedKey(id), value: JSON.stringify(sealed) }])
+    ])
   }
 
-  /** Every batch not yet confirmed, oldest first, with its state. */
+  /** Every batch not yet confirmed, oldest first, with its state (its sealed bytes not read). */
   async open (): Promise<OpenBatch[]> {
     const out: OpenBatch[] = []
     for (const b of await this.ingest.batches()) {
@@ -184,9 +212,13 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    * ones (a second nonce) are discarded unused.
    */
   async sealed (id: string, sealed: Uint8Array, epoch: number): Promise<{ readonly sealed: Uint8Array, readonly epoch: number }> {
-    return await this.#one(async () => {
+    return await this.#one(id, async () => {
       const state = await this.#state(id)
-      if (state.sealed !== undefined) return { sealed: new Uint8Array(Buffer.from(state.sealed, 'base64')), epoch: state.epoch! }
+      if (state.stage !== 'closed') {
+        const first = (await this.#stored(id, true)).sealed
+        if (first === undefined) throw new BatchStageError(id, 'sealing', `${state.stage} without its sealed bytes`)
+        return { sealed: new Uint8Array(Buffer.from(first, 'base64')), epoch: state.epoch! }
+      }
       await this.#put(id, { stage: 'sealed', sealed: Buffer.from(sealed).toString('base64'), epoch })
       return { sealed, epoch }
     })
@@ -194,7 +226,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
 
   /** Records the CID the storage nodes acknowledged. */
   async uploaded (id: string, cid: string): Promise<void> {
-    await this.#one(async () => {
+    await this.#one(id, async () => {
       const state = await this.#state(id)
       if (state.stage === 'closed') throw new BatchStageError(id, 'sealing', state.stage)
       if (state.stage === 'sealed') await this.#put(id, { ...state, stage: 'uploaded', cid })
@@ -206,7 +238,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    * is submitted; a batch recorded before resubmits its stored transaction.
    */
   async record (id: string, heiot: Uint8Array, epoch: number): Promise<{ readonly id: string, readonly tx: TxIoT }> {
-    return await this.#one(async () => {
+    return await this.#one(id, async () => {
       const state = await this.#state(id)
       if (state.stage === 'closed' || state.stage === 'sealed') throw new BatchStageError(id, 'uploading', state.stage)
       let s = state
@@ -261,23 +293,32 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    * tx_IoT the mempool lost is submitted again.
    */
   async settle (): Promise<void> {
-    await this.#one(async () => {
-      for (const { id, state } of await this.states()) {
-        if (state.tx === undefined) continue
+    const run = this.#settling.then(async () => { await this.#settle() })
+    this.#settling = run.catch(() => {})
+    await run
+  }
+
+  /** One settle pass (settles run one after another); each batch under its own lock, its state read again there. */
+  async #settle (): Promise<void> {
+    for (const { id, state: listed } of await this.states()) {
+      if (listed.tx === undefined) continue
+      await this.#one(id, async () => {
+        const state = await this.stateOf(id)
+        if (state?.tx === undefined) return
         const deep = (state.txids ?? []).find((t) => (this.#chain.depth(fromHex('txid', t)) ?? 0) >= this.confirmations)
         if (deep !== undefined) {
           const readings = (await this.ingest.batch(id))?.readings.length ?? 0
           // the rows in one atomic write, then the batch's keys (Ingest.deleteBatch: its readings never decrypt again)
-          await this.ingest.deleteBatch(id, [{ type: 'del', key: stateKey(id) }])
+          await this.ingest.deleteBatch(id, [{ type: 'del', key: stateKey(id) }, { type: 'del', key: sealedKey(id) }])
           this.emit('confirmed', { id, txid: deep, readings })
           for (const w of this.#waiters.get(id) ?? []) w(deep)
           this.#waiters.delete(id)
-          continue
+          return
         }
-        if ((state.txids ?? []).some((t) => this.#chain.depth(fromHex('txid', t)) !== undefined)) continue
+        if ((state.txids ?? []).some((t) => this.#chain.depth(fromHex('txid', t)) !== undefined)) return
         try { await this.#submit(id, state) } catch (err) { this.emit('error', err as Error) }
-      }
-    })
+      })
+    }
   }
 
   stop (): void { for (const off of this.#offs.splice(0)) off() }

@@ -27,7 +27,7 @@ import type { Reading } from './line.ts'
 import { DeviceRegistry } from './registry.ts'
 import { ReplayGuard } from './replay.ts'
 import { IngestStore, keys } from './store.ts'
-import type { BatchRecord, Op, PendingReading } from './store.ts'
+import type { BatchRecord, Mark, Op, PendingReading } from './store.ts'
 import { sealedRow, type BatchKeys } from './batch-keys.ts'
 import { BatchKeyGoneError, IngestLockedError } from './batch-errors.ts'
 
@@ -56,19 +56,25 @@ export interface IngestOptions extends AggregateOptions {
   batchKeys?: BatchKeys
 }
 
+/** Readings of one open batch sealed at rest as one row, in the commit that makes them durable (its row: the first one's key). */
+interface Chunk { readonly row: string, readonly kid: string, readonly values: string[] }
+
 /** A user's open batch: the readings acknowledged since the last close and the keys they are sealed under. */
 interface Gathering {
   /** the batch key new readings are sealed under, durable once it resolves (made on first use) */
   key: Promise<string> | undefined
   /** every key its readings were sealed under */
   readonly keys: Set<string>
+  /** each reading and the row it is stored in (a chunk's row holds several) */
   readonly entries: Array<{ key: string, p: PendingReading }>
+  /** the chunk readings being written join until its commit is formed */
+  chunk: Chunk | undefined
   /** readings being written */
   inflight: number
   readonly settled: Array<() => void>
 }
 
-const gathering = (key?: string): Gathering => ({ key: key === undefined ? undefined : Promise.resolve(key), keys: new Set(key === undefined ? [] : [key]), entries: [], inflight: 0, settled: [] })
+const gathering = (key?: string): Gathering => ({ key: key === undefined ? undefined : Promise.resolve(key), keys: new Set(key === undefined ? [] : [key]), entries: [], chunk: undefined, inflight: 0, settled: [] })
 
 export interface IngestCounters {
   accepted: number
@@ -137,14 +143,15 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const named = new Set<string>()
     for await (const [k, v] of store.scanRaw('pend!')) {
       const user = k.split('!')[1]!
-      const text = this.#unseal(k, v, named)
-      const p = JSON.parse(text) as PendingReading
+      const stored = JSON.parse(this.#unseal(k, v, named)) as PendingReading | PendingReading[]
       let g = this.#open.get(user)
       if (g === undefined) { g = gathering(); this.#open.set(user, g) }
       for (const id of sealedRow(k, v)?.k ?? []) { g.keys.add(id); g.key ??= Promise.resolve(id) }
-      g.entries.push({ key: k, p })
-      const reason = this.aggregator.add(user, wireToReading(p), k.length + text.length, p.at)
-      if (reason !== null && !closeNow.has(user)) closeNow.set(user, reason)
+      for (const p of Array.isArray(stored) ? stored : [stored]) {
+        g.entries.push({ key: k, p })
+        const reason = this.aggregator.add(user, wireToReading(p), k.length + JSON.stringify(p).length, p.at)
+        if (reason !== null && !closeNow.has(user)) closeNow.set(user, reason)
+      }
     }
     for await (const [k, v] of store.scanRaw('batch!')) for (const id of sealedRow(k, v)?.k ?? []) named.add(id)
     // a key made for a batch that got no reading, or left by a crash after its batch's rows were deleted
@@ -232,10 +239,16 @@ export class Ingest extends EventEmitter<IngestEvents> {
     // the reading belongs to the open batch whose key seals it, even if that batch closes meanwhile (flush waits for it)
     const g = this.#gathering(user)
     g.inflight++
+    let row = key
     try {
       const kid = await this.#keyOf(g)
-      const stored = kid === undefined ? value : this.#keys!.seal([kid], key, value)
-      await this.store.write([{ type: 'put', key, value: stored }], { device: r.device, boot: r.boot, seq: r.seq })
+      const mark = { device: r.device, boot: r.boot, seq: r.seq }
+      if (kid === undefined) await this.store.write([{ type: 'put', key, value }], mark)
+      else {
+        const written = this.#chunked(g, kid, key, value, mark)
+        row = written.row
+        await written.done
+      }
     } catch (err) {
       this.#guard.rollback(r.device, r.boot, r.seq, previous)
       throw err
@@ -244,12 +257,34 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
     this.counters.accepted++
     this.registry.noteAccepted(r.device, p.at)
-    g.entries.push({ key, p })
+    g.entries.push({ key: row, p })
     this.emit('reading', r, user)
     const reason = this.aggregator.add(user, r, value.length, p.at)
     if (reason !== null) this.#flushSoon(user, reason)
     else if (this.#timer === undefined) this.#schedule()
     return { ok: true, reading: r, user }
+  }
+
+  /**
+   * Writes a reading sealed at rest: it joins the chunk of its open batch
+   * whose commit is not formed yet, or starts one. A chunk is sealed once,
+   * under one nonce, when its commit is formed (IngestStore.write), so
+   * sealing costs one AES-GCM per user per commit, not one per reading; each
+   * reading still resolves only once the commit holding it is durable.
+   */
+  #chunked (g: Gathering, kid: string, key: string, value: string, mark: Mark): { readonly row: string, readonly done: Promise<void> } {
+    const c = g.chunk
+    if (c !== undefined && c.kid === kid) {
+      c.values.push(value)
+      return { row: c.row, done: this.store.write([], mark) }
+    }
+    const chunk: Chunk = { row: key, kid, values: [value] }
+    g.chunk = chunk
+    const done = this.store.write(() => {
+      if (g.chunk === chunk) g.chunk = undefined
+      return [{ type: 'put', key: chunk.row, value: this.#keys!.seal([kid], chunk.row, `[${chunk.values.join(',')}]`) }]
+    }, mark)
+    return { row: chunk.row, done }
   }
 
   #flushSoon (user: string, reason: FlushReason): void {
@@ -268,7 +303,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const n = ++this.#batchSeq
     const batch: BatchRecord = { id: keys.batch(user, n), user, reason, createdAt: this.#now(), readings: g.entries.map((e) => e.p) }
     const json = JSON.stringify(batch)
-    const ops: Op[] = g.entries.map((e) => ({ type: 'del', key: e.key }))
+    const ops: Op[] = [...new Set(g.entries.map((e) => e.key))].map((key) => ({ type: 'del', key }))
     ops.push({ type: 'put', key: batch.id, value: this.#keys === undefined ? json : this.#keys.seal([...g.keys], batch.id, json) }, { type: 'put', key: keys.batchSeq, value: String(n) })
     try {
       await this.store.write(ops)
@@ -325,7 +360,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
 
   /** Whether a closed batch is still stored (its row not read, so not opened). */
   async hasBatch (id: string): Promise<boolean> {
-    return id.startsWith('batch!') && await this.store.db.get(id) !== undefined
+    return id.startsWith('batch!') && await this.store.db.has(id)
   }
 
   /** One closed batch (undefined once deleted). */

@@ -5,7 +5,9 @@
  *
  * Keys (UTF-8, values JSON):
  *   dev!<device>                          DeviceRecord
- *   pend!<user>!<device>!<boot>!<seq>     PendingReading   (boot, seq: 16 hex digits)
+ *   pend!<user>!<device>!<boot>!<seq>     PendingReading   (boot, seq: 16 hex digits), or,
+ *                                         sealed, PendingReading[]: the readings of one
+ *                                         user committed together, keyed by the first
  *   mark!<device>!<boot>                  highest accepted seq of that boot
  *   batch!<user>!<n>                      BatchRecord      (n: 16 hex digits)
  *   meta!batchSeq                         last n
@@ -52,7 +54,10 @@ export const keys = {
 /** A replay mark to advance with a write: coalesced to one op per (device, boot) per commit. */
 export interface Mark { device: string, boot: number, seq: number }
 
-interface Waiter { ops: Op[], mark: Mark | undefined, resolve: () => void, reject: (e: Error) => void }
+/** Ops to commit, or a function that makes them when the commit they join is formed (rows gathered until then). */
+export type Ops = readonly Op[] | (() => readonly Op[])
+
+interface Waiter { ops: Ops, mark: Mark | undefined, resolve: () => void, reject: (e: Error) => void }
 
 export class IngestStore {
   readonly db: ClassicLevel<string, string>
@@ -77,9 +82,12 @@ export class IngestStore {
 
   /**
    * Commit `ops` atomically (with whatever else is queued) and advance `mark`
-   * in the same LevelDB batch; resolves once durable.
+   * in the same LevelDB batch; resolves once durable. `ops` given as a
+   * function is called when its commit is formed, with every write queued
+   * behind it in that same commit: a row that gathers values until then
+   * (a chunk of readings sealed as one: Ingest) holds all of theirs.
    */
-  write (ops: Op[], mark?: Mark): Promise<void> {
+  write (ops: Ops, mark?: Mark): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ ops, mark, resolve, reject })
       if (this.#writing === null) this.#writing = this.#drain()
@@ -94,7 +102,7 @@ export class IngestStore {
         const ops: Op[] = []
         const marks = new Map<string, number>()
         for (const w of group) {
-          for (const op of w.ops) ops.push(op)
+          for (const op of typeof w.ops === 'function' ? w.ops() : w.ops) ops.push(op)
           if (w.mark !== undefined) {
             const k = keys.mark(w.mark.device, w.mark.boot)
             if ((marks.get(k) ?? -1) < w.mark.seq) marks.set(k, w.mark.seq)

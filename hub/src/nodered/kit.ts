@@ -6,6 +6,7 @@
  * `done(err)` — Node-RED turns that into `node.error(err, msg)`, which is
  * what Catch nodes see.
  */
+import { randomBytes } from 'node:crypto'
 import { HealthchainError } from '../core/index.ts'
 import { NoRuntimeError } from './errors.ts'
 import { RUNTIMES_SETTING, type HealthchainRuntime, type RuntimeTable } from './runtime.ts'
@@ -85,13 +86,16 @@ export interface Adapter {
   /** Handles one message; returns what to send (null: nothing). Throw to report an error. */
   input?: (msg: Msg, send: Send) => Out | Promise<Out>
   close?: () => void | Promise<void>
+  /** Messages for which this says true are handled at once, beside the others, not in arrival order (a durable batch: its steps are serialized by the store, and no batch waits for another's). */
+  concurrent?: (msg: Msg) => boolean
 }
 
 /**
  * Registers `type`: `setup` builds the adapter for each node instance (it
  * may throw — the node then shows a red ring and reports the error on every
  * message). Messages are handled one after another in arrival order, so an
- * async step (an upload) never reorders the stream.
+ * async step (an upload) never reorders the stream — except those the
+ * adapter marks `concurrent`.
  */
 export function defineNode (RED: RedApi, type: string, setup: (node: RedNode, def: NodeDef) => Adapter, opts?: Record<string, unknown>): void {
   function HealthchainNode (this: RedNode, def: NodeDef): void {
@@ -124,6 +128,7 @@ export function defineNode (RED: RedApi, type: string, setup: (node: RedNode, de
       tail = t
     }
     node.on('input', (msg, send, done) => {
+      if (adapter.concurrent?.(msg) === true) { void handle(msg, send, done); return }
       if (tail === null) {
         const p = handle(msg, send, done)
         if (p !== undefined) chain(p)
@@ -156,13 +161,21 @@ export function numProp (def: NodeDef, name: string, dflt: number): number {
 /**
  * A status setter for hot nodes: shows the first status at once, then at
  * most one every `ms` (always ending on the latest), so a node passing
- * tens of thousands of readings a second does not flood the editor.
+ * tens of thousands of readings a second does not flood the editor. Given
+ * a function, the status is made only when it is shown (not once per
+ * reading).
  */
-export function throttledStatus (node: RedNode, ms = 250): { set: (s: NodeStatus) => void, close: () => void } {
+export function throttledStatus (node: RedNode, ms = 250): { set: (s: NodeStatus | (() => NodeStatus)) => void, close: () => void } {
   let last = 0
-  let pending: NodeStatus | undefined
+  let pending: NodeStatus | (() => NodeStatus) | undefined
   let timer: NodeJS.Timeout | undefined
-  const flush = (): void => { timer = undefined; if (pending !== undefined) { last = Date.now(); node.status(pending); pending = undefined } }
+  const flush = (): void => {
+    timer = undefined
+    if (pending === undefined) return
+    last = Date.now()
+    node.status(typeof pending === 'function' ? pending() : pending)
+    pending = undefined
+  }
   return {
     set: (s) => {
       pending = s
@@ -173,4 +186,17 @@ export function throttledStatus (node: RedNode, ms = 250): { set: (s: NodeStatus
     },
     close: () => { clearTimeout(timer); timer = undefined }
   }
+}
+
+/**
+ * Message ids (msg._msgid) for a node that emits a message per reading:
+ * 16 hex digits, like Node-RED's own, from a random per-node prefix and a
+ * counter. Node-RED draws eight Math.random() bytes and formats each for
+ * every message it sends without one, which cost more than the rest of the
+ * send.
+ */
+export function msgIds (): () => string {
+  const prefix = randomBytes(4).toString('hex')
+  let n = 0
+  return () => prefix + ((n++) >>> 0).toString(16).padStart(8, '0')
 }

@@ -42,3 +42,17 @@ export function durableId (msg: Record<string, unknown>): string | undefined {
   if (typeof id !== 'string' || !id.startsWith('batch!') || id.length > 200) throw new BadMessageError('batch.id', 'must be a batch id of the hub\'s ingest store (batch!…)')
   return id
 }
+
+/**
+ * Whether a step node may handle the message at once, beside others (kit
+ * Adapter.concurrent): a durable batch of a runtime with durable batches —
+ * the store serializes each batch's steps, and no batch need wait for
+ * another's upload or fsynced write. A malformed id goes the ordinary way,
+ * to be refused there.
+ */
+export function durableConcurrent (rt: { readonly batches?: unknown }): (msg: Record<string, unknown>) => boolean {
+  return (msg) => {
+    if (rt.batches === undefined) return false
+    try { return durableId(msg) !== undefined } catch { return false }
+  }
+}

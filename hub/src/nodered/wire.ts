@@ -168,7 +168,7 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
   const named = async (id: string): Promise<{ sealed?: string, uploaded?: string }> => {
     const known = names.get(id)
     if (known !== undefined) return known
-    const state = await db.stateOf(id)
+    const state = await db.stateOf(id, { sealed: true })
     if (state !== undefined) note(id, state)
     return names.get(id) ?? {}
   }
@@ -180,6 +180,12 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
     sub.onBatch(durableBatch(o))
   }
   const renew = (id: string): void => { const l = held.get(id); if (l !== undefined) l.at = Date.now() }
+  /** Whether the batch is to be handed out: 'free' (no live holder), 'lapsed' (its holder made no progress for retryMs), else null. */
+  const due = (id: string): 'free' | 'lapsed' | null => {
+    const l = held.get(id)
+    if (l === undefined || !subs.includes(l.sub)) return 'free'
+    return Date.now() - l.at >= retryMs ? 'lapsed' : null
+  }
   /** Hands out every batch no live lease holds (to `to`, a new subscriber, else in turn); forgets confirmed ones. */
   const sweep = async (to?: Sub): Promise<void> => {
     const seen = new Set<string>()
@@ -188,16 +194,18 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
       seen.add(id)
       if (state.stage === 'accepted') { held.delete(id); continue }
       const l = held.get(id)
-      const free = l === undefined || !subs.includes(l.sub)
-      if (!free && Date.now() - l.at < retryMs) continue
+      if (due(id) === null) continue
       const o = await db.get(id)
-      if (o !== undefined) give(o, free ? to : undefined)
+      // another sweep (a second subscriber's, the timer's) or a closing batch may have handed it out while this one read it
+      const now = due(id)
+      if (o === undefined || held.get(id) !== l || now === null) continue
+      give(o, now === 'free' ? to : undefined)
     }
     for (const id of held.keys()) if (!seen.has(id)) held.delete(id)
     for (const id of names.keys()) if (!seen.has(id)) names.delete(id)
   }
   const failed = (e: Error): void => { db.emit('error', e) }
-  const onOpen = (o: OpenBatch): void => { if (!held.has(o.batch.id) || Date.now() - held.get(o.batch.id)!.at >= retryMs) give(o) }
+  const onOpen = (o: OpenBatch): void => { if (due(o.batch.id) !== null) give(o) }
   return {
     subscribe: (onBatch) => {
       const sub: Sub = { onBatch }
