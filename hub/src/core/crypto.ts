@@ -122,9 +122,9 @@ export function identityFromSeed (seed: Uint8Array): Identity {
 
 /**
  * AES-256-GCM: returns ciphertext ‖ tag. The nonce must never repeat under one key.
- * On node:crypto (OpenSSL, AES-NI): a sealed batch of a few hundred KiB took
- * milliseconds in JavaScript (@noble/ciphers), on the event loop the hub's
- * ingest shares (bench/hubflow.ts). Same NIST SP 800-38D vectors.
+ * On node:crypto (OpenSSL, AES-NI): a sealed batch of a few hundred KiB is
+ * encrypted on the event loop the hub's ingest shares, where a JavaScript AES
+ * costs milliseconds per batch (bench/hubflow.ts).
  */
 export function aesGcmEncrypt (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
   checkBytes('key', key, AES_KEY_BYTES)
