@@ -7,6 +7,7 @@
  * hub, and the views are built from them by adapt.ts.
  */
 import type { Severity } from '../ai/analyzer.ts'
+import type { EmergencyStatus } from '../app/emergency.ts'
 
 export type { Severity }
 
@@ -124,7 +125,12 @@ export interface PatientPage {
   /** newest first */
   readonly payments: readonly PaymentView[]
   readonly devices: readonly DeviceView[]
+  /** Emergency access: opted in or not, and every access Docchain audited (README "Emergency access"); absent when the hub offers none. */
+  readonly emergency?: EmergencyView
 }
+
+/** The patient page's emergency-access section: the choice, t of n, every access (who, when, why, which epochs, who released). */
+export type EmergencyView = EmergencyStatus
 
 export interface PatientModel {
   page: () => Promise<PatientPage>
@@ -134,6 +140,8 @@ export interface PatientModel {
   revoke: (doctor: string) => Promise<number>
   /** A committed diagnosis as a FHIR R4 DiagnosticReport, or undefined when there is none with that htxd. */
   report: (htxd: string) => Promise<Record<string, unknown> | undefined>
+  /** Opts in to (or out of) emergency access; resolves with the new status (and the epoch of the key renewal it made). */
+  setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number }>
 }
 
 export interface PatientSummary {
