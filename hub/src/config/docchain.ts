@@ -30,8 +30,8 @@ export const genesisRegistry = z.strictObject({
   members: z.array(hexId(), { error: 'must be a list of strings' }).min(1, { error: 'at least one consortium signer' }).describe('consortium signers of doctor register/suspend records'),
   threshold: intIn(1, 100).default(1).describe('signatures a record needs (m of n)'),
   doctors: z.array(identityRecordHex, { error: 'must be a list of strings' }).default([]).describe('the genesis doctors\' identity records'),
-  emergency: z.array(hexId(), { error: 'must be a list of strings' }).default([]).describe('IDs of genesis doctors with the emergency role (may request emergency access to a patient\'s escrowed epochs)'),
-  accounting: z.array(identityRecordHex, { error: 'must be a list of strings' }).default([]).describe('the accounting nodes\' identity records (their X25519 keys: patients who opt in to emergency access seal escrow shares to them)')
+  emergency: z.array(hexId(), { error: 'must be a list of strings' }).optional().describe('IDs of genesis doctors with the emergency role (may request emergency access to a patient\'s escrowed epochs)'),
+  accounting: z.array(identityRecordHex, { error: 'must be a list of strings' }).optional().describe('the accounting nodes\' identity records (their X25519 keys: patients who opt in to emergency access seal escrow shares to them)')
 }, { error: 'must be {"members", "threshold", "doctors", "emergency", "accounting"}' })
   .refine((r) => r.threshold <= r.members.length, { error: 'must be an integer in [1, the number of registry.members]', path: ['threshold'] })
 
