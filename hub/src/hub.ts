@@ -179,7 +179,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? book.lookup(id) ?? follower?.registry.lookup(id)
     // emergency access: opted in or not, the accounting nodes' keys from the registry folded from Docchain (app/emergency.ts)
     let rotateNow: (() => Promise<{ readonly epoch: number }>) | null = null
-    const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? null, rotate: () => rotateNow?.() ?? null })
+    // (until the follower runs, the genesis registry of the config: its accounting nodes' records)
+    const genesisRegistry = cfg.docchain === undefined ? null : registryOf(cfg.docchain.registry)
+    const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? genesisRegistry, rotate: () => rotateNow?.() ?? null })
     const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), {
       rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
