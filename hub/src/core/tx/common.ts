@@ -77,3 +77,8 @@ export function signBody<T extends { kind: TxKind, sig: Uint8Array }> (codec: Tx
 }
 
 export function defaultTag (kind: TxKind): Uint8Array { return domainTag(`tx_${kind}`) }
+
+/** A key epoch as 4 big-endian bytes, as HPKE infos and key derivations bind it. */
+export function epochBytes (epoch: number): Uint8Array {
+  return Uint8Array.of(epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff)
+}

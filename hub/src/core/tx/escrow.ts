@@ -26,6 +26,7 @@ import { AES_KEY_BYTES, ID_BYTES, type Identity } from '../crypto.ts'
 import { deriveKeyPair, N_ENC } from '../hpke.ts'
 import { InvalidFieldError, LimitExceededError, NotEscrowMemberError } from '../errors.ts'
 import { openShare, sealedShareBytes, sealShare } from '../share-seal.ts'
+import { epochBytes } from './common.ts'
 
 /** A Shamir share of Ik: its 32 y-bytes and the x coordinate (shamir-secret-sharing layout). */
 export const ESCROW_SHARE_BYTES = AES_KEY_BYTES + 1
@@ -49,10 +50,6 @@ export interface Escrow {
 }
 
 const INFO = utf8Bytes('healthchain/escrow/v1\0')
-
-function epochBytes (epoch: number): Uint8Array {
-  return Uint8Array.of(epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff)
-}
 
 /** HPKE info of one escrow share. */
 function escrowInfo (user: Uint8Array, epoch: number, threshold: number, n: number, member: Uint8Array): Uint8Array {

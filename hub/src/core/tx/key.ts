@@ -37,7 +37,7 @@ import { AES_KEY_BYTES, HASH_BYTES, hkdfSha256, ID_BYTES, sha256, type Identity 
 import { deriveKeyPair, N_ENC, N_T, open, sealWith } from '../hpke.ts'
 import { IkCommitmentError, InvalidFieldError, LimitExceededError } from '../errors.ts'
 import { MAX_ENVELOPES, MAX_EPOCH, MAX_TIMESTAMP } from '../limits.ts'
-import { defaultTag, signBody, type TxCodec } from './common.ts'
+import { defaultTag, epochBytes, signBody, type TxCodec } from './common.ts'
 import { readEscrow, sealEscrow, writeEscrow, type Escrow, type EscrowSplit } from './escrow.ts'
 
 /** Sealed Ik ‖ (dk_ij or s): two 32-byte keys and the GCM tag. */
@@ -143,10 +143,6 @@ const ENV_INFO = utf8Bytes('healthchain/tx_key/v1\0')
 const IK_COMMIT = utf8Bytes('healthchain/ik-commit/v1\0')
 const DK_INFO = utf8Bytes('healthchain/dk/v1\0')
 const NO_AAD = new Uint8Array(0)
-
-function epochBytes (epoch: number): Uint8Array {
-  return Uint8Array.of(epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff)
-}
 
 /** HPKE info of one envelope: binds it to user, epoch and recipient. */
 function envelopeInfo (user: Uint8Array, epoch: number, recipient: Uint8Array): Uint8Array {

@@ -21,7 +21,7 @@ import { deriveKeyPair, N_ENC } from '../hpke.ts'
 import { InvalidFieldError, LimitExceededError, ReleaseEpochsError, WrongReleaseMemberError } from '../errors.ts'
 import { MAX_EPOCH, MAX_TIMESTAMP } from '../limits.ts'
 import { openShare, sealShare } from '../share-seal.ts'
-import { defaultTag, signBody, type TxCodec } from './common.ts'
+import { defaultTag, epochBytes, signBody, type TxCodec } from './common.ts'
 import { ESCROW_CT_BYTES, ESCROW_SHARE_BYTES, escrowNames, openEscrowShare, type EscrowedKey } from './escrow.ts'
 import { MAX_EMERGENCY_EPOCHS, type TxEmergency } from './emergency.ts'
 
@@ -48,7 +48,7 @@ const INFO = utf8Bytes('healthchain/emergency-release/v1\0')
 const NO_AAD = new Uint8Array(0)
 
 function releaseInfo (request: Uint8Array, patient: Uint8Array, epoch: number, member: Uint8Array, doctor: Uint8Array): Uint8Array {
-  return concatBytes(INFO, request, patient, Uint8Array.of(epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff), member, doctor)
+  return concatBytes(INFO, request, patient, epochBytes(epoch), member, doctor)
 }
 
 function checkShares (shares: readonly ReleasedShare[]): void {
