@@ -178,7 +178,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const book = opts.book ?? await DoctorBook.load(cfg.dataDir)
     const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? book.lookup(id) ?? follower?.registry.lookup(id)
     // emergency access: opted in or not, the accounting nodes' keys from the registry folded from Docchain (app/emergency.ts)
-    let rotateNow: (() => Promise<{ readonly epoch: number }>) | null = null
+    let rotateNow: (() => Promise<{ readonly epoch: number, readonly tx: string }>) | null = null
     // (until the follower runs, the genesis registry of the config: its accounting nodes' records)
     const genesisRegistry = cfg.docchain === undefined ? null : registryOf(cfg.docchain.registry)
     const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? genesisRegistry, rotate: () => rotateNow?.() ?? null })
@@ -202,7 +202,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       stops.push(async () => { rotation.stop() })
     }
     const keysSvc = keysService({ committer, book })
-    rotateNow = keys.current === null ? null : async () => ({ epoch: (await keysSvc.rotate()).epoch })
+    rotateNow = keys.current === null ? null : async () => { const r = await keysSvc.rotate(); return { epoch: r.epoch, tx: r.tx } }
     // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
     const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: coreBatchChain(core), confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
     batches.on('error', (err) => { log(`batches: ${err.message}`) })

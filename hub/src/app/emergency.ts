@@ -45,8 +45,8 @@ export interface EmergencyStatus {
 
 export interface EmergencyService {
   status: () => Promise<EmergencyStatus>
-  /** Opts in or out; renews the IoT key (a rotation) when there is a key epoch already, and answers its epoch. */
-  setOptIn: (on: boolean) => Promise<EmergencyStatus & { readonly epoch?: number }>
+  /** Opts in or out; renews the IoT key (a rotation) when there is a key epoch already, and answers its epoch and tx_key id (htxk, hex). */
+  setOptIn: (on: boolean) => Promise<EmergencyStatus & { readonly epoch?: number, readonly tx?: string }>
 }
 
 /** t for n accounting nodes: 2f+1 with f = ⌊(n−1)/3⌋, at least 2 (null below 2 nodes: no escrow possible). */
@@ -69,7 +69,7 @@ export async function openEmergency (o: {
   /** The registry folded from the followed Docchain (null without one). */
   readonly registry: () => DoctorRegistry | null
   /** Renews the IoT key now (null before the first epoch). */
-  readonly rotate: () => Promise<{ readonly epoch: number }> | null
+  readonly rotate: () => Promise<{ readonly epoch: number, readonly tx: string }> | null
 }): Promise<{ readonly service: EmergencyService, readonly policy: () => EscrowPolicy | null }> {
   const file = join(o.dataDir, FILE)
   let optIn = o.optIn
@@ -94,7 +94,7 @@ export async function openEmergency (o: {
       optIn = on
       await writeFileAtomic(file, JSON.stringify({ optIn }), 0o600)
       const renewed = changed ? await o.rotate() : null
-      return { ...await status(), ...(renewed === null ? {} : { epoch: renewed.epoch }) }
+      return { ...await status(), ...(renewed === null ? {} : { epoch: renewed.epoch, tx: renewed.tx }) }
     }
   }
   return { service, policy }

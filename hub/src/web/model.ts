@@ -141,7 +141,7 @@ export interface PatientModel {
   /** A committed diagnosis as a FHIR R4 DiagnosticReport, or undefined when there is none with that htxd. */
   report: (htxd: string) => Promise<Record<string, unknown> | undefined>
   /** Opts in to (or out of) emergency access; resolves with the new status (and the epoch of the key renewal it made). */
-  setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number }>
+  setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number, readonly tx?: string }>
 }
 
 export interface PatientSummary {
