@@ -46,7 +46,13 @@ export class EmergencyKeys {
   }
 
   /** Releases opened so far (distinct members). */
-  get released (): number { return new Set([...this.shares.values()].flatMap((m) => [...m.keys()])).size }
+  get released (): number { return this.members().length }
+
+  /** The accounting nodes (hex IDs) whose releases were opened, in the order they came. */
+  members (): string[] { return [...new Set([...this.shares.values()].flatMap((m) => [...m.keys()]))] }
+
+  /** How many releases open an epoch (the escrow's t; the largest when the requested epochs differ), 0 without escrow. */
+  get threshold (): number { return Math.max(0, ...this.keys.map((k) => k.escrow?.threshold ?? 0)) }
 
   /** Ik of each requested epoch; throws NotEnoughReleasesError below t, EscrowMismatchError when no t shares match C(Ik). */
   async open (): Promise<Map<number, Uint8Array>> {

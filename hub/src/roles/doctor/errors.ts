@@ -18,3 +18,17 @@ export class EscrowMismatchError extends HealthchainError {
     super('ERR_ESCROW_MISMATCH', 'releases', `epoch ${epoch}: no t of the released shares combine to the IoT key the patient's tx_key commits to`)
   }
 }
+
+/** An emergency request naming a patient Userchain has no tx_key of. */
+export class UnknownPatientError extends HealthchainError {
+  constructor (patient: string) {
+    super('ERR_UNKNOWN_PATIENT', 'patient', `no tx_key of patient ${patient} on this doctor's Userchain copy: unknown patient (or not synced yet)`)
+  }
+}
+
+/** An emergency request every accounting node refused, or none answered. */
+export class EmergencyRefusedError extends HealthchainError {
+  constructor (why: string) {
+    super('ERR_EMERGENCY_REFUSED', 'request', why)
+  }
+}
