@@ -151,7 +151,7 @@ t.test('emergency access: the control API\'s GET/POST /v1/emergency and the page
   t.match(await api.call('GET', '/v1/emergency'), { optIn: false }, 'the API sees the page\'s choice')
   t.match((await c.req('GET', '/patient')).text, /Emergency access/, 'the page shows its section')
   const anonymous = await new Client(hub.page).req('POST', '/patient/emergency', { _csrf: csrf, optIn: 'true' }, { accept: 'application/json' })
-  t.equal(anonymous.status, 403, "without a login the toggle is refused")
+  t.equal(anonymous.status, 403, 'without a login the toggle is refused')
   t.match(await api.call('GET', '/v1/emergency'), { optIn: false }, 'still opted out')
 })
 
