@@ -30,6 +30,7 @@ import type { DoctorEmergencyInfo } from '../../hub/src/app/doctor-emergency.ts'
 import { doctorRoutes } from '../../hub/src/api/daemon-routes.ts'
 import { startDaemonApi } from '../../hub/src/cli/_daemon.ts'
 import { cli } from '../helpers/hub-process.ts'
+import { Client } from '../helpers/http-client.ts'
 import { validateDoctorConfig } from '../../hub/src/config/doctor.ts'
 import type { DoctorEvent } from '../../hub/src/roles/doctor/doctor.ts'
 import { tempDir } from '../helpers/ipfs.ts'
@@ -151,6 +152,12 @@ t.test('a doctor daemon that restarts analyses no batch twice, sends its pending
   const listed = await cli(['doctor', 'emergencies', '--data-dir', cfgEr.dataDir], process.env)
   t.match(listed.stdout, new RegExp(`${access.id}\\n {2}patient +${patientHex}\\n(?:.*\\n)*? {2}status +open: \\d of 3 releases\\n {2}read +1 batch\\(es\\), 120 readings`), 'doctor emergencies lists it')
   t.match(listed.stdout, /reads, it does not diagnose/, 'and says the access does not diagnose')
+  const web = new Client(er.daemon.pageUrl.replace(/\/$/, ''))
+  const form = await web.req('GET', '/login')
+  await web.req('POST', '/login', { _csrf: Client.token(form.text), username: er.daemon.login!.username, password: er.daemon.login!.password })
+  const page = (await web.req('GET', '/doctor')).text
+  t.match(page, new RegExp(`data-request="${access.id}">Patient <code title="${patientHex}">[^]*epochs ${optIn.epoch} · open: \\d of 3 releases<br>\\s*<q>found unconscious</q><br><small>1 batch\\(es\\), 120 readings read`), 'the doctor page lists the access and what it read')
+  t.match(page, /it does not diagnose/, 'and that it does not diagnose')
   await api.close()
   await er.daemon.stop()
   // a restart: the releases are opened again from the Dblocks the follower kept (no Ik on disk)

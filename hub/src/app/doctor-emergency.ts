@@ -22,33 +22,15 @@ import {
   type Dblock, type Identity, type TxEmergency, type TxIoT, type TxKey, type TxRelease
 } from '../core/index.ts'
 import type { DoctorRegistry } from '../core/pbft/registry.ts'
-import { analyze, type Severity, type VitalReading } from '../ai/analyzer.ts'
+import { analyze, type VitalReading } from '../ai/analyzer.ts'
+import type { DoctorEmergencyView } from '../web/model.ts'
 import { EmergencyKeys } from '../roles/doctor/emergency.ts'
 import { parseBatch } from '../roles/doctor/doctor.ts'
 import { NotEnoughReleasesError, UnknownPatientError } from '../roles/doctor/errors.ts'
 import { MalformedEmergencyError, UnopenedEpochError } from '../roles/accounting/errors.ts'
 
 /** One emergency access as the doctor's API and page list it. */
-export interface DoctorEmergencyInfo {
-  /** htx_em (hex). */
-  readonly id: string
-  readonly patient: string
-  readonly epochs: readonly number[]
-  readonly reason: string
-  /** When the doctor signed the request (seconds). */
-  readonly ts: number
-  /** submitted: sent, not yet seen on Docchain; committed: on Docchain, releases arriving; open: t releases combined, the epochs read. */
-  readonly status: 'submitted' | 'committed' | 'open'
-  /** Accounting nodes whose releases were opened (hex IDs), and how many of them it takes. */
-  readonly released: readonly string[]
-  readonly threshold: number
-  /** The patient's batches of the opened epochs read so far. */
-  readonly batches: ReadonlyArray<{ readonly htxI: string, readonly epoch: number, readings: number }>
-  /** The analyzer's reading of them; no tx_diag follows (an emergency access grants no diagnosis key). */
-  readonly analysis?: { readonly severity: Severity, readonly news2: number, readonly findings: readonly string[], readonly recommendation: string }
-  /** Why the releases do not open (a bad share), if so. */
-  readonly problem?: string
-}
+export type DoctorEmergencyInfo = DoctorEmergencyView
 
 export interface DoctorEmergencyDeps {
   readonly identity: Identity

@@ -393,6 +393,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
     // the journal records the severity the doctor signs (amended or as analysed)
     const model = {
       ...base,
+      page: async () => ({ ...(await base.page()), emergency: emergency.list() }),
       sign: async (id: string, amend?: Amendment): Promise<string> => {
         const q = journal.queued.get(id)
         if (q !== undefined) severityOf.set(id, amend?.severity ?? q.diagnosis.severity)

@@ -178,6 +178,34 @@ export interface DoctorPage {
   readonly queue: readonly ReviewView[]
   /** diagnoses this doctor signed through the page, newest first */
   readonly signed: readonly { readonly id: string, readonly user: string, readonly severity: Severity, readonly at: number }[]
+  /** emergency accesses this doctor asked, newest first (a doctor with the emergency role; none otherwise) */
+  readonly emergency?: readonly DoctorEmergencyView[]
+}
+
+/**
+ * One emergency access a doctor asked (README "Emergency access"): once t
+ * accounting nodes released their shares it reads the patient's batches of
+ * those epochs; it does not diagnose (the escrow holds no diagnosis key).
+ */
+export interface DoctorEmergencyView {
+  /** htx_em (hex) */
+  readonly id: string
+  readonly patient: string
+  readonly epochs: readonly number[]
+  readonly reason: string
+  /** when the doctor signed the request (s) */
+  readonly ts: number
+  /** submitted: sent, not yet seen on Docchain; committed: on Docchain, releases arriving; open: t releases combined, the epochs read */
+  readonly status: 'submitted' | 'committed' | 'open'
+  /** accounting nodes (hex IDs) whose releases were opened, and how many it takes */
+  readonly released: readonly string[]
+  readonly threshold: number
+  /** the patient's batches of the opened epochs read so far */
+  readonly batches: ReadonlyArray<{ readonly htxI: string, readonly epoch: number, readonly readings: number }>
+  /** the analyzer's reading of them; no tx_diag follows */
+  readonly analysis?: { readonly severity: Severity, readonly news2: number, readonly findings: readonly string[], readonly recommendation: string }
+  /** why the releases do not open (a bad share), if so */
+  readonly problem?: string
 }
 
 export interface Amendment {

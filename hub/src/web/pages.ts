@@ -7,7 +7,7 @@
  */
 import { html, raw, type Html, type Part } from './html.ts'
 import type { Chart } from './charts.ts'
-import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorPage, type DoctorView, type EmergencyView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
+import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorEmergencyView, type DoctorPage, type DoctorView, type EmergencyView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
 import type { Flash } from './session.ts'
 
 export interface Frame {
@@ -279,6 +279,17 @@ export function doctorMain (f: Frame, d: DoctorPage, patientCharts: readonly (re
 <section aria-labelledby="signed-h" class="card">
   <h2 id="signed-h">Signed</h2>
   ${d.signed.length === 0 ? html`<p>None yet.</p>` : html`<ul id="signed">${d.signed.map((s) => html`<li>${severity(s.severity)} <code title="${s.id}">tx_diag ${short(s.id)}</code> for <code title="${s.user}">${short(s.user)}</code> ${time(s.at)}</li>`)}</ul>`}
+</section>
+${(d.emergency ?? []).length === 0 ? '' : doctorEmergencySection(d.emergency!)}`
+}
+
+/** The emergency accesses a doctor asked (README "Emergency access"): what it read, and that it does not diagnose. */
+function doctorEmergencySection (list: readonly DoctorEmergencyView[]): Html {
+  return html`<section aria-labelledby="emergency-h" class="card" id="emergency">
+  <h2 id="emergency-h">Emergency accesses</h2>
+  <ul id="emergency-accesses">${list.map((a) => html`<li data-request="${a.id}">Patient <code title="${a.patient}">${short(a.patient)}</code> · ${time(a.ts * 1000)} · epochs ${a.epochs.join(', ')} · ${a.status}: ${a.released.length} of ${a.threshold} releases<br>
+    <q>${a.reason}</q>${a.status !== 'open' ? '' : html`<br><small>${a.batches.length} batch(es), ${a.batches.reduce((n, b) => n + b.readings, 0)} readings read${a.analysis === undefined ? '' : html` · ${severity(a.analysis.severity)} NEWS2 ${a.analysis.news2}`}</small>`}${a.problem === undefined ? '' : html`<br><small class="warn">${a.problem}</small>`}</li>`)}</ul>
+  <p class="hint">An emergency access reads the patient's data of the epochs asked; it does not diagnose: the escrow holds no diagnosis key.</p>
 </section>`
 }
 
