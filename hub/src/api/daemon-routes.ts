@@ -32,10 +32,10 @@ export function doctorRoutes (d: DoctorDaemon): Route[] {
       path: '/v1/emergency',
       summary: 'ask for emergency access to a patient\'s escrowed epochs (a doctor with the emergency role): a tx_emergency committed on Docchain; once t accounting nodes released their shares the daemon opens those epochs and reads their batches (no tx_diag: the access grants no diagnosis key)',
       body: z.strictObject({
-        patient: hex32('patient ID'),
+        patient: hex32('patient ID').describe('the patient\'s ID'),
         epochs: z.array(z.int({ error: 'must be a key epoch ≥ 1' }).min(1, { error: 'must be a key epoch ≥ 1' }).max(0xffffffff, { error: 'must be a key epoch ≥ 1' }), { error: 'must be a list of key epochs' })
-          .min(1, { error: 'must name at least one epoch' }).max(MAX_EMERGENCY_EPOCHS, { error: `at most ${MAX_EMERGENCY_EPOCHS} epochs` }),
-        reason: z.string({ error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` }).refine((r) => r.length > 0 && Buffer.byteLength(r) <= MAX_REASON_BYTES, { error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` })
+          .min(1, { error: 'must name at least one epoch' }).max(MAX_EMERGENCY_EPOCHS, { error: `at most ${MAX_EMERGENCY_EPOCHS} epochs` }).describe('the key epochs asked (escrowed: opened after the patient opted in)'),
+        reason: z.string({ error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` }).min(1, { error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` }).describe('why (audited on Docchain, shown to the patient)').refine((r) => r.length > 0 && Buffer.byteLength(r) <= MAX_REASON_BYTES, { error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` })
       }, { error: 'must be a JSON object {"patient", "epochs", "reason"}' }),
       handler: async ({ body }) => await d.emergency.request(body.patient, body.epochs, body.reason)
     })
