@@ -115,17 +115,23 @@ export const TARGETS = { fig6_healthchain_s: 10, fig7_healthchain_mb: 3.8, hub_r
 /**
  * The paths whose code each bench measures; a change to them between a run's
  * commit and HEAD makes the run stale. Default: hub/src, the bench itself, its
- * timing helpers and the locked dependencies.
+ * timing helpers and the locked dependencies. Entries are git pathspecs
+ * (a directory, a file, or a glob such as `bench/_beyond-*.ts`).
  */
 const COMMON = ['hub/src', 'bench/_stats.ts', 'package-lock.json']
 export const MEASURES: Record<string, readonly string[]> = {
   ingest: ['bench/_ingest-publisher.ts'],
   flow: ['flows', 'test/helpers/nodered-runtime.ts'],
   hub: ['flows'],
-  hubflow: ['flows', 'bench/_ingest-publisher.ts', 'bench/ingest.ts'],
+  hubflow: ['flows', 'bench/_ingest-publisher.ts', 'bench/_storage-node.ts', 'bench/ingest.ts'],
   e2e: ['flows'],
   // the model, its inputs, and the runs it reads its per-hop costs from
-  capacity: ['bench/_capacity-model.ts', 'bench/capacity-inputs.ts', 'bench/runs/core', 'bench/runs/userchain']
+  capacity: ['bench/_capacity-model.ts', 'bench/capacity-inputs.ts', 'bench/runs/core', 'bench/runs/userchain'],
+  // its sections (a git pathspec glob: a new section counts too), their timing helper and the test helpers that build their worlds
+  beyond: [
+    'bench/_beyond-*.ts', 'bench/_load.ts', 'test/helpers/accounting-cluster.ts', 'test/helpers/devnet-run.ts',
+    'test/helpers/recovery-history.ts', 'test/helpers/docchain-members.ts', 'test/helpers/crash.ts', 'test/helpers/core.ts'
+  ]
 }
 export function measuredPaths (bench: string): string[] {
   return [...COMMON, `bench/${bench}.ts`, ...(MEASURES[bench] ?? [])]

@@ -35,6 +35,9 @@ export const HubConfigFile = z.strictObject({
   replication: intIn(1, 16).optional().describe('storage nodes and pinning services that must acknowledge an upload (default: min(2, their number))'),
   batchConfirmations: intIn(1, 100).default(3).describe('blocks on top of a batch\'s tx_IoT before the hub forgets the batch and destroys its plaintext (deeper than the reorgs you expect)'),
   keyRotationDays: intIn(0, 3650).default(7).describe('days between scheduled renewals of the user\'s IoT key (paper §IV-B5 periodic update); 0 turns them off'),
+  emergencyAccess: z.strictObject({
+    optIn: z.boolean({ error: 'must be true or false' }).default(false).describe('escrow each key epoch\'s IoT key t-of-n to the accounting nodes of the followed Docchain, so that an emergency doctor can read it after an audited request (README "Emergency access"); the page and the API change it, and the patient\'s choice then wins')
+  }, { error: 'must be {"optIn"}' }).default({ optIn: false }).describe('emergency access to the patient\'s data (README "Emergency access")'),
   broker: z.strictObject({
     embedded: z.strictObject({
       host: nonEmpty().default('127.0.0.1').describe('plain MQTT: loopback unless plainOnLan is true'),
@@ -91,6 +94,8 @@ export interface HubConfig {
   readonly replication: number
   /** Days between scheduled IoT-key rotations (paper §IV-B5); 0: none. */
   readonly keyRotationDays: number
+  /** Emergency access: escrow each epoch's Ik to the accounting nodes (until the patient changes it on the page or API). */
+  readonly emergencyAccess: { readonly optIn: boolean }
   readonly batchConfirmations: number
   readonly broker: { readonly embedded: EmbeddedBrokerConfig } | { readonly url: string, readonly username?: string, readonly passwordFile?: string }
   readonly serial: ReadonlyArray<{ readonly path: string, readonly device: string, readonly baudRate?: number }>
@@ -144,6 +149,7 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     pinningServices: f.pinningServices.map((p) => p.tokenFile === undefined ? { endpoint: p.endpoint } : { endpoint: p.endpoint, tokenFile: resolve(baseDir, p.tokenFile) }),
     replication,
     keyRotationDays: f.keyRotationDays,
+    emergencyAccess: { optIn: f.emergencyAccess.optIn },
     batchConfirmations: f.batchConfirmations,
     broker,
     serial: f.serial.map((s) => s.baudRate === undefined ? { path: s.path, device: s.device } : { path: s.path, device: s.device, baudRate: s.baudRate }),

@@ -21,6 +21,7 @@ import { CoreNet } from './net/service.ts'
 import { coreChain } from './net/core-chain.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
+import { openEmergency, type EmergencyService } from './app/emergency.ts'
 import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { firstTxStamper } from './roles/user/stamp.ts'
@@ -73,6 +74,8 @@ export interface HubService {
   readonly pipeline: PipelineService
   /** The user's diagnoses as Docchain delivers them, and opening one with dk_ij (the diagnosis in node's). */
   readonly diagnoses: DiagnosesService
+  /** Emergency access: the patient's opt-in and every access Docchain audited (README "Emergency access"). */
+  readonly emergency: EmergencyService
 }
 
 export interface HubStatus {
@@ -174,8 +177,13 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     let follower: DocchainFollower | null = null
     const book = opts.book ?? await DoctorBook.load(cfg.dataDir)
     const lookup = (id: Uint8Array): DoctorKey | undefined => doctors(id) ?? book.lookup(id) ?? follower?.registry.lookup(id)
+    // emergency access: opted in or not, the accounting nodes' keys from the registry folded from Docchain (app/emergency.ts)
+    let rotateNow: (() => Promise<{ readonly epoch: number, readonly tx: string }>) | null = null
+    // (until the follower runs, the genesis registry of the config: its accounting nodes' records)
+    const genesisRegistry = cfg.docchain === undefined ? null : registryOf(cfg.docchain.registry)
+    const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? genesisRegistry, rotate: () => rotateNow?.() ?? null })
     const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), {
-      rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
+      rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
     // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
@@ -194,6 +202,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       stops.push(async () => { rotation.stop() })
     }
     const keysSvc = keysService({ committer, book })
+    rotateNow = keys.current === null ? null : async () => { const r = await keysSvc.rotate(); return { epoch: r.epoch, tx: r.tx } }
     // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
     const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: coreBatchChain(core), confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
     batches.on('error', (err) => { log(`batches: ${err.message}`) })
@@ -286,7 +295,13 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         payments: userPayments(core, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
     })
     // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
-    const patient: PatientModel = { ...page, grant: async (d) => (await keysSvc.grant(d)).epoch, revoke: async (d) => (await keysSvc.revoke(d)).epoch }
+    const patient: PatientModel = {
+      ...page,
+      page: async () => ({ ...await page.page(), emergency: await emergency.service.status() }),
+      grant: async (d) => (await keysSvc.grant(d)).epoch,
+      revoke: async (d) => (await keysSvc.revoke(d)).epoch,
+      setEmergency: emergency.service.setOptIn
+    }
     let api: Awaited<ReturnType<typeof startApiServer>> | null = null
     const docchain = (): DocchainStatus | null => follower === null ? null : { height: follower.height, ...follower.stats, diagnoses: reader.diagnoses.length }
     const service: HubService = {
@@ -309,7 +324,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       miner: minerService(runtime.miner!, miner),
       batches: batchesService(batches, runtime.batches!),
       pipeline: pipelineService(runtime),
-      diagnoses: diagnosesService(runtime)
+      diagnoses: diagnosesService(runtime),
+      emergency: emergency.service
     }
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server

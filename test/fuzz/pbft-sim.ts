@@ -10,8 +10,8 @@
  * Used by test/fuzz/pbft-sim-*.test.ts, test/unit/pbft-*.test.ts and bench/pbft.ts.
  */
 import {
-  buildTxDiag, dblockHash, dblockProposal, equalBytes, identityFromSeed, sha256, toHex, txId, verifyCertificate,
-  utf8Bytes, verifyTx, type BodyTx, type Dblock, type Identity, type TxDiag
+  buildTxDiag, buildTxEmergency, dblockHash, dblockProposal, equalBytes, identityFromSeed, sha256, toHex, txId, verifyCertificate,
+  utf8Bytes, verifyTx, type BodyTx, type Dblock, type DocTx, type Identity, type TxDiag
 } from '../../hub/src/core/index.ts'
 import { Replica, emptySnapshot, type Action, type ReplicaConfig, type ReplicaSnapshot } from '../../hub/src/core/pbft/replica.ts'
 import { decodeMessage } from '../../hub/src/core/pbft/messages.ts'
@@ -51,13 +51,28 @@ export function txPool (count: number): TxDiag[] {
   return pool.slice(0, count)
 }
 
+let emergencies: DocTx[] = []
+/**
+ * Emergency requests (core tx/emergency.ts) by the registered doctors: a
+ * kind that changes the registry's fold, so the replica re-checks what is
+ * ordered after one (changesRegistry); the schedules mix a few in.
+ */
+export function emergencyPool (count: number): DocTx[] {
+  while (emergencies.length < count) {
+    const i = emergencies.length
+    emergencies = [...emergencies, buildTxEmergency(DOCTORS[i % DOCTORS.length]!, { ts: 1_790_000_000 + i, patient: sha256(utf8Bytes(`patient-${i}`)), epochs: [1 + i], reason: `emergency ${i}` })]
+  }
+  return emergencies.slice(0, count)
+}
+
 const validMemo = new Map<string, string | null>()
-/** The sim's tx check: signature (memoized) and a registered doctor. */
+/** The sim's tx check: signature (memoized) and a registered doctor (of a tx_diag or an emergency request). */
 export function simValidate (t: BodyTx): string | null {
   const k = toHex(t.id)
   let r = validMemo.get(k)
   if (r === undefined) {
-    r = t.tx.kind !== 'diag' ? 'not a tx_diag' : !DOCTORS.some((d) => equalBytes(d.id, (t.tx as TxDiag).doctor)) ? 'doctor not registered' : verifyTx(t.tx) ? null : 'bad signature'
+    const doctor = t.tx.kind === 'diag' || t.tx.kind === 'emergency' ? t.tx.doctor : null
+    r = doctor === null ? 'not a tx_diag or emergency request' : !DOCTORS.some((d) => equalBytes(d.id, doctor)) ? 'doctor not registered' : verifyTx(t.tx) ? null : 'bad signature'
     if (validMemo.size > 100_000) validMemo.clear()
     validMemo.set(k, r)
   }
@@ -261,7 +276,7 @@ export class Sim {
   readonly refused = new Map<string, string>()
 
   /** A doctor submits tx to accounting node i at virtual time `at` (a refusal throws, unless mayRefuse: then it is recorded). */
-  submit (tx: TxDiag, i: number, at = this.now, mayRefuse = false): void {
+  submit (tx: DocTx, i: number, at = this.now, mayRefuse = false): void {
     this.schedule(Math.max(0, at - this.now), () => {
       const node = this.nodes[i]!
       const id = toHex(txId(tx))
@@ -430,7 +445,7 @@ export class Sim {
             prehash: this.forkTips.get(`${m.body.view}:${m.body.seq - 1}`) ?? (this.rand() < 0.8 ? b.header.prehash : sha256(b.header.prehash)),
             view: b.header.view,
             leader: b.header.leader,
-            txs: b.txs.map((t) => t.tx as TxDiag)
+            txs: b.txs.map((t) => t.tx as DocTx)
           })
           forged = signMessage(prePrepareCodec, prePrepareBody(m.body.view, alt), node.key.signing).bytes
           this.forgeries.set(k, forged)
@@ -490,7 +505,7 @@ export function randomSchedule (seed: number, n: number): ScheduleResult {
 }
 
 /** The random choices of one schedule, before it runs. */
-export function buildSchedule (seed: number, n: number): { sim: Sim, txs: TxDiag[], gst: number } {
+export function buildSchedule (seed: number, n: number): { sim: Sim, txs: DocTx[], gst: number } {
   const r = rng(seed ^ 0x9e3779b9)
   const f = Math.floor((n - 1) / 3)
   const nByz = Math.floor(r() * (f + 1))
@@ -514,7 +529,7 @@ export function buildSchedule (seed: number, n: number): { sim: Sim, txs: TxDiag
     partitions: true,
     replica: { rotateEveryBlocks: r() < 0.5 ? 0 : 2 + Math.floor(r() * 3), maxBatch: 1 + Math.floor(r() * 3) }
   })
-  const txs = txPool(2 + Math.floor(r() * 2))
+  const txs = [...txPool(2 + Math.floor(r() * 2)), ...emergencyPool(1)]
   const honest = sim.honest
   for (const tx of txs) sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * 300))
   return { sim, txs, gst }
@@ -542,7 +557,7 @@ export function longSchedule (seed: number, n: number): ScheduleResult {
     seed, n, byzantine, gst, maxDelay: 30, pDrop: r() * 0.3, pDup: 0.1, partitions: true,
     replica: { checkpointInterval: 2, window: 4, maxBatch: 1 + Math.floor(r() * 2), rotateEveryBlocks: r() < 0.5 ? 0 : 3 }
   })
-  const txs = txPool(10 + Math.floor(r() * 15))
+  const txs = [...txPool(10 + Math.floor(r() * 15)), ...emergencyPool(3)]
   const honest = sim.honest
   txs.forEach((tx) => sim.submit(tx, honest[Math.floor(r() * honest.length)]!, Math.floor(r() * (gst + 500))))
   const ok = sim.run(() => sim.submittedAt.size === txs.length && sim.allCommitted(), gst + 120_000)

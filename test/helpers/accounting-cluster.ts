@@ -15,6 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Libp2p } from '@libp2p/interface'
+import { split } from 'shamir-secret-sharing'
 import {
   buildIdentityRecord, buildTxCoin, buildTxDiag, buildTxIoT, buildTxKey, dblockHash, DEVNET, encodeIdentityRecord,
   sha256, solveUblockHeader, toHex, txId, utf8Bytes, type Dblock, type Identity, type Tx, type TxDiag
@@ -59,6 +60,13 @@ export interface ClusterOptions {
   readonly env?: NodeJS.ProcessEnv
   /** The member holding the consortium's key (config `settlement`), which pays the doctors; default none. */
   readonly settlement?: number
+  /**
+   * Emergency access (README "Emergency access"): the members' identity
+   * records published in the registry, the first doctor registered with the
+   * emergency role, and each patient's tx_key escrowing its Ik t-of-n to the
+   * members (t = 2f+1).
+   */
+  readonly emergency?: boolean
 }
 
 /** One accounting node process and what it printed. */
@@ -144,18 +152,25 @@ export class Cluster {
     const doctors = Array.from({ length: o.doctors ?? 1 }, (_, k) => doctorNo(k))
     const patients = Array.from({ length: o.patients ?? 1 }, (_, k) => patientNo(k))
     await mkdir(o.dir, { recursive: true })
+    // a test-strength KDF (the file records it): each child's unlock costs milliseconds, not a second of CPU
+    const keystores = Promise.all(Array.from({ length: n }, async (_, i) => await createKeystore(join(o.dir, `a${i}`, 'keystore.json'), PASS, { scrypt: { N: 2 ** 10, r: 8, p: 1 } })))
+    const escrowTo = o.emergency === true ? await keystores : null
     const [{ core, net, causes }, doctorNet, members] = await Promise.all([
-      userchain(join(o.dir, 'userchain'), o.causes ?? 20, doctors, patients),
+      userchain(join(o.dir, 'userchain'), o.causes ?? 20, doctors, patients, escrowTo),
       createIpfsLibp2p(),
-      // a test-strength KDF (the file records it): each child's unlock costs milliseconds, not a second of CPU
-      Promise.all(Array.from({ length: n }, async (_, i) => await createKeystore(join(o.dir, `a${i}`, 'keystore.json'), PASS, { scrypt: { N: 2 ** 10, r: 8, p: 1 } })))
+      keystores
     ])
     const c = new Cluster(o.dir, members, causes, doctors, core, net, doctorNet, log, o.env ?? {})
     const config = {
       network: 'devnet',
       listen: ['/ip4/127.0.0.1/tcp/0'],
       members: members.map((m) => ({ id: toHex(m.id) })),
-      registry: { members: [toHex(consortium.id)], threshold: 1, doctors: doctors.map((d) => toHex(encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime)))) },
+      registry: {
+        members: [toHex(consortium.id)],
+        threshold: 1,
+        doctors: doctors.map((d) => toHex(encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime)))),
+        ...(o.emergency === true ? { emergency: [toHex(doctors[0]!.id)], accounting: members.map((m) => toHex(encodeIdentityRecord(buildIdentityRecord(m, DEVNET.genesisTime)))) } : {})
+      },
       consortium: toHex(consortium.id),
       diagnosisPrice: PRICE,
       userchain: { bootstrap: [net.net.addrs()[0]!.toString()] },
@@ -264,7 +279,7 @@ export async function mine (core: CoreNode, to: Uint8Array): Promise<void> {
  * their share (40,000 diagnoses' worth in all); then `count` tx_IoT, cause i
  * of patient i mod patients.
  */
-async function userchain (dir: string, count: number, doctors: readonly Identity[], patients: readonly Identity[]): Promise<{ core: CoreNode, net: CoreNet, causes: Uint8Array[] }> {
+async function userchain (dir: string, count: number, doctors: readonly Identity[], patients: readonly Identity[], escrowTo: readonly Identity[] | null): Promise<{ core: CoreNode, net: CoreNet, causes: Uint8Array[] }> {
   const core = await CoreNode.open({ dir, params: DEVNET, verifyThreads: 1 })
   const net = await CoreNet.start({ chain: coreChain(core), params: DEVNET, listen: ['/ip4/127.0.0.1/tcp/0'] })
   const now = (): number => Math.floor(Date.now() / 1000) - 5
@@ -274,7 +289,12 @@ async function userchain (dir: string, count: number, doctors: readonly Identity
   const ok = async (tx: Tx): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new Error(`Userchain refused a ${tx.kind}: ${r.reason}`) }
   const grants = doctors.map((d) => ({ id: d.id, x25519: d.agreement.publicKey }))
   const tag = (k: number, s: string): string => (k === 0 ? s : `${s}-${k}`)
-  for (const [k, p] of patients.entries()) await ok(buildTxKey(p, { ts: now(), epoch: 1, ik: seed(tag(k, 'ik')), epochSecret: seed(tag(k, 's')), doctors: grants, ikmE: seed(tag(k, 'e')) }))
+  for (const [k, p] of patients.entries()) {
+    const ik = seed(tag(k, 'ik'))
+    const t = escrowTo === null ? 0 : 2 * Math.floor((escrowTo.length - 1) / 3) + 1
+    const escrow = escrowTo === null ? {} : { escrow: { threshold: t, members: escrowTo.map((m) => ({ id: m.id, x25519: m.agreement.publicKey })), shares: await split(ik, escrowTo.length, t), ikmE: seed(tag(k, 'x')) } }
+    await ok(buildTxKey(p, { ts: now(), epoch: 1, ik, epochSecret: seed(tag(k, 's')), doctors: grants, ikmE: seed(tag(k, 'e')), ...escrow }))
+  }
   const share = Math.floor(40_000_000 / patients.length)
   const fee = 10
   await ok(buildTxCoin(payer, { to: consortium.id, amount: share, fee, nonce: 0 }))

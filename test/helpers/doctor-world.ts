@@ -7,7 +7,10 @@
  * storage node holding the sealed batches, and four AccountingNodes running
  * PBFT on an in-process transport with member 0 reachable over its own
  * libp2p node — which answers the diag protocol and serves Docchain only
- * once `serve` is called, and counts every tx_diag it receives.
+ * once `serve` is called, and counts every tx_diag it receives. The
+ * registry also holds an emergency doctor (the emergency role, granted
+ * nothing) and publishes the members' identity records, so the patient can
+ * opt in to emergency access (`keys.prepareEscrowed`: 3 of the 4 members).
  */
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -59,6 +62,7 @@ export async function until<T> (what: string, probe: () => Promise<T | undefined
 export const patient = who('daemon-patient')
 export const aiDoctor = who('daemon-ai-doctor')
 export const humanDoctor = who('daemon-human-doctor')
+export const erDoctor = who('daemon-er-doctor')
 export const consortium = who('daemon-consortium')
 export const members = [0, 1, 2, 3].map((i) => who(`daemon-accounting-${i}`))
 
@@ -98,7 +102,8 @@ export async function doctorWorld (t: Teardown, dir: string): Promise<DoctorWorl
   const ok = async (tx: Tx): Promise<void> => { const r = await core.submitTx(tx); if (!r.accepted) throw new Error(`Userchain refused a ${tx.kind}: ${r.reason}`) }
   const doctors: Identity[] = [aiDoctor, humanDoctor]
   const directory = { lookup: (id: Uint8Array): DoctorKey | undefined => doctors.map((d) => ({ id: d.id, x25519: d.agreement.publicKey })).find((k) => toHex(k.id) === toHex(id)) }
-  const keys = new UserKeys(patient, { rng, now, directory })
+  let accountingRecords: () => Array<{ id: Uint8Array, x25519: Uint8Array }> = () => []
+  const keys = new UserKeys(patient, { rng, now, directory, escrow: () => ({ threshold: 3, members: accountingRecords() }) })
   await mine(core, patient.id)
   await ok(keys.init())
   for (const d of doctors) await ok(keys.grant(d.id))
@@ -107,8 +112,10 @@ export async function doctorWorld (t: Teardown, dir: string): Promise<DoctorWorl
 
   const view = new UserchainView(core.store)
   const credit = new CreditBook(core.store, consortium.id)
-  const records = doctors.map((d) => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime)))
-  const { nodes: accounting } = await startMemoryConsortium(t, { dir, members, consortium, doctors, view, credit })
+  const record = (d: Identity): Uint8Array => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime))
+  const records = [...doctors, erDoctor].map(record)
+  const { nodes: accounting, registry } = await startMemoryConsortium(t, { dir, members, consortium, doctors: [...doctors, erDoctor], emergency: [erDoctor], view, credit })
+  accountingRecords = () => registry.accounting().map((r) => ({ id: r.id, x25519: r.x25519 }))
   const acctP2p = await createIpfsLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'] })
   t.teardown(async () => { await acctP2p.stop() })
 
@@ -151,7 +158,7 @@ export async function doctorWorld (t: Teardown, dir: string): Promise<DoctorWorl
       storageNodes: [addr(storage)],
       docchain: {
         members: members.map((m, i) => (i === 0 ? { id: toHex(m.id), addr: acctP2p.getMultiaddrs()[0]!.toString() } : { id: toHex(m.id) })),
-        registry: { members: [toHex(consortium.id)], threshold: 1, doctors: records.map(toHex) },
+        registry: { members: [toHex(consortium.id)], threshold: 1, doctors: records.map(toHex), emergency: [toHex(erDoctor.id)], accounting: members.map(record).map(toHex) },
         pollSeconds: 1
       },
       submit: { timeoutSeconds: 30, retrySeconds: 1 },

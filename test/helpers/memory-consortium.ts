@@ -27,9 +27,13 @@ export async function startMemoryConsortium (t: { teardown: (fn: () => Promise<v
   view: UserchainView
   credit: CreditBook
   /** Extra node options (faster PBFT timers in a test). */
-  tune?: Pick<AccountingOptions, 'replica' | 'tickMs'>
+  tune?: Pick<AccountingOptions, 'replica' | 'tickMs' | 'log'>
+  /** Doctors among `doctors` registered with the emergency role. */
+  emergency?: readonly Identity[]
 }): Promise<MemoryConsortium> {
-  const registry = new DoctorRegistry({ members: [o.consortium.id], threshold: 1 }, o.doctors.map((d) => encodeIdentityRecord(buildIdentityRecord(d, DEVNET.genesisTime))))
+  // the members' identity records are published (their X25519 keys, for emergency escrow)
+  const record = (x: Identity): Uint8Array => encodeIdentityRecord(buildIdentityRecord(x, DEVNET.genesisTime))
+  const registry = new DoctorRegistry({ members: [o.consortium.id], threshold: 1 }, o.doctors.map(record), { emergency: (o.emergency ?? []).map((d) => d.id), accounting: o.members.map(record) })
   const genesis = dblockProposal({ index: 0, gtime: DEVNET.genesisTime, prehash: new Uint8Array(32), view: 0, leader: new Uint8Array(32), txs: [] })
   const mem = new MemoryNetwork()
   const nodes: AccountingNode[] = []

@@ -67,7 +67,8 @@ t.test('the doctor\'s control API', async (t) => {
   t.ok(typeof json<Record<string, unknown>>(st.stdout) === 'object', 'its status as JSON')
   await refusalsAndFuzz(t, 'doctor', cfg.dataDir, { method: 'POST', path: '/v1/queue/nothex/sign', field: 'params.id' }, [
     'GET /v1/status\n', 'GET /v1/patients\n', 'GET /v1/queue\n', 'GET /v1/diagnoses\n',
-    `POST /v1/queue/${'ab'.repeat(32)}/sign\n{"severity":"urgent","note":"seen"}`, `POST /v1/queue/${'cd'.repeat(32)}/sign\n{}`
+    `POST /v1/queue/${'ab'.repeat(32)}/sign\n{"severity":"urgent","note":"seen"}`, `POST /v1/queue/${'cd'.repeat(32)}/sign\n{}`,
+    'GET /v1/emergency\n', `POST /v1/emergency\n{"patient":"${'ab'.repeat(32)}","epochs":[1,3],"reason":"found unconscious"}`
   ])
   const other = await cli(['doctor-status', '--data-dir', cfg.dataDir], NOBODY_ENV, NOBODY)
   t.equal(other.code, 3, 'doctor-status run by another user exits 3')

@@ -128,6 +128,33 @@ t.test('the page\'s grant/revoke and the CLI\'s leave the same tx_keys on Userch
   t.same(keyTxs.get(3)?.doctors, [])
 })
 
+t.test('emergency access: the control API\'s GET/POST /v1/emergency and the page\'s toggle (login, CSRF)', async (t) => {
+  const api = await ApiClient.forDataDir(data)
+  t.teardown(() => { api.close() })
+  const auth = { authorization: `Bearer ${(await readFile(cookiePath(data), 'utf8')).trim()}` }
+  const epoch = async (): Promise<number> => json<{ epoch: number }>((await cli(['keys', 'doctors', '--data-dir', data, '--json'], noPass)).stdout).epoch
+  t.match(await api.call('GET', '/v1/emergency'), { optIn: false, threshold: 0, members: 0, accesses: [] }, 'not opted in; this hub follows no Docchain, so it names no accounting node to escrow to')
+  const before = await epoch()
+  const on = await api.call<{ optIn: boolean, epoch?: number, tx?: string }>('POST', '/v1/emergency', { optIn: true })
+  t.match(on, { optIn: true, epoch: before + 1, tx: /^[0-9a-f]{64}$/ }, 'opted in: the IoT key renewed at once, its epoch and tx_key answered')
+  t.match(await api.call('GET', '/v1/emergency'), { optIn: true, accesses: [] }, 'the choice is kept')
+  t.match(await raw('/v1/emergency', { method: 'POST', headers: auth, body: '{"optIn": "yes"}' }), { status: 400, body: { error: 'ERR_API_MALFORMED', field: 'body.optIn', message: /true or false/ } }, 'a malformed choice names the field')
+  t.match(await raw('/v1/emergency', { method: 'POST', headers: auth, body: '{"optIn": true, "epochs": [1]}' }), { status: 400, body: { field: 'body.epochs', message: /unknown field/ } }, 'an unknown field is named')
+
+  const c = new Client(hub.page)
+  const csrf = await c.login(hub.login!.username, hub.login!.password)
+  const forged = await c.req('POST', '/patient/emergency', { optIn: 'false' }, { accept: 'application/json' })
+  t.match({ status: forged.status, body: forged.json() }, { status: 403, body: { error: 'ERR_CSRF' } }, 'the page refuses a form without its CSRF token')
+  t.match(await api.call('GET', '/v1/emergency'), { optIn: true }, 'and nothing changed')
+  const off = await c.req('POST', '/patient/emergency', { _csrf: csrf, optIn: 'false' }, { accept: 'application/json' })
+  t.match(off.json(), { ok: true, optIn: false, epoch: before + 2 }, 'the page\'s toggle opts out, renewing the key again')
+  t.match(await api.call('GET', '/v1/emergency'), { optIn: false }, 'the API sees the page\'s choice')
+  t.match((await c.req('GET', '/patient')).text, /Emergency access/, 'the page shows its section')
+  const anonymous = await new Client(hub.page).req('POST', '/patient/emergency', { _csrf: csrf, optIn: 'true' }, { accept: 'application/json' })
+  t.equal(anonymous.status, 403, 'without a login the toggle is refused')
+  t.match(await api.call('GET', '/v1/emergency'), { optIn: false }, 'still opted out')
+})
+
 t.test('refusals are answered with the field at fault, and counted', async (t) => {
   const cookie = (await readFile(cookiePath(data), 'utf8')).trim()
   const auth = { authorization: `Bearer ${cookie}` }

@@ -13,17 +13,30 @@
  * from the member, certificate verified); run 3 neither analyses nor sends
  * anything. A human doctor queues both batches for review; after a restart
  * the queue is back without a new analysis, and the doctor signs one.
+ * Emergency access (README "Emergency access") through the daemon and
+ * `healthchain doctor emergency`: a doctor without the role is refused; the
+ * patient opts in (an escrowed rotation); the emergency doctor's malformed
+ * epochs, unknown patient and unescrowed epoch are refused with clear
+ * errors; its request commits, three accounting nodes release, and the
+ * daemon reads the escrowed epoch's batch and nothing of the earlier ones,
+ * signing no tx_diag; after a restart the access opens again from the kept
+ * Dblocks.
  */
 import t from 'tap'
 import { join } from 'node:path'
 import { toHex, txId } from '../../hub/src/core/index.ts'
 import { startDoctor, type DoctorDaemon } from '../../hub/src/app/doctor.ts'
+import type { DoctorEmergencyInfo } from '../../hub/src/app/doctor-emergency.ts'
+import { doctorRoutes } from '../../hub/src/api/daemon-routes.ts'
+import { startDaemonApi } from '../../hub/src/cli/_daemon.ts'
+import { cli } from '../helpers/hub-process.ts'
+import { Client } from '../helpers/http-client.ts'
 import { validateDoctorConfig } from '../../hub/src/config/doctor.ts'
 import type { DoctorEvent } from '../../hub/src/roles/doctor/doctor.ts'
 import { tempDir } from '../helpers/ipfs.ts'
-import { aiDoctor as doctor, doctorWorld, humanDoctor as human, patient, until } from '../helpers/doctor-world.ts'
+import { aiDoctor as doctor, doctorWorld, erDoctor, humanDoctor as human, patient, until } from '../helpers/doctor-world.ts'
 
-t.test('a doctor daemon that restarts analyses no batch twice, sends its pending tx_diag once and keeps its review queue', { timeout: 110_000 }, async (t) => {
+t.test('a doctor daemon that restarts analyses no batch twice, sends its pending tx_diag once and keeps its review queue', { timeout: 160_000 }, async (t) => {
   const dir = await tempDir(t, 'doctor-daemon')
   const world = await doctorWorld(t, dir)
   const { accounting, received, core } = world
@@ -110,5 +123,48 @@ t.test('a doctor daemon that restarts analyses no batch twice, sends its pending
   t.same(signed.causes, [queue[0]!.id], 'it cites the reviewed batch')
   t.equal((await h2.daemon.queue()).length, 1, 'the other review still waits')
   t.equal(h2.events.filter((ev) => ev.type === 'diagnosed').length, 0, 'the restart analysed nothing')
+
+  // ---- emergency access: the daemon's service, its control API and `healthchain doctor emergency` ----
+  const patientHex = toHex(patient.id)
+  await t.rejects(h2.daemon.emergency.request(patientHex, [3], 'found unconscious'), { code: 'ERR_NOT_EMERGENCY_DOCTOR', message: /without the emergency role/ }, 'a doctor without the emergency role is refused, with the reason')
   await h2.daemon.stop()
+  const optIn = await world.keys.prepareEscrowed({ kind: 'rotate' }) // the patient opts in: this epoch is escrowed 3 of 4
+  world.keys.apply(optIn)
+  await world.publish(optIn)
+  const iot4 = await world.batch(84)
+  const cfgEr = validateDoctorConfig({ ...cfgFile, dataDir: join(dir, 'doctor-er'), mode: 'human' })
+  const er = await run('emergency', cfgEr, erDoctor)
+  let api = await startDaemonApi(cfgEr.dataDir, 'doctor', doctorRoutes(er.daemon), er.daemon.stop)
+  await until('the emergency doctor synced', async () => ((await er.daemon.status()).userchain.height >= core.store.tip.height ? true : undefined))
+  const ask = async (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => await cli(['doctor', 'emergency', '--data-dir', cfgEr.dataDir, ...args], process.env)
+  const malformed = await ask('--patient', patientHex, '--epochs', '1,x', '--reason', 'found unconscious')
+  t.match(malformed, { code: 2, stderr: /"x" is not a key epoch/ }, 'malformed epochs: a usage error naming them')
+  t.match(await ask('--patient', 'ab'.repeat(32), '--epochs', '1', '--reason', 'found unconscious'), { code: 1, stderr: /unknown patient/ }, 'an unknown patient')
+  t.match(await ask('--patient', patientHex, '--epochs', '3', '--reason', 'found unconscious'), { code: 1, stderr: /epoch 3 carries no emergency escrow/ }, 'an epoch opened before the patient opted in')
+  const asked = await ask('--patient', patientHex, '--epochs', String(optIn.epoch), '--reason', 'found unconscious', '--wait', '60', '--json')
+  t.equal(asked.code, 0, `doctor emergency exits 0 ${asked.stderr}`)
+  const access = JSON.parse(asked.stdout) as DoctorEmergencyInfo
+  t.match(access, { status: 'open', patient: patientHex, epochs: [optIn.epoch], reason: 'found unconscious', threshold: 3 }, 'committed on Docchain, released, opened')
+  t.ok(access.released.length >= 3, `${access.released.length} accounting nodes released`)
+  t.same(access.batches.map((b) => [b.htxI, b.readings]), [[toHex(txId(iot4)), 120]], 'it read the escrowed epoch\'s batch, and none of the earlier epochs')
+  t.ok(access.analysis !== undefined && ['urgent', 'emergency'].includes(access.analysis.severity), 'the analyzer read the desaturation')
+  t.same(await er.daemon.diagnoses(), [], 'and signed no tx_diag: the access grants no diagnosis key')
+  const listed = await cli(['doctor', 'emergencies', '--data-dir', cfgEr.dataDir], process.env)
+  t.match(listed.stdout, new RegExp(`${access.id}\\n {2}patient +${patientHex}\\n(?:.*\\n)*? {2}status +open: \\d of 3 releases\\n {2}read +1 batch\\(es\\), 120 readings`), 'doctor emergencies lists it')
+  t.match(listed.stdout, /reads, it does not diagnose/, 'and says the access does not diagnose')
+  const web = new Client(er.daemon.pageUrl.replace(/\/$/, ''))
+  const form = await web.req('GET', '/login')
+  await web.req('POST', '/login', { _csrf: Client.token(form.text), username: er.daemon.login!.username, password: er.daemon.login!.password })
+  const page = (await web.req('GET', '/doctor')).text
+  t.match(page, new RegExp(`data-request="${access.id}">Patient <code title="${patientHex}">[^]*epochs ${optIn.epoch} · open: \\d of 3 releases<br>\\s*<q>found unconscious</q><br><small>1 batch\\(es\\), 120 readings read`), 'the doctor page lists the access and what it read')
+  t.match(page, /it does not diagnose/, 'and that it does not diagnose')
+  await api.close()
+  await er.daemon.stop()
+  // a restart: the releases are opened again from the Dblocks the follower kept (no Ik on disk)
+  const er2 = await run('emergency 2', cfgEr, erDoctor)
+  api = await startDaemonApi(cfgEr.dataDir, 'doctor', doctorRoutes(er2.daemon), er2.daemon.stop)
+  const reopened = await until('the access open again', async () => (await er2.daemon.emergency.list()).find((a) => a.status === 'open' && a.batches.length === 1))
+  t.equal(reopened.id, access.id, 'the same access, open again after the restart')
+  await api.close()
+  await er2.daemon.stop()
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { cp, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { buildReport, fmt, loadRuns, paperValue, plain, writeReport, PAPER, TARGETS, type Derived, type Git, type ReportOutput, type RunRecord } from '../../bench/_report.ts'
+import { execFileSync } from 'node:child_process'
+import { buildReport, fmt, loadRuns, measuredPaths, paperValue, plain, writeReport, PAPER, TARGETS, type Derived, type Git, type ReportOutput, type RunRecord } from '../../bench/_report.ts'
 import { UBLOCK_HEADER_BYTES, encodeDblockHeader, DBLOCK_VERSION } from '../../hub/src/core/index.ts'
 
 const FIXTURE = new URL('../fixtures/bench-results/', import.meta.url).pathname
@@ -129,6 +130,14 @@ t.test('a run with uncommitted changes says so', async (t) => {
   }
   t.match(await dirtyNewest('d2'), /\| pbft_n4_tx_per_s \| 3347 \|/, 'other uncommitted changes: shown alone, never in a range with clean runs')
   t.match(await dirtyNewest('d1'), /\| pbft_n4_tx_per_s \| 1235–3347 \(2 runs\) \|/, 'the same commit and changes: one range')
+})
+
+t.test('a stored beyond run goes stale when its sections or the helpers that build their worlds change', async (t) => {
+  // the same pathspecs the staleness check hands to git (codeChanges, dirtyState)
+  const root = new URL('../../', import.meta.url).pathname
+  const files = execFileSync('git', ['ls-files', '--', ...measuredPaths('beyond')], { cwd: root, encoding: 'utf8' }).split('\n')
+  for (const f of ['bench/beyond.ts', 'bench/_beyond-emergency.ts', 'bench/_beyond-fhir.ts', 'bench/_beyond-recovery.ts', 'test/helpers/accounting-cluster.ts', 'test/helpers/devnet-run.ts']) t.ok(files.includes(f), f)
+  t.notOk(files.includes('test/helpers/doctor-world.ts'), 'a helper it does not use does not count')
 })
 
 t.test('Fig. 6/7: both traditional baselines, plotted', async (t) => {

@@ -90,7 +90,7 @@ t.test('bad accounting configs are refused naming the field', async (t) => {
     [{ registry: { ...registry, members: [] } }, /^registry\.members: at least one consortium signer/],
     [{ registry: { ...registry, threshold: 2 } }, /^registry\.threshold: must be an integer in \[1, the number of registry\.members\]/],
     [{ registry: { ...registry, doctors: ['00ff'] } }, /^registry\.doctors\[0\]: not an identity record/],
-    [{ registry: { ...registry, extra: 1 } }, /^registry\.extra: unknown setting \(have: members, threshold, doctors\)/],
+    [{ registry: { ...registry, extra: 1 } }, /^registry\.extra: unknown setting \(have: members, threshold, doctors, emergency, accounting\)/],
     [{ consortium: 'me' }, /^consortium: must be an ID/],
     [{ consortium: undefined }, /^consortium: must be an ID/],
     [{ diagnosisPrice: -1 }, /^diagnosisPrice: must be an integer/],

@@ -162,8 +162,8 @@ t.test('tx_key versions: 2 carries ikFrom and C(Ik) with boundary checks; 1 stil
   t.throws(() => encodeTx({ ...history, ikCommit: null }), InvalidFieldError, 'a version-1 tx_key cannot claim an earlier ikFrom')
   t.throws(() => encodeTx({ ...history, ikCommit: new Uint8Array(31) }), InvalidFieldError, 'a short commitment')
   t.throws(() => decodeTx(h.subarray(0, at + 20)), TruncatedError, 'cut inside the commitment')
-  const v3 = h.slice(); v3[1] = 3
-  t.throws(() => decodeTx(v3), UnknownVersionError, 'version 3 is unknown')
+  const v4 = h.slice(); v4[1] = 4
+  t.throws(() => decodeTx(v4), UnknownVersionError, 'version 4 is unknown (3 carries an emergency escrow)')
   const asV1 = h.slice(); asV1[1] = 1
   let refused = false
   try { refused = !verifyTx(decodeTx(asV1)) } catch (err) { refused = err instanceof HealthchainError }

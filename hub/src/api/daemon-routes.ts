@@ -9,6 +9,7 @@ import type { DoctorDaemon } from '../app/doctor.ts'
 import type { StorageDaemon } from '../app/storage.ts'
 import type { AccountingDaemon } from '../app/accounting.ts'
 import { SEVERITIES } from '../web/model.ts'
+import { MAX_EMERGENCY_EPOCHS, MAX_REASON_BYTES } from '../core/index.ts'
 import { hex32, route, type Route } from './route.ts'
 
 export function doctorRoutes (d: DoctorDaemon): Route[] {
@@ -24,7 +25,20 @@ export function doctorRoutes (d: DoctorDaemon): Route[] {
       body: z.strictObject({ severity: z.enum(SEVERITIES as [string, ...string[]], { error: `must be one of ${SEVERITIES.join(', ')}` }).optional(), note: z.string().max(2000, { error: 'at most 2000 characters' }).optional() }, { error: 'must be a JSON object {"severity", "note"}' }),
       handler: async ({ params, body }) => ({ htxd: await d.sign(params.id, body.severity === undefined && body.note === undefined ? undefined : body as never) })
     }),
-    route({ method: 'GET', path: '/v1/diagnoses', summary: 'every tx_diag signed, with its receipt once committed; newest first', handler: async () => await d.diagnoses() })
+    route({ method: 'GET', path: '/v1/diagnoses', summary: 'every tx_diag signed, with its receipt once committed; newest first', handler: async () => await d.diagnoses() }),
+    route({ method: 'GET', path: '/v1/emergency', summary: 'every emergency access this doctor asked (README "Emergency access"), newest first: patient, epochs, reason, status (submitted, committed, open), the accounting nodes that released, the batches read and the analyzer\'s reading of them', handler: async () => await d.emergency.list() }),
+    route({
+      method: 'POST',
+      path: '/v1/emergency',
+      summary: 'ask for emergency access to a patient\'s escrowed epochs (a doctor with the emergency role): a tx_emergency committed on Docchain; once t accounting nodes released their shares the daemon opens those epochs and reads their batches (no tx_diag: the access grants no diagnosis key)',
+      body: z.strictObject({
+        patient: hex32('patient ID').describe('the patient\'s ID'),
+        epochs: z.array(z.int({ error: 'must be a key epoch ≥ 1' }).min(1, { error: 'must be a key epoch ≥ 1' }).max(0xffffffff, { error: 'must be a key epoch ≥ 1' }), { error: 'must be a list of key epochs' })
+          .min(1, { error: 'must name at least one epoch' }).max(MAX_EMERGENCY_EPOCHS, { error: `at most ${MAX_EMERGENCY_EPOCHS} epochs` }).describe('the key epochs asked (escrowed: opened after the patient opted in)'),
+        reason: z.string({ error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` }).min(1, { error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` }).describe('why (audited on Docchain, shown to the patient)').refine((r) => r.length > 0 && Buffer.byteLength(r) <= MAX_REASON_BYTES, { error: `must be the reason, 1–${MAX_REASON_BYTES} bytes of UTF-8` })
+      }, { error: 'must be a JSON object {"patient", "epochs", "reason"}' }),
+      handler: async ({ body }) => await d.emergency.request(body.patient, body.epochs, body.reason)
+    })
   ]
 }
 

@@ -47,6 +47,9 @@ export function hubRoutes (s: HubService): Route[] {
     route({ method: 'POST', path: '/v1/keys/revoke', summary: 'revoke a doctor: a tx_key with a fresh IoT key for the remaining doctors', body: REVOKE, handler: async ({ body }) => await s.keys.revoke(body.doctor) }),
     route({ method: 'POST', path: '/v1/keys/rotate', summary: 'renew the IoT key for the same doctors (paper §IV-B5 periodic update)', body: EMPTY, handler: async () => await s.keys.rotate() }),
 
+    route({ method: 'GET', path: '/v1/emergency', summary: 'emergency access (README "Emergency access"): whether the patient opted in, t of n accounting nodes each new key epoch is escrowed to, and every emergency access Docchain audited for this patient — who (doctor ID), when, why, which epochs, which accounting nodes released their shares', handler: async () => await s.emergency.status() }),
+    route({ method: 'POST', path: '/v1/emergency', summary: 'opt in to (or out of) emergency access; a change renews the IoT key at once (a rotation: its epoch is answered), so data sealed from then on is escrowed, or no longer is', body: z.strictObject({ optIn: z.boolean({ error: 'must be true or false' }) }, { error: 'must be a JSON object {"optIn"}' }), handler: async ({ body }) => await s.emergency.setOptIn(body.optIn) }),
+
     route({ method: 'GET', path: '/v1/devices', summary: 'paired devices with their counters', handler: async () => await s.devices.list() }),
     route({
       method: 'POST',

@@ -20,6 +20,10 @@
  *   from the members, every certificate verified): a Dblock holding one of
  *   its tx_diag is a receipt too, when the answer was lost with the node
  *   that committed it; the registry folded from it gives its standing.
+ * - emergency access (app/doctor-emergency.ts): a doctor with the emergency
+ *   role asks for a patient's escrowed epochs; once t accounting nodes
+ *   released their shares on Docchain it reads those epochs' batches (no
+ *   tx_diag: the escrow grants no diagnosis key).
  * What it did is journalled (store/doctor-journal.ts, synced before a batch
  * counts as done), so a restart analyses no batch twice and sends a tx_diag
  * still without a receipt again with the same bytes; it replays its Userchain
@@ -40,6 +44,9 @@ import { DoctorNode, type DoctorEvent } from '../roles/doctor/doctor.ts'
 import { CreditBook } from '../roles/consortium/credit.ts'
 import { submitDiags, verifyReceipt, wireReceipt, type WireReceipt } from '../roles/accounting/diag-protocol.ts'
 import { DocchainFollower } from '../roles/docchain/follower.ts'
+import { UserchainView } from '../roles/accounting/userchain-view.ts'
+import { EmergencyRefusedError } from '../roles/doctor/errors.ts'
+import { DoctorEmergency, type DoctorEmergencyInfo } from './doctor-emergency.ts'
 import { registryOf } from '../config/docchain.ts'
 import { publishPreliminary } from '../net/preliminary.ts'
 import { IpfsNode, cidFromDigest, digestOfCid, uploadBatch } from '../ipfs/index.ts'
@@ -114,6 +121,11 @@ export interface DoctorDaemon {
   sign: (id: string, amend?: Amendment) => Promise<string>
   /** Every tx_diag signed, with its verified receipt once committed; newest first. */
   diagnoses: () => Promise<DiagnosisInfo[]>
+  /** Emergency access (README "Emergency access"): ask for a patient's escrowed epochs, and every access asked, newest first. */
+  emergency: {
+    request: (patient: string, epochs: readonly number[], reason: string) => Promise<DoctorEmergencyInfo>
+    list: () => Promise<DoctorEmergencyInfo[]>
+  }
   stop: () => Promise<void>
 }
 
@@ -282,6 +294,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
     const feed = (tx: Tx): void => {
       if (stopping) return
       if (tx.kind === 'key') { void node.onTx(tx); return }
+      if (tx.kind === 'iot') void emergency.onIoT(tx).catch((err: Error) => { log(`emergency access: ${err.message}`) })
       if (tx.kind !== 'iot' || !node.keys.holds(tx.user, tx.epoch)) {
         // a patient's batch it holds no key for is reported (revoked); others' batches cost nothing
         if (tx.kind === 'iot' && node.keys.status(tx.user) !== undefined) void node.onTx(tx)
@@ -294,6 +307,37 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
       if (journal.batches.has(htxI) || outcomes.has(htxI)) return
       void handle(tx, htxI).catch((err: Error) => { log(`batch ${htxI.slice(0, 12)}…: ${err.message}`) })
     }
+
+    // emergency access: requests asked before a restart, their releases replayed from the kept Dblocks below
+    const view = new UserchainView(core.store)
+    const emergency = await DoctorEmergency.open({
+      identity: deps.identity,
+      file: join(cfg.dataDir, 'emergency.json'),
+      registry: () => docchain.registry,
+      keyTx: async (u, e) => await view.keyTx(u, e),
+      iots: async (u, epochs) => {
+        const out: TxIoT[] = []
+        const take = (t: Tx): void => { if (t.kind === 'iot' && toHex(t.user) === toHex(u) && epochs.has(t.epoch)) out.push(t) }
+        for (let h = 1; h <= core.store.tip.height; h++) for (const t of (await core.store.getBlock(core.store.hashAt(h)!))?.txs ?? []) take(t.tx)
+        for (const e of core.mempool.list()) take(e.bt.tx)
+        return out
+      },
+      fetch: io.fetch,
+      submit: async (bytes) => {
+        let last = 'no accounting node answered'
+        for (const m of shuffled(targets)) {
+          try {
+            const r = (await submitDiags(libp2p, m.addr, [bytes], { timeoutMs: cfg.submit.timeoutSeconds * 1000 }))[0]!
+            if (!r.ok) { last = `refused by accounting node ${m.id.slice(0, 12)}…: ${r.code} ${r.reason}`; continue }
+            verifyReceipt(r, bytes, members)
+            return
+          } catch (err) { last = `accounting node ${m.id.slice(0, 12)}…: ${(err as Error).message}` }
+        }
+        throw new EmergencyRefusedError(last)
+      },
+      now: nowSeconds,
+      log
+    })
 
     // live Userchain transactions wait while the stored chain is replayed (keys before the batches they open)
     let live: Tx[] | null = []
@@ -323,12 +367,14 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
             await committed(htxd, wireReceipt({ ok: true, id: htxd, height: b.header.index, block: b }), 'docchain')
           }
         }
-        return false
+        // kept when it holds one of this doctor's emergency requests or their releases (opened again after a restart)
+        return await emergency.onDblock(b)
       },
       log,
       pollMs: cfg.docchain.pollSeconds * 1000
     })
     stops.push(async () => { await docchain.stop() })
+    for (const b of await docchain.kept()) await emergency.onDblock(b)
     docchain.start()
 
     // tx_diag without a receipt: sent again now (same bytes), on each new tip (causes confirmed) and periodically
@@ -347,6 +393,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
     // the journal records the severity the doctor signs (amended or as analysed)
     const model = {
       ...base,
+      page: async () => ({ ...(await base.page()), emergency: emergency.list() }),
       sign: async (id: string, amend?: Amendment): Promise<string> => {
         const q = journal.queued.get(id)
         if (q !== undefined) severityOf.set(id, amend?.severity ?? q.diagnosis.severity)
@@ -397,6 +444,10 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
       })).sort((a, b) => SEVERITY_ORDER.indexOf(b.severity) - SEVERITY_ORDER.indexOf(a.severity) || a.at - b.at),
       sign: async (id, amend) => await model.sign(id, amend),
       diagnoses: async () => [...journal.diags.values()].sort((a, b) => b.signedAt - a.signedAt).map(({ tx: _tx, ...d }) => d),
+      emergency: {
+        request: async (patient, epochs, reason) => await emergency.request(patient, epochs, reason),
+        list: async () => emergency.list()
+      },
       stop: stopAll
     }
   } catch (err) {

@@ -87,11 +87,13 @@ function txSummary (tx: TxPlain): string {
   const f = (k: string): string => String(tx[k])
   switch (tx.kind) {
     case 'iot': return `tx_IoT user ${f('user')} ts ${f('ts')} epoch ${f('epoch')} HEIoT ${f('heiot')}`
-    case 'key': return `tx_key user ${f('user')} ts ${f('ts')} epoch ${f('epoch')}${tx.ikFrom === tx.epoch ? '' : ` (Ik since epoch ${f('ikFrom')})`} doctors ${(tx.envelopes as unknown[]).length}`
+    case 'key': return `tx_key user ${f('user')} ts ${f('ts')} epoch ${f('epoch')}${tx.ikFrom === tx.epoch ? '' : ` (Ik since epoch ${f('ikFrom')})`} doctors ${(tx.envelopes as unknown[]).length}${tx.escrow == null ? '' : ' (emergency escrow)'}`
     case 'coin': return `coin ${f('from')} → ${f('to')} amount ${f('amount')} fee ${f('fee')} nonce ${f('nonce')}`
     case 'coinbase': return `coinbase height ${f('height')} → ${f('to')} amount ${f('amount')}`
     case 'diag': return `tx_diag doctor ${f('doctor')}`
     case 'reg': return `registry ${f('action')} seq ${f('seq')} (${(tx.sigs as unknown[]).length} consortium signatures)`
+    case 'emergency': return `emergency request doctor ${f('doctor')} patient ${f('patient')} epochs ${(tx.epochs as unknown[]).join(',')}`
+    case 'release': return `emergency release member ${f('member')} request ${f('request')}`
   }
 }
 

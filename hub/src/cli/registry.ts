@@ -13,14 +13,14 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import {
   buildTxReg, cosignTxReg, decodeIdentityRecord, encodeTx, equalBytes, fromHex, InvalidFieldError, toHex,
-  type RegistryAction, type TxReg
+  type RegistryAction, type RegistryRole, type TxReg
 } from '../core/index.ts'
 import { decodeRegistryRecord } from '../core/pbft/registry.ts'
 import { openKeystore, writeFileAtomic } from '../store/keystore.ts'
 import { keystorePath, passphrase, readOptionFile } from './_common.ts'
 
 interface StoreOpts { keystore?: string, dataDir?: string, passphraseFile?: string }
-interface SignOpts extends StoreOpts { action?: string, doctorRecord?: string, seq?: string, addTo?: string, out?: string }
+interface SignOpts extends StoreOpts { action?: string, doctorRecord?: string, seq?: string, role?: string, addTo?: string, out?: string }
 
 /** A hex argument given inline or as @file. */
 async function hexArg (field: string, v: string): Promise<Uint8Array> {
@@ -34,9 +34,18 @@ export async function readRecordFile (file: string): Promise<TxReg> {
   return decodeRegistryRecord(fromHex('record', text.trim()))
 }
 
-function describe (r: TxReg): { action: RegistryAction, seq: number, doctor: string, x25519: string, identityTs: number, signers: string[] } {
+function describe (r: TxReg): { action: RegistryAction, seq: number, doctor: string, x25519: string, identityTs: number, roles: string[], signers: string[] } {
   const id = decodeIdentityRecord(r.identity)
-  return { action: r.action, seq: r.seq, doctor: toHex(id.id), x25519: toHex(id.x25519), identityTs: id.ts, signers: r.sigs.map((s) => toHex(s.signer)) }
+  return { action: r.action, seq: r.seq, doctor: toHex(id.id), x25519: toHex(id.x25519), identityTs: id.ts, roles: [...(r.roles ?? [])], signers: r.sigs.map((s) => toHex(s.signer)) }
+}
+
+/** --role: emergency (a doctor who may request emergency access) or accounting (an accounting node's record: its X25519 key). */
+function rolesArg (v: string | undefined): RegistryRole[] {
+  if (v === undefined) return []
+  return v.split(',').map((x) => x.trim()).map((x) => {
+    if (x !== 'emergency' && x !== 'accounting') throw new InvalidFieldError('--role', `must be emergency or accounting, got ${x}`)
+    return x
+  })
 }
 
 export function register (program: Command): void {
@@ -47,6 +56,7 @@ export function register (program: Command): void {
     .option('--action <action>', 'register or suspend (a new record)')
     .option('--doctor-record <hex|@file>', 'the doctor\'s identity record, from `keys export-public` on the doctor node (a new record)')
     .option('--seq <n>', 'position in the registry\'s history: the last committed record\'s seq + 1 (a new record)')
+    .option('--role <roles>', 'emergency: the doctor may request emergency access; accounting: the record is an accounting node\'s, publishing its X25519 key for emergency escrow (comma separated; a new record)')
     .option('--add-to <file>', 'a record file to add this member\'s signature to')
     .option('--out <file>', 'where to write the record (default: the --add-to file, else stdout)')
     .option('--keystore <file>', 'keystore file (default <data-dir>/keystore.json)')
@@ -59,7 +69,7 @@ export function register (program: Command): void {
       if (base === null && !(o.action !== undefined && o.doctorRecord !== undefined && o.seq !== undefined)) {
         throw new InvalidFieldError('record', 'give --action, --doctor-record and --seq for a new record, or --add-to <file>')
       }
-      let fields: { action: RegistryAction, seq: number, identity: Uint8Array } | null = null
+      let fields: { action: RegistryAction, seq: number, identity: Uint8Array, roles: RegistryRole[] } | null = null
       if (fresh) {
         if (o.action !== 'register' && o.action !== 'suspend') throw new InvalidFieldError('--action', 'must be register or suspend')
         const seq = Number(o.seq)
@@ -67,9 +77,9 @@ export function register (program: Command): void {
         if (o.doctorRecord === undefined) throw new InvalidFieldError('--doctor-record', 'required for a new record')
         const identity = await hexArg('--doctor-record', o.doctorRecord)
         decodeIdentityRecord(identity) // a forged or malformed identity record is refused here, not by the accounting nodes
-        fields = { action: o.action, seq, identity }
-        if (base !== null && (base.action !== fields.action || base.seq !== fields.seq || !equalBytes(base.identity, fields.identity))) {
-          throw new InvalidFieldError('--add-to', 'the record in the file is another record than --action/--seq/--doctor-record describe')
+        fields = { action: o.action, seq, identity, roles: rolesArg(o.role) }
+        if (base !== null && (base.action !== fields.action || base.seq !== fields.seq || !equalBytes(base.identity, fields.identity) || [...(base.roles ?? [])].sort().join() !== [...fields.roles].sort().join())) {
+          throw new InvalidFieldError('--add-to', 'the record in the file is another record than --action/--seq/--doctor-record/--role describe')
         }
       }
       const who = await openKeystore(keystorePath(o), await passphrase(o))
@@ -89,7 +99,7 @@ export function register (program: Command): void {
     .action(async (file: string, o: { json?: boolean }) => {
       const d = describe(await readRecordFile(file))
       if (o.json === true) { console.log(JSON.stringify(d)); return }
-      console.log(`${d.action} doctor ${d.doctor}\nx25519   ${d.x25519}\nseq      ${d.seq}\nsigners  ${d.signers.length === 0 ? '(none)' : d.signers.join('\n         ')}`)
+      console.log(`${d.action} ${d.roles.includes('accounting') ? 'accounting node' : 'doctor'} ${d.doctor}\nx25519   ${d.x25519}\nseq      ${d.seq}${d.roles.length === 0 ? '' : `\nroles    ${d.roles.join(', ')}`}\nsigners  ${d.signers.length === 0 ? '(none)' : d.signers.join('\n         ')}`)
     })
 
   reg.command('submit')

@@ -29,15 +29,26 @@ export const accountingMembers = (addrDoc: string): z.ZodType<Array<{ id: string
 export const genesisRegistry = z.strictObject({
   members: z.array(hexId(), { error: 'must be a list of strings' }).min(1, { error: 'at least one consortium signer' }).describe('consortium signers of doctor register/suspend records'),
   threshold: intIn(1, 100).default(1).describe('signatures a record needs (m of n)'),
-  doctors: z.array(identityRecordHex, { error: 'must be a list of strings' }).default([]).describe('the genesis doctors\' identity records')
-}, { error: 'must be {"members", "threshold", "doctors"}' })
+  doctors: z.array(identityRecordHex, { error: 'must be a list of strings' }).default([]).describe('the genesis doctors\' identity records'),
+  emergency: z.array(hexId(), { error: 'must be a list of strings' }).optional().describe('IDs of genesis doctors with the emergency role (may request emergency access to a patient\'s escrowed epochs)'),
+  accounting: z.array(identityRecordHex, { error: 'must be a list of strings' }).optional().describe('the accounting nodes\' identity records (their X25519 keys: patients who opt in to emergency access seal escrow shares to them)')
+}, { error: 'must be {"members", "threshold", "doctors", "emergency", "accounting"}' })
   .refine((r) => r.threshold <= r.members.length, { error: 'must be an integer in [1, the number of registry.members]', path: ['threshold'] })
 
-export interface GenesisRegistryConfig { readonly members: readonly string[], readonly threshold: number, readonly doctors: readonly string[] }
+export interface GenesisRegistryConfig {
+  readonly members: readonly string[]
+  readonly threshold: number
+  readonly doctors: readonly string[]
+  readonly emergency?: readonly string[]
+  readonly accounting?: readonly string[]
+}
 
 /** The registry a config describes. */
 export function registryOf (r: GenesisRegistryConfig): DoctorRegistry {
-  return new DoctorRegistry({ members: r.members.map((m) => fromHex('registry.members', m)), threshold: r.threshold }, r.doctors.map((d) => fromHex('registry.doctors', d)))
+  return new DoctorRegistry({ members: r.members.map((m) => fromHex('registry.members', m)), threshold: r.threshold }, r.doctors.map((d) => fromHex('registry.doctors', d)), {
+    emergency: (r.emergency ?? []).map((d) => fromHex('registry.emergency', d)),
+    accounting: (r.accounting ?? []).map((d) => fromHex('registry.accounting', d))
+  })
 }
 
 /** A reader's `docchain` section: where Docchain is read from and what certifies it. */

@@ -6,6 +6,7 @@
  * transaction does not open. Layout: nonce ‖ ciphertext ‖ tag.
  */
 import { checkBytes, concatBytes, utf8Bytes } from './codec.ts'
+import { epochBytes } from './tx/common.ts'
 import { HASH_BYTES, ID_BYTES, openBox, sealBox } from './crypto.ts'
 import { InvalidFieldError, LimitExceededError } from './errors.ts'
 import { MAX_EPOCH } from './limits.ts'
@@ -20,7 +21,7 @@ function batchAad (user: Uint8Array, epoch: number): Uint8Array {
   checkBytes('user', user, ID_BYTES)
   checkUint('epoch', epoch, MAX_EPOCH)
   if (epoch < 1) throw new InvalidFieldError('epoch', 'key epochs start at 1')
-  return concatBytes(BATCH_TAG, user, Uint8Array.of(epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff))
+  return concatBytes(BATCH_TAG, user, epochBytes(epoch))
 }
 
 function diagAad (doctor: Uint8Array, cause: Uint8Array): Uint8Array {

@@ -115,7 +115,14 @@ export function decodeDblock (bytes: Uint8Array): Dblock {
 }
 
 /** The transaction kinds a Dblock may hold. */
-export const DOC_KINDS: ReadonlySet<string> = new Set(['diag', 'reg'])
+export const DOC_KINDS: ReadonlySet<string> = new Set(['diag', 'reg', 'emergency', 'release'])
+
+/**
+ * The Docchain kinds that change the registry's fold (core/pbft/registry.ts):
+ * registry records, emergency requests and their releases. What is valid
+ * after one of them depends on it, so the replica re-checks what follows.
+ */
+export function changesRegistry (kind: string): boolean { return kind === 'reg' || kind === 'emergency' || kind === 'release' }
 
 /** Structure: body limit, root, duplicates, and only Docchain kinds (tx_diag, TxReg). */
 export function checkDblockStructure (b: Dblock): void {

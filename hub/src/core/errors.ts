@@ -137,3 +137,52 @@ export class ShareCommitmentError extends HealthchainError {
     super('ERR_SHARE_COMMITMENT', 'share', `share ${index} does not match the share set's commitment: altered or not from this set`)
   }
 }
+
+/** An accounting node asked to open an escrow share of an epoch whose escrow names no share for it. */
+export class NotEscrowMemberError extends HealthchainError {
+  constructor (member: string, user: string, epoch: number) {
+    super('ERR_NOT_ESCROW_MEMBER', 'escrow', `the escrow of user ${user.slice(0, 16)}…'s epoch ${epoch} holds no share for accounting node ${member.slice(0, 16)}…`)
+  }
+}
+
+/** An emergency request for an epoch whose tx_key carries no escrow (the patient did not opt in then). */
+export class NoEscrowError extends HealthchainError {
+  constructor (user: string, epoch: number) {
+    super('ERR_NO_ESCROW', 'epochs', `user ${user.slice(0, 16)}…'s epoch ${epoch} carries no emergency escrow: the patient had not opted in to emergency access when it was opened`)
+  }
+}
+
+/** An emergency request by a doctor the registry does not give the emergency role. */
+export class NotEmergencyDoctorError extends HealthchainError {
+  constructor (doctor: string) {
+    super('ERR_NOT_EMERGENCY_DOCTOR', 'doctor', `doctor ${doctor} is registered without the emergency role: only doctors the consortium registered for emergencies may request emergency access`)
+  }
+}
+
+/** A share release naming an emergency request that is not on Docchain. */
+export class UnknownEmergencyRequestError extends HealthchainError {
+  constructor (request: string) {
+    super('ERR_UNKNOWN_EMERGENCY_REQUEST', 'request', `no emergency request ${request} is committed on Docchain`)
+  }
+}
+
+/** A share release by someone who holds no escrow share: not an accounting node, or not the member the share is from. */
+export class WrongReleaseMemberError extends HealthchainError {
+  constructor (why: string) {
+    super('ERR_WRONG_RELEASE_MEMBER', 'member', why)
+  }
+}
+
+/** A second release of one emergency request by one accounting node: each member releases its share once. */
+export class ReplayedReleaseError extends HealthchainError {
+  constructor (member: string, request: string) {
+    super('ERR_REPLAYED_RELEASE', 'request', `accounting node ${member.slice(0, 16)}… already released its shares for emergency request ${request.slice(0, 16)}…`)
+  }
+}
+
+/** A release whose epochs are not exactly those its emergency request names. */
+export class ReleaseEpochsError extends HealthchainError {
+  constructor (why: string) {
+    super('ERR_RELEASE_EPOCHS', 'shares', why)
+  }
+}

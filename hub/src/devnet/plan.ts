@@ -141,7 +141,8 @@ export async function devnetPlan (dir: string, o: PlanOptions): Promise<DevnetPl
   // configs
   const listen = (role: Role): string[] => [`/ip4/127.0.0.1/tcp/${state.ports[role]!}`]
   const accountingRoles = members.map((_, i) => `accounting-${i}` as Role)
-  const registry = { members: [toHex(consortium.id)], threshold: 1, doctors: [record(ai), record(human)] }
+  // the human doctor may request emergency access; the accounting nodes publish their X25519 keys (README "Emergency access")
+  const registry = { members: [toHex(consortium.id)], threshold: 1, doctors: [record(ai), record(human)], emergency: [toHex(human.id)], accounting: members.map(record) }
   const docchain = { members: members.map((m, i) => ({ id: toHex(m.id), addr: addr[accountingRoles[i]!]! })), genesisTime: DEVNET.genesisTime, registry, pollSeconds: 2 }
   const storageNodes = [addr['storage-0']!, addr['storage-1']!]
   const write = async (role: Role, cfg: Record<string, unknown>): Promise<void> => { await writeFile(at(role, 'config.json'), JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 }) }

@@ -193,7 +193,8 @@ export function txUsers (t: BodyTx): Uint8Array[] {
     case 'coin': return equalBytes(tx.from, tx.to) ? [tx.from] : [tx.from, tx.to]
     case 'coinbase': return [tx.to]
     case 'diag': return [tx.doctor]
-    case 'reg': return []
+    case 'reg': case 'release': return []
+    case 'emergency': return [tx.doctor, tx.patient]
   }
 }
 

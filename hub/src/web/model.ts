@@ -7,6 +7,7 @@
  * hub, and the views are built from them by adapt.ts.
  */
 import type { Severity } from '../ai/analyzer.ts'
+import type { EmergencyStatus } from '../app/emergency.ts'
 
 export type { Severity }
 
@@ -124,7 +125,12 @@ export interface PatientPage {
   /** newest first */
   readonly payments: readonly PaymentView[]
   readonly devices: readonly DeviceView[]
+  /** Emergency access: opted in or not, and every access Docchain audited (README "Emergency access"); absent when the hub offers none. */
+  readonly emergency?: EmergencyView
 }
+
+/** The patient page's emergency-access section: the choice, t of n, every access (who, when, why, which epochs, who released). */
+export type EmergencyView = EmergencyStatus
 
 export interface PatientModel {
   page: () => Promise<PatientPage>
@@ -134,6 +140,8 @@ export interface PatientModel {
   revoke: (doctor: string) => Promise<number>
   /** A committed diagnosis as a FHIR R4 DiagnosticReport, or undefined when there is none with that htxd. */
   report: (htxd: string) => Promise<Record<string, unknown> | undefined>
+  /** Opts in to (or out of) emergency access; resolves with the new status (and the epoch of the key renewal it made). */
+  setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number, readonly tx?: string }>
 }
 
 export interface PatientSummary {
@@ -170,6 +178,34 @@ export interface DoctorPage {
   readonly queue: readonly ReviewView[]
   /** diagnoses this doctor signed through the page, newest first */
   readonly signed: readonly { readonly id: string, readonly user: string, readonly severity: Severity, readonly at: number }[]
+  /** emergency accesses this doctor asked, newest first (a doctor with the emergency role; none otherwise) */
+  readonly emergency?: readonly DoctorEmergencyView[]
+}
+
+/**
+ * One emergency access a doctor asked (README "Emergency access"): once t
+ * accounting nodes released their shares it reads the patient's batches of
+ * those epochs; it does not diagnose (the escrow holds no diagnosis key).
+ */
+export interface DoctorEmergencyView {
+  /** htx_em (hex) */
+  readonly id: string
+  readonly patient: string
+  readonly epochs: readonly number[]
+  readonly reason: string
+  /** when the doctor signed the request (s) */
+  readonly ts: number
+  /** submitted: sent, not yet seen on Docchain; committed: on Docchain, releases arriving; open: t releases combined, the epochs read */
+  readonly status: 'submitted' | 'committed' | 'open'
+  /** accounting nodes (hex IDs) whose releases were opened, and how many it takes */
+  readonly released: readonly string[]
+  readonly threshold: number
+  /** the patient's batches of the opened epochs read so far */
+  readonly batches: ReadonlyArray<{ readonly htxI: string, readonly epoch: number, readonly readings: number }>
+  /** the analyzer's reading of them; no tx_diag follows */
+  readonly analysis?: { readonly severity: Severity, readonly news2: number, readonly findings: readonly string[], readonly recommendation: string }
+  /** why the releases do not open (a bad share), if so */
+  readonly problem?: string
 }
 
 export interface Amendment {

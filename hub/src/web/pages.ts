@@ -7,7 +7,7 @@
  */
 import { html, raw, type Html, type Part } from './html.ts'
 import type { Chart } from './charts.ts'
-import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorPage, type DoctorView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
+import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorEmergencyView, type DoctorPage, type DoctorView, type EmergencyView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
 import type { Flash } from './session.ts'
 
 export interface Frame {
@@ -187,6 +187,7 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
     <button type="submit" aria-label="Grant ${d.name ?? 'doctor'} ${short(d.id)}">Grant</button></form></li>`)}</ul>`}
   <p class="hint">Revoking makes fresh keys: the doctor keeps what it could already read but nothing new.</p>
 </section>
+${p.emergency === undefined ? '' : emergencySection(f, p.emergency)}
 <section aria-labelledby="payments-h" class="card">
   <h2 id="payments-h">Healthcoin</h2>
   <p>Balance <strong>${p.balance}</strong>. Doctors diagnose only while you have prepaid.</p>
@@ -197,6 +198,27 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
   <h2 id="devices-h">Devices</h2>
   ${p.devices.length === 0 ? html`<p>No devices registered.</p>` : html`<div class="scroll"><table><thead><tr><th scope="col">Device</th><th scope="col">Sensors</th><th scope="col">Last seen</th><th scope="col">Accepted</th><th scope="col">Dropped</th></tr></thead>
   <tbody>${p.devices.map((d) => html`<tr><th scope="row">${d.id}</th><td>${d.sensors.join(', ')}</td><td>${d.lastSeen === null ? 'never' : time(d.lastSeen)}</td><td>${d.accepted}</td><td class="${d.dropped > 0 ? 'warn' : ''}">${d.dropped}${(d.drops ?? []).length === 0 ? '' : html`<ul class="drops">${(d.drops ?? []).map((x) => html`<li><span title="${x.code}">${x.count} × ${x.reason}</span>${x.last === undefined ? '' : html`<br><small>last: ${x.last}</small>`}</li>`)}</ul>`}</td></tr>`)}</tbody></table></div>`}
+</section>`
+}
+
+/**
+ * Emergency access (README "Emergency access"): the patient's choice with
+ * its toggle, and every access Docchain audited — who, when, why, which
+ * epochs, how many accounting nodes released their shares.
+ */
+export function emergencySection (f: Pick<Frame, 'base' | 'csrf'>, e: EmergencyView): Html {
+  return html`<section aria-labelledby="emergency-h" class="card" id="emergency">
+  <h2 id="emergency-h">Emergency access</h2>
+  <p>${e.optIn
+    ? html`<strong>On.</strong> Each new data key is split among ${e.members} accounting nodes; ${e.threshold} of them open it for an emergency doctor, only after the doctor's request is recorded on Docchain.`
+    : html`<strong>Off.</strong> Nobody but you can hand out your data keys.`}</p>
+  <form method="post" action="${f.base}/patient/emergency"><input type="hidden" name="_csrf" value="${f.csrf}"><input type="hidden" name="optIn" value="${e.optIn ? 'false' : 'true'}">
+  <button type="submit"${e.optIn ? raw(' class="danger"') : ''}>${e.optIn ? 'Turn emergency access off' : 'Turn emergency access on'}</button></form>
+  ${e.accesses.length === 0
+    ? html`<p>No emergency access to your data.</p>`
+    : html`<ul id="emergency-accesses">${e.accesses.map((a) => html`<li data-request="${a.id}">Doctor <code title="${a.doctor}">${a.doctor.slice(0, 16)}</code> · ${time((a.committed ?? a.ts) * 1000)} · epochs ${a.epochs.join(', ')}<br>
+    <q>${a.reason}</q><br><small>${a.released.length} accounting nodes released their shares</small></li>`)}</ul>`}
+  <p class="hint">Your next key renewal ends an emergency access: the doctor keeps what it was given, nothing newer.</p>
 </section>`
 }
 
@@ -257,6 +279,17 @@ export function doctorMain (f: Frame, d: DoctorPage, patientCharts: readonly (re
 <section aria-labelledby="signed-h" class="card">
   <h2 id="signed-h">Signed</h2>
   ${d.signed.length === 0 ? html`<p>None yet.</p>` : html`<ul id="signed">${d.signed.map((s) => html`<li>${severity(s.severity)} <code title="${s.id}">tx_diag ${short(s.id)}</code> for <code title="${s.user}">${short(s.user)}</code> ${time(s.at)}</li>`)}</ul>`}
+</section>
+${(d.emergency ?? []).length === 0 ? '' : doctorEmergencySection(d.emergency!)}`
+}
+
+/** The emergency accesses a doctor asked (README "Emergency access"): what it read, and that it does not diagnose. */
+function doctorEmergencySection (list: readonly DoctorEmergencyView[]): Html {
+  return html`<section aria-labelledby="emergency-h" class="card" id="emergency">
+  <h2 id="emergency-h">Emergency accesses</h2>
+  <ul id="emergency-accesses">${list.map((a) => html`<li data-request="${a.id}">Patient <code title="${a.patient}">${short(a.patient)}</code> · ${time(a.ts * 1000)} · epochs ${a.epochs.join(', ')} · ${a.status}: ${a.released.length} of ${a.threshold} releases<br>
+    <q>${a.reason}</q>${a.status !== 'open' ? '' : html`<br><small>${a.batches.length} batch(es), ${a.batches.reduce((n, b) => n + b.readings, 0)} readings read${a.analysis === undefined ? '' : html` · ${severity(a.analysis.severity)} NEWS2 ${a.analysis.news2}`}</small>`}${a.problem === undefined ? '' : html`<br><small class="warn">${a.problem}</small>`}</li>`)}</ul>
+  <p class="hint">An emergency access reads the patient's data of the epochs asked; it does not diagnose: the escrow holds no diagnosis key.</p>
 </section>`
 }
 

@@ -282,6 +282,12 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
       const epoch = await patient.revoke(doctor)
       return { text: `Doctor ${doctor.slice(0, 8)}… was revoked: new data uses fresh keys (key epoch ${epoch}).`, json: { epoch } }
     }))
+    router.post('/patient/emergency', action('patient', async (req) => {
+      if (patient.setEmergency === undefined) throw new NotFoundError('emergency access')
+      const on = (req.body as Record<string, unknown>).optIn === 'true'
+      const r = await patient.setEmergency(on)
+      return { text: `Emergency access is ${on ? 'on' : 'off'}${r.epoch === undefined ? '' : ` (data key renewed: epoch ${r.epoch})`}.`, json: { ...r } }
+    }))
     router.get('/patient/diagnoses/:id/fhir', async (req, res, next) => {
       try {
         const r = await patient.report(hexParam('id', req.params.id))

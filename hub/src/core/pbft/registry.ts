@@ -11,6 +11,15 @@
  * a strict sequence (seq = last + 1), so none can be replayed or reordered —
  * an old REGISTER cannot undo a later SUSPEND. Pure: no I/O.
  *
+ * A record may give a doctor the emergency role, or publish an accounting
+ * node's identity record (its X25519 key, which patients seal escrow shares
+ * to: tx/escrow.ts). The fold also keeps the emergency requests committed
+ * (tx/emergency.ts) and which accounting node released its shares for each
+ * (tx/release.ts): a request is admitted only from an active emergency
+ * doctor, a release only from an accounting node, once per node and
+ * request, for a request already on Docchain — so replays are refused by
+ * the same deterministic fold on every node.
+ *
  * The records ride on Docchain as TxReg (core/tx/reg.ts), ordered by PBFT
  * with the tx_diag. The registry at any height is genesis + the records of
  * Dblocks 1…height applied in order (applyDblock), so an accounting node
@@ -18,11 +27,17 @@
  * the Docchain alone.
  */
 import { equalBytes, toHex } from '../codec.ts'
-import { InvalidFieldError, QuorumError } from '../errors.ts'
+import {
+  BadSignatureError, InvalidFieldError, NotEmergencyDoctorError, QuorumError, ReleaseEpochsError, ReplayedReleaseError, UnknownEmergencyRequestError, WrongReleaseMemberError
+} from '../errors.ts'
 import { decodeIdentityRecord, type IdentityRecord } from '../identity.ts'
-import { buildTxReg, decodeTx, encodeTx, registrySigningMessage, type RegistryAction, type TxReg } from '../tx/index.ts'
+import {
+  buildTxReg, decodeTx, encodeTx, REGISTRY_ROLES, registrySigningMessage, releaseEpochsMismatch, roleBits, txId, verifyTx,
+  type DocTx, type RegistryAction, type RegistryRole, type TxEmergency, type TxRelease, type TxReg
+} from '../tx/index.ts'
 import type { BodyTx } from '../body.ts'
 import { verifyCached } from './envelope.ts'
+import { changesRegistry } from '../dblock.ts'
 
 export { REGISTRY_VERSION, registrySigningMessage, type RegistryAction } from '../tx/index.ts'
 
@@ -37,7 +52,7 @@ export interface Consortium {
 export type RegistryRecord = TxReg
 
 /** A record signed by the given consortium keys. */
-export function signRegistryRecord (r: { action: RegistryAction, seq: number, identity: Uint8Array }, keys: Parameters<typeof buildTxReg>[1]): RegistryRecord {
+export function signRegistryRecord (r: { action: RegistryAction, seq: number, identity: Uint8Array, roles?: readonly RegistryRole[] }, keys: Parameters<typeof buildTxReg>[1]): RegistryRecord {
   return buildTxReg(r, keys)
 }
 
@@ -52,7 +67,27 @@ export function decodeRegistryRecord (bytes: Uint8Array): RegistryRecord {
 
 export type DoctorStatus = 'active' | 'suspended' | 'unknown'
 
-interface Entry { readonly record: IdentityRecord, readonly active: boolean }
+interface Entry { readonly record: IdentityRecord, readonly active: boolean, readonly roles: number }
+
+/** An emergency request committed on Docchain, with the accounting nodes that released their shares for it. */
+export interface EmergencyAccess {
+  /** htx_em (hex). */
+  readonly id: string
+  readonly request: TxEmergency
+  /** gtime of the Dblock it committed in (seconds), when folded from one. */
+  readonly gtime: number | null
+  /** IDs (hex) of the accounting nodes that released, in Docchain order. */
+  readonly released: readonly string[]
+}
+
+
+/** Genesis beyond the doctors: emergency doctors among them, accounting nodes' identity records. */
+export interface RegistryGenesis {
+  /** IDs of genesis doctors with the emergency role. */
+  readonly emergency?: readonly Uint8Array[]
+  /** Encoded identity records of the accounting nodes. */
+  readonly accounting?: readonly Uint8Array[]
+}
 
 /** Decoded identity records by encoding (a record's signature is checked once, not per clone). */
 const identities = new Map<string, IdentityRecord>()
@@ -71,20 +106,32 @@ function identityOf (bytes: Uint8Array): IdentityRecord {
 export class DoctorRegistry {
   readonly consortium: Consortium
   private readonly doctors: Map<string, Entry>
+  /** Accounting nodes' identity records (hex ID → record). */
+  private readonly members: Map<string, IdentityRecord>
+  /** Emergency requests on Docchain by id (hex), in order. */
+  private readonly requests: Map<string, EmergencyAccess>
   private last = 0
   /** Records of committed Dblocks that did not apply (a faulty quorum or a race; skipped alike by everyone). */
   skipped = 0
 
-  constructor (consortium: Consortium, genesisDoctors: readonly Uint8Array[]) {
+  constructor (consortium: Consortium, genesisDoctors: readonly Uint8Array[], genesis: RegistryGenesis = {}) {
     if (!Number.isInteger(consortium.threshold) || consortium.threshold < 1 || consortium.threshold > consortium.members.length) {
       throw new InvalidFieldError('threshold', `must be 1..${consortium.members.length}`)
     }
     this.consortium = consortium
     this.doctors = new Map()
+    this.members = new Map()
+    this.requests = new Map()
+    const emergency = new Set((genesis.emergency ?? []).map(toHex))
     genesisDoctors.forEach((b, i) => {
       let rec: IdentityRecord
       try { rec = identityOf(b) } catch (err) { throw new InvalidFieldError(`genesisDoctors[${i}]`, (err as Error).message) }
-      this.doctors.set(toHex(rec.id), { record: rec, active: true })
+      this.doctors.set(toHex(rec.id), { record: rec, active: true, roles: emergency.has(toHex(rec.id)) ? REGISTRY_ROLES.emergency : 0 })
+    })
+    ;(genesis.accounting ?? []).forEach((b, i) => {
+      let rec: IdentityRecord
+      try { rec = identityOf(b) } catch (err) { throw new InvalidFieldError(`genesisAccounting[${i}]`, (err as Error).message) }
+      this.members.set(toHex(rec.id), rec)
     })
   }
 
@@ -95,6 +142,8 @@ export class DoctorRegistry {
   clone (): DoctorRegistry {
     const c = new DoctorRegistry(this.consortium, [])
     for (const [k, e] of this.doctors) c.doctors.set(k, e)
+    for (const [k, e] of this.members) c.members.set(k, e)
+    for (const [k, e] of this.requests) c.requests.set(k, e)
     c.last = this.last
     c.skipped = this.skipped
     return c
@@ -118,36 +167,92 @@ export class DoctorRegistry {
     if (signers.size < this.consortium.threshold) throw new QuorumError('sigs', this.consortium.threshold, signers.size)
     const rec = identityOf(r.identity)
     const key = toHex(rec.id)
+    const roles = roleBits(r.roles)
+    if ((roles & REGISTRY_ROLES.accounting) !== 0) {
+      // an accounting node's record: its X25519 key, for the escrow shares patients seal to it
+      if (r.action === 'register' && (this.members.get(key)?.ts ?? -1) > rec.ts) throw new InvalidFieldError('identity', 'older than the published identity record')
+      return { key, entry: { record: rec, active: r.action === 'register', roles } }
+    }
     const cur = this.doctors.get(key)
     if (r.action === 'suspend') {
       if (cur === undefined) throw new InvalidFieldError('identity', 'cannot suspend a doctor who is not registered')
-      return { key, entry: { record: cur.record, active: false } }
+      return { key, entry: { record: cur.record, active: false, roles: cur.roles } }
     }
     if (cur !== undefined && cur.record.ts > rec.ts) throw new InvalidFieldError('identity', 'older than the registered identity record')
-    return { key, entry: { record: rec, active: true } }
+    return { key, entry: { record: rec, active: true, roles } }
   }
 
   /** Checks and applies one record (throws, changing nothing, when it does not apply). */
   apply (r: RegistryRecord): void {
     const { key, entry } = this.verify(r)
-    this.doctors.set(key, entry)
+    if ((entry.roles & REGISTRY_ROLES.accounting) !== 0) {
+      if (entry.active) this.members.set(key, entry.record)
+      else this.members.delete(key)
+    } else this.doctors.set(key, entry)
     this.last = r.seq
   }
 
   /** Throws the reason `r` would not apply after the records `before` (ordered, not yet committed). */
-  check (r: RegistryRecord, before: readonly RegistryRecord[] = []): void {
+  check (r: RegistryRecord, before: readonly DocTx[] = []): void {
     (before.length === 0 ? this : this.after(before)).verify(r)
   }
 
-  /** This registry with `records` applied in order on a copy (those that do not apply are skipped). */
-  after (records: readonly RegistryRecord[]): DoctorRegistry {
+  /**
+   * Why an emergency request would not apply: its doctor registered, active
+   * and with the emergency role, its signature valid; typed errors.
+   */
+  checkEmergency (tx: TxEmergency): void {
+    const e = this.doctors.get(toHex(tx.doctor))
+    if (e === undefined || !e.active) throw new InvalidFieldError('doctor', `doctor ${toHex(tx.doctor)} is ${e === undefined ? 'not registered on Docchain' : 'suspended by the consortium'}`)
+    if ((e.roles & REGISTRY_ROLES.emergency) === 0) throw new NotEmergencyDoctorError(toHex(tx.doctor))
+    if (!verifyTx(tx)) throw new BadSignatureError('sig')
+  }
+
+  /**
+   * Why a share release would not apply: from an accounting node whose
+   * identity record is published, signed by it, for a request on Docchain,
+   * the first of this node for it, naming exactly the request's epochs.
+   */
+  checkRelease (tx: TxRelease): void {
+    const member = toHex(tx.member)
+    if (!this.members.has(member)) throw new WrongReleaseMemberError(`${member.slice(0, 16)}… is not an accounting node of the registry: it holds no escrow share`)
+    if (!verifyTx(tx)) throw new BadSignatureError('sig')
+    const req = this.requests.get(toHex(tx.request))
+    if (req === undefined) throw new UnknownEmergencyRequestError(toHex(tx.request))
+    if (req.released.includes(member)) throw new ReplayedReleaseError(member, req.id)
+    const bad = releaseEpochsMismatch(tx, req.request)
+    if (bad !== null) throw new ReleaseEpochsError(bad)
+  }
+
+  /** Checks and applies one Docchain transaction that changes the fold (others are ignored); throws, changing nothing, when it does not apply. */
+  applyTx (tx: DocTx, gtime: number | null = null): void {
+    if (tx.kind === 'reg') this.apply(tx)
+    else if (tx.kind === 'emergency') {
+      this.checkEmergency(tx)
+      const id = toHex(txId(tx))
+      if (this.requests.has(id)) throw new InvalidFieldError('request', 'already on Docchain')
+      this.requests.set(id, { id, request: tx, gtime, released: [] })
+    } else if (tx.kind === 'release') {
+      this.checkRelease(tx)
+      const req = this.requests.get(toHex(tx.request))!
+      this.requests.set(req.id, { ...req, released: [...req.released, toHex(tx.member)] })
+    }
+  }
+
+  /** Throws the reason `tx` (a registry record, request or release) would not apply after `before` (ordered, not yet committed). */
+  checkTx (tx: DocTx, before: readonly DocTx[] = []): void {
+    (before.length === 0 ? this : this.after(before)).clone().applyTx(tx)
+  }
+
+  /** This registry with `records` (registry records, requests, releases) applied in order on a copy (those that do not apply are skipped). */
+  after (records: readonly DocTx[]): DoctorRegistry {
     const c = this.clone()
     for (const r of records) c.applyOrSkip(r)
     return c
   }
 
-  private applyOrSkip (r: RegistryRecord): boolean {
-    try { this.apply(r); return true } catch { this.skipped++; return false }
+  private applyOrSkip (r: DocTx, gtime: number | null = null): boolean {
+    try { this.applyTx(r, gtime); return true } catch { this.skipped++; return false }
   }
 
   /**
@@ -156,9 +261,9 @@ export class DoctorRegistry {
    * every node folding the same Docchain ends with the same registry. Returns
    * the records applied.
    */
-  applyDblock (block: { readonly txs: readonly BodyTx[] }): RegistryRecord[] {
-    const applied: RegistryRecord[] = []
-    for (const t of block.txs) if (t.tx.kind === 'reg' && this.applyOrSkip(t.tx)) applied.push(t.tx)
+  applyDblock (block: { readonly txs: readonly BodyTx[], readonly header?: { readonly gtime?: number } }): DocTx[] {
+    const applied: DocTx[] = []
+    for (const t of block.txs) if (changesRegistry(t.tx.kind) && this.applyOrSkip(t.tx as DocTx, block.header?.gtime ?? null)) applied.push(t.tx as DocTx)
     return applied
   }
 
@@ -176,6 +281,21 @@ export class DoctorRegistry {
     return e === undefined || !e.active ? undefined : { id: e.record.id, x25519: e.record.x25519 }
   }
 
+  /** Whether the doctor is active with the emergency role. */
+  isEmergency (id: Uint8Array): boolean {
+    const e = this.doctors.get(toHex(id))
+    return e !== undefined && e.active && (e.roles & REGISTRY_ROLES.emergency) !== 0
+  }
+
+  /** The published identity records of the accounting nodes (whose X25519 keys escrow shares are sealed to). */
+  accounting (): IdentityRecord[] { return [...this.members.values()] }
+
+  /** The emergency requests on Docchain, in order, with who released for each. */
+  emergencyAccesses (): EmergencyAccess[] { return [...this.requests.values()] }
+
+  /** One emergency request on Docchain by its id (hex). */
+  emergencyAccess (id: string): EmergencyAccess | undefined { return this.requests.get(id) }
+
   /** Active doctors' identity records. */
   active (): IdentityRecord[] { return [...this.doctors.values()].filter((e) => e.active).map((e) => e.record) }
 
@@ -185,7 +305,7 @@ export class DoctorRegistry {
   }
 }
 
-type BlockLike = { readonly header: { readonly index: number }, readonly txs: readonly BodyTx[] }
+type BlockLike = { readonly header: { readonly index: number, readonly gtime?: number }, readonly txs: readonly BodyTx[] }
 
 /**
  * A reader's registry following a Docchain: genesis (copied, not modified)

@@ -63,7 +63,7 @@
  */
 import { equalBytes, toHex } from '../codec.ts'
 import type { SigningKey } from '../crypto.ts'
-import { checkDblockStructure, DBLOCK_VERSION, DOC_KINDS, dblockHash, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
+import { changesRegistry, checkDblockStructure, DBLOCK_VERSION, DOC_KINDS, dblockHash, decodeDblock, encodeDblock, verifyCertificate, type CommitSignature, type Dblock } from '../dblock.ts'
 import { bodyEntryBytes, bodyTx, type BodyTx } from '../body.ts'
 import { decodeTx } from '../tx/index.ts'
 import type { DocTx } from '../tx/index.ts'
@@ -203,7 +203,7 @@ const VIEWS_AHEAD = 4
 const recordsOfBlock = new WeakMap<Dblock, BodyTx[]>()
 function recordsOf (b: Dblock): BodyTx[] {
   let r = recordsOfBlock.get(b)
-  if (r === undefined) { r = b.txs.filter((t) => t.tx.kind === 'reg'); recordsOfBlock.set(b, r) }
+  if (r === undefined) { r = b.txs.filter((t) => changesRegistry(t.tx.kind)); recordsOfBlock.set(b, r) }
   return r
 }
 
@@ -765,10 +765,10 @@ export class Replica {
         const add = bodyEntryBytes(p.tx.bytes.length)
         if (size + add > MAX_BLOCK_BODY_BYTES) break
         const account = this.cfg.costOf?.(p.tx) ?? null
-        if ((records.length > 0 || p.tx.tx.kind === 'reg' || account !== null) &&
+        if ((records.length > 0 || changesRegistry(p.tx.tx.kind) || account !== null) &&
           (this.cfg.validate?.(p.tx, records, account === null ? 0 : this.spentAhead(account, -1) + (drawn.get(account) ?? 0)) ?? null) !== null) continue
         if (account !== null) drawn.set(account, (drawn.get(account) ?? 0) + 1)
-        if (p.tx.tx.kind === 'reg') records.push(p.tx)
+        if (changesRegistry(p.tx.tx.kind)) records.push(p.tx)
         size += add
         batch.push(p.tx)
         if (batch.length >= maxBatch) break
@@ -816,7 +816,7 @@ export class Replica {
       if (account !== null) drawn.set(account, (drawn.get(account) ?? 0) + 1)
       const reason = this.cfg.validate?.(t, records, spent) ?? null
       if (reason !== null) return `tx ${id}: ${reason}`
-      if (t.tx.kind === 'reg') records.push(t)
+      if (changesRegistry(t.tx.kind)) records.push(t)
     }
     return null
   }

@@ -10,13 +10,14 @@
  */
 import { Reader, Writer, equalBytes, toHex, utf8Bytes } from '../codec.ts'
 import type { Identity } from '../crypto.ts'
-import { N_ENC, N_T, open, seal } from '../hpke.ts'
+import { deriveKeyPair, N_ENC } from '../hpke.ts'
+import { openShare, sealShare, sealedShareBytes } from '../share-seal.ts'
 import { ShareCommitmentError, UnknownVersionError, WrongGuardianError } from '../errors.ts'
 import { encodeShareSet, guardianAt, readShareSet, SHARE_BYTES, shareCommitment, shareInfo, type ShareSet } from './share-set.ts'
 
 export const GUARDIAN_SHARE_VERSION = 1
 const INFO_TAG = utf8Bytes('healthchain/guardian-share/v1\0')
-export const SHARE_CT_BYTES = SHARE_BYTES + N_T
+export const SHARE_CT_BYTES = sealedShareBytes(SHARE_BYTES)
 
 export interface GuardianShare {
   readonly set: ShareSet
@@ -30,8 +31,8 @@ export interface GuardianShare {
 export function sealGuardianShare (set: ShareSet, index: number, share: Uint8Array, ikmE: Uint8Array): GuardianShare {
   const g = guardianAt(set, index)
   if (!equalBytes(shareCommitment(set.setId, index, share), g.commitment)) throw new ShareCommitmentError(index)
-  const { enc, ct } = seal(g.x25519, shareInfo(INFO_TAG, set, index, g.id), set.sig, share, ikmE)
-  return { set, index, enc, ct }
+  const e = deriveKeyPair(ikmE)
+  return { set, index, enc: e.publicKey, ct: sealShare(e, g.x25519, shareInfo(INFO_TAG, set, index, g.id), set.sig, share) }
 }
 
 /** Opens the share as `guardian`: refused unless it is the guardian the set names at this index; checked against the commitment. */
@@ -41,7 +42,7 @@ export function openGuardianShare (guardian: Identity, s: GuardianShare): Uint8A
     const mine = s.set.guardians.findIndex((x) => equalBytes(x.id, guardian.id))
     throw new WrongGuardianError('guardian', `share ${s.index} of set ${toHex(s.set.setId)} is sealed to guardian ${toHex(g.id).slice(0, 16)}…, not to you (${toHex(guardian.id).slice(0, 16)}…)${mine < 0 ? '' : `; yours is share ${mine + 1}`}`)
   }
-  const share = open(guardian.agreement, s.enc, shareInfo(INFO_TAG, s.set, s.index, g.id), s.set.sig, s.ct, 'share')
+  const share = openShare(guardian.agreement, s.enc, shareInfo(INFO_TAG, s.set, s.index, g.id), s.set.sig, s.ct, SHARE_BYTES)
   if (!equalBytes(shareCommitment(s.set.setId, s.index, share), g.commitment)) throw new ShareCommitmentError(s.index)
   return share
 }

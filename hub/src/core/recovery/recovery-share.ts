@@ -15,11 +15,12 @@
  */
 import { Reader, Writer, concatBytes, equalBytes, toHex, utf8Bytes } from '../codec.ts'
 import { domainTag, ID_BYTES, SIG_BYTES, sign, verify, type Identity } from '../crypto.ts'
-import { N_ENC, open, seal } from '../hpke.ts'
+import { deriveKeyPair, N_ENC } from '../hpke.ts'
+import { openShare, sealShare } from '../share-seal.ts'
 import { ShareCommitmentError, StaleRecoverySessionError, UnknownVersionError, WrongGuardianError } from '../errors.ts'
 import type { IdentityRecord } from '../identity.ts'
 import { signingMessage } from '../tx/common.ts'
-import { encodeShareSet, guardianAt, readShareSet, shareCommitment, shareInfo, type ShareSet } from './share-set.ts'
+import { encodeShareSet, guardianAt, readShareSet, SHARE_BYTES, shareCommitment, shareInfo, type ShareSet } from './share-set.ts'
 import { openGuardianShare, SHARE_CT_BYTES, type GuardianShare } from './guardian-share.ts'
 
 export const RECOVERY_SHARE_VERSION = 1
@@ -55,8 +56,8 @@ function unsigned (s: Omit<RecoveryShare, 'sig'>): Uint8Array {
 export function resealShare (guardian: Identity, share: GuardianShare, to: IdentityRecord, ikmE: Uint8Array): RecoveryShare {
   const plain = openGuardianShare(guardian, share)
   try {
-    const { enc, ct } = seal(to.x25519, info(share.set, share.index, to.id), share.set.sig, plain, ikmE)
-    const body = { set: share.set, index: share.index, session: to.id, enc, ct }
+    const e = deriveKeyPair(ikmE)
+    const body = { set: share.set, index: share.index, session: to.id, enc: e.publicKey, ct: sealShare(e, to.x25519, info(share.set, share.index, to.id), share.set.sig, plain) }
     return { ...body, sig: sign(guardian.signing, signingMessage(TAG, unsigned(body))) }
   } finally {
     plain.fill(0)
@@ -87,7 +88,7 @@ export function decodeRecoveryShare (bytes: Uint8Array): RecoveryShare {
 /** The new hub's step: opens a recovery share with the session's temporary identity; refuses another session's share. */
 export function openRecoveryShare (session: Identity, s: RecoveryShare): Uint8Array {
   if (!equalBytes(s.session, session.id)) throw new StaleRecoverySessionError(toHex(s.session), toHex(session.id))
-  const share = open(session.agreement, s.enc, info(s.set, s.index, session.id), s.set.sig, s.ct, 'share')
+  const share = openShare(session.agreement, s.enc, info(s.set, s.index, session.id), s.set.sig, s.ct, SHARE_BYTES)
   if (!equalBytes(shareCommitment(s.set.setId, s.index, share), guardianAt(s.set, s.index).commitment)) throw new ShareCommitmentError(s.index)
   return share
 }

@@ -16,7 +16,7 @@ import { UnknownVersionError } from '../errors.ts'
 export const TX_VERSION = 1
 
 /** Wire tags of the transaction kinds. */
-export const TX_TYPES = { iot: 1, key: 2, diag: 3, coin: 4, coinbase: 5, reg: 6 } as const
+export const TX_TYPES = { iot: 1, key: 2, diag: 3, coin: 4, coinbase: 5, reg: 6, emergency: 7, release: 8 } as const
 export type TxKind = keyof typeof TX_TYPES
 
 /** How one transaction kind is laid out: one of these per file in tx/. */
@@ -77,3 +77,8 @@ export function signBody<T extends { kind: TxKind, sig: Uint8Array }> (codec: Tx
 }
 
 export function defaultTag (kind: TxKind): Uint8Array { return domainTag(`tx_${kind}`) }
+
+/** A key epoch as 4 big-endian bytes, as HPKE infos and key derivations bind it. */
+export function epochBytes (epoch: number): Uint8Array {
+  return Uint8Array.of(epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff)
+}

@@ -14,14 +14,16 @@ import { txDiagCodec, type TxDiag } from './diag.ts'
 import { txCoinCodec, type TxCoin } from './coin.ts'
 import { txCoinbaseCodec, type TxCoinbase } from './coinbase.ts'
 import { txRegCodec, type TxReg } from './reg.ts'
+import { txEmergencyCodec, type TxEmergency } from './emergency.ts'
+import { txReleaseCodec, type TxRelease } from './release.ts'
 
-export type Tx = TxIoT | TxKey | TxDiag | TxCoin | TxCoinbase | TxReg
-/** The transactions a Dblock may hold (paper §IV-B1 tx_diag; the consortium's doctor-registry records). */
-export type DocTx = TxDiag | TxReg
+export type Tx = TxIoT | TxKey | TxDiag | TxCoin | TxCoinbase | TxReg | TxEmergency | TxRelease
+/** The transactions a Dblock may hold (paper §IV-B1 tx_diag; the consortium's doctor-registry records; emergency requests and their share releases). */
+export type DocTx = TxDiag | TxReg | TxEmergency | TxRelease
 export type { TxKind }
 
 const CODECS: Record<TxKind, TxCodec<any>> = {
-  iot: txIoTCodec, key: txKeyCodec, diag: txDiagCodec, coin: txCoinCodec, coinbase: txCoinbaseCodec, reg: txRegCodec
+  iot: txIoTCodec, key: txKeyCodec, diag: txDiagCodec, coin: txCoinCodec, coinbase: txCoinbaseCodec, reg: txRegCodec, emergency: txEmergencyCodec, release: txReleaseCodec
 }
 const BY_TYPE = new Map<number, TxCodec<any>>(Object.entries(TX_TYPES).map(([k, t]) => [t, CODECS[k as TxKind]]))
 
@@ -108,3 +110,6 @@ export * from './diag.ts'
 export * from './coin.ts'
 export * from './coinbase.ts'
 export * from './reg.ts'
+export * from './escrow.ts'
+export * from './emergency.ts'
+export * from './release.ts'

@@ -24,7 +24,10 @@
  * accounting nodes, the doctor node and the user alike.
  *
  * Version 2 carries ikFrom and C(Ik); version 1 (no such fields) is still
- * read, as a tx_key whose Ik reaches back to its own epoch only.
+ * read, as a tx_key whose Ik reaches back to its own epoch only. Version 3
+ * is version 2 with the emergency escrow of a patient who opted in (escrow.ts:
+ * Ik split t-of-n among the accounting nodes); without one a tx_key is
+ * written as version 2, byte for byte as before.
  * Envelopes are sorted by doctor ID, which makes the encoding canonical and
  * rejects a doctor named twice.
  */
@@ -34,7 +37,8 @@ import { AES_KEY_BYTES, HASH_BYTES, hkdfSha256, ID_BYTES, sha256, type Identity 
 import { deriveKeyPair, N_ENC, N_T, open, sealWith } from '../hpke.ts'
 import { IkCommitmentError, InvalidFieldError, LimitExceededError } from '../errors.ts'
 import { MAX_ENVELOPES, MAX_EPOCH, MAX_TIMESTAMP } from '../limits.ts'
-import { defaultTag, signBody, type TxCodec } from './common.ts'
+import { defaultTag, epochBytes, signBody, type TxCodec } from './common.ts'
+import { readEscrow, sealEscrow, writeEscrow, type Escrow, type EscrowSplit } from './escrow.ts'
 
 /** Sealed Ik ‖ (dk_ij or s): two 32-byte keys and the GCM tag. */
 export const KEY_ENVELOPE_CT_BYTES = 2 * AES_KEY_BYTES + N_T
@@ -60,6 +64,8 @@ export interface TxKey {
   readonly envelopes: readonly KeyEnvelope[]
   /** Env_U. */
   readonly userEnv: Uint8Array
+  /** The emergency escrow of Ik (version 3), when the patient opted in; absent otherwise. */
+  readonly escrow?: Escrow | null
   readonly sig: Uint8Array
 }
 
@@ -84,12 +90,13 @@ function checkIkFrom (ikFrom: number, epoch: number, committed: boolean): void {
 /** The wire version: 2 (ikFrom and C(Ik)), or 1 for a tx_key read from before them. */
 const LEGACY = 1
 const CURRENT = 2
+const ESCROWED = 3
 
 export const txKeyCodec: TxCodec<TxKey> = {
   kind: 'key',
   tag: defaultTag('key'),
-  versions: [LEGACY, CURRENT],
-  versionOf: (tx) => tx.ikCommit === null ? LEGACY : CURRENT,
+  versions: [LEGACY, CURRENT, ESCROWED],
+  versionOf: (tx) => tx.ikCommit === null ? LEGACY : tx.escrow != null ? ESCROWED : CURRENT,
   writeBody (w: Writer, tx: TxKey) {
     w.fixed('user', tx.user, ID_BYTES)
       .varint('ts', tx.ts, MAX_TIMESTAMP)
@@ -105,6 +112,10 @@ export const txKeyCodec: TxCodec<TxKey> = {
       w.fixed(`envelopes[${i}].doctor`, e.doctor, ID_BYTES).fixed(`envelopes[${i}].ct`, e.ct, KEY_ENVELOPE_CT_BYTES)
     })
     w.fixed('userEnv', tx.userEnv, KEY_ENVELOPE_CT_BYTES)
+    if (tx.escrow != null) {
+      if (tx.ikCommit === null) throw new InvalidFieldError('escrow', 'a version-1 tx_key carries no escrow')
+      writeEscrow(w, tx.escrow)
+    }
   },
   readBody (r: Reader, version: number) {
     const user = r.fixed('user', ID_BYTES)
@@ -122,7 +133,8 @@ export const txKeyCodec: TxCodec<TxKey> = {
     }
     checkEnvelopes(envelopes)
     const userEnv = r.fixed('userEnv', KEY_ENVELOPE_CT_BYTES)
-    return { kind: 'key', user, ts, epoch, ikFrom, ikCommit, enc, envelopes, userEnv }
+    const body = { kind: 'key' as const, user, ts, epoch, ikFrom, ikCommit, enc, envelopes, userEnv }
+    return version === ESCROWED ? { ...body, escrow: readEscrow(r) } : body
   },
   signer: (tx) => tx.user
 }
@@ -131,10 +143,6 @@ const ENV_INFO = utf8Bytes('healthchain/tx_key/v1\0')
 const IK_COMMIT = utf8Bytes('healthchain/ik-commit/v1\0')
 const DK_INFO = utf8Bytes('healthchain/dk/v1\0')
 const NO_AAD = new Uint8Array(0)
-
-function epochBytes (epoch: number): Uint8Array {
-  return Uint8Array.of(epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff)
-}
 
 /** HPKE info of one envelope: binds it to user, epoch and recipient. */
 function envelopeInfo (user: Uint8Array, epoch: number, recipient: Uint8Array): Uint8Array {
@@ -174,6 +182,8 @@ export interface TxKeyFields {
   readonly doctors: readonly DoctorKey[]
   /** ≥ 32 random bytes for the HPKE ephemeral key. */
   readonly ikmE: Uint8Array
+  /** The Shamir shares of `ik` for the accounting nodes, when the patient opted in to emergency access (or an escrow sealed already, kept as it is). */
+  readonly escrow?: EscrowSplit | Escrow
 }
 
 /** Alg. 3: seal the epoch's keys to each authorized doctor and to the user, then sign. */
@@ -188,8 +198,10 @@ export function buildTxKey (user: Identity, f: TxKeyFields): TxKey {
     return { doctor: d.id, ct: sealWith(e, d.x25519, envelopeInfo(user.id, f.epoch, d.id), NO_AAD, concatBytes(f.ik, dk)) }
   })
   const userEnv = sealWith(e, user.agreement.publicKey, envelopeInfo(user.id, f.epoch, user.id), NO_AAD, concatBytes(f.ik, f.epochSecret))
+  const ikCommit = ikCommitment(user.id, f.ik)
+  const escrow = f.escrow === undefined ? {} : { escrow: 'members' in f.escrow ? sealEscrow(user.id, f.epoch, ikCommit, f.escrow) : f.escrow }
   return signBody(txKeyCodec, {
-    kind: 'key', user: user.id, ts: f.ts, epoch: f.epoch, ikFrom: f.ikFrom ?? f.epoch, ikCommit: ikCommitment(user.id, f.ik), enc: e.publicKey, envelopes, userEnv
+    kind: 'key', user: user.id, ts: f.ts, epoch: f.epoch, ikFrom: f.ikFrom ?? f.epoch, ikCommit, enc: e.publicKey, envelopes, userEnv, ...escrow
   }, user.signing)
 }
 

@@ -20,8 +20,12 @@ import { InvalidFieldError, UnknownVersionError } from '../errors.ts'
 import { signingMessage, type TxCodec } from './common.ts'
 
 export const REGISTRY_VERSION = 1
+const REGISTRY_ROLES_VERSION = 2
 export const REGISTRY_ACTIONS = { register: 1, suspend: 2 } as const
 export type RegistryAction = keyof typeof REGISTRY_ACTIONS
+/** Role bits of a registry record (version 2). */
+export const REGISTRY_ROLES = { emergency: 1, accounting: 2 } as const
+export type RegistryRole = keyof typeof REGISTRY_ROLES
 /** An encoded identity record is 137 bytes (core identity.ts); room to grow. */
 export const MAX_IDENTITY_BYTES = 256
 /** Consortium signatures per record. */
@@ -36,6 +40,8 @@ export interface TxReg {
   readonly seq: number
   /** The doctor's encoded identity record (core identity.ts, self-signed). */
   readonly identity: Uint8Array
+  /** Roles beyond a plain doctor (version 2); absent or empty for a plain doctor. */
+  readonly roles?: readonly RegistryRole[]
   /** Consortium signatures over registrySigningMessage, signers strictly ascending. */
   readonly sigs: readonly RegistrySignature[]
   /** Always empty: the consortium signatures are the authority. */
@@ -50,13 +56,35 @@ function actionCode (action: RegistryAction): number {
   return code
 }
 
-function writeRecord (w: Writer, r: Pick<TxReg, 'action' | 'seq' | 'identity'>): void {
-  w.u8('action', actionCode(r.action)).u32('seq', r.seq).bytes('identity', r.identity, MAX_IDENTITY_BYTES)
+type RecordFields = Pick<TxReg, 'action' | 'seq' | 'identity' | 'roles'>
+
+/** The role bits of `roles` (0 for none). */
+export function roleBits (roles: readonly RegistryRole[] | undefined): number {
+  let bits = 0
+  for (const r of roles ?? []) {
+    const b = REGISTRY_ROLES[r]
+    if (b === undefined) throw new InvalidFieldError('roles', `unknown role ${String(r)}`)
+    bits |= b
+  }
+  return bits
 }
 
-/** The message each consortium member signs: "healthchain/doctor_registry/v1\0" ‖ version ‖ action ‖ seq ‖ identity. */
-export function registrySigningMessage (r: Pick<TxReg, 'action' | 'seq' | 'identity'>): Uint8Array {
-  const w = new Writer(300).u8('version', REGISTRY_VERSION)
+function rolesOf (bits: number): RegistryRole[] {
+  if ((bits & ~(REGISTRY_ROLES.emergency | REGISTRY_ROLES.accounting)) !== 0 || bits === 0) throw new UnknownVersionError('roles', bits)
+  return (Object.keys(REGISTRY_ROLES) as RegistryRole[]).filter((k) => (bits & REGISTRY_ROLES[k]) !== 0)
+}
+
+function writeRecord (w: Writer, r: RecordFields): void {
+  w.u8('action', actionCode(r.action)).u32('seq', r.seq).bytes('identity', r.identity, MAX_IDENTITY_BYTES)
+  const bits = roleBits(r.roles)
+  if (bits !== 0) w.u8('roles', bits)
+}
+
+const recordVersion = (r: RecordFields): number => roleBits(r.roles) === 0 ? REGISTRY_VERSION : REGISTRY_ROLES_VERSION
+
+/** The message each consortium member signs: "healthchain/doctor_registry/v1\0" ‖ version ‖ action ‖ seq ‖ identity (‖ roles, version 2). */
+export function registrySigningMessage (r: RecordFields): Uint8Array {
+  const w = new Writer(300).u8('version', recordVersion(r))
   writeRecord(w, r)
   return signingMessage(TAG, w.finish())
 }
@@ -71,6 +99,8 @@ function checkSigners (sigs: readonly RegistrySignature[]): void {
 export const txRegCodec: TxCodec<TxReg> = {
   kind: 'reg',
   tag: null,
+  versions: [REGISTRY_VERSION, REGISTRY_ROLES_VERSION],
+  versionOf: recordVersion,
   writeBody (w: Writer, tx: TxReg) {
     if (tx.seq < 1) throw new InvalidFieldError('seq', 'registry records count from 1')
     writeRecord(w, tx)
@@ -78,29 +108,31 @@ export const txRegCodec: TxCodec<TxReg> = {
     w.varint('sigs', tx.sigs.length, MAX_CONSORTIUM)
     tx.sigs.forEach((s, i) => w.fixed(`sigs[${i}].signer`, s.signer, ID_BYTES).fixed(`sigs[${i}].sig`, s.sig, SIG_BYTES))
   },
-  readBody (r: Reader) {
+  readBody (r: Reader, version: number) {
     const code = r.u8('action')
     const action = (Object.keys(REGISTRY_ACTIONS) as RegistryAction[]).find((k) => REGISTRY_ACTIONS[k] === code)
     if (action === undefined) throw new UnknownVersionError('action', code)
     const seq = r.u32('seq')
     if (seq < 1) throw new InvalidFieldError('seq', 'registry records count from 1')
     const identity = r.bytes('identity', MAX_IDENTITY_BYTES)
+    const roles = version === REGISTRY_ROLES_VERSION ? { roles: rolesOf(r.u8('roles')) } : {}
     const n = r.varint('sigs', MAX_CONSORTIUM)
     const sigs: RegistrySignature[] = []
     for (let i = 0; i < n; i++) sigs.push({ signer: r.fixed(`sigs[${i}].signer`, ID_BYTES), sig: r.fixed(`sigs[${i}].sig`, SIG_BYTES) })
     checkSigners(sigs)
-    return { kind: 'reg', action, seq, identity, sigs }
+    return { kind: 'reg', action, seq, identity, ...roles, sigs }
   },
   signer: () => null
 }
 
 /** A record signed by the given consortium keys (signers sorted; duplicate keys sign once). */
-export function buildTxReg (r: Pick<TxReg, 'action' | 'seq' | 'identity'>, keys: readonly SigningKey[]): TxReg {
+export function buildTxReg (r: RecordFields, keys: readonly SigningKey[]): TxReg {
   const msg = registrySigningMessage(r)
   const byKey = new Map<string, SigningKey>()
   for (const k of keys) byKey.set(toHex(k.publicKey), k)
   const sigs = [...byKey.values()].sort((a, b) => compareBytes(a.publicKey, b.publicKey)).map((k) => ({ signer: k.publicKey, sig: sign(k, msg) }))
-  return { kind: 'reg', action: r.action, seq: r.seq, identity: r.identity, sigs, sig: new Uint8Array(0) }
+  const roles = roleBits(r.roles) === 0 ? {} : { roles: rolesOf(roleBits(r.roles)) }
+  return { kind: 'reg', action: r.action, seq: r.seq, identity: r.identity, ...roles, sigs, sig: new Uint8Array(0) }
 }
 
 /** Adds consortium signatures to a record (each member may sign on its own machine; `healthchain registry sign`). */

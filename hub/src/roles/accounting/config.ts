@@ -9,7 +9,7 @@
 import { join, resolve } from 'node:path'
 import { InvalidFieldError, NETWORKS, toHex } from '../../core/index.ts'
 import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, schemaRef, multiaddrs, z } from '../../config/schema.ts'
-import { accountingMembers, genesisRegistry } from '../../config/docchain.ts'
+import { accountingMembers, genesisRegistry, type GenesisRegistryConfig } from '../../config/docchain.ts'
 import { DIAGNOSIS_PRICE } from '../consortium/credit.ts'
 
 /** Replica timing and batching settings a config may override (core/pbft/replica.ts ReplicaConfig). */
@@ -61,7 +61,7 @@ export interface AccountingConfig {
   /** gtime of Dblock 0 (default: the network's genesis time). */
   readonly genesisTime: number
   /** Consortium signers of doctor register/suspend records, m-of-n, and the genesis doctors' identity records (hex). */
-  readonly registry: { readonly members: readonly string[], readonly threshold: number, readonly doctors: readonly string[] }
+  readonly registry: GenesisRegistryConfig
   /** The consortium's Healthcoin account users prepay, and the price of one diagnosis. */
   readonly consortium: string
   readonly diagnosisPrice: number

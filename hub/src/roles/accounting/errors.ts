@@ -11,6 +11,10 @@ import { HealthchainError } from '../../core/index.ts'
 export class MalformedDiagError extends HealthchainError {
   constructor (why: string) { super('ERR_MALFORMED_DIAG', 'tx', `malformed tx_diag: ${why}`) }
 }
+/** Submitted bytes typed as an emergency request that do not decode as one (the reason names the field). */
+export class MalformedEmergencyError extends HealthchainError {
+  constructor (why: string) { super('ERR_MALFORMED_EMERGENCY', 'tx', `malformed emergency request: ${why}`) }
+}
 export class DiagSignatureError extends HealthchainError {
   constructor () { super('ERR_BAD_SIGNATURE', 'sig', 'the doctor\'s signature does not verify') }
 }
@@ -47,4 +51,8 @@ export class RegistryRecordError extends HealthchainError {
 /** Rejected by consensus itself (e.g. already committed). */
 export class DiagRejectedError extends HealthchainError {
   constructor (why: string) { super('ERR_DIAG_REJECTED', 'tx', why) }
+}
+/** An emergency request naming an epoch no tx_key of the patient opened on Userchain. */
+export class UnopenedEpochError extends HealthchainError {
+  constructor (user: string, epoch: number) { super('ERR_UNOPENED_EPOCH', 'epochs', `no tx_key of user ${user} opened epoch ${epoch} on Userchain`) }
 }

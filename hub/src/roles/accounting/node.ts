@@ -11,6 +11,13 @@
  * is the one every reader of the same Docchain derives; consortium members
  * submit TxReg like a tx_diag.
  *
+ * Emergency access (README "Emergency access"): a tx_emergency is admitted
+ * like a tx_diag (the doctor's role from the registry, the escrow of each
+ * epoch from Userchain); once one is executed, this node opens its escrow
+ * share of each requested epoch and submits a tx_release resealing them to
+ * the doctor (core tx/release.ts) — at start too, for a committed request it
+ * has not released yet.
+ *
  * All inputs (messages, submissions, ticks) go through one serial pump, so
  * the pure replica sees them one at a time, with the time read from the
  * injected clock; the actions of everything queued meanwhile are persisted
@@ -22,14 +29,20 @@
  * backups changed view (the replica tolerates reordering; each queue keeps
  * its own order).
  */
-import { equalBytes, toHex, txId, bodyTx, verifyTx, type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx } from '../../core/index.ts'
+import { randomBytes } from 'node:crypto'
+import {
+  buildTxRelease, changesRegistry, equalBytes, fromHex, toHex, txId, bodyTx, verifyTx,
+  type Dblock, type DocTx, type HealthchainError, type Identity, type TxDiag, type BodyTx, type TxEmergency, type TxKey
+} from '../../core/index.ts'
 import { Replica, type Action, type ReplicaConfig } from '../../core/pbft/replica.ts'
 import { decodeMessage, type PbftMessage } from '../../core/pbft/messages.ts'
 import { requestTxs } from '../../core/pbft/request.ts'
 import { registryFromDocchain, type DoctorRegistry } from '../../core/pbft/registry.ts'
 import { PbftLog } from '../../store/pbft-log.ts'
 import type { PbftTransport } from './transport.ts'
-import { checkCredit, checkDiagChain, checkDiagSync, checkDoctor, checkRecord, parseDocTx, type PaymentLookup, type UserchainLookup } from './validate.ts'
+import {
+  checkCredit, checkDiagChain, checkDiagSync, checkDoctor, checkEmergency, checkEmergencyChain, checkRecord, checkRelease, parseDocTx, type PaymentLookup, type UserchainLookup
+} from './validate.ts'
 import { DiagRejectedError, DiagSignatureError } from './errors.ts'
 
 export type DiagReceipt =
@@ -52,6 +65,10 @@ export interface AccountingOptions {
   readonly now?: () => number
   /** Blocks per state-transfer answer. */
   readonly serveLimit?: number
+  /** Randomness for the HPKE ephemeral keys of this node's releases (default node:crypto). */
+  readonly rng?: (n: number) => Uint8Array
+  /** Where this node says what it released (default: console). */
+  readonly log?: (line: string) => void
 }
 
 const MAX_VERDICTS = 200_000
@@ -125,7 +142,12 @@ export class AccountingNode {
       validate: (t, before, spent) => this.verdictOf(t, before, spent),
       costOf: (t) => this.userOf(t),
       isCommitted: (id) => this.log.hasTx(id),
-      onExecute: (b) => { if (this.registryNow.applyDblock(b).length > 0) this.overlay = null; this.charge(b) }
+      onExecute: (b) => {
+        const applied = this.registryNow.applyDblock(b)
+        if (applied.length > 0) this.overlay = null
+        for (const tx of applied) if (tx.kind === 'emergency') this.scheduleRelease(toHex(txId(tx)))
+        this.charge(b)
+      }
     })
   }
 
@@ -142,6 +164,8 @@ export class AccountingNode {
     // Pre-validate what the persisted log will replay, so restore sees the same verdicts.
     for (const b of [...state.snapshot.messages, ...state.appended]) { const m = decodedOrNull(b); if (m !== null) await node.prevalidate(m) }
     await node.handle(node.replica.restore(state.snapshot, state.appended, node.now()))
+    // committed emergency requests this node has not released its shares for (it was down, or stopped before)
+    for (const a of node.registryNow.emergencyAccesses()) if (!a.released.includes(toHex(node.id))) node.scheduleRelease(a.id)
     opts.transport.onMessage((bytes) => {
       const m = decodedOrNull(bytes) // once: the checks below and the replica both look into it
       if (m !== null) node.enqueue({ prepare: async () => node.prevalidate(m), run: () => node.replica.receiveMessage(m, node.now()) }, m.kind !== 'request')
@@ -229,6 +253,38 @@ export class AccountingNode {
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * This node's duty once an emergency request is executed: open its escrow
+   * share of each requested epoch (the tx_keys from Userchain) and submit a
+   * release resealing them to the requesting doctor's registered X25519 key.
+   * Skipped when it released already or holds no share (says so); runs off
+   * the pump, its release goes through submit like any transaction.
+   */
+  private scheduleRelease (id: string): void {
+    const log = this.opts.log ?? ((l: string) => { console.log(l) })
+    const run = async (): Promise<void> => {
+      const a = this.registryNow.emergencyAccess(id)
+      if (a === undefined || a.released.includes(toHex(this.id)) || this.stopped) return
+      const req: TxEmergency = a.request
+      const doctorX25519 = this.registryNow.x25519(req.doctor)
+      if (doctorX25519 === undefined) { log(`emergency ${id.slice(0, 16)}…: doctor has no registered key, nothing released`); return }
+      const keys: TxKey[] = []
+      for (const e of req.epochs) {
+        const k = await this.opts.userchain.keyTx?.(req.patient, e) ?? null
+        if (k === null) { log(`emergency ${id.slice(0, 16)}…: no tx_key of epoch ${e} on this node's Userchain, nothing released`); return }
+        keys.push(k)
+      }
+      const rng = this.opts.rng ?? ((n: number) => new Uint8Array(randomBytes(n)))
+      let tx
+      try {
+        tx = buildTxRelease(this.opts.identity, { ts: Math.floor(this.now() / 1000), request: req, requestId: fromHex('request', id), keys, doctorX25519, ikmE: rng(32) })
+      } catch (err) { log(`emergency ${id.slice(0, 16)}…: not released: ${(err as Error).message}`); return }
+      const r = await this.submit(tx)
+      log(r.ok ? `emergency ${id.slice(0, 16)}…: released shares of epochs ${req.epochs.join(',')} to doctor ${toHex(req.doctor).slice(0, 16)}… (Dblock ${r.height})` : `emergency ${id.slice(0, 16)}…: release refused: ${r.reason}`)
+    }
+    setImmediate(() => { run().catch((err: Error) => { log(`emergency ${id.slice(0, 16)}…: release failed: ${err.message}`) }) })
+  }
+
   private get queued (): number { return this.inbox.length + this.ordering.length }
 
   private enqueue (job: Job, ordering = false): void {
@@ -305,7 +361,7 @@ export class AccountingNode {
   private registryAfter (before: readonly BodyTx[]): DoctorRegistry {
     if (before.length === 0) return this.registryNow
     const key = `${this.registryNow.seq}:${before.map((b) => toHex(b.id)).join(',')}`
-    if (this.overlay?.key !== key) this.overlay = { key, registry: this.registryNow.after(before.map((b) => b.tx).filter((x) => x.kind === 'reg')) }
+    if (this.overlay?.key !== key) this.overlay = { key, registry: this.registryNow.after(before.map((b) => b.tx as DocTx).filter((x) => changesRegistry(x.kind))) }
     return this.overlay.registry
   }
 
@@ -317,6 +373,14 @@ export class AccountingNode {
   private verdictOf (t: BodyTx, before: readonly BodyTx[], spent: number): string | null {
     const reg = this.registryAfter(before)
     if (t.tx.kind === 'reg') return checkRecord(t.tx, reg)?.message ?? null
+    if (t.tx.kind === 'release') return this.refuse(t, checkRelease(t.tx, reg))
+    if (t.tx.kind === 'emergency') {
+      const bad = checkEmergency(t.tx, reg)
+      if (bad !== null) return this.refuse(t, bad)
+      const v = this.verdicts.get(toHex(t.id))
+      if (v === undefined) return 'not validated against Userchain yet'
+      return v instanceof Error ? this.refuse(t, v) : null
+    }
     if (t.tx.kind !== 'diag') return 'not a Docchain transaction'
     const bad = checkDoctor(t.tx, reg)
     if (bad !== null) return bad.message
@@ -329,6 +393,14 @@ export class AccountingNode {
     if (this.refusals.size >= MAX_VERDICTS) this.refusals.delete(this.refusals.keys().next().value!)
     this.refusals.set(k, refused.code)
     return refused.message
+  }
+
+  /** Remembers why `t` is refused (its code, for the receipt) and gives the reason, or null. */
+  private refuse (t: BodyTx, err: HealthchainError | null): string | null {
+    if (err === null) return null
+    if (this.refusals.size >= MAX_VERDICTS) this.refusals.delete(this.refusals.keys().next().value!)
+    this.refusals.set(toHex(t.id), err.code)
+    return err.message
   }
 
   /** Whether the user's credit covers one more diagnosis after the committed ones and `spent` more. */
@@ -371,6 +443,7 @@ export class AccountingNode {
    */
   private async check (t: BodyTx): Promise<HealthchainError | null> {
     if (t.tx.kind === 'reg') return null // its sequence depends on the records in flight: the replica checks it on admission
+    if (t.tx.kind === 'emergency') return checkEmergency(t.tx, this.registryNow) ?? await this.checkChain(t)
     if (t.tx.kind !== 'diag') return checkDiagSync(t, this.registryNow)
     // the doctor's standing, then signature and Userchain in checkChain (the signature checked once, its verdict cached)
     // the credit: weighed by the replica on admission, against what is ordered and admitted ahead
@@ -384,9 +457,19 @@ export class AccountingNode {
    * lookup), for the replica to weigh the credit against what is ordered.
    */
   private async checkChain (t: BodyTx): Promise<HealthchainError | null> {
-    if (t.tx.kind !== 'diag') return null
+    if (t.tx.kind !== 'diag' && t.tx.kind !== 'emergency') return null
     const k = toHex(t.id)
     let v = this.verdicts.get(k)
+    if (t.tx.kind === 'emergency') {
+      // the escrow of each requested epoch (the doctor's role and signature are the registry's to check)
+      if (v === undefined || v instanceof Error) {
+        const bad = await checkEmergencyChain(t.tx, this.opts.userchain)
+        v = bad ?? { user: toHex(t.tx.patient), userId: t.tx.patient }
+        if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!)
+        this.verdicts.set(k, v)
+      }
+      return v instanceof Error ? v : null
+    }
     if (v === undefined || v instanceof Error) {
       if (!verifyTx(t.tx, t.bytes)) v = new DiagSignatureError()
       else {

@@ -8,7 +8,7 @@
  * while the tip stays where it was: any new block or reorg clears them, so a
  * cause confirmed later, or disconnected, is read afresh.
  */
-import { keyGrant, type KeyGrant } from '../../core/index.ts'
+import { keyGrant, type KeyGrant, type TxKey } from '../../core/index.ts'
 import { IdMap } from '../../core/idmap.ts'
 import type { ChainStore } from '../../store/chain.ts'
 import type { CreditBook } from '../consortium/credit.ts'
@@ -80,6 +80,13 @@ export class UserchainView {
     return evidence
   }
 
+  /** The tx_key that opened the user's epoch, confirmed on the best chain, or null (the escrow of an emergency request's epoch). */
+  async keyTx (user: Uint8Array, epoch: number): Promise<TxKey | null> {
+    const id = this.store.epochTx(user, epoch)
+    const tx = id === undefined ? undefined : await this.store.confirmedTx(id)
+    return tx?.kind === 'key' ? tx : null
+  }
+
   /** The tip now; the answers kept are dropped when it moved. */
   private fresh (): string {
     const tip = this.store.tip.hex
@@ -91,7 +98,7 @@ export class UserchainView {
 /** What an accounting node reads off Userchain and the Healthcoin ledger, from a view of the chain and the credit book over it. */
 export function accountingLookups (view: UserchainView, credit: CreditBook): { userchain: UserchainLookup, payments: PaymentLookup } {
   return {
-    userchain: { iotTx: async (h) => await view.iotOf(h), epochReaders: async (u, e) => await view.epochReaders(u, e) },
+    userchain: { iotTx: async (h) => await view.iotOf(h), epochReaders: async (u, e) => await view.epochReaders(u, e), keyTx: async (u, e) => await view.keyTx(u, e) },
     payments: { paid: async (u) => await credit.paid(u), price: credit.price }
   }
 }

@@ -10,13 +10,20 @@
  * TxReg (the consortium's registry record): next in sequence, m of n
  * consortium signatures, a self-signed identity record — checked against the
  * registry after the records already ordered (the caller passes that view).
+ * tx_emergency: a registered, active doctor with the emergency role, its
+ * signature, and every requested epoch opened on Userchain by a tx_key that
+ * carries an escrow (core tx/escrow.ts). tx_release: from an accounting
+ * node, for a committed request, once per node (core/pbft/registry.ts).
  * Userchain and the Healthcoin ledger are reached through injected lookups,
  * so this role does not depend on how (or where) Userchain is stored.
  */
-import { decodeTx, DOC_KINDS, equalBytes, MAX_TX_BYTES, toHex, verifyTx, type BodyTx, type DocTx, type HealthchainError, type TxDiag, type TxReg } from '../../core/index.ts'
+import {
+  decodeTx, DOC_KINDS, equalBytes, MAX_TX_BYTES, NoEscrowError, toHex, TX_TYPES, verifyTx,
+  type BodyTx, type DocTx, type HealthchainError, type TxDiag, type TxEmergency, type TxKey, type TxReg, type TxRelease
+} from '../../core/index.ts'
 import type { DoctorRegistry } from '../../core/pbft/registry.ts'
 import {
-  DiagSignatureError, MalformedDiagError, MixedCausesError, NotGrantedError, RegistryRecordError, SuspendedDoctorError, UnknownCauseError, UnpaidUserError, UnregisteredDoctorError
+  DiagSignatureError, MalformedDiagError, MalformedEmergencyError, MixedCausesError, NotGrantedError, RegistryRecordError, SuspendedDoctorError, UnknownCauseError, UnopenedEpochError, UnpaidUserError, UnregisteredDoctorError
 } from './errors.ts'
 import { doctorMayRead, type ReadEvidence } from './grant.ts'
 
@@ -26,6 +33,8 @@ export interface UserchainLookup {
   iotTx: (htxI: Uint8Array) => Promise<{ readonly user: Uint8Array, readonly epoch: number } | null>
   /** Who holds the key of the user's epoch as Userchain decides it, or null when no tx_key opened that epoch there. */
   epochReaders: (user: Uint8Array, epoch: number) => Promise<ReadEvidence | null>
+  /** The tx_key that opened the user's epoch on the best chain, or null (emergency requests and releases need it; a node without it refuses them). */
+  keyTx?: (user: Uint8Array, epoch: number) => Promise<TxKey | null>
 }
 
 /** The consortium's Healthcoin ledger as the accounting role needs it. */
@@ -40,7 +49,9 @@ export interface PaymentLookup {
 export function parseDocTx (bytes: Uint8Array): DocTx {
   if (bytes.length > MAX_TX_BYTES) throw new MalformedDiagError(`${bytes.length} bytes exceeds ${MAX_TX_BYTES}`)
   let tx
-  try { tx = decodeTx(bytes) } catch (err) { throw new MalformedDiagError((err as Error).message) }
+  try { tx = decodeTx(bytes) } catch (err) {
+    throw bytes[0] === TX_TYPES.emergency ? new MalformedEmergencyError((err as Error).message) : new MalformedDiagError((err as Error).message)
+  }
   if (!DOC_KINDS.has(tx.kind)) throw new MalformedDiagError(`a ${tx.kind} transaction does not belong on Docchain`)
   return tx as DocTx
 }
@@ -53,7 +64,7 @@ export function parseDiag (bytes: Uint8Array): TxDiag {
 }
 
 /** The doctor's standing in `registry` (the registry after the records ordered before the tx). */
-export function checkDoctor (tx: TxDiag, registry: DoctorRegistry): HealthchainError | null {
+export function checkDoctor (tx: Pick<TxDiag, 'doctor'>, registry: DoctorRegistry): HealthchainError | null {
   const status = registry.status(tx.doctor)
   if (status === 'unknown') return new UnregisteredDoctorError(toHex(tx.doctor))
   if (status === 'suspended') return new SuspendedDoctorError(toHex(tx.doctor))
@@ -68,9 +79,35 @@ export function checkRecord (tx: TxReg, registry: DoctorRegistry): HealthchainEr
   return null
 }
 
-/** The synchronous checks: a tx_diag's signature and doctor, or a registry record. */
+/** An emergency request's doctor (registered, active, emergency role) and signature, against `registry`. */
+export function checkEmergency (tx: TxEmergency, registry: DoctorRegistry): HealthchainError | null {
+  const bad = checkDoctor(tx, registry)
+  if (bad !== null) return bad
+  try { registry.checkEmergency(tx) } catch (err) { return err as HealthchainError }
+  return null
+}
+
+/** A share release against `registry`: from an accounting node, for a committed request, the first of that node. */
+export function checkRelease (tx: TxRelease, registry: DoctorRegistry): HealthchainError | null {
+  try { registry.checkRelease(tx) } catch (err) { return err as HealthchainError }
+  return null
+}
+
+/** The Userchain check of an emergency request: each epoch opened by a tx_key of the patient that carries an escrow. */
+export async function checkEmergencyChain (tx: TxEmergency, userchain: UserchainLookup): Promise<HealthchainError | null> {
+  for (const e of tx.epochs) {
+    const key = await userchain.keyTx?.(tx.patient, e) ?? null
+    if (key === null) return new UnopenedEpochError(toHex(tx.patient), e)
+    if (key.escrow == null) return new NoEscrowError(toHex(tx.patient), e)
+  }
+  return null
+}
+
+/** The synchronous checks: a tx_diag's signature and doctor, a registry record, an emergency request or a release. */
 export function checkDiagSync (t: BodyTx, registry: DoctorRegistry): HealthchainError | null {
   if (t.tx.kind === 'reg') return checkRecord(t.tx, registry)
+  if (t.tx.kind === 'emergency') return checkEmergency(t.tx, registry)
+  if (t.tx.kind === 'release') return checkRelease(t.tx, registry)
   if (t.tx.kind !== 'diag') return new MalformedDiagError(`a ${t.tx.kind} transaction does not belong on Docchain`)
   const tx = t.tx
   const bad = checkDoctor(tx, registry)

@@ -25,9 +25,9 @@ import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import {
-  checkDblockStructure, dblockHash, decodeDblock, encodeDblock, equalBytes, fromHex, HealthchainError, InvalidFieldError, toHex, verifyCertificate, type Dblock
+  checkDblockStructure, dblockHash, decodeDblock, decodeTx, encodeDblock, encodeTx, equalBytes, fromHex, HealthchainError, InvalidFieldError, toHex, verifyCertificate, type Dblock, type DocTx
 } from '../../core/index.ts'
-import { decodeRegistryRecord, encodeRegistryRecord, type DoctorRegistry } from '../../core/pbft/registry.ts'
+import type { DoctorRegistry } from '../../core/pbft/registry.ts'
 import { docchainGenesis, MAX_DBLOCKS_PER_REQUEST, requestDocchain } from '../../net/docchain.ts'
 import { dblockHandler, Gossip } from '../../net/gossip.ts'
 import type { NetNode } from '../../net/node.ts'
@@ -114,7 +114,7 @@ export class DocchainFollower {
     if (text !== null) {
       const j = JSON.parse(text) as { height: number, hash: string, records: string[] }
       pos = { height: j.height, hash: fromHex('hash', j.hash), records: j.records }
-      for (const r of j.records) reg.apply(decodeRegistryRecord(fromHex('records', r)))
+      for (const r of j.records) reg.applyTx(decodeTx(fromHex('records', r)) as DocTx)
     }
     return new DocchainFollower(o, pos, reg)
   }
@@ -289,14 +289,14 @@ export class DocchainFollower {
     // every tx_diag by a doctor active after the records ordered before it (as the accounting nodes checked it)
     let view = this.reg
     for (const t of b.txs) {
-      if (t.tx.kind === 'reg') view = view.after([t.tx])
+      if (t.tx.kind === 'reg' || t.tx.kind === 'emergency' || t.tx.kind === 'release') view = view.after([t.tx])
       else if (t.tx.kind === 'diag') { const bad = checkDoctor(t.tx, view); if (bad !== null) throw bad }
     }
     let keep: boolean
     try { keep = await this.o.onDblock(b) } catch (err) { throw new DeliveryError(b.header.index, err as Error) }
     if (keep) await writeFileAtomic(join(this.o.dir, KEPT_DIR, keptName(b.header.index)), encodeDblock(b), 0o644)
     const applied = this.reg.applyDblock(b)
-    this.pos = { height: b.header.index, hash: dblockHash(b.header), records: [...this.pos.records, ...applied.map((r) => toHex(encodeRegistryRecord(r)))] }
+    this.pos = { height: b.header.index, hash: dblockHash(b.header), records: [...this.pos.records, ...applied.map((r) => toHex(encodeTx(r)))] }
     this.stats.delivered++
   }
 

@@ -120,7 +120,7 @@ export class EpochCommitter extends EventEmitter<EpochCommitterEvents> {
   /** Builds, persists, broadcasts the tx_key of `change`; applies it once accepted. Throws EpochRefusedError (keys unchanged) if the node refuses it. */
   async commit (change: EpochChange): Promise<{ readonly tx: TxKey, readonly id: string }> {
     return await this.#one(async () => {
-      const tx = await this.#stamp(this.keys.prepare(change))
+      const tx = await this.#stamp(await this.keys.prepareEscrowed(change))
       const s: Stored = { tx: toHex(encodeTx(tx)), kind: change.kind, ...('doctor' in change ? { doctor: toHex(change.doctor) } : {}), ...(change.kind === 'grant' && change.scope !== undefined ? { scope: change.scope } : {}), accepted: false, reissued: 0 }
       this.#pending.push(s)
       await this.#save()
@@ -181,7 +181,7 @@ export class EpochCommitter extends EventEmitter<EpochCommitterEvents> {
         }
         this.#pending = this.#pending.slice(0, i)
         for (const old of rest) {
-          const next = await this.#stamp(this.keys.prepare(changeOf(old)))
+          const next = await this.#stamp(await this.keys.prepareEscrowed(changeOf(old)))
           const fresh: Stored = { ...old, tx: toHex(encodeTx(next)), accepted: false, reissued: old.reissued + 1 }
           this.#pending.push(fresh)
           await this.#save()

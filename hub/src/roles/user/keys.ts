@@ -15,11 +15,15 @@
  *   update against offline attacks); rotationDue() says when.
  * Env_U seals Ik ‖ s to the user, so fromChain() rebuilds every epoch from
  * the user's tx_key history and the private key alone.
+ * A patient who opted in to emergency access (option `escrow`) also splits
+ * each epoch's Ik t-of-n among the accounting nodes (core tx/escrow.ts):
+ * prepareEscrowed() does the split (shamir-secret-sharing, which is async).
  * Randomness and the clock are passed in.
  */
+import { split } from 'shamir-secret-sharing'
 import {
   buildTxKey, compareBytes, deriveDiagnosisKey, equalBytes, grantCovering, MAX_ENVELOPES, LimitExceededError, openAsUser,
-  type DoctorKey, type Identity, type TxKey
+  type DoctorKey, type EscrowMember, type EscrowSplit, type Identity, type TxKey
 } from '../../core/index.ts'
 import { AlreadyGrantedError, NotGrantedError, StaleEpochError, UnknownEpochError, UnregisteredDoctorError } from './errors.ts'
 
@@ -57,7 +61,22 @@ export interface UserKeysOptions {
   readonly directory: DoctorDirectory
   /** Seconds between scheduled rotations (default 7 days). */
   readonly rotationSeconds?: number
+  /**
+   * Emergency access: the accounting nodes (their X25519 keys from the
+   * Docchain registry) and t, asked at each prepareEscrowed(); null when the
+   * patient has not opted in (or no accounting node is published).
+   */
+  readonly escrow?: () => EscrowPolicy | null
 }
+
+/** To whom an opted-in patient escrows each epoch's Ik: t of these accounting nodes open it. */
+export interface EscrowPolicy {
+  readonly threshold: number
+  readonly members: readonly EscrowMember[]
+}
+
+/** The next epoch's keys: fresh, or kept from the current epoch. */
+interface Material { readonly epoch: number, readonly ikFrom: number, readonly ik: Uint8Array, readonly epochSecret: Uint8Array }
 
 export class UserKeys {
   readonly user: Identity
@@ -145,22 +164,44 @@ export class UserKeys {
    * the page and the batches sealed next then never run ahead of Userchain).
    */
   prepare (change: EpochChange): TxKey {
+    const { doctors, fresh } = this.plan(change)
+    return this.build(doctors, fresh)
+  }
+
+  /**
+   * prepare(), and for a patient who opted in to emergency access the
+   * epoch's Ik split t-of-n among the accounting nodes (the escrow option),
+   * each share sealed to one of them inside the tx_key.
+   */
+  async prepareEscrowed (change: EpochChange): Promise<TxKey> {
+    const { doctors, fresh } = this.plan(change)
+    const policy = this.opts.escrow?.() ?? null
+    if (policy === null) return this.build(doctors, fresh)
+    const m = this.material(fresh)
+    const shares = await split(m.ik, policy.members.length, policy.threshold)
+    try {
+      return this.build(doctors, fresh, m, { threshold: policy.threshold, members: policy.members, shares, ikmE: this.opts.rng(32) })
+    } finally { for (const x of shares) x.fill(0) }
+  }
+
+  /** The doctor set a change leads to, and whether it makes a fresh Ik. */
+  private plan (change: EpochChange): { doctors: Uint8Array[], fresh: boolean } {
     switch (change.kind) {
       case 'init':
         if (this.latest !== null) throw new StaleEpochError(1, this.latest.epoch)
-        return this.build([], true)
+        return { doctors: [], fresh: true }
       case 'grant': {
         const current = this.doctors()
         if (current.some((d) => equalBytes(d, change.doctor))) throw new AlreadyGrantedError(change.doctor)
-        return this.build([...current, change.doctor].sort(compareBytes), (change.scope ?? 'from-now') === 'from-now')
+        return { doctors: [...current, change.doctor].sort(compareBytes), fresh: (change.scope ?? 'from-now') === 'from-now' }
       }
       case 'revoke': {
         const current = this.doctors()
         if (!current.some((d) => equalBytes(d, change.doctor))) throw new NotGrantedError(change.doctor)
-        return this.build(current.filter((d) => !equalBytes(d, change.doctor)), true)
+        return { doctors: current.filter((d) => !equalBytes(d, change.doctor)), fresh: true }
       }
       case 'rotate':
-        return this.build(this.doctors(), true)
+        return { doctors: [...this.doctors()], fresh: true }
     }
   }
 
@@ -170,22 +211,22 @@ export class UserKeys {
     return tx
   }
 
-  private build (doctorIds: readonly Uint8Array[], fresh: boolean): TxKey {
-    if (doctorIds.length > MAX_ENVELOPES) throw new LimitExceededError('envelopes', MAX_ENVELOPES, doctorIds.length)
-    const doctors = this.resolve(doctorIds)
+  private material (fresh: boolean): Material {
     const keep = !fresh && this.latest !== null
     const epoch = (this.latest?.epoch ?? 0) + 1
-    const tx = buildTxKey(this.user, {
-      ts: this.opts.now(),
+    return {
       epoch,
       // a kept Ik reaches back to where it was made (a version-1 epoch committed to none, so the claim starts here)
       ikFrom: keep && this.latest!.committed ? this.latest!.ikFrom : epoch,
       ik: keep ? this.latest!.ik : this.opts.rng(32),
-      epochSecret: keep ? this.latest!.epochSecret : this.opts.rng(32),
-      doctors,
-      ikmE: this.opts.rng(32)
-    })
-    return tx
+      epochSecret: keep ? this.latest!.epochSecret : this.opts.rng(32)
+    }
+  }
+
+  private build (doctorIds: readonly Uint8Array[], fresh: boolean, m: Material = this.material(fresh), escrow?: EscrowSplit): TxKey {
+    if (doctorIds.length > MAX_ENVELOPES) throw new LimitExceededError('envelopes', MAX_ENVELOPES, doctorIds.length)
+    const doctors = this.resolve(doctorIds)
+    return buildTxKey(this.user, { ts: this.opts.now(), ...m, doctors, ikmE: this.opts.rng(32), ...(escrow === undefined ? {} : { escrow }) })
   }
 
   /** The first epoch, with no doctors yet (so the user can seal data right away). */

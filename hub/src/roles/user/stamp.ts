@@ -39,7 +39,8 @@ export function stampTxKey (user: Identity, tx: TxKey, bits: number, f: { readon
   })
   for (let i = f.from; i < f.from + f.count; i++) {
     const ikmE = sha256(concatBytes(utf8Bytes('healthchain/tx-key-stamp'), f.seed, u32(i)))
-    const t = buildTxKey(user, { ts: tx.ts, epoch: tx.epoch, ikFrom: tx.ikFrom, ik, epochSecret, doctors, ikmE })
+    // the escrow has its own enc (core tx/escrow.ts): kept as it is
+    const t = buildTxKey(user, { ts: tx.ts, epoch: tx.epoch, ikFrom: tx.ikFrom, ik, epochSecret, doctors, ikmE, ...(tx.escrow == null ? {} : { escrow: tx.escrow }) })
     if (meetsStamp(txId(t), bits)) return t
   }
   return null
