@@ -13,6 +13,8 @@
  */
 import { news2, scorePulse, scoreRespRate, scoreSpo2Scale1, scoreSystolic, scoreTemperature, type News2Result, type Observations } from './news2.ts'
 import { rPeaks, rrIrregularity, slopePerMinute, windowMedians } from './signals.ts'
+import { slopeText, vitalText } from './units.ts'
+import type { EpisodeRef } from './episodes.ts'
 
 export type SensorType = 'hr' | 'spo2' | 'temp' | 'bp' | 'rr' | 'ecg' | 'fall'
 
@@ -52,6 +54,8 @@ export interface Diagnosis {
   readonly causes?: readonly string[]
   readonly reviewedBy?: string
   readonly note?: string
+  /** Filled by the doctor role: the episode this diagnosis opens, updates or closes (episodes.ts). */
+  readonly episode?: EpisodeRef
 }
 
 export const ANALYZER_ID = 'healthchain-news2/1'
@@ -114,15 +118,16 @@ export function analyze (readings: readonly VitalReading[], opts: AnalyzeOptions
   const findings: Finding[] = []
   const sevOf = (s: number | undefined): Severity => s === undefined || s === 0 ? 'routine' : s >= 3 ? 'urgent' : 'low'
 
-  if (obs.spo2 !== undefined && (sub.spo2 ?? 0) > 0) findings.push(finding('hypoxaemia', `SpO2 ${obs.spo2} % sustained`, sevOf(sub.spo2)))
-  if (obs.pulse !== undefined && obs.pulse > 100) findings.push(finding('tachycardia', `heart rate ${obs.pulse} /min sustained`, sevOf(sub.pulse)))
-  if (obs.pulse !== undefined && obs.pulse < 50) findings.push(finding('bradycardia', `heart rate ${obs.pulse} /min sustained`, sevOf(sub.pulse)))
-  if (obs.temperature !== undefined && obs.temperature >= 38.1) findings.push(finding('fever', `temperature ${obs.temperature} °C`, sevOf(sub.temperature)))
-  if (obs.temperature !== undefined && obs.temperature <= 35.0) findings.push(finding('hypothermia', `temperature ${obs.temperature} °C`, sevOf(sub.temperature)))
-  if (obs.systolic !== undefined && obs.systolic <= 100) findings.push(finding('hypotension', `systolic ${obs.systolic} mmHg`, sevOf(sub.systolic)))
-  if (obs.systolic !== undefined && obs.systolic >= 180) findings.push(finding('hypertension', `systolic ${obs.systolic} mmHg`, obs.systolic >= 220 ? 'urgent' : 'low'))
-  if (obs.respRate !== undefined && obs.respRate >= 21) findings.push(finding('tachypnoea', `respiratory rate ${obs.respRate} /min`, sevOf(sub.respRate)))
-  if (obs.respRate !== undefined && obs.respRate <= 11) findings.push(finding('bradypnoea', `respiratory rate ${obs.respRate} /min`, sevOf(sub.respRate)))
+  // every value is printed by units.ts, as the pages print it
+  if (obs.spo2 !== undefined && (sub.spo2 ?? 0) > 0) findings.push(finding('hypoxaemia', `SpO₂ ${vitalText('spo2', obs.spo2)} sustained`, sevOf(sub.spo2)))
+  if (obs.pulse !== undefined && obs.pulse > 100) findings.push(finding('tachycardia', `heart rate ${vitalText('hr', obs.pulse)} sustained`, sevOf(sub.pulse)))
+  if (obs.pulse !== undefined && obs.pulse < 50) findings.push(finding('bradycardia', `heart rate ${vitalText('hr', obs.pulse)} sustained`, sevOf(sub.pulse)))
+  if (obs.temperature !== undefined && obs.temperature >= 38.1) findings.push(finding('fever', `temperature ${vitalText('temp', obs.temperature)}`, sevOf(sub.temperature)))
+  if (obs.temperature !== undefined && obs.temperature <= 35.0) findings.push(finding('hypothermia', `temperature ${vitalText('temp', obs.temperature)}`, sevOf(sub.temperature)))
+  if (obs.systolic !== undefined && obs.systolic <= 100) findings.push(finding('hypotension', `systolic ${vitalText('bp', obs.systolic)}`, sevOf(sub.systolic)))
+  if (obs.systolic !== undefined && obs.systolic >= 180) findings.push(finding('hypertension', `systolic ${vitalText('bp', obs.systolic)}`, obs.systolic >= 220 ? 'urgent' : 'low'))
+  if (obs.respRate !== undefined && obs.respRate >= 21) findings.push(finding('tachypnoea', `respiratory rate ${vitalText('rr', obs.respRate)}`, sevOf(sub.respRate)))
+  if (obs.respRate !== undefined && obs.respRate <= 11) findings.push(finding('bradypnoea', `respiratory rate ${vitalText('rr', obs.respRate)}`, sevOf(sub.respRate)))
 
   const falls = by('fall').filter((r) => (num(r.v) ?? 0) > 0)
   if (falls.length > 0) findings.push(finding('fall', `${falls.length} fall event(s) detected`, 'urgent'))
@@ -137,12 +142,21 @@ export function analyze (readings: readonly VitalReading[], opts: AnalyzeOptions
     if (cv > 0.15) findings.push(finding('arrhythmia', `irregular R–R intervals (CV ${cv.toFixed(2)}, mean ${Math.round(60 * hz / meanRr)} /min)`, 'urgent'))
   }
 
-  const trendOf = (t: string): number => slopePerMinute(by(t).map((r) => ({ t: r.ts, y: num(r.v) ?? NaN })).filter((p) => Number.isFinite(p.y)))
-  const spo2Slope = trendOf('spo2')
-  const hrSlope = trendOf('hr')
-  if ((spo2.length >= 5 && spo2Slope <= -1) || (hr.length >= 5 && hrSlope >= 10)) {
-    findings.push(finding('deteriorating-trend', `trend: SpO2 ${spo2Slope.toFixed(1)} %/min, heart rate ${hrSlope.toFixed(1)} /min per min`, 'low'))
+  // a trend counts when it is steep and its fitted change over the readings is larger than the
+  // sensor's noise (±1 % of SpO₂ over one minute is a steep slope but no trend)
+  const trendOf = (t: string): { slope: number, change: number } => {
+    const pts = by(t).map((r) => ({ t: r.ts, y: num(r.v) ?? NaN })).filter((p) => Number.isFinite(p.y))
+    const slope = slopePerMinute(pts)
+    return { slope, change: pts.length < 5 ? 0 : slope * (pts[pts.length - 1]!.t - pts[0]!.t) / 60_000 }
   }
+  const spo2Trend = trendOf('spo2')
+  const hrTrend = trendOf('hr')
+  // only the trends that crossed their threshold are named (a steady heart rate is not a trend)
+  const trends = [
+    ...(spo2Trend.slope <= -1 && spo2Trend.change <= -3 ? [`SpO₂ ${slopeText('spo2', spo2Trend.slope)}`] : []),
+    ...(hrTrend.slope >= 10 && hrTrend.change >= 15 ? [`heart rate ${slopeText('hr', hrTrend.slope)}`] : [])
+  ]
+  if (trends.length > 0) findings.push(finding('deteriorating-trend', `worsening trend: ${trends.join(', ')}`, 'low'))
 
   let severity: Severity = score.total === 0 ? 'routine' : RISK_SEVERITY[score.risk]
   for (const f of findings) severity = maxSeverity(severity, f.severity)
