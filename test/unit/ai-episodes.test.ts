@@ -1,7 +1,7 @@
 import t from 'tap'
 import { analyze, type Diagnosis, type VitalReading } from '../../hub/src/ai/analyzer.ts'
 import { EpisodeTracker, groupByEpisode, stepEpisode, type EpisodeStep } from '../../hub/src/ai/episodes.ts'
-import { SCENARIOS, STEP_MS, T0, trace } from '../helpers/vital-scenarios.ts'
+import { SCENARIOS, T0, trace } from '../helpers/vital-scenarios.ts'
 
 /** A labelled scenario with an abnormal phase in minutes 3–7 of 10 (the fall: one event at minute 5), cut into one-minute batches. */
 function batches (seed: number, s: typeof SCENARIOS[number]): VitalReading[][] {
