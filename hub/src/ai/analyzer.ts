@@ -13,7 +13,7 @@
  */
 import { news2, scorePulse, scoreRespRate, scoreSpo2Scale1, scoreSystolic, scoreTemperature, type News2Result, type Observations } from './news2.ts'
 import { rPeaks, rrIrregularity, slopePerMinute, windowMedians } from './signals.ts'
-import { slopeText, vitalText } from './units.ts'
+import { distanceFromHealth, slopeText, vitalText, type Vital } from './units.ts'
 import type { EpisodeRef } from './episodes.ts'
 
 export type SensorType = 'hr' | 'spo2' | 'temp' | 'bp' | 'rr' | 'ecg' | 'fall'
@@ -71,14 +71,13 @@ function num (v: VitalReading['v'], i = 0): number | undefined {
   return typeof x === 'number' && Number.isFinite(x) ? x : undefined
 }
 
-/** The window median that scores worst (ties: the most extreme value). */
-function worst (values: readonly number[], score: (x: number) => number): number | undefined {
+/** The window median that scores worst (ties: the one furthest from health, units.ts). */
+function worst (values: readonly number[], score: (x: number) => number, vital: Vital): number | undefined {
   const meds = windowMedians(values)
   if (meds.length === 0) return undefined
-  const mid = meds.reduce((a, b) => a + b, 0) / meds.length
   return meds.reduce((best, m) => {
     const d = score(m) - score(best)
-    return d > 0 || (d === 0 && Math.abs(m - mid) > Math.abs(best - mid)) ? m : best
+    return d > 0 || (d === 0 && distanceFromHealth(vital, m) > distanceFromHealth(vital, best)) ? m : best
   })
 }
 
@@ -106,11 +105,11 @@ export function analyze (readings: readonly VitalReading[], opts: AnalyzeOptions
   const temp = series('temp')
   const sys = series('bp', 0)
   const rr = series('rr')
-  if (rr.length > 0) obs.respRate = worst(rr, scoreRespRate)
-  if (spo2.length > 0) obs.spo2 = worst(spo2, scoreSpo2Scale1)
-  if (sys.length > 0) obs.systolic = worst(sys, scoreSystolic)
-  if (hr.length > 0) obs.pulse = worst(hr, scorePulse)
-  if (temp.length > 0) obs.temperature = worst(temp, scoreTemperature)
+  if (rr.length > 0) obs.respRate = worst(rr, scoreRespRate, 'rr')
+  if (spo2.length > 0) obs.spo2 = worst(spo2, scoreSpo2Scale1, 'spo2')
+  if (sys.length > 0) obs.systolic = worst(sys, scoreSystolic, 'bp')
+  if (hr.length > 0) obs.pulse = worst(hr, scorePulse, 'hr')
+  if (temp.length > 0) obs.temperature = worst(temp, scoreTemperature, 'temp')
   if (opts.onOxygen !== undefined) obs.onOxygen = opts.onOxygen
   if (opts.spo2Scale2 === true) obs.spo2Scale2 = true
   const score = news2(obs)

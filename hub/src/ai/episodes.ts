@@ -5,11 +5,15 @@
  * patient form one episode: opened by the first abnormal batch, updated by
  * the next ones, closed once the vitals have stayed normal for the recovery
  * time. Only the changes that matter — opened, worsened (a higher
- * severity), a new finding, resolved — are worth a diagnosis (a tx_diag,
+ * severity, or a vital sign materially further from health than the
+ * episode's worst so far, units.ts `step`), a new finding, resolved — are
+ * worth a diagnosis (a tx_diag,
  * §IV-B5); the batches in between join the episode silently. Pure: the
  * state is a value, time is the readings' own timestamps.
  */
 import { maxSeverity, type Diagnosis, type Severity } from './analyzer.ts'
+import type { Observations } from './news2.ts'
+import { distanceFromHealth, VITALS, vitalOf } from './units.ts'
 
 export type EpisodeChange = 'opened' | 'worsened' | 'new-finding' | 'continuing' | 'recovering' | 'resolved' | 'normal'
 
@@ -37,6 +41,8 @@ export interface Episode {
   readonly peak: Severity
   /** every finding code seen, in order of appearance */
   readonly codes: readonly string[]
+  /** each vital's value furthest from health in the diagnoses that mattered so far (what the patient was last told) */
+  readonly reported: Observations
   /** batches (htxI) that belong to it */
   readonly batches: readonly string[]
   /** ms: start of the normal readings since the last abnormal batch (recovering) */
@@ -82,7 +88,7 @@ export function stepEpisode (open: Episode | undefined, batch: { readonly id: st
   }
   if (open === undefined) {
     if (!isAbnormal(d)) return out(undefined, 'normal')
-    const e: Episode = { id: batch.id, opened: d.readings.from, updated: d.readings.to, peak: d.severity, codes: d.findings.map((f) => f.code), batches: [batch.id] }
+    const e: Episode = { id: batch.id, opened: d.readings.from, updated: d.readings.to, peak: d.severity, codes: d.findings.map((f) => f.code), reported: numeric(d.observations), batches: [batch.id] }
     return out(e, 'opened')
   }
   const batches = [...open.batches, batch.id]
@@ -96,9 +102,36 @@ export function stepEpisode (open: Episode | undefined, batch: { readonly id: st
   const peak = maxSeverity(open.peak, d.severity)
   const { normalSince: _n, ...rest } = open
   const e: Episode = { ...rest, updated: d.readings.to, batches, peak, codes: [...open.codes, ...fresh] }
-  if (RANK.indexOf(d.severity) > RANK.indexOf(open.peak)) return out(e, 'worsened')
-  if (fresh.length > 0) return out(e, 'new-finding')
+  // a diagnosis is signed: what it reports is the new reference
+  const told = { ...e, reported: furthest(open.reported, d.observations) }
+  if (RANK.indexOf(d.severity) > RANK.indexOf(open.peak)) return out(told, 'worsened')
+  if (fresh.length > 0) return out(told, 'new-finding')
+  if (materiallyWorse(open.reported, d.observations)) return out(told, 'worsened')
   return out(e, 'continuing')
+}
+
+function numeric (o: Observations): Observations {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'number'))
+}
+
+/** Does some vital sign stand a material step further from health than what was reported? */
+function materiallyWorse (reported: Observations, now: Observations): boolean {
+  return Object.entries(numeric(now)).some(([k, v]) => {
+    const vital = vitalOf(k as keyof Observations)
+    const was = reported[k as keyof Observations]
+    return vital !== undefined && typeof was === 'number' && distanceFromHealth(vital, v as number) >= distanceFromHealth(vital, was) + VITALS[vital].step
+  })
+}
+
+/** Each vital's value furthest from health of the two. */
+function furthest (a: Observations, b: Observations): Observations {
+  const out: Record<string, number> = { ...numeric(a) } as Record<string, number>
+  for (const [k, v] of Object.entries(numeric(b))) {
+    const vital = vitalOf(k as keyof Observations)
+    const was = out[k]
+    if (was === undefined || (vital !== undefined && distanceFromHealth(vital, v as number) > distanceFromHealth(vital, was))) out[k] = v as number
+  }
+  return out as Observations
 }
 
 /** The open episode of each patient (in memory: the doctor node's view of its patients). */

@@ -11,8 +11,7 @@
  */
 import { fromHex, toHex, txId, type TxIoT, type TxKey } from '../core/index.ts'
 import { analyze, review, type Diagnosis, type VitalReading } from '../ai/analyzer.ts'
-import type { Observations } from '../ai/news2.ts'
-import type { Vital } from '../ai/units.ts'
+import { VITALS, type Vital } from '../ai/units.ts'
 import { SENSOR_UNITS } from '../ingest/line.ts'
 import { DROP_REASONS } from '../ingest/errors.ts'
 import { toDiagnosticReport } from '../ai/fhir.ts'
@@ -77,8 +76,6 @@ function diagnosisView (d: PatientDiagnosis, name: (id: string) => string | unde
 
 function toVital (r: ReadingView): VitalReading { return { t: r.type, v: r.value, ts: r.at, d: r.device } }
 
-const SUSTAINED: ReadonlyArray<[Vital, keyof Observations]> = [['spo2', 'spo2'], ['hr', 'pulse'], ['temp', 'temperature'], ['bp', 'systolic'], ['rr', 'respRate']]
-
 /**
  * The hub's own analysis of the latest readings (decrypted locally; nothing
  * leaves the hub): its alerts, and each vital's sustained value that the
@@ -90,7 +87,7 @@ export function localAnalysis (readings: readonly ReadingView[], windowMs = 10 *
   const recent = readings.filter((r) => newest - r.at <= windowMs)
   const d = analyze(recent.map(toVital))
   const sustained: { -readonly [K in Vital]?: number } = {}
-  for (const [v, k] of SUSTAINED) { const x = d.observations[k]; if (typeof x === 'number') sustained[v] = x }
+  for (const v of Object.keys(VITALS) as Vital[]) { const x = d.observations[VITALS[v].observation]; if (typeof x === 'number') sustained[v] = x }
   return { alerts: d.findings.filter((f) => f.severity !== 'routine').map((f) => ({ at: newest, severity: f.severity, code: f.code, text: f.text })), sustained }
 }
 
