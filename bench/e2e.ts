@@ -101,7 +101,7 @@ async function sealedBatchToCommit (): Promise<Record<string, number>> {
     const doctor = new DoctorNode(ai, {
       fetch: fetch(docIpfs), upload: upload(docIpfs), hasPaid: async () => true, now, rng: rnd,
       submit: async (tx: TxDiag) => { await acct[0]!.submitOrThrow(tx) }
-    }, { mode: 'ai' })
+    }, { mode: 'ai', episodes: { recoveryMs: 0 } }) // as on the devnet: one normal batch closes an episode
     const reader = new PatientReader(keys, { ownIoT: (h) => { const tx = ownTx.get(toHex(h)); return tx }, fetch: fetch(hubIpfs), accountingNodes: () => members.map((m) => m.id) })
     const ownTx = new Map<string, ReturnType<typeof buildTxIoT>>()
     const waiting = new Map<string, (t: number) => void>()
