@@ -10,6 +10,7 @@ import type { Chart } from './charts.ts'
 import { formatHealthcoin } from '../core/index.ts'
 import { groupByEpisode, type EpisodeChange } from '../ai/episodes.ts'
 import { plainName, plainSummary } from '../ai/plain.ts'
+import { vitalOf, vitalText } from '../ai/units.ts'
 import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorPage, type DoctorView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
 import type { Flash } from './session.ts'
 
@@ -303,15 +304,21 @@ function severityOptions (current: Severity): Html {
 
 const OBS_NAMES: Readonly<Record<string, string>> = { respRate: 'RR', spo2: 'SpO₂', onOxygen: 'O₂', systolic: 'SBP', pulse: 'HR', temperature: 'T' }
 
+/** An analyzer observation as every page prints it (units.ts). */
+function observationText (k: string, v: unknown): string {
+  const vital = vitalOf(k as keyof ReviewView['observations'])
+  return vital !== undefined && typeof v === 'number' ? vitalText(vital, v) : String(v)
+}
+
 /** One episode waiting for the doctor: NEWS2 and the clinical text first; signing it signs the episode (its earlier reviews with it). */
 function reviewArticle (f: Frame, r: ReviewView, earlier: readonly ReviewView[]): Html {
   const obs = Object.entries(r.observations).filter(([, v]) => v !== undefined)
   return html`<article class="review card sev-border-${r.severity}" aria-labelledby="rv-${r.id}" data-review="${r.id}"${r.episode === undefined ? '' : raw(` data-episode="${r.episode.id}"`)}>
   <h3 id="rv-${r.id}">${severity(r.severity)} NEWS2 ${r.news2} · ${r.findings.length === 0 ? 'no finding' : r.findings.map((x) => x.code).join(', ')} · patient <code title="${r.user}">${short(r.user)}</code></h3>
-  ${obs.length === 0 ? '' : html`<p class="obs">${obs.map(([k, v]) => html`<span>${OBS_NAMES[k] ?? k} <strong>${String(v)}</strong></span> `)}</p>`}
+  ${obs.length === 0 ? '' : html`<p class="obs">${obs.map(([k, v]) => html`<span>${OBS_NAMES[k] ?? k} <strong>${observationText(k, v)}</strong></span> `)}</p>`}
   ${findings(r.findings)}
   <p class="recommendation">${r.recommendation}</p>
-  <p class="meta">Episode ${r.episode === undefined ? '—' : html`${CHANGE_WORDS[r.episode.change].toLowerCase()}, since ${time(r.episode.opened)}`} · ${r.readings.count} readings, ${time(r.readings.from)} – ${time(r.readings.to)}${earlier.length === 0 ? '' : ` · signing also covers ${earlier.length} earlier review${earlier.length === 1 ? '' : 's'} of this episode`}</p>
+  <p class="meta">Episode ${r.episode === undefined ? '—' : html`open since ${time(r.episode.opened)}, this review: ${CHANGE_WORDS[r.episode.change].toLowerCase()}`} · ${r.readings.count} readings, ${time(r.readings.from)} – ${time(r.readings.to)}${earlier.length === 0 ? '' : ` · signing also covers ${earlier.length} earlier review${earlier.length === 1 ? '' : 's'} of this episode`}</p>
   ${earlier.length === 0 ? '' : html`<ol class="timeline">${earlier.map((e) => html`<li>${time(e.readings.to)} ${e.episode === undefined ? '' : CHANGE_WORDS[e.episode.change]}: ${severity(e.severity)} NEWS2 ${e.news2}</li>`)}</ol>`}
   ${causes([...earlier.flatMap((e) => e.causes), ...r.causes], '')}
   <div class="actions">
