@@ -1,7 +1,7 @@
 /**
  * Regenerates docs/screenshots/*.png from a fresh devnet once the AI
  * doctor's diagnoses of the oximeter's desaturation episode are certified
- * (its opening, and what changed within 30 s after), in Debian's Chromium,
+ * (its opening, and what changed within 75 s after: a batch window and a block), in Debian's Chromium,
  * at 1280 px and on a 360 px phone: `node docs/screenshots.ts`.
  */
 import { fileURLToPath } from 'node:url'
@@ -15,7 +15,7 @@ const lines: string[] = []
 const net = await startDevnet({ dataDir: mkdtempSync('/tmp/shots-'), port: 0, episodeSeconds: 5, log: (l) => { lines.push(l) } })
 // a certified diagnosis on the hub's page (the hub logs each one it reads from Docchain), then the episode's next changes
 while (lines.filter((l) => /^\[hub\] \S+ certified diagnosis:/.test(l)).length < 1) await new Promise((r) => setTimeout(r, 500))
-await new Promise((r) => setTimeout(r, 30_000))
+await new Promise((r) => setTimeout(r, 75_000))
 const docLogin = lines.find((l) => /^\[doctor-human\] +page login/.test(l))!.split(' / ')[1]!.split(' ')[0]!.trim()
 const webLogin = parseLoginsFile(readFileSync(join(net.plan.at('hub'), LOGINS_FILE), 'utf8')).web!.password
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors'] })

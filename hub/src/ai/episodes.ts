@@ -166,7 +166,7 @@ export interface Grouped<T> {
 /**
  * Groups items by their episode (items naming none stand alone), oldest
  * item first within a group, groups newest first; `same` marks an item that
- * repeats the one before it in its group (same doctor, change and findings):
+ * repeats an earlier one of its group (the caller says what repeating is):
  * such duplicates are dropped.
  */
 export function groupByEpisode<T> (items: readonly T[], key: (x: T) => { readonly own: string, readonly episode?: string, readonly at: number }, same: (a: T, b: T) => boolean = () => false): Array<Grouped<T>> {

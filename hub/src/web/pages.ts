@@ -137,12 +137,17 @@ const CHANGE_WORDS: Record<EpisodeChange, string> = {
 
 interface Dx { readonly d: DiagnosisView, readonly certified: boolean }
 
-/** A patient's diagnoses (certified and preliminary) as episodes: one group per episode, duplicates dropped. */
+/**
+ * A patient's diagnoses (certified and preliminary) as episodes: one group
+ * per episode; a diagnosis saying again what an earlier one of the
+ * episode said (same doctor, change, severity, findings with their values,
+ * note) is dropped.
+ */
 function episodesOf (p: Pick<PatientPage, 'diagnoses' | 'preliminary'>): Array<{ id: string, items: readonly Dx[] }> {
   const all: Dx[] = [...p.diagnoses.map((d) => ({ d, certified: true })), ...p.preliminary.filter((x) => !p.diagnoses.some((y) => y.id === x.id)).map((d) => ({ d, certified: false }))]
   return groupByEpisode(all, (x) => ({ own: x.d.id, ...(x.d.episode === undefined ? {} : { episode: x.d.episode.id }), at: x.d.readings.to }),
     (a, b) => a.d.doctor === b.d.doctor && a.d.episode?.change === b.d.episode?.change && a.d.severity === b.d.severity && a.d.note === b.d.note &&
-      a.d.findings.map((f) => f.code).join() === b.d.findings.map((f) => f.code).join())
+      a.d.findings.map((f) => f.text).join() === b.d.findings.map((f) => f.text).join())
 }
 
 /** The clinical text of one diagnosis (the doctor's voice), shown to the patient behind a disclosure. */
