@@ -67,7 +67,7 @@ export function makeFixture (): Fixture {
   const spare = who('spare-doctor')
   const acct = [who('acc0'), who('acc1'), who('acc2'), who('acc3')]
   const registry: DoctorView[] = [
-    { id: toHex(ai.id), name: 'Dr. AI (NEWS2)' },
+    { id: toHex(ai.id), name: 'Dr. AI' },
     { id: toHex(human.id), name: 'Dr. Ada Human' },
     { id: toHex(spare.id), name: 'Dr. Spare' }
   ]
@@ -96,8 +96,9 @@ export function makeFixture (): Fixture {
   }
   const events: DoctorEvent[] = []
   const io = { fetch: get, upload: put, submit, hasPaid: async () => true, now: () => clock, rng }
-  const aiNode = new DoctorNode(ai, io, { mode: 'ai', onEvent: (e) => events.push(e) })
-  const humanNode = new DoctorNode(human, io, { mode: 'human', onEvent: (e) => events.push(e) })
+  // episode timing compressed: one normal batch closes an episode
+  const aiNode = new DoctorNode(ai, io, { mode: 'ai', episodes: { recoveryMs: 0 }, onEvent: (e) => events.push(e) })
+  const humanNode = new DoctorNode(human, io, { mode: 'human', episodes: { recoveryMs: 0 }, onEvent: (e) => events.push(e) })
   const seen: TxIoT[] = []
   const chain = async (tx: Tx): Promise<void> => {
     const wire = decodeTx(encodeTx(tx))
@@ -107,13 +108,13 @@ export function makeFixture (): Fixture {
   }
   const published: TxKey[] = []
   const readings: ReadingView[] = []
-  const state = { balance: 1250 }
+  const state = { balance: 6_546_000_000 }
   const devices: DeviceView[] = [
     { id: 'ox-1', sensors: ['spo2', 'hr'], lastSeen: T0 + 600_000, accepted: 120, dropped: 0 },
     { id: 'bp-1', sensors: ['bp'], lastSeen: null, accepted: 0, dropped: 2 }
   ]
   // a real signed tx_coin prepaying the AI doctor (the Userchain ledger is tested in store-*)
-  const coin = buildTxCoin(user, { to: ai.id, amount: 250, fee: 1, nonce: 0 })
+  const coin = buildTxCoin(user, { to: ai.id, amount: 250_000, fee: 1000, nonce: 0 })
   const payments: PaymentView[] = [{ id: toHex(txId(coin)), to: toHex(coin.to), amount: coin.amount, fee: coin.fee, confirmed: true }]
   const patient = patientModel({
     keys,
@@ -148,10 +149,14 @@ export function makeFixture (): Fixture {
   return { user, ai, human, spare, keys, reader, aiNode, humanNode, patient, doctor, readings, published, committed, events, state, publishBatch, secrets }
 }
 
+/** The desaturation of the story: SpO₂ 85–86 % in two batches, then 84–85 % with a fast heart rate (a new finding). */
+export const DESATURATION = [trace(T0 + 300_000, 10, 85, 96), trace(T0 + 400_000, 10, 85, 96), trace(T0 + 500_000, 10, 84, 118)]
+
 /**
  * The story the tests start from: the patient opened its first epoch,
- * granted both doctors, sent a normal batch and then a desaturation episode;
- * the AI doctor's diagnosis is committed and the human doctor has it queued.
+ * granted both doctors, sent a normal batch and then one desaturation
+ * episode in three batches; the AI doctor's diagnoses of it (opened, new
+ * finding) are committed and the human doctor has them queued.
  */
 export async function story (f: Fixture): Promise<void> {
   const init = f.keys.init()
@@ -162,7 +167,7 @@ export async function story (f: Fixture): Promise<void> {
   await f.patient.grant(toHex(f.ai.id))
   await f.patient.grant(toHex(f.human.id))
   await f.publishBatch(trace(T0, 30, 97, 72))
-  await f.publishBatch(trace(T0 + 300_000, 30, 85, 96))
+  for (const b of DESATURATION) await f.publishBatch(b)
   if (f.reader.diagnoses.length === 0) throw new Error(`fixture: no diagnosis committed; events ${JSON.stringify(f.events.map((e) => e.type))}`)
 }
 

@@ -72,7 +72,7 @@ t.test('AI doctor diagnoses a desaturation; the patient reads it; revocation and
   await chain(keys.init())
   await chain(keys.grant(ai.id))
   const normal = await publishBatch(trace(97, 72))
-  t.ok(events.some((e) => e.type === 'skipped' && e.htxI === toHex(txId(normal)) && /below/.test(e.reason)), 'a normal batch costs the patient no diagnosis')
+  t.ok(events.some((e) => e.type === 'skipped' && e.htxI === toHex(txId(normal)) && e.analysed === true), 'a normal batch costs the patient no diagnosis')
   const episode = await publishBatch(trace(85))
   t.equal(committed.length, 1, 'one tx_diag committed')
   await chain(episode)

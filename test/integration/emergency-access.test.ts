@@ -50,10 +50,10 @@ t.test('n = 4, t = 3: three honest members release, the doctor reads exactly the
 
   // the patient's page shows the access: who, when, why, which epochs, who released
   const access = w.nodes[0]!.registry.emergencyAccesses().find((a) => a.id === toHex(txId(req)))!
-  const html = emergencySection({ base: '', csrf: 'token' }, { optIn: true, threshold: 3, members: 4, accesses: [emergencyAccessInfo(access)] }).text
+  const html = emergencySection({ base: '', csrf: 'token' }, { emergency: { optIn: true, threshold: 3, members: 4, accesses: [emergencyAccessInfo(access)] } }).text
   t.match(html, toHex(erDoctor.id).slice(0, 16))
   t.match(html, 'suspected hypoglycaemia')
-  t.match(html, /epochs 1, 3/)
+  t.match(html, /key periods 1, 3/)
   t.match(html, /3 accounting nodes released/)
 
   // a rotation afterwards: a fresh Ik nobody released, and no new release

@@ -174,7 +174,7 @@ t.test('bad doctor configs are refused naming the field', async (t) => {
     dataDir: '/srv/doc', network: 'devnet', mode: 'human', name: 'Doctor', keystore: '/srv/doc/keystore.json', listen: ['/ip4/127.0.0.1/tcp/0'],
     userchain: ex.userchain, storageNodes: [storage], replication: 1,
     docchain: { members: [m[0]], genesisTime: 1_767_225_600, registry: dc.registry, pollSeconds: 30 }, submit: { timeoutSeconds: 120, retrySeconds: 30 },
-    diagnosisPrice: 100_000, minSeverity: 'low', http: { host: '127.0.0.1', port: 1881 }
+    diagnosisPrice: 100_000, minSeverity: 'low', episodes: { recoverySeconds: 120 }, http: { host: '127.0.0.1', port: 1881 }
   }, 'defaults of a minimal doctor config')
 })
 

@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { toHex } from '../../hub/src/core/index.ts'
 import { WEB_AUTH_FILE, loadOrCreateCredentials } from '../../hub/src/web/credentials.ts'
 import { createWebRouter } from '../../hub/src/web/router.ts'
-import { serve, makeFixture, story, type Served } from '../browser/web-fixture.ts'
+import { serve, makeFixture, story, trace, T0, type Served } from '../browser/web-fixture.ts'
 import { Client } from '../helpers/http-client.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -138,8 +138,9 @@ t.test('grant and revoke reach UserKeys, the published tx_keys and the doctors',
   t.notOk(f.keys.doctors().some((d) => toHex(d) === toHex(f.human.id)), 'the doctor is no longer named')
   t.equal(f.published.length, nPublished + 1, 'a tx_key was published')
   t.same(f.humanNode.keys.patientsGranted(), [], 'the doctor node saw its revocation')
+  t.equal(f.humanNode.reviewQueue.length, 0, 'and dropped the reviews it had not signed')
   const page = await c.req('GET', '/patient')
-  t.match(page.text, /was revoked: new data uses fresh keys/, 'the page says what happened')
+  t.match(page.text, /was revoked: your new readings are locked with fresh keys/, 'the page says what happened')
   t.notMatch(page.text.slice(page.text.indexOf('id="granted"')), new RegExp(`data-doctor="${toHex(f.human.id)}"[^]*id="available"`), 'not in the granted list')
 
   const again = await c.req('POST', '/patient/doctors/revoke', { doctor: toHex(f.human.id), _csrf: token }, { 'content-type': 'application/json', accept: 'application/json' })
@@ -192,6 +193,8 @@ t.test('a human doctor amends and signs; the patient reads it from a certified D
   const f = s.fixture
   const c = new Client(s.web.url)
   const token = await c.login('admin', s.password)
+  // granted again after its revocation (above), the doctor gets the next desaturation to review
+  await f.publishBatch(trace(T0 + 1_200_000, 10, 85, 96))
   const doc = await c.req('GET', '/doctor')
   const m = /data-review="([0-9a-f]{64})"/.exec(doc.text)
   t.ok(m, 'the AI diagnosis is queued for review')
@@ -214,7 +217,7 @@ t.test('a human doctor amends and signs; the patient reads it from a certified D
   t.match(after.text, /review not found/, 'signing twice: a clear error')
   t.notMatch(after.text, new RegExp(`data-review="${id}"`), 'no longer queued')
   const patient = await c.req('GET', '/patient')
-  t.match(patient.text, /Doctor's note: Call &lt;b&gt;now&lt;\/b&gt;/, 'the note is shown, escaped')
+  t.match(patient.text, /Your doctor(&#39;|')s note:<\/strong> Call &lt;b&gt;now&lt;\/b&gt;/, 'the note is shown, escaped')
   t.match(patient.text, /sev-emergency/)
   const rep = await c.req('GET', `/patient/diagnoses/${d.htxd}/fhir`)
   t.equal(rep.status, 200)
@@ -235,7 +238,7 @@ t.test('no key material in any page or API response', async (t) => {
   for (const b of bodies) for (const x of secrets) t.notOk(b.includes(x), 'no secret')
   t.ok(bodies[0]!.includes(toHex(s.fixture.user.id)), 'public IDs are shown')
   const api = JSON.parse(bodies[2]!) as { balance: number, diagnoses: unknown[] }
-  t.equal(api.balance, 1250)
+  t.equal(api.balance, 6_546_000_000)
   t.ok(api.diagnoses.length >= 1)
 })
 

@@ -88,7 +88,7 @@ t.test('vitals charts: one SVG per device and sensor, bp with two series, ECG st
   t.equal(charts[0]!.latest, '121/79 mmHg')
   t.match(charts[0]!.svg, /systolic/)
   t.match(charts[0]!.svg, /diastolic/)
-  t.equal(charts[2]!.latest, '97%')
+  t.equal(charts[2]!.latest, '97 %', 'printed by the one units module')
   const line = (svg: string): string => /class="mark-line role-mark[^"]*"[^>]*>\s*<path[^>]* d="([^"]+)"/.exec(svg)?.[1] ?? ''
   const [gap] = await vitalsCharts([0, 1, 2, 300, 301, 302].map((sec) => ({ device: 'ox-1', type: 'hr', value: 70 + sec % 3, unit: '/min', at: at + sec * 1000 })))
   const [nogap] = await vitalsCharts([0, 1, 2, 3, 4, 5].map((sec) => ({ device: 'ox-1', type: 'hr', value: 70 + sec % 3, unit: '/min', at: at + sec * 1000 })))

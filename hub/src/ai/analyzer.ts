@@ -13,6 +13,8 @@
  */
 import { news2, scorePulse, scoreRespRate, scoreSpo2Scale1, scoreSystolic, scoreTemperature, type News2Result, type Observations } from './news2.ts'
 import { rPeaks, rrIrregularity, slopePerMinute, windowMedians } from './signals.ts'
+import { distanceFromHealth, slopeText, vitalText, type Vital } from './units.ts'
+import type { EpisodeRef } from './episodes.ts'
 
 export type SensorType = 'hr' | 'spo2' | 'temp' | 'bp' | 'rr' | 'ecg' | 'fall'
 
@@ -52,6 +54,8 @@ export interface Diagnosis {
   readonly causes?: readonly string[]
   readonly reviewedBy?: string
   readonly note?: string
+  /** Filled by the doctor role: the episode this diagnosis opens, updates or closes (episodes.ts). */
+  readonly episode?: EpisodeRef
 }
 
 export const ANALYZER_ID = 'healthchain-news2/1'
@@ -67,14 +71,13 @@ function num (v: VitalReading['v'], i = 0): number | undefined {
   return typeof x === 'number' && Number.isFinite(x) ? x : undefined
 }
 
-/** The window median that scores worst (ties: the most extreme value). */
-function worst (values: readonly number[], score: (x: number) => number): number | undefined {
+/** The window median that scores worst (ties: the one furthest from health, units.ts). */
+function worst (values: readonly number[], score: (x: number) => number, vital: Vital): number | undefined {
   const meds = windowMedians(values)
   if (meds.length === 0) return undefined
-  const mid = meds.reduce((a, b) => a + b, 0) / meds.length
   return meds.reduce((best, m) => {
     const d = score(m) - score(best)
-    return d > 0 || (d === 0 && Math.abs(m - mid) > Math.abs(best - mid)) ? m : best
+    return d > 0 || (d === 0 && distanceFromHealth(vital, m) > distanceFromHealth(vital, best)) ? m : best
   })
 }
 
@@ -102,11 +105,11 @@ export function analyze (readings: readonly VitalReading[], opts: AnalyzeOptions
   const temp = series('temp')
   const sys = series('bp', 0)
   const rr = series('rr')
-  if (rr.length > 0) obs.respRate = worst(rr, scoreRespRate)
-  if (spo2.length > 0) obs.spo2 = worst(spo2, scoreSpo2Scale1)
-  if (sys.length > 0) obs.systolic = worst(sys, scoreSystolic)
-  if (hr.length > 0) obs.pulse = worst(hr, scorePulse)
-  if (temp.length > 0) obs.temperature = worst(temp, scoreTemperature)
+  if (rr.length > 0) obs.respRate = worst(rr, scoreRespRate, 'rr')
+  if (spo2.length > 0) obs.spo2 = worst(spo2, scoreSpo2Scale1, 'spo2')
+  if (sys.length > 0) obs.systolic = worst(sys, scoreSystolic, 'bp')
+  if (hr.length > 0) obs.pulse = worst(hr, scorePulse, 'hr')
+  if (temp.length > 0) obs.temperature = worst(temp, scoreTemperature, 'temp')
   if (opts.onOxygen !== undefined) obs.onOxygen = opts.onOxygen
   if (opts.spo2Scale2 === true) obs.spo2Scale2 = true
   const score = news2(obs)
@@ -114,15 +117,16 @@ export function analyze (readings: readonly VitalReading[], opts: AnalyzeOptions
   const findings: Finding[] = []
   const sevOf = (s: number | undefined): Severity => s === undefined || s === 0 ? 'routine' : s >= 3 ? 'urgent' : 'low'
 
-  if (obs.spo2 !== undefined && (sub.spo2 ?? 0) > 0) findings.push(finding('hypoxaemia', `SpO2 ${obs.spo2} % sustained`, sevOf(sub.spo2)))
-  if (obs.pulse !== undefined && obs.pulse > 100) findings.push(finding('tachycardia', `heart rate ${obs.pulse} /min sustained`, sevOf(sub.pulse)))
-  if (obs.pulse !== undefined && obs.pulse < 50) findings.push(finding('bradycardia', `heart rate ${obs.pulse} /min sustained`, sevOf(sub.pulse)))
-  if (obs.temperature !== undefined && obs.temperature >= 38.1) findings.push(finding('fever', `temperature ${obs.temperature} °C`, sevOf(sub.temperature)))
-  if (obs.temperature !== undefined && obs.temperature <= 35.0) findings.push(finding('hypothermia', `temperature ${obs.temperature} °C`, sevOf(sub.temperature)))
-  if (obs.systolic !== undefined && obs.systolic <= 100) findings.push(finding('hypotension', `systolic ${obs.systolic} mmHg`, sevOf(sub.systolic)))
-  if (obs.systolic !== undefined && obs.systolic >= 180) findings.push(finding('hypertension', `systolic ${obs.systolic} mmHg`, obs.systolic >= 220 ? 'urgent' : 'low'))
-  if (obs.respRate !== undefined && obs.respRate >= 21) findings.push(finding('tachypnoea', `respiratory rate ${obs.respRate} /min`, sevOf(sub.respRate)))
-  if (obs.respRate !== undefined && obs.respRate <= 11) findings.push(finding('bradypnoea', `respiratory rate ${obs.respRate} /min`, sevOf(sub.respRate)))
+  // every value is printed by units.ts, as the pages print it
+  if (obs.spo2 !== undefined && (sub.spo2 ?? 0) > 0) findings.push(finding('hypoxaemia', `SpO₂ ${vitalText('spo2', obs.spo2)} sustained`, sevOf(sub.spo2)))
+  if (obs.pulse !== undefined && obs.pulse > 100) findings.push(finding('tachycardia', `heart rate ${vitalText('hr', obs.pulse)} sustained`, sevOf(sub.pulse)))
+  if (obs.pulse !== undefined && obs.pulse < 50) findings.push(finding('bradycardia', `heart rate ${vitalText('hr', obs.pulse)} sustained`, sevOf(sub.pulse)))
+  if (obs.temperature !== undefined && obs.temperature >= 38.1) findings.push(finding('fever', `temperature ${vitalText('temp', obs.temperature)}`, sevOf(sub.temperature)))
+  if (obs.temperature !== undefined && obs.temperature <= 35.0) findings.push(finding('hypothermia', `temperature ${vitalText('temp', obs.temperature)}`, sevOf(sub.temperature)))
+  if (obs.systolic !== undefined && obs.systolic <= 100) findings.push(finding('hypotension', `systolic ${vitalText('bp', obs.systolic)}`, sevOf(sub.systolic)))
+  if (obs.systolic !== undefined && obs.systolic >= 180) findings.push(finding('hypertension', `systolic ${vitalText('bp', obs.systolic)}`, obs.systolic >= 220 ? 'urgent' : 'low'))
+  if (obs.respRate !== undefined && obs.respRate >= 21) findings.push(finding('tachypnoea', `respiratory rate ${vitalText('rr', obs.respRate)}`, sevOf(sub.respRate)))
+  if (obs.respRate !== undefined && obs.respRate <= 11) findings.push(finding('bradypnoea', `respiratory rate ${vitalText('rr', obs.respRate)}`, sevOf(sub.respRate)))
 
   const falls = by('fall').filter((r) => (num(r.v) ?? 0) > 0)
   if (falls.length > 0) findings.push(finding('fall', `${falls.length} fall event(s) detected`, 'urgent'))
@@ -137,12 +141,21 @@ export function analyze (readings: readonly VitalReading[], opts: AnalyzeOptions
     if (cv > 0.15) findings.push(finding('arrhythmia', `irregular R–R intervals (CV ${cv.toFixed(2)}, mean ${Math.round(60 * hz / meanRr)} /min)`, 'urgent'))
   }
 
-  const trendOf = (t: string): number => slopePerMinute(by(t).map((r) => ({ t: r.ts, y: num(r.v) ?? NaN })).filter((p) => Number.isFinite(p.y)))
-  const spo2Slope = trendOf('spo2')
-  const hrSlope = trendOf('hr')
-  if ((spo2.length >= 5 && spo2Slope <= -1) || (hr.length >= 5 && hrSlope >= 10)) {
-    findings.push(finding('deteriorating-trend', `trend: SpO2 ${spo2Slope.toFixed(1)} %/min, heart rate ${hrSlope.toFixed(1)} /min per min`, 'low'))
+  // a trend counts when it is steep and its fitted change over the readings is larger than the
+  // sensor's noise (±1 % of SpO₂ over one minute is a steep slope but no trend)
+  const trendOf = (t: string): { slope: number, change: number } => {
+    const pts = by(t).map((r) => ({ t: r.ts, y: num(r.v) ?? NaN })).filter((p) => Number.isFinite(p.y))
+    const slope = slopePerMinute(pts)
+    return { slope, change: pts.length < 5 ? 0 : slope * (pts[pts.length - 1]!.t - pts[0]!.t) / 60_000 }
   }
+  const spo2Trend = trendOf('spo2')
+  const hrTrend = trendOf('hr')
+  // only the trends that crossed their threshold are named (a steady heart rate is not a trend)
+  const trends = [
+    ...(spo2Trend.slope <= -1 && spo2Trend.change <= -3 ? [`SpO₂ ${slopeText('spo2', spo2Trend.slope)}`] : []),
+    ...(hrTrend.slope >= 10 && hrTrend.change >= 15 ? [`heart rate ${slopeText('hr', hrTrend.slope)}`] : [])
+  ]
+  if (trends.length > 0) findings.push(finding('deteriorating-trend', `worsening trend: ${trends.join(', ')}`, 'low'))
 
   let severity: Severity = score.total === 0 ? 'routine' : RISK_SEVERITY[score.risk]
   for (const f of findings) severity = maxSeverity(severity, f.severity)

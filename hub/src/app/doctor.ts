@@ -243,10 +243,16 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
     const node = new DoctorNode(deps.identity, io, {
       mode: cfg.mode,
       minSeverity: cfg.minSeverity,
+      episodes: { recoveryMs: cfg.episodes.recoverySeconds * 1000 },
       onEvent: (e) => {
         if (e.type === 'diagnosed') severityOf.set(e.htxI, e.severity)
         if ('htxI' in e) outcomes.get(e.htxI)?.push(e)
         if (e.type === 'key') log(`patient ${e.user.slice(0, 12)}…: ${e.change}`)
+        if (e.type === 'diagnosed' && e.episode !== undefined && e.change !== 'continuing') log(`patient ${userOfCause.get(e.htxI)?.slice(0, 12) ?? '?'}…: episode ${e.episode.slice(0, 12)}… ${e.change} (batch ${e.htxI.slice(0, 12)}…, ${e.severity})`)
+        if (e.type === 'dropped' && e.ids.length > 0) {
+          log(`patient ${e.user.slice(0, 12)}… revoked: ${e.ids.length} review(s) not yet signed dropped`)
+          void journal.unqueue(e.ids).catch((err: Error) => { log(`reviews of ${e.user.slice(0, 12)}…: ${err.message}`) })
+        }
         if (e.type === 'queued') log(`${e.severity} batch ${e.htxI.slice(0, 12)}… queued for review`)
         if (e.type === 'submitted') log(`${e.severity} diagnosis ${e.htxd.slice(0, 12)}… signed for ${e.causes[0]!.slice(0, 12)}…`)
         if (e.type === 'error') log(`batch ${e.htxI.slice(0, 12)}…: ${e.error.message}`)
@@ -278,7 +284,7 @@ export async function startDoctor (cfg: DoctorConfig, deps: DoctorDeps): Promise
               const q: QueuedRecord = { id: htxI, user: toHex(tx.user), causes: item.causes.map((c) => toHex(encodeTx(c))), diagnosis: item.diagnosis as Diagnosis, at: Date.now() }
               await journal.queue(q, severity)
             }
-          } else if (evs.some((e) => e.type === 'skipped' && /below/.test(e.reason))) {
+          } else if (evs.some((e) => e.type === 'skipped' && e.analysed === true)) {
             await journal.batchDone({ htxI, user: toHex(tx.user), outcome: 'below', severity, at: Date.now() })
           } else if (evs.some((e) => e.type === 'error')) {
             const n = (attempts.get(htxI) ?? 0) + 1

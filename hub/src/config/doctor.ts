@@ -40,6 +40,9 @@ export const DoctorConfigFile = z.strictObject({
   consortium: hexId().optional().describe('the consortium\'s Healthcoin account: when set, batches of patients who have not prepaid it are not analysed (paper §IV-B4)'),
   diagnosisPrice: intIn(0, Number.MAX_SAFE_INTEGER).default(DIAGNOSIS_PRICE).describe('Healthcoin one diagnosis costs'),
   minSeverity: oneOf(SEVERITY_NAMES).default('low').describe('least severity worth a tx_diag in mode "ai" (routine batches cost the patient nothing)'),
+  episodes: z.strictObject({
+    recoverySeconds: intIn(0, 86_400).default(120).describe('how long a patient\'s vitals must stay normal before the episode is closed (and its resolution diagnosed)')
+  }, { error: 'must be {"recoverySeconds"}' }).default({ recoverySeconds: 120 }).describe('episodes: consecutive abnormal batches of a patient are one episode, diagnosed when it opens, worsens, shows a new finding and resolves — not per batch'),
   http: z.strictObject({
     host: nonEmpty().default('127.0.0.1'),
     port: port().default(1881)
@@ -63,6 +66,8 @@ export interface DoctorConfig {
   readonly consortium?: string
   readonly diagnosisPrice: number
   readonly minSeverity: typeof SEVERITY_NAMES[number]
+  /** Episode timing: seconds of normal vitals that close an episode. */
+  readonly episodes: { readonly recoverySeconds: number }
   readonly http: { readonly host: string, readonly port: number }
 }
 
@@ -87,6 +92,7 @@ export function validateDoctorConfig (j: unknown, baseDir = '.'): DoctorConfig {
     ...(f.consortium === undefined ? {} : { consortium: f.consortium }),
     diagnosisPrice: f.diagnosisPrice,
     minSeverity: f.minSeverity,
+    episodes: f.episodes,
     http: f.http
   }
 }

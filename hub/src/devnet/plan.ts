@@ -173,10 +173,11 @@ export async function devnetPlan (dir: string, o: PlanOptions): Promise<DevnetPl
     })
   }
   const doctorEx = await example('doctor')
-  for (const [role, mode, name] of [['doctor-ai', 'ai', 'AI analyzer (NEWS2)'], ['doctor-human', 'human', 'Dr. Human']] as const) {
+  for (const [role, mode, name] of [['doctor-ai', 'ai', 'AI analyzer'], ['doctor-human', 'human', 'Dr. Human']] as const) {
     await write(role, {
       ...doctorEx, dataDir: at(role), keystore: at(role, 'keystore.json'), mode, name, listen: listen(role), userchain: { bootstrap: [addr.hub!] }, storageNodes, replication: 2, docchain,
-      submit: { timeoutSeconds: 30, retrySeconds: 5 }, consortium: toHex(consortium.id), http: { host: '127.0.0.1', port: state.ports[`${role}-http`] }
+      // episode timing compressed: one normal batch closes an episode (a demo shows a whole episode in a minute)
+      submit: { timeoutSeconds: 30, retrySeconds: 5 }, episodes: { recoverySeconds: 0 }, consortium: toHex(consortium.id), http: { host: '127.0.0.1', port: state.ports[`${role}-http`] }
     })
   }
   const accountingEx = await example('accounting')

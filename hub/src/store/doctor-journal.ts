@@ -119,6 +119,14 @@ export class DoctorJournal {
     this.batches.set(q.id, b)
   }
 
+  /** Reviews dropped without a signature (the patient revoked this doctor): gone from the queue, their batches stay done. */
+  async unqueue (ids: readonly string[]): Promise<void> {
+    const gone = ids.filter((id) => this.queued.has(id))
+    if (gone.length === 0) return
+    await this.db.batch(gone.map((id) => ({ type: 'del' as const, key: `q:${id}` })), SYNC)
+    for (const id of gone) this.queued.delete(id)
+  }
+
   /** A signed tx_diag, before it is first sent: its causes are done, their review item (if any) gone. */
   async signed (d: DiagRecord): Promise<void> {
     const bs: BatchRecord[] = d.causes.map((htxI) => ({ htxI, user: d.user, outcome: 'submitted', severity: d.severity, htxd: d.htxd, at: d.signedAt }))

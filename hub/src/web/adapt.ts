@@ -11,6 +11,7 @@
  */
 import { fromHex, toHex, txId, type TxIoT, type TxKey } from '../core/index.ts'
 import { analyze, review, type Diagnosis, type VitalReading } from '../ai/analyzer.ts'
+import { VITALS, type Vital } from '../ai/units.ts'
 import { SENSOR_UNITS } from '../ingest/line.ts'
 import { DROP_REASONS } from '../ingest/errors.ts'
 import { toDiagnosticReport } from '../ai/fhir.ts'
@@ -20,7 +21,7 @@ import type { DoctorNode, PendingReview } from '../roles/doctor/doctor.ts'
 import { ConflictError, NotFoundError } from './errors.ts'
 import { SEVERITIES } from './model.ts'
 import type {
-  AlertView, Amendment, CauseView, DeviceView, DiagnosisView, DoctorModel, DoctorPage, DoctorView, PatientModel, PatientPage, PaymentView, ReadingView, ReviewView
+  AlertView, Amendment, CauseView, Sustained, DeviceView, DiagnosisView, DoctorModel, DoctorPage, DoctorView, PatientModel, PatientPage, PaymentView, ReadingView, ReviewView
 } from './model.ts'
 
 type MaybePromise<T> = T | Promise<T>
@@ -64,6 +65,8 @@ function diagnosisView (d: PatientDiagnosis, name: (id: string) => string | unde
     findings: x.findings.map((f) => ({ code: f.code, text: f.text, severity: f.severity })),
     recommendation: x.recommendation,
     news2: x.news2.total,
+    observations: { ...x.observations },
+    ...(x.episode === undefined ? {} : { episode: x.episode }),
     ...(x.reviewedBy === undefined ? {} : { reviewedBy: x.reviewedBy }),
     ...(x.note === undefined ? {} : { note: x.note }),
     causes: d.causes.map(causeView),
@@ -73,13 +76,19 @@ function diagnosisView (d: PatientDiagnosis, name: (id: string) => string | unde
 
 function toVital (r: ReadingView): VitalReading { return { t: r.type, v: r.value, ts: r.at, d: r.device } }
 
-/** Alerts from the hub's own analysis of the latest readings (decrypted locally; nothing leaves the hub). */
-export function localAlerts (readings: readonly ReadingView[], windowMs = 10 * 60_000): AlertView[] {
-  if (readings.length === 0) return []
+/**
+ * The hub's own analysis of the latest readings (decrypted locally; nothing
+ * leaves the hub): its alerts, and each vital's sustained value that the
+ * alerts name — one computation for the alert and the tile.
+ */
+export function localAnalysis (readings: readonly ReadingView[], windowMs = 10 * 60_000): { alerts: AlertView[], sustained: Sustained } {
+  if (readings.length === 0) return { alerts: [], sustained: {} }
   const newest = Math.max(...readings.map((r) => r.at))
   const recent = readings.filter((r) => newest - r.at <= windowMs)
   const d = analyze(recent.map(toVital))
-  return d.findings.filter((f) => f.severity !== 'routine').map((f) => ({ at: newest, severity: f.severity, code: f.code, text: f.text }))
+  const sustained: { -readonly [K in Vital]?: number } = {}
+  for (const v of Object.keys(VITALS) as Vital[]) { const x = d.observations[VITALS[v].observation]; if (typeof x === 'number') sustained[v] = x }
+  return { alerts: d.findings.filter((f) => f.severity !== 'routine').map((f) => ({ at: newest, severity: f.severity, code: f.code, text: f.text })), sustained }
 }
 
 export function patientModel (src: PatientSources): PatientModel {
@@ -98,7 +107,7 @@ export function patientModel (src: PatientSources): PatientModel {
         ...(src.pendingEpochs === undefined ? {} : { pendingEpochs: src.pendingEpochs() }),
         keyRenewal: { last: renewal === null ? null : renewal.since * 1000, next: renewal === null || src.keyRotation !== true ? null : renewal.due * 1000 },
         readings: all,
-        alerts: localAlerts(all, src.alertWindowMs),
+        ...localAnalysis(all, src.alertWindowMs),
         diagnoses: src.reader.diagnoses.map((d) => diagnosisView(d, name)).reverse(),
         preliminary: [...src.reader.preliminary.values()].map((d) => diagnosisView(d, name)).reverse(),
         granted: grantedIds.map((id) => ({ id, ...(name(id) === undefined ? {} : { name: name(id)! }) })),
@@ -158,6 +167,7 @@ function reviewView (r: PendingReview): ReviewView {
     recommendation: x.recommendation,
     news2: x.news2.total,
     observations: { ...x.observations },
+    ...(x.episode === undefined ? {} : { episode: x.episode }),
     causes: r.causes.map(causeView),
     readings: { count: x.readings.count, from: x.readings.from, to: x.readings.to, types: [...x.readings.types] }
   }
@@ -180,8 +190,9 @@ export function doctorModel (src: DoctorSources): DoctorModel {
           const name = src.patientName?.(user)
           const txs = (await src.recent?.(u) ?? []).filter((tx) => node.keys.holds(tx.user, tx.epoch))
           const readings = (await node.readings(txs)).map(readingView).sort((a, b) => b.at - a.at)
-          return { user, ...(name === undefined ? {} : { name }), epochs: st.epochs, latestEpoch: st.latestEpoch, readings, alerts: localAlerts(readings) }
+          return { user, ...(name === undefined ? {} : { name }), epochs: st.epochs, latestEpoch: st.latestEpoch, readings, ...localAnalysis(readings) }
         })),
+        revoked: [...node.revocations.entries()].map(([user, r]) => ({ user, at: r.at * 1000, dropped: r.dropped })),
         // most severe first, then oldest first
         queue: node.reviewQueue.filter((r) => !signing.has(reviewId(r))).map(reviewView)
           .sort((a, b) => SEVERITIES.indexOf(b.severity) - SEVERITIES.indexOf(a.severity) || a.readings.from - b.readings.from),
@@ -194,10 +205,14 @@ export function doctorModel (src: DoctorSources): DoctorModel {
       if (item === undefined) throw new NotFoundError('review')
       signing.add(id)
       try {
+        // the card is the episode: its earlier unsigned reviews are signed with it, their batches cited as causes
+        const ep = item.diagnosis.episode?.id
+        const user = toHex(item.causes[0]!.user)
+        const group = ep === undefined ? [item] : [item, ...node.reviewQueue.filter((r) => r !== item && r.diagnosis.episode?.id === ep && toHex(r.causes[0]!.user) === user)]
+        const causes = [...new Map(group.flatMap((r) => r.causes).map((c) => [toHex(txId(c)), c])).values()]
         const final = review(item.diagnosis, src.name, amend ?? {})
-        const tx = await node.publish(item.causes, final)
-        const i = node.reviewQueue.indexOf(item)
-        if (i >= 0) node.reviewQueue.splice(i, 1)
+        const tx = await node.publish(causes, final)
+        for (const r of group) { const i = node.reviewQueue.indexOf(r); if (i >= 0) node.reviewQueue.splice(i, 1) }
         const htxd = toHex(txId(tx))
         signed.push({ id: htxd, user: toHex(item.causes[0]!.user), severity: final.severity, at: now() })
         return htxd

@@ -4,19 +4,25 @@
  * inline SVG: the page needs no script and nothing from the internet, and
  * the readings never leave the hub except inside the logged-in page. One
  * chart per device and sensor type; blood pressure draws systolic and
- * diastolic, ECG draws the latest strip of samples.
+ * diastolic, ECG draws the latest strip of samples. Each vital has a fixed
+ * clinical y range with its normal band shaded (ai/units.ts), so a wobble
+ * of one point never looks like a crash; times are the hub's local time,
+ * one label per tick interval.
  */
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
-import type { ReadingView } from './model.ts'
+import { isVital, VITALS, vitalText } from '../ai/units.ts'
+import type { ReadingView, Sustained } from './model.ts'
 
 export interface Chart {
   readonly device: string
   readonly type: string
   readonly unit: string
   readonly title: string
-  /** latest value as text */
+  /** the value the tile shows: the sustained value of the analysis behind the alerts when there is one, else the latest reading */
   readonly latest: string
+  /** what `latest` is */
+  readonly latestIs: 'sustained' | 'latest'
   readonly at: number
   /** SVG markup from Vega */
   readonly svg: string
@@ -30,6 +36,7 @@ export function unitText (ucum: string): string { return UNITS[ucum] ?? ucum }
 
 export function valueText (r: Pick<ReadingView, 'type' | 'value' | 'unit'>): string {
   const u = unitText(r.unit)
+  if (typeof r.value === 'number' && isVital(r.type)) return vitalText(r.type, r.value)
   if (r.type === 'bp' && Array.isArray(r.value)) return `${r.value[0]}/${r.value[1]} ${u}`
   if (r.type === 'ecg' && Array.isArray(r.value)) return `${r.value.length} samples`
   if (r.type === 'fall') return 'fall detected'
@@ -54,7 +61,16 @@ function points (rs: readonly ReadingView[], gapMs: number): Point[] {
   return out
 }
 
-function spec (description: string, values: object[], x: object, y: object, color?: object): TopLevelSpec {
+/** Ticks of one minute, 2, 5, 10, 15, 30 or 60 minutes: about five labels, none repeated. */
+function timeAxis (span: number): object {
+  const minutes = span / 60_000
+  const step = [1, 2, 5, 10, 15, 30, 60].find((m) => minutes / m <= 5) ?? 120
+  return { format: '%H:%M', labelOverlap: true, tickCount: { interval: step >= 60 ? 'hours' : 'minutes', step: step >= 60 ? step / 60 : step } }
+}
+
+function spec (description: string, values: object[], x: object, y: object, color?: object, band?: readonly [number, number]): TopLevelSpec {
+  const line = { mark: { type: 'line', interpolate: 'monotone', point: values.length <= 30, invalid: 'break-paths-show-domains' }, encoding: { x, y, ...(color === undefined ? {} : { color }) } }
+  const yField = (y as { field: string, scale?: object, title?: unknown })
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     description,
@@ -62,8 +78,15 @@ function spec (description: string, values: object[], x: object, y: object, colo
     height: 90,
     background: 'transparent',
     data: { values },
-    mark: { type: 'line', interpolate: 'monotone', point: values.length <= 30, invalid: 'break-paths-show-domains' },
-    encoding: { x, y, ...(color === undefined ? {} : { color }) },
+    ...(band === undefined
+      ? line
+      : {
+          layer: [
+            // the normal band, shaded under the line
+            { data: { values: [{ lo: band[0], hi: band[1] }] }, mark: { type: 'rect', color: '#2da44e', opacity: 0.12 }, encoding: { y: { field: 'lo', type: 'quantitative', scale: yField.scale, title: yField.title }, y2: { field: 'hi' } } },
+            line
+          ]
+        }),
     config: { axis: { labelFontSize: 10, titleFontSize: 10, grid: true }, legend: { orient: 'bottom', labelFontSize: 10, title: null }, view: { stroke: null } }
   } as TopLevelSpec
 }
@@ -73,8 +96,14 @@ async function toSvg (s: TopLevelSpec): Promise<string> {
   try { return await view.toSVG() } finally { view.finalize() }
 }
 
-/** One chart per (device, type), in a stable order; readings may come in any order. */
-export async function vitalsCharts (readings: readonly ReadingView[], maxPoints = 120, gapMs = 60_000): Promise<Chart[]> {
+/**
+ * One chart per (device, type), in a stable order; readings may come in any
+ * order. `sustained`: the values of the analysis behind the alerts, shown
+ * on the tiles instead of the latest reading so tile and alert agree.
+ */
+export async function vitalsCharts (readings: readonly ReadingView[], opts: { maxPoints?: number, gapMs?: number, sustained?: Sustained } = {}): Promise<Chart[]> {
+  const maxPoints = opts.maxPoints ?? 120
+  const gapMs = opts.gapMs ?? 60_000
   const groups = new Map<string, ReadingView[]>()
   for (const r of readings) {
     if (r.type === 'fall') continue
@@ -95,12 +124,15 @@ export async function vitalsCharts (readings: readonly ReadingView[], maxPoints 
     } else {
       const values = points(g, gapMs)
       if (!values.some((p) => p.v !== null)) continue
+      const v = isVital(last.type) ? VITALS[last.type] : undefined
       s = spec(`${title} from ${last.device}, last ${g.length} readings`, values,
-        { field: 'at', type: 'temporal', title: null, scale: { type: 'utc' }, axis: { format: '%H:%M', labelOverlap: true } },
-        { field: 'v', type: 'quantitative', title: unit, scale: { zero: false } },
-        last.type === 'bp' ? { field: 'series', type: 'nominal' } : undefined)
+        { field: 'at', type: 'temporal', title: null, scale: { type: 'time' }, axis: timeAxis(g[g.length - 1]!.at - g[0]!.at) },
+        { field: 'v', type: 'quantitative', title: unit, scale: v === undefined ? { zero: false } : { domain: [...v.range], clamp: true, nice: false }, axis: { tickCount: 5, format: v === undefined || v.decimals === 0 ? 'd' : '.1f' } },
+        last.type === 'bp' ? { field: 'series', type: 'nominal' } : undefined, v?.normal)
     }
-    charts.push({ device: last.device, type: last.type, unit, title, latest: valueText(last), at: last.at, svg: await toSvg(s) })
+    const held = isVital(last.type) ? opts.sustained?.[last.type] : undefined
+    const latest = held !== undefined && isVital(last.type) ? vitalText(last.type, held) : valueText(last)
+    charts.push({ device: last.device, type: last.type, unit, title, latest, latestIs: held === undefined ? 'latest' : 'sustained', at: last.at, svg: await toSvg(s) })
   }
   return charts
 }

@@ -8,8 +8,14 @@
  */
 import type { Severity } from '../ai/analyzer.ts'
 import type { EmergencyStatus } from '../app/emergency.ts'
+import type { EpisodeRef } from '../ai/episodes.ts'
+import type { Observations } from '../ai/news2.ts'
+import type { Vital } from '../ai/units.ts'
 
-export type { Severity }
+export type { Severity, EpisodeRef, Observations }
+
+/** Each vital's sustained value from the same analysis that raised the alerts (the tiles show it, so tile and alert agree). */
+export type Sustained = Partial<Record<Vital, number>>
 
 /** One decrypted reading (the ingest model's fields; `at` is the hub's receive time in ms). */
 export interface ReadingView {
@@ -55,6 +61,10 @@ export interface DiagnosisView {
   readonly findings: readonly FindingView[]
   readonly recommendation: string
   readonly news2: number
+  /** the values the analysis scored (every number a diagnosis prints) */
+  readonly observations: Observations
+  /** the episode it opens, updates or closes (ai/episodes.ts) */
+  readonly episode?: EpisodeRef
   readonly reviewedBy?: string
   readonly note?: string
   readonly causes: readonly CauseView[]
@@ -112,6 +122,7 @@ export interface PatientPage {
   /** latest readings, newest first */
   readonly readings: readonly ReadingView[]
   readonly alerts: readonly AlertView[]
+  readonly sustained: Sustained
   /** newest first */
   readonly diagnoses: readonly DiagnosisView[]
   /** Findings a doctor signed that Docchain has not committed yet (preliminary: not certified), newest first. */
@@ -153,6 +164,7 @@ export interface PatientSummary {
   /** recent readings this doctor could decrypt (its key epochs only), newest first */
   readonly readings: readonly ReadingView[]
   readonly alerts: readonly AlertView[]
+  readonly sustained: Sustained
 }
 
 export interface ReviewView {
@@ -163,7 +175,8 @@ export interface ReviewView {
   readonly findings: readonly FindingView[]
   readonly recommendation: string
   readonly news2: number
-  readonly observations: Readonly<Record<string, number | boolean | string | undefined>>
+  readonly observations: Observations
+  readonly episode?: EpisodeRef
   readonly causes: readonly CauseView[]
   readonly readings: { readonly count: number, readonly from: number, readonly to: number, readonly types: readonly string[] }
 }
@@ -176,6 +189,8 @@ export interface DoctorPage {
   readonly patients: readonly PatientSummary[]
   /** AI diagnoses waiting for review */
   readonly queue: readonly ReviewView[]
+  /** patients who revoked this doctor: when it learnt of it (ms) and how many unsigned reviews were dropped */
+  readonly revoked: readonly { readonly user: string, readonly at: number, readonly dropped: number }[]
   /** diagnoses this doctor signed through the page, newest first */
   readonly signed: readonly { readonly id: string, readonly user: string, readonly severity: Severity, readonly at: number }[]
   /** emergency accesses this doctor asked, newest first (a doctor with the emergency role; none otherwise) */

@@ -7,7 +7,11 @@
  */
 import { html, raw, type Html, type Part } from './html.ts'
 import type { Chart } from './charts.ts'
-import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorEmergencyView, type DoctorPage, type DoctorView, type EmergencyView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
+import { formatHealthcoin } from '../core/index.ts'
+import { groupByEpisode, type EpisodeChange } from '../ai/episodes.ts'
+import { plainName, plainSummary } from '../ai/plain.ts'
+import { vitalOf, vitalText } from '../ai/units.ts'
+import { SEVERITIES, type AlertView, type CauseView, type DiagnosisView, type DoctorEmergencyView, type DoctorPage, type DoctorView, type FindingView, type PatientPage, type ReviewView, type Severity } from './model.ts'
 import type { Flash } from './session.ts'
 
 export interface Frame {
@@ -25,10 +29,16 @@ export interface Frame {
 
 export function short (hex: string): string { return hex.length > 16 ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : hex }
 
+/**
+ * A moment in the hub's local time zone (the hub sits with the patient);
+ * app.js rewrites it to the browser's own zone. The machine-readable
+ * datetime is UTC.
+ */
 function time (ms: number): Html {
   if (!Number.isFinite(ms) || ms <= 0) return html`<span>—</span>`
-  const iso = new Date(ms).toISOString()
-  return html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')} UTC</time>`
+  const d = new Date(ms)
+  const text = d.toLocaleString('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' })
+  return html`<time datetime="${d.toISOString()}">${text}</time>`
 }
 
 function severity (s: Severity): Html { return html`<span class="sev sev-${s}">${s}</span>` }
@@ -38,7 +48,7 @@ function flash (f: Flash | undefined): Html {
   return html`<div id="flash" class="flash${f === undefined ? '' : ` flash-${f.kind}`}" role="${f?.kind === 'error' ? 'alert' : 'status'}">${f?.text}</div>`
 }
 
-function csrfField (f: Frame): Html { return html`<input type="hidden" name="_csrf" value="${f.csrf}">` }
+function csrfField (f: Pick<Frame, 'csrf'>): Html { return html`<input type="hidden" name="_csrf" value="${f.csrf}">` }
 
 export function layout (f: Frame, title: string, main: Html): Html {
   const nav = f.user === undefined
@@ -101,20 +111,17 @@ function causes (cs: readonly CauseView[], extra: string): Html {
     <ul class="causes">${cs.map((c) => html`<li><code title="${c.htxI}">tx_IoT ${short(c.htxI)}</code>, key epoch ${c.epoch}, ${time(c.ts * 1000)}</li>`)}</ul></details>`
 }
 
-function readingsRange (r: DiagnosisView['readings']): string {
-  return `; ${r.count} readings of ${r.types.join(', ') || 'no type'}`
-}
-
 function alerts (as: readonly AlertView[]): Html {
   if (as.length === 0) return html`<p>No alerts.</p>`
-  return html`<ul class="alerts">${as.map((a) => html`<li class="alert-${a.severity}">${severity(a.severity)} ${a.text} <span class="when">${time(a.at)}</span></li>`)}</ul>`
+  return html`<ul class="alerts">${as.map((a) => html`<li class="alert-${a.severity}" data-code="${a.code}">${severity(a.severity)} <span class="alert-text">${a.text}</span> <span class="when">${time(a.at)}</span></li>`)}</ul>`
 }
 
 function charts (cs: readonly Chart[]): Html {
   if (cs.length === 0) return html`<p>No readings yet.</p>`
   return html`<div class="charts">${cs.map((c) => html`<figure class="chart card">
     <figcaption><strong>${c.title}</strong> <span class="device">${c.device}</span>
-      <span class="latest" data-type="${c.type}">${c.latest}</span> <span class="when">${time(c.at)}</span></figcaption>
+      <span class="latest" data-type="${c.type}" title="${c.latestIs === 'sustained' ? 'sustained value over the last 10 minutes, as in the alerts' : 'latest reading'}">${c.latest}</span>
+      <span class="when">${c.latestIs === 'sustained' ? 'sustained, ' : ''}${time(c.at)}</span></figcaption>
     ${raw(c.svg)}
   </figure>`)}</div>`
 }
@@ -123,59 +130,106 @@ function doctorName (d: DoctorView): Html {
   return html`${d.name ?? 'Doctor'} <code title="${d.id}">${short(d.id)}</code>`
 }
 
-function diagnosisArticle (base: string, d: DiagnosisView): Html {
-  return html`<article class="diagnosis card sev-border-${d.severity}" aria-labelledby="dx-${d.id}">
-  <h3 id="dx-${d.id}">${severity(d.severity)} ${d.findings.length === 0 ? 'No abnormal findings' : d.findings.map((x) => x.code).join(', ')}</h3>
-  <p class="meta">By ${d.doctorName ?? 'doctor'} <code title="${d.doctor}">${short(d.doctor)}</code>
-    · ${d.status}${d.reviewedBy === undefined ? '' : ` (reviewed by ${d.reviewedBy})`} · NEWS2 ${d.news2} · Dblock ${d.dblock}</p>
+/** What an episode's change means, in words. */
+const CHANGE_WORDS: Record<EpisodeChange, string> = {
+  opened: 'Started', worsened: 'Got worse', 'new-finding': 'Something new was seen', continuing: 'Continued', recovering: 'Improving', resolved: 'Back to normal', normal: 'Normal'
+}
+
+interface Dx { readonly d: DiagnosisView, readonly certified: boolean }
+
+/**
+ * A patient's diagnoses (certified and preliminary) as episodes: one group
+ * per episode; a diagnosis saying again what an earlier one of the
+ * episode said (same doctor, change, severity, findings with their values,
+ * note) is dropped.
+ */
+function episodesOf (p: Pick<PatientPage, 'diagnoses' | 'preliminary'>): Array<{ id: string, items: readonly Dx[] }> {
+  const all: Dx[] = [...p.diagnoses.map((d) => ({ d, certified: true })), ...p.preliminary.filter((x) => !p.diagnoses.some((y) => y.id === x.id)).map((d) => ({ d, certified: false }))]
+  return groupByEpisode(all, (x) => ({ own: x.d.id, ...(x.d.episode === undefined ? {} : { episode: x.d.episode.id }), at: x.d.readings.to }),
+    (a, b) => a.d.doctor === b.d.doctor && a.d.episode?.change === b.d.episode?.change && a.d.severity === b.d.severity && a.d.note === b.d.note &&
+      a.d.findings.map((f) => f.text).join() === b.d.findings.map((f) => f.text).join())
+}
+
+/** The clinical text of one diagnosis (the doctor's voice), shown to the patient behind a disclosure. */
+function clinical (base: string, x: Dx): Html {
+  const d = x.d
+  return html`<div class="clinical-item">
+  <p class="meta">${severity(d.severity)} ${d.doctorName ?? 'doctor'} <code title="${d.doctor}">${short(d.doctor)}</code>
+    · ${d.status === 'final' ? `reviewed${d.reviewedBy === undefined ? '' : ` by ${d.reviewedBy}`}` : 'AI analysis, not reviewed'} · NEWS2 ${d.news2} · ${x.certified ? `certified in Dblock ${d.dblock}` : 'preliminary: not yet certified on Docchain'}</p>
   ${findings(d.findings)}
-  <p class="recommendation">${d.recommendation}</p>
-  ${d.note === undefined ? '' : html`<p class="note">Doctor's note: ${d.note}</p>`}
-  ${causes(d.causes, `${readingsRange(d.readings)}, ${new Date(d.readings.from).toISOString().slice(11, 19)}–${new Date(d.readings.to).toISOString().slice(11, 19)} UTC`)}
-  <p><a href="${base}/patient/diagnoses/${d.id}/fhir" download="diagnostic-report-${d.id.slice(0, 12)}.json">Download FHIR DiagnosticReport</a></p>
+  <p>${d.recommendation}</p>
+  ${causes(d.causes, `; ${d.readings.count} readings of ${d.readings.types.join(', ') || 'no type'}`)}
+  ${x.certified ? html`<p><a href="${base}/patient/diagnoses/${d.id}/fhir" download="diagnostic-report-${d.id.slice(0, 12)}.json">Download FHIR DiagnosticReport</a></p>` : ''}
+</div>`
+}
+
+/** One episode for the patient: plain words first (what, what to do, whom to call), its timeline, the clinical text behind a disclosure. */
+function patientEpisode (base: string, id: string, items: readonly Dx[], doctorToCall: string): Html {
+  const last = items[items.length - 1]!.d
+  const resolved = last.episode?.change === 'resolved'
+  const worst = items.reduce((a, b) => SEVERITIES.indexOf(b.d.severity) > SEVERITIES.indexOf(a.d.severity) ? b : a).d
+  const codes = [...new Set(items.flatMap((x) => x.d.findings.map((f) => f.code)))]
+  // the latest abnormal diagnosis says what was seen: its values are those of the batch read last, as the alert's
+  const seen = plainSummary([...items].reverse().find((x) => x.d.findings.length > 0)?.d ?? worst).seen
+  // what to do follows the worst judgement of the episode (a doctor's escalation holds) until it is back to normal
+  const now = plainSummary(resolved ? { ...last, severity: 'routine' } : worst, doctorToCall)
+  const note = [...items].reverse().find((x) => x.d.note !== undefined)?.d.note
+  const opened = last.episode?.opened ?? items[0]!.d.readings.from
+  const hid = `ep-${id.slice(0, 16)}`
+  return html`<article class="episode card sev-border-${resolved ? 'routine' : worst.severity}" aria-labelledby="${hid}" data-episode="${id}">
+  <h3 id="${hid}">${severity(resolved ? 'routine' : worst.severity)} ${codes.length === 0 ? 'Check-up' : codes.map(plainName).join(', ')}</h3>
+  <p class="meta">Started ${time(opened)} · ${resolved ? html`back to normal ${time(last.readings.to)}` : 'ongoing'}${items.some((x) => !x.certified) ? ' · not yet confirmed by the network' : ''}</p>
+  <p class="seen"><strong>What was seen:</strong> ${seen}</p>
+  <p class="todo"><strong>What to do:</strong> ${now.todo}</p>
+  <p class="call"><strong>Whom to call:</strong> ${now.call}</p>
+  ${note === undefined ? '' : html`<p class="note"><strong>Your doctor's note:</strong> ${note}</p>`}
+  <ol class="timeline">${items.map((x) => html`<li>${time(x.d.readings.to)} ${CHANGE_WORDS[x.d.episode?.change ?? 'opened']} — ${x.d.doctorName ?? 'your doctor'}</li>`)}</ol>
+  <details class="clinical"><summary>Clinical details (for health professionals)</summary>${items.map((x) => clinical(base, x))}</details>
 </article>`
 }
 
-/** A finding the doctor signed that Docchain has not certified yet (net/preliminary.ts). */
-function preliminaryArticle (d: DiagnosisView): Html {
-  return html`<article class="diagnosis preliminary card sev-border-${d.severity}" aria-labelledby="pre-${d.id}">
-  <h3 id="pre-${d.id}">Preliminary: ${severity(d.severity)} ${d.findings.length === 0 ? 'No abnormal findings' : d.findings.map((x) => x.code).join(', ')}</h3>
-  <p class="meta">Signed by ${d.doctorName ?? 'doctor'} <code title="${d.doctor}">${short(d.doctor)}</code> · NEWS2 ${d.news2} · not yet certified on Docchain</p>
-  ${findings(d.findings)}
-  <p class="recommendation">${d.recommendation}</p>
-</article>`
-}
+/** A section of the patient page: a function of the page's view (another module can add one to PATIENT_SECTIONS). */
+export type PatientSection = (f: Frame, p: PatientPage, cs: readonly Chart[]) => Html
 
-export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Html {
-  const urgent = p.alerts.some((a) => a.severity === 'urgent' || a.severity === 'emergency')
-  return html`
-<h1>Patient</h1>
-<section aria-labelledby="summary-h" class="summary card">
+function summarySection (_f: Frame, p: PatientPage): Html {
+  return html`<section aria-labelledby="summary-h" class="summary card">
   <h2 id="summary-h" class="visually-hidden">Summary</h2>
   <dl>
-    <div><dt>User</dt><dd><code title="${p.user}">${short(p.user)}</code></dd></div>
-    <div><dt>Key epoch</dt><dd>${p.epoch ?? 'none yet'}</dd></div>
-    ${(p.pendingEpochs ?? []).map((e) => html`<div class="pending-epoch"><dt>Pending key epoch ${e.epoch}</dt><dd>${e.kind}${e.doctor === undefined ? '' : html` <code title="${e.doctor}">${short(e.doctor)}</code>`}: ${e.accepted ? 'in use, waiting to be mined' : 'waiting for the node to accept it'}${e.reissued > 0 ? ` (issued again ${e.reissued}× after expiring)` : ''}</dd></div>`)}
-    <div><dt>Data key last renewed</dt><dd id="key-renewed">${p.keyRenewal.last === null ? 'not yet' : time(p.keyRenewal.last)}</dd></div>
-    <div><dt>Next renewal</dt><dd id="key-next">${p.keyRenewal.next === null ? 'not scheduled' : time(p.keyRenewal.next)}</dd></div>
-    <div><dt>Healthcoin balance</dt><dd id="balance">${p.balance}</dd></div>
+    <div><dt>Your ID</dt><dd><code title="${p.user}">${short(p.user)}</code></dd></div>
+    <div><dt>Healthcoin balance</dt><dd id="balance">${formatHealthcoin(p.balance)}</dd></div>
     <div><dt>Doctors with access</dt><dd>${p.granted.length}</dd></div>
   </dl>
-</section>
-<section aria-labelledby="alerts-h" class="${urgent ? 'card urgent' : 'card'}">
+</section>`
+}
+
+function alertsSection (_f: Frame, p: PatientPage): Html {
+  const urgent = p.alerts.some((a) => a.severity === 'urgent' || a.severity === 'emergency')
+  return html`<section aria-labelledby="alerts-h" class="${urgent ? 'card urgent' : 'card'}">
   <h2 id="alerts-h">Alerts</h2>
+  <p class="hint">From your hub's own check of the last 10 minutes of readings.</p>
   ${alerts(p.alerts)}
-</section>
-<section aria-labelledby="vitals-h">
+</section>`
+}
+
+function vitalsSection (_f: Frame, _p: PatientPage, cs: readonly Chart[]): Html {
+  return html`<section aria-labelledby="vitals-h">
   <h2 id="vitals-h">Vitals</h2>
+  <p class="hint">The shaded band is the normal range.</p>
   ${charts(cs)}
-</section>
-<section aria-labelledby="dx-h">
+</section>`
+}
+
+function episodesSection (f: Frame, p: PatientPage): Html {
+  const eps = episodesOf(p)
+  const granted = p.granted.find((d) => d.name !== undefined)
+  return html`<section aria-labelledby="dx-h">
   <h2 id="dx-h">Diagnoses</h2>
-  ${p.preliminary.map((d) => preliminaryArticle(d))}
-  ${p.diagnoses.length === 0 ? html`<p>No diagnoses yet.</p>` : p.diagnoses.map((d) => diagnosisArticle(f.base, d))}
-</section>
-<section aria-labelledby="doctors-h" class="card">
+  ${eps.length === 0 ? html`<p>No diagnoses yet.</p>` : eps.map((e) => patientEpisode(f.base, e.id, e.items, granted?.name ?? 'Your doctor'))}
+</section>`
+}
+
+function doctorsSection (f: Frame, p: PatientPage): Html {
+  return html`<section aria-labelledby="doctors-h" class="card">
   <h2 id="doctors-h">Doctors</h2>
   <h3>With access to your data</h3>
   ${p.granted.length === 0 ? html`<p>No doctor has access.</p>` : html`<ul class="doctors" id="granted">${p.granted.map((d) => html`<li data-doctor="${d.id}">${doctorName(d)}
@@ -186,55 +240,115 @@ export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[]): Ht
     <form method="post" action="${f.base}/patient/doctors/grant">${csrfField(f)}<input type="hidden" name="doctor" value="${d.id}">
     <button type="submit" aria-label="Grant ${d.name ?? 'doctor'} ${short(d.id)}">Grant</button></form></li>`)}</ul>`}
   <p class="hint">Revoking makes fresh keys: the doctor keeps what it could already read but nothing new.</p>
-</section>
-${p.emergency === undefined ? '' : emergencySection(f, p.emergency)}
-<section aria-labelledby="payments-h" class="card">
+</section>`
+}
+
+function paymentsSection (_f: Frame, p: PatientPage): Html {
+  return html`<section aria-labelledby="payments-h" class="card">
   <h2 id="payments-h">Healthcoin</h2>
-  <p>Balance <strong>${p.balance}</strong>. Doctors diagnose only while you have prepaid.</p>
-  ${p.payments.length === 0 ? html`<p>No payments yet.</p>` : html`<div class="scroll"><table id="payments"><caption class="visually-hidden">Payments</caption><thead><tr><th scope="col">To</th><th scope="col">Amount</th><th scope="col">Fee</th><th scope="col">Status</th><th scope="col">Transaction</th></tr></thead>
-  <tbody>${p.payments.map((x) => html`<tr><td>${x.toName ?? ''} <code title="${x.to}">${short(x.to)}</code></td><td>${x.amount}</td><td>${x.fee}</td><td>${x.confirmed ? 'confirmed' : 'pending'}</td><td><code title="${x.id}">${short(x.id)}</code></td></tr>`)}</tbody></table></div>`}
-</section>
-<section aria-labelledby="devices-h" class="card">
+  <p>Balance <strong>${formatHealthcoin(p.balance)}</strong>. Doctors diagnose only while you have prepaid.</p>
+  ${p.payments.length === 0
+    ? html`<p>No payments yet.</p>`
+    : html`<table id="payments" class="stack"><caption class="visually-hidden">Payments</caption><thead><tr><th scope="col">To</th><th scope="col">Amount</th><th scope="col">Fee</th><th scope="col">Status</th></tr></thead>
+  <tbody>${p.payments.map((x) => html`<tr><td data-label="To">${x.toName ?? ''} <code title="${x.to} (payment ${x.id})">${short(x.to)}</code></td><td data-label="Amount">${formatHealthcoin(x.amount)}</td><td data-label="Fee">${formatHealthcoin(x.fee)}</td><td data-label="Status">${x.confirmed ? 'confirmed' : 'waiting to be confirmed'}</td></tr>`)}</tbody></table>`}
+</section>`
+}
+
+function devicesSection (_f: Frame, p: PatientPage): Html {
+  return html`<section aria-labelledby="devices-h" class="card">
   <h2 id="devices-h">Devices</h2>
-  ${p.devices.length === 0 ? html`<p>No devices registered.</p>` : html`<div class="scroll"><table><thead><tr><th scope="col">Device</th><th scope="col">Sensors</th><th scope="col">Last seen</th><th scope="col">Accepted</th><th scope="col">Dropped</th></tr></thead>
-  <tbody>${p.devices.map((d) => html`<tr><th scope="row">${d.id}</th><td>${d.sensors.join(', ')}</td><td>${d.lastSeen === null ? 'never' : time(d.lastSeen)}</td><td>${d.accepted}</td><td class="${d.dropped > 0 ? 'warn' : ''}">${d.dropped}${(d.drops ?? []).length === 0 ? '' : html`<ul class="drops">${(d.drops ?? []).map((x) => html`<li><span title="${x.code}">${x.count} × ${x.reason}</span>${x.last === undefined ? '' : html`<br><small>last: ${x.last}</small>`}</li>`)}</ul>`}</td></tr>`)}</tbody></table></div>`}
+  ${p.devices.length === 0
+    ? html`<p>No devices registered.</p>`
+    : html`<table class="stack" id="devices"><caption class="visually-hidden">Devices</caption><thead><tr><th scope="col">Device</th><th scope="col">Sensors</th><th scope="col">Last seen</th><th scope="col">Accepted</th><th scope="col">Dropped</th></tr></thead>
+  <tbody>${p.devices.map((d) => html`<tr><th scope="row" data-label="Device">${d.id}</th><td data-label="Sensors">${d.sensors.join(', ')}</td><td data-label="Last seen">${d.lastSeen === null ? 'never' : time(d.lastSeen)}</td><td data-label="Accepted">${d.accepted}</td><td data-label="Dropped" class="${d.dropped > 0 ? 'warn' : ''}">${d.dropped}${(d.drops ?? []).length === 0 ? '' : html`<ul class="drops">${(d.drops ?? []).map((x) => html`<li><span title="${x.code}">${x.count} × ${x.reason}</span>${x.last === undefined ? '' : html`<br><small>last: ${x.last}</small>`}</li>`)}</ul>`}</td></tr>`)}</tbody></table>`}
+</section>`
+}
+
+/** The protocol's own state, for the curious: behind a disclosure, with the glossary. */
+function technicalSection (f: Frame, p: PatientPage): Html {
+  return html`<section aria-labelledby="tech-h" class="card">
+  <h2 id="tech-h">How your data is protected</h2>
+  <p>Your readings are encrypted on your hub; only the doctors you chose can read them. <a href="${f.base}/glossary">What the technical words mean</a>.</p>
+  <details><summary>Technical details</summary><dl class="tech">
+    <div><dt>Key epoch</dt><dd>${p.epoch ?? 'none yet'}</dd></div>
+    ${(p.pendingEpochs ?? []).map((e) => html`<div class="pending-epoch"><dt>Pending key epoch ${e.epoch}</dt><dd>${e.kind}${e.doctor === undefined ? '' : html` <code title="${e.doctor}">${short(e.doctor)}</code>`}: ${e.accepted ? 'in use, waiting to be mined' : 'waiting for the node to accept it'}${e.reissued > 0 ? ` (issued again ${e.reissued}× after expiring)` : ''}</dd></div>`)}
+    <div><dt>Data key last renewed</dt><dd id="key-renewed">${p.keyRenewal.last === null ? 'not yet' : time(p.keyRenewal.last)}</dd></div>
+    <div><dt>Next renewal</dt><dd id="key-next">${p.keyRenewal.next === null ? 'not scheduled' : time(p.keyRenewal.next)}</dd></div>
+    <div><dt>Your full ID</dt><dd><code>${p.user}</code></dd></div>
+  </dl></details>
 </section>`
 }
 
 /**
  * Emergency access (README "Emergency access"): the patient's choice with
  * its toggle, and every access Docchain audited — who, when, why, which
- * epochs, how many accounting nodes released their shares.
+ * periods of keys, how many accounting nodes released their shares.
  */
-export function emergencySection (f: Pick<Frame, 'base' | 'csrf'>, e: EmergencyView): Html {
+export function emergencySection (f: Pick<Frame, 'base' | 'csrf'>, p: Pick<PatientPage, 'emergency'>): Html {
+  const e = p.emergency
+  if (e === undefined) return html``
   return html`<section aria-labelledby="emergency-h" class="card" id="emergency">
   <h2 id="emergency-h">Emergency access</h2>
   <p>${e.optIn
-    ? html`<strong>On.</strong> Each new data key is split among ${e.members} accounting nodes; ${e.threshold} of them open it for an emergency doctor, only after the doctor's request is recorded on Docchain.`
+    ? html`<strong>On.</strong> Each new data key is split among ${e.members} accounting nodes; ${e.threshold} of them open it for an emergency doctor, only after the doctor's request is recorded where everyone can audit it.`
     : html`<strong>Off.</strong> Nobody but you can hand out your data keys.`}</p>
-  <form method="post" action="${f.base}/patient/emergency"><input type="hidden" name="_csrf" value="${f.csrf}"><input type="hidden" name="optIn" value="${e.optIn ? 'false' : 'true'}">
+  <form method="post" action="${f.base}/patient/emergency">${csrfField(f)}<input type="hidden" name="optIn" value="${e.optIn ? 'false' : 'true'}">
   <button type="submit"${e.optIn ? raw(' class="danger"') : ''}>${e.optIn ? 'Turn emergency access off' : 'Turn emergency access on'}</button></form>
   ${e.accesses.length === 0
     ? html`<p>No emergency access to your data.</p>`
-    : html`<ul id="emergency-accesses">${e.accesses.map((a) => html`<li data-request="${a.id}">Doctor <code title="${a.doctor}">${a.doctor.slice(0, 16)}</code> · ${time((a.committed ?? a.ts) * 1000)} · epochs ${a.epochs.join(', ')}<br>
+    : html`<ul id="emergency-accesses">${e.accesses.map((a) => html`<li data-request="${a.id}">Doctor <code title="${a.doctor}">${a.doctor.slice(0, 16)}</code> · ${time((a.committed ?? a.ts) * 1000)} · key periods ${a.epochs.join(', ')}<br>
     <q>${a.reason}</q><br><small>${a.released.length} accounting nodes released their shares</small></li>`)}</ul>`}
   <p class="hint">Your next key renewal ends an emergency access: the doctor keeps what it was given, nothing newer.</p>
 </section>`
+}
+
+/** The patient page, section by section, in this order. */
+export const PATIENT_SECTIONS: PatientSection[] = [summarySection, alertsSection, episodesSection, vitalsSection, doctorsSection, emergencySection, paymentsSection, devicesSection, technicalSection]
+
+export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[], sections: readonly PatientSection[] = PATIENT_SECTIONS): Html {
+  return html`
+<h1>Patient</h1>
+${sections.map((s) => s(f, p, cs))}`
+}
+
+const GLOSSARY: ReadonlyArray<[string, string]> = [
+  ['Healthcoin (HC)', 'The credit you prepay so doctors can diagnose your readings. 1 HC = 1,000,000 units on the chain.'],
+  ['Batch', 'Your hub seals a few seconds to minutes of readings together before sending them; doctors see them a batch at a time.'],
+  ['Key epoch', 'A period with one set of encryption keys. Granting or revoking a doctor starts a new one.'],
+  ['tx_key, tx_IoT, tx_diag', 'The records on the chains: who may read your data, where a sealed batch is stored, a doctor\'s signed diagnosis.'],
+  ['Userchain, Docchain, Ublock, Dblock', 'The two ledgers (and their blocks) that keep those records in order and tamper-evident.'],
+  ['Preliminary', 'A diagnosis signed by a doctor that the network has not confirmed yet.'],
+  ['NEWS2', 'The National Early Warning Score 2, a score clinicians use to judge how unwell someone is from their vital signs.'],
+  ['Episode', 'A stretch of time when your readings were out of the normal range, from start to back to normal; shown as one card.']
+]
+
+export function glossaryPage (f: Frame): Html {
+  return layout(f, 'Glossary', html`<h1>Glossary</h1><dl class="glossary card">${GLOSSARY.map(([t, d]) => html`<dt>${t}</dt><dd>${d}</dd>`)}</dl>`)
 }
 
 function severityOptions (current: Severity): Html {
   return html`${SEVERITIES.map((s) => html`<option value="${s}"${s === current ? raw(' selected') : ''}>${s}</option>`)}`
 }
 
-function reviewArticle (f: Frame, r: ReviewView): Html {
+const OBS_NAMES: Readonly<Record<string, string>> = { respRate: 'RR', spo2: 'SpO₂', onOxygen: 'O₂', systolic: 'SBP', pulse: 'HR', temperature: 'T' }
+
+/** An analyzer observation as every page prints it (units.ts). */
+function observationText (k: string, v: unknown): string {
+  const vital = vitalOf(k as keyof ReviewView['observations'])
+  return vital !== undefined && typeof v === 'number' ? vitalText(vital, v) : String(v)
+}
+
+/** One episode waiting for the doctor: NEWS2 and the clinical text first; signing it signs the episode (its earlier reviews with it). */
+function reviewArticle (f: Frame, r: ReviewView, earlier: readonly ReviewView[]): Html {
   const obs = Object.entries(r.observations).filter(([, v]) => v !== undefined)
-  return html`<article class="review card sev-border-${r.severity}" aria-labelledby="rv-${r.id}" data-review="${r.id}">
-  <h3 id="rv-${r.id}">${severity(r.severity)} Patient <code title="${r.user}">${short(r.user)}</code></h3>
-  <p class="meta">AI analysis · NEWS2 ${r.news2} · ${r.readings.count} readings, ${time(r.readings.from)} – ${time(r.readings.to)}</p>
-  ${obs.length === 0 ? '' : html`<p class="obs">${obs.map(([k, v]) => html`<span>${k} <strong>${String(v)}</strong></span> `)}</p>`}
+  return html`<article class="review card sev-border-${r.severity}" aria-labelledby="rv-${r.id}" data-review="${r.id}"${r.episode === undefined ? '' : raw(` data-episode="${r.episode.id}"`)}>
+  <h3 id="rv-${r.id}">${severity(r.severity)} NEWS2 ${r.news2} · ${r.findings.length === 0 ? 'no finding' : r.findings.map((x) => x.code).join(', ')} · patient <code title="${r.user}">${short(r.user)}</code></h3>
+  ${obs.length === 0 ? '' : html`<p class="obs">${obs.map(([k, v]) => html`<span>${OBS_NAMES[k] ?? k} <strong>${observationText(k, v)}</strong></span> `)}</p>`}
   ${findings(r.findings)}
   <p class="recommendation">${r.recommendation}</p>
-  ${causes(r.causes, '')}
+  <p class="meta">Episode ${r.episode === undefined ? '—' : html`open since ${time(r.episode.opened)}, this review: ${CHANGE_WORDS[r.episode.change].toLowerCase()}`} · ${r.readings.count} readings, ${time(r.readings.from)} – ${time(r.readings.to)}${earlier.length === 0 ? '' : ` · signing also covers ${earlier.length} earlier review${earlier.length === 1 ? '' : 's'} of this episode`}</p>
+  ${earlier.length === 0 ? '' : html`<ol class="timeline">${earlier.map((e) => html`<li>${time(e.readings.to)} ${e.episode === undefined ? '' : CHANGE_WORDS[e.episode.change]}: ${severity(e.severity)} NEWS2 ${e.news2}</li>`)}</ol>`}
+  ${causes([...earlier.flatMap((e) => e.causes), ...r.causes], '')}
   <div class="actions">
     <form method="post" action="${f.base}/doctor/reviews/${r.id}/sign">${csrfField(f)}
       <button type="submit">Sign as is</button></form>
@@ -251,6 +365,10 @@ function reviewArticle (f: Frame, r: ReviewView): Html {
 
 /** `patientCharts[i]` are the charts of `d.patients[i]`. */
 export function doctorMain (f: Frame, d: DoctorPage, patientCharts: readonly (readonly Chart[])[] = []): Html {
+  // one card per episode (the latest review, to sign), newest first within a severity
+  const episodes = groupByEpisode(d.queue, (r) => ({ own: r.id, ...(r.episode === undefined ? {} : { episode: `${r.user}:${r.episode.id}` }), at: r.readings.to }))
+    .map((g) => ({ last: g.items[g.items.length - 1]!, earlier: g.items.slice(0, -1) }))
+    .sort((a, b) => SEVERITIES.indexOf(b.last.severity) - SEVERITIES.indexOf(a.last.severity))
   return html`
 <h1>Doctor</h1>
 <section aria-labelledby="me-h" class="summary card">
@@ -258,23 +376,28 @@ export function doctorMain (f: Frame, d: DoctorPage, patientCharts: readonly (re
   <dl>
     <div><dt>Doctor</dt><dd>${d.name} <code title="${d.doctor}">${short(d.doctor)}</code></dd></div>
     <div><dt>Patients</dt><dd>${d.patients.length}</dd></div>
-    <div><dt>To review</dt><dd id="queue-count">${d.queue.length}</dd></div>
+    <div><dt>To review</dt><dd id="queue-count">${episodes.length}</dd></div>
   </dl>
+</section>
+${d.revoked.length === 0 ? '' : html`<section aria-labelledby="revoked-h" class="card" id="revoked">
+  <h2 id="revoked-h">Access revoked</h2>
+  <ul>${d.revoked.map((r) => html`<li><code title="${r.user}">${short(r.user)}</code> revoked your access (seen ${time(r.at)}): ${r.dropped} review${r.dropped === 1 ? '' : 's'} not yet signed ${r.dropped === 1 ? 'was' : 'were'} dropped; what you signed before stays signed.</li>`)}</ul>
+</section>`}
+<section aria-labelledby="queue-h">
+  <h2 id="queue-h">Diagnoses to review</h2>
+  ${episodes.length === 0 ? html`<p>Nothing to review.</p>` : episodes.map((e) => reviewArticle(f, e.last, e.earlier))}
 </section>
 <section aria-labelledby="patients-h" class="card">
   <h2 id="patients-h">Patients who granted you access</h2>
+  <p class="hint" id="batching">Readings reach you in batches from the patient's hub once they are on Userchain, so this page can be up to one batch window behind what the patient sees.</p>
   ${d.patients.length === 0 ? html`<p>No patient has granted you access.</p>` : html`<ul id="patients">${d.patients.map((p, i) => html`<li data-user="${p.user}">
     <h3>${p.name ?? 'Patient'} <code title="${p.user}">${short(p.user)}</code></h3>
-    <p class="meta">Key epoch ${p.latestEpoch} (keys for ${p.epochs.length} epoch${p.epochs.length === 1 ? '' : 's'}) · ${p.readings.length} recent readings</p>
+    <p class="meta">Newest reading ${p.readings.length === 0 ? 'none yet' : time(p.readings[0]!.at)} (delayed by batching) · key epoch ${p.latestEpoch} (keys for ${p.epochs.length} epoch${p.epochs.length === 1 ? '' : 's'}) · ${p.readings.length} recent readings</p>
     <h4>Alerts</h4>
     ${alerts(p.alerts)}
     <h4 class="visually-hidden">Recent vitals</h4>
     ${charts(patientCharts[i] ?? [])}
   </li>`)}</ul>`}
-</section>
-<section aria-labelledby="queue-h">
-  <h2 id="queue-h">Diagnoses to review</h2>
-  ${d.queue.length === 0 ? html`<p>Nothing to review.</p>` : d.queue.map((r) => reviewArticle(f, r))}
 </section>
 <section aria-labelledby="signed-h" class="card">
   <h2 id="signed-h">Signed</h2>

@@ -26,7 +26,7 @@ import { checkLogin, loadOrCreateCredentials, type LoadedCredentials, type Scryp
 import { BadRequestError, NotFoundError, WebError } from './errors.ts'
 import type { Html } from './html.ts'
 import { SEVERITIES, type Amendment, type DoctorModel, type PatientModel, type Severity } from './model.ts'
-import { doctorMain, errorPage, layout, loginPage, patientMain, type Frame } from './pages.ts'
+import { doctorMain, errorPage, glossaryPage, layout, loginPage, patientMain, type Frame } from './pages.ts'
 import { loginLimiters, type RateLimitOptions } from './ratelimit.ts'
 import { COOKIE_NAME, csrfMatches, readCookie, sessionCookie, SessionStore, type Session, type SessionOptions } from './session.ts'
 
@@ -258,13 +258,15 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
       res.redirect(303, `${base(req)}/${page}`)
     }
 
+  router.get('/glossary', (req, res) => { send(res, 200, glossaryPage(frame(req, res, undefined))) })
+
   const patient = opts.patient
   if (patient !== undefined) {
     router.get('/patient', async (req, res, next) => {
       try {
         const p = await patient.page()
         const f = frame(req, res, 'patient')
-        const main = patientMain(f, p, await vitalsCharts(p.readings))
+        const main = patientMain(f, p, await vitalsCharts(p.readings, { sustained: p.sustained }))
         if (req.query.fragment === 'main') { res.type('html').send(main.text); return }
         send(res, 200, layout(f, 'Patient', main))
       } catch (err) { next(err) }
@@ -275,12 +277,12 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
     router.post('/patient/doctors/grant', action('patient', async (req) => {
       const doctor = hexParam('doctor', (req.body as Record<string, unknown>).doctor)
       const epoch = await patient.grant(doctor)
-      return { text: `Doctor ${doctor.slice(0, 8)}… can now read your data (key epoch ${epoch}).`, json: { epoch } }
+      return { text: `Doctor ${doctor.slice(0, 8)}… can now read your data.`, json: { epoch } }
     }))
     router.post('/patient/doctors/revoke', action('patient', async (req) => {
       const doctor = hexParam('doctor', (req.body as Record<string, unknown>).doctor)
       const epoch = await patient.revoke(doctor)
-      return { text: `Doctor ${doctor.slice(0, 8)}… was revoked: new data uses fresh keys (key epoch ${epoch}).`, json: { epoch } }
+      return { text: `Doctor ${doctor.slice(0, 8)}… was revoked: your new readings are locked with fresh keys it does not have.`, json: { epoch } }
     }))
     router.post('/patient/emergency', action('patient', async (req) => {
       if (patient.setEmergency === undefined) throw new NotFoundError('emergency access')
@@ -303,7 +305,7 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
       try {
         const d = await doctor.page()
         const f = frame(req, res, 'doctor')
-        const main = doctorMain(f, d, await Promise.all(d.patients.map(async (p) => await vitalsCharts(p.readings))))
+        const main = doctorMain(f, d, await Promise.all(d.patients.map(async (p) => await vitalsCharts(p.readings, { sustained: p.sustained }))))
         if (req.query.fragment === 'main') { res.type('html').send(main.text); return }
         send(res, 200, layout(f, 'Doctor', main))
       } catch (err) { next(err) }

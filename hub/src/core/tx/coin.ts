@@ -46,3 +46,16 @@ export const txCoinCodec: TxCodec<TxCoin> = {
 export function buildTxCoin (sender: Identity, fields: { to: Uint8Array, amount: number, fee: number, nonce: number }): TxCoin {
   return signBody(txCoinCodec, { kind: 'coin', from: sender.id, ...fields }, sender.signing)
 }
+
+/**
+ * Healthcoin amounts are integers on the chain (units, paper §IV-B4); one
+ * Healthcoin (HC) is 10^6 units. Every page and command shows amounts in HC
+ * through `formatHealthcoin`.
+ */
+export const HEALTHCOIN_DECIMALS = 6
+
+/** "6,546 HC", "0.1 HC", "0.00125 HC": units as Healthcoin, trailing zeros dropped. */
+export function formatHealthcoin (units: number): string {
+  const hc = units / 10 ** HEALTHCOIN_DECIMALS
+  return `${new Intl.NumberFormat('en-US', { maximumFractionDigits: HEALTHCOIN_DECIMALS }).format(hc)} HC`
+}

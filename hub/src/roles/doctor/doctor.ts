@@ -4,9 +4,12 @@
  * - tx_key → the key tracker updates (grants, revocations);
  * - tx_IoT → if the patient has paid and this doctor holds the epoch's key,
  *   fetch the sealed batch from IPFS, decrypt it with Ik, hand the readings
- *   to the analyzer (an AI doctor) or a review queue (a human doctor), seal
- *   the diagnosis with dk_ij, upload it, build a tx_diag naming every htxI it
- *   used, and submit it to the accounting nodes.
+ *   to the analyzer; the patient's episode (ai/episodes.ts) says whether
+ *   the batch changes anything that matters (an episode opened, worsened, a
+ *   new finding, resolved): only then an AI doctor seals the diagnosis with
+ *   dk_ij, uploads it, builds a tx_diag naming every htxI it used and
+ *   submits it, and a human doctor gets it in its review queue — one
+ *   diagnosis per change, not one per batch.
  * A revoked doctor holds no key for post-revocation epochs, so it has nothing
  * to decrypt and cannot seal a diagnosis for that data (NotGrantedError).
  * I/O is injected (chain feed, IPFS, PBFT client, payments, clock, rng).
@@ -16,6 +19,7 @@ import {
   type Identity, type Tx, type TxDiag, type TxIoT
 } from '../../core/index.ts'
 import { analyze, maxSeverity, type Diagnosis, type Severity, type VitalReading } from '../../ai/analyzer.ts'
+import { EpisodeTracker, type EpisodeChange, type EpisodeOptions } from '../../ai/episodes.ts'
 import { DoctorKeyTracker } from './keys.ts'
 
 export interface DoctorIo {
@@ -36,13 +40,18 @@ export interface DoctorOptions {
   readonly mode: 'ai' | 'human'
   /** Least severity worth a tx_diag (AI mode; default 'low'): routine batches cost the patient nothing. */
   readonly minSeverity?: Severity
+  /** Episode timing (the recovery time before an episode closes). */
+  readonly episodes?: EpisodeOptions
   readonly onEvent?: (e: DoctorEvent) => void
 }
 
 export type DoctorEvent =
   | { type: 'key', user: string, change: string }
-  | { type: 'skipped', htxI: string, reason: string }
-  | { type: 'diagnosed', htxI: string, severity: Severity }
+  /** `analysed`: the batch was read and is done with (nothing worth a diagnosis); otherwise it was not read. */
+  | { type: 'skipped', htxI: string, reason: string, analysed?: boolean }
+  | { type: 'diagnosed', htxI: string, severity: Severity, change: EpisodeChange, episode?: string }
+  /** A revoked patient's reviews, dropped from the queue (signed diagnoses stay). */
+  | { type: 'dropped', user: string, ids: string[] }
   | { type: 'submitted', htxd: string, causes: string[], severity: Severity }
   | { type: 'queued', htxI: string, severity: Severity }
   | { type: 'error', htxI: string, error: Error }
@@ -74,6 +83,9 @@ export class DoctorNode {
   private readonly io: DoctorIo
   private readonly opts: DoctorOptions
   readonly reviewQueue: PendingReview[] = []
+  readonly episodes: EpisodeTracker
+  /** Patients who revoked this doctor: when it learnt of it (seconds, io.now()) and the reviews that were dropped. */
+  readonly revocations = new Map<string, { readonly at: number, readonly dropped: number }>()
   /** htxI already handled: a tx seen in the mempool (real-time path) is not diagnosed again when its block arrives. */
   private readonly handled = new Set<string>()
 
@@ -82,6 +94,7 @@ export class DoctorNode {
     this.keys = new DoctorKeyTracker(identity)
     this.io = io
     this.opts = opts
+    this.episodes = new EpisodeTracker(opts.episodes)
   }
 
   private emit (e: DoctorEvent): void { this.opts.onEvent?.(e) }
@@ -91,6 +104,16 @@ export class DoctorNode {
     if (tx.kind === 'key') {
       const change = this.keys.observe(tx)
       if (change !== 'ignored') this.emit({ type: 'key', user: toHex(tx.user), change })
+      const user = toHex(tx.user)
+      if (change === 'revoked') {
+        // what was not signed yet is dropped: the patient withdrew consent; what was signed stays signed
+        const ids = this.reviewQueue.filter((r) => toHex(r.causes[0]!.user) === user).map((r) => toHex(txId(r.causes[0]!)))
+        for (let i = this.reviewQueue.length - 1; i >= 0; i--) if (toHex(this.reviewQueue[i]!.causes[0]!.user) === user) this.reviewQueue.splice(i, 1)
+        this.episodes.forget(user)
+        this.revocations.set(user, { at: this.io.now(), dropped: ids.length })
+        this.emit({ type: 'dropped', user, ids })
+      }
+      if (change === 'granted') this.revocations.delete(user)
       return
     }
     if (tx.kind !== 'iot') return
@@ -129,16 +152,24 @@ export class DoctorNode {
       this.emit({ type: 'skipped', htxI, reason: 'the patient has not prepaid Healthcoin' })
       return
     }
-    const diagnosis = analyze(await this.readings(txs))
-    this.emit({ type: 'diagnosed', htxI, severity: diagnosis.severity })
+    const analysed = analyze(await this.readings(txs))
+    const step = this.episodes.step(toHex(first.user), { id: htxI, diagnosis: analysed })
+    const diagnosis = step.ref === undefined ? analysed : { ...analysed, episode: step.ref }
+    this.emit({ type: 'diagnosed', htxI, severity: diagnosis.severity, change: step.change, ...(step.episode === undefined ? {} : { episode: step.episode.id }) })
+    if (!step.matters) {
+      this.emit({ type: 'skipped', htxI, reason: step.change === 'normal' ? 'no finding' : `episode ${step.change}: nothing new worth a diagnosis`, analysed: true })
+      return
+    }
     if (this.opts.mode === 'human') {
       this.reviewQueue.push({ causes: txs, diagnosis })
       this.emit({ type: 'queued', htxI, severity: diagnosis.severity })
       return
     }
+    // an episode is diagnosed (and its resolution reported) when it reached the least severity worth it
     const min = this.opts.minSeverity ?? 'low'
-    if (maxSeverity(diagnosis.severity, min) !== diagnosis.severity) {
-      this.emit({ type: 'skipped', htxI, reason: `severity ${diagnosis.severity} is below ${min}` })
+    const severity = step.change === 'resolved' ? step.episode!.peak : diagnosis.severity
+    if (maxSeverity(severity, min) !== severity) {
+      this.emit({ type: 'skipped', htxI, reason: `severity ${severity} is below ${min}`, analysed: true })
       return
     }
     await this.publish(txs, diagnosis)

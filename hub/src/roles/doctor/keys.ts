@@ -85,6 +85,11 @@ export class DoctorKeyTracker {
   }
 
   /** Users whose latest tx_key names this doctor. */
+  /** Users whose latest tx_key revoked this doctor. */
+  patientsRevoked (): Uint8Array[] {
+    return [...this.patients.values()].filter((p) => p.revokedAt !== undefined).map((p) => p.user)
+  }
+
   patientsGranted (): Uint8Array[] {
     return [...this.patients.values()].filter((p) => p.revokedAt === undefined && p.keys.has(p.latestEpoch)).map((p) => p.user)
   }

@@ -5,6 +5,14 @@
 ;(function () {
   var main = document.getElementById('main')
   if (main === null) return
+  // times are sent in the hub's zone; shown in this browser's own
+  function localTimes () {
+    main.querySelectorAll('time[datetime]').forEach(function (t) {
+      var d = new Date(t.getAttribute('datetime'))
+      if (!isNaN(d.getTime())) t.textContent = d.toLocaleString(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' })
+    })
+  }
+  localTimes()
   var url = main.getAttribute('data-refresh')
   if (!url) return
   var every = 4000
@@ -27,6 +35,7 @@
         var open = openDetails()
         main.innerHTML = text
         open.forEach(function (id) { var d = main.querySelector('[aria-labelledby="' + id + '"] details'); if (d) d.open = true })
+        localTimes()
         main.setAttribute('data-updated', String(Date.now()))
       }
     }).catch(function () {}).then(function () { setTimeout(tick, every) })
