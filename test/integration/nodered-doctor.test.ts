@@ -62,6 +62,17 @@ t.test('doctor flow: watched batches and POSTed diagnoses become committed tx_di
   const opened = JSON.parse(new TextDecoder().decode(openDiagnosis(dk, doctor.id, txId(low), await u.ipfs.get(cidStringFromDigest(first.hedm)))))
   t.equal(opened.findings[0].code, 'hypoxaemia', 'the user reads the AI diagnosis')
 
+  // the desaturation goes on: the same episode, no tx_diag for it; it worsens: one
+  const more = await iotFor(u, Array.from({ length: 10 }, (_, i) => reading('spo2', 86, i + 20)))
+  const worse = await iotFor(u, Array.from({ length: 10 }, (_, i) => reading('spo2', 80, i + 40)))
+  subs[0]!(more)
+  subs[0]!(worse)
+  await until(() => d.docchain.committed.length === 2, 'the worsening\'s tx_diag to commit')
+  t.same(d.docchain.committed[1]!.causes, [txId(worse)], 'a batch that only continues the episode is not diagnosed again; its worsening is')
+  const openedWorse = JSON.parse(new TextDecoder().decode(openDiagnosis(dk, doctor.id, txId(worse), await u.ipfs.get(cidStringFromDigest(d.docchain.committed[1]!.hedm)))))
+  t.equal(openedWorse.episode.id, opened.episode.id, 'one episode: the worsening names the episode the first diagnosis opened')
+  t.equal(openedWorse.episode.change, 'worsened')
+
   // POSTed by a human doctor: login required
   const second = await iotFor(u, [reading('hr', 70, 30)])
   const url = `${red.origin}/red/api/diagnose`
@@ -70,15 +81,15 @@ t.test('doctor flow: watched batches and POSTed diagnoses become committed tx_di
   t.equal(anon.status, 401, 'no login, no diagnosis')
   const wrong = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(`${red.created!.username}:nope`).toString('base64') }, body })
   t.equal(wrong.status, 401, 'wrong password refused')
-  t.equal(d.docchain.committed.length, 1, 'nothing committed without login')
+  t.equal(d.docchain.committed.length, 2, 'nothing committed without login')
   const login = 'Basic ' + Buffer.from(`${red.created!.username}:${red.created!.password}`).toString('base64')
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: login }, body })
   t.equal(res.status, 200)
   const receipt = await res.json() as { id: string, height: number }
-  t.equal(d.docchain.committed.length, 2)
-  const tx2 = d.docchain.committed[1]!
+  t.equal(d.docchain.committed.length, 3)
+  const tx2 = d.docchain.committed[2]!
   t.equal(receipt.id, toHex(txId(tx2)))
-  t.equal(receipt.height, 2)
+  t.equal(receipt.height, 3)
   const opened2 = JSON.parse(new TextDecoder().decode(openDiagnosis(dk, doctor.id, txId(second), await u.ipfs.get(cidStringFromDigest(tx2.hedm)))))
   t.same(opened2, { note: 'reviewed: normal sinus rhythm' })
 
@@ -88,5 +99,5 @@ t.test('doctor flow: watched batches and POSTed diagnoses become committed tx_di
   const refused = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: login }, body: JSON.stringify({ tx: toHex(encodeTx(third)) }) })
   t.equal(refused.status, 422)
   t.match(await refused.text(), /epoch|grant/i)
-  t.equal(d.docchain.committed.length, 2)
+  t.equal(d.docchain.committed.length, 3)
 })

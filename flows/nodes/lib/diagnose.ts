@@ -8,8 +8,13 @@
  * and tx_diag = {ID_D, ts, [htxI], HEdm, Sig} is built. Output:
  * msg.payload = the tx_diag (for pbft submit), msg.diagnosis, msg.readings.
  * With "watch" on, every new tx_IoT of a user who granted this doctor
- * (the runtime's iotTxs source) is diagnosed too.
+ * (the runtime's iotTxs source) is analysed too; an analyzer diagnosis
+ * (hub/src/ai) steps the patient's episode (ai/episodes.ts) and a tx_diag
+ * follows only a change that matters (opened, worsened, new finding,
+ * resolved), as on the doctor daemon: one desaturation, one episode.
  */
+import { EpisodeTracker } from '../../../hub/src/ai/episodes.ts'
+import type { Diagnosis } from '../../../hub/src/ai/analyzer.ts'
 import { cidStringFromDigest, digestFromCidString, openBatch, toHex, txId } from '../../../hub/src/core/index.ts'
 import { sealDiagnosisTx } from '../../../hub/src/roles/doctor/doctor.ts'
 import { decodeBatch } from '../../../hub/src/nodered/batcher.ts'
@@ -23,15 +28,24 @@ export default function (RED: RedApi): void {
     const tracker = need(rt, 'doctorKeys')
     const ipfs = need(rt, 'ipfs')
     let done = 0
+    const episodes = new EpisodeTracker()
     node.status(status.idle('ready'))
-    const diagnose = async (msg: Msg): Promise<Msg> => {
+    const diagnose = async (msg: Msg, watched = false): Promise<Msg | null> => {
       const cause = txOf(msg.payload, 'iot')
       const { ik, dk } = tracker.keysFor(cause.user, cause.epoch)
       node.status(status.busy('fetching batch'))
       const sealed = await ipfs.get(cidStringFromDigest(cause.heiot))
       const readings = decodeBatch(openBatch(ik, cause.user, cause.epoch, sealed))
-      const diagnosis = msg.diagnosis !== undefined ? msg.diagnosis : await need(rt, 'analyze')(readings, cause)
       const htxI = txId(cause)
+      let diagnosis = msg.diagnosis !== undefined ? msg.diagnosis : await need(rt, 'analyze')(readings, cause)
+      if (watched && isAnalysis(diagnosis)) {
+        const step = episodes.step(toHex(cause.user), { id: toHex(htxI), diagnosis })
+        if (!step.matters) {
+          node.status(status.idle(`${done} diagnosed; episode ${step.change}`))
+          return null
+        }
+        if (step.ref !== undefined) diagnosis = { ...diagnosis, episode: step.ref }
+      }
       node.status(status.busy('uploading diagnosis'))
       const upload = async (b: Uint8Array): Promise<Uint8Array> => digestFromCidString((await ipfs.upload(b)).cid)
       const { tx, sealed: sealedDiag, hedm } = await sealDiagnosisTx(rt.identity, dk, [htxI], diagnosis, { upload, rng: rt.rng, now: rt.now })
@@ -49,9 +63,14 @@ export default function (RED: RedApi): void {
     const unsubscribe = def.watch === true
       ? need(rt, 'iotTxs').subscribe((tx) => {
         const msg: Msg = { payload: tx }
-        chain = chain.then(() => diagnose(msg)).then((m) => { node.send(m) }, (err: unknown) => { node.status(status.fail(err)); node.error(err, msg) })
+        chain = chain.then(() => diagnose(msg, true)).then((m) => { if (m !== null) node.send(m) }, (err: unknown) => { node.status(status.fail(err)); node.error(err, msg) })
       })
       : undefined
-    return { input: diagnose, close: () => { unsubscribe?.() } }
+    return { input: (msg) => diagnose(msg), close: () => { unsubscribe?.() } }
   })
+}
+
+/** The analyzer's diagnosis (hub/src/ai), as opposed to a custom analyzer's result, which is signed as it comes. */
+function isAnalysis (d: unknown): d is Diagnosis {
+  return typeof d === 'object' && d !== null && Array.isArray((d as Diagnosis).findings) && typeof (d as Diagnosis).severity === 'string'
 }
