@@ -23,6 +23,7 @@ import type { DoctorBook } from './doctor-book.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { CoreNet } from '../net/service.ts'
 import type { GossipStats } from '../net/gossip.ts'
+import type { LightChainStatus } from '../roles/light/light-chain.ts'
 
 /** Submits a transaction to the core node's mempool; resolves with its id, or throws TxRejectedError. */
 export type SubmitTx = (tx: Tx) => Promise<string>
@@ -126,6 +127,8 @@ export interface UserchainStatus {
   readonly gossip: Readonly<Record<string, GossipStats>>
   /** Bans in force: peers, and the IP addresses refused with them. */
   readonly bans: { readonly peers: number, readonly addresses: number }
+  /** A light hub (mode "light"): its own transactions proven and pending, core nodes, liars dropped, store bytes. */
+  readonly light?: LightChainStatus
 }
 
 /** What the hub's status says of its Userchain node: tip, pool, peers and what it refused and penalised. */

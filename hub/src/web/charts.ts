@@ -6,8 +6,7 @@
  * chart per device and sensor type; blood pressure draws systolic and
  * diastolic, ECG draws the latest strip of samples.
  */
-import * as vega from 'vega'
-import { compile, type TopLevelSpec } from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
 import type { ReadingView } from './model.ts'
 
 export interface Chart {
@@ -68,7 +67,15 @@ function spec (description: string, values: object[], x: object, y: object, colo
   } as TopLevelSpec
 }
 
+/**
+ * Vega and Vega-Lite are loaded by the first chart drawn, not with the hub:
+ * some 13 MB of resident memory only the pages need (README "What the hub
+ * costs in memory").
+ */
+let engine: Promise<[typeof import('vega'), typeof import('vega-lite')]> | undefined
 async function toSvg (s: TopLevelSpec): Promise<string> {
+  engine ??= Promise.all([import('vega'), import('vega-lite')])
+  const [vega, { compile }] = await engine
   const view = new vega.View(vega.parse(compile(s).spec), { renderer: 'none' })
   try { return await view.toSVG() } finally { view.finalize() }
 }
