@@ -60,8 +60,7 @@ export class LightChain extends EventEmitter {
   private readonly log: (line: string) => void
   private readonly timer: NodeJS.Timeout | undefined
   private running: Promise<void> = Promise.resolve()
-  private again = false
-  private busy = false
+  private queued = false
   private stopped = false
   /** Heights below this were cross-checked with every core node already: later checks ask from a reorg's depth below. */
   private checkedTo = 0
@@ -112,33 +111,32 @@ export class LightChain extends EventEmitter {
   get height (): number { return this.node.headers.height }
   now (): number { return Math.floor(Date.now() / 1000) }
 
-  /** Checks the core nodes again soon (coalesced: one check at a time, one more queued at most). */
+  /** Checks the core nodes again soon (coalesced: one check queued at most behind the running one). */
   refreshSoon (): void {
-    if (this.stopped) return
-    if (this.busy) { this.again = true; return }
-    this.busy = true
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false
-          await this.refresh().catch((err: Error) => { this.log(`light node: ${err.message}`) })
-        } while (this.again && !this.stopped)
-      } finally { this.busy = false }
-    })()
+    if (this.stopped || this.queued) return
+    this.queued = true
+    void this.refresh().catch((err: Error) => { this.log(`light node: ${err.message}`) })
   }
 
   /**
    * Syncs headers, then asks every connected core node for the user's
    * transactions and cross-checks them; liars are dropped. Proven ones are
-   * saved; those still pending are published again.
+   * saved; those still pending are published again. One check at a time.
    */
   async refresh (): Promise<void> {
+    const run = this.running.then(async () => { this.queued = false; if (!this.stopped) await this.check() })
+    this.running = run.catch(() => {})
+    await run
+  }
+
+  private async check (): Promise<void> {
     const peers = this.node.corePeers()
     if (peers.length === 0) return
     await this.node.syncHeaders().catch((err: Error) => { this.log(`light node: headers: ${err.message}`) })
     const before = new Set(this.node.confirmed.keys())
     const from = Math.max(0, this.checkedTo - this.node.params.maxReorgDepth)
-    const { reports } = await this.node.checkPeers(this.node.corePeers(), from)
+    const { reports, unanswered } = await this.node.checkPeers(this.node.corePeers(), from)
+    for (const u of unanswered) this.log(`light node: core node ${u.peer} did not answer: ${u.error.message}`)
     if (reports.length > 0) this.checkedTo = Math.min(this.node.headers.height, ...reports.map((r) => r.tip.height))
     const fresh = [...this.node.confirmed].filter(([id]) => !before.has(id))
     if (fresh.length > 0) await this.save()

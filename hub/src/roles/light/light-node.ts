@@ -57,7 +57,7 @@ export interface LightNodeOptions extends Omit<NetNodeOptions, 'network'> {
 /** One of our transactions, proven on our best header chain. */
 export interface ConfirmedTx { readonly proven: ProvenTx, readonly height: number, readonly block: string }
 
-export interface PeerReport { readonly peer: string, readonly tip: TipInfo, readonly txs: ConfirmedTx[] }
+export interface PeerReport { readonly peer: string, readonly tip: TipInfo, readonly txs: ConfirmedTx[], /** the height it answered from */ readonly from: number }
 
 /** Events: 'tip' (HeaderEntry) when the best header chain moves; 'liar' ({peer, error}). */
 export class LightNode extends EventEmitter {
@@ -234,38 +234,48 @@ export class LightNode extends EventEmitter {
       this.confirmed.set(txid, c)
       this.pending.delete(txid)
     }
-    // Ours, proven earlier on a block still on our best chain, and within the heights this peer answered for: leaving it out is a lie.
-    if (this.headers.isOnMainChain(tip!.hash)) {
-      for (const [txid, c] of this.confirmed) {
-        if (seen.has(txid) || c.height < fromHeight || c.height > tip!.height || !this.headers.isOnMainChain(c.block)) continue
-        this.liar(label, new OmittedTxError(label, txid, `proven at height ${c.height}, within its tip ${tip!.height}`))
-      }
+    this.checkOmissions(label, seen, tip!, fromHeight)
+    return { peer: label, tip: tip!, txs: out, from: fromHeight }
+  }
+
+  /** Ours, proven (by anyone) on a block still on our best chain, within the heights a peer answered for and missing from its answer: a lie. */
+  private checkOmissions (label: string, seen: ReadonlySet<string>, tip: TipInfo, fromHeight: number): void {
+    if (!this.headers.isOnMainChain(tip.hash)) return
+    for (const [txid, c] of this.confirmed) {
+      if (seen.has(txid) || c.height < fromHeight || c.height > tip.height || !this.headers.isOnMainChain(c.block)) continue
+      this.liar(label, new OmittedTxError(label, txid, `proven at height ${c.height}, within its tip ${tip.height}`))
     }
-    return { peer: label, tip: tip!, txs: out }
   }
 
   /**
    * Asks every core peer (or those given) and cross-checks them: what one
    * proves, another following the same chain may not leave out. Returns the
-   * honest reports and the liars with what they did.
+   * honest reports, the liars with what they did, and the peers that did
+   * not answer (gone, timed out, an undecodable answer).
    */
-  async checkPeers (peers: Array<string | PeerId> = this.corePeers(), fromHeight = 0): Promise<{ reports: PeerReport[], liars: Array<{ peer: string, error: Error }> }> {
+  async checkPeers (peers: Array<string | PeerId> = this.corePeers(), fromHeight = 0): Promise<{ reports: PeerReport[], liars: Array<{ peer: string, error: Error }>, unanswered: Array<{ peer: string, error: Error }> }> {
     const reports: PeerReport[] = []
     const liars: Array<{ peer: string, error: Error }> = []
-    const failed = new Set<string>()
-    // Two passes: the second sees every transaction any honest peer proved.
-    for (let pass = 0; pass < 2; pass++) {
-      reports.length = 0
-      for (const p of peers) {
-        const label = p.toString()
-        if (failed.has(label)) continue
-        try {
-          reports.push(await this.myTransactions(p, fromHeight))
-        } catch (err) {
-          if (err instanceof ForgedProofError || err instanceof OmittedTxError) { failed.add(label); liars.push({ peer: label, error: err }) } else throw err
-        }
+    const unanswered: Array<{ peer: string, error: Error }> = []
+    const failure = (label: string, err: unknown): void => {
+      // a lie costs the peer its standing; a peer gone or timing out is only left out of this check
+      if (err instanceof ForgedProofError || err instanceof OmittedTxError) liars.push({ peer: label, error: err })
+      else unanswered.push({ peer: label, error: err as Error })
+    }
+    for (const p of peers) {
+      try {
+        reports.push(await this.myTransactions(p, fromHeight))
+      } catch (err) { failure(p.toString(), err) }
+    }
+    // Then each answer against everything the others proved: a peer asked before the one that proved ours may have left it out.
+    for (const r of [...reports]) {
+      try {
+        this.checkOmissions(r.peer, new Set(r.txs.map((c) => toHex(c.proven.tx.id))), r.tip, r.from)
+      } catch (err) {
+        reports.splice(reports.indexOf(r), 1)
+        failure(r.peer, err)
       }
     }
-    return { reports, liars }
+    return { reports, liars, unanswered }
   }
 }
