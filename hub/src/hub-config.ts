@@ -39,8 +39,10 @@ export const HubConfigFile = z.strictObject({
   memory: z.strictObject({
     verifyThreads: intIn(1, 64).default(1).describe('signature-check worker threads of the core node (started on the first large batch; each costs some 10 MB)'),
     leveldbCacheMB: intIn(1, 1024).default(2).describe('LevelDB block cache of each database (Userchain, IPFS blocks and data), MB'),
-    leveldbWriteBufferMB: intIn(1, 256).default(1).describe('LevelDB write buffer (memtable) of each of those databases, MB')
-  }, { error: 'must be {"verifyThreads", "leveldbCacheMB", "leveldbWriteBufferMB"}' }).default({ verifyThreads: 1, leveldbCacheMB: 2, leveldbWriteBufferMB: 1 })
+    leveldbWriteBufferMB: intIn(1, 256).default(1).describe('LevelDB write buffer (memtable) of each of those databases, MB'),
+    nodeRedPalette: z.enum(['lean', 'full'], { error: 'must be "lean" or "full"' }).default('lean').describe('lean: Node-RED without the core nodes that bring large libraries (HTTP, WebSocket, MQTT client, TCP/UDP, HTML/XML/YAML/CSV parsers, exec); full: every core node'),
+    semiSpaceMB: intIn(0, 64).default(1).describe('V8 young-generation semi-space, MB (node --max-semi-space-size; 0: V8\'s default, up to 16): `healthchain hub` restarts itself once with it')
+  }, { error: 'must be {"verifyThreads", "leveldbCacheMB", "leveldbWriteBufferMB", "nodeRedPalette", "semiSpaceMB"}' }).default({ verifyThreads: 1, leveldbCacheMB: 2, leveldbWriteBufferMB: 1, nodeRedPalette: 'lean', semiSpaceMB: 1 })
     .describe('what the hub may hold in memory, sized to the board (README "What the hub costs in memory")'),
   keyRotationDays: intIn(0, 3650).default(7).describe('days between scheduled renewals of the user\'s IoT key (paper §IV-B5 periodic update); 0 turns them off'),
   broker: z.strictObject({
@@ -96,7 +98,7 @@ export interface HubConfig {
   readonly mine: boolean
   readonly threads?: number
   /** Worker threads and LevelDB sizes, to the board. */
-  readonly memory: { readonly verifyThreads: number, readonly leveldbCacheMB: number, readonly leveldbWriteBufferMB: number }
+  readonly memory: { readonly verifyThreads: number, readonly leveldbCacheMB: number, readonly leveldbWriteBufferMB: number, readonly nodeRedPalette: 'lean' | 'full', readonly semiSpaceMB: number }
   readonly storageNodes: readonly string[]
   /** Pinning Service API endpoints used as storage targets (token file, or an identity token when absent). */
   readonly pinningServices: ReadonlyArray<{ readonly endpoint: string, readonly tokenFile?: string }>

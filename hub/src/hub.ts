@@ -29,7 +29,7 @@ import { onPreliminary } from './net/preliminary.ts'
 import { startIngestService } from './ingest/hub.ts'
 import { openBatchKeys } from './ingest/batch-keys.ts'
 import type { SubmitContext } from './ingest/pipeline.ts'
-import { startNodeRed } from './nodered/embed.ts'
+import { LEAN_PALETTE_EXCLUDES, startNodeRed } from './nodered/embed.ts'
 import { hubRuntime } from './nodered/wire.ts'
 import { DurableBatches, type Stage } from './ingest/batches.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
@@ -211,6 +211,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       port: cfg.editor.port,
       ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       runtimes: { hub: runtime },
+      ...(cfg.memory.nodeRedPalette === 'lean' ? { nodesExcludes: LEAN_PALETTE_EXCLUDES } : {}),
       print: () => {}
     }).catch((err: unknown) => { throw listenError(err, 'editor.port') })
     stops.push(async () => { await red.stop() })

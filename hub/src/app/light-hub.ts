@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path'
 import { buildTxCoin, fromHex, InvalidFieldError, toHex, ublockHash, type Identity, type NetworkParams, type Tx } from '../core/index.ts'
-import { LightChain } from '../roles/light/light-chain.ts'
+import { LightChain, type LightLedger } from '../roles/light/light-chain.ts'
 import { RelayPolicy } from '../roles/core/relay-policy.ts'
 import type { MinerControl, MinerStatus, TxSubmitter } from '../nodered/runtime.ts'
 import { TxRejectedError } from '../nodered/errors.ts'
@@ -66,7 +66,7 @@ export function lightHubChain (light: LightChain, user: Identity): HubChain {
     balance: () => light.account().balance,
     status,
     coin: lightCoin(light, user, submitTo({ submitTx: submit })),
-    chain: lightChainService(light, user),
+    chain: lightChainService(light.ledger),
     minerService: () => lightMinerService(height),
     mining: () => false,
     onOwnTx: (cb) => {
@@ -137,9 +137,10 @@ function lightCoin (light: LightChain, user: Identity, submit: (tx: Tx) => Promi
   }
 }
 
-/** Userchain queries a light node can answer: its header chain, and its own transactions. */
-function lightChainService (light: LightChain, user: Identity): ChainService {
-  const headers = light.node.headers
+/** Userchain queries a light node can answer: its header chain, and its own transactions (also on a stopped hub's data dir: cli/chain.ts). */
+export function lightChainService (light: LightLedger): ChainService {
+  const user = { id: light.user }
+  const headers = light.headers
   return {
     info: async (): Promise<ChainInfo> => {
       const tip = headers.tip
@@ -151,7 +152,7 @@ function lightChainService (light: LightChain, user: Identity): ChainService {
         bits: `0x${tip.header.bits.toString(16)}`,
         work: String(tip.work),
         blocks: headers.size,
-        mempool: light.node.pending.size,
+        mempool: light.pending.size,
         nextBits: `0x${headers.nextBitsAfter(tip).toString(16)}`
       }
     },

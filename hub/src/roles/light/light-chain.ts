@@ -22,7 +22,8 @@
 import { EventEmitter } from 'node:events'
 import { readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { bodyTx, decodeTx, equalBytes, toHex, UBLOCK_HEADER_BYTES, type Tx, type TxKey } from '../../core/index.ts'
+import { bodyTx, decodeTx, equalBytes, toHex, UBLOCK_HEADER_BYTES, type NetworkParams, type Tx, type TxKey } from '../../core/index.ts'
+import { HeaderChain } from './headers.ts'
 import { decodeProvenTx, encodeProvenTx } from '../../net/protocols.ts'
 import type { ProvenTx } from '../../net/chain.ts'
 import { checkProven, HEADERS_FILE, LightNode, type ConfirmedTx, type LightNodeOptions } from './light-node.ts'
@@ -66,9 +67,13 @@ export class LightChain extends EventEmitter {
   private checkedTo = 0
   liars = 0
 
+  /** What it knows of the user's transactions (also read offline, by the CLI on a stopped hub's data dir). */
+  readonly ledger: LightLedger
+
   private constructor (node: LightNode, opts: LightChainOptions) {
     super()
     this.node = node
+    this.ledger = new LightLedger(node.params, node.user, node.headers, node.confirmed, node.pending)
     this.dir = opts.dataDir
     this.log = opts.log ?? (() => {})
     node.on('tip', () => { this.refreshSoon() })
@@ -86,16 +91,7 @@ export class LightChain extends EventEmitter {
   static async start (opts: LightChainOptions): Promise<LightChain> {
     const node = await LightNode.start(opts)
     const chain = new LightChain(node, opts)
-    if (opts.dataDir !== undefined) {
-      const bytes = await readFile(join(opts.dataDir, OWN_TXS_FILE)).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
-      if (bytes !== null) {
-        for (const p of decodeOwnTxs(new Uint8Array(bytes))) {
-          // a proof whose block left our best chain (or a damaged file) is dropped: the core nodes prove it again
-          if (checkProven(node.headers, p) !== 'ok') continue
-          node.confirmed.set(toHex(p.tx.id), { proven: p, height: p.header.index, block: toHex(node.headers.hashAt(p.header.index)!) })
-        }
-      }
-    }
+    if (opts.dataDir !== undefined) await loadOwnTxs(opts.dataDir, node.headers, node.confirmed)
     return chain
   }
 
@@ -179,10 +175,7 @@ export class LightChain extends EventEmitter {
     return { id, accepted: true }
   }
 
-  private located (txid: Uint8Array): ConfirmedTx | undefined {
-    const c = this.node.confirmed.get(toHex(txid))
-    return c !== undefined && this.node.headers.isOnMainChain(c.block) ? c : undefined
-  }
+  private located (txid: Uint8Array): ConfirmedTx | undefined { return this.ledger.location(txid) }
 
   /** Blocks from the tx's block to the tip (1 = in the tip), undefined when not proven on the best chain. */
   depth (txid: Uint8Array): number | undefined {
@@ -197,27 +190,83 @@ export class LightChain extends EventEmitter {
   /** Calls back after each check of the core nodes; returns the unsubscribe function. */
   onTip (cb: () => void): () => void { this.on('tip', cb); return () => { this.off('tip', cb) } }
 
+  ownTx (txid: Uint8Array): Tx | undefined { return this.ledger.ownTx(txid) }
+  ownTxs (): ReturnType<LightLedger['ownTxs']> { return this.ledger.ownTxs() }
+  keyHistory (): TxKey[] { return this.ledger.keyHistory() }
+  latestEpoch (): number { return this.ledger.latestEpoch() }
+  account (): { readonly balance: number, readonly nonce: number } { return this.ledger.account() }
+
+  status (): LightChainStatus {
+    const proven = [...this.node.confirmed.values()]
+    return {
+      height: this.node.headers.height,
+      tip: this.node.headers.tip.hex,
+      pending: this.node.pending.size,
+      proven: proven.length,
+      peers: this.node.corePeers().length,
+      liars: this.liars,
+      storeBytes: this.node.headers.height * UBLOCK_HEADER_BYTES + proven.reduce((n, c) => n + 4 + encodeProvenTx(c.proven).length, 0)
+    }
+  }
+}
+
+/**
+ * The user's transactions as a light node knows them: proven ones (each
+ * checked against the header chain) and pending ones. What the hub reads
+ * of its chain in light mode, and what `healthchain chain` reads on a
+ * stopped light hub's data dir (LightLedger.load).
+ */
+export class LightLedger {
+  readonly params: NetworkParams
+  readonly user: Uint8Array
+  readonly headers: HeaderChain
+  readonly confirmed: Map<string, ConfirmedTx>
+  readonly pending: Map<string, Uint8Array>
+
+  constructor (params: NetworkParams, user: Uint8Array, headers: HeaderChain, confirmed: Map<string, ConfirmedTx>, pending: Map<string, Uint8Array>) {
+    this.params = params
+    this.user = user
+    this.headers = headers
+    this.confirmed = confirmed
+    this.pending = pending
+  }
+
+  /** The ledger saved in `dir` (`<dataDir>/light`), every header and proof checked again; null when there is none. */
+  static async load (dir: string, params: NetworkParams, user: Uint8Array): Promise<LightLedger | null> {
+    const bytes = await readFile(join(dir, HEADERS_FILE)).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
+    if (bytes === null) return null
+    const headers = HeaderChain.restore(params, new Uint8Array(bytes))
+    const confirmed = new Map<string, ConfirmedTx>()
+    await loadOwnTxs(dir, headers, confirmed)
+    return new LightLedger(params, user, headers, confirmed, new Map())
+  }
+
+  location (txid: Uint8Array): ConfirmedTx | undefined {
+    const c = this.confirmed.get(toHex(txid))
+    return c !== undefined && this.headers.isOnMainChain(c.block) ? c : undefined
+  }
+
   /** One of the user's own transactions, proven or pending. */
   ownTx (txid: Uint8Array): Tx | undefined {
     const id = toHex(txid)
-    const c = this.node.confirmed.get(id)
+    const c = this.confirmed.get(id)
     if (c !== undefined) return c.proven.tx.tx
-    const p = this.node.pending.get(id)
+    const p = this.pending.get(id)
     return p === undefined ? undefined : decodeTx(p)
   }
 
   /** Every own transaction, proven (best chain, oldest first) then pending. */
   ownTxs (): Array<{ readonly tx: Tx, readonly id: string, readonly height: number | null }> {
-    const proven = [...this.node.confirmed.values()].filter((c) => this.node.headers.isOnMainChain(c.block)).sort((a, b) => a.height - b.height || a.proven.pos - b.proven.pos)
+    const proven = [...this.confirmed.values()].filter((c) => this.headers.isOnMainChain(c.block)).sort((a, b) => a.height - b.height || a.proven.pos - b.proven.pos)
     return [
       ...proven.map((c) => ({ tx: c.proven.tx.tx, id: toHex(c.proven.tx.id), height: c.height })),
-      ...[...this.node.pending.entries()].map(([id, bytes]) => ({ tx: decodeTx(bytes), id, height: null }))
+      ...[...this.pending.entries()].map(([id, bytes]) => ({ tx: decodeTx(bytes), id, height: null }))
     ]
   }
 
   /** The user's tx_keys, proven and pending, by epoch. */
   keyHistory (): TxKey[] {
-    const keys = this.ownTxs().flatMap((t) => t.tx.kind === 'key' && equalBytes(t.tx.user, this.node.user) ? [t.tx] : [])
+    const keys = this.ownTxs().flatMap((t) => t.tx.kind === 'key' && equalBytes(t.tx.user, this.user) ? [t.tx] : [])
     const byEpoch = new Map<number, TxKey>()
     for (const k of keys) if (!byEpoch.has(k.epoch)) byEpoch.set(k.epoch, k)
     return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch)
@@ -237,25 +286,23 @@ export class LightChain extends EventEmitter {
     for (const t of this.ownTxs()) {
       if (t.height === null) continue
       const tx = t.tx
-      if (tx.kind === 'coinbase' && equalBytes(tx.to, this.node.user)) balance += tx.amount
+      if (tx.kind === 'coinbase' && equalBytes(tx.to, this.user)) balance += tx.amount
       if (tx.kind !== 'coin') continue
-      if (equalBytes(tx.from, this.node.user)) { balance -= tx.amount + tx.fee; nonce++ }
-      if (equalBytes(tx.to, this.node.user)) balance += tx.amount
+      if (equalBytes(tx.from, this.user)) { balance -= tx.amount + tx.fee; nonce++ }
+      if (equalBytes(tx.to, this.user)) balance += tx.amount
     }
     return { balance, nonce }
   }
 
-  status (): LightChainStatus {
-    const proven = [...this.node.confirmed.values()]
-    return {
-      height: this.node.headers.height,
-      tip: this.node.headers.tip.hex,
-      pending: this.node.pending.size,
-      proven: proven.length,
-      peers: this.node.corePeers().length,
-      liars: this.liars,
-      storeBytes: this.node.headers.height * UBLOCK_HEADER_BYTES + proven.reduce((n, c) => n + 4 + encodeProvenTx(c.proven).length, 0)
-    }
+}
+
+/** Reads `<dir>/own-txs.bin` into `confirmed`: a proof whose block left the best header chain (or a damaged file's tail) is dropped, the core nodes prove it again. */
+async function loadOwnTxs (dir: string, headers: HeaderChain, confirmed: Map<string, ConfirmedTx>): Promise<void> {
+  const bytes = await readFile(join(dir, OWN_TXS_FILE)).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
+  if (bytes === null) return
+  for (const p of decodeOwnTxs(new Uint8Array(bytes))) {
+    if (checkProven(headers, p) !== 'ok') continue
+    confirmed.set(toHex(p.tx.id), { proven: p, height: p.header.index, block: toHex(headers.hashAt(p.header.index)!) })
   }
 }
 
