@@ -37,7 +37,7 @@ export const HubConfigFile = z.strictObject({
   replication: intIn(1, 16).optional().describe('storage nodes and pinning services that must acknowledge an upload (default: min(2, their number))'),
   batchConfirmations: intIn(1, 100).default(3).describe('blocks on top of a batch\'s tx_IoT before the hub forgets the batch and destroys its plaintext (deeper than the reorgs you expect)'),
   memory: z.strictObject({
-    verifyThreads: intIn(1, 64).default(1).describe('signature-check worker threads of the core node (started on the first large batch; each costs some 10 MB)'),
+    verifyThreads: intIn(1, 64).default(1).describe('signature-check worker threads of the core node (started on the first large batch; each costs some 25 MB)'),
     leveldbCacheMB: intIn(1, 1024).default(2).describe('LevelDB block cache of each database (Userchain, IPFS blocks and data), MB'),
     leveldbWriteBufferMB: intIn(1, 256).default(1).describe('LevelDB write buffer (memtable) of each of those databases, MB'),
     nodeRedPalette: z.enum(['lean', 'full'], { error: 'must be "lean" or "full"' }).default('lean').describe('lean: Node-RED without the core nodes that bring large libraries (HTTP, WebSocket, MQTT client, TCP/UDP, HTML/XML/YAML/CSV parsers, exec); full: every core node'),

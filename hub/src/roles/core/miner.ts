@@ -43,7 +43,7 @@ export class HashPool {
     this.counter = new Float64Array(new SharedArrayBuffer(8 * this.threads))
   }
 
-  /** The hashing threads, started by the first solve: a hub that does not mine keeps none (each costs some 10 MB resident). */
+  /** The hashing threads, started by the first solve: a hub that does not mine keeps none (each costs some 25 MB resident). */
   private ensureWorkers (): void {
     if (this.workers.length > 0) return
     for (let i = 0; i < this.threads; i++) this.workers.push(new Worker(new URL('./miner-worker.ts', import.meta.url)))

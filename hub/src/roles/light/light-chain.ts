@@ -137,7 +137,8 @@ export class LightChain extends EventEmitter {
     const fresh = [...this.node.confirmed].filter(([id]) => !before.has(id))
     if (fresh.length > 0) await this.save()
     for (const [, c] of fresh.sort((a, b) => a[1].height - b[1].height)) this.emit('confirmed', c)
-    for (const bytes of this.node.pending.values()) await this.node.gossip.publish('tx', bytes).catch(() => 0)
+    // past the gossip's own duplicate filter: gossipsub forgets a message id after its seen TTL (2 min), then this reaches the core nodes again
+    for (const bytes of this.node.pending.values()) await this.node.net.pubsub.publish(this.node.gossip.topic('tx'), bytes).catch(() => {})
     this.emit('tip')
   }
 
@@ -170,6 +171,9 @@ export class LightChain extends EventEmitter {
     if (this.node.confirmed.has(id)) return { id, accepted: true }
     if (this.node.corePeers().length === 0) return { id, accepted: false, code: 'ERR_NO_CORE_PEERS', reason: 'no core node connected: the transaction is sent again once one is' }
     this.node.pending.set(id, bt.bytes)
+    // a core node just connected may not have told us its topics yet: give it a moment (5 s at most)
+    const topic = this.node.gossip.topic('tx')
+    for (let i = 0; i < 50 && this.node.net.pubsub.getSubscribers(topic).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
     const recipients = await this.node.gossip.publish('tx', bt.bytes)
     if (recipients === 0) return { id, accepted: false, code: 'ERR_NO_CORE_PEERS', reason: 'no core node took the transaction yet: it is sent again with the next check' }
     return { id, accepted: true }
