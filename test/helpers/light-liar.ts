@@ -17,6 +17,9 @@ import { LightChain } from '../../hub/src/roles/light/light-chain.ts'
 import { aliceIot, aliceKey, mine, NETTEST, NOW, startPeer, until, type Peer } from '../integration/net-helpers.ts'
 import { who } from './core.ts'
 import { tempDir } from './userchain.ts'
+import { ForgedProofError } from '../../hub/src/net/errors.ts'
+
+type Tap = { same: (a: unknown, b: unknown, m: string) => void, ok: (v: unknown, m: string) => void, equal: (a: unknown, b: unknown, m: string) => void }
 
 /**
  * forge-proof: a hash of the first proof flipped; forge-tx: another of the
@@ -106,3 +109,31 @@ export async function droppedLiar (light: LightChain, honestId: PeerId, liarId: 
   await until('the liar hung up', () => !light.node.net.libp2p.getConnections().some((c) => c.remotePeer.equals(liarId) && c.status === 'open'))
   return { banned: light.node.net.peers.isBanned(liarId.toString()), connected: light.node.corePeers().map(String) }
 }
+
+/**
+ * For each lie: a light chain (the setup's first, then a fresh one each)
+ * checks both core nodes while the liar tells it; the liar must be named
+ * with a ForgedProofError on `field`, banned and hung up, the honest one
+ * kept and alice's 5 transactions proven. Returns the light chains used.
+ */
+export async function expectForgedDropped (t: Tap, s: LiarSetup, lies: ReadonlyArray<readonly [Lie, RegExp]>): Promise<LightChain[]> {
+  const used: LightChain[] = []
+  for (const [lie, field] of lies) {
+    const { light, honestId, liarId } = used.length === 0 ? s : await s.newLight()
+    used.push(light)
+    const liars: Array<{ peer: string, error: Error }> = []
+    light.on('liar', (l: { peer: string, error: Error }) => liars.push(l))
+    s.mode = lie
+    await light.refresh()
+    t.same(liars.map((l) => l.peer), [liarId.toString()], `${lie}: the liar is named`)
+    t.ok(liars[0]?.error instanceof ForgedProofError && field.test(liars[0].error.field), `${lie}: ${liars[0]?.error.message}`)
+    const after = await droppedLiar(light, honestId, liarId)
+    t.ok(after.banned, `${lie}: banned`)
+    t.same(after.connected, [honestId.toString()], `${lie}: only the honest core node is left`)
+    t.equal(light.node.confirmed.size, 5, `${lie}: alice's 5 transactions proven by the honest node`)
+    t.equal(light.status().liars, 1, `${lie}: the hub's status counts it`)
+    s.mode = 'honest'
+  }
+  return used
+}
+

@@ -8,26 +8,11 @@
  * user's transactions stay proven.
  */
 import t from 'tap'
-import { ForgedProofError } from '../../hub/src/net/errors.ts'
-import { droppedLiar, liarSetup, type Lie } from '../helpers/light-liar.ts'
+import { expectForgedDropped, liarSetup } from '../helpers/light-liar.ts'
 
 t.test('a light hub drops a core node that forges a proof', async (t) => {
   const s = await liarSetup(t)
   await s.light.refresh()
   t.equal(s.light.node.confirmed.size, 5, "alice's 5 transactions proven while both tell the truth")
-  for (const [lie, field] of [['forge-proof', /\.proof$/], ['fake-header', /\.header$/]] as Array<[Lie, RegExp]>) {
-    const { light, honestId, liarId } = lie === 'forge-proof' ? s : await s.newLight()
-    const liars: Array<{ peer: string, error: Error }> = []
-    light.on('liar', (l: { peer: string, error: Error }) => liars.push(l))
-    s.mode = lie
-    await light.refresh()
-    t.same(liars.map((l) => l.peer), [liarId.toString()], `${lie}: the forger is named`)
-    t.ok(liars[0]?.error instanceof ForgedProofError && field.test(liars[0].error.field), `${lie}: ${liars[0]?.error.message}`)
-    const after = await droppedLiar(light, honestId, liarId)
-    t.ok(after.banned, `${lie}: banned`)
-    t.same(after.connected, [honestId.toString()], `${lie}: only the honest core node is left`)
-    t.equal(light.node.confirmed.size, 5, `${lie}: every own transaction proven by the honest node`)
-    t.equal(light.status().liars, 1, `${lie}: the hub's status counts it`)
-    s.mode = 'honest'
-  }
+  await expectForgedDropped(t, s, [['forge-proof', /\.proof$/], ['fake-header', /\.header$/]])
 })

@@ -170,21 +170,28 @@ function hex32 (field: string, s: string): Uint8Array {
   return b
 }
 
+/** The chain info of a tip (a core node's store entry or a light node's header entry). */
+export function chainInfo (network: string, tip: { readonly height: number, readonly hex: string, readonly header: { readonly gtime: number, readonly bits: number }, readonly work: bigint }, counts: { readonly blocks: number, readonly mempool: number, readonly nextBits: number }): ChainInfo {
+  return {
+    network,
+    height: tip.height,
+    tip: tip.hex,
+    gtime: tip.header.gtime,
+    bits: `0x${tip.header.bits.toString(16)}`,
+    work: String(tip.work),
+    blocks: counts.blocks,
+    mempool: counts.mempool,
+    nextBits: `0x${counts.nextBits.toString(16)}`
+  }
+}
+
 /** Userchain queries over a chain store; `mempool` counts pending transactions. */
 export function chainService (store: ChainStore, mempool: () => number | Promise<number>): ChainService {
   return {
     info: async (opts = {}) => {
       const tip = store.tip
       return {
-        network: store.params.name,
-        height: tip.height,
-        tip: tip.hex,
-        gtime: tip.header.gtime,
-        bits: `0x${tip.header.bits.toString(16)}`,
-        work: String(tip.work),
-        blocks: store.blockCount,
-        mempool: await mempool(),
-        nextBits: `0x${store.nextBitsAfter(tip).toString(16)}`,
+        ...chainInfo(store.params.name, tip, { blocks: store.blockCount, mempool: await mempool(), nextBits: store.nextBitsAfter(tip) }),
         ...(opts.check === true ? { problems: await store.audit() } : {})
       }
     },

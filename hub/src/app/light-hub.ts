@@ -14,7 +14,7 @@ import type { MinerControl, MinerStatus, TxSubmitter } from '../nodered/runtime.
 import { TxRejectedError } from '../nodered/errors.ts'
 import type { HubConfig } from '../hub-config.ts'
 import type { ChainInfo, ChainService, CoinService, MinerService, UserchainStatus } from './hub-service.ts'
-import { plain, serial, submitTo } from './hub-service.ts'
+import { chainInfo, plain, serial, submitTo } from './hub-service.ts'
 import type { HubChain, TxVerdict } from './hub-chain.ts'
 import { LightModeError } from './errors.ts'
 
@@ -142,20 +142,7 @@ export function lightChainService (light: LightLedger): ChainService {
   const user = { id: light.user }
   const headers = light.headers
   return {
-    info: async (): Promise<ChainInfo> => {
-      const tip = headers.tip
-      return {
-        network: light.params.name,
-        height: tip.height,
-        tip: tip.hex,
-        gtime: tip.header.gtime,
-        bits: `0x${tip.header.bits.toString(16)}`,
-        work: String(tip.work),
-        blocks: headers.size,
-        mempool: light.pending.size,
-        nextBits: `0x${headers.nextBitsAfter(tip).toString(16)}`
-      }
-    },
+    info: async (): Promise<ChainInfo> => chainInfo(light.params.name, headers.tip, { blocks: headers.size, mempool: light.pending.size, nextBits: headers.nextBitsAfter(headers.tip) }),
     block: async (ref) => {
       const hash = /^\d+$/.test(ref) ? headers.hashAt(Number(ref)) : hex32('hash', ref)
       const e = hash === undefined ? undefined : headers.entry(hash)
