@@ -14,7 +14,15 @@
  *   · load: one mining thread and a steady RATE readings/s over MQTT
  *     (QoS 1, from this process), RSS sampled every second and CPU% over
  *     SAMPLE_S s, both starting WARM_S s after the first reading and
- *     stopping before the readings do.
+ *     stopping before the readings do;
+ *   · light: `"mode": "light"` (roles/light), idle, its core node the
+ *     storage node's Userchain follower.
+ *   Idle RSS is the median of one sample a second over the IDLE_S s that
+ *   start SETTLE_S s after the hub printed its ready block.
+ * - light_store_ratio: the light node's Userchain store (headers and its own
+ *   proven transactions) over a core node's, on 1,000 synthetic blocks each
+ *   with 500 other users' tx_IoT and one of the user's
+ *   (test/helpers/synthetic-chain.ts).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -26,6 +34,12 @@ import { formatLine } from '../hub/src/ingest/line.ts'
 import { readingsTopic } from '../hub/src/ingest/mqtt.ts'
 import { median } from '../hub/src/ai/signals.ts'
 import { cpuPercentOver, rssMb } from './_proc.ts'
+import { coreChain } from '../hub/src/net/core-chain.ts'
+import { CoreNet } from '../hub/src/net/service.ts'
+import { LightChain } from '../hub/src/roles/light/light-chain.ts'
+import { dirBytes, syntheticChain } from '../test/helpers/synthetic-chain.ts'
+import { who } from '../test/helpers/core.ts'
+import { NETTEST, NOW } from '../test/integration/net-helpers.ts'
 import { loadAverage } from './_load.ts'
 import { table } from './_stats.ts'
 
@@ -38,7 +52,7 @@ const WARM_S = 15
 const SAMPLE_S = 30
 
 export async function run (): Promise<Record<string, number>> {
-  return { ...await devnet(), ...await daemon() }
+  return { ...await devnet(), ...await daemon(), ...await lightStore() }
 }
 
 /** The devnet process's RSS (hub_rss_mb: the whole devnet). */
@@ -148,21 +162,35 @@ export async function daemon (): Promise<Record<string, number>> {
     await exec(process.execPath, [CLI, 'keys', 'new', '--data-dir', join(dir, 'doctor')], { env })
     const record = (await exec(process.execPath, [CLI, 'keys', 'export-public', '--data-dir', join(dir, 'doctor')], { env })).stdout.trim()
     await exec(process.execPath, [CLI, 'keys', 'grant', record, '--data-dir', data], { env })
-    const config = async (mine: boolean): Promise<string> => {
-      const file = join(dir, `hub-${mine ? 'mine' : 'idle'}.json`)
+    const config = async (mine: boolean, mode: 'core' | 'light' = 'core'): Promise<string> => {
+      const file = join(dir, `hub-${mode}-${mine ? 'mine' : 'idle'}.json`)
       await writeFile(file, JSON.stringify({
-        dataDir: data, hubId: 'bench', listen: ['/ip4/127.0.0.1/tcp/0'], mine, threads: 1, storageNodes: [storagePeer], replication: 1,
-        broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 }
+        dataDir: data, hubId: 'bench', listen: ['/ip4/127.0.0.1/tcp/0'], mode, mine, threads: 1, storageNodes: [storagePeer], replication: 1,
+        broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
+        // a light hub's core node: the storage node follows Userchain as one
+        ...(mode === 'light' ? { bootstrap: [storagePeer] } : {})
       }))
       return file
+    }
+    /** RSS (median, one sample a second) and CPU% over IDLE_S s, from SETTLE_S s after ready. */
+    const idle = async (d: Daemon): Promise<{ rss: number, cpu: number }> => {
+      await sleep(SETTLE_S * 1000)
+      const samples: number[] = []
+      const sampler = setInterval(() => { const m = rssMb(d.pid); if (m !== null) samples.push(m) }, 1000)
+      const cpu = await cpuPercentOver(d.pid, IDLE_S * 1000)
+      clearInterval(sampler)
+      return { rss: median(samples), cpu }
     }
 
     // idle: mining off, no readings
     let hub = await start(['hub', '--config', await config(false)], /MQTT broker\s+port \d+/)
     daemons.push(hub)
-    await sleep(SETTLE_S * 1000)
-    const idleRss = rssMb(hub.pid)!
-    const idleCpu = await cpuPercentOver(hub.pid, IDLE_S * 1000)
+    const { rss: idleRss, cpu: idleCpu } = await idle(hub)
+    await stop(hub)
+    // light mode, idle: the same keystore; a light hub keeps its headers and proven transactions in <dataDir>/light
+    hub = await start(['hub', '--config', await config(false, 'light')], /MQTT broker\s+port \d+/)
+    daemons.push(hub)
+    const light = await idle(hub)
     await stop(hub)
     const height = async (): Promise<number> => (JSON.parse((await exec(process.execPath, [CLI, 'chain', 'info', '--json', '--data-dir', data], { env })).stdout) as { height: number }).height
     // blocks found with `mine: false` mean a miner ran anyway: then the idle figure includes it
@@ -186,21 +214,24 @@ export async function daemon (): Promise<Record<string, number>> {
       hub_daemon_rss_mb: Math.round(median(rss)),
       hub_daemon_rss_mb_max: Math.round(Math.max(...rss)),
       hub_daemon_rss_mb_idle: Math.round(idleRss),
+      hub_daemon_rss_mb_light: Math.round(light.rss),
+      hub_daemon_cpu_percent_idle_light: Math.round(light.cpu * 10) / 10,
       hub_daemon_cpu_percent_idle: Math.round(idleCpu * 10) / 10,
       hub_daemon_cpu_percent_load: Math.round(loadCpu * 10) / 10,
       hub_daemon_readings_per_s: Math.round(sent.acked / sent.seconds),
       hub_daemon_idle_userchain_height: idleHeight
     }
     console.log(`\nThe hub daemon alone (healthchain hub --config, child process; /proc/<pid>), load average ${loadAverage()}`)
-    console.log(`  idle: \`mine: false\`, no readings, ${SETTLE_S} s after ready, CPU over ${IDLE_S} s`)
+    console.log(`  idle: \`mine: false\`, no readings; RSS (median of 1 s samples) and CPU over ${IDLE_S} s from ${SETTLE_S} s after ready; light: the same with \`"mode": "light"\``)
     console.log(`  load: mine with threads 1, ${RATE} readings/s over MQTT from ${DEVICES} devices (${sent.acked} of ${sent.sent} acknowledged in ${sent.seconds.toFixed(0)} s); ` +
       `RSS every 1 s and CPU over ${SAMPLE_S} s, from ${WARM_S} s after the first reading; Userchain height ${loadHeight} after it`)
     if (idleHeight > 0) console.log(`  WARNING: Userchain height ${idleHeight} after the idle run with \`mine: false\`: a miner ran in it, so its CPU figure is not idle`)
     table([
       ['metric', 'value', 'unit'],
-      ['RSS under load (median)', m.hub_daemon_rss_mb, 'MB'],
+      ['RSS under load (median; target <= 200)', m.hub_daemon_rss_mb, 'MB'],
       ['RSS under load (max)', m.hub_daemon_rss_mb_max, 'MB'],
       ['RSS idle', m.hub_daemon_rss_mb_idle, 'MB'],
+      ['RSS idle, light mode (target <= 150)', m.hub_daemon_rss_mb_light, 'MB'],
       ['CPU idle', m.hub_daemon_cpu_percent_idle, '% of one core'],
       ['CPU under load (incl. the mining thread)', m.hub_daemon_cpu_percent_load, '% of one core']
     ])
@@ -210,3 +241,29 @@ export async function daemon (): Promise<Record<string, number>> {
     await rm(dir, { recursive: true, force: true })
   }
 }
+
+/** light_store_ratio: the light node's Userchain store over the core node's, on the synthetic chain. */
+export async function lightStore (): Promise<Record<string, number>> {
+  const dir = await mkdtemp(join(tmpdir(), 'hc-bench-light-'))
+  const user = who('bench-light-user')
+  const { node, own } = await syntheticChain(join(dir, 'core', 'userchain'), { user, blocks: 1000, others: 500, ownEvery: 1 })
+  const net = await CoreNet.start({ chain: coreChain(node), params: NETTEST, redialMs: 0 })
+  const light = await LightChain.start({ params: NETTEST, user: user.id, now: () => NOW, dataDir: join(dir, 'light'), bootstrap: [net.net.addrs()[0]!.toString()], redialMs: 0, refreshMs: 0 })
+  try {
+    for (let i = 0; i < 200 && light.node.corePeers().length === 0; i++) await sleep(100)
+    await light.refresh()
+    if (light.node.confirmed.size !== own.length) throw new Error(`light node proved ${light.node.confirmed.size} of ${own.length} own transactions`)
+    const lightBytes = await light.storeBytes()
+    const coreBytes = await dirBytes(join(dir, 'core'))
+    const m = { light_store_ratio: Math.round(lightBytes / coreBytes * 10_000) / 10_000, light_store_kib: Math.round(lightBytes / 1024), core_store_mib: Math.round(coreBytes / 1048576 * 10) / 10 }
+    console.log(`\nUserchain store, light vs core: 1,000 synthetic blocks of 500 other users' tx_IoT and one of the user's (${own.length} own transactions, each proven)`)
+    table([['metric', 'value', 'target'], ['light store (headers + own proven txs)', `${m.light_store_kib} KiB`, ''], ['core store (LevelDB)', `${m.core_store_mib} MiB`, ''], ['light_store_ratio', m.light_store_ratio, '<= 0.05']])
+    return m
+  } finally {
+    await light.stop()
+    await net.stop()
+    await node.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+

@@ -23,7 +23,9 @@ export const HubConfigFile = z.strictObject({
   hubId: z.string({ error: 'must match [a-z0-9-]{1,32}' }).regex(/^[a-z0-9-]{1,32}$/, { error: 'must match [a-z0-9-]{1,32}' }).default('hub').describe('this hub\'s name in MQTT topics and logs'),
   listen: multiaddrs().default([]).describe('libp2p listen multiaddrs (e.g. /ip4/0.0.0.0/tcp/4001)'),
   bootstrap: multiaddrs().default([]).describe('core user nodes to connect to at start'),
-  mine: z.boolean({ error: 'must be true or false' }).default(false).describe('mine Userchain blocks (paper §IV-B3, proof of work)'),
+  mode: z.enum(['core', 'light'], { error: 'must be "core" or "light"' }).default('core')
+    .describe('core: keep the whole Userchain and serve it (a core user node, paper §III-A); light: keep only its headers and this user\'s own transactions with Merkle proofs from the core nodes in bootstrap, never mine (a lightweight user node)'),
+  mine: z.boolean({ error: 'must be true or false' }).default(false).describe('mine Userchain blocks (paper §IV-B3, proof of work); core mode only'),
   threads: intIn(1, 256).optional().describe('mining threads (default: every core)'),
   storageNodes: z.array(p2pAddr(), { error: 'must be a list of multiaddrs ending in /p2p/<peer id>' })
     .default([]).describe('the consortium\'s IPFS storage nodes (multiaddrs ending in /p2p/<peer id>)'),
@@ -34,6 +36,14 @@ export const HubConfigFile = z.strictObject({
     .describe('IPFS Pinning Service API endpoints used as storage targets beside storageNodes: each pin it reports counts as an acknowledgement'),
   replication: intIn(1, 16).optional().describe('storage nodes and pinning services that must acknowledge an upload (default: min(2, their number))'),
   batchConfirmations: intIn(1, 100).default(3).describe('blocks on top of a batch\'s tx_IoT before the hub forgets the batch and destroys its plaintext (deeper than the reorgs you expect)'),
+  memory: z.strictObject({
+    verifyThreads: intIn(1, 64).default(1).describe('signature-check worker threads of the core node (started on the first large batch; each costs some 25 MB)'),
+    leveldbCacheMB: intIn(1, 1024).default(2).describe('LevelDB block cache of each database (Userchain, IPFS blocks and data), MB'),
+    leveldbWriteBufferMB: intIn(1, 256).default(1).describe('LevelDB write buffer (memtable) of each of those databases, MB'),
+    nodeRedPalette: z.enum(['lean', 'full'], { error: 'must be "lean" or "full"' }).default('lean').describe('lean: Node-RED without the core nodes that bring large libraries (HTTP, WebSocket, MQTT client, TCP/UDP, HTML/XML/YAML/CSV parsers, exec); full: every core node'),
+    semiSpaceMB: intIn(0, 64).default(1).describe('V8 young-generation semi-space, MB (node --max-semi-space-size; 0: V8\'s default, up to 16): `healthchain hub` restarts itself once with it')
+  }, { error: 'must be {"verifyThreads", "leveldbCacheMB", "leveldbWriteBufferMB", "nodeRedPalette", "semiSpaceMB"}' }).default({ verifyThreads: 1, leveldbCacheMB: 2, leveldbWriteBufferMB: 1, nodeRedPalette: 'lean', semiSpaceMB: 1 })
+    .describe('what the hub may hold in memory, sized to the board (README "What the hub costs in memory")'),
   keyRotationDays: intIn(0, 3650).default(7).describe('days between scheduled renewals of the user\'s IoT key (paper §IV-B5 periodic update); 0 turns them off'),
   emergencyAccess: z.strictObject({
     optIn: z.boolean({ error: 'must be true or false' }).default(false).describe('escrow each key epoch\'s IoT key t-of-n to the accounting nodes of the followed Docchain, so that an emergency doctor can read it after an audited request (README "Emergency access"); the page and the API change it, and the patient\'s choice then wins')
@@ -86,8 +96,12 @@ export interface HubConfig {
   readonly hubId: string
   readonly listen: readonly string[]
   readonly bootstrap: readonly string[]
+  /** core: the whole Userchain (a core user node); light: headers and the user's own proven transactions (a lightweight user node, never mines). */
+  readonly mode: 'core' | 'light'
   readonly mine: boolean
   readonly threads?: number
+  /** Worker threads and LevelDB sizes, to the board. */
+  readonly memory: { readonly verifyThreads: number, readonly leveldbCacheMB: number, readonly leveldbWriteBufferMB: number, readonly nodeRedPalette: 'lean' | 'full', readonly semiSpaceMB: number }
   readonly storageNodes: readonly string[]
   /** Pinning Service API endpoints used as storage targets (token file, or an identity token when absent). */
   readonly pinningServices: ReadonlyArray<{ readonly endpoint: string, readonly tokenFile?: string }>
@@ -133,6 +147,8 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
   if (b.embedded !== undefined && !isLoopbackHost(b.embedded.host) && !b.embedded.plainOnLan) {
     throw new InvalidFieldError('broker.embedded.host', `plain MQTT on ${b.embedded.host} sends device secrets and readings in clear: keep it on 127.0.0.1 and give devices broker.embedded.tls, or set broker.embedded.plainOnLan to true`)
   }
+  if (f.mode === 'light' && f.mine) throw new InvalidFieldError('mine', 'a light hub never mines: set "mode": "core" to mine, or "mine": false')
+  if (f.mode === 'light' && f.bootstrap.length === 0) throw new InvalidFieldError('bootstrap', 'a light hub needs at least one core user node to ask for its transactions and their proofs (two or more, so that one lying is caught)')
   if (f.http.tls === false && !isLoopbackHost(f.http.host)) throw new InvalidFieldError('http.tls', `plain HTTP on ${f.http.host} sends logins in clear: remove "tls": false, or listen on 127.0.0.1`)
   const broker: HubConfig['broker'] = b.embedded !== undefined
     ? { embedded: { host: b.embedded.host, port: b.embedded.port, plainOnLan: b.embedded.plainOnLan ?? false, ...(b.embedded.tls === undefined ? {} : { tls: b.embedded.tls }) } }
@@ -143,7 +159,9 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     hubId: f.hubId,
     listen: f.listen,
     bootstrap: f.bootstrap,
+    mode: f.mode,
     mine: f.mine,
+    memory: f.memory,
     ...(f.threads === undefined ? {} : { threads: f.threads }),
     storageNodes: f.storageNodes,
     pinningServices: f.pinningServices.map((p) => p.tokenFile === undefined ? { endpoint: p.endpoint } : { endpoint: p.endpoint, tokenFile: resolve(baseDir, p.tokenFile) }),

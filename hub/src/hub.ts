@@ -14,18 +14,15 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { equalBytes, fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type TxIoT, type TxKey } from './core/index.ts'
-import { CoreNode } from './roles/core/node.ts'
-import { Miner } from './roles/core/miner.ts'
-import { CoreNet } from './net/service.ts'
-import { coreChain } from './net/core-chain.ts'
+import { fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type TxKey } from './core/index.ts'
+import { levelSizes, startCoreHubChain } from './app/hub-chain.ts'
+import { startLightHubChain } from './app/light-hub.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { openEmergency, type EmergencyService } from './app/emergency.ts'
 import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { firstTxStamper } from './roles/user/stamp.ts'
-import { keyHistory } from './roles/user/chain.ts'
 import { PatientReader } from './roles/user/diagnoses.ts'
 import { DocchainFollower, type DocchainFollowerStats } from './roles/docchain/follower.ts'
 import { registryOf } from './config/docchain.ts'
@@ -33,14 +30,13 @@ import { onPreliminary } from './net/preliminary.ts'
 import { startIngestService } from './ingest/hub.ts'
 import { openBatchKeys } from './ingest/batch-keys.ts'
 import type { SubmitContext } from './ingest/pipeline.ts'
-import type { AddResult } from './store/chain.ts'
-import { startNodeRed } from './nodered/embed.ts'
-import { coreBatchChain, hubRuntime } from './nodered/wire.ts'
+import { LEAN_PALETTE_EXCLUDES, startNodeRed } from './nodered/embed.ts'
+import { hubRuntime } from './nodered/wire.ts'
 import { DurableBatches, type Stage } from './ingest/batches.ts'
 import { createWebRouter, deviceView, lastDrops, patientModel, recentReadings, registeredDoctors, userPayments, type DeviceView, type PatientModel } from './web/index.ts'
 import { DoctorBook } from './app/doctor-book.ts'
 import { createFhirRouter, hubFhirSource } from './fhir/index.ts'
-import { batchesService, chainService, coinService, coreEpochChain, devicesService, diagnosesService, keysService, minerService, pipelineService, submitTo, userchainStatus, type UserchainStatus, type BatchesService, type ChainService, type CoinService, type DevicesService, type DiagnosesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
+import { batchesService, devicesService, diagnosesService, keysService, pipelineService, type UserchainStatus, type BatchesService, type ChainService, type CoinService, type DevicesService, type DiagnosesService, type KeysService, type MinerService, type PipelineService } from './app/hub-service.ts'
 import type { DiagnosisEvent, HealthchainRuntime } from './nodered/runtime.ts'
 import { startApiServer, type ApiStats } from './api/server.ts'
 import { hubRoutes } from './api/hub-routes.ts'
@@ -134,14 +130,10 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
   const stops: Array<() => Promise<unknown>> = []
   const stop = async (): Promise<void> => { for (const s of stops.splice(0).reverse()) await s().catch(() => {}) }
   try {
-    const core = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', params.name), params })
-    stops.push(async () => { await core.close() })
-    const net = await CoreNet.start({ chain: coreChain(core), params, dataDir: join(cfg.dataDir, 'net'), ...(cfg.listen.length > 0 ? { listen: cfg.listen } : {}), bootstrap: cfg.bootstrap })
-      .catch((err: unknown) => { throw listenError(err, 'listen') })
-    stops.push(async () => { await net.stop() })
-    const miner = new Miner(core, { miner: user.id, ...(cfg.threads === undefined ? {} : { threads: cfg.threads }) })
-    stops.push(async () => { await miner.close() })
-    const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.net.libp2p })
+    // the Userchain: a core user node (all of it, mining if asked), or a light one (headers and the user's own proven transactions)
+    const chain = cfg.mode === 'light' ? await startLightHubChain(cfg, params, user, stops, log) : await startCoreHubChain(cfg, params, user, stops)
+    const net = chain.net
+    const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.libp2p, leveldb: levelSizes(cfg) })
     stops.push(async () => { await ipfs.stop() })
     // one certificate for the page, the editor and mqtts (store/tls.ts)
     const embedded = 'embedded' in cfg.broker ? cfg.broker.embedded : undefined
@@ -182,15 +174,15 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // (until the follower runs, the genesis registry of the config: its accounting nodes' records)
     const genesisRegistry = cfg.docchain === undefined ? null : registryOf(cfg.docchain.registry)
     const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? genesisRegistry, rotate: () => rotateNow?.() ?? null })
-    const keys = UserKeys.fromChain(user, await keyHistory(core.store, core.mempool, user.id), {
+    const keys = UserKeys.fromChain(user, await chain.keyHistory(), {
       rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
     // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
-    const stampFirst = firstTxStamper(user, core, { rng, doctors: { lookup }, log })
-    const publishKey = async (tx: TxKey): Promise<void> => { const r = await core.submitTx(await stampFirst(tx)); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason) }
+    const stampFirst = firstTxStamper(user, chain.stampView, { rng, doctors: { lookup }, log })
+    const publishKey = async (tx: TxKey): Promise<void> => { const r = await chain.submit(await stampFirst(tx)); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason ?? 'refused') }
     // key epochs are built without touching the keys, stamped if need be, persisted, broadcast, applied once accepted, re-broadcast until mined (roles/user/commit.ts)
-    const committer = await EpochCommitter.open({ keys, chain: coreEpochChain(core), file: pendingEpochsPath(cfg.dataDir), stamp: stampFirst })
+    const committer = await EpochCommitter.open({ keys, chain: chain.epochs, file: pendingEpochsPath(cfg.dataDir), stamp: stampFirst })
     committer.on('error', (err) => { log(`key epochs: ${err.message}`) })
     committer.on('reissued', (p) => { log(`key epochs: the ${p.kind} tx_key expired unmined and was issued again as epoch ${p.epoch}`) })
     stops.push(async () => { committer.stop() })
@@ -204,13 +196,13 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const keysSvc = keysService({ committer, book })
     rotateNow = keys.current === null ? null : async () => { const r = await keysSvc.rotate(); return { epoch: r.epoch, tx: r.tx } }
     // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
-    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: coreBatchChain(core), confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
+    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: chain.batches, confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
     batches.on('error', (err) => { log(`batches: ${err.message}`) })
     stops.push(async () => { batches.stop() })
     // the user's diagnoses the Docchain follower verified and read, as they come (the diagnosis in node's source)
     const diagnosisListeners = new Set<(e: DiagnosisEvent) => void>()
     const runtime: HealthchainRuntime = {
-      ...hubRuntime({ identity: user, keys, core, miner, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches, epochs: committer }),
+      ...hubRuntime({ identity: user, keys, ...chain.runtime, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches, epochs: committer }),
       // the keys node's grant and revoke are the key service's, as the CLI's and the page's
       keyEpochs: keysSvc,
       diagnoses: { subscribe: (cb) => { diagnosisListeners.add(cb); return () => { diagnosisListeners.delete(cb) } } }
@@ -228,14 +220,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       port: cfg.editor.port,
       ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}),
       runtimes: { hub: runtime },
+      ...(cfg.memory.nodeRedPalette === 'lean' ? { nodesExcludes: LEAN_PALETTE_EXCLUDES } : {}),
       print: () => {}
     }).catch((err: unknown) => { throw listenError(err, 'editor.port') })
     stops.push(async () => { await red.stop() })
     // the user's own tx_IoT, confirmed or still in the mempool: the causes a diagnosis of theirs cites
-    const ownIoT = async (htxI: Uint8Array): Promise<TxIoT | undefined> => {
-      const tx = await core.store.confirmedTx(htxI) ?? core.mempool.get(htxI)?.bt.tx
-      return tx?.kind === 'iot' && equalBytes(tx.user, user.id) ? tx : undefined
-    }
+    const ownIoT = chain.ownIoT
     const members = (cfg.docchain?.members ?? []).map((m, i) => fromHex(`docchain.members[${i}].id`, m.id))
     const reader = new PatientReader(keys, {
       ownIoT,
@@ -245,7 +235,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     if (cfg.docchain !== undefined) {
       const dc = cfg.docchain
       const f = await DocchainFollower.open({
-        net: net.net,
+        net,
         members,
         genesisTime: dc.genesisTime,
         registry: registryOf(dc.registry),
@@ -271,7 +261,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       f.start()
       // the real-time path: a doctor's signed finding on this user's batch, shown as preliminary until Docchain certifies it
       stops.push(async () => { unsubscribe() })
-      const unsubscribe = onPreliminary(net.net, params.name, {
+      const unsubscribe = onPreliminary(net, params.name, {
         wanted: async (tx) => f.registry.status(tx.doctor) === 'active' && await ownIoT(tx.causes[0]!) !== undefined,
         onFinding: async (tx) => {
           const d = await reader.onPreliminary(tx)
@@ -279,20 +269,19 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         }
       })
     }
-    const submit = submitTo(core)
     const page = patientModel({
         keys,
         reader,
         publishKey,
         pendingEpochs: () => committer.pending(),
         keyRotation: cfg.keyRotationDays > 0,
-        balance: () => core.store.account(user.id).balance,
+        balance: chain.balance,
         readings: vitals.readings,
         // the doctors of the registry folded from Docchain (none without a `docchain` section)
         doctors: () => follower === null ? [] : registeredDoctors(follower.registry),
         devices,
         // the user's prepayments to the consortium (§IV-B4), pending and on Userchain
-        payments: userPayments(core, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
+        payments: userPayments(chain.view, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
     })
     // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
     const patient: PatientModel = {
@@ -309,8 +298,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       status: async () => ({
         user: toHex(user.id),
         network: params.name,
-        userchain: userchainStatus(core, net),
-        mining: miner.mining,
+        userchain: chain.status(),
+        mining: chain.mining(),
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,
         api: api?.stats() ?? null,
@@ -319,9 +308,9 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       }),
       keys: keysSvc,
       devices: devicesService(ingest.ingest.registry),
-      coin: coinService({ store: core.store, mempool: core.mempool, identity: user, submit }),
-      chain: chainService(core.store, () => core.mempool.size),
-      miner: minerService(runtime.miner!, miner),
+      coin: chain.coin,
+      chain: chain.chain,
+      miner: chain.minerService(runtime.miner!),
       batches: batchesService(batches, runtime.batches!),
       pipeline: pipelineService(runtime),
       diagnoses: diagnosesService(runtime),
@@ -334,23 +323,18 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const app = express()
     app.disable('x-powered-by')
     // the FHIR API (/fhir): the user's own data, behind the page's login
-    app.use('/fhir', createFhirRouter({ source: hubFhirSource({ chain: core, keys, reader, fetch: async (d) => await ipfs.get(cidFromDigest(d), { providers: [...cfg.storageNodes] }) }), web, log }).router)
+    app.use('/fhir', createFhirRouter({ source: hubFhirSource({ chain: chain.view, keys, reader, fetch: async (d) => await ipfs.get(cidFromDigest(d), { providers: [...cfg.storageNodes] }) }), web, log }).router)
     app.use('/', web.router)
     const pages = await webServer(app, { host: cfg.http.host, port: cfg.http.port, ...(httpsOn ? { tls: { key: tls.key, cert: tls.cert } } : {}) }).listen().catch((err: unknown) => { throw listenError(err, 'http.port') })
     stops.push(async () => { await pages.close() })
     const activity = opts.activity
     if (activity !== undefined) {
-      const onBlock = (r: AddResult): void => {
-        for (const b of r.connected) {
-          for (const bt of b.txs) if (bt.tx.kind === 'iot' && equalBytes(bt.tx.user, user.id)) activity(`batch recorded: tx_IoT ${toHex(bt.id)} (key epoch ${bt.tx.epoch}) in Ublock ${b.header.index}`)
-        }
-      }
+      const offOwn = chain.onOwnTx((tx, id, height) => { if (tx.kind === 'iot') activity(`batch recorded: tx_IoT ${id} (key epoch ${tx.epoch}) in Ublock ${height}${chain.mode === 'light' ? ', its Merkle proof verified' : ''}`) })
       const onDrop = (err: HealthchainError, ctx: SubmitContext): void => { activity(`dropped from ${ctx.device ?? ctx.source}: ${err.code} ${err.message}`) }
-      core.on('block', onBlock)
       ingest.ingest.on('dropped', onDrop)
-      stops.push(async () => { core.off('block', onBlock); ingest.ingest.off('dropped', onDrop) })
+      stops.push(async () => { offOwn(); ingest.ingest.off('dropped', onDrop) })
     }
-    if (cfg.mine) miner.start()
+    chain.start()
     const mqttPort = ingest.broker === null ? null : ingest.broker.port
     const mqttsPort = ingest.broker?.tlsServer == null ? null : ingest.broker.tlsPort
     return {
@@ -358,7 +342,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       tls: tls === undefined ? null : { fingerprint: tls.fingerprint, spki: tls.spki, ...(tls.files.ca === undefined ? {} : { caFile: tls.files.ca }), ...(tls.ca === undefined ? {} : { ca: tls.ca }) },
       mqttsPort,
       logins: { ...(web.created === undefined ? {} : { web: web.created }), ...(red.created === undefined ? {} : { editor: red.created }) },
-      peer: net.net.libp2p.getMultiaddrs().map(String)[0] ?? '',
+      peer: net.libp2p.getMultiaddrs().map(String)[0] ?? '',
       mqttPort,
       api: { socket: server.socket, url: server.url },
       docchain,

@@ -6,7 +6,11 @@
  * hub's first start (key epoch 1, no doctor), a reading published as
  * documented, sealed and recorded on Userchain, the patient page showing
  * it, then `chain tx` once the hub is stopped. The consortium's storage
- * node is the one thing started beside the README (its own section).
+ * node is the one thing started beside the README (its own section); in
+ * light mode ("A hub for small boards"), a mining core node too, the one
+ * the light hub's `bootstrap` names. CI runs light mode (the one that
+ * needs the most parts); WALKTHROUGH_MODES=core,light runs both (the
+ * default off CI).
  */
 import t from 'tap'
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
@@ -14,6 +18,12 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { openAdmission, StorageNode } from '../../hub/src/roles/storage/index.ts'
+import { DEVNET } from '../../hub/src/core/index.ts'
+import { CoreNode } from '../../hub/src/roles/core/node.ts'
+import { CoreNet } from '../../hub/src/net/service.ts'
+import { coreChain } from '../../hub/src/net/core-chain.ts'
+import { Miner } from '../../hub/src/roles/core/miner.ts'
+import { who } from '../helpers/core.ts'
 import { skipUnlessTools } from '../helpers/tools.ts'
 import { fill, hubReady, patientPage, readmeBlocks, ROOT } from '../helpers/readme-steps.ts'
 
@@ -23,12 +33,25 @@ const run = promisify(execFile)
 /** A user whose Node is supported: the pinned Node 24 first on PATH (npx, npm and the bin's shebang run on it). */
 export const userPath = `${join(ROOT, 'node_modules', 'node', 'bin')}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`
 
-t.test('the Pi walkthrough, as the README writes it', { skip: skipUnlessTools('mosquitto_pub') }, async (t) => {
+const MODES = (process.env.WALKTHROUGH_MODES ?? (process.env.CI === undefined ? 'core,light' : 'light')).split(',').map((m) => m.trim())
+
+for (const mode of MODES) t.test(`the Pi walkthrough, as the README writes it (${mode} hub)`, { skip: skipUnlessTools('mosquitto_pub') }, async (t) => {
+  const light = mode === 'light'
   const dir = t.testdir()
   const blocks = readmeBlocks('### Step by step')
   t.equal(blocks.length, 6, 'six command blocks: identity, pairing, config, start, a reading, the chain')
   const storage = await StorageNode.create({ dataDir: join(dir, 'storage'), admission: openAdmission })
   t.teardown(async () => { await storage.stop() })
+  // a light hub's core node: it keeps Userchain, serves the proofs and mines the hub's transactions
+  let coreAddr: string | undefined
+  if (light) {
+    const node = await CoreNode.open({ dir: join(dir, 'core-node'), params: DEVNET, verifyThreads: 1 })
+    const net = await CoreNet.start({ chain: coreChain(node), params: DEVNET, listen: ['/ip4/127.0.0.1/tcp/0'], redialMs: 0 })
+    const miner = new Miner(node, { miner: who('walkthrough-core-node').id, threads: 1 })
+    miner.start()
+    t.teardown(async () => { await miner.close(); await net.stop(); await node.close() })
+    coreAddr = net.net.addrs()[0]!.toString()
+  }
 
   const env: NodeJS.ProcessEnv = { HOME: process.env.HOME, PATH: userPath, HEALTHCHAIN_PASSPHRASE: 'walkthrough test passphrase', npm_config_update_notifier: 'false' }
   const map: Record<string, string> = { '/opt/healthchain': ROOT, '/var/lib/healthchain': join(dir, 'var-lib'), '/etc/healthchain': join(dir, 'etc'), '<pi>': '127.0.0.1' }
@@ -49,8 +72,10 @@ t.test('the Pi walkthrough, as the README writes it', { skip: skipUnlessTools('m
       const file = words[1]!
       const cfg = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
       Object.assign(cfg, {
-        dataDir: map['/var/lib/healthchain'], storageNodes: [storage.ipfs.multiaddrs[0]!.toString()], serial: [], bootstrap: [],
-        listen: ['/ip4/127.0.0.1/tcp/0'], broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 }, threads: 1
+        dataDir: map['/var/lib/healthchain'], storageNodes: [storage.ipfs.multiaddrs[0]!.toString()], serial: [], bootstrap: coreAddr === undefined ? [] : [coreAddr],
+        listen: ['/ip4/127.0.0.1/tcp/0'], broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 }, threads: 1,
+        // the light hub's edits, as step 3 lists them
+        ...(light ? { mode: 'light', mine: false } : {})
       })
       delete cfg.docchain
       await writeFile(file, JSON.stringify(cfg, null, 2))
@@ -96,6 +121,7 @@ t.test('the Pi walkthrough, as the README writes it', { skip: skipUnlessTools('m
   await until(() => /batch recorded: tx_IoT/.test(hubOut) || hub!.exitCode !== null, 150_000)
   const rec = /batch recorded: tx_IoT ([0-9a-f]{64}) \(key epoch (\d+)\) in Ublock (\d+)/.exec(hubOut)
   t.ok(rec, `the batch was sealed and its tx_IoT mined:\n${hubOut}`)
+  if (light) t.match(hubOut, /in Ublock \d+, its Merkle proof verified/, 'the light hub holds it with a proof it checked')
   t.equal(rec?.[2], '1', 'sealed with key epoch 1')
   // 6. the patient page shows it
   const page = await patientPage(ready.url, ready.login!)

@@ -9,46 +9,20 @@
  */
 import t from 'tap'
 import type { PeerId } from '@libp2p/interface'
-import { bodyTx, type BodyTx } from '../../hub/src/core/index.ts'
+import { bodyTx } from '../../hub/src/core/index.ts'
 import { CoreNode } from '../../hub/src/roles/core/node.ts'
 import { CoreNet } from '../../hub/src/net/service.ts'
 import { coreChain } from '../../hub/src/net/core-chain.ts'
-import type { NetChain, ProvenTx } from '../../hub/src/net/chain.ts'
 import { ForgedProofError, OmittedTxError } from '../../hub/src/net/errors.ts'
 import { LightNode } from '../../hub/src/roles/light/light-node.ts'
 import { tempDir } from '../helpers/userchain.ts'
 import { who } from '../helpers/core.ts'
+import { lying, type Lie } from '../helpers/light-liar.ts'
 import { aliceIot, aliceKey, mine, NETTEST, NOW, startPeer, until } from './net-helpers.ts'
 
 const alice = who('alice')
 const bob = who('bob')
 const doctor = who('doctor')
-
-type Mode = 'honest' | 'forge-proof' | 'forge-tx' | 'fake-header' | 'foreign' | 'omit'
-
-/** A NetChain that lies about alice's transactions as `mode()` says. */
-function lying (chain: NetChain, mode: () => Mode, foreign: () => Promise<ProvenTx>): NetChain {
-  return {
-    ...chain,
-    async userTxProofs (user, limit) {
-      const real = await chain.userTxProofs(user, limit)
-      const [first, ...rest] = real
-      if (first === undefined) return real
-      switch (mode()) {
-        case 'honest': return real
-        case 'forge-proof': {
-          const proof = first.proof.map((h) => h.slice())
-          proof[0]![0]! ^= 0xff
-          return [{ ...first, proof }, ...rest]
-        }
-        case 'forge-tx': return [{ ...first, tx: bodyTx(aliceIot(alice, 999)) as BodyTx }, ...rest]
-        case 'fake-header': return [{ ...first, header: { ...first.header, gtime: first.header.gtime + 1 } }, ...rest]
-        case 'foreign': return [await foreign(), ...rest]
-        case 'omit': return real.slice(0, -1)
-      }
-    }
-  }
-}
 
 t.test('the light node catches a core node that forges or omits a transaction proof', async (t) => {
   const a = await startPeer(t, 'a')
@@ -60,11 +34,11 @@ t.test('the light node catches a core node that forges or omits a transaction pr
   await mine(a)
   await mine(a)
 
-  let mode: Mode = 'honest'
+  let mode: Lie = 'honest'
   const dir = await tempDir(t, 'net-liar')
   const xnode = await CoreNode.open({ dir, params: NETTEST, now: () => NOW, verifyThreads: 1 })
   const xchain = coreChain(xnode)
-  const x = await CoreNet.start({ chain: lying(xchain, () => mode, async () => (await xchain.userTxProofs(bob.id, 10))[1]!), params: NETTEST, bootstrap: [a.addr], redialMs: 0, sync: { intervalMs: 500 } })
+  const x = await CoreNet.start({ chain: lying(xchain, () => mode, { foreign: async () => (await xchain.userTxProofs(bob.id, 10))[1]!, substitute: () => bodyTx(aliceIot(alice, 999)) }), params: NETTEST, bootstrap: [a.addr], redialMs: 0, sync: { intervalMs: 500 } })
   t.teardown(async () => { await x.stop(); await xnode.close() })
   await until('liar synced', () => xnode.store.tip.hex === a.node.store.tip.hex)
 
@@ -81,7 +55,7 @@ t.test('the light node catches a core node that forges or omits a transaction pr
   t.equal(honest.reports[0]!.txs.length, 5, "alice's 5 txs (2 blocks, the coinbase is not hers) proven by A")
   t.same(honest.reports[1]!.txs.map((c) => c.block), honest.reports[0]!.txs.map((c) => c.block))
 
-  const expectLie = async (m: Mode, cls: typeof ForgedProofError | typeof OmittedTxError, field: RegExp): Promise<void> => {
+  const expectLie = async (m: Lie, cls: typeof ForgedProofError | typeof OmittedTxError, field: RegExp): Promise<void> => {
     mode = m
     const before = light.net.peers.score(X.toString())
     const err = await light.myTransactions(X).then(() => null, (e: unknown) => e)

@@ -20,3 +20,8 @@ export class RecoverySessionExistsError extends HealthchainError {
 export class RecoveredNotSyncedError extends HealthchainError {
   constructor (dir: string) { super('ERR_RECOVERED_NOT_SYNCED', 'userchain', `the identity in ${dir} was recovered, and this data dir's Userchain holds none of its key epochs yet: sync it first (healthchain node --data-dir ${dir} --bootstrap <peer>, until its tip matches the network's), then start the hub`) }
 }
+
+/** What only a core user node does (mine, keep other users' transactions and balances), asked of a light hub. */
+export class LightModeError extends HealthchainError {
+  constructor (what: string) { super('ERR_LIGHT_MODE', 'mode', `a light hub keeps only Userchain headers and its user's own transactions: ${what}`) }
+}

@@ -23,6 +23,7 @@ import type { DoctorBook } from './doctor-book.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { CoreNet } from '../net/service.ts'
 import type { GossipStats } from '../net/gossip.ts'
+import type { LightChainStatus } from '../roles/light/light-chain.ts'
 
 /** Submits a transaction to the core node's mempool; resolves with its id, or throws TxRejectedError. */
 export type SubmitTx = (tx: Tx) => Promise<string>
@@ -126,6 +127,8 @@ export interface UserchainStatus {
   readonly gossip: Readonly<Record<string, GossipStats>>
   /** Bans in force: peers, and the IP addresses refused with them. */
   readonly bans: { readonly peers: number, readonly addresses: number }
+  /** A light hub (mode "light"): its own transactions proven and pending, core nodes, liars dropped, store bytes. */
+  readonly light?: LightChainStatus
 }
 
 /** What the hub's status says of its Userchain node: tip, pool, peers and what it refused and penalised. */
@@ -167,21 +170,28 @@ function hex32 (field: string, s: string): Uint8Array {
   return b
 }
 
+/** The chain info of a tip (a core node's store entry or a light node's header entry). */
+export function chainInfo (network: string, tip: { readonly height: number, readonly hex: string, readonly header: { readonly gtime: number, readonly bits: number }, readonly work: bigint }, counts: { readonly blocks: number, readonly mempool: number, readonly nextBits: number }): ChainInfo {
+  return {
+    network,
+    height: tip.height,
+    tip: tip.hex,
+    gtime: tip.header.gtime,
+    bits: `0x${tip.header.bits.toString(16)}`,
+    work: String(tip.work),
+    blocks: counts.blocks,
+    mempool: counts.mempool,
+    nextBits: `0x${counts.nextBits.toString(16)}`
+  }
+}
+
 /** Userchain queries over a chain store; `mempool` counts pending transactions. */
 export function chainService (store: ChainStore, mempool: () => number | Promise<number>): ChainService {
   return {
     info: async (opts = {}) => {
       const tip = store.tip
       return {
-        network: store.params.name,
-        height: tip.height,
-        tip: tip.hex,
-        gtime: tip.header.gtime,
-        bits: `0x${tip.header.bits.toString(16)}`,
-        work: String(tip.work),
-        blocks: store.blockCount,
-        mempool: await mempool(),
-        nextBits: `0x${store.nextBitsAfter(tip).toString(16)}`,
+        ...chainInfo(store.params.name, tip, { blocks: store.blockCount, mempool: await mempool(), nextBits: store.nextBitsAfter(tip) }),
         ...(opts.check === true ? { problems: await store.audit() } : {})
       }
     },

@@ -24,6 +24,8 @@ import { keystoreId } from '../store/keystore.ts'
 import { chainService, plain as plainValue, type ChainInfo, type ChainService } from '../app/hub-service.ts'
 import type { ApiClient } from '../api/client.ts'
 import { viaDaemon } from './_daemon.ts'
+import { LightLedger } from '../roles/light/light-chain.ts'
+import { lightChainService } from '../app/light-hub.ts'
 import { dataDir, keystorePath } from './_common.ts'
 
 interface CommonOpts { dataDir?: string, network?: string, json?: boolean }
@@ -110,6 +112,12 @@ export function register (program: Command): void {
   /** A query through the running hub's API, else the same service call on the stopped data dir's chain store. */
   const query = async <T>(opts: CommonOpts, api: (c: ApiClient) => Promise<T>, direct: (s: ChainService) => Promise<T>): Promise<T> =>
     await viaDaemon(opts.dataDir, api, async () => {
+      // a light hub's data dir: its headers and proven transactions (app/light-hub.ts), when it keeps no Userchain store
+      const lightDir = join(dataDir(opts.dataDir), 'light')
+      if (!existsSync(chainDir(opts)) && existsSync(lightDir)) {
+        const ledger = await LightLedger.load(lightDir, network(opts.network), await keystoreId(keystorePath(opts)))
+        if (ledger !== null) return await direct(lightChainService(ledger))
+      }
       const s = await openStore(opts)
       try { return await direct(chainService(s, () => storedMempool(s))) } finally { await s.close() }
     })

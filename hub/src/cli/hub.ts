@@ -27,11 +27,14 @@ export function register (program: Command): void {
         console.log(`config ok: data dir ${cfg.dataDir}, ${cfg.network}, broker ${'embedded' in cfg.broker ? `embedded on ${cfg.broker.embedded.host}:${cfg.broker.embedded.port}` : cfg.broker.url}, ${cfg.serial.length} serial port(s)`)
         return
       }
+      // V8's young generation sized to the board: only on the command line, so the process replaces itself once with the flag
+      if (withSemiSpace(cfg.memory.semiSpaceMB)) return
       // the hub pulls in Node-RED, Helia and libp2p: loaded only when it starts
       const { startHub } = await import('../hub.ts')
       const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), await passphrase(o))
       const book = await doctorBook(cfg.dataDir)
-      await checkRecoveredSync(cfg.dataDir, async () => {
+      // a light hub learns its key epochs from the core nodes' proofs: it keeps no Userchain to check
+      if (cfg.mode === 'core') await checkRecoveredSync(cfg.dataDir, async () => {
         const node = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', NETWORKS[cfg.network].name), params: NETWORKS[cfg.network] })
         try { return node.store.latestEpoch(user.id) } finally { await node.close() }
       })
@@ -52,4 +55,22 @@ export function register (program: Command): void {
       await hub.stop()
       process.exit(0) // Node-RED keeps a session timer after stop (nodered/embed.ts)
     })
+}
+
+/**
+ * V8 keeps the young generation (new objects) in two semi-spaces of up to
+ * 16 MB each by default, and they stay resident once grown: on the idle hub
+ * that was some 85 MB of 280 (README "What the hub costs in memory"). The
+ * size can only be given on the command line, so the first start replaces
+ * the process (execve: same pid, nothing left behind) with the flag added.
+ * Returns true when it did not return (never, in practice); false when the
+ * flag is in force, not asked (0), or execve is missing (Node < 22.15).
+ */
+export function withSemiSpace (mb: number): boolean {
+  const flag = '--max-semi-space-size'
+  if (mb === 0 || process.execArgv.some((a) => a.startsWith(flag)) || process.env.HEALTHCHAIN_SEMI_SPACE !== undefined) return false
+  const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve
+  if (execve === undefined) return false
+  execve(process.execPath, [process.execPath, ...process.execArgv, `${flag}=${mb}`, ...process.argv.slice(1)], { ...process.env, HEALTHCHAIN_SEMI_SPACE: String(mb) })
+  return true
 }

@@ -18,11 +18,11 @@
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
-import { createHeliaLight } from 'helia'
 import type { Helia } from 'helia'
 import { withBitswap } from '@helia/bitswap'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
 import { ClassicLevel } from 'classic-level'
+import type { LevelSizes } from '../store/chain.ts'
 import { LevelBlockstore } from 'blockstore-level'
 import { LevelDatastore } from 'datastore-level'
 import { lpStream } from '@libp2p/utils'
@@ -51,7 +51,26 @@ export interface BlockAcceptor {
   announce(digest: Uint8Array, from: PeerId, auth?: Uint8Array): Promise<void>
 }
 
+/**
+ * Helia's light constructor without its package index: `import 'helia'`
+ * also loads @helia/libp2p's default libp2p stack (WebRTC, the DHT,
+ * UPnP …), some 67 MB of resident memory for code this node never runs (it
+ * shares the hub's libp2p). The package exports only its index, so the
+ * class is loaded from the file beside it; `createHeliaLight` in the index
+ * is this very constructor call.
+ */
+async function createHeliaLight (init: { blockstore: LevelBlockstore, datastore: LevelDatastore }): Promise<Helia> {
+  const index = import.meta.resolve('helia')
+  const [{ Helia: HeliaClass }, { name, version }] = await Promise.all([
+    import(new URL('./helia.js', index).href) as Promise<{ Helia: new (init: object) => Helia }>,
+    import(new URL('./version.js', index).href) as Promise<{ name: string, version: string }>
+  ])
+  return new HeliaClass({ name, version, ...init })
+}
+
 export interface IpfsNodeOptions {
+  /** LevelDB cache and write buffer of the block and data stores (store/chain.ts LevelSizes). */
+  readonly leveldb?: LevelSizes
   /** Blocks go to `<dataDir>/blocks`, pins to `<dataDir>/datastore`. */
   dataDir: string
   /** The process's libp2p node; when absent one is created (key in `<dataDir>/libp2p.seed`) and owned. */
@@ -120,8 +139,8 @@ export class IpfsNode {
   /** Opens the stores, starts Helia (and libp2p if owned) and serves the store protocol. */
   static async create (opts: IpfsNodeOptions): Promise<IpfsNode> {
     await mkdir(opts.dataDir, { recursive: true })
-    const blockstore = new LevelBlockstore(syncedLevel(join(opts.dataDir, 'blocks')) as LevelOf<typeof LevelBlockstore>)
-    const datastore = new LevelDatastore(syncedLevel(join(opts.dataDir, 'datastore')) as LevelOf<typeof LevelDatastore>)
+    const blockstore = new LevelBlockstore(syncedLevel(join(opts.dataDir, 'blocks'), opts.leveldb) as LevelOf<typeof LevelBlockstore>)
+    const datastore = new LevelDatastore(syncedLevel(join(opts.dataDir, 'datastore'), opts.leveldb) as LevelOf<typeof LevelDatastore>)
     await blockstore.open()
     await datastore.open()
     let libp2p = opts.libp2p
@@ -129,7 +148,7 @@ export class IpfsNode {
     let helia: Helia | undefined
     try {
       libp2p ??= await createIpfsLibp2p({ privateKey: await loadOrCreateKey(opts.dataDir), ...(opts.listen === undefined ? {} : { listen: opts.listen }) })
-      helia = createHeliaLight({ blockstore, datastore })
+      helia = await createHeliaLight({ blockstore, datastore })
       // Helia's own libp2p mixin always creates a new node; this one shares ours.
       Object.defineProperty(helia, 'libp2p', { value: libp2p, enumerable: true })
       if (opts.bitswap !== false) withBitswap(helia as unknown as HeliaWithLibp2p)
@@ -475,12 +494,12 @@ type LevelOf<S extends new (db: never) => unknown> = Exclude<ConstructorParamete
  * one leaves a block or pin that the next GC or prune removes again. The
  * encodings are the ones those packages give the Level they create.
  */
-function syncedLevel (dir: string): unknown {
+function syncedLevel (dir: string, sizes: LevelSizes = {}): unknown {
   class SyncedLevel extends ClassicLevel<string, Uint8Array> {
     async _put (key: string, value: Uint8Array, options: object): Promise<void> { await hooks._put.call(this, key, value, { ...options, sync: true }) }
     async _batch (ops: unknown[], options: object): Promise<void> { await hooks._batch.call(this, ops, { ...options, sync: true }) }
   }
-  return new SyncedLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  return new SyncedLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view', ...sizes })
 }
 
 /** The response if OK, else a StoreRequestError naming the peer and status. */

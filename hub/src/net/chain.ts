@@ -38,8 +38,8 @@ export interface NetChain {
    */
   submitTx(bytes: Uint8Array, peer?: string, banned?: () => boolean): Promise<Verdict>
   submitBlock(bytes: Uint8Array): Promise<Verdict>
-  /** The user's best-chain transactions with Merkle proofs, oldest first. */
-  userTxProofs(user: Uint8Array, limit: number): Promise<ProvenTx[]>
+  /** The user's best-chain transactions with Merkle proofs, oldest first, from height `fromHeight` on (default 0). */
+  userTxProofs(user: Uint8Array, limit: number, fromHeight?: number): Promise<ProvenTx[]>
   /** Encoded mempool transactions, arrival order, at most `maxBytes` in all. */
   mempoolTxs(maxBytes: number): Uint8Array[]
   hasTx(id: Uint8Array): boolean

@@ -33,7 +33,7 @@ export function coreChain (node: CoreNode): NetChain {
       if (r.status === 'invalid') return { accepted: false, code: 'ERR_INVALID_BLOCK', reason: r.reason ?? 'invalid' }
       return { accepted: true, duplicate: r.status === 'duplicate', tipChanged: r.tipChanged }
     },
-    userTxProofs: async (user, limit) => await node.store.userTxProofs(user, limit),
+    userTxProofs: async (user, limit, fromHeight = 0) => await node.store.userTxProofs(user, limit, fromHeight),
     mempoolTxs (maxBytes) {
       const out: Uint8Array[] = []
       let n = 0

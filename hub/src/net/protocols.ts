@@ -38,7 +38,7 @@ export function protocolsFor (network: string): Protocols {
   return {
     headers: { id: `${p}/headers/1`, maxRequestBytes: 8 + MAX_LOCATOR * HASH_BYTES, maxFrameBytes: 64 + MAX_HEADERS * UBLOCK_HEADER_BYTES, maxFrames: 1 },
     blocks: { id: `${p}/blocks/1`, maxRequestBytes: 4 + MAX_BLOCKS_PER_REQUEST * HASH_BYTES, maxFrameBytes: UBLOCK_HEADER_BYTES + MAX_BLOCK_BODY_BYTES, maxFrames: MAX_BLOCKS_PER_REQUEST },
-    userTxs: { id: `${p}/usertxs/1`, maxRequestBytes: HASH_BYTES + 8, maxFrameBytes: UBLOCK_HEADER_BYTES + 16 + MAX_PROOF_DEPTH * HASH_BYTES + MAX_TX_BYTES, maxFrames: MAX_USER_TXS + 1 },
+    userTxs: { id: `${p}/usertxs/1`, maxRequestBytes: HASH_BYTES + 16, maxFrameBytes: UBLOCK_HEADER_BYTES + 16 + MAX_PROOF_DEPTH * HASH_BYTES + MAX_TX_BYTES, maxFrames: MAX_USER_TXS + 1 },
     mempool: { id: `${p}/mempool/1`, maxRequestBytes: 8, maxFrameBytes: MAX_TX_BYTES, maxFrames: Math.ceil(MAX_MEMPOOL_ANSWER / 64) }
   }
 }
@@ -152,9 +152,11 @@ export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeCh
       const r = new Reader(req)
       const user = r.fixed('user', HASH_BYTES)
       const limit = r.varint('limit', MAX_USER_TXS)
+      // from height (optional, 0 when absent): a light node pages through a long history
+      const from = r.remaining > 0 ? r.varint('from') : 0
       r.end('usertxs request')
       const tip = tipInfo()
-      const txs = await chain.userTxProofs(user, limit)
+      const txs = await chain.userTxProofs(user, limit, from)
       return { frames: [writeTip(new Writer(48), tip).finish(), ...txs.map(encodeProvenTx)] }
     }, so),
     await serve(libp2p, p.mempool, async (req): Promise<Answer> => {
@@ -209,8 +211,10 @@ export class ChainClient {
     }, opts)
   }
 
-  async userTxs (peer: Target, user: Uint8Array, limit = MAX_USER_TXS, opts?: RequestOptions): Promise<{ tip: TipInfo, txs: ProvenTx[] }> {
-    const req = new Writer(HASH_BYTES + 8).fixed('user', user, HASH_BYTES).varint('limit', limit, MAX_USER_TXS).finish()
+  /** The user's transactions with their proofs, oldest first, from height `from` on. */
+  async userTxs (peer: Target, user: Uint8Array, limit = MAX_USER_TXS, opts?: RequestOptions, from = 0): Promise<{ tip: TipInfo, txs: ProvenTx[] }> {
+    const w = new Writer(HASH_BYTES + 16).fixed('user', user, HASH_BYTES).varint('limit', limit, MAX_USER_TXS)
+    const req = (from > 0 ? w.varint('from', from) : w).finish()
     return await this.call(peer, this.protocols.userTxs, req, (f) => {
       if (f.length === 0 || f.length > limit + 1) throw new BadResponseError('usertxs', `${f.length} frames`)
       const r = new Reader(f[0]!)

@@ -41,6 +41,18 @@ interface ExpressApp {
 export const FLOWS_DIR = fileURLToPath(new URL('../../../flows/', import.meta.url))
 export const PALETTE_DIR = join(FLOWS_DIR, 'nodes')
 
+/**
+ * The core nodes a lean palette leaves out: those that bring large
+ * libraries (HTTP client and server, WebSocket, MQTT client, TCP/UDP, the
+ * HTML, XML, YAML and CSV parsers, exec), some 18 MB resident on the idle
+ * hub (README "What the hub costs in memory"). Function, switch, change,
+ * template, delay, trigger, split/join, JSON and the rest stay.
+ */
+export const LEAN_PALETTE_EXCLUDES: readonly string[] = [
+  '05-tls.js', '06-httpproxy.js', '10-mqtt.js', '21-httpin.js', '21-httprequest.js', '22-websocket.js', '31-tcpin.js', '32-udp.js',
+  '70-CSV.js', '70-HTML.js', '70-XML.js', '70-YAML.js', '90-exec.js'
+]
+
 export interface EmbedOptions {
   /** The node's data dir; Node-RED's userDir is `<dataDir>/node-red`. */
   readonly dataDir: string
@@ -62,6 +74,8 @@ export interface EmbedOptions {
   readonly print?: (line: string) => void
   /** Node-RED console log level (default 'warn'). */
   readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off'
+  /** Node-RED core node files not to load (settings.nodesExcludes): LEAN_PALETTE_EXCLUDES on a small board. */
+  readonly nodesExcludes?: readonly string[]
 }
 
 export interface EmbeddedNodeRed {
@@ -108,6 +122,7 @@ export async function startNodeRed (opts: EmbedOptions): Promise<EmbeddedNodeRed
     userDir,
     flowFile: 'flows.json',
     nodesDir: [PALETTE_DIR],
+    ...(opts.nodesExcludes === undefined ? {} : { nodesExcludes: [...opts.nodesExcludes] }),
     credentialSecret: auth.record.credentialSecret,
     adminAuth: adminAuthSetting(auth.record),
     httpAdminRoot: adminRoot,

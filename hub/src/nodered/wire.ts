@@ -259,8 +259,11 @@ export function durableBatchStore (db: DurableBatches, opts: { retryMs?: number 
 export interface HubParts {
   readonly identity: Identity
   readonly keys: UserKeys
-  readonly core: CoreNode
-  readonly miner: Miner
+  /** A core user node and its miner … */
+  readonly core?: CoreNode
+  readonly miner?: Miner
+  /** … or, on a light user node (no mempool, never mines), its submitter, miner control and clock. */
+  readonly chain?: { readonly txs: TxSubmitter, readonly miner: MinerControl, readonly now: () => number }
   readonly ipfs: IpfsNode
   readonly storageNodes: Provider[]
   /** Pinning Service API endpoints used as storage targets too (ipfs/pinning-client.ts). */
@@ -282,19 +285,26 @@ export interface HubParts {
   readonly batchRetryMs?: number
 }
 
+function coreParts (p: HubParts): NonNullable<HubParts['chain']> {
+  if (p.core === undefined || p.miner === undefined) throw new TypeError('hubRuntime: give a core node and its miner, or a chain')
+  const core = p.core
+  return { txs: coreTxs(core), miner: coreMiner(core, p.miner), now: () => core.now() }
+}
+
 /** The hub's runtime (user + core user roles) over its real parts, as injected under "hub". */
 export function hubRuntime (p: HubParts): HealthchainRuntime {
+  const chain = p.chain ?? coreParts(p)
   return {
     role: 'user',
     identity: p.identity,
-    now: () => p.core.now(),
+    now: chain.now,
     rng: p.rng,
     keys: p.keys,
     readings: ingestReadings(p.ingest, p.user === undefined ? undefined : [p.user, toHex(p.identity.id)]),
     // signed: the consortium's storage nodes admit only established identities (DESIGN §6)
     ipfs: ipfsStore(p.ipfs, { storageNodes: p.storageNodes, signer: p.identity, ...(p.pinningServices === undefined ? {} : { pinningServices: p.pinningServices }), ...(p.replication === undefined ? {} : { replication: p.replication }) }),
-    txs: coreTxs(p.core),
-    miner: coreMiner(p.core, p.miner),
+    txs: chain.txs,
+    miner: chain.miner,
     ...(p.epochs === undefined ? {} : { epochs: p.epochs }),
     ...(p.batches === undefined ? {} : { batches: durableBatchStore(p.batches, p.batchRetryMs === undefined ? {} : { retryMs: p.batchRetryMs }) })
   }

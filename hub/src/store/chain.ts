@@ -163,7 +163,12 @@ export interface ChainStoreOptions {
   readonly maxReorgDepth?: number
   /** Called while the index loads: done, total. */
   readonly onProgress?: (done: number, total: number) => void
+  /** LevelDB's block cache and write buffer (memtable), bytes (defaults: LevelDB's, 8 MiB and 4 MiB): a small board sizes them down. */
+  readonly leveldb?: LevelSizes
 }
+
+/** How much memory a LevelDB database may hold: its block cache and its write buffer, bytes. */
+export interface LevelSizes { readonly cacheSize?: number, readonly writeBufferSize?: number }
 
 /** The positions of each user's transactions in a block (per-user index). */
 function usersOf (txs: readonly BodyTx[]): Array<{ user: Uint8Array, at: number[] }> {
@@ -223,7 +228,7 @@ export class ChainStore implements LedgerView {
     this.params = params
     this.maxReorgDepth = opts.maxReorgDepth ?? params.maxReorgDepth
     this.onProgress = opts.onProgress
-    this.db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
+    this.db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view', ...opts.leveldb })
   }
 
   /** Opens (or creates, with the network's genesis) the store in `dir`, and resumes toward the best known block. */
@@ -419,10 +424,10 @@ export class ChainStore implements LedgerView {
    * its best-chain transactions, each with the block header and a Merkle
    * inclusion proof against the header's userroot (core verifyMerkleProof).
    */
-  async userTxProofs (id: Uint8Array, limit = 1000): Promise<TxProof[]> {
+  async userTxProofs (id: Uint8Array, limit = 1000, fromHeight = 0): Promise<TxProof[]> {
     const out: TxProof[] = []
     const blocks = new Map<number, { block: Ublock, proofs: Uint8Array[][] }>()
-    for (const { height, pos } of await this.userTxs(id, limit)) {
+    for (const { height, pos } of await this.userTxs(id, limit, fromHeight)) {
       let b = blocks.get(height)
       if (b === undefined) {
         const block = await this.getBlock(this.hashAt(height)!)

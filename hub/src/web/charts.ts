@@ -9,8 +9,7 @@
  * of one point never looks like a crash; times are the hub's local time,
  * one label per tick interval.
  */
-import * as vega from 'vega'
-import { compile, type TopLevelSpec } from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
 import { isVital, VITALS, vitalText } from '../ai/units.ts'
 import type { ReadingView, Sustained } from './model.ts'
 
@@ -91,7 +90,15 @@ function spec (description: string, values: object[], x: object, y: object, colo
   } as TopLevelSpec
 }
 
+/**
+ * Vega and Vega-Lite are loaded by the first chart drawn, not with the hub:
+ * some 13 MB of resident memory only the pages need (README "What the hub
+ * costs in memory").
+ */
+let engine: Promise<[typeof import('vega'), typeof import('vega-lite')]> | undefined
 async function toSvg (s: TopLevelSpec): Promise<string> {
+  engine ??= Promise.all([import('vega'), import('vega-lite')])
+  const [vega, { compile }] = await engine
   const view = new vega.View(vega.parse(compile(s).spec), { renderer: 'none' })
   try { return await view.toSVG() } finally { view.finalize() }
 }

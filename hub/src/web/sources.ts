@@ -8,7 +8,6 @@
  */
 import { equalBytes, toHex, type Tx, type TxCoin } from '../core/index.ts'
 import type { Ingest } from '../ingest/pipeline.ts'
-import type { CoreNode } from '../roles/core/node.ts'
 import type { DoctorRegistry } from '../core/pbft/registry.ts'
 import type { DoctorView, PaymentView, ReadingView } from './model.ts'
 
@@ -42,6 +41,12 @@ export function registeredDoctors (registry: Pick<DoctorRegistry, 'list'>, name:
   })
 }
 
+/** What userPayments reads of a chain: a core node's store and mempool, or a light node's own transactions (app/light-hub.ts). */
+export interface UserTxsView {
+  readonly store: { userTxs: (id: Uint8Array) => Promise<Array<{ txid: Uint8Array }>>, confirmedTx: (id: Uint8Array) => Promise<Tx | undefined> }
+  readonly mempool: { list: () => Iterable<{ bt: { id: Uint8Array, tx: Tx } }> }
+}
+
 /**
  * The user's Healthcoin transfers (tx_coin from the user), newest first:
  * pending ones from the mempool, then confirmed ones from the best chain.
@@ -49,7 +54,7 @@ export function registeredDoctors (registry: Pick<DoctorRegistry, 'list'>, name:
  * Each confirmed tx is read once (the user's index is mostly tx_IoT and
  * tx_key); a reorg drops it from the index, so from the list too.
  */
-export function userPayments (core: Pick<CoreNode, 'store' | 'mempool'>, user: Uint8Array, opts: { to?: Uint8Array, limit?: number } = {}): () => Promise<PaymentView[]> {
+export function userPayments (core: UserTxsView, user: Uint8Array, opts: { to?: Uint8Array, limit?: number } = {}): () => Promise<PaymentView[]> {
   const limit = opts.limit ?? 50
   const pays = (tx: Tx | undefined): tx is TxCoin => tx?.kind === 'coin' && equalBytes(tx.from, user) && (opts.to === undefined || equalBytes(tx.to, opts.to))
   const view = (id: Uint8Array, tx: TxCoin, confirmed: boolean): PaymentView => ({ id: toHex(id), to: toHex(tx.to), amount: tx.amount, fee: tx.fee, confirmed })

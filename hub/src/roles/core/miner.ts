@@ -41,6 +41,11 @@ export class HashPool {
   constructor (threads = availableParallelism()) {
     this.threads = Math.max(1, threads)
     this.counter = new Float64Array(new SharedArrayBuffer(8 * this.threads))
+  }
+
+  /** The hashing threads, started by the first solve: a hub that does not mine keeps none (each costs some 25 MB resident). */
+  private ensureWorkers (): void {
+    if (this.workers.length > 0) return
     for (let i = 0; i < this.threads; i++) this.workers.push(new Worker(new URL('./miner-worker.ts', import.meta.url)))
   }
 
@@ -55,6 +60,7 @@ export class HashPool {
    * (resolves null).
    */
   async solve (header: UblockHeader, maxHashes = 0): Promise<UblockHeader | null> {
+    this.ensureWorkers()
     const job = ++this.job
     Atomics.store(this.control, 0, job)
     const bytes = encodeUblockHeader({ ...header, nonce: 0 })

@@ -34,6 +34,18 @@ import { HeaderChain } from './headers.ts'
 
 export const HEADERS_FILE = 'headers.bin'
 
+/**
+ * Whether a proven transaction holds against our header chain: its block on
+ * our best chain, and its RFC 6962 inclusion proof leading to that
+ * header's userroot (what a core node's answer and our own saved proofs
+ * are both checked by).
+ */
+export function checkProven (headers: HeaderChain, p: ProvenTx): 'ok' | 'off-chain' | 'bad-proof' {
+  const mine = headers.hashAt(p.header.index)
+  if (mine === undefined || !equalBytes(mine, ublockHash(p.header))) return 'off-chain'
+  return verifyMerkleProof(p.tx.id, p.pos, p.size, p.proof, p.header.userroot) ? 'ok' : 'bad-proof'
+}
+
 export interface LightNodeOptions extends Omit<NetNodeOptions, 'network'> {
   readonly params: NetworkParams
   /** ID_U: the user whose transactions this node follows. */
@@ -45,7 +57,7 @@ export interface LightNodeOptions extends Omit<NetNodeOptions, 'network'> {
 /** One of our transactions, proven on our best header chain. */
 export interface ConfirmedTx { readonly proven: ProvenTx, readonly height: number, readonly block: string }
 
-export interface PeerReport { readonly peer: string, readonly tip: TipInfo, readonly txs: ConfirmedTx[] }
+export interface PeerReport { readonly peer: string, readonly tip: TipInfo, readonly txs: ConfirmedTx[], /** the height it answered from */ readonly from: number }
 
 /** Events: 'tip' (HeaderEntry) when the best header chain moves; 'liar' ({peer, error}). */
 export class LightNode extends EventEmitter {
@@ -178,68 +190,92 @@ export class LightNode extends EventEmitter {
   }
 
   /**
-   * Our transactions as `peer` proves them, each verified against our header
-   * chain (headers synced from that peer first if its blocks are beyond our
-   * tip). Throws ForgedProofError (and penalises the peer) on any proof that
-   * fails.
+   * Our transactions as `peer` proves them from height `fromHeight` on,
+   * each verified against our header chain (headers synced from that peer
+   * first if its blocks are beyond our tip); a long history comes in pages
+   * of MAX_USER_TXS. Throws ForgedProofError (and penalises the peer) on
+   * any proof that fails, OmittedTxError when it leaves out one of ours
+   * proven before.
    */
-  async myTransactions (peer: string | PeerId): Promise<PeerReport> {
+  async myTransactions (peer: string | PeerId, fromHeight = 0): Promise<PeerReport> {
     const id = this.peerId(peer)
     const label = id.toString()
-    const { tip, txs } = await this.client.userTxs(id, this.user, MAX_USER_TXS)
-    if (txs.some((p) => p.header.index > this.headers.height) || (tip.height > this.headers.height)) await this.syncHeaders(id).catch(() => {})
-    const out: ConfirmedTx[] = []
+    const pages: ProvenTx[] = []
     const seen = new Set<string>()
-    txs.forEach((p, i) => {
+    let tip: TipInfo | undefined
+    for (let from = fromHeight; ;) {
+      const page = await this.client.userTxs(id, this.user, MAX_USER_TXS, undefined, from)
+      tip ??= page.tip
+      const inPage = new Set<string>()
+      page.txs.forEach((p, i) => {
+        const txid = toHex(p.tx.id)
+        if (inPage.has(txid)) this.liar(label, new ForgedProofError(label, `txs[${i}]`, `${txid} listed twice`))
+        inPage.add(txid)
+        // a page starts at the height where the last one ended: what it repeats from there is not new
+        if (!seen.has(txid)) { seen.add(txid); pages.push(p) }
+      })
+      const last = page.txs[page.txs.length - 1]?.header.index
+      if (page.txs.length < MAX_USER_TXS || last === undefined || last === from) break
+      from = last
+    }
+    if (pages.some((p) => p.header.index > this.headers.height) || (tip!.height > this.headers.height)) await this.syncHeaders(id).catch(() => {})
+    const out: ConfirmedTx[] = []
+    pages.forEach((p, i) => {
       const field = `txs[${i}]`
       if (!txUsers(p.tx).some((u) => equalBytes(u, this.user))) this.liar(label, new ForgedProofError(label, field, 'is not a transaction of this user'))
       const txid = toHex(p.tx.id)
-      if (seen.has(txid)) this.liar(label, new ForgedProofError(label, field, `${txid} listed twice`))
-      seen.add(txid)
-      const hash = ublockHash(p.header)
-      const mine = this.headers.hashAt(p.header.index)
-      if (mine === undefined || !equalBytes(mine, hash)) this.liar(label, new ForgedProofError(label, `${field}.header`, `block ${toHex(hash)} at ${p.header.index} is not on our best header chain`))
-      if (!verifyMerkleProof(p.tx.id, p.pos, p.size, p.proof, p.header.userroot)) this.liar(label, new ForgedProofError(label, `${field}.proof`, `inclusion proof of ${txid} does not lead to the block's userroot`))
-      out.push({ proven: p, height: p.header.index, block: toHex(hash) })
+      const checked = checkProven(this.headers, p)
+      if (checked === 'off-chain') this.liar(label, new ForgedProofError(label, `${field}.header`, `block ${toHex(ublockHash(p.header))} at ${p.header.index} is not on our best header chain`))
+      if (checked === 'bad-proof') this.liar(label, new ForgedProofError(label, `${field}.proof`, `inclusion proof of ${txid} does not lead to the block's userroot`))
+      out.push({ proven: p, height: p.header.index, block: toHex(ublockHash(p.header)) })
     })
     for (const c of out) {
       const txid = toHex(c.proven.tx.id)
       this.confirmed.set(txid, c)
       this.pending.delete(txid)
     }
-    // Ours, proven earlier on a block still on our best chain, and within the chain this peer claims to follow: leaving it out is a lie.
-    const complete = txs.length < MAX_USER_TXS
-    if (complete && this.headers.isOnMainChain(tip.hash)) {
-      for (const [txid, c] of this.confirmed) {
-        if (seen.has(txid) || c.height > tip.height || !this.headers.isOnMainChain(c.block)) continue
-        this.liar(label, new OmittedTxError(label, txid, `proven at height ${c.height}, within its tip ${tip.height}`))
-      }
+    this.checkOmissions(label, seen, tip!, fromHeight)
+    return { peer: label, tip: tip!, txs: out, from: fromHeight }
+  }
+
+  /** Ours, proven (by anyone) on a block still on our best chain, within the heights a peer answered for and missing from its answer: a lie. */
+  private checkOmissions (label: string, seen: ReadonlySet<string>, tip: TipInfo, fromHeight: number): void {
+    if (!this.headers.isOnMainChain(tip.hash)) return
+    for (const [txid, c] of this.confirmed) {
+      if (seen.has(txid) || c.height < fromHeight || c.height > tip.height || !this.headers.isOnMainChain(c.block)) continue
+      this.liar(label, new OmittedTxError(label, txid, `proven at height ${c.height}, within its tip ${tip.height}`))
     }
-    return { peer: label, tip, txs: out }
   }
 
   /**
    * Asks every core peer (or those given) and cross-checks them: what one
    * proves, another following the same chain may not leave out. Returns the
-   * honest reports and the liars with what they did.
+   * honest reports, the liars with what they did, and the peers that did
+   * not answer (gone, timed out, an undecodable answer).
    */
-  async checkPeers (peers: Array<string | PeerId> = this.corePeers()): Promise<{ reports: PeerReport[], liars: Array<{ peer: string, error: Error }> }> {
+  async checkPeers (peers: Array<string | PeerId> = this.corePeers(), fromHeight = 0): Promise<{ reports: PeerReport[], liars: Array<{ peer: string, error: Error }>, unanswered: Array<{ peer: string, error: Error }> }> {
     const reports: PeerReport[] = []
     const liars: Array<{ peer: string, error: Error }> = []
-    const failed = new Set<string>()
-    // Two passes: the second sees every transaction any honest peer proved.
-    for (let pass = 0; pass < 2; pass++) {
-      reports.length = 0
-      for (const p of peers) {
-        const label = p.toString()
-        if (failed.has(label)) continue
-        try {
-          reports.push(await this.myTransactions(p))
-        } catch (err) {
-          if (err instanceof ForgedProofError || err instanceof OmittedTxError) { failed.add(label); liars.push({ peer: label, error: err }) } else throw err
-        }
+    const unanswered: Array<{ peer: string, error: Error }> = []
+    const failure = (label: string, err: unknown): void => {
+      // a lie costs the peer its standing; a peer gone or timing out is only left out of this check
+      if (err instanceof ForgedProofError || err instanceof OmittedTxError) liars.push({ peer: label, error: err })
+      else unanswered.push({ peer: label, error: err as Error })
+    }
+    for (const p of peers) {
+      try {
+        reports.push(await this.myTransactions(p, fromHeight))
+      } catch (err) { failure(p.toString(), err) }
+    }
+    // Then each answer against everything the others proved: a peer asked before the one that proved ours may have left it out.
+    for (const r of [...reports]) {
+      try {
+        this.checkOmissions(r.peer, new Set(r.txs.map((c) => toHex(c.proven.tx.id))), r.tip, r.from)
+      } catch (err) {
+        reports.splice(reports.indexOf(r), 1)
+        failure(r.peer, err)
       }
     }
-    return { reports, liars }
+    return { reports, liars, unanswered }
   }
 }
