@@ -3,6 +3,7 @@
  * hub/hub.example.json and hub/healthchain-hub.service).
  */
 import type { Command } from 'commander'
+import { flushCompileCache } from 'node:module'
 import { join } from 'node:path'
 import { NETWORKS, toHex } from '../core/index.ts'
 import { CoreNode } from '../roles/core/node.ts'
@@ -27,8 +28,8 @@ export function register (program: Command): void {
         console.log(`config ok: data dir ${cfg.dataDir}, ${cfg.network}, broker ${'embedded' in cfg.broker ? `embedded on ${cfg.broker.embedded.host}:${cfg.broker.embedded.port}` : cfg.broker.url}, ${cfg.serial.length} serial port(s)`)
         return
       }
-      // V8's young generation sized to the board: only on the command line, so the process replaces itself once with the flag
-      if (withSemiSpace(cfg.memory.semiSpaceMB)) return
+      // V8, Node and malloc tuned to the board: read only at start-up, so the process replaces itself once with them
+      if (restartLean(cfg.memory.semiSpaceMB, cfg.dataDir)) return
       // the hub pulls in Node-RED, Helia and libp2p: loaded only when it starts
       const { startHub } = await import('../hub.ts')
       const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), await passphrase(o))
@@ -45,6 +46,8 @@ export function register (program: Command): void {
   Node-RED       ${hub.urls.editor}
   libp2p         ${hub.peer}
   control API    ${hub.api.socket}${hub.api.url === null ? '' : ` and ${hub.api.url}`}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}${hub.mqttsPort === null ? '' : `\n  MQTT over TLS  port ${hub.mqttsPort}`}${hub.tls === null ? '' : `\n  certificate    SHA-256 ${hub.tls.fingerprint}${hub.tls.caFile === undefined ? '' : `\n  hub CA         ${hub.tls.caFile} (devices and browsers trust this)`}`}`)
+      // the compile cache written now, not only at exit: a first start that is killed still leaves it
+      flushCompileCache()
       // logins go to a 0600 file, never to stdout (the journal under systemd)
       if (hub.logins.web !== undefined || hub.logins.editor !== undefined) {
         const file = await writeLoginsFile(cfg.dataDir, hub.logins, hub.urls)
@@ -58,19 +61,35 @@ export function register (program: Command): void {
 }
 
 /**
- * V8 keeps the young generation (new objects) in two semi-spaces of up to
- * 16 MB each by default, and they stay resident once grown: on the idle hub
- * that was some 85 MB of 280 (README "What the hub costs in memory"). The
- * size can only be given on the command line, so the first start replaces
- * the process (execve: same pid, nothing left behind) with the flag added.
- * Returns true when it did not return (never, in practice); false when the
- * flag is in force, not asked (0), or execve is missing (Node < 22.15).
+ * The hub's process tuned to a small board (README "What the hub costs in
+ * memory"). V8 and glibc read these only at start-up, so the first start
+ * replaces the process (execve: same pid, nothing left behind) with them:
+ * - `--max-semi-space-size` (`memory.semiSpaceMB`; 0: V8's default): the
+ *   young generation's two semi-spaces grow to 16 MB each by default and
+ *   stay resident once grown;
+ * - `--v8-pool-size=1`, `--optimize-for-size`: one V8 background thread,
+ *   and V8 trading some speed for memory (smaller optimised code, heap
+ *   kept tighter);
+ * - NODE_COMPILE_CACHE=<dataDir>/compile-cache: Node keeps the hub's
+ *   TypeScript, stripped, and V8's code cache on disk, so from the second
+ *   start on Node never loads its TypeScript transformer (a WebAssembly
+ *   module resident for the process's life);
+ * - MALLOC_ARENA_MAX=1: one malloc arena, not one per thread.
+ * Settings the caller made (flags or environment) are kept. Returns true
+ * when it did not return (never, in practice); false when already done or
+ * execve is missing (Node < 22.15).
  */
-export function withSemiSpace (mb: number): boolean {
-  const flag = '--max-semi-space-size'
-  if (mb === 0 || process.execArgv.some((a) => a.startsWith(flag)) || process.env.HEALTHCHAIN_SEMI_SPACE !== undefined) return false
+export function restartLean (semiSpaceMB: number, dataDir: string): boolean {
+  if (process.env.HEALTHCHAIN_LEAN !== undefined) return false
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve
   if (execve === undefined) return false
-  execve(process.execPath, [process.execPath, ...process.execArgv, `${flag}=${mb}`, ...process.argv.slice(1)], { ...process.env, HEALTHCHAIN_SEMI_SPACE: String(mb) })
+  const given = (flag: string): boolean => process.execArgv.some((a) => a.startsWith(flag))
+  const flags = [
+    ...(semiSpaceMB === 0 || given('--max-semi-space-size') ? [] : [`--max-semi-space-size=${semiSpaceMB}`]),
+    ...(given('--v8-pool-size') ? [] : ['--v8-pool-size=1']),
+    ...(given('--optimize-for-size') ? [] : ['--optimize-for-size'])
+  ]
+  const env = { NODE_COMPILE_CACHE: join(dataDir, 'compile-cache'), MALLOC_ARENA_MAX: '1', ...process.env, HEALTHCHAIN_LEAN: '1' }
+  execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], env)
   return true
 }
