@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path'
 import { NETWORKS } from './core/index.ts'
 import { HealthchainError, InvalidFieldError } from './core/errors.ts'
 import { portFree, tcpListenPort } from './config/ports.ts'
+import type { LevelSizes } from './store/chain.ts'
 import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './config/docchain.ts'
 import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, multiaddrs, z } from './config/schema.ts'
 
@@ -132,6 +133,11 @@ export interface EmbeddedBrokerConfig {
 
 /** The default broker: plain MQTT on loopback, mqtts for the LAN. */
 export const DEFAULT_BROKER: { embedded: EmbeddedBrokerConfig } = { embedded: { host: '127.0.0.1', port: 1883, tls: { host: '0.0.0.0', port: 8883 }, plainOnLan: false } }
+
+/** The LevelDB sizes of the config's memory section (the Userchain and IPFS stores). */
+export function levelSizes (cfg: Pick<HubConfig, 'memory'>): LevelSizes {
+  return { cacheSize: cfg.memory.leveldbCacheMB * 1024 * 1024, writeBufferSize: cfg.memory.leveldbWriteBufferMB * 1024 * 1024 }
+}
 
 export function isLoopbackHost (host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host)

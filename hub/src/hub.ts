@@ -15,8 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type TxKey } from './core/index.ts'
-import { levelSizes, startCoreHubChain } from './app/hub-chain.ts'
-import { startLightHubChain } from './app/light-hub.ts'
+import { levelSizes } from './hub-config.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { openEmergency, type EmergencyService } from './app/emergency.ts'
@@ -131,7 +130,10 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
   const stop = async (): Promise<void> => { for (const s of stops.splice(0).reverse()) await s().catch(() => {}) }
   try {
     // the Userchain: a core user node (all of it, mining if asked), or a light one (headers and the user's own proven transactions)
-    const chain = cfg.mode === 'light' ? await startLightHubChain(cfg, params, user, stops, log) : await startCoreHubChain(cfg, params, user, stops)
+    // each mode loads only its own chain code: a light hub never loads the core node, its LevelDB chain store or the miner
+    const chain = cfg.mode === 'light'
+      ? await (await import('./app/light-hub.ts')).startLightHubChain(cfg, params, user, stops, log)
+      : await (await import('./app/hub-chain.ts')).startCoreHubChain(cfg, params, user, stops)
     const net = chain.net
     const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.libp2p, leveldb: levelSizes(cfg) })
     stops.push(async () => { await ipfs.stop() })

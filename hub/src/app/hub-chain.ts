@@ -20,9 +20,8 @@ import type { BatchChain } from '../ingest/batches.ts'
 import type { ChainView } from '../fhir/source.ts'
 import type { HubParts } from '../nodered/wire.ts'
 import { coreBatchChain } from '../nodered/wire.ts'
-import type { LevelSizes } from '../store/chain.ts'
 import { listenError } from '../config/ports.ts'
-import type { HubConfig } from '../hub-config.ts'
+import { levelSizes, type HubConfig } from '../hub-config.ts'
 import type { MinerControl } from '../nodered/runtime.ts'
 import { chainService, coinService, coreEpochChain, minerService, submitTo, userchainStatus, type ChainService, type CoinService, type MinerService, type UserchainStatus } from './hub-service.ts'
 
@@ -59,9 +58,6 @@ export interface HubChain {
 }
 
 /** LevelDB sizes of the config's memory section. */
-export function levelSizes (cfg: HubConfig): LevelSizes {
-  return { cacheSize: cfg.memory.leveldbCacheMB * 1024 * 1024, writeBufferSize: cfg.memory.leveldbWriteBufferMB * 1024 * 1024 }
-}
 
 /** The core user node: CoreNode + CoreNet (libp2p serving Userchain) + the miner. */
 export async function startCoreHubChain (cfg: HubConfig, params: NetworkParams, user: Identity, stops: Array<() => Promise<unknown>>): Promise<HubChain> {
