@@ -14,7 +14,7 @@
  * latter, and no sealed row whose batch key is still in the key file, nor
  * one any key left there opens: the keys of confirmed batches are gone.
  *
- * FAULT_HUB_TRIALS sets the number of kills (CI: 20; the issue's full run:
+ * FAULT_HUB_TRIALS sets the number of kills (CI: 20; the full run:
  * 100); FAULT_SEED replays the kill moments.
  */
 import t from 'tap'
