@@ -80,3 +80,26 @@ t.test('a Docchain store of the older format (pbft/3.0.0, no format key) is refu
   await t.rejects(PbftLog.open(join(dir, 'old'), GENESIS), { name: 'StoreFormatError', code: 'ERR_STORE_FORMAT', message: /older format.*move it aside/ })
   await t.rejects(PbftLog.open(join(dir, 'old'), GENESIS), { code: 'ERR_STORE_FORMAT' }, 'and again: the refused store was closed, not left locked')
 })
+
+t.test('tip-before-write: the tip height names a Dblock only once it is written (a reader told h reads block h)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pbft-log-tip-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const log = await PbftLog.open(dir, GENESIS)
+  t.teardown(() => log.close())
+  const sim = new Sim({ seed: 23, n: 4 })
+  const recorded: Action[][] = []
+  sim.onActions = (i, a) => { if (i === 2) recorded.push(a) }
+  txPool(2).forEach((tx, i) => sim.submit(tx, 1, i))
+  t.ok(sim.run(() => sim.submittedAt.size === 2 && sim.allCommitted(), 5000))
+  const withCommit = recorded.filter((a) => a.some((x) => x.type === 'commit'))
+  t.ok(withCommit.length > 0, 'the replica committed')
+  for (const a of recorded) {
+    const writing = log.apply(a)
+    // while the batch is being written, every height the log reports is readable
+    const h = log.tipHeight
+    t.not(await log.block(h), undefined, `block ${h} readable while a group commit is in flight`)
+    await writing
+    t.not(await log.block(log.tipHeight), undefined, `block ${log.tipHeight} readable after it`)
+  }
+  t.equal(log.tipHeight, sim.nodes[2]!.chain.length - 1)
+})

@@ -129,6 +129,8 @@ export class PbftLog {
   async apply (actions: readonly Action[]): Promise<void> {
     const ops: Array<{ type: 'put', key: Uint8Array, value: Uint8Array }> = []
     let compactFrom: number | null = null
+    // the tip moves only once its Dblock is written: a reader told height h can read block h
+    let height = this.height
     for (const a of actions) {
       if (a.type === 'persist') {
         ops.push({ type: 'put', key: counterKey(this.counter++), value: a.bytes })
@@ -149,10 +151,11 @@ export class PbftLog {
         const hv = new Uint8Array(4)
         new DataView(hv.buffer).setUint32(0, h)
         for (const t of a.block.txs) ops.push({ type: 'put', key: txKey(t.id), value: hv })
-        this.height = Math.max(this.height, h)
+        height = Math.max(height, h)
       }
     }
     if (ops.length > 0) await this.db.batch(ops, { sync: true })
+    this.height = Math.max(this.height, height)
     // Not synced: if a power cut drops the clear, the messages it would
     // remove lie before the snapshot's first counter and are never replayed.
     if (compactFrom !== null) await this.db.clear({ gte: Uint8Array.of(P.msg), lt: counterKey(compactFrom) })
