@@ -36,7 +36,7 @@ async function startDaemon (t: { teardown: (fn: () => unknown) => void }, cfg: s
   child.stdout.on('data', (b: Buffer) => { out += b.toString() })
   child.stderr.on('data', (b: Buffer) => { out += b.toString() })
   const t0 = Date.now()
-  while (!/hub ready[\s\S]*(logins|certificate)/.test(out) && child.exitCode === null && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100))
+  while (!/hub ready[\s\S]*logins\s+made on this start/.test(out) && child.exitCode === null && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100))
   await new Promise((r) => setTimeout(r, 300))
   return { out: () => out, stop: async () => await new Promise<number | null>((resolve) => { if (child.exitCode !== null) { resolve(child.exitCode); return } child.once('exit', resolve); child.kill('SIGTERM') }) }
 }

@@ -46,13 +46,13 @@ export function register (program: Command): void {
   Node-RED       ${hub.urls.editor}
   libp2p         ${hub.peer}
   control API    ${hub.api.socket}${hub.api.url === null ? '' : ` and ${hub.api.url}`}${hub.mqttPort === null ? '' : `\n  MQTT broker    port ${hub.mqttPort}`}${hub.mqttsPort === null ? '' : `\n  MQTT over TLS  port ${hub.mqttsPort}`}${hub.tls === null ? '' : `\n  certificate    SHA-256 ${hub.tls.fingerprint}${hub.tls.caFile === undefined ? '' : `\n  hub CA         ${hub.tls.caFile} (devices and browsers trust this)`}`}`)
-      // the compile cache written now, not only at exit: a first start that is killed still leaves it
-      flushCompileCache()
       // logins go to a 0600 file, never to stdout (the journal under systemd)
       if (hub.logins.web !== undefined || hub.logins.editor !== undefined) {
         const file = await writeLoginsFile(cfg.dataDir, hub.logins, hub.urls)
         console.log(`  logins         made on this start: in ${file} (readable by you only; delete it once stored)`)
       }
+      // the compile cache written now, not only at exit: a first start that is killed still leaves it
+      flushCompileCache()
       await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
       console.log('stopping …')
       await hub.stop()
