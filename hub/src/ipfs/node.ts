@@ -14,7 +14,8 @@
  *
  * Both LevelDBs sync every put and batch (fdatasync before it resolves), so
  * a block and its pin are on disk before a storage node acknowledges an
- * upload: a power cut cannot lose what an uploader was told is stored.
+ * upload: a power cut cannot lose what an uploader was told is stored. Only
+ * unpinned cache copies are written without a sync.
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
@@ -24,6 +25,7 @@ import type { HeliaWithLibp2p } from '@helia/libp2p'
 import { ClassicLevel } from 'classic-level'
 import type { LevelSizes } from '../store/chain.ts'
 import { LevelBlockstore } from 'blockstore-level'
+import { base32upper } from 'multiformats/bases/base32'
 import { LevelDatastore } from 'datastore-level'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Connection, Stream } from '@libp2p/interface'
@@ -36,18 +38,35 @@ import type { CidLike } from './cid.ts'
 import { BlockUnavailableError, CidMismatchError, NodeNotRunningError, StoreRequestError, StoreTimeoutError, UploadRefusedError } from './errors.ts'
 import { createIpfsLibp2p, loadOrCreateKey } from './libp2p.ts'
 import {
-  decodeRequest, decodeResponse, encodeRequest, encodeResponse, HAVE, KIND, MAX_BATCH_BYTES, MAX_FRAME_BYTES,
+  decodeRequest, decodeResponse, encodeResponse, requestFrame, HAVE, KIND, MAX_BATCH_BYTES, MAX_FRAME_BYTES,
   STATUS, STATUS_NAME, STORE_PROTOCOL
 } from './protocol.ts'
 import type { Have, Kind, StoreRequest, StoreResponse } from './protocol.ts'
+
+/**
+ * Bytes and the CID they hashed to in this process: what a storage node
+ * received, or what an uploader sends. Passing it on spares the next step
+ * hashing the same megabyte again; only `VerifiedBlock.of` makes one, so
+ * the CID is never a peer's word.
+ */
+export class VerifiedBlock {
+  readonly cid: CID
+  readonly bytes: Uint8Array
+  private constructor (cid: CID, bytes: Uint8Array) { this.cid = cid; this.bytes = bytes }
+  /** Hashes `bytes` (at most MAX_BATCH_BYTES). */
+  static of (bytes: Uint8Array): VerifiedBlock {
+    if (bytes.length > MAX_BATCH_BYTES) throw new LimitExceededError('batch', MAX_BATCH_BYTES, bytes.length)
+    return new VerifiedBlock(cidFromDigest(contentDigest(bytes)), bytes)
+  }
+}
 
 /** Where a block may be fetched from: a multiaddr (string or object) or a PeerId already known. */
 export type Provider = string | Multiaddr | PeerId
 
 /** What a storage node does with blocks pushed or announced to it (roles/storage). */
 export interface BlockAcceptor {
-  /** Stores and holds the block; resolves with its digest (the acknowledgement). `auth` is the uploader's encoded UploadAuth, if sent. */
-  put(block: Uint8Array, from: PeerId, auth?: Uint8Array): Promise<Uint8Array>
+  /** Stores and holds the block (hashed here, on arrival); resolves with its digest (the acknowledgement). `auth` is the uploader's encoded UploadAuth, if sent. */
+  put(block: VerifiedBlock, from: PeerId, auth?: Uint8Array): Promise<Uint8Array>
   announce(digest: Uint8Array, from: PeerId, auth?: Uint8Array): Promise<void>
 }
 
@@ -139,7 +158,7 @@ export class IpfsNode {
   /** Opens the stores, starts Helia (and libp2p if owned) and serves the store protocol. */
   static async create (opts: IpfsNodeOptions): Promise<IpfsNode> {
     await mkdir(opts.dataDir, { recursive: true })
-    const blockstore = new LevelBlockstore(syncedLevel(join(opts.dataDir, 'blocks'), opts.leveldb) as LevelOf<typeof LevelBlockstore>)
+    const blockstore = new Blockstore(syncedLevel(join(opts.dataDir, 'blocks'), opts.leveldb) as LevelOf<typeof LevelBlockstore>)
     const datastore = new LevelDatastore(syncedLevel(join(opts.dataDir, 'datastore'), opts.leveldb) as LevelOf<typeof LevelDatastore>)
     await blockstore.open()
     await datastore.open()
@@ -179,11 +198,10 @@ export class IpfsNode {
    * (or the metadata a function of the CID returns); without, it is cache
    * and GC may drop it.
    */
-  async put (bytes: Uint8Array, opts: { pin?: PinMetadata | ((cid: CID) => PinMetadata) } = {}): Promise<CID> {
+  async put (bytes: Uint8Array | VerifiedBlock, opts: { pin?: PinMetadata | ((cid: CID) => PinMetadata) } = {}): Promise<CID> {
     this.assertRunning()
-    if (bytes.length > MAX_BATCH_BYTES) throw new LimitExceededError('batch', MAX_BATCH_BYTES, bytes.length)
-    const cid = cidFromDigest(contentDigest(bytes))
-    await this.storeVerified(cid, bytes, typeof opts.pin === 'function' ? opts.pin(cid) : opts.pin)
+    const { cid, bytes: data } = bytes instanceof VerifiedBlock ? bytes : VerifiedBlock.of(bytes)
+    await this.storeVerified(cid, data, typeof opts.pin === 'function' ? opts.pin(cid) : opts.pin)
     return cid
   }
 
@@ -257,7 +275,7 @@ export class IpfsNode {
     try {
       stream = await this.libp2p.dialProtocol(dialTarget(provider), STORE_PROTOCOL, { signal })
       const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
-      await lp.write(encodeRequest(req), { signal })
+      for (const part of requestFrame(req)) if (!stream.send(part)) await stream.onDrain({ signal })
       const frame = await lp.read({ signal })
       const res = decodeResponse(req.kind, frame.subarray())
       await stream.close({ signal }).catch(() => {})
@@ -367,8 +385,11 @@ export class IpfsNode {
       })
       return
     }
-    await this.helia.blockstore.put(cid, bytes)
-    if (await this.isPinned(cid)) return
+    // a pinned block's copy is repaired durably; a cache copy skips the fsync: GC may drop it
+    // anyway, and a copy a crash loses (or tears) reads as absent (getLocal checks every read)
+    const pinned = await this.isPinned(cid)
+    await this.helia.blockstore.put(cid, bytes, pinned ? {} : CACHE_WRITE)
+    if (pinned) return
     this.cacheBytes += bytes.length
     if (this.cacheBytes > this.maxCacheBytes) await this.gc()
   }
@@ -460,7 +481,7 @@ export class IpfsNode {
       case KIND.ANNOUNCE: {
         if (this.acceptor === undefined) return { status: STATUS.REFUSED, reason: 'not a storage node' }
         try {
-          if (req.kind === KIND.PUT) return { status: STATUS.OK, digest: await this.acceptor.put(req.block, from, req.auth) }
+          if (req.kind === KIND.PUT) return { status: STATUS.OK, digest: await this.acceptor.put(VerifiedBlock.of(req.block), from, req.auth) }
           await this.acceptor.announce(req.digest, from, req.auth)
           return { status: STATUS.OK, digest: req.digest }
         } catch (err) {
@@ -474,6 +495,31 @@ export class IpfsNode {
     if (!this.running) throw new NodeNotRunningError()
   }
 }
+
+/** Blockstore put option: a cache copy, written without fsync. */
+const CACHE_WRITE: { signal?: AbortSignal, cache: true } = { cache: true }
+
+/**
+ * blockstore-level with two changes: `has` asks LevelDB for the key alone
+ * (blockstore-level reads the whole value, up to 1 MiB, and Helia asks
+ * before every put and pin), and a put marked CACHE_WRITE is not synced.
+ * Keys are blockstore-level's: '/' and the base32upper multihash.
+ */
+class Blockstore extends LevelBlockstore {
+  override async has (cid: CID, options?: { signal?: AbortSignal }): Promise<boolean> {
+    options?.signal?.throwIfAborted()
+    return await this.db.has(blockKey(cid))
+  }
+
+  override async put (cid: CID, value: Parameters<LevelBlockstore['put']>[1], options?: { signal?: AbortSignal, cache?: boolean }): Promise<CID> {
+    if (options?.cache !== true || !(value instanceof Uint8Array)) return await super.put(cid, value, options)
+    options.signal?.throwIfAborted()
+    await this.db.put(blockKey(cid), value, { sync: false })
+    return cid
+  }
+}
+
+function blockKey (cid: CID): string { return `/${base32upper.encode(cid.multihash.bytes)}` }
 
 /** classic-level's write hooks, which its typings leave out. */
 interface LevelWriteHooks {
@@ -490,13 +536,14 @@ type LevelOf<S extends new (db: never) => unknown> = Exclude<ConstructorParamete
  * synced: neither store passes write options through, and syncing the
  * write itself, not a later marker, is what makes it durable (a synced
  * write flushes only the LevelDB log file it lands in, and an earlier write
- * may sit in the previous one). Deletes (GC, unpin) stay unsynced: a lost
+ * may sit in the previous one). A put that asks for `sync: false` (a cache
+ * copy, see Blockstore) is left unsynced. Deletes (GC, unpin) stay unsynced: a lost
  * one leaves a block or pin that the next GC or prune removes again. The
  * encodings are the ones those packages give the Level they create.
  */
 function syncedLevel (dir: string, sizes: LevelSizes = {}): unknown {
   class SyncedLevel extends ClassicLevel<string, Uint8Array> {
-    async _put (key: string, value: Uint8Array, options: object): Promise<void> { await hooks._put.call(this, key, value, { ...options, sync: true }) }
+    async _put (key: string, value: Uint8Array, options: { sync?: boolean }): Promise<void> { await hooks._put.call(this, key, value, { ...options, sync: options.sync !== false }) }
     async _batch (ops: unknown[], options: object): Promise<void> { await hooks._batch.call(this, ops, { ...options, sync: true }) }
   }
   return new SyncedLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view', ...sizes })

@@ -20,7 +20,9 @@
  *         HAS → u8 state (0 absent, 1 stored unpinned, 2 pinned)
  *     any other status → bytes(utf-8 reason, ≤ 256)
  */
-import { Reader, Writer, UnknownVersionError, utf8Bytes, InvalidFieldError, MAX_UPLOAD_AUTH_BYTES } from '../core/index.ts'
+import {
+  checkBytes, concatBytes, InvalidFieldError, LimitExceededError, MAX_UPLOAD_AUTH_BYTES, Reader, UnknownVersionError, utf8Bytes, Writer
+} from '../core/index.ts'
 
 export const STORE_PROTOCOL = '/healthchain/store/2.0.0'
 export const STORE_VERSION = 2
@@ -52,13 +54,40 @@ export type StoreResponse =
   | { status: typeof STATUS.OK, digest?: Uint8Array, block?: Uint8Array, have?: Have }
   | { status: Exclude<Status, typeof STATUS.OK>, reason: string }
 
-export function encodeRequest (req: StoreRequest): Uint8Array {
-  const w = new Writer(req.kind === KIND.PUT ? req.block.length + 8 + MAX_UPLOAD_AUTH_BYTES : 40 + MAX_UPLOAD_AUTH_BYTES)
+/**
+ * The request as byte strings whose concatenation is the encoded request;
+ * a PUT's block is the last one, as given (not copied: a 1 MiB batch goes
+ * to each storage node straight from the caller's buffer).
+ */
+export function encodeRequestParts (req: StoreRequest): Uint8Array[] {
+  const w = new Writer(40 + MAX_UPLOAD_AUTH_BYTES)
   w.u8('version', STORE_VERSION).u8('kind', req.kind)
-  if (req.kind === KIND.PUT) w.bytes('auth', req.auth ?? NO_AUTH, MAX_UPLOAD_AUTH_BYTES).bytes('block', req.block, MAX_BATCH_BYTES)
-  else w.fixed('digest', req.digest, 32)
+  if (req.kind === KIND.PUT) {
+    checkBytes('block', req.block)
+    if (req.block.length > MAX_BATCH_BYTES) throw new LimitExceededError('block', MAX_BATCH_BYTES, req.block.length)
+    w.bytes('auth', req.auth ?? NO_AUTH, MAX_UPLOAD_AUTH_BYTES).varint('block', req.block.length)
+    return [w.finish(), req.block]
+  }
+  w.fixed('digest', req.digest, 32)
   if (req.kind === KIND.ANNOUNCE) w.bytes('auth', req.auth ?? NO_AUTH, MAX_UPLOAD_AUTH_BYTES)
-  return w.finish()
+  return [w.finish()]
+}
+
+/**
+ * The request as one length-prefixed frame (the varint a libp2p lpStream
+ * reads, then the request), in parts to send in order: the block is the
+ * caller's buffer, not copied into the frame.
+ */
+export function requestFrame (req: StoreRequest): Uint8Array[] {
+  const [head, ...rest] = encodeRequestParts(req)
+  let len = 0
+  for (const p of [head!, ...rest]) len += p.length
+  return [concatBytes(new Writer(8).varint('frame', len).finish(), head!), ...rest]
+}
+
+export function encodeRequest (req: StoreRequest): Uint8Array {
+  const parts = encodeRequestParts(req)
+  return parts.length === 1 ? parts[0]! : concatBytes(...parts)
 }
 
 export function decodeRequest (buf: Uint8Array): StoreRequest {

@@ -9,9 +9,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import { encodeUploadAuth, equalBytes, InvalidFieldError, signUploadAuth, storeUploadContext, type Identity } from '../core/index.ts'
-import { cidOfBytes } from './cid.ts'
 import { ReplicationError } from './errors.ts'
-import { okOrThrow, providerLabel, providerPeerId } from './node.ts'
+import { okOrThrow, providerLabel, providerPeerId, VerifiedBlock } from './node.ts'
 import type { IpfsNode, Provider } from './node.ts'
 import { KIND } from './protocol.ts'
 import type { PinningClient } from './pinning-client.ts'
@@ -78,10 +77,16 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
   if (ids.length < replication) {
     throw new InvalidFieldError('storageNodes', `${ids.length} storage node(s) and pinning service(s) given, replication ${replication} needs at least that many`)
   }
-  // announce, or a pinning service: pinned while in flight, so a GC cannot drop what a storage
-  // node or a service may still fetch from us; push: the request carries the bytes, a cached copy is enough
-  const holdPin = (opts.mode === 'announce' || services.length > 0) && !await node.isPinned(cidOfBytes(bytes))
-  const cid = await node.put(bytes, holdPin ? { pin: { upload: 'pending' } } : {})
+  const block = VerifiedBlock.of(bytes)
+  const cid = block.cid
+  // announce, or a pinning service: stored and pinned before anyone is asked, so a GC cannot drop
+  // what a storage node or a service may fetch from us; push: the request carries the bytes, and
+  // the local copy is cache, written while the storage nodes store theirs
+  const fetchesFromUs = opts.mode === 'announce' || services.length > 0
+  const holdPin = fetchesFromUs && !await node.isPinned(cid)
+  const local = node.put(block, holdPin ? { pin: { upload: 'pending' } } : {})
+  if (fetchesFromUs) await local
+  else local.catch(() => {}) // awaited below, after the pushes
   const cidStr = cid.toString()
   const digest = cid.multihash.digest
   const retries = opts.retries ?? 2
@@ -134,6 +139,7 @@ export async function uploadBatch (node: IpfsNode, bytes: Uint8Array, opts: Uplo
 
   try {
     await Promise.all([...opts.storageNodes.map(one), ...services.map(viaService)])
+    await local
   } finally {
     if (holdPin) await node.unpin(cid).catch(() => {})
   }

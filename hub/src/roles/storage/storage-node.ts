@@ -17,11 +17,11 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { contentDigest, type Tx } from '../../core/index.ts'
+import type { Tx } from '../../core/index.ts'
 import { cidFromDigest, toCid } from '../../ipfs/cid.ts'
 import type { CidLike } from '../../ipfs/cid.ts'
 import { BlockUnavailableError, UploadRefusedError } from '../../ipfs/errors.ts'
-import { IpfsNode, providerLabel } from '../../ipfs/node.ts'
+import { IpfsNode, providerLabel, VerifiedBlock } from '../../ipfs/node.ts'
 import type { IpfsNodeOptions, Provider } from '../../ipfs/node.ts'
 import { HAVE } from '../../ipfs/protocol.ts'
 
@@ -316,11 +316,12 @@ export class StorageNode {
    * or unconfirmed under its signer's quota. One already pinned here is
    * acknowledged again without being counted twice.
    */
-  private async hold (cid: CID, bytes: Uint8Array, owner: string | null): Promise<void> {
+  private async hold (block: VerifiedBlock, owner: string | null): Promise<void> {
+    const { cid, bytes } = block
     const key = cid.toString()
     const st = this.entry(cid, 'upload')
     if (this.held.has(key) || await this.ipfs.isPinned(cid)) {
-      await this.ipfs.put(bytes) // repairs a missing or damaged copy; the pin stays as it was
+      await this.ipfs.put(block) // repairs a missing or damaged copy; the pin stays as it was
       st.state = this.held.get(key)?.owner != null ? 'unconfirmed' : 'pinned'
       delete st.lastError
       return
@@ -328,7 +329,7 @@ export class StorageNode {
     if (owner !== null) this.reserve(owner, bytes.length)
     const pinnedAt = Date.now()
     try {
-      await this.ipfs.put(bytes, { pin: { sources: 'upload', pinnedAt, bytes: bytes.length, ...(owner === null ? {} : { owner }) } })
+      await this.ipfs.put(block, { pin: { sources: 'upload', pinnedAt, bytes: bytes.length, ...(owner === null ? {} : { owner }) } })
     } catch (err) {
       if (owner !== null) this.unreserve(owner, bytes.length)
       throw err
@@ -338,11 +339,11 @@ export class StorageNode {
     delete st.lastError
   }
 
-  /** PUT: the uploader sent the bytes (≤ 1 MiB, checked by put); admit, hold, then the protocol acks. */
-  private async acceptPut (block: Uint8Array, from: PeerId, auth: Uint8Array | undefined): Promise<Uint8Array> {
-    const digest = contentDigest(block)
+  /** PUT: the uploader sent the bytes (≤ 1 MiB, hashed on arrival); admit, hold, then the protocol acks. */
+  private async acceptPut (block: VerifiedBlock, from: PeerId, auth: Uint8Array | undefined): Promise<Uint8Array> {
+    const digest = block.cid.multihash.digest
     const owner = await this.admission.admit({ digest, from, auth })
-    await this.hold(cidFromDigest(digest), block, owner)
+    await this.hold(block, owner)
     return digest
   }
 
@@ -380,7 +381,7 @@ export class StorageNode {
     if (this.held.has(cid.toString()) || await this.ipfs.isPinned(cid)) return
     this.checkQuota(owner)
     const bytes = await this.ipfs.get(cid, { providers: [...providers, ...this.replicas] })
-    await this.hold(cid, bytes, owner)
+    await this.hold(VerifiedBlock.of(bytes), owner)
   }
 
   /** True while the CID is held unconfirmed for an identity (pruned unless a transaction names it). */
