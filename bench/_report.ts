@@ -121,6 +121,7 @@ export const TARGETS = { fig6_healthchain_s: 10, fig7_healthchain_mb: 3.8, hub_r
 const COMMON = ['hub/src', 'bench/_stats.ts', 'package-lock.json']
 export const MEASURES: Record<string, readonly string[]> = {
   ingest: ['bench/_ingest-publisher.ts'],
+  ipfs: ['bench/_storage-node.ts'],
   flow: ['flows', 'test/helpers/nodered-runtime.ts'],
   hub: ['flows'],
   hubflow: ['flows', 'bench/_ingest-publisher.ts', 'bench/_storage-node.ts', 'bench/ingest.ts'],
