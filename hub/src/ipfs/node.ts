@@ -273,7 +273,14 @@ export class IpfsNode {
     const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal])
     let stream: Stream | undefined
     try {
-      stream = await this.libp2p.dialProtocol(dialTarget(provider), STORE_PROTOCOL, { signal })
+      // one protocol, so the request rides with its name (multistream-select's answer is read with
+      // the response) instead of waiting a round trip for the remote to confirm it first; on an open
+      // connection, a new stream straight away (a dial would also merge the address into the peer store)
+      const streamOpts = { signal, negotiateFully: false }
+      const conn = this.openConnectionTo(provider)
+      stream = conn !== undefined
+        ? await conn.newStream(STORE_PROTOCOL, streamOpts)
+        : await this.libp2p.dialProtocol(dialTarget(provider), STORE_PROTOCOL, streamOpts)
       const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
       for (const part of requestFrame(req)) if (!stream.send(part)) await stream.onDrain({ signal })
       const frame = await lp.read({ signal })
@@ -318,7 +325,7 @@ export class IpfsNode {
     this.assertRunning()
     const cid = toCid(cidLike)
     if (!await this.isPinned(cid)) return
-    for await (const _ of this.helia.pins.rm(cid)) { /* drain */ }
+    for await (const _ of this.helia.pins.rm(cid, { walker: rootOnly })) { /* drain */ }
   }
 
   /** Every pin with its metadata. */
@@ -370,6 +377,13 @@ export class IpfsNode {
     await this.libp2p.dial(dialTarget(provider), { signal: AbortSignal.timeout(opts.timeoutMs ?? this.requestTimeoutMs) })
   }
 
+  /** An open connection to the peer `provider` names, if any. */
+  private openConnectionTo (provider: Provider): Connection | undefined {
+    const id = providerPeerId(provider)
+    if (id === undefined) return undefined
+    return this.libp2p.getConnections().find((c) => c.status === 'open' && c.remotePeer.toString() === id)
+  }
+
   private async getLocalChecked (cid: CID, attempts: Array<{ provider: string, error: Error }>): Promise<Uint8Array | undefined> {
     const had = await this.helia.blockstore.has(cid)
     const bytes = await this.getLocal(cid)
@@ -407,22 +421,18 @@ export class IpfsNode {
 
   /** Pins a stored block; call inside guarded(). */
   private async pinStored (cid: CID, metadata: PinMetadata): Promise<void> {
-    // Helia would otherwise go to the network for a missing block and wait
+    // a pin names a block held here (the rootOnly walk does not read it)
     if (!await this.helia.blockstore.has(cid)) {
       throw new BlockUnavailableError(cid.toString(), [{ provider: 'local store', error: new Error('not stored here, cannot pin') }])
     }
     try {
-      const existing = await this.helia.pins.get(cid)
-      await this.helia.pins.setMetadata(cid, { ...existing.metadata, ...metadata })
+      for await (const _ of this.helia.pins.add(cid, { metadata, depth: 0, walker: rootOnly, signal: AbortSignal.timeout(this.requestTimeoutMs) })) { /* raw blocks have no links */ }
       return
-    } catch (err) {
-      if ((err as Error).name !== 'NotFoundError') throw err
-    }
-    try {
-      for await (const _ of this.helia.pins.add(cid, { metadata, depth: 0, signal: AbortSignal.timeout(this.requestTimeoutMs) })) { /* raw blocks have no links */ }
     } catch (err) {
       if ((err as Error).name !== 'AlreadyPinnedError') throw err
     }
+    const existing = await this.helia.pins.get(cid)
+    await this.helia.pins.setMetadata(cid, { ...existing.metadata, ...metadata })
   }
 
   private * providersFor (opts: GetOptions): Generator<Provider> {
@@ -495,6 +505,17 @@ export class IpfsNode {
     if (!this.running) throw new NodeNotRunningError()
   }
 }
+
+type PinWalker = NonNullable<NonNullable<Parameters<Helia['pins']['add']>[1]>['walker']>
+/**
+ * The graph walk of Helia's pins.add and pins.rm for a Healthchain block:
+ * a raw block has no links, so the walk is its root alone. Helia's default
+ * walker reads the block back from the blockstore (up to 1 MiB) to find the
+ * links it cannot have. The pin records written are the same.
+ */
+const rootOnly = ((): unknown => ({
+  async * walk (cid: CID) { yield { block: { cid }, depth: 0, path: [cid] } }
+})) as PinWalker
 
 /** Blockstore put option: a cache copy, written without fsync. */
 const CACHE_WRITE: { signal?: AbortSignal, cache: true } = { cache: true }
