@@ -67,6 +67,22 @@ t.test('GC racing with stores never removes a pinned block', async (t) => {
   t.equal(pins.length, 40, 'forty pins')
 })
 
+t.test('pins are Helia pins: listed, kept by GC, and collected once unpinned', async (t) => {
+  const node = await ipfsNode(t, join(await tempDir(t), 'n'))
+  const cid = await node.put(block('pinned', 4096), { pin: { who: 'test' } })
+  t.ok(await node.helia.pins.isPinned(cid), 'Helia sees the block pinned')
+  t.same((await node.helia.pins.get(cid)).metadata, { who: 'test' }, 'with its metadata')
+  await node.pin(cid, { more: 1 })
+  t.same(await node.pinMetadata(cid), { who: 'test', more: 1 }, 'pinning again merges the metadata')
+  await node.helia.gc()
+  t.ok(await node.has(cid), 'Helia\'s GC keeps it')
+  await node.unpin(cid)
+  t.notOk(await node.helia.pins.isPinned(cid), 'unpinned')
+  await node.gc()
+  t.notOk(await node.has(cid), 'and collected')
+  await t.rejects(node.pin(cid), { code: 'ERR_BLOCK_UNAVAILABLE' }, 'a block not held here cannot be pinned')
+})
+
 t.test('an oversized PUT is answered TOO_LARGE without being stored', async (t) => {
   const dir = await tempDir(t)
   const storage = await storageNode(t, join(dir, 's'))

@@ -6,7 +6,7 @@ import {
   UnknownVersionError, utf8Bytes
 } from '../../hub/src/core/index.ts'
 import { user, TS } from '../helpers/core.ts'
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, HAVE, KIND, MAX_BATCH_BYTES, STATUS } from '../../hub/src/ipfs/index.ts'
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, HAVE, KIND, MAX_BATCH_BYTES, requestFrame, STATUS } from '../../hub/src/ipfs/index.ts'
 import type { Kind } from '../../hub/src/ipfs/index.ts'
 
 const digest = sha256(utf8Bytes('d'))
@@ -25,6 +25,19 @@ t.test('requests round-trip', async (t) => {
   const block = utf8Bytes('sealed batch')
   t.same(decodeRequest(encodeRequest({ kind: KIND.PUT, block, auth })), { kind: KIND.PUT, block, auth })
   t.throws(() => encodeRequest({ kind: KIND.PUT, block, auth: new Uint8Array(MAX_UPLOAD_AUTH_BYTES + 1) }), LimitExceededError, 'an auth is bounded')
+})
+
+t.test('a request frame is the length-prefixed request, its block sent as given', async (t) => {
+  const varint = (n: number): number[] => n < 0x80 ? [n] : [(n % 0x80) | 0x80, ...varint(Math.floor(n / 0x80))]
+  const auth = encodeUploadAuth(signUploadAuth(user, 'store-upload', TS, storeUploadContext(digest, '12D3KooWStorage')))
+  const block = new Uint8Array(MAX_BATCH_BYTES).fill(7)
+  for (const req of [{ kind: KIND.PUT, block, auth } as const, { kind: KIND.PUT, block: new Uint8Array(0) } as const, { kind: KIND.ANNOUNCE, digest, auth } as const, { kind: KIND.GET, digest } as const]) {
+    const parts = requestFrame(req)
+    const body = encodeRequest(req)
+    t.ok(Buffer.concat(parts).equals(Buffer.concat([Buffer.from(varint(body.length)), body])), `kind ${req.kind}: varint length, then the request`)
+    if (req.kind === KIND.PUT) t.equal(parts.at(-1), req.block, 'the block is the caller\'s buffer, not a copy')
+  }
+  t.throws(() => requestFrame({ kind: KIND.PUT, block: new Uint8Array(MAX_BATCH_BYTES + 1) }), LimitExceededError, 'an oversized block is refused before it is sent')
 })
 
 t.test('responses round-trip', async (t) => {
