@@ -52,12 +52,17 @@ async function storageDaemon (dataDir: string): Promise<{ addr: string, stop: ()
   }
 }
 
-/** Sequential uploads of `n` fresh batches of `bytes`: each one's upload+ack time, the total, the CIDs. */
-async function uploads (user: IpfsNode, storage: Provider[], bytes: number, n: number): Promise<{ times: number[], total: number, cids: CID[] }> {
+/**
+ * Sequential uploads of `n` fresh batches of `bytes`: each one's upload+ack
+ * time, the total, the CIDs, and this process's CPU time per upload (all its
+ * threads: less sensitive than wall time to other load on the machine).
+ */
+async function uploads (user: IpfsNode, storage: Provider[], bytes: number, n: number): Promise<{ times: number[], total: number, cids: CID[], cpuMs: number }> {
   for (let i = 0; i < WARMUP; i++) await uploadBatch(user, new Uint8Array(randomBytes(bytes)), { storageNodes: storage, replication: 2 })
   const batches = Array.from({ length: n }, () => new Uint8Array(randomBytes(bytes)))
   const times: number[] = []
   const cids: CID[] = []
+  const cpu = process.cpuUsage()
   const start = performance.now()
   for (const batch of batches) {
     const s = performance.now()
@@ -66,8 +71,9 @@ async function uploads (user: IpfsNode, storage: Provider[], bytes: number, n: n
     cids.push(res.cid)
   }
   const total = performance.now() - start
+  const used = process.cpuUsage(cpu)
   times.sort((x, y) => x - y)
-  return { times, total, cids }
+  return { times, total, cids, cpuMs: (used.user + used.system) / 1000 / n }
 }
 
 const mbPerS = (bytes: number, n: number, ms: number): number => (bytes * n / 1e6) / (ms / 1000)
@@ -79,10 +85,10 @@ export async function run (): Promise<Record<string, number>> {
   const user = await IpfsNode.create({ dataDir: join(dir, 'user') })
   const doctor = await IpfsNode.create({ dataDir: join(dir, 'doctor') })
   const storage = daemons.map((d) => d.addr)
-  const rows: Array<Array<string | number>> = [['batch', 'n', 'upload+ack p50 ms', 'p90 ms', 'MB/s (sequential)', 'doctor fetch p50 ms']]
+  const rows: Array<Array<string | number>> = [['batch', 'n', 'upload+ack p50 ms', 'p90 ms', 'MB/s (sequential)', 'uploader CPU ms/upload', 'doctor fetch p50 ms']]
   try {
     for (const size of SIZES) {
-      const { times, total, cids } = await uploads(user, storage, size.bytes, size.n)
+      const { times, total, cids, cpuMs } = await uploads(user, storage, size.bytes, size.n)
       const fetches: number[] = []
       for (const cid of cids) {
         const s = performance.now()
@@ -95,7 +101,8 @@ export async function run (): Promise<Record<string, number>> {
       metrics[`upload_ack_ms_p90_${size.name}`] = pct(times, 0.9)
       metrics[`upload_mb_per_s_${size.name}`] = mbps
       metrics[`fetch_ms_p50_${size.name}`] = pct(fetches, 0.5)
-      rows.push([size.name, size.n, pct(times, 0.5), pct(times, 0.9), mbps, pct(fetches, 0.5)])
+      metrics[`upload_cpu_ms_${size.name}`] = cpuMs
+      rows.push([size.name, size.n, pct(times, 0.5), pct(times, 0.9), mbps, cpuMs, pct(fetches, 0.5)])
       await user.gc()
       await doctor.gc()
     }
@@ -108,10 +115,11 @@ export async function run (): Promise<Record<string, number>> {
   const user1 = await IpfsNode.create({ dataDir: join(dir, 'one-user') })
   try {
     const one = SIZES[2]!
-    const { times, total } = await uploads(user1, [a.ipfs.multiaddrs[0]!, b.ipfs.multiaddrs[0]!], one.bytes, one.n)
+    const { times, total, cpuMs } = await uploads(user1, [a.ipfs.multiaddrs[0]!, b.ipfs.multiaddrs[0]!], one.bytes, one.n)
     metrics.upload_mb_per_s_1m_one_process = mbPerS(one.bytes, one.n, total)
     metrics.upload_ack_ms_p50_1m_one_process = pct(times, 0.5)
-    rows.push(['1m, one process', one.n, pct(times, 0.5), pct(times, 0.9), metrics.upload_mb_per_s_1m_one_process, '-'])
+    metrics.upload_cpu_ms_1m_one_process = cpuMs
+    rows.push(['1m, one process', one.n, pct(times, 0.5), pct(times, 0.9), metrics.upload_mb_per_s_1m_one_process, cpuMs, '-'])
   } finally {
     await Promise.allSettled([a.stop(), b.stop(), user1.stop()])
     await rm(dir, { recursive: true, force: true })
