@@ -1,8 +1,9 @@
 /**
  * Upload with replication (paper Alg. 2 lines 2–3; DESIGN §6): the user
- * node (or a doctor, Alg. 4 for EDM) stores the encrypted batch locally,
- * then pushes — or announces — it to the consortium's storage nodes and
- * waits until `replication` of them acknowledge that they pinned it. Only
+ * node (or a doctor, Alg. 4 for EDM) stores the encrypted batch locally and
+ * pushes it to the consortium's storage nodes, all at once (or stores it,
+ * then announces it, for them to fetch), and waits until `replication` of
+ * them acknowledge that they pinned it. Only
  * then may the caller publish tx_IoT / tx_diag. Every failed attempt and
  * every retry is reported through `onEvent`; if too few acknowledge, a
  * ReplicationError lists each node's last error.
