@@ -131,7 +131,7 @@ export class ArchiveWriter {
       this.#push(len)
       this.#push(f)
     }
-    if (this.#len >= CHUNK) await this.#flush(false)
+    if (this.#len > CHUNK) await this.#flush(false)
   }
 
   #push (b: Uint8Array): void { this.#buf.push(b); this.#len += b.length }

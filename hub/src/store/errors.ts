@@ -93,7 +93,7 @@ export class StoreFormatError extends HealthchainError {
 
 /** A backup archive opened with a passphrase other than the one it was written under. */
 export class BackupPassphraseError extends HealthchainError {
-  constructor (file: string) { super('ERR_BACKUP_PASSPHRASE', 'passphrase', `cannot open ${file}: wrong passphrase (the archive was written under another one)`) }
+  constructor (file: string) { super('ERR_BACKUP_PASSPHRASE', 'passphrase', `cannot open ${file}: wrong passphrase (or its header was altered)`) }
 }
 
 /** A backup archive whose bytes do not authenticate: altered, truncated, or chunks reordered. */
