@@ -294,7 +294,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
     const patient: PatientModel = {
       ...page,
-      page: async () => ({ ...await page.page(), emergency: await emergency.service.status() }),
+      page: async () => ({ ...await page.page(), emergency: await emergency.service.status(), backup: await backups.status() }),
+      ...(cfg.backup === undefined ? {} : { backupNow: async () => await backups.now({}) }),
       grant: async (d) => (await keysSvc.grant(d)).epoch,
       revoke: async (d) => (await keysSvc.revoke(d)).epoch,
       setEmergency: emergency.service.setOptIn

@@ -110,6 +110,11 @@ t.test('delete the data dir, restore the archive: the hub resumes with its devic
   await again.endAsync()
   t.equal(await heldReadings(data), READINGS + 1, 'the device publishes with its old secret, and its next reading is accepted')
   const page = new Client(hub.page)
-  await page.login(login.username, login.password)
+  const csrf = await page.login(login.username, login.password)
   t.equal((await page.req('GET', '/api/patient')).status, 200, 'the page login made before the backup works')
+  // the page's backup section: the schedule, and a backup now into the folder
+  t.match((await page.req('GET', '/patient')).text, /<h2 id="backup-h">Backups<\/h2>[^]*Every 24 h into/, 'the page shows the backup schedule')
+  const now = await page.req('POST', '/patient/backup', { _csrf: csrf }, { accept: 'application/json' })
+  t.match({ status: now.status, body: now.json() }, { status: 200, body: { file: new RegExp(`^${scheduled}/healthchain-backup-`) } }, 'the page\'s "Back up now" writes an archive into the folder')
+  t.match((await page.req('GET', '/api/patient')).json(), { backup: { schedule: { dir: scheduled, everyHours: 24, keep: 7 }, lastError: null } }, 'and the page\'s data say so')
 })
