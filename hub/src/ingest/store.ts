@@ -24,7 +24,7 @@
  */
 import { ClassicLevel } from 'classic-level'
 import type { WireReading } from './line.ts'
-import { openVersioned, utf8LevelFormat, type FormatSpec, type Migrated } from '../store/format.ts'
+import { openVersioned, recordFormatStep, utf8LevelFormat, type FormatSpec, type Migrated } from '../store/format.ts'
 
 export type Op = { type: 'put', key: string, value: string } | { type: 'del', key: string }
 
@@ -63,7 +63,7 @@ export const INGEST_FORMAT: FormatSpec<ClassicLevel<string, string>> = {
   current: 2,
   unversioned: 1,
   ...utf8LevelFormat(keys.format),
-  migrations: [{ from: 1, to: 2, what: 'the format is recorded (meta!format); every row is kept as it is', run: async () => {} }]
+  migrations: [recordFormatStep(keys.format)]
 }
 
 /** A replay mark to advance with a write: coalesced to one op per (device, boot) per commit. */

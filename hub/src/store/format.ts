@@ -10,8 +10,9 @@
  *     it is a consistent LevelDB), then each migration step runs in order,
  *     its new format recorded after it: a migration cut short by a power
  *     cut resumes at the step it was in (every step is idempotent);
- *   - newer than this version reads, or older with no migration: refused
- *     (StoreFormatError), the store untouched.
+ *   - newer than this version reads, or older with no migration (a format
+ *     whose data cannot be rewritten: its refusal says what to do instead):
+ *     refused (StoreFormatError), the store untouched.
  */
 import { cp } from 'node:fs/promises'
 import type { ClassicLevel } from 'classic-level'
@@ -35,6 +36,8 @@ export interface FormatSpec<Db> {
   readonly write: (db: Db, format: number) => Promise<void>
   readonly isEmpty: (db: Db) => Promise<boolean>
   readonly migrations: ReadonlyArray<Migration<Db>>
+  /** formats that cannot be migrated, with what the user does instead (named in the refusal) */
+  readonly unmigratable?: Readonly<Record<number, string>>
 }
 
 export interface Migrated { readonly from: number, readonly to: number, readonly backup: string, readonly steps: readonly string[] }
@@ -56,7 +59,7 @@ export async function openVersioned<Db extends { close: () => Promise<void> }> (
     const steps: Array<Migration<Db>> = []
     for (let f = format; f < spec.current;) {
       const m = spec.migrations.find((x) => x.from === f)
-      if (m === undefined) throw new StoreFormatError(dir, `holds a ${spec.name} of format ${f}, and this release has no migration from it`)
+      if (m === undefined) throw new StoreFormatError(dir, `holds a ${spec.name} of format ${f}, and this release has no migration from it${spec.unmigratable?.[f] === undefined ? '' : `: ${spec.unmigratable[f]}`}`)
       steps.push(m)
       f = m.to
     }
@@ -81,6 +84,17 @@ export function utf8LevelFormat (key: string): Pick<FormatSpec<ClassicLevel<stri
   return {
     read: async (db) => { const v = await db.get(key); return v === undefined ? undefined : Number(v) },
     write: async (db, format) => { await db.put(key, String(format), { sync: true } as object) },
-    isEmpty: async (db) => { for await (const _ of db.keys({ limit: 1 })) return false; return true }
+    isEmpty: levelIsEmpty
   }
+}
+
+/** Whether a LevelDB store holds no key at all. */
+export async function levelIsEmpty (db: ClassicLevel<any, any>): Promise<boolean> {
+  for await (const _ of db.keys({ limit: 1 })) return false
+  return true
+}
+
+/** The step from a store that recorded no format to one that does, its rows unchanged (format 1 → 2). */
+export function recordFormatStep<Db> (key: string): Migration<Db> {
+  return { from: 1, to: 2, what: `the format is recorded (${key}); every row is kept as it is`, run: async () => {} }
 }
