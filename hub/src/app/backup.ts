@@ -89,6 +89,9 @@ async function inventory (dataDir: string): Promise<{ stores: string[], files: s
 export async function writeBackup (src: BackupSource, out: string, key: ArchiveKey): Promise<BackupSummary> {
   const createdAt = new Date().toISOString()
   const manifest: BackupManifest = { kind: 'healthchain-backup', createdAt, user: src.user, dataDir: src.dataDir, latestEpoch: src.latestEpoch, config: src.config ?? null }
+  // an archive never replaces a file: not another archive, and not a file that is no archive at all
+  if (!out.endsWith('.hcb')) throw new InvalidFieldError('out', `${out}: an archive's name ends in .hcb`)
+  if (await lstat(out).then(() => true, () => false)) throw new InvalidFieldError('out', `${out} exists; an archive is never written over a file`)
   const { stores, files } = await inventory(src.dataDir)
   await mkdir(dirname(out), { recursive: true, mode: 0o700 })
   const w = await ArchiveWriter.create(out, key, manifest)

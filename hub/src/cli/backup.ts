@@ -38,7 +38,7 @@ export function register (program: Command): void {
     .description('write one encrypted archive of the hub: keystore, devices and their secrets, acknowledged readings, pending key epochs, logins, flows, TLS, config')
     .option('--config <file>', 'the hub config (its data dir is backed up, and the config goes into the archive)')
     .option('--data-dir <dir>', 'data directory, without --config (default $HEALTHCHAIN_DATA or ~/.healthchain)')
-    .option('--out <file>', 'the archive to write (default ./healthchain-backup-<time>.hcb)')
+    .option('--out <file>', 'the archive to write, ending in .hcb; never over an existing file (default ./healthchain-backup-<time>.hcb)')
     .option('--passphrase-file <file>', 'the archive\'s passphrase from this file (else $HEALTHCHAIN_PASSPHRASE, else a prompt); the keystore\'s is a good choice')
     .option('--json', 'machine-readable output')
     .action(async (o: { config?: string, dataDir?: string, out?: string, passphraseFile?: string, json?: boolean }) => {
