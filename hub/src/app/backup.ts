@@ -75,7 +75,8 @@ async function inventory (dataDir: string): Promise<{ stores: string[], files: s
     if (rel !== '' && names.includes('CURRENT')) { stores.push(rel); return }
     for (const n of names) {
       const r = rel === '' ? n : `${rel}/${n}`
-      if ((rel === '' && LEFT_OUT.has(n)) || n.endsWith('.tmp')) continue
+      // temporary files, and the copies an upgrade keeps of a store's older format (store/format.ts)
+      if ((rel === '' && LEFT_OUT.has(n)) || n.endsWith('.tmp') || /\.format-\d+-backup-/.test(n)) continue
       const s = await lstat(join(dataDir, r))
       if (s.isDirectory()) await walk(r)
       else if (s.isFile()) files.push(r)
