@@ -4,12 +4,16 @@
  * damaged archive; an archive altered, cut short (inside a chunk or at a
  * chunk boundary), with chunks reordered or bytes appended, is refused
  * before any of its records is used; an archive of a newer format says so.
+ * A restore that meets any of these writes nothing (app/backup.ts).
  */
 import t from 'tap'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { archiveKey, ArchiveReader, ArchiveWriter, type Record } from '../../hub/src/store/backup-archive.ts'
 import { BackupCorruptError, BackupFormatError, BackupPassphraseError } from '../../hub/src/store/errors.ts'
+import { restoreBackup } from '../../hub/src/app/backup.ts'
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 
 const CHEAP = { N: 2 ** 10, r: 8, p: 1 }
 const PASS = 'a backup passphrase'
@@ -90,4 +94,31 @@ t.test('wrong passphrase, damage, truncation, reordering, trailing bytes, newer 
   const newer = Buffer.from(good); newer[8] = 2
   t.match(await variant('newer', newer), { constructor: BackupFormatError, message: /archive format 2; this version reads 1/ }, 'a newer archive format is named')
   t.match(await variant('other', Buffer.from('{"kind":"healthchain-keystore"}'.padEnd(80))), { constructor: BackupFormatError, message: /not a Healthchain backup archive/ }, 'another file')
+})
+
+t.test('restore: an archive damaged after its first chunks, or with a path leaving the data dir, leaves nothing behind; key epochs on the chain are marked to sync', async (t) => {
+  const dir = t.testdir()
+  const key = await archiveKey(PASS, CHEAP)
+  const make = async (name: string, path: string, latestEpoch: number): Promise<string> => {
+    const file = join(dir, `${name}.hcb`)
+    const w = await ArchiveWriter.create(file, key, { kind: 'healthchain-backup', createdAt: new Date(0).toISOString(), user: 'ab'.repeat(32), dataDir: join(dir, `${name}-data`), latestEpoch, config: null })
+    await w.level('ingest')
+    for (let i = 0; i < 400; i++) await w.entry(utf8(`dev!d${i}`), new Uint8Array(500).fill(7))
+    await w.file(path, 0o600, utf8('{}'))
+    await w.finish()
+    return file
+  }
+  const good = await make('good', 'keystore.json', 3)
+  const cut = join(dir, 'cut.hcb')
+  const bytes = await readFile(good)
+  await writeFile(cut, bytes.subarray(0, bytes.length - 40))
+  const target = join(dir, 'target')
+  await t.rejects(restoreBackup({ file: cut, passphrase: PASS, dataDir: target }), BackupCorruptError, 'a truncated archive is refused')
+  const escaping = await make('escaping', '../outside.json', 0)
+  await t.rejects(restoreBackup({ file: escaping, passphrase: PASS, dataDir: target }), { code: 'ERR_BACKUP_CORRUPT', message: /leaves the data dir/ }, 'an entry path leaving the data dir is refused')
+  t.notOk((await readdir(dir)).some((n) => n.startsWith('target') || n === 'outside.json'), 'neither wrote anything: no data dir, no staging dir, no file outside')
+
+  const r = await restoreBackup({ file: good, passphrase: PASS, dataDir: target })
+  t.match(r, { dataDir: target, files: 1, stores: { ingest: 400 }, syncEpoch: 3 }, 'the good one restores')
+  t.match(JSON.parse(await readFile(join(target, 'recovered.json'), 'utf8')), { epoch: 3 }, 'and marks the data dir to wait until Userchain holds key epoch 3')
 })

@@ -28,7 +28,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { InvalidFieldError } from '../core/index.ts'
 import { archiveKey, ArchiveReader, ArchiveWriter, type ArchiveKey } from '../store/backup-archive.ts'
-import { BackupCorruptError, BackupFormatError } from '../store/errors.ts'
+import { BackupCorruptError, BackupFormatError, StoreLockedError } from '../store/errors.ts'
 import { markNeedsSync } from './recovery.ts'
 import { RestoreTargetError } from './errors.ts'
 
@@ -101,7 +101,11 @@ export async function writeBackup (src: BackupSource, out: string, key: ArchiveK
     for (const rel of stores) {
       const held = src.open?.get(rel)
       const db: ClassicLevel<any, any> = held ?? new ClassicLevel<Uint8Array, Uint8Array>(join(src.dataDir, rel), { keyEncoding: 'view', valueEncoding: 'view', createIfMissing: false })
-      if (held === undefined) await db.open()
+      if (held === undefined) {
+        await db.open().catch((err: { cause?: { code?: string } }) => {
+          throw err.cause?.code === 'LEVEL_LOCKED' ? new StoreLockedError(join(src.dataDir, rel)) : err
+        })
+      }
       try {
         await w.level(rel)
         let n = 0
@@ -199,8 +203,8 @@ export async function restoreBackup (o: RestoreOptions): Promise<RestoreSummary>
     await mkdir(staging, { recursive: true, mode: 0o700 })
     const counts: Record<string, number> = {}
     let files = 0
+    let db: ClassicLevel<Uint8Array, Uint8Array> | null = null
     try {
-      let db: ClassicLevel<Uint8Array, Uint8Array> | null = null
       let store = ''
       let ops: Array<{ type: 'put', key: Uint8Array, value: Uint8Array }> = []
       const flush = async (): Promise<void> => { if (db !== null && ops.length > 0) await db.batch(ops); ops = [] }
@@ -235,6 +239,7 @@ export async function restoreBackup (o: RestoreOptions): Promise<RestoreSummary>
       await rm(dataDir, { recursive: true, force: true }) // empty (or moved aside above)
       await rename(staging, dataDir)
     } catch (err) {
+      await (db as ClassicLevel<Uint8Array, Uint8Array> | null)?.close().catch(() => {})
       await rm(staging, { recursive: true, force: true })
       throw err
     }
