@@ -96,7 +96,7 @@ t.test('wrong passphrase, damage, truncation, reordering, trailing bytes, newer 
   t.match(await variant('other', Buffer.from('{"kind":"healthchain-keystore"}'.padEnd(80))), { constructor: BackupFormatError, message: /not a Healthchain backup archive/ }, 'another file')
 })
 
-t.test('restore: an archive damaged after its first chunks, or with a path leaving the data dir, leaves nothing behind; key epochs on the chain are marked to sync', async (t) => {
+t.test('restore: an archive damaged after its first chunks, or with a path leaving the data dir, leaves nothing behind; key epochs on the chain are marked to sync; a non-empty data dir is refused, or moved aside with force', async (t) => {
   const dir = t.testdir()
   const key = await archiveKey(PASS, CHEAP)
   const make = async (name: string, path: string, latestEpoch: number): Promise<string> => {
@@ -119,6 +119,11 @@ t.test('restore: an archive damaged after its first chunks, or with a path leavi
   t.notOk((await readdir(dir)).some((n) => n.startsWith('target') || n === 'outside.json'), 'neither wrote anything: no data dir, no staging dir, no file outside')
 
   const r = await restoreBackup({ file: good, passphrase: PASS, dataDir: target })
-  t.match(r, { dataDir: target, files: 1, stores: { ingest: 400 }, syncEpoch: 3 }, 'the good one restores')
+  t.match(r, { dataDir: target, files: 1, stores: { ingest: 400 }, syncEpoch: 3, movedAside: [] }, 'the good one restores')
   t.match(JSON.parse(await readFile(join(target, 'recovered.json'), 'utf8')), { epoch: 3 }, 'and marks the data dir to wait until Userchain holds key epoch 3')
+
+  await t.rejects(restoreBackup({ file: good, passphrase: PASS, dataDir: target }), { code: 'ERR_RESTORE_TARGET', message: /is not empty: .*--force/ }, 'a non-empty data dir is refused')
+  const forced = await restoreBackup({ file: good, passphrase: PASS, dataDir: target, force: true })
+  t.match(forced.movedAside, [/target\.before-restore-/], '--force moves it aside')
+  t.equal(await readFile(join(forced.movedAside[0]!, 'recovered.json'), 'utf8').then((x) => JSON.parse(x).epoch), 3, 'what was there is kept, not deleted')
 })
