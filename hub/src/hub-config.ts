@@ -88,6 +88,11 @@ export const HubConfigFile = z.strictObject({
     }, { error: 'must be {"host", "port"}' }).optional().describe('also serve the control API on this loopback TCP address (the Unix socket <dataDir>/api.sock is always on)')
   }, { error: 'must be {"tcp": {"host", "port"}}' }).default({}).describe('the local control API the CLI and an external Node-RED use (cookie in <dataDir>/.cookie)'),
   docchain: DocchainSection.optional().describe('the Docchain this hub follows for its user\'s certified diagnoses (paper §IV-B3); without it the page shows none'),
+  backup: z.strictObject({
+    dir: nonEmpty().describe('the folder scheduled archives go to (another disk, a mounted share)'),
+    everyHours: intIn(1, 24 * 31).default(24).describe('hours between scheduled backups'),
+    keep: intIn(1, 1000).default(7).describe('archives kept in the folder; older ones are deleted')
+  }, { error: 'must be {"dir", "everyHours", "keep"}' }).optional().describe('scheduled encrypted backups of the data dir (keystore, devices, logins, flows, acknowledged readings), under the keystore passphrase (README "Backup and restore")'),
   consortium: hexId().optional().describe('the consortium\'s Healthcoin account (as in the accounting config): the patient page lists the user\'s prepayments to it (paper §IV-B4); without it, every Healthcoin transfer of the user')
 }, { error: 'must be a JSON object' })
 
@@ -122,6 +127,8 @@ export interface HubConfig {
   readonly docchain?: DocchainReaderConfig
   /** The consortium's Healthcoin account (hex ID) users prepay, if known. */
   readonly consortium?: string
+  /** Scheduled backups of the data dir into `dir`. */
+  readonly backup?: { readonly dir: string, readonly everyHours: number, readonly keep: number }
 }
 
 export interface EmbeddedBrokerConfig {
@@ -181,7 +188,8 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     editor: f.editor,
     api: f.api.tcp === undefined ? {} : { tcp: f.api.tcp },
     ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) }),
-    ...(f.consortium === undefined ? {} : { consortium: f.consortium })
+    ...(f.consortium === undefined ? {} : { consortium: f.consortium }),
+    ...(f.backup === undefined ? {} : { backup: { dir: resolve(baseDir, f.backup.dir), everyHours: f.backup.everyHours, keep: f.backup.keep } })
   }
 }
 

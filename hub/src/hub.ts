@@ -19,6 +19,8 @@ import { levelSizes } from './hub-config.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { openEmergency, type EmergencyService } from './app/emergency.ts'
+import { startBackups, type BackupService } from './app/backup.ts'
+import type { ArchiveKey } from './store/backup-archive.ts'
 import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { firstTxStamper } from './roles/user/stamp.ts'
@@ -71,6 +73,8 @@ export interface HubService {
   readonly diagnoses: DiagnosesService
   /** Emergency access: the patient's opt-in and every access Docchain audited (README "Emergency access"). */
   readonly emergency: EmergencyService
+  /** Backups of the data dir: one now, and the schedule's status (README "Backup and restore"). */
+  readonly backup: BackupService
 }
 
 export interface HubStatus {
@@ -119,6 +123,8 @@ export interface HubOptions {
   readonly activity?: (line: string) => void
   /** The doctors known by identity record (default: <dataDir>/doctors.json). */
   readonly book?: DoctorBook
+  /** Backups (app/backup.ts): the keystore passphrase's archive key for scheduled ones and the config file to include. */
+  readonly backup?: { readonly key: ArchiveKey | null, readonly configFile?: string }
 }
 
 /** Starts every part of the hub for `user`; `doctors` resolves doctors' X25519 keys (the doctor book). */
@@ -288,11 +294,27 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
     const patient: PatientModel = {
       ...page,
-      page: async () => ({ ...await page.page(), emergency: await emergency.service.status() }),
+      page: async () => ({ ...await page.page(), emergency: await emergency.service.status(), backup: await backups.status() }),
+      ...(cfg.backup === undefined ? {} : { backupNow: async () => await backups.now({}) }),
       grant: async (d) => (await keysSvc.grant(d)).epoch,
       revoke: async (d) => (await keysSvc.revoke(d)).epoch,
       setEmergency: emergency.service.setOptIn
     }
+    // backups of the data dir: the ingest store read through its open handle, one consistent snapshot (app/backup.ts)
+    const configFile = opts.backup?.configFile
+    const backups = startBackups({
+      key: opts.backup?.key ?? null,
+      schedule: cfg.backup ?? null,
+      log,
+      source: async () => ({
+        dataDir: cfg.dataDir,
+        user: toHex(user.id),
+        latestEpoch: (await chain.keyHistory()).filter((k) => chain.epochs.mined(txId(k))).reduce((m, k) => Math.max(m, k.epoch), 0),
+        ...(configFile === undefined ? {} : { config: { path: configFile, text: await readFile(configFile, 'utf8') } }),
+        open: new Map([['ingest', ingest.ingest.store.db]])
+      })
+    })
+    stops.push(async () => { backups.stop() })
     let api: Awaited<ReturnType<typeof startApiServer>> | null = null
     const docchain = (): DocchainStatus | null => follower === null ? null : { height: follower.height, ...follower.stats, diagnoses: reader.diagnoses.length }
     const service: HubService = {
@@ -316,7 +338,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       batches: batchesService(batches, runtime.batches!),
       pipeline: pipelineService(runtime),
       diagnoses: diagnosesService(runtime),
-      emergency: emergency.service
+      emergency: emergency.service,
+      backup: backups
     }
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server

@@ -50,6 +50,15 @@ export function hubRoutes (s: HubService): Route[] {
     route({ method: 'GET', path: '/v1/emergency', summary: 'emergency access (README "Emergency access"): whether the patient opted in, t of n accounting nodes each new key epoch is escrowed to, and every emergency access Docchain audited for this patient — who (doctor ID), when, why, which epochs, which accounting nodes released their shares', handler: async () => await s.emergency.status() }),
     route({ method: 'POST', path: '/v1/emergency', summary: 'opt in to (or out of) emergency access; a change renews the IoT key at once (a rotation: its epoch is answered), so data sealed from then on is escrowed, or no longer is', body: z.strictObject({ optIn: z.boolean({ error: 'must be true or false' }) }, { error: 'must be a JSON object {"optIn"}' }), handler: async ({ body }) => await s.emergency.setOptIn(body.optIn) }),
 
+    route({ method: 'GET', path: '/v1/backup', summary: 'scheduled backups (config backup): folder, period, the last archive written and when the next is due', handler: async () => await s.backup.status() }),
+    route({
+      method: 'POST',
+      path: '/v1/backup',
+      summary: 'write an encrypted archive of the data dir now (README "Backup and restore"): to out (absolute path; default the backup folder), under passphrase (default the keystore\'s, kept as its scrypt key since start)',
+      body: z.strictObject({ out: z.string({ error: 'must be an absolute file path' }).min(1).max(4096).optional(), passphrase: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(1024).optional() }, { error: 'must be a JSON object {"out", "passphrase"}' }),
+      handler: async ({ body }) => await s.backup.now({ ...(body.out === undefined ? {} : { out: body.out }), ...(body.passphrase === undefined ? {} : { passphrase: body.passphrase }) })
+    }),
+
     route({ method: 'GET', path: '/v1/devices', summary: 'paired devices with their counters', handler: async () => await s.devices.list() }),
     route({
       method: 'POST',

@@ -18,10 +18,15 @@ export class RecoverySessionExistsError extends HealthchainError {
 
 /** A recovered identity's hub started before its Userchain holds the patient's key epochs: it would open a new epoch 1 and seal under keys the chain does not know. */
 export class RecoveredNotSyncedError extends HealthchainError {
-  constructor (dir: string) { super('ERR_RECOVERED_NOT_SYNCED', 'userchain', `the identity in ${dir} was recovered, and this data dir's Userchain holds none of its key epochs yet: sync it first (healthchain node --data-dir ${dir} --bootstrap <peer>, until its tip matches the network's), then start the hub`) }
+  constructor (dir: string) { super('ERR_RECOVERED_NOT_SYNCED', 'userchain', `the identity in ${dir} was recovered or restored from a backup, and this data dir's Userchain does not hold its key epochs yet: sync it first (healthchain node --data-dir ${dir} --bootstrap <peer>, until its tip matches the network's), then start the hub`) }
 }
 
 /** What only a core user node does (mine, keep other users' transactions and balances), asked of a light hub. */
 export class LightModeError extends HealthchainError {
   constructor (what: string) { super('ERR_LIGHT_MODE', 'mode', `a light hub keeps only Userchain headers and its user's own transactions: ${what}`) }
+}
+
+/** A restore onto a data dir (or config file) that already holds something, without --force. */
+export class RestoreTargetError extends HealthchainError {
+  constructor (path: string, why: string) { super('ERR_RESTORE_TARGET', 'target', `${path} ${why}`) }
 }

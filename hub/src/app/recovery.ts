@@ -195,7 +195,7 @@ export async function addRecoveryShares (p: RecoveryPaths & { passphrase: string
     const who = identityFromSeed(seed)
     await saveKeystore(p.keystore, seed, p.passphrase, p.scrypt === undefined ? {} : { scrypt: p.scrypt })
     // until Userchain is synced, the hub must not start (checkRecoveredSync)
-    await writeFileAtomic(join(p.dataDir, RECOVERED), JSON.stringify({ patient: toHex(who.id) }) + '\n')
+    await markNeedsSync(p.dataDir, toHex(who.id), 1)
     await rm(dir, { recursive: true, force: true })
     return { ...statusOf(s, c, have), added, restored: { id: toHex(who.id), keystore: p.keystore } }
   } finally {
@@ -204,15 +204,25 @@ export async function addRecoveryShares (p: RecoveryPaths & { passphrase: string
 }
 
 /**
- * Before the hub's first start on a recovered data dir: a hub that finds no
- * key epoch of its user opens epoch 1, so one started before Userchain is
- * synced would seal under keys the chain never holds. Refuses while the
- * data dir's chain has none of the patient's epochs (`latestEpoch` reads
- * it); once it has, the mark is removed and later starts skip the check.
+ * Marks a data dir whose identity came back (recovered from guardians'
+ * shares, or restored from a backup without its Userchain): the hub must
+ * not start before its Userchain holds the patient's key epoch `epoch`.
+ */
+export async function markNeedsSync (dataDir: string, patient: string, epoch: number): Promise<void> {
+  await writeFileAtomic(join(dataDir, RECOVERED), JSON.stringify({ patient, epoch }) + '\n')
+}
+
+/**
+ * Before the hub's first start on a recovered or restored data dir: a hub
+ * that finds no key epoch of its user opens epoch 1, so one started before
+ * Userchain is synced would seal under keys the chain never holds. Refuses
+ * while the data dir's chain holds less than the marked epoch (`latestEpoch`
+ * reads it); once it does, the mark is removed and later starts skip the check.
  */
 export async function checkRecoveredSync (dataDir: string, latestEpoch: () => Promise<number>): Promise<void> {
   const mark = join(dataDir, RECOVERED)
   if (!await exists(mark)) return
-  if (await latestEpoch() === 0) throw new RecoveredNotSyncedError(dataDir)
+  const want = (JSON.parse(await readFile(mark, 'utf8')) as { epoch?: unknown }).epoch
+  if (await latestEpoch() < (typeof want === 'number' && want > 0 ? want : 1)) throw new RecoveredNotSyncedError(dataDir)
   await rm(mark, { force: true })
 }

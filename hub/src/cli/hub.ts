@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander'
 import { flushCompileCache } from 'node:module'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { archiveKey } from '../store/backup-archive.ts'
 import { NETWORKS, toHex } from '../core/index.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { checkRecoveredSync } from '../app/recovery.ts'
@@ -32,14 +33,17 @@ export function register (program: Command): void {
       if (restartLean(cfg.memory.semiSpaceMB, cfg.dataDir)) return
       // the hub pulls in Node-RED, Helia and libp2p: loaded only when it starts
       const { startHub } = await import('../hub.ts')
-      const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), await passphrase(o))
+      const pass = await passphrase(o)
+      const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), pass)
+      // scheduled backups are under the keystore passphrase: its scrypt key is kept, not the passphrase (app/backup.ts)
+      const backupKey = cfg.backup === undefined ? null : await archiveKey(pass)
       const book = await doctorBook(cfg.dataDir)
       // a light hub learns its key epochs from the core nodes' proofs: it keeps no Userchain to check
       if (cfg.mode === 'core') await checkRecoveredSync(cfg.dataDir, async () => {
         const node = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', NETWORKS[cfg.network].name), params: NETWORKS[cfg.network] })
         try { return node.store.latestEpoch(user.id) } finally { await node.close() }
       })
-      const hub = await startHub(cfg, user, (id) => book.get(toHex(id)), { activity: stamped })
+      const hub = await startHub(cfg, user, (id) => book.get(toHex(id)), { activity: stamped, backup: { key: backupKey, configFile: resolve(o.config) } })
       console.log(`hub ready
   user ID        ${toHex(user.id)}
   patient page   ${hub.urls.patient}

@@ -27,6 +27,7 @@ import type { Reading } from './line.ts'
 import { DeviceRegistry } from './registry.ts'
 import { ReplayGuard } from './replay.ts'
 import { IngestStore, keys } from './store.ts'
+import type { Migrated } from '../store/format.ts'
 import type { BatchRecord, Mark, Op, PendingReading } from './store.ts'
 import { sealedRow, type BatchKeys } from './batch-keys.ts'
 import { BatchKeyGoneError, IngestLockedError } from './batch-errors.ts'
@@ -48,6 +49,8 @@ export type SubmitResult =
 export interface IngestOptions extends AggregateOptions {
   /** fsync each group commit (default true) */
   sync?: boolean
+  /** told when opening migrated the store from an older format (default: a line on stderr) */
+  migrated?: (m: Migrated) => void
   /** clock, ms since epoch (tests) */
   now?: () => number
   /** how often device counters are written back (ms, default 1000) */
@@ -117,7 +120,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
 
   /** Open the store in `dir`, reload marks and pending readings. */
   static async open (dir: string, opts: IngestOptions = {}): Promise<Ingest> {
-    const store = await IngestStore.open(dir, { sync: opts.sync })
+    const store = await IngestStore.open(dir, { sync: opts.sync, ...(opts.migrated === undefined ? {} : { migrated: opts.migrated }) })
     const ing = new Ingest(store, await DeviceRegistry.load(store), opts)
     try {
       await ing.#load(opts.batchKeys)

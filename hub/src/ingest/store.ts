@@ -11,6 +11,7 @@
  *   mark!<device>!<boot>                  highest accepted seq of that boot
  *   batch!<user>!<n>                      BatchRecord      (n: 16 hex digits)
  *   meta!batchSeq                         last n
+ *   meta!format                           the store's format (INGEST_FORMAT)
  *
  * On a hub, pend! and batch! values are sealed under their batch's data key
  * (batch-keys.ts: `{"k":[key ids],"c":…}`), destroyed once the batch is
@@ -23,6 +24,7 @@
  */
 import { ClassicLevel } from 'classic-level'
 import type { WireReading } from './line.ts'
+import { openVersioned, recordFormatStep, utf8LevelFormat, type FormatSpec, type Migrated } from '../store/format.ts'
 
 export type Op = { type: 'put', key: string, value: string } | { type: 'del', key: string }
 
@@ -48,7 +50,20 @@ export const keys = {
   pending: (user: string, d: string, b: number, s: number) => `pend!${user}!${d}!${hex16(b)}!${hex16(s)}`,
   mark: (d: string, b: number) => `mark!${d}!${hex16(b)}`,
   batch: (user: string, n: number) => `batch!${user}!${hex16(n)}`,
-  batchSeq: 'meta!batchSeq'
+  batchSeq: 'meta!batchSeq',
+  format: 'meta!format'
+}
+
+/**
+ * The store's formats (store/format.ts): 1, the releases up to 870ff94,
+ * recorded none; 2 records it under meta!format, rows unchanged.
+ */
+export const INGEST_FORMAT: FormatSpec<ClassicLevel<string, string>> = {
+  name: 'ingest store',
+  current: 2,
+  unversioned: 1,
+  ...utf8LevelFormat(keys.format),
+  migrations: [recordFormatStep(keys.format)]
 }
 
 /** A replay mark to advance with a write: coalesced to one op per (device, boot) per commit. */
@@ -72,11 +87,19 @@ export class IngestStore {
     this.sync = sync
   }
 
-  /** Open (creating) the store in `dir`. `sync` (default true) fsyncs every group commit. */
-  static async open (dir: string, opts: { sync?: boolean } = {}): Promise<IngestStore> {
-    // no Snappy: sealed values do not compress, and plain table blocks let an audit find every byte left on disk
-    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8', compression: false })
-    await db.open()
+  /**
+   * Open (creating) the store in `dir`, migrating an older format (a copy
+   * of it kept beside: store/format.ts). `sync` (default true) fsyncs every
+   * group commit. `migrated` reports a migration made by this open.
+   */
+  static async open (dir: string, opts: { sync?: boolean, migrated?: (m: Migrated) => void } = {}): Promise<IngestStore> {
+    const { db, migrated } = await openVersioned(dir, async () => {
+      // no Snappy: sealed values do not compress, and plain table blocks let an audit find every byte left on disk
+      const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8', compression: false })
+      await db.open()
+      return db
+    }, INGEST_FORMAT)
+    if (migrated !== null) (opts.migrated ?? ((m) => { process.stderr.write(`${dir}: migrated from format ${m.from} to ${m.to} (${m.steps.join('; ')}); the store as it was is kept in ${m.backup}\n`) }))(migrated)
     return new IngestStore(db, opts.sync ?? true)
   }
 

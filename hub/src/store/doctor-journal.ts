@@ -16,6 +16,7 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { ClassicLevel } from 'classic-level'
+import { openVersioned, recordFormatStep, utf8LevelFormat, type FormatSpec } from './format.ts'
 import { InvalidFieldError } from '../core/index.ts'
 import type { Diagnosis, Severity } from '../ai/analyzer.ts'
 
@@ -80,6 +81,18 @@ export interface DiagRecord {
   readonly reason?: string
 }
 
+/**
+ * The journal's formats (store/format.ts): 1, the releases up to 870ff94,
+ * recorded none; 2 records it under `f:format`, rows unchanged.
+ */
+export const JOURNAL_FORMAT: FormatSpec<ClassicLevel<string, string>> = {
+  name: 'doctor journal',
+  current: 2,
+  unversioned: 1,
+  ...utf8LevelFormat('f:format'),
+  migrations: [recordFormatStep('f:format')]
+}
+
 export class DoctorJournal {
   private readonly db: ClassicLevel<string, string>
   readonly batches = new Map<string, BatchRecord>()
@@ -90,8 +103,11 @@ export class DoctorJournal {
 
   static async open (dir: string): Promise<DoctorJournal> {
     await mkdir(dir, { recursive: true })
-    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
-    await db.open()
+    const { db } = await openVersioned(dir, async () => {
+      const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+      await db.open()
+      return db
+    }, JOURNAL_FORMAT)
     const j = new DoctorJournal(db)
     for await (const [k, v] of db.iterator()) {
       const rec = JSON.parse(v) as unknown

@@ -90,3 +90,18 @@ export class NetworkMismatchError extends HealthchainError {
 export class StoreFormatError extends HealthchainError {
   constructor (dir: string, why: string) { super('ERR_STORE_FORMAT', 'datadir', `${dir} ${why}`) }
 }
+
+/** A backup archive opened with a passphrase other than the one it was written under. */
+export class BackupPassphraseError extends HealthchainError {
+  constructor (file: string) { super('ERR_BACKUP_PASSPHRASE', 'passphrase', `cannot open ${file}: wrong passphrase (or its header was altered)`) }
+}
+
+/** A backup archive whose bytes do not authenticate: altered, truncated, or chunks reordered. */
+export class BackupCorruptError extends HealthchainError {
+  constructor (file: string, why: string) { super('ERR_BACKUP_CORRUPT', 'archive', `${file} is damaged: ${why}`) }
+}
+
+/** A file that is not a backup archive, or one of a format this version does not read. */
+export class BackupFormatError extends HealthchainError {
+  constructor (file: string, why: string) { super('ERR_BACKUP_FORMAT', 'archive', `${file}: ${why}`) }
+}

@@ -47,7 +47,8 @@ export interface KeystoreFile {
   cipher: { name: 'aes-256-gcm', nonce: string, ct: string }
 }
 
-async function deriveKey (passphrase: string, salt: Uint8Array, p: ScryptParams): Promise<Uint8Array> {
+/** The AES-256 key a passphrase gives under scrypt (also the backup archive's key: store/backup-archive.ts). */
+export async function deriveKey (passphrase: string, salt: Uint8Array, p: ScryptParams): Promise<Uint8Array> {
   if (passphrase.length === 0) throw new EmptyPassphraseError()
   return scryptAsync(utf8Bytes(passphrase.normalize('NFKC')), salt, { N: p.N, r: p.r, p: p.p, dkLen: 32, maxmem: 256 * 1024 * 1024 })
 }

@@ -13,17 +13,32 @@
  * Key layout (one-byte prefix, binary keys):
  *   b‖height(u32) → certified Dblock     t‖txid → height(u32)
  *   m‖counter(u64) → message bytes       s → first counter to replay(u64) ‖ snapshot
- *   f → store format (u8): 2 since pbft/4.0.0, whose certificates name their view;
- *       a store without it that holds any Dblock or message is refused (StoreFormatError)
+ *   f → store format (u8, PBFT_LOG_FORMAT): 2 since pbft/4.0.0, whose certificates name
+ *       their view; a store without it that holds anything is refused (StoreFormatError)
  */
 import { ClassicLevel } from 'classic-level'
 import { decodeDblock, encodeDblock, HASH_BYTES, MAX_VARINT, Reader, toHex, UnknownVersionError, Writer, type Dblock } from '../core/index.ts'
 import { MAX_PBFT_MESSAGE_BYTES, MAX_PROOF_ITEMS, readList, writeList } from '../core/pbft/envelope.ts'
 import { emptySnapshot, type Action, type ReplicaSnapshot } from '../core/pbft/replica.ts'
-import { StoreFormatError } from './errors.ts'
+import { levelIsEmpty, openVersioned, type FormatSpec } from './format.ts'
 
 const P = { block: 0x62, tx: 0x74, msg: 0x6d, snap: 0x73, format: 0x66 } as const
-const STORE_FORMAT = 2
+
+/**
+ * The store's formats (store/format.ts): 1, before pbft/4.0.0, recorded
+ * none; its certificates name no view, and their signatures sign one, so
+ * they cannot be rewritten: such a store is refused. 2 records the format.
+ */
+const PBFT_LOG_FORMAT: FormatSpec<ClassicLevel<Uint8Array, Uint8Array>> = {
+  name: 'Docchain store',
+  current: 2,
+  unversioned: 1,
+  read: async (db) => (await db.get(Uint8Array.of(P.format)))?.[0],
+  write: async (db, f) => { await db.put(Uint8Array.of(P.format), Uint8Array.of(f), { sync: true } as object) },
+  isEmpty: levelIsEmpty,
+  migrations: [],
+  unmigratable: { 1: 'pbft/3.0.0 certificates name no view, and their signatures sign one; move the store aside and this node syncs Docchain from its peers' }
+}
 const SNAPSHOT_VERSION = 1
 
 function u32Key (prefix: number, n: number): Uint8Array {
@@ -98,24 +113,21 @@ export class PbftLog {
   }
 
   static async open (dir: string, genesis: Dblock): Promise<PbftLog> {
-    const log = new PbftLog(dir, genesis)
-    await log.db.open()
-    for await (const [k] of log.db.iterator({ gte: Uint8Array.of(P.msg), lt: Uint8Array.of(P.msg + 1), reverse: true, limit: 1 })) {
+    let log: PbftLog | null = null
+    await openVersioned(dir, async () => {
+      log = new PbftLog(dir, genesis)
+      await log.db.open()
+      return log.db
+    }, PBFT_LOG_FORMAT)
+    const l = log! as PbftLog
+    for await (const [k] of l.db.iterator({ gte: Uint8Array.of(P.msg), lt: Uint8Array.of(P.msg + 1), reverse: true, limit: 1 })) {
       const dv = new DataView(k.buffer, k.byteOffset)
-      log.counter = dv.getUint32(1) * 0x100000000 + dv.getUint32(5) + 1
+      l.counter = dv.getUint32(1) * 0x100000000 + dv.getUint32(5) + 1
     }
-    for await (const [k] of log.db.iterator({ gte: Uint8Array.of(P.block), lt: Uint8Array.of(P.block + 1), reverse: true, limit: 1 })) {
-      log.height = new DataView(k.buffer, k.byteOffset).getUint32(1)
+    for await (const [k] of l.db.iterator({ gte: Uint8Array.of(P.block), lt: Uint8Array.of(P.block + 1), reverse: true, limit: 1 })) {
+      l.height = new DataView(k.buffer, k.byteOffset).getUint32(1)
     }
-    const format = (await log.db.get(Uint8Array.of(P.format)))?.[0]
-    let refused: string | null = null
-    if (format === undefined) {
-      if (log.height > 0 || log.counter > 0 || (await log.db.get(Uint8Array.of(P.snap))) !== undefined) {
-        refused = 'holds a Docchain of an older format (pbft/3.0.0: certificates without a view); move it aside and this node syncs Docchain from its peers'
-      } else await log.db.put(Uint8Array.of(P.format), Uint8Array.of(STORE_FORMAT))
-    } else if (format !== STORE_FORMAT) refused = `has Docchain store format ${format}; this version reads ${STORE_FORMAT}`
-    if (refused !== null) { await log.db.close(); throw new StoreFormatError(dir, refused) }
-    return log
+    return l
   }
 
   /** Height of the certified Docchain tip (0 = genesis only). */

@@ -8,6 +8,7 @@
  */
 import type { Severity } from '../ai/analyzer.ts'
 import type { EmergencyStatus } from '../app/emergency.ts'
+import type { BackupStatus, BackupSummary } from '../app/backup.ts'
 import type { EpisodeRef } from '../ai/episodes.ts'
 import type { Observations } from '../ai/news2.ts'
 import type { Vital } from '../ai/units.ts'
@@ -138,6 +139,8 @@ export interface PatientPage {
   readonly devices: readonly DeviceView[]
   /** Emergency access: opted in or not, and every access Docchain audited (README "Emergency access"); absent when the hub offers none. */
   readonly emergency?: EmergencyView
+  /** Backups of the hub (README "Backup and restore"): the schedule, the last archive, the next one due; absent when the hub offers none. */
+  readonly backup?: BackupStatus
 }
 
 /** The patient page's emergency-access section: the choice, t of n, every access (who, when, why, which epochs, who released). */
@@ -153,6 +156,8 @@ export interface PatientModel {
   report: (htxd: string) => Promise<Record<string, unknown> | undefined>
   /** Opts in to (or out of) emergency access; resolves with the new status (and the epoch of the key renewal it made). */
   setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number, readonly tx?: string }>
+  /** Writes a backup archive into the backup folder now. */
+  backupNow?: () => Promise<BackupSummary>
 }
 
 export interface PatientSummary {

@@ -302,8 +302,28 @@ export function emergencySection (f: Pick<Frame, 'base' | 'csrf'>, p: Pick<Patie
 </section>`
 }
 
+/**
+ * Backups (README "Backup and restore"): where and how often the hub backs
+ * itself up, the last archive and the next one due, and a button for one now.
+ */
+export function backupSection (f: Pick<Frame, 'base' | 'csrf'>, p: Pick<PatientPage, 'backup'>): Html {
+  const b = p.backup
+  if (b === undefined) return html``
+  return html`<section aria-labelledby="backup-h" class="card" id="backup">
+  <h2 id="backup-h">Backups</h2>
+  ${b.schedule === null
+    ? html`<p>No scheduled backups. Add <code>"backup": {"dir": "…"}</code> to the hub's config (a USB disk, a share), or run <code>healthchain backup</code>.</p>`
+    : html`<p>Every ${b.schedule.everyHours} h into <code>${b.schedule.dir}</code>, the newest ${b.schedule.keep} kept, encrypted under your keystore passphrase.</p>
+  <dl><div><dt>Last backup</dt><dd id="backup-last">${b.last === null ? 'none since the hub started' : html`${time(Date.parse(b.last.createdAt))} · <code>${b.last.file}</code>`}</dd></div>
+  <div><dt>Next</dt><dd id="backup-next">${b.next === null ? '–' : time(Date.parse(b.next))}</dd></div></dl>
+  ${b.lastError === null ? '' : html`<p class="warn" id="backup-error">The last scheduled backup failed: ${b.lastError}</p>`}
+  <form method="post" action="${f.base}/patient/backup">${csrfField(f)}<button type="submit">Back up now</button></form>`}
+  <p class="hint">A backup holds your keys, devices, logins, flows and the readings not yet on the chain. The chain itself comes back from the network.</p>
+</section>`
+}
+
 /** The patient page, section by section, in this order. */
-export const PATIENT_SECTIONS: PatientSection[] = [summarySection, alertsSection, episodesSection, vitalsSection, doctorsSection, emergencySection, paymentsSection, devicesSection, technicalSection]
+export const PATIENT_SECTIONS: PatientSection[] = [summarySection, alertsSection, episodesSection, vitalsSection, doctorsSection, emergencySection, paymentsSection, devicesSection, backupSection, technicalSection]
 
 export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[], sections: readonly PatientSection[] = PATIENT_SECTIONS): Html {
   return html`

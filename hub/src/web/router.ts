@@ -290,6 +290,11 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
       const r = await patient.setEmergency(on)
       return { text: `Emergency access is ${on ? 'on' : 'off'}${r.epoch === undefined ? '' : ` (data key renewed: epoch ${r.epoch})`}.`, json: { ...r } }
     }))
+    router.post('/patient/backup', action('patient', async () => {
+      if (patient.backupNow === undefined) throw new NotFoundError('backups')
+      const r = await patient.backupNow()
+      return { text: `Backup written: ${r.file} (${r.bytes} bytes).`, json: { ...r } }
+    }))
     router.get('/patient/diagnoses/:id/fhir', async (req, res, next) => {
       try {
         const r = await patient.report(hexParam('id', req.params.id))
