@@ -14,6 +14,9 @@
  * - with a `docchain` section, a Docchain reader (roles/docchain/follower.ts):
  *   the HEdm of every committed tx_diag is pinned, and the registry folded
  *   from it says which doctors may upload.
+ * - erase requests (roles/storage/erase-protocol.ts): a patient's signed
+ *   withdrawal of consent drops every pin of its data here, and none is
+ *   pinned again.
  * Uploads are admitted by roles/storage/admission.ts (signed by a user with a
  * confirmed tx_key or an active doctor), held unconfirmed under the signer's
  * quota until a transaction names them, and pruned every
@@ -28,7 +31,7 @@ import type { StorageConfig } from '../config/storage.ts'
 import { registryOf } from '../config/docchain.ts'
 import { followUserchain, onUserchainTxs } from '../roles/core/follow.ts'
 import { DocchainFollower } from '../roles/docchain/follower.ts'
-import { chainAdmission, contentDigestOfTx, StorageNode, type CidStatus, type EstablishedAs, type QuotaUse } from '../roles/storage/index.ts'
+import { chainAdmission, contentDigestOfTx, serveErase, StorageNode, type CidStatus, type EraseRefusal, type EraseService, type EstablishedAs, type QuotaUse } from '../roles/storage/index.ts'
 import { startPinningApi, type PinningApi } from './pinning-api.ts'
 import { listenError } from '../config/ports.ts'
 
@@ -50,7 +53,9 @@ export interface StorageStatus {
   /** Uploads held until a transaction names them (pruned after uploads.deadlineSeconds). */
   readonly unconfirmed: number
   /** Uploads refused since start, by reason. */
-  readonly refused: Readonly<Record<'unsigned' | 'bad-signature' | 'not-established' | 'quota', number>>
+  readonly refused: Readonly<Record<'unsigned' | 'bad-signature' | 'not-established' | 'quota' | 'withdrawn', number>>
+  /** Erase requests refused since start, by reason. */
+  readonly eraseRefused: Readonly<Record<EraseRefusal, number>>
   /** Docchain height read, when this node follows Docchain. */
   readonly docchainHeight: number | null
   /** The Pinning Service API's base URL, when served. */
@@ -99,6 +104,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
   let created: StorageNode | undefined
   let docchain: DocchainFollower | undefined
   let pinning: PinningApi | undefined
+  let erase: EraseService | undefined
   const peerId = follower.net.net.peerId.toString()
   // a user with a confirmed tx_key; a doctor active in the registry folded from Docchain
   const established = (id: Uint8Array): EstablishedAs | null =>
@@ -118,6 +124,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
         catchUp: async (from) => { await Promise.race([follower.net.sync.schedule(from.toString()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]) }
       })
     })
+    erase = await serveErase(follower.net.net.libp2p, created, { log })
     if (cfg.docchain !== undefined) {
       const dc = cfg.docchain
       docchain = await DocchainFollower.open({
@@ -157,6 +164,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
     unsubscribe()
     follower.core.off('tip', onTip)
     resolveNode(undefined)
+    await erase?.stop().catch(() => {})
     await docchain?.stop().catch(() => {})
     await created?.stop().catch(() => {})
     await follower.stop()
@@ -196,6 +204,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
         failed: r.failed.length,
         unconfirmed: r.unconfirmed,
         refused: { ...node.refused },
+        eraseRefused: { ...erase!.refused },
         docchainHeight: docchain?.height ?? null,
         pinningApi: pinning?.url ?? null,
         userchainHeight: follower.core.store.height,
@@ -216,6 +225,7 @@ export async function startStorage (cfg: StorageConfig, deps: StorageDeps = {}):
         unsubscribe()
         follower.core.off('tip', onTip)
         await pinning?.close().catch(() => {})
+        await erase?.stop().catch(() => {})
         await retrying
         await pruning
         await docchain?.stop().catch(() => {})

@@ -96,6 +96,7 @@ function txSummary (tx: TxPlain): string {
     case 'reg': return `registry ${f('action')} seq ${f('seq')} (${(tx.sigs as unknown[]).length} consortium signatures)`
     case 'emergency': return `emergency request doctor ${f('doctor')} patient ${f('patient')} epochs ${(tx.epochs as unknown[]).join(',')}`
     case 'release': return `emergency release member ${f('member')} request ${f('request')}`
+    case 'withdrawal': return `withdrawal of consent patient ${f('patient')}`
   }
 }
 

@@ -115,14 +115,14 @@ export function decodeDblock (bytes: Uint8Array): Dblock {
 }
 
 /** The transaction kinds a Dblock may hold. */
-export const DOC_KINDS: ReadonlySet<string> = new Set(['diag', 'reg', 'emergency', 'release'])
+export const DOC_KINDS: ReadonlySet<string> = new Set(['diag', 'reg', 'emergency', 'release', 'withdrawal'])
 
 /**
  * The Docchain kinds that change the registry's fold (core/pbft/registry.ts):
- * registry records, emergency requests and their releases. What is valid
+ * registry records, emergency requests and their releases, withdrawals. What is valid
  * after one of them depends on it, so the replica re-checks what follows.
  */
-export function changesRegistry (kind: string): boolean { return kind === 'reg' || kind === 'emergency' || kind === 'release' }
+export function changesRegistry (kind: string): boolean { return kind === 'reg' || kind === 'emergency' || kind === 'release' || kind === 'withdrawal' }
 
 /** Structure: body limit, root, duplicates, and only Docchain kinds (tx_diag, TxReg). */
 export function checkDblockStructure (b: Dblock): void {

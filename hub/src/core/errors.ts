@@ -174,6 +174,13 @@ export class WrongReleaseMemberError extends HealthchainError {
 }
 
 /** A second release of one emergency request by one accounting node: each member releases its share once. */
+/** The patient withdrew consent on Docchain (tx/withdrawal.ts): no emergency access to its data, no release of its escrow shares, no second withdrawal. */
+export class ConsentWithdrawnError extends HealthchainError {
+  constructor (patient: string, what: string) {
+    super('ERR_CONSENT_WITHDRAWN', 'patient', `patient ${patient.slice(0, 16)}… withdrew consent on Docchain: ${what}`)
+  }
+}
+
 export class ReplayedReleaseError extends HealthchainError {
   constructor (member: string, request: string) {
     super('ERR_REPLAYED_RELEASE', 'request', `accounting node ${member.slice(0, 16)}… already released its shares for emergency request ${request.slice(0, 16)}…`)

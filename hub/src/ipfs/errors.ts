@@ -81,7 +81,7 @@ export class NodeNotRunningError extends HealthchainError {
  * the signer's quota. `reason` is a stable word for machines.
  */
 export class UploadRefusedError extends HealthchainError {
-  readonly reason: 'unsigned' | 'bad-signature' | 'not-established' | 'quota'
+  readonly reason: 'unsigned' | 'bad-signature' | 'not-established' | 'quota' | 'withdrawn'
   constructor (reason: UploadRefusedError['reason'], message: string) {
     super('ERR_UPLOAD_REFUSED', 'upload', message)
     this.reason = reason

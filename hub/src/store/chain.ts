@@ -200,6 +200,7 @@ export function txUsers (t: BodyTx): Uint8Array[] {
     case 'diag': return [tx.doctor]
     case 'reg': case 'release': return []
     case 'emergency': return [tx.doctor, tx.patient]
+    case 'withdrawal': return [tx.patient]
   }
 }
 

@@ -18,7 +18,10 @@
  * (tx/release.ts): a request is admitted only from an active emergency
  * doctor, a release only from an accounting node, once per node and
  * request, for a request already on Docchain — so replays are refused by
- * the same deterministic fold on every node.
+ * the same deterministic fold on every node. A patient's withdrawal of
+ * consent (tx/withdrawal.ts), signed by the patient, is kept too: from it
+ * on, no emergency request for that patient and no release for one applies
+ * — the escrow shares sealed in its tx_keys are never opened again.
  *
  * The records ride on Docchain as TxReg (core/tx/reg.ts), ordered by PBFT
  * with the tx_diag. The registry at any height is genesis + the records of
@@ -28,12 +31,12 @@
  */
 import { equalBytes, toHex } from '../codec.ts'
 import {
-  BadSignatureError, InvalidFieldError, NotEmergencyDoctorError, QuorumError, ReleaseEpochsError, ReplayedReleaseError, UnknownEmergencyRequestError, WrongReleaseMemberError
+  BadSignatureError, ConsentWithdrawnError, InvalidFieldError, NotEmergencyDoctorError, QuorumError, ReleaseEpochsError, ReplayedReleaseError, UnknownEmergencyRequestError, WrongReleaseMemberError
 } from '../errors.ts'
 import { decodeIdentityRecord, type IdentityRecord } from '../identity.ts'
 import {
   buildTxReg, decodeTx, encodeTx, REGISTRY_ROLES, registrySigningMessage, releaseEpochsMismatch, roleBits, txId, verifyTx,
-  type DocTx, type RegistryAction, type RegistryRole, type TxEmergency, type TxRelease, type TxReg
+  type DocTx, type RegistryAction, type RegistryRole, type TxEmergency, type TxRelease, type TxReg, type TxWithdrawal
 } from '../tx/index.ts'
 import type { BodyTx } from '../body.ts'
 import { verifyCached } from './envelope.ts'
@@ -110,6 +113,8 @@ export class DoctorRegistry {
   private readonly members: Map<string, IdentityRecord>
   /** Emergency requests on Docchain by id (hex), in order. */
   private readonly requests: Map<string, EmergencyAccess>
+  /** Patients (hex ID) who withdrew consent, with the gtime of the Dblock that committed it (null if not known). */
+  private readonly withdrawals: Map<string, number | null>
   private last = 0
   /** Records of committed Dblocks that did not apply (a faulty quorum or a race; skipped alike by everyone). */
   skipped = 0
@@ -122,6 +127,7 @@ export class DoctorRegistry {
     this.doctors = new Map()
     this.members = new Map()
     this.requests = new Map()
+    this.withdrawals = new Map()
     const emergency = new Set((genesis.emergency ?? []).map(toHex))
     genesisDoctors.forEach((b, i) => {
       let rec: IdentityRecord
@@ -144,6 +150,7 @@ export class DoctorRegistry {
     for (const [k, e] of this.doctors) c.doctors.set(k, e)
     for (const [k, e] of this.members) c.members.set(k, e)
     for (const [k, e] of this.requests) c.requests.set(k, e)
+    for (const [k, e] of this.withdrawals) c.withdrawals.set(k, e)
     c.last = this.last
     c.skipped = this.skipped
     return c
@@ -206,6 +213,13 @@ export class DoctorRegistry {
     if (e === undefined || !e.active) throw new InvalidFieldError('doctor', `doctor ${toHex(tx.doctor)} is ${e === undefined ? 'not registered on Docchain' : 'suspended by the consortium'}`)
     if ((e.roles & REGISTRY_ROLES.emergency) === 0) throw new NotEmergencyDoctorError(toHex(tx.doctor))
     if (!verifyTx(tx)) throw new BadSignatureError('sig')
+    if (this.withdrawals.has(toHex(tx.patient))) throw new ConsentWithdrawnError(toHex(tx.patient), 'no emergency access to its data')
+  }
+
+  /** Why a withdrawal would not apply: the patient's own signature, and the first for that patient. */
+  checkWithdrawal (tx: TxWithdrawal): void {
+    if (!verifyTx(tx)) throw new BadSignatureError('sig')
+    if (this.withdrawals.has(toHex(tx.patient))) throw new ConsentWithdrawnError(toHex(tx.patient), 'already on Docchain')
   }
 
   /**
@@ -220,6 +234,7 @@ export class DoctorRegistry {
     const req = this.requests.get(toHex(tx.request))
     if (req === undefined) throw new UnknownEmergencyRequestError(toHex(tx.request))
     if (req.released.includes(member)) throw new ReplayedReleaseError(member, req.id)
+    if (this.withdrawals.has(toHex(req.request.patient))) throw new ConsentWithdrawnError(toHex(req.request.patient), 'its escrow shares are released to no one')
     const bad = releaseEpochsMismatch(tx, req.request)
     if (bad !== null) throw new ReleaseEpochsError(bad)
   }
@@ -236,6 +251,9 @@ export class DoctorRegistry {
       this.checkRelease(tx)
       const req = this.requests.get(toHex(tx.request))!
       this.requests.set(req.id, { ...req, released: [...req.released, toHex(tx.member)] })
+    } else if (tx.kind === 'withdrawal') {
+      this.checkWithdrawal(tx)
+      this.withdrawals.set(toHex(tx.patient), gtime)
     }
   }
 
@@ -292,6 +310,9 @@ export class DoctorRegistry {
 
   /** The emergency requests on Docchain, in order, with who released for each. */
   emergencyAccesses (): EmergencyAccess[] { return [...this.requests.values()] }
+
+  /** Whether the patient withdrew consent on Docchain; the gtime of its Dblock when known (undefined if it did not). */
+  withdrawn (patient: Uint8Array): number | null | undefined { return this.withdrawals.get(toHex(patient)) }
 
   /** One emergency request on Docchain by its id (hex). */
   emergencyAccess (id: string): EmergencyAccess | undefined { return this.requests.get(id) }

@@ -16,7 +16,7 @@ import { UnknownVersionError } from '../errors.ts'
 export const TX_VERSION = 1
 
 /** Wire tags of the transaction kinds. */
-export const TX_TYPES = { iot: 1, key: 2, diag: 3, coin: 4, coinbase: 5, reg: 6, emergency: 7, release: 8 } as const
+export const TX_TYPES = { iot: 1, key: 2, diag: 3, coin: 4, coinbase: 5, reg: 6, emergency: 7, release: 8, withdrawal: 9 } as const
 export type TxKind = keyof typeof TX_TYPES
 
 /** How one transaction kind is laid out: one of these per file in tx/. */

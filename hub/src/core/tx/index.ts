@@ -16,14 +16,15 @@ import { txCoinbaseCodec, type TxCoinbase } from './coinbase.ts'
 import { txRegCodec, type TxReg } from './reg.ts'
 import { txEmergencyCodec, type TxEmergency } from './emergency.ts'
 import { txReleaseCodec, type TxRelease } from './release.ts'
+import { txWithdrawalCodec, type TxWithdrawal } from './withdrawal.ts'
 
-export type Tx = TxIoT | TxKey | TxDiag | TxCoin | TxCoinbase | TxReg | TxEmergency | TxRelease
-/** The transactions a Dblock may hold (paper §IV-B1 tx_diag; the consortium's doctor-registry records; emergency requests and their share releases). */
-export type DocTx = TxDiag | TxReg | TxEmergency | TxRelease
+export type Tx = TxIoT | TxKey | TxDiag | TxCoin | TxCoinbase | TxReg | TxEmergency | TxRelease | TxWithdrawal
+/** The transactions a Dblock may hold (paper §IV-B1 tx_diag; the consortium's doctor-registry records; emergency requests and their share releases; patients' withdrawals of consent). */
+export type DocTx = TxDiag | TxReg | TxEmergency | TxRelease | TxWithdrawal
 export type { TxKind }
 
 const CODECS: Record<TxKind, TxCodec<any>> = {
-  iot: txIoTCodec, key: txKeyCodec, diag: txDiagCodec, coin: txCoinCodec, coinbase: txCoinbaseCodec, reg: txRegCodec, emergency: txEmergencyCodec, release: txReleaseCodec
+  iot: txIoTCodec, key: txKeyCodec, diag: txDiagCodec, coin: txCoinCodec, coinbase: txCoinbaseCodec, reg: txRegCodec, emergency: txEmergencyCodec, release: txReleaseCodec, withdrawal: txWithdrawalCodec
 }
 const BY_TYPE = new Map<number, TxCodec<any>>(Object.entries(TX_TYPES).map(([k, t]) => [t, CODECS[k as TxKind]]))
 
@@ -113,3 +114,4 @@ export * from './reg.ts'
 export * from './escrow.ts'
 export * from './emergency.ts'
 export * from './release.ts'
+export * from './withdrawal.ts'

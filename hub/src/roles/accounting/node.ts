@@ -41,7 +41,7 @@ import { registryFromDocchain, type DoctorRegistry } from '../../core/pbft/regis
 import { PbftLog } from '../../store/pbft-log.ts'
 import type { PbftTransport } from './transport.ts'
 import {
-  checkCredit, checkDiagChain, checkDiagSync, checkDoctor, checkEmergency, checkEmergencyChain, checkRecord, checkRelease, parseDocTx, type PaymentLookup, type UserchainLookup
+  checkCredit, checkDiagChain, checkDiagSync, checkDoctor, checkEmergency, checkEmergencyChain, checkRecord, checkRelease, checkWithdrawal, parseDocTx, type PaymentLookup, type UserchainLookup
 } from './validate.ts'
 import { DiagRejectedError, DiagSignatureError } from './errors.ts'
 
@@ -374,6 +374,7 @@ export class AccountingNode {
     const reg = this.registryAfter(before)
     if (t.tx.kind === 'reg') return checkRecord(t.tx, reg)?.message ?? null
     if (t.tx.kind === 'release') return this.refuse(t, checkRelease(t.tx, reg))
+    if (t.tx.kind === 'withdrawal') return this.refuse(t, checkWithdrawal(t.tx, reg))
     if (t.tx.kind === 'emergency') {
       const bad = checkEmergency(t.tx, reg)
       if (bad !== null) return this.refuse(t, bad)

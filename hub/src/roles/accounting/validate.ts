@@ -19,7 +19,7 @@
  */
 import {
   decodeTx, DOC_KINDS, equalBytes, MAX_TX_BYTES, NoEscrowError, toHex, TX_TYPES, verifyTx,
-  type BodyTx, type DocTx, type HealthchainError, type TxDiag, type TxEmergency, type TxKey, type TxReg, type TxRelease
+  type BodyTx, type DocTx, type HealthchainError, type TxDiag, type TxEmergency, type TxKey, type TxReg, type TxRelease, type TxWithdrawal
 } from '../../core/index.ts'
 import type { DoctorRegistry } from '../../core/pbft/registry.ts'
 import {
@@ -89,7 +89,17 @@ export function checkEmergency (tx: TxEmergency, registry: DoctorRegistry): Heal
 
 /** A share release against `registry`: from an accounting node, for a committed request, the first of that node. */
 export function checkRelease (tx: TxRelease, registry: DoctorRegistry): HealthchainError | null {
-  try { registry.checkRelease(tx) } catch (err) { return err as HealthchainError }
+  return refusal(() => { registry.checkRelease(tx) })
+}
+
+/** A patient's withdrawal of consent against `registry`: signed by the patient, the first for that patient. */
+export function checkWithdrawal (tx: TxWithdrawal, registry: DoctorRegistry): HealthchainError | null {
+  return refusal(() => { registry.checkWithdrawal(tx) })
+}
+
+/** The typed error a registry check throws, or null. */
+function refusal (check: () => void): HealthchainError | null {
+  try { check() } catch (err) { return err as HealthchainError }
   return null
 }
 
@@ -108,6 +118,7 @@ export function checkDiagSync (t: BodyTx, registry: DoctorRegistry): Healthchain
   if (t.tx.kind === 'reg') return checkRecord(t.tx, registry)
   if (t.tx.kind === 'emergency') return checkEmergency(t.tx, registry)
   if (t.tx.kind === 'release') return checkRelease(t.tx, registry)
+  if (t.tx.kind === 'withdrawal') return checkWithdrawal(t.tx, registry)
   if (t.tx.kind !== 'diag') return new MalformedDiagError(`a ${t.tx.kind} transaction does not belong on Docchain`)
   const tx = t.tx
   const bad = checkDoctor(tx, registry)

@@ -12,12 +12,23 @@
  *    which the daemon schedules);
  *  - fetches what it lacks from the uploader or the other replicas,
  *    verifying every block against its CID;
- *  - reports replication status: per CID here, and how many replicas hold it.
- * Pins are Helia pins in LevelDB, so they survive restarts and GC.
+ *  - reports replication status: per CID here, and how many replicas hold it;
+ *  - erases a patient who withdrew consent (`erase`, asked through
+ *    erase-protocol.ts with the patient's signed tx_withdrawal): every pin
+ *    of that patient's uploads and tx_IoT is dropped and collected, and the
+ *    patient is remembered (<dataDir>/erased.json), so neither a re-upload
+ *    nor the chain follower pins that data again.
+ * Pins are Helia pins in LevelDB, so they survive restarts and GC; a chain
+ * pin of a tx_IoT records its user (metadata `user`), an upload its signer
+ * (`owner`): that is whose data a pin is.
  */
 import type { PeerId } from '@libp2p/interface'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import type { Tx } from '../../core/index.ts'
+import { toHex, type Tx } from '../../core/index.ts'
+import { writeFileAtomic } from '../../store/keystore.ts'
 import { cidFromDigest, toCid } from '../../ipfs/cid.ts'
 import type { CidLike } from '../../ipfs/cid.ts'
 import { BlockUnavailableError, UploadRefusedError } from '../../ipfs/errors.ts'
@@ -119,7 +130,9 @@ export class StorageNode {
   /** Unconfirmed bytes and uploads per identity (reserved before the block is stored). */
   private readonly use = new Map<string, QuotaUse>()
   /** Uploads refused, by reason (DESIGN §6: refused and counted). */
-  readonly refused: Record<UploadRefusedError['reason'], number> = { unsigned: 0, 'bad-signature': 0, 'not-established': 0, quota: 0 }
+  readonly refused: Record<UploadRefusedError['reason'], number> = { unsigned: 0, 'bad-signature': 0, 'not-established': 0, quota: 0, withdrawn: 0 }
+  /** Patients (hex ID) who withdrew consent: their data is not pinned here again. */
+  private readonly erased = new Set<string>()
 
   private constructor (ipfs: IpfsNode, opts: StorageNodeOptions) {
     this.ipfs = ipfs
@@ -138,6 +151,7 @@ export class StorageNode {
     const node = new StorageNode(await IpfsNode.create(opts), opts)
     try {
       await node.loadHeld()
+      await node.loadErased()
     } catch (err) {
       await node.ipfs.stop()
       throw err
@@ -167,7 +181,49 @@ export class StorageNode {
    */
   async onTx (tx: Tx, hints: Provider[] = []): Promise<CidStatus | undefined> {
     const digest = contentDigestOfTx(tx)
-    return digest === undefined ? undefined : await this.onChainCid(digest, hints)
+    if (digest === undefined) return undefined
+    if (tx.kind !== 'iot') return await this.onChainCid(digest, hints)
+    // a patient's batch: whose it is goes with the pin; one who withdrew consent is not pinned again
+    const user = toHex(tx.user)
+    if (this.erased.has(user)) return undefined
+    return await this.pinDigest(digest, 'chain', hints, { user })
+  }
+
+  /** Whether the patient (hex ID) withdrew consent here. */
+  isErased (patient: string): boolean { return this.erased.has(patient) }
+
+  /**
+   * Erases a patient who withdrew consent (the caller checked the patient's
+   * signed tx_withdrawal): remembers the patient first (a crash after it
+   * leaves no pin that a restart would keep serving unasked-for: the next
+   * erase finds and drops it), then unpins every upload it signed and every
+   * tx_IoT batch of it, and collects the blocks, so this node serves none of
+   * them. Returns the CIDs unpinned; a second erase unpins what is left.
+   */
+  async erase (patient: string): Promise<string[]> {
+    if (!this.erased.has(patient)) {
+      this.erased.add(patient)
+      await writeFileAtomic(this.erasedFile(), JSON.stringify([...this.erased]))
+    }
+    const mine: CID[] = []
+    for await (const p of this.ipfs.pins()) if (p.metadata.owner === patient || p.metadata.user === patient) mine.push(p.cid)
+    for (const cid of mine) {
+      const key = cid.toString()
+      await this.inflight.get(key)?.catch(() => {})
+      await this.ipfs.unpin(cid)
+      this.release(key)
+      this.status.delete(key)
+    }
+    await this.ipfs.gc()
+    return mine.map(String)
+  }
+
+  private erasedFile (): string { return join(this.ipfs.dataDir, 'erased.json') }
+
+  private async loadErased (): Promise<void> {
+    if (!existsSync(this.erasedFile())) return
+    const list = JSON.parse(await readFile(this.erasedFile(), 'utf8')) as unknown
+    if (Array.isArray(list)) for (const x of list) if (typeof x === 'string') this.erased.add(x)
   }
 
   /** This node's status for one CID (undefined if never told of it and not pinned). */
@@ -342,18 +398,24 @@ export class StorageNode {
   /** PUT: the uploader sent the bytes (≤ 1 MiB, hashed on arrival); admit, hold, then the protocol acks. */
   private async acceptPut (block: VerifiedBlock, from: PeerId, auth: Uint8Array | undefined): Promise<Uint8Array> {
     const digest = block.cid.multihash.digest
-    const owner = await this.admission.admit({ digest, from, auth })
+    const owner = this.notErased(await this.admission.admit({ digest, from, auth }))
     await this.hold(block, owner)
     return digest
   }
 
   /** ANNOUNCE: admit, fetch the block from the announcer (then connected peers and replicas), hold it. */
   private async acceptAnnounce (digest: Uint8Array, from: PeerId, auth: Uint8Array | undefined): Promise<void> {
-    const owner = await this.admission.admit({ digest, from, auth })
+    const owner = this.notErased(await this.admission.admit({ digest, from, auth }))
     if (owner !== null) { await this.pinFor(digest, [from], owner); return }
     const st = await this.pinDigest(digest, 'upload', [from])
     if (st.state !== 'pinned') throw new Error(st.lastError ?? 'could not fetch the block')
     this.held.set(cidFromDigest(digest).toString(), { owner: null, bytes: 0, pinnedAt: Date.now() })
+  }
+
+  /** The admitted uploader, unless it withdrew consent here (UploadRefusedError 'withdrawn'). */
+  private notErased (owner: string | null): string | null {
+    if (owner !== null && this.erased.has(owner)) throw new UploadRefusedError('withdrawn', `${owner.slice(0, 12)}… withdrew consent: this storage node holds nothing of it again`)
+    return owner
   }
 
   /**
@@ -372,6 +434,7 @@ export class StorageNode {
    * Service API.
    */
   async pinFor (digest: Uint8Array, providers: Provider[], owner: string | null): Promise<void> {
+    this.notErased(owner)
     const cid = cidFromDigest(digest)
     if (owner === null) {
       const st = await this.pinDigest(digest, 'pinning', providers)
@@ -419,14 +482,14 @@ export class StorageNode {
   }
 
   /** Pins a CID, fetching it if needed; concurrent calls for one CID share the work. */
-  private async pinDigest (digest: Uint8Array, source: PinSource, hints: Provider[]): Promise<CidStatus> {
+  private async pinDigest (digest: Uint8Array, source: PinSource, hints: Provider[], extra: Record<string, string> = {}): Promise<CidStatus> {
     const cid = cidFromDigest(digest)
     const key = cid.toString()
     const st = this.entry(cid, source)
     const running = this.inflight.get(key)
     if (running !== undefined) return await running
     const work = (async (): Promise<CidStatus> => {
-      const meta = (): Record<string, string | number> => ({ sources: st.sources.join(','), pinnedAt: Date.now() })
+      const meta = (): Record<string, string | number> => ({ ...extra, sources: st.sources.join(','), pinnedAt: Date.now() })
       if (await this.ipfs.getLocal(cid) !== undefined) {
         await this.ipfs.pin(cid, meta())
         // named on chain: kept for good, and no longer on its uploader's quota
