@@ -30,3 +30,13 @@ export class LightModeError extends HealthchainError {
 export class RestoreTargetError extends HealthchainError {
   constructor (path: string, why: string) { super('ERR_RESTORE_TARGET', 'target', `${path} ${why}`) }
 }
+
+/** A withdrawal of consent without its confirmation: it cannot be undone. */
+export class WithdrawalUnconfirmedError extends HealthchainError {
+  constructor () { super('ERR_WITHDRAWAL_UNCONFIRMED', 'confirm', 'withdrawing consent destroys this hub\'s keys for good and asks the storage nodes to drop your data; it cannot be undone. Confirm it (healthchain withdraw --yes-destroy-my-data, or the page\'s confirmation box)') }
+}
+
+/** A hub started on a data dir whose patient withdrew consent: its keys are destroyed. */
+export class ConsentWithdrawnDataDirError extends HealthchainError {
+  constructor (dir: string, when: string) { super('ERR_CONSENT_WITHDRAWN', 'dataDir', `the patient of ${dir} withdrew consent on ${when}: its keys are destroyed and nothing in it can be read again. A new start needs a new identity in a fresh data dir (healthchain keys new --data-dir <new dir>)`) }
+}

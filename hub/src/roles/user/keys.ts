@@ -128,6 +128,17 @@ export class UserKeys {
     this.ikSince = since
   }
 
+  /**
+   * Zeroes every epoch's Ik and s and forgets them (a withdrawal of
+   * consent, app/erasure.ts): nothing in this process opens the user's data
+   * afterwards. The identity stays in the caller's hands.
+   */
+  destroy (): void {
+    for (const e of this.epochs.values()) { e.ik.fill(0); e.epochSecret.fill(0) }
+    this.epochs.clear()
+    this.latest = null
+  }
+
   epoch (n: number): EpochKeys {
     const e = this.epochs.get(n)
     if (e === undefined) throw new UnknownEpochError(n)
