@@ -20,6 +20,7 @@ import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { openEmergency, type EmergencyService } from './app/emergency.ts'
 import { startBackups, type BackupService } from './app/backup.ts'
+import { destroyKeyFiles, withdrawConsent, withdrawnAt, type WithdrawalReport } from './app/erasure.ts'
 import type { ArchiveKey } from './store/backup-archive.ts'
 import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
@@ -75,6 +76,15 @@ export interface HubService {
   readonly emergency: EmergencyService
   /** Backups of the data dir: one now, and the schedule's status (README "Backup and restore"). */
   readonly backup: BackupService
+  /** Withdrawing consent (README "Withdrawing consent (erasure)"): final; the hub stops afterwards and destroys its keys. */
+  readonly erasure: ErasureService
+}
+
+export interface ErasureService {
+  /** Whether this data dir's patient withdrew consent (null: not). */
+  status: () => Promise<{ readonly withdrawn: number | null }>
+  /** Signs and sends the withdrawal, then stops the hub, which destroys the keystore and batch keys; refused without `confirm`. */
+  withdraw: (o: { readonly confirm: boolean }) => Promise<WithdrawalReport>
 }
 
 export interface HubStatus {
@@ -125,6 +135,8 @@ export interface HubOptions {
   readonly book?: DoctorBook
   /** Backups (app/backup.ts): the keystore passphrase's archive key for scheduled ones and the config file to include. */
   readonly backup?: { readonly key: ArchiveKey | null, readonly configFile?: string }
+  /** The patient withdrew consent: the hub has stopped and destroyed its keys (the CLI exits). */
+  readonly onWithdrawn?: (report: WithdrawalReport) => void
 }
 
 /** Starts every part of the hub for `user`; `doctors` resolves doctors' X25519 keys (the doctor book). */
@@ -133,7 +145,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
   const params: NetworkParams = NETWORKS[cfg.network]
   const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
   const stops: Array<() => Promise<unknown>> = []
-  const stop = async (): Promise<void> => { for (const s of stops.splice(0).reverse()) await s().catch(() => {}) }
+  // after a withdrawal of consent the key files go last, once nothing holds them open (app/erasure.ts)
+  let withdrawn = false
+  const stop = async (): Promise<void> => {
+    for (const s of stops.splice(0).reverse()) await s().catch(() => {})
+    if (withdrawn) await destroyKeyFiles(cfg.dataDir)
+  }
   try {
     // the Userchain: a core user node (all of it, mining if asked), or a light one (headers and the user's own proven transactions)
     // each mode loads only its own chain code: a light hub never loads the core node, its LevelDB chain store or the miner
@@ -291,10 +308,26 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         // the user's prepayments to the consortium (§IV-B4), pending and on Userchain
         payments: userPayments(chain.view, user.id, cfg.consortium === undefined ? {} : { to: fromHex('consortium', cfg.consortium) })
     })
+    // withdrawing consent: final (app/erasure.ts); the hub stops after answering, and its stop destroys the key files
+    const erasure: ErasureService = {
+      status: async () => ({ withdrawn: await withdrawnAt(cfg.dataDir) }),
+      withdraw: async (o) => {
+        const report = await withdrawConsent({
+          dataDir: cfg.dataDir, user, keys, libp2p: net.libp2p, ipfs, storageNodes: [...cfg.storageNodes],
+          accounting: cfg.docchain === undefined ? null : cfg.docchain.members.flatMap((m) => m.addr === undefined ? [] : [m.addr]),
+          now: () => Math.floor(Date.now() / 1000)
+        }, o)
+        withdrawn = true
+        // the answer goes out first; then everything stops and the key files are destroyed
+        setImmediate(() => { void stop().then(() => { opts.onWithdrawn?.(report) }, (err: Error) => { log(`withdrawal: stopping: ${err.message}`) }) })
+        return report
+      }
+    }
     // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
     const patient: PatientModel = {
       ...page,
-      page: async () => ({ ...await page.page(), emergency: await emergency.service.status(), backup: await backups.status() }),
+      page: async () => ({ ...await page.page(), emergency: await emergency.service.status(), backup: await backups.status(), erasure: await erasure.status() }),
+      withdraw: async (o) => await erasure.withdraw(o),
       ...(cfg.backup === undefined ? {} : { backupNow: async () => await backups.now({}) }),
       grant: async (d) => (await keysSvc.grant(d)).epoch,
       revoke: async (d) => (await keysSvc.revoke(d)).epoch,
@@ -339,7 +372,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       pipeline: pipelineService(runtime),
       diagnoses: diagnosesService(runtime),
       emergency: emergency.service,
-      backup: backups
+      backup: backups,
+      erasure
     }
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server

@@ -21,6 +21,7 @@ import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { openBatchKeys } from '../../hub/src/ingest/batch-keys.ts'
 import { openKeystore, parseKeystoreFile, saveKeystore } from '../../hub/src/store/keystore.ts'
 import { destroyKeyFiles, refuseWithdrawn, withdrawConsent } from '../../hub/src/app/erasure.ts'
+import { erasureSection } from '../../hub/src/web/pages.ts'
 import { addr, ipfsNode, storageNode, tempDir } from '../helpers/ipfs.ts'
 import { seed } from '../helpers/core.ts'
 
@@ -119,4 +120,14 @@ t.test('after a withdrawal the storage nodes serve none of the patient\'s CIDs a
   t.notOk(all.some((f) => f.endsWith('keystore.json') || f.endsWith('batch-keys')), 'the keystore and the batch-key file are gone')
   await t.rejects(stat(join(hubDir, 'keystore.json')))
   await t.rejects(refuseWithdrawn(hubDir), { code: 'ERR_CONSENT_WITHDRAWN' }, 'the data dir never starts a hub again')
+})
+
+t.test('the page warns before and says what remains and why', async (t) => {
+  const html = erasureSection({ base: '', csrf: 'token' }, { erasure: { withdrawn: null } }).text
+  t.match(html, /cannot be undone/)
+  t.match(html, /type="checkbox" name="confirm" required/)
+  t.match(html, /digests/, 'the chains keep the digests of the encrypted data')
+  t.match(html, /Diagnoses doctors already wrote/)
+  t.match(html, /Backups you made/)
+  t.equal(erasureSection({ base: '', csrf: 'token' }, {}).text, '', 'no section on a hub that offers none')
 })

@@ -59,6 +59,9 @@ export function hubRoutes (s: HubService): Route[] {
       handler: async ({ body }) => await s.backup.now({ ...(body.out === undefined ? {} : { out: body.out }), ...(body.passphrase === undefined ? {} : { passphrase: body.passphrase }) })
     }),
 
+    route({ method: 'GET', path: '/v1/erasure', summary: 'whether this data dir\'s patient withdrew consent (withdrawn: its time, else null)', handler: async () => await s.erasure.status() }),
+    route({ method: 'POST', path: '/v1/erasure', summary: 'withdraw consent (README "Withdrawing consent (erasure)"): signs a withdrawal, commits it on Docchain, asks every storage node to drop the patient\'s batches, deletes the hub\'s copies, then stops the hub, which destroys its keystore and batch keys; cannot be undone, so confirm must be true', body: z.strictObject({ confirm: z.boolean({ error: 'must be true or false' }) }, { error: 'must be a JSON object {"confirm"}' }), handler: async ({ body }) => await s.erasure.withdraw({ confirm: body.confirm }) }),
+
     route({ method: 'GET', path: '/v1/devices', summary: 'paired devices with their counters', handler: async () => await s.devices.list() }),
     route({
       method: 'POST',

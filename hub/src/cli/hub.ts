@@ -9,6 +9,7 @@ import { archiveKey } from '../store/backup-archive.ts'
 import { NETWORKS, toHex } from '../core/index.ts'
 import { CoreNode } from '../roles/core/node.ts'
 import { checkRecoveredSync } from '../app/recovery.ts'
+import { refuseWithdrawn } from '../app/erasure.ts'
 import { openKeystore } from '../store/keystore.ts'
 import { checkHubConfigOffline, loadHubConfig } from '../hub-config.ts'
 import { doctorBook } from './keys.ts'
@@ -33,6 +34,8 @@ export function register (program: Command): void {
       if (restartLean(cfg.memory.semiSpaceMB, cfg.dataDir)) return
       // the hub pulls in Node-RED, Helia and libp2p: loaded only when it starts
       const { startHub } = await import('../hub.ts')
+      // a data dir whose patient withdrew consent never starts again (app/erasure.ts)
+      await refuseWithdrawn(cfg.dataDir)
       const pass = await passphrase(o)
       const user = await openKeystore(join(cfg.dataDir, 'keystore.json'), pass)
       // scheduled backups are under the keystore passphrase: its scrypt key is kept, not the passphrase (app/backup.ts)
@@ -43,7 +46,9 @@ export function register (program: Command): void {
         const node = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', NETWORKS[cfg.network].name), params: NETWORKS[cfg.network] })
         try { return node.store.latestEpoch(user.id) } finally { await node.close() }
       })
-      const hub = await startHub(cfg, user, (id) => book.get(toHex(id)), { activity: stamped, backup: { key: backupKey, configFile: resolve(o.config) } })
+      let withdrawn!: () => void
+      const ended = new Promise<void>((resolve) => { withdrawn = resolve })
+      const hub = await startHub(cfg, user, (id) => book.get(toHex(id)), { activity: stamped, backup: { key: backupKey, configFile: resolve(o.config) }, onWithdrawn: () => { withdrawn() } })
       console.log(`hub ready
   user ID        ${toHex(user.id)}
   patient page   ${hub.urls.patient}
@@ -57,7 +62,7 @@ export function register (program: Command): void {
       }
       // the compile cache written now, not only at exit: a first start that is killed still leaves it
       flushCompileCache()
-      await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+      await Promise.race([ended.then(() => { console.log('consent withdrawn: the hub stopped and destroyed its keys') }), new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })])
       console.log('stopping …')
       await hub.stop()
       process.exit(0) // Node-RED keeps a session timer after stop (nodered/embed.ts)

@@ -9,6 +9,7 @@
 import type { Severity } from '../ai/analyzer.ts'
 import type { EmergencyStatus } from '../app/emergency.ts'
 import type { BackupStatus, BackupSummary } from '../app/backup.ts'
+import type { WithdrawalReport } from '../app/erasure.ts'
 import type { EpisodeRef } from '../ai/episodes.ts'
 import type { Observations } from '../ai/news2.ts'
 import type { Vital } from '../ai/units.ts'
@@ -141,6 +142,8 @@ export interface PatientPage {
   readonly emergency?: EmergencyView
   /** Backups of the hub (README "Backup and restore"): the schedule, the last archive, the next one due; absent when the hub offers none. */
   readonly backup?: BackupStatus
+  /** Withdrawing consent (README "Withdrawing consent (erasure)"); absent when the hub offers it not. */
+  readonly erasure?: { readonly withdrawn: number | null }
 }
 
 /** The patient page's emergency-access section: the choice, t of n, every access (who, when, why, which epochs, who released). */
@@ -158,6 +161,8 @@ export interface PatientModel {
   setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number, readonly tx?: string }>
   /** Writes a backup archive into the backup folder now. */
   backupNow?: () => Promise<BackupSummary>
+  /** Withdraws consent (final): the hub then stops and destroys its keys. */
+  withdraw?: (o: { readonly confirm: boolean }) => Promise<WithdrawalReport>
 }
 
 export interface PatientSummary {

@@ -322,8 +322,31 @@ export function backupSection (f: Pick<Frame, 'base' | 'csrf'>, p: Pick<PatientP
 </section>`
 }
 
+/**
+ * Withdrawing consent (README "Withdrawing consent (erasure)"): a clear
+ * warning, a confirmation box and typed words, and what remains afterwards
+ * and why.
+ */
+export function erasureSection (f: Pick<Frame, 'base' | 'csrf'>, p: Pick<PatientPage, 'erasure'>): Html {
+  if (p.erasure === undefined) return html``
+  return html`<section aria-labelledby="erasure-h" class="card" id="erasure">
+  <h2 id="erasure-h">Withdraw consent and erase</h2>
+  <p class="warn"><strong>This cannot be undone.</strong> The hub signs your withdrawal, records it with the accounting nodes (no emergency doctor can be given your keys again), asks every storage node to delete your data, deletes its own copies, then stops and destroys your keys. This identity never starts a hub again.</p>
+  <p>What remains, and why:</p>
+  <ul>
+    <li>On the chains: the fingerprints (digests) of your encrypted data, your key envelopes and the emergency key shares sealed in them. A blockchain cannot forget what it holds; without your keys they open nothing, and the accounting nodes refuse to open their shares for anyone.</li>
+    <li>Diagnoses doctors already wrote, and what a doctor you granted already read: they are the doctors' records.</li>
+    <li>Backups you made (they hold your keystore, under your passphrase), and shares of your identity you gave to guardians: destroy or take them back yourself.</li>
+  </ul>
+  <form method="post" action="${f.base}/patient/erasure">${csrfField(f)}
+  <label><input type="checkbox" name="confirm" required> I understand my data becomes unreadable for good.</label>
+  <label>Type <q>destroy my data</q>: <input name="words" required autocomplete="off"></label>
+  <button type="submit" class="danger">Withdraw consent and erase</button></form>
+</section>`
+}
+
 /** The patient page, section by section, in this order. */
-export const PATIENT_SECTIONS: PatientSection[] = [summarySection, alertsSection, episodesSection, vitalsSection, doctorsSection, emergencySection, paymentsSection, devicesSection, backupSection, technicalSection]
+export const PATIENT_SECTIONS: PatientSection[] = [summarySection, alertsSection, episodesSection, vitalsSection, doctorsSection, emergencySection, paymentsSection, devicesSection, backupSection, erasureSection, technicalSection]
 
 export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[], sections: readonly PatientSection[] = PATIENT_SECTIONS): Html {
   return html`

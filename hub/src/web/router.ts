@@ -295,6 +295,14 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
       const r = await patient.backupNow()
       return { text: `Backup written: ${r.file} (${r.bytes} bytes).`, json: { ...r } }
     }))
+    router.post('/patient/erasure', action('patient', async (req) => {
+      if (patient.withdraw === undefined) throw new NotFoundError('withdrawal of consent')
+      const b = req.body as Record<string, unknown>
+      // the box ticked and the words typed: a withdrawal cannot be undone
+      const r = await patient.withdraw({ confirm: b.confirm === 'on' && String(b.words ?? '').trim().toLowerCase() === 'destroy my data' })
+      const reached = r.storage.filter((x) => x.error === undefined).length
+      return { text: `Consent withdrawn. ${reached} of ${r.storage.length} storage nodes dropped your data${r.docchain === null ? '' : r.docchain.ok ? '; the accounting nodes will release no emergency key shares' : `; Docchain did not record it (${r.docchain.reason})`}. The hub now stops and destroys its keys.`, json: { ...r } }
+    }))
     router.get('/patient/diagnoses/:id/fhir', async (req, res, next) => {
       try {
         const r = await patient.report(hexParam('id', req.params.id))
