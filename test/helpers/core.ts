@@ -1,5 +1,5 @@
 /** Shared fixtures for core tests: deterministic identities and sample transactions. */
-import { buildIdentityRecord, buildTxCoin, buildTxDiag, buildTxIoT, buildTxKey, buildTxCoinbase, buildTxReg, encodeIdentityRecord, identityFromSeed, sha256, sign, txSigningMessage, utf8Bytes, type Identity, type Tx, type TxKey, type TxReg } from '../../hub/src/core/index.ts'
+import { buildIdentityRecord, buildTxCoin, buildTxDiag, buildTxIoT, buildTxKey, buildTxCoinbase, buildTxReg, buildTxWithdrawal, encodeIdentityRecord, identityFromSeed, sha256, sign, txSigningMessage, utf8Bytes, type Identity, type Tx, type TxKey, type TxReg } from '../../hub/src/core/index.ts'
 
 export function seed (label: string): Uint8Array { return sha256(utf8Bytes(`seed:${label}`)) }
 export function who (label: string): Identity { return identityFromSeed(seed(label)) }
@@ -17,7 +17,8 @@ export function sampleTxs (): Tx[] {
   const diag = buildTxDiag(doctors[0]!, { ts: TS, causes: [sha256(utf8Bytes('cause'))], hedm: seed('diag') })
   const coin = buildTxCoin(user, { to: doctors[0]!.id, amount: 1000, fee: 10, nonce: 0 })
   const coinbase = buildTxCoinbase({ height: 7, to: user.id, amount: 50 })
-  return [iot, key, diag, coin, coinbase, sampleTxReg()]
+  const withdrawal = buildTxWithdrawal(user, { ts: TS })
+  return [iot, key, diag, coin, coinbase, sampleTxReg(), withdrawal]
 }
 
 /**

@@ -266,6 +266,8 @@ export class AccountingNode {
       const a = this.registryNow.emergencyAccess(id)
       if (a === undefined || a.released.includes(toHex(this.id)) || this.stopped) return
       const req: TxEmergency = a.request
+      // a patient who withdrew consent (core tx/withdrawal.ts): this node opens none of its escrow shares again
+      if (this.registryNow.withdrawn(req.patient) !== undefined) { log(`emergency ${id.slice(0, 16)}…: the patient withdrew consent, nothing released`); return }
       const doctorX25519 = this.registryNow.x25519(req.doctor)
       if (doctorX25519 === undefined) { log(`emergency ${id.slice(0, 16)}…: doctor has no registered key, nothing released`); return }
       const keys: TxKey[] = []

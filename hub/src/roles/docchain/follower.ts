@@ -25,7 +25,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import {
-  checkDblockStructure, dblockHash, decodeDblock, decodeTx, encodeDblock, encodeTx, equalBytes, fromHex, HealthchainError, InvalidFieldError, toHex, verifyCertificate, type Dblock, type DocTx
+  changesRegistry, checkDblockStructure, dblockHash, decodeDblock, decodeTx, encodeDblock, encodeTx, equalBytes, fromHex, HealthchainError, InvalidFieldError, toHex, verifyCertificate, type Dblock, type DocTx
 } from '../../core/index.ts'
 import type { DoctorRegistry } from '../../core/pbft/registry.ts'
 import { docchainGenesis, MAX_DBLOCKS_PER_REQUEST, requestDocchain } from '../../net/docchain.ts'
@@ -289,8 +289,7 @@ export class DocchainFollower {
     // every tx_diag by a doctor active after the records ordered before it (as the accounting nodes checked it)
     let view = this.reg
     for (const t of b.txs) {
-      if (t.tx.kind === 'reg' || t.tx.kind === 'emergency' || t.tx.kind === 'release') view = view.after([t.tx])
-      else if (t.tx.kind === 'diag') { const bad = checkDoctor(t.tx, view); if (bad !== null) throw bad }
+      if (t.tx.kind === 'diag') { const bad = checkDoctor(t.tx, view); if (bad !== null) throw bad } else if (changesRegistry(t.tx.kind)) view = view.after([t.tx as DocTx])
     }
     let keep: boolean
     try { keep = await this.o.onDblock(b) } catch (err) { throw new DeliveryError(b.header.index, err as Error) }
