@@ -146,10 +146,15 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
   const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
   const stops: Array<() => Promise<unknown>> = []
   // after a withdrawal of consent the key files go last, once nothing holds them open (app/erasure.ts)
+  // one stop, however many callers (the withdrawal's own and the process's)
   let withdrawn = false
+  let stopping: Promise<void> | undefined
   const stop = async (): Promise<void> => {
-    for (const s of stops.splice(0).reverse()) await s().catch(() => {})
-    if (withdrawn) await destroyKeyFiles(cfg.dataDir)
+    stopping ??= (async () => {
+      for (const s of stops.splice(0).reverse()) await s().catch(() => {})
+      if (withdrawn) await destroyKeyFiles(cfg.dataDir)
+    })()
+    await stopping
   }
   try {
     // the Userchain: a core user node (all of it, mining if asked), or a light one (headers and the user's own proven transactions)

@@ -4,10 +4,12 @@
  * device's credentials, are listed as vitals (an abnormal SpO2 raises an
  * alert), and the user's Healthcoin prepayment to the consortium account
  * named in its config is listed from its Userchain — a transfer to anyone
- * else is not.
+ * else is not. Last, the patient withdraws consent from the page: the hub
+ * answers, stops and destroys its keystore and batch keys.
  */
 import t from 'tap'
 import mqtt from 'mqtt'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,7 +23,9 @@ import { readingsTopic } from '../../hub/src/ingest/mqtt.ts'
 import { formatLine } from '../../hub/src/ingest/line.ts'
 import type { PatientPage } from '../../hub/src/web/model.ts'
 import { Client, trustCa } from '../helpers/http-client.ts'
-import { who } from '../helpers/core.ts'
+import { seed, who } from '../helpers/core.ts'
+import { saveKeystore } from '../../hub/src/store/keystore.ts'
+import { refuseWithdrawn } from '../../hub/src/app/erasure.ts'
 
 // Node-RED keeps a login-session expiry timer (one week) that RED.stop() does not clear
 t.teardown(() => { setTimeout(() => { process.exit() }, 200).unref() })
@@ -60,11 +64,15 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
     storageNodes: [FAKE_STORAGE], replication: 1, broker: { embedded: { host: '127.0.0.1', port: 0 } }, http: { host: '127.0.0.1', port: 0 }, editor: { host: '127.0.0.1', port: 0 },
     consortium: toHex(consortium.id)
   }, dir)
-  const hub = await startHub(cfg, user, () => undefined, { log: () => {} })
+  // the keystore `keys new` leaves in the data dir (a withdrawal destroys it)
+  await saveKeystore(join(hubDir, 'keystore.json'), seed('hub-page-user'), 'hub page passphrase', { scrypt: { N: 2 ** 10, r: 8, p: 1 } })
+  let withdrawn!: () => void
+  const stoppedByWithdrawal = new Promise<void>((resolve) => { withdrawn = resolve })
+  const hub = await startHub(cfg, user, () => undefined, { log: () => {}, onWithdrawn: () => { withdrawn() } })
   t.teardown(hub.stop)
   trustCa(hub.tls!.ca!) // over HTTPS, as a browser that imported the hub's CA
   const c = new Client(hub.urls.patient.replace(/\/$/, ''))
-  await c.login(hub.logins.web!.username, hub.logins.web!.password)
+  const csrf = await c.login(hub.logins.web!.username, hub.logins.web!.password)
   const page = async (): Promise<PatientPage> => {
     const r = await c.req('GET', '/api/patient')
     t.equal(r.status, 200)
@@ -96,6 +104,18 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
   const st = await hub.service.status()
   t.match(st, { user: toHex(user.id), network: 'devnet', mining: false, docchain: null, devices: 1, userchain: { height: 2 } }, 'the hub\'s status from its service layer')
   t.same((await hub.service.patient.page()).payments, p.payments, 'the page shows what the service answers')
+
+  // withdrawing consent from the page: refused unless confirmed; then the storage nodes are asked, the hub stops and destroys its keys
+  t.match(await c.req('GET', '/patient'), { text: /Withdraw consent and erase[\s\S]*cannot be undone/ }, 'the page warns')
+  const json = { accept: 'application/json' }
+  t.match((await c.req('POST', '/patient/erasure', { _csrf: csrf, confirm: 'on', words: 'yes' }, json)).json(), { error: 'ERR_WITHDRAWAL_UNCONFIRMED' }, 'not without the words typed')
+  t.ok(existsSync(join(hubDir, 'keystore.json')), 'and nothing destroyed')
+  const w = await c.req('POST', '/patient/erasure', { _csrf: csrf, confirm: 'on', words: 'destroy my data' }, json)
+  t.match(w.json(), { ok: true, docchain: null, storage: [{ node: FAKE_STORAGE, error: /./ }] }, 'withdrawn; the unreachable storage node is named')
+  await stoppedByWithdrawal
+  t.notOk(existsSync(join(hubDir, 'keystore.json')), 'the keystore is destroyed')
+  t.notOk(existsSync(join(hubDir, 'batch-keys')), 'and the batch keys')
+  await t.rejects(refuseWithdrawn(hubDir), { code: 'ERR_CONSENT_WITHDRAWN' }, 'the data dir is refused at the next start')
 
   // regression hub-mines-with-mine-false: the shipped flow's boot-time "start mining" inject started the
   // miner whatever the config said; a hub configured not to mine must leave Userchain where it found it
