@@ -76,7 +76,7 @@ t.test('after a withdrawal the storage nodes serve none of the patient\'s CIDs a
   for (const change of [{ kind: 'init' }, { kind: 'rotate' }] as const) { const k = keys.prepare(change); keys.apply(k); txKeys.push(k) }
   const secrets = keys.history().flatMap((e) => [new Uint8Array(e.ik), new Uint8Array(e.epochSecret)])
   const hub = await ipfsNode(t, join(hubDir, 'ipfs'))
-  const storage = await Promise.all([1, 2].map(async (i) => await storageNode(t, await tempDir(t, `erasure-storage-${i}`))))
+  const storage = await Promise.all([1, 2].map(async (i) => await storageNode(t, await tempDir(t, `erasure-storage-${i}`), { fetchAttempts: 1, retryDelayMs: 1 })))
   for (const n of storage) { const e = await serveErase(n.ipfs.libp2p, n); t.teardown(e.stop) }
   const iots = []
   for (const e of keys.history()) {
@@ -93,6 +93,9 @@ t.test('after a withdrawal the storage nodes serve none of the patient\'s CIDs a
   const otherTx = buildTxIoT(other, { ts: now(), heiot: sha256(otherSealed), epoch: 1 })
   for (const n of storage) await n.onTx(otherTx, [addr(hub)])
 
+  // a batch of the patient no one could fetch yet: failed, to be retried
+  const lost = buildTxIoT(user, { ts: now(), heiot: sha256(rng(64)), epoch: 1 })
+  t.equal((await storage[0]!.onTx(lost))?.state, 'failed')
   const client = await ipfsNode(t, await tempDir(t, 'erasure-client'))
   const x25519 = new Uint8Array(Buffer.from(user.agreement.key.export({ format: 'jwk' }).d!, 'base64url'))
   t.same(await keyHolders(hubDir, [s, x25519, ...secrets], txKeys), [join(hubDir, 'keystore.json')], 'before: the scan finds the keystore, which opens every epoch\'s Ik')
@@ -114,6 +117,8 @@ t.test('after a withdrawal the storage nodes serve none of the patient\'s CIDs a
     }
   }
   for (const n of storage) t.equal(await client.peerHas(addr(n), cidFromDigest(otherTx.heiot)), HAVE.PINNED, 'another patient\'s batch stays')
+  t.same((await storage[0]!.report()).failed, [], 'the batch that failed to arrive is no longer waited for')
+  t.same(await storage[0]!.retryFailed(), [], 'nor tried again')
 
   t.same(await keyHolders(hubDir, [s, x25519, ...secrets], txKeys), [], 'no file in the hub\'s data dir holds a key that opens the patient\'s data')
   const all = await files(hubDir)

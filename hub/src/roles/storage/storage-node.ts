@@ -87,6 +87,8 @@ export interface CidStatus {
   sources: PinSource[]
   attempts: number
   lastError?: string
+  /** The patient (hex ID) whose tx_IoT named it, when one did. */
+  user?: string
 }
 
 export interface StorageReport {
@@ -214,6 +216,8 @@ export class StorageNode {
       this.release(key)
       this.status.delete(key)
     }
+    // and what was never fetched: a failed CID of the patient is not tried again
+    for (const [key, st] of this.status) if (st.user === patient) { await this.inflight.get(key)?.catch(() => {}); this.status.delete(key) }
     await this.ipfs.gc()
     return mine.map(String)
   }
@@ -309,7 +313,7 @@ export class StorageNode {
   /** Tries every failed CID again. */
   async retryFailed (): Promise<CidStatus[]> {
     const failed = [...this.status.values()].filter((s) => s.state === 'failed')
-    return await Promise.all(failed.map(async (s) => await this.pinDigest(toCid(s.cid).multihash.digest, s.sources[0] ?? 'chain', [])))
+    return await Promise.all(failed.map(async (s) => await this.pinDigest(toCid(s.cid).multihash.digest, s.sources[0] ?? 'chain', [], s.user === undefined ? {} : { user: s.user })))
   }
 
   async stop (): Promise<void> {
@@ -486,6 +490,7 @@ export class StorageNode {
     const cid = cidFromDigest(digest)
     const key = cid.toString()
     const st = this.entry(cid, source)
+    if (extra.user !== undefined) st.user = extra.user
     const running = this.inflight.get(key)
     if (running !== undefined) return await running
     const work = (async (): Promise<CidStatus> => {
