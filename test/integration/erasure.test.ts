@@ -124,7 +124,7 @@ t.test('after a withdrawal the storage nodes serve none of the patient\'s CIDs a
   const all = await files(hubDir)
   t.notOk(all.some((f) => f.endsWith('keystore.json') || f.endsWith('batch-keys')), 'the keystore and the batch-key file are gone')
   await t.rejects(stat(join(hubDir, 'keystore.json')))
-  await t.rejects(refuseWithdrawn(hubDir), { code: 'ERR_CONSENT_WITHDRAWN' }, 'the data dir never starts a hub again')
+  await t.rejects(refuseWithdrawn(hubDir), { code: 'ERR_WITHDRAWN_DATA_DIR' }, 'the data dir never starts a hub again')
 })
 
 t.test('the page warns before and says what remains and why', async (t) => {

@@ -115,7 +115,7 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
   await stoppedByWithdrawal
   t.notOk(existsSync(join(hubDir, 'keystore.json')), 'the keystore is destroyed')
   t.notOk(existsSync(join(hubDir, 'batch-keys')), 'and the batch keys')
-  await t.rejects(refuseWithdrawn(hubDir), { code: 'ERR_CONSENT_WITHDRAWN' }, 'the data dir is refused at the next start')
+  await t.rejects(refuseWithdrawn(hubDir), { code: 'ERR_WITHDRAWN_DATA_DIR' }, 'the data dir is refused at the next start')
 
   // regression hub-mines-with-mine-false: the shipped flow's boot-time "start mining" inject started the
   // miner whatever the config said; a hub configured not to mine must leave Userchain where it found it

@@ -38,5 +38,5 @@ export class WithdrawalUnconfirmedError extends HealthchainError {
 
 /** A hub started on a data dir whose patient withdrew consent: its keys are destroyed. */
 export class ConsentWithdrawnDataDirError extends HealthchainError {
-  constructor (dir: string, when: string) { super('ERR_CONSENT_WITHDRAWN', 'dataDir', `the patient of ${dir} withdrew consent on ${when}: its keys are destroyed and nothing in it can be read again. A new start needs a new identity in a fresh data dir (healthchain keys new --data-dir <new dir>)`) }
+  constructor (dir: string, when: string) { super('ERR_WITHDRAWN_DATA_DIR', 'dataDir', `the patient of ${dir} withdrew consent on ${when}: its keys are destroyed and nothing in it can be read again. A new start needs a new identity in a fresh data dir (healthchain keys new --data-dir <new dir>)`) }
 }
