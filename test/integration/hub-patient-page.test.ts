@@ -26,6 +26,7 @@ import { Client, trustCa } from '../helpers/http-client.ts'
 import { seed, who } from '../helpers/core.ts'
 import { saveKeystore } from '../../hub/src/store/keystore.ts'
 import { refuseWithdrawn } from '../../hub/src/app/erasure.ts'
+import { ApiClient } from '../../hub/src/api/client.ts'
 
 // Node-RED keeps a login-session expiry timer (one week) that RED.stop() does not clear
 t.teardown(() => { setTimeout(() => { process.exit() }, 200).unref() })
@@ -107,6 +108,11 @@ t.test('a real hub\'s patient page shows its device\'s vitals and the user\'s pr
 
   // withdrawing consent from the page: refused unless confirmed; then the storage nodes are asked, the hub stops and destroys its keys
   t.match(await c.req('GET', '/patient'), { text: /Withdraw consent and erase[\s\S]*cannot be undone/ }, 'the page warns')
+  // the control API's view of the same service
+  const api = await ApiClient.forDataDir(hubDir)
+  t.teardown(() => { api.close() })
+  t.same(await api.call('GET', '/v1/erasure'), { withdrawn: null }, 'GET /v1/erasure: not withdrawn')
+  await t.rejects(api.call('POST', '/v1/erasure', { confirm: false }), { code: 'ERR_WITHDRAWAL_UNCONFIRMED' }, 'POST /v1/erasure refuses without confirm')
   const json = { accept: 'application/json' }
   t.match((await c.req('POST', '/patient/erasure', { _csrf: csrf, confirm: 'on', words: 'yes' }, json)).json(), { error: 'ERR_WITHDRAWAL_UNCONFIRMED' }, 'not without the words typed')
   t.ok(existsSync(join(hubDir, 'keystore.json')), 'and nothing destroyed')
