@@ -204,8 +204,8 @@ export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeCh
       // an invalid one costs its sender what it would by gossip
       const penalty = v.accepted ? 0 : txRefusalPenalty(v)
       if (penalty > 0) opts.onAbuse?.(peer, penalty, `invalid tx on ${p.submit.id}: ${v.accepted ? '' : v.reason}`)
-      // one the node has already (pooled, or mined after the submitter last asked) is not a refusal: it is on its way
-      const known = !v.accepted && v.code === 'ERR_DUPLICATE_TX' && chain.hasTx(txId(req))
+      // one the node has already (pooled, or mined since the submitter last asked) is not refused, whatever a second admission says (duplicate, nonce)
+      const known = !v.accepted && chain.hasTx(txId(req))
       return { frames: [encodeVerdict(known ? { accepted: true, duplicate: true } : v)] }
     }, so)
   ]

@@ -150,7 +150,7 @@ export class LightChain extends EventEmitter {
     if (reports.length > 0) this.checkedTo = Math.min(this.node.headers.height, ...reports.map((r) => r.tip.height))
     const fresh = [...this.node.confirmed].filter(([id]) => !before.has(id))
     if (fresh.length > 0) await this.save()
-    for (const [, c] of fresh.sort((a, b) => a[1].height - b[1].height)) this.emit('confirmed', c)
+    for (const [id, c] of fresh.sort((a, b) => a[1].height - b[1].height)) { this.rejected.delete(id); this.emit('confirmed', c) }
     // past the gossip's own duplicate filter: gossipsub forgets a message id after its seen TTL (2 min), then this reaches the core nodes again
     for (const bytes of this.node.pending.values()) await this.node.net.pubsub.publish(this.node.gossip.topic('tx'), bytes).catch(() => {})
     this.emit('tip')
