@@ -128,7 +128,8 @@ export async function loadOrCreateTls (dataDir: string, opts: { hosts?: readonly
   let leafOk = !created && await exists(files.cert) && await exists(files.key)
   if (leafOk) {
     const c = new X509Certificate(await readFile(files.cert, 'utf8'))
-    const wanted = altNames(opts.hosts ?? []).every((n) => c.checkHost(n.value) !== undefined || c.checkIP(n.value) !== undefined)
+    // checkIP throws on a name that is no address: each name is checked as what it is
+    const wanted = altNames(opts.hosts ?? []).every((n) => (n.type === 'ip' ? c.checkIP(n.value) : c.checkHost(n.value)) !== undefined)
     leafOk = wanted && Date.parse(c.validTo) - now > RENEW_DAYS * DAY && c.checkIssued(new X509Certificate(caPem))
   }
   if (!leafOk) {
