@@ -141,7 +141,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       ? await (await import('./app/light-hub.ts')).startLightHubChain(cfg, params, user, stops, log)
       : await (await import('./app/hub-chain.ts')).startCoreHubChain(cfg, params, user, stops)
     const net = chain.net
-    const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.libp2p, leveldb: levelSizes(cfg) })
+    // a light hub uploads to and fetches from storage nodes over the store protocol only; serving Kubo peers by bitswap is left to core and storage nodes
+    const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.libp2p, leveldb: levelSizes(cfg), bitswap: cfg.mode !== 'light' })
     stops.push(async () => { await ipfs.stop() })
     // one certificate for the page, the editor and mqtts (store/tls.ts)
     const embedded = 'embedded' in cfg.broker ? cfg.broker.embedded : undefined

@@ -61,6 +61,14 @@ export function penaltyOf (v: Verdict, base: number, banScore: number): number {
   return base
 }
 
+/** Points a rejected message costs its sender unless the node says otherwise (GossipOptions.rejectPenalty): the fourth bans. */
+export const REJECT_PENALTY = 25
+
+/** What a refused transaction costs the peer that sent it, by gossip or by request (submit/1): 0 when its refusal says nothing against the sender. */
+export function txRefusalPenalty (v: Verdict, base = REJECT_PENALTY): number {
+  return classify('tx', v) === TopicValidatorResult.Reject ? penaltyOf(v, base, 0) : 0
+}
+
 /**
  * A tx refused by relay policy (a first tx_key without its stamp, over a
  * user's quota): not invalid, but an honest peer relays only what it
@@ -102,7 +110,7 @@ export class Gossip extends EventEmitter {
     super()
     this.net = net
     this.handlers = handlers
-    this.rejectPenalty = opts.rejectPenalty ?? 25
+    this.rejectPenalty = opts.rejectPenalty ?? REJECT_PENALTY
   }
 
   topic (kind: TopicKind): string { return this.net.topics[kind] }
