@@ -78,6 +78,8 @@ export class Mempool {
   pendingKeys (user: Uint8Array): number { return this.keysOf.get(latin1(user)) ?? 0 }
   has (id: Uint8Array | string): boolean { return this.entries.has(typeof id === 'string' ? id : toHex(id)) }
   get (id: Uint8Array | string): MempoolEntry | undefined { return this.entries.get(typeof id === 'string' ? id : toHex(id)) }
+  /** The pooled transactions (decoded, ids known), arrival order: what a compact block is rebuilt from. */
+  * txs (): IterableIterator<BodyTx> { for (const e of this.entries.values()) yield e.bt }
   /** Entries in arrival order. */
   list (): MempoolEntry[] { return [...this.entries.values()] }
   /** The state at the tip with the pool applied (pending nonces, balances, epochs). */
