@@ -9,21 +9,24 @@
  *      (core/compact reconstruct);
  *   3. asks the peer that sent it for the transactions it lacks
  *      (blocktxn/1);
- *   4. checks that the rebuilt transactions hash to the header's userroot;
- *      on a mismatch (a short-id collision, a peer lying in its short ids or
- *      its blocktxn), on two transactions with one short id, or when the
- *      peer cannot serve what is missing, fetches the block whole
- *      (blocks/1) — the rebuilt block is never submitted;
- *   5. submits the block with its transactions already decoded, so the
- *      chain neither decodes them again nor re-checks the signatures it
- *      checked when they entered the mempool (roles/core VerifiedSet).
+ *   4. submits the rebuilt block with its transactions already decoded, so
+ *      the chain neither decodes them again nor re-checks the signatures it
+ *      checked when they entered the mempool (roles/core VerifiedSet). The
+ *      chain checks the structure — Merkle root against the header's
+ *      userroot, duplicates — before it stores or marks anything, so a
+ *      wrongly rebuilt block is refused without a trace (ERR_MERKLE_ROOT,
+ *      ERR_DUPLICATE_TX);
+ *   5. on such a refusal (a short-id collision, a peer lying in its short
+ *      ids or its blocktxn), on two transactions with one short id, or when
+ *      the peer cannot serve what is missing, fetches the block whole
+ *      (blocks/1) and submits that: the block mined or nothing.
  * Accepted, gossipsub forwards the compact block to the node's mesh peers,
  * who fetch what they lack from this node. The network never learns what a
  * block means beyond the chain's verdict (net knows nothing of roles).
  */
 import type { PeerId } from '@libp2p/interface'
 import {
-  assembleUblock, assertProofOfWork, decodeCompactBlock, encodeUblock, equalBytes, fillMissing, HealthchainError, reconstruct, toHex, UBLOCK_HEADER_BYTES, ublockHash,
+  assertProofOfWork, decodeCompactBlock, encodeUblock, equalBytes, fillMissing, HealthchainError, reconstruct, toHex, UBLOCK_HEADER_BYTES, ublockHash,
   type BodyTx, type CompactBlock, type NetworkParams, type Ublock
 } from '../core/index.ts'
 import type { NetChain, Verdict } from './chain.ts'
@@ -31,11 +34,19 @@ import type { Handler } from './gossip.ts'
 import type { NetNode } from './node.ts'
 import type { ChainClient } from './protocols.ts'
 
+/**
+ * Refusals of a rebuilt block that say the rebuilding went wrong, not that
+ * the block mined is invalid: its transactions do not hash to the header's
+ * userroot, or one came twice (a blocktxn repeating one). The chain checks
+ * both before it stores or marks anything (roles/core validation).
+ */
+const WRONGLY_REBUILT = new Set(['ERR_MERKLE_ROOT', 'ERR_DUPLICATE_TX'])
+
 /** What happened to the compact blocks received. */
 export interface CompactStats {
-  /** Rebuilt from the mempool alone. */
+  /** Rebuilt from the mempool alone and accepted. */
   rebuilt: number
-  /** Rebuilt after a blocktxn round. */
+  /** Rebuilt after a blocktxn round and accepted. */
   completed: number
   /** Transactions asked for by blocktxn. */
   txsFetched: number
@@ -92,21 +103,28 @@ export class CompactRelay {
   private async take (cb: CompactBlock, hash: Uint8Array, peer: string): Promise<Verdict> {
     const id = this.peerId(peer)
     let block: Ublock | undefined
+    let rebuiltBy: 'rebuilt' | 'completed' = 'rebuilt'
     try {
-      block = await this.rebuild(cb, hash, id)
+      const r = await this.rebuild(cb, hash, id)
+      if (r !== undefined) { block = r.block; rebuiltBy = r.fetched ? 'completed' : 'rebuilt' }
     } catch {
       // collision, lie, or undecodable prefilled/blocktxn data: the whole block decides
     }
     if (block !== undefined) {
+      let v: Verdict
       try {
-        return await this.chain.submitBlock(encodeUblock(block), block)
-      } catch (err) { return verdictOf(err) }
+        v = await this.chain.submitBlock(encodeUblock(block), block)
+      } catch (err) { v = verdictOf(err) }
+      if (v.accepted || !WRONGLY_REBUILT.has(v.code)) {
+        if (v.accepted) this.stats[rebuiltBy]++
+        return v
+      }
     }
     return await this.fetchWhole(hash, id, peer)
   }
 
-  /** The block rebuilt from the mempool and a blocktxn round, or undefined when the peer cannot fill it; throws when it cannot be rebuilt. */
-  private async rebuild (cb: CompactBlock, hash: Uint8Array, id: PeerId | undefined): Promise<Ublock | undefined> {
+  /** The block rebuilt from the mempool and a blocktxn round (its root unchecked), or undefined when the peer cannot fill it; throws when it cannot be rebuilt. */
+  private async rebuild (cb: CompactBlock, hash: Uint8Array, id: PeerId | undefined): Promise<{ block: Ublock, fetched: boolean } | undefined> {
     const rec = reconstruct(cb, this.chain.mempoolBodyTxs())
     let txs: BodyTx[]
     if (rec.missing.length === 0) {
@@ -118,10 +136,7 @@ export class CompactRelay {
       this.stats.txsFetched += got.length
       txs = fillMissing(rec, got)
     }
-    const block = assembleUblock(cb, txs)
-    if (rec.missing.length === 0) this.stats.rebuilt++
-    else this.stats.completed++
-    return block
+    return { block: { header: cb.header, txs }, fetched: rec.missing.length > 0 }
   }
 
   /** The fallback: the block whole from the peer that announced it (it must hash to the announced header). */

@@ -6,20 +6,19 @@
  * core node that already holds the block's transactions rebuilds the block
  * from its mempool (paper §IV-B2 relay of a new Ublock) and fetches only
  * what it lacks (getblocktxn/blocktxn); the header's userroot decides
- * whether the rebuilt block is the one mined.
+ * whether the rebuilt block is the one mined (checkUblockStructure).
  *
  * Layout: header ‖ nonce(8) ‖ varint n ‖ n × short id (6 bytes, little
  * endian) ‖ varint p ‖ p × (varint index delta ‖ varint len ‖ tx), index
  * deltas as in BIP 152 (each index is the previous one + 1 + delta), so
  * indexes ascend by construction and lie in [0, n + p).
  */
-import { equalBytes, Reader, Writer } from '../codec.ts'
-import { InvalidFieldError, LimitExceededError, MerkleRootMismatchError, ShortIdCollisionError } from '../errors.ts'
-import { merkleRoot } from '../merkle.ts'
+import { Reader, Writer } from '../codec.ts'
+import { InvalidFieldError, LimitExceededError, ShortIdCollisionError } from '../errors.ts'
 import { MAX_BLOCK_BODY_BYTES, MAX_TX_BYTES } from '../limits.ts'
 import { readBodyEntries, type BodyTx } from '../body.ts'
 import { decodeTx, txId } from '../tx/index.ts'
-import { decodeUblockHeader, encodeUblockHeader, UBLOCK_HEADER_BYTES, type Ublock, type UblockHeader } from '../ublock.ts'
+import { decodeUblockHeader, encodeUblockHeader, UBLOCK_HEADER_BYTES, type UblockHeader } from '../ublock.ts'
 import { COMPACT_NONCE_BYTES, SHORT_ID_BYTES, shortId, shortIdKey } from './short-id.ts'
 
 /**
@@ -175,8 +174,9 @@ export function reconstruct (cb: CompactBlock, pool: Iterable<BodyTx>): Reconstr
 
 /**
  * The rebuilt block's transactions once the missing ones arrived (in the
- * order of `missing`); each is decoded and hashed. The caller checks the
- * Merkle root (assembleUblock).
+ * order of `missing`); each is decoded and hashed. Whether they are the
+ * block's is for the Merkle root to say: the chain checks it against the
+ * header's userroot (checkUblockStructure) before it keeps anything.
  */
 export function fillMissing (rec: Reconstruction, got: readonly Uint8Array[]): BodyTx[] {
   if (got.length !== rec.missing.length) throw new InvalidFieldError('blocktxn.txs', `${got.length} transactions for ${rec.missing.length} missing`)
@@ -188,13 +188,3 @@ export function fillMissing (rec: Reconstruction, got: readonly Uint8Array[]): B
   return txs as BodyTx[]
 }
 
-/**
- * The rebuilt Ublock, if its transactions hash to the header's userroot;
- * otherwise MerkleRootMismatchError: a short-id collision with a pool
- * transaction, or a sender that lied in its short ids or its blocktxn. The
- * receiver then fetches the block whole and never stores the rebuilt one.
- */
-export function assembleUblock (cb: CompactBlock, txs: readonly BodyTx[]): Ublock {
-  if (!equalBytes(merkleRoot(txs.map((t) => t.id)), cb.header.userroot)) throw new MerkleRootMismatchError('cmpct.userroot')
-  return { header: cb.header, txs }
-}
