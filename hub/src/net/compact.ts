@@ -4,7 +4,7 @@
  * get from the network announces it on the cmpct topic as header, short ids
  * and coinbase (gossip.ts attachChain). A receiver:
  *   1. checks size (gossip), decodes, and checks the header's proof of work
- *      before it spends anything on the block;
+ *      before it spends anything on the block; an orphan is left to sync;
  *   2. rebuilds the transaction list from its mempool by short id
  *      (core/compact reconstruct);
  *   3. asks the peer that sent it for the transactions it lacks
@@ -85,6 +85,8 @@ export class CompactRelay {
       hash = ublockHash(cb.headerBytes)
       if (this.chain.header(hash) !== undefined) { this.stats.duplicates++; return { accepted: true, duplicate: true } }
       assertProofOfWork(hash, cb.header.bits, this.params)
+      // An orphan is not rebuilt: sync fetches its branch (gossip's 'orphan' event).
+      if (this.chain.header(cb.header.prehash) === undefined) return { accepted: false, code: 'ERR_ORPHAN', reason: `parent ${toHex(cb.header.prehash)} unknown` }
     } catch (err) {
       return verdictOf(err)
     }
