@@ -16,6 +16,8 @@ const hex = (r: { hi: number, lo: number }): string => r.hi.toString(16).padStar
 t.test('SipHash-2-4 matches the reference vectors of the SipHash paper (key 00..0f)', async (t) => {
   const key = sipKey(Uint8Array.from({ length: 16 }, (_, i) => i))
   t.equal(hex(siphash24(key, new Uint8Array(0))), '726fdb47dd0e0e31')
+  t.equal(hex(siphash24(key, Uint8Array.of(0))), '74f839c593dc67fd')
+  t.equal(hex(siphash24(key, Uint8Array.from({ length: 8 }, (_, i) => i))), '93f5f5799a932462', 'one whole word, then the length word')
   t.equal(hex(siphash24(key, Uint8Array.from({ length: 15 }, (_, i) => i))), 'a129ca6149be45e5')
   t.throws(() => sipKey(new Uint8Array(15)), { code: 'ERR_INVALID_FIELD' })
 })

@@ -6,35 +6,6 @@
  */
 import { checkBytes } from '../codec.ts'
 
-/** The four 64-bit state words as (hi, lo) pairs: v0h v0l v1h v1l v2h v2l v3h v3l. */
-type State = Uint32Array
-
-function add (s: State, a: number, b: number): void {
-  const lo = (s[a + 1]! + s[b + 1]!) >>> 0
-  s[a] = (s[a]! + s[b]! + (lo < s[a + 1]! ? 1 : 0)) >>> 0
-  s[a + 1] = lo
-}
-function rotl (s: State, a: number, r: number): void {
-  const hi = s[a]!
-  const lo = s[a + 1]!
-  if (r === 32) { s[a] = lo; s[a + 1] = hi; return }
-  s[a] = ((hi << r) | (lo >>> (32 - r))) >>> 0
-  s[a + 1] = ((lo << r) | (hi >>> (32 - r))) >>> 0
-}
-function xor (s: State, a: number, b: number): void { s[a] = (s[a]! ^ s[b]!) >>> 0; s[a + 1] = (s[a + 1]! ^ s[b + 1]!) >>> 0 }
-
-const V0 = 0
-const V1 = 2
-const V2 = 4
-const V3 = 6
-
-function sipRound (s: State): void {
-  add(s, V0, V1); rotl(s, V1, 13); xor(s, V1, V0); rotl(s, V0, 32)
-  add(s, V2, V3); rotl(s, V3, 16); xor(s, V3, V2)
-  add(s, V0, V3); rotl(s, V3, 21); xor(s, V3, V0)
-  add(s, V2, V1); rotl(s, V1, 17); xor(s, V1, V2); rotl(s, V2, 32)
-}
-
 function le32 (b: Uint8Array, i: number): number { return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0 }
 
 /** A SipHash key split into its 32-bit halves (k0 lo, k0 hi, k1 lo, k1 hi), prepared once per block. */
@@ -45,33 +16,66 @@ export function sipKey (key: Uint8Array): SipKey {
   return { k: Uint32Array.of(le32(key, 0), le32(key, 4), le32(key, 8), le32(key, 12)) }
 }
 
-const S = new Uint32Array(8)
-const M = new Uint32Array(2)
-
-function absorb (hi: number, lo: number): void {
-  S[V3] = (S[V3]! ^ hi) >>> 0; S[V3 + 1] = (S[V3 + 1]! ^ lo) >>> 0
-  sipRound(S); sipRound(S)
-  S[V0] = (S[V0]! ^ hi) >>> 0; S[V0 + 1] = (S[V0 + 1]! ^ lo) >>> 0
-}
-
-/** SipHash-2-4 of `msg` under `key`: the 64-bit result as its high and low 32 bits. */
+/**
+ * SipHash-2-4 of `msg` under `key`: the 64-bit result as its high and low 32
+ * bits. One loop over the message words, then the final word (length byte
+ * on top), then the finalization; the state lives in locals (v0..v3 as
+ * high/low halves), as a short-id pass over a mempool of thousands calls
+ * this once per transaction.
+ */
 export function siphash24 (key: SipKey, msg: Uint8Array): { hi: number, lo: number } {
-  const [k0l, k0h, k1l, k1h] = key.k as unknown as [number, number, number, number]
-  S[0] = (k0h ^ 0x736f6d65) >>> 0; S[1] = (k0l ^ 0x70736575) >>> 0
-  S[2] = (k1h ^ 0x646f7261) >>> 0; S[3] = (k1l ^ 0x6e646f6d) >>> 0
-  S[4] = (k0h ^ 0x6c796765) >>> 0; S[5] = (k0l ^ 0x6e657261) >>> 0
-  S[6] = (k1h ^ 0x74656462) >>> 0; S[7] = (k1l ^ 0x79746573) >>> 0
+  const k = key.k
+  let v0h = (k[1]! ^ 0x736f6d65) >>> 0; let v0l = (k[0]! ^ 0x70736575) >>> 0
+  let v1h = (k[3]! ^ 0x646f7261) >>> 0; let v1l = (k[2]! ^ 0x6e646f6d) >>> 0
+  let v2h = (k[1]! ^ 0x6c796765) >>> 0; let v2l = (k[0]! ^ 0x6e657261) >>> 0
+  let v3h = (k[3]! ^ 0x74656462) >>> 0; let v3l = (k[2]! ^ 0x79746573) >>> 0
   const full = msg.length - (msg.length % 8)
-  for (let i = 0; i < full; i += 8) absorb(le32(msg, i + 4), le32(msg, i))
-  // Last block: the remaining bytes, little endian, with the length's low byte on top.
-  M[0] = (msg.length & 0xff) << 24; M[1] = 0
-  for (let i = full; i < msg.length; i++) {
-    const j = i - full
-    if (j < 4) M[1] = (M[1]! | (msg[i]! << (8 * j))) >>> 0
-    else M[0] = (M[0]! | (msg[i]! << (8 * (j - 4)))) >>> 0
+  const words = full / 8 + 1 // the message words and the final word
+  for (let w = 0; w <= words; w++) {
+    let mh = 0
+    let ml = 0
+    let rounds = 4
+    if (w < words) {
+      rounds = 2
+      if (w * 8 < full) {
+        ml = le32(msg, w * 8); mh = le32(msg, w * 8 + 4)
+      } else {
+        // the last bytes, little endian, with the length's low byte on top
+        mh = (msg.length & 0xff) << 24
+        for (let i = full; i < msg.length; i++) {
+          const j = i - full
+          if (j < 4) ml |= msg[i]! << (8 * j)
+          else mh |= msg[i]! << (8 * (j - 4))
+        }
+        mh >>>= 0; ml >>>= 0
+      }
+      v3h = (v3h ^ mh) >>> 0; v3l = (v3l ^ ml) >>> 0
+    } else {
+      v2l = (v2l ^ 0xff) >>> 0
+    }
+    for (let r = 0; r < rounds; r++) {
+      let lo: number
+      let t: number
+      // v0 += v1; v1 <<<= 13; v1 ^= v0; v0 <<<= 32
+      lo = (v0l + v1l) >>> 0; v0h = (v0h + v1h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo
+      t = v1h; v1h = ((v1h << 13) | (v1l >>> 19)) >>> 0; v1l = ((v1l << 13) | (t >>> 19)) >>> 0
+      v1h = (v1h ^ v0h) >>> 0; v1l = (v1l ^ v0l) >>> 0
+      t = v0h; v0h = v0l; v0l = t
+      // v2 += v3; v3 <<<= 16; v3 ^= v2
+      lo = (v2l + v3l) >>> 0; v2h = (v2h + v3h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo
+      t = v3h; v3h = ((v3h << 16) | (v3l >>> 16)) >>> 0; v3l = ((v3l << 16) | (t >>> 16)) >>> 0
+      v3h = (v3h ^ v2h) >>> 0; v3l = (v3l ^ v2l) >>> 0
+      // v0 += v3; v3 <<<= 21; v3 ^= v0
+      lo = (v0l + v3l) >>> 0; v0h = (v0h + v3h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo
+      t = v3h; v3h = ((v3h << 21) | (v3l >>> 11)) >>> 0; v3l = ((v3l << 21) | (t >>> 11)) >>> 0
+      v3h = (v3h ^ v0h) >>> 0; v3l = (v3l ^ v0l) >>> 0
+      // v2 += v1; v1 <<<= 17; v1 ^= v2; v2 <<<= 32
+      lo = (v2l + v1l) >>> 0; v2h = (v2h + v1h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo
+      t = v1h; v1h = ((v1h << 17) | (v1l >>> 15)) >>> 0; v1l = ((v1l << 17) | (t >>> 15)) >>> 0
+      v1h = (v1h ^ v2h) >>> 0; v1l = (v1l ^ v2l) >>> 0
+      t = v2h; v2h = v2l; v2l = t
+    }
+    if (w < words) { v0h = (v0h ^ mh) >>> 0; v0l = (v0l ^ ml) >>> 0 }
   }
-  absorb(M[0]! >>> 0, M[1]!)
-  S[V2 + 1] = (S[V2 + 1]! ^ 0xff) >>> 0
-  sipRound(S); sipRound(S); sipRound(S); sipRound(S)
-  return { hi: (S[0]! ^ S[2]! ^ S[4]! ^ S[6]!) >>> 0, lo: (S[1]! ^ S[3]! ^ S[5]! ^ S[7]!) >>> 0 }
+  return { hi: (v0h ^ v1h ^ v2h ^ v3h) >>> 0, lo: (v0l ^ v1l ^ v2l ^ v3l) >>> 0 }
 }
