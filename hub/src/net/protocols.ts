@@ -22,10 +22,15 @@
  *              goes through the same admission as a gossiped one from that
  *              peer (relay policy, per-peer queue, signature), and the core
  *              node relays what it admits.
+ *   blocktxn/1 getblocktxn (block hash + positions) → one blocktxn frame
+ *              with those transactions of the block, or an empty frame when
+ *              the block is unknown or lacks a position (BIP 152; a peer
+ *              rebuilding a compact block asks for what its mempool lacks).
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
+  decodeBlockTxn, decodeGetBlockTxn, encodeBlockTxn, encodeGetBlockTxn, equalBytes, MAX_BLOCKTXN_BYTES, MAX_GETBLOCKTXN_BYTES, ublockTxBytesAt,
   decodeTx, decodeUblockHeader, encodeUblockHeader, HASH_BYTES, MAX_BLOCK_BODY_BYTES, MAX_TX_BYTES, Reader, txId, UBLOCK_HEADER_BYTES, Writer,
   type UblockHeader
 } from '../core/index.ts'
@@ -45,7 +50,7 @@ export const MAX_MEMPOOL_ANSWER = MAX_BLOCK_BODY_BYTES
 export const MAX_VERDICT_CODE = 64
 export const MAX_VERDICT_REASON = 512
 
-export interface Protocols { readonly headers: ProtocolSpec, readonly blocks: ProtocolSpec, readonly userTxs: ProtocolSpec, readonly mempool: ProtocolSpec, readonly submit: ProtocolSpec }
+export interface Protocols { readonly headers: ProtocolSpec, readonly blocks: ProtocolSpec, readonly userTxs: ProtocolSpec, readonly mempool: ProtocolSpec, readonly submit: ProtocolSpec, readonly blockTxn: ProtocolSpec }
 
 export function protocolsFor (network: string): Protocols {
   const p = `/healthchain/${network}`
@@ -54,7 +59,8 @@ export function protocolsFor (network: string): Protocols {
     blocks: { id: `${p}/blocks/1`, maxRequestBytes: 4 + MAX_BLOCKS_PER_REQUEST * HASH_BYTES, maxFrameBytes: UBLOCK_HEADER_BYTES + MAX_BLOCK_BODY_BYTES, maxFrames: MAX_BLOCKS_PER_REQUEST },
     userTxs: { id: `${p}/usertxs/1`, maxRequestBytes: HASH_BYTES + 16, maxFrameBytes: UBLOCK_HEADER_BYTES + 16 + MAX_PROOF_DEPTH * HASH_BYTES + MAX_TX_BYTES, maxFrames: MAX_USER_TXS + 1 },
     mempool: { id: `${p}/mempool/1`, maxRequestBytes: 8, maxFrameBytes: MAX_TX_BYTES, maxFrames: Math.ceil(MAX_MEMPOOL_ANSWER / 64) },
-    submit: { id: `${p}/submit/1`, maxRequestBytes: MAX_TX_BYTES, maxFrameBytes: 8 + 3 * (MAX_VERDICT_CODE + MAX_VERDICT_REASON), maxFrames: 1 }
+    submit: { id: `${p}/submit/1`, maxRequestBytes: MAX_TX_BYTES, maxFrameBytes: 8 + 3 * (MAX_VERDICT_CODE + MAX_VERDICT_REASON), maxFrames: 1 },
+    blockTxn: { id: `${p}/blocktxn/1`, maxRequestBytes: MAX_GETBLOCKTXN_BYTES, maxFrameBytes: MAX_BLOCKTXN_BYTES, maxFrames: 1 }
   }
 }
 
@@ -155,7 +161,7 @@ export interface ServeChainOptions {
   readonly onAbuse?: (peer: string, points: number, reason: string) => void
 }
 
-/** Serves the five protocols from `chain`; resolves to the function that stops serving. */
+/** Serves the protocols from `chain`; resolves to the function that stops serving. */
 export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeChainOptions = {}): Promise<() => Promise<void>> {
   const p = protocolsFor(chain.network)
   const tipInfo = (): TipInfo => { const t = chain.tip(); return { height: t.height, hash: t.hash } }
@@ -207,6 +213,13 @@ export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeCh
       // one the node has already (pooled, or mined since the submitter last asked) is not refused, whatever a second admission says (duplicate, nonce)
       const known = !v.accepted && chain.hasTx(txId(req))
       return { frames: [encodeVerdict(known ? { accepted: true, duplicate: true } : v)] }
+    }, so),
+    await serve(libp2p, p.blockTxn, async (req): Promise<Answer> => {
+      const { hash, indexes } = decodeGetBlockTxn(req)
+      const block = await chain.getBlockBytes(hash)
+      const txs = block === undefined ? [] : ublockTxBytesAt(block, indexes)
+      if (block === undefined || txs.some((t) => t === undefined)) return { frames: [new Uint8Array(0)] }
+      return { frames: [encodeBlockTxn({ hash, txs: txs as Uint8Array[] })] }
     }, so)
   ]
   return async () => { for (const s of stops) await s() }
@@ -216,7 +229,7 @@ export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeCh
 
 type Target = PeerId | Multiaddr
 
-/** Typed calls of the five protocols; answers that do not decode are BadResponseError. */
+/** Typed calls of the protocols; answers that do not decode are BadResponseError. */
 export class ChainClient {
   readonly libp2p: Libp2p
   readonly protocols: Protocols
@@ -272,6 +285,18 @@ export class ChainClient {
     return await this.call(peer, this.protocols.submit, tx, (f) => {
       if (f.length !== 1) throw new BadResponseError('submit', `${f.length} frames`)
       return decodeVerdict(f[0]!)
+    }, opts)
+  }
+
+  /** The transactions at `indexes` of block `hash` (BIP 152 getblocktxn), in that order; undefined when the peer lacks the block. */
+  async blockTxn (peer: Target, hash: Uint8Array, indexes: readonly number[], opts?: RequestOptions): Promise<Uint8Array[] | undefined> {
+    return await this.call(peer, this.protocols.blockTxn, encodeGetBlockTxn({ hash, indexes }), (f) => {
+      if (f.length !== 1) throw new BadResponseError('blocktxn', `${f.length} frames`)
+      if (f[0]!.length === 0) return undefined
+      const m = decodeBlockTxn(f[0]!)
+      if (!equalBytes(m.hash, hash)) throw new BadResponseError('blocktxn', 'answered for another block')
+      if (m.txs.length !== indexes.length) throw new BadResponseError('blocktxn', `${m.txs.length} transactions for ${indexes.length} asked`)
+      return [...m.txs]
     }, opts)
   }
 

@@ -92,7 +92,9 @@ export class LightNode extends EventEmitter {
     this.headers = headers
     this.headersFile = opts.dataDir === undefined ? undefined : join(opts.dataDir, HEADERS_FILE)
     this.client = new ChainClient(net.libp2p, opts.params.name, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs })
-    this.gossip = new Gossip(net, { ublock: async (data, peer) => this.onGossipBlock(data, peer) })
+    // A compact block starts with the same 89-byte header: a light node takes either.
+    const onBlock = async (data: Uint8Array, peer: string): Promise<Verdict> => await this.onGossipBlock(data, peer)
+    this.gossip = new Gossip(net, { ublock: onBlock, cmpct: onBlock })
   }
 
   static async start (opts: LightNodeOptions): Promise<LightNode> {
