@@ -11,6 +11,7 @@ import { NETWORKS } from './core/index.ts'
 import { HealthchainError, InvalidFieldError } from './core/errors.ts'
 import { portFree, tcpListenPort } from './config/ports.ts'
 import type { LevelSizes } from './store/chain.ts'
+import { AlertsConfigSection } from './alerts/settings.ts'
 import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './config/docchain.ts'
 import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, multiaddrs, z } from './config/schema.ts'
 
@@ -88,6 +89,7 @@ export const HubConfigFile = z.strictObject({
     }, { error: 'must be {"host", "port"}' }).optional().describe('also serve the control API on this loopback TCP address (the Unix socket <dataDir>/api.sock is always on)')
   }, { error: 'must be {"tcp": {"host", "port"}}' }).default({}).describe('the local control API the CLI and an external Node-RED use (cookie in <dataDir>/.cookie)'),
   docchain: DocchainSection.optional().describe('the Docchain this hub follows for its user\'s certified diagnoses (paper §IV-B3); without it the page shows none'),
+  alerts: AlertsConfigSection.optional(),
   consortium: hexId().optional().describe('the consortium\'s Healthcoin account (as in the accounting config): the patient page lists the user\'s prepayments to it (paper §IV-B4); without it, every Healthcoin transfer of the user')
 }, { error: 'must be a JSON object' })
 
@@ -120,6 +122,8 @@ export interface HubConfig {
   readonly api?: { readonly tcp?: { readonly host: string, readonly port: number } }
   /** The accounting nodes (leader order), genesis time and genesis registry of the Docchain followed, if any. */
   readonly docchain?: DocchainReaderConfig
+  /** Where alerts go (README "Alerts out"): the config's section, secret files resolved (read at start). */
+  readonly alerts?: z.output<typeof AlertsConfigSection>
   /** The consortium's Healthcoin account (hex ID) users prepay, if known. */
   readonly consortium?: string
 }
@@ -181,8 +185,18 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     editor: f.editor,
     api: f.api.tcp === undefined ? {} : { tcp: f.api.tcp },
     ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) }),
-    ...(f.consortium === undefined ? {} : { consortium: f.consortium })
+    ...(f.consortium === undefined ? {} : { consortium: f.consortium }),
+    ...(f.alerts === undefined ? {} : { alerts: resolveSecretFiles(f.alerts, baseDir) })
   }
+}
+
+/** The alerts section with its secret files resolved against the config's folder. */
+function resolveSecretFiles (a: z.output<typeof AlertsConfigSection>, baseDir: string): z.output<typeof AlertsConfigSection> {
+  const at = <T extends object>(o: T | undefined, k: string): T | undefined => {
+    const v = (o as Record<string, unknown> | undefined)?.[k]
+    return o === undefined || typeof v !== 'string' ? o : { ...o, [k]: resolve(baseDir, v) }
+  }
+  return { ...a, mqtt: at(a.mqtt, 'passwordFile'), email: at(a.email, 'passwordFile'), webhook: at(a.webhook, 'secretFile') }
 }
 
 /** A hub config file's text, parsed and checked; relative paths resolve against `baseDir`. */

@@ -19,6 +19,9 @@ import { levelSizes } from './hub-config.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { openEmergency, type EmergencyService } from './app/emergency.ts'
+import { openAlerts, type AlertsService } from './app/alerts.ts'
+import { AlertsSettingsBody, CHANNELS, settingsFromConfig } from './alerts/settings.ts'
+import { parseWith, z } from './config/schema.ts'
 import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { firstTxStamper } from './roles/user/stamp.ts'
@@ -71,6 +74,8 @@ export interface HubService {
   readonly diagnoses: DiagnosesService
   /** Emergency access: the patient's opt-in and every access Docchain audited (README "Emergency access"). */
   readonly emergency: EmergencyService
+  /** Alerts out (README "Alerts out"): MQTT for Home Assistant, e-mail, webhook; their settings, counters and tests. */
+  readonly alerts: AlertsService
 }
 
 export interface HubStatus {
@@ -167,6 +172,17 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const drops = lastDrops(ingest.ingest)
     stops.push(async () => { drops.close() })
     const devices = (): DeviceView[] => ingest.ingest.registry.list().map((d) => deviceView(d, drops.last))
+    // alerts out: findings at or above the settings' severity, silent sensors, and the vitals for Home Assistant (app/alerts.ts)
+    const alerts = await openAlerts({
+      dataDir: cfg.dataDir,
+      user,
+      ...(cfg.alerts === undefined ? {} : { config: await settingsFromConfig(cfg.alerts, cfg.hubId) }),
+      node: cfg.hubId,
+      devices: () => ingest.ingest.registry.list().map((d) => d.id),
+      log
+    })
+    ingest.ingest.on('reading', alerts.reading)
+    stops.push(async () => { ingest.ingest.off('reading', alerts.reading); await alerts.stop() })
     // doctors this user may grant: the doctor book, else the registry folded from Docchain
     let follower: DocchainFollower | null = null
     const book = opts.book ?? await DoctorBook.load(cfg.dataDir)
@@ -250,6 +266,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
             const tx = b.txs.find((x) => x.tx.kind === 'diag' && toHex(txId(x.tx)) === d.htxd)?.tx
             if (tx?.kind === 'diag') for (const l of diagnosisListeners) l({ tx, epoch: d.causes[0]!.epoch })
           }
+          for (const d of found) alerts.finding(d, true)
           for (const d of found) opts.activity?.(`certified diagnosis: tx_diag ${d.htxd} (${d.diagnosis.severity}) by doctor ${d.doctor.slice(0, 12)}… in Dblock ${d.dblock}, certificate verified`)
           return found.length > 0
         },
@@ -267,6 +284,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         wanted: async (tx) => f.registry.status(tx.doctor) === 'active' && await ownIoT(tx.causes[0]!) !== undefined,
         onFinding: async (tx) => {
           const d = await reader.onPreliminary(tx)
+          if (d !== undefined) alerts.finding(d, false)
           if (d !== undefined) opts.activity?.(`preliminary finding: tx_diag ${d.htxd} (${d.diagnosis.severity}) signed by doctor ${d.doctor.slice(0, 12)}…, not yet on Docchain`)
         }
       })
@@ -288,10 +306,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
     const patient: PatientModel = {
       ...page,
-      page: async () => ({ ...await page.page(), emergency: await emergency.service.status() }),
+      page: async () => ({ ...await page.page(), emergency: await emergency.service.status(), alertsOut: await alerts.service.status() }),
       grant: async (d) => (await keysSvc.grant(d)).epoch,
       revoke: async (d) => (await keysSvc.revoke(d)).epoch,
-      setEmergency: emergency.service.setOptIn
+      setEmergency: emergency.service.setOptIn,
+      configureAlerts: async (b) => await alerts.service.configure(parseWith(AlertsSettingsBody, b)),
+      testAlert: async (c) => await alerts.service.test(parseWith(z.enum(CHANNELS, { error: 'must be mqtt, email or webhook' }), c))
     }
     let api: Awaited<ReturnType<typeof startApiServer>> | null = null
     const docchain = (): DocchainStatus | null => follower === null ? null : { height: follower.height, ...follower.stats, diagnoses: reader.diagnoses.length }
@@ -316,7 +336,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       batches: batchesService(batches, runtime.batches!),
       pipeline: pipelineService(runtime),
       diagnoses: diagnosesService(runtime),
-      emergency: emergency.service
+      emergency: emergency.service,
+      alerts: alerts.service
     }
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server

@@ -10,6 +10,7 @@ import type { HubService } from '../hub.ts'
 import { asReading } from '../nodered/batcher.ts'
 import { MAX_SEALED_BYTES, decodeTx, encodeTx, fromHex, toHex } from '../core/index.ts'
 import { MalformedRequestError } from './errors.ts'
+import { AlertsSettingsBody, CHANNELS } from '../alerts/settings.ts'
 import { hex32, route, units, type Route } from './route.ts'
 
 const DOCTOR = z.strictObject({
@@ -49,6 +50,10 @@ export function hubRoutes (s: HubService): Route[] {
 
     route({ method: 'GET', path: '/v1/emergency', summary: 'emergency access (README "Emergency access"): whether the patient opted in, t of n accounting nodes each new key epoch is escrowed to, and every emergency access Docchain audited for this patient — who (doctor ID), when, why, which epochs, which accounting nodes released their shares', handler: async () => await s.emergency.status() }),
     route({ method: 'POST', path: '/v1/emergency', summary: 'opt in to (or out of) emergency access; a change renews the IoT key at once (a rotation: its epoch is answered), so data sealed from then on is escrowed, or no longer is', body: z.strictObject({ optIn: z.boolean({ error: 'must be true or false' }) }, { error: 'must be a JSON object {"optIn"}' }), handler: async ({ body }) => await s.emergency.setOptIn(body.optIn) }),
+
+    route({ method: 'GET', path: '/v1/alerts', summary: 'alerts out (README "Alerts out"): the settings in force (secrets only as set or not) and where they come from, and each channel (mqtt, email, webhook) with its counters: sent, failed attempts, given up, queued, last error', handler: async () => await s.alerts.status() }),
+    route({ method: 'POST', path: '/v1/alerts', summary: 'save the alert settings (minimum severity, silent-sensor minutes, the mqtt, email and webhook channels; secrets inline, kept encrypted at rest) and use them at once; they then win over the config file\'s', body: AlertsSettingsBody, handler: async ({ body }) => await s.alerts.configure(body) }),
+    route({ method: 'POST', path: '/v1/alerts/test', summary: 'send a test alert on one channel now, once (no retry): answers once it was delivered, or the channel\'s error', body: z.strictObject({ channel: z.enum(CHANNELS, { error: 'must be mqtt, email or webhook' }) }, { error: 'must be a JSON object {"channel"}' }), handler: async ({ body }) => await s.alerts.test(body.channel) }),
 
     route({ method: 'GET', path: '/v1/devices', summary: 'paired devices with their counters', handler: async () => await s.devices.list() }),
     route({

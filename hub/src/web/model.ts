@@ -8,6 +8,7 @@
  */
 import type { Severity } from '../ai/analyzer.ts'
 import type { EmergencyStatus } from '../app/emergency.ts'
+import type { AlertsStatus } from '../app/alerts.ts'
 import type { EpisodeRef } from '../ai/episodes.ts'
 import type { Observations } from '../ai/news2.ts'
 import type { Vital } from '../ai/units.ts'
@@ -138,6 +139,8 @@ export interface PatientPage {
   readonly devices: readonly DeviceView[]
   /** Emergency access: opted in or not, and every access Docchain audited (README "Emergency access"); absent when the hub offers none. */
   readonly emergency?: EmergencyView
+  /** Alerts out (README "Alerts out"): the settings and each channel's counters; absent when the hub sends none. */
+  readonly alertsOut?: AlertsStatus
 }
 
 /** The patient page's emergency-access section: the choice, t of n, every access (who, when, why, which epochs, who released). */
@@ -153,6 +156,10 @@ export interface PatientModel {
   report: (htxd: string) => Promise<Record<string, unknown> | undefined>
   /** Opts in to (or out of) emergency access; resolves with the new status (and the epoch of the key renewal it made). */
   setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number, readonly tx?: string }>
+  /** Saves the alert settings (the control API's POST /v1/alerts body; checked there); resolves with the new status. */
+  configureAlerts?: (body: unknown) => Promise<AlertsStatus>
+  /** Sends a test alert on one channel; rejects with the channel's error. */
+  testAlert?: (channel: string) => Promise<{ readonly channel: string, readonly delivered: true, readonly id: string }>
 }
 
 export interface PatientSummary {
