@@ -18,12 +18,13 @@
  */
 import { readFile, rm } from 'node:fs/promises'
 import { existsSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { toHex } from './core/index.ts'
 import { ApiClient } from './api/client.ts'
 import { LOGINS_FILE } from './web/logins.ts'
 import { portFree } from './config/ports.ts'
+import { alertsSectionFile } from './hub-config.ts'
 import { DIAGNOSIS_PRICE } from './roles/consortium/credit.ts'
 import { devnetPlan, ROLES, type DevnetPlan } from './devnet/plan.ts'
 import { Supervisor } from './devnet/supervisor.ts'
@@ -39,6 +40,7 @@ const HELP = `usage: npm start [-- options]
   --duration <s>     stop after this many seconds (default: run until Ctrl-C)
   --episode <s>      seconds until the oximeter's desaturation episode (default 60)
   --boards <list>    the virtual boards to run: oximeter, thermometer, both (the default) or none
+  --alerts <file>    the hub's alerts section (README "Alerts out"): a JSON file; its secret files relative to it
   --quiet            no progress lines
   --help`
 
@@ -52,6 +54,8 @@ export interface DevnetOptions {
   /** The virtual boards to run (default both); a bench or test that brings its own device leaves one out. */
   readonly boards?: ReadonlyArray<'oximeter' | 'thermometer'>
   readonly log?: (line: string) => void
+  /** The hub config's alerts section (secret files as absolute paths). */
+  readonly alerts?: Record<string, unknown>
 }
 
 export interface Devnet {
@@ -75,7 +79,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
   let pty: PtyPair | undefined
   if (haveSocat()) pty = await openPtyPair()
   else log('[devnet] socat is not installed: the thermometer board on a serial port is left out (apt-get install socat)')
-  const plan = await devnetPlan(dir, { pagePort: opts.port ?? 1880, ...(pty === undefined ? {} : { serial: pty.host }) })
+  const plan = await devnetPlan(dir, { pagePort: opts.port ?? 1880, ...(pty === undefined ? {} : { serial: pty.host }), ...(opts.alerts === undefined ? {} : { alerts: opts.alerts }) })
   // a port taken by another program fails the start with the setting to change, before any daemon runs
   for (const [name, port] of Object.entries(plan.state.ports)) {
     const busy = await portFree(name === 'hub-http' ? '--port' : `${join(dir, 'devnet.json')} ports.${name}`, '127.0.0.1', port)
@@ -190,6 +194,7 @@ async function main (): Promise<void> {
       duration: { type: 'string' },
       episode: { type: 'string', default: '60' },
       boards: { type: 'string', default: 'both' },
+      alerts: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
@@ -216,7 +221,8 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', () => { void shutdown(0) })
   process.on('SIGTERM', () => { void shutdown(0) })
-  net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode), boards: boards as ReadonlyArray<'oximeter' | 'thermometer'> })
+  const alerts = values.alerts === undefined ? undefined : alertsSectionFile(await readFile(values.alerts, 'utf8'), dirname(resolve(values.alerts)), values.alerts)
+  net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode), boards: boards as ReadonlyArray<'oximeter' | 'thermometer'>, ...(alerts === undefined ? {} : { alerts }) })
   if (stopping) return
   const p = net.plan
   const logins = existsSync(join(p.at('hub'), LOGINS_FILE)) ? `${join(p.at('hub'), LOGINS_FILE)} (made on the first start; 0600)` : 'made on the first start (see the [hub] lines)'

@@ -191,12 +191,17 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
 }
 
 /** The alerts section with its secret files resolved against the config's folder. */
-function resolveSecretFiles (a: z.output<typeof AlertsConfigSection>, baseDir: string): z.output<typeof AlertsConfigSection> {
+export function resolveSecretFiles (a: z.output<typeof AlertsConfigSection>, baseDir: string): z.output<typeof AlertsConfigSection> {
   const at = <T extends object>(o: T | undefined, k: string): T | undefined => {
     const v = (o as Record<string, unknown> | undefined)?.[k]
     return o === undefined || typeof v !== 'string' ? o : { ...o, [k]: resolve(baseDir, v) }
   }
   return { ...a, mqtt: at(a.mqtt, 'passwordFile'), email: at(a.email, 'passwordFile'), webhook: at(a.webhook, 'secretFile') }
+}
+
+/** An alerts section on its own (npm start's --alerts file): checked, its secret files resolved against `baseDir`. */
+export function alertsSectionFile (text: string, baseDir: string, name: string): z.output<typeof AlertsConfigSection> {
+  return parseConfigText(text, baseDir, name, (j, dir) => resolveSecretFiles(parseWith(AlertsConfigSection, j), dir))
 }
 
 /** A hub config file's text, parsed and checked; relative paths resolve against `baseDir`. */

@@ -36,6 +36,8 @@ export interface AlertReceivers {
   waitFor: <T extends Received>(list: T[], pick: (x: T) => boolean, what: string, ms?: number) => Promise<T>
   /** The POST /v1/alerts body sending everything to these receivers. */
   settings: (extra?: Record<string, unknown>) => Record<string, unknown>
+  /** The same as a config's alerts section (secrets in files beside it), written to `<dir>/alerts.json` for `npm start -- --alerts`; its path. */
+  configFile: () => Promise<string>
   close: () => Promise<void>
 }
 
@@ -134,6 +136,17 @@ export async function startAlertReceivers (t: Teardown, dir: string): Promise<Al
       webhook: { url: webhookUrl, secret: 'webhook-secret-1' },
       ...extra
     }),
+    configFile: async () => {
+      for (const [f, v] of [['ha-mqtt-password', users.hub], ['smtp-password', smtpUser.password], ['webhook-secret', 'webhook-secret-1']] as const) await writeFile(join(dir, f), v, { mode: 0o600 })
+      const file = join(dir, 'alerts.json')
+      await writeFile(file, JSON.stringify({
+        minSeverity: 'low',
+        mqtt: { url: mqttUrl, username: 'hub', passwordFile: 'ha-mqtt-password' },
+        email: { host: '127.0.0.1', port: smtpPort, secure: false, username: smtpUser.username, passwordFile: 'smtp-password', from: 'hub@home.test', to: ['patient@home.test'] },
+        webhook: { url: webhookUrl, secretFile: 'webhook-secret' }
+      }, null, 2))
+      return file
+    },
     close
   })
 }

@@ -78,6 +78,8 @@ export interface PlanOptions {
   readonly pagePort: number
   /** The thermometer board's serial port (a pty), when there is one. */
   readonly serial?: string
+  /** The hub's alerts section (README "Alerts out"; secret files as absolute paths), from `npm start -- --alerts <file>`. */
+  readonly alerts?: Record<string, unknown>
 }
 
 /** Creates (first start) or reads the devnet's identities, keys, ports and configs in `dir`. */
@@ -147,7 +149,7 @@ export async function devnetPlan (dir: string, o: PlanOptions): Promise<DevnetPl
   const storageNodes = [addr['storage-0']!, addr['storage-1']!]
   const write = async (role: Role, cfg: Record<string, unknown>): Promise<void> => { await writeFile(at(role, 'config.json'), JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 }) }
   const hubEx = await example('hub')
-  const { docchain: _d, serial: _s, ...hubBase } = hubEx
+  const { docchain: _d, serial: _s, alerts: _a, ...hubBase } = hubEx
   await write('hub', {
     ...hubBase,
     dataDir: at('hub'),
@@ -163,7 +165,8 @@ export async function devnetPlan (dir: string, o: PlanOptions): Promise<DevnetPl
     http: { host: '127.0.0.1', port: state.ports['hub-http'] },
     editor: { host: '127.0.0.1', port: state.ports['hub-editor'] },
     docchain,
-    consortium: toHex(consortium.id)
+    consortium: toHex(consortium.id),
+    ...(o.alerts === undefined ? {} : { alerts: o.alerts })
   })
   const storageEx = await example('storage')
   const { pinningApi: _p, ...storageBase } = storageEx
