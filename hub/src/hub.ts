@@ -20,6 +20,9 @@ import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
 import { openEmergency, type EmergencyService } from './app/emergency.ts'
 import { openAlerts, type AlertsService } from './app/alerts.ts'
+import { ClockCheck, type ClockStatus } from './app/clock.ts'
+import { ClockOffError } from './app/errors.ts'
+import { performance } from 'node:perf_hooks'
 import { AlertsSettingsBody, CHANNELS, settingsFromConfig } from './alerts/settings.ts'
 import { parseWith, z } from './config/schema.ts'
 import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
@@ -82,6 +85,8 @@ export interface HubStatus {
   readonly user: string
   readonly network: string
   readonly userchain: UserchainStatus
+  /** Is the hub's clock in step with the network (app/clock.ts): while not, it signs nothing, and says why. */
+  readonly clock: ClockStatus
   readonly mining: boolean
   readonly docchain: DocchainStatus | null
   readonly devices: number
@@ -124,6 +129,8 @@ export interface HubOptions {
   readonly activity?: (line: string) => void
   /** The doctors known by identity record (default: <dataDir>/doctors.json). */
   readonly book?: DoctorBook
+  /** The wall clock the hub signs with, ms since 1970 (default Date.now); a test gives a wrong one to see the hub refuse to sign. */
+  readonly clock?: () => number
 }
 
 /** Starts every part of the hub for `user`; `doctors` resolves doctors' X25519 keys (the doctor book). */
@@ -131,6 +138,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
   const log = opts.log ?? ((line: string) => { process.stderr.write(`${line}\n`) })
   const params: NetworkParams = NETWORKS[cfg.network]
   const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
+  const wall = opts.clock ?? Date.now
+  const nowSec = (): number => Math.floor(wall() / 1000)
   const stops: Array<() => Promise<unknown>> = []
   const stop = async (): Promise<void> => { for (const s of stops.splice(0).reverse()) await s().catch(() => {}) }
   try {
@@ -138,8 +147,31 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // each mode loads only its own chain code: a light hub never loads the core node, its LevelDB chain store or the miner
     const chain = cfg.mode === 'light'
       ? await (await import('./app/light-hub.ts')).startLightHubChain(cfg, params, user, stops, log)
-      : await (await import('./app/hub-chain.ts')).startCoreHubChain(cfg, params, user, stops)
+      : await (await import('./app/hub-chain.ts')).startCoreHubChain(cfg, params, user, stops, nowSec)
     const net = chain.net
+    // the clock: compared with the chain's median time past and other miners' Ublocks; while off, the hub signs nothing (app/clock.ts)
+    const warnings: string[] = []
+    let onInStep: (() => void) | null = null
+    const clockWarning = (reason: string): string => `${reason} Until then the hub signs nothing: no readings are recorded on Userchain, no key change, no payment.`
+    const clock = new ClockCheck({
+      params,
+      now: nowSec,
+      mono: () => performance.now(),
+      recentTimes: chain.recentTimes,
+      log,
+      onChange: (s) => {
+        const i = warnings.findIndex((w) => w.startsWith('the hub\'s clock'))
+        if (s.ok && i >= 0) { warnings.splice(i, 1); onInStep?.() }
+        if (!s.ok) warnings.splice(i < 0 ? warnings.length : i, 1, clockWarning(s.reason!))
+      }
+    })
+    const offBlock = chain.onBlock((gtime, mine) => { clock.observe(gtime, mine) })
+    const clockTimer = setInterval(() => { clock.check() }, 5000)
+    clockTimer.unref()
+    stops.push(async () => { clearInterval(clockTimer); offBlock() })
+    clock.check()
+    /** The time a signature of `what` carries, once the clock is in step (else ClockOffError). */
+    const signNow = (what: string) => (): number => { clock.assertCanSign(what); return nowSec() }
     const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.libp2p, leveldb: levelSizes(cfg) })
     stops.push(async () => { await ipfs.stop() })
     // one certificate for the page, the editor and mqtts (store/tls.ts)
@@ -148,7 +180,6 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const tls = needTls
       ? await loadOrCreateTls(cfg.dataDir, { hosts: [cfg.http.host, cfg.editor.host, ...(embedded?.tls === undefined ? [] : [embedded.tls.host])], ...(typeof cfg.http.tls === 'object' ? { configured: cfg.http.tls } : {}) })
       : undefined
-    const warnings: string[] = []
     if (embedded !== undefined && embedded.plainOnLan && !isLoopbackHost(embedded.host)) warnings.push(`devices on the LAN publish over plain MQTT (${embedded.host}:${embedded.port}): their secrets and readings cross the network in clear. Use the mqtts listener (broker.embedded.tls) and set plainOnLan to false.`)
         const pwFile = 'passwordFile' in cfg.broker ? cfg.broker.passwordFile : undefined
     const password = pwFile === undefined ? undefined : (await readFile(pwFile, 'utf8').catch((err: NodeJS.ErrnoException) => { throw new InvalidFieldError('broker.passwordFile', `${pwFile}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`) })).trim()
@@ -193,7 +224,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const genesisRegistry = cfg.docchain === undefined ? null : registryOf(cfg.docchain.registry)
     const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? genesisRegistry, rotate: () => rotateNow?.() ?? null })
     const keys = UserKeys.fromChain(user, await chain.keyHistory(), {
-      rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
+      rng, now: signNow('a tx_key'), directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
     // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
@@ -205,7 +236,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     committer.on('reissued', (p) => { log(`key epochs: the ${p.kind} tx_key expired unmined and was issued again as epoch ${p.epoch}`) })
     stops.push(async () => { committer.stop() })
     // the first start publishes key epoch 1, with no doctors (§IV-B5): readings are sealed from the first batch on, before any grant
-    if (keys.current === null) await committer.commit({ kind: 'init' })
+    // (with the clock off it waits: epoch 1 is published once the clock is back in step)
+    const init = async (): Promise<void> => { if (keys.current === null) await committer.commit({ kind: 'init' }) }
+    await init().catch((err: unknown) => {
+      if (!(err instanceof ClockOffError)) throw err
+      onInStep = () => { onInStep = null; void init().catch((e: Error) => { log(`key epochs: ${e.message}`) }) }
+    })
     // the paper's periodic key update (§IV-B5), checked every 10 minutes
     if (cfg.keyRotationDays > 0) {
       const rotation = scheduleRotation({ keys, commit: async () => (await committer.commit({ kind: 'rotate' })).tx, checkEveryMs: 600_000, log })
@@ -214,7 +250,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const keysSvc = keysService({ committer, book })
     rotateNow = keys.current === null ? null : async () => { const r = await keysSvc.rotate(); return { epoch: r.epoch, tx: r.tx } }
     // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
-    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: chain.batches, confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
+    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: { ...chain.batches, now: signNow('a tx_IoT') }, confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
     batches.on('error', (err) => { log(`batches: ${err.message}`) })
     stops.push(async () => { batches.stop() })
     // the user's diagnoses the Docchain follower verified and read, as they come (the diagnosis in node's source)
@@ -223,6 +259,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       ...hubRuntime({ identity: user, keys, ...chain.runtime, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches, epochs: committer }),
       // the keys node's grant and revoke are the key service's, as the CLI's and the page's
       keyEpochs: keysSvc,
+      // the flow's own transactions carry the clock-checked time too
+      now: signNow('a transaction of the flow'),
       diagnoses: { subscribe: (cb) => { diagnosisListeners.add(cb); return () => { diagnosisListeners.delete(cb) } } }
     }
     const httpsOn = cfg.http.tls !== false && tls !== undefined
@@ -321,6 +359,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         user: toHex(user.id),
         network: params.name,
         userchain: chain.status(),
+        clock: clock.check(),
         mining: chain.mining(),
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,
@@ -330,7 +369,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       }),
       keys: keysSvc,
       devices: devicesService(ingest.ingest.registry),
-      coin: chain.coin,
+      coin: { ...chain.coin, pay: async (r) => { clock.assertCanSign('a payment'); return await chain.coin.pay(r) } },
       chain: chain.chain,
       miner: chain.minerService(runtime.miner!),
       batches: batchesService(batches, runtime.batches!),

@@ -25,3 +25,8 @@ export class RecoveredNotSyncedError extends HealthchainError {
 export class LightModeError extends HealthchainError {
   constructor (what: string) { super('ERR_LIGHT_MODE', 'mode', `a light hub keeps only Userchain headers and its user's own transactions: ${what}`) }
 }
+
+/** The hub's clock is off beyond the network's drift rule (app/clock.ts): it does not sign what the network would refuse. */
+export class ClockOffError extends HealthchainError {
+  constructor (what: string, why: string) { super('ERR_CLOCK_OFF', 'clock', `not signing ${what}: ${why}`) }
+}
