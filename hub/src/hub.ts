@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type TxKey } from './core/index.ts'
+import type { TxVerdict } from './app/hub-chain.ts'
+import { fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type Tx, type TxKey } from './core/index.ts'
 import { levelSizes } from './hub-config.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
@@ -68,6 +69,8 @@ export interface HubService {
   readonly devices: DevicesService
   readonly coin: CoinService
   readonly chain: ChainService
+  /** A transaction signed elsewhere (another wallet's transfer to this user, say), into the node's mempool as gossip would bring it. */
+  readonly txs: { readonly submit: (tx: Tx) => Promise<TxVerdict> }
   readonly miner: MinerService
   /** The durable batches (closed → sealed → uploaded → tx_IoT accepted → confirmed) with the leases the batch nodes take them under. */
   readonly batches: BatchesService
@@ -371,6 +374,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       devices: devicesService(ingest.ingest.registry),
       coin: { ...chain.coin, pay: async (r) => { clock.assertCanSign('a payment'); return await chain.coin.pay(r) } },
       chain: chain.chain,
+      txs: { submit: chain.submit },
       miner: chain.minerService(runtime.miner!),
       batches: batchesService(batches, runtime.batches!),
       pipeline: pipelineService(runtime),

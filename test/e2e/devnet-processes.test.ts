@@ -3,7 +3,10 @@
  * spawns every role as its own daemon process (hub, a second core node, two
  * storage nodes, an AI and a human doctor, four accounting nodes) and the
  * virtual boards. One devnet is shared by the tests below, in order:
- * 1. the oximeter's desaturation episode gives a preliminary finding on the
+ * 1. the hub does not mine (`--hub-mining off`): the patient's first
+ *    Healthcoin is a payment from another wallet (core 2's miner), which the
+ *    patient prepays the consortium with (README "Healthcoin to start
+ *    with"); the oximeter's desaturation episode gives a preliminary finding on the
  *    hub's patient page — and out as an alert to a Mosquitto subscriber on
  *    Home Assistant's discovery topics, an SMTP server and a webhook
  *    receiver (`--alerts`) — then a certified diagnosis read from Docchain; a
@@ -71,11 +74,19 @@ t.teardown(async () => {
 t.test('desaturation → preliminary finding → certified diagnosis; every daemon kind killed and restarted, nothing acknowledged lost', async (t) => {
   // what the home runs, to receive the hub's alerts (skipped with the alert checks where Mosquitto is not installed)
   const rx: AlertReceivers | null = MOSQUITTO_SKIP === false ? await startAlertReceivers(t, await tempDir(t, 'devnet-alerts')) : null
-  run = new Run(dir, ['--episode', '5', ...(rx === null ? [] : ['--alerts', await rx.configFile()])])
+  run = new Run(dir, ['--episode', '5', '--hub-mining', 'off', ...(rx === null ? [] : ['--alerts', await rx.configFile()])])
   const r = run
   const { page, human } = await r.up()
   t.equal(new Set(r.pids()).size, 10, 'ten daemon processes: hub, core node, 2 storage, 2 doctors, 4 accounting')
   const patient = await patientClient(page)
+
+  // Healthcoin to start with: the hub does not mine; another wallet pays the patient, who prepays the consortium
+  const gift = await r.line(/^\[devnet\] another wallet \(core 2's miner\) paid the patient (\d+) Healthcoin/, 'the payment from another wallet', 300_000)
+  const prepaid = await r.line(/^\[devnet\] the patient prepaid/, 'the prepayment', 300_000)
+  t.ok(prepaid.at > gift.at, `the patient prepaid the consortium from the ${gift[1]!} Healthcoin another wallet paid`)
+  const statusApi = await hubApi()
+  t.equal((await statusApi.call<{ mining: boolean }>('GET', '/v1/status')).mining, false, 'the hub does not mine')
+  statusApi.close()
 
   // two speeds: the AI doctor's finding reaches the page as soon as it has analysed the batch in the mempool …
   const pre = await r.line(/^\[hub\] \S+ preliminary finding: tx_diag ([0-9a-f]{64}) \((\w+)\)/, 'a preliminary finding at the hub', 300_000)

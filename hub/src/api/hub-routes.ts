@@ -8,7 +8,7 @@ import { z } from '../config/schema.ts'
 import { SENSOR_TYPES } from '../ingest/line.ts'
 import type { HubService } from '../hub.ts'
 import { asReading } from '../nodered/batcher.ts'
-import { MAX_SEALED_BYTES, decodeTx, encodeTx, fromHex, toHex } from '../core/index.ts'
+import { MAX_SEALED_BYTES, MAX_TX_BYTES, decodeTx, encodeTx, fromHex, toHex } from '../core/index.ts'
 import { MalformedRequestError } from './errors.ts'
 import { AlertsSettingsBody, CHANNELS } from '../alerts/settings.ts'
 import { hex32, route, units, type Route } from './route.ts'
@@ -42,6 +42,14 @@ export function hubRoutes (s: HubService): Route[] {
     route({ method: 'GET', path: '/v1/chain/blocks/{ref}', summary: 'a Ublock by hash or best-chain height', params: z.strictObject({ ref: z.string().regex(/^(\d{1,10}|[0-9a-fA-F]{64})$/, { error: 'must be a height or a block hash (64 hex digits)' }) }), handler: async ({ params }) => await s.chain.block(params.ref) }),
     route({ method: 'GET', path: '/v1/chain/txs/{id}', summary: 'a confirmed transaction and where it is', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.chain.tx(params.id) }),
     route({ method: 'GET', path: '/v1/chain/balances/{id}', summary: 'Healthcoin balance, nonce and key epoch of an ID', params: z.strictObject({ id: hex32() }), handler: async ({ params }) => await s.chain.balance(params.id) }),
+
+    route({
+      method: 'POST',
+      path: '/v1/chain/txs',
+      summary: 'a transaction signed elsewhere (its encoding, hex), e.g. another wallet\'s Healthcoin transfer to this user: checked and queued in the mempool as gossip would bring it; answers {id, accepted, code, reason}',
+      body: z.strictObject({ tx: z.string({ error: 'must be a transaction\'s encoding (hex)' }).regex(/^([0-9a-fA-F]{2})+$/, { error: 'must be a transaction\'s encoding (hex)' }).max(MAX_TX_BYTES * 2, { error: `at most ${MAX_TX_BYTES} bytes` }) }, { error: 'must be a JSON object {"tx"}' }),
+      handler: async ({ body }) => await s.txs.submit(decodeTx(fromHex('tx', body.tx)))
+    }),
 
     route({ method: 'GET', path: '/v1/keys/doctors', summary: 'the doctors the key epoch in use grants, and the tx_keys not yet mined (pending: accepted by the node, or waiting to be)', handler: async () => await s.keys.doctors() }),
     route({ method: 'POST', path: '/v1/keys/grant', summary: 'grant a doctor: a tx_key sealing the IoT key and its diagnosis key to it (paper Alg. 3); answers once the mempool accepted it', body: DOCTOR, handler: async ({ body }) => await s.keys.grant(body.doctor, body.scope) }),

@@ -80,6 +80,8 @@ export interface PlanOptions {
   readonly serial?: string
   /** The hub's alerts section (README "Alerts out"; secret files as absolute paths), from `npm start -- --alerts <file>`. */
   readonly alerts?: Record<string, unknown>
+  /** false: the hub does not mine (core 2 does); the patient's first Healthcoin comes from another wallet (README "Healthcoin to start with"). */
+  readonly hubMining?: boolean
 }
 
 /** Creates (first start) or reads the devnet's identities, keys, ports and configs in `dir`. */
@@ -155,7 +157,7 @@ export async function devnetPlan (dir: string, o: PlanOptions): Promise<DevnetPl
     dataDir: at('hub'),
     listen: listen('hub'),
     bootstrap: docchain.members.map((m) => m.addr),
-    mine: true,
+    mine: o.hubMining !== false,
     threads: 1,
     storageNodes,
     replication: 2,
