@@ -227,11 +227,13 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const genesisRegistry = cfg.docchain === undefined ? null : registryOf(cfg.docchain.registry)
     const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? genesisRegistry, rotate: () => rotateNow?.() ?? null })
     const keys = UserKeys.fromChain(user, await chain.keyHistory(), {
-      rng, now: signNow('a tx_key'), directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
+      rng, now: nowSec, directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
     // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
-    const stampFirst = firstTxStamper(user, chain.stampView, { rng, doctors: { lookup }, log })
+    // (a tx_key built while the clock is off is dropped before it is stored or broadcast: the stamp step asks the clock first)
+    const stamper = firstTxStamper(user, chain.stampView, { rng, doctors: { lookup }, log })
+    const stampFirst = async (tx: TxKey): Promise<TxKey> => { clock.assertCanSign('a tx_key'); return await stamper(tx) }
     const publishKey = async (tx: TxKey): Promise<void> => { const r = await chain.submit(await stampFirst(tx)); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason ?? 'refused') }
     // key epochs are built without touching the keys, stamped if need be, persisted, broadcast, applied once accepted, re-broadcast until mined (roles/user/commit.ts)
     const committer = await EpochCommitter.open({ keys, chain: chain.epochs, file: pendingEpochsPath(cfg.dataDir), stamp: stampFirst })
