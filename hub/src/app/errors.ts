@@ -30,3 +30,8 @@ export class LightModeError extends HealthchainError {
 export class RestoreTargetError extends HealthchainError {
   constructor (path: string, why: string) { super('ERR_RESTORE_TARGET', 'target', `${path} ${why}`) }
 }
+
+/** The hub's clock is off beyond the network's drift rule (app/clock.ts): it does not sign what the network would refuse. */
+export class ClockOffError extends HealthchainError {
+  constructor (what: string, why: string) { super('ERR_CLOCK_OFF', 'clock', `not signing ${what}: ${why}`) }
+}

@@ -70,6 +70,9 @@ export function lightHubChain (light: LightChain, user: Identity): HubChain {
     chain: lightChainService(light.ledger),
     minerService: () => lightMinerService(height),
     mining: () => false,
+    recentTimes: () => light.node.headers.recentTimes(light.node.headers.tip),
+    // a light hub never mines: every header it follows is another miner's
+    onBlock: (cb) => onTip(() => { cb(light.node.headers.tip.header.gtime, false) }),
     onOwnTx: (cb) => {
       const on = (c: { proven: { tx: { tx: Tx, id: Uint8Array } }, height: number }): void => { cb(c.proven.tx.tx, toHex(c.proven.tx.id), c.height) }
       light.on('confirmed', on)

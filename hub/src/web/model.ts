@@ -9,6 +9,7 @@
 import type { Severity } from '../ai/analyzer.ts'
 import type { EmergencyStatus } from '../app/emergency.ts'
 import type { BackupStatus, BackupSummary } from '../app/backup.ts'
+import type { AlertsStatus } from '../app/alerts.ts'
 import type { EpisodeRef } from '../ai/episodes.ts'
 import type { Observations } from '../ai/news2.ts'
 import type { Vital } from '../ai/units.ts'
@@ -141,6 +142,8 @@ export interface PatientPage {
   readonly emergency?: EmergencyView
   /** Backups of the hub (README "Backup and restore"): the schedule, the last archive, the next one due; absent when the hub offers none. */
   readonly backup?: BackupStatus
+  /** Alerts out (README "Alerts out"): the settings and each channel's counters; absent when the hub sends none. */
+  readonly alertsOut?: AlertsStatus
 }
 
 /** The patient page's emergency-access section: the choice, t of n, every access (who, when, why, which epochs, who released). */
@@ -158,6 +161,10 @@ export interface PatientModel {
   setEmergency?: (on: boolean) => Promise<EmergencyView & { readonly epoch?: number, readonly tx?: string }>
   /** Writes a backup archive into the backup folder now. */
   backupNow?: () => Promise<BackupSummary>
+  /** Saves the alert settings (the control API's POST /v1/alerts body; checked there); resolves with the new status. */
+  configureAlerts?: (body: unknown) => Promise<AlertsStatus>
+  /** Sends a test alert on one channel; rejects with the channel's error. */
+  testAlert?: (channel: string) => Promise<{ readonly channel: string, readonly delivered: true, readonly id: string }>
 }
 
 export interface PatientSummary {
