@@ -127,11 +127,11 @@ function checkValue (type: SensorType, v: unknown): number | number[] {
   }
 }
 
-/** Check a wire object and return the Reading; throws BadFieldError. */
-export function readingFromWire (o: unknown): Reading {
+/** Check a wire object and return the Reading; throws BadFieldError. `also`: keys allowed beside the wire's (and ignored). */
+export function readingFromWire (o: unknown, also?: ReadonlySet<string>): Reading {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new BadJsonError('not a JSON object')
   const w = o as Record<string, unknown>
-  for (const k of Object.keys(w)) if (!WIRE_KEYS.has(k)) throw new BadFieldError(k, 'unknown key')
+  for (const k of Object.keys(w)) if (!WIRE_KEYS.has(k) && also?.has(k) !== true) throw new BadFieldError(k, 'unknown key')
   if (typeof w.d !== 'string' || !DEVICE_ID_RE.test(w.d)) throw new BadFieldError('d', 'device id must match [a-z0-9-]{1,32}')
   const boot = checkCount('b', w.b)
   const seq = checkCount('s', w.s)
