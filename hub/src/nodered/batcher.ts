@@ -13,7 +13,7 @@
  * order (roles/doctor's parseBatch reads it).
  */
 import { HealthchainError, MAX_SEALED_BYTES, utf8Bytes } from '../core/index.ts'
-import { readingFromWire, readingToWire } from '../ingest/line.ts'
+import { checkedWire } from '../ingest/line.ts'
 import { BadMessageError } from './errors.ts'
 import type { SensorReading } from './runtime.ts'
 import { FlushRule, parseFlushCondition } from '../ingest/flush-rule.ts'
@@ -73,7 +73,7 @@ export function asReading (x: unknown, field = 'payload'): SensorReading {
   const at = x !== null && typeof x === 'object' ? (x as { at?: unknown }).at : undefined
   if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at) || at < 0)) throw new BadMessageError(`${field}.at`, 'the hub receive time must be milliseconds ≥ 0')
   try {
-    const r: { -readonly [K in keyof SensorReading]: SensorReading[K] } = readingToWire(readingFromWire(x, AT))
+    const r: { -readonly [K in keyof SensorReading]: SensorReading[K] } = checkedWire(x, AT)
     if (at !== undefined) r.at = at
     return r
   } catch (err) {
