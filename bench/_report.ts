@@ -125,7 +125,7 @@ export const MEASURES: Record<string, readonly string[]> = {
   flow: ['flows', 'test/helpers/nodered-runtime.ts'],
   hub: ['flows'],
   hubflow: ['flows', 'bench/_ingest-publisher.ts', 'bench/_storage-node.ts', 'bench/ingest.ts'],
-  e2e: ['flows'],
+  e2e: ['flows', 'test/helpers/devnet-run.ts', 'test/helpers/alert-receivers.ts'],
   // the model, its inputs, and the runs it reads its per-hop costs from
   capacity: ['bench/_capacity-model.ts', 'bench/capacity-inputs.ts', 'bench/runs/core', 'bench/runs/userchain'],
   // its sections (a git pathspec glob: a new section counts too), their timing helper and the test helpers that build their worlds

@@ -8,6 +8,12 @@
  * the devnet's real block times:
  * - alert_to_analysis_ms: → the preliminary finding listed on the hub's
  *   patient page (the hub's log line when it listed it);
+ * - alert_out_ms: → the same preliminary finding received by all three of
+ *   a home's alert receivers (README "Alerts out"): a Mosquitto subscriber
+ *   on Home Assistant's state topic, an SMTP server and a webhook receiver,
+ *   started by the bench (test/helpers/alert-receivers.ts); the clock stops
+ *   when the last of the three has it (the bench's own clock: the receivers
+ *   run in the bench's process);
  * - alert_to_confirmed_ms: → the cause's tx_IoT in a Ublock at the hub;
  * - confirmed_to_diagnosis_ms: that block → the AI doctor holding the
  *   commit certificate of its tx_diag (committed on Docchain);
@@ -50,6 +56,7 @@ import { ApiClient } from '../hub/src/api/client.ts'
 import { formatLine } from '../hub/src/ingest/line.ts'
 import { readingsTopic } from '../hub/src/ingest/mqtt.ts'
 import { DevnetRun } from '../test/helpers/devnet-run.ts'
+import { startAlertReceivers } from '../test/helpers/alert-receivers.ts'
 
 const rnd = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
 const SEALED_EPISODES = Number(process.env.BENCH_E2E_SEALED_EPISODES ?? 20)
@@ -167,7 +174,9 @@ async function processDevnet (): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), 'hc-bench-e2e-devnet-'))
   // the bench's device is the patient's only oximeter: the devnet's own would report a normal SpO₂ beside
   // it, and the AI doctor reads a vital sign's readings of one batch together (median windows)
-  const run = new DevnetRun(dir, ['--boards', 'thermometer'])
+  const closers: Array<() => unknown> = []
+  const rx = await startAlertReceivers({ teardown: (fn) => { closers.push(fn) } }, dir)
+  const run = new DevnetRun(dir, ['--boards', 'thermometer', '--alerts', await rx.configFile()])
   try {
     await run.up()
     await run.line(/^\[devnet\] the patient prepaid/, 'the prepayment', 300_000)
@@ -179,7 +188,7 @@ async function processDevnet (): Promise<Record<string, number>> {
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${state.ports['hub-mqtt']!}`, { username: dev.id, password: dev.secret, clientId: dev.id, reconnectPeriod: 0 })
     // the prepayment confirmed (the doctor analyses only patients who paid)
     await run.line(/^\[hub\] \S+ batch recorded/, 'a first batch recorded', 300_000)
-    const m: Record<string, number[]> = { analysis: [], confirmed: [], commit: [], total: [], page: [] }
+    const m: Record<string, number[]> = { analysis: [], out: [], confirmed: [], commit: [], total: [], page: [] }
     const firstMark = run.lines.length
     let seq = 0
     const reading = async (v: number): Promise<void> => {
@@ -197,6 +206,14 @@ async function processDevnet (): Promise<Record<string, number>> {
       await reading(85)
       const pre = await run.line(/^\[hub\] (\S+) preliminary finding: tx_diag ([0-9a-f]{64}) \((low|urgent|emergency)\)/, `episode ${i}: the preliminary finding`, 300_000, mark)
       const htxd = pre[2]!
+      // the clock (started at the publish) stops when the last of the three receivers has this finding
+      const got = await Promise.all([
+        rx.waitFor(rx.mqtt, (x) => x.topic === 'healthchain/hub/alert/state' && x.text.includes(htxd), `episode ${i}: the alert on MQTT`, 120_000),
+        rx.waitFor(rx.mail, (x) => x.text.includes(htxd), `episode ${i}: the alert e-mail`, 120_000),
+        rx.waitFor(rx.webhook, (x) => x.text.includes(htxd), `episode ${i}: the alert webhook`, 120_000)
+      ])
+      const outMs = Math.max(...got.map((x) => x.at)) - t0
+      m.out!.push(outMs)
       const signed = await run.line(new RegExp(`^\\[doctor-ai\\] \\S+ \\w+ diagnosis ${htxd.slice(0, 12)}… signed for ([0-9a-f]{12})…`), `episode ${i}: the doctor's signature`, 60_000, mark)
       const confirmed = await run.line(new RegExp(`^\\[hub\\] (\\S+) batch recorded: tx_IoT ${signed[1]!}`), `episode ${i}: the cause confirmed`, 600_000, mark)
       const committed = await run.line(new RegExp(`^\\[doctor-ai\\] (\\S+) tx_diag ${htxd.slice(0, 12)}… committed in Dblock`), `episode ${i}: the commit`, 600_000, mark)
@@ -216,7 +233,7 @@ async function processDevnet (): Promise<Record<string, number>> {
         for (let k = 0; k < 5; k++) await reading(97)
         await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 40_000))])
       }
-      console.log(`episode ${i}: preliminary ${at(pre) - t0} ms, confirmed ${at(confirmed) - t0} ms, committed ${at(committed) - t0} ms, on the page ${at(page) - t0} ms; closed after recovery`)
+      console.log(`episode ${i}: preliminary ${at(pre) - t0} ms, alerts out (MQTT ${got[0].at - t0}, e-mail ${got[1].at - t0}, webhook ${got[2].at - t0}) ${outMs} ms, confirmed ${at(confirmed) - t0} ms, committed ${at(committed) - t0} ms, on the page ${at(page) - t0} ms; closed after recovery`)
     }
     // what the AI doctor signed while the episodes ran, per episode it opened (its resolutions signed by now are counted)
     await new Promise((resolve) => setTimeout(resolve, 3000))
@@ -232,6 +249,7 @@ async function processDevnet (): Promise<Record<string, number>> {
     if (stop.code !== 0) throw new Error(`Ctrl-C: the devnet exited ${stop.code}`)
     const out = {
       alert_to_analysis_ms_p50: pct(m.analysis!, 0.5),
+      alert_out_ms_p50: pct(m.out!, 0.5),
       alert_to_confirmed_ms_p50: pct(m.confirmed!, 0.5),
       confirmed_to_diagnosis_ms_p50: pct(m.commit!, 0.5),
       alert_to_diagnosis_ms_p50: pct(m.total!, 0.5),
@@ -247,6 +265,7 @@ async function processDevnet (): Promise<Record<string, number>> {
     console.log(`\nFrom the device's publish of an abnormal reading, on the process devnet (${EPISODES} episodes; 11 daemon processes on loopback, devnet block times)`)
     table([['figure', 'ms', 'target'],
       ['→ preliminary finding on the patient page (alert_to_analysis p50)', out.alert_to_analysis_ms_p50, '<= 1000'],
+      ['→ preliminary finding received on MQTT (Home Assistant), e-mail and webhook, the last of the three (alert_out p50)', out.alert_out_ms_p50, '<= 2000'],
       ['→ cause confirmed on Userchain (alert_to_confirmed p50: the block wait)', out.alert_to_confirmed_ms_p50, ''],
       ['confirmed → certified diagnosis committed on Docchain (p50)', out.confirmed_to_diagnosis_ms_p50, '<= 1000'],
       ['→ certified diagnosis committed (alert_to_diagnosis p50 / p99)', `${out.alert_to_diagnosis_ms_p50} / ${out.alert_to_diagnosis_ms_p99}`, ''],
@@ -257,6 +276,7 @@ async function processDevnet (): Promise<Record<string, number>> {
     return out
   } finally {
     if (run.exit === undefined) { run.child.kill('SIGKILL'); for (const p of run.pids()) { try { process.kill(p, 'SIGKILL') } catch {} } }
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {})
     await rm(dir, { recursive: true, force: true })
   }
 }

@@ -47,6 +47,31 @@ import { median } from '../hub/src/ai/signals.ts'
 import { identityFromSeed } from '../hub/src/core/index.ts'
 import { table } from './_stats.ts'
 import { mqttRun } from './ingest.ts'
+import { Session } from 'node:inspector/promises'
+
+/**
+ * BENCH_HUBFLOW_PROF=<dir>: a V8 CPU profile of this (the hub's) process over
+ * the hub path's clock window (ingest alone: its whole run), written as
+ * <dir>/<path>.cpuprofile (open in Chrome DevTools); the figures of a
+ * profiled run are not comparable.
+ */
+async function profiled<T> (name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_HUBFLOW_PROF
+  if (dir === undefined || dir === '') return await fn()
+  const s = new Session()
+  s.connect()
+  await s.post('Profiler.enable')
+  await s.post('Profiler.setSamplingInterval', { interval: 200 })
+  await s.post('Profiler.start')
+  try {
+    return await fn()
+  } finally {
+    const { profile } = await s.post('Profiler.stop')
+    await mkdir(dir, { recursive: true })
+    await writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profile))
+    s.disconnect()
+  }
+}
 
 const HUB = 'bench'
 const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
@@ -100,17 +125,21 @@ async function hubflowRun (dir: string, devices: number, perDevice: number): Pro
   try {
     w.send({ url: broker.url, hubId: HUB, devices: devs, perDevice, window: 500 })
     await new Promise((resolve) => w.once('message', resolve))
-    const start = performance.now()
-    const cpu0 = process.cpuUsage()
-    w.send('go')
-    const res = await new Promise<{ acked: number }>((resolve) => { w.once('message', resolve) })
-    if (res.acked !== total) throw new Error(`acked ${res.acked} of ${total}`)
-    const deadline = Date.now() + 300_000
-    while (accepted < total) {
-      if (Date.now() > deadline) throw new Error(`only ${accepted} of ${total} readings reached an accepted tx_IoT`)
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
-    const cpu = process.cpuUsage(cpu0)
+    const { start, acked, cpu } = await profiled('hubflow', async () => {
+      const start = performance.now()
+      const cpu0 = process.cpuUsage()
+      w.send('go')
+      const res = await new Promise<{ acked: number }>((resolve) => { w.once('message', resolve) })
+      if (res.acked !== total) throw new Error(`acked ${res.acked} of ${total}`)
+      const acked = performance.now()
+      const deadline = Date.now() + 300_000
+      while (accepted < total) {
+        if (Date.now() > deadline) throw new Error(`only ${accepted} of ${total} readings reached an accepted tx_IoT`)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      return { start, acked, cpu: process.cpuUsage(cpu0) }
+    })
+    console.log(`hub path: clock starts at the publishers' "go"; every PUBACK in at ${((acked - start) / 1000).toFixed(2)} s; the clock stops when the last tx_IoT is accepted, at ${((lastAccepted - start) / 1000).toFixed(2)} s (the tail: the last batch's window wait and its way to the mempool)`)
     return { rate: total / ((lastAccepted - start) / 1000), p50: median(lat), batches: closedAt.size, cpuUs: (cpu.user + cpu.system) / total }
   } finally {
     w.kill()
@@ -134,7 +163,7 @@ export async function run (): Promise<Record<string, number>> {
     const devices = 10
     const perDevice = Number(process.env.BENCH_HUBFLOW_PER_DEVICE ?? 20_000)
     console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
-    const ingest = await mqttRun(dir, true, devices, perDevice)
+    const ingest = await profiled('ingest', async () => await mqttRun(dir, true, devices, perDevice))
     const flow = await hubflowRun(join(dir, 'hub'), devices, perDevice)
     console.log(`MQTT QoS 1: ${devices} devices × ${perDevice} readings, ≤500 unacked each; load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
     const ingestCpuUs = 1e6 / ingest.perCpuS

@@ -5,7 +5,12 @@
  * - validating a full 1 MiB block of fresh tx_IoT end to end (decode,
  *   structure, header, signatures on the worker pool, state rules, one
  *   LevelDB batch), as a ratio of that baseline (target ≥ 0.8);
- * - accepting the same kind of block when its txs are already in the mempool;
+ * - accepting the same kind of block when its txs are already in the mempool,
+ *   as compact relay delivers it (net/compact.ts): the compact block
+ *   decoded, rebuilt from the mempool by short id, and submitted with its
+ *   transactions decoded — signatures checked at admission are not checked
+ *   again (target ≤ 30 ms); the clock runs from the compact block's bytes
+ *   to the block connected, best of 3 blocks;
  * - miner hashes/s per thread, scaling from 1 thread to all cores (target
  *   ≥ 1.8× on 2 cores), how fast the threads drop a job (Alg. 1 line 8,
  *   target < 50 ms), and `openssl speed` SHA-256 on an 89-byte header per
@@ -18,6 +23,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import {
   bodyEntryBytes, bodySize, bodyTx, buildTxIoT, buildTxKey, encodeUblock, identityFromSeed, MAX_BLOCK_BODY_BYTES, sha256, solveUblockHeader,
+  compactFromUblockBytes, decodeCompactBlock, encodeCompactBlock, reconstruct,
   ublockHash, ublockTemplate, utf8Bytes, DEVNET, type BodyTx, type Identity, type NetworkParams, type Ublock, type UblockHeader
 } from '../hub/src/core/index.ts'
 import { CoreNode } from '../hub/src/roles/core/node.ts'
@@ -132,26 +138,38 @@ export async function run (): Promise<Record<string, number>> {
     const verifyCapacity = txs.length / (verifyBest / 1000)
     const blockThroughput = txs.length / (validateMs / 1000)
 
-    // 3. Accept a full block whose txs are already in the mempool.
+    // 3. Accept a full block whose txs are already in the mempool: ROUNDS_PRE
+    // blocks on one node, each after its txs were admitted; best of them (as above).
+    const ROUNDS_PRE = Number(process.env.BENCH_ROUNDS_PRE ?? 3)
     const b = await freshNode(dirs, users)
     nodes.push(b.node)
-    const txs2 = fullBlockTxs(users, 'b')
-    // Admission as gossip would deliver it: bursts of 500 concurrent submissions.
-    const tAdmit = performance.now()
-    for (let i = 0; i < txs2.length; i += 500) {
-      const rs = await Promise.all(txs2.slice(i, i + 500).map(async (t) => await b.node.submitTx(t.bytes)))
-      const bad = rs.find((r) => !r.accepted)
-      if (bad !== undefined && !bad.accepted) throw new Error(`mempool refused: ${bad.reason}`)
+    let acceptMs = Infinity
+    let admitPerS = 0
+    let pre: Ublock = b.b1
+    let rb: Awaited<ReturnType<CoreNode['submitBlock']>> | undefined
+    for (let r = 0; r < ROUNDS_PRE; r++) {
+      const txs2 = fullBlockTxs(users, `b${r}-`)
+      // Admission as gossip would deliver it: bursts of 500 concurrent submissions.
+      const tAdmit = performance.now()
+      for (let i = 0; i < txs2.length; i += 500) {
+        const rs = await Promise.all(txs2.slice(i, i + 500).map(async (t) => await b.node.submitTx(t.bytes)))
+        const bad = rs.find((x) => !x.accepted)
+        if (bad !== undefined && !bad.accepted) throw new Error(`mempool refused: ${bad.reason}`)
+      }
+      await b.node.mempool.flush()
+      admitPerS = Math.max(admitPerS, txs2.length / ((performance.now() - tAdmit) / 1000))
+      pre = solve(b.node.template(miner.id, b.node.store.tip.header.gtime + 10))
+      const cmpct = encodeCompactBlock(compactFromUblockBytes(encodeUblock(pre), Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)))
+      const t2 = performance.now()
+      const cb = decodeCompactBlock(cmpct)
+      const rec = reconstruct(cb, b.node.mempool.txs())
+      if (rec.missing.length > 0) throw new Error(`${rec.missing.length} txs missing from the mempool`)
+      const rebuilt = { header: cb.header, txs: rec.txs as BodyTx[] }
+      rb = await b.node.submitBlock(encodeUblock(rebuilt), rebuilt)
+      acceptMs = Math.min(acceptMs, performance.now() - t2)
+      if (!rb.accepted || rb.status !== 'connected') break
     }
-    await b.node.mempool.flush()
-    const admitPerS = txs2.length / ((performance.now() - tAdmit) / 1000)
-    const tpl = b.node.template(miner.id, b.b1.header.gtime + 10)
-    const pre = solve(tpl)
-    const preBytes = encodeUblock(pre)
-    const t2 = performance.now()
-    const rb = await b.node.submitBlock(preBytes)
-    const acceptMs = performance.now() - t2
-    if (!rb.accepted || rb.status !== 'connected') throw new Error(`pre-mempool block rejected: ${rb.accepted ? rb.status : rb.reason}`)
+    if (rb === undefined || !rb.accepted || rb.status !== 'connected') throw new Error(`pre-mempool block rejected: ${rb === undefined ? 'none' : rb.accepted ? rb.status : rb.reason}`)
 
     // 4. Mining.
     // 1 thread and all cores in alternation, best of 3 each (a busy
@@ -198,9 +216,9 @@ export async function run (): Promise<Record<string, number>> {
       ['tx_IoT in a full 1 MiB Ublock', m.block_txs, 'paper: 5349 per 1 MB'],
       ['validate full block, fresh txs (ms)', m.block_validate_ms, ''],
       ['  → tx_IoT/s validated', m.block_validate_tx_per_s, 'paper needs 89/s (1 block/min)'],
-      ['  → ratio to verify capacity', m.block_validate_ratio, '≥ 0.8'],
+      ['  → ratio to verify capacity', m.block_validate_ratio, '≥ 0.9'],
       ['mempool admission, bursts of 500 (tx/s, persisted)', m.mempool_admit_tx_per_s, ''],
-      ['accept full block, txs in mempool (ms)', m.block_accept_ms_premempool, ''],
+      ['accept full block, txs in mempool, compact (ms)', m.block_accept_ms_premempool, '≤ 30'],
       ['miner H/s, 1 thread', m.mine_hps_per_thread, ''],
       [`miner H/s, ${CORES} threads`, m.mine_hps_all_cores, ''],
       ['  → scaling 1 → all cores', m.mine_scaling_all_cores, `≥ 1.8 on 2 cores`],

@@ -18,12 +18,13 @@
  */
 import { readFile, rm } from 'node:fs/promises'
 import { existsSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { toHex } from './core/index.ts'
+import { buildTxCoin, encodeTx, toHex } from './core/index.ts'
 import { ApiClient } from './api/client.ts'
 import { LOGINS_FILE } from './web/logins.ts'
 import { portFree } from './config/ports.ts'
+import { alertsSectionFile } from './hub-config.ts'
 import { DIAGNOSIS_PRICE } from './roles/consortium/credit.ts'
 import { devnetPlan, ROLES, type DevnetPlan } from './devnet/plan.ts'
 import { Supervisor } from './devnet/supervisor.ts'
@@ -39,10 +40,12 @@ const HELP = `usage: npm start [-- options]
   --duration <s>     stop after this many seconds (default: run until Ctrl-C)
   --episode <s>      seconds until the oximeter's desaturation episode (default 60)
   --boards <list>    the virtual boards to run: oximeter, thermometer, both (the default) or none
+  --hub-mining off   the hub does not mine (core 2 does): the patient's first Healthcoin comes from another wallet, core 2's miner
+  --alerts <file>    the hub's alerts section (README "Alerts out"): a JSON file; its secret files relative to it
   --quiet            no progress lines
   --help`
 
-/** Diagnoses the patient prepays at a time (the hub mines the Healthcoin). */
+/** Diagnoses the patient prepays at a time (the hub mines the Healthcoin, or another wallet pays it: --hub-mining off). */
 const PREPAY = 100
 
 export interface DevnetOptions {
@@ -52,6 +55,10 @@ export interface DevnetOptions {
   /** The virtual boards to run (default both); a bench or test that brings its own device leaves one out. */
   readonly boards?: ReadonlyArray<'oximeter' | 'thermometer'>
   readonly log?: (line: string) => void
+  /** false: the hub does not mine; the patient's first Healthcoin is a payment from core 2's miner wallet (README "Healthcoin to start with"). */
+  readonly hubMining?: boolean
+  /** The hub config's alerts section (secret files as absolute paths). */
+  readonly alerts?: Record<string, unknown>
 }
 
 export interface Devnet {
@@ -75,7 +82,7 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
   let pty: PtyPair | undefined
   if (haveSocat()) pty = await openPtyPair()
   else log('[devnet] socat is not installed: the thermometer board on a serial port is left out (apt-get install socat)')
-  const plan = await devnetPlan(dir, { pagePort: opts.port ?? 1880, ...(pty === undefined ? {} : { serial: pty.host }) })
+  const plan = await devnetPlan(dir, { pagePort: opts.port ?? 1880, ...(pty === undefined ? {} : { serial: pty.host }), ...(opts.alerts === undefined ? {} : { alerts: opts.alerts }), ...(opts.hubMining === false ? { hubMining: false } : {}) })
   // a port taken by another program fails the start with the setting to change, before any daemon runs
   for (const [name, port] of Object.entries(plan.state.ports)) {
     const busy = await portFree(name === 'hub-http' ? '--port' : `${join(dir, 'devnet.json')} ports.${name}`, '127.0.0.1', port)
@@ -142,14 +149,24 @@ export async function startDevnet (opts: DevnetOptions): Promise<Devnet> {
     }
 
     // Healthcoin: once the hub has mined enough, the patient prepays the consortium (§IV-B4)
+    // a hub that does not mine gets its first Healthcoin from another wallet: core 2's miner pays the patient (README "Healthcoin to start with")
     let paying = false
+    let gifted = false
+    const need = PREPAY * DIAGNOSIS_PRICE + 10
     const prepay = async (): Promise<void> => {
       if (paying) return
       paying = true
       try {
         const me = toHex(plan.user.id)
-        const b = await api.call<{ balance: number }>('GET', `/v1/coin/balances/${me}`)
+        const b = await api.call<{ balance: number, pending: number }>('GET', `/v1/coin/balances/${me}`)
         const c = await api.call<{ balance: number }>('GET', `/v1/coin/balances/${toHex(plan.consortium.id)}`)
+        if (opts.hubMining === false && !gifted && c.balance < 10 * DIAGNOSIS_PRICE && b.balance < need && b.pending === 0) {
+          const w = await api.call<{ balance: number, nonce: number }>('GET', `/v1/chain/balances/${toHex(plan.miner2.id)}`)
+          if (w.balance >= need + 10) {
+            const r = await api.call<{ accepted: boolean, reason?: string }>('POST', '/v1/chain/txs', { tx: toHex(encodeTx(buildTxCoin(plan.miner2, { to: plan.user.id, amount: need, fee: 10, nonce: w.nonce }))) })
+            if (r.accepted) { gifted = true; log(`[devnet] another wallet (core 2's miner) paid the patient ${need} Healthcoin: the hub does not mine`) } else log(`[devnet] the wallet's payment was refused: ${r.reason ?? ''}`)
+          }
+        }
         if (c.balance < 10 * DIAGNOSIS_PRICE && b.balance >= PREPAY * DIAGNOSIS_PRICE + 10) {
           await api.call('POST', '/v1/coin/pay', { to: toHex(plan.consortium.id), amount: PREPAY * DIAGNOSIS_PRICE, fee: 10 })
           log(`[devnet] the patient prepaid ${PREPAY} diagnoses (${PREPAY * DIAGNOSIS_PRICE} Healthcoin) to the consortium`)
@@ -190,6 +207,8 @@ async function main (): Promise<void> {
       duration: { type: 'string' },
       episode: { type: 'string', default: '60' },
       boards: { type: 'string', default: 'both' },
+      alerts: { type: 'string' },
+      'hub-mining': { type: 'string', default: 'on' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
@@ -201,6 +220,7 @@ async function main (): Promise<void> {
   if (duration !== undefined && !(duration > 0)) throw new Error(`--duration: ${values.duration} is not a positive number of seconds`)
   const boards = values.boards === 'both' ? ['oximeter', 'thermometer'] as const : values.boards === 'none' ? [] : [values.boards]
   if (!boards.every((b) => b === 'oximeter' || b === 'thermometer')) throw new Error(`--boards: ${values.boards} is not one of oximeter, thermometer, both, none`)
+  if (values['hub-mining'] !== 'on' && values['hub-mining'] !== 'off') throw new Error(`--hub-mining: ${values['hub-mining']} is not on or off`)
   if (values.fresh) await rm(values['data-dir'], { recursive: true, force: true })
   console.log(`starting the Healthchain devnet in ${resolve(values['data-dir'])} …`)
   let stopping = false
@@ -216,7 +236,8 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', () => { void shutdown(0) })
   process.on('SIGTERM', () => { void shutdown(0) })
-  net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode), boards: boards as ReadonlyArray<'oximeter' | 'thermometer'> })
+  const alerts = values.alerts === undefined ? undefined : alertsSectionFile(await readFile(values.alerts, 'utf8'), dirname(resolve(values.alerts)), values.alerts)
+  net = await startDevnet({ dataDir: values['data-dir'], port, episodeSeconds: Number(values.episode), boards: boards as ReadonlyArray<'oximeter' | 'thermometer'>, ...(alerts === undefined ? {} : { alerts }), ...(values['hub-mining'] === 'off' ? { hubMining: false } : {}) })
   if (stopping) return
   const p = net.plan
   const logins = existsSync(join(p.at('hub'), LOGINS_FILE)) ? `${join(p.at('hub'), LOGINS_FILE)} (made on the first start; 0600)` : 'made on the first start (see the [hub] lines)'

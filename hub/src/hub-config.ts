@@ -11,6 +11,7 @@ import { NETWORKS } from './core/index.ts'
 import { HealthchainError, InvalidFieldError } from './core/errors.ts'
 import { portFree, tcpListenPort } from './config/ports.ts'
 import type { LevelSizes } from './store/chain.ts'
+import { AlertsConfigSection } from './alerts/settings.ts'
 import { docchainReaderConfig, DocchainSection, type DocchainReaderConfig } from './config/docchain.ts'
 import { hexId, intIn, loadConfigFile, nonEmpty, oneOf, p2pAddr, parseConfigText, parseWith, port, schemaRef, multiaddrs, z } from './config/schema.ts'
 
@@ -93,6 +94,7 @@ export const HubConfigFile = z.strictObject({
     everyHours: intIn(1, 24 * 31).default(24).describe('hours between scheduled backups'),
     keep: intIn(1, 1000).default(7).describe('archives kept in the folder; older ones are deleted')
   }, { error: 'must be {"dir", "everyHours", "keep"}' }).optional().describe('scheduled encrypted backups of the data dir (keystore, devices, logins, flows, acknowledged readings), under the keystore passphrase (README "Backup and restore")'),
+  alerts: AlertsConfigSection.optional(),
   consortium: hexId().optional().describe('the consortium\'s Healthcoin account (as in the accounting config): the patient page lists the user\'s prepayments to it (paper §IV-B4); without it, every Healthcoin transfer of the user')
 }, { error: 'must be a JSON object' })
 
@@ -125,6 +127,8 @@ export interface HubConfig {
   readonly api?: { readonly tcp?: { readonly host: string, readonly port: number } }
   /** The accounting nodes (leader order), genesis time and genesis registry of the Docchain followed, if any. */
   readonly docchain?: DocchainReaderConfig
+  /** Where alerts go (README "Alerts out"): the config's section, secret files resolved (read at start). */
+  readonly alerts?: z.output<typeof AlertsConfigSection>
   /** The consortium's Healthcoin account (hex ID) users prepay, if known. */
   readonly consortium?: string
   /** Scheduled backups of the data dir into `dir`. */
@@ -189,8 +193,23 @@ export function validateHubConfig (j: unknown, baseDir = '.'): HubConfig {
     api: f.api.tcp === undefined ? {} : { tcp: f.api.tcp },
     ...(f.docchain === undefined ? {} : { docchain: docchainReaderConfig(f.docchain, f.network) }),
     ...(f.consortium === undefined ? {} : { consortium: f.consortium }),
-    ...(f.backup === undefined ? {} : { backup: { dir: resolve(baseDir, f.backup.dir), everyHours: f.backup.everyHours, keep: f.backup.keep } })
+    ...(f.backup === undefined ? {} : { backup: { dir: resolve(baseDir, f.backup.dir), everyHours: f.backup.everyHours, keep: f.backup.keep } }),
+    ...(f.alerts === undefined ? {} : { alerts: resolveSecretFiles(f.alerts, baseDir) })
   }
+}
+
+/** The alerts section with its secret files resolved against the config's folder. */
+export function resolveSecretFiles (a: z.output<typeof AlertsConfigSection>, baseDir: string): z.output<typeof AlertsConfigSection> {
+  const at = <T extends object>(o: T | undefined, k: string): T | undefined => {
+    const v = (o as Record<string, unknown> | undefined)?.[k]
+    return o === undefined || typeof v !== 'string' ? o : { ...o, [k]: resolve(baseDir, v) }
+  }
+  return { ...a, mqtt: at(a.mqtt, 'passwordFile'), email: at(a.email, 'passwordFile'), webhook: at(a.webhook, 'secretFile') }
+}
+
+/** An alerts section on its own (npm start's --alerts file): checked, its secret files resolved against `baseDir`. */
+export function alertsSectionFile (text: string, baseDir: string, name: string): z.output<typeof AlertsConfigSection> {
+  return parseConfigText(text, baseDir, name, (j, dir) => resolveSecretFiles(parseWith(AlertsConfigSection, j), dir))
 }
 
 /** A hub config file's text, parsed and checked; relative paths resolve against `baseDir`. */

@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type TxKey } from './core/index.ts'
+import type { TxVerdict } from './app/hub-chain.ts'
+import { fromHex, HealthchainError, InvalidFieldError, NETWORKS, toHex, txId, type DoctorKey, type Identity, type NetworkParams, type Tx, type TxKey } from './core/index.ts'
 import { levelSizes } from './hub-config.ts'
 import { cidFromDigest, IpfsNode, PinningClient } from './ipfs/index.ts'
 import { UserKeys } from './roles/user/keys.ts'
@@ -22,6 +23,12 @@ import { openEmergency, type EmergencyService } from './app/emergency.ts'
 import { startBackups, type BackupService } from './app/backup.ts'
 import { destroyKeyFiles, withdrawConsent, withdrawnAt, type WithdrawalReport } from './app/erasure.ts'
 import type { ArchiveKey } from './store/backup-archive.ts'
+import { openAlerts, type AlertsService } from './app/alerts.ts'
+import { ClockCheck, type ClockStatus } from './app/clock.ts'
+import { ClockOffError } from './app/errors.ts'
+import { performance } from 'node:perf_hooks'
+import { AlertsSettingsBody, CHANNELS, settingsFromConfig } from './alerts/settings.ts'
+import { parseWith, z } from './config/schema.ts'
 import { EpochCommitter, pendingEpochsPath } from './roles/user/commit.ts'
 import { scheduleRotation } from './roles/user/rotation.ts'
 import { firstTxStamper } from './roles/user/stamp.ts'
@@ -65,6 +72,8 @@ export interface HubService {
   readonly devices: DevicesService
   readonly coin: CoinService
   readonly chain: ChainService
+  /** A transaction signed elsewhere (another wallet's transfer to this user, say), into the node's mempool as gossip would bring it. */
+  readonly txs: { readonly submit: (tx: Tx) => Promise<TxVerdict> }
   readonly miner: MinerService
   /** The durable batches (closed → sealed → uploaded → tx_IoT accepted → confirmed) with the leases the batch nodes take them under. */
   readonly batches: BatchesService
@@ -76,6 +85,8 @@ export interface HubService {
   readonly emergency: EmergencyService
   /** Backups of the data dir: one now, and the schedule's status (README "Backup and restore"). */
   readonly backup: BackupService
+  /** Alerts out (README "Alerts out"): MQTT for Home Assistant, e-mail, webhook; their settings, counters and tests. */
+  readonly alerts: AlertsService
   /** Withdrawing consent (README "Withdrawing consent (erasure)"): final; the hub stops afterwards and destroys its keys. */
   readonly erasure: ErasureService
 }
@@ -91,6 +102,8 @@ export interface HubStatus {
   readonly user: string
   readonly network: string
   readonly userchain: UserchainStatus
+  /** Is the hub's clock in step with the network (app/clock.ts): while not, it signs nothing, and says why. */
+  readonly clock: ClockStatus
   readonly mining: boolean
   readonly docchain: DocchainStatus | null
   readonly devices: number
@@ -137,6 +150,8 @@ export interface HubOptions {
   readonly backup?: { readonly key: ArchiveKey | null, readonly configFile?: string }
   /** The patient withdrew consent: the hub has stopped and destroyed its keys (the CLI exits). */
   readonly onWithdrawn?: (report: WithdrawalReport) => void
+  /** The wall clock the hub signs with, ms since 1970 (default Date.now); a test gives a wrong one to see the hub refuse to sign. */
+  readonly clock?: () => number
 }
 
 /** Starts every part of the hub for `user`; `doctors` resolves doctors' X25519 keys (the doctor book). */
@@ -144,6 +159,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
   const log = opts.log ?? ((line: string) => { process.stderr.write(`${line}\n`) })
   const params: NetworkParams = NETWORKS[cfg.network]
   const rng = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
+  const wall = opts.clock ?? Date.now
+  const nowSec = (): number => Math.floor(wall() / 1000)
   const stops: Array<() => Promise<unknown>> = []
   // after a withdrawal of consent the key files go last, once nothing holds them open (app/erasure.ts)
   // one stop, however many callers (the withdrawal's own and the process's)
@@ -161,9 +178,33 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // each mode loads only its own chain code: a light hub never loads the core node, its LevelDB chain store or the miner
     const chain = cfg.mode === 'light'
       ? await (await import('./app/light-hub.ts')).startLightHubChain(cfg, params, user, stops, log)
-      : await (await import('./app/hub-chain.ts')).startCoreHubChain(cfg, params, user, stops)
+      : await (await import('./app/hub-chain.ts')).startCoreHubChain(cfg, params, user, stops, nowSec)
     const net = chain.net
-    const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.libp2p, leveldb: levelSizes(cfg) })
+    // the clock: compared with the chain's median time past and other miners' Ublocks; while off, the hub signs nothing (app/clock.ts)
+    const warnings: string[] = []
+    let onInStep: (() => void) | null = null
+    const clockWarning = (reason: string): string => `${reason} Until then the hub signs nothing: no readings are recorded on Userchain, no key change, no payment.`
+    const clock = new ClockCheck({
+      params,
+      now: nowSec,
+      mono: () => performance.now(),
+      recentTimes: chain.recentTimes,
+      log,
+      onChange: (s) => {
+        const i = warnings.findIndex((w) => w.startsWith('the hub\'s clock'))
+        if (s.ok && i >= 0) { warnings.splice(i, 1); onInStep?.() }
+        if (!s.ok) warnings.splice(i < 0 ? warnings.length : i, 1, clockWarning(s.reason!))
+      }
+    })
+    const offBlock = chain.onBlock((gtime, mine) => { clock.observe(gtime, mine) })
+    const clockTimer = setInterval(() => { clock.check() }, 5000)
+    clockTimer.unref()
+    stops.push(async () => { clearInterval(clockTimer); offBlock() })
+    clock.check()
+    /** The time a signature of `what` carries, once the clock is in step (else ClockOffError). */
+    const signNow = (what: string) => (): number => { clock.assertCanSign(what); return nowSec() }
+    // a light hub uploads to and fetches from storage nodes over the store protocol only; serving Kubo peers by bitswap is left to core and storage nodes
+    const ipfs = await IpfsNode.create({ dataDir: join(cfg.dataDir, 'ipfs'), libp2p: net.libp2p, leveldb: levelSizes(cfg), bitswap: cfg.mode !== 'light' })
     stops.push(async () => { await ipfs.stop() })
     // one certificate for the page, the editor and mqtts (store/tls.ts)
     const embedded = 'embedded' in cfg.broker ? cfg.broker.embedded : undefined
@@ -171,9 +212,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const tls = needTls
       ? await loadOrCreateTls(cfg.dataDir, { hosts: [cfg.http.host, cfg.editor.host, ...(embedded?.tls === undefined ? [] : [embedded.tls.host])], ...(typeof cfg.http.tls === 'object' ? { configured: cfg.http.tls } : {}) })
       : undefined
-    const warnings: string[] = []
     if (embedded !== undefined && embedded.plainOnLan && !isLoopbackHost(embedded.host)) warnings.push(`devices on the LAN publish over plain MQTT (${embedded.host}:${embedded.port}): their secrets and readings cross the network in clear. Use the mqtts listener (broker.embedded.tls) and set plainOnLan to false.`)
-        const pwFile = 'passwordFile' in cfg.broker ? cfg.broker.passwordFile : undefined
+    const pwFile = 'passwordFile' in cfg.broker ? cfg.broker.passwordFile : undefined
     const password = pwFile === undefined ? undefined : (await readFile(pwFile, 'utf8').catch((err: NodeJS.ErrnoException) => { throw new InvalidFieldError('broker.passwordFile', `${pwFile}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`) })).trim()
     // readings at rest are sealed under per-batch keys wrapped under the identity's secret, destroyed once their batch is confirmed (ingest/batch-keys.ts)
     const batchKeys = await openBatchKeys(cfg.dataDir, user)
@@ -195,6 +235,17 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const drops = lastDrops(ingest.ingest)
     stops.push(async () => { drops.close() })
     const devices = (): DeviceView[] => ingest.ingest.registry.list().map((d) => deviceView(d, drops.last))
+    // alerts out: findings at or above the settings' severity, silent sensors, and the vitals for Home Assistant (app/alerts.ts)
+    const alerts = await openAlerts({
+      dataDir: cfg.dataDir,
+      user,
+      ...(cfg.alerts === undefined ? {} : { config: await settingsFromConfig(cfg.alerts, cfg.hubId) }),
+      node: cfg.hubId,
+      devices: () => ingest.ingest.registry.list().map((d) => d.id),
+      log
+    })
+    ingest.ingest.on('reading', alerts.reading)
+    stops.push(async () => { ingest.ingest.off('reading', alerts.reading); await alerts.stop() })
     // doctors this user may grant: the doctor book, else the registry folded from Docchain
     let follower: DocchainFollower | null = null
     const book = opts.book ?? await DoctorBook.load(cfg.dataDir)
@@ -205,11 +256,13 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const genesisRegistry = cfg.docchain === undefined ? null : registryOf(cfg.docchain.registry)
     const emergency = await openEmergency({ dataDir: cfg.dataDir, user, optIn: cfg.emergencyAccess.optIn, registry: () => follower?.registry ?? genesisRegistry, rotate: () => rotateNow?.() ?? null })
     const keys = UserKeys.fromChain(user, await chain.keyHistory(), {
-      rng, now: () => Math.floor(Date.now() / 1000), directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
+      rng, now: nowSec, directory: { lookup }, escrow: emergency.policy, ...(cfg.keyRotationDays > 0 ? { rotationSeconds: cfg.keyRotationDays * 86_400 } : {})
     })
     // the user's tx_keys (grants, revocations, scheduled rotations) go to the core node, which gossips them
     // its first one stamped when the network's relay policy asks for it, or peers would not relay it (roles/user/stamp.ts)
-    const stampFirst = firstTxStamper(user, chain.stampView, { rng, doctors: { lookup }, log })
+    // (a tx_key built while the clock is off is dropped before it is stored or broadcast: the stamp step asks the clock first)
+    const stamper = firstTxStamper(user, chain.stampView, { rng, doctors: { lookup }, log })
+    const stampFirst = async (tx: TxKey): Promise<TxKey> => { clock.assertCanSign('a tx_key'); return await stamper(tx) }
     const publishKey = async (tx: TxKey): Promise<void> => { const r = await chain.submit(await stampFirst(tx)); if (!r.accepted) throw new InvalidFieldError('tx_key', r.reason ?? 'refused') }
     // key epochs are built without touching the keys, stamped if need be, persisted, broadcast, applied once accepted, re-broadcast until mined (roles/user/commit.ts)
     const committer = await EpochCommitter.open({ keys, chain: chain.epochs, file: pendingEpochsPath(cfg.dataDir), stamp: stampFirst })
@@ -217,7 +270,12 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     committer.on('reissued', (p) => { log(`key epochs: the ${p.kind} tx_key expired unmined and was issued again as epoch ${p.epoch}`) })
     stops.push(async () => { committer.stop() })
     // the first start publishes key epoch 1, with no doctors (§IV-B5): readings are sealed from the first batch on, before any grant
-    if (keys.current === null) await committer.commit({ kind: 'init' })
+    // (with the clock off it waits: epoch 1 is published once the clock is back in step)
+    const init = async (): Promise<void> => { if (keys.current === null) await committer.commit({ kind: 'init' }) }
+    await init().catch((err: unknown) => {
+      if (!(err instanceof ClockOffError)) throw err
+      onInStep = () => { onInStep = null; void init().catch((e: Error) => { log(`key epochs: ${e.message}`) }) }
+    })
     // the paper's periodic key update (§IV-B5), checked every 10 minutes
     if (cfg.keyRotationDays > 0) {
       const rotation = scheduleRotation({ keys, commit: async () => (await committer.commit({ kind: 'rotate' })).tx, checkEveryMs: 600_000, log })
@@ -226,7 +284,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     const keysSvc = keysService({ committer, book })
     rotateNow = keys.current === null ? null : async () => { const r = await keysSvc.rotate(); return { epoch: r.epoch, tx: r.tx } }
     // the durable life of each closed batch: sealed, uploaded, tx_IoT accepted, confirmed (ingest/batches.ts)
-    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: chain.batches, confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
+    const batches = new DurableBatches({ ingest: ingest.ingest, identity: user, chain: { ...chain.batches, now: signNow('a tx_IoT') }, confirmations: cfg.batchConfirmations, users: [toHex(user.id)] })
     batches.on('error', (err) => { log(`batches: ${err.message}`) })
     stops.push(async () => { batches.stop() })
     // the user's diagnoses the Docchain follower verified and read, as they come (the diagnosis in node's source)
@@ -235,6 +293,8 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       ...hubRuntime({ identity: user, keys, ...chain.runtime, ipfs, storageNodes: [...cfg.storageNodes], pinningServices: await pinningClients(cfg, user), replication: cfg.replication, ingest: ingest.ingest, user: toHex(user.id), rng, batches, epochs: committer }),
       // the keys node's grant and revoke are the key service's, as the CLI's and the page's
       keyEpochs: keysSvc,
+      // the flow's own transactions carry the clock-checked time too
+      now: signNow('a transaction of the flow'),
       diagnoses: { subscribe: (cb) => { diagnosisListeners.add(cb); return () => { diagnosisListeners.delete(cb) } } }
     }
     const httpsOn = cfg.http.tls !== false && tls !== undefined
@@ -278,6 +338,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
             const tx = b.txs.find((x) => x.tx.kind === 'diag' && toHex(txId(x.tx)) === d.htxd)?.tx
             if (tx?.kind === 'diag') for (const l of diagnosisListeners) l({ tx, epoch: d.causes[0]!.epoch })
           }
+          for (const d of found) alerts.finding(d, true)
           for (const d of found) opts.activity?.(`certified diagnosis: tx_diag ${d.htxd} (${d.diagnosis.severity}) by doctor ${d.doctor.slice(0, 12)}… in Dblock ${d.dblock}, certificate verified`)
           return found.length > 0
         },
@@ -295,6 +356,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         wanted: async (tx) => f.registry.status(tx.doctor) === 'active' && await ownIoT(tx.causes[0]!) !== undefined,
         onFinding: async (tx) => {
           const d = await reader.onPreliminary(tx)
+          if (d !== undefined) alerts.finding(d, false)
           if (d !== undefined) opts.activity?.(`preliminary finding: tx_diag ${d.htxd} (${d.diagnosis.severity}) signed by doctor ${d.doctor.slice(0, 12)}…, not yet on Docchain`)
         }
       })
@@ -331,12 +393,14 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
     // the page's grant and revoke are the service's: one code path for pages, CLI, API and Node-RED
     const patient: PatientModel = {
       ...page,
-      page: async () => ({ ...await page.page(), emergency: await emergency.service.status(), backup: await backups.status(), erasure: await erasure.status() }),
+      page: async () => ({ ...await page.page(), emergency: await emergency.service.status(), backup: await backups.status(), alertsOut: await alerts.service.status(), erasure: await erasure.status() }),
       withdraw: async (o) => await erasure.withdraw(o),
       ...(cfg.backup === undefined ? {} : { backupNow: async () => await backups.now({}) }),
       grant: async (d) => (await keysSvc.grant(d)).epoch,
       revoke: async (d) => (await keysSvc.revoke(d)).epoch,
-      setEmergency: emergency.service.setOptIn
+      setEmergency: emergency.service.setOptIn,
+      configureAlerts: async (b) => await alerts.service.configure(parseWith(AlertsSettingsBody, b)),
+      testAlert: async (c) => await alerts.service.test(parseWith(z.enum(CHANNELS, { error: 'must be mqtt, email or webhook' }), c))
     }
     // backups of the data dir: the ingest store read through its open handle, one consistent snapshot (app/backup.ts)
     const configFile = opts.backup?.configFile
@@ -361,6 +425,7 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
         user: toHex(user.id),
         network: params.name,
         userchain: chain.status(),
+        clock: clock.check(),
         mining: chain.mining(),
         docchain: docchain(),
         devices: ingest.ingest.registry.list().length,
@@ -370,15 +435,17 @@ export async function startHub (cfg: HubConfig, user: Identity, doctors: (id: Ui
       }),
       keys: keysSvc,
       devices: devicesService(ingest.ingest.registry),
-      coin: chain.coin,
+      coin: { ...chain.coin, pay: async (r) => { clock.assertCanSign('a payment'); return await chain.coin.pay(r) } },
       chain: chain.chain,
+      txs: { submit: chain.submit },
       miner: chain.minerService(runtime.miner!),
       batches: batchesService(batches, runtime.batches!),
       pipeline: pipelineService(runtime),
       diagnoses: diagnosesService(runtime),
       emergency: emergency.service,
       backup: backups,
-      erasure
+      erasure,
+      alerts: alerts.service
     }
     const server = await startApiServer({ dataDir: cfg.dataDir, name: 'hub', routes: hubRoutes(service), ...(cfg.api?.tcp === undefined ? {} : { tcp: cfg.api.tcp }), log })
     api = server

@@ -20,6 +20,9 @@ import { UserKeys } from '../../hub/src/roles/user/keys.ts'
 import { PatientReader, type PatientDiagnosis } from '../../hub/src/roles/user/diagnoses.ts'
 import { DoctorNode, type DoctorEvent } from '../../hub/src/roles/doctor/doctor.ts'
 import { doctorModel, patientModel } from '../../hub/src/web/adapt.ts'
+import { openAlerts } from '../../hub/src/app/alerts.ts'
+import { AlertsSettingsBody, CHANNELS } from '../../hub/src/alerts/settings.ts'
+import { parseWith, z } from '../../hub/src/config/schema.ts'
 import type { DeviceView, DoctorModel, DoctorView, PatientModel, PaymentView, ReadingView } from '../../hub/src/web/model.ts'
 import { createWebServer, type WebServer, type WebServerOptions } from '../../hub/src/web/server.ts'
 import { loadOrCreateTls } from '../../hub/src/store/tls.ts'
@@ -188,10 +191,19 @@ export async function serve (opts: Partial<WebServerOptions> = {}): Promise<Serv
   // HTTPS as on the hub, with a certificate of a CA made for this server; the test clients trust that CA
   const tls = await loadOrCreateTls(dir, { hosts: ['127.0.0.1'] })
   trustCa(tls.ca!)
-  const web = await createWebServer({ dataDir: dir, patient: fixture.patient, doctor: fixture.doctor, log: () => {}, tls: { key: tls.key, cert: tls.cert }, ...opts })
+  // the hub's alerts out (app/alerts.ts) as the page shows them: a webhook set up, its settings form and test button
+  const alerts = await openAlerts({ dataDir: dir, user: fixture.user, node: 'hub', devices: () => [], log: () => {}, backoffMs: [] })
+  await alerts.service.configure(parseWith(AlertsSettingsBody, { minSeverity: 'urgent', webhook: { url: 'http://127.0.0.1:9/alerts', secret: 'fixture-secret' } }))
+  const patient: PatientModel = {
+    ...fixture.patient,
+    page: async () => ({ ...await fixture.patient.page(), alertsOut: await alerts.service.status() }),
+    configureAlerts: async (b) => await alerts.service.configure(parseWith(AlertsSettingsBody, b)),
+    testAlert: async (c) => await alerts.service.test(parseWith(z.enum(CHANNELS), c))
+  }
+  const web = await createWebServer({ dataDir: dir, patient, doctor: fixture.doctor, log: () => {}, tls: { key: tls.key, cert: tls.cert }, ...opts })
   if (web.created === undefined) throw new Error('fixture: the login was not created')
   return {
     fixture, web, dir, password: web.created.password, spki: tls.spki,
-    close: async () => { await web.close(); await rm(dir, { recursive: true, force: true }) }
+    close: async () => { await web.close(); await alerts.stop(); await rm(dir, { recursive: true, force: true }) }
   }
 }

@@ -172,6 +172,13 @@ if (skip !== false) {
     t.equal(await page.getByRole('link', { name: /technical words mean/ }).getAttribute('href'), '/glossary', 'a glossary for the curious')
     await shot(page, 'patient')
     t.same(await axe(page), [], 'patient page: no WCAG 2 A/AA violations (axe-core)')
+    // alerts out: the webhook set up; its test button says on the page why it failed, and the failure is counted
+    const hook = page.locator('#alert-channels li[data-channel="webhook"]')
+    t.match(await hook.innerText(), /0 sent, 0 failed attempts/, 'the webhook channel with its counters')
+    await hook.getByRole('button', { name: 'Send a test' }).click()
+    await page.waitForURL(`${s.web.url}/patient`)
+    t.match(await page.locator('#flash.flash-error').innerText(), /webhook: http:\/\/127\.0\.0\.1:9\/alerts/, 'the test\'s failure is shown with the reason')
+    t.match(await page.locator('#alert-channels li[data-channel="webhook"]').innerText(), /1 failed attempts/, 'and counted')
 
     // the doctor page: the same episode is one card to review, NEWS2 and the clinical text first
     await page.getByRole('link', { name: 'Doctor' }).click()

@@ -3,8 +3,13 @@
  * spawns every role as its own daemon process (hub, a second core node, two
  * storage nodes, an AI and a human doctor, four accounting nodes) and the
  * virtual boards. One devnet is shared by the tests below, in order:
- * 1. the oximeter's desaturation episode gives a preliminary finding on the
- *    hub's patient page, then a certified diagnosis read from Docchain; a
+ * 1. the hub does not mine (`--hub-mining off`): the patient's first
+ *    Healthcoin is a payment from another wallet (core 2's miner), which the
+ *    patient prepays the consortium with (README "Healthcoin to start
+ *    with"); the oximeter's desaturation episode gives a preliminary finding on the
+ *    hub's patient page — and out as an alert to a Mosquitto subscriber on
+ *    Home Assistant's discovery topics, an SMTP server and a webhook
+ *    receiver (`--alerts`) — then a certified diagnosis read from Docchain; a
  *    review signed on the human doctor's page shows as submitted there and
  *    committed; one daemon of each kind is SIGKILLed and the supervisor
  *    restarts it; afterwards no acknowledged reading, no Ublock 6 deep and no
@@ -22,6 +27,8 @@ import { LOGINS_FILE, parseLoginsFile } from '../../hub/src/web/logins.ts'
 import { Client, trustCa } from '../helpers/http-client.ts'
 import { tempDir } from '../helpers/ipfs.ts'
 import { alive, DevnetRun as Run, sleep } from '../helpers/devnet-run.ts'
+import { startAlertReceivers, type AlertReceivers } from '../helpers/alert-receivers.ts'
+import { MOSQUITTO_SKIP } from '../helpers/mosquitto.ts'
 
 // three devnet starts, eleven processes each, on a loaded 2-core machine: a bound, not a goal
 t.setTimeout(2_400_000)
@@ -65,16 +72,36 @@ t.teardown(async () => {
 })
 
 t.test('desaturation → preliminary finding → certified diagnosis; every daemon kind killed and restarted, nothing acknowledged lost', async (t) => {
-  run = new Run(dir)
+  // what the home runs, to receive the hub's alerts (skipped with the alert checks where Mosquitto is not installed)
+  const rx: AlertReceivers | null = MOSQUITTO_SKIP === false ? await startAlertReceivers(t, await tempDir(t, 'devnet-alerts')) : null
+  run = new Run(dir, ['--episode', '5', '--hub-mining', 'off', ...(rx === null ? [] : ['--alerts', await rx.configFile()])])
   const r = run
   const { page, human } = await r.up()
   t.equal(new Set(r.pids()).size, 10, 'ten daemon processes: hub, core node, 2 storage, 2 doctors, 4 accounting')
   const patient = await patientClient(page)
 
+  // Healthcoin to start with: the hub does not mine; another wallet pays the patient, who prepays the consortium
+  const gift = await r.line(/^\[devnet\] another wallet \(core 2's miner\) paid the patient (\d+) Healthcoin/, 'the payment from another wallet', 300_000)
+  const prepaid = await r.line(/^\[devnet\] the patient prepaid/, 'the prepayment', 300_000)
+  t.ok(prepaid.at > gift.at, `the patient prepaid the consortium from the ${gift[1]!} Healthcoin another wallet paid`)
+  const statusApi = await hubApi()
+  t.equal((await statusApi.call<{ mining: boolean }>('GET', '/v1/status')).mining, false, 'the hub does not mine')
+  statusApi.close()
+
   // two speeds: the AI doctor's finding reaches the page as soon as it has analysed the batch in the mempool …
   const pre = await r.line(/^\[hub\] \S+ preliminary finding: tx_diag ([0-9a-f]{64}) \((\w+)\)/, 'a preliminary finding at the hub', 300_000)
   const htxd = pre[1]!
   t.not(pre[2], 'routine', `the preliminary finding is ${pre[2]!}`)
+  if (rx !== null) {
+    // the same finding out to the home: Home Assistant's sensors (discovery configs retained), e-mail, webhook
+    const state = await rx.waitFor(rx.mqtt, (m) => m.topic === 'healthchain/hub/alert/state' && m.text.includes(htxd), 'the alert on MQTT', 60_000)
+    t.equal((JSON.parse(state.text) as { kind: string }).kind, 'preliminary', 'Home Assistant\'s alert sensor gets the preliminary finding')
+    t.ok(rx.mqtt.some((m) => m.topic === 'homeassistant/sensor/hub/alert/config'), 'the alert sensor was announced on the discovery topic')
+    await rx.waitFor(rx.mqtt, (m) => m.topic === 'homeassistant/sensor/hub/spo2/config', 'the SpO2 sensor announced', 60_000)
+    t.ok(rx.mqtt.some((m) => m.topic === 'healthchain/hub/spo2/state'), 'the oximeter\'s SpO2 readings reach Home Assistant')
+    t.match((await rx.waitFor(rx.mail, (m) => m.text.includes(htxd), 'the alert e-mail', 60_000)).text, /Subject: \[Healthchain\]/, 'the e-mail reached the SMTP server')
+    t.ok(await rx.waitFor(rx.webhook, (w) => w.text.includes(htxd), 'the alert webhook', 60_000), 'the webhook received it')
+  }
   const seen = await until('the preliminary finding on the patient page', async () => {
     const p = await patient()
     if (p.preliminary.some((d) => d.id === htxd)) return 'preliminary'

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
 import {
-  buildIdentityRecord, decodeDblock, decodeDblockHeader, decodeIdentityRecord, decodeTx, decodeUblock, decodeUblockHeader, dblockProposal,
+  buildIdentityRecord, compactFromUblockBytes, decodeBlockTxn, decodeCompactBlock, decodeGetBlockTxn, encodeBlockTxn, encodeCompactBlock, encodeGetBlockTxn, decodeDblock, decodeDblockHeader, decodeIdentityRecord, decodeTx, decodeUblock, decodeUblockHeader, dblockProposal,
   DEVNET, encodeDblock, encodeDblockHeader, encodeIdentityRecord, encodeTx, encodeUblock, encodeUblockHeader, genesisUblock, HealthchainError,
   merkleProofs, sha256, ublockTemplate, utf8Bytes, type TxDiag
 } from '../../hub/src/core/index.ts'
@@ -132,6 +132,9 @@ export const TARGETS: readonly FuzzTarget[] = [
   binary('tx', () => [...txs, ...Object.values(sampleKeyVariants())].map(encodeTx), decodeTx, 2048),
   binary('ublock', () => [ublock(), encodeUblock(genesisUblock(DEVNET))], decodeUblock),
   binary('ublock header', () => [encodeUblockHeader(genesisUblock(DEVNET).header)], decodeUblockHeader, 256),
+  binary('cmpctblock', () => [encodeCompactBlock(compactFromUblockBytes(ublock(), new Uint8Array(8))), encodeCompactBlock(compactFromUblockBytes(ublock(), new Uint8Array(8).fill(1), [0, 1]))], decodeCompactBlock),
+  binary('getblocktxn', () => [encodeGetBlockTxn({ hash: new Uint8Array(32), indexes: [1, 2, 5, 300] })], decodeGetBlockTxn, 512),
+  binary('blocktxn', () => [encodeBlockTxn({ hash: new Uint8Array(32), txs: txs.slice(0, 2).map(encodeTx) })], decodeBlockTxn),
   binary('dblock', () => [dblock(), dblockWithRecords(), encodeDblock(GENESIS)], decodeDblock),
   binary('dblock header', () => [encodeDblockHeader(GENESIS.header)], decodeDblockHeader, 256),
   binary('identity record', () => [encodeIdentityRecord(buildIdentityRecord(user, TS))], decodeIdentityRecord, 512),

@@ -54,7 +54,7 @@ export async function until (what: string, cond: () => boolean | Promise<boolean
 
 /** Waits until each peer has gossip mesh/subscription knowledge of `n` others on the Ublock topic. */
 export async function meshed (peers: readonly Peer[], n = peers.length - 1): Promise<void> {
-  await until('gossip subscriptions', () => peers.every((p) => p.net.pubsub.getSubscribers(p.net.topics.ublock).length >= n && p.net.pubsub.getSubscribers(p.net.topics.tx).length >= n))
+  await until('gossip subscriptions', () => peers.every((p) => [p.net.topics.ublock, p.net.topics.cmpct, p.net.topics.tx].every((topic) => p.net.pubsub.getSubscribers(topic).length >= n)))
 }
 
 /** Mines one block on `p` (retrying if a new tip aborted the job). */

@@ -14,7 +14,8 @@ import { classify } from '../../hub/src/net/gossip.ts'
 import { createNetNode, loadOrCreatePeerKey } from '../../hub/src/net/node.ts'
 import { PeerBook } from '../../hub/src/net/peers.ts'
 import {
-  decodeHashes, decodeHeaders, decodeHeadersRequest, decodeProvenTx, encodeHashes, encodeHeaders, encodeHeadersRequest, encodeProvenTx, MAX_LOCATOR
+  decodeHashes, decodeHeaders, decodeHeadersRequest, decodeProvenTx, decodeVerdict, encodeHashes, encodeHeaders, encodeHeadersRequest, encodeProvenTx, encodeVerdict,
+  MAX_LOCATOR, MAX_VERDICT_REASON
 } from '../../hub/src/net/protocols.ts'
 import { RateLimiter, request, serve, STATUS } from '../../hub/src/net/reqresp.ts'
 import { RateLimitedError, RemoteError, RequestTimeoutError } from '../../hub/src/net/errors.ts'
@@ -47,6 +48,15 @@ t.test('codecs round-trip and refuse trailing bytes and oversize counts', async 
   broken[broken.length - 3]! ^= 1
   t.not(decodeProvenTx(broken).tx.id.toString(), p.tx.id.toString(), 'the tx id is computed from the bytes, never sent')
   t.same(bodyTx(txs[0]!).id, block.txs[1]!.id)
+
+  // submit/1 verdicts: a refusal carries its code and reason, a long reason is cut, anything else is refused
+  t.same(decodeVerdict(encodeVerdict({ accepted: true, duplicate: true })), { accepted: true })
+  t.same(decodeVerdict(encodeVerdict({ accepted: false, code: 'ERR_FUNDS', reason: 'spends 5, the account holds 0 — é' })), { accepted: false, code: 'ERR_FUNDS', reason: 'spends 5, the account holds 0 — é' })
+  const long = decodeVerdict(encodeVerdict({ accepted: false, code: 'ERR_X', reason: 'y'.repeat(5000) }))
+  t.equal(long.accepted ? 0 : long.reason.length, MAX_VERDICT_REASON, 'a long reason is cut to its limit')
+  t.throws(() => decodeVerdict(Uint8Array.of(2)), { code: 'ERR_NET_BAD_RESPONSE' }, 'neither accepted nor refused')
+  t.throws(() => decodeVerdict(Uint8Array.of(1, 0)), { code: 'ERR_TRAILING_BYTES' })
+  t.throws(() => decodeVerdict(Uint8Array.of(0, 200, 200, 3)), { code: 'ERR_LIMIT' }, 'a reason over its limit is refused before reading')
 })
 
 t.test('verdicts: invalid data is rejected, the rest ignored or accepted', async (t) => {

@@ -19,6 +19,13 @@ import { StoreFormatError } from '../../hub/src/store/errors.ts'
 const FIXTURE = new URL('../fixtures/release-870ff94/ingest', import.meta.url).pathname
 const USER = 'ab'.repeat(32)
 
+/** The fixture's own time: just after its last pending reading arrived, so the batch window has not closed them yet. */
+function fixtureNow (rows: Map<string, string>): () => number {
+  const at = [...rows].filter(([k]) => k.startsWith('pend!')).map(([, v]) => (JSON.parse(v) as { at: number }).at)
+  const now = Math.max(...at) + 1
+  return () => now
+}
+
 async function rows (dir: string): Promise<Map<string, string>> {
   const db = new ClassicLevel<string, string>(dir, { createIfMissing: false })
   await db.open()
@@ -33,7 +40,7 @@ t.test('an ingest store of the previous release is backed up, then migrated, and
   t.notOk(before.has(keys.format), 'the previous release recorded no format')
 
   const seen: Migrated[] = []
-  const ing = await Ingest.open(store, { migrated: (m) => { seen.push(m) } })
+  const ing = await Ingest.open(store, { now: fixtureNow(before), migrated: (m) => { seen.push(m) } })
   t.match(seen, [{ from: 1, to: INGEST_FORMAT.current, steps: [/^1→2: /] }], 'opened, it is migrated from format 1')
   t.same(ing.registry.list().map((d) => [d.id, d.sensors]).sort(), [['bp-1', ['hr']], ['ox-1', ['spo2']]], 'both paired devices')
   const batches = await ing.batches(USER)
@@ -51,7 +58,7 @@ t.test('an ingest store of the previous release is backed up, then migrated, and
   t.same(await rows(backup), before, 'the copy is the store as the previous release left it')
 
   const again: Migrated[] = []
-  const reopened = await Ingest.open(store, { migrated: (m) => { again.push(m) } })
+  const reopened = await Ingest.open(store, { now: fixtureNow(before), migrated: (m) => { again.push(m) } })
   await reopened.close()
   t.same(again, [], 'opened again, nothing is migrated')
 })

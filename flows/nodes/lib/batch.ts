@@ -20,7 +20,7 @@
  * batch lives in memory only and the node says so.
  */
 import { Batcher, asReading, type Batch } from '../../../hub/src/nodered/batcher.ts'
-import { defineNode, numProp, prop, runtimeOf, status, throttledStatus, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
+import { defineNode, numProp, prop, runtimeOf, status, throttledStatus, type Msg, type NodeStatus, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import { asBuffer } from '../../../hub/src/nodered/msg.ts'
 import type { BatchStore, DurableBatch } from '../../../hub/src/nodered/runtime.ts'
 
@@ -28,12 +28,14 @@ export default function (RED: RedApi): void {
   defineNode(RED, 'healthchain-batch', (node, def) => {
     const windowMs = numProp(def, 'window', 60) * 1000
     const maxBytes = numProp(def, 'maxBytes', 0)
+    const store: BatchStore | undefined = typeof def.runtime === 'string' && def.runtime !== '' ? runtimeOf(RED, def).batches : undefined
     const batcher = new Batcher({
       size: Math.floor(numProp(def, 'size', 0)),
       eventTypes: prop(def, 'events').split(',').map((s) => s.trim()).filter((s) => s !== ''),
-      ...(maxBytes > 0 ? { maxBytes } : {})
+      ...(maxBytes > 0 ? { maxBytes } : {}),
+      // durable: the store makes the batches (of every reading it acknowledged); the readings here only decide when
+      keep: store === undefined
     })
-    const store: BatchStore | undefined = typeof def.runtime === 'string' && def.runtime !== '' ? runtimeOf(RED, def).batches : undefined
     let timer: NodeJS.Timeout | undefined
     let batches = 0
     const show = throttledStatus(node)
@@ -52,6 +54,9 @@ export default function (RED: RedApi): void {
       }
     }
     const label = store === undefined ? 'in memory' : 'durable'
+    // the status after the latest input, made only when shown
+    let shown = 0
+    const current = (): NodeStatus => batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${shown} batches · ${label}`) : status.ok(`${shown} batches · ${label}`)
     // closing a durable batch: the store closes every acknowledged reading and hands the batch out through subscribe
     const closeDurable = (s: BatchStore): void => { s.close().catch((err: unknown) => { node.status(status.fail(err)); node.error(err) }) }
     const rearm = (): void => {
@@ -87,8 +92,8 @@ export default function (RED: RedApi): void {
           if (store !== undefined && out.length > 0) { closeDurable(store); out = [] }
         }
         rearm()
-        const shown = batches + out.length
-        show.set(() => batcher.pending > 0 ? status.busy(`${batcher.pending} pending · ${shown} batches · ${label}`) : status.ok(`${shown} batches · ${label}`))
+        shown = batches + out.length
+        show.set(current)
         return out.length === 0 ? null : [out.map(toMsg)]
       },
       close: () => { clearTimeout(timer); show.close(); off?.() }

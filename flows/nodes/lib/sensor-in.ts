@@ -9,7 +9,7 @@
  */
 import { parseLine, readingToWire } from '../../../hub/src/ingest/line.ts'
 import { asReading } from '../../../hub/src/nodered/batcher.ts'
-import { defineNode, msgIds, prop, runtimeOf, status, throttledStatus, type Msg, type RedApi } from '../../../hub/src/nodered/kit.ts'
+import { defineNode, msgIds, prop, runtimeOf, status, throttledStatus, type Msg, type NodeStatus, type RedApi } from '../../../hub/src/nodered/kit.ts'
 import type { SensorReading } from '../../../hub/src/nodered/runtime.ts'
 
 export default function (RED: RedApi): void {
@@ -21,9 +21,8 @@ export default function (RED: RedApi): void {
     let rejected = 0
     const throttle = throttledStatus(node)
     const msgId = msgIds()
-    const show = (): void => {
-      throttle.set(() => rejected > 0 ? status.warn(`${count} readings, ${rejected} rejected`) : status.ok(`${count} readings`))
-    }
+    const current = (): NodeStatus => rejected > 0 ? status.warn(`${count} readings, ${rejected} rejected`) : status.ok(`${count} readings`)
+    const show = (): void => { throttle.set(current) }
     const wanted = (r: SensorReading): boolean => (types.size === 0 || types.has(r.t)) && (device === '' || r.d === device)
     const toMsg = (r: SensorReading, msg: Msg = {}): Msg => { count++; show(); msg.topic = `${r.d}/${r.t}`; msg.payload = r; return msg }
     node.status(rt.readings === undefined ? status.idle('input only') : status.idle('waiting'))

@@ -8,8 +8,9 @@ import { z } from '../config/schema.ts'
 import { SENSOR_TYPES } from '../ingest/line.ts'
 import type { HubService } from '../hub.ts'
 import { asReading } from '../nodered/batcher.ts'
-import { MAX_SEALED_BYTES, decodeTx, encodeTx, fromHex, toHex } from '../core/index.ts'
+import { MAX_SEALED_BYTES, MAX_TX_BYTES, decodeTx, encodeTx, fromHex, toHex } from '../core/index.ts'
 import { MalformedRequestError } from './errors.ts'
+import { AlertsSettingsBody, CHANNELS } from '../alerts/settings.ts'
 import { hex32, route, units, type Route } from './route.ts'
 
 const DOCTOR = z.strictObject({
@@ -42,6 +43,14 @@ export function hubRoutes (s: HubService): Route[] {
     route({ method: 'GET', path: '/v1/chain/txs/{id}', summary: 'a confirmed transaction and where it is', params: z.strictObject({ id: hex32('transaction id') }), handler: async ({ params }) => await s.chain.tx(params.id) }),
     route({ method: 'GET', path: '/v1/chain/balances/{id}', summary: 'Healthcoin balance, nonce and key epoch of an ID', params: z.strictObject({ id: hex32() }), handler: async ({ params }) => await s.chain.balance(params.id) }),
 
+    route({
+      method: 'POST',
+      path: '/v1/chain/txs',
+      summary: 'a transaction signed elsewhere (its encoding, hex), e.g. another wallet\'s Healthcoin transfer to this user: checked and queued in the mempool as gossip would bring it; answers {id, accepted, code, reason}',
+      body: z.strictObject({ tx: z.string({ error: 'must be a transaction\'s encoding (hex)' }).regex(/^([0-9a-fA-F]{2})+$/, { error: 'must be a transaction\'s encoding (hex)' }).max(MAX_TX_BYTES * 2, { error: `at most ${MAX_TX_BYTES} bytes` }) }, { error: 'must be a JSON object {"tx"}' }),
+      handler: async ({ body }) => await s.txs.submit(decodeTx(fromHex('tx', body.tx)))
+    }),
+
     route({ method: 'GET', path: '/v1/keys/doctors', summary: 'the doctors the key epoch in use grants, and the tx_keys not yet mined (pending: accepted by the node, or waiting to be)', handler: async () => await s.keys.doctors() }),
     route({ method: 'POST', path: '/v1/keys/grant', summary: 'grant a doctor: a tx_key sealing the IoT key and its diagnosis key to it (paper Alg. 3); answers once the mempool accepted it', body: DOCTOR, handler: async ({ body }) => await s.keys.grant(body.doctor, body.scope) }),
     route({ method: 'POST', path: '/v1/keys/revoke', summary: 'revoke a doctor: a tx_key with a fresh IoT key for the remaining doctors', body: REVOKE, handler: async ({ body }) => await s.keys.revoke(body.doctor) }),
@@ -58,6 +67,9 @@ export function hubRoutes (s: HubService): Route[] {
       body: z.strictObject({ out: z.string({ error: 'must be an absolute file path' }).min(1).max(4096).optional(), passphrase: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(1024).optional() }, { error: 'must be a JSON object {"out", "passphrase"}' }),
       handler: async ({ body }) => await s.backup.now({ ...(body.out === undefined ? {} : { out: body.out }), ...(body.passphrase === undefined ? {} : { passphrase: body.passphrase }) })
     }),
+    route({ method: 'GET', path: '/v1/alerts', summary: 'alerts out (README "Alerts out"): the settings in force (secrets only as set or not) and where they come from, and each channel (mqtt, email, webhook) with its counters: sent, failed attempts, given up, queued, last error', handler: async () => await s.alerts.status() }),
+    route({ method: 'POST', path: '/v1/alerts', summary: 'save the alert settings (minimum severity, silent-sensor minutes, the mqtt, email and webhook channels; secrets inline, kept encrypted at rest) and use them at once; they then win over the config file\'s', body: AlertsSettingsBody, handler: async ({ body }) => await s.alerts.configure(body) }),
+    route({ method: 'POST', path: '/v1/alerts/test', summary: 'send a test alert on one channel now, once (no retry): answers once it was delivered, or the channel\'s error', body: z.strictObject({ channel: z.enum(CHANNELS, { error: 'must be mqtt, email or webhook' }) }, { error: 'must be a JSON object {"channel"}' }), handler: async ({ body }) => await s.alerts.test(body.channel) }),
 
     route({ method: 'GET', path: '/v1/erasure', summary: 'whether this data dir\'s patient withdrew consent (withdrawn: its time, else null)', handler: async () => await s.erasure.status() }),
     route({ method: 'POST', path: '/v1/erasure', summary: 'withdraw consent (README "Withdrawing consent (erasure)"): signs a withdrawal, commits it on Docchain, asks every storage node to drop the patient\'s batches, deletes the hub\'s copies, then stops the hub, which destroys its keystore and batch keys; cannot be undone, so confirm must be true', body: z.strictObject({ confirm: z.boolean({ error: 'must be true or false' }) }, { error: 'must be a JSON object {"confirm"}' }), handler: async ({ body }) => await s.erasure.withdraw({ confirm: body.confirm }) }),

@@ -40,3 +40,8 @@ export class WithdrawalUnconfirmedError extends HealthchainError {
 export class ConsentWithdrawnDataDirError extends HealthchainError {
   constructor (dir: string, when: string) { super('ERR_WITHDRAWN_DATA_DIR', 'dataDir', `the patient of ${dir} withdrew consent on ${when}: its keys are destroyed and nothing in it can be read again. A new start needs a new identity in a fresh data dir (healthchain keys new --data-dir <new dir>)`) }
 }
+
+/** The hub's clock is off beyond the network's drift rule (app/clock.ts): it does not sign what the network would refuse. */
+export class ClockOffError extends HealthchainError {
+  constructor (what: string, why: string) { super('ERR_CLOCK_OFF', 'clock', `not signing ${what}: ${why}`) }
+}

@@ -53,6 +53,10 @@ export interface HubChain {
   readonly mining: () => boolean
   /** Each of the user's transactions once a Ublock of the best chain holds it; returns the unsubscribe function. */
   readonly onOwnTx: (cb: (tx: Tx, id: string, height: number) => void) => () => void
+  /** gtimes of the best chain's newest Ublocks, oldest first (the clock check's median time past; empty where unknown). */
+  readonly recentTimes: () => readonly number[]
+  /** Each Ublock connected to the best chain: its gtime, and whether this hub's miner made it (the clock check); returns the unsubscribe function. */
+  readonly onBlock: (cb: (gtime: number, mine: boolean) => void) => () => void
   /** Starts what runs once the hub is up (the miner when `mine`). */
   readonly start: () => void
 }
@@ -60,8 +64,8 @@ export interface HubChain {
 /** LevelDB sizes of the config's memory section. */
 
 /** The core user node: CoreNode + CoreNet (libp2p serving Userchain) + the miner. */
-export async function startCoreHubChain (cfg: HubConfig, params: NetworkParams, user: Identity, stops: Array<() => Promise<unknown>>): Promise<HubChain> {
-  const core = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', params.name), params, verifyThreads: cfg.memory.verifyThreads, leveldb: levelSizes(cfg) })
+export async function startCoreHubChain (cfg: HubConfig, params: NetworkParams, user: Identity, stops: Array<() => Promise<unknown>>, now?: () => number): Promise<HubChain> {
+  const core = await CoreNode.open({ dir: join(cfg.dataDir, 'userchain', params.name), params, verifyThreads: cfg.memory.verifyThreads, leveldb: levelSizes(cfg), ...(now === undefined ? {} : { now }) })
   stops.push(async () => { await core.close() })
   const net = await CoreNet.start({ chain: coreChain(core), params, dataDir: join(cfg.dataDir, 'net'), ...(cfg.listen.length > 0 ? { listen: cfg.listen } : {}), bootstrap: cfg.bootstrap })
     .catch((err: unknown) => { throw listenError(err, 'listen') })
@@ -90,6 +94,14 @@ export async function startCoreHubChain (cfg: HubConfig, params: NetworkParams, 
     chain: chainService(core.store, () => core.mempool.size),
     minerService: (control) => minerService(control, miner),
     mining: () => miner.mining,
+    recentTimes: () => core.store.recentTimes(core.store.tip),
+    onBlock: (cb) => {
+      const on = (r: { connected: ReadonlyArray<{ header: { gtime: number }, txs: ReadonlyArray<{ tx: Tx }> }> }): void => {
+        for (const b of r.connected) { const cb0 = b.txs[0]?.tx; cb(b.header.gtime, cb0?.kind === 'coinbase' && equalBytes(cb0.to, user.id)) }
+      }
+      core.on('block', on)
+      return () => { core.off('block', on) }
+    },
     onOwnTx: (cb) => {
       const onBlock = (r: { connected: ReadonlyArray<{ header: { index: number }, txs: ReadonlyArray<{ tx: Tx, id: Uint8Array }> }> }): void => {
         for (const b of r.connected) {

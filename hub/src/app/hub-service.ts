@@ -127,7 +127,7 @@ export interface UserchainStatus {
   readonly gossip: Readonly<Record<string, GossipStats>>
   /** Bans in force: peers, and the IP addresses refused with them. */
   readonly bans: { readonly peers: number, readonly addresses: number }
-  /** A light hub (mode "light"): its own transactions proven and pending, core nodes, liars dropped, store bytes. */
+  /** A light hub (mode "light"): its own transactions proven, pending and refused (with the core node's reason), core nodes, liars dropped, store bytes. */
   readonly light?: LightChainStatus
 }
 

@@ -11,7 +11,6 @@ import { buildTxCoin, fromHex, InvalidFieldError, toHex, ublockHash, type Identi
 import { LightChain, type LightLedger } from '../roles/light/light-chain.ts'
 import { RelayPolicy } from '../roles/core/relay-policy.ts'
 import type { MinerControl, MinerStatus, TxSubmitter } from '../nodered/runtime.ts'
-import { TxRejectedError } from '../nodered/errors.ts'
 import type { HubConfig } from '../hub-config.ts'
 import type { ChainInfo, ChainService, CoinService, MinerService, UserchainStatus } from './hub-service.ts'
 import { chainInfo, plain, serial, submitTo } from './hub-service.ts'
@@ -37,13 +36,15 @@ export async function startLightHubChain (cfg: HubConfig, params: NetworkParams,
 /** The HubChain over a running LightChain (exported for tests that start the light node themselves). */
 export function lightHubChain (light: LightChain, user: Identity): HubChain {
   const submit = async (tx: Tx): Promise<TxVerdict> => await light.submit(tx)
+  /** Submits, or throws TxRejectedError with the core node's code and reason (the runtime's and the coin service's way). */
+  const submitOrThrow = submitTo({ submitTx: submit })
   const now = (): number => light.now()
   const relay = new RelayPolicy(undefined, light.params.name)
   const onTip = (cb: () => void): () => void => light.onTip(cb)
   const height = (): number => light.height
   const status = (): UserchainStatus => {
     const s = light.status()
-    return { height: s.height, tip: s.tip, mempool: s.pending, peers: s.peers, refused: {}, gossip: Object.fromEntries(Object.entries(light.node.gossip.stats).map(([k, v]) => [k, { ...v }])), bans: light.node.net.peers.bans(), light: s }
+    return { height: s.height, tip: s.tip, mempool: s.pending, peers: s.peers, refused: { ...light.refused }, gossip: Object.fromEntries(Object.entries(light.node.gossip.stats).map(([k, v]) => [k, { ...v }])), bans: light.node.net.peers.bans(), light: s }
   }
   return {
     mode: 'light',
@@ -54,7 +55,7 @@ export function lightHubChain (light: LightChain, user: Identity): HubChain {
     submit,
     epochs: { submit, mined: (id) => light.mined(id), pooled: (id) => light.pooled(id), onTip },
     batches: { submit, depth: (id) => light.depth(id), pooled: (id) => light.pooled(id), now, onTip },
-    runtime: { chain: { txs: lightTxs(light), miner: noMiner(height), now } },
+    runtime: { chain: { txs: lightTxs(light, submitOrThrow), miner: noMiner(height), now } },
     view: {
       store: {
         userTxs: async (id) => toHex(id) === toHex(user.id) ? light.ownTxs().flatMap((t) => t.height === null ? [] : [{ txid: fromHex('id', t.id) }]) : [],
@@ -65,10 +66,13 @@ export function lightHubChain (light: LightChain, user: Identity): HubChain {
     ownIoT: async (htxI) => { const tx = light.ownTx(htxI); return tx?.kind === 'iot' && toHex(tx.user) === toHex(user.id) ? tx : undefined },
     balance: () => light.account().balance,
     status,
-    coin: lightCoin(light, user, submitTo({ submitTx: submit })),
+    coin: lightCoin(light, user, submitOrThrow),
     chain: lightChainService(light.ledger),
     minerService: () => lightMinerService(height),
     mining: () => false,
+    recentTimes: () => light.node.headers.recentTimes(light.node.headers.tip),
+    // a light hub never mines: every header it follows is another miner's
+    onBlock: (cb) => onTip(() => { cb(light.node.headers.tip.header.gtime, false) }),
     onOwnTx: (cb) => {
       const on = (c: { proven: { tx: { tx: Tx, id: Uint8Array } }, height: number }): void => { cb(c.proven.tx.tx, toHex(c.proven.tx.id), c.height) }
       light.on('confirmed', on)
@@ -79,13 +83,9 @@ export function lightHubChain (light: LightChain, user: Identity): HubChain {
 }
 
 /** The runtime's submitter: handed to the core nodes; confirmed once a core node proves it on our best header chain. */
-function lightTxs (light: LightChain): TxSubmitter {
+function lightTxs (light: LightChain, submit: (tx: Tx) => Promise<string>): TxSubmitter {
   return {
-    submit: async (tx) => {
-      const r = await light.submit(tx)
-      if (!r.accepted) throw new TxRejectedError(r.id, r.code, r.reason)
-      return { id: r.id }
-    },
+    submit: async (tx) => ({ id: await submit(tx) }),
     confirmed: async (id) => {
       const txid = fromHex('id', id)
       return await new Promise((resolve) => {

@@ -31,7 +31,7 @@ export function register (program: Command): void {
         return
       }
       // V8, Node and malloc tuned to the board: read only at start-up, so the process replaces itself once with them
-      if (restartLean(cfg.memory.semiSpaceMB, cfg.dataDir)) return
+      if (restartLean(cfg.memory.semiSpaceMB, cfg.dataDir, cfg.mode)) return
       // the hub pulls in Node-RED, Helia and libp2p: loaded only when it starts
       const { startHub } = await import('../hub.ts')
       // a data dir whose patient withdrew consent never starts again (app/erasure.ts)
@@ -79,6 +79,12 @@ export function register (program: Command): void {
  * - `--v8-pool-size=1`, `--optimize-for-size`: one V8 background thread,
  *   and V8 trading some speed for memory (smaller optimised code, heap
  *   kept tighter);
+ * - in light mode, `--max-opt=1`: V8's baseline compiler only, never its
+ *   optimising ones (Maglev, TurboFan), whose code in the node binary, and
+ *   whose compilation memory, then never become resident. A light hub
+ *   validates no block bodies and keeps no mempool; what JavaScript it
+ *   runs per reading (parsing, Node-RED) takes well under 1 % of a core at
+ *   100 readings/s even so;
  * - NODE_COMPILE_CACHE=<dataDir>/compile-cache: Node keeps the hub's
  *   TypeScript, stripped, and V8's code cache on disk, so from the second
  *   start on Node never loads its TypeScript transformer (a WebAssembly
@@ -88,7 +94,7 @@ export function register (program: Command): void {
  * when it did not return (never, in practice); false when already done or
  * execve is missing (Node < 22.15).
  */
-export function restartLean (semiSpaceMB: number, dataDir: string): boolean {
+export function restartLean (semiSpaceMB: number, dataDir: string, mode: 'core' | 'light' = 'core'): boolean {
   if (process.env.HEALTHCHAIN_LEAN !== undefined) return false
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve
   if (execve === undefined) return false
@@ -96,7 +102,8 @@ export function restartLean (semiSpaceMB: number, dataDir: string): boolean {
   const flags = [
     ...(semiSpaceMB === 0 || given('--max-semi-space-size') ? [] : [`--max-semi-space-size=${semiSpaceMB}`]),
     ...(given('--v8-pool-size') ? [] : ['--v8-pool-size=1']),
-    ...(given('--optimize-for-size') ? [] : ['--optimize-for-size'])
+    ...(given('--optimize-for-size') ? [] : ['--optimize-for-size']),
+    ...(mode !== 'light' || given('--max-opt') ? [] : ['--max-opt=1'])
   ]
   const env = { NODE_COMPILE_CACHE: join(dataDir, 'compile-cache'), MALLOC_ARENA_MAX: '1', ...process.env, HEALTHCHAIN_LEAN: '1' }
   execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], env)

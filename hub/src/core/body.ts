@@ -59,21 +59,39 @@ export function readBody (r: Reader): BodyTx[] {
 }
 
 /**
- * The transactions at `positions` (ascending) of a body (the reader at its
- * start), decoded alone: entries are length-prefixed, so the others are
- * skipped, not decoded or hashed — a lookup of one confirmed transaction in
- * a full block (~7,400 of them) costs one decode. Undefined for a position
+ * The encoded transactions at `positions` (ascending) of a body (the reader
+ * at its start), neither decoded nor hashed: entries are length-prefixed, so
+ * the others are skipped — a lookup of one confirmed transaction in a full
+ * block (~7,400 of them) costs one decode, and a compact-block peer asking
+ * for the few it misses (getblocktxn) costs a scan. Undefined for a position
  * the body does not have.
  */
-export function readBodyTxsAt (r: Reader, positions: readonly number[]): Array<Tx | undefined> {
+export function readBodyBytesAt (r: Reader, positions: readonly number[]): Array<Uint8Array | undefined> {
   const n = r.varint('txs', MAX_BLOCK_BODY_BYTES)
-  const out: Array<Tx | undefined> = []
+  const out: Array<Uint8Array | undefined> = []
   let i = 0
   for (const pos of positions) {
     if (!Number.isInteger(pos) || pos < i || pos >= n) { out.push(undefined); continue }
     for (; i < pos; i++) r.bytes(`txs[${i}]`, MAX_TX_BYTES)
-    out.push(decodeTx(r.bytes(`txs[${pos}]`, MAX_TX_BYTES)))
+    out.push(r.bytes(`txs[${pos}]`, MAX_TX_BYTES))
     i++
+  }
+  return out
+}
+
+/** The transactions at `positions` (ascending) of a body, decoded alone (readBodyBytesAt). */
+export function readBodyTxsAt (r: Reader, positions: readonly number[]): Array<Tx | undefined> {
+  return readBodyBytesAt(r, positions).map((b) => b === undefined ? undefined : decodeTx(b))
+}
+
+/** Every entry of a body as its encoded bytes, with ids, none decoded (the reader at its start, holding exactly the body). */
+export function readBodyEntries (r: Reader): Array<{ readonly bytes: Uint8Array, readonly id: Uint8Array }> {
+  if (r.remaining > MAX_BLOCK_BODY_BYTES) throw new LimitExceededError('body', MAX_BLOCK_BODY_BYTES, r.remaining)
+  const n = r.varint('txs', MAX_BLOCK_BODY_BYTES)
+  const out: Array<{ bytes: Uint8Array, id: Uint8Array }> = []
+  for (let i = 0; i < n; i++) {
+    const bytes = r.bytes(`txs[${i}]`, MAX_TX_BYTES)
+    out.push({ bytes, id: txId(bytes) })
   }
   return out
 }

@@ -173,3 +173,13 @@ export function openBox (key: Uint8Array, box: Uint8Array, aad?: Uint8Array): Ui
 export function hkdfSha256 (ikm: Uint8Array, salt: Uint8Array | undefined, info: Uint8Array, length: number): Uint8Array {
   return hkdf(nobleSha256, checkBytes('ikm', ikm), salt, info, length)
 }
+
+/**
+ * A 32-byte secret of the identity for its own data at rest (DESIGN §4: keys
+ * at rest encrypted): X25519 of its agreement key with its own public key,
+ * through HKDF with `purpose` as info, so each use gets an unrelated key.
+ * Only the holder of the private key (an unlocked keystore) computes it.
+ */
+export function selfSecret (who: Identity, purpose: string): Uint8Array {
+  return hkdfSha256(x25519(who.agreement, who.agreement.publicKey), undefined, utf8Bytes(purpose), 32)
+}

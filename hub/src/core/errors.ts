@@ -103,6 +103,17 @@ export class MerkleRootMismatchError extends HealthchainError {
   }
 }
 
+/**
+ * Two transactions of a compact block share a short id (BIP 152 §"Short
+ * transaction ID calculation"): the block cannot be rebuilt from short ids,
+ * the receiver fetches it whole.
+ */
+export class ShortIdCollisionError extends HealthchainError {
+  constructor (field: string, at: number, other: number) {
+    super('ERR_SHORT_ID_COLLISION', field, `transactions ${other} and ${at} have the same short id`)
+  }
+}
+
 /** The same transaction appears twice. */
 export class DuplicateTxError extends HealthchainError {
   constructor (field: string, id: string) {

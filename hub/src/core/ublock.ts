@@ -11,7 +11,7 @@ import { HASH_BYTES, sha256 } from './crypto.ts'
 import { InsufficientWorkError, InvalidFieldError, UnknownVersionError } from './errors.ts'
 import { assertProofOfWork, bitsToTarget, checkBlockTime, hashToBigInt } from './pow.ts'
 import { merkleRoot } from './merkle.ts'
-import { bodyTx, checkBody, readBody, readBodyTxsAt, writeBody, type BodyTx } from './body.ts'
+import { bodySize, bodyTx, checkBody, readBody, readBodyBytesAt, readBodyTxsAt, writeBody, type BodyTx } from './body.ts'
 import { buildTxCoinbase, type Tx } from './tx/index.ts'
 import type { NetworkParams } from './params.ts'
 
@@ -67,7 +67,7 @@ export function ublockHash (h: UblockHeader | Uint8Array): Uint8Array {
 }
 
 export function encodeUblock (b: Ublock): Uint8Array {
-  const w = new Writer(UBLOCK_HEADER_BYTES + 1024)
+  const w = new Writer(UBLOCK_HEADER_BYTES + bodySize(b.txs))
   w.fixed('header', encodeUblockHeader(b.header), UBLOCK_HEADER_BYTES)
   writeBody(w, b.txs)
   return w.finish()
@@ -86,6 +86,13 @@ export function ublockTxsAt (bytes: Uint8Array, positions: readonly number[]): A
   const r = new Reader(bytes)
   r.fixed('header', UBLOCK_HEADER_BYTES)
   return readBodyTxsAt(r, positions)
+}
+
+/** The encoded transactions at `positions` (ascending) of an encoded Ublock, none decoded (readBodyBytesAt): what a getblocktxn asks for. */
+export function ublockTxBytesAt (bytes: Uint8Array, positions: readonly number[]): Array<Uint8Array | undefined> {
+  const r = new Reader(bytes)
+  r.fixed('header', UBLOCK_HEADER_BYTES)
+  return readBodyBytesAt(r, positions)
 }
 
 /**

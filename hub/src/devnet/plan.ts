@@ -78,6 +78,10 @@ export interface PlanOptions {
   readonly pagePort: number
   /** The thermometer board's serial port (a pty), when there is one. */
   readonly serial?: string
+  /** The hub's alerts section (README "Alerts out"; secret files as absolute paths), from `npm start -- --alerts <file>`. */
+  readonly alerts?: Record<string, unknown>
+  /** false: the hub does not mine (core 2 does); the patient's first Healthcoin comes from another wallet (README "Healthcoin to start with"). */
+  readonly hubMining?: boolean
 }
 
 /** Creates (first start) or reads the devnet's identities, keys, ports and configs in `dir`. */
@@ -147,13 +151,13 @@ export async function devnetPlan (dir: string, o: PlanOptions): Promise<DevnetPl
   const storageNodes = [addr['storage-0']!, addr['storage-1']!]
   const write = async (role: Role, cfg: Record<string, unknown>): Promise<void> => { await writeFile(at(role, 'config.json'), JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 }) }
   const hubEx = await example('hub')
-  const { docchain: _d, serial: _s, ...hubBase } = hubEx
+  const { docchain: _d, serial: _s, alerts: _a, ...hubBase } = hubEx
   await write('hub', {
     ...hubBase,
     dataDir: at('hub'),
     listen: listen('hub'),
     bootstrap: docchain.members.map((m) => m.addr),
-    mine: true,
+    mine: o.hubMining !== false,
     threads: 1,
     storageNodes,
     replication: 2,
@@ -163,7 +167,8 @@ export async function devnetPlan (dir: string, o: PlanOptions): Promise<DevnetPl
     http: { host: '127.0.0.1', port: state.ports['hub-http'] },
     editor: { host: '127.0.0.1', port: state.ports['hub-editor'] },
     docchain,
-    consortium: toHex(consortium.id)
+    consortium: toHex(consortium.id),
+    ...(o.alerts === undefined ? {} : { alerts: o.alerts })
   })
   const storageEx = await example('storage')
   const { pinningApi: _p, ...storageBase } = storageEx

@@ -31,7 +31,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
-import { aesGcmDecrypt, aesGcmEncrypt, concatBytes, DecryptionError, equalBytes, hkdfSha256, utf8Bytes, x25519, type Identity } from '../core/index.ts'
+import { aesGcmDecrypt, aesGcmEncrypt, concatBytes, DecryptionError, equalBytes, hkdfSha256, selfSecret, utf8Bytes, type Identity } from '../core/index.ts'
 import { writeFileAtomic } from '../store/keystore.ts'
 import { BatchKeyDamagedError, BatchKeyGoneError, BatchKeysFormatError, BatchKeysWrongSecretError, SealedRowError } from './batch-errors.ts'
 
@@ -48,7 +48,7 @@ const WRAPPED = 48
  * identity's private key (the unlocked keystore) can compute it.
  */
 export function batchKeySecret (who: Identity): Uint8Array {
-  return hkdfSha256(x25519(who.agreement, who.agreement.publicKey), undefined, utf8Bytes('healthchain/batch-keys/secret/v1'), 32)
+  return selfSecret(who, 'healthchain/batch-keys/secret/v1')
 }
 
 /** The hub's batch key file. */

@@ -102,6 +102,15 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
   #settling: Promise<unknown> = Promise.resolve()
   readonly #offs: Array<() => void> = []
   readonly #waiters = new Map<string, Array<(txid: string) => void>>()
+  /**
+   * The state this process recorded of each batch it closed or stepped (its
+   * sealed bytes not kept), until the batch leaves the store: a step on such
+   * a batch reads no row to learn where it is. This process is the store's
+   * only writer of batch states and every change of one goes through #put
+   * under the batch's lock, so the map never lags the store; a batch stored
+   * before a restart is read from the store until its next step.
+   */
+  readonly #known = new Map<string, BatchState>()
 
   constructor (o: DurableBatchesOptions) {
     super()
@@ -110,7 +119,12 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
     this.#chain = o.chain
     this.#users = o.users === undefined ? undefined : new Set(o.users)
     this.confirmations = o.confirmations ?? 3
-    const onBatch = (b: BatchRecord): void => { if (this.#mine(b.user)) this.emit('open', { batch: b, state: { stage: 'closed' } }) }
+    const onBatch = (b: BatchRecord): void => {
+      if (!this.#mine(b.user)) return
+      const state: BatchState = { stage: 'closed' }
+      this.#known.set(b.id, state)
+      this.emit('open', { batch: b, state })
+    }
     this.ingest.on('batch', onBatch)
     this.#offs.push(() => { this.ingest.off('batch', onBatch) })
     this.#offs.push(this.#chain.onTip(() => { this.settle().catch((e: Error) => this.emit('error', e)) }))
@@ -134,7 +148,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
 
   /** The recorded stage of a stored batch (a batch with none is closed); with `sealed`, its sealed bytes too. */
   async #stored (id: string, sealed = false): Promise<BatchState> {
-    const state = await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' }
+    const state = this.#known.get(id) ?? await this.ingest.store.get<BatchState>(stateKey(id)) ?? { stage: 'closed' }
     // a state recorded with its bytes inline (as a hub stored them before they had their own row) carries them already
     if (!sealed || state.stage === 'closed' || state.sealed !== undefined) return state
     const bytes = await this.ingest.store.get<string>(sealedKey(id))
@@ -147,7 +161,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
    * not read either; undefined once it is gone.
    */
   async stateOf (id: string, opts: { sealed?: boolean } = {}): Promise<BatchState | undefined> {
-    return await this.ingest.hasBatch(id) ? await this.#stored(id, opts.sealed) : undefined
+    return this.#known.has(id) || await this.ingest.hasBatch(id) ? await this.#stored(id, opts.sealed) : undefined
   }
 
   async #state (id: string): Promise<BatchState> {
@@ -170,6 +184,7 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
       { type: 'put', key: stateKey(id), value: JSON.stringify(rest) },
       ...(sealed === undefined ? [] : [{ type: 'put' as const, key: sealedKey(id), value: JSON.stringify(sealed) }])
     ])
+    this.#known.set(id, rest)
   }
 
   /** Every batch not yet confirmed, oldest first, with its state (its sealed bytes not read). */
@@ -309,7 +324,12 @@ export class DurableBatches extends EventEmitter<DurableBatchesEvents> {
         if (deep !== undefined) {
           const readings = (await this.ingest.batch(id))?.readings.length ?? 0
           // the rows in one atomic write, then the batch's keys (Ingest.deleteBatch: its readings never decrypt again)
-          await this.ingest.deleteBatch(id, [{ type: 'del', key: stateKey(id) }, { type: 'del', key: sealedKey(id) }])
+          try {
+            await this.ingest.deleteBatch(id, [{ type: 'del', key: stateKey(id) }, { type: 'del', key: sealedKey(id) }])
+          } finally {
+            // gone, or (the write failed) to be read from the store again
+            this.#known.delete(id)
+          }
           this.emit('confirmed', { id, txid: deep, readings })
           for (const w of this.#waiters.get(id) ?? []) w(deep)
           this.#waiters.delete(id)

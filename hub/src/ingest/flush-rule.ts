@@ -104,15 +104,24 @@ export class FlushRule {
   readonly conditions: readonly FlushCondition[]
   /** scope, device and sensor type whose last reading was abnormal */
   readonly #abnormal = new Set<string>()
+  /** sensor types every reading of which fires (`fall`) */
+  readonly #always: ReadonlySet<string>
 
-  constructor (conditions: readonly FlushCondition[]) { this.conditions = conditions }
+  constructor (conditions: readonly FlushCondition[]) {
+    this.conditions = conditions
+    this.#always = new Set(conditions.flatMap((c) => !('news2' in c) && c.op === 'any' ? [c.type] : []))
+  }
 
   /** Whether `r` closes its batch now (and it updates the crossing state). */
   fires (r: RuleReading, scope = ''): boolean {
-    if (this.conditions.some((c) => !('news2' in c) && c.op === 'any' && c.type === r.type)) return true
+    if (this.#always.has(r.type)) return true
+    let hit = false
+    for (const c of this.conditions) if (abnormal(c, r)) { hit = true; break }
+    // a normal reading while no sign is abnormal: nothing to record (the common case, once per reading)
+    if (!hit && this.#abnormal.size === 0) return false
     const key = `${scope}\u0000${r.device}\u0000${r.type}`
+    if (!hit) { this.#abnormal.delete(key); return false }
     const was = this.#abnormal.has(key)
-    if (!this.conditions.some((c) => abnormal(c, r))) { this.#abnormal.delete(key); return false }
     this.#abnormal.add(key)
     return !was
   }

@@ -127,14 +127,18 @@ function checkValue (type: SensorType, v: unknown): number | number[] {
   }
 }
 
-/** Check a wire object and return the Reading; throws BadFieldError. */
-export function readingFromWire (o: unknown): Reading {
+/**
+ * Checks every field of a wire object (keys in `also` are allowed beside
+ * the wire's, and ignored); returns its value (an array copied), the other
+ * fields being valid as they are. Throws BadJsonError or BadFieldError.
+ */
+function checkWire (o: unknown, also?: ReadonlySet<string>): number | number[] {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new BadJsonError('not a JSON object')
   const w = o as Record<string, unknown>
-  for (const k of Object.keys(w)) if (!WIRE_KEYS.has(k)) throw new BadFieldError(k, 'unknown key')
+  for (const k of Object.keys(w)) if (!WIRE_KEYS.has(k) && also?.has(k) !== true) throw new BadFieldError(k, 'unknown key')
   if (typeof w.d !== 'string' || !DEVICE_ID_RE.test(w.d)) throw new BadFieldError('d', 'device id must match [a-z0-9-]{1,32}')
-  const boot = checkCount('b', w.b)
-  const seq = checkCount('s', w.s)
+  checkCount('b', w.b)
+  checkCount('s', w.s)
   if (typeof w.t !== 'string' || !Object.hasOwn(SENSOR_UNITS, w.t)) {
     throw new BadFieldError('t', `unknown sensor type; one of ${SENSOR_TYPES.join(', ')}`)
   }
@@ -143,7 +147,21 @@ export function readingFromWire (o: unknown): Reading {
   const unit = SENSOR_UNITS[type]
   if (w.u !== unit) throw new BadFieldError('u', `${type} must be in ${JSON.stringify(unit)}`)
   if (!isFiniteNumber(w.ts) || w.ts < 0) throw new BadFieldError('ts', 'must be a number >= 0')
-  return { device: w.d, boot, seq, type, value, unit, ts: w.ts }
+  return value
+}
+
+/** Check a wire object and return the Reading; throws BadFieldError. `also`: keys allowed beside the wire's (and ignored). */
+export function readingFromWire (o: unknown, also?: ReadonlySet<string>): Reading {
+  const value = checkWire(o, also)
+  const w = o as Required<WireReading>
+  return { device: w.d, boot: w.b, seq: w.s, type: w.t, value, unit: w.u, ts: w.ts }
+}
+
+/** A checked copy of a wire object, its keys in the documented order (one object: no Reading in between). */
+export function checkedWire (o: unknown, also?: ReadonlySet<string>): Required<WireReading> {
+  const v = checkWire(o, also)
+  const w = o as Required<WireReading>
+  return { d: w.d, b: w.b, s: w.s, t: w.t, v, u: w.u, ts: w.ts }
 }
 
 /** The wire object of a Reading (keys in the documented order). */

@@ -25,7 +25,6 @@ import { createServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { Aedes } from 'aedes'
-import mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
 import type { HealthchainError } from '../core/index.ts'
@@ -251,6 +250,8 @@ export class HubSubscriber {
   private constructor (client: MqttClient) { this.client = client }
 
   static async connect (ingest: Ingest, opts: SubscriberOptions): Promise<HubSubscriber> {
+    // the MQTT client library only with an external broker: a hub with the embedded one never loads it (a few MB resident)
+    const { default: mqtt } = await import('mqtt')
     const client = mqtt.connect(opts.url, {
       clientId: opts.clientId ?? `hub-${opts.hubId}`,
       clean: false,

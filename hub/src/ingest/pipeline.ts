@@ -87,7 +87,8 @@ export interface IngestCounters {
 }
 
 export interface IngestEvents {
-  reading: [Reading, string]
+  /** the reading, its user, and the form it is stored in (its wire form and the hub's receive time) */
+  reading: [Reading, string, PendingReading]
   dropped: [HealthchainError, SubmitContext]
   batch: [BatchRecord]
   error: [Error]
@@ -261,7 +262,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     this.counters.accepted++
     this.registry.noteAccepted(r.device, p.at)
     g.entries.push({ key: row, p })
-    this.emit('reading', r, user)
+    this.emit('reading', r, user, p)
     const reason = this.aggregator.add(user, r, value.length, p.at)
     if (reason !== null) this.#flushSoon(user, reason)
     else if (this.#timer === undefined) this.#schedule()

@@ -20,7 +20,6 @@
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import type { Helia } from 'helia'
-import { withBitswap } from '@helia/bitswap'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
 import { ClassicLevel } from 'classic-level'
 import type { LevelSizes } from '../store/chain.ts'
@@ -170,7 +169,8 @@ export class IpfsNode {
       helia = await createHeliaLight({ blockstore, datastore })
       // Helia's own libp2p mixin always creates a new node; this one shares ours.
       Object.defineProperty(helia, 'libp2p', { value: libp2p, enumerable: true })
-      if (opts.bitswap !== false) withBitswap(helia as unknown as HeliaWithLibp2p)
+      // loaded only when it runs: a node without it (a light hub) never holds its code
+      if (opts.bitswap !== false) (await import('@helia/bitswap')).withBitswap(helia as unknown as HeliaWithLibp2p)
       await helia.start()
       const node = new IpfsNode({ libp2p, ownsLibp2p, helia, blockstore, datastore, opts })
       await libp2p.handle(STORE_PROTOCOL, (stream, conn) => { void node.serve(stream, conn) }, {

@@ -4,7 +4,7 @@
  * (roles/core CoreNode) fits it through `coreChain` (./core-chain.ts);
  * tests may wrap one to misbehave (a lying core node).
  */
-import type { BodyTx, UblockHeader } from '../core/index.ts'
+import type { BodyTx, Ublock, UblockHeader } from '../core/index.ts'
 
 export interface ChainTip { readonly hash: Uint8Array, readonly height: number, readonly header: UblockHeader, readonly work: bigint }
 
@@ -37,12 +37,19 @@ export interface NetChain {
    * `banned`, asked when its turn comes: true drops it unread (ERR_NET_BANNED).
    */
   submitTx(bytes: Uint8Array, peer?: string, banned?: () => boolean): Promise<Verdict>
-  submitBlock(bytes: Uint8Array): Promise<Verdict>
+  /**
+   * An encoded block from the network; `decoded`, when the caller already
+   * holds it decoded (a compact block rebuilt from the mempool), is its
+   * decoding, so the chain does not decode the bytes again.
+   */
+  submitBlock(bytes: Uint8Array, decoded?: Ublock): Promise<Verdict>
   /** The user's best-chain transactions with Merkle proofs, oldest first, from height `fromHeight` on (default 0). */
   userTxProofs(user: Uint8Array, limit: number, fromHeight?: number): Promise<ProvenTx[]>
   /** Encoded mempool transactions, arrival order, at most `maxBytes` in all. */
   mempoolTxs(maxBytes: number): Uint8Array[]
   hasTx(id: Uint8Array): boolean
+  /** The mempool's transactions, decoded and with their ids: what a compact block is rebuilt from (net/compact.ts). */
+  mempoolBodyTxs(): Iterable<BodyTx>
   /** Subscriptions; each returns its unsubscribe. */
   onTip(fn: (tip: ChainTip) => void): () => void
   /** A transaction admitted to the mempool (its bytes). */

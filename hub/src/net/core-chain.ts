@@ -27,8 +27,8 @@ export function coreChain (node: CoreNode): NetChain {
       const r = await node.submitTx(bytes, peer, banned)
       return r.accepted ? { accepted: true } : { accepted: false, code: r.code, reason: r.reason }
     },
-    async submitBlock (bytes): Promise<Verdict> {
-      const r = await node.submitBlock(bytes)
+    async submitBlock (bytes, decoded): Promise<Verdict> {
+      const r = await node.submitBlock(bytes, decoded)
       if (!r.accepted) return { accepted: false, code: r.code, reason: r.reason }
       if (r.status === 'invalid') return { accepted: false, code: 'ERR_INVALID_BLOCK', reason: r.reason ?? 'invalid' }
       return { accepted: true, duplicate: r.status === 'duplicate', tipChanged: r.tipChanged }
@@ -44,6 +44,7 @@ export function coreChain (node: CoreNode): NetChain {
       }
       return out
     },
+    mempoolBodyTxs: () => node.mempool.txs(),
     hasTx: (id) => node.mempool.has(id) || node.store.isConfirmed(id),
     onTip (fn) {
       const h = (): void => { fn(tip()) }

@@ -18,15 +18,18 @@
  * only (roles/light).
  */
 import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { checkDblockStructure, decodeDblock, HealthchainError, sha256, toHex, verifyCertificate, type Dblock } from '../core/index.ts'
+import {
+  checkDblockStructure, COMPACT_NONCE_BYTES, compactFromUblockBytes, decodeDblock, encodeCompactBlock, HealthchainError, sha256, toHex, UBLOCK_HEADER_BYTES, ublockHash, verifyCertificate, type Dblock
+} from '../core/index.ts'
 import type { NetChain, Verdict } from './chain.ts'
 import { FrameTooLargeError } from './errors.ts'
 import type { NetNode } from './node.ts'
-import { MAX_DBLOCK_MESSAGE, MAX_TX_MESSAGE, MAX_UBLOCK_MESSAGE } from './topics.ts'
+import { MAX_CMPCT_MESSAGE, MAX_DBLOCK_MESSAGE, MAX_TX_MESSAGE, MAX_UBLOCK_MESSAGE } from './topics.ts'
 
-export type TopicKind = 'tx' | 'ublock' | 'dblock'
+export type TopicKind = 'tx' | 'ublock' | 'cmpct' | 'dblock'
 /** Checks and handles a message from `peer`; `banned` says whether the peer has been banned since (asked by what queues the message). */
 export type Handler = (data: Uint8Array, peer: string, banned?: () => boolean) => Promise<Verdict>
 
@@ -61,6 +64,14 @@ export function penaltyOf (v: Verdict, base: number, banScore: number): number {
   return base
 }
 
+/** Points a rejected message costs its sender unless the node says otherwise (GossipOptions.rejectPenalty): the fourth bans. */
+export const REJECT_PENALTY = 25
+
+/** What a refused transaction costs the peer that sent it, by gossip or by request (submit/1): 0 when its refusal says nothing against the sender. */
+export function txRefusalPenalty (v: Verdict, base = REJECT_PENALTY): number {
+  return classify('tx', v) === TopicValidatorResult.Reject ? penaltyOf(v, base, 0) : 0
+}
+
 /**
  * A tx refused by relay policy (a first tx_key without its stamp, over a
  * user's quota): not invalid, but an honest peer relays only what it
@@ -70,11 +81,18 @@ export function penaltyOf (v: Verdict, base: number, banScore: number): number {
  */
 const POLICY_PENALTY = 5
 
-export const MAX_MESSAGE: Record<TopicKind, number> = { tx: MAX_TX_MESSAGE, ublock: MAX_UBLOCK_MESSAGE, dblock: MAX_DBLOCK_MESSAGE }
+export const MAX_MESSAGE: Record<TopicKind, number> = { tx: MAX_TX_MESSAGE, ublock: MAX_UBLOCK_MESSAGE, cmpct: MAX_CMPCT_MESSAGE, dblock: MAX_DBLOCK_MESSAGE }
 
 export interface GossipOptions {
   /** Points a rejected message costs its sender (default 25: the fourth bans). */
   readonly rejectPenalty?: number
+  /**
+   * How blocks this node stores are announced (attachChain): 'compact'
+   * (default) sends header, short ids and coinbase on the cmpct topic
+   * (net/compact.ts); 'full' sends the whole block on the ublock topic.
+   * Both topics are always received.
+   */
+  readonly relay?: 'compact' | 'full'
 }
 
 /** Per topic; `banned` counts messages from a banned peer, dropped unread (also in `rejected`). */
@@ -90,10 +108,14 @@ export class Gossip extends EventEmitter {
   readonly stats: Record<TopicKind, GossipStats> = {
     tx: { accepted: 0, ignored: 0, rejected: 0, oversize: 0, banned: 0 },
     ublock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0, banned: 0 },
+    cmpct: { accepted: 0, ignored: 0, rejected: 0, oversize: 0, banned: 0 },
     dblock: { accepted: 0, ignored: 0, rejected: 0, oversize: 0, banned: 0 }
   }
   private readonly handlers: Partial<Record<TopicKind, Handler>>
   private readonly rejectPenalty: number
+  readonly relay: 'compact' | 'full'
+  /** Hashes (hex) of blocks that came from the network (gossip or sync): gossipsub forwards those itself, attachChain does not announce them. */
+  private readonly blocksSeen = new Set<string>()
   /** Message ids (hex SHA-256 of the data) that came from the network: not published again. */
   private readonly seen = new Set<string>()
   private readonly cleanups: Array<() => void> = []
@@ -102,7 +124,8 @@ export class Gossip extends EventEmitter {
     super()
     this.net = net
     this.handlers = handlers
-    this.rejectPenalty = opts.rejectPenalty ?? 25
+    this.rejectPenalty = opts.rejectPenalty ?? REJECT_PENALTY
+    this.relay = opts.relay ?? 'compact'
   }
 
   topic (kind: TopicKind): string { return this.net.topics[kind] }
@@ -126,8 +149,17 @@ export class Gossip extends EventEmitter {
     if (this.seen.size > 50_000) this.seen.delete(this.seen.values().next().value!)
   }
 
-  /** Marks data as received from the network (sync does this for the blocks it fetches). */
-  markSeen (data: Uint8Array): void { this.remember(data) }
+  /** Marks an encoded block as received from the network (sync does this for the blocks it fetches): not announced again. */
+  markSeen (data: Uint8Array): void {
+    this.remember(data)
+    if (data.length >= UBLOCK_HEADER_BYTES) this.markBlockSeen(ublockHash(data.subarray(0, UBLOCK_HEADER_BYTES)))
+  }
+
+  /** Marks a block (by hash) as received from the network, whole or compact. */
+  markBlockSeen (hash: Uint8Array): void {
+    this.blocksSeen.add(toHex(hash))
+    if (this.blocksSeen.size > 10_000) this.blocksSeen.delete(this.blocksSeen.values().next().value!)
+  }
 
   private async validate (kind: TopicKind, peer: string, data: Uint8Array): Promise<TopicValidatorResult> {
     const s = this.stats[kind]
@@ -144,6 +176,7 @@ export class Gossip extends EventEmitter {
       return TopicValidatorResult.Reject
     }
     this.remember(data)
+    if ((kind === 'ublock' || kind === 'cmpct') && data.length >= UBLOCK_HEADER_BYTES) this.markBlockSeen(ublockHash(data.subarray(0, UBLOCK_HEADER_BYTES)))
     let verdict: Verdict
     try {
       verdict = await this.handlers[kind]!(data, peer, () => this.net.peers.isBanned(peer))
@@ -177,13 +210,22 @@ export class Gossip extends EventEmitter {
     return r.recipients.length
   }
 
-  /** Wires a core node: received txs and blocks go to the chain; txs it admits and blocks it stores are published. */
+  /**
+   * Wires a core node: txs it admits are published; blocks it stores that
+   * did not come from the network (mined here, submitted locally) are
+   * announced — compact (a fresh random nonce keys the short ids) or whole,
+   * per `relay`. Blocks from the network are forwarded by gossipsub itself.
+   */
   attachChain (chain: NetChain): void {
     this.cleanups.push(chain.onTx((bytes) => { void this.publish('tx', bytes).catch(() => {}) }))
     this.cleanups.push(chain.onBlock((hash) => {
+      if (this.blocksSeen.has(toHex(hash))) return
+      this.markBlockSeen(hash)
       void (async () => {
         const bytes = await chain.getBlockBytes(hash)
-        if (bytes !== undefined) await this.publish('ublock', bytes)
+        if (bytes === undefined) return
+        if (this.relay === 'full') await this.publish('ublock', bytes)
+        else await this.publish('cmpct', encodeCompactBlock(compactFromUblockBytes(bytes, randomBytes(COMPACT_NONCE_BYTES))))
       })().catch(() => {})
     }))
   }

@@ -131,9 +131,9 @@ export async function createNetNode (opts: NetNodeOptions): Promise<NetNode> {
         emitSelf: false,
         maxInboundDataLength: opts.maxGossipBytes ?? MAX_GOSSIP_RPC_BYTES,
         maxOutboundBufferSize: 8 * (opts.maxGossipBytes ?? MAX_GOSSIP_RPC_BYTES),
-        allowedTopics: [topics.tx, topics.ublock, topics.dblock, topics.prelim],
+        allowedTopics: [topics.tx, topics.ublock, topics.cmpct, topics.dblock, topics.prelim],
         scoreParams: {
-          topics: { [topics.tx]: topicScore, [topics.ublock]: topicScore, [topics.dblock]: topicScore, [topics.prelim]: topicScore },
+          topics: { [topics.tx]: topicScore, [topics.ublock]: topicScore, [topics.cmpct]: topicScore, [topics.dblock]: topicScore, [topics.prelim]: topicScore },
           appSpecificScore: (p) => peers.score(p),
           appSpecificWeight: 1
         },

@@ -13,15 +13,30 @@
  *              audit path ‖ tx bytes (RFC 6962 inclusion proof against the
  *              header's userroot), so a light node verifies each.
  *   mempool/1  byte budget → the mempool's transactions, arrival order.
+ *   submit/1   one encoded transaction (≤ MAX_TX_BYTES, refused from its
+ *              length prefix before it is read) → the node's verdict:
+ *              accepted ‖ code ‖ reason. The gossip topic has no reply, so
+ *              this is how a lightweight user node, which "generates and
+ *              publishes transactions" through core nodes (§III-A), learns
+ *              that one refused its transaction and why. The transaction
+ *              goes through the same admission as a gossiped one from that
+ *              peer (relay policy, per-peer queue, signature), and the core
+ *              node relays what it admits.
+ *   blocktxn/1 getblocktxn (block hash + positions) → one blocktxn frame
+ *              with those transactions of the block, or an empty frame when
+ *              the block is unknown or lacks a position (BIP 152; a peer
+ *              rebuilding a compact block asks for what its mempool lacks).
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
+  decodeBlockTxn, decodeGetBlockTxn, encodeBlockTxn, encodeGetBlockTxn, equalBytes, MAX_BLOCKTXN_BYTES, MAX_GETBLOCKTXN_BYTES, ublockTxBytesAt,
   decodeTx, decodeUblockHeader, encodeUblockHeader, HASH_BYTES, MAX_BLOCK_BODY_BYTES, MAX_TX_BYTES, Reader, txId, UBLOCK_HEADER_BYTES, Writer,
   type UblockHeader
 } from '../core/index.ts'
-import type { NetChain, ProvenTx } from './chain.ts'
+import type { NetChain, ProvenTx, Verdict } from './chain.ts'
 import { BadResponseError } from './errors.ts'
+import { txRefusalPenalty } from './gossip.ts'
 import { request, serve, STATUS, type Answer, type ProtocolSpec, type RateLimit, type RequestOptions } from './reqresp.ts'
 
 export const MAX_LOCATOR = 64
@@ -31,7 +46,11 @@ export const MAX_USER_TXS = 1000
 export const MAX_PROOF_DEPTH = 32
 export const MAX_MEMPOOL_ANSWER = MAX_BLOCK_BODY_BYTES
 
-export interface Protocols { readonly headers: ProtocolSpec, readonly blocks: ProtocolSpec, readonly userTxs: ProtocolSpec, readonly mempool: ProtocolSpec }
+/** Longest error code and reason a submit/1 verdict carries (longer ones are cut). */
+export const MAX_VERDICT_CODE = 64
+export const MAX_VERDICT_REASON = 512
+
+export interface Protocols { readonly headers: ProtocolSpec, readonly blocks: ProtocolSpec, readonly userTxs: ProtocolSpec, readonly mempool: ProtocolSpec, readonly submit: ProtocolSpec, readonly blockTxn: ProtocolSpec }
 
 export function protocolsFor (network: string): Protocols {
   const p = `/healthchain/${network}`
@@ -39,7 +58,9 @@ export function protocolsFor (network: string): Protocols {
     headers: { id: `${p}/headers/1`, maxRequestBytes: 8 + MAX_LOCATOR * HASH_BYTES, maxFrameBytes: 64 + MAX_HEADERS * UBLOCK_HEADER_BYTES, maxFrames: 1 },
     blocks: { id: `${p}/blocks/1`, maxRequestBytes: 4 + MAX_BLOCKS_PER_REQUEST * HASH_BYTES, maxFrameBytes: UBLOCK_HEADER_BYTES + MAX_BLOCK_BODY_BYTES, maxFrames: MAX_BLOCKS_PER_REQUEST },
     userTxs: { id: `${p}/usertxs/1`, maxRequestBytes: HASH_BYTES + 16, maxFrameBytes: UBLOCK_HEADER_BYTES + 16 + MAX_PROOF_DEPTH * HASH_BYTES + MAX_TX_BYTES, maxFrames: MAX_USER_TXS + 1 },
-    mempool: { id: `${p}/mempool/1`, maxRequestBytes: 8, maxFrameBytes: MAX_TX_BYTES, maxFrames: Math.ceil(MAX_MEMPOOL_ANSWER / 64) }
+    mempool: { id: `${p}/mempool/1`, maxRequestBytes: 8, maxFrameBytes: MAX_TX_BYTES, maxFrames: Math.ceil(MAX_MEMPOOL_ANSWER / 64) },
+    submit: { id: `${p}/submit/1`, maxRequestBytes: MAX_TX_BYTES, maxFrameBytes: 8 + 3 * (MAX_VERDICT_CODE + MAX_VERDICT_REASON), maxFrames: 1 },
+    blockTxn: { id: `${p}/blocktxn/1`, maxRequestBytes: MAX_GETBLOCKTXN_BYTES, maxFrameBytes: MAX_BLOCKTXN_BYTES, maxFrames: 1 }
   }
 }
 
@@ -113,6 +134,25 @@ export function decodeProvenTx (b: Uint8Array): ProvenTx {
   return { header, pos, size, proof, tx: { tx: decodeTx(bytes), bytes, id: txId(bytes) } }
 }
 
+/** A submit/1 verdict: 1 (accepted) or 0, then for a refusal its error code and reason (UTF-8, cut to their limits). */
+export function encodeVerdict (v: Verdict): Uint8Array {
+  const w = new Writer(16 + 3 * (MAX_VERDICT_CODE + MAX_VERDICT_REASON)).u8('accepted', v.accepted ? 1 : 0)
+  if (v.accepted) return w.finish()
+  const utf8 = (s: string, max: number): Uint8Array => new TextEncoder().encode(s.slice(0, max))
+  return w.bytes('code', utf8(v.code, MAX_VERDICT_CODE), 3 * MAX_VERDICT_CODE).bytes('reason', utf8(v.reason, MAX_VERDICT_REASON), 3 * MAX_VERDICT_REASON).finish()
+}
+export function decodeVerdict (b: Uint8Array): Verdict {
+  const r = new Reader(b)
+  const accepted = r.u8('accepted')
+  if (accepted > 1) throw new BadResponseError('accepted', `${accepted} is neither 0 nor 1`)
+  if (accepted === 1) { r.end('verdict'); return { accepted: true } }
+  const text = new TextDecoder()
+  const code = text.decode(r.bytes('code', 3 * MAX_VERDICT_CODE))
+  const reason = text.decode(r.bytes('reason', 3 * MAX_VERDICT_REASON))
+  r.end('verdict')
+  return { accepted: false, code, reason }
+}
+
 // ---- server ----
 
 export interface ServeChainOptions {
@@ -121,7 +161,7 @@ export interface ServeChainOptions {
   readonly onAbuse?: (peer: string, points: number, reason: string) => void
 }
 
-/** Serves the four protocols from `chain`; resolves to the function that stops serving. */
+/** Serves the protocols from `chain`; resolves to the function that stops serving. */
 export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeChainOptions = {}): Promise<() => Promise<void>> {
   const p = protocolsFor(chain.network)
   const tipInfo = (): TipInfo => { const t = chain.tip(); return { height: t.height, hash: t.hash } }
@@ -164,6 +204,22 @@ export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeCh
       const maxBytes = r.varint('maxBytes', MAX_MEMPOOL_ANSWER)
       r.end('mempool request')
       return { frames: chain.mempoolTxs(maxBytes) }
+    }, so),
+    await serve(libp2p, p.submit, async (req, peer): Promise<Answer> => {
+      const v = await chain.submitTx(req, peer)
+      // an invalid one costs its sender what it would by gossip
+      const penalty = v.accepted ? 0 : txRefusalPenalty(v)
+      if (penalty > 0) opts.onAbuse?.(peer, penalty, `invalid tx on ${p.submit.id}: ${v.accepted ? '' : v.reason}`)
+      // one the node has already (pooled, or mined since the submitter last asked) is not refused, whatever a second admission says (duplicate, nonce)
+      const known = !v.accepted && chain.hasTx(txId(req))
+      return { frames: [encodeVerdict(known ? { accepted: true, duplicate: true } : v)] }
+    }, so),
+    await serve(libp2p, p.blockTxn, async (req): Promise<Answer> => {
+      const { hash, indexes } = decodeGetBlockTxn(req)
+      const block = await chain.getBlockBytes(hash)
+      const txs = block === undefined ? [] : ublockTxBytesAt(block, indexes)
+      if (block === undefined || txs.some((t) => t === undefined)) return { frames: [new Uint8Array(0)] }
+      return { frames: [encodeBlockTxn({ hash, txs: txs as Uint8Array[] })] }
     }, so)
   ]
   return async () => { for (const s of stops) await s() }
@@ -173,7 +229,7 @@ export async function serveChain (libp2p: Libp2p, chain: NetChain, opts: ServeCh
 
 type Target = PeerId | Multiaddr
 
-/** Typed calls of the four protocols; answers that do not decode are BadResponseError. */
+/** Typed calls of the protocols; answers that do not decode are BadResponseError. */
 export class ChainClient {
   readonly libp2p: Libp2p
   readonly protocols: Protocols
@@ -221,6 +277,26 @@ export class ChainClient {
       const tip = readTip(r)
       r.end('tip')
       return { tip, txs: f.slice(1).map(decodeProvenTx) }
+    }, opts)
+  }
+
+  /** Hands `tx` (its encoding) to the core node `peer`: its verdict, the reason with a refusal. */
+  async submit (peer: Target, tx: Uint8Array, opts?: RequestOptions): Promise<Verdict> {
+    return await this.call(peer, this.protocols.submit, tx, (f) => {
+      if (f.length !== 1) throw new BadResponseError('submit', `${f.length} frames`)
+      return decodeVerdict(f[0]!)
+    }, opts)
+  }
+
+  /** The transactions at `indexes` of block `hash` (BIP 152 getblocktxn), in that order; undefined when the peer lacks the block. */
+  async blockTxn (peer: Target, hash: Uint8Array, indexes: readonly number[], opts?: RequestOptions): Promise<Uint8Array[] | undefined> {
+    return await this.call(peer, this.protocols.blockTxn, encodeGetBlockTxn({ hash, indexes }), (f) => {
+      if (f.length !== 1) throw new BadResponseError('blocktxn', `${f.length} frames`)
+      if (f[0]!.length === 0) return undefined
+      const m = decodeBlockTxn(f[0]!)
+      if (!equalBytes(m.hash, hash)) throw new BadResponseError('blocktxn', 'answered for another block')
+      if (m.txs.length !== indexes.length) throw new BadResponseError('blocktxn', `${m.txs.length} transactions for ${indexes.length} asked`)
+      return [...m.txs]
     }, opts)
   }
 

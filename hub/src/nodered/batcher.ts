@@ -13,7 +13,7 @@
  * order (roles/doctor's parseBatch reads it).
  */
 import { HealthchainError, MAX_SEALED_BYTES, utf8Bytes } from '../core/index.ts'
-import { readingFromWire, readingToWire } from '../ingest/line.ts'
+import { checkedWire } from '../ingest/line.ts'
 import { BadMessageError } from './errors.ts'
 import type { SensorReading } from './runtime.ts'
 import { FlushRule, parseFlushCondition } from '../ingest/flush-rule.ts'
@@ -47,6 +47,13 @@ export interface BatchOptions {
   readonly maxBytes?: number
   /** Flush rules that close the batch at once (flushRule: e.g. ['fall', 'news2>=3']). */
   readonly eventTypes?: readonly string[]
+  /**
+   * false: the readings only count toward the triggers and are not kept —
+   * the batches are made elsewhere (the hub's durable store, which bounds
+   * their bytes itself), so a reading is measured only against a `maxBytes`
+   * given here. Default true.
+   */
+  readonly keep?: boolean
 }
 
 export interface Batch {
@@ -59,15 +66,16 @@ export interface Batch {
 const OVERHEAD = 12 + 16 // nonce + tag
 export const MAX_PLAINTEXT_BYTES = MAX_SEALED_BYTES - OVERHEAD
 const ENVELOPE = '{"v":1,"readings":[]}'.length
+const AT: ReadonlySet<string> = new Set(['at'])
 /** msg.payload as a reading in wire form, checked by the shared line contract (ingest/line.ts). */
 export function asReading (x: unknown, field = 'payload'): SensorReading {
   // `at`: the hub's receive time (ms since 1970), beside the device's own ms-since-boot `ts`
   const at = x !== null && typeof x === 'object' ? (x as { at?: unknown }).at : undefined
   if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at) || at < 0)) throw new BadMessageError(`${field}.at`, 'the hub receive time must be milliseconds ≥ 0')
   try {
-    if (at === undefined) return readingToWire(readingFromWire(x))
-    const { at: _at, ...wire } = x as Record<string, unknown>
-    return { ...readingToWire(readingFromWire(wire)), at }
+    const r: { -readonly [K in keyof SensorReading]: SensorReading[K] } = checkedWire(x, AT)
+    if (at !== undefined) r.at = at
+    return r
   } catch (err) {
     if (err instanceof HealthchainError) throw new BadMessageError(`${field}.${err.field}`, err.message)
     throw err
@@ -93,7 +101,11 @@ export class Batcher {
   readonly size: number
   readonly maxBytes: number
   private readonly event: (r: SensorReading) => boolean
+  /** whether readings are kept, and measured (JSON-encoded: the costliest step per reading) */
+  private readonly keep: boolean
+  private readonly measure: boolean
   private readings: SensorReading[] = []
+  private count = 0
   private bytes = ENVELOPE
 
   constructor (opts: BatchOptions) {
@@ -101,28 +113,33 @@ export class Batcher {
     this.size = opts.size
     this.maxBytes = Math.min(opts.maxBytes ?? MAX_PLAINTEXT_BYTES, MAX_PLAINTEXT_BYTES)
     this.event = flushRule(opts.eventTypes ?? [])
+    this.keep = opts.keep ?? true
+    this.measure = this.keep || opts.maxBytes !== undefined
   }
 
-  get pending (): number { return this.readings.length }
+  /** Readings in the open batch. */
+  get pending (): number { return this.count }
 
   /** Adds a reading; returns the batches it closed (none, one, or the full one before it and then itself). */
   add (r: SensorReading): Batch[] {
-    const len = Buffer.byteLength(JSON.stringify(r))
+    const len = this.measure ? Buffer.byteLength(JSON.stringify(r)) : 0
     if (ENVELOPE + len > this.maxBytes) throw new BadMessageError('payload', `one reading of ${len} bytes exceeds the batch limit ${this.maxBytes}`)
     const out: Batch[] = []
-    if (this.bytes + len + (this.readings.length > 0 ? 1 : 0) > this.maxBytes) out.push(this.flush('bytes')!)
-    this.bytes += len + (this.readings.length > 0 ? 1 : 0)
-    this.readings.push(r)
-    const trigger: Trigger | null = this.event(r) ? 'event' : this.size > 0 && this.readings.length >= this.size ? 'size' : null
+    if (this.bytes + len + (this.count > 0 ? 1 : 0) > this.maxBytes) out.push(this.flush('bytes')!)
+    this.bytes += len + (this.count > 0 ? 1 : 0)
+    if (this.keep) this.readings.push(r)
+    this.count++
+    const trigger: Trigger | null = this.event(r) ? 'event' : this.size > 0 && this.count >= this.size ? 'size' : null
     if (trigger !== null) out.push(this.flush(trigger)!)
     return out
   }
 
-  /** Closes the open batch (null when empty). */
+  /** Closes the open batch (null when empty); its readings are empty when they are not kept. */
   flush (trigger: Trigger): Batch | null {
-    if (this.readings.length === 0) return null
+    if (this.count === 0) return null
     const b: Batch = { readings: this.readings, trigger, bytes: this.bytes }
     this.readings = []
+    this.count = 0
     this.bytes = ENVELOPE
     return b
   }

@@ -11,9 +11,10 @@ import type { EpochCommitter } from '../roles/user/commit.ts'
 import type { CoreNode } from '../roles/core/node.ts'
 import type { Miner } from '../roles/core/miner.ts'
 import { uploadBatch, type IpfsNode, type PinningClient, type Provider, type UploadOptions } from '../ipfs/index.ts'
-import { readingToWire, type Reading } from '../ingest/line.ts'
+import type { Reading } from '../ingest/line.ts'
 import type { Ingest, SubmitContext } from '../ingest/pipeline.ts'
 import type { BatchChain, BatchState, DurableBatches, OpenBatch } from '../ingest/batches.ts'
+import type { PendingReading } from '../ingest/store.ts'
 import { BatchMismatchError, TxRejectedError } from './errors.ts'
 import type { BatchStore, Confirmed, DurableBatch, HealthchainRuntime, IpfsStore, MinerControl, MinerStatus, ReadingsSource, TxSubmitter } from './runtime.ts'
 
@@ -104,7 +105,8 @@ export function ingestReadings (ingest: Ingest, user?: string | readonly string[
   const owners = user === undefined ? undefined : new Set(typeof user === 'string' ? [user] : user)
   return {
     subscribe: (onReading, onError) => {
-      const reading = (r: Reading, owner: string): void => { if (owners === undefined || owners.has(owner)) onReading({ ...readingToWire(r), at: Date.now() }) }
+      // the wire form ingest made and stored, and its receive time
+      const reading = (_r: Reading, owner: string, p: PendingReading): void => { if (owners === undefined || owners.has(owner)) onReading({ ...p.w, at: p.at }) }
       const dropped = (err: Error, ctx: SubmitContext): void => { onError(err, ctx.device === undefined ? undefined : `${ctx.source}:${ctx.device}`) }
       ingest.on('reading', reading)
       ingest.on('dropped', dropped)

@@ -78,6 +78,8 @@ export class Mempool {
   pendingKeys (user: Uint8Array): number { return this.keysOf.get(latin1(user)) ?? 0 }
   has (id: Uint8Array | string): boolean { return this.entries.has(typeof id === 'string' ? id : toHex(id)) }
   get (id: Uint8Array | string): MempoolEntry | undefined { return this.entries.get(typeof id === 'string' ? id : toHex(id)) }
+  /** The pooled transactions (decoded, ids known), arrival order: what a compact block is rebuilt from. */
+  * txs (): IterableIterator<BodyTx> { for (const e of this.entries.values()) yield e.bt }
   /** Entries in arrival order. */
   list (): MempoolEntry[] { return [...this.entries.values()] }
   /** The state at the tip with the pool applied (pending nonces, balances, epochs). */
@@ -194,9 +196,9 @@ export class Mempool {
     const back = returned.filter((t) => t.tx.kind !== 'coinbase')
     // Returned transactions are older than anything still pooled: number them before it.
     let seq = [...old.values()].reduce((m, e) => Math.min(m, e.seq), this.seq) - back.length
-    const candidates = [...back, ...[...old.values()].map((e) => e.bt)]
-    for (const bt of candidates) {
-      const hex = toHex(bt.id)
+    // [hex id, tx]: the pooled ones keep the key they had, so no id is hex-encoded twice.
+    const candidates: Array<[string, BodyTx]> = [...back.map((t): [string, BodyTx] => [toHex(t.id), t]), ...[...old].map(([hex, e]): [string, BodyTx] => [hex, e.bt])]
+    for (const [hex, bt] of candidates) {
       if (gone.has(hex) || this.entries.has(hex) || this.store.isConfirmed(bt.id)) continue
       try {
         if (this.bytesUsed + bt.bytes.length > this.maxBytes) throw new MempoolFullError(this.maxBytes)
@@ -209,7 +211,7 @@ export class Mempool {
         dropped.push({ id: hex, reason: (err as Error).message })
       }
     }
-    this.persist([...this.entries.values()].filter((e) => !old.has(toHex(e.bt.id))), [...old.values()].filter((e) => !this.entries.has(toHex(e.bt.id))))
+    this.persist([...this.entries].filter(([hex]) => !old.has(hex)).map(([, e]) => e), [...old].filter(([hex]) => !this.entries.has(hex)).map(([, e]) => e))
     this.relayed = 0
     this.keysOf.clear()
     for (const e of this.entries.values()) this.count(e, 1)

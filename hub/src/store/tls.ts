@@ -13,14 +13,28 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
-// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the Reflect metadata API loaded first
-import 'reflect-metadata'
-import * as x509 from '@peculiar/x509'
+import type * as X509 from '@peculiar/x509'
 
-x509.cryptoProvider.set(webcrypto as unknown as typeof globalThis.crypto)
+/**
+ * @peculiar/x509, loaded the first time a certificate is made: with its
+ * ASN.1 and dependency-injection stack it costs a few MB resident (README
+ * "What the hub costs in memory"), and a hub whose certificates are valid
+ * reads them with node:crypto alone. It resolves its algorithm providers
+ * through tsyringe, which needs the Reflect metadata API loaded first.
+ */
+let x509Lib: Promise<typeof X509> | undefined
+async function loadX509 (): Promise<typeof X509> {
+  x509Lib ??= (async () => {
+    await import('reflect-metadata')
+    const x509 = await import('@peculiar/x509')
+    x509.cryptoProvider.set(webcrypto as unknown as typeof globalThis.crypto)
+    return x509
+  })()
+  return await x509Lib
+}
 
 /** the key types @peculiar/x509 takes (WebCrypto's, typed by the DOM library this project does not load) */
-type KeyPair = Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys']
+type KeyPair = Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[0]['keys']
 type SigningKey = KeyPair['privateKey']
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
@@ -67,9 +81,9 @@ async function writePrivate (path: string, text: string): Promise<void> {
 async function exists (path: string): Promise<boolean> { try { await stat(path); return true } catch { return false } }
 
 /** Names the server certificate holds: loopback, this machine's name, and what the config listens on. */
-function altNames (hosts: readonly string[]): x509.JsonGeneralName[] {
+function altNames (hosts: readonly string[]): X509.JsonGeneralName[] {
   const names = new Set(['localhost', '127.0.0.1', '::1', hostname(), ...hosts.filter((h) => h !== '0.0.0.0' && h !== '::')])
-  return [...names].map((n) => ({ type: isIP(n) !== 0 ? 'ip' : 'dns', value: n }) as x509.JsonGeneralName)
+  return [...names].map((n) => ({ type: isIP(n) !== 0 ? 'ip' : 'dns', value: n }) as X509.JsonGeneralName)
 }
 
 function describe (certPem: string, keyPem: string, files: TlsMaterial['files'], ca: string | undefined, created: boolean): TlsMaterial {
@@ -91,6 +105,7 @@ export async function loadOrCreateTls (dataDir: string, opts: { hosts?: readonly
   const now = opts.now ?? Date.now()
   let created = false
   if (!await exists(files.ca) || !await exists(files.caKey)) {
+    const x509 = await loadX509()
     const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as unknown as KeyPair
     const ca = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
@@ -113,10 +128,12 @@ export async function loadOrCreateTls (dataDir: string, opts: { hosts?: readonly
   let leafOk = !created && await exists(files.cert) && await exists(files.key)
   if (leafOk) {
     const c = new X509Certificate(await readFile(files.cert, 'utf8'))
-    const wanted = altNames(opts.hosts ?? []).every((n) => c.checkHost(n.value) !== undefined || c.checkIP(n.value) !== undefined)
+    // checkIP throws on a name that is no address: each name is checked as what it is
+    const wanted = altNames(opts.hosts ?? []).every((n) => (n.type === 'ip' ? c.checkIP(n.value) : c.checkHost(n.value)) !== undefined)
     leafOk = wanted && Date.parse(c.validTo) - now > RENEW_DAYS * DAY && c.checkIssued(new X509Certificate(caPem))
   }
   if (!leafOk) {
+    const x509 = await loadX509()
     const ca = new x509.X509Certificate(caPem)
     const caKey = await importKey(await readFile(files.caKey, 'utf8'))
     const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as unknown as KeyPair

@@ -10,6 +10,7 @@ import type { Severity } from '../ai/analyzer.ts'
 import type { EmergencyStatus } from '../app/emergency.ts'
 import type { BackupStatus, BackupSummary } from '../app/backup.ts'
 import type { WithdrawalReport } from '../app/erasure.ts'
+import type { AlertsStatus } from '../app/alerts.ts'
 import type { EpisodeRef } from '../ai/episodes.ts'
 import type { Observations } from '../ai/news2.ts'
 import type { Vital } from '../ai/units.ts'
@@ -144,6 +145,8 @@ export interface PatientPage {
   readonly backup?: BackupStatus
   /** Withdrawing consent (README "Withdrawing consent (erasure)"); absent when the hub offers it not. */
   readonly erasure?: { readonly withdrawn: number | null }
+  /** Alerts out (README "Alerts out"): the settings and each channel's counters; absent when the hub sends none. */
+  readonly alertsOut?: AlertsStatus
 }
 
 /** The patient page's emergency-access section: the choice, t of n, every access (who, when, why, which epochs, who released). */
@@ -163,6 +166,10 @@ export interface PatientModel {
   backupNow?: () => Promise<BackupSummary>
   /** Withdraws consent (final): the hub then stops and destroys its keys. */
   withdraw?: (o: { readonly confirm: boolean }) => Promise<WithdrawalReport>
+  /** Saves the alert settings (the control API's POST /v1/alerts body; checked there); resolves with the new status. */
+  configureAlerts?: (body: unknown) => Promise<AlertsStatus>
+  /** Sends a test alert on one channel; rejects with the channel's error. */
+  testAlert?: (channel: string) => Promise<{ readonly channel: string, readonly delivered: true, readonly id: string }>
 }
 
 export interface PatientSummary {

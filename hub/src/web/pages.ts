@@ -345,8 +345,38 @@ export function erasureSection (f: Pick<Frame, 'base' | 'csrf'>, p: Pick<Patient
 </section>`
 }
 
+/**
+ * Alerts out (README "Alerts out"): each channel (Home Assistant over MQTT,
+ * e-mail, webhook) with what it sent and why it failed, a test button each,
+ * and the settings form (secrets never shown: an empty field keeps them).
+ */
+export function alertsOutSection (f: Pick<Frame, 'base' | 'csrf'>, p: Pick<PatientPage, 'alertsOut'>): Html {
+  const a = p.alertsOut
+  if (a === undefined) return html``
+  const s = a.settings as { minSeverity?: string, silentMinutes?: number, mqtt?: { url?: string, username?: string }, email?: { host?: string, port?: number, secure?: boolean, username?: string, from?: string, to?: string[] }, webhook?: { url?: string } }
+  const names: Record<string, string> = { mqtt: 'Home Assistant (MQTT)', email: 'E-mail', webhook: 'Webhook' }
+  const field = (name: string, label: string, value: string | number | undefined, type = 'text'): Html => html`<label>${label} <input name="${name}" type="${type}" value="${value ?? ''}" autocomplete="off"></label>`
+  return html`<section aria-labelledby="alerts-out-h" class="card" id="alerts-out">
+  <h2 id="alerts-out-h">Alerts out</h2>
+  <p>Urgent findings, preliminary findings (severity ${s.minSeverity ?? 'low'} and above) and sensors silent for ${s.silentMinutes ?? 0} minutes go out to:</p>
+  <ul id="alert-channels">${Object.entries(a.channels).map(([n, c]) => html`<li data-channel="${n}">${names[n] ?? n}: ${c.configured
+    ? html`${c.sent ?? 0} sent, ${c.failed ?? 0} failed attempts, ${c.gaveUp ?? 0} given up${(c.queued ?? 0) > 0 ? html`, ${c.queued} waiting` : ''}${c.lastError === undefined ? '' : html`<br><small class="error">last error${c.lastErrorAt === undefined ? '' : html` ${time(c.lastErrorAt)}`}: ${c.lastError}</small>`}
+    <form method="post" action="${f.base}/patient/alerts/test" class="inline">${csrfField(f)}<input type="hidden" name="channel" value="${n}"><button type="submit">Send a test</button></form>`
+    : 'not set up'}</li>`)}</ul>
+  <details><summary>Settings</summary>
+  <form method="post" action="${f.base}/patient/alerts">${csrfField(f)}
+  <label>Lowest severity sent <select name="minSeverity">${['low', 'urgent', 'emergency'].map((x) => html`<option${x === s.minSeverity ? raw(' selected') : ''}>${x}</option>`)}</select></label>
+  ${field('silentMinutes', 'Silent sensor after (minutes, 0: never)', s.silentMinutes, 'number')}
+  <fieldset><legend>Home Assistant (MQTT discovery)</legend>${field('mqttUrl', 'Broker URL (mqtt://…)', s.mqtt?.url)}${field('mqttUsername', 'User', s.mqtt?.username)}${field('mqttPassword', 'Password (empty: keep)', undefined, 'password')}</fieldset>
+  <fieldset><legend>E-mail (SMTP)</legend>${field('emailHost', 'Server', s.email?.host)}${field('emailPort', 'Port', s.email?.port, 'number')}<label><input type="checkbox" name="emailSecure"${s.email?.secure === true ? raw(' checked') : ''}> TLS from the start (port 465)</label>${field('emailUsername', 'User', s.email?.username)}${field('emailPassword', 'Password (empty: keep)', undefined, 'password')}${field('emailFrom', 'From', s.email?.from)}${field('emailTo', 'To (comma-separated)', s.email?.to?.join(', '))}</fieldset>
+  <fieldset><legend>Webhook</legend>${field('webhookUrl', 'URL (https://…)', s.webhook?.url)}${field('webhookSecret', 'Signing secret (empty: keep)', undefined, 'password')}</fieldset>
+  <button type="submit">Save alert settings</button></form></details>
+  <p class="hint">An empty address turns a channel off. Passwords and the webhook secret are kept encrypted on the hub; a channel that fails is retried with growing pauses, and its failures are counted here.</p>
+</section>`
+}
+
 /** The patient page, section by section, in this order. */
-export const PATIENT_SECTIONS: PatientSection[] = [summarySection, alertsSection, episodesSection, vitalsSection, doctorsSection, emergencySection, paymentsSection, devicesSection, backupSection, erasureSection, technicalSection]
+export const PATIENT_SECTIONS: PatientSection[] = [summarySection, alertsSection, episodesSection, vitalsSection, doctorsSection, emergencySection, alertsOutSection, paymentsSection, devicesSection, backupSection, erasureSection, technicalSection]
 
 export function patientMain (f: Frame, p: PatientPage, cs: readonly Chart[], sections: readonly PatientSection[] = PATIENT_SECTIONS): Html {
   return html`

@@ -303,6 +303,17 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
       const reached = r.storage.filter((x) => x.error === undefined).length
       return { text: `Consent withdrawn. ${reached} of ${r.storage.length} storage nodes dropped your data${r.docchain === null ? '' : r.docchain.ok ? '; the accounting nodes will release no emergency key shares' : `; Docchain did not record it (${r.docchain.reason})`}. The hub now stops and destroys its keys.`, json: { ...r } }
     }))
+    router.post('/patient/alerts/test', action('patient', async (req) => {
+      if (patient.testAlert === undefined) throw new NotFoundError('alerts')
+      const r = await patient.testAlert(String((req.body as Record<string, unknown>).channel ?? ''))
+      return { text: `The test alert went out on ${r.channel}.`, json: { ...r } }
+    }))
+    router.post('/patient/alerts', action('patient', async (req) => {
+      if (patient.configureAlerts === undefined) throw new NotFoundError('alerts')
+      const s = await patient.configureAlerts(alertsForm(req.body as Record<string, unknown>))
+      const on = Object.entries(s.channels).filter(([, c]) => c.configured).map(([n]) => n)
+      return { text: `Alert settings saved: ${on.length === 0 ? 'no channel' : on.join(', ')}.`, json: { ...s } }
+    }))
     router.get('/patient/diagnoses/:id/fhir', async (req, res, next) => {
       try {
         const r = await patient.report(hexParam('id', req.params.id))
@@ -356,4 +367,22 @@ export async function createWebRouter (opts: WebOptions): Promise<WebRouter> {
   })
 
   return { router, credentials, sessions, ...(credentials.created === undefined ? {} : { created: credentials.created }) }
+}
+
+/**
+ * The page's alert settings form as the control API's POST /v1/alerts body:
+ * a channel with an empty address is off; an empty password or secret keeps
+ * the saved one (the service fills it in).
+ */
+export function alertsForm (b: Record<string, unknown>): Record<string, unknown> {
+  const v = (k: string): string | undefined => { const x = b[k]; return typeof x === 'string' && x.trim() !== '' ? x.trim() : undefined }
+  const num = (k: string): number | string | undefined => { const x = v(k); return x === undefined ? undefined : /^\d+$/.test(x) ? Number(x) : x }
+  const some = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined))
+  return some({
+    minSeverity: v('minSeverity'),
+    silentMinutes: num('silentMinutes'),
+    mqtt: v('mqttUrl') === undefined ? undefined : some({ url: v('mqttUrl'), username: v('mqttUsername'), password: v('mqttPassword') }),
+    email: v('emailHost') === undefined ? undefined : some({ host: v('emailHost'), port: num('emailPort'), secure: b.emailSecure === 'on' || b.emailSecure === 'true', username: v('emailUsername'), password: v('emailPassword'), from: v('emailFrom'), to: (v('emailTo') ?? '').split(/[\s,;]+/).filter((x) => x !== '') }),
+    webhook: v('webhookUrl') === undefined ? undefined : some({ url: v('webhookUrl'), secret: v('webhookSecret') })
+  })
 }

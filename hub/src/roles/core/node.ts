@@ -179,14 +179,17 @@ export class CoreNode extends EventEmitter {
    * us any (DESIGN §6): size, then the header alone — its proof of work
    * against its own target, then linkage, required target and timestamp
    * against its parent — before the body is decoded or a signature checked.
+   * `decoded`: the decoding of `input` the caller already holds (a compact
+   * block rebuilt from the mempool, whose transactions are decoded and
+   * hashed already); the header is still checked on the bytes.
    */
-  async submitBlock (input: Uint8Array | Ublock): Promise<BlockOutcome> {
+  async submitBlock (input: Uint8Array | Ublock, decoded?: Ublock): Promise<BlockOutcome> {
     let block: Ublock
     let hash = '?'
     try {
       const header = input instanceof Uint8Array ? this.checkHeaderFirst(input) : input.header
       hash = toHex(ublockHash(header))
-      block = input instanceof Uint8Array ? decodeUblock(input) : input
+      block = input instanceof Uint8Array ? decoded ?? decodeUblock(input) : input
     } catch (err) {
       this.count(codeOf(err))
       return { hash, accepted: false, code: codeOf(err), reason: (err as Error).message }

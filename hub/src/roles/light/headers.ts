@@ -57,7 +57,8 @@ export class HeaderChain {
     return bitsAfter(this.params, { height: parent.height, bits: parent.header.bits, gtime: parent.header.gtime }, (h) => this.ancestor(parent, h).header.gtime)
   }
 
-  private recentTimes (e: HeaderEntry): number[] {
+  /** gtimes of `e` and its ancestors, up to the MTP window, oldest first. */
+  recentTimes (e: HeaderEntry): number[] {
     const out: number[] = []
     let cur: HeaderEntry | undefined = e
     while (cur !== undefined && out.length < this.params.mtpWindow) { out.push(cur.header.gtime); cur = this.parentOf(cur) }

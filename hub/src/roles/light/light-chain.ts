@@ -7,8 +7,10 @@
  * stores: no bodies, no other user's transaction, no ledger.
  *
  * - Its transactions go to the network through the core nodes it is
- *   connected to (the gossip topic they validate and relay); they stay
- *   pending, and are published again, until a core node proves them.
+ *   connected to: one of them gives its verdict (submit/1) and relays what
+ *   it accepts; a refused one is reported with the core node's reason, an
+ *   accepted one stays pending, and is published again, until a core node
+ *   proves it.
  * - On each new tip (and every `refreshMs`) it asks every connected core
  *   node for its transactions and cross-checks them (LightNode.checkPeers):
  *   a core node that forges a proof, substitutes a transaction or omits
@@ -39,6 +41,12 @@ export interface LightChainOptions extends LightNodeOptions {
 
 export type SubmitVerdict = { readonly id: string, readonly accepted: true } | { readonly id: string, readonly accepted: false, readonly code: string, readonly reason: string }
 
+/** Refused transactions kept for the status. */
+const MAX_REJECTED = 50
+
+/** One of the user's transactions a core node refused (submit/1), with its reason. */
+export interface RejectedTx { readonly id: string, readonly kind: string, readonly code: string, readonly reason: string, readonly peer: string, readonly at: number }
+
 export interface LightChainStatus {
   readonly height: number
   readonly tip: string
@@ -52,6 +60,8 @@ export interface LightChainStatus {
   readonly liars: number
   /** Bytes of the Userchain store: headers and proven own transactions. */
   readonly storeBytes: number
+  /** Own transactions a core node refused (the last MAX_REJECTED), oldest first, with the core node's code and reason. */
+  readonly rejected: readonly RejectedTx[]
 }
 
 /** Events: 'tip' (after each check of the core nodes), 'confirmed' (ConfirmedTx, each own tx once proven), 'liar' ({ peer, error }). */
@@ -66,6 +76,10 @@ export class LightChain extends EventEmitter {
   /** Heights below this were cross-checked with every core node already: later checks ask from a reorg's depth below. */
   private checkedTo = 0
   liars = 0
+  /** The user's transactions a core node refused, newest last (MAX_REJECTED at most), by id. */
+  readonly rejected = new Map<string, RejectedTx>()
+  /** Refusals since start, by the core node's error code (what a core hub's status counts as `refused`). */
+  readonly refused: Record<string, number> = {}
 
   /** What it knows of the user's transactions (also read offline, by the CLI on a stopped hub's data dir). */
   readonly ledger: LightLedger
@@ -136,7 +150,7 @@ export class LightChain extends EventEmitter {
     if (reports.length > 0) this.checkedTo = Math.min(this.node.headers.height, ...reports.map((r) => r.tip.height))
     const fresh = [...this.node.confirmed].filter(([id]) => !before.has(id))
     if (fresh.length > 0) await this.save()
-    for (const [, c] of fresh.sort((a, b) => a[1].height - b[1].height)) this.emit('confirmed', c)
+    for (const [id, c] of fresh.sort((a, b) => a[1].height - b[1].height)) { this.rejected.delete(id); this.emit('confirmed', c) }
     // past the gossip's own duplicate filter: gossipsub forgets a message id after its seen TTL (2 min), then this reaches the core nodes again
     for (const bytes of this.node.pending.values()) await this.node.net.pubsub.publish(this.node.gossip.topic('tx'), bytes).catch(() => {})
     this.emit('tip')
@@ -161,17 +175,33 @@ export class LightChain extends EventEmitter {
   }
 
   /**
-   * Publishes one of the user's transactions to the core nodes. Accepted
-   * when at least one core node took the message (it validates and relays
-   * it); it stays pending until proven on the best chain.
+   * Hands one of the user's transactions to a core node (LightNode.submitTx)
+   * and answers with its verdict, as a core hub's own node would: accepted
+   * (pending here until a core node proves it), or refused with the core
+   * node's code and reason (not pending; kept in `rejected`, shown in the
+   * status). When no core node gives a verdict (all timed out, or none
+   * serves submit/1) it goes out on the gossip topic instead and stays
+   * pending, published again with each check.
    */
   async submit (tx: Tx): Promise<SubmitVerdict> {
     const bt = bodyTx(tx)
     const id = toHex(bt.id)
     if (this.node.confirmed.has(id)) return { id, accepted: true }
     if (this.node.corePeers().length === 0) return { id, accepted: false, code: 'ERR_NO_CORE_PEERS', reason: 'no core node connected: the transaction is sent again once one is' }
+    const { verdict, peer, failures } = await this.node.submitTx(bt.bytes)
+    for (const f of failures) this.log(`light node: core node ${f.peer} gave no verdict on ${id.slice(0, 12)}…: ${f.error}`)
+    if (verdict !== undefined && !verdict.accepted) {
+      this.node.pending.delete(id)
+      this.rejected.set(id, { id, kind: tx.kind, code: verdict.code, reason: verdict.reason, peer: peer!, at: Date.now() })
+      if (this.rejected.size > MAX_REJECTED) this.rejected.delete(this.rejected.keys().next().value!)
+      this.refused[verdict.code] = (this.refused[verdict.code] ?? 0) + 1
+      this.log(`light node: core node ${peer!} refused ${tx.kind} ${id.slice(0, 12)}…: ${verdict.code} ${verdict.reason}`)
+      return { id, accepted: false, code: verdict.code, reason: verdict.reason }
+    }
+    this.rejected.delete(id)
     this.node.pending.set(id, bt.bytes)
-    // a core node just connected may not have told us its topics yet: give it a moment (5 s at most)
+    if (verdict !== undefined) return { id, accepted: true }
+    // no verdict: gossip, as to core nodes that predate submit/1 (a core node just connected may not have told us its topics yet: 5 s at most)
     const topic = this.node.gossip.topic('tx')
     for (let i = 0; i < 50 && this.node.net.pubsub.getSubscribers(topic).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
     const recipients = await this.node.gossip.publish('tx', bt.bytes)
@@ -209,7 +239,8 @@ export class LightChain extends EventEmitter {
       proven: proven.length,
       peers: this.node.corePeers().length,
       liars: this.liars,
-      storeBytes: this.node.headers.height * UBLOCK_HEADER_BYTES + proven.reduce((n, c) => n + 4 + encodeProvenTx(c.proven).length, 0)
+      storeBytes: this.node.headers.height * UBLOCK_HEADER_BYTES + proven.reduce((n, c) => n + 4 + encodeProvenTx(c.proven).length, 0),
+      rejected: [...this.rejected.values()]
     }
   }
 }

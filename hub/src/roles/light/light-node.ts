@@ -7,7 +7,10 @@
  *   (headers/1) and from gossiped Ublocks are checked for PoW and linkage;
  *   bodies are never kept, and a gossiped block is not forwarded (its body
  *   was not checked here).
- * - Publishes its own transactions on the gossip topic.
+ * - Hands its own transactions to a core node (submit/1) and learns its
+ *   verdict; one that does not answer is passed over for the next. Without
+ *   any answer (core nodes that do not serve submit/1) it publishes them on
+ *   the gossip topic.
  * - Asks core nodes for its own transactions (usertxs/1) and verifies each
  *   against its own header chain: the block must be on its best chain and
  *   the RFC 6962 inclusion proof must lead to that header's userroot. A core
@@ -33,6 +36,9 @@ import { blockLocator } from '../../net/sync.ts'
 import { HeaderChain } from './headers.ts'
 
 export const HEADERS_FILE = 'headers.bin'
+
+/** Refusals about the submitter's standing with that core node, not the transaction: another core node is asked. */
+const STANDING = new Set(['ERR_POLICY_RATE', 'ERR_NET_QUEUE_FULL', 'ERR_NET_BANNED', 'ERR_NET_CLOSED'])
 
 /**
  * Whether a proven transaction holds against our header chain: its block on
@@ -72,6 +78,8 @@ export class LightNode extends EventEmitter {
   /** Transactions we published and have not seen proven. */
   readonly pending = new Map<string, Uint8Array>()
   private headerSync: Promise<unknown> = Promise.resolve()
+  /** Where the next submission starts in the list of core peers (they take turns). */
+  private nextSubmit = 0
 
   /** `<dataDir>/headers.bin`: the best header chain, restored (and re-checked) at start. */
   readonly headersFile: string | undefined
@@ -84,7 +92,9 @@ export class LightNode extends EventEmitter {
     this.headers = headers
     this.headersFile = opts.dataDir === undefined ? undefined : join(opts.dataDir, HEADERS_FILE)
     this.client = new ChainClient(net.libp2p, opts.params.name, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs })
-    this.gossip = new Gossip(net, { ublock: async (data, peer) => this.onGossipBlock(data, peer) })
+    // A compact block starts with the same 89-byte header: a light node takes either.
+    const onBlock = async (data: Uint8Array, peer: string): Promise<Verdict> => await this.onGossipBlock(data, peer)
+    this.gossip = new Gossip(net, { ublock: onBlock, cmpct: onBlock })
   }
 
   static async start (opts: LightNodeOptions): Promise<LightNode> {
@@ -181,6 +191,32 @@ export class LightNode extends EventEmitter {
     this.pending.set(id, bt.bytes)
     await this.gossip.publish('tx', bt.bytes)
     return id
+  }
+
+  /**
+   * Hands one of our transactions (its encoding) to the connected core
+   * nodes in turn, from the one after the last asked, until one gives a
+   * verdict on the transaction itself: accepted (it relays it), or refused
+   * with its code and reason. A core node that times out, is gone or does
+   * not serve submit/1, or that refuses because of our standing with it (over
+   * our rate, its queue for us full) is passed over. `failures` are those
+   * passed over; no verdict when none gave one.
+   */
+  async submitTx (bytes: Uint8Array): Promise<{ verdict?: Verdict, peer?: string, failures: Array<{ peer: string, error: string }> }> {
+    const peers = this.corePeers()
+    const failures: Array<{ peer: string, error: string }> = []
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[(this.nextSubmit + i) % peers.length]!
+      try {
+        const verdict = await this.client.submit(p, bytes)
+        if (!verdict.accepted && STANDING.has(verdict.code)) { failures.push({ peer: p.toString(), error: `${verdict.code}: ${verdict.reason}` }); continue }
+        this.nextSubmit = (this.nextSubmit + i + 1) % peers.length
+        return { verdict, peer: p.toString(), failures }
+      } catch (err) {
+        failures.push({ peer: p.toString(), error: (err as Error).message })
+      }
+    }
+    return { failures }
   }
 
   private liar (peer: string, err: ForgedProofError | OmittedTxError): never {
