@@ -22,6 +22,11 @@
  * hub process's CPU time (user + system, all its threads; the publishers
  * and the storage node are other processes) per reading over each run.
  *
+ * Rounds: BENCH_HUBFLOW_ROUNDS (default 3) pairs of runs, ingest alone and
+ * the hub path, the order alternating from round to round; each figure is
+ * the median over the rounds, the ratio the median of the rounds' ratios
+ * (each round's two runs close together in time, under the same load).
+ *
  * hub_reading_to_tx_ms_p50: per reading, the time from its batch closing
  * (the window excluded: a reading waits for its batch to close by design)
  * to its tx_IoT accepted; median over readings.
@@ -157,29 +162,45 @@ async function hubflowRun (dir: string, devices: number, perDevice: number): Pro
   }
 }
 
+/** Median of a non-empty list. */
+function mid (xs: readonly number[]): number { return median([...xs]) }
+
 export async function run (): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), 'hc-bench-hubflow-'))
   try {
     const devices = 10
     const perDevice = Number(process.env.BENCH_HUBFLOW_PER_DEVICE ?? 20_000)
-    console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
-    const ingest = await profiled('ingest', async () => await mqttRun(dir, true, devices, perDevice))
-    const flow = await hubflowRun(join(dir, 'hub'), devices, perDevice)
+    // paired rounds, the order alternating (ingest first, then the hub first): a change of load during the run
+    // moves both paths of a round alike, and the ratio is the median of the rounds' own ratios
+    const rounds = Math.max(1, Number(process.env.BENCH_HUBFLOW_ROUNDS ?? 3))
+    console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${rounds} paired rounds, the order alternating`)
+    const ingests: Array<Awaited<ReturnType<typeof mqttRun>>> = []
+    const flows: Array<Awaited<ReturnType<typeof hubflowRun>>> = []
+    for (let r = 0; r < rounds; r++) {
+      const roundDir = join(dir, `round-${r}`)
+      await mkdir(roundDir, { recursive: true })
+      const ingestRun = async (): Promise<void> => { ingests.push(await profiled(`ingest-${r}`, async () => await mqttRun(roundDir, true, devices, perDevice))) }
+      const flowRun = async (): Promise<void> => { flows.push(await hubflowRun(join(roundDir, 'hub'), devices, perDevice)) }
+      if (r % 2 === 0) { await ingestRun(); await flowRun() } else { await flowRun(); await ingestRun() }
+      console.log(`round ${r + 1}: ingest alone ${Math.round(ingests[r]!.rate)} readings/s, hub path ${Math.round(flows[r]!.rate)} readings/s, ratio ${(flows[r]!.rate / ingests[r]!.rate).toFixed(2)}`)
+    }
     console.log(`MQTT QoS 1: ${devices} devices × ${perDevice} readings, ≤500 unacked each; load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
-    const ingestCpuUs = 1e6 / ingest.perCpuS
-    console.log('hub CPU µs per reading: user + system time of the hub process (every thread) over the run ÷ readings — steadier than the rates on a shared machine')
+    const ingest = { rate: mid(ingests.map((x) => x.rate)), batches: mid(ingests.map((x) => x.batches)), cpuUs: mid(ingests.map((x) => 1e6 / x.perCpuS)) }
+    const flow = { rate: mid(flows.map((x) => x.rate)), batches: mid(flows.map((x) => x.batches)), cpuUs: mid(flows.map((x) => x.cpuUs)), p50: mid(flows.map((x) => x.p50)) }
+    const ratio = mid(flows.map((f, i) => f.rate / ingests[i]!.rate))
+    console.log('medians over the rounds; hub CPU µs per reading: user + system time of the hub process (every thread) over the run ÷ readings — steadier than the rates on a shared machine')
     table([
       ['path', 'readings/s', 'hub CPU µs per reading', 'batches', 'reading → tx_IoT accepted p50 (ms, window excluded)', 'target'],
-      ['ingest alone (fsynced LevelDB, PUBACK)', ingest.rate, ingestCpuUs, ingest.batches, '', ''],
+      ['ingest alone (fsynced LevelDB, PUBACK)', ingest.rate, ingest.cpuUs, ingest.batches, '', ''],
       ['hub: ingest → durable batches → Node-RED → AES-GCM → IPFS → tx_IoT in the mempool', flow.rate, flow.cpuUs, flow.batches, flow.p50, '≥ 0.8 × ingest']
     ])
     return {
       hub_readings_per_s_durable: Math.round(flow.rate),
       hub_ingest_readings_per_s: Math.round(ingest.rate),
-      hubflow_ratio_to_ingest: Math.round(flow.rate / ingest.rate * 100) / 100,
+      hubflow_ratio_to_ingest: Math.round(ratio * 100) / 100,
       hub_reading_to_tx_ms_p50: Math.round(flow.p50 * 10) / 10,
       hub_cpu_us_per_reading_durable: Math.round(flow.cpuUs * 10) / 10,
-      hub_ingest_cpu_us_per_reading: Math.round(ingestCpuUs * 10) / 10
+      hub_ingest_cpu_us_per_reading: Math.round(ingest.cpuUs * 10) / 10
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
